@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to liblokt: what the files of core/ share and nobody else sees.
+ * Not installed. Names are lokt__* (two underscores) and are not exported
+ * from the shared library (see core/liblokt.map).
+ *
+ * Who owns what:
+ *   errors.c    outcome names, exit-code and errno mapping
+ *   name.c      lock name validation
+ *   duration.c  durations and RFC 3339 times
+ *   record.c    lock/freeze file JSON <-> struct lokt_record
+ *   identity.c  owner, host, /proc: start times, liveness, ancestry,
+ *               holder choice, staleness judgement
+ *   root.c      root discovery, network filesystem detection
+ *   audit.c     appending to and reading the audit log
+ *   doctor.c    health checks
+ *   store.c     how bytes reach disk: per-name sidecar locks, fence
+ *               counters, atomic publish, the waiter queue files
+ *   protocol.c  what each transition does (the DESIGN comment lives there)
+ *   wait.c      event-driven waiting (inotify, pidfd) in FIFO order
+ *   run.c       lokt_with_lock
+ */
+#ifndef LOKT_INTERNAL_H
+#define LOKT_INTERNAL_H
+
+#include <json-c/json.h>
+
+#include "lokt.h"
+
+#define LOKT_API __attribute__((visibility("default")))
+
+/* An open store. Immutable after lokt_store_open, so threads share it. */
+struct lokt_store {
+	char *root; /* absolute */
+	int root_fd; /* O_PATH|O_DIRECTORY of root */
+	int locks_fd; /* O_DIRECTORY of root/locks */
+	int freezes_fd; /* O_DIRECTORY of root/freezes */
+	char *audit_path; /* root/audit.log */
+	char host[LOKT_STR_MAX]; /* this host's name, read once */
+};
+
+/* ---- duration.c -------------------------------------------------------- */
+
+/* CLOCK_REALTIME now. */
+void lokt__now(struct timespec *ret);
+
+/* a - b in milliseconds. */
+int64_t lokt__ms_between(const struct timespec *a, const struct timespec *b);
+
+/* ---- identity.c -------------------------------------------------------- */
+
+/* This host's name (gethostname), NUL-terminated. */
+void lokt__hostname(char *buf, size_t size);
+
+/* Field 22 of /proc/<pid>/stat; -ESRCH when the process is gone. */
+int lokt__pid_start(pid_t pid, uint64_t *ret);
+
+/* Parent pid from /proc/<pid>/stat; -ESRCH when gone. */
+int lokt__pid_parent(pid_t pid, pid_t *ret);
+
+/* True when pid is ancestor itself or a descendant of it, and ancestor's
+ * start time is ancestor_start (0: not checked). */
+bool lokt__is_descendant(pid_t pid, pid_t ancestor, uint64_t ancestor_start);
+
+/* Judge a parsed record at `now` on host `host`: expired TTL first, then,
+ * when rec->host == host, pid gone (DEAD) or start time differs (REUSED).
+ * Freezes are judged by TTL only (check_pid false). Sets *ret_local. */
+enum lokt_stale lokt__judge(const struct lokt_record *rec, const char *host,
+			    const struct timespec *now, bool check_pid,
+			    bool *ret_local);
+
+/* Does `who` hold `rec`? Same non-empty agent_id; or same host, same
+ * owner, and who->pid is rec->pid or its descendant (rec->pid_start
+ * checked when known). */
+bool lokt__holds(const struct lokt_record *rec, const struct lokt_who *who);
+
+/* 32 lowercase hex characters of fresh randomness, NUL-terminated. */
+int lokt__new_id(char out[LOKT_ID_LEN + 1]);
+
+/* ---- audit.c ----------------------------------------------------------- */
+
+/* Append one event line: a single write(2) under O_APPEND, mode 0600.
+ * `rec` supplies lock_id and ttl_sec (NULL: none); `who` supplies owner,
+ * host, pid, agent_id and, when who->via is set, extra.via. `extra` is a
+ * JSON object or NULL and is consumed (put). Failures are ignored: the
+ * audit log never blocks a transition. */
+void lokt__audit(struct lokt_store *s, const char *event, const char *name,
+		 const struct lokt_record *rec, const struct lokt_who *who,
+		 struct json_object *extra);
+
+/* ---- root.c ------------------------------------------------------------ */
+
+/* Create root, root/locks and root/freezes (mode 0755) as needed. */
+int lokt__ensure_dirs(const char *root);
+
+#endif /* LOKT_INTERNAL_H */

@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * liblokt — named locks for operations that must never run twice at once.
+ *
+ * This is the only installed header. It owns the contract between the lock
+ * protocol (core/) and its two front ends, the `lokt` CLI (cli/) and the
+ * `loktfs` FUSE mount (fs/).
+ *
+ * Conventions (the same as FUSE's, so fs/ passes results straight through):
+ *   - Functions return int: >= 0 on success, a negative value on failure.
+ *     A failure is either -errno (a system error) or -LOKT_E_* (a lock
+ *     outcome that is not a system error: held, frozen, not owner, ...).
+ *   - lokt_exit_code() maps any result to the CLI exit code, lokt_errno()
+ *     to the errno the mount returns, lokt_strerror() to a short phrase.
+ *   - Output parameters are named ret_* and are left untouched on failure,
+ *     except struct lokt_result, which is always filled as far as known
+ *     (who holds the lock when we are refused, what we broke, ...).
+ *   - The library never prints and never exits. It does append to the
+ *     store's audit log, which is part of the protocol.
+ *   - All functions are safe to call from several threads at once with
+ *     distinct arguments; a struct lokt_store may be shared by threads.
+ *
+ * Linux only: holders are identified through /proc, waits use inotify and
+ * pidfd, transitions are serialized with flock(2).
+ */
+#ifndef LOKT_H
+#define LOKT_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The store format this library reads and writes (docs/protocol.md).
+ * Checklist when a field changes: bump this, update docs/protocol.md,
+ * record.c, and the compatibility samples in tests/unit. */
+#define LOKT_PROTOCOL_VERSION 1
+
+#define LOKT_NAME_MAX 200 /* bytes, without the ".json" suffix */
+#define LOKT_ID_LEN 32 /* lock_id: lowercase hex characters */
+#define LOKT_STR_MAX 256 /* owner, host, agent_id (bytes, with NUL) */
+
+/* ---- Outcomes ---------------------------------------------------------- */
+
+/* Lock outcomes that are not system errors. Returned negated (-LOKT_E_HELD),
+ * like -errno; the values lie above any errno. */
+enum lokt_outcome {
+	LOKT_E_HELD = 4096, /* held by another live holder (or waiters queued) */
+	LOKT_E_FROZEN, /* a freeze blocks new acquisitions of the name */
+	LOKT_E_NOT_FOUND, /* no such lock or freeze */
+	LOKT_E_NOT_OWNER, /* held by another owner; release refused */
+	LOKT_E_BAD_NAME, /* name not [A-Za-z0-9._-]+, starts with '.', has
+			    "..", or longer than LOKT_NAME_MAX */
+	LOKT_E_FUTURE_VERSION, /* file written by a newer protocol: hands off */
+	LOKT_E_CORRUPT, /* malformed record */
+	LOKT_E_TIMEOUT, /* waited --timeout and it is still held */
+	LOKT_E_LOST, /* renew/release: our lock is gone or was taken */
+	LOKT_E_NETFS, /* root on a network filesystem and
+			 LOKT_REQUIRE_LOCAL_FS=1 */
+	LOKT_E_CANCELED, /* wait interrupted through opts->cancel */
+};
+
+/* Short phrase for a result: lokt_outcome names or strerror(-r). */
+const char *lokt_strerror(int r);
+
+/* CLI exit code: 0 ok (r >= 0); 2 held, frozen, timeout; 3 not found;
+ * 4 not owner; 64 bad name (usage); 1 anything else. */
+int lokt_exit_code(int r);
+
+/* errno for the mount (positive): EBUSY held/frozen/timeout, ENOENT not
+ * found, EPERM not owner, EINVAL bad name, EPROTO future version, EIO
+ * corrupt, ESTALE lost, EREMOTE netfs, EINTR canceled; -r for -errno. */
+int lokt_errno(int r);
+
+/* ---- Values: names, durations, times ----------------------------------- */
+
+/* 0 if name is a valid lock/freeze name, else -LOKT_E_BAD_NAME. */
+int lokt_name_check(const char *name);
+
+/* What is allowed, for error messages ("letters, digits, '.', '_', '-'..."). */
+const char *lokt_name_rule(void);
+
+/* Parse a duration: "90" (seconds), "1.5s", "500ms", "30m", "2h", "1d",
+ * and sums such as "1h30m". Milliseconds in *ret_ms. Rejects negative,
+ * empty, unknown units and overflow with -EINVAL. */
+int lokt_duration_parse(const char *s, int64_t *ret_ms);
+
+/* Human form of a duration, e.g. "2m30s", "45s", "1h0m", "350ms".
+ * Always NUL-terminates; returns the length that was written. */
+int lokt_duration_format(int64_t ms, char *buf, size_t size);
+
+/* RFC 3339 UTC with nanoseconds, e.g. 2026-11-23T09:43:00.123456789Z. */
+int lokt_time_format(const struct timespec *t, char *buf, size_t size);
+
+/* Parse RFC 3339 (any number of fractional digits, 'Z' or +hh:mm offset). */
+int lokt_time_parse(const char *s, struct timespec *ret);
+
+/* ---- Records: the content of one lock or freeze file ------------------- */
+
+struct lokt_record {
+	int version; /* 1 */
+	char name[LOKT_NAME_MAX + 1];
+	char lock_id[LOKT_ID_LEN + 1]; /* "" in files that lack it */
+	char owner[LOKT_STR_MAX];
+	char host[LOKT_STR_MAX];
+	int64_t pid; /* the holder */
+	uint64_t pid_start; /* "pid_start_ns": field 22 of /proc/<pid>/stat
+			       (clock ticks); 0 when unknown */
+	char agent_id[LOKT_STR_MAX]; /* "" when none */
+	struct timespec acquired; /* "acquired_ts"; reset on renew */
+	int64_t ttl_sec; /* 0: no TTL */
+	struct timespec expires; /* "expires_at"; meaningful if ttl_sec > 0 */
+	uint64_t fence; /* extension; 0 when absent (lokt 1.x file) */
+	int64_t uid; /* extension; -1 when absent */
+};
+
+/* Parse the bytes of a lock/freeze file. 0, -LOKT_E_CORRUPT (malformed,
+ * wrong types, missing name/owner/pid/acquired_ts, empty, not UTF-8 or
+ * over 64 KiB), or -LOKT_E_FUTURE_VERSION (version > 1; ret->version is
+ * then set so callers can report it). */
+int lokt_record_parse(const char *buf, size_t len, struct lokt_record *ret);
+
+/* Serialize as one JSON object (the protocol's field names), newline
+ * terminated, malloc'd into *ret_json. */
+int lokt_record_format(const struct lokt_record *rec, char **ret_json);
+
+/* Why a record does or does not stand. */
+enum lokt_stale {
+	LOKT_LIVE = 0, /* holder alive (or remote and TTL not expired) */
+	LOKT_STALE_EXPIRED, /* TTL expired */
+	LOKT_STALE_DEAD, /* holder pid gone on this host */
+	LOKT_STALE_REUSED, /* pid alive but start time differs */
+	LOKT_STALE_CORRUPT, /* malformed file */
+};
+
+/* "live", "expired", "dead", "reused", "corrupt". */
+const char *lokt_stale_name(enum lokt_stale s);
+
+/* A record as judged at one instant. */
+struct lokt_info {
+	struct lokt_record rec; /* zeroed except name when corrupt */
+	enum lokt_stale stale;
+	bool local; /* rec.host is this host: pid liveness was checked */
+	bool future; /* version > 1: rec.version set, never acted upon */
+	struct timespec mtime; /* of the file */
+	size_t size; /* of the file, bytes */
+};
+
+/* ---- Identity: who asks ------------------------------------------------ */
+
+struct lokt_who {
+	char owner[LOKT_STR_MAX]; /* $LOKT_OWNER, else the user name */
+	char host[LOKT_STR_MAX];
+	pid_t pid; /* the holder process */
+	uint64_t pid_start; /* its start time, clock ticks */
+	char agent_id[LOKT_STR_MAX]; /* $LOKT_AGENT_ID or "" */
+	uid_t uid;
+	const char *via; /* NULL, or "loktfs": goes into audit "extra" */
+};
+
+/* For a program acting for itself: owner from $LOKT_OWNER or the user
+ * name of getuid(), agent from $LOKT_AGENT_ID, holder = `holder` (the CLI
+ * passes getppid() or --holder; guard passes getpid()). -ESRCH when the
+ * holder does not exist. */
+int lokt_who_self(pid_t holder, struct lokt_who *ret);
+
+/* For the mount: `caller` made a request as `uid`. The holder is the caller
+ * when it is a shell (bash, sh, dash, zsh, ksh, mksh, fish, busybox ash),
+ * else the caller's parent; owner from LOKT_OWNER in /proc/<caller>/environ
+ * when readable, else the user name of uid; agent likewise. */
+int lokt_who_caller(pid_t caller, uid_t uid, struct lokt_who *ret);
+
+/* The command line of a local process for messages ("make deploy"),
+ * spaces between arguments; -ESRCH if gone. */
+int lokt_proc_cmdline(pid_t pid, char *buf, size_t size);
+
+/* ---- The store --------------------------------------------------------- */
+
+struct lokt_store;
+
+/* Root discovery from directory `cwd` (NULL: the working directory),
+ * first match wins: $LOKT_ROOT; <git common dir>/lokt; the nearest
+ * existing .lokt/ walking up; else <cwd>/.lokt. Malloc'd absolute path. */
+int lokt_root_find(const char *cwd, char **ret_root);
+
+/* Open the store at root (creating root, locks/ and freezes/ as needed).
+ * Refuses a network filesystem with -LOKT_E_NETFS when
+ * $LOKT_REQUIRE_LOCAL_FS=1. */
+int lokt_store_open(const char *root, struct lokt_store **ret);
+void lokt_store_close(struct lokt_store *s); /* NULL is fine */
+const char *lokt_store_root(const struct lokt_store *s);
+
+enum lokt_kind { LOKT_LOCK, LOKT_FREEZE };
+
+/* ---- Transitions ------------------------------------------------------- */
+
+/* Progress of a wait, for a front end to display. */
+struct lokt_progress {
+	const struct lokt_info *holder; /* NULL when free but not our turn */
+	bool frozen; /* holder describes the freeze that blocks us */
+	int64_t waited_ms;
+	size_t position; /* 1 = next in line */
+	size_t waiters; /* live waiters including us */
+};
+
+struct lokt_acquire_opts {
+	int64_t ttl_sec; /* 0: no TTL */
+	bool wait; /* queue and wait instead of -LOKT_E_HELD */
+	int64_t timeout_ms; /* with wait: < 0 forever */
+	void (*progress)(const struct lokt_progress *p, void *userdata);
+	void *userdata;
+	/* With wait: checked whenever the wait wakes; nonzero gives up with
+	 * -LOKT_E_CANCELED. A signal handler setting it interrupts the wait
+	 * (install handlers without SA_RESTART). */
+	volatile sig_atomic_t *cancel;
+};
+
+/* What a transition did, or what stood in its way. */
+struct lokt_result {
+	struct lokt_record lock; /* on success: the record now in the store
+				    (acquire, renew, freeze) or removed
+				    (release, unfreeze) */
+	struct lokt_info other; /* on refusal: the holder or freeze in the
+				   way; valid when have_other */
+	bool have_other;
+	bool renewed; /* acquire was re-entrant: renewed our own lock */
+	enum lokt_stale broke; /* a stale record was broken first, and why
+				  (LOKT_LIVE: nothing broken) */
+	struct lokt_record broken; /* what was broken, when broke != LIVE */
+	size_t waiters_ahead; /* on -LOKT_E_HELD because of the queue */
+};
+
+/* Acquire `name` for `who`. Free → new lock (new lock_id, fence one more
+ * than any earlier acquisition of the name). Held by `who` (same host and
+ * who->pid is the holder or its descendant, same owner; or same non-empty
+ * agent_id) → renew (lock_id and fence kept, acquired_ts reset, TTL set to
+ * opts->ttl_sec). Stale → broken (audited with the reason), then acquired.
+ * Frozen → -LOKT_E_FROZEN. Else -LOKT_E_HELD, or with opts->wait, wait in
+ * a first-come-first-served queue woken by events. Audited: acquire,
+ * renew, deny, freeze-deny, stale-break, corrupt-break. */
+int lokt_acquire(struct lokt_store *s, const char *name,
+		 const struct lokt_who *who,
+		 const struct lokt_acquire_opts *opts,
+		 struct lokt_result *ret);
+
+/* Renew the lock with lock_id (a holder keeping its lease): reset
+ * acquired_ts and expiry with ttl_sec. -LOKT_E_LOST when the file is gone
+ * or has another lock_id (audited as "lost"). */
+int lokt_renew(struct lokt_store *s, const char *name, const char *lock_id,
+	       const struct lokt_who *who, int64_t ttl_sec,
+	       struct lokt_result *ret);
+
+enum lokt_release_flags {
+	LOKT_RELEASE_BREAK_STALE = 1 << 0, /* another owner's stale lock may
+					      be broken (audited stale-break
+					      or corrupt-break) */
+	LOKT_RELEASE_FORCE = 1 << 1, /* break whatever is there, live or
+					future-version (force-break) */
+};
+
+/* Release `name`. Same owner (from anywhere) → released. With lock_id
+ * non-NULL, only that acquisition is released (else -LOKT_E_LOST: a guard
+ * never removes its successor's lock). Another owner's lock → broken if
+ * stale and BREAK_STALE, broken if FORCE, else -LOKT_E_NOT_OWNER (and
+ * result->other says whose). Free → -LOKT_E_NOT_FOUND. */
+int lokt_release(struct lokt_store *s, const char *name,
+		 const struct lokt_who *who, const char *lock_id,
+		 unsigned flags, struct lokt_result *ret);
+
+/* Release every lock of `owner` (NULL: who->owner). *ret_count = how many. */
+int lokt_release_all(struct lokt_store *s, const struct lokt_who *who,
+		     const char *owner, size_t *ret_count);
+
+/* Remove every stale lock (expired, dead, reused, corrupt), audited as
+ * auto-prune (corrupt-break for corrupt files). *ret_count = how many. */
+int lokt_prune(struct lokt_store *s, const struct lokt_who *who,
+	       size_t *ret_count);
+
+/* Freeze `name` for ttl_sec (> 0, else -EINVAL): blocks new acquisitions
+ * until unfreeze or expiry. An active freeze by the same owner is
+ * extended; by another owner → -LOKT_E_HELD with result->other. */
+int lokt_freeze(struct lokt_store *s, const char *name,
+		const struct lokt_who *who, int64_t ttl_sec,
+		struct lokt_result *ret);
+
+/* Remove a freeze: same owner, or anyone when expired, or force (audited
+ * force-unfreeze). -LOKT_E_NOT_FOUND, -LOKT_E_NOT_OWNER. */
+int lokt_unfreeze(struct lokt_store *s, const char *name,
+		  const struct lokt_who *who, bool force,
+		  struct lokt_result *ret);
+
+/* ---- Reading ----------------------------------------------------------- */
+
+/* The record of one lock or freeze, judged now. -LOKT_E_NOT_FOUND when
+ * absent. With ret_json non-NULL, the file's bytes, malloc'd and NUL
+ * terminated (what `cat` through the mount shows). A future-version file
+ * is returned (info->future) and not judged. */
+int lokt_get(struct lokt_store *s, enum lokt_kind kind, const char *name,
+	     struct lokt_info *ret, char **ret_json);
+
+/* All locks or freezes, sorted by name; malloc'd array, free() it. Files
+ * whose names are not valid lock names are skipped. */
+int lokt_list(struct lokt_store *s, enum lokt_kind kind,
+	      struct lokt_info **ret, size_t *ret_n);
+
+/* Live waiters queued for a name. */
+int lokt_waiters(struct lokt_store *s, const char *name, size_t *ret_n);
+
+/* ---- Running under a lock ---------------------------------------------- */
+
+/* Acquire `name` (as lokt_acquire with opts), call fn(userdata, &held)
+ * while holding it, release it on every path (only this acquisition, by
+ * lock_id). Returns the acquire/release result; fn's return value goes to
+ * *ret_fn (may be NULL). result->broke tells whether a stale lock was
+ * broken to get in, and why. The lock's TTL is not renewed while fn runs:
+ * pass ttl_sec 0 or one longer than fn takes. */
+int lokt_with_lock(struct lokt_store *s, const char *name,
+		   const struct lokt_who *who,
+		   const struct lokt_acquire_opts *opts,
+		   int (*fn)(void *userdata, const struct lokt_record *held),
+		   void *userdata, int *ret_fn, struct lokt_result *ret);
+
+/* ---- Audit log --------------------------------------------------------- */
+
+struct lokt_audit_filter {
+	struct timespec since; /* {0,0}: from the start */
+	const char *name; /* NULL: every name */
+	size_t tail; /* 0: all; else only the last `tail` matching */
+};
+
+struct lokt_event {
+	struct timespec ts;
+	char event[32]; /* "acquire", "deny", "stale-break", ... */
+	char name[LOKT_NAME_MAX + 1];
+	char lock_id[LOKT_ID_LEN + 1];
+	char owner[LOKT_STR_MAX];
+	char host[LOKT_STR_MAX];
+	int64_t pid;
+	char agent_id[LOKT_STR_MAX];
+	int64_t ttl_sec;
+	char *line; /* the whole JSON line (without newline), malloc'd */
+};
+
+/* Matching events, oldest first; lines that do not parse are skipped.
+ * Free with lokt_events_free. */
+int lokt_audit_read(struct lokt_store *s, const struct lokt_audit_filter *f,
+		    struct lokt_event **ret, size_t *ret_n);
+void lokt_events_free(struct lokt_event *ev, size_t n);
+
+/* Path of the audit log (for tail -f through the mount). */
+const char *lokt_audit_path(const struct lokt_store *s);
+
+/* ---- Doctor ------------------------------------------------------------ */
+
+enum lokt_check_level { LOKT_CHECK_OK, LOKT_CHECK_WARN, LOKT_CHECK_FAIL };
+
+struct lokt_check {
+	char id[32]; /* "root_writable", "network_fs", "clock",
+			"corrupt_files", "future_version", "audit_mode" */
+	enum lokt_check_level level;
+	char message[512];
+};
+
+/* Health checks of the store at root (which need not be openable).
+ * Malloc'd array; free() it. */
+int lokt_doctor(const char *root, struct lokt_check **ret, size_t *ret_n);
+
+/* 1 if path lies on a network filesystem (NFS, CIFS/SMB, 9p, FUSE sshfs,
+ * Ceph, Lustre, GlusterFS, AFS...), 0 if local, -errno. */
+int lokt_is_network_fs(const char *path);
+
+/* Library version string, e.g. "0.1.0". */
+const char *lokt_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LOKT_H */

@@ -1,0 +1,70 @@
+# SPDX-License-Identifier: MIT
+# TAP helpers for the process tests (tests/cli, tests/fs). Source it:
+#   . "$SRC_ROOT/tests/lib.sh"
+# Meson passes LOKT, LOKTFS, SRC_ROOT and BUILD_ROOT in the environment.
+# Every check prints one TAP line; the plan comes last (done_testing), so
+# a script that dies half-way is seen as failed by the harness.
+
+set -u
+_tap_n=0
+
+ok() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $*"; }
+not_ok() { _tap_n=$((_tap_n + 1)); echo "not ok $_tap_n - $*"; }
+# skip DESCRIPTION REASON
+skip() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $1 # SKIP $2"; }
+diag() { local l; for l in "$@"; do printf '# %s\n' "$l"; done; }
+
+# check DESCRIPTION CMD...: passes when CMD exits 0.
+check() {
+	local desc=$1; shift
+	if "$@"; then ok "$desc"; else not_ok "$desc (exit $?: $*)"; fi
+}
+
+# expect_exit CODE DESCRIPTION CMD...: passes when CMD exits with CODE.
+# CMD's stdout and stderr are kept in $OUT and $ERR for further checks.
+OUT= ERR=
+expect_exit() {
+	local want=$1 desc=$2 got o e; shift 2
+	o=$(mktemp) e=$(mktemp)
+	"$@" >"$o" 2>"$e"; got=$?
+	OUT=$(cat "$o") ERR=$(cat "$e"); rm -f "$o" "$e"
+	if [ "$got" -eq "$want" ]; then
+		ok "$desc"
+	else
+		not_ok "$desc (want exit $want, got $got: $*)"
+		diag "stdout: $OUT" "stderr: $ERR"
+	fi
+}
+
+# contains HAYSTACK NEEDLE DESCRIPTION
+contains() {
+	case "$1" in
+	*"$2"*) ok "$3" ;;
+	*) not_ok "$3 (no '$2' in: $1)" ;;
+	esac
+}
+
+# wait_for TIMEOUT_S CMD...: retry CMD until it succeeds or time runs out.
+# For waiting on a state (a mount to appear, a process to start), never
+# for asserting how fast something happened.
+wait_for() {
+	local deadline=$(($(date +%s) + $1)); shift
+	until "$@"; do
+		[ "$(date +%s)" -ge "$deadline" ] && return 1
+		sleep 0.05
+	done
+}
+
+done_testing() { echo "1..$_tap_n"; }
+
+# A private scratch directory, removed at exit; LOKT_ROOT points into it.
+T=$(mktemp -d "${TMPDIR:-/tmp}/lokt-test.XXXXXX")
+export LOKT_ROOT="$T/root"
+_cleanup_hooks=()
+at_exit() { _cleanup_hooks+=("$*"); }
+_run_cleanup() {
+	local h
+	for h in "${_cleanup_hooks[@]}"; do eval "$h" || true; done
+	rm -rf "$T"
+}
+trap _run_cleanup EXIT
