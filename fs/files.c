@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: MIT
+/*
+ * One lock or freeze file through the mount: what touch, ">", echo, cat
+ * and rm do to it (DESIGN.md §7). Each handler translates the request and
+ * makes one liblokt call; the rules (who holds, who may release, what is
+ * stale) are liblokt's.
+ *
+ *   open for writing, create   acquire (or renew, for the holder) with the
+ *                              lock's current TTL, else default_ttl; a
+ *                              freeze with freeze_ttl
+ *   write "30m"                renew with that TTL (locks: by lock_id)
+ *   write anything else        EINVAL; an acquisition made by this very
+ *                              open is given back, so nothing is left
+ *   touch (utimens)            acquire or renew; the times are ignored
+ *   truncate to 0              allowed (O_TRUNC); to anything else EPERM
+ *   read                       the lock file's JSON, read now
+ *   unlink                     release, or break if stale; unfreeze
+ *   /audit                     read-only view of audit.log
+ *
+ * Names that are not lock names, dotfiles included (an editor's .x.swp),
+ * do not exist on lookup and are refused with EINVAL on create.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+/* Longest text a write may bring: a duration and a newline. */
+#define TEXT_MAX 64
+
+/* State of one open for writing, in fi->fh. */
+struct handle {
+	enum lokt_kind kind;
+	char name[LOKT_NAME_MAX + 1];
+	char lock_id[LOKT_ID_LEN + 1]; /* locks: the acquisition we hold */
+	bool created; /* this open made the lock or freeze (not a renewal) */
+	bool failed; /* a write was refused; so are the next ones */
+	size_t len;
+	char text[TEXT_MAX + 1];
+};
+
+static int64_t ttl_sec_of(int64_t ms)
+{
+	return (ms + 999) / 1000;
+}
+
+/* Acquire or renew a lock, or make or extend a freeze, for `who`. An
+ * existing record keeps its TTL (touch by the holder extends the lease
+ * it has); a new one gets the mount's default. */
+static int take(enum lokt_kind kind, const char *name,
+		const struct lokt_who *who, struct lokt_result *res)
+{
+	struct loktfs *fs = loktfs_get();
+	struct lokt_acquire_opts opts = { 0 };
+	struct lokt_info cur;
+
+	opts.ttl_sec = kind == LOKT_LOCK ? fs->default_ttl_sec :
+					   fs->freeze_ttl_sec;
+	if (lokt_get(fs->store, kind, name, &cur, NULL) == 0 &&
+	    cur.stale == LOKT_LIVE && cur.rec.ttl_sec > 0)
+		opts.ttl_sec = cur.rec.ttl_sec;
+	if (kind == LOKT_FREEZE)
+		return lokt_freeze(fs->store, name, who, opts.ttl_sec, res);
+	return lokt_acquire(fs->store, name, who, &opts, res);
+}
+
+static int open_for_write(const struct loktfs_path *p,
+			  struct fuse_file_info *fi)
+{
+	struct lokt_result res;
+	struct lokt_who who;
+	struct handle *h;
+	int r;
+
+	r = loktfs_caller(&who);
+	if (r < 0)
+		return r;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	r = take(p->kind, p->name, &who, &res);
+	if (r < 0) {
+		free(h);
+		return -lokt_errno(r);
+	}
+	h->kind = p->kind;
+	snprintf(h->name, sizeof(h->name), "%s", p->name);
+	snprintf(h->lock_id, sizeof(h->lock_id), "%s", res.lock.lock_id);
+	h->created = !res.renewed;
+	fi->fh = (uintptr_t)h;
+	return 0;
+}
+
+static int entry_path(const char *path, struct loktfs_path *p)
+{
+	int r = loktfs_parse_path(path, p);
+
+	if (r < 0)
+		return r;
+	if (p->node == LOKTFS_ROOT || p->node == LOKTFS_DIR)
+		return -EISDIR;
+	return 0;
+}
+
+int loktfs_open(const char *path, struct fuse_file_info *fi)
+{
+	struct loktfs_path p;
+	struct lokt_info info;
+	int r;
+
+	r = entry_path(path, &p);
+	if (r < 0)
+		return r;
+	if (p.node == LOKTFS_AUDIT)
+		return (fi->flags & O_ACCMODE) == O_RDONLY ? 0 : -EACCES;
+	if (lokt_name_check(p.name) < 0)
+		return -ENOENT;
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		return open_for_write(&p, fi);
+	r = lokt_get(loktfs_get()->store, p.kind, p.name, &info, NULL);
+	return r < 0 ? -lokt_errno(r) : 0;
+}
+
+int loktfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct loktfs_path p;
+
+	/* Files exist only as locks and freezes. */
+	if (loktfs_parse_path(path, &p) < 0 || p.node != LOKTFS_ENTRY)
+		return -EPERM;
+	if (lokt_name_check(p.name) < 0)
+		return -EINVAL;
+	return open_for_write(&p, fi);
+}
+
+static int read_audit(char *buf, size_t size, off_t off)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(lokt_audit_path(loktfs_get()->store), O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	n = pread(fd, buf, size, off);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	return (int)n;
+}
+
+int loktfs_read(const char *path, char *buf, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	struct loktfs_path p;
+	struct lokt_info info;
+	char *json;
+	size_t len;
+	int r;
+
+	r = entry_path(path, &p);
+	if (r < 0)
+		return r;
+	if (p.node == LOKTFS_AUDIT)
+		return read_audit(buf, size, off);
+	r = lokt_get(loktfs_get()->store, p.kind, p.name, &info, &json);
+	if (r < 0)
+		return -lokt_errno(r);
+	len = strlen(json);
+	if (off < 0 || (size_t)off >= len) {
+		size = 0;
+	} else {
+		if (size > len - (size_t)off)
+			size = len - (size_t)off;
+		memcpy(buf, json + off, size);
+	}
+	free(json);
+	return (int)size;
+}
+
+/* A write that is not a duration: give back what this open took, so a
+ * failed `echo garbage > locks/x` leaves the store as it was. */
+static int refuse_text(struct handle *h, const struct lokt_who *who)
+{
+	struct lokt_store *s = loktfs_get()->store;
+	struct lokt_result res;
+
+	h->failed = true;
+	if (h->created && h->kind == LOKT_LOCK)
+		lokt_release(s, h->name, who, h->lock_id, 0, &res);
+	else if (h->created)
+		lokt_unfreeze(s, h->name, who, false, &res);
+	h->created = false;
+	return -EINVAL;
+}
+
+/* Apply the text written so far, once it is a whole duration. */
+static int apply_text(struct handle *h, const struct lokt_who *who)
+{
+	struct lokt_store *s = loktfs_get()->store;
+	char text[TEXT_MAX + 1], *t = text, *end;
+	struct lokt_result res;
+	int64_t ms;
+	int r;
+
+	if (memchr(h->text, '\0', h->len))
+		return refuse_text(h, who);
+	memcpy(text, h->text, h->len);
+	text[h->len] = '\0';
+	t += strspn(t, " \t\r\n");
+	end = t + strlen(t);
+	while (end > t && strchr(" \t\r\n", end[-1]))
+		*--end = '\0';
+	if (*t == '\0')
+		return 0;
+	if (lokt_duration_parse(t, &ms) < 0 || ms <= 0)
+		return refuse_text(h, who);
+	if (h->kind == LOKT_FREEZE)
+		r = lokt_freeze(s, h->name, who, ttl_sec_of(ms), &res);
+	else
+		r = lokt_renew(s, h->name, h->lock_id, who, ttl_sec_of(ms),
+			       &res);
+	return r < 0 ? -lokt_errno(r) : 0;
+}
+
+int loktfs_write(const char *path, const char *buf, size_t size, off_t off,
+		 struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	struct lokt_who who;
+	int r;
+
+	if (!h)
+		return -EBADF;
+	if (h->failed)
+		return -EINVAL;
+	r = loktfs_caller(&who);
+	if (r < 0)
+		return r;
+	if (size > TEXT_MAX - h->len)
+		return refuse_text(h, &who);
+	memcpy(h->text + h->len, buf, size);
+	h->len += size;
+	r = apply_text(h, &who);
+	return r < 0 ? r : (int)size;
+}
+
+int loktfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct handle *h = fi ? (struct handle *)(uintptr_t)fi->fh : NULL;
+	struct loktfs_path p;
+	struct lokt_info info;
+	int r;
+
+	r = loktfs_parse_path(path, &p);
+	if (r < 0)
+		return r;
+	if (p.node != LOKTFS_ENTRY || size != 0)
+		return -EPERM;
+	if (h) {
+		h->len = 0;
+		return 0;
+	}
+	r = lokt_get(loktfs_get()->store, p.kind, p.name, &info, NULL);
+	return r < 0 ? -lokt_errno(r) : 0;
+}
+
+int loktfs_utimens(const char *path, const struct timespec tv[2],
+		   struct fuse_file_info *fi)
+{
+	struct lokt_result res;
+	struct loktfs_path p;
+	struct lokt_who who;
+	int r;
+
+	r = loktfs_parse_path(path, &p);
+	if (r < 0)
+		return r;
+	if (p.node != LOKTFS_ENTRY)
+		return -EPERM;
+	r = loktfs_caller(&who);
+	if (r < 0)
+		return r;
+	r = take(p.kind, p.name, &who, &res);
+	return r < 0 ? -lokt_errno(r) : 0;
+}
+
+int loktfs_unlink(const char *path)
+{
+	struct lokt_store *s = loktfs_get()->store;
+	struct lokt_result res;
+	struct loktfs_path p;
+	struct lokt_who who;
+	int r;
+
+	r = loktfs_parse_path(path, &p);
+	if (r < 0)
+		return r;
+	if (p.node != LOKTFS_ENTRY)
+		return -EPERM;
+	if (lokt_name_check(p.name) < 0)
+		return -ENOENT;
+	r = loktfs_caller(&who);
+	if (r < 0)
+		return r;
+	if (p.kind == LOKT_FREEZE)
+		r = lokt_unfreeze(s, p.name, &who, false, &res);
+	else
+		r = lokt_release(s, p.name, &who, NULL,
+				 LOKT_RELEASE_BREAK_STALE, &res);
+	return r < 0 ? -lokt_errno(r) : 0;
+}
+
+int loktfs_release(const char *path, struct fuse_file_info *fi)
+{
+	free((void *)(uintptr_t)fi->fh);
+	fi->fh = 0;
+	return 0;
+}

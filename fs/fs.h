@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to loktfs: what main.c, ops.c and files.c share. main.c parses
+ * the options, opens the store and runs the FUSE loop; ops.c owns the
+ * tree (paths, attributes, listings, statfs) and the operations table
+ * with every refusal; files.c owns what happens to one lock or freeze
+ * file (open, create, read, write, truncate, touch, unlink).
+ *
+ * Every handler returns 0 or a positive count on success and -errno on
+ * failure, as FUSE wants; lock outcomes from liblokt go through
+ * lokt_errno(), the one mapping of outcomes to errno.
+ */
+#ifndef LOKTFS_FS_H
+#define LOKTFS_FS_H
+
+#define FUSE_USE_VERSION 35
+
+#include <fuse.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lokt.h"
+
+/* The daemon's state, fixed before the loop starts and only read by the
+ * handlers (fuse_get_context()->private_data). */
+struct loktfs {
+	struct lokt_store *store;
+	int64_t default_ttl_sec; /* locks made by touch or ">": 0 = none */
+	int64_t freeze_ttl_sec; /* freezes made by touch or ">": > 0 */
+};
+
+/* What a path names. */
+enum loktfs_node {
+	LOKTFS_ROOT, /* "/" */
+	LOKTFS_DIR, /* "/locks" or "/freezes" (kind says which) */
+	LOKTFS_AUDIT, /* "/audit" */
+	LOKTFS_ENTRY, /* "/locks/<name>" or "/freezes/<name>" */
+};
+
+struct loktfs_path {
+	enum loktfs_node node;
+	enum lokt_kind kind; /* DIR, ENTRY */
+	const char *name; /* ENTRY: points into the path, not validated */
+};
+
+/* ops.c */
+extern const struct fuse_operations loktfs_ops;
+struct loktfs *loktfs_get(void);
+int loktfs_parse_path(const char *path, struct loktfs_path *ret);
+int loktfs_caller(struct lokt_who *ret);
+
+/* files.c */
+int loktfs_open(const char *path, struct fuse_file_info *fi);
+int loktfs_create(const char *path, mode_t mode, struct fuse_file_info *fi);
+int loktfs_read(const char *path, char *buf, size_t size, off_t off,
+		struct fuse_file_info *fi);
+int loktfs_write(const char *path, const char *buf, size_t size, off_t off,
+		 struct fuse_file_info *fi);
+int loktfs_truncate(const char *path, off_t size, struct fuse_file_info *fi);
+int loktfs_utimens(const char *path, const struct timespec tv[2],
+		   struct fuse_file_info *fi);
+int loktfs_unlink(const char *path);
+int loktfs_release(const char *path, struct fuse_file_info *fi);
+
+#endif /* LOKTFS_FS_H */

@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: MIT
+/*
+ * loktfs — the lock store as a mounted filesystem. This file owns the
+ * daemon's life: options, the store, mounting, the loop, and tearing it
+ * all down in reverse. The filesystem itself is in ops.c and files.c.
+ *
+ *   loktfs [-o root=DIR,default_ttl=D,freeze_ttl=D,...] [-f] [-d] MOUNTPOINT
+ *   loktfs ROOT MOUNTPOINT [-o ...]        (mount -t fuse.loktfs, fstab)
+ *
+ * Everything the daemon needs from its environment (the root, which may
+ * be discovered from the working directory) is settled before it
+ * daemonizes, because fuse_daemonize changes directory to "/". A bad
+ * option value is reported and nothing is mounted.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#include <fuse_lowlevel.h> /* fuse_parse_cmdline, fuse_cmdline_help */
+
+#define DEFAULT_FREEZE_TTL "15m"
+
+struct options {
+	char *root; /* root=DIR */
+	char *default_ttl; /* default_ttl=D, NULL: none */
+	char *freeze_ttl; /* freeze_ttl=D */
+	char *args[2]; /* [ROOT] MOUNTPOINT */
+	int nargs;
+};
+
+#define OPTION(t, m) { t, offsetof(struct options, m), 1 }
+static const struct fuse_opt option_spec[] = {
+	OPTION("root=%s", root),
+	OPTION("default_ttl=%s", default_ttl),
+	OPTION("freeze_ttl=%s", freeze_ttl),
+	FUSE_OPT_END
+};
+
+/* Words that only mean something to mount(8) or systemd in /etc/fstab. */
+static bool fstab_only(const char *opt)
+{
+	static const char *const words[] = {
+		"defaults", "auto", "noauto", "user", "nouser", "users",
+		"owner", "group", "_netdev", "nofail",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(opt, words[i]) == 0)
+			return true;
+	return strncmp(opt, "x-", 2) == 0 || strncmp(opt, "comment=", 8) == 0;
+}
+
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct options *o = data;
+
+	if (key == FUSE_OPT_KEY_NONOPT) {
+		if (o->nargs == 2) {
+			fprintf(stderr,
+				"loktfs: error: unexpected argument '%s': give [ROOT] MOUNTPOINT — see loktfs --help\n",
+				arg);
+			return -1;
+		}
+		o->args[o->nargs] = strdup(arg);
+		return o->args[o->nargs++] ? 0 : -1;
+	}
+	if (key == FUSE_OPT_KEY_OPT && fstab_only(arg))
+		return 0;
+	return 1;
+}
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] MOUNTPOINT\n"
+	       "       %s ROOT MOUNTPOINT [-o options]   (mount helper form)\n"
+	       "\n"
+	       "Named locks as files: touch locks/NAME takes a lock, cat shows\n"
+	       "who holds it, rm gives it back; freezes/NAME blocks a name;\n"
+	       "audit is the audit log. See loktfs(8).\n"
+	       "\n"
+	       "loktfs options:\n"
+	       "    -o root=DIR            lock store (default: $LOKT_ROOT, the git\n"
+	       "                           common dir's lokt/, the nearest .lokt/\n"
+	       "                           upwards, else ./.lokt)\n"
+	       "    -o default_ttl=D       TTL of locks taken with touch or '>'\n"
+	       "                           (default: none, the holder's life)\n"
+	       "    -o freeze_ttl=D        TTL of freezes made with touch or '>'\n"
+	       "                           (default: " DEFAULT_FREEZE_TTL ")\n"
+	       "    -o allow_other         let other users use the mount\n"
+	       "    -V   --version         print version\n"
+	       "Durations: 90 (seconds), 1.5s, 500ms, 30m, 2h, 1d, 1h30m.\n"
+	       "\n",
+	       prog, prog);
+	fuse_cmdline_help();
+}
+
+/* A duration option in whole seconds (rounded up); 0 allowed when
+ * zero_ok (no TTL). */
+static int ttl_option(const char *name, const char *value, bool zero_ok,
+		      int64_t *ret_sec)
+{
+	int64_t ms;
+
+	if (lokt_duration_parse(value, &ms) < 0 || (ms == 0 && !zero_ok)) {
+		fprintf(stderr,
+			"loktfs: error: -o %s=%s: not a%s duration; use e.g. 90, 30s, 500ms, 15m, 2h, 1d%s\n",
+			name, value, zero_ok ? "" : " positive",
+			zero_ok ? " (0: no TTL)" : "");
+		return -EINVAL;
+	}
+	*ret_sec = (ms + 999) / 1000;
+	return 0;
+}
+
+/* The root as an absolute path: from root=, from ROOT, or discovered
+ * from the working directory. */
+static int find_root(const struct options *o, char **ret)
+{
+	const char *given = o->root;
+	char *cwd;
+	int r;
+
+	if (!given && o->nargs == 2)
+		given = o->args[0];
+	if (!given) {
+		r = lokt_root_find(NULL, ret);
+		if (r < 0)
+			fprintf(stderr,
+				"loktfs: error: cannot find a lock store from %s: %s; give one with -o root=DIR\n",
+				"the working directory", lokt_strerror(r));
+		return r;
+	}
+	if (given[0] == '/' || !(cwd = get_current_dir_name()))
+		return (*ret = strdup(given)) ? 0 : -ENOMEM;
+	r = asprintf(ret, "%s/%s", cwd, given);
+	free(cwd);
+	return r < 0 ? -ENOMEM : 0;
+}
+
+/* fsname=ROOT and subtype=loktfs, so mount(8) and df show
+ * "ROOT on MOUNTPOINT type fuse.loktfs". Inserted first: the user's own
+ * -o fsname= still wins. */
+static int name_mount(struct fuse_args *args, const char *root)
+{
+	char *opts = NULL, *fsname;
+	int r;
+
+	if (asprintf(&fsname, "fsname=%s", root) < 0)
+		return -ENOMEM;
+	r = fuse_opt_add_opt(&opts, "subtype=loktfs");
+	if (r == 0)
+		r = fuse_opt_add_opt_escaped(&opts, fsname);
+	free(fsname);
+	if (r == 0)
+		r = fuse_opt_insert_arg(args, 1, "-o");
+	if (r == 0)
+		r = fuse_opt_insert_arg(args, 2, opts);
+	free(opts);
+	return r < 0 ? -ENOMEM : 0;
+}
+
+static int run(struct fuse_args *args, const struct fuse_cmdline_opts *cmd,
+	       const char *mountpoint, struct loktfs *fs)
+{
+	struct fuse_loop_config loop = { .clone_fd = cmd->clone_fd,
+					 .max_idle_threads =
+						 cmd->max_idle_threads };
+	struct fuse_session *se;
+	struct fuse *fuse;
+	int r = 1;
+
+	fuse = fuse_new(args, &loktfs_ops, sizeof(loktfs_ops), fs);
+	if (!fuse)
+		return 1;
+	if (fuse_mount(fuse, mountpoint) != 0)
+		goto out_destroy;
+	if (fuse_daemonize(cmd->foreground) != 0)
+		goto out_unmount;
+	se = fuse_get_session(fuse);
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_unmount;
+	if (cmd->singlethread)
+		r = fuse_loop(fuse);
+	else
+		r = fuse_loop_mt(fuse, &loop);
+	/* > 0: the number of the signal that ended the loop, a clean stop. */
+	r = r < 0 ? 1 : 0;
+	fuse_remove_signal_handlers(se);
+out_unmount:
+	fuse_unmount(fuse);
+out_destroy:
+	fuse_destroy(fuse);
+	return r;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd = { 0 };
+	struct options o = { 0 };
+	struct loktfs fs = { 0 };
+	char *root = NULL, *mountpoint = NULL;
+	int r, ret = 1;
+
+	/* Defaults are strdup'ed: fuse_opt_parse frees what it replaces. */
+	o.freeze_ttl = strdup(DEFAULT_FREEZE_TTL);
+	if (!o.freeze_ttl || fuse_opt_parse(&args, &o, option_spec, opt_proc))
+		goto out;
+	if (fuse_parse_cmdline(&args, &cmd) != 0)
+		goto out;
+	if (cmd.show_help) {
+		usage(argv[0]);
+		ret = 0;
+		goto out;
+	}
+	if (cmd.show_version) {
+		printf("loktfs %s (liblokt %s, protocol %d, libfuse %s)\n",
+		       LOKT_VERSION, lokt_version(), LOKT_PROTOCOL_VERSION,
+		       fuse_pkgversion());
+		ret = 0;
+		goto out;
+	}
+	if (o.nargs == 0) {
+		fprintf(stderr,
+			"loktfs: error: no mount point given — usage: loktfs [-o root=DIR] MOUNTPOINT (see loktfs --help)\n");
+		goto out;
+	}
+	if ((o.default_ttl && ttl_option("default_ttl", o.default_ttl, true,
+					 &fs.default_ttl_sec) < 0) ||
+	    ttl_option("freeze_ttl", o.freeze_ttl, false,
+		       &fs.freeze_ttl_sec) < 0)
+		goto out;
+	if (find_root(&o, &root) < 0)
+		goto out;
+	r = lokt_store_open(root, &fs.store);
+	if (r < 0) {
+		fprintf(stderr,
+			"loktfs: error: cannot open the lock store %s: %s; check the path and its permissions, or run: lokt --root %s doctor\n",
+			root, lokt_strerror(r), root);
+		goto out;
+	}
+	mountpoint = realpath(o.args[o.nargs - 1], NULL);
+	if (!mountpoint) {
+		fprintf(stderr,
+			"loktfs: error: bad mount point %s: %s; create the directory first\n",
+			o.args[o.nargs - 1], strerror(errno));
+		goto out;
+	}
+	if (name_mount(&args, root) < 0)
+		goto out;
+	ret = run(&args, &cmd, mountpoint, &fs);
+out:
+	lokt_store_close(fs.store);
+	free(mountpoint);
+	free(root);
+	free(cmd.mountpoint);
+	free(o.args[0]);
+	free(o.args[1]);
+	free(o.root);
+	free(o.default_ttl);
+	free(o.freeze_ttl);
+	fuse_opt_free_args(&args);
+	return ret;
+}

@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The tree of the mount and the operations table: which paths exist, what
+ * they look like to stat(2) and readdir(3), statfs, and every operation the
+ * mount refuses. What happens to one lock or freeze file is in files.c.
+ *
+ *   /            dir 0755
+ *   /locks       dir 01777: anyone may create, like /tmp; who may do what
+ *   /freezes     dir 01777  to a lock is decided by the lock rules (core)
+ *   /audit       file 0444, the store's audit.log, read-only
+ *   /locks/N     one file per held lock, 0644, owned by the holder's uid
+ *   /freezes/N   one file per active freeze
+ *
+ * THREADING. The daemon runs fuse_loop_mt: every handler runs on a FUSE
+ * worker thread, several at once. Handlers share no mutable state: the
+ * struct loktfs and the lokt_store are fixed before the loop starts, and
+ * liblokt serializes transitions on a name with a kernel lock held for
+ * microseconds, across threads and processes alike. No handler waits for
+ * a lock to become free (there is no --wait through the mount), so a slow
+ * or stuck caller holds only its own worker thread, never the others. The
+ * per-open state of files.c belongs to one open file; the kernel
+ * serializes writes to one file.
+ *
+ * CACHING. Locks change behind the kernel's back (the lokt CLI, other
+ * mounts, expiry), so nothing is cached: entry, negative and attribute
+ * timeouts are 0, and file contents are generated at read time with
+ * direct_io. A released lock is never shown as held.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+struct loktfs *loktfs_get(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+int loktfs_parse_path(const char *path, struct loktfs_path *ret)
+{
+	static const struct {
+		const char *dir;
+		enum lokt_kind kind;
+	} dirs[] = { { "locks", LOKT_LOCK }, { "freezes", LOKT_FREEZE } };
+	size_t i, n;
+
+	if (strcmp(path, "/") == 0) {
+		*ret = (struct loktfs_path){ .node = LOKTFS_ROOT };
+		return 0;
+	}
+	if (strcmp(path, "/audit") == 0) {
+		*ret = (struct loktfs_path){ .node = LOKTFS_AUDIT };
+		return 0;
+	}
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		n = strlen(dirs[i].dir);
+		if (path[0] != '/' || strncmp(path + 1, dirs[i].dir, n) != 0)
+			continue;
+		if (path[n + 1] == '\0') {
+			*ret = (struct loktfs_path){ .node = LOKTFS_DIR,
+						     .kind = dirs[i].kind };
+			return 0;
+		}
+		if (path[n + 1] != '/' || path[n + 2] == '\0' ||
+		    strchr(path + n + 2, '/'))
+			return -ENOENT;
+		*ret = (struct loktfs_path){ .node = LOKTFS_ENTRY,
+					     .kind = dirs[i].kind,
+					     .name = path + n + 2 };
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* Who is asking, as liblokt's holder rules see it. A request without a
+ * process (pid 0: made by the kernel itself) acts for nobody. */
+int loktfs_caller(struct lokt_who *ret)
+{
+	const struct fuse_context *ctx = fuse_get_context();
+	int r;
+
+	if (ctx->pid <= 0)
+		return -EPERM;
+	r = lokt_who_caller(ctx->pid, ctx->uid, ret);
+	if (r < 0)
+		return -lokt_errno(r);
+	ret->via = "loktfs";
+	return 0;
+}
+
+static gid_t primary_gid(uid_t uid)
+{
+	struct passwd pw, *found = NULL;
+	char buf[4096];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || !found)
+		return 0;
+	return found->pw_gid;
+}
+
+static void stat_entry(const struct lokt_info *info, struct stat *st)
+{
+	const struct lokt_record *rec = &info->rec;
+	struct timespec t = rec->acquired;
+
+	if (t.tv_sec == 0 && t.tv_nsec == 0)
+		t = info->mtime;
+	st->st_mode = S_IFREG | 0644;
+	st->st_nlink = 1;
+	st->st_uid = rec->uid >= 0 ? (uid_t)rec->uid : 0;
+	st->st_gid = primary_gid(st->st_uid);
+	st->st_size = (off_t)info->size;
+	st->st_blocks = (blkcnt_t)((info->size + 511) / 512);
+	st->st_atim = st->st_mtim = st->st_ctim = t;
+}
+
+/* Directories take their times from the store's own directories. */
+static void stat_dir(const char *sub, mode_t mode, nlink_t nlink,
+		     struct stat *st)
+{
+	const char *root = lokt_store_root(loktfs_get()->store);
+	struct stat real;
+	char *path;
+
+	if (asprintf(&path, "%s/%s", root, sub) >= 0) {
+		if (stat(path, &real) == 0) {
+			st->st_atim = real.st_atim;
+			st->st_mtim = real.st_mtim;
+			st->st_ctim = real.st_ctim;
+		}
+		free(path);
+	}
+	st->st_mode = S_IFDIR | mode;
+	st->st_nlink = nlink;
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+}
+
+/* The audit log's real size, so that tail -f sees it grow. */
+static void stat_audit(struct stat *st)
+{
+	struct stat real;
+
+	if (stat(lokt_audit_path(loktfs_get()->store), &real) == 0) {
+		st->st_size = real.st_size;
+		st->st_blocks = real.st_blocks;
+		st->st_atim = real.st_atim;
+		st->st_mtim = real.st_mtim;
+		st->st_ctim = real.st_ctim;
+	}
+	st->st_mode = S_IFREG | 0444;
+	st->st_nlink = 1;
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+}
+
+static int loktfs_getattr(const char *path, struct stat *st,
+			  struct fuse_file_info *fi)
+{
+	struct loktfs_path p;
+	struct lokt_info info;
+	int r;
+
+	r = loktfs_parse_path(path, &p);
+	if (r < 0)
+		return r;
+	memset(st, 0, sizeof(*st));
+	switch (p.node) {
+	case LOKTFS_ROOT:
+		stat_dir("", 0755, 4, st);
+		return 0;
+	case LOKTFS_DIR:
+		stat_dir(p.kind == LOKT_LOCK ? "locks" : "freezes", 01777, 2,
+			 st);
+		return 0;
+	case LOKTFS_AUDIT:
+		stat_audit(st);
+		return 0;
+	case LOKTFS_ENTRY:
+		break;
+	}
+	if (lokt_name_check(p.name) < 0)
+		return -ENOENT;
+	r = lokt_get(loktfs_get()->store, p.kind, p.name, &info, NULL);
+	if (r < 0)
+		return -lokt_errno(r);
+	stat_entry(&info, st);
+	return 0;
+}
+
+static int loktfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
+			  off_t off, struct fuse_file_info *fi,
+			  enum fuse_readdir_flags flags)
+{
+	struct lokt_info *list;
+	struct loktfs_path p;
+	size_t i, n;
+	int r;
+
+	r = loktfs_parse_path(path, &p);
+	if (r < 0)
+		return r;
+	if (p.node == LOKTFS_AUDIT || p.node == LOKTFS_ENTRY)
+		return -ENOTDIR;
+	fill(buf, ".", NULL, 0, 0);
+	fill(buf, "..", NULL, 0, 0);
+	if (p.node == LOKTFS_ROOT) {
+		fill(buf, "locks", NULL, 0, 0);
+		fill(buf, "freezes", NULL, 0, 0);
+		fill(buf, "audit", NULL, 0, 0);
+		return 0;
+	}
+	r = lokt_list(loktfs_get()->store, p.kind, &list, &n);
+	if (r < 0)
+		return -lokt_errno(r);
+	for (i = 0; i < n; i++)
+		fill(buf, list[i].rec.name, NULL, 0, 0);
+	free(list);
+	return 0;
+}
+
+static int loktfs_statfs(const char *path, struct statvfs *st)
+{
+	if (statvfs(lokt_store_root(loktfs_get()->store), st) < 0)
+		return -errno;
+	st->f_namemax = LOKT_NAME_MAX;
+	return 0;
+}
+
+/*
+ * Refused: the tree is fixed and a lock file is not a file one can shape.
+ * EPERM, never a silent success, so scripts notice.
+ */
+static int refuse_mkdir(const char *path, mode_t mode)
+{
+	return -EPERM;
+}
+
+static int refuse_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	return -EPERM;
+}
+
+static int refuse_path(const char *path)
+{
+	return -EPERM;
+}
+
+static int refuse_two_paths(const char *from, const char *to)
+{
+	return -EPERM;
+}
+
+static int refuse_rename(const char *from, const char *to, unsigned int flags)
+{
+	return -EPERM;
+}
+
+static int refuse_chmod(const char *path, mode_t mode,
+			struct fuse_file_info *fi)
+{
+	return -EPERM;
+}
+
+static int refuse_chown(const char *path, uid_t uid, gid_t gid,
+			struct fuse_file_info *fi)
+{
+	return -EPERM;
+}
+
+static int refuse_setxattr(const char *path, const char *name,
+			   const char *value, size_t size, int flags)
+{
+	return -EPERM;
+}
+
+static int refuse_removexattr(const char *path, const char *name)
+{
+	return -EPERM;
+}
+
+static void *loktfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	cfg->entry_timeout = 0;
+	cfg->negative_timeout = 0;
+	cfg->attr_timeout = 0;
+	cfg->ac_attr_timeout_set = 0;
+	cfg->direct_io = 1;
+	cfg->kernel_cache = 0;
+	cfg->auto_cache = 0;
+	cfg->use_ino = 0;
+	cfg->hard_remove = 1;
+	cfg->nullpath_ok = 0;
+	return fuse_get_context()->private_data;
+}
+
+const struct fuse_operations loktfs_ops = {
+	.init = loktfs_init,
+	.getattr = loktfs_getattr,
+	.readdir = loktfs_readdir,
+	.statfs = loktfs_statfs,
+	.open = loktfs_open,
+	.create = loktfs_create,
+	.read = loktfs_read,
+	.write = loktfs_write,
+	.truncate = loktfs_truncate,
+	.utimens = loktfs_utimens,
+	.unlink = loktfs_unlink,
+	.release = loktfs_release,
+	.mkdir = refuse_mkdir,
+	.mknod = refuse_mknod,
+	.rmdir = refuse_path,
+	.symlink = refuse_two_paths,
+	.link = refuse_two_paths,
+	.rename = refuse_rename,
+	.chmod = refuse_chmod,
+	.chown = refuse_chown,
+	.setxattr = refuse_setxattr,
+	.removexattr = refuse_removexattr,
+};
