@@ -17,8 +17,9 @@
  *   unlink                     release, or break if stale; unfreeze
  *   /audit                     read-only view of audit.log
  *
- * Names that are not lock names, dotfiles included (an editor's .x.swp),
- * do not exist on lookup and are refused with EINVAL on create.
+ * Names that are not lock names do not exist on lookup; creating one is
+ * EINVAL, except dotfiles (an editor's .x.swp), which are EPERM like
+ * every other file that cannot be made here.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -131,6 +132,9 @@ int loktfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 
 	/* Files exist only as locks and freezes. */
 	if (loktfs_parse_path(path, &p) < 0 || p.node != LOKTFS_ENTRY)
+		return -EPERM;
+	/* A dotfile (an editor's .x.swp) is not a lock one asked for. */
+	if (p.name[0] == '.')
 		return -EPERM;
 	if (lokt_name_check(p.name) < 0)
 		return -EINVAL;
