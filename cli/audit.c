@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT
+/*
+ * lokt audit: the store's audit log, filtered. Core reads and filters the
+ * JSON lines; here we only parse the flags and print one line per event,
+ * or, with --json, one JSON array of the raw event objects as they are in
+ * the log.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct audit_args {
+	struct lokt_audit_filter f;
+};
+
+/* --since: an RFC 3339 time, or a duration meaning that long ago. */
+static int parse_since(struct cli *c, const char *arg, struct timespec *ret)
+{
+	int64_t ms;
+
+	if (lokt_time_parse(arg, ret) >= 0)
+		return 0;
+	if (lokt_duration_parse(arg, &ms) < 0)
+		return cli_usage_error(c,
+				       "bad --since \"%s\": give a duration "
+				       "(30m, 2h, 1d) or an RFC 3339 time "
+				       "(2026-11-23T10:00:00Z)",
+				       arg);
+	cli_now(ret);
+	ret->tv_sec -= ms / 1000;
+	ret->tv_nsec -= (ms % 1000) * 1000000;
+	if (ret->tv_nsec < 0) {
+		ret->tv_nsec += 1000000000;
+		ret->tv_sec--;
+	}
+	return 0;
+}
+
+static int audit_opt(struct cli *c, int opt, const char *arg, void *data)
+{
+	struct audit_args *a = data;
+	char *end;
+	long long n;
+
+	switch (opt) {
+	case OPT_SINCE:
+		return parse_since(c, arg, &a->f.since);
+	case OPT_NAME:
+		if (cli_check_name(c, arg))
+			return EXIT_USAGE;
+		a->f.name = arg;
+		return 0;
+	case OPT_TAIL:
+		errno = 0;
+		n = strtoll(arg, &end, 10);
+		if (errno || end == arg || *end || n <= 0)
+			return cli_usage_error(c, "bad --tail \"%s\": give a "
+						  "positive number of events",
+					       arg);
+		a->f.tail = (size_t)n;
+		return 0;
+	}
+	return 0;
+}
+
+static void print_event(const struct lokt_event *ev)
+{
+	struct json_object *obj, *extra = NULL;
+	char ts[64];
+
+	cli_fmt_time(&ev->ts, ts, sizeof(ts));
+	printf("%s %s %s %s@%s pid %lld", ts, ev->event, ev->name, ev->owner,
+	       ev->host, (long long)ev->pid);
+	if (ev->ttl_sec > 0)
+		printf(" ttl %llds", (long long)ev->ttl_sec);
+	if (ev->agent_id[0])
+		printf(" agent %s", ev->agent_id);
+	if (ev->lock_id[0])
+		printf(" lock %.8s", ev->lock_id);
+	obj = ev->line ? json_tokener_parse(ev->line) : NULL;
+	if (obj && json_object_object_get_ex(obj, "extra", &extra) &&
+	    json_object_is_type(extra, json_type_object) &&
+	    json_object_object_length(extra) > 0)
+		printf(" %s", json_object_to_json_string_ext(
+				      extra, JSON_C_TO_STRING_PLAIN |
+						     JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(obj);
+	putchar('\n');
+}
+
+static void print_json(const struct lokt_event *ev, size_t n)
+{
+	struct json_object *arr = json_object_new_array();
+	struct json_object *obj;
+
+	for (size_t i = 0; i < n; i++) {
+		obj = ev[i].line ? json_tokener_parse(ev[i].line) : NULL;
+		if (obj)
+			json_object_array_add(arr, obj);
+	}
+	cli_json_print(arr);
+}
+
+int cmd_audit(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_COMMON_OPTS,
+		CLI_JSON_OPT,
+		{ "since", required_argument, NULL, OPT_SINCE },
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "tail", required_argument, NULL, OPT_TAIL },
+		CLI_END_OPT,
+	};
+	struct audit_args a = { .f = { .name = NULL } };
+	struct lokt_event *ev = NULL;
+	size_t n = 0;
+	int first, ex = 0, r;
+
+	first = cli_parse(c, argc, argv, false, "", opts, audit_opt, &a, &ex);
+	if (first < 0)
+		return ex;
+	if (first < argc)
+		return cli_usage_error(c, "unexpected argument '%s' (use "
+					  "--name NAME for one lock)",
+				       argv[first]);
+	if ((r = cli_open(c)))
+		return r;
+	r = lokt_audit_read(c->store, &a.f, &ev, &n);
+	if (r == -ENOENT) {
+		n = 0; /* no audit log yet: nothing happened */
+	} else if (r < 0) {
+		cli_error("cannot read the audit log %s: %s",
+			  lokt_audit_path(c->store), lokt_strerror(r));
+		return 1;
+	}
+	if (c->json)
+		print_json(ev, n);
+	else
+		for (size_t i = 0; i < n; i++)
+			print_event(&ev[i]);
+	if (ev)
+		lokt_events_free(ev, n);
+	return 0;
+}

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the files of the `lokt` program share. The program is an adapter
+ * around liblokt: main.c parses argv and dispatches, each command file
+ * builds a struct lokt_who, makes one lokt_* call and reports. Rules about
+ * locks live in core/, never here; this header only carries parsing,
+ * messages and output helpers.
+ *
+ * Who owns what:
+ *   main.c     dispatch, shared option parsing, store opening
+ *   help.c     usage text of every command, `help`, `version`
+ *   output.c   messages, durations, holder phrases, JSON, progress line
+ *   report.c   refusal and error messages for every outcome
+ *   lock.c     lock, unlock, exists
+ *   guard.c    guard (child process, watchdog, renewal loop)
+ *   status.c   status, why
+ *   freeze.c   freeze, unfreeze
+ *   audit.c    audit
+ *   doctor.c   doctor
+ */
+#ifndef LOKT_CLI_H
+#define LOKT_CLI_H
+
+#include <getopt.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdbool.h>
+
+#include "lokt.h"
+
+#define EXIT_USAGE 64
+#define DEFAULT_WAIT_MS (10 * 60 * 1000) /* --wait without --timeout */
+
+/* Long-only option values, above any character. */
+enum {
+	OPT_ROOT = 256,
+	OPT_JSON,
+	OPT_TTL,
+	OPT_WAIT,
+	OPT_TIMEOUT,
+	OPT_HOLDER,
+	OPT_FORCE,
+	OPT_YES,
+	OPT_BREAK_STALE,
+	OPT_OWNER,
+	OPT_ALL,
+	OPT_PRUNE,
+	OPT_ON_LOST,
+	OPT_SINCE,
+	OPT_NAME,
+	OPT_TAIL,
+};
+
+/* Every command's option table starts with these. */
+#define CLI_COMMON_OPTS                                           \
+	{ "root", required_argument, NULL, OPT_ROOT },            \
+	{ "help", no_argument, NULL, 'h' }
+#define CLI_JSON_OPT { "json", no_argument, NULL, OPT_JSON }
+#define CLI_QUIET_OPT { "quiet", no_argument, NULL, 'q' }
+#define CLI_END_OPT { NULL, 0, NULL, 0 }
+
+/* One run of a command. */
+struct cli {
+	const char *cmd; /* the command name, for "Try 'lokt help CMD'" */
+	bool json; /* --json: one JSON document on stdout */
+	bool quiet; /* -q: nothing on stdout on success, no progress */
+	struct lokt_store *store; /* after cli_open */
+	struct lokt_who who; /* after cli_who */
+};
+
+/* How the acquisition-like operations are described in messages. */
+enum cli_op { CLI_LOCK, CLI_GUARD, CLI_UNLOCK, CLI_FREEZE, CLI_UNFREEZE };
+
+/* ---- main.c ------------------------------------------------------------ */
+
+/* Command-specific option handler: return 0, or an exit code (after
+ * printing a message) to stop. */
+typedef int (*cli_opt_fn)(struct cli *c, int opt, const char *arg,
+			  void *data);
+
+/* getopt_long over argv[0..argc) with permutation (flags before or after
+ * the name), "+" ordering when posix is true. Handles --root, --help,
+ * --json, --quiet; the rest goes to fn. Returns the index of the first
+ * positional argument, or -1 with *ret_exit set (0 after --help, 64 on
+ * bad usage, already reported). */
+int cli_parse(struct cli *c, int argc, char **argv, bool posix,
+	      const char *shortopts, const struct option *longopts,
+	      cli_opt_fn fn, void *data, int *ret_exit);
+
+/* Exactly one positional NAME that is a valid lock name. 0 or 64. */
+int cli_one_name(struct cli *c, int argc, char **argv, int first,
+		 const char **ret_name);
+
+/* A valid lock name, or a usage error naming what is allowed. */
+int cli_check_name(struct cli *c, const char *name);
+
+/* Parse a duration given to option `opt`; 0 or 64. */
+int cli_duration(struct cli *c, const char *opt, const char *arg,
+		 int64_t *ret_ms);
+
+/* Milliseconds to whole seconds for a TTL, rounding up (500ms → 1s). */
+int64_t cli_ttl_sec(int64_t ms);
+
+/* Find and open the store (LOKT_ROOT / --root / discovery). 0 or 1. */
+int cli_open(struct cli *c);
+
+/* Fill c->who for holder pid. 0, or 64 when the pid does not exist. */
+int cli_who(struct cli *c, pid_t holder, const char *what);
+
+/* Catch SIGINT/SIGTERM/SIGHUP into *flag (the signal number), without
+ * SA_RESTART so a wait in core wakes up. */
+void cli_catch_signals(volatile sig_atomic_t *flag);
+
+/* ---- help.c ------------------------------------------------------------ */
+
+int cli_help_command(const char *cmd); /* usage on stdout; 0 or 64 */
+void cli_help_overview(FILE *f);
+bool cli_is_command(const char *cmd);
+int cmd_help(struct cli *c, int argc, char **argv);
+int cmd_version(struct cli *c, int argc, char **argv);
+
+/* ---- output.c ---------------------------------------------------------- */
+
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* error: ... then "Try 'lokt help CMD'"; returns 64. */
+int cli_usage_error(const struct cli *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+void cli_now(struct timespec *ret);
+int64_t cli_ms_since(const struct timespec *t); /* now - t */
+void cli_fmt_ms(int64_t ms, char *buf, size_t size); /* clamps at 0 */
+void cli_fmt_time(const struct timespec *t, char *buf, size_t size);
+
+/* "live", "remote", "dead", "expired", "reused", "corrupt", "future". */
+const char *cli_state(const struct lokt_info *in);
+/* "alice@build-1 (pid 4242, alive)" */
+void cli_holder(const struct lokt_info *in, char *buf, size_t size);
+/* "for 2m30s; expires in 27m30s" / "; no TTL" / "; expired 5s ago" */
+void cli_timing(const struct lokt_info *in, char *buf, size_t size);
+/* `running "make deploy"` for a live local holder, else "". */
+void cli_command_of(const struct lokt_info *in, char *buf, size_t size);
+/* Wrap a record into a lokt_info judged live (for our own records). */
+void cli_info_of(const struct lokt_record *rec, struct lokt_info *ret);
+
+struct json_object *cli_record_json(const struct lokt_record *rec);
+struct json_object *cli_info_json(const struct lokt_info *in);
+void cli_json_print(struct json_object *doc); /* prints and puts */
+
+/* The one-line progress display of a wait (lokt_acquire_opts.progress). */
+struct cli_progress {
+	const char *name;
+	bool drawn;
+};
+void cli_progress_cb(const struct lokt_progress *p, void *userdata);
+void cli_progress_clear(struct cli_progress *pr);
+
+/* ---- report.c ---------------------------------------------------------- */
+
+/* Report a failed transition (r < 0) on `name`: message on stderr, JSON
+ * document on stdout with --json. Returns the exit code. */
+int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
+	       const struct lokt_result *res);
+/* Report the stale lock that an acquisition broke, as a warning. */
+void cli_report_broke(struct cli *c, const char *name,
+		      const struct lokt_result *res);
+
+/* ---- commands ---------------------------------------------------------- */
+
+int cmd_lock(struct cli *c, int argc, char **argv);
+int cmd_unlock(struct cli *c, int argc, char **argv);
+int cmd_exists(struct cli *c, int argc, char **argv);
+int cmd_guard(struct cli *c, int argc, char **argv);
+int cmd_status(struct cli *c, int argc, char **argv);
+int cmd_why(struct cli *c, int argc, char **argv);
+int cmd_freeze(struct cli *c, int argc, char **argv);
+int cmd_unfreeze(struct cli *c, int argc, char **argv);
+int cmd_audit(struct cli *c, int argc, char **argv);
+int cmd_doctor(struct cli *c, int argc, char **argv);
+
+#endif /* LOKT_CLI_H */

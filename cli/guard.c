@@ -1,0 +1,441 @@
+// SPDX-License-Identifier: MIT
+/*
+ * lokt guard NAME -- COMMAND: run a command while holding a lock, and make
+ * sure the command never runs on without it.
+ *
+ * DESIGN. guard holds the lock with its own pid, then starts two processes:
+ *
+ *   watchdog  forked first, blocks reading a pipe. The command's pid comes
+ *             down the pipe from the command itself (before exec), and
+ *             guard writes "D" there before a normal exit. End of file
+ *             without "D" means guard died, whatever killed it (SIGKILL
+ *             included): the kernel closes guard's write end. The watchdog
+ *             then SIGTERMs the command's process group, SIGKILLs it after
+ *             a grace period, and releases the lock by its lock_id. Because
+ *             the command writes its own pid before exec, there is no
+ *             window in which guard could die with an unknown command
+ *             running: until that write, the command holds the write end
+ *             too, so end of file cannot come before the pid.
+ *   command   in its own process group, so a signal reaches all of it; if
+ *             guard is in the terminal's foreground, the terminal is handed
+ *             to the command (interactive prompts keep working) and taken
+ *             back afterwards.
+ *
+ * guard itself then runs one poll loop on a signalfd (SIGCHLD, and SIGINT,
+ * SIGTERM, SIGHUP, which are forwarded to the command's group) with a
+ * timeout for the next renewal (every TTL/3 when --ttl is given). A lost
+ * lock is reported at once and, by default, the command is stopped. On
+ * every exit path the lock is released by lock_id, so a successor's lock
+ * is never removed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define GRACE_MS 5000 /* SIGTERM → SIGKILL */
+
+struct guard {
+	struct cli *c;
+	const char *name;
+	char **cmd;
+	int64_t ttl_ms, timeout_ms;
+	bool wait, warn_on_lost;
+	struct lokt_record held;
+	pid_t child, watchdog;
+	int wd_fd; /* write end of the watchdog pipe */
+	int sfd; /* signalfd */
+	int tty; /* the terminal we handed to the command, or -1 */
+	int status; /* the command's wait status, once reaped */
+	bool done;
+	int64_t renew_at, kill_at; /* monotonic ms; 0: none */
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static int guard_opt(struct cli *c, int opt, const char *arg, void *data)
+{
+	struct guard *g = data;
+
+	switch (opt) {
+	case OPT_TTL:
+		return cli_duration(c, "--ttl", arg, &g->ttl_ms);
+	case OPT_WAIT:
+		g->wait = true;
+		return 0;
+	case OPT_TIMEOUT:
+		g->wait = true; /* as in lock: a timeout means waiting */
+		return cli_duration(c, "--timeout", arg, &g->timeout_ms);
+	case OPT_ON_LOST:
+		if (strcmp(arg, "kill") && strcmp(arg, "warn"))
+			return cli_usage_error(c, "bad --on-lost \"%s\": use "
+						  "kill or warn", arg);
+		g->warn_on_lost = !strcmp(arg, "warn");
+		return 0;
+	}
+	return 0;
+}
+
+/* NAME may come among the flags; the command starts at the first word
+ * after NAME that is not a flag, or after "--". */
+static int parse_args(struct guard *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_COMMON_OPTS,
+		CLI_QUIET_OPT,
+		{ "ttl", required_argument, NULL, OPT_TTL },
+		{ "wait", no_argument, NULL, OPT_WAIT },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "on-lost", required_argument, NULL, OPT_ON_LOST },
+		CLI_END_OPT,
+	};
+	struct cli *c = g->c;
+	int first, ex = 0;
+
+	first = cli_parse(c, argc, argv, true, "q", opts, guard_opt, g, &ex);
+	if (first < 0)
+		return ex;
+	if (first >= argc)
+		return cli_usage_error(c, "guard needs a lock NAME and a "
+					  "command: lokt guard NAME -- CMD...");
+	g->name = argv[first];
+	if (cli_check_name(c, g->name))
+		return EXIT_USAGE;
+	if (strcmp(argv[first - 1], "--")) {
+		/* argv[first] (NAME) plays argv[0] for the second round */
+		argc -= first;
+		argv += first;
+		optind = 0;
+		first = cli_parse(c, argc, argv, true, "q", opts, guard_opt, g,
+				  &ex);
+		if (first < 0)
+			return ex;
+		first--; /* the command starts at argv[first + 1] */
+	}
+	if (first + 1 >= argc)
+		return cli_usage_error(c, "guard needs a command after the "
+					  "name: lokt guard %s -- CMD...",
+				       g->name);
+	g->cmd = argv + first + 1;
+	return 0;
+}
+
+static void set_env(const struct guard *g)
+{
+	char fence[32];
+
+	snprintf(fence, sizeof(fence), "%llu",
+		 (unsigned long long)g->held.fence);
+	setenv("LOKT_FENCE", fence, 1);
+	setenv("LOKT_LOCK_ID", g->held.lock_id, 1);
+	setenv("LOKT_LOCK_NAME", g->name, 1);
+	setenv("LOKT_ROOT", lokt_store_root(g->c->store), 1);
+}
+
+/* The watchdog: never returns. */
+static void watchdog(struct guard *g, int rfd)
+{
+	struct lokt_result res = { 0 };
+	char buf[128];
+	size_t len = 0;
+	pid_t pgid = 0;
+	bool done = false;
+	ssize_t n;
+
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	while ((n = read(rfd, buf + len, sizeof(buf) - 1 - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		len += (size_t)n;
+		buf[len] = 0;
+		if (strchr(buf, 'D'))
+			done = true;
+		if (buf[0] == 'P' && strchr(buf, '\n'))
+			pgid = (pid_t)atoi(buf + 1);
+		if (len >= sizeof(buf) - 1)
+			len = 0;
+	}
+	if (done)
+		_exit(0);
+	/* guard died: the command must not run on without its lock */
+	if (pgid > 0) {
+		kill(-pgid, SIGTERM);
+		for (int64_t end = mono_ms() + GRACE_MS; mono_ms() < end;) {
+			if (kill(-pgid, 0) < 0 && errno == ESRCH)
+				break;
+			usleep(50 * 1000);
+		}
+		kill(-pgid, SIGKILL);
+	}
+	lokt_release(g->c->store, g->name, &g->c->who, g->held.lock_id, 0,
+		     &res);
+	_exit(0);
+}
+
+static int start_watchdog(struct guard *g)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	g->watchdog = fork();
+	if (g->watchdog < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -errno;
+	}
+	if (g->watchdog == 0) {
+		close(fds[1]);
+		close(g->sfd);
+		watchdog(g, fds[0]);
+	}
+	close(fds[0]);
+	g->wd_fd = fds[1];
+	return 0;
+}
+
+/* In the child: become the command. Never returns. */
+static void run_command(struct guard *g)
+{
+	sigset_t none;
+	int err;
+
+	setpgid(0, 0);
+	if (g->tty >= 0)
+		tcsetpgrp(g->tty, getpid());
+	signal(SIGTTOU, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	dprintf(g->wd_fd, "P%d\n", (int)getpid());
+	execvp(g->cmd[0], g->cmd);
+	err = errno;
+	fprintf(stderr, "error: cannot run \"%s\": %s\n", g->cmd[0],
+		strerror(err));
+	_exit(err == ENOENT ? 127 : 126);
+}
+
+static int start_command(struct guard *g)
+{
+	if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp())
+		g->tty = STDIN_FILENO;
+	g->child = fork();
+	if (g->child < 0)
+		return -errno;
+	if (g->child == 0)
+		run_command(g);
+	setpgid(g->child, g->child);
+	if (g->tty >= 0)
+		tcsetpgrp(g->tty, g->child);
+	return 0;
+}
+
+/* The command stopped (^Z): stop with it, as a shell job would. */
+static void follow_stop(struct guard *g)
+{
+	if (g->tty < 0)
+		return;
+	tcsetpgrp(g->tty, getpgrp());
+	raise(SIGSTOP);
+	tcsetpgrp(g->tty, g->child);
+	kill(-g->child, SIGCONT);
+}
+
+static void reap(struct guard *g)
+{
+	int st;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &st, WNOHANG | WUNTRACED)) > 0) {
+		if (pid == g->watchdog) {
+			g->watchdog = 0;
+		} else if (pid == g->child && WIFSTOPPED(st)) {
+			follow_stop(g);
+		} else if (pid == g->child) {
+			g->status = st;
+			g->done = true;
+		}
+	}
+}
+
+static void renew(struct guard *g)
+{
+	struct lokt_result res = { 0 };
+	int64_t ttl_sec = cli_ttl_sec(g->ttl_ms);
+	int r;
+
+	r = lokt_renew(g->c->store, g->name, g->held.lock_id, &g->c->who,
+		       ttl_sec, &res);
+	if (r >= 0) {
+		g->renew_at = mono_ms() + ttl_sec * 1000 / 3;
+		return;
+	}
+	if (r != -LOKT_E_LOST) {
+		cli_warning("cannot renew lock \"%s\": %s; retrying", g->name,
+			    lokt_strerror(r));
+		g->renew_at = mono_ms() + 200;
+		return;
+	}
+	cli_report(g->c, CLI_GUARD, r, g->name, &res);
+	g->renew_at = 0;
+	if (g->warn_on_lost) {
+		cli_warning("--on-lost warn: \"%s\" runs on without its lock",
+			    g->cmd[0]);
+		return;
+	}
+	cli_warning("stopping \"%s\" (SIGTERM, then SIGKILL after %ds)",
+		    g->cmd[0], GRACE_MS / 1000);
+	kill(-g->child, SIGTERM);
+	g->kill_at = mono_ms() + GRACE_MS;
+}
+
+static int next_timeout(const struct guard *g)
+{
+	int64_t now = mono_ms(), t = -1;
+
+	if (g->renew_at)
+		t = g->renew_at - now;
+	if (g->kill_at && (t < 0 || g->kill_at - now < t))
+		t = g->kill_at - now;
+	return t < 0 && (g->renew_at || g->kill_at) ? 0 : (int)t;
+}
+
+static void loop(struct guard *g)
+{
+	struct signalfd_siginfo si;
+	struct pollfd p = { .fd = g->sfd, .events = POLLIN };
+
+	while (!g->done) {
+		if (poll(&p, 1, next_timeout(g)) > 0 &&
+		    read(g->sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGCHLD)
+				reap(g);
+			else
+				kill(-g->child, (int)si.ssi_signo);
+		}
+		if (g->done)
+			break;
+		if (g->renew_at && mono_ms() >= g->renew_at)
+			renew(g);
+		if (g->kill_at && mono_ms() >= g->kill_at) {
+			kill(-g->child, SIGKILL);
+			g->kill_at = 0;
+		}
+	}
+}
+
+static void finish(struct guard *g)
+{
+	struct lokt_result res = { 0 };
+	int r;
+
+	if (g->tty >= 0)
+		tcsetpgrp(g->tty, getpgrp());
+	r = lokt_release(g->c->store, g->name, &g->c->who, g->held.lock_id, 0,
+			 &res);
+	if (r < 0 && r != -LOKT_E_LOST && r != -LOKT_E_NOT_FOUND)
+		cli_warning("cannot release lock \"%s\": %s", g->name,
+			    lokt_strerror(r));
+	if (g->wd_fd >= 0) {
+		if (write(g->wd_fd, "D\n", 2) < 0) {
+			/* the watchdog is gone: nothing to tell */
+		}
+		close(g->wd_fd);
+	}
+	if (g->watchdog > 0)
+		waitpid(g->watchdog, NULL, 0);
+	if (g->sfd >= 0)
+		close(g->sfd);
+}
+
+static int acquire(struct guard *g, volatile sig_atomic_t *cancel)
+{
+	struct cli *c = g->c;
+	struct cli_progress pr = { .name = g->name };
+	struct lokt_acquire_opts ao = {
+		.ttl_sec = cli_ttl_sec(g->ttl_ms),
+		.wait = g->wait,
+		.timeout_ms = g->timeout_ms,
+		.cancel = cancel,
+	};
+	struct lokt_result res = { 0 };
+	int r;
+
+	if (g->wait && !c->quiet && isatty(STDERR_FILENO)) {
+		ao.progress = cli_progress_cb;
+		ao.userdata = &pr;
+	}
+	r = lokt_acquire(c->store, g->name, &c->who, &ao, &res);
+	cli_progress_clear(&pr);
+	if (r == -LOKT_E_CANCELED)
+		return 128 + (*cancel ? *cancel : SIGINT);
+	if (r < 0)
+		return cli_report(c, CLI_GUARD, r, g->name, &res);
+	cli_report_broke(c, g->name, &res);
+	g->held = res.lock;
+	return 0;
+}
+
+int cmd_guard(struct cli *c, int argc, char **argv)
+{
+	static volatile sig_atomic_t cancel;
+	struct guard g = { .c = c, .timeout_ms = DEFAULT_WAIT_MS, .wd_fd = -1,
+			   .sfd = -1, .tty = -1 };
+	sigset_t mask;
+	int r;
+
+	if ((r = parse_args(&g, argc, argv)))
+		return r;
+	if ((r = cli_who(c, getpid(), "guard")) || (r = cli_open(c)))
+		return r;
+	cli_catch_signals(&cancel);
+	if ((r = acquire(&g, &cancel)))
+		return r;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGTTOU, SIG_IGN); /* tcsetpgrp from the background */
+	signal(SIGPIPE, SIG_IGN);
+	if (cancel) { /* a signal came while we were taking the lock */
+		finish(&g);
+		return 128 + cancel;
+	}
+	g.sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	set_env(&g);
+	if (g.sfd < 0 || (r = start_watchdog(&g)) < 0 ||
+	    (r = start_command(&g)) < 0) {
+		cli_error("cannot start \"%s\": %s", g.cmd[0],
+			  strerror(g.sfd < 0 ? errno : -r));
+		finish(&g);
+		return 1;
+	}
+	if (g.ttl_ms)
+		g.renew_at = mono_ms() + cli_ttl_sec(g.ttl_ms) * 1000 / 3;
+	loop(&g);
+	finish(&g);
+	if (WIFSIGNALED(g.status))
+		return 128 + WTERMSIG(g.status);
+	return WEXITSTATUS(g.status);
+}

@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: MIT
+/*
+ * lokt lock, unlock and exists. `lock` makes the process that ran lokt
+ * (its parent: the shell or script) the holder, unless --holder PID says
+ * otherwise; the lokt process itself exits at once. Waiting (--wait) is
+ * done by core; we only draw the progress line and turn SIGINT/SIGTERM
+ * into a canceled wait, after which we exit 128+N as a killed process
+ * would.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+struct lock_args {
+	int64_t ttl_ms, timeout_ms;
+	bool wait, timeout_set;
+	pid_t holder;
+};
+
+static int lock_opt(struct cli *c, int opt, const char *arg, void *data)
+{
+	struct lock_args *a = data;
+	char *end;
+	long pid;
+
+	switch (opt) {
+	case OPT_TTL:
+		return cli_duration(c, "--ttl", arg, &a->ttl_ms);
+	case OPT_WAIT:
+		a->wait = true;
+		return 0;
+	case OPT_TIMEOUT:
+		a->timeout_set = true;
+		return cli_duration(c, "--timeout", arg, &a->timeout_ms);
+	case OPT_HOLDER:
+		errno = 0;
+		pid = strtol(arg, &end, 10);
+		if (errno || *end || end == arg || pid <= 0 || pid > 1 << 30)
+			return cli_usage_error(c, "bad --holder \"%s\": give "
+						  "a process id", arg);
+		a->holder = (pid_t)pid;
+		return 0;
+	}
+	return 0;
+}
+
+static void print_acquired(struct cli *c, const char *name,
+			   const struct lokt_result *res)
+{
+	struct json_object *doc;
+	char left[32];
+
+	if (c->json) {
+		doc = cli_record_json(&res->lock);
+		json_object_object_add(doc, "renewed",
+				       json_object_new_boolean(res->renewed));
+		json_object_object_add(
+			doc, "broke",
+			res->broke == LOKT_LIVE
+				? NULL
+				: json_object_new_string(
+					  lokt_stale_name(res->broke)));
+		json_object_object_add(doc, "state",
+				       json_object_new_string("live"));
+		cli_json_print(doc);
+		return;
+	}
+	if (c->quiet)
+		return;
+	printf("%s \"%s\" (fence %llu, ", res->renewed ? "renewed" : "acquired",
+	       name, (unsigned long long)res->lock.fence);
+	if (res->lock.ttl_sec > 0) {
+		cli_fmt_ms(-cli_ms_since(&res->lock.expires), left,
+			   sizeof(left));
+		printf("expires in %s)\n", left);
+	} else {
+		printf("no TTL: held while pid %lld lives)\n",
+		       (long long)res->lock.pid);
+	}
+}
+
+int cmd_lock(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_COMMON_OPTS,
+		CLI_JSON_OPT,
+		CLI_QUIET_OPT,
+		{ "ttl", required_argument, NULL, OPT_TTL },
+		{ "wait", no_argument, NULL, OPT_WAIT },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "holder", required_argument, NULL, OPT_HOLDER },
+		CLI_END_OPT,
+	};
+	struct lock_args a = { .timeout_ms = DEFAULT_WAIT_MS };
+	static volatile sig_atomic_t cancel;
+	struct cli_progress pr = { 0 };
+	struct lokt_acquire_opts ao = { 0 };
+	struct lokt_result res = { 0 };
+	const char *name;
+	int first, ex = 0, r;
+
+	first = cli_parse(c, argc, argv, false, "q", opts, lock_opt, &a, &ex);
+	if (first < 0)
+		return ex;
+	if ((r = cli_one_name(c, argc, argv, first, &name)))
+		return r;
+	if (a.timeout_set)
+		a.wait = true; /* as flock -w: a timeout means waiting */
+	if ((r = cli_who(c, a.holder ? a.holder : getppid(), "--holder")))
+		return r;
+	if ((r = cli_open(c)))
+		return r;
+
+	ao.ttl_sec = cli_ttl_sec(a.ttl_ms);
+	ao.wait = a.wait;
+	ao.timeout_ms = a.timeout_ms;
+	ao.cancel = &cancel;
+	pr.name = name;
+	if (a.wait && !c->quiet && isatty(STDERR_FILENO)) {
+		ao.progress = cli_progress_cb;
+		ao.userdata = &pr;
+	}
+	if (a.wait)
+		cli_catch_signals(&cancel);
+	r = lokt_acquire(c->store, name, &c->who, &ao, &res);
+	cli_progress_clear(&pr);
+	if (r == -LOKT_E_CANCELED)
+		return 128 + (cancel ? cancel : SIGINT);
+	if (r < 0)
+		return cli_report(c, CLI_LOCK, r, name, &res);
+	cli_report_broke(c, name, &res);
+	print_acquired(c, name, &res);
+	return 0;
+}
+
+struct unlock_args {
+	bool force, yes, break_stale, all;
+	const char *owner;
+};
+
+static int unlock_opt(struct cli *c, int opt, const char *arg, void *data)
+{
+	struct unlock_args *a = data;
+
+	switch (opt) {
+	case OPT_FORCE:
+		a->force = true;
+		break;
+	case OPT_YES:
+		a->yes = true;
+		break;
+	case OPT_BREAK_STALE:
+		a->break_stale = true;
+		break;
+	case OPT_ALL:
+		a->all = true;
+		break;
+	case OPT_OWNER:
+		if (!*arg || strlen(arg) >= LOKT_STR_MAX)
+			return cli_usage_error(c, "bad --owner \"%s\"", arg);
+		a->owner = arg;
+		break;
+	}
+	return 0;
+}
+
+/* --force on a terminal: ask before breaking someone's lock. */
+static bool confirm_force(struct cli *c, const char *name)
+{
+	struct lokt_info in;
+	char holder[600], answer[16];
+
+	if (lokt_get(c->store, LOKT_LOCK, name, &in, NULL) < 0)
+		return true; /* nothing there: release reports it */
+	cli_holder(&in, holder, sizeof(holder));
+	fprintf(stderr, "Break lock \"%s\" held by %s? [y/N] ", name, holder);
+	fflush(stderr);
+	if (!fgets(answer, sizeof(answer), stdin))
+		return false;
+	return answer[0] == 'y' || answer[0] == 'Y';
+}
+
+static int unlock_all(struct cli *c, const struct unlock_args *a)
+{
+	size_t n = 0;
+	int r;
+
+	r = lokt_release_all(c->store, &c->who, a->owner, &n);
+	if (r < 0) {
+		cli_error("cannot release the locks of %s: %s",
+			  a->owner ? a->owner : c->who.owner,
+			  lokt_strerror(r));
+		return lokt_exit_code(r);
+	}
+	if (!c->quiet)
+		printf("released %zu lock%s of %s\n", n, n == 1 ? "" : "s",
+		       a->owner ? a->owner : c->who.owner);
+	return 0;
+}
+
+static void print_released(struct cli *c, const char *name,
+			   const struct lokt_result *res)
+{
+	struct lokt_info in;
+	char holder[600];
+
+	if (c->quiet)
+		return;
+	cli_info_of(&res->lock, &in);
+	in.stale = res->broke;
+	cli_holder(&in, holder, sizeof(holder));
+	if (res->broke == LOKT_STALE_CORRUPT)
+		printf("broke the corrupt lock file of \"%s\"\n", name);
+	else if (res->broke != LOKT_LIVE)
+		printf("broke stale lock \"%s\" of %s\n", name, holder);
+	else if (strcmp(res->lock.owner, c->who.owner))
+		printf("broke lock \"%s\" of %s\n", name, holder);
+	else
+		printf("released \"%s\"\n", name);
+}
+
+int cmd_unlock(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_COMMON_OPTS,
+		CLI_QUIET_OPT,
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "yes", no_argument, NULL, OPT_YES },
+		{ "break-stale", no_argument, NULL, OPT_BREAK_STALE },
+		{ "owner", required_argument, NULL, OPT_OWNER },
+		{ "all", no_argument, NULL, OPT_ALL },
+		CLI_END_OPT,
+	};
+	struct unlock_args a = { 0 };
+	struct lokt_result res = { 0 };
+	const char *name = NULL;
+	unsigned flags = 0;
+	int first, ex = 0, r;
+
+	first = cli_parse(c, argc, argv, false, "qy", opts, unlock_opt, &a,
+			  &ex);
+	if (first < 0)
+		return ex;
+	if (a.all && first < argc)
+		return cli_usage_error(c, "unlock --all takes no NAME");
+	if (a.all && (a.force || a.break_stale || a.yes))
+		return cli_usage_error(c, "--force, --yes and --break-stale "
+					  "cannot be used with --all");
+	if (!a.all && (r = cli_one_name(c, argc, argv, first, &name)))
+		return r;
+	if (a.yes && !a.force)
+		return cli_usage_error(c, "--yes only makes sense with --force");
+	if ((r = cli_who(c, getppid(), "parent")))
+		return r;
+	if (a.owner)
+		snprintf(c->who.owner, sizeof(c->who.owner), "%s", a.owner);
+	if ((r = cli_open(c)))
+		return r;
+	if (a.all)
+		return unlock_all(c, &a);
+
+	if (a.force && !a.yes && isatty(STDIN_FILENO) &&
+	    !confirm_force(c, name)) {
+		cli_error("lock \"%s\" left as it was (not confirmed)", name);
+		return 1;
+	}
+	flags |= a.force ? LOKT_RELEASE_FORCE : 0;
+	flags |= a.break_stale ? LOKT_RELEASE_BREAK_STALE : 0;
+	r = lokt_release(c->store, name, &c->who, NULL, flags, &res);
+	if (r < 0)
+		return cli_report(c, CLI_UNLOCK, r, name, &res);
+	print_released(c, name, &res);
+	return 0;
+}
+
+int cmd_exists(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_COMMON_OPTS, CLI_END_OPT };
+	struct lokt_info in;
+	const char *name;
+	int first, ex = 0, r;
+
+	first = cli_parse(c, argc, argv, false, "", opts, NULL, NULL, &ex);
+	if (first < 0)
+		return ex;
+	if ((r = cli_one_name(c, argc, argv, first, &name)))
+		return r;
+	if ((r = cli_open(c)))
+		return r;
+	r = lokt_get(c->store, LOKT_LOCK, name, &in, NULL);
+	if (r == -LOKT_E_NOT_FOUND)
+		return 3;
+	if (r < 0) {
+		cli_error("cannot read lock \"%s\": %s", name,
+			  lokt_strerror(r));
+		return 1;
+	}
+	/* A newer protocol's lock is not ours to judge: it stands. */
+	return in.future || in.stale == LOKT_LIVE ? 0 : 3;
+}

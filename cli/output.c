@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: MIT
+/*
+ * How lokt speaks: `error: ` / `warning: ` messages on stderr, human
+ * durations and times, the phrases that describe a holder ("alice@h (pid
+ * 42, alive) for 2m30s; expires in 27m30s"), JSON documents built from
+ * lock records, and the one updating progress line of a wait.
+ *
+ * Records are turned into JSON by lokt_record_format and parsed back, so
+ * the field names of the store are written in one place (core/record.c).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static void vmessage(const char *prefix, const char *fmt, va_list ap)
+{
+	fputs(prefix, stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage("error: ", fmt, ap);
+	va_end(ap);
+}
+
+void cli_warning(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+int cli_usage_error(const struct cli *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage("error: ", fmt, ap);
+	va_end(ap);
+	if (c && c->cmd)
+		fprintf(stderr, "Try 'lokt help %s'\n", c->cmd);
+	else
+		fputs("Try 'lokt help'\n", stderr);
+	return EXIT_USAGE;
+}
+
+void cli_now(struct timespec *ret)
+{
+	clock_gettime(CLOCK_REALTIME, ret);
+}
+
+int64_t cli_ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	cli_now(&now);
+	return (int64_t)(now.tv_sec - t->tv_sec) * 1000 +
+	       (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+void cli_fmt_ms(int64_t ms, char *buf, size_t size)
+{
+	/* Round to whole seconds above a minute: "2m30s", not "2m30.4s". */
+	if (ms >= 60000)
+		ms -= ms % 1000;
+	lokt_duration_format(ms < 0 ? 0 : ms, buf, size);
+}
+
+void cli_fmt_time(const struct timespec *t, char *buf, size_t size)
+{
+	struct tm tm;
+
+	if (!gmtime_r(&t->tv_sec, &tm) ||
+	    !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, size, "?");
+}
+
+const char *cli_state(const struct lokt_info *in)
+{
+	if (in->future)
+		return "future";
+	if (in->stale == LOKT_LIVE && !in->local)
+		return "remote";
+	return lokt_stale_name(in->stale);
+}
+
+void cli_holder(const struct lokt_info *in, char *buf, size_t size)
+{
+	const struct lokt_record *rec = &in->rec;
+	const char *alive;
+
+	if (in->stale == LOKT_STALE_CORRUPT) {
+		snprintf(buf, size, "a corrupt lock file");
+		return;
+	}
+	if (in->future) {
+		snprintf(buf, size, "%s@%s (written by protocol version %d)",
+			 rec->owner, rec->host, rec->version);
+		return;
+	}
+	switch (in->stale) {
+	case LOKT_STALE_DEAD:
+		alive = "dead";
+		break;
+	case LOKT_STALE_REUSED:
+		alive = "dead, pid reused";
+		break;
+	case LOKT_STALE_EXPIRED:
+		alive = "TTL expired";
+		break;
+	default:
+		alive = in->local ? "alive" : "on another host";
+		break;
+	}
+	snprintf(buf, size, "%s@%s (pid %lld, %s)", rec->owner, rec->host,
+		 (long long)rec->pid, alive);
+}
+
+void cli_timing(const struct lokt_info *in, char *buf, size_t size)
+{
+	const struct lokt_record *rec = &in->rec;
+	char age[32], left[32];
+	int64_t left_ms;
+
+	if (in->stale == LOKT_STALE_CORRUPT) {
+		snprintf(buf, size, "since %s", "an unknown time");
+		return;
+	}
+	cli_fmt_ms(cli_ms_since(&rec->acquired), age, sizeof(age));
+	if (rec->ttl_sec <= 0) {
+		snprintf(buf, size, "for %s; no TTL", age);
+		return;
+	}
+	left_ms = -cli_ms_since(&rec->expires);
+	cli_fmt_ms(left_ms < 0 ? -left_ms : left_ms, left, sizeof(left));
+	if (left_ms >= 0)
+		snprintf(buf, size, "for %s; expires in %s", age, left);
+	else
+		snprintf(buf, size, "for %s; expired %s ago", age, left);
+}
+
+void cli_command_of(const struct lokt_info *in, char *buf, size_t size)
+{
+	char cmd[256];
+
+	buf[0] = 0;
+	if (!in->local || in->stale != LOKT_LIVE || in->rec.pid <= 0)
+		return;
+	if (lokt_proc_cmdline((pid_t)in->rec.pid, cmd, sizeof(cmd)) < 0 ||
+	    !cmd[0])
+		return;
+	snprintf(buf, size, "running \"%s\"", cmd);
+}
+
+void cli_info_of(const struct lokt_record *rec, struct lokt_info *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->rec = *rec;
+	ret->stale = LOKT_LIVE;
+	ret->local = true;
+}
+
+struct json_object *cli_record_json(const struct lokt_record *rec)
+{
+	struct json_object *obj = NULL;
+	char *text = NULL;
+
+	if (lokt_record_format(rec, &text) >= 0)
+		obj = json_tokener_parse(text);
+	free(text);
+	if (!obj) {
+		obj = json_object_new_object();
+		json_object_object_add(obj, "name",
+				       json_object_new_string(rec->name));
+	}
+	return obj;
+}
+
+struct json_object *cli_info_json(const struct lokt_info *in)
+{
+	struct json_object *obj;
+	char cmd[256];
+
+	if (in->stale == LOKT_STALE_CORRUPT) {
+		obj = json_object_new_object();
+		json_object_object_add(obj, "name",
+				       json_object_new_string(in->rec.name));
+	} else if (in->future) {
+		obj = json_object_new_object();
+		json_object_object_add(obj, "name",
+				       json_object_new_string(in->rec.name));
+		json_object_object_add(obj, "version",
+				       json_object_new_int(in->rec.version));
+	} else {
+		obj = cli_record_json(&in->rec);
+	}
+	json_object_object_add(obj, "state",
+			       json_object_new_string(cli_state(in)));
+	if (in->local && in->stale == LOKT_LIVE && in->rec.pid > 0 &&
+	    lokt_proc_cmdline((pid_t)in->rec.pid, cmd, sizeof(cmd)) >= 0)
+		json_object_object_add(obj, "command",
+				       json_object_new_string(cmd));
+	return obj;
+}
+
+void cli_json_print(struct json_object *doc)
+{
+	puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+							 JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(doc);
+}
+
+void cli_progress_cb(const struct lokt_progress *p, void *userdata)
+{
+	struct cli_progress *pr = userdata;
+	char who[700], waited[32], age[32];
+
+	cli_fmt_ms(p->waited_ms, waited, sizeof(waited));
+	if (p->holder && p->frozen) {
+		cli_fmt_time(&p->holder->rec.expires, age, sizeof(age));
+		snprintf(who, sizeof(who), "frozen by %s@%s until %s",
+			 p->holder->rec.owner, p->holder->rec.host, age);
+	} else if (p->holder) {
+		char h[560];
+
+		cli_holder(p->holder, h, sizeof(h));
+		cli_fmt_ms(cli_ms_since(&p->holder->rec.acquired), age,
+			   sizeof(age));
+		snprintf(who, sizeof(who), "held by %s for %s", h, age);
+	} else {
+		snprintf(who, sizeof(who), "free, waiters ahead");
+	}
+	fprintf(stderr, "\r\033[Kwaiting for \"%s\": %s · waited %s · "
+			"position %zu of %zu",
+		pr->name, who, waited, p->position, p->waiters);
+	fflush(stderr);
+	pr->drawn = true;
+}
+
+void cli_progress_clear(struct cli_progress *pr)
+{
+	if (!pr->drawn)
+		return;
+	fputs("\r\033[K", stderr);
+	fflush(stderr);
+	pr->drawn = false;
+}

@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The messages of refused or failed transitions. Each says what happened
+ * (who holds the lock, whether that process is alive, for how long, when it
+ * expires) and what to do next (--wait, lokt why, --break-stale, --force,
+ * lokt unfreeze). With --json the same message travels in one JSON
+ * document on stdout, with the record that stood in the way.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define MSG_MAX 2048
+
+static const char *slug(int r)
+{
+	switch (-r) {
+	case LOKT_E_HELD:
+		return "held";
+	case LOKT_E_FROZEN:
+		return "frozen";
+	case LOKT_E_NOT_FOUND:
+		return "not_found";
+	case LOKT_E_NOT_OWNER:
+		return "not_owner";
+	case LOKT_E_BAD_NAME:
+		return "bad_name";
+	case LOKT_E_FUTURE_VERSION:
+		return "future_version";
+	case LOKT_E_CORRUPT:
+		return "corrupt";
+	case LOKT_E_TIMEOUT:
+		return "timeout";
+	case LOKT_E_LOST:
+		return "lost";
+	case LOKT_E_NETFS:
+		return "netfs";
+	case LOKT_E_CANCELED:
+		return "canceled";
+	default:
+		return "error";
+	}
+}
+
+static const char *verb(enum cli_op op)
+{
+	switch (op) {
+	case CLI_UNLOCK:
+		return "release lock";
+	case CLI_FREEZE:
+		return "freeze";
+	case CLI_UNFREEZE:
+		return "unfreeze";
+	default:
+		return "take lock";
+	}
+}
+
+/* "alice@h (pid 42, alive) running "make" for 2m; expires in 3m" */
+static void describe(const struct lokt_info *in, char *buf, size_t size)
+{
+	char holder[600], cmd[300], timing[128];
+
+	cli_holder(in, holder, sizeof(holder));
+	cli_command_of(in, cmd, sizeof(cmd));
+	cli_timing(in, timing, sizeof(timing));
+	snprintf(buf, size, "%s%s%s %s", holder, cmd[0] ? " " : "", cmd,
+		 timing);
+}
+
+/* "frozen by alice@h until 2026-11-23T10:15:00Z (in 14m)" */
+static void describe_freeze(const struct lokt_info *in, char *buf,
+			    size_t size)
+{
+	char until[64], left[32];
+
+	cli_fmt_time(&in->rec.expires, until, sizeof(until));
+	cli_fmt_ms(-cli_ms_since(&in->rec.expires), left, sizeof(left));
+	snprintf(buf, size, "frozen by %s@%s until %s (in %s)", in->rec.owner,
+		 in->rec.host, until, left);
+}
+
+static void held_message(enum cli_op op, const char *name,
+			 const struct lokt_result *res, char *msg)
+{
+	char d[1100];
+
+	if (op == CLI_FREEZE && res->have_other) {
+		describe_freeze(&res->other, d, sizeof(d));
+		snprintf(msg, MSG_MAX,
+			 "\"%s\" is already %s — lift it with: lokt unfreeze "
+			 "%s --force",
+			 name, d, name);
+	} else if (res->have_other) {
+		describe(&res->other, d, sizeof(d));
+		snprintf(msg, MSG_MAX,
+			 "lock \"%s\" held by %s — wait with --wait, or see: "
+			 "lokt why %s",
+			 name, d, name);
+	} else {
+		snprintf(msg, MSG_MAX,
+			 "lock \"%s\" is free but %zu waiter%s queued ahead — "
+			 "join the queue with --wait, or see: lokt why %s",
+			 name, res->waiters_ahead,
+			 res->waiters_ahead == 1 ? " is" : "s are", name);
+	}
+}
+
+static void not_owner_message(enum cli_op op, const char *name,
+			      const struct lokt_result *res, char *msg)
+{
+	char d[1100];
+
+	if (op == CLI_UNFREEZE) {
+		if (res->have_other)
+			describe_freeze(&res->other, d, sizeof(d));
+		else
+			snprintf(d, sizeof(d), "frozen by another owner");
+		snprintf(msg, MSG_MAX,
+			 "\"%s\" is %s; not yours to lift — use --force to "
+			 "lift it anyway",
+			 name, d);
+		return;
+	}
+	if (!res->have_other) {
+		snprintf(msg, MSG_MAX,
+			 "lock \"%s\" belongs to another owner — use "
+			 "--break-stale if its holder is gone, or --force",
+			 name);
+		return;
+	}
+	describe(&res->other, d, sizeof(d));
+	if (res->other.stale != LOKT_LIVE)
+		snprintf(msg, MSG_MAX,
+			 "lock \"%s\" is held by %s; it is stale but not "
+			 "yours — break it with: lokt unlock %s --break-stale",
+			 name, d, name);
+	else
+		snprintf(msg, MSG_MAX,
+			 "lock \"%s\" is held by %s; not yours to release — "
+			 "wait for it, or take it anyway with: lokt unlock %s "
+			 "--force",
+			 name, d, name);
+}
+
+static void message(enum cli_op op, int r, const char *name,
+		    const struct lokt_result *res, char *msg)
+{
+	char d[1100];
+
+	switch (-r) {
+	case LOKT_E_HELD:
+		held_message(op, name, res, msg);
+		break;
+	case LOKT_E_FROZEN:
+		if (res->have_other)
+			describe_freeze(&res->other, d, sizeof(d));
+		else
+			snprintf(d, sizeof(d), "frozen");
+		snprintf(msg, MSG_MAX,
+			 "lock \"%s\" is %s — wait with --wait, or lift it "
+			 "with: lokt unfreeze %s",
+			 name, d, name);
+		break;
+	case LOKT_E_TIMEOUT:
+		if (res->have_other)
+			describe(&res->other, d, sizeof(d));
+		snprintf(msg, MSG_MAX,
+			 "timed out waiting for lock \"%s\"%s%s — try a "
+			 "longer --timeout, or see: lokt why %s",
+			 name, res->have_other ? ", still held by " : "",
+			 res->have_other ? d : "", name);
+		break;
+	case LOKT_E_NOT_OWNER:
+		not_owner_message(op, name, res, msg);
+		break;
+	case LOKT_E_NOT_FOUND:
+		if (op == CLI_UNFREEZE)
+			snprintf(msg, MSG_MAX,
+				 "\"%s\" is not frozen — nothing to lift "
+				 "(see: lokt status)",
+				 name);
+		else
+			snprintf(msg, MSG_MAX,
+				 "lock \"%s\" is not held — nothing to "
+				 "release (see: lokt status)",
+				 name);
+		break;
+	case LOKT_E_BAD_NAME:
+		snprintf(msg, MSG_MAX, "bad lock name \"%s\": %s", name,
+			 lokt_name_rule());
+		break;
+	case LOKT_E_FUTURE_VERSION:
+		snprintf(msg, MSG_MAX,
+			 "\"%s\" was written by a newer lokt (protocol "
+			 "version %d); not touching it — upgrade lokt, or "
+			 "remove it with: lokt unlock %s --force",
+			 name, res->other.rec.version, name);
+		break;
+	case LOKT_E_CORRUPT:
+		snprintf(msg, MSG_MAX,
+			 "the file of lock \"%s\" is corrupt — break it "
+			 "with: lokt unlock %s --break-stale",
+			 name, name);
+		break;
+	case LOKT_E_LOST:
+		if (res->have_other)
+			describe(&res->other, d, sizeof(d));
+		snprintf(msg, MSG_MAX,
+			 "lost lock \"%s\": it was removed or broken%s%s%s",
+			 name, res->have_other ? " (now held by " : "",
+			 res->have_other ? d : "", res->have_other ? ")" : "");
+		break;
+	case LOKT_E_NETFS:
+		snprintf(msg, MSG_MAX,
+			 "the lock root is on a network filesystem and "
+			 "LOKT_REQUIRE_LOCAL_FS=1 — use a local root");
+		break;
+	default:
+		snprintf(msg, MSG_MAX, "cannot %s \"%s\": %s", verb(op), name,
+			 lokt_strerror(r));
+		break;
+	}
+}
+
+int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
+	       const struct lokt_result *res)
+{
+	char msg[MSG_MAX];
+	struct json_object *doc;
+
+	message(op, r, name, res, msg);
+	cli_error("%s", msg);
+	if (c->json) {
+		doc = json_object_new_object();
+		json_object_object_add(doc, "error",
+				       json_object_new_string(slug(r)));
+		json_object_object_add(doc, "message",
+				       json_object_new_string(msg));
+		json_object_object_add(doc, "name",
+				       json_object_new_string(name));
+		if (res->have_other)
+			json_object_object_add(doc, "holder",
+					       cli_info_json(&res->other));
+		if (-r == LOKT_E_HELD && !res->have_other)
+			json_object_object_add(
+				doc, "waiters_ahead",
+				json_object_new_int64(
+					(int64_t)res->waiters_ahead));
+		cli_json_print(doc);
+	}
+	return lokt_exit_code(r);
+}
+
+void cli_report_broke(struct cli *c, const char *name,
+		      const struct lokt_result *res)
+{
+	struct lokt_info in;
+	char holder[600];
+
+	if (res->broke == LOKT_LIVE || c->quiet)
+		return;
+	cli_info_of(&res->broken, &in);
+	in.stale = res->broke;
+	if (res->broke == LOKT_STALE_CORRUPT) {
+		cli_warning("broke the corrupt lock file of \"%s\"", name);
+		return;
+	}
+	cli_holder(&in, holder, sizeof(holder));
+	cli_warning("broke stale lock \"%s\" of %s", name, holder);
+}

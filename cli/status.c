@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: MIT
+/*
+ * lokt status and why: reading the store and saying what is in it. status
+ * lists every lock (a table, or one JSON document) and every freeze, or
+ * shows one lock in detail; why explains, in sentences, what `lokt lock
+ * NAME` would meet right now. Both only read; the judgement of each record
+ * (live, dead, expired...) comes from core with the record.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+struct row {
+	char name[LOKT_NAME_MAX + 1];
+	char who[2 * LOKT_STR_MAX + 2];
+	char pid[24], state[16], age[32], expires[48], fence[24];
+	char cmd[256];
+};
+
+#define NCOLS 8
+
+static const char *cell(const struct row *r, int i)
+{
+	const char *cells[NCOLS] = { r->name, r->who,	  r->pid,   r->state,
+				     r->age,  r->expires, r->fence, r->cmd };
+	return cells[i];
+}
+
+static void fill_row(const struct lokt_info *in, struct row *r)
+{
+	const struct lokt_record *rec = &in->rec;
+	int64_t left;
+
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "%s", rec->name);
+	snprintf(r->state, sizeof(r->state), "%s", cli_state(in));
+	if (in->stale == LOKT_STALE_CORRUPT || in->future) {
+		strcpy(r->who, "-");
+		strcpy(r->pid, "-");
+		strcpy(r->age, "-");
+		strcpy(r->expires, "-");
+		strcpy(r->fence, "-");
+		strcpy(r->cmd, "-");
+		return;
+	}
+	snprintf(r->who, sizeof(r->who), "%s@%s", rec->owner, rec->host);
+	snprintf(r->pid, sizeof(r->pid), "%lld", (long long)rec->pid);
+	cli_fmt_ms(cli_ms_since(&rec->acquired), r->age, sizeof(r->age));
+	if (rec->ttl_sec > 0) {
+		left = -cli_ms_since(&rec->expires);
+		if (left > 0) {
+			strcpy(r->expires, "in ");
+			cli_fmt_ms(left, r->expires + 3, sizeof(r->expires) - 3);
+		} else {
+			strcpy(r->expires, "expired");
+		}
+	} else {
+		strcpy(r->expires, "never");
+	}
+	snprintf(r->fence, sizeof(r->fence), "%llu",
+		 (unsigned long long)rec->fence);
+	if (!in->local || in->stale != LOKT_LIVE ||
+	    lokt_proc_cmdline((pid_t)rec->pid, r->cmd, 60) < 0 || !r->cmd[0])
+		strcpy(r->cmd, "-");
+}
+
+static void print_table(const struct lokt_info *locks, size_t n)
+{
+	static const struct row head = { "NAME",  "OWNER@HOST", "PID",
+					 "STATE", "AGE",	"EXPIRES",
+					 "FENCE", "COMMAND" };
+	struct row *rows = calloc(n + 1, sizeof(*rows));
+	int width[NCOLS] = { 0 };
+
+	if (!rows)
+		return;
+	rows[0] = head;
+	for (size_t i = 0; i < n; i++)
+		fill_row(&locks[i], &rows[i + 1]);
+	for (size_t i = 0; i <= n; i++)
+		for (int k = 0; k < NCOLS; k++)
+			if ((int)strlen(cell(&rows[i], k)) > width[k])
+				width[k] = (int)strlen(cell(&rows[i], k));
+	for (size_t i = 0; i <= n; i++) {
+		for (int k = 0; k < NCOLS - 1; k++)
+			printf("%-*s  ", width[k], cell(&rows[i], k));
+		printf("%s\n", cell(&rows[i], NCOLS - 1));
+	}
+	free(rows);
+}
+
+static void print_freezes(const struct lokt_info *fr, size_t n)
+{
+	char until[64], left[32];
+
+	for (size_t i = 0; i < n; i++) {
+		if (fr[i].stale == LOKT_STALE_CORRUPT || fr[i].future) {
+			printf("frozen: %s (%s freeze file)\n", fr[i].rec.name,
+			       cli_state(&fr[i]));
+			continue;
+		}
+		cli_fmt_time(&fr[i].rec.expires, until, sizeof(until));
+		cli_fmt_ms(-cli_ms_since(&fr[i].rec.expires), left,
+			   sizeof(left));
+		printf("frozen: %s by %s@%s until %s (%s%s)\n", fr[i].rec.name,
+		       fr[i].rec.owner, fr[i].rec.host, until,
+		       fr[i].stale == LOKT_LIVE ? "in " : "",
+		       fr[i].stale == LOKT_LIVE ? left : "expired");
+	}
+}
+
+static struct json_object *infos_json(const struct lokt_info *v, size_t n)
+{
+	struct json_object *arr = json_object_new_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(arr, cli_info_json(&v[i]));
+	return arr;
+}
+
+static int status_all(struct cli *c, bool pruned, size_t npruned)
+{
+	struct lokt_info *locks = NULL, *freezes = NULL;
+	size_t nl = 0, nf = 0;
+	struct json_object *doc;
+	int r;
+
+	r = lokt_list(c->store, LOKT_LOCK, &locks, &nl);
+	if (r >= 0)
+		r = lokt_list(c->store, LOKT_FREEZE, &freezes, &nf);
+	if (r < 0) {
+		cli_error("cannot list %s: %s", lokt_store_root(c->store),
+			  lokt_strerror(r));
+		free(locks);
+		return 1;
+	}
+	if (c->json) {
+		doc = json_object_new_object();
+		json_object_object_add(
+			doc, "root",
+			json_object_new_string(lokt_store_root(c->store)));
+		json_object_object_add(doc, "locks", infos_json(locks, nl));
+		json_object_object_add(doc, "freezes", infos_json(freezes, nf));
+		if (pruned)
+			json_object_object_add(
+				doc, "pruned",
+				json_object_new_int64((int64_t)npruned));
+		cli_json_print(doc);
+	} else {
+		if (pruned)
+			printf("pruned %zu stale lock%s\n", npruned,
+			       npruned == 1 ? "" : "s");
+		if (nl)
+			print_table(locks, nl);
+		else
+			printf("no locks held in %s\n",
+			       lokt_store_root(c->store));
+		print_freezes(freezes, nf);
+	}
+	free(locks);
+	free(freezes);
+	return 0;
+}
+
+static void print_detail(const struct lokt_info *in, size_t waiters)
+{
+	const struct lokt_record *rec = &in->rec;
+	char holder[600], cmd[256], t[64], d[32];
+
+	cli_holder(in, holder, sizeof(holder));
+	printf("lock \"%s\": %s\n", rec->name,
+	       in->stale == LOKT_LIVE || in->future ? "held" : "stale");
+	printf("  holder:   %s\n", holder);
+	printf("  state:    %s\n", cli_state(in));
+	if (in->stale == LOKT_STALE_CORRUPT || in->future)
+		return;
+	if (in->local && in->stale == LOKT_LIVE &&
+	    lokt_proc_cmdline((pid_t)rec->pid, cmd, sizeof(cmd)) >= 0)
+		printf("  command:  %s\n", cmd);
+	cli_fmt_time(&rec->acquired, t, sizeof(t));
+	cli_fmt_ms(cli_ms_since(&rec->acquired), d, sizeof(d));
+	printf("  acquired: %s (%s ago)\n", t, d);
+	if (rec->ttl_sec > 0) {
+		cli_fmt_time(&rec->expires, t, sizeof(t));
+		cli_fmt_ms(-cli_ms_since(&rec->expires), d, sizeof(d));
+		printf("  expires:  %s (%s%s)\n", t,
+		       in->stale == LOKT_STALE_EXPIRED ? "expired" : "in ",
+		       in->stale == LOKT_STALE_EXPIRED ? "" : d);
+	} else {
+		printf("  expires:  never (no TTL; held while pid %lld lives)\n",
+		       (long long)rec->pid);
+	}
+	printf("  fence:    %llu\n", (unsigned long long)rec->fence);
+	printf("  lock_id:  %s\n", rec->lock_id);
+	if (rec->agent_id[0])
+		printf("  agent:    %s\n", rec->agent_id);
+	if (waiters)
+		printf("  waiters:  %zu\n", waiters);
+}
+
+static int status_one(struct cli *c, const char *name)
+{
+	struct lokt_info in, fr;
+	struct json_object *doc;
+	size_t waiters = 0;
+	bool held, frozen;
+	int r;
+
+	r = lokt_get(c->store, LOKT_LOCK, name, &in, NULL);
+	if (r < 0 && r != -LOKT_E_NOT_FOUND) {
+		cli_error("cannot read lock \"%s\": %s", name,
+			  lokt_strerror(r));
+		return 1;
+	}
+	held = r == 0 && (in.future || in.stale == LOKT_LIVE);
+	frozen = lokt_get(c->store, LOKT_FREEZE, name, &fr, NULL) == 0;
+	lokt_waiters(c->store, name, &waiters);
+	if (c->json) {
+		if (r == 0) {
+			doc = cli_info_json(&in);
+		} else {
+			doc = json_object_new_object();
+			json_object_object_add(doc, "name",
+					       json_object_new_string(name));
+		}
+		json_object_object_add(doc, "held",
+				       json_object_new_boolean(held));
+		json_object_object_add(doc, "waiters",
+				       json_object_new_int64((int64_t)waiters));
+		if (frozen)
+			json_object_object_add(doc, "freeze",
+					       cli_info_json(&fr));
+		cli_json_print(doc);
+	} else {
+		if (r == 0)
+			print_detail(&in, waiters);
+		else
+			printf("lock \"%s\" is free\n", name);
+		if (frozen)
+			print_freezes(&fr, 1);
+	}
+	return held ? 0 : 3;
+}
+
+static int status_opt(struct cli *c, int opt, const char *arg, void *data)
+{
+	*(bool *)data = opt == OPT_PRUNE;
+	return 0;
+}
+
+int cmd_status(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_COMMON_OPTS, CLI_JSON_OPT,
+		{ "prune-expired", no_argument, NULL, OPT_PRUNE }, CLI_END_OPT,
+	};
+	bool prune = false;
+	size_t n = 0;
+	int first, ex = 0, r;
+
+	first = cli_parse(c, argc, argv, false, "", opts, status_opt, &prune,
+			  &ex);
+	if (first < 0)
+		return ex;
+	if (first + 1 < argc)
+		return cli_usage_error(c, "unexpected argument '%s'",
+				       argv[first + 1]);
+	if (first < argc && cli_check_name(c, argv[first]))
+		return EXIT_USAGE;
+	if ((r = cli_open(c)))
+		return r;
+	if (prune) {
+		if ((r = cli_who(c, getppid(), "parent")))
+			return r;
+		r = lokt_prune(c->store, &c->who, &n);
+		if (r < 0) {
+			cli_error("cannot prune stale locks: %s",
+				  lokt_strerror(r));
+			return 1;
+		}
+		if (first < argc && !c->json)
+			printf("pruned %zu stale lock%s\n", n,
+			       n == 1 ? "" : "s");
+	}
+	if (first < argc)
+		return status_one(c, argv[first]);
+	return status_all(c, prune, n);
+}

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: MIT
+/*
+ * lokt why NAME: what `lokt lock NAME` would meet right now, in sentences.
+ * It reads the freeze, the lock and the waiter queue of the name and tells
+ * them in the order core decides an acquisition: a freeze refuses first,
+ * then a live holder, then queued waiters; a stale lock is broken by the
+ * next acquisition. Exit 0 when the lock could be taken now, 2 when not.
+ *
+ * Re-entrance (the asker is the holder or runs inside it) is core's rule;
+ * lokt.h does not expose it, so `why` says when it would apply instead of
+ * guessing.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct why {
+	char msg[4096];
+	size_t len;
+	const char *reason; /* free, frozen, held, stale, queued, future */
+	bool acquirable;
+};
+
+static void say(struct why *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say(struct why *w, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (w->len >= sizeof(w->msg) - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(w->msg + w->len, sizeof(w->msg) - w->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		w->len += (size_t)n;
+	if (w->len >= sizeof(w->msg))
+		w->len = sizeof(w->msg) - 1;
+}
+
+static void why_frozen(struct why *w, const char *name,
+		       const struct lokt_info *fr)
+{
+	char until[64], left[32];
+
+	cli_fmt_time(&fr->rec.expires, until, sizeof(until));
+	cli_fmt_ms(-cli_ms_since(&fr->rec.expires), left, sizeof(left));
+	say(w, "\"%s\" is frozen by %s@%s until %s (in %s): lokt lock %s "
+	       "is refused (exit 2) until the freeze ends or someone runs: "
+	       "lokt unfreeze %s. ",
+	    name, fr->rec.owner, fr->rec.host, until, left, name, name);
+	w->reason = "frozen";
+}
+
+static void why_held(struct why *w, const char *name,
+		     const struct lokt_info *in)
+{
+	char holder[600], cmd[300], timing[128];
+
+	cli_holder(in, holder, sizeof(holder));
+	cli_command_of(in, cmd, sizeof(cmd));
+	cli_timing(in, timing, sizeof(timing));
+	say(w, "Lock \"%s\" is held by %s%s%s %s. ", name, holder,
+	    cmd[0] ? " " : "", cmd, timing);
+	if (!in->local)
+		say(w, "Its holder runs on another host, so only its TTL can "
+		       "make it stale. ");
+	say(w, "lokt lock %s is refused (exit 2) unless you are that "
+	       "holder, run inside it, or share its LOKT_AGENT_ID (then it "
+	       "renews). Wait for it with: lokt lock %s --wait. ",
+	    name, name);
+	w->reason = "held";
+}
+
+static void why_stale(struct why *w, const char *name,
+		      const struct lokt_info *in)
+{
+	char holder[600], left[32];
+
+	cli_holder(in, holder, sizeof(holder));
+	switch (in->stale) {
+	case LOKT_STALE_DEAD:
+		say(w, "Lock \"%s\" is stale: its holder %s is gone. ", name,
+		    holder);
+		break;
+	case LOKT_STALE_REUSED:
+		say(w, "Lock \"%s\" is stale: the pid of its holder %s now "
+		       "belongs to another process. ",
+		    name, holder);
+		break;
+	case LOKT_STALE_EXPIRED:
+		cli_fmt_ms(cli_ms_since(&in->rec.expires), left, sizeof(left));
+		say(w, "Lock \"%s\" of %s@%s is stale: its TTL expired %s "
+		       "ago. ",
+		    name, in->rec.owner, in->rec.host, left);
+		break;
+	default:
+		say(w, "Lock \"%s\" is stale: its file is corrupt. ", name);
+		break;
+	}
+	say(w, "The next lokt lock %s breaks it (audited as %s) and takes "
+	       "the lock; lokt unlock %s --break-stale removes it now. ",
+	    name, in->stale == LOKT_STALE_CORRUPT ? "corrupt-break"
+						 : "stale-break",
+	    name);
+	w->reason = "stale";
+	w->acquirable = true;
+}
+
+static void explain(struct why *w, const char *name, int lr,
+		    const struct lokt_info *in, bool frozen,
+		    const struct lokt_info *fr, size_t waiters)
+{
+	w->acquirable = false;
+	if (frozen)
+		why_frozen(w, name, fr);
+	if (lr == 0 && in->future) {
+		say(w, "Lock \"%s\" was written by a newer lokt (protocol "
+		       "version %d); this lokt will not touch it. ",
+		    name, in->rec.version);
+		w->reason = "future";
+	} else if (lr == 0 && in->stale == LOKT_LIVE) {
+		why_held(w, name, in);
+	} else if (lr == 0) {
+		why_stale(w, name, in);
+	} else {
+		say(w, "Lock \"%s\" is free. ", name);
+		w->reason = "free";
+		w->acquirable = true;
+	}
+	if (waiters && w->acquirable) {
+		say(w, "But %zu waiter%s queued for it: a plain lokt lock %s "
+		       "is refused (exit 2) until they have had their turn; "
+		       "lokt lock %s --wait joins the queue at position %zu.",
+		    waiters, waiters == 1 ? " is" : "s are", name, name,
+		    waiters + 1);
+		w->reason = "queued";
+		w->acquirable = false;
+	} else if (waiters) {
+		say(w, "%zu waiter%s queued ahead of any new one.", waiters,
+		    waiters == 1 ? " is" : "s are");
+	}
+	if (frozen) {
+		w->acquirable = false;
+		w->reason = "frozen";
+	}
+	if (w->acquirable && !strcmp(w->reason, "free"))
+		say(w, "lokt lock %s would take it now.", name);
+	while (w->len && w->msg[w->len - 1] == ' ')
+		w->msg[--w->len] = 0;
+}
+
+int cmd_why(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_COMMON_OPTS, CLI_JSON_OPT,
+					      CLI_END_OPT };
+	struct why w = { .len = 0 };
+	struct lokt_info in, fr;
+	struct json_object *doc;
+	const char *name;
+	size_t waiters = 0;
+	bool frozen;
+	int first, ex = 0, r, lr;
+
+	first = cli_parse(c, argc, argv, false, "", opts, NULL, NULL, &ex);
+	if (first < 0)
+		return ex;
+	if ((r = cli_one_name(c, argc, argv, first, &name)))
+		return r;
+	if ((r = cli_open(c)))
+		return r;
+	lr = lokt_get(c->store, LOKT_LOCK, name, &in, NULL);
+	r = lokt_get(c->store, LOKT_FREEZE, name, &fr, NULL);
+	if ((lr < 0 && lr != -LOKT_E_NOT_FOUND) ||
+	    (r < 0 && r != -LOKT_E_NOT_FOUND)) {
+		cli_error("cannot read \"%s\": %s", name,
+			  lokt_strerror(lr < 0 && lr != -LOKT_E_NOT_FOUND ? lr
+									  : r));
+		return 1;
+	}
+	frozen = r == 0 && (fr.future || fr.stale == LOKT_LIVE);
+	lokt_waiters(c->store, name, &waiters);
+	explain(&w, name, lr, &in, frozen, &fr, waiters);
+	if (!c->json) {
+		printf("%s\n", w.msg);
+		return w.acquirable ? 0 : 2;
+	}
+	doc = json_object_new_object();
+	json_object_object_add(doc, "name", json_object_new_string(name));
+	json_object_object_add(doc, "acquirable",
+			       json_object_new_boolean(w.acquirable));
+	json_object_object_add(doc, "reason", json_object_new_string(w.reason));
+	json_object_object_add(doc, "message", json_object_new_string(w.msg));
+	json_object_object_add(doc, "lock", lr == 0 ? cli_info_json(&in) : NULL);
+	json_object_object_add(doc, "freeze", frozen ? cli_info_json(&fr) : NULL);
+	json_object_object_add(doc, "waiters",
+			       json_object_new_int64((int64_t)waiters));
+	cli_json_print(doc);
+	return w.acquirable ? 0 : 2;
+}
