@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Durations ("90", "1.5s", "500ms", "1h30m") and RFC 3339 times, the two
+ * kinds of value a user types or reads. Durations are kept in milliseconds
+ * (int64_t). Times are written as UTC with exactly nine fractional digits;
+ * they are read with any number of fractional digits from 0 to 9 and with
+ * 'Z' or a ±hh:mm offset, because lokt 1.x (Go) drops trailing zeros and a
+ * hand-edited file may carry a local offset.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* The longest duration accepted: 100 years. Longer is surely a typo, and
+ * keeps every deadline far inside what RFC 3339 (year 9999) can write. */
+#define DURATION_MAX_MS (100LL * 365 * 86400 * 1000)
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Milliseconds per unit at the start of *s; advances *s. 0 if unknown. */
+static int64_t unit_ms(const char **s)
+{
+	const char *p = *s;
+
+	if (p[0] == 'm' && p[1] == 's') {
+		*s = p + 2;
+		return 1;
+	}
+	*s = p + 1;
+	switch (p[0]) {
+	case 's':
+		return 1000;
+	case 'm':
+		return 60 * 1000;
+	case 'h':
+		return 3600 * 1000;
+	case 'd':
+		return 86400 * 1000;
+	}
+	*s = p;
+	return 0;
+}
+
+/* One "<digits>[.<digits>]<unit>" term; unit may be absent only when the
+ * term is the whole string (plain seconds). */
+static int parse_term(const char **sp, bool whole, int64_t *ret_ms)
+{
+	const char *s = *sp;
+	int64_t ipart = 0, frac = 0, scale = 1, unit, ms;
+	int ndigits = 0;
+
+	while (is_digit(*s)) {
+		if (__builtin_mul_overflow(ipart, 10, &ipart) ||
+		    __builtin_add_overflow(ipart, *s - '0', &ipart))
+			return -EINVAL;
+		s++;
+		ndigits++;
+	}
+	if (*s == '.') {
+		s++;
+		while (is_digit(*s)) {
+			/* Nine digits are finer than a millisecond. */
+			if (scale < 1000000000) {
+				frac = frac * 10 + (*s - '0');
+				scale *= 10;
+			}
+			s++;
+			ndigits++;
+		}
+		if (scale == 1 && !is_digit(s[-1]))
+			return -EINVAL; /* "1." or "." */
+	}
+	if (ndigits == 0)
+		return -EINVAL;
+	if (*s == '\0' && whole) {
+		unit = 1000;
+	} else {
+		unit = unit_ms(&s);
+		if (!unit)
+			return -EINVAL;
+	}
+	if (__builtin_mul_overflow(ipart, unit, &ms) ||
+	    __builtin_add_overflow(ms, frac * unit / scale, &ms))
+		return -EINVAL;
+	*sp = s;
+	*ret_ms = ms;
+	return 0;
+}
+
+LOKT_API int lokt_duration_parse(const char *s, int64_t *ret_ms)
+{
+	int64_t total = 0, ms;
+	const char *p = s;
+	int r;
+
+	if (!s || !*s)
+		return -EINVAL;
+	while (*p) {
+		r = parse_term(&p, p == s, &ms);
+		if (r < 0)
+			return r;
+		if (__builtin_add_overflow(total, ms, &total) ||
+		    total > DURATION_MAX_MS)
+			return -EINVAL;
+	}
+	*ret_ms = total;
+	return 0;
+}
+
+/* "1.5s", "12.25s": seconds with the fraction, trailing zeros trimmed. */
+static int format_seconds(const char *sign, uint64_t u, char *buf,
+			  size_t size)
+{
+	unsigned long long sec = u / 1000, f = u % 1000;
+	int digits = 3;
+
+	if (f % 100 == 0) {
+		f /= 100;
+		digits = 1;
+	} else if (f % 10 == 0) {
+		f /= 10;
+		digits = 2;
+	}
+	return snprintf(buf, size, "%s%llu.%0*llus", sign, sec, digits, f);
+}
+
+LOKT_API int lokt_duration_format(int64_t ms, char *buf, size_t size)
+{
+	const char *sign = "";
+	uint64_t u = (uint64_t)ms;
+	int n;
+
+	if (!buf || size == 0)
+		return 0;
+	if (ms < 0) {
+		sign = "-";
+		u = -(uint64_t)ms;
+	}
+	if (u < 1000)
+		n = snprintf(buf, size, "%s%llums", sign, (unsigned long long)u);
+	else if (u < 60000 && u % 1000 == 0)
+		n = snprintf(buf, size, "%s%llus", sign,
+			     (unsigned long long)(u / 1000));
+	else if (u < 60000)
+		n = format_seconds(sign, u, buf, size);
+	else if (u < 3600000ULL)
+		n = snprintf(buf, size, "%s%llum%llus", sign,
+			     (unsigned long long)(u / 60000),
+			     (unsigned long long)(u / 1000 % 60));
+	else if (u < 86400000ULL)
+		n = snprintf(buf, size, "%s%lluh%llum", sign,
+			     (unsigned long long)(u / 3600000),
+			     (unsigned long long)(u / 60000 % 60));
+	else
+		n = snprintf(buf, size, "%s%llud%lluh", sign,
+			     (unsigned long long)(u / 86400000),
+			     (unsigned long long)(u / 3600000 % 24));
+	if (n < 0) {
+		buf[0] = '\0';
+		return 0;
+	}
+	return (size_t)n < size ? n : (int)size - 1;
+}
+
+LOKT_API int lokt_time_format(const struct timespec *t, char *buf,
+			      size_t size)
+{
+	struct tm tm;
+	time_t sec = t->tv_sec;
+	int n;
+
+	if (!gmtime_r(&sec, &tm))
+		return -EOVERFLOW;
+	n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
+		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		     tm.tm_min, tm.tm_sec, (long)t->tv_nsec);
+	if (n < 0 || (size_t)n >= size)
+		return -ENOSPC;
+	return n;
+}
+
+/* Exactly n decimal digits at *s into *ret; advances *s. */
+static bool take_digits(const char **s, int n, int *ret)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!is_digit((*s)[i]))
+			return false;
+		v = v * 10 + ((*s)[i] - '0');
+	}
+	*s += n;
+	*ret = v;
+	return true;
+}
+
+static bool take_char(const char **s, char c)
+{
+	if (**s != c)
+		return false;
+	(*s)++;
+	return true;
+}
+
+static int days_in_month(int year, int mon)
+{
+	static const int days[] = { 31, 28, 31, 30, 31, 30,
+				    31, 31, 30, 31, 30, 31 };
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+	return mon == 2 && leap ? 29 : days[mon - 1];
+}
+
+LOKT_API int lokt_time_parse(const char *s, struct timespec *ret)
+{
+	int year, mon, day, hour, min, sec, oh = 0, om = 0;
+	long nsec = 0;
+	int offset = 0, sign = 1, nfrac = 0;
+	struct tm tm = { 0 };
+	time_t t;
+
+	if (!s)
+		return -EINVAL;
+	if (!take_digits(&s, 4, &year) || !take_char(&s, '-') ||
+	    !take_digits(&s, 2, &mon) || !take_char(&s, '-') ||
+	    !take_digits(&s, 2, &day) ||
+	    !(take_char(&s, 'T') || take_char(&s, 't')) ||
+	    !take_digits(&s, 2, &hour) || !take_char(&s, ':') ||
+	    !take_digits(&s, 2, &min) || !take_char(&s, ':') ||
+	    !take_digits(&s, 2, &sec))
+		return -EINVAL;
+	if (take_char(&s, '.')) {
+		while (is_digit(*s)) {
+			if (++nfrac > 9)
+				return -EINVAL;
+			nsec = nsec * 10 + (*s++ - '0');
+		}
+		if (nfrac == 0)
+			return -EINVAL;
+		for (int i = nfrac; i < 9; i++)
+			nsec *= 10;
+	}
+	if (take_char(&s, 'Z') || take_char(&s, 'z')) {
+		offset = 0;
+	} else {
+		if (take_char(&s, '-'))
+			sign = -1;
+		else if (!take_char(&s, '+'))
+			return -EINVAL;
+		if (!take_digits(&s, 2, &oh) || !take_char(&s, ':') ||
+		    !take_digits(&s, 2, &om) || oh > 23 || om > 59)
+			return -EINVAL;
+		offset = sign * (oh * 3600 + om * 60);
+	}
+	if (*s || mon < 1 || mon > 12 || day < 1 ||
+	    day > days_in_month(year, mon) || hour > 23 || min > 59 || sec > 59)
+		return -EINVAL;
+	tm.tm_year = year - 1900;
+	tm.tm_mon = mon - 1;
+	tm.tm_mday = day;
+	tm.tm_hour = hour;
+	tm.tm_min = min;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	ret->tv_sec = t - offset;
+	ret->tv_nsec = nsec;
+	return 0;
+}
+
+void lokt__now(struct timespec *ret)
+{
+	clock_gettime(CLOCK_REALTIME, ret);
+}
+
+int64_t lokt__ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return ((int64_t)a->tv_sec - (int64_t)b->tv_sec) * 1000 +
+	       ((int64_t)a->tv_nsec - (int64_t)b->tv_nsec) / 1000000;
+}

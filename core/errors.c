@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Outcomes: the names of lock outcomes that are not system errors, and the
+ * one place where any result is mapped to a CLI exit code and to the errno
+ * the mount returns. A change here is a change of the CLI's and the mount's
+ * contract: mirror it in the README's exit-code table and in tests/unit.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+LOKT_API const char *lokt_strerror(int r)
+{
+	if (r >= 0)
+		return "success";
+	switch (-r) {
+	case LOKT_E_HELD:
+		return "held";
+	case LOKT_E_FROZEN:
+		return "frozen";
+	case LOKT_E_NOT_FOUND:
+		return "not found";
+	case LOKT_E_NOT_OWNER:
+		return "not owner";
+	case LOKT_E_BAD_NAME:
+		return "bad name";
+	case LOKT_E_FUTURE_VERSION:
+		return "written by a newer protocol version";
+	case LOKT_E_CORRUPT:
+		return "corrupted";
+	case LOKT_E_TIMEOUT:
+		return "timed out";
+	case LOKT_E_LOST:
+		return "lock lost";
+	case LOKT_E_NETFS:
+		return "on a network filesystem";
+	case LOKT_E_CANCELED:
+		return "canceled";
+	}
+	/* strerror() of glibc returns a static string for every known errno
+	 * (and "Unknown error N" from a thread-local buffer otherwise). */
+	return strerror(-r);
+}
+
+LOKT_API int lokt_exit_code(int r)
+{
+	if (r >= 0)
+		return 0;
+	switch (-r) {
+	case LOKT_E_HELD:
+	case LOKT_E_FROZEN:
+	case LOKT_E_TIMEOUT:
+		return 2;
+	case LOKT_E_NOT_FOUND:
+		return 3;
+	case LOKT_E_NOT_OWNER:
+		return 4;
+	case LOKT_E_BAD_NAME:
+		return 64;
+	}
+	return 1;
+}
+
+LOKT_API int lokt_errno(int r)
+{
+	if (r >= 0)
+		return 0;
+	switch (-r) {
+	case LOKT_E_HELD:
+	case LOKT_E_FROZEN:
+	case LOKT_E_TIMEOUT:
+		return EBUSY;
+	case LOKT_E_NOT_FOUND:
+		return ENOENT;
+	case LOKT_E_NOT_OWNER:
+		return EPERM;
+	case LOKT_E_BAD_NAME:
+		return EINVAL;
+	case LOKT_E_FUTURE_VERSION:
+		return EPROTO;
+	case LOKT_E_CORRUPT:
+		return EIO;
+	case LOKT_E_LOST:
+		return ESTALE;
+	case LOKT_E_NETFS:
+		return EREMOTE;
+	case LOKT_E_CANCELED:
+		return EINTR;
+	}
+	return -r;
+}
+
+LOKT_API const char *lokt_stale_name(enum lokt_stale s)
+{
+	switch (s) {
+	case LOKT_LIVE:
+		return "live";
+	case LOKT_STALE_EXPIRED:
+		return "expired";
+	case LOKT_STALE_DEAD:
+		return "dead";
+	case LOKT_STALE_REUSED:
+		return "reused";
+	case LOKT_STALE_CORRUPT:
+		return "corrupt";
+	}
+	return "unknown";
+}
+
+LOKT_API const char *lokt_version(void)
+{
+	return LOKT_VERSION;
+}

@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Who asks, and whether a holder still stands. Owner and agent come from
+ * the environment ($LOKT_OWNER, $LOKT_AGENT_ID) or the user database; the
+ * holder is a process, named by its pid and its start time (field 22 of
+ * /proc/<pid>/stat) so that a pid reused by an unrelated process is told
+ * apart. Everything here reads /proc: Linux only.
+ *
+ * The staleness rule lives here and only here (lokt__judge): TTL first,
+ * then, for a holder on this host, a dead or reused pid. A holder on
+ * another host cannot be checked and is judged by its TTL alone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define ANCESTRY_MAX 4096 /* steps up a ppid chain before giving up */
+
+/* Read up to size-1 bytes of a /proc file, NUL-terminate. Length or
+ * -errno; a vanished process is -ESRCH. */
+static ssize_t read_small(const char *path, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while (len + 1 < size) {
+		n = read(fd, buf + len, size - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			n = errno == ESRCH ? -ESRCH : -errno;
+			close(fd);
+			return n;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+/* The fields of /proc/<pid>/stat we use. comm (field 2) is in parentheses
+ * and may itself contain spaces and ')', so the fields after it are found
+ * from the LAST ')'. */
+struct proc_stat {
+	char state; /* field 3 */
+	pid_t ppid; /* field 4 */
+	uint64_t start; /* field 22 */
+};
+
+static int read_stat(pid_t pid, struct proc_stat *ret)
+{
+	char path[64], buf[1024], *p, *end;
+	unsigned long long v;
+	ssize_t n;
+	int field;
+
+	if (pid <= 0)
+		return -ESRCH;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	n = read_small(path, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return -EIO;
+	p += 2;
+	ret->state = *p;
+	/* p is at field 3; walk to fields 4 and 22. */
+	for (field = 3; field < 22; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -EIO;
+		p++;
+		if (field + 1 == 4 || field + 1 == 22) {
+			errno = 0;
+			v = strtoull(p, &end, 10);
+			if (errno || end == p)
+				return -EIO;
+			if (field + 1 == 4)
+				ret->ppid = (pid_t)v;
+			else
+				ret->start = v;
+		}
+	}
+	return 0;
+}
+
+void lokt__hostname(char *buf, size_t size)
+{
+	if (gethostname(buf, size) < 0 || !buf[0])
+		snprintf(buf, size, "localhost");
+	buf[size - 1] = '\0';
+}
+
+int lokt__pid_start(pid_t pid, uint64_t *ret)
+{
+	struct proc_stat st;
+	int r = read_stat(pid, &st);
+
+	if (r < 0)
+		return r;
+	*ret = st.start;
+	return 0;
+}
+
+int lokt__pid_parent(pid_t pid, pid_t *ret)
+{
+	struct proc_stat st;
+	int r = read_stat(pid, &st);
+
+	if (r < 0)
+		return r;
+	*ret = st.ppid;
+	return 0;
+}
+
+bool lokt__is_descendant(pid_t pid, pid_t ancestor, uint64_t ancestor_start)
+{
+	uint64_t start;
+	pid_t p = pid;
+
+	if (ancestor <= 0 || pid <= 0)
+		return false;
+	if (ancestor_start &&
+	    (lokt__pid_start(ancestor, &start) < 0 || start != ancestor_start))
+		return false;
+	for (int i = 0; i < ANCESTRY_MAX; i++) {
+		if (p == ancestor)
+			return true;
+		if (p <= 1 || lokt__pid_parent(p, &p) < 0)
+			return false;
+	}
+	return false;
+}
+
+/* Alive means: exists (kill 0 succeeds or is refused for permission) and
+ * is not a zombie, which has exited and only waits to be reaped. */
+static enum lokt_stale judge_pid(pid_t pid, uint64_t want_start)
+{
+	struct proc_stat st;
+
+	if (pid <= 0)
+		return LOKT_STALE_DEAD;
+	if (kill(pid, 0) < 0 && errno != EPERM)
+		return LOKT_STALE_DEAD;
+	if (read_stat(pid, &st) < 0 || st.state == 'Z' || st.state == 'X')
+		return LOKT_STALE_DEAD;
+	if (want_start && st.start != want_start)
+		return LOKT_STALE_REUSED;
+	return LOKT_LIVE;
+}
+
+enum lokt_stale lokt__judge(const struct lokt_record *rec, const char *host,
+			    const struct timespec *now, bool check_pid,
+			    bool *ret_local)
+{
+	bool local = strcmp(rec->host, host) == 0;
+
+	if (ret_local)
+		*ret_local = local;
+	if (rec->ttl_sec > 0 && lokt__ms_between(now, &rec->expires) >= 0)
+		return LOKT_STALE_EXPIRED;
+	if (!check_pid || !local)
+		return LOKT_LIVE;
+	if (rec->pid > INT32_MAX)
+		return LOKT_STALE_DEAD;
+	return judge_pid((pid_t)rec->pid, rec->pid_start);
+}
+
+bool lokt__holds(const struct lokt_record *rec, const struct lokt_who *who)
+{
+	if (rec->agent_id[0] && who->agent_id[0])
+		return strcmp(rec->agent_id, who->agent_id) == 0;
+	if (strcmp(rec->host, who->host) != 0 ||
+	    strcmp(rec->owner, who->owner) != 0 || rec->pid > INT32_MAX)
+		return false;
+	return lokt__is_descendant(who->pid, (pid_t)rec->pid, rec->pid_start);
+}
+
+int lokt__new_id(char out[LOKT_ID_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[LOKT_ID_LEN / 2];
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < sizeof(raw)) {
+		n = getrandom(raw + got, sizeof(raw) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < sizeof(raw); i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 0xf];
+	}
+	out[LOKT_ID_LEN] = '\0';
+	return 0;
+}
+
+/* Copy value into dst[size]; -EINVAL when too long (never truncate: a
+ * truncated owner could equal someone else's). */
+static int copy_str(char *dst, size_t size, const char *value)
+{
+	size_t len = strlen(value);
+
+	if (len >= size)
+		return -EINVAL;
+	memcpy(dst, value, len + 1);
+	return 0;
+}
+
+/* The user name of uid, else the uid as a number. */
+static void user_name(uid_t uid, char *buf, size_t size)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[4096];
+
+	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res &&
+	    res->pw_name[0] && strlen(res->pw_name) < size)
+		snprintf(buf, size, "%s", res->pw_name);
+	else
+		snprintf(buf, size, "%u", (unsigned)uid);
+}
+
+/* Owner: the given one, else the user name of w->uid; agent: as given. */
+static int fill_names(struct lokt_who *w, const char *owner,
+		      const char *agent)
+{
+	int r;
+
+	if (owner && owner[0]) {
+		r = copy_str(w->owner, sizeof(w->owner), owner);
+		if (r < 0)
+			return r;
+	} else {
+		user_name(w->uid, w->owner, sizeof(w->owner));
+	}
+	return agent ? copy_str(w->agent_id, sizeof(w->agent_id), agent) : 0;
+}
+
+static int fill_holder(pid_t holder, struct lokt_who *w)
+{
+	lokt__hostname(w->host, sizeof(w->host));
+	w->pid = holder;
+	return lokt__pid_start(holder, &w->pid_start);
+}
+
+LOKT_API int lokt_who_self(pid_t holder, struct lokt_who *ret)
+{
+	struct lokt_who w = { .uid = getuid() };
+	const char *owner = getenv("LOKT_OWNER");
+	const char *agent = getenv("LOKT_AGENT_ID");
+	int r;
+
+	r = fill_names(&w, owner, agent);
+	if (r == 0)
+		r = fill_holder(holder, &w);
+	if (r < 0)
+		return r;
+	*ret = w;
+	return 0;
+}
+
+/* Value of `key` in a NUL-separated environment block, or NULL. */
+static const char *env_lookup(const char *env, size_t len, const char *key)
+{
+	size_t klen = strlen(key);
+	const char *p = env, *end = env + len;
+
+	while (p < end) {
+		size_t n = strnlen(p, (size_t)(end - p));
+
+		if (n > klen && !strncmp(p, key, klen) && p[klen] == '=')
+			return p + klen + 1;
+		p += n + 1;
+	}
+	return NULL;
+}
+
+static bool is_shell(const char *comm)
+{
+	static const char *const shells[] = { "bash", "sh",   "dash",
+					      "zsh",  "ksh",  "mksh",
+					      "fish", "ash",  "busybox" };
+
+	for (size_t i = 0; i < sizeof(shells) / sizeof(shells[0]); i++)
+		if (!strcmp(comm, shells[i]))
+			return true;
+	return false;
+}
+
+LOKT_API int lokt_who_caller(pid_t caller, uid_t uid, struct lokt_who *ret)
+{
+	struct lokt_who w = { .uid = uid };
+	char path[64], comm[64], *env;
+	const char *owner = NULL, *agent = NULL;
+	pid_t holder = caller;
+	ssize_t n, envlen;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)caller);
+	n = caller > 0 ? read_small(path, comm, sizeof(comm)) : -ESRCH;
+	if (n < 0)
+		return (int)n;
+	comm[strcspn(comm, "\n")] = '\0';
+	if (!is_shell(comm)) {
+		r = lokt__pid_parent(caller, &holder);
+		if (r < 0)
+			return r;
+		if (holder <= 0) /* the caller is init: it holds */
+			holder = caller;
+	}
+
+	/* The environment at exec time, which is what a user set with
+	 * `LOKT_OWNER=x touch ...`; unreadable (another user's process and
+	 * we are not root) means the defaults. */
+	env = malloc(256 * 1024);
+	if (!env)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)caller);
+	envlen = read_small(path, env, 256 * 1024);
+	if (envlen > 0) {
+		owner = env_lookup(env, (size_t)envlen, "LOKT_OWNER");
+		agent = env_lookup(env, (size_t)envlen, "LOKT_AGENT_ID");
+	}
+	r = fill_names(&w, owner, agent);
+	free(env);
+	if (r == 0)
+		r = fill_holder(holder, &w);
+	if (r < 0)
+		return r;
+	*ret = w;
+	return 0;
+}
+
+LOKT_API int lokt_proc_cmdline(pid_t pid, char *buf, size_t size)
+{
+	char path[64], comm[64];
+	ssize_t n;
+
+	if (!buf || size == 0)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	n = pid > 0 ? read_small(path, buf, size) : -ESRCH;
+	if (n < 0)
+		return (int)n;
+	while (n > 0 && buf[n - 1] == '\0')
+		n--;
+	for (ssize_t i = 0; i < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	buf[n] = '\0';
+	if (n > 0)
+		return 0;
+	/* Kernel threads and zombies have no command line: show comm. */
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	n = read_small(path, comm, sizeof(comm));
+	if (n < 0)
+		return (int)n;
+	comm[strcspn(comm, "\n")] = '\0';
+	snprintf(buf, size, "[%s]", comm);
+	return 0;
+}

@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The content of one lock or freeze file: JSON <-> struct lokt_record.
+ *
+ * The field names and JSON types are those of lokt 1.x, whose users share
+ * lock roots with us (docs/protocol.md); `fence` and `uid` are extensions
+ * that lokt 1.x ignores. Reading is tolerant of what lokt 1.x writes (no
+ * version, no lock_id, fractions of a second without trailing zeros) and
+ * strict about everything else: a record that is not exactly what we can
+ * act on safely is "corrupt", never half-understood. Strings too long for
+ * the struct are corrupt too, not truncated: a truncated owner could match
+ * another owner.
+ *
+ * Checklist when a field changes: LOKT_PROTOCOL_VERSION in lokt.h,
+ * docs/protocol.md, both functions below, the samples in tests/unit.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define RECORD_MAX (64 * 1024) /* bytes; a real record is ~400 */
+
+/* Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF,
+ * and no NUL byte (JSON text cannot carry one). */
+static bool utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		uint32_t cp;
+
+		if (c == 0)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (len - i <= n)
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+/* The member `key`, NULL when absent or JSON null. */
+static struct json_object *member(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    json_object_get_type(v) == json_type_null)
+		return NULL;
+	return v;
+}
+
+/* Copy string member `key` into dst[size]. 1 copied, 0 absent (dst left
+ * alone), -1 wrong type, embedded NUL or too long. */
+static int get_str(struct json_object *o, const char *key, char *dst,
+		   size_t size)
+{
+	struct json_object *v = member(o, key);
+	const char *str;
+	size_t len;
+
+	if (!v)
+		return 0;
+	if (json_object_get_type(v) != json_type_string)
+		return -1;
+	str = json_object_get_string(v);
+	len = (size_t)json_object_get_string_len(v);
+	if (strlen(str) != len || len >= size)
+		return -1;
+	memcpy(dst, str, len + 1);
+	return 1;
+}
+
+/* Integer member `key` in [min, max]. 1, 0 absent, -1 wrong. Only JSON
+ * integers count: 12.0 or "12" are not what lokt writes. */
+static int get_int(struct json_object *o, const char *key, int64_t min,
+		   int64_t max, int64_t *dst)
+{
+	struct json_object *v = member(o, key);
+	int64_t x;
+
+	if (!v)
+		return 0;
+	if (json_object_get_type(v) != json_type_int)
+		return -1;
+	errno = 0;
+	x = json_object_get_int64(v);
+	if (errno || x < min || x > max)
+		return -1;
+	*dst = x;
+	return 1;
+}
+
+static int get_time(struct json_object *o, const char *key,
+		    struct timespec *dst)
+{
+	char buf[64];
+	int r = get_str(o, key, buf, sizeof(buf));
+
+	if (r <= 0)
+		return r;
+	return lokt_time_parse(buf, dst) < 0 ? -1 : 1;
+}
+
+static struct json_object *parse_json(const char *buf, size_t len)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o;
+	size_t end;
+
+	if (!tok)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+					    JSON_TOKENER_ALLOW_TRAILING_CHARS);
+	o = json_tokener_parse_ex(tok, buf, (int)len);
+	if (o && json_tokener_get_error(tok) == json_tokener_success) {
+		for (end = json_tokener_get_parse_end(tok); end < len; end++)
+			if (!strchr(" \t\r\n", buf[end]))
+				break;
+		if (end == len) {
+			json_tokener_free(tok);
+			return o;
+		}
+	}
+	json_object_put(o);
+	json_tokener_free(tok);
+	return NULL;
+}
+
+/* Fill r from the members of o; false when anything is wrong. */
+static bool fill_record(struct json_object *o, struct lokt_record *r)
+{
+	int64_t pid = 0, start = 0, ttl = 0, fence = 0, uid = -1;
+	bool has_expires;
+	int k;
+
+	if (get_str(o, "name", r->name, sizeof(r->name)) != 1 ||
+	    lokt_name_check(r->name) < 0 ||
+	    get_str(o, "owner", r->owner, sizeof(r->owner)) != 1 ||
+	    get_int(o, "pid", 1, INT32_MAX, &pid) != 1 ||
+	    get_time(o, "acquired_ts", &r->acquired) != 1)
+		return false;
+	if (get_str(o, "lock_id", r->lock_id, sizeof(r->lock_id)) < 0 ||
+	    get_str(o, "host", r->host, sizeof(r->host)) < 0 ||
+	    get_str(o, "agent_id", r->agent_id, sizeof(r->agent_id)) < 0 ||
+	    get_int(o, "pid_start_ns", 0, INT64_MAX, &start) < 0 ||
+	    get_int(o, "ttl_sec", 0, INT64_MAX / 1000, &ttl) < 0 ||
+	    get_int(o, "fence", 0, INT64_MAX, &fence) < 0 ||
+	    get_int(o, "uid", 0, UINT32_MAX - 1, &uid) < 0)
+		return false;
+	k = get_time(o, "expires_at", &r->expires);
+	if (k < 0)
+		return false;
+	has_expires = k == 1;
+
+	r->pid = pid;
+	r->pid_start = (uint64_t)start;
+	r->ttl_sec = ttl;
+	r->fence = (uint64_t)fence;
+	r->uid = uid;
+	if (ttl > 0 && !has_expires) {
+		r->expires = r->acquired;
+		r->expires.tv_sec += ttl;
+	} else if (ttl == 0 && has_expires) {
+		/* An expiry without a TTL still expires: keep the deadline
+		 * and call the difference, rounded up, the TTL. */
+		int64_t ms = lokt__ms_between(&r->expires, &r->acquired);
+
+		r->ttl_sec = ms <= 0 ? 1 : (ms + 999) / 1000;
+	} else if (ttl == 0) {
+		r->expires = (struct timespec){ 0, 0 };
+	}
+	return true;
+}
+
+LOKT_API int lokt_record_parse(const char *buf, size_t len,
+			       struct lokt_record *ret)
+{
+	struct lokt_record r = { .version = 1, .uid = -1 };
+	struct json_object *o;
+	int64_t version = 1;
+	int k;
+
+	if (!buf || len == 0 || len > RECORD_MAX ||
+	    !utf8_valid((const unsigned char *)buf, len))
+		return -LOKT_E_CORRUPT;
+	o = parse_json(buf, len);
+	if (!o)
+		return -LOKT_E_CORRUPT;
+	if (json_object_get_type(o) != json_type_object)
+		goto corrupt;
+	k = get_int(o, "version", 1, INT32_MAX, &version);
+	if (k < 0)
+		goto corrupt;
+	if (version > LOKT_PROTOCOL_VERSION) {
+		/* Hands off: report what it is, act on nothing else. */
+		memset(ret, 0, sizeof(*ret));
+		ret->version = (int)version;
+		ret->uid = -1;
+		if (get_str(o, "name", ret->name, sizeof(ret->name)) != 1 ||
+		    lokt_name_check(ret->name) < 0)
+			ret->name[0] = '\0';
+		json_object_put(o);
+		return -LOKT_E_FUTURE_VERSION;
+	}
+	r.version = (int)version;
+	if (!fill_record(o, &r))
+		goto corrupt;
+	json_object_put(o);
+	*ret = r;
+	return 0;
+
+corrupt:
+	json_object_put(o);
+	return -LOKT_E_CORRUPT;
+}
+
+static int add(struct json_object *o, const char *key, struct json_object *v)
+{
+	if (!v)
+		return -ENOMEM;
+	if (json_object_object_add(o, key, v) < 0) {
+		json_object_put(v);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int add_time(struct json_object *o, const char *key,
+		    const struct timespec *t)
+{
+	char buf[64];
+	int r = lokt_time_format(t, buf, sizeof(buf));
+
+	if (r < 0)
+		return r;
+	return add(o, key, json_object_new_string(buf));
+}
+
+static struct json_object *new_u64(uint64_t v)
+{
+	return v > INT64_MAX ? json_object_new_uint64(v) :
+			       json_object_new_int64((int64_t)v);
+}
+
+/* Members in lokt 1.x's order, extensions last. */
+static int build(const struct lokt_record *rec, struct json_object *o)
+{
+	int r = 0;
+
+	r = r ?: add(o, "version", json_object_new_int(rec->version));
+	r = r ?: add(o, "name", json_object_new_string(rec->name));
+	r = r ?: add(o, "lock_id", json_object_new_string(rec->lock_id));
+	r = r ?: add(o, "owner", json_object_new_string(rec->owner));
+	r = r ?: add(o, "host", json_object_new_string(rec->host));
+	r = r ?: add(o, "pid", json_object_new_int64(rec->pid));
+	if (rec->pid_start)
+		r = r ?: add(o, "pid_start_ns", new_u64(rec->pid_start));
+	if (rec->agent_id[0])
+		r = r ?: add(o, "agent_id",
+			     json_object_new_string(rec->agent_id));
+	r = r ?: add_time(o, "acquired_ts", &rec->acquired);
+	if (rec->ttl_sec > 0) {
+		r = r ?: add(o, "ttl_sec", json_object_new_int64(rec->ttl_sec));
+		r = r ?: add_time(o, "expires_at", &rec->expires);
+	}
+	if (rec->fence)
+		r = r ?: add(o, "fence", new_u64(rec->fence));
+	if (rec->uid >= 0)
+		r = r ?: add(o, "uid", json_object_new_int64(rec->uid));
+	return r;
+}
+
+LOKT_API int lokt_record_format(const struct lokt_record *rec,
+				char **ret_json)
+{
+	struct json_object *o = json_object_new_object();
+	const char *s;
+	char *out;
+	size_t len;
+	int r;
+
+	if (!o)
+		return -ENOMEM;
+	r = build(rec, o);
+	if (r < 0)
+		goto out;
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						      JSON_C_TO_STRING_SPACED |
+						      JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (!s) {
+		r = -ENOMEM;
+		goto out;
+	}
+	len = strlen(s);
+	out = malloc(len + 2);
+	if (!out) {
+		r = -ENOMEM;
+		goto out;
+	}
+	memcpy(out, s, len);
+	out[len] = '\n';
+	out[len + 1] = '\0';
+	*ret_json = out;
+out:
+	json_object_put(o);
+	return r;
+}
