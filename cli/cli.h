@@ -12,7 +12,8 @@
  *   output.c   messages, durations, holder phrases, JSON, progress line
  *   report.c   refusal and error messages for every outcome
  *   lock.c     lock, unlock, exists
- *   guard.c    guard (child process, watchdog, renewal loop)
+ *   guard.c    guard (the command's process, signals, renewal loop)
+ *   watchdog.c what stops a guarded command when guard dies
  *   status.c   status, why
  *   freeze.c   freeze, unfreeze
  *   audit.c    audit
@@ -30,6 +31,7 @@
 
 #define EXIT_USAGE 64
 #define DEFAULT_WAIT_MS (10 * 60 * 1000) /* --wait without --timeout */
+#define CLI_GRACE_MS 5000 /* guard: SIGTERM, then SIGKILL this much later */
 
 /* Long-only option values, above any character. */
 enum {
@@ -128,6 +130,7 @@ int cli_usage_error(const struct cli *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 void cli_now(struct timespec *ret);
+int64_t cli_mono_ms(void); /* CLOCK_MONOTONIC in milliseconds */
 int64_t cli_ms_since(const struct timespec *t); /* now - t */
 void cli_fmt_ms(int64_t ms, char *buf, size_t size); /* clamps at 0 */
 void cli_fmt_time(const struct timespec *t, char *buf, size_t size);
@@ -164,6 +167,24 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 /* Report the stale lock that an acquisition broke, as a warning. */
 void cli_report_broke(struct cli *c, const char *name,
 		      const struct lokt_result *res);
+
+/* ---- watchdog.c -------------------------------------------------------- */
+
+struct cli_watchdog {
+	struct lokt_store *store;
+	const char *name;
+	const struct lokt_who *who;
+	const char *lock_id; /* released by lock_id when guard dies */
+	int close_fd; /* an fd of guard's the watchdog must not keep, or -1 */
+};
+
+/* Fork the watchdog; *ret_wfd is the write end of its pipe (O_CLOEXEC). */
+int cli_watchdog_start(const struct cli_watchdog *wd, pid_t *ret_pid,
+		       int *ret_wfd);
+/* In the command's process, before exec: tell the watchdog our pid. */
+void cli_watchdog_announce(int wfd);
+/* guard's normal exit: tell the watchdog to go, close the pipe. */
+void cli_watchdog_done(int wfd);
 
 /* ---- commands ---------------------------------------------------------- */
 

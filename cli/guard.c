@@ -5,17 +5,8 @@
  *
  * DESIGN. guard holds the lock with its own pid, then starts two processes:
  *
- *   watchdog  forked first, blocks reading a pipe. The command's pid comes
- *             down the pipe from the command itself (before exec), and
- *             guard writes "D" there before a normal exit. End of file
- *             without "D" means guard died, whatever killed it (SIGKILL
- *             included): the kernel closes guard's write end. The watchdog
- *             then SIGTERMs the command's process group, SIGKILLs it after
- *             a grace period, and releases the lock by its lock_id. Because
- *             the command writes its own pid before exec, there is no
- *             window in which guard could die with an unknown command
- *             running: until that write, the command holds the write end
- *             too, so end of file cannot come before the pid.
+ *   watchdog  forked first (watchdog.c): stops the command and releases
+ *             the lock if guard dies, even by SIGKILL.
  *   command   in its own process group, so a signal reaches all of it; if
  *             guard is in the terminal's foreground, the terminal is handed
  *             to the command (interactive prompts keep working) and taken
@@ -29,7 +20,6 @@
  * is never removed.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +30,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-
-#define GRACE_MS 5000 /* SIGTERM → SIGKILL */
 
 struct guard {
 	struct cli *c;
@@ -58,14 +46,6 @@ struct guard {
 	bool done;
 	int64_t renew_at, kill_at; /* monotonic ms; 0: none */
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 static int guard_opt(struct cli *c, int opt, const char *arg, void *data)
 {
@@ -146,70 +126,17 @@ static void set_env(const struct guard *g)
 	setenv("LOKT_ROOT", lokt_store_root(g->c->store), 1);
 }
 
-/* The watchdog: never returns. */
-static void watchdog(struct guard *g, int rfd)
-{
-	struct lokt_result res = { 0 };
-	char buf[128];
-	size_t len = 0;
-	pid_t pgid = 0;
-	bool done = false;
-	ssize_t n;
-
-	signal(SIGINT, SIG_IGN);
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	while ((n = read(rfd, buf + len, sizeof(buf) - 1 - len)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		len += (size_t)n;
-		buf[len] = 0;
-		if (strchr(buf, 'D'))
-			done = true;
-		if (buf[0] == 'P' && strchr(buf, '\n'))
-			pgid = (pid_t)atoi(buf + 1);
-		if (len >= sizeof(buf) - 1)
-			len = 0;
-	}
-	if (done)
-		_exit(0);
-	/* guard died: the command must not run on without its lock */
-	if (pgid > 0) {
-		kill(-pgid, SIGTERM);
-		for (int64_t end = mono_ms() + GRACE_MS; mono_ms() < end;) {
-			if (kill(-pgid, 0) < 0 && errno == ESRCH)
-				break;
-			usleep(50 * 1000);
-		}
-		kill(-pgid, SIGKILL);
-	}
-	lokt_release(g->c->store, g->name, &g->c->who, g->held.lock_id, 0,
-		     &res);
-	_exit(0);
-}
-
 static int start_watchdog(struct guard *g)
 {
-	int fds[2];
+	struct cli_watchdog wd = {
+		.store = g->c->store,
+		.name = g->name,
+		.who = &g->c->who,
+		.lock_id = g->held.lock_id,
+		.close_fd = g->sfd,
+	};
 
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	g->watchdog = fork();
-	if (g->watchdog < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return -errno;
-	}
-	if (g->watchdog == 0) {
-		close(fds[1]);
-		close(g->sfd);
-		watchdog(g, fds[0]);
-	}
-	close(fds[0]);
-	g->wd_fd = fds[1];
-	return 0;
+	return cli_watchdog_start(&wd, &g->watchdog, &g->wd_fd);
 }
 
 /* In the child: become the command. Never returns. */
@@ -225,7 +152,7 @@ static void run_command(struct guard *g)
 	signal(SIGPIPE, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	dprintf(g->wd_fd, "P%d\n", (int)getpid());
+	cli_watchdog_announce(g->wd_fd);
 	execvp(g->cmd[0], g->cmd);
 	err = errno;
 	fprintf(stderr, "error: cannot run \"%s\": %s\n", g->cmd[0],
@@ -285,13 +212,13 @@ static void renew(struct guard *g)
 	r = lokt_renew(g->c->store, g->name, g->held.lock_id, &g->c->who,
 		       ttl_sec, &res);
 	if (r >= 0) {
-		g->renew_at = mono_ms() + ttl_sec * 1000 / 3;
+		g->renew_at = cli_mono_ms() + ttl_sec * 1000 / 3;
 		return;
 	}
 	if (r != -LOKT_E_LOST) {
 		cli_warning("cannot renew lock \"%s\": %s; retrying", g->name,
 			    lokt_strerror(r));
-		g->renew_at = mono_ms() + 200;
+		g->renew_at = cli_mono_ms() + 200;
 		return;
 	}
 	cli_report(g->c, CLI_GUARD, r, g->name, &res);
@@ -302,14 +229,14 @@ static void renew(struct guard *g)
 		return;
 	}
 	cli_warning("stopping \"%s\" (SIGTERM, then SIGKILL after %ds)",
-		    g->cmd[0], GRACE_MS / 1000);
+		    g->cmd[0], CLI_GRACE_MS / 1000);
 	kill(-g->child, SIGTERM);
-	g->kill_at = mono_ms() + GRACE_MS;
+	g->kill_at = cli_mono_ms() + CLI_GRACE_MS;
 }
 
 static int next_timeout(const struct guard *g)
 {
-	int64_t now = mono_ms(), t = -1;
+	int64_t now = cli_mono_ms(), t = -1;
 
 	if (g->renew_at)
 		t = g->renew_at - now;
@@ -333,9 +260,9 @@ static void loop(struct guard *g)
 		}
 		if (g->done)
 			break;
-		if (g->renew_at && mono_ms() >= g->renew_at)
+		if (g->renew_at && cli_mono_ms() >= g->renew_at)
 			renew(g);
-		if (g->kill_at && mono_ms() >= g->kill_at) {
+		if (g->kill_at && cli_mono_ms() >= g->kill_at) {
 			kill(-g->child, SIGKILL);
 			g->kill_at = 0;
 		}
@@ -354,12 +281,8 @@ static void finish(struct guard *g)
 	if (r < 0 && r != -LOKT_E_LOST && r != -LOKT_E_NOT_FOUND)
 		cli_warning("cannot release lock \"%s\": %s", g->name,
 			    lokt_strerror(r));
-	if (g->wd_fd >= 0) {
-		if (write(g->wd_fd, "D\n", 2) < 0) {
-			/* the watchdog is gone: nothing to tell */
-		}
-		close(g->wd_fd);
-	}
+	if (g->wd_fd >= 0)
+		cli_watchdog_done(g->wd_fd);
 	if (g->watchdog > 0)
 		waitpid(g->watchdog, NULL, 0);
 	if (g->sfd >= 0)
@@ -432,7 +355,7 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 		return 1;
 	}
 	if (g.ttl_ms)
-		g.renew_at = mono_ms() + cli_ttl_sec(g.ttl_ms) * 1000 / 3;
+		g.renew_at = cli_mono_ms() + cli_ttl_sec(g.ttl_ms) * 1000 / 3;
 	loop(&g);
 	finish(&g);
 	if (WIFSIGNALED(g.status))

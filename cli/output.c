@@ -61,6 +61,14 @@ void cli_now(struct timespec *ret)
 	clock_gettime(CLOCK_REALTIME, ret);
 }
 
+int64_t cli_mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 int64_t cli_ms_since(const struct timespec *t)
 {
 	struct timespec now;
