@@ -113,8 +113,7 @@ LOKT_API int lokt_duration_parse(const char *s, int64_t *ret_ms)
 }
 
 /* "1.5s", "12.25s": seconds with the fraction, trailing zeros trimmed. */
-static int format_seconds(const char *sign, uint64_t u, char *buf,
-			  size_t size)
+static int format_seconds(const char *sign, uint64_t u, char *buf, size_t size)
 {
 	unsigned long long sec = u / 1000, f = u % 1000;
 	int digits = 3;
@@ -142,7 +141,8 @@ LOKT_API int lokt_duration_format(int64_t ms, char *buf, size_t size)
 		u = -(uint64_t)ms;
 	}
 	if (u < 1000)
-		n = snprintf(buf, size, "%s%llums", sign, (unsigned long long)u);
+		n = snprintf(buf, size, "%s%llums", sign,
+			     (unsigned long long)u);
 	else if (u < 60000 && u % 1000 == 0)
 		n = snprintf(buf, size, "%s%llus", sign,
 			     (unsigned long long)(u / 1000));
@@ -167,8 +167,7 @@ LOKT_API int lokt_duration_format(int64_t ms, char *buf, size_t size)
 	return (size_t)n < size ? n : (int)size - 1;
 }
 
-LOKT_API int lokt_time_format(const struct timespec *t, char *buf,
-			      size_t size)
+LOKT_API int lokt_time_format(const struct timespec *t, char *buf, size_t size)
 {
 	struct tm tm;
 	time_t sec = t->tv_sec;
@@ -209,8 +208,8 @@ static bool take_char(const char **s, char c)
 
 static int days_in_month(int year, int mon)
 {
-	static const int days[] = { 31, 28, 31, 30, 31, 30,
-				    31, 31, 30, 31, 30, 31 };
+	static const int days[] = {31, 28, 31, 30, 31, 30,
+				   31, 31, 30, 31, 30, 31};
 	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
 
 	return mon == 2 && leap ? 29 : days[mon - 1];
@@ -221,7 +220,7 @@ LOKT_API int lokt_time_parse(const char *s, struct timespec *ret)
 	int year, mon, day, hour, min, sec, oh = 0, om = 0;
 	long nsec = 0;
 	int offset = 0, sign = 1, nfrac = 0;
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	time_t t;
 
 	if (!s)

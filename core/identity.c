@@ -57,8 +57,8 @@ static ssize_t read_small(const char *path, char *buf, size_t size)
  * and may itself contain spaces and ')', so the fields after it are found
  * from the LAST ')'. */
 struct proc_stat {
-	char state; /* field 3 */
-	pid_t ppid; /* field 4 */
+	char state;	/* field 3 */
+	pid_t ppid;	/* field 4 */
 	uint64_t start; /* field 22 */
 };
 
@@ -241,8 +241,7 @@ static void user_name(uid_t uid, char *buf, size_t size)
 }
 
 /* Owner: the given one, else the user name of w->uid; agent: as given. */
-static int fill_names(struct lokt_who *w, const char *owner,
-		      const char *agent)
+static int fill_names(struct lokt_who *w, const char *owner, const char *agent)
 {
 	int r;
 
@@ -265,7 +264,7 @@ static int fill_holder(pid_t holder, struct lokt_who *w)
 
 LOKT_API int lokt_who_self(pid_t holder, struct lokt_who *ret)
 {
-	struct lokt_who w = { .uid = getuid() };
+	struct lokt_who w = {.uid = getuid()};
 	const char *owner = getenv("LOKT_OWNER");
 	const char *agent = getenv("LOKT_AGENT_ID");
 	int r;
@@ -297,9 +296,9 @@ static const char *env_lookup(const char *env, size_t len, const char *key)
 
 static bool is_shell(const char *comm)
 {
-	static const char *const shells[] = { "bash", "sh",   "dash",
-					      "zsh",  "ksh",  "mksh",
-					      "fish", "ash",  "busybox" };
+	static const char *const shells[] = {"bash", "sh",  "dash",
+					     "zsh",  "ksh", "mksh",
+					     "fish", "ash", "busybox"};
 
 	for (size_t i = 0; i < sizeof(shells) / sizeof(shells[0]); i++)
 		if (!strcmp(comm, shells[i]))
@@ -309,7 +308,7 @@ static bool is_shell(const char *comm)
 
 LOKT_API int lokt_who_caller(pid_t caller, uid_t uid, struct lokt_who *ret)
 {
-	struct lokt_who w = { .uid = uid };
+	struct lokt_who w = {.uid = uid};
 	char path[64], comm[64], *env;
 	const char *owner = NULL, *agent = NULL;
 	pid_t holder = caller;

@@ -138,7 +138,7 @@ static struct json_object *parse_json(const char *buf, size_t len)
 	if (!tok)
 		return NULL;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-					    JSON_TOKENER_ALLOW_TRAILING_CHARS);
+					JSON_TOKENER_ALLOW_TRAILING_CHARS);
 	o = json_tokener_parse_ex(tok, buf, (int)len);
 	if (o && json_tokener_get_error(tok) == json_tokener_success) {
 		for (end = json_tokener_get_parse_end(tok); end < len; end++)
@@ -195,7 +195,7 @@ static bool fill_record(struct json_object *o, struct lokt_record *r)
 
 		r->ttl_sec = ms <= 0 ? 1 : (ms + 999) / 1000;
 	} else if (ttl == 0) {
-		r->expires = (struct timespec){ 0, 0 };
+		r->expires = (struct timespec){0, 0};
 	}
 	return true;
 }
@@ -203,7 +203,7 @@ static bool fill_record(struct json_object *o, struct lokt_record *r)
 LOKT_API int lokt_record_parse(const char *buf, size_t len,
 			       struct lokt_record *ret)
 {
-	struct lokt_record r = { .version = 1, .uid = -1 };
+	struct lokt_record r = {.version = 1, .uid = -1};
 	struct json_object *o;
 	int64_t version = 1;
 	int k;
@@ -266,8 +266,8 @@ static int add_time(struct json_object *o, const char *key,
 
 static struct json_object *new_u64(uint64_t v)
 {
-	return v > INT64_MAX ? json_object_new_uint64(v) :
-			       json_object_new_int64((int64_t)v);
+	return v > INT64_MAX ? json_object_new_uint64(v)
+			     : json_object_new_int64((int64_t)v);
 }
 
 /* Members in lokt 1.x's order, extensions last. */
@@ -284,8 +284,9 @@ static int build(const struct lokt_record *rec, struct json_object *o)
 	if (rec->pid_start)
 		r = r ?: add(o, "pid_start_ns", new_u64(rec->pid_start));
 	if (rec->agent_id[0])
-		r = r ?: add(o, "agent_id",
-			     json_object_new_string(rec->agent_id));
+		r = r
+			?: add(o, "agent_id",
+			       json_object_new_string(rec->agent_id));
 	r = r ?: add_time(o, "acquired_ts", &rec->acquired);
 	if (rec->ttl_sec > 0) {
 		r = r ?: add(o, "ttl_sec", json_object_new_int64(rec->ttl_sec));
@@ -298,8 +299,7 @@ static int build(const struct lokt_record *rec, struct json_object *o)
 	return r;
 }
 
-LOKT_API int lokt_record_format(const struct lokt_record *rec,
-				char **ret_json)
+LOKT_API int lokt_record_format(const struct lokt_record *rec, char **ret_json)
 {
 	struct json_object *o = json_object_new_object();
 	const char *s;
@@ -312,9 +312,9 @@ LOKT_API int lokt_record_format(const struct lokt_record *rec,
 	r = build(rec, o);
 	if (r < 0)
 		goto out;
-	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-						      JSON_C_TO_STRING_SPACED |
-						      JSON_C_TO_STRING_NOSLASHESCAPE);
+	s = json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+		   JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (!s) {
 		r = -ENOMEM;
 		goto out;
