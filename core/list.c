@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Reading the store (one record, all records, the waiters of a name) and
+ * the transitions that walk it: releasing every lock of an owner, and
+ * pruning every stale lock and expired freeze. Each walked name gets its
+ * own critical section under its sidecar (protocol.c), where the record is
+ * re-read and re-judged: what the listing saw may have changed since.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "protocol.h"
+
+LOKT_API int lokt_get(struct lokt_store *s, enum lokt_kind kind,
+		      const char *name, struct lokt_info *ret, char **ret_json)
+{
+	int r = lokt_name_check(name);
+
+	if (r < 0)
+		return r;
+	if (!s || !ret)
+		return -EINVAL;
+	return lokt__load(s, kind, name, ret, ret_json);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	const struct lokt_info *x = a, *y = b;
+
+	return strcmp(x->rec.name, y->rec.name);
+}
+
+/* The lock name of a directory entry "<name>.json", or false. */
+static bool entry_name(const char *d_name, char *buf, size_t size)
+{
+	size_t len = strlen(d_name);
+
+	if (d_name[0] == '.' || len <= 5 || len - 5 >= size ||
+	    strcmp(d_name + len - 5, ".json"))
+		return false;
+	memcpy(buf, d_name, len - 5);
+	buf[len - 5] = '\0';
+	return lokt_name_check(buf) == 0;
+}
+
+LOKT_API int lokt_list(struct lokt_store *s, enum lokt_kind kind,
+		       struct lokt_info **ret, size_t *ret_n)
+{
+	char name[LOKT_NAME_MAX + 1];
+	struct lokt_info *v = NULL, *nv;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	if (!s || !ret || !ret_n)
+		return -EINVAL;
+	/* A description of our own: threads must not share a dir offset. */
+	fd = openat(lokt__kind_fd(s, kind), ".",
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	while ((de = readdir(d))) {
+		if (!entry_name(de->d_name, name, sizeof(name)))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				r = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		r = lokt__load(s, kind, name, &v[n], NULL);
+		if (r == -LOKT_E_NOT_FOUND) { /* gone since readdir */
+			r = 0;
+			continue;
+		}
+		if (r < 0)
+			break;
+		n++;
+	}
+	closedir(d);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), by_name);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+LOKT_API int lokt_waiters(struct lokt_store *s, const char *name,
+			  size_t *ret_n)
+{
+	struct lokt_queue q;
+	int r = lokt_name_check(name);
+
+	if (r < 0)
+		return r;
+	if (!s || !ret_n)
+		return -EINVAL;
+	r = lokt__queue_scan(s, name, 0, false, &q);
+	if (r < 0)
+		return r;
+	*ret_n = q.live;
+	return 0;
+}
+
+/* Under the sidecar: remove name if it is (still) a lock of owner. */
+static int release_owned(struct lokt_store *s, const char *name,
+			 const struct lokt_who *who, const char *owner)
+{
+	struct lokt_info cur;
+	int lk, r;
+
+	r = lokt__name_lock(s, LOKT_LOCK, name, &lk);
+	if (r < 0)
+		return r;
+	r = lokt__load(s, LOKT_LOCK, name, &cur, NULL);
+	if (r == 0 && (cur.future || cur.stale == LOKT_STALE_CORRUPT ||
+		       strcmp(cur.rec.owner, owner)))
+		r = -LOKT_E_NOT_FOUND;
+	if (r == 0)
+		r = lokt__remove_audited(
+			s, LOKT_LOCK, name, who, &cur,
+			strcmp(owner, who->owner) ? "force-break" : "release",
+			NULL);
+	lokt__name_unlock(lk);
+	return r;
+}
+
+LOKT_API int lokt_release_all(struct lokt_store *s, const struct lokt_who *who,
+			      const char *owner, size_t *ret_count)
+{
+	struct lokt_info *v;
+	size_t n, i, count = 0;
+	int r;
+
+	if (!s || !who)
+		return -EINVAL;
+	if (!owner)
+		owner = who->owner;
+	r = lokt_list(s, LOKT_LOCK, &v, &n);
+	if (r < 0)
+		return r;
+	for (i = 0; i < n && r >= 0; i++) {
+		if (v[i].future || v[i].stale == LOKT_STALE_CORRUPT ||
+		    strcmp(v[i].rec.owner, owner))
+			continue;
+		r = release_owned(s, v[i].rec.name, who, owner);
+		if (r == 0)
+			count++;
+		else if (r == -LOKT_E_NOT_FOUND)
+			r = 0;
+	}
+	free(v);
+	if (r < 0)
+		return r;
+	if (ret_count)
+		*ret_count = count;
+	return 0;
+}
+
+/* Under the sidecar: remove name if it is (still) stale. 1 if removed. */
+static int prune_one(struct lokt_store *s, enum lokt_kind kind,
+		     const char *name, const struct lokt_who *who)
+{
+	struct lokt_info cur;
+	int lk, r;
+
+	r = lokt__name_lock(s, kind, name, &lk);
+	if (r < 0)
+		return r;
+	r = lokt__load(s, kind, name, &cur, NULL);
+	if (r == 0 && !cur.future && cur.stale != LOKT_LIVE) {
+		if (cur.stale == LOKT_STALE_CORRUPT)
+			r = lokt__remove_audited(s, kind, name, who, &cur,
+						 "corrupt-break", "corrupt");
+		else
+			r = lokt__remove_audited(s, kind, name, who, &cur,
+						 "auto-prune",
+						 lokt_stale_name(cur.stale));
+		r = r < 0 ? r : 1;
+	}
+	lokt__name_unlock(lk);
+	return r == -LOKT_E_NOT_FOUND ? 0 : r;
+}
+
+static int prune_kind(struct lokt_store *s, enum lokt_kind kind,
+		      const struct lokt_who *who, size_t *count)
+{
+	struct lokt_info *v;
+	size_t n, i;
+	int r;
+
+	r = lokt_list(s, kind, &v, &n);
+	if (r < 0)
+		return r;
+	for (i = 0; i < n && r >= 0; i++) {
+		if (v[i].future || v[i].stale == LOKT_LIVE)
+			continue;
+		r = prune_one(s, kind, v[i].rec.name, who);
+		if (r > 0)
+			(*count)++;
+	}
+	free(v);
+	return r < 0 ? r : 0;
+}
+
+LOKT_API int lokt_prune(struct lokt_store *s, const struct lokt_who *who,
+			size_t *ret_count)
+{
+	size_t count = 0;
+	int r;
+
+	if (!s || !who)
+		return -EINVAL;
+	r = prune_kind(s, LOKT_LOCK, who, &count);
+	if (r == 0)
+		r = prune_kind(s, LOKT_FREEZE, who, &count);
+	if (r < 0)
+		return r;
+	if (ret_count)
+		*ret_count = count;
+	return 0;
+}

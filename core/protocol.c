@@ -1,0 +1,487 @@
+// SPDX-License-Identifier: MIT
+/*
+ * What each lock transition does: acquire, renew, release. Freezes are in
+ * freeze.c, the reading calls and bulk release/prune in list.c, waiting in
+ * wait.c; how bytes reach disk is store.c's (store.h).
+ *
+ * DESIGN
+ *
+ * Every transition on a name is one critical section under the name's
+ * sidecar flock (`locks/.<name>.lk`; freezes have their own in freezes/):
+ *
+ *	lock sidecar -> read + parse <name>.json -> judge -> decide
+ *	-> write (one link, rename or unlink) -> audit -> unlock sidecar
+ *
+ * Transitions:
+ *   acquire  free: new lock_id, fence = max(sidecar, file's) + 1 written
+ *            to the sidecar first, then the file is published with link(2).
+ *            Ours and live (lokt__holds): renewed in place (same lock_id,
+ *            fence and holder; new acquired_ts and TTL), even while frozen.
+ *            Live, another's: HELD (deny). Frozen: FROZEN (freeze-deny).
+ *            Free but live waiters queued ahead: HELD (FIFO). Stale:
+ *            removed (stale-break with the reason, or corrupt-break), then
+ *            acquired as free in the same critical section.
+ *            Future version: refused, never touched.
+ *   renew    only the acquisition with the caller's lock_id; else LOST.
+ *   release  by lock_id (only that acquisition), or by owner (the same
+ *            owner from anywhere); another owner's lock only when stale
+ *            and BREAK_STALE, or with FORCE.
+ *
+ * Why this is atomic: every transition on a name, in every process and
+ * thread, takes the same flock before it reads and holds it until after
+ * its single link/rename/unlink. So no two transitions on one name
+ * interleave: two breakers of one stale lock run one after the other, and
+ * the second reads the first one's fresh lock, judges it live and is
+ * refused; a breaker racing a renewal either runs first (the renewal then
+ * finds another lock_id: LOST) or second (the lock is live again: refused).
+ * flock is dropped by the kernel when its holder dies, and a file changes
+ * by one system call, so a transition that crashes half-way leaves either
+ * the old record or the new one, and blocks nobody.
+ *
+ * What a reader may assume: a record file is never seen half-written (but
+ * lokt 1.x writes after an O_EXCL create, hence the empty-file re-read in
+ * store.c); reading needs no lock; a fence never repeats or goes down for
+ * a name. What it may not: that a record it read is still there.
+ *
+ * lokt 1.x does not take the sidecar. Publishing with link(2) never
+ * overwrites a file it created (EEXIST: we re-read and report it held);
+ * its own stale-breaking (read, check, unlink) is outside our guarantees.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol.h"
+
+void lokt__result_init(struct lokt_result *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->broke = LOKT_LIVE;
+	ret->lock.uid = -1;
+}
+
+int lokt__load(struct lokt_store *s, enum lokt_kind kind, const char *name,
+	       struct lokt_info *ret, char **ret_json)
+{
+	struct lokt_info in;
+	struct timespec now;
+	struct stat st;
+	size_t len;
+	char *buf;
+	int r;
+
+	r = lokt__file_read(s, kind, name, &buf, &len, &st);
+	if (r < 0)
+		return r;
+	memset(&in, 0, sizeof(in));
+	r = lokt_record_parse(buf, len, &in.rec);
+	if (r == -LOKT_E_FUTURE_VERSION) {
+		in.future = true;
+	} else if (r < 0) {
+		memset(&in.rec, 0, sizeof(in.rec));
+		in.rec.uid = -1;
+		in.stale = LOKT_STALE_CORRUPT;
+	} else {
+		lokt__now(&now);
+		in.stale = lokt__judge(&in.rec, s->host, &now,
+				       kind == LOKT_LOCK, &in.local);
+	}
+	/* The file's name is the truth: a record copied under another name
+	 * is about the name it sits at. */
+	snprintf(in.rec.name, sizeof(in.rec.name), "%s", name);
+	if (in.rec.uid < 0)
+		in.rec.uid = st.st_uid;
+	in.mtime = st.st_mtim;
+	in.size = st.st_size;
+	*ret = in;
+	if (ret_json)
+		*ret_json = buf;
+	else
+		free(buf);
+	return 0;
+}
+
+struct json_object *lokt__holder_extra(const struct lokt_record *rec,
+				       const char *reason)
+{
+	struct json_object *extra = json_object_new_object(), *h;
+
+	if (!extra)
+		return NULL;
+	if (rec) {
+		h = json_object_new_object();
+		if (h) {
+			json_object_object_add(h, "owner",
+					       json_object_new_string(rec->owner));
+			json_object_object_add(h, "host",
+					       json_object_new_string(rec->host));
+			json_object_object_add(h, "pid",
+					       json_object_new_int64(rec->pid));
+			json_object_object_add(
+				h, "lock_id",
+				json_object_new_string(rec->lock_id));
+			json_object_object_add(extra, "holder", h);
+		}
+	}
+	if (reason)
+		json_object_object_add(extra, "reason",
+				       json_object_new_string(reason));
+	return extra;
+}
+
+int lokt__remove_audited(struct lokt_store *s, enum lokt_kind kind,
+			 const char *name, const struct lokt_who *who,
+			 const struct lokt_info *cur, const char *event,
+			 const char *reason)
+{
+	int r = lokt__file_remove(s, kind, name);
+
+	if (r < 0)
+		return r;
+	lokt__audit(s, event, name, &cur->rec, who,
+		    lokt__holder_extra(&cur->rec, reason));
+	return 0;
+}
+
+/* Acquired now, with ttl_sec (0: none). */
+static void set_lease(struct lokt_record *rec, int64_t ttl_sec)
+{
+	lokt__now(&rec->acquired);
+	rec->ttl_sec = ttl_sec > 0 ? ttl_sec : 0;
+	rec->expires = rec->acquired;
+	rec->expires.tv_sec += rec->ttl_sec;
+}
+
+static int write_record(struct lokt_store *s, enum lokt_kind kind,
+			const struct lokt_record *rec, bool publish)
+{
+	char *json;
+	int r;
+
+	r = lokt_record_format(rec, &json);
+	if (r < 0)
+		return r;
+	if (publish)
+		r = lokt__file_publish(s, kind, rec->name, json);
+	else
+		r = lokt__file_replace(s, kind, rec->name, json);
+	free(json);
+	return r;
+}
+
+/* A new lock of `name` for `who`, with the next fence of the sidecar lk,
+ * above `floor` (the fence of a record being replaced). */
+static int new_record(int lk, const char *name, const struct lokt_who *who,
+		      int64_t ttl_sec, uint64_t floor, struct lokt_record *ret)
+{
+	struct lokt_record rec;
+	int r;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.version = LOKT_PROTOCOL_VERSION;
+	snprintf(rec.name, sizeof(rec.name), "%s", name);
+	r = lokt__new_id(rec.lock_id);
+	if (r < 0)
+		return r;
+	snprintf(rec.owner, sizeof(rec.owner), "%s", who->owner);
+	snprintf(rec.host, sizeof(rec.host), "%s", who->host);
+	rec.pid = who->pid;
+	rec.pid_start = who->pid_start;
+	snprintf(rec.agent_id, sizeof(rec.agent_id), "%s", who->agent_id);
+	rec.uid = who->uid;
+	set_lease(&rec, ttl_sec);
+	r = lokt__fence_next(lk, floor, &rec.fence);
+	if (r < 0)
+		return r;
+	*ret = rec;
+	return 0;
+}
+
+/* The critical section of an acquisition; the sidecar lk is held. */
+static int acquire_locked(struct lokt_store *s, int lk, const char *name,
+			  const struct lokt_who *who,
+			  const struct lokt_acquire_opts *opts, uint64_t seq,
+			  bool quiet, struct lokt_queue *q,
+			  struct lokt_result *ret)
+{
+	struct lokt_info cur;
+	struct lokt_record rec;
+	uint64_t floor = 0;
+	bool have;
+	int r;
+
+	r = lokt__load(s, LOKT_LOCK, name, &cur, NULL);
+	if (r < 0 && r != -LOKT_E_NOT_FOUND)
+		return r;
+	have = r == 0;
+	r = lokt__queue_scan(s, name, seq, true, q);
+	if (r < 0)
+		return r;
+	if (have && (cur.future || cur.stale == LOKT_LIVE)) {
+		if (!cur.future && lokt__holds(&cur.rec, who)) {
+			rec = cur.rec;
+			set_lease(&rec, opts->ttl_sec);
+			r = write_record(s, LOKT_LOCK, &rec, false);
+			if (r < 0)
+				return r;
+			ret->lock = rec;
+			ret->renewed = true;
+			lokt__audit(s, "renew", name, &rec, who, NULL);
+			return 0;
+		}
+		ret->other = cur;
+		ret->have_other = true;
+		ret->waiters_ahead = q->ahead;
+		if (cur.future)
+			return -LOKT_E_FUTURE_VERSION;
+		if (!quiet)
+			lokt__audit(s, "deny", name, NULL, who,
+				    lokt__holder_extra(&cur.rec, NULL));
+		return -LOKT_E_HELD;
+	}
+
+	r = lokt__frozen(s, name, who, &ret->other);
+	if (r < 0)
+		return r;
+	if (r > 0) {
+		ret->have_other = true;
+		if (!quiet)
+			lokt__audit(s, "freeze-deny", name, NULL, who,
+				    lokt__holder_extra(&ret->other.rec, NULL));
+		return -LOKT_E_FROZEN;
+	}
+	if (q->ahead > 0) {
+		ret->waiters_ahead = q->ahead;
+		if (!quiet)
+			lokt__audit(s, "deny", name, NULL, who,
+				    lokt__holder_extra(NULL, "queue"));
+		return -LOKT_E_HELD;
+	}
+
+	if (have) {
+		r = lokt__remove_audited(s, LOKT_LOCK, name, who, &cur,
+					 cur.stale == LOKT_STALE_CORRUPT ?
+						 "corrupt-break" :
+						 "stale-break",
+					 lokt_stale_name(cur.stale));
+		if (r < 0 && r != -LOKT_E_NOT_FOUND)
+			return r;
+		ret->broke = cur.stale;
+		ret->broken = cur.rec;
+		floor = cur.rec.fence;
+	}
+	r = new_record(lk, name, who, opts->ttl_sec, floor, &rec);
+	if (r < 0)
+		return r;
+	r = write_record(s, LOKT_LOCK, &rec, true);
+	if (r == -EEXIST) {
+		/* Created behind our back (lokt 1.x does not take the
+		 * sidecar): never overwrite it, report it as held. */
+		if (lokt__load(s, LOKT_LOCK, name, &ret->other, NULL) == 0)
+			ret->have_other = true;
+		return -LOKT_E_HELD;
+	}
+	if (r < 0)
+		return r;
+	ret->lock = rec;
+	lokt__audit(s, "acquire", name, &rec, who, NULL);
+	return 0;
+}
+
+int lokt__acquire_step(struct lokt_store *s, const char *name,
+		       const struct lokt_who *who,
+		       const struct lokt_acquire_opts *opts, uint64_t seq,
+		       bool quiet, struct lokt_queue *ret_q,
+		       struct lokt_result *ret)
+{
+	struct lokt_queue q = { 0 };
+	int lk, r;
+
+	lokt__result_init(ret);
+	r = lokt__name_lock(s, LOKT_LOCK, name, &lk);
+	if (r < 0)
+		return r;
+	r = acquire_locked(s, lk, name, who, opts, seq, quiet, &q, ret);
+	lokt__name_unlock(lk);
+	if (ret_q)
+		*ret_q = q;
+	return r;
+}
+
+LOKT_API int lokt_acquire(struct lokt_store *s, const char *name,
+			  const struct lokt_who *who,
+			  const struct lokt_acquire_opts *opts,
+			  struct lokt_result *ret)
+{
+	const struct lokt_acquire_opts none = { 0 };
+	struct lokt_result local;
+	int r;
+
+	if (!ret)
+		ret = &local;
+	lokt__result_init(ret);
+	if (!opts)
+		opts = &none;
+	r = lokt_name_check(name);
+	if (r < 0)
+		return r;
+	if (!s || !who || opts->ttl_sec < 0)
+		return -EINVAL;
+	if (opts->wait)
+		return lokt__acquire_wait(s, name, who, opts, ret);
+	return lokt__acquire_step(s, name, who, opts, 0, false, NULL, ret);
+}
+
+/* Audit a holder finding its acquisition lock_id gone or replaced. */
+static void audit_lost(struct lokt_store *s, const char *name,
+		       const char *lock_id, const struct lokt_who *who,
+		       const struct lokt_result *ret)
+{
+	struct lokt_record mine;
+
+	memset(&mine, 0, sizeof(mine));
+	snprintf(mine.lock_id, sizeof(mine.lock_id), "%s", lock_id);
+	lokt__audit(s, "lost", name, &mine, who,
+		    lokt__holder_extra(ret->have_other ? &ret->other.rec : NULL,
+				       ret->have_other ? "taken" : "gone"));
+}
+
+/* Is cur the acquisition lock_id? */
+static bool same_acquisition(const struct lokt_info *cur, const char *lock_id)
+{
+	return !cur->future && cur->stale != LOKT_STALE_CORRUPT &&
+	       *lock_id && !strcmp(cur->rec.lock_id, lock_id);
+}
+
+LOKT_API int lokt_renew(struct lokt_store *s, const char *name,
+			const char *lock_id, const struct lokt_who *who,
+			int64_t ttl_sec, struct lokt_result *ret)
+{
+	struct lokt_result local;
+	struct lokt_info cur;
+	int lk, r;
+
+	if (!ret)
+		ret = &local;
+	lokt__result_init(ret);
+	r = lokt_name_check(name);
+	if (r < 0)
+		return r;
+	if (!s || !lock_id || !who || ttl_sec < 0)
+		return -EINVAL;
+	r = lokt__name_lock(s, LOKT_LOCK, name, &lk);
+	if (r < 0)
+		return r;
+	r = lokt__load(s, LOKT_LOCK, name, &cur, NULL);
+	if (r == 0 && !same_acquisition(&cur, lock_id)) {
+		ret->other = cur;
+		ret->have_other = true;
+	}
+	if (r == -LOKT_E_NOT_FOUND || (r == 0 && ret->have_other)) {
+		audit_lost(s, name, lock_id, who, ret);
+		r = -LOKT_E_LOST;
+	} else if (r == 0) {
+		/* Even if its TTL ran out: nobody broke it, it is ours. */
+		set_lease(&cur.rec, ttl_sec);
+		r = write_record(s, LOKT_LOCK, &cur.rec, false);
+		if (r == 0) {
+			ret->lock = cur.rec;
+			ret->renewed = true;
+			lokt__audit(s, "renew", name, &cur.rec, who, NULL);
+		}
+	}
+	lokt__name_unlock(lk);
+	return r;
+}
+
+/* Decide a release of cur (sidecar held); see lokt_release. */
+static int release_locked(struct lokt_store *s, const char *name,
+			  const struct lokt_who *who, const char *lock_id,
+			  unsigned flags, const struct lokt_info *cur,
+			  struct lokt_result *ret)
+{
+	const char *event = "release", *reason = NULL;
+	bool breaking = flags & (LOKT_RELEASE_BREAK_STALE | LOKT_RELEASE_FORCE);
+	bool broke = false; /* a stale lock, broken as such */
+	int r;
+
+	if (lock_id) {
+		if (!same_acquisition(cur, lock_id)) {
+			ret->other = *cur;
+			ret->have_other = true;
+			audit_lost(s, name, lock_id, who, ret);
+			return -LOKT_E_LOST;
+		}
+	} else if (cur->future) {
+		if (!(flags & LOKT_RELEASE_FORCE))
+			goto refuse_future;
+		event = "force-break";
+		reason = "future-version";
+	} else if (cur->stale == LOKT_STALE_CORRUPT) {
+		if (!breaking)
+			goto refuse;
+		event = "corrupt-break";
+		reason = "corrupt";
+		broke = true;
+	} else if (!strcmp(cur->rec.owner, who->owner)) {
+		if (cur->stale != LOKT_LIVE)
+			reason = lokt_stale_name(cur->stale);
+	} else if (cur->stale != LOKT_LIVE && breaking) {
+		event = "stale-break";
+		reason = lokt_stale_name(cur->stale);
+		broke = true;
+	} else if (flags & LOKT_RELEASE_FORCE) {
+		event = "force-break";
+	} else {
+		goto refuse;
+	}
+	r = lokt__remove_audited(s, LOKT_LOCK, name, who, cur, event, reason);
+	if (r < 0)
+		return r;
+	ret->lock = cur->rec;
+	if (broke) {
+		ret->broke = cur->stale;
+		ret->broken = cur->rec;
+	}
+	return 0;
+
+refuse:
+	ret->other = *cur;
+	ret->have_other = true;
+	return -LOKT_E_NOT_OWNER;
+refuse_future:
+	ret->other = *cur;
+	ret->have_other = true;
+	return -LOKT_E_FUTURE_VERSION;
+}
+
+LOKT_API int lokt_release(struct lokt_store *s, const char *name,
+			  const struct lokt_who *who, const char *lock_id,
+			  unsigned flags, struct lokt_result *ret)
+{
+	struct lokt_result local;
+	struct lokt_info cur;
+	int lk, r;
+
+	if (!ret)
+		ret = &local;
+	lokt__result_init(ret);
+	r = lokt_name_check(name);
+	if (r < 0)
+		return r;
+	if (!s || !who)
+		return -EINVAL;
+	r = lokt__name_lock(s, LOKT_LOCK, name, &lk);
+	if (r < 0)
+		return r;
+	r = lokt__load(s, LOKT_LOCK, name, &cur, NULL);
+	if (r == -LOKT_E_NOT_FOUND && lock_id) {
+		audit_lost(s, name, lock_id, who, ret);
+		r = -LOKT_E_LOST;
+	} else if (r == 0) {
+		r = release_locked(s, name, who, lock_id, flags, &cur, ret);
+	}
+	lokt__name_unlock(lk);
+	return r;
+}

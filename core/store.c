@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: MIT
+/*
+ * How bytes reach disk: opening a store, the per-name sidecar locks and
+ * fence counters, and reading, publishing, replacing and removing record
+ * files. What the transitions do with these is protocol.c's business; the
+ * contract of each primitive is in store.h.
+ *
+ * Nothing here is fsync()ed. Holders do not survive a reboot anyway (a
+ * dead pid is stale), and a record left empty or garbled by a power loss
+ * parses as corrupt, which is stale and breakable. The sidecar's fence
+ * counter is the exception that would matter, and it is never trusted
+ * alone: a new fence is also above the fence of the file it replaces.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "store.h"
+
+#define READ_MAX (1 << 20) /* bigger than any record the parser accepts */
+#define EMPTY_RETRIES 10 /* x 10 ms: how long an empty file may be "being
+			    written" by lokt 1.x */
+
+LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
+{
+	struct lokt_store *s;
+	const char *req;
+	int r;
+
+	if (!root || !*root)
+		return -EINVAL;
+	r = lokt__ensure_dirs(root);
+	if (r < 0)
+		return r;
+	req = getenv("LOKT_REQUIRE_LOCAL_FS");
+	if (req && !strcmp(req, "1") && lokt_is_network_fs(root) == 1)
+		return -LOKT_E_NETFS;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->root_fd = s->locks_fd = s->freezes_fd = -1;
+	s->root = realpath(root, NULL);
+	if (!s->root) {
+		r = -errno;
+		goto err;
+	}
+	if (asprintf(&s->audit_path, "%s/audit.log", s->root) < 0) {
+		s->audit_path = NULL;
+		r = -ENOMEM;
+		goto err;
+	}
+	s->root_fd = open(s->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (s->root_fd < 0) {
+		r = -errno;
+		goto err;
+	}
+	s->locks_fd = openat(s->root_fd, "locks",
+			     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	s->freezes_fd = openat(s->root_fd, "freezes",
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->locks_fd < 0 || s->freezes_fd < 0) {
+		r = -errno;
+		goto err;
+	}
+	lokt__hostname(s->host, sizeof(s->host));
+	*ret = s;
+	return 0;
+
+err:
+	lokt_store_close(s);
+	return r;
+}
+
+LOKT_API void lokt_store_close(struct lokt_store *s)
+{
+	if (!s)
+		return;
+	if (s->root_fd >= 0)
+		close(s->root_fd);
+	if (s->locks_fd >= 0)
+		close(s->locks_fd);
+	if (s->freezes_fd >= 0)
+		close(s->freezes_fd);
+	free(s->root);
+	free(s->audit_path);
+	free(s);
+}
+
+LOKT_API const char *lokt_store_root(const struct lokt_store *s)
+{
+	return s->root;
+}
+
+int lokt__kind_fd(const struct lokt_store *s, enum lokt_kind kind)
+{
+	return kind == LOKT_FREEZE ? s->freezes_fd : s->locks_fd;
+}
+
+int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
+		    const char *name, int *ret_lk)
+{
+	char path[LOKT_NAME_MAX + 8];
+	int fd;
+
+	snprintf(path, sizeof(path), ".%s.lk", name);
+	fd = openat(lokt__kind_fd(s, kind), path,
+		    O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			int r = -errno;
+
+			close(fd);
+			return r;
+		}
+	}
+	*ret_lk = fd;
+	return 0;
+}
+
+void lokt__name_unlock(int lk)
+{
+	if (lk >= 0)
+		close(lk); /* drops the flock */
+}
+
+int lokt__fence_next(int lk, uint64_t floor, uint64_t *ret)
+{
+	char buf[32];
+	uint64_t last = 0;
+	ssize_t n;
+	int len;
+
+	n = pread(lk, buf, sizeof(buf) - 1, 0);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	/* A garbled counter reads as 0; the floor still keeps us above the
+	 * fence of any file in the store. */
+	last = strtoull(buf, NULL, 10);
+	if (last < floor)
+		last = floor;
+	if (last == UINT64_MAX)
+		return -EOVERFLOW;
+	last++;
+	len = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", last);
+	if (pwrite(lk, buf, len, 0) != len)
+		return errno ? -errno : -EIO;
+	if (ftruncate(lk, len) < 0)
+		return -errno;
+	*ret = last;
+	return 0;
+}
+
+static int read_all(int fd, char **ret_buf, size_t *ret_len)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap + 1), *nb;
+	ssize_t n;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (len == cap) {
+			if (cap >= READ_MAX)
+				break; /* the parser refuses it anyway */
+			cap *= 2;
+			nb = realloc(buf, cap + 1);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int r = -errno;
+
+			free(buf);
+			return r;
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	buf[len] = '\0';
+	*ret_buf = buf;
+	*ret_len = len;
+	return 0;
+}
+
+int lokt__file_read(struct lokt_store *s, enum lokt_kind kind,
+		    const char *name, char **ret_buf, size_t *ret_len,
+		    struct stat *ret_st)
+{
+	const struct timespec pause = { 0, 10 * 1000 * 1000 };
+	char path[LOKT_NAME_MAX + 8];
+	struct stat st;
+	size_t len = 0;
+	char *buf = NULL;
+	int fd, r, tries = 0;
+
+	snprintf(path, sizeof(path), "%s.json", name);
+	for (;;) {
+		fd = openat(lokt__kind_fd(s, kind), path,
+			    O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return errno == ENOENT ? -LOKT_E_NOT_FOUND : -errno;
+		if (fstat(fd, &st) < 0) {
+			r = -errno;
+			close(fd);
+			return r;
+		}
+		r = read_all(fd, &buf, &len);
+		close(fd);
+		if (r < 0)
+			return r;
+		if (len > 0 || ++tries > EMPTY_RETRIES)
+			break;
+		free(buf);
+		nanosleep(&pause, NULL);
+	}
+	*ret_buf = buf;
+	*ret_len = len;
+	if (ret_st)
+		*ret_st = st;
+	return 0;
+}
+
+/* Write data to a fresh temporary file next to <name>.json; its name goes
+ * to tmp. Mode 0644 whatever the umask: lokt 1.x and other users read
+ * these files. */
+static int write_temp(int dfd, const char *name, const char *data,
+		      char *tmp, size_t size)
+{
+	char id[LOKT_ID_LEN + 1];
+	size_t len = strlen(data), off = 0;
+	ssize_t n;
+	int fd, r;
+
+	r = lokt__new_id(id);
+	if (r < 0)
+		return r;
+	id[16] = '\0';
+	snprintf(tmp, size, ".%s.json.%s.tmp", name, id);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	r = fchmod(fd, 0644) < 0 ? -errno : 0;
+	while (!r && off < len) {
+		n = write(fd, data + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			r = -errno;
+		else
+			off += n;
+	}
+	if (close(fd) < 0 && !r)
+		r = -errno;
+	if (r < 0)
+		unlinkat(dfd, tmp, 0);
+	return r;
+}
+
+int lokt__file_publish(struct lokt_store *s, enum lokt_kind kind,
+		       const char *name, const char *data)
+{
+	char tmp[LOKT_NAME_MAX + 40], path[LOKT_NAME_MAX + 8];
+	int dfd = lokt__kind_fd(s, kind), r;
+
+	r = write_temp(dfd, name, data, tmp, sizeof(tmp));
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s.json", name);
+	r = linkat(dfd, tmp, dfd, path, 0) < 0 ? -errno : 0;
+	unlinkat(dfd, tmp, 0);
+	return r;
+}
+
+int lokt__file_replace(struct lokt_store *s, enum lokt_kind kind,
+		       const char *name, const char *data)
+{
+	char tmp[LOKT_NAME_MAX + 40], path[LOKT_NAME_MAX + 8];
+	int dfd = lokt__kind_fd(s, kind), r;
+
+	r = write_temp(dfd, name, data, tmp, sizeof(tmp));
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s.json", name);
+	if (renameat(dfd, tmp, dfd, path) < 0) {
+		r = -errno;
+		unlinkat(dfd, tmp, 0);
+	}
+	return r;
+}
+
+int lokt__file_remove(struct lokt_store *s, enum lokt_kind kind,
+		      const char *name)
+{
+	char path[LOKT_NAME_MAX + 8];
+
+	snprintf(path, sizeof(path), "%s.json", name);
+	if (unlinkat(lokt__kind_fd(s, kind), path, 0) < 0)
+		return errno == ENOENT ? -LOKT_E_NOT_FOUND : -errno;
+	return 0;
+}
