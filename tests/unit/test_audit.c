@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The audit log: the fields of a line, its mode, reading with filters,
+ * skipping lines that do not parse, and whole lines under concurrent
+ * appends from many processes.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "unit.h"
+
+static char *tmp;
+static struct lokt_store store;
+
+static void setup(void)
+{
+	tmp = unit_tmpdir();
+	cr_assert(asprintf(&store.audit_path, "%s/audit.log", tmp) > 0);
+	lokt__hostname(store.host, sizeof(store.host));
+}
+
+static void teardown(void)
+{
+	unit_rmrf(tmp);
+	free(tmp);
+	free(store.audit_path);
+}
+
+TestSuite(audit, .init = setup, .fini = teardown);
+
+static struct lokt_who who(void)
+{
+	struct lokt_who w = { .pid = 4242, .uid = 0 };
+
+	strcpy(w.owner, "alice");
+	strcpy(w.host, "build-1");
+	strcpy(w.agent_id, "agent-7");
+	return w;
+}
+
+static struct lokt_record rec(void)
+{
+	struct lokt_record r = { .version = 1, .ttl_sec = 90, .uid = -1 };
+
+	strcpy(r.lock_id, "0123456789abcdef0123456789abcdef");
+	strcpy(r.name, "deploy");
+	return r;
+}
+
+static char *slurp(const char *p)
+{
+	FILE *f = fopen(p, "r");
+	char *buf = calloc(1, 1 << 20);
+
+	cr_assert_not_null(f);
+	cr_assert_not_null(buf);
+	buf[fread(buf, 1, (1 << 20) - 1, f)] = '\0';
+	fclose(f);
+	return buf;
+}
+
+Test(audit, line_fields_and_mode)
+{
+	struct lokt_who w = who();
+	struct lokt_record r = rec();
+	struct json_object *o, *extra, *v;
+	struct stat st;
+	char *text;
+
+	umask(0);
+	w.via = "loktfs";
+	extra = json_object_new_object();
+	json_object_object_add(extra, "reason", json_object_new_string("dead"));
+	lokt__audit(&store, "stale-break", "deploy", &r, &w, extra);
+
+	cr_assert_eq(stat(store.audit_path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0600, "mode %o", st.st_mode & 07777);
+	text = slurp(store.audit_path);
+	cr_expect_eq(strchr(text, '\n'), text + strlen(text) - 1,
+		     "exactly one line: %s", text);
+	o = json_tokener_parse(text);
+	cr_assert_not_null(o, "%s", text);
+#define STR(k, want)                                                  \
+	do {                                                          \
+		cr_assert(json_object_object_get_ex(o, k, &v), k);   \
+		cr_expect_str_eq(json_object_get_string(v), want, k); \
+	} while (0)
+	STR("event", "stale-break");
+	STR("name", "deploy");
+	STR("lock_id", "0123456789abcdef0123456789abcdef");
+	STR("owner", "alice");
+	STR("host", "build-1");
+	STR("agent_id", "agent-7");
+	cr_assert(json_object_object_get_ex(o, "pid", &v));
+	cr_expect(json_object_is_type(v, json_type_int));
+	cr_expect_eq(json_object_get_int64(v), 4242);
+	cr_assert(json_object_object_get_ex(o, "ttl_sec", &v));
+	cr_expect_eq(json_object_get_int64(v), 90);
+	cr_assert(json_object_object_get_ex(o, "ts", &v));
+	struct timespec ts;
+	cr_expect_eq(lokt_time_parse(json_object_get_string(v), &ts), 0);
+	cr_assert(json_object_object_get_ex(o, "extra", &extra));
+	cr_assert(json_object_is_type(extra, json_type_object));
+	cr_assert(json_object_object_get_ex(extra, "via", &v));
+	cr_expect_str_eq(json_object_get_string(v), "loktfs");
+	cr_assert(json_object_object_get_ex(extra, "reason", &v));
+	cr_expect_str_eq(json_object_get_string(v), "dead");
+	json_object_put(o);
+	free(text);
+}
+
+Test(audit, extra_is_always_an_object)
+{
+	struct json_object *o, *extra;
+	char *text;
+
+	lokt__audit(&store, "release", "x", NULL, NULL, NULL);
+	text = slurp(store.audit_path);
+	o = json_tokener_parse(text);
+	cr_assert_not_null(o);
+	cr_assert(json_object_object_get_ex(o, "extra", &extra));
+	cr_expect(json_object_is_type(extra, json_type_object));
+	cr_expect_eq(json_object_object_length(extra), 0);
+	json_object_put(o);
+	free(text);
+}
+
+static void event(const char *ev, const char *name)
+{
+	struct lokt_who w = who();
+	struct lokt_record r = rec();
+
+	lokt__audit(&store, ev, name, &r, &w, NULL);
+}
+
+Test(audit, read_filters)
+{
+	struct lokt_audit_filter f = { .name = "a" };
+	struct lokt_event *evs;
+	size_t n;
+
+	event("acquire", "a");
+	event("acquire", "b");
+	event("release", "a");
+	event("deny", "c");
+	event("renew", "a");
+
+	cr_assert_eq(lokt_audit_read(&store, NULL, &evs, &n), 0);
+	cr_expect_eq(n, 5);
+	cr_expect_str_eq(evs[0].event, "acquire");
+	cr_expect_str_eq(evs[0].name, "a");
+	cr_expect_str_eq(evs[0].owner, "alice");
+	cr_expect_eq(evs[0].pid, 4242);
+	cr_expect_eq(evs[0].ttl_sec, 90);
+	cr_expect_str_eq(evs[3].event, "deny");
+	cr_expect_eq(evs[3].line[strlen(evs[3].line) - 1], '}',
+		     "line kept whole, without its newline");
+	lokt_events_free(evs, n);
+
+	cr_assert_eq(lokt_audit_read(&store, &f, &evs, &n), 0);
+	cr_expect_eq(n, 3);
+	cr_expect_str_eq(evs[2].event, "renew");
+	lokt_events_free(evs, n);
+
+	f.tail = 2;
+	cr_assert_eq(lokt_audit_read(&store, &f, &evs, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_expect_str_eq(evs[0].event, "release", "oldest first");
+	cr_expect_str_eq(evs[1].event, "renew");
+	lokt_events_free(evs, n);
+}
+
+Test(audit, since_and_garbage)
+{
+	static const char log[] =
+		"{\"ts\":\"2020-01-01T00:00:00Z\",\"event\":\"acquire\","
+		"\"name\":\"x\"}\n"
+		"this is not json\n"
+		"\n"
+		"{\"ts\":\"yesterday\",\"event\":\"acquire\",\"name\":\"x\"}\n"
+		"{\"event\":\"acquire\",\"name\":\"x\"}\n"
+		"[1,2,3]\n"
+		"{\"ts\":\"2025-06-01T12:00:00.5Z\",\"event\":\"release\","
+		"\"name\":\"x\",\"pid\":7}\n"
+		"{\"ts\":\"2030-01-01T00:00:00+01:00\",\"event\":\"freeze\","
+		"\"name\":\"x\",\"extra\":{}}\n"
+		"{\"ts\":\"2031-01-01T00:00:00Z\",\"event\":\"acq";
+	struct lokt_audit_filter f = { 0 };
+	struct lokt_event *evs;
+	size_t n;
+
+	unit_write(tmp, "audit.log", log, sizeof(log) - 1);
+	cr_assert_eq(lokt_audit_read(&store, &f, &evs, &n), 0);
+	cr_expect_eq(n, 3, "unparsable lines skipped");
+	lokt_events_free(evs, n);
+
+	cr_assert_eq(lokt_time_parse("2024-01-01T00:00:00Z", &f.since), 0);
+	cr_assert_eq(lokt_audit_read(&store, &f, &evs, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_expect_str_eq(evs[0].event, "release");
+	cr_expect_eq(evs[0].pid, 7);
+	cr_expect_eq(evs[0].ts.tv_nsec, 500000000);
+	cr_expect_str_eq(evs[1].event, "freeze");
+	lokt_events_free(evs, n);
+}
+
+Test(audit, missing_log_is_empty)
+{
+	struct lokt_event *evs = (void *)1;
+	size_t n = 99;
+
+	cr_assert_eq(lokt_audit_read(&store, NULL, &evs, &n), 0);
+	cr_expect_eq(n, 0);
+	lokt_events_free(evs, n);
+	cr_expect_str_eq(lokt_audit_path(&store), store.audit_path);
+}
+
+#define WRITERS 8
+#define EVENTS 300
+
+/* Many processes appending at once: every line whole and parsable. */
+Test(audit, concurrent_appends_stay_whole, .timeout = 60)
+{
+	struct lokt_event *evs;
+	size_t n, per[WRITERS] = { 0 };
+	char pad[1500];
+	pid_t pids[WRITERS];
+	int status;
+
+	memset(pad, 'p', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	for (int i = 0; i < WRITERS; i++) {
+		pids[i] = fork();
+		cr_assert(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct lokt_who w = who();
+
+			w.pid = 1000 + i;
+			for (int k = 0; k < EVENTS; k++) {
+				struct json_object *x = json_object_new_object();
+
+				json_object_object_add(
+					x, "pad", json_object_new_string(pad));
+				lokt__audit(&store, "acquire", "race", NULL,
+					    &w, x);
+			}
+			_exit(0);
+		}
+	}
+	for (int i = 0; i < WRITERS; i++) {
+		cr_assert_eq(waitpid(pids[i], &status, 0), pids[i]);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	cr_assert_eq(lokt_audit_read(&store, NULL, &evs, &n), 0);
+	cr_expect_eq(n, WRITERS * EVENTS, "%zu whole lines", n);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert(evs[i].pid >= 1000 && evs[i].pid < 1000 + WRITERS);
+		per[evs[i].pid - 1000]++;
+	}
+	for (int i = 0; i < WRITERS; i++)
+		cr_expect_eq(per[i], EVENTS, "writer %d", i);
+	lokt_events_free(evs, n);
+}

@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Values a user types or reads: lock names, durations, RFC 3339 times, and
+ * the mapping of every outcome to a CLI exit code, a mount errno and a
+ * phrase. These mappings are an API (scripts depend on exit codes), so
+ * every outcome is listed explicitly.
+ */
+#include <errno.h>
+
+#include "unit.h"
+
+Test(name, valid)
+{
+	static const char *const ok[] = { "deploy", "a",	 "A-Z_0.9",
+					  "x.y",    "release-1.2", "a.b.c",
+					  "_x",     "-x",	  "x." };
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++)
+		cr_expect_eq(lokt_name_check(ok[i]), 0, "%s refused", ok[i]);
+}
+
+Test(name, invalid)
+{
+	static const char *const bad[] = {
+		"",	".x",	"..",	  "a..b",     "a/b",  "/a",
+		"a b",	"a\tb", "a\nb",	  "caf\xc3\xa9", "a:b", "a*",
+		"x..",	"a\\b", "\xff",	  "..a",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		cr_expect_eq(lokt_name_check(bad[i]), -LOKT_E_BAD_NAME,
+			     "\"%s\" accepted", bad[i]);
+	cr_expect_eq(lokt_name_check(NULL), -LOKT_E_BAD_NAME);
+}
+
+Test(name, length_limit)
+{
+	char name[LOKT_NAME_MAX + 2];
+
+	memset(name, 'n', sizeof(name));
+	name[LOKT_NAME_MAX] = '\0';
+	cr_expect_eq(lokt_name_check(name), 0, "200 bytes must be accepted");
+	name[LOKT_NAME_MAX] = 'n';
+	name[LOKT_NAME_MAX + 1] = '\0';
+	cr_expect_eq(lokt_name_check(name), -LOKT_E_BAD_NAME,
+		     "201 bytes must be refused");
+}
+
+Test(name, rule_says_what_is_allowed)
+{
+	const char *rule = lokt_name_rule();
+
+	cr_expect(strstr(rule, "200"));
+	cr_expect(strstr(rule, "letters"));
+	cr_expect(strstr(rule, ".."));
+}
+
+static int64_t dur(const char *s)
+{
+	int64_t ms = -12345;
+	int r = lokt_duration_parse(s, &ms);
+
+	cr_assert_eq(r, 0, "\"%s\" refused: %d", s, r);
+	return ms;
+}
+
+Test(duration, forms)
+{
+	cr_expect_eq(dur("90"), 90000);
+	cr_expect_eq(dur("0"), 0);
+	cr_expect_eq(dur("1.5"), 1500);
+	cr_expect_eq(dur("1.5s"), 1500);
+	cr_expect_eq(dur("500ms"), 500);
+	cr_expect_eq(dur("30m"), 30 * 60000);
+	cr_expect_eq(dur("2h"), 2 * 3600000);
+	cr_expect_eq(dur("1d"), 86400000);
+	cr_expect_eq(dur("1h30m"), 5400000);
+	cr_expect_eq(dur("1h30m15s"), 5415000);
+	cr_expect_eq(dur("2m500ms"), 120500);
+	cr_expect_eq(dur("0.5h"), 1800000);
+	cr_expect_eq(dur(".25s"), 250);
+	cr_expect_eq(dur("1.0001s"), 1000); /* below a millisecond: dropped */
+}
+
+Test(duration, garbage)
+{
+	static const char *const bad[] = {
+		"",	 "-1",	 "-5m",	 "1x",	 "m",	"1h30", "1.",
+		".",	 "abc",	 " 1s",	 "1s ",	 "1 s", "1e3",	"+1s",
+		"1,5s",	 "1s-2s", "0x10", "1mm",	 "1hh", "s1",	"1..5s",
+	};
+	int64_t ms = 7;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		cr_expect_eq(lokt_duration_parse(bad[i], &ms), -EINVAL,
+			     "\"%s\" accepted", bad[i]);
+		cr_expect_eq(ms, 7, "\"%s\" changed the output", bad[i]);
+	}
+	cr_expect_eq(lokt_duration_parse(NULL, &ms), -EINVAL);
+}
+
+Test(duration, overflow)
+{
+	int64_t ms = 7;
+
+	cr_expect_eq(lokt_duration_parse("99999999999999999999", &ms),
+		     -EINVAL);
+	cr_expect_eq(lokt_duration_parse("9223372036854775807ms", &ms),
+		     -EINVAL);
+	cr_expect_eq(lokt_duration_parse("106751991167d", &ms), -EINVAL);
+	cr_expect_eq(lokt_duration_parse("36500d1ms", &ms), -EINVAL,
+		     "more than 100 years must be refused");
+	cr_expect_eq(ms, 7);
+	cr_expect_eq(dur("36500d"), 36500LL * 86400000);
+}
+
+static const char *fmt(int64_t ms)
+{
+	static char buf[64];
+
+	lokt_duration_format(ms, buf, sizeof(buf));
+	return buf;
+}
+
+Test(duration, format)
+{
+	cr_expect_str_eq(fmt(0), "0ms");
+	cr_expect_str_eq(fmt(350), "350ms");
+	cr_expect_str_eq(fmt(1000), "1s");
+	cr_expect_str_eq(fmt(1500), "1.5s");
+	cr_expect_str_eq(fmt(1250), "1.25s");
+	cr_expect_str_eq(fmt(45000), "45s");
+	cr_expect_str_eq(fmt(150000), "2m30s");
+	cr_expect_str_eq(fmt(3600000), "1h0m");
+	cr_expect_str_eq(fmt(5400000), "1h30m");
+	cr_expect_str_eq(fmt(90061000), "1d1h");
+	cr_expect_str_eq(fmt(-1500), "-1.5s");
+}
+
+Test(duration, format_truncates_safely)
+{
+	char buf[4];
+
+	cr_expect_eq(lokt_duration_format(150000, buf, sizeof(buf)), 3);
+	cr_expect_str_eq(buf, "2m3");
+}
+
+Test(duration, format_parses_back)
+{
+	static const int64_t v[] = { 1, 999, 1000, 1500, 59999, 60000, 150000 };
+	int64_t ms;
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(*v); i++) {
+		cr_assert_eq(lokt_duration_parse(fmt(v[i]), &ms), 0);
+		cr_expect_eq(ms, v[i], "%lld -> %s -> %lld", (long long)v[i],
+			     fmt(v[i]), (long long)ms);
+	}
+}
+
+static struct timespec tparse(const char *s)
+{
+	struct timespec t = { -1, -1 };
+
+	cr_assert_eq(lokt_time_parse(s, &t), 0, "\"%s\" refused", s);
+	return t;
+}
+
+Test(time, forms)
+{
+	struct timespec t;
+
+	t = tparse("2026-01-05T10:00:00Z");
+	cr_expect_eq(t.tv_sec, 1767607200);
+	cr_expect_eq(t.tv_nsec, 0);
+	t = tparse("2026-01-05T10:00:00.5Z");
+	cr_expect_eq(t.tv_sec, 1767607200);
+	cr_expect_eq(t.tv_nsec, 500000000);
+	t = tparse("2026-01-05T10:00:00.123456789Z");
+	cr_expect_eq(t.tv_nsec, 123456789);
+	t = tparse("2026-01-05T10:00:00.000001Z");
+	cr_expect_eq(t.tv_nsec, 1000);
+	t = tparse("2026-01-05T11:30:00+01:30");
+	cr_expect_eq(t.tv_sec, 1767607200);
+	t = tparse("2026-01-05T05:00:00-05:00");
+	cr_expect_eq(t.tv_sec, 1767607200);
+	t = tparse("2026-01-05t10:00:00z");
+	cr_expect_eq(t.tv_sec, 1767607200);
+	t = tparse("2024-02-29T00:00:00Z");
+	cr_expect_eq(t.tv_sec, 1709164800);
+}
+
+Test(time, invalid)
+{
+	static const char *const bad[] = {
+		"",
+		"2026-01-05",
+		"2026-01-05T10:00:00",
+		"2026-01-05 10:00:00Z",
+		"2026-13-05T10:00:00Z",
+		"2026-00-05T10:00:00Z",
+		"2026-02-29T10:00:00Z",
+		"2026-04-31T10:00:00Z",
+		"2026-01-05T24:00:00Z",
+		"2026-01-05T10:60:00Z",
+		"2026-01-05T10:00:60Z",
+		"2026-01-05T10:00:00.Z",
+		"2026-01-05T10:00:00.1234567891Z",
+		"2026-01-05T10:00:00+0100",
+		"2026-01-05T10:00:00+24:00",
+		"2026-01-05T10:00:00Zjunk",
+		"26-01-05T10:00:00Z",
+		"2026-1-5T10:00:00Z",
+	};
+	struct timespec t = { 42, 42 };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		cr_expect_eq(lokt_time_parse(bad[i], &t), -EINVAL,
+			     "\"%s\" accepted", bad[i]);
+	cr_expect_eq(t.tv_sec, 42);
+}
+
+Test(time, format_has_nine_digits_and_round_trips)
+{
+	struct timespec t = { 1767607200, 500000000 }, back;
+	char buf[64];
+
+	cr_assert_eq(lokt_time_format(&t, buf, sizeof(buf)), 30);
+	cr_expect_str_eq(buf, "2026-01-05T10:00:00.500000000Z");
+	back = tparse(buf);
+	cr_expect_eq(back.tv_sec, t.tv_sec);
+	cr_expect_eq(back.tv_nsec, t.tv_nsec);
+	cr_expect_eq(lokt_time_format(&t, buf, 10), -ENOSPC);
+}
+
+Test(time, ms_between)
+{
+	struct timespec a = { 10, 500000000 }, b = { 8, 750000000 };
+
+	cr_expect_eq(lokt__ms_between(&a, &b), 1750);
+	cr_expect_eq(lokt__ms_between(&b, &a), -1750);
+}
+
+/* Every outcome: exit code, errno, and a phrase of its own. */
+Test(errors, mapping)
+{
+	static const struct {
+		int r, exit_code, err;
+	} map[] = {
+		{ 0, 0, 0 },
+		{ 5, 0, 0 },
+		{ -LOKT_E_HELD, 2, EBUSY },
+		{ -LOKT_E_FROZEN, 2, EBUSY },
+		{ -LOKT_E_TIMEOUT, 2, EBUSY },
+		{ -LOKT_E_NOT_FOUND, 3, ENOENT },
+		{ -LOKT_E_NOT_OWNER, 4, EPERM },
+		{ -LOKT_E_BAD_NAME, 64, EINVAL },
+		{ -LOKT_E_FUTURE_VERSION, 1, EPROTO },
+		{ -LOKT_E_CORRUPT, 1, EIO },
+		{ -LOKT_E_LOST, 1, ESTALE },
+		{ -LOKT_E_NETFS, 1, EREMOTE },
+		{ -LOKT_E_CANCELED, 1, EINTR },
+		{ -ENOENT, 1, ENOENT },
+		{ -EACCES, 1, EACCES },
+		{ -ENOSPC, 1, ENOSPC },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(*map); i++) {
+		cr_expect_eq(lokt_exit_code(map[i].r), map[i].exit_code,
+			     "exit code of %d", map[i].r);
+		cr_expect_eq(lokt_errno(map[i].r), map[i].err, "errno of %d",
+			     map[i].r);
+		cr_expect_not_null(lokt_strerror(map[i].r));
+	}
+	cr_expect_str_eq(lokt_strerror(-LOKT_E_HELD), "held");
+	cr_expect_str_eq(lokt_strerror(-LOKT_E_NOT_OWNER), "not owner");
+	cr_expect_str_eq(lokt_strerror(-EACCES), strerror(EACCES));
+}
+
+Test(errors, phrases_are_distinct)
+{
+	for (int a = LOKT_E_HELD; a <= LOKT_E_CANCELED; a++)
+		for (int b = a + 1; b <= LOKT_E_CANCELED; b++)
+			cr_expect_str_neq(lokt_strerror(-a), lokt_strerror(-b));
+}
+
+Test(errors, stale_names)
+{
+	cr_expect_str_eq(lokt_stale_name(LOKT_LIVE), "live");
+	cr_expect_str_eq(lokt_stale_name(LOKT_STALE_EXPIRED), "expired");
+	cr_expect_str_eq(lokt_stale_name(LOKT_STALE_DEAD), "dead");
+	cr_expect_str_eq(lokt_stale_name(LOKT_STALE_REUSED), "reused");
+	cr_expect_str_eq(lokt_stale_name(LOKT_STALE_CORRUPT), "corrupt");
+}
+
+Test(errors, version)
+{
+	cr_expect_str_eq(lokt_version(), LOKT_VERSION);
+}
