@@ -358,12 +358,15 @@ LOKT_API int lokt_renew(struct lokt_store *s, const char *name,
 			const char *lock_id, const struct lokt_who *who,
 			int64_t ttl_sec, struct lokt_result *ret)
 {
+	char id[LOKT_ID_LEN + 2]; /* lock_id may point into *ret */
 	struct lokt_result local;
 	struct lokt_info cur;
 	int lk, r;
 
 	if (!ret)
 		ret = &local;
+	snprintf(id, sizeof(id), "%s", lock_id ? lock_id : "");
+	lock_id = lock_id ? id : NULL;
 	lokt__result_init(ret);
 	r = lokt_name_check(name);
 	if (r < 0)
@@ -460,12 +463,15 @@ LOKT_API int lokt_release(struct lokt_store *s, const char *name,
 			  const struct lokt_who *who, const char *lock_id,
 			  unsigned flags, struct lokt_result *ret)
 {
+	char id[LOKT_ID_LEN + 2]; /* lock_id may point into *ret */
 	struct lokt_result local;
 	struct lokt_info cur;
 	int lk, r;
 
 	if (!ret)
 		ret = &local;
+	snprintf(id, sizeof(id), "%s", lock_id ? lock_id : "");
+	lock_id = lock_id ? id : NULL;
 	lokt__result_init(ret);
 	r = lokt_name_check(name);
 	if (r < 0)
