@@ -56,7 +56,13 @@ static int set_root(struct cli *c, const char *dir)
 static int bad_option(struct cli *c, int opt, char **argv, bool missing)
 {
 	char shortname[3] = { '-', (char)optopt, 0 };
-	const char *what = optopt ? shortname : argv[optind - 1];
+	const char *last = optind > 0 ? argv[optind - 1] : "";
+	const char *what;
+
+	/* getopt gives long options by position (optopt is then 0, or the
+	 * option's value), short ones by optopt */
+	what = !strncmp(last, "--", 2) || !optopt || optopt > 127 ? last
+								    : shortname;
 
 	if (missing)
 		return cli_usage_error(c, "option '%s' needs a value", what);
@@ -118,7 +124,8 @@ int cli_one_name(struct cli *c, int argc, char **argv, int first,
 		 const char **ret_name)
 {
 	if (first >= argc)
-		return cli_usage_error(c, "%s needs a lock NAME", c->cmd);
+		return cli_usage_error(c, "missing the lock NAME: lokt %s NAME",
+				       c->cmd);
 	if (first + 1 < argc)
 		return cli_usage_error(c, "unexpected argument '%s'",
 				       argv[first + 1]);

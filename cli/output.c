@@ -80,10 +80,16 @@ int64_t cli_ms_since(const struct timespec *t)
 
 void cli_fmt_ms(int64_t ms, char *buf, size_t size)
 {
-	/* Round to whole seconds above a minute: "2m30s", not "2m30.4s". */
-	if (ms >= 60000)
+	/* Whole seconds above one: "2m30s", not "2m30.412s". */
+	if (ms >= 1000)
 		ms -= ms % 1000;
 	lokt_duration_format(ms < 0 ? 0 : ms, buf, size);
+	/* "30m0s" reads better as "30m", "1h0m" as "1h" */
+	for (size_t n = strlen(buf); n >= 3 && buf[n - 2] == '0' &&
+				     strchr("smh", buf[n - 1]) &&
+				     strchr("dhm", buf[n - 3]);
+	     n -= 2)
+		buf[n - 2] = 0;
 }
 
 void cli_fmt_time(const struct timespec *t, char *buf, size_t size)

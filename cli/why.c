@@ -128,7 +128,9 @@ static void explain(struct why *w, const char *name, int lr,
 	} else if (lr == 0) {
 		why_stale(w, name, in);
 	} else {
-		say(w, "Lock \"%s\" is free. ", name);
+		say(w, frozen ? "Nobody holds the lock itself. "
+			      : "Lock \"%s\" is free. ",
+		    name);
 		w->reason = "free";
 		w->acquirable = true;
 	}
