@@ -120,8 +120,8 @@ void cli_holder(const struct lokt_info *in, char *buf, size_t size)
 		return;
 	}
 	if (in->future) {
-		snprintf(buf, size, "%s@%s (written by protocol version %d)",
-			 rec->owner, rec->host, rec->version);
+		snprintf(buf, size, "a lock file of protocol version %d",
+			 rec->version);
 		return;
 	}
 	switch (in->stale) {
