@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,10 +50,12 @@ add(struct checks *c, const char *id, enum lokt_check_level level,
 /* Create and remove a temporary dot-file (hidden from every listing). */
 static int try_write(const char *dir)
 {
-	char path[4096];
+	char path[PATH_MAX];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/.doctor.%d", dir, (int)getpid());
+	if (snprintf(path, sizeof(path), "%s/.doctor.%d", dir, (int)getpid()) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -64,7 +67,7 @@ static void check_writable(struct checks *c, const char *root)
 {
 	static const char *const subs[] = {"", "/locks", "/freezes"};
 	struct stat st;
-	char dir[4096];
+	char dir[PATH_MAX];
 	int r;
 
 	if (stat(root, &st) < 0) {
@@ -75,7 +78,9 @@ static void check_writable(struct checks *c, const char *root)
 		return;
 	}
 	for (size_t i = 0; i < sizeof(subs) / sizeof(*subs); i++) {
-		snprintf(dir, sizeof(dir), "%s%s", root, subs[i]);
+		if (snprintf(dir, sizeof(dir), "%s%s", root, subs[i]) >=
+		    (int)sizeof(dir))
+			continue; /* lokt_doctor refuses such roots */
 		if (i > 0 && stat(dir, &st) < 0 && errno == ENOENT)
 			continue; /* created on first use */
 		r = try_write(dir);
@@ -159,14 +164,16 @@ static ssize_t read_record(int dfd, const char *file, char *buf)
 static void scan_dir(struct scan *sc, const char *root, const char *kind,
 		     char *buf)
 {
-	char path[4096], name[LOKT_NAME_MAX + 1];
+	char path[PATH_MAX], name[LOKT_NAME_MAX + 1];
 	struct lokt_record rec;
 	struct dirent *de;
 	size_t len;
 	ssize_t n;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "%s/%s", root, kind);
+	if (snprintf(path, sizeof(path), "%s/%s", root, kind) >=
+	    (int)sizeof(path))
+		return;
 	d = opendir(path);
 	if (!d)
 		return;
@@ -207,7 +214,7 @@ static void scan_dir(struct scan *sc, const char *root, const char *kind,
 static void check_clock(struct checks *c, const struct scan *sc)
 {
 	struct timespec now;
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	char when[64];
 	int64_t ahead;
 
@@ -257,10 +264,12 @@ static void check_files(struct checks *c, const struct scan *sc)
 
 static void check_audit(struct checks *c, const char *root)
 {
-	char path[4096];
+	char path[PATH_MAX];
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/audit.log", root);
+	if (snprintf(path, sizeof(path), "%s/audit.log", root) >=
+	    (int)sizeof(path))
+		return;
 	if (lstat(path, &st) < 0) {
 		if (errno == ENOENT)
 			add(c, "audit_mode", LOKT_CHECK_OK,
@@ -294,6 +303,8 @@ LOKT_API int lokt_doctor(const char *root, struct lokt_check **ret,
 
 	if (!root || !root[0])
 		return -EINVAL;
+	if (strlen(root) > PATH_MAX - 64)
+		return -ENAMETOOLONG;
 	c.ck = calloc(CHECKS_MAX, sizeof(*c.ck));
 	sc = calloc(1, sizeof(*sc));
 	buf = malloc(FILE_MAX);

@@ -412,6 +412,16 @@ Test(who, caller_shell_holds_else_parent)
 	wait_comm(sh, "sh");
 	sleeper = first_child(sh);
 	wait_comm(sleeper, "sleep");
+	/* comm changes early in exec, the command line and environment a
+	 * little later: wait for the command line too. */
+	for (int i = 0; i < 3000; i++) {
+		const struct timespec pause_ts = { 0, 10 * 1000 * 1000 };
+
+		if (lokt_proc_cmdline(sleeper, cmd, sizeof(cmd)) == 0 &&
+		    !strcmp(cmd, "sleep 300"))
+			break;
+		nanosleep(&pause_ts, NULL);
+	}
 
 	cr_assert_eq(lokt_who_caller(sh, 4321, &w), 0);
 	cr_expect_eq(w.pid, sh, "a shell caller holds");
