@@ -13,7 +13,11 @@
 #ifndef LOKTFS_FS_H
 #define LOKTFS_FS_H
 
+/* 35 works with every libfuse >= 3.10; meson passes 312 when the
+ * installed libfuse has the 3.12 loop configuration API. */
+#ifndef FUSE_USE_VERSION
 #define FUSE_USE_VERSION 35
+#endif
 
 #include <fuse.h>
 #include <stdbool.h>

@@ -13,6 +13,8 @@
  * option value is reported and nothing is mounted.
  */
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,7 +96,6 @@ static void usage(const char *prog)
 	       "    -o freeze_ttl=D        TTL of freezes made with touch or '>'\n"
 	       "                           (default: " DEFAULT_FREEZE_TTL ")\n"
 	       "    -o allow_other         let other users use the mount\n"
-	       "    -V   --version         print version\n"
 	       "Durations: 90 (seconds), 1.5s, 500ms, 30m, 2h, 1d, 1h30m.\n"
 	       "\n",
 	       prog, prog);
@@ -144,9 +145,8 @@ static int find_root(const struct options *o, char **ret)
 	return r < 0 ? -ENOMEM : 0;
 }
 
-/* fsname=ROOT and subtype=loktfs, so mount(8) and df show
- * "ROOT on MOUNTPOINT type fuse.loktfs". Inserted first: the user's own
- * -o fsname= still wins. */
+/* fsname=ROOT, so mount(8) and df show "ROOT on MOUNTPOINT type
+ * fuse.loktfs". Inserted first: the user's own -o fsname= still wins. */
 static int name_mount(struct fuse_args *args, const char *root)
 {
 	char *opts = NULL, *fsname;
@@ -154,9 +154,7 @@ static int name_mount(struct fuse_args *args, const char *root)
 
 	if (asprintf(&fsname, "fsname=%s", root) < 0)
 		return -ENOMEM;
-	r = fuse_opt_add_opt(&opts, "subtype=loktfs");
-	if (r == 0)
-		r = fuse_opt_add_opt_escaped(&opts, fsname);
+	r = fuse_opt_add_opt_escaped(&opts, fsname);
 	free(fsname);
 	if (r == 0)
 		r = fuse_opt_insert_arg(args, 1, "-o");
@@ -166,12 +164,52 @@ static int name_mount(struct fuse_args *args, const char *root)
 	return r < 0 ? -ENOMEM : 0;
 }
 
+/* The multi-threaded loop. libfuse 3.12 replaced the loop's option struct
+ * by an object; the old struct still works but makes 3.12-3.14 print a
+ * bogus warning at every start. */
+static int loop_mt(struct fuse *fuse, const struct fuse_cmdline_opts *cmd)
+{
+#if FUSE_USE_VERSION >= FUSE_MAKE_VERSION(3, 12)
+	struct fuse_loop_config *loop = fuse_loop_cfg_create();
+	int r;
+
+	if (!loop)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(loop, (unsigned int)cmd->clone_fd);
+	/* UINT_MAX is "not given"; libfuse 3.14 warns when it is passed on. */
+	if (cmd->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(loop, cmd->max_idle_threads);
+	fuse_loop_cfg_set_max_threads(loop, cmd->max_threads);
+	r = fuse_loop_mt(fuse, loop);
+	fuse_loop_cfg_destroy(loop);
+	return r;
+#else
+	struct fuse_loop_config loop = {
+		.clone_fd = cmd->clone_fd,
+		.max_idle_threads = cmd->max_idle_threads,
+	};
+
+	return fuse_loop_mt(fuse, &loop);
+#endif
+}
+
+/* SIGINT, SIGTERM and SIGHUP stop the loop and unmount. libfuse leaves a
+ * signal alone when it is ignored, and a shell starts background jobs
+ * with SIGINT ignored; the contract is that SIGINT unmounts, so they are
+ * reset first. */
+static int catch_signals(struct fuse_session *se)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	size_t i;
+
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+	return fuse_set_signal_handlers(se);
+}
+
 static int run(struct fuse_args *args, const struct fuse_cmdline_opts *cmd,
 	       const char *mountpoint, struct loktfs *fs)
 {
-	struct fuse_loop_config loop = { .clone_fd = cmd->clone_fd,
-					 .max_idle_threads =
-						 cmd->max_idle_threads };
 	struct fuse_session *se;
 	struct fuse *fuse;
 	int r = 1;
@@ -184,12 +222,9 @@ static int run(struct fuse_args *args, const struct fuse_cmdline_opts *cmd,
 	if (fuse_daemonize(cmd->foreground) != 0)
 		goto out_unmount;
 	se = fuse_get_session(fuse);
-	if (fuse_set_signal_handlers(se) != 0)
+	if (catch_signals(se) != 0)
 		goto out_unmount;
-	if (cmd->singlethread)
-		r = fuse_loop(fuse);
-	else
-		r = fuse_loop_mt(fuse, &loop);
+	r = cmd->singlethread ? fuse_loop(fuse) : loop_mt(fuse, cmd);
 	/* > 0: the number of the signal that ended the loop, a clean stop. */
 	r = r < 0 ? 1 : 0;
 	fuse_remove_signal_handlers(se);
@@ -212,6 +247,9 @@ int main(int argc, char *argv[])
 	/* Defaults are strdup'ed: fuse_opt_parse frees what it replaces. */
 	o.freeze_ttl = strdup(DEFAULT_FREEZE_TTL);
 	if (!o.freeze_ttl || fuse_opt_parse(&args, &o, option_spec, opt_proc))
+		goto out;
+	/* The type is fuse.loktfs whatever the program is called. */
+	if (fuse_opt_insert_arg(&args, 1, "-osubtype=loktfs") != 0)
 		goto out;
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
 		goto out;
