@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Waiting, with real processes: waiters forked in a known order are
+ * served in that order; a waiter killed with SIGKILL does not block those
+ * behind it; a plain acquisition of a free lock with waiters queued is
+ * refused; a holder's death, a release, an unfreeze and a freeze's expiry
+ * wake waiters; timeouts and cancellation leave no ticket behind. Only
+ * orders and outcomes are asserted; waits are for states, with generous
+ * deadlines.
+ */
+#include <dirent.h>
+
+#include "proto.h"
+
+TestSuite(wait, .init = fx_setup, .fini = fx_teardown, .timeout = 100);
+
+#define CHILD_TIMEOUT 4
+#define CHILD_CANCELED 5
+
+static volatile sig_atomic_t canceled;
+
+static void on_usr1(int sig)
+{
+	canceled = 1;
+}
+
+struct seen {
+	size_t max_position;
+};
+
+static void progress(const struct lokt_progress *p, void *userdata)
+{
+	struct seen *s = userdata;
+
+	if (p->position > s->max_position)
+		s->max_position = p->position;
+}
+
+/* A waiter: queue for name, then log "k:max-position" and release. */
+static int waiter(const char *name, int k, int64_t timeout_ms, int log)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 }; /* no SA_RESTART */
+	struct seen seen = { 0 };
+	struct lokt_acquire_opts opts = {
+		.wait = true,
+		.timeout_ms = timeout_ms,
+		.progress = progress,
+		.userdata = &seen,
+		.cancel = &canceled,
+	};
+	struct lokt_result res;
+	struct lokt_store *s;
+	struct lokt_who me;
+	char line[32];
+	int r, len;
+
+	sigaction(SIGUSR1, &sa, NULL);
+	if (lokt_store_open(fx.root, &s) < 0)
+		return CHILD_ERROR;
+	me = who_of(getpid(), "waiter");
+	r = lokt_acquire(s, name, &me, &opts, &res);
+	if (r == -LOKT_E_TIMEOUT)
+		return CHILD_TIMEOUT;
+	if (r == -LOKT_E_CANCELED)
+		return CHILD_CANCELED;
+	if (r < 0)
+		return CHILD_ERROR;
+	len = snprintf(line, sizeof(line), "%d:%zu ", k, seen.max_position);
+	if (log >= 0 && write(log, line, len) != len)
+		return CHILD_ERROR;
+	sleep_us(20000);
+	if (lokt_release(s, name, &me, res.lock.lock_id, 0, &res) < 0)
+		return CHILD_ERROR;
+	lokt_store_close(s);
+	return CHILD_WON;
+}
+
+static pid_t spawn_waiter(const char *name, int k, int64_t timeout_ms,
+			  int log)
+{
+	pid_t pid = fork();
+
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		_exit(waiter(name, k, timeout_ms, log));
+	return pid;
+}
+
+/* Wait (generously) until name has n live waiters. */
+static void wait_waiters(const char *name, size_t n)
+{
+	size_t got = 0;
+
+	for (int i = 0; i < 2000; i++) {
+		cr_assert_eq(lokt_waiters(fx.s, name, &got), 0);
+		if (got == n)
+			return;
+		sleep_us(5000);
+	}
+	cr_assert_fail("%zu waiters, want %zu", got, n);
+}
+
+static int open_log(char *path, size_t size)
+{
+	int fd;
+
+	fx_path(path, size, "order");
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	cr_assert(fd >= 0);
+	return fd;
+}
+
+static void expect_log(const char *path, const char *want)
+{
+	char buf[128] = "";
+	FILE *f = fopen(path, "r");
+
+	cr_assert_not_null(f);
+	buf[fread(buf, 1, sizeof(buf) - 1, f)] = '\0';
+	fclose(f);
+	cr_expect_str_eq(buf, want);
+}
+
+Test(wait, fifo_order_and_queue_blocks_plain_acquire)
+{
+	struct lokt_who me = who_of(getpid(), "holder");
+	struct lokt_who other = who_of(getppid(), "other");
+	struct lokt_result res;
+	char logp[PATH_MAX];
+	pid_t w[3];
+	int log = open_log(logp, sizeof(logp)), i;
+
+	cr_assert_eq(lokt_acquire(fx.s, "q", &me, NULL, &res), 0);
+	for (i = 0; i < 3; i++) {
+		w[i] = spawn_waiter("q", i + 1, 60000, log);
+		wait_waiters("q", i + 1);
+	}
+	/* Stop the first waiter: alive, so still first in line. */
+	kill(w[0], SIGSTOP);
+	cr_assert_eq(lokt_release(fx.s, "q", &me, NULL, 0, &res), 0);
+	cr_expect_eq(lokt_acquire(fx.s, "q", &other, NULL, &res),
+		     -LOKT_E_HELD, "a free lock with waiters is not free");
+	cr_expect_eq(res.waiters_ahead, 3);
+	cr_expect_not(res.have_other);
+	kill(w[0], SIGCONT);
+	for (i = 0; i < 3; i++)
+		cr_expect_eq(reap(w[i]), CHILD_WON, "waiter %d", i + 1);
+	close(log);
+	expect_log(logp, "1:1 2:2 3:3 ");
+	wait_waiters("q", 0);
+}
+
+Test(wait, killed_waiter_does_not_block)
+{
+	struct lokt_who me = who_of(getpid(), "holder");
+	struct lokt_result res;
+	char logp[PATH_MAX];
+	pid_t w[3];
+	int log = open_log(logp, sizeof(logp)), i;
+
+	cr_assert_eq(lokt_acquire(fx.s, "q", &me, NULL, &res), 0);
+	for (i = 0; i < 3; i++) {
+		w[i] = spawn_waiter("q", i + 1, 60000, log);
+		wait_waiters("q", i + 1);
+	}
+	kill(w[0], SIGKILL);
+	cr_expect_eq(reap(w[0]), 128 + SIGKILL);
+	wait_waiters("q", 2);
+	cr_assert_eq(lokt_release(fx.s, "q", &me, NULL, 0, &res), 0);
+	cr_expect_eq(reap(w[1]), CHILD_WON);
+	cr_expect_eq(reap(w[2]), CHILD_WON);
+	close(log);
+	/* Waiter 2 saw itself second until waiter 1's ticket was found dead. */
+	expect_log(logp, "2:2 3:3 ");
+}
+
+Test(wait, holder_death_wakes_waiter)
+{
+	struct lokt_info in;
+	pid_t holder, w;
+
+	holder = fork();
+	cr_assert(holder >= 0);
+	if (holder == 0) {
+		struct lokt_who me = who_of(getpid(), "holder");
+		struct lokt_result res;
+
+		if (lokt_acquire(fx.s, "q", &me, NULL, &res) < 0)
+			_exit(CHILD_ERROR);
+		for (;;)
+			pause();
+	}
+	for (int i = 0; lokt_get(fx.s, LOKT_LOCK, "q", &in, NULL) < 0; i++) {
+		cr_assert_lt(i, 2000, "the holder never acquired");
+		sleep_us(5000);
+	}
+	w = spawn_waiter("q", 1, 60000, -1);
+	wait_waiters("q", 1);
+	kill(holder, SIGKILL);
+	cr_expect_eq(reap(holder), 128 + SIGKILL);
+	cr_expect_eq(reap(w), CHILD_WON);
+	cr_expect(audit_has("\"reason\":\"dead\""));
+}
+
+Test(wait, unfreeze_and_freeze_expiry_wake_waiters)
+{
+	struct lokt_who me = who_of(getpid(), "ops");
+	struct lokt_result res;
+	pid_t w;
+
+	cr_assert_eq(lokt_freeze(fx.s, "q", &me, 600, &res), 0);
+	w = spawn_waiter("q", 1, 60000, -1);
+	wait_waiters("q", 1);
+	cr_assert_eq(lokt_unfreeze(fx.s, "q", &me, false, &res), 0);
+	cr_expect_eq(reap(w), CHILD_WON);
+
+	cr_assert_eq(lokt_freeze(fx.s, "q", &me, 1, &res), 0);
+	w = spawn_waiter("q", 2, 60000, -1);
+	cr_expect_eq(reap(w), CHILD_WON, "woken when the freeze expired");
+}
+
+Test(wait, timeout_and_cancel_leave_no_ticket)
+{
+	struct lokt_who me = who_of(getpid(), "holder");
+	struct lokt_result res;
+	pid_t w;
+
+	cr_assert_eq(lokt_acquire(fx.s, "q", &me, NULL, &res), 0);
+	w = spawn_waiter("q", 1, 200, -1);
+	cr_expect_eq(reap(w), CHILD_TIMEOUT);
+	cr_expect(audit_has("\"reason\":\"timeout\""));
+	wait_waiters("q", 0);
+
+	w = spawn_waiter("q", 1, -1, -1);
+	wait_waiters("q", 1);
+	kill(w, SIGUSR1);
+	cr_expect_eq(reap(w), CHILD_CANCELED);
+	wait_waiters("q", 0);
+	/* Nothing left in the queue directory either. */
+	char q[PATH_MAX];
+	int n = 0;
+
+	fx_path(q, sizeof(q), "root/locks/.q.q");
+	DIR *d = opendir(q);
+
+	cr_assert_not_null(d);
+	for (struct dirent *de; (de = readdir(d));)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	cr_expect_eq(n, 0);
+}
