@@ -1,19 +1,25 @@
 # SPDX-License-Identifier: MIT
 # bash completion for lokt(1): commands, every flag of each command, and
-# the names of the locks held in the store (from `lokt status --json`).
+# the names of the locks and freezes in the store.
 # Installed into bash-completion's completions directory; to try it from a
 # checkout: source contrib/completions/lokt.bash
 
-# Names of held locks and active freezes, from the store lokt would use
-# (honouring a --root given earlier on the line).
+# Names of held locks and active freezes in the store lokt would use
+# (honouring a --root given on the line). The root comes from `lokt doctor
+# --json`, which, unlike status, never creates a store where there is none.
 _lokt_names()
 {
-	local root=$1
+	local root=$1 f
 	local -a args=()
 	[ -n "$root" ] && args=(--root "$root")
-	"${COMP_WORDS[0]}" "${args[@]}" status --json 2>/dev/null |
-		grep -o '"name": *"[A-Za-z0-9._-]*"' |
-		sed 's/.*"\([^"]*\)"$/\1/' | sort -u
+	root=$("${COMP_WORDS[0]}" "${args[@]}" doctor --json 2>/dev/null |
+		grep -o '"root": *"[^"]*"' | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/')
+	[ -n "$root" ] || return 0
+	for f in "$root"/locks/*.json "$root"/freezes/*.json; do
+		[ -e "$f" ] || continue
+		f=${f##*/}
+		printf '%s\n' "${f%.json}"
+	done | sort -u
 }
 
 _lokt()
@@ -41,7 +47,7 @@ _lokt()
 		for ((i = 1; i < COMP_CWORD; i++)); do
 			if [ "${COMP_WORDS[i]}" = -- ]; then
 				if [ $((i + 1)) -eq "$COMP_CWORD" ]; then
-					mapfile -t COMPREPLY < <(compgen -c -- "$cur")
+					mapfile -t COMPREPLY < <(compgen -c -- "$cur" | sort -u)
 				else
 					mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 				fi
@@ -78,7 +84,7 @@ _lokt()
 	esac
 
 	if [ -z "$cmd" ]; then
-		mapfile -t COMPREPLY < <(compgen -W "$commands --root --help -h" -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -W "$commands --root --help -h --version" -- "$cur")
 		return 0
 	fi
 
@@ -89,8 +95,8 @@ _lokt()
 	status) opts="--json --prune-expired --help"; names=1 ;;
 	exists) opts="--help"; names=1 ;;
 	guard) opts="--ttl --wait --timeout --on-lost -q --quiet --help --"; names=1 ;;
-	freeze) opts="--ttl --json --help"; names=1 ;;
-	unfreeze) opts="--force --help"; names=1 ;;
+	freeze) opts="--ttl --json -q --quiet --help"; names=1 ;;
+	unfreeze) opts="--force -q --quiet --help"; names=1 ;;
 	audit) opts="--since --name --tail --json --help" ;;
 	why) opts="--json --help"; names=1 ;;
 	doctor) opts="--json --help" ;;
