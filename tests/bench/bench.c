@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: MIT
+/*
+ * lokt-bench: in-process figures for tests/bench/bench.sh, each side by
+ * side with plain flock(2), which is the floor any lock on a local
+ * filesystem stands on.
+ *
+ *   lokt-bench inproc N   N acquire+release of one name through liblokt
+ *                         (each audited, as in real use) vs N
+ *                         flock(LOCK_EX)+flock(LOCK_UN)
+ *   lokt-bench wake N     N times: a waiter process blocks, the holder
+ *                         releases; time from the release call to the
+ *                         waiter holding the lock (median, p90, max)
+ *
+ * The store is a fresh temporary directory (or $LOKT_ROOT). Not a test:
+ * nothing is asserted, figures depend on the machine.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lokt.h"
+
+static double now_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+static void die(const char *what, int r)
+{
+	fprintf(stderr, "lokt-bench: %s: %s\n", what, lokt_strerror(r));
+	exit(1);
+}
+
+static struct lokt_store *open_store(const char *root)
+{
+	struct lokt_store *s;
+	int r = lokt_store_open(root, &s);
+
+	if (r < 0)
+		die("cannot open the store", r);
+	return s;
+}
+
+/* Ourselves as holder. A forked child is inside its parent's process
+ * subtree and would re-enter the parent's lock: distinct agent ids keep
+ * the waiter a waiter. */
+static struct lokt_who self(const char *agent)
+{
+	struct lokt_who w;
+	int r = lokt_who_self(getpid(), &w);
+
+	if (r < 0)
+		die("who", r);
+	snprintf(w.agent_id, sizeof(w.agent_id), "%s", agent);
+	return w;
+}
+
+static void lock_once(struct lokt_store *s, const char *name,
+		      const struct lokt_who *w, bool wait,
+		      struct lokt_result *res)
+{
+	struct lokt_acquire_opts o = {.wait = wait, .timeout_ms = -1};
+	int r = lokt_acquire(s, name, w, &o, res);
+
+	if (r < 0)
+		die("acquire", r);
+}
+
+static void unlock_once(struct lokt_store *s, const char *name,
+			const struct lokt_who *w, const char *lock_id)
+{
+	struct lokt_result res;
+	int r = lokt_release(s, name, w, lock_id, 0, &res);
+
+	if (r < 0)
+		die("release", r);
+}
+
+static int open_lockfile(const char *root)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/.bench-flock", root);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		perror(path);
+		exit(1);
+	}
+	return fd;
+}
+
+static void inproc(const char *root, int n)
+{
+	struct lokt_store *s = open_store(root);
+	struct lokt_who w = self("bench-holder");
+	struct lokt_result res;
+	double t0, lokt_us, flock_us;
+	int fd;
+
+	t0 = now_us();
+	for (int i = 0; i < n; i++) {
+		lock_once(s, "bench-inproc", &w, false, &res);
+		unlock_once(s, "bench-inproc", &w, res.lock.lock_id);
+	}
+	lokt_us = now_us() - t0;
+	lokt_store_close(s);
+
+	fd = open_lockfile(root);
+	t0 = now_us();
+	for (int i = 0; i < n; i++) {
+		flock(fd, LOCK_EX);
+		flock(fd, LOCK_UN);
+	}
+	flock_us = now_us() - t0;
+	close(fd);
+
+	printf("%-38s %10.0f/s %10.1f us/op\n",
+	       "liblokt acquire+release (in process)", n / lokt_us * 1e6,
+	       lokt_us / n);
+	printf("%-38s %10.0f/s %10.1f us/op\n", "flock(2) LOCK_EX+LOCK_UN",
+	       n / flock_us * 1e6, flock_us / n);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void report(const char *what, double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	printf("%-38s median %8.1f us  p90 %8.1f us  max %8.1f us\n", what,
+	       v[n / 2], v[n * 9 / 10], v[n - 1]);
+}
+
+static const struct timespec settle = {0, 20 * 1000 * 1000};
+
+/* One round: a child waits on the lock we hold; we release; it reports
+ * the instant it got in. */
+static double wake_lokt(const char *root)
+{
+	struct lokt_store *s = open_store(root);
+	struct lokt_who w = self("bench-holder");
+	struct lokt_result res;
+	double t0, t1 = 0;
+	size_t waiters = 0;
+	int fds[2];
+	pid_t pid;
+
+	lock_once(s, "bench-wake", &w, false, &res);
+	if (pipe(fds) < 0)
+		exit(1);
+	pid = fork();
+	if (pid == 0) {
+		struct lokt_store *cs = open_store(root);
+		struct lokt_who cw = self("bench-waiter");
+		struct lokt_result cres;
+		double t;
+
+		lock_once(cs, "bench-wake", &cw, true, &cres);
+		t = now_us();
+		if (write(fds[1], &t, sizeof(t)) < 0)
+			_exit(1);
+		unlock_once(cs, "bench-wake", &cw, cres.lock.lock_id);
+		_exit(0);
+	}
+	while (lokt_waiters(s, "bench-wake", &waiters) == 0 && waiters == 0)
+		nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+	nanosleep(&settle, NULL); /* let it reach its wait */
+	t0 = now_us();
+	unlock_once(s, "bench-wake", &w, res.lock.lock_id);
+	if (read(fds[0], &t1, sizeof(t1)) != sizeof(t1))
+		exit(1);
+	waitpid(pid, NULL, 0);
+	close(fds[0]);
+	close(fds[1]);
+	lokt_store_close(s);
+	return t1 - t0;
+}
+
+static double wake_flock(const char *root)
+{
+	double t0, t1 = 0;
+	int fds[2], fd = open_lockfile(root);
+	pid_t pid;
+
+	flock(fd, LOCK_EX);
+	if (pipe(fds) < 0)
+		exit(1);
+	pid = fork();
+	if (pid == 0) {
+		int cfd = open_lockfile(root); /* its own open file */
+		double t;
+
+		flock(cfd, LOCK_EX);
+		t = now_us();
+		if (write(fds[1], &t, sizeof(t)) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	nanosleep(&settle, NULL);
+	t0 = now_us();
+	flock(fd, LOCK_UN);
+	if (read(fds[0], &t1, sizeof(t1)) != sizeof(t1))
+		exit(1);
+	waitpid(pid, NULL, 0);
+	close(fds[0]);
+	close(fds[1]);
+	close(fd);
+	return t1 - t0;
+}
+
+static void wake(const char *root, int n)
+{
+	double *v = calloc(n, sizeof(*v));
+
+	if (!v)
+		exit(1);
+	for (int i = 0; i < n; i++)
+		v[i] = wake_lokt(root);
+	report("release -> waiter in (liblokt, wait)", v, n);
+	for (int i = 0; i < n; i++)
+		v[i] = wake_flock(root);
+	report("release -> waiter in (flock(2))", v, n);
+	free(v);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *root = getenv("LOKT_ROOT");
+	char tmpl[] = "/tmp/lokt-bench.XXXXXX";
+	bool own_root = false;
+	int n;
+
+	if (argc != 3 || (n = atoi(argv[2])) <= 0 ||
+	    (strcmp(argv[1], "inproc") && strcmp(argv[1], "wake"))) {
+		fprintf(stderr, "usage: lokt-bench inproc|wake N\n");
+		return 64;
+	}
+	if (!root || !root[0]) {
+		root = mkdtemp(tmpl);
+		if (!root) {
+			perror("mkdtemp");
+			return 1;
+		}
+		own_root = true;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(argv[1], "inproc"))
+		inproc(root, n);
+	else
+		wake(root, n);
+	if (own_root)
+		nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
