@@ -1,0 +1,126 @@
+# SPDX-License-Identifier: MIT
+# Shared by the process tests of `lokt` (tests/cli). Source it after lib.sh:
+#   . "$SRC_ROOT/tests/lib.sh"; . "$SRC_ROOT/tests/cli/common.sh"
+#
+# Who holds a lock taken with `lokt lock` is lokt's parent, and anything
+# started from that parent counts as inside the holder (re-entrant). So a
+# test script never takes a lock that another process of the test must be
+# refused: holders are background processes started by hold() below.
+#
+#   track PID...            kill -9 PID at exit (only processes we started)
+#   hold OWNER NAME [FLAGS] start a background holder: a bash run as
+#                           LOKT_OWNER=OWNER that takes NAME with
+#                           `lokt lock NAME FLAGS` and then becomes
+#                           `sleep 600`; its pid in $HOLDER
+#   gone PID                true when PID no longer runs (zombies count)
+#   jget EXPR               evaluate python EXPR with d = the JSON document
+#                           on stdin; prints it (JSON unless a string)
+#   waiters NAME            live waiters queued for NAME (lokt why --json)
+#   lockfile NAME           path of NAME's lock file in $LOKT_ROOT
+#   audit_count EVENT NAME [WORD]  how many audit.log lines have that event
+#                           and name (and WORD anywhere in their "extra")
+#   audit_has EVENT NAME [WORD]    at least one such line
+
+: "${LOKT:?run through meson test: LOKT is not set}"
+: "${SRC_ROOT:?run through meson test: SRC_ROOT is not set}"
+export LOKT T
+HERE="$SRC_ROOT/tests/cli"
+WITNESS="$HERE/witness.sh"
+
+# The system python, not a wrapper script (pyenv shims fork a shell).
+if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=$(command -v python3); fi
+export PY
+
+unset LOKT_OWNER LOKT_AGENT_ID LOKT_REQUIRE_LOCAL_FS
+
+_tracked=()
+track() { _tracked+=("$@"); }
+_kill_tracked() {
+	local p
+	for p in "${_tracked[@]}"; do kill -9 "$p" 2>/dev/null; done
+	# reap our children here, so bash prints no "Killed" notices
+	for p in "${_tracked[@]}"; do wait "$p" 2>/dev/null; done
+	return 0
+}
+at_exit _kill_tracked
+
+gone() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 0
+	[ -z "$st" ] || [ "${st%% *}" = Z ]
+}
+
+_hold_n=0
+hold() {
+	local owner=$1 name=$2 ready
+	shift 2
+	_hold_n=$((_hold_n + 1))
+	ready="$T/.held.$_hold_n"
+	LOKT_OWNER=$owner bash -c '"$LOKT" lock "$1" -q "${@:3}" || exit 1
+		: >"$2"; exec sleep 600' holder "$name" "$ready" "$@" &
+	HOLDER=$!
+	track "$HOLDER"
+	wait_for 30 eval "[ -e '$ready' ] || gone $HOLDER"
+	if [ ! -e "$ready" ]; then
+		diag "holder of \"$name\" ($owner) could not take it"
+		return 1
+	fi
+}
+
+jget() {
+	"$PY" -c 'import json, sys
+d = json.load(sys.stdin)
+v = eval(sys.argv[1])
+print(v if isinstance(v, str) else json.dumps(v))' "$1"
+}
+
+waiters() {
+	"$LOKT" why "$1" --json 2>/dev/null | jget 'd["waiters"]' 2>/dev/null
+}
+
+lockfile() { echo "$LOKT_ROOT/locks/$1.json"; }
+
+audit_count() {
+	"$PY" - "$LOKT_ROOT/audit.log" "$@" <<'PYEOF'
+import json, sys
+path, event, name = sys.argv[1:4]
+word = sys.argv[4] if len(sys.argv) > 4 else None
+n = 0
+try:
+    lines = open(path, encoding="utf-8").read().splitlines()
+except OSError:
+    lines = []
+for line in lines:
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if not isinstance(e, dict):
+        continue
+    if e.get("event") != event or e.get("name") != name:
+        continue
+    if word is None or word in json.dumps(e.get("extra")):
+        n += 1
+print(n)
+PYEOF
+}
+
+audit_has() { [ "$(audit_count "$@")" -gt 0 ]; }
+
+# is_json: stdin is exactly one JSON document
+is_json() { "$PY" -c 'import json, sys; json.load(sys.stdin)'; }
+
+# witness_reset DIR: an empty witness directory
+witness_reset() { rm -rf "$1" && mkdir -p "$1" && : >"$1/log"; }
+
+# witness_stats DIR: prints "SECTIONS OVERLAPS MISORDERED": completed
+# critical sections, overlaps seen by mkdir, and log lines that break the
+# enter/leave alternation.
+witness_stats() {
+	local ov=0
+	[ -e "$1/overlaps" ] && ov=$(wc -l <"$1/overlaps")
+	awk -v ov="$ov" '
+		$1 == "enter" { if (cur != "") bad++; cur = $2 }
+		$1 == "leave" { if (cur != $2) bad++; else n++; cur = "" }
+		END { print n + 0, ov + 0, bad + 0 }' "$1/log"
+}

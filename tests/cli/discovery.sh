@@ -1,0 +1,90 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Root discovery, first match wins: $LOKT_ROOT; <git common dir>/lokt
+# (the same for the top of a repository, a deep subdirectory, and every
+# worktree); the nearest .lokt/ walking up; else ./.lokt. A lock taken in
+# one place is seen as held from the others.
+. "$SRC_ROOT/tests/lib.sh"
+. "$SRC_ROOT/tests/cli/common.sh"
+
+unset GIT_DIR GIT_WORK_TREE GIT_COMMON_DIR GIT_CEILING_DIRECTORIES
+export GIT_CONFIG_NOSYSTEM=1 HOME="$T/home"
+mkdir -p "$HOME"
+git() { command git -c user.name=t -c user.email=t@example.invalid -c init.defaultBranch=main "$@"; }
+
+R="$T/repo"
+mkdir -p "$R/a/b/c/d"
+git init -q "$R" && git -C "$R" commit -q --allow-empty -m init &&
+	git -C "$R" worktree add -q "$T/wt" 2>/dev/null
+check "a git repository with a worktree" test -e "$T/wt/.git"
+mkdir -p "$T/wt/x/y"
+
+# holder NAME DIR: a background process takes NAME from DIR (discovery)
+holder_in() {
+	local name=$1 dir=$2
+	rm -f "$T/ready"
+	(cd "$dir" && "$LOKT" lock "$name" -q && : >"$T/ready" && exec sleep 600) &
+	HOLDER=$!
+	track "$HOLDER"
+	wait_for 30 eval "[ -e '$T/ready' ] || gone $HOLDER"
+	test -e "$T/ready"
+}
+
+# --- LOKT_ROOT wins -----------------------------------------------------
+export LOKT_ROOT="$T/explicit"
+(cd "$R/a/b" && "$LOKT" lock e1 -q)
+check "LOKT_ROOT wins inside a git repository" test -e "$T/explicit/locks/e1.json"
+check "... and nothing goes to .git/lokt" test ! -e "$R/.git/lokt/locks/e1.json"
+"$LOKT" unlock e1 -q
+unset LOKT_ROOT
+
+# --- git: top, deep subdirectory, worktree -----------------------------
+check "lock from the top of the repository" holder_in d1 "$R"
+check "the lock file is in <repo>/.git/lokt" test -e "$R/.git/lokt/locks/d1.json"
+for dir in "$R" "$R/a/b/c/d" "$T/wt" "$T/wt/x/y"; do
+	(cd "$dir" && "$LOKT" lock d1 >/dev/null 2>&1)
+	rc=$?
+	check "held as seen from ${dir#"$T"/} (lock → 2, got $rc)" test "$rc" -eq 2
+	(cd "$dir" && "$LOKT" exists d1)
+	rc=$?
+	check "exists from ${dir#"$T"/} → 0 (got $rc)" test "$rc" -eq 0
+done
+kill -9 "$HOLDER"
+
+check "lock from a deep subdirectory" holder_in d2 "$R/a/b/c/d"
+check "the lock file is in <repo>/.git/lokt" test -e "$R/.git/lokt/locks/d2.json"
+(cd "$T/wt" && "$LOKT" lock d2 >/dev/null 2>&1)
+rc=$?
+check "held as seen from the worktree (lock → 2, got $rc)" test "$rc" -eq 2
+kill -9 "$HOLDER"
+
+check "lock from a worktree subdirectory" holder_in d3 "$T/wt/x/y"
+check "the worktree's lock file is in the common <repo>/.git/lokt" \
+	test -e "$R/.git/lokt/locks/d3.json"
+check "no lock root inside the worktree" test ! -e "$T/wt/.lokt" -a ! -e "$T/wt/x/y/.lokt"
+(cd "$R/a" && "$LOKT" lock d3 >/dev/null 2>&1)
+rc=$?
+check "held as seen from the main checkout (lock → 2, got $rc)" test "$rc" -eq 2
+out=$(cd "$T/wt" && "$LOKT" doctor --json 2>/dev/null | jget 'd["root"]')
+check "doctor in the worktree reports <repo>/.git/lokt ($out)" test "$out" = "$R/.git/lokt"
+kill -9 "$HOLDER"
+
+# --- outside git: the nearest .lokt walking up; else ./.lokt -----------
+if command git -C "$T" rev-parse 2>/dev/null; then
+	skip "discovery outside git" "$T is inside a git repository"
+elif [ -e /tmp/.lokt ] || [ -e /.lokt ] || [ -e "$(dirname "$T")/.lokt" ]; then
+	skip "discovery outside git" "a .lokt directory exists above $T"
+else
+	mkdir -p "$T/plain/p/.lokt" "$T/plain/p/q/r/s"
+	(cd "$T/plain/p/q/r/s" && "$LOKT" lock n1 -q)
+	check "the nearest .lokt walking up is used" test -e "$T/plain/p/.lokt/locks/n1.json"
+	check "no .lokt created where lokt ran" test ! -e "$T/plain/p/q/r/s/.lokt"
+	(cd "$T/plain/p/q" && "$LOKT" exists n1)
+	check "another subdirectory sees the same lock" test $? -eq 0
+	(cd "$T/plain/p/q" && "$LOKT" unlock n1 -q)
+	mkdir -p "$T/bare/d"
+	(cd "$T/bare/d" && "$LOKT" lock n2 -q)
+	check "else ./.lokt is created" test -e "$T/bare/d/.lokt/locks/n2.json"
+fi
+
+done_testing

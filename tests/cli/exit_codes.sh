@@ -1,0 +1,188 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The exit codes are an API: every command × every outcome → the exact
+# code (0 ok, 1 error, 2 held/frozen, 3 not found, 4 not owner, 64 usage).
+# Also: flags after the name, --json documents (also for refusals), a
+# future-version lock file refused and left untouched, a corrupt file
+# broken, lokt 1.x files (no version, lock_id or fence; Go timestamps)
+# judged by their pid.
+. "$SRC_ROOT/tests/lib.sh"
+. "$SRC_ROOT/tests/cli/common.sh"
+
+hold other hx || not_ok "owner other holds hx"
+hx_pid=$HOLDER
+expect_exit 0 "freeze fzx --ttl 10m (owner other)" env LOKT_OWNER=other "$LOKT" freeze fzx --ttl 10m
+export LOKT_OWNER=me
+
+# --- lock ---------------------------------------------------------------
+expect_exit 0 "lock free → 0" "$LOKT" lock a1
+expect_exit 2 "lock held by another → 2" "$LOKT" lock hx
+contains "$ERR" "error: " "refusal starts with error:"
+contains "$ERR" "other@" "refusal names the holder"
+contains "$ERR" "pid $hx_pid" "refusal names the holder's pid"
+contains "$ERR" "lokt why hx" "refusal says what to do"
+expect_exit 2 "lock frozen → 2" "$LOKT" lock fzx
+expect_exit 64 "lock .hidden → 64" "$LOKT" lock .hidden
+contains "$ERR" "error: " "bad name message starts with error:"
+expect_exit 64 "lock a/b → 64" "$LOKT" lock a/b
+expect_exit 64 "lock a..b → 64" "$LOKT" lock a..b
+expect_exit 64 "lock 'a b' → 64" "$LOKT" lock 'a b'
+expect_exit 64 "lock '' → 64" "$LOKT" lock ''
+n200=$(printf 'n%.0s' $(seq 200))
+expect_exit 0 "lock NAME of 200 bytes → 0" "$LOKT" lock "$n200"
+expect_exit 64 "lock NAME of 201 bytes → 64" "$LOKT" lock "${n200}x"
+expect_exit 64 "lock --ttl 5x → 64" "$LOKT" lock a2 --ttl 5x
+contains "$ERR" "5x" "bad duration message quotes it"
+expect_exit 64 "lock --ttl -5 → 64" "$LOKT" lock a2 --ttl -5
+expect_exit 64 "lock --ttl '' → 64" "$LOKT" lock a2 --ttl ''
+expect_exit 64 "lock --timeout 1y → 64" "$LOKT" lock a2 --timeout 1y
+expect_exit 64 "lock --bogus → 64" "$LOKT" lock a2 --bogus
+expect_exit 64 "lock without NAME → 64" "$LOKT" lock
+expect_exit 64 "lock NAME --ttl (missing value) → 64" "$LOKT" lock a2 --ttl
+expect_exit 64 "lock with two names → 64" "$LOKT" lock a2 a3
+check "nothing was created by the refused commands" test ! -e "$(lockfile a2)"
+expect_exit 0 "flags after the name: lock a3 --ttl 5m → 0" "$LOKT" lock a3 --ttl 5m
+check "a3 has ttl_sec 300" test "$(jget 'd.get("ttl_sec")' <"$(lockfile a3)")" = 300
+expect_exit 0 "flags before the name: lock --ttl 90 a4 → 0" "$LOKT" lock --ttl 90 a4
+check "a4 has ttl_sec 90" test "$(jget 'd.get("ttl_sec")' <"$(lockfile a4)")" = 90
+expect_exit 0 "lock a5 --ttl 1h30m → 0" "$LOKT" lock a5 --ttl 1h30m
+check "a5 has ttl_sec 5400" test "$(jget 'd.get("ttl_sec")' <"$(lockfile a5)")" = 5400
+expect_exit 0 "lokt --root DIR lock → 0" "$LOKT" --root "$T/other-root" lock a6
+check "--root DIR is used" test -e "$T/other-root/locks/a6.json"
+expect_exit 0 "lock held by ourselves → 0 (renew)" "$LOKT" lock a1
+contains "$OUT" "renewed" "renewal says renewed"
+
+# --- unlock -------------------------------------------------------------
+expect_exit 0 "unlock ok → 0" "$LOKT" unlock a1
+expect_exit 3 "unlock not held → 3" "$LOKT" unlock a1
+expect_exit 4 "unlock another owner's live lock → 4" "$LOKT" unlock hx
+expect_exit 4 "unlock --break-stale of a live lock → 4" "$LOKT" unlock hx --break-stale
+expect_exit 64 "unlock ../x → 64" "$LOKT" unlock ../x
+expect_exit 64 "unlock without NAME → 64" "$LOKT" unlock
+expect_exit 64 "unlock --bogus → 64" "$LOKT" unlock a1 --bogus
+expect_exit 64 "unlock --all NAME → 64" "$LOKT" unlock --all a1
+expect_exit 0 "unlock --all → 0" "$LOKT" unlock --all
+check "unlock --all released our locks, not other's" \
+	test ! -e "$(lockfile a3)" -a ! -e "$(lockfile a4)" -a -e "$(lockfile hx)"
+
+# --- exists, status -----------------------------------------------------
+expect_exit 0 "exists held → 0" "$LOKT" exists hx
+check "exists is silent" test -z "$OUT$ERR"
+expect_exit 3 "exists free → 3" "$LOKT" exists nothere
+expect_exit 64 "exists bad name → 64" "$LOKT" exists .x
+expect_exit 0 "status NAME held → 0" "$LOKT" status hx
+expect_exit 3 "status NAME free → 3" "$LOKT" status nothere
+expect_exit 0 "status → 0" "$LOKT" status
+contains "$OUT" "hx" "status lists hx"
+expect_exit 64 "status --bogus → 64" "$LOKT" status --bogus
+
+# --- freeze, unfreeze ---------------------------------------------------
+expect_exit 64 "freeze without --ttl → 64" "$LOKT" freeze f1
+expect_exit 64 "freeze --ttl bad → 64" "$LOKT" freeze f1 --ttl soon
+expect_exit 2 "freeze held by another owner → 2" "$LOKT" freeze fzx --ttl 5m
+expect_exit 0 "freeze → 0" "$LOKT" freeze f1 --ttl 5m
+expect_exit 0 "unfreeze ok → 0" "$LOKT" unfreeze f1
+expect_exit 3 "unfreeze none → 3" "$LOKT" unfreeze f1
+expect_exit 4 "unfreeze another owner's freeze → 4" "$LOKT" unfreeze fzx
+
+# --- guard --------------------------------------------------------------
+expect_exit 2 "guard held → 2" "$LOKT" guard hx -- touch "$T/ran"
+check "the refused guard did not run its command" test ! -e "$T/ran"
+expect_exit 2 "guard frozen → 2" "$LOKT" guard fzx -- touch "$T/ran"
+check "the frozen guard did not run its command" test ! -e "$T/ran"
+expect_exit 64 "guard without a command → 64" "$LOKT" guard g1
+expect_exit 64 "guard without anything → 64" "$LOKT" guard
+expect_exit 64 "guard --on-lost bogus → 64" "$LOKT" guard g1 --on-lost bogus -- true
+expect_exit 0 "guard free → 0" "$LOKT" guard g1 -- true
+
+# --- why, audit, doctor, version, help ----------------------------------
+expect_exit 0 "why free → 0" "$LOKT" why nothere
+expect_exit 2 "why held → 2" "$LOKT" why hx
+contains "$OUT" "other" "why names the holder"
+expect_exit 2 "why frozen → 2" "$LOKT" why fzx
+expect_exit 0 "audit → 0" "$LOKT" audit
+expect_exit 64 "audit --since bogus → 64" "$LOKT" audit --since bogus
+expect_exit 64 "audit --tail x → 64" "$LOKT" audit --tail x
+expect_exit 0 "doctor on a healthy root → 0" "$LOKT" doctor
+expect_exit 0 "version → 0" "$LOKT" version
+check "version prints something" test -n "$OUT"
+expect_exit 0 "--version → 0" "$LOKT" --version
+expect_exit 0 "help → 0" "$LOKT" help
+expect_exit 0 "help lock → 0" "$LOKT" help lock
+contains "$OUT" "--ttl" "help lock describes --ttl"
+expect_exit 0 "lock --help → 0" "$LOKT" lock --help
+expect_exit 64 "unknown command → 64" "$LOKT" frobnicate
+contains "$ERR" "frobnicate" "the unknown command is named"
+expect_exit 64 "no command → 64" "$LOKT"
+expect_exit 64 "unknown global flag → 64" "$LOKT" --bogus status
+
+# --- --json: one document -----------------------------------------------
+json_doc() { # DESCRIPTION WANT_EXIT CMD...
+	local desc=$1 want=$2
+	shift 2
+	expect_exit "$want" "$desc: exit $want" "$@"
+	check "$desc: one JSON document" is_json <<<"$OUT"
+}
+json_doc "lock --json" 0 "$LOKT" lock j1 --ttl 5m --json
+check "lock --json has lock_id, fence, expires_at" test \
+	"$(jget '[bool(d.get("lock_id")), d.get("fence", 0) > 0, bool(d.get("expires_at"))]' <<<"$OUT")" = "[true, true, true]"
+json_doc "refused lock --json" 2 "$LOKT" lock hx --json
+check "refusal JSON: error held, holder other with its pid" test \
+	"$(jget '[d.get("error"), d["holder"]["owner"], d["holder"]["pid"]]' <<<"$OUT" 2>/dev/null)" = "[\"held\", \"other\", $hx_pid]"
+json_doc "status --json" 0 "$LOKT" status --json
+json_doc "status NAME --json" 0 "$LOKT" status hx --json
+json_doc "why --json" 2 "$LOKT" why hx --json
+json_doc "doctor --json" 0 "$LOKT" doctor --json
+check "doctor --json has protocol_version 1" test "$(jget 'd.get("protocol_version")' <<<"$OUT")" = 1
+json_doc "audit --json" 0 "$LOKT" audit --json
+json_doc "version --json" 0 "$LOKT" version --json
+json_doc "freeze --json" 0 "$LOKT" freeze j2 --ttl 1m --json
+"$LOKT" unlock j1 -q
+"$LOKT" unfreeze j2 -q
+
+# --- a future-version file ----------------------------------------------
+mkdir -p "$LOKT_ROOT/locks"
+fv="$(lockfile fv)"
+printf '{"version":2,"name":"fv","lock_id":"%s","owner":"future","host":"elsewhere","pid":1,"acquired_ts":"2030-01-01T00:00:00Z","new_field":[1,2]}\n' \
+	0123456789abcdef0123456789abcdef >"$fv"
+cp "$fv" "$T/fv.orig"
+expect_exit 1 "lock of a version 2 file → 1" "$LOKT" lock fv
+contains "$ERR" "version" "the refusal names the version"
+expect_exit 1 "unlock --break-stale of a version 2 file → 1" "$LOKT" unlock fv --break-stale
+check "the version 2 file is untouched" cmp -s "$fv" "$T/fv.orig"
+"$LOKT" doctor --json >"$T/doctor.json"
+check "doctor flags the future-version file" test \
+	"$(jget '[c["level"] for c in d["checks"] if c["id"] == "future_version"]' <"$T/doctor.json")" != '["ok"]'
+rm -f "$fv"
+
+# --- a corrupt file -----------------------------------------------------
+printf '{"version":1,"name":"cor","owner":' >"$(lockfile cor)"
+expect_exit 0 "lock of a corrupt file → 0 (broken)" "$LOKT" lock cor
+check "audit: corrupt-break for cor" audit_has corrupt-break cor
+"$LOKT" unlock cor -q
+
+# --- lokt 1.x files ------------------------------------------------------
+sh -c 'exit 0' &
+dead=$!
+wait "$dead"
+host=$(uname -n)
+printf '{"name":"old1","owner":"gopher","host":"%s","pid":%d,"acquired_ts":"2025-06-01T10:00:00.1234Z"}\n' \
+	"$host" "$dead" >"$(lockfile old1)"
+expect_exit 3 "lokt 1.x file of a dead pid: exists → 3" "$LOKT" exists old1
+expect_exit 0 "lokt 1.x file of a dead pid: lock → 0 (broken)" "$LOKT" lock old1
+check "audit: stale-break (dead) for old1" audit_has stale-break old1 dead
+"$LOKT" unlock old1 -q
+printf '{"name":"old2","owner":"gopher","host":"%s","pid":%d,"acquired_ts":"%s"}\n' \
+	"$host" $$ "$(date -u +%Y-%m-%dT%H:%M:%S.5Z)" >"$(lockfile old2)"
+cp "$(lockfile old2)" "$T/old2.orig"
+expect_exit 0 "lokt 1.x file of a live pid: exists → 0" "$LOKT" exists old2
+expect_exit 2 "lokt 1.x file of a live pid: lock → 2" "$LOKT" lock old2
+contains "$ERR" "gopher" "the refusal names the lokt 1.x owner"
+check "the lokt 1.x file is untouched" cmp -s "$(lockfile old2)" "$T/old2.orig"
+printf '{"name":"old3","owner":"gopher","host":"%s","pid":%d,"acquired_ts":"2025-06-01T10:00:00Z","ttl_sec":60,"expires_at":"2025-06-01T10:01:00.25Z"}\n' \
+	"$host" $$ >"$(lockfile old3)"
+expect_exit 0 "lokt 1.x file with an expired TTL: lock → 0 (broken)" "$LOKT" lock old3
+check "audit: stale-break (expired) for old3" audit_has stale-break old3 expired
+"$LOKT" unlock old3 -q
+
+done_testing

@@ -1,0 +1,76 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Freezes: a freeze blocks lock and guard (exit 2, the message names the
+# freezer) but not a holder already inside (its renewals go on); another
+# owner cannot unfreeze (4) unless --force (audited force-unfreeze); an
+# expired freeze blocks nothing; the lock "freeze-x" and the freeze "x"
+# are different things.
+. "$SRC_ROOT/tests/lib.sh"
+. "$SRC_ROOT/tests/cli/common.sh"
+
+ops() { LOKT_OWNER=ops "$LOKT" "$@"; }
+export LOKT_OWNER=dev
+
+expect_exit 0 "ops freezes fz for 10m" ops freeze fz --ttl 10m
+check "the freeze file is in freezes/" test -e "$LOKT_ROOT/freezes/fz.json"
+check "no lock file for a freeze" test ! -e "$(lockfile fz)"
+expect_exit 2 "lock fz while frozen → 2" "$LOKT" lock fz
+contains "$ERR" "ops@" "the refusal names the freezer"
+contains "$ERR" "frozen" "the refusal says frozen"
+expect_exit 2 "guard fz while frozen → 2" "$LOKT" guard fz -- touch "$T/ran"
+contains "$ERR" "ops@" "guard's refusal names the freezer"
+check "the frozen guard did not run its command" test ! -e "$T/ran"
+expect_exit 2 "the freezer's own lock is refused too" ops lock fz
+expect_exit 2 "lock --wait --timeout 300ms while frozen → 2" "$LOKT" lock fz --wait --timeout 300ms
+expect_exit 0 "ops extends its own freeze" ops freeze fz --ttl 20m
+expect_exit 2 "another owner cannot freeze over it → 2" "$LOKT" freeze fz --ttl 5m
+expect_exit 4 "unfreeze by another owner → 4" "$LOKT" unfreeze fz
+check "the freeze is still there" test -e "$LOKT_ROOT/freezes/fz.json"
+expect_exit 0 "unfreeze --force by another owner → 0" "$LOKT" unfreeze fz --force
+check "audit: force-unfreeze for fz" audit_has force-unfreeze fz
+expect_exit 0 "lock fz after the unfreeze → 0" "$LOKT" lock fz
+"$LOKT" unlock fz -q
+
+# --- a holder already inside is not interrupted ------------------------
+"$LOKT" guard fin --ttl 1s -- sh -c ": >'$T/in'; while [ ! -e '$T/go' ]; do sleep 0.05; done" \
+	2>"$T/fin.err" &
+gpid=$!
+track "$gpid"
+if wait_for 30 test -e "$T/in"; then
+	expect_exit 0 "ops freezes a name whose holder is inside" ops freeze fin --ttl 10m
+	expect_exit 0 "the holder's lock still stands" "$LOKT" exists fin
+	ts=$(jget 'd["acquired_ts"]' <"$(lockfile fin)")
+	renewed() { [ "$(jget 'd["acquired_ts"]' <"$(lockfile fin)" 2>/dev/null)" != "$ts" ]; }
+	check "the holder renews while frozen" wait_for 30 renewed
+	: >"$T/go"
+	wait "$gpid"
+	rc=$?
+	check "the guarded command ran to its end: guard exits 0 (got $rc)" test "$rc" -eq 0
+	[ "$rc" -eq 0 ] || diag "$(cat "$T/fin.err")"
+	expect_exit 2 "after it, the name is frozen for new acquisitions" "$LOKT" lock fin
+	ops unfreeze fin -q
+else
+	not_ok "guarded command started"
+fi
+
+# --- expired freezes block nothing -------------------------------------
+expect_exit 0 "ops freezes fe for 1s" ops freeze fe --ttl 1s
+unfrozen() { "$LOKT" why fe >/dev/null 2>&1; }
+check "the freeze expires" wait_for 30 unfrozen
+expect_exit 0 "lock fe after the freeze expired → 0" "$LOKT" lock fe
+"$LOKT" unlock fe -q
+expect_exit 3 "exists fe → 3" "$LOKT" exists fe
+
+# --- freeze "x" and lock "freeze-x" -------------------------------------
+expect_exit 0 "ops freezes x" ops freeze x --ttl 10m
+expect_exit 0 "lock freeze-x while x is frozen → 0" "$LOKT" lock freeze-x
+check "locks/freeze-x.json and freezes/x.json coexist" \
+	test -e "$(lockfile freeze-x)" -a -e "$LOKT_ROOT/freezes/x.json"
+expect_exit 2 "x itself is still frozen" "$LOKT" lock x
+expect_exit 0 "freeze freeze-x → 0" ops freeze freeze-x --ttl 10m
+expect_exit 0 "unfreeze x leaves the lock freeze-x" ops unfreeze x
+check "lock freeze-x still held" "$LOKT" exists freeze-x
+check "audit: freeze and unfreeze events for x" eval 'audit_has freeze x && audit_has unfreeze x'
+check "audit: freeze-deny for x" audit_has freeze-deny x
+
+done_testing

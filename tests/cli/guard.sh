@@ -1,0 +1,125 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# lokt guard: the command's exit status or 128+N passes through; SIGTERM,
+# SIGINT and SIGHUP sent to guard reach the command and the lock is
+# released after; guard killed with SIGKILL takes its command (and the
+# command's children) down and the lock can be taken again; the command
+# sees LOKT_FENCE, LOKT_LOCK_ID, LOKT_LOCK_NAME, LOKT_ROOT, with fences
+# strictly increasing; --on-lost kill (default) and warn; exec failure.
+. "$SRC_ROOT/tests/lib.sh"
+. "$SRC_ROOT/tests/cli/common.sh"
+
+# --- exit status --------------------------------------------------------
+expect_exit 3 "child exit 3 → guard exits 3" "$LOKT" guard g1 -- sh -c 'exit 3'
+expect_exit 3 "lock released after the child failed" "$LOKT" exists g1
+expect_exit 0 "child exit 0 → guard exits 0" "$LOKT" guard g1 -- true
+expect_exit 137 "child killed by SIGKILL → 137" "$LOKT" guard g1 -- sh -c 'kill -9 $$'
+expect_exit 3 "lock released after the child was killed" "$LOKT" exists g1
+expect_exit 143 "child killed by SIGTERM → 143" "$LOKT" guard g1 -- sh -c 'kill -TERM $$'
+expect_exit 0 "flags after the name: guard g1 --ttl 5m -q -- true" \
+	"$LOKT" guard g1 --ttl 5m -q -- true
+
+# --- signals sent to guard are forwarded --------------------------------
+for sig in TERM INT HUP; do
+	rm -f "$T/ready" "$T/mark"
+	"$LOKT" guard gs -- sh -c "trap 'echo $sig >$T/mark; exit 7' $sig
+		: >$T/ready; while :; do sleep 0.1; done" 2>"$T/gs.err" &
+	gpid=$!
+	track "$gpid"
+	if ! wait_for 30 test -e "$T/ready"; then
+		not_ok "SIG$sig: guarded command started"
+		continue
+	fi
+	check "SIG$sig: lock held while the command runs" "$LOKT" exists gs
+	kill -s "$sig" "$gpid"
+	wait "$gpid"
+	rc=$?
+	check "SIG$sig to guard reaches the command (marker: $(cat "$T/mark" 2>/dev/null))" \
+		grep -qx "$sig" "$T/mark"
+	check "SIG$sig: guard exits with the command's status 7 (got $rc)" test "$rc" -eq 7
+	expect_exit 3 "SIG$sig: lock released after" "$LOKT" exists gs
+done
+
+# --- guard killed with SIGKILL ------------------------------------------
+"$LOKT" guard gk -- sh -c "echo \$\$ >$T/child.tmp; mv $T/child.tmp $T/child
+	sleep 600 & echo \$! >$T/grand.tmp; mv $T/grand.tmp $T/grand; wait" &
+gpid=$!
+track "$gpid"
+if wait_for 30 test -e "$T/grand"; then
+	child=$(cat "$T/child") grand=$(cat "$T/grand")
+	track "$child" "$grand"
+	kill -9 "$gpid"
+	wait "$gpid" 2>/dev/null
+	check "guard killed by SIGKILL: its command is stopped" wait_for 30 gone "$child"
+	check "guard killed by SIGKILL: the command's child is stopped" wait_for 30 gone "$grand"
+	expect_exit 0 "the next lokt lock gets the lock" "$LOKT" lock gk
+	"$LOKT" unlock gk -q
+else
+	not_ok "guarded command (with a child) started"
+fi
+
+# --- environment and fences ---------------------------------------------
+envcmd='echo "$LOKT_FENCE $LOKT_LOCK_ID $LOKT_LOCK_NAME $LOKT_ROOT" >"$0"
+	cp "$LOKT_ROOT/locks/ge.json" "$0.file"'
+expect_exit 0 "guard ge (1st run)" "$LOKT" guard ge -- sh -c "$envcmd" "$T/env1"
+expect_exit 0 "lock ge in between" "$LOKT" lock ge --json
+fmid=$(echo "$OUT" | jget 'd["fence"]' 2>/dev/null)
+"$LOKT" unlock ge -q
+expect_exit 0 "guard ge (2nd run)" "$LOKT" guard ge -- sh -c "$envcmd" "$T/env2"
+read -r f1 id1 n1 r1 <"$T/env1"
+read -r f2 id2 n2 r2 <"$T/env2"
+check "LOKT_FENCE is a number ($f1)" eval '[[ "$f1" =~ ^[0-9]+$ ]]'
+check "LOKT_LOCK_ID is 32 lowercase hex ($id1)" eval '[[ "$id1" =~ ^[0-9a-f]{32}$ ]]'
+check "LOKT_LOCK_NAME is the name ($n1)" test "$n1" = ge
+check "LOKT_ROOT is the store's root ($r1)" test "$r1" = "$LOKT_ROOT"
+check "LOKT_FENCE and LOKT_LOCK_ID match the lock file" test \
+	"$(jget 'd["fence"]' <"$T/env1.file" 2>/dev/null) $(jget 'd["lock_id"]' <"$T/env1.file" 2>/dev/null)" = "$f1 $id1"
+check "fences strictly increase across acquisitions ($f1 < $fmid < $f2)" \
+	test "${f1:-0}" -lt "${fmid:-0}" -a "${fmid:-0}" -lt "${f2:-0}"
+check "each acquisition has a new lock_id" test "$id1" != "$id2"
+
+# --- --on-lost ----------------------------------------------------------
+LOKT_OWNER=alice "$LOKT" guard gl --ttl 1s -- sh -c "echo \$\$ >$T/lc.tmp; mv $T/lc.tmp $T/lchild; exec sleep 30" \
+	2>"$T/lost.err" &
+gpid=$!
+track "$gpid"
+if wait_for 30 test -e "$T/lchild"; then
+	lchild=$(cat "$T/lchild")
+	track "$lchild"
+	expect_exit 0 "another owner force-breaks the guarded lock" \
+		env LOKT_OWNER=bob "$LOKT" unlock gl --force --yes
+	check "on-lost kill: guard ends" wait_for 30 gone "$gpid"
+	wait "$gpid"
+	rc=$?
+	check "on-lost kill: the command was terminated" gone "$lchild"
+	check "on-lost kill: guard exits 143, the command's SIGTERM (got $rc)" test "$rc" -eq 143
+	contains "$(cat "$T/lost.err")" "lost" "on-lost kill: guard reports the lost lock"
+	check "audit: lost event for gl" audit_has lost gl
+else
+	not_ok "on-lost kill: guarded command started"
+fi
+
+LOKT_OWNER=alice "$LOKT" guard gw --ttl 1s --on-lost warn -- sh -c "echo \$\$ >$T/wc.tmp; mv $T/wc.tmp $T/wchild; exec sleep 600" \
+	2>"$T/warn.err" &
+gpid=$!
+track "$gpid"
+if wait_for 30 test -e "$T/wchild"; then
+	wchild=$(cat "$T/wchild")
+	track "$wchild"
+	expect_exit 0 "another owner force-breaks the guarded lock (warn)" \
+		env LOKT_OWNER=bob "$LOKT" unlock gw --force --yes
+	check "on-lost warn: guard reports the lost lock" wait_for 30 grep -q lost "$T/warn.err"
+	check "on-lost warn: the command keeps running" eval '! gone "$wchild"'
+	check "on-lost warn: guard keeps running" eval '! gone "$gpid"'
+	kill "$wchild"
+	wait "$gpid"
+else
+	not_ok "on-lost warn: guarded command started"
+fi
+
+# --- exec failure -------------------------------------------------------
+expect_exit 127 "command not found → 127" "$LOKT" guard gx -- "$T/no/such/command"
+contains "$ERR" "no/such/command" "the error names the command"
+expect_exit 3 "lock released after the exec failure" "$LOKT" exists gx
+
+done_testing

@@ -1,0 +1,84 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Who holds a lock taken with `lokt lock`: the process that ran lokt.
+# Owner alice's lock, held by a live bash, is not stealable by owner bob;
+# alice from an unrelated bash ("another terminal") is refused too; a
+# subshell of the holding bash re-enters (renews); the same LOKT_AGENT_ID
+# re-enters from anywhere; --holder PID makes PID the holder; alice can
+# release from anywhere.
+. "$SRC_ROOT/tests/lib.sh"
+. "$SRC_ROOT/tests/cli/common.sh"
+
+# alice's holder: takes h, then on request re-enters from a subshell.
+LOKT_OWNER=alice bash -c '
+	"$LOKT" lock h -q || exit 1
+	: >"$T/ready"
+	while [ ! -e "$T/go" ]; do sleep 0.05; done
+	( "$LOKT" lock h >"$T/re.out" 2>&1; echo $? >"$T/re.rc.tmp"; mv "$T/re.rc.tmp" "$T/re.rc" )
+	exec sleep 600' &
+apid=$!
+track "$apid"
+if ! wait_for 30 test -e "$T/ready"; then
+	not_ok "alice's bash took lock h"
+	done_testing
+	exit 1
+fi
+ok "alice's bash took lock h"
+check "lock file names the bash as holder (pid $apid)" \
+	test "$(jget 'd["pid"]' <"$(lockfile h)")" = "$apid"
+
+export LOKT_OWNER=bob
+expect_exit 2 "bob: lock h → 2 (held)" "$LOKT" lock h
+contains "$ERR" "alice@" "bob's refusal names the holder"
+expect_exit 4 "bob: unlock h → 4 (not owner)" "$LOKT" unlock h
+expect_exit 4 "bob: unlock h --break-stale → 4 (the holder is alive)" \
+	"$LOKT" unlock h --break-stale
+check "h still held by alice's bash" test "$(jget 'd["pid"]' <"$(lockfile h)") $(jget 'd["owner"]' <"$(lockfile h)")" = "$apid alice"
+
+export LOKT_OWNER=alice
+expect_exit 2 "alice from another bash → 2 (held)" \
+	bash -c '"$LOKT" lock h; exit $?'
+expect_exit 2 "alice from this script (not inside the holder) → 2" "$LOKT" lock h
+
+: >"$T/go"
+if wait_for 30 test -e "$T/re.rc"; then
+	check "a subshell of the holder re-enters: exit 0 (got $(cat "$T/re.rc"))" \
+		grep -qx 0 "$T/re.rc"
+	contains "$(cat "$T/re.out")" "renewed" "the re-entry says renewed"
+else
+	not_ok "the holder's subshell ran lokt lock h"
+fi
+check "the holder is still alice's bash" test "$(jget 'd["pid"]' <"$(lockfile h)")" = "$apid"
+check "h is held" "$LOKT" exists h
+
+expect_exit 0 "alice releases h from anywhere" "$LOKT" unlock h
+expect_exit 3 "h is free" "$LOKT" exists h
+
+# --- LOKT_AGENT_ID ------------------------------------------------------
+export LOKT_OWNER=carol
+LOKT_AGENT_ID=agent-7 hold carol ag || not_ok "carol (agent-7) took ag"
+check "agent_id recorded in the lock file" \
+	test "$(jget 'd.get("agent_id")' <"$(lockfile ag)")" = agent-7
+expect_exit 2 "carol with another agent id → 2" env LOKT_AGENT_ID=agent-8 "$LOKT" lock ag
+expect_exit 2 "carol with no agent id → 2" "$LOKT" lock ag
+expect_exit 0 "carol with the same agent id re-enters from an unrelated process" \
+	env LOKT_AGENT_ID=agent-7 "$LOKT" lock ag
+contains "$OUT" "renewed" "same agent id: renewed"
+"$LOKT" unlock ag -q
+
+# --- --holder PID -------------------------------------------------------
+sleep 600 &
+spid=$!
+track "$spid"
+expect_exit 0 "lock hp --holder PID" "$LOKT" lock hp --holder "$spid"
+check "the lock file names PID" test "$(jget 'd["pid"]' <"$(lockfile hp)")" = "$spid"
+expect_exit 0 "hp held while PID lives" "$LOKT" exists hp
+expect_exit 2 "another holder is refused" env LOKT_OWNER=dave "$LOKT" lock hp
+kill -9 "$spid"
+wait "$spid" 2>/dev/null
+expect_exit 3 "PID killed → hp is stale (exists → 3)" "$LOKT" exists hp
+expect_exit 64 "--holder of a process that does not exist → 64" \
+	"$LOKT" lock hq --holder "$spid"
+expect_exit 64 "--holder that is not a pid → 64" "$LOKT" lock hq --holder abc
+
+done_testing

@@ -1,0 +1,95 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Waiting: waiters are served first come first served; a waiter killed
+# with SIGKILL does not block the ones behind it; --timeout gives up with
+# exit 2 and leaves the queue; a waiter gets in after the holder dies
+# without anyone unlocking (no timing asserted: it gets in, and never
+# before the release).
+. "$SRC_ROOT/tests/lib.sh"
+. "$SRC_ROOT/tests/cli/common.sh"
+
+# waiter N NAME: `lokt guard NAME --wait -- append "WN" to $T/order`,
+# started only once the waiters before it are queued.
+waiter() {
+	"$LOKT" guard "$2" --wait --timeout 120s -q -- sh -c "echo W$1 >>'$T/order'" \
+		2>"$T/w$1.err" &
+	WPID=$!
+	track "$WPID"
+}
+queued() { [ "$(waiters "$1")" = "$2" ]; }
+
+# --- FIFO ----------------------------------------------------------------
+hold other q1 || not_ok "holder took q1"
+h=$HOLDER
+wpids=()
+for n in 1 2 3 4; do
+	waiter "$n" q1
+	wpids+=("$WPID")
+	check "W$n is queued (waiters → $n)" wait_for 30 queued q1 "$n"
+done
+expect_exit 2 "a plain lock of q1 is refused while held and waiters queue" \
+	env LOKT_OWNER=third "$LOKT" lock q1
+check "nobody got in while the holder holds it" test ! -e "$T/order"
+kill -9 "$h"
+wait "$h" 2>/dev/null
+check "all waiters got in" wait_for 60 eval '[ "$(wc -l <"$T/order" 2>/dev/null)" = 4 ]'
+for p in "${wpids[@]}"; do wait "$p"; done
+check "first come first served: W1 W2 W3 W4 (got $(tr '\n' ' ' <"$T/order"))" \
+	test "$(tr '\n' ' ' <"$T/order")" = "W1 W2 W3 W4 "
+expect_exit 3 "q1 free after the queue drained" "$LOKT" exists q1
+check "queue empty (waiters → 0)" queued q1 0
+
+# --- a dead waiter does not block the queue -----------------------------
+rm -f "$T/order"
+hold other q2 || not_ok "holder took q2"
+h=$HOLDER
+waiter 1 q2
+w1=$WPID
+check "W1 queued" wait_for 30 queued q2 1
+waiter 2 q2
+w2=$WPID
+check "W2 queued" wait_for 30 queued q2 2
+kill -9 "$w1"
+wait "$w1" 2>/dev/null
+check "the killed waiter leaves the queue (waiters → 1)" wait_for 30 queued q2 1
+check "W2 still waits while the holder lives" test ! -e "$T/order"
+expect_exit 0 "the holder's owner releases q2" env LOKT_OWNER=other "$LOKT" unlock q2
+check "W2 gets in after the release" wait_for 60 test -e "$T/order"
+wait "$w2"
+check "W2's guard exits 0 (got $?)" test $? -eq 0
+check "only W2 ran (got $(tr '\n' ' ' <"$T/order"))" test "$(cat "$T/order")" = W2
+kill -9 "$h"
+
+# --- --timeout ------------------------------------------------------------
+hold other q3 || not_ok "holder took q3"
+h=$HOLDER
+expect_exit 2 "lock --wait --timeout 300ms → 2" "$LOKT" lock q3 --wait --timeout 300ms
+contains "$ERR" "timed out" "the message says it timed out"
+expect_exit 2 "lock --timeout 1s (implies --wait) → 2" "$LOKT" lock q3 --timeout 1s
+expect_exit 2 "guard --wait --timeout 300ms → 2" "$LOKT" guard q3 --wait --timeout 300ms -- touch "$T/ran"
+check "the timed-out guard did not run its command" test ! -e "$T/ran"
+check "timed-out waiters left the queue (waiters → 0)" queued q3 0
+check "the holder still holds q3" test "$(jget 'd["pid"]' <"$(lockfile q3)")" = "$h"
+json=$("$LOKT" lock q3 --wait --timeout 200ms --json 2>/dev/null)
+check "timeout --json: one document with error timeout" \
+	test "$(jget 'd.get("error")' <<<"$json" 2>/dev/null)" = timeout
+kill -9 "$h"
+
+# --- the holder dies; nobody unlocks ------------------------------------
+rm -f "$T/order"
+sleep 600 &
+sp=$!
+track "$sp"
+expect_exit 0 "lock q4 --holder (a sleep 600)" "$LOKT" lock q4 --holder "$sp"
+waiter 1 q4
+w1=$WPID
+check "W1 queued behind the sleeping holder" wait_for 30 queued q4 1
+check "W1 not in while the holder lives" test ! -e "$T/order"
+kill -9 "$sp"
+wait "$sp" 2>/dev/null
+check "W1 gets in after the holder died (nobody unlocked)" wait_for 30 test -e "$T/order"
+wait "$w1"
+check "W1's guard exits 0 (got $?)" test $? -eq 0
+check "the dead holder's lock was broken (audit stale-break dead)" audit_has stale-break q4 dead
+
+done_testing
