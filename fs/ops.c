@@ -143,18 +143,22 @@ static void stat_dir(const char *sub, mode_t mode, nlink_t nlink,
 	st->st_gid = getgid();
 }
 
-/* The audit log's real size, so that tail -f sees it grow. */
+/* The audit log's real size, so that tail -f sees it grow. Before the
+ * first event there is no log yet: empty, with the store's times. */
 static void stat_audit(struct stat *st)
 {
+	struct lokt_store *s = loktfs_get()->store;
 	struct stat real;
 
-	if (stat(lokt_audit_path(loktfs_get()->store), &real) == 0) {
+	if (stat(lokt_audit_path(s), &real) == 0) {
 		st->st_size = real.st_size;
 		st->st_blocks = real.st_blocks;
-		st->st_atim = real.st_atim;
-		st->st_mtim = real.st_mtim;
-		st->st_ctim = real.st_ctim;
+	} else if (stat(lokt_store_root(s), &real) < 0) {
+		memset(&real, 0, sizeof(real));
 	}
+	st->st_atim = real.st_atim;
+	st->st_mtim = real.st_mtim;
+	st->st_ctim = real.st_ctim;
 	st->st_mode = S_IFREG | 0444;
 	st->st_nlink = 1;
 	st->st_uid = getuid();
