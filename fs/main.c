@@ -35,11 +35,16 @@ struct options {
 	int nargs;
 };
 
+enum { KEY_NO_VALUE };
+
 #define OPTION(t, m) { t, offsetof(struct options, m), 1 }
 static const struct fuse_opt option_spec[] = {
 	OPTION("root=%s", root),
 	OPTION("default_ttl=%s", default_ttl),
 	OPTION("freeze_ttl=%s", freeze_ttl),
+	FUSE_OPT_KEY("root", KEY_NO_VALUE),
+	FUSE_OPT_KEY("default_ttl", KEY_NO_VALUE),
+	FUSE_OPT_KEY("freeze_ttl", KEY_NO_VALUE),
 	FUSE_OPT_END
 };
 
@@ -72,6 +77,12 @@ static int opt_proc(void *data, const char *arg, int key,
 		}
 		o->args[o->nargs] = strdup(arg);
 		return o->args[o->nargs++] ? 0 : -1;
+	}
+	if (key == KEY_NO_VALUE) {
+		fprintf(stderr,
+			"loktfs: error: -o %s needs a value, e.g. -o %s=%s\n",
+			arg, arg, strcmp(arg, "root") == 0 ? "/srv/lokt" : "30m");
+		return -1;
 	}
 	if (key == FUSE_OPT_KEY_OPT && fstab_only(arg))
 		return 0;
