@@ -43,9 +43,9 @@ for r in $(seq "$ROUNDS"); do
 		) &
 		track $!
 	done
-	wait_for 30 eval "[ \$(ls $T/ready.$r.* | wc -l) -eq $CONTENDERS ]"
+	wait_for 30 eval "[ \$(ls $T/ready.$r.* 2>/dev/null | wc -l) -eq $CONTENDERS ]"
 	flock -u 9
-	wait_for 60 eval "[ \$(ls $T/rc.$r.* | wc -l) -eq $CONTENDERS ]"
+	wait_for 60 eval "[ \$(ls $T/rc.$r.* 2>/dev/null | wc -l) -eq $CONTENDERS ]"
 	wins=$(grep -lx 0 "$T"/rc.$r.* | wc -l)
 	refused=$(grep -lx 2 "$T"/rc.$r.* | wc -l)
 	if [ "$wins" -eq 1 ] && [ "$refused" -eq $((CONTENDERS - 1)) ]; then
