@@ -294,16 +294,40 @@ static const char *env_lookup(const char *env, size_t len, const char *key)
 	return NULL;
 }
 
-static bool is_shell(const char *comm)
+static bool shell_name(const char *name, bool busybox_ok)
 {
-	static const char *const shells[] = {"bash", "sh",  "dash",
-					     "zsh",  "ksh", "mksh",
-					     "fish", "ash", "busybox"};
+	static const char *const shells[] = {"bash", "sh",   "dash", "zsh",
+					     "ksh",  "mksh", "fish", "ash"};
 
+	if (!strcmp(name, "busybox"))
+		return busybox_ok;
 	for (size_t i = 0; i < sizeof(shells) / sizeof(shells[0]); i++)
-		if (!strcmp(comm, shells[i]))
+		if (!strcmp(name, shells[i]))
 			return true;
 	return false;
+}
+
+/* Is process pid (whose comm is given) a shell? By comm: "bash", "sh"...
+ * A script run through its #! line has the script's name as comm, so the
+ * executable (/proc/<pid>/exe) is asked too, except for busybox, whose
+ * applets (touch, cp...) all share one executable. */
+static bool is_shell(pid_t pid, const char *comm)
+{
+	char path[64], exe[4096];
+	const char *base;
+	ssize_t n;
+
+	if (shell_name(comm, true))
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	if (n > 10 && !strcmp(exe + n - 10, " (deleted)"))
+		exe[n - 10] = '\0'; /* the shell was upgraded meanwhile */
+	base = strrchr(exe, '/');
+	return shell_name(base ? base + 1 : exe, false);
 }
 
 LOKT_API int lokt_who_caller(pid_t caller, uid_t uid, struct lokt_who *ret)
@@ -320,7 +344,7 @@ LOKT_API int lokt_who_caller(pid_t caller, uid_t uid, struct lokt_who *ret)
 	if (n < 0)
 		return (int)n;
 	comm[strcspn(comm, "\n")] = '\0';
-	if (!is_shell(comm)) {
+	if (!is_shell(caller, comm)) {
 		r = lokt__pid_parent(caller, &holder);
 		if (r < 0)
 			return r;

@@ -8,6 +8,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -468,4 +469,32 @@ Test(who, new_id)
 	cr_expect_eq(strlen(a), LOKT_ID_LEN);
 	cr_expect_eq(strspn(a, "0123456789abcdef"), LOKT_ID_LEN);
 	cr_expect_str_neq(a, b);
+}
+
+/* A script run through its #! line has its own name as comm; it is still
+ * a shell, and holds what it locks by its own redirections. */
+Test(who, caller_script_is_a_shell)
+{
+	char *dir = unit_tmpdir(), *script;
+	static const char text[] = "#!/bin/sh\nsleep 300\ntrue\n";
+	pid_t pid;
+	struct lokt_who w;
+
+	unit_write(dir, "deploy-it", text, sizeof(text) - 1);
+	cr_assert(asprintf(&script, "%s/deploy-it", dir) > 0);
+	cr_assert_eq(chmod(script, 0755), 0);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		execl(script, script, (char *)NULL);
+		_exit(127);
+	}
+	wait_comm(pid, "deploy-it");
+	cr_assert_eq(lokt_who_caller(pid, 0, &w), 0);
+	cr_expect_eq(w.pid, pid, "the script (comm \"deploy-it\") holds");
+	kill(first_child(pid), SIGKILL);
+	kill_reap(pid);
+	unit_rmrf(dir);
+	free(dir);
+	free(script);
 }
