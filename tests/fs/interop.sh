@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# One store, many doors: locks and freezes taken through a mount are seen
+# and honoured at once by the lokt CLI and by a second mount of the same
+# root, and the reverse. "At once" means the very next operation, with no
+# wait in between: any entry, attribute or page cache would show up here as
+# a released lock still held, or a new one missing.
+. "$SRC_ROOT/tests/lib.sh"
+. "$SRC_ROOT/tests/fs/mount.sh"
+
+M1=$T/m1
+M2=$T/m2
+if mount_fs "$M1" && mount_fs "$M2"; then
+	ok "two mounts of one root"
+else
+	not_ok "two mounts of one root"
+	done_testing
+	exit 1
+fi
+
+# ---- mount -> CLI ------------------------------------------------------------
+expect_errno ENOENT "a is free before" stat "$M1/locks/a"
+expect_exit 0 "touch m1/locks/a" touch "$M1/locks/a"
+expect_exit 0 "lokt status a: held at once" "$LOKT" status a
+expect_exit 0 "lokt exists a: 0 at once" "$LOKT" exists a
+"$LOKT" status a --json >"$T/a.st"
+[ "$(jfield lock_id <"$T/a.st")" = "$(jfield lock_id <"$M1/locks/a")" ] &&
+	ok "lokt status a and cat m1/locks/a: same lock_id" ||
+	not_ok "lokt status a lock_id '$(jfield lock_id <"$T/a.st")', mount '$(jfield lock_id <"$M1/locks/a")'"
+expect_exit 2 "lokt lock a from another owner: held (exit 2)" env LOKT_OWNER=other-owner "$LOKT" lock a
+expect_exit 0 "rm m1/locks/a" rm "$M1/locks/a"
+expect_exit 3 "lokt exists a after rm: 3 at once" "$LOKT" exists a
+
+# ---- CLI -> mount ------------------------------------------------------------
+bash -c '"$0" lock b >/dev/null || exit 1; exec sleep 300' "$LOKT" &
+holder=$!
+at_exit "kill_child TERM $holder"
+if wait_for 30 "$LOKT" exists b; then ok "lokt lock b from a live bash"; else not_ok "lokt lock b from a live bash"; fi
+ls "$M1/locks" | grep -qx b && ok "ls m1/locks/ lists b at once" || not_ok "ls m1/locks/: $(ls "$M1/locks")"
+[ "$(jfield pid <"$M1/locks/b")" = "$holder" ] && ok "cat m1/locks/b: pid is the bash that ran lokt ($holder)" ||
+	not_ok "cat m1/locks/b: pid '$(jfield pid <"$M1/locks/b")', want $holder"
+expect_errno OK "stat m1/locks/b (now cached if caching were on)" stat "$M1/locks/b"
+expect_exit 0 "lokt unlock b" "$LOKT" unlock b
+expect_errno ENOENT "stat m1/locks/b right after lokt unlock" stat "$M1/locks/b"
+ls "$M1/locks" | grep -qx b && not_ok "ls m1/locks/ still lists b" || ok "ls m1/locks/ no longer lists b"
+expect_errno ENOENT "cat m1/locks/b after unlock" read "$M1/locks/b"
+kill "$holder" 2>/dev/null
+
+expect_errno ENOENT "stat m1/locks/c while free (negative lookup)" stat "$M1/locks/c"
+expect_exit 0 "lokt lock c" "$LOKT" lock c
+expect_errno OK "stat m1/locks/c right after lokt lock" stat "$M1/locks/c"
+expect_exit 0 "cat m1/locks/c right after lokt lock" cat "$M1/locks/c"
+expect_exit 0 "rm m1/locks/c (lock of the CLI, same owner)" rm "$M1/locks/c"
+expect_exit 3 "lokt exists c after rm through the mount" "$LOKT" exists c
+
+# ---- mount <-> mount -----------------------------------------------------------
+expect_errno ENOENT "stat m2/locks/d while free" stat "$M2/locks/d"
+expect_exit 0 "touch m1/locks/d" touch "$M1/locks/d"
+expect_errno OK "stat m2/locks/d right after" stat "$M2/locks/d"
+ls "$M2/locks" | grep -qx d && ok "ls m2/locks/ lists d" || not_ok "ls m2/locks/: $(ls "$M2/locks")"
+cmp -s "$M1/locks/d" "$M2/locks/d" && ok "cat m1/locks/d == cat m2/locks/d" || not_ok "the two mounts show different records of d"
+LOKT_OWNER=other-owner expect_errno EBUSY "another owner's touch m2/locks/d" create "$M2/locks/d"
+LOKT_OWNER=other-owner expect_errno EPERM "another owner's rm m2/locks/d" unlink "$M2/locks/d"
+expect_exit 0 "rm m1/locks/d" rm "$M1/locks/d"
+expect_errno ENOENT "stat m2/locks/d right after the rm on m1" stat "$M2/locks/d"
+LOKT_OWNER=other-owner expect_errno OK "another owner's touch m2/locks/d after the release" create "$M2/locks/d"
+[ "$(jfield owner <"$M1/locks/d")" = other-owner ] && ok "m1 shows d held by other-owner" ||
+	not_ok "m1 shows d owner '$(jfield owner <"$M1/locks/d")'"
+LOKT_OWNER=other-owner expect_errno OK "other-owner releases d through m2" unlink "$M2/locks/d"
+expect_errno ENOENT "m1 sees d released" stat "$M1/locks/d"
+
+# ---- freezes, both ways ----------------------------------------------------------
+expect_exit 0 "lokt freeze e --ttl 5m" "$LOKT" freeze e --ttl 5m
+expect_exit 1 "touch m1/locks/e while frozen by lokt fails" touch "$M1/locks/e"
+contains "$ERR" "Device or resource busy" "touch m1/locks/e while frozen: EBUSY"
+expect_errno EBUSY "create m2/locks/e while frozen" create "$M2/locks/e"
+ls "$M1/freezes" | grep -qx e && ok "ls m1/freezes/ lists e" || not_ok "ls m1/freezes/: $(ls "$M1/freezes")"
+expect_exit 3 "e was not acquired" "$LOKT" exists e
+expect_exit 0 "lokt unfreeze e" "$LOKT" unfreeze e
+expect_errno ENOENT "m1/freezes/e gone after lokt unfreeze" stat "$M1/freezes/e"
+expect_errno OK "touch m1/locks/e after the unfreeze" create "$M1/locks/e"
+
+if echo 5m >"$M1/freezes/f"; then ok "echo 5m > m1/freezes/f"; else not_ok "echo 5m > m1/freezes/f"; fi
+expect_exit 2 "lokt lock f while frozen through the mount: exit 2" "$LOKT" lock f
+expect_exit 2 "lokt guard f -- true while frozen: exit 2" "$LOKT" guard f -- true
+expect_exit 2 "lokt guard f -- touch ran: exit 2" "$LOKT" guard f -- touch "$T/guard-ran"
+[ -e "$T/guard-ran" ] && not_ok "lokt guard ran its command while frozen" || ok "lokt guard did not run its command"
+expect_errno OK "stat m2/freezes/f (second mount)" stat "$M2/freezes/f"
+expect_exit 0 "lokt status shows the freeze" "$LOKT" status
+contains "$OUT" "f" "lokt status output names f"
+expect_exit 0 "rm m2/freezes/f unfreezes" rm "$M2/freezes/f"
+expect_exit 0 "lokt lock f after the unfreeze" "$LOKT" lock f
+expect_exit 0 "lokt unlock f" "$LOKT" unlock f
+
+# ---- audit lines from the mount carry via loktfs ------------------------------
+"$PY" - "$LOKT_ROOT/audit.log" >"$T/via.out" 2>&1 <<'EOF'
+import json, sys
+mount, cli = set(), set()
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    via = (e.get("extra") or {}).get("via")
+    if e.get("event") == "acquire":
+        (mount if via == "loktfs" else cli).add(e.get("name"))
+print("mount:" + ",".join(sorted(mount)))
+print("cli:" + ",".join(sorted(cli)))
+EOF
+grep -q '^mount:.*\<a\>' "$T/via.out" && grep -q '^mount:.*\<d\>' "$T/via.out" &&
+	ok "audit: acquires of a and d through the mount carry via loktfs" ||
+	not_ok "audit: mount acquires without via loktfs: $(cat "$T/via.out")"
+grep -q '^cli:.*\<c\>' "$T/via.out" && ! grep -q '^mount:.*\<c\>' "$T/via.out" &&
+	ok "audit: the CLI's acquire of c has no via loktfs" ||
+	not_ok "audit: CLI acquire of c: $(cat "$T/via.out")"
+grep -E '"event": *"release"' "$LOKT_ROOT/audit.log" | grep -E '"name": *"a"' | grep -Eq '"via": *"loktfs"' &&
+	ok "audit: the release of a by rm carries via loktfs" || not_ok "audit: no release of a with via loktfs"
+grep -E '"event": *"freeze"' "$LOKT_ROOT/audit.log" | grep -E '"name": *"f"' | grep -Eq '"via": *"loktfs"' &&
+	ok "audit: the freeze of f through the mount carries via loktfs" || not_ok "audit: no freeze of f with via loktfs"
+
+if unmount_fs "$M1"; then ok "unmount m1: daemon exits 0"; else not_ok "unmount m1"; fi
+if unmount_fs "$M2"; then ok "unmount m2: daemon exits 0"; else not_ok "unmount m2"; fi
+done_testing

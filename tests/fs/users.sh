@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Two real users on one mount (-o allow_other): root holds x from a live
+# shell; a second user, created here and deleted at exit, cannot remove it
+# (EPERM) nor take it (EBUSY), sees it as root's file, and can take and
+# hold a lock of its own, which ls -l shows as theirs. The store's root
+# directory belongs to root: the second user writes it only through the
+# daemon. Without allow_other the second user cannot use the mount at all.
+. "$SRC_ROOT/tests/lib.sh"
+. "$SRC_ROOT/tests/fs/mount.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+	skip "users.sh: a second uid" "needs root to create a user and mount with allow_other"
+	done_testing
+	exit 0
+fi
+
+U=lokttest$$
+if ! useradd -M -N -r -d / -s /usr/sbin/nologin "$U" 2>"$T/useradd.err"; then
+	not_ok "useradd $U: $(cat "$T/useradd.err")"
+	done_testing
+	exit 1
+fi
+usersh=
+# At exit the user's processes go first, or userdel refuses.
+user_cleanup() {
+	if [ -n "$usersh" ]; then
+		kill_child KILL "$usersh"
+		wait "$usersh" 2>/dev/null
+	fi
+	userdel -f "$U" 2>/dev/null
+}
+at_exit user_cleanup
+UID2=$(id -u "$U")
+GID2=$(id -g "$U")
+ok "created user $U (uid $UID2)"
+
+# The second user must reach the mount point (and errno.py) through $T.
+chmod 0711 "$T"
+cp "$ERRNO_PY" "$T/errno.py"
+chmod 0644 "$T/errno.py"
+
+# as_user CMD...: run CMD as the second user, without our identity vars.
+as_user() {
+	setpriv --reuid="$UID2" --regid="$GID2" --clear-groups \
+		env -u LOKT_OWNER -u LOKT_AGENT_ID HOME=/ "$@"
+}
+# user_errno WANT DESC OP PATH [ARG]: errno.py as the second user.
+user_errno() {
+	local want=$1 desc=$2
+	shift 2
+	as_user "$PY" "$T/errno.py" "$@" >"$T/errno.out" 2>&1
+	GOT=$(cat "$T/errno.out")
+	[ "$GOT" = "$want" ] && ok "$desc: $1 -> $want" || not_ok "$desc: $1 (want $want, got $GOT)"
+}
+
+M=$T/mnt
+L=$M/locks
+if ! mount_fs "$M" allow_other; then
+	not_ok "mount loktfs -o allow_other on $M"
+	done_testing
+	exit 1
+fi
+ok "mount loktfs -o allow_other on $M"
+export L
+
+bash -c 'touch "$L/x" || exit 1; exec sleep 300' &
+rootsh=$!
+at_exit "kill_child KILL $rootsh"
+if wait_for 30 "$LOKT" exists x; then ok "root's shell holds x"; else not_ok "root's shell did not take x"; fi
+
+user_errno EPERM "$U removes root's live x" unlink "$L/x"
+user_errno EBUSY "$U touches root's live x" create "$L/x"
+user_errno EBUSY "$U writes 5m to root's live x" write "$L/x" 5m
+expect_exit 1 "rm locks/x as $U fails (coreutils)" as_user rm -f "$L/x"
+contains "$ERR" "Operation not permitted" "rm locks/x as $U: Operation not permitted"
+expect_exit 0 "stat locks/x as $U" as_user stat -c %u "$L/x"
+[ "$OUT" = 0 ] && ok "$U sees x owned by uid 0" || not_ok "$U sees x owned by '$OUT', want 0"
+expect_exit 0 "cat locks/x as $U" as_user cat "$L/x"
+[ "$(jfield pid <<<"$OUT")" = "$rootsh" ] && ok "$U reads root's record (pid $rootsh)" ||
+	not_ok "$U reads pid '$(jfield pid <<<"$OUT")'"
+expect_exit 0 "x is still held by root" "$LOKT" exists x
+
+# The second user's own lock, held by its own shell.
+# (setpriv itself, not the as_user function: a function in the background
+# runs in a subshell, which would become the holder's parent in between.)
+setpriv --reuid="$UID2" --regid="$GID2" --clear-groups env -u LOKT_OWNER -u LOKT_AGENT_ID HOME=/ \
+	bash -c 'touch "$0/y" || exit 1; exec sleep 300' "$L" &
+usersh=$!
+if wait_for 30 "$LOKT" exists y; then ok "$U takes y"; else not_ok "$U could not take y"; fi
+expect_exit 0 "ls -ln locks/ as $U" as_user ls -ln "$L"
+yuid=$(awk '$NF == "y" { print $3 }' <<<"$OUT")
+xuid=$(awk '$NF == "x" { print $3 }' <<<"$OUT")
+[ "$yuid" = "$UID2" ] && ok "ls -ln: y is $U's (uid $UID2)" || not_ok "ls -ln: y uid '$yuid', want $UID2"
+[ "$xuid" = 0 ] && ok "ls -ln: x is root's" || not_ok "ls -ln: x uid '$xuid', want 0"
+[ "$(stat -c %U "$L/y")" = "$U" ] && ok "stat -c %U locks/y (as root): $U" || not_ok "stat -c %U locks/y: $(stat -c %U "$L/y")"
+[ "$(jfield owner <"$L/y")" = "$U" ] && [ "$(jfield pid <"$L/y")" = "$usersh" ] &&
+	ok "y: owner $U, holder $U's shell" || not_ok "y record: $(cat "$L/y")"
+expect_errno EPERM "root (another owner) removes $U's live y" unlink "$L/y"
+expect_errno EBUSY "root touches $U's live y" create "$L/y"
+
+# The store stays root's: the second user cannot write it directly.
+user_errno EACCES "$U creates a file in the store's locks/ directly" create "$LOKT_ROOT/locks/z.json"
+
+# Stale locks can be removed by anyone: kill root's holder.
+kill -9 "$rootsh"
+wait "$rootsh" 2>/dev/null
+if wait_for 30 sh -c '! "$0" exists x' "$LOKT"; then ok "root's holder killed: x stale"; else not_ok "x still live after its holder died"; fi
+user_errno OK "$U removes root's stale x" unlink "$L/x"
+expect_exit 3 "x is free" "$LOKT" exists x
+user_errno OK "$U removes its own y" unlink "$L/y"
+
+# Without allow_other the second user is kept out by the kernel.
+M2=$T/mnt2
+if mount_fs "$M2"; then
+	ok "mount without allow_other"
+	user_errno EACCES "$U stats a mount without allow_other" stat "$M2/locks"
+	if unmount_fs "$M2"; then ok "unmount mnt2: daemon exits 0"; else not_ok "unmount mnt2"; fi
+else
+	not_ok "mount without allow_other"
+fi
+
+if unmount_fs "$M"; then ok "unmount: daemon exits 0"; else not_ok "unmount: daemon did not exit 0"; fi
+done_testing
