@@ -71,7 +71,7 @@ import json, re, sys
 ok_types = {"ts": str, "event": str, "name": str, "lock_id": str,
             "owner": str, "host": str, "pid": int, "agent_id": str,
             "ttl_sec": int, "extra": dict}
-required = ("ts", "event", "name", "owner", "host", "pid")
+required = tuple(ok_types)
 events = {"acquire", "deny", "release", "renew", "force-break",
           "stale-break", "auto-prune", "corrupt-break", "freeze",
           "unfreeze", "force-unfreeze", "freeze-deny", "lost"}
@@ -98,7 +98,7 @@ for i, raw in enumerate(lines, 1):
         print(f"line {i}: unknown event {e.get('event')!r}"); bad += 1
 print(f"{len(lines)} lines, {bad} problems")
 PYEOF
-check "every line is a JSON object with ts, event, name, owner, host, pid; the other fields typed right ($(tail -1 "$T/fields"))" \
+check "every line is a JSON object with the fields of DESIGN §8, typed right ($(tail -1 "$T/fields"))" \
 	grep -q ' 0 problems$' "$T/fields"
 grep -v ' problems$' "$T/fields" | head -20 | while read -r l; do diag "$l"; done
 

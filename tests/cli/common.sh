@@ -17,9 +17,9 @@
 #                           on stdin; prints it (JSON unless a string)
 #   waiters NAME            live waiters queued for NAME (lokt why --json)
 #   lockfile NAME           path of NAME's lock file in $LOKT_ROOT
-#   audit_count EVENT NAME [WORD]  how many audit.log lines have that event
-#                           and name (and WORD anywhere in their "extra")
-#   audit_has EVENT NAME [WORD]    at least one such line
+#   audit_count EVENT NAME [REASON]  how many audit.log lines have that
+#                           event and name (and that extra.reason)
+#   audit_has EVENT NAME [REASON]   at least one such line
 
 : "${LOKT:?run through meson test: LOKT is not set}"
 : "${SRC_ROOT:?run through meson test: SRC_ROOT is not set}"
@@ -99,7 +99,8 @@ for line in lines:
         continue
     if e.get("event") != event or e.get("name") != name:
         continue
-    if word is None or word in json.dumps(e.get("extra")):
+    extra = e.get("extra")
+    if word is None or (isinstance(extra, dict) and extra.get("reason") == word):
         n += 1
 print(n)
 PYEOF
