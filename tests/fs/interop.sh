@@ -87,7 +87,7 @@ expect_exit 2 "lokt guard f -- touch ran: exit 2" "$LOKT" guard f -- touch "$T/g
 [ -e "$T/guard-ran" ] && not_ok "lokt guard ran its command while frozen" || ok "lokt guard did not run its command"
 expect_errno OK "stat m2/freezes/f (second mount)" stat "$M2/freezes/f"
 expect_exit 0 "lokt status shows the freeze" "$LOKT" status
-contains "$OUT" "f" "lokt status output names f"
+contains "$OUT" "frozen: f " "lokt status output says f is frozen"
 expect_exit 0 "rm m2/freezes/f unfreezes" rm "$M2/freezes/f"
 expect_exit 0 "lokt lock f after the unfreeze" "$LOKT" lock f
 expect_exit 0 "lokt unlock f" "$LOKT" unlock f

@@ -87,6 +87,8 @@ x_id=$(jfield lock_id <"$T/x.json")
 # ---- ": >" and "echo 30m >" ---------------------------------------------------
 if : >"$L/y"; then ok ": > locks/y acquires"; else not_ok ": > locks/y failed"; fi
 expect_exit 0 "lokt exists y after : >" "$LOKT" exists y
+[ "$(jfield pid <"$L/y")" = "$$" ] && ok ": > locks/y by this bash script: the script holds (pid $$)" ||
+	not_ok ": > locks/y by this bash script: holder pid '$(jfield pid <"$L/y")', want $$ (a shell caller holds)"
 if echo 30m >"$L/z"; then ok "echo 30m > locks/z"; else not_ok "echo 30m > locks/z failed"; fi
 cat "$L/z" >"$T/z.json"
 [ "$(jfield ttl_sec <"$T/z.json")" = 1800 ] && ok "echo 30m: cat shows ttl_sec 1800" ||
