@@ -192,6 +192,12 @@ bool lokt__holds(const struct lokt_record *rec, const struct lokt_who *who)
 	return lokt__is_descendant(who->pid, (pid_t)rec->pid, rec->pid_start);
 }
 
+LOKT_API bool lokt_holds(const struct lokt_record *rec,
+			 const struct lokt_who *who)
+{
+	return rec && who && lokt__holds(rec, who);
+}
+
 int lokt__new_id(char out[LOKT_ID_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";

@@ -198,6 +198,13 @@ const char *lokt_store_root(const struct lokt_store *s);
 
 enum lokt_kind { LOKT_LOCK, LOKT_FREEZE };
 
+/* Would `who` re-enter `rec` (lokt_acquire renews instead of refusing)?
+ * Same non-empty agent_id; or same host, same owner, and who->pid is the
+ * holder or its descendant (the holder's start time checked when known).
+ * For `lokt why` and similar explanations; the transitions decide under
+ * the name's lock, so the answer may be out of date a moment later. */
+bool lokt_holds(const struct lokt_record *rec, const struct lokt_who *who);
+
 /* ---- Transitions ------------------------------------------------------- */
 
 /* Progress of a wait, for a front end to display. */
