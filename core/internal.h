@@ -37,6 +37,9 @@ struct lokt_store {
 	int freezes_fd; /* O_DIRECTORY of root/freezes */
 	char *audit_path; /* root/audit.log */
 	char host[LOKT_STR_MAX]; /* this host's name, read once */
+	mode_t share; /* group/other write bits of the root (0, 020, 002,
+			 022): a store shared by several users. What liblokt
+			 creates that others must write gets them too. */
 };
 
 /* ---- duration.c -------------------------------------------------------- */

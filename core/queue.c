@@ -48,7 +48,11 @@ static int queue_open(struct lokt_store *s, const char *name, bool create)
 		return -errno;
 	fd = openat(s->locks_fd, dir,
 		    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return -errno;
+	if (create)
+		lokt__share_fd(s, fd);
+	return fd;
 }
 
 /* A ticket's sequence number, or 0 for anything else in the directory. */

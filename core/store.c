@@ -31,6 +31,7 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 {
 	struct lokt_store *s;
 	const char *req;
+	struct stat st;
 	int r;
 
 	if (!root || !*root)
@@ -69,6 +70,15 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 		r = -errno;
 		goto err;
 	}
+	/* A root several users may write (say 2775, group deploy, made by an
+	 * admin) is a shared store: locks/, freezes/, sidecars and queues we
+	 * create get its group/other write bits, so the next user can take
+	 * the lock we created the sidecar of. Sticky is not passed on: it
+	 * would stop anyone from breaking another user's stale lock. */
+	if (fstat(s->root_fd, &st) == 0)
+		s->share = st.st_mode & 0022;
+	lokt__share_fd(s, s->locks_fd);
+	lokt__share_fd(s, s->freezes_fd);
 	lokt__hostname(s->host, sizeof(s->host));
 	*ret = s;
 	return 0;
@@ -103,6 +113,16 @@ int lokt__kind_fd(const struct lokt_store *s, enum lokt_kind kind)
 	return kind == LOKT_FREEZE ? s->freezes_fd : s->locks_fd;
 }
 
+void lokt__share_fd(const struct lokt_store *s, int fd)
+{
+	struct stat st;
+
+	if (!s->share || fstat(fd, &st) < 0)
+		return;
+	if ((st.st_mode & s->share) != s->share && st.st_uid == geteuid())
+		(void)fchmod(fd, (st.st_mode & 07777) | s->share);
+}
+
 int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 		    const char *name, int *ret_lk)
 {
@@ -114,6 +134,7 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 		    O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		return -errno;
+	lokt__share_fd(s, fd);
 	while (flock(fd, LOCK_EX) < 0) {
 		if (errno != EINTR) {
 			int r = -errno;

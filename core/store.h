@@ -23,6 +23,11 @@
 /* The directory fd of a kind (locks/ or freezes/). */
 int lokt__kind_fd(const struct lokt_store *s, enum lokt_kind kind);
 
+/* Give fd (a file or directory liblokt just created or opened for
+ * writing by others) the store's share bits, when we own it and it lacks
+ * them. Errors are ignored: a file of another user is theirs to fix. */
+void lokt__share_fd(const struct lokt_store *s, int fd);
+
 /* Serialize transitions on one name: open the sidecar (created on first
  * use) and flock(LOCK_EX) it. *ret_lk is the handle; give it back with
  * lokt__name_unlock. Each call opens its own file description, so threads
