@@ -229,6 +229,10 @@ Test(holds, holder_and_descendants)
 	child = spawn_sleeper();
 	struct lokt_who kid = who_for(child, "alice");
 	cr_expect(lokt__holds(&r, &kid), "a child of the holder re-enters");
+	/* The public lokt_holds answers the same, and no for nothing. */
+	cr_expect(lokt_holds(&r, &kid));
+	cr_expect_not(lokt_holds(NULL, &kid));
+	cr_expect_not(lokt_holds(&r, NULL));
 
 	/* A grandchild: child forks and reports its own child's pid. */
 	cr_assert_eq(pipe(fds), 0);
