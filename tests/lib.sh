@@ -8,11 +8,23 @@
 set -u
 _tap_n=0
 
-ok() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $*"; }
-not_ok() { _tap_n=$((_tap_n + 1)); echo "not ok $_tap_n - $*"; }
+# A description is one TAP line: newlines (a multi-line command quoted
+# in a failure) become spaces.
+_tap_line() { local s=$*; echo "${s//$'\n'/ }"; }
+ok() { _tap_n=$((_tap_n + 1)); _tap_line "ok $_tap_n - $*"; }
+not_ok() { _tap_n=$((_tap_n + 1)); _tap_line "not ok $_tap_n - $*"; }
 # skip DESCRIPTION REASON
-skip() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $1 # SKIP $2"; }
-diag() { local l; for l in "$@"; do printf '# %s\n' "$l"; done; }
+skip() { _tap_n=$((_tap_n + 1)); _tap_line "ok $_tap_n - $1 # SKIP $2"; }
+# diag MESSAGE...: each message, and each line of a multi-line message,
+# becomes one "# " line (TAP harnesses warn about anything else).
+diag() {
+	local m l
+	for m in "$@"; do
+		while IFS= read -r l || [ -n "$l" ]; do
+			printf '# %s\n' "$l"
+		done <<<"$m"
+	done
+}
 
 # check DESCRIPTION CMD...: passes when CMD exits 0.
 check() {
