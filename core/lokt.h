@@ -21,7 +21,10 @@
  *     distinct arguments; a struct lokt_store may be shared by threads.
  *
  * Linux only: holders are identified through /proc, waits use inotify and
- * pidfd, transitions are serialized with flock(2).
+ * pidfd, transitions are serialized with flock(2). The header needs POSIX
+ * types (pid_t, struct timespec): with a strict -std=c99 or c11, define
+ * _POSIX_C_SOURCE=200809L (or _GNU_SOURCE); the compiler's default gnu
+ * dialects need nothing. Build with `pkg-config --cflags --libs liblokt`.
  */
 #ifndef LOKT_H
 #define LOKT_H
