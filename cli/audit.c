@@ -126,11 +126,11 @@ int cmd_audit(struct cli *c, int argc, char **argv)
 		return cli_usage_error(c, "unexpected argument '%s' (use "
 					  "--name NAME for one lock)",
 				       argv[first]);
-	if ((r = cli_open(c)))
+	if ((r = cli_open_ro(c)))
 		return r;
-	r = lokt_audit_read(c->store, &a.f, &ev, &n);
+	r = c->store ? lokt_audit_read(c->store, &a.f, &ev, &n) : -ENOENT;
 	if (r == -ENOENT) {
-		n = 0; /* no audit log yet: nothing happened */
+		n = 0; /* no root or no audit log yet: nothing happened */
 	} else if (r < 0) {
 		cli_error("cannot read the audit log %s: %s",
 			  lokt_audit_path(c->store), lokt_strerror(r));

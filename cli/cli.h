@@ -66,7 +66,9 @@ struct cli {
 	const char *cmd; /* the command name, for "Try 'lokt help CMD'" */
 	bool json; /* --json: one JSON document on stdout */
 	bool quiet; /* -q: nothing on stdout on success, no progress */
-	struct lokt_store *store; /* after cli_open */
+	char *root; /* after cli_open or cli_open_ro */
+	struct lokt_store *store; /* after cli_open; NULL after cli_open_ro
+				     when root does not exist yet */
 	struct lokt_who who; /* after cli_who */
 };
 
@@ -103,8 +105,14 @@ int cli_duration(struct cli *c, const char *opt, const char *arg,
 /* Milliseconds to whole seconds for a TTL, rounding up (500ms → 1s). */
 int64_t cli_ttl_sec(int64_t ms);
 
-/* Find and open the store (LOKT_ROOT / --root / discovery). 0 or 1. */
+/* Find and open the store (LOKT_ROOT / --root / discovery), creating it
+ * as needed. 0 or 1. */
 int cli_open(struct cli *c);
+
+/* For commands that only read (status, exists, why, audit): the same, but
+ * a root that does not exist yet is not created; c->store is then NULL
+ * and the command answers as for an empty store. 0 or 1. */
+int cli_open_ro(struct cli *c);
 
 /* Fill c->who for holder pid. 0, or 64 when the pid does not exist. */
 int cli_who(struct cli *c, pid_t holder, const char *what);

@@ -289,8 +289,10 @@ int cmd_exists(struct cli *c, int argc, char **argv)
 		return ex;
 	if ((r = cli_one_name(c, argc, argv, first, &name)))
 		return r;
-	if ((r = cli_open(c)))
+	if ((r = cli_open_ro(c)))
 		return r;
+	if (!c->store)
+		return 3; /* no root yet: nothing is held */
 	r = lokt_get(c->store, LOKT_LOCK, name, &in, NULL);
 	if (r == -LOKT_E_NOT_FOUND)
 		return 3;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -156,29 +157,65 @@ int64_t cli_ttl_sec(int64_t ms)
 	return ms / 1000 + (ms % 1000 ? 1 : 0);
 }
 
-int cli_open(struct cli *c)
+static void netfs_error(const char *root)
 {
-	char *root = NULL;
-	int r;
+	cli_error("lock root %s is on a network filesystem and "
+		  "LOKT_REQUIRE_LOCAL_FS=1 — use a root on a local "
+		  "filesystem (--root DIR or LOKT_ROOT), or unset "
+		  "LOKT_REQUIRE_LOCAL_FS",
+		  root);
+}
 
-	r = lokt_root_find(NULL, &root);
+/* Find the root into c->root. With LOKT_REQUIRE_LOCAL_FS=1, refuse a root
+ * on a network filesystem (or, when it does not exist yet, one that would
+ * be created on one) before anything is created there: core checks only
+ * after creating the directories. */
+static int find_root(struct cli *c)
+{
+	const char *req = getenv("LOKT_REQUIRE_LOCAL_FS");
+	int r = lokt_root_find(NULL, &c->root);
+
 	if (r < 0) {
 		cli_error("cannot find the lock root: %s — set LOKT_ROOT or "
 			  "pass --root DIR",
 			  lokt_strerror(r));
 		return 1;
 	}
-	r = lokt_store_open(root, &c->store);
+	if (req && !strcmp(req, "1") && lokt_is_network_fs(c->root) == 1) {
+		netfs_error(c->root);
+		return 1;
+	}
+	return 0;
+}
+
+static int open_store(struct cli *c)
+{
+	int r = lokt_store_open(c->root, &c->store);
+
 	if (r == -LOKT_E_NETFS)
-		cli_error("lock root %s is on a network filesystem and "
-			  "LOKT_REQUIRE_LOCAL_FS=1 — use a root on a local "
-			  "filesystem (--root DIR or LOKT_ROOT)",
-			  root);
+		netfs_error(c->root);
 	else if (r < 0)
-		cli_error("cannot open lock root %s: %s", root,
-			  lokt_strerror(r));
-	free(root);
+		cli_error("cannot open lock root %s: %s — check its "
+			  "permissions (lokt doctor), or use another root "
+			  "(--root DIR or LOKT_ROOT)",
+			  c->root, lokt_strerror(r));
 	return r < 0 ? 1 : 0;
+}
+
+int cli_open(struct cli *c)
+{
+	return find_root(c) ? 1 : open_store(c);
+}
+
+int cli_open_ro(struct cli *c)
+{
+	struct stat st;
+
+	if (find_root(c))
+		return 1;
+	if (stat(c->root, &st) < 0 && errno == ENOENT)
+		return 0; /* nothing held yet, and nothing to create */
+	return open_store(c);
 }
 
 int cli_who(struct cli *c, pid_t holder, const char *what)
@@ -271,5 +308,6 @@ int main(int argc, char **argv)
 	optind = 0; /* full re-initialisation of getopt for the command */
 	r = cmd->fn(&c, argc, argv);
 	lokt_store_close(c.store);
+	free(c.root);
 	return r;
 }

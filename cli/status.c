@@ -128,20 +128,20 @@ static int status_all(struct cli *c, bool pruned, size_t npruned)
 	struct json_object *doc;
 	int r;
 
-	r = lokt_list(c->store, LOKT_LOCK, &locks, &nl);
-	if (r >= 0)
+	r = c->store ? lokt_list(c->store, LOKT_LOCK, &locks, &nl) : 0;
+	if (r >= 0 && c->store)
 		r = lokt_list(c->store, LOKT_FREEZE, &freezes, &nf);
 	if (r < 0) {
-		cli_error("cannot list %s: %s", lokt_store_root(c->store),
-			  lokt_strerror(r));
+		cli_error("cannot list %s: %s", c->root, lokt_strerror(r));
 		free(locks);
 		return 1;
 	}
 	if (c->json) {
 		doc = json_object_new_object();
-		json_object_object_add(
-			doc, "root",
-			json_object_new_string(lokt_store_root(c->store)));
+		json_object_object_add(doc, "root",
+				       json_object_new_string(c->root));
+		json_object_object_add(doc, "root_exists",
+				       json_object_new_boolean(c->store != NULL));
 		json_object_object_add(doc, "locks", infos_json(locks, nl));
 		json_object_object_add(doc, "freezes", infos_json(freezes, nf));
 		if (pruned)
@@ -155,9 +155,12 @@ static int status_all(struct cli *c, bool pruned, size_t npruned)
 			       npruned == 1 ? "" : "s");
 		if (nl)
 			print_table(locks, nl);
+		else if (c->store)
+			printf("no locks held in %s\n", c->root);
 		else
-			printf("no locks held in %s\n",
-			       lokt_store_root(c->store));
+			printf("no locks held: the lock root %s does not "
+			       "exist yet (the first lock creates it)\n",
+			       c->root);
 		print_freezes(freezes, nf);
 	}
 	free(locks);
@@ -209,15 +212,18 @@ static int status_one(struct cli *c, const char *name)
 	bool held, frozen;
 	int r;
 
-	r = lokt_get(c->store, LOKT_LOCK, name, &in, NULL);
+	r = c->store ? lokt_get(c->store, LOKT_LOCK, name, &in, NULL)
+		     : -LOKT_E_NOT_FOUND;
 	if (r < 0 && r != -LOKT_E_NOT_FOUND) {
 		cli_error("cannot read lock \"%s\": %s", name,
 			  lokt_strerror(r));
 		return 1;
 	}
 	held = r == 0 && (in.future || in.stale == LOKT_LIVE);
-	frozen = lokt_get(c->store, LOKT_FREEZE, name, &fr, NULL) == 0;
-	lokt_waiters(c->store, name, &waiters);
+	frozen = c->store &&
+		 lokt_get(c->store, LOKT_FREEZE, name, &fr, NULL) == 0;
+	if (c->store)
+		lokt_waiters(c->store, name, &waiters);
 	if (c->json) {
 		if (r == 0) {
 			doc = cli_info_json(&in);
@@ -270,9 +276,11 @@ int cmd_status(struct cli *c, int argc, char **argv)
 				       argv[first + 1]);
 	if (first < argc && cli_check_name(c, argv[first]))
 		return EXIT_USAGE;
-	if ((r = cli_open(c)))
+	/* Only --prune-expired changes anything, and with no root there is
+	 * nothing to prune: never create the root here. */
+	if ((r = cli_open_ro(c)))
 		return r;
-	if (prune) {
+	if (prune && c->store) {
 		if ((r = cli_who(c, getppid(), "parent")))
 			return r;
 		r = lokt_prune(c->store, &c->who, &n);

@@ -173,10 +173,13 @@ int cmd_why(struct cli *c, int argc, char **argv)
 		return ex;
 	if ((r = cli_one_name(c, argc, argv, first, &name)))
 		return r;
-	if ((r = cli_open(c)))
+	if ((r = cli_open_ro(c)))
 		return r;
-	lr = lokt_get(c->store, LOKT_LOCK, name, &in, NULL);
-	r = lokt_get(c->store, LOKT_FREEZE, name, &fr, NULL);
+	lr = r = -LOKT_E_NOT_FOUND; /* no root yet: free */
+	if (c->store) {
+		lr = lokt_get(c->store, LOKT_LOCK, name, &in, NULL);
+		r = lokt_get(c->store, LOKT_FREEZE, name, &fr, NULL);
+	}
 	if ((lr < 0 && lr != -LOKT_E_NOT_FOUND) ||
 	    (r < 0 && r != -LOKT_E_NOT_FOUND)) {
 		cli_error("cannot read \"%s\": %s", name,
@@ -185,7 +188,8 @@ int cmd_why(struct cli *c, int argc, char **argv)
 		return 1;
 	}
 	frozen = r == 0 && (fr.future || fr.stale == LOKT_LIVE);
-	lokt_waiters(c->store, name, &waiters);
+	if (c->store)
+		lokt_waiters(c->store, name, &waiters);
 	explain(&w, name, lr, &in, frozen, &fr, waiters);
 	if (!c->json) {
 		printf("%s\n", w.msg);

@@ -3,7 +3,10 @@
 # Root discovery, first match wins: $LOKT_ROOT; <git common dir>/lokt
 # (the same for the top of a repository, a deep subdirectory, and every
 # worktree); the nearest .lokt/ walking up; else ./.lokt. A lock taken in
-# one place is seen as held from the others.
+# one place is seen as held from the others. The commands that only read
+# (status, exists, why, audit, doctor) never create a root that does not
+# exist: they answer as for an empty store, even where the user cannot
+# write; lock does create it.
 . "$SRC_ROOT/tests/lib.sh"
 . "$SRC_ROOT/tests/cli/common.sh"
 
@@ -69,6 +72,66 @@ out=$(cd "$T/wt" && "$LOKT" doctor --json 2>/dev/null | jget 'd["root"]')
 check "doctor in the worktree reports <repo>/.git/lokt ($out)" test "$out" = "$R/.git/lokt"
 kill -9 "$HOLDER"
 
+# --- a root that does not exist yet: reading creates nothing -----------
+# readonly ROOT WHERE [RUNNER...]: every read-only command, run by RUNNER
+# (none, or a command that switches user), answers as for an empty store
+# and ROOT still does not exist afterwards.
+readonly_cmds() {
+	local root=$1 where=$2
+	shift 2
+	expect_exit 0 "$where: status → 0" "$@" "$LOKT" status
+	contains "$OUT" "does not exist yet" "$where: status says the root does not exist yet"
+	contains "$OUT" "$root" "$where: status names the root"
+	expect_exit 0 "$where: status --json → 0" "$@" "$LOKT" status --json
+	check "$where: status --json: no locks, no freezes, root_exists false" test \
+		"$(jget '[d["locks"], d["freezes"], d["root_exists"]]' <<<"$OUT" 2>/dev/null)" = "[[], [], false]"
+	expect_exit 3 "$where: status NAME → 3 (free)" "$@" "$LOKT" status rx
+	expect_exit 0 "$where: status --prune-expired → 0" "$@" "$LOKT" status --prune-expired
+	expect_exit 3 "$where: exists NAME → 3" "$@" "$LOKT" exists rx
+	expect_exit 0 "$where: why NAME → 0 (free)" "$@" "$LOKT" why rx
+	contains "$OUT" "free" "$where: why says free"
+	expect_exit 0 "$where: audit → 0, no events" "$@" "$LOKT" audit
+	check "$where: audit printed nothing" test -z "$OUT"
+	expect_exit 0 "$where: audit --json → 0" "$@" "$LOKT" audit --json
+	check "$where: audit --json is an empty array" test "$OUT" = "[]"
+	expect_exit 0 "$where: doctor → 0" "$@" "$LOKT" doctor
+	contains "$OUT" "does not exist yet" "$where: doctor says the root does not exist yet"
+	check "$where: nothing was created ($root)" test ! -e "$root"
+}
+
+readonly_cmds "$T/none/root" "LOKT_ROOT not created" env LOKT_ROOT="$T/none/root"
+check "not even its parent" test ! -e "$T/none"
+expect_exit 0 "lock creates the root" env LOKT_ROOT="$T/none/root" "$LOKT" lock rx --holder $$
+check "... with locks/ and the lock file" test -e "$T/none/root/locks/rx.json"
+env LOKT_ROOT="$T/none/root" "$LOKT" unlock rx -q
+
+# A directory the user cannot write: the root cannot be created there,
+# and reading must not need it.
+mkdir -p "$T/ro"
+chmod 0755 "$T" "$T/ro"
+if [ "$(id -u)" != 0 ] || ! setpriv --reuid=65534 --regid=65534 --clear-groups \
+	test -x "$LOKT" 2>/dev/null; then
+	skip "read-only commands where the user cannot write" \
+		"needs root and user nobody (uid 65534) able to run $LOKT"
+else
+	as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+	readonly_cmds "$T/ro/.lokt" "unwritable directory (nobody)" \
+		as_nobody env LOKT_ROOT="$T/ro/.lokt"
+	expect_exit 1 "unwritable directory (nobody): lock → 1" \
+		as_nobody env LOKT_ROOT="$T/ro/.lokt" "$LOKT" lock rx
+	contains "$ERR" "$T/ro/.lokt" "the refusal names the root"
+	contains "$ERR" "ermission denied" "the refusal says why"
+	check "the refused lock created nothing" test ! -e "$T/ro/.lokt"
+fi
+
+# Discovery: a fresh git repository's <git dir>/lokt is not created by
+# reading.
+git init -q "$T/fresh" && mkdir -p "$T/fresh/sub"
+cd "$T/fresh/sub" && readonly_cmds "$T/fresh/.git/lokt" "fresh git repository"
+cd "$T" || exit 1
+(cd "$T/fresh/sub" && "$LOKT" lock rx --holder $$ -q)
+check "lock in the fresh repository creates <git dir>/lokt" test -e "$T/fresh/.git/lokt/locks/rx.json"
+
 # --- outside git: the nearest .lokt walking up; else ./.lokt -----------
 if command git -C "$T" rev-parse 2>/dev/null; then
 	skip "discovery outside git" "$T is inside a git repository"
@@ -83,6 +146,8 @@ else
 	check "another subdirectory sees the same lock" test $? -eq 0
 	(cd "$T/plain/p/q" && "$LOKT" unlock n1 -q)
 	mkdir -p "$T/bare/d"
+	cd "$T/bare/d" && readonly_cmds "$T/bare/d/.lokt" "plain directory"
+	cd "$T" || exit 1
 	(cd "$T/bare/d" && "$LOKT" lock n2 -q)
 	check "else ./.lokt is created" test -e "$T/bare/d/.lokt/locks/n2.json"
 fi
