@@ -13,9 +13,8 @@
 
 #include "internal.h"
 
-/* The longest duration accepted: 100 years. Longer is surely a typo, and
- * keeps every deadline far inside what RFC 3339 (year 9999) can write. */
-#define DURATION_MAX_MS (100LL * 365 * 86400 * 1000)
+/* The longest duration accepted (lokt.h). */
+#define DURATION_MAX_MS (LOKT_TTL_MAX_SEC * 1000)
 
 static bool is_digit(char c)
 {

@@ -167,7 +167,7 @@ LOKT_API int lokt_freeze(struct lokt_store *s, const char *name,
 	r = lokt_name_check(name);
 	if (r < 0)
 		return r;
-	if (!s || !who || ttl_sec <= 0)
+	if (!s || !who || ttl_sec <= 0 || ttl_sec > LOKT_TTL_MAX_SEC)
 		return -EINVAL;
 	r = lokt__name_lock(s, LOKT_FREEZE, name, &lk);
 	if (r < 0)

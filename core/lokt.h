@@ -48,6 +48,9 @@ extern "C" {
 #define LOKT_NAME_MAX 200 /* bytes, without the ".json" suffix */
 #define LOKT_ID_LEN 32 /* lock_id: lowercase hex characters */
 #define LOKT_STR_MAX 256 /* owner, host, agent_id (bytes, with NUL) */
+/* The longest TTL (and duration) accepted: 100 years. Longer is surely a
+ * typo, and keeps every expiry inside what RFC 3339 can write (year 9999). */
+#define LOKT_TTL_MAX_SEC (100LL * 365 * 86400)
 
 /* ---- Outcomes ---------------------------------------------------------- */
 
@@ -91,7 +94,7 @@ const char *lokt_name_rule(void);
 
 /* Parse a duration: "90" (seconds), "1.5s", "500ms", "30m", "2h", "1d",
  * and sums such as "1h30m". Milliseconds in *ret_ms. Rejects negative,
- * empty, unknown units and overflow with -EINVAL. */
+ * empty, unknown units and more than LOKT_TTL_MAX_SEC with -EINVAL. */
 int lokt_duration_parse(const char *s, int64_t *ret_ms);
 
 /* Human form of a duration, e.g. "2m30s", "45s", "1h0m", "350ms".
@@ -220,7 +223,7 @@ struct lokt_progress {
 };
 
 struct lokt_acquire_opts {
-	int64_t ttl_sec; /* 0: no TTL */
+	int64_t ttl_sec; /* 0: no TTL; at most LOKT_TTL_MAX_SEC (-EINVAL) */
 	bool wait; /* queue and wait instead of -LOKT_E_HELD */
 	int64_t timeout_ms; /* with wait: < 0 forever */
 	void (*progress)(const struct lokt_progress *p, void *userdata);
@@ -292,7 +295,7 @@ int lokt_release_all(struct lokt_store *s, const struct lokt_who *who,
 int lokt_prune(struct lokt_store *s, const struct lokt_who *who,
 	       size_t *ret_count);
 
-/* Freeze `name` for ttl_sec (> 0, else -EINVAL): blocks new acquisitions
+/* Freeze `name` for ttl_sec (1..LOKT_TTL_MAX_SEC, else -EINVAL): blocks new acquisitions
  * until unfreeze or expiry. An active freeze by the same owner is
  * extended; by another owner → -LOKT_E_HELD with result->other. */
 int lokt_freeze(struct lokt_store *s, const char *name,

@@ -326,7 +326,7 @@ LOKT_API int lokt_acquire(struct lokt_store *s, const char *name,
 	r = lokt_name_check(name);
 	if (r < 0)
 		return r;
-	if (!s || !who || opts->ttl_sec < 0)
+	if (!s || !who || opts->ttl_sec < 0 || opts->ttl_sec > LOKT_TTL_MAX_SEC)
 		return -EINVAL;
 	if (opts->wait)
 		return lokt__acquire_wait(s, name, who, opts, ret);
@@ -371,7 +371,8 @@ LOKT_API int lokt_renew(struct lokt_store *s, const char *name,
 	r = lokt_name_check(name);
 	if (r < 0)
 		return r;
-	if (!s || !lock_id || !who || ttl_sec < 0)
+	if (!s || !lock_id || !who || ttl_sec < 0 ||
+	    ttl_sec > LOKT_TTL_MAX_SEC)
 		return -EINVAL;
 	r = lokt__name_lock(s, LOKT_LOCK, name, &lk);
 	if (r < 0)

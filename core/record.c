@@ -154,6 +154,8 @@ static struct json_object *parse_json(const char *buf, size_t len)
 	return NULL;
 }
 
+#define RFC3339_LAST_SEC 253402300799LL /* 9999-12-31T23:59:59Z */
+
 /* Fill r from the members of o; false when anything is wrong. */
 static bool fill_record(struct json_object *o, struct lokt_record *r)
 {
@@ -171,7 +173,7 @@ static bool fill_record(struct json_object *o, struct lokt_record *r)
 	    get_str(o, "host", r->host, sizeof(r->host)) < 0 ||
 	    get_str(o, "agent_id", r->agent_id, sizeof(r->agent_id)) < 0 ||
 	    get_int(o, "pid_start_ns", 0, INT64_MAX, &start) < 0 ||
-	    get_int(o, "ttl_sec", 0, INT64_MAX / 1000, &ttl) < 0 ||
+	    get_int(o, "ttl_sec", 0, LOKT_TTL_MAX_SEC, &ttl) < 0 ||
 	    get_int(o, "fence", 0, INT64_MAX, &fence) < 0 ||
 	    get_int(o, "uid", 0, UINT32_MAX - 1, &uid) < 0)
 		return false;
@@ -194,9 +196,16 @@ static bool fill_record(struct json_object *o, struct lokt_record *r)
 		int64_t ms = lokt__ms_between(&r->expires, &r->acquired);
 
 		r->ttl_sec = ms <= 0 ? 1 : (ms + 999) / 1000;
+		if (r->ttl_sec > LOKT_TTL_MAX_SEC)
+			return false; /* as a ttl_sec that long would be */
 	} else if (ttl == 0) {
 		r->expires = (struct timespec){0, 0};
 	}
+	/* What we could not write back (RFC 3339 ends with year 9999) is not
+	 * a record: lokt_record_format must round-trip whatever parses. */
+	if (r->acquired.tv_sec > RFC3339_LAST_SEC ||
+	    r->expires.tv_sec > RFC3339_LAST_SEC)
+		return false;
 	return true;
 }
 

@@ -137,6 +137,7 @@ Test(acquire, bad_name_and_ttl)
 {
 	struct lokt_who me = who_of(getpid(), "alice");
 	struct lokt_acquire_opts neg = { .ttl_sec = -1 };
+	struct lokt_acquire_opts huge = { .ttl_sec = LOKT_TTL_MAX_SEC + 1 };
 	struct lokt_result res;
 
 	cr_expect_eq(lokt_acquire(fx.s, "../x", &me, &no_opts, &res),
@@ -144,6 +145,8 @@ Test(acquire, bad_name_and_ttl)
 	cr_expect_eq(lokt_acquire(fx.s, ".x", &me, &no_opts, &res),
 		     -LOKT_E_BAD_NAME);
 	cr_expect_eq(lokt_acquire(fx.s, "x", &me, &neg, &res), -EINVAL);
+	cr_expect_eq(lokt_acquire(fx.s, "x", &me, &huge, &res), -EINVAL,
+		     "a TTL over LOKT_TTL_MAX_SEC");
 	cr_expect_eq(lokt_get(fx.s, LOKT_LOCK, "x", &res.other, NULL),
 		     -LOKT_E_NOT_FOUND);
 }
@@ -251,6 +254,8 @@ Test(freeze, blocks_acquire_until_unfreeze)
 	struct lokt_result res;
 
 	cr_expect_eq(lokt_freeze(fx.s, "x", &me, 0, &res), -EINVAL);
+	cr_expect_eq(lokt_freeze(fx.s, "x", &me, LOKT_TTL_MAX_SEC + 1, &res),
+		     -EINVAL);
 	cr_assert_eq(lokt_freeze(fx.s, "x", &me, 600, &res), 0);
 	cr_expect_eq(lokt_acquire(fx.s, "x", &bob, &no_opts, &res),
 		     -LOKT_E_FROZEN);

@@ -223,6 +223,18 @@ Test(record, corrupted)
 		  "trailing junk" },
 		{ "{\"name\":\"x\",\"owner\":\"o\",\"pid\":1," GOOD_TAIL "{}",
 		  "two objects" },
+		/* Found by fuzzing: parsed, but formatted back as year
+		 * 283562, which no RFC 3339 parser (ours included) reads. */
+		{ "{\"name\":\"x\",\"owner\":\"o\",\"pid\":1,"
+		  "\"ttl_sec\":8884444444485," GOOD_TAIL,
+		  "ttl over 100 years" },
+		{ "{\"name\":\"x\",\"owner\":\"o\",\"pid\":1,"
+		  "\"acquired_ts\":\"9999-12-31T00:00:00Z\","
+		  "\"ttl_sec\":86401}", "expiry after year 9999" },
+		{ "{\"name\":\"x\",\"owner\":\"o\",\"pid\":1,"
+		  "\"acquired_ts\":\"2026-01-05T10:00:00Z\","
+		  "\"expires_at\":\"8424-02-01T00:00:00Z\"}",
+		  "expiry without ttl, over 100 years" },
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
