@@ -91,6 +91,17 @@ void lokt__audit(struct lokt_store *s, const char *event, const char *name,
 		 const struct lokt_record *rec, const struct lokt_who *who,
 		 struct json_object *extra);
 
+/* ---- watch.c ----------------------------------------------------------- */
+
+/* Watch the kind's directory on the inotify instance ino; the watch
+ * descriptor or -errno. */
+int lokt__watch_add(int ino, const struct lokt_store *s, enum lokt_kind kind);
+
+/* Read every pending event of ino (non-blocking): 1 if one names file
+ * `json`, comes from watch any_wd (-1: none), or says events were lost or
+ * a watched directory went away; else 0; -errno. */
+int lokt__watch_drain(int ino, const char *json, int any_wd);
+
 /* ---- root.c ------------------------------------------------------------ */
 
 /* Create root, root/locks and root/freezes (mode 0755) as needed. */

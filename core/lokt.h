@@ -325,6 +325,21 @@ int lokt_list(struct lokt_store *s, enum lokt_kind kind,
 /* Live waiters queued for a name. */
 int lokt_waiters(struct lokt_store *s, const char *name, size_t *ret_n);
 
+/* ---- Watching ---------------------------------------------------------- */
+
+/* An fd (non-blocking, close-on-exec; close() it) that poll(2) reports
+ * readable whenever the record of `name` may have changed: created,
+ * replaced, removed. A holder that must learn at once that its lock was
+ * broken or taken polls it, then calls lokt_watch_changed and, on 1, looks
+ * with lokt_get. Local changes only: a change made by another host on a
+ * shared filesystem produces no event here (re-check on a timer too). */
+int lokt_watch(struct lokt_store *s, enum lokt_kind kind, const char *name,
+	       int *ret_fd);
+
+/* Consume what is pending on a lokt_watch fd: 1 if any of it concerned
+ * `name` (or events were lost), 0 if not (or nothing was pending). */
+int lokt_watch_changed(int fd, const char *name);
+
 /* ---- Running under a lock ---------------------------------------------- */
 
 /* Acquire `name` (as lokt_acquire with opts), call fn(userdata, &held)

@@ -54,51 +54,30 @@ static int64_t mono_ms(void)
 
 static int watch_setup(struct waiter *w)
 {
-	const uint32_t rec_mask = IN_CREATE | IN_DELETE | IN_MOVED_FROM |
-				  IN_MOVED_TO | IN_CLOSE_WRITE;
 	char *path = NULL;
 	int r;
 
 	w->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->ino < 0)
 		return -errno;
-	if (asprintf(&path, "%s/locks", w->s->root) < 0)
-		return -ENOMEM;
-	w->wd_locks = inotify_add_watch(w->ino, path, rec_mask);
-	free(path);
-	if (asprintf(&path, "%s/freezes", w->s->root) < 0)
-		return -ENOMEM;
-	w->wd_freezes = inotify_add_watch(w->ino, path, rec_mask);
-	free(path);
+	w->wd_locks = lokt__watch_add(w->ino, w->s, LOKT_LOCK);
+	if (w->wd_locks < 0)
+		return w->wd_locks;
+	w->wd_freezes = lokt__watch_add(w->ino, w->s, LOKT_FREEZE);
+	if (w->wd_freezes < 0)
+		return w->wd_freezes;
 	r = lokt__queue_path(w->s, w->name, &path);
 	if (r < 0)
 		return r;
 	w->wd_queue = inotify_add_watch(w->ino, path, IN_DELETE);
 	free(path);
-	if (w->wd_locks < 0 || w->wd_freezes < 0 || w->wd_queue < 0)
-		return -errno;
-	return 0;
+	return w->wd_queue < 0 ? -errno : 0;
 }
 
-/* Drain inotify; true if an event concerns our name. */
+/* Drain inotify; true if an event concerns our name or its queue. */
 static bool watch_relevant(struct waiter *w)
 {
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	const struct inotify_event *ev;
-	bool hit = false;
-	ssize_t n;
-	char *p;
-
-	while ((n = read(w->ino, buf, sizeof(buf))) > 0) {
-		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
-			ev = (const struct inotify_event *)p;
-			if (ev->mask & IN_Q_OVERFLOW || ev->wd == w->wd_queue)
-				hit = true;
-			else if (ev->len && !strcmp(ev->name, w->json))
-				hit = true;
-		}
-	}
-	return hit;
+	return lokt__watch_drain(w->ino, w->json, w->wd_queue) != 0;
 }
 
 static void pidfds_close(struct waiter *w)

@@ -9,6 +9,7 @@
  * deadlines.
  */
 #include <dirent.h>
+#include <poll.h>
 
 #include "proto.h"
 
@@ -248,4 +249,55 @@ Test(wait, timeout_and_cancel_leave_no_ticket)
 		n += de->d_name[0] != '.';
 	closedir(d);
 	cr_expect_eq(n, 0);
+}
+
+/* lokt_watch: readable when the name's record changes, by this process or
+ * another; quiet (0) for other names. */
+static int watch_poll(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms);
+}
+
+Test(wait, watch_sees_the_name_change_and_only_it)
+{
+	struct lokt_who me = who_of(getpid(), "alice");
+	struct lokt_acquire_opts none = { 0 };
+	struct lokt_result res;
+	pid_t pid;
+	int fd;
+
+	cr_assert_eq(lokt_watch(fx.s, LOKT_LOCK, "x", &fd), 0);
+	cr_expect_eq(lokt_watch(fx.s, LOKT_LOCK, "../x", &fd), -LOKT_E_BAD_NAME);
+	cr_expect_eq(watch_poll(fd, 0), 0, "nothing happened yet");
+	cr_expect_eq(lokt_watch_changed(fd, "x"), 0);
+
+	cr_assert_eq(lokt_acquire(fx.s, "y", &me, &none, &res), 0);
+	cr_expect_eq(lokt_watch_changed(fd, "x"), 0, "y is not x");
+
+	cr_assert_eq(lokt_acquire(fx.s, "x", &me, &none, &res), 0);
+	cr_expect_eq(watch_poll(fd, 10000), 1);
+	cr_expect_eq(lokt_watch_changed(fd, "x"), 1, "x was created");
+	cr_expect_eq(lokt_watch_changed(fd, "x"), 0, "and that was consumed");
+
+	/* Another process breaks it: the holder learns without polling the
+	 * file. */
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		struct lokt_who bob = who_of(getpid(), "bob");
+
+		_exit(lokt_release(fx.s, "x", &bob, NULL, LOKT_RELEASE_FORCE,
+				   &res) == 0 ?
+			      CHILD_WON :
+			      CHILD_ERROR);
+	}
+	cr_assert_eq(reap(pid), CHILD_WON);
+	cr_expect_eq(watch_poll(fd, 10000), 1);
+	cr_expect_eq(lokt_watch_changed(fd, "x"), 1, "x was removed");
+	cr_expect_eq(lokt_get(fx.s, LOKT_LOCK, "x", &res.other, NULL),
+		     -LOKT_E_NOT_FOUND);
+	close(fd);
+	cr_expect_eq(lokt_watch_changed(-1, "x"), -EINVAL);
 }

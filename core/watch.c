@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Watching one name's record for changes, for a holder that must learn at
+ * once that its lock was removed or taken (lokt guard), and for waiters
+ * (wait.c). inotify on the kind's directory, filtered by file name: every
+ * way a record changes (link, rename over, unlink, lokt 1.x's create and
+ * write) ends in one of the events of WATCH_MASK on "<name>.json".
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "store.h"
+
+#define WATCH_MASK                                                  \
+	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |      \
+	 IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF)
+
+int lokt__watch_add(int ino, const struct lokt_store *s, enum lokt_kind kind)
+{
+	char path[PATH_MAX];
+	int wd;
+
+	snprintf(path, sizeof(path), "%s/%s", s->root,
+		 kind == LOKT_FREEZE ? "freezes" : "locks");
+	wd = inotify_add_watch(ino, path, WATCH_MASK);
+	return wd < 0 ? -errno : wd;
+}
+
+int lokt__watch_drain(int ino, const char *json, int any_wd)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	bool hit = false;
+	ssize_t n;
+	char *p;
+
+	for (;;) {
+		n = read(ino, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)p;
+			/* Overflow: events were lost. The directory itself
+			 * gone or moved: the record went with it. */
+			if (ev->mask & (IN_Q_OVERFLOW | IN_DELETE_SELF |
+					IN_MOVE_SELF | IN_IGNORED) ||
+			    (any_wd >= 0 && ev->wd == any_wd) ||
+			    (ev->len && !strcmp(ev->name, json)))
+				hit = true;
+		}
+	}
+	if (n < 0 && errno != EAGAIN)
+		return -errno;
+	return hit;
+}
+
+LOKT_API int lokt_watch(struct lokt_store *s, enum lokt_kind kind,
+			const char *name, int *ret_fd)
+{
+	int ino, r;
+
+	r = lokt_name_check(name);
+	if (r < 0)
+		return r;
+	if (!s || !ret_fd)
+		return -EINVAL;
+	ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (ino < 0)
+		return -errno;
+	r = lokt__watch_add(ino, s, kind);
+	if (r < 0) {
+		close(ino);
+		return r;
+	}
+	*ret_fd = ino;
+	return 0;
+}
+
+LOKT_API int lokt_watch_changed(int fd, const char *name)
+{
+	char json[LOKT_NAME_MAX + 8];
+
+	if (fd < 0 || lokt_name_check(name) < 0)
+		return -EINVAL;
+	snprintf(json, sizeof(json), "%s.json", name);
+	return lokt__watch_drain(fd, json, -1);
+}
