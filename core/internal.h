@@ -18,6 +18,7 @@
  *               counters, atomic publish, the waiter queue files
  *   protocol.c  what each transition does (the DESIGN comment lives there)
  *   wait.c      event-driven waiting (inotify, pidfd) in FIFO order
+ *   watch.c     inotify on a name's record (lokt_watch, and for wait.c)
  *   run.c       lokt_with_lock
  */
 #ifndef LOKT_INTERNAL_H
