@@ -225,11 +225,19 @@ static int run(struct fuse_args *args, const struct fuse_cmdline_opts *cmd,
 	struct fuse *fuse;
 	int r = 1;
 
+	/* libfuse has said what it refused; say what to do about it. */
 	fuse = fuse_new(args, &loktfs_ops, sizeof(loktfs_ops), fs);
-	if (!fuse)
+	if (!fuse) {
+		fprintf(stderr,
+			"loktfs: error: options refused (see above); loktfs --help lists them\n");
 		return 1;
-	if (fuse_mount(fuse, mountpoint) != 0)
+	}
+	if (fuse_mount(fuse, mountpoint) != 0) {
+		fprintf(stderr,
+			"loktfs: error: could not mount on %s (see above); nothing was mounted\n",
+			mountpoint);
 		goto out_destroy;
+	}
 	if (fuse_daemonize(cmd->foreground) != 0)
 		goto out_unmount;
 	se = fuse_get_session(fuse);

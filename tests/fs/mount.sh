@@ -5,7 +5,8 @@
 # Sourcing it skips the whole file (one TAP skip with the reason) when this
 # machine cannot mount FUSE: no /dev/fuse, no fusermount3, or no loktfs
 # built. Then:
-#   mount_fs DIR [OPTS]    start "$LOKTFS -f -o root=$LOKT_ROOT[,OPTS] DIR"
+#   mount_fs DIR [OPTS [FLAG...]]  start
+#                          "$LOKTFS -f [FLAG...] -o root=$LOKT_ROOT[,OPTS] DIR"
 #                          in the background and wait until DIR is a loktfs
 #                          mount; $MOUNT_PID is the daemon; it is unmounted
 #                          and killed at exit whatever happens
@@ -98,9 +99,10 @@ _fs_teardown() {
 mount_fs() {
 	local dir=$1 o="root=$LOKT_ROOT" log
 	[ -n "${2:-}" ] && o="$o,$2"
+	shift $(($# < 2 ? $# : 2))
 	mkdir -p "$dir"
 	log="$T/loktfs.$(echo "$dir" | tr / _).log"
-	"$LOKTFS" -f -o "$o" "$dir" >>"$log" 2>&1 &
+	"$LOKTFS" -f "$@" -o "$o" "$dir" >>"$log" 2>&1 &
 	MOUNT_PID=$!
 	_fs_pid[$dir]=$MOUNT_PID
 	at_exit "_fs_teardown '$dir' $MOUNT_PID"
