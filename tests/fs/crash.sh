@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: MIT
 # The store is the truth, not the daemon: kill -9 the daemon while locks
 # are held, clear the dead mount, remount the same root, and the same locks
-# (same lock_id) are there and still exclude others. Unmounting cleanly
-# (SIGTERM to a -f daemon, or fusermount3 -u) while a lock is held exits 0
-# and leaves the lock in the store.
+# (the same records, byte for byte) are there and still exclude others.
+# Unmounting cleanly (SIGTERM, SIGINT or SIGHUP to a -f daemon, or
+# fusermount3 -u) while a lock is held exits 0 and leaves the lock in the
+# store as it was.
 . "$SRC_ROOT/tests/lib.sh"
 . "$SRC_ROOT/tests/fs/mount.sh"
 
@@ -27,6 +28,20 @@ if echo 30m >"$M/freezes/f"; then ok "echo 30m > freezes/f"; else not_ok "echo 3
 ida=$(jfield lock_id <"$L/a")
 idb=$(jfield lock_id <"$L/b")
 idf=$(jfield lock_id <"$M/freezes/f")
+# The whole records, as the mount shows them and as the store holds them.
+cat "$L/a" >"$T/a.mnt"
+cat "$L/b" >"$T/b.mnt"
+cat "$M/freezes/f" >"$T/f.mnt"
+cp "$LOKT_ROOT/locks/a.json" "$T/a.store"
+cp "$LOKT_ROOT/freezes/f.json" "$T/f.store"
+# same_record DESC NAME FILE-OF-BEFORE NOW-PATH
+same_record() {
+	if cmp -s "$3" "$4"; then
+		ok "$1: $2 byte for byte as before"
+	else
+		not_ok "$1: $2 changed: was $(cat "$3"), now $(cat "$4" 2>&1)"
+	fi
+}
 
 # ---- kill -9 ---------------------------------------------------------------
 daemon=$MOUNT_PID
@@ -48,6 +63,13 @@ if mount_fs "$M"; then ok "remount the same root"; else not_ok "remount the same
 	not_ok "after remount: b lock_id '$(jfield lock_id <"$L/b")', was $idb"
 [ "$(jfield lock_id <"$M/freezes/f")" = "$idf" ] && ok "after remount: freeze f is there" ||
 	not_ok "after remount: freeze f '$(cat "$M/freezes/f" 2>&1)'"
+same_record "after remount" "cat locks/a" "$T/a.mnt" "$L/a"
+same_record "after remount" "cat locks/b" "$T/b.mnt" "$L/b"
+same_record "after remount" "cat freezes/f" "$T/f.mnt" "$M/freezes/f"
+same_record "after remount" "store's a.json" "$T/a.store" "$LOKT_ROOT/locks/a.json"
+same_record "after remount" "store's f.json" "$T/f.store" "$LOKT_ROOT/freezes/f.json"
+[ "$(jfield pid <"$L/a")" = "$holder" ] && ok "after remount: a still names its live holder ($holder)" ||
+	not_ok "after remount: a pid '$(jfield pid <"$L/a")', want $holder"
 ls "$L" >"$T/ls.out"
 [ "$(sort "$T/ls.out" | tr '\n' ' ')" = "a b " ] && ok "after remount: ls locks/ is a b" ||
 	not_ok "after remount: ls locks/: $(cat "$T/ls.out")"
@@ -62,6 +84,17 @@ expect_exit 0 "after SIGTERM unmount: lokt status a still held" "$LOKT" status a
 "$LOKT" status a --json >"$T/a.st"
 [ "$(jfield lock_id <"$T/a.st")" = "$ida" ] && ok "a keeps its lock_id in the store" || not_ok "a in the store: $(cat "$T/a.st")"
 expect_exit 0 "after SIGTERM unmount: b still held" "$LOKT" exists b
+same_record "after SIGTERM unmount" "store's a.json" "$T/a.store" "$LOKT_ROOT/locks/a.json"
+
+# SIGINT and SIGHUP unmount cleanly too (the daemon runs in the background
+# of a script, where SIGINT starts out ignored).
+for sig in int hup; do
+	if mount_fs "$M"; then ok "mount again for SIG${sig^^}"; else not_ok "mount again for SIG${sig^^}"; fi
+	same_record "mounted for SIG${sig^^}" "cat locks/a" "$T/a.mnt" "$L/a"
+	if unmount_fs "$M" "$sig"; then ok "SIG${sig^^} to the daemon: unmounted, exit 0"; else not_ok "SIG${sig^^} to the daemon: no clean exit"; fi
+	same_record "after SIG${sig^^}" "store's a.json" "$T/a.store" "$LOKT_ROOT/locks/a.json"
+	same_record "after SIG${sig^^}" "store's f.json" "$T/f.store" "$LOKT_ROOT/freezes/f.json"
+done
 
 if mount_fs "$M"; then ok "mount again"; else not_ok "mount again"; fi
 if unmount_fs "$M"; then ok "fusermount3 -u with a lock held: daemon exits 0"; else not_ok "fusermount3 -u: no clean exit"; fi

@@ -10,9 +10,10 @@
 #                          in the background and wait until DIR is a loktfs
 #                          mount; $MOUNT_PID is the daemon; it is unmounted
 #                          and killed at exit whatever happens
-#   unmount_fs DIR [term]  unmount (fusermount3 -u, or SIGTERM to the
-#                          daemon with "term"); succeeds only when the
-#                          daemon exits with status 0 and DIR is no mount
+#   unmount_fs DIR [SIG]   unmount (fusermount3 -u, or with SIG, e.g. term,
+#                          int, hup: that signal to the daemon); succeeds
+#                          only when the daemon exits with status 0 and DIR
+#                          is no mount
 #   errno_of OP PATH [ARG] one system call through errno.py; the errno name
 #                          (or OK) in $GOT. Run in this shell, so the
 #                          caller's parent (the holder) is this script.
@@ -121,12 +122,12 @@ _mounted_or_dead() {
 	is_loktfs "$1" || proc_gone "$2"
 }
 
-# unmount_fs DIR [term]
+# unmount_fs DIR [umount|term|int|hup]
 unmount_fs() {
 	local dir=$1 how=${2:-umount} pid=${_fs_pid[$1]:-} st
 	[ -n "$pid" ] || { diag "unmount_fs: $dir was not mounted here"; return 1; }
-	if [ "$how" = term ]; then
-		kill -TERM "$pid"
+	if [ "$how" != umount ]; then
+		kill "-${how^^}" "$pid"
 	else
 		fusermount3 -u "$dir" || return 1
 	fi
