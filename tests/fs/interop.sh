@@ -69,6 +69,60 @@ LOKT_OWNER=other-owner expect_errno OK "another owner's touch m2/locks/d after t
 LOKT_OWNER=other-owner expect_errno OK "other-owner releases d through m2" unlink "$M2/locks/d"
 expect_errno ENOENT "m1 sees d released" stat "$M1/locks/d"
 
+# ---- mount <-> mount, both directions, with attributes ---------------------------
+# Each read on mount B comes right after a change made on mount A: a cached
+# negative entry would hide the new lock, a cached entry or attribute would
+# keep the old size and mtime, a page cache the old record.
+for pair in "$M1 $M2" "$M2 $M1"; do
+	read -r A B <<<"$pair"
+	a=${A##*/} b=${B##*/} n=n${A##*/}
+	expect_errno ENOENT "$b/locks/$n while free" stat "$B/locks/$n"
+	ls "$B/locks" >/dev/null
+	expect_exit 0 "touch $a/locks/$n" touch "$A/locks/$n"
+	expect_errno OK "stat $b/locks/$n right after" stat "$B/locks/$n"
+	ls "$B/locks" | grep -qx "$n" && ok "ls $b/locks/ lists $n right after" || not_ok "ls $b/locks/: $(ls "$B/locks")"
+	size1=$(stat -c %s "$B/locks/$n") mt1=$(stat -c %.9Y "$B/locks/$n")
+	[ "$size1" = "$(wc -c <"$A/locks/$n")" ] && [ "$mt1" = "$(stat -c %.9Y "$A/locks/$n")" ] &&
+		ok "$b sees the size and mtime $a shows" || not_ok "$b: size $size1 mtime $mt1; $a: $(stat -c '%s %.9Y' "$A/locks/$n")"
+	# A file opened before a change: read and fstat show the new record
+	# (direct_io: no page cache; attribute timeout 0: fstat asks again).
+	"$PY" - "$B/locks/$n" "$LOKT" "$n" >"$T/held.out" 2>&1 <<'EOF2'
+import os, subprocess, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+before = os.pread(fd, 65536, 0)
+# This script's child: the lock's holder (the test) is an ancestor, so
+# this renews it with a TTL, which changes the record.
+subprocess.run([sys.argv[2], "lock", sys.argv[3], "--ttl", "10m"], check=True,
+               stdout=subprocess.DEVNULL)
+size = os.fstat(fd).st_size  # first: a read would refresh the attributes
+after = os.pread(fd, 65536, 0)
+now = open(sys.argv[1], "rb").read()
+if after == before:
+    print("same bytes as before the renewal")
+elif after != now:
+    print("neither the old nor the new record")
+elif size != len(now):
+    print("fstat size %d, the record is %d bytes" % (size, len(now)))
+else:
+    print("fresh")
+EOF2
+	[ "$(cat "$T/held.out")" = fresh ] && ok "$b: an open file reads the record renewed through the CLI" ||
+		not_ok "$b: an open file read: $(cat "$T/held.out")"
+	sleep 0.01 # let the clock move, so that a renewal shows in the mtime
+	if echo 45m >"$A/locks/$n"; then ok "echo 45m > $a/locks/$n renews"; else not_ok "echo 45m > $a/locks/$n"; fi
+	size2=$(stat -c %s "$B/locks/$n") mt2=$(stat -c %.9Y "$B/locks/$n")
+	[ "$size2" = "$(wc -c <"$A/locks/$n")" ] && ok "$b: size follows the renewal at once ($size2)" ||
+		not_ok "$b: size $size2, $a shows $(wc -c <"$A/locks/$n") bytes"
+	[ "$mt2" = "$(stat -c %.9Y "$A/locks/$n")" ] && [ "$mt2" != "$mt1" ] &&
+		ok "$b: mtime follows the renewal at once" || not_ok "$b: mtime $mt2 (was $mt1), $a: $(stat -c %.9Y "$A/locks/$n")"
+	[ "$(jfield ttl_sec <"$B/locks/$n")" = 2700 ] && ok "$b: cat shows ttl_sec 2700 at once" ||
+		not_ok "$b: ttl_sec '$(jfield ttl_sec <"$B/locks/$n")'"
+	expect_exit 0 "rm $a/locks/$n" rm "$A/locks/$n"
+	expect_errno ENOENT "stat $b/locks/$n right after the rm" stat "$B/locks/$n"
+	expect_errno ENOENT "cat $b/locks/$n right after the rm" read "$B/locks/$n"
+	ls "$B/locks" | grep -qx "$n" && not_ok "ls $b/locks/ still lists $n" || ok "ls $b/locks/ no longer lists $n"
+done
+
 # ---- freezes, both ways ----------------------------------------------------------
 expect_exit 0 "lokt freeze e --ttl 5m" "$LOKT" freeze e --ttl 5m
 expect_exit 1 "touch m1/locks/e while frozen by lokt fails" touch "$M1/locks/e"
