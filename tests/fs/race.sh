@@ -37,18 +37,33 @@ fi
 set +C
 EOF
 
-# A mount racer: $2 sections, each won with touch (EBUSY: retry after a
-# short pause, a read timeout on a private fifo: no process per pause).
+# Every failed attempt backs off before the next: a random pause whose
+# bound doubles after each failure (10 ms up to 320 ms) and starts again
+# after a win, so that on a loaded machine the losers do not crowd out the
+# winner's own touch, cat and rm. A pause is a read timeout on a private
+# fifo: no process per pause.
+cat >"$T/backoff.sh" <<'EOF'
+mkfifo "$T/pause.$1" && exec 8<>"$T/pause.$1"
+cap=1
+backoff() { # 1..cap centiseconds, then double cap (at most 32)
+	local cs=$((RANDOM % cap + 1))
+	read -t "$((cs / 100)).$(printf %02d $((cs % 100)))" -u 8
+	((cap < 32)) && cap=$((cap * 2))
+}
+EOF
+
+# A mount racer: $2 sections, each won with touch (EBUSY: back off, retry).
 cat >"$T/touch-racer.sh" <<'EOF'
 id=$1 rounds=$2 who=touch$1
-mkfifo "$T/pause.$id" && exec 8<>"$T/pause.$id"
+. "$T/backoff.sh" "$id"
 until [ -e "$T/go" ]; do read -t 0.01 -u 8; done
 for ((i = 0; i < rounds; i++)); do
+	cap=1
 	until touch "$M/locks/x" 2>"$T/err.$id"; do
 		if [[ $(<"$T/err.$id") != *"Device or resource busy"* ]]; then
 			echo "touch $id: $(<"$T/err.$id")" >>"$T/errors"
 		fi
-		read -t 0.0$((RANDOM % 5 + 1)) -u 8
+		backoff
 	done
 	rec=$(<"$M/locks/x")
 	[[ $rec =~ \"pid\":\ *([0-9]+) ]]
@@ -61,18 +76,19 @@ for ((i = 0; i < rounds; i++)); do
 done
 EOF
 
-# A CLI racer: $2 sections, each run by lokt guard (held: retry).
+# A CLI racer: $2 sections, each run by lokt guard (held: back off, retry).
 cat >"$T/guard-racer.sh" <<'EOF'
 id=$1 rounds=$2
-mkfifo "$T/pause.g$id" && exec 8<>"$T/pause.g$id"
+. "$T/backoff.sh" "g$id"
 until [ -e "$T/go" ]; do read -t 0.01 -u 8; done
 for ((i = 0; i < rounds; i++)); do
+	cap=1
 	while :; do
 		"$LOKT" guard x -q -- bash -c 'who=$0 fence=$LOKT_FENCE; . "$T/section.sh"' "guard$id" 2>"$T/gerr.$id"
 		st=$?
 		[ "$st" -eq 0 ] && break
 		[ "$st" -ne 2 ] && echo "guard $id: exit $st: $(<"$T/gerr.$id")" >>"$T/errors"
-		read -t 0.0$((RANDOM % 5 + 1)) -u 8
+		backoff
 	done
 done
 EOF
@@ -101,8 +117,10 @@ run_race() {
 	done
 	at_exit "kill_child TERM ${pids[*]}"
 	touch "$T/go"
-	if ! wait_for 90 all_gone "${pids[@]}"; then
-		diag "racers still running after 90 s: killing them"
+	# A bound against a hang, not a speed requirement: meson's timeout
+	# for this test is larger still.
+	if ! wait_for 240 all_gone "${pids[@]}"; then
+		diag "racers still running after 240 s: killing them"
 		kill "${pids[@]}" 2>/dev/null
 	fi
 	wait "${pids[@]}" 2>/dev/null
