@@ -26,6 +26,8 @@ file it opened, whose error is reported too):
   chmod PATH         chmod 0600
   chown PATH UID     chown(UID, -1)
   truncate PATH N    truncate to N bytes
+  setxattr PATH      setxattr user.lokt = "1"            (setfattr)
+  removexattr PATH   removexattr user.lokt               (setfattr -x)
 """
 import errno
 import os
@@ -78,6 +80,10 @@ def one(op, path, arg):
         os.chown(path, int(arg), -1)
     elif op == "truncate":
         os.truncate(path, int(arg))
+    elif op == "setxattr":
+        os.setxattr(path, "user.lokt", b"1")
+    elif op == "removexattr":
+        os.removexattr(path, "user.lokt")
     else:
         raise SystemExit(f"errno.py: unknown operation '{op}' (see --help)")
 

@@ -143,6 +143,12 @@ mt=$(stat -c %.9Y "$L/x")
 acq=$(epoch_of "$(jfield acquired_ts <"$T/x.json")")
 [ "$mt" = "$acq" ] && ok "stat locks/x: mtime == acquired_ts ($acq)" ||
 	not_ok "stat locks/x: mtime $mt, acquired_ts $acq"
+ls_mt=$(ls -ln --time-style=+%s.%N "$L" | awk '$NF == "x" { print $6 }')
+[ "$ls_mt" = "$acq" ] && ok "ls -l: the time of x is acquired_ts" || not_ok "ls -l: time of x '$ls_mt', acquired_ts $acq"
+for f in "$L/z" "$L/y"; do
+	[ "$(stat -c %s "$f")" = "$(wc -c <"$f")" ] && ok "stat ${f#$M/}: size == bytes cat shows" ||
+		not_ok "stat ${f#$M/}: size $(stat -c %s "$f"), cat shows $(wc -c <"$f") bytes"
+done
 [ "$(stat -c %F "$L/x")" = "regular file" ] && ok "stat locks/x: a regular file" ||
 	not_ok "stat locks/x: $(stat -c %F "$L/x")"
 find "$M" >"$T/find.out" 2>&1
@@ -183,6 +189,9 @@ refused EPERM "chown 1 locks/x" chown 1 "$L/x"
 expect_errno EPERM "chown locks/x" chown "$L/x" 1
 refused EPERM "truncate -s 10 locks/x" truncate -s 10 "$L/x"
 expect_errno EPERM "truncate locks/x to 10" truncate "$L/x" 10
+expect_errno EPERM "setxattr locks/x" setxattr "$L/x"
+expect_errno EPERM "removexattr locks/x" removexattr "$L/x"
+expect_errno EPERM "setxattr locks/" setxattr "$L"
 refused EPERM "touch foo at the top" touch "$M/foo"
 expect_errno EPERM "create foo at the top" create "$M/foo"
 expect_errno EPERM "write foo at the top" write "$M/foo" 30m
@@ -227,6 +236,17 @@ cat "$F/fy" >"$T/fy.json"
 [ "$(jfield ttl_sec <"$T/fy.json")" = 1200 ] && ok "touch freezes/fy: ttl_sec 1200 (freeze_ttl)" ||
 	not_ok "touch freezes/fy: ttl_sec '$(jfield ttl_sec <"$T/fy.json")', want 1200"
 ls "$F" | grep -qx x && ok "ls freezes/ lists x" || not_ok "ls freezes/ lacks x: $(ls "$F")"
+[ "$(stat -c %s "$F/x")" = "$(wc -c <"$F/x")" ] && ok "stat freezes/x: size == bytes cat shows" ||
+	not_ok "stat freezes/x: size $(stat -c %s "$F/x"), cat shows $(wc -c <"$F/x") bytes"
+LOKT_OWNER=other-owner expect_errno EBUSY "another owner's echo 5m > freezes/x (active)" write "$F/x" 5m
+LOKT_OWNER=other-owner expect_errno EBUSY "another owner's touch freezes/x (active)" create "$F/x"
+LOKT_OWNER=other-owner expect_errno EPERM "another owner's rm freezes/x (active)" unlink "$F/x"
+[ "$(jfield ttl_sec <"$F/x")" = 900 ] && [ "$(jfield owner <"$F/x")" = root ] &&
+	ok "freezes/x unchanged by the refusals" || not_ok "freezes/x changed: $(cat "$F/x")"
+expect_errno EINVAL "create freezes/a..b (bad name)" create "$F/a..b"
+expect_errno EINVAL "write 5m to 'freezes/a b' (bad name)" write "$F/a b" 5m
+expect_errno ENOENT "cat freezes/none (no freeze)" read "$F/none"
+expect_errno ENOENT "rm freezes/none (no freeze)" unlink "$F/none"
 refused EBUSY "touch locks/x while x is frozen" touch "$L/x"
 expect_errno EBUSY "create locks/x while frozen" create "$L/x"
 expect_exit 3 "frozen x was not acquired" "$LOKT" exists x
