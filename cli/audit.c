@@ -69,17 +69,21 @@ static int audit_opt(struct cli *c, int opt, const char *arg, void *data)
 static void print_event(const struct lokt_event *ev)
 {
 	struct json_object *obj, *extra = NULL;
-	char ts[64];
+	char ts[64], e[CLI_ESC_MAX], n[CLI_ESC_MAX], o[CLI_ESC_MAX];
+	char h[CLI_ESC_MAX];
 
+	/* The log is a file anyone with write access may have appended to:
+	 * every string is escaped (extra is JSON, escaped already). */
 	cli_fmt_time(&ev->ts, ts, sizeof(ts));
-	printf("%s %s %s %s@%s pid %lld", ts, ev->event, ev->name, ev->owner,
-	       ev->host, (long long)ev->pid);
+	printf("%s %s %s %s@%s pid %lld", ts, cli_esc(ev->event, e, sizeof(e)),
+	       cli_esc(ev->name, n, sizeof(n)), cli_esc(ev->owner, o, sizeof(o)),
+	       cli_esc(ev->host, h, sizeof(h)), (long long)ev->pid);
 	if (ev->ttl_sec > 0)
 		printf(" ttl %llds", (long long)ev->ttl_sec);
 	if (ev->agent_id[0])
-		printf(" agent %s", ev->agent_id);
+		printf(" agent %s", cli_esc(ev->agent_id, o, sizeof(o)));
 	if (ev->lock_id[0])
-		printf(" lock %.8s", ev->lock_id);
+		printf(" lock %.8s", cli_esc(ev->lock_id, o, sizeof(o)));
 	obj = ev->line ? json_tokener_parse(ev->line) : NULL;
 	if (obj && json_object_object_get_ex(obj, "extra", &extra) &&
 	    json_object_is_type(extra, json_type_object) &&

@@ -137,6 +137,16 @@ void cli_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage_error(const struct cli *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* s made safe for one line of a terminal, into buf: newline, tab and CR
+ * as \n \t \r, other control characters (C0, DEL, C1) as \xNN or \u00NN,
+ * bytes that are not UTF-8 as \xNN. For anything read from a lock file,
+ * the audit log or /proc (untrusted). Truncates at a whole character;
+ * returns buf. CLI_ESC_MAX bytes are enough for a message: a string full
+ * of control characters is cut rather than quadrupled. */
+#define CLI_ESC_MAX LOKT_STR_MAX
+#define CLI_CMD_COLUMN 60 /* bytes of a command line in status's table */
+const char *cli_esc(const char *s, char *buf, size_t size);
+
 void cli_now(struct timespec *ret);
 int64_t cli_mono_ms(void); /* CLOCK_MONOTONIC in milliseconds */
 int64_t cli_ms_since(const struct timespec *t); /* now - t */

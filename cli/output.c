@@ -56,6 +56,67 @@ int cli_usage_error(const struct cli *c, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* Length of the valid UTF-8 sequence at p (2 to 4), or 0. */
+static size_t utf8_seq(const unsigned char *p)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	/* no overlong forms, no surrogates, nothing above U+10FFFF */
+	if (p[0] == 0xe0)
+		lo = 0xa0;
+	else if (p[0] == 0xed)
+		hi = 0x9f;
+	else if (p[0] == 0xf0)
+		lo = 0x90;
+	else if (p[0] == 0xf4)
+		hi = 0x8f;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+const char *cli_esc(const char *s, char *buf, size_t size)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len = 0, n;
+	char tmp[8];
+
+	if (!size)
+		return buf;
+	for (; *p; p += n) {
+		n = *p < 0x80 ? 1 : utf8_seq(p);
+		if (*p == '\n' || *p == '\t' || *p == '\r')
+			snprintf(tmp, sizeof(tmp), "\\%c",
+				 *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r');
+		else if (*p < 0x20 || *p == 0x7f || n == 0)
+			snprintf(tmp, sizeof(tmp), "\\x%02x", *p);
+		else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) /* C1 */
+			snprintf(tmp, sizeof(tmp), "\\u%04x", p[1]);
+		else
+			snprintf(tmp, sizeof(tmp), "%.*s", (int)n, (const char *)p);
+		if (!n)
+			n = 1;
+		if (len + strlen(tmp) >= size)
+			break; /* truncated at a whole character */
+		memcpy(buf + len, tmp, strlen(tmp));
+		len += strlen(tmp);
+	}
+	buf[len] = 0;
+	return buf;
+}
+
 void cli_now(struct timespec *ret)
 {
 	clock_gettime(CLOCK_REALTIME, ret);
@@ -113,6 +174,7 @@ const char *cli_state(const struct lokt_info *in)
 void cli_holder(const struct lokt_info *in, char *buf, size_t size)
 {
 	const struct lokt_record *rec = &in->rec;
+	char owner[CLI_ESC_MAX], host[CLI_ESC_MAX];
 	const char *alive;
 
 	if (in->stale == LOKT_STALE_CORRUPT) {
@@ -138,8 +200,10 @@ void cli_holder(const struct lokt_info *in, char *buf, size_t size)
 		alive = in->local ? "alive" : "on another host";
 		break;
 	}
-	snprintf(buf, size, "%s@%s (pid %lld, %s)", rec->owner, rec->host,
-		 (long long)rec->pid, alive);
+	snprintf(buf, size, "%s@%s (pid %lld, %s)",
+		 cli_esc(rec->owner, owner, sizeof(owner)),
+		 cli_esc(rec->host, host, sizeof(host)), (long long)rec->pid,
+		 alive);
 }
 
 void cli_timing(const struct lokt_info *in, char *buf, size_t size)
@@ -167,7 +231,7 @@ void cli_timing(const struct lokt_info *in, char *buf, size_t size)
 
 void cli_command_of(const struct lokt_info *in, char *buf, size_t size)
 {
-	char cmd[256];
+	char cmd[256], esc[4 * 256];
 
 	buf[0] = 0;
 	if (!in->local || in->stale != LOKT_LIVE || in->rec.pid <= 0)
@@ -175,7 +239,7 @@ void cli_command_of(const struct lokt_info *in, char *buf, size_t size)
 	if (lokt_proc_cmdline((pid_t)in->rec.pid, cmd, sizeof(cmd)) < 0 ||
 	    !cmd[0])
 		return;
-	snprintf(buf, size, "running \"%s\"", cmd);
+	snprintf(buf, size, "running \"%s\"", cli_esc(cmd, esc, sizeof(esc)));
 }
 
 void cli_info_of(const struct lokt_record *rec, struct lokt_info *ret)
@@ -240,12 +304,14 @@ void cli_progress_cb(const struct lokt_progress *p, void *userdata)
 {
 	struct cli_progress *pr = userdata;
 	char who[700], waited[32], age[32];
+	char owner[CLI_ESC_MAX], host[CLI_ESC_MAX];
 
 	cli_fmt_ms(p->waited_ms, waited, sizeof(waited));
 	if (p->holder && p->frozen) {
 		cli_fmt_time(&p->holder->rec.expires, age, sizeof(age));
 		snprintf(who, sizeof(who), "frozen by %s@%s until %s",
-			 p->holder->rec.owner, p->holder->rec.host, age);
+			 cli_esc(p->holder->rec.owner, owner, sizeof(owner)),
+			 cli_esc(p->holder->rec.host, host, sizeof(host)), age);
 	} else if (p->holder) {
 		char h[560];
 

@@ -73,12 +73,13 @@ static void describe(const struct lokt_info *in, char *buf, size_t size)
 static void describe_freeze(const struct lokt_info *in, char *buf,
 			    size_t size)
 {
-	char until[64], left[32];
+	char until[64], left[32], owner[CLI_ESC_MAX], host[CLI_ESC_MAX];
 
 	cli_fmt_time(&in->rec.expires, until, sizeof(until));
 	cli_fmt_ms(-cli_ms_since(&in->rec.expires), left, sizeof(left));
-	snprintf(buf, size, "frozen by %s@%s until %s (in %s)", in->rec.owner,
-		 in->rec.host, until, left);
+	snprintf(buf, size, "frozen by %s@%s until %s (in %s)",
+		 cli_esc(in->rec.owner, owner, sizeof(owner)),
+		 cli_esc(in->rec.host, host, sizeof(host)), until, left);
 }
 
 static void held_message(enum cli_op op, const char *name,

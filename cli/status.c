@@ -15,9 +15,9 @@
 
 struct row {
 	char name[LOKT_NAME_MAX + 1];
-	char who[2 * LOKT_STR_MAX + 2];
+	char who[2 * CLI_ESC_MAX + 2];
 	char pid[24], state[16], age[32], expires[48], fence[24];
-	char cmd[256];
+	char cmd[CLI_CMD_COLUMN + 1];
 };
 
 #define NCOLS 8
@@ -32,6 +32,7 @@ static const char *cell(const struct row *r, int i)
 static void fill_row(const struct lokt_info *in, struct row *r)
 {
 	const struct lokt_record *rec = &in->rec;
+	char owner[CLI_ESC_MAX], host[CLI_ESC_MAX], cmd[256];
 	int64_t left;
 
 	memset(r, 0, sizeof(*r));
@@ -46,7 +47,9 @@ static void fill_row(const struct lokt_info *in, struct row *r)
 		strcpy(r->cmd, "-");
 		return;
 	}
-	snprintf(r->who, sizeof(r->who), "%s@%s", rec->owner, rec->host);
+	snprintf(r->who, sizeof(r->who), "%s@%s",
+		 cli_esc(rec->owner, owner, sizeof(owner)),
+		 cli_esc(rec->host, host, sizeof(host)));
 	snprintf(r->pid, sizeof(r->pid), "%lld", (long long)rec->pid);
 	cli_fmt_ms(cli_ms_since(&rec->acquired), r->age, sizeof(r->age));
 	if (rec->ttl_sec > 0) {
@@ -62,9 +65,12 @@ static void fill_row(const struct lokt_info *in, struct row *r)
 	}
 	snprintf(r->fence, sizeof(r->fence), "%llu",
 		 (unsigned long long)rec->fence);
+	/* one line per lock, whatever the command line holds */
 	if (!in->local || in->stale != LOKT_LIVE ||
-	    lokt_proc_cmdline((pid_t)rec->pid, r->cmd, 60) < 0 || !r->cmd[0])
+	    lokt_proc_cmdline((pid_t)rec->pid, cmd, sizeof(cmd)) < 0 || !cmd[0])
 		strcpy(r->cmd, "-");
+	else
+		cli_esc(cmd, r->cmd, sizeof(r->cmd));
 }
 
 static void print_table(const struct lokt_info *locks, size_t n)
@@ -94,7 +100,7 @@ static void print_table(const struct lokt_info *locks, size_t n)
 
 static void print_freezes(const struct lokt_info *fr, size_t n)
 {
-	char until[64], left[32];
+	char until[64], left[32], owner[CLI_ESC_MAX], host[CLI_ESC_MAX];
 
 	for (size_t i = 0; i < n; i++) {
 		if (fr[i].stale == LOKT_STALE_CORRUPT || fr[i].future) {
@@ -106,7 +112,8 @@ static void print_freezes(const struct lokt_info *fr, size_t n)
 		cli_fmt_ms(-cli_ms_since(&fr[i].rec.expires), left,
 			   sizeof(left));
 		printf("frozen: %s by %s@%s until %s (%s%s)\n", fr[i].rec.name,
-		       fr[i].rec.owner, fr[i].rec.host, until,
+		       cli_esc(fr[i].rec.owner, owner, sizeof(owner)),
+		       cli_esc(fr[i].rec.host, host, sizeof(host)), until,
 		       fr[i].stale == LOKT_LIVE ? "in " : "",
 		       fr[i].stale == LOKT_LIVE ? left : "expired");
 	}
@@ -171,7 +178,7 @@ static int status_all(struct cli *c, bool pruned, size_t npruned)
 static void print_detail(const struct lokt_info *in, size_t waiters)
 {
 	const struct lokt_record *rec = &in->rec;
-	char holder[600], cmd[256], t[64], d[32];
+	char holder[600], cmd[256], esc[4 * 256], t[64], d[32];
 
 	cli_holder(in, holder, sizeof(holder));
 	printf("lock \"%s\": %s\n", rec->name,
@@ -182,7 +189,7 @@ static void print_detail(const struct lokt_info *in, size_t waiters)
 		return;
 	if (in->local && in->stale == LOKT_LIVE &&
 	    lokt_proc_cmdline((pid_t)rec->pid, cmd, sizeof(cmd)) >= 0)
-		printf("  command:  %s\n", cmd);
+		printf("  command:  %s\n", cli_esc(cmd, esc, sizeof(esc)));
 	cli_fmt_time(&rec->acquired, t, sizeof(t));
 	cli_fmt_ms(cli_ms_since(&rec->acquired), d, sizeof(d));
 	printf("  acquired: %s (%s ago)\n", t, d);
@@ -199,7 +206,8 @@ static void print_detail(const struct lokt_info *in, size_t waiters)
 	printf("  fence:    %llu\n", (unsigned long long)rec->fence);
 	printf("  lock_id:  %s\n", rec->lock_id);
 	if (rec->agent_id[0])
-		printf("  agent:    %s\n", rec->agent_id);
+		printf("  agent:    %s\n",
+		       cli_esc(rec->agent_id, esc, sizeof(esc)));
 	if (waiters)
 		printf("  waiters:  %zu\n", waiters);
 }

@@ -45,14 +45,15 @@ static void say(struct why *w, const char *fmt, ...)
 static void why_frozen(struct why *w, const char *name,
 		       const struct lokt_info *fr)
 {
-	char until[64], left[32];
+	char until[64], left[32], owner[CLI_ESC_MAX], host[CLI_ESC_MAX];
 
 	cli_fmt_time(&fr->rec.expires, until, sizeof(until));
 	cli_fmt_ms(-cli_ms_since(&fr->rec.expires), left, sizeof(left));
 	say(w, "\"%s\" is frozen by %s@%s until %s (in %s): lokt lock %s "
 	       "is refused (exit 2) until the freeze ends or someone runs: "
 	       "lokt unfreeze %s. ",
-	    name, fr->rec.owner, fr->rec.host, until, left, name, name);
+	    name, cli_esc(fr->rec.owner, owner, sizeof(owner)),
+	    cli_esc(fr->rec.host, host, sizeof(host)), until, left, name, name);
 	w->reason = "frozen";
 }
 
@@ -79,7 +80,7 @@ static void why_held(struct why *w, const char *name,
 static void why_stale(struct why *w, const char *name,
 		      const struct lokt_info *in)
 {
-	char holder[600], left[32];
+	char holder[600], left[32], owner[CLI_ESC_MAX], host[CLI_ESC_MAX];
 
 	cli_holder(in, holder, sizeof(holder));
 	switch (in->stale) {
@@ -96,7 +97,8 @@ static void why_stale(struct why *w, const char *name,
 		cli_fmt_ms(cli_ms_since(&in->rec.expires), left, sizeof(left));
 		say(w, "Lock \"%s\" of %s@%s is stale: its TTL expired %s "
 		       "ago. ",
-		    name, in->rec.owner, in->rec.host, left);
+		    name, cli_esc(in->rec.owner, owner, sizeof(owner)),
+		    cli_esc(in->rec.host, host, sizeof(host)), left);
 		break;
 	default:
 		say(w, "Lock \"%s\" is stale: its file is corrupt. ", name);

@@ -79,4 +79,76 @@ else
 	not_ok "alice's bash took m4"
 fi
 
+# --- untrusted strings: one line per lock, no terminal control ---------
+# A holder whose command line has a newline, a tab and an escape
+# sequence (as `bash -c $'sleep 100\necho hi'` would, without leaving a
+# child behind), and whose owner has some too; then lock and freeze files
+# written by hand (a lock file is untrusted input) with such owner, host
+# and agent strings. Every output stays one line per lock, with the
+# control characters escaped, never printed raw.
+ctl=$'\e'
+no_ctl() { # DESCRIPTION TEXT: no ESC, CR or other C0 control but \n
+	if LC_ALL=C grep -q "[$ctl"$'\r\t\x01-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f'"]" <<<"$2"; then
+		not_ok "$1: raw control characters in: $(printf %q "$2")"
+	else
+		ok "$1"
+	fi
+}
+cat >"$T/m5.sh" <<'SHEOF'
+"$LOKT" lock m5 -q && : >"$T/m5" && exec -a $'sleep 597\necho\thi\e[2J' sleep 597
+SHEOF
+LOKT_OWNER=$'ev\til\e[31m\nx' bash "$T/m5.sh" &
+track $!
+if wait_for 30 test -e "$T/m5"; then
+	expect_exit 0 "status with a multi-line command" "$LOKT" status
+	check "status: one line per lock ($(wc -l <<<"$OUT") lines for 2 locks)" \
+		test "$(wc -l <<<"$OUT")" -eq 3
+	no_ctl "status: control characters escaped" "$OUT"
+	contains "$OUT" 'sleep 597\necho\thi\x1b[2J' "status shows the command escaped"
+	contains "$OUT" 'ev\til\x1b[31m\nx@' "status shows the owner escaped"
+	expect_exit 0 "status m5" "$LOKT" status m5
+	no_ctl "status m5: escaped" "$OUT"
+	contains "$OUT" 'command:  sleep 597\necho\thi' "status m5 shows the command on one line"
+	expect_exit 2 "lock m5 (held)" "$LOKT" lock m5
+	no_ctl "the refusal: escaped" "$ERR"
+	check "the refusal is one line" test "$(wc -l <<<"$ERR")" -eq 1
+	expect_exit 2 "why m5" "$LOKT" why m5
+	no_ctl "why m5: escaped" "$OUT"
+	check "why m5 is one line" test "$(wc -l <<<"$OUT")" -eq 1
+	expect_exit 0 "audit --name m5" "$LOKT" audit --name m5
+	no_ctl "audit: escaped" "$OUT"
+	check "audit: one line per event (acquire, deny)" test "$(wc -l <<<"$OUT")" -eq 2
+else
+	not_ok "a holder with a multi-line command took m5"
+fi
+host=$(uname -n)
+printf '{"version":1,"name":"m6","lock_id":"%s","owner":"a\\nb\\u001b[2J","host":"%s","pid":%d,"agent_id":"ag\\tent\\r","acquired_ts":"%s"}\n' \
+	0123456789abcdef0123456789abcdef "$host" $$ "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$(lockfile m6)"
+printf '{"version":1,"name":"m7","lock_id":"%s","owner":"f\\u001b]0;pwned\\u0007r","host":"h\\nx","pid":1,"acquired_ts":"%s","ttl_sec":3600,"expires_at":"%s"}\n' \
+	0123456789abcdef0123456789abcdef "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)" \
+	>"$LOKT_ROOT/freezes/m7.json"
+expect_exit 0 "status with hand-written files" "$LOKT" status
+no_ctl "status: owner, host of hand-written files escaped" "$OUT"
+check "status: one line per lock and per freeze ($(wc -l <<<"$OUT") lines)" \
+	test "$(wc -l <<<"$OUT")" -eq 5
+expect_exit 0 "status m6" "$LOKT" status m6
+no_ctl "status m6: owner and agent escaped" "$OUT"
+contains "$OUT" 'agent:    ag\tent\r' "status m6 shows the agent escaped"
+expect_exit 2 "lock m6 (held by the hand-written record)" "$LOKT" lock m6
+no_ctl "refusal naming a hand-written holder: escaped" "$ERR"
+expect_exit 2 "lock m7 (frozen by the hand-written freeze)" "$LOKT" lock m7
+no_ctl "refusal naming a hand-written freeze: escaped" "$ERR"
+expect_exit 2 "why m7" "$LOKT" why m7
+no_ctl "why m7: escaped" "$OUT"
+expect_exit 3 "status m7 (free, frozen) → 3" "$LOKT" status m7 --json
+check "--json keeps the raw strings (JSON escapes them)" test \
+	"$(jget 'd["freeze"]["owner"]' <<<"$OUT")" = $'f\e]0;pwned\ar'
+if script -qec true /dev/null >/dev/null 2>&1 </dev/null; then
+	printf 'n\n' | script -qec "'$LOKT' unlock m6 --force" /dev/null >"$T/tty.out" 2>&1
+	no_ctl "the --force prompt: escaped" "$(tr -d '\r' <"$T/tty.out")"
+else
+	skip "the --force prompt: escaped" "script(1) cannot allocate a pty here"
+fi
+rm -f "$(lockfile m6)" "$LOKT_ROOT/freezes/m7.json"
+
 done_testing
