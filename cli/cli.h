@@ -201,6 +201,9 @@ int cli_watchdog_start(const struct cli_watchdog *wd, pid_t *ret_pid,
 		       int *ret_wfd);
 /* In the command's process, before exec: tell the watchdog our pid. */
 void cli_watchdog_announce(int wfd);
+/* guard lost the lock (already audited): the watchdog must not release
+ * it. */
+void cli_watchdog_lost(int wfd);
 /* guard's normal exit: tell the watchdog to go, close the pipe. */
 void cli_watchdog_done(int wfd);
 

@@ -44,6 +44,7 @@ struct guard {
 	int tty; /* the terminal we handed to the command, or -1 */
 	int status; /* the command's wait status, once reaped */
 	bool done;
+	bool lost; /* renewal found the lock gone or taken (audited then) */
 	int64_t renew_at, kill_at; /* monotonic ms; 0: none */
 };
 
@@ -221,8 +222,12 @@ static void renew(struct guard *g)
 		g->renew_at = cli_mono_ms() + 200;
 		return;
 	}
+	/* lokt_renew has audited the loss: nothing may release (and audit
+	 * it again) by our lock_id now, neither finish() nor the watchdog. */
 	cli_report(g->c, CLI_GUARD, r, g->name, &res);
 	g->renew_at = 0;
+	g->lost = true;
+	cli_watchdog_lost(g->wd_fd);
 	if (g->warn_on_lost) {
 		cli_warning("--on-lost warn: \"%s\" runs on without its lock",
 			    g->cmd[0]);
@@ -276,9 +281,12 @@ static void finish(struct guard *g)
 
 	if (g->tty >= 0)
 		tcsetpgrp(g->tty, getpgrp());
-	r = lokt_release(g->c->store, g->name, &g->c->who, g->held.lock_id, 0,
-			 &res);
-	if (r < 0 && r != -LOKT_E_LOST && r != -LOKT_E_NOT_FOUND)
+	r = g->lost ? 0
+		    : lokt_release(g->c->store, g->name, &g->c->who,
+				   g->held.lock_id, 0, &res);
+	if (r == -LOKT_E_LOST) /* without --ttl, noticed only now */
+		cli_report(g->c, CLI_GUARD, r, g->name, &res);
+	else if (r < 0)
 		cli_warning("cannot release lock \"%s\": %s", g->name,
 			    lokt_strerror(r));
 	if (g->wd_fd >= 0)

@@ -5,81 +5,183 @@
  * killed it (SIGKILL included).
  *
  * It is forked before the command and blocks reading a pipe whose write
- * end only guard and (until its exec) the command hold. The command writes
- * "P<pid>" there before exec (cli_watchdog_announce); guard writes "D"
- * before a normal exit. End of file without "D" means guard died: the
- * kernel closed its write end. The watchdog then sends SIGTERM to the
- * command's process group, SIGKILL after CLI_GRACE_MS, and releases the
- * lock by its lock_id (never a successor's).
+ * end only guard and (until its exec) the command hold. Lines on the pipe:
+ *
+ *   P<pid>  from the command before exec: its pid, which is its group
+ *   L       from guard: the lock was lost (lokt_renew audited it), so
+ *           there is nothing left to release
+ *   D       from guard before a normal exit: nothing to do
+ *
+ * End of file without "D" means guard died: the kernel closed its write
+ * end. The watchdog then sends SIGTERM to the command's process group,
+ * SIGKILL after CLI_GRACE_MS, waits until no process of the group runs
+ * any more, and only then releases the lock by its lock_id (never a
+ * successor's).
+ *
+ * "No process of the group runs" is read from /proc, not from kill(-pgid,
+ * 0): the command was guard's child, so once guard is dead it lingers as
+ * a zombie until pid 1 (or a subreaper) reaps it, which may take seconds.
+ * A zombie runs no code; waiting for the reaping delayed the release
+ * for nothing.
  *
  * Why no window is left open: until the command has written its pid it
  * holds the write end too, so end of file cannot arrive before the pid.
  * PR_SET_PDEATHSIG is not needed for the same reason: the pipe reports
  * guard's death in every case, and a death signal would only race it.
  */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 
-/* Read the pipe until end of file: true if guard said "done". */
-static bool read_pipe(int rfd, pid_t *ret_pgid)
+#define POLL_MS 10 /* how often the group is looked at while it stops */
+
+struct news {
+	pid_t pgid; /* from "P": the command's group, 0 before */
+	bool lost, done;
+};
+
+static void parse_line(const char *line, struct news *n)
+{
+	if (line[0] == 'P')
+		n->pgid = (pid_t)atoi(line + 1);
+	else if (line[0] == 'L')
+		n->lost = true;
+	else if (line[0] == 'D')
+		n->done = true;
+}
+
+/* Read the pipe until end of file. */
+static void read_pipe(int rfd, struct news *n)
 {
 	char buf[128];
 	size_t len = 0;
-	bool done = false;
-	ssize_t n;
+	ssize_t r;
+	char *nl;
 
-	while ((n = read(rfd, buf + len, sizeof(buf) - 1 - len)) != 0) {
-		if (n < 0 && errno == EINTR)
+	while ((r = read(rfd, buf + len, sizeof(buf) - 1 - len)) != 0) {
+		if (r < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
+		if (r < 0)
 			break;
-		len += (size_t)n;
+		len += (size_t)r;
 		buf[len] = 0;
-		if (strchr(buf, 'D'))
-			done = true;
-		if (buf[0] == 'P' && strchr(buf, '\n'))
-			*ret_pgid = (pid_t)atoi(buf + 1);
+		while ((nl = strchr(buf, '\n'))) {
+			*nl = 0;
+			parse_line(buf, n);
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len + 1);
+		}
 		if (len >= sizeof(buf) - 1)
-			len = 0;
+			len = 0; /* no such line is ever written */
 	}
-	return done;
 }
 
+/* Threads of a zombie thread-group leader that may still run. */
+static bool threads_run(int pid)
+{
+	char path[64], buf[2048], *t;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	t = strstr(buf, "\nThreads:");
+	return t && atoi(t + 9) > 1;
+}
+
+/* Is pid a process of group pgid that still runs code? */
+static bool member_runs(int pid, pid_t pgid)
+{
+	char path[64], buf[512], state, *p;
+	int ppid, grp;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false; /* gone */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* after comm, which may hold anything */
+	if (!p || sscanf(p + 1, " %c %d %d", &state, &ppid, &grp) != 3 ||
+	    grp != pgid)
+		return false;
+	return (state != 'Z' && state != 'X') || threads_run(pid);
+}
+
+/* Does any process of group pgid still run? When /proc cannot be read,
+ * kill(-pgid, 0) answers, counting zombies: late, never early. */
+static bool group_runs(pid_t pgid)
+{
+	struct dirent *de;
+	bool runs = false;
+	DIR *d;
+
+	d = opendir("/proc");
+	if (!d)
+		return kill(-pgid, 0) == 0 || errno != ESRCH;
+	while (!runs && (de = readdir(d)))
+		if (isdigit((unsigned char)de->d_name[0]))
+			runs = member_runs(atoi(de->d_name), pgid);
+	closedir(d);
+	return runs;
+}
+
+/* Stop the command's group and return once none of it runs. */
 static void stop_group(pid_t pgid)
 {
-	int64_t end = cli_mono_ms() + CLI_GRACE_MS;
+	const struct timespec pause = { 0, POLL_MS * 1000000L };
+	int64_t kill_at = cli_mono_ms() + CLI_GRACE_MS;
 
 	kill(-pgid, SIGTERM);
-	while (cli_mono_ms() < end) {
-		if (kill(-pgid, 0) < 0 && errno == ESRCH)
-			return;
-		usleep(50 * 1000);
+	kill(-pgid, SIGCONT); /* a stopped job must see the SIGTERM */
+	while (group_runs(pgid)) {
+		if (kill_at && cli_mono_ms() >= kill_at) {
+			kill(-pgid, SIGKILL);
+			kill_at = 0; /* then wait, however long dying takes */
+		}
+		nanosleep(&pause, NULL);
 	}
-	kill(-pgid, SIGKILL);
 }
 
 static void watch(const struct cli_watchdog *wd, int rfd)
 {
 	struct lokt_result res = { 0 };
-	pid_t pgid = 0;
+	struct news n = { 0 };
 
 	/* A signal meant for guard's process group must not take the
 	 * watchdog with it: guard forwards those to the command. */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
-	if (read_pipe(rfd, &pgid))
+	read_pipe(rfd, &n);
+	if (n.done)
 		_exit(0);
-	if (pgid > 0)
-		stop_group(pgid);
-	lokt_release(wd->store, wd->name, wd->who, wd->lock_id, 0, &res);
+	if (n.pgid > 0)
+		stop_group(n.pgid);
+	if (!n.lost)
+		lokt_release(wd->store, wd->name, wd->who, wd->lock_id, 0,
+			     &res);
 	_exit(0);
 }
 
@@ -112,6 +214,13 @@ int cli_watchdog_start(const struct cli_watchdog *wd, pid_t *ret_pid,
 void cli_watchdog_announce(int wfd)
 {
 	dprintf(wfd, "P%d\n", (int)getpid());
+}
+
+void cli_watchdog_lost(int wfd)
+{
+	if (wfd >= 0 && write(wfd, "L\n", 2) < 0) {
+		/* the watchdog is gone already: nobody to tell */
+	}
 }
 
 void cli_watchdog_done(int wfd)

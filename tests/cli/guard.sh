@@ -3,9 +3,10 @@
 # lokt guard: the command's exit status or 128+N passes through; SIGTERM,
 # SIGINT and SIGHUP sent to guard reach the command and the lock is
 # released after; guard killed with SIGKILL takes its command (and the
-# command's children) down and the lock can be taken again; the command
+# command's children) down, and only then the watchdog releases the lock; the command
 # sees LOKT_FENCE, LOKT_LOCK_ID, LOKT_LOCK_NAME, LOKT_ROOT, with fences
-# strictly increasing; --on-lost kill (default) and warn; exec failure.
+# strictly increasing; --on-lost kill (default) and warn, with exactly
+# one "lost" audit event per loss; exec failure.
 . "$SRC_ROOT/tests/lib.sh"
 . "$SRC_ROOT/tests/cli/common.sh"
 
@@ -41,7 +42,14 @@ for sig in TERM INT HUP; do
 done
 
 # --- guard killed with SIGKILL ------------------------------------------
-"$LOKT" guard gk -- sh -c "echo \$\$ >$T/child.tmp; mv $T/child.tmp $T/child
+# The watchdog stops the command (and its children, same group) and only
+# then releases the lock. The command delays its own exit on SIGTERM
+# until the test says so, and the lock must be held all that time: the
+# order "command gone, then lock released" is asserted, not a duration.
+lf=$(lockfile gk)
+"$LOKT" guard gk -- sh -c "trap 'echo term >$T/term; while [ ! -e $T/go ]; do sleep 0.05; done
+		[ -e $lf ] && echo held >$T/atexit; exit 0' TERM
+	echo \$\$ >$T/child.tmp; mv $T/child.tmp $T/child
 	sleep 600 & echo \$! >$T/grand.tmp; mv $T/grand.tmp $T/grand; wait" &
 gpid=$!
 track "$gpid"
@@ -50,12 +58,40 @@ if wait_for 30 test -e "$T/grand"; then
 	track "$child" "$grand"
 	kill -9 "$gpid"
 	wait "$gpid" 2>/dev/null
-	check "guard killed by SIGKILL: its command is stopped" wait_for 30 gone "$child"
+	check "guard killed by SIGKILL: its command gets SIGTERM" wait_for 30 test -e "$T/term"
 	check "guard killed by SIGKILL: the command's child is stopped" wait_for 30 gone "$grand"
+	check "while the command is still running, the lock file stays" \
+		eval '! gone "$child" && test -e "$lf"'
+	: >"$T/go"
+	check "guard killed by SIGKILL: its command ends" wait_for 30 gone "$child"
+	check "the lock was still there when the command exited" grep -qx held "$T/atexit"
+	check "the watchdog releases the lock after the command is gone" wait_for 30 test ! -e "$lf"
+	check "... as a release (audited), not a stale-break" \
+		test "$(audit_count release gk) $(audit_count stale-break gk)" = "1 0"
 	expect_exit 0 "the next lokt lock gets the lock" "$LOKT" lock gk
 	"$LOKT" unlock gk -q
 else
 	not_ok "guarded command (with a child) started"
+fi
+
+# A command that ignores SIGTERM is killed after the grace period; the
+# lock is released only once it is gone.
+"$LOKT" guard gk2 -- sh -c "trap '' TERM; echo \$\$ >$T/c2.tmp; mv $T/c2.tmp $T/child2
+	while :; do sleep 0.1; done" &
+gpid=$!
+track "$gpid"
+if wait_for 30 test -e "$T/child2"; then
+	child=$(cat "$T/child2")
+	track "$child"
+	kill -9 "$gpid"
+	wait "$gpid" 2>/dev/null
+	check "a command ignoring SIGTERM: the lock is released at last" \
+		wait_for 60 test ! -e "$(lockfile gk2)"
+	check "... and the command was gone by then (SIGKILL)" gone "$child"
+	check "... released by the watchdog (audited release)" \
+		test "$(audit_count release gk2)" = 1
+else
+	not_ok "guarded command ignoring SIGTERM started"
 fi
 
 # --- environment and fences ---------------------------------------------
@@ -94,7 +130,8 @@ if wait_for 30 test -e "$T/lchild"; then
 	check "on-lost kill: the command was terminated" gone "$lchild"
 	check "on-lost kill: guard exits 143, the command's SIGTERM (got $rc)" test "$rc" -eq 143
 	contains "$(cat "$T/lost.err")" "lost" "on-lost kill: guard reports the lost lock"
-	check "audit: lost event for gl" audit_has lost gl
+	check "audit: exactly one lost event for gl (got $(audit_count lost gl))" \
+		test "$(audit_count lost gl)" = 1
 else
 	not_ok "on-lost kill: guarded command started"
 fi
@@ -108,13 +145,38 @@ if wait_for 30 test -e "$T/wchild"; then
 	track "$wchild"
 	expect_exit 0 "another owner force-breaks the guarded lock (warn)" \
 		env LOKT_OWNER=bob "$LOKT" unlock gw --force --yes
+	hold bob gw || not_ok "bob takes gw"
 	check "on-lost warn: guard reports the lost lock" wait_for 30 grep -q lost "$T/warn.err"
 	check "on-lost warn: the command keeps running" eval '! gone "$wchild"'
 	check "on-lost warn: guard keeps running" eval '! gone "$gpid"'
 	kill "$wchild"
 	wait "$gpid"
+	check "on-lost warn: exactly one lost event (got $(audit_count lost gw))" \
+		test "$(audit_count lost gw)" = 1
+	check "on-lost warn: bob's lock survives guard's exit" test \
+		"$(jget 'd["owner"]' <"$(lockfile gw)" 2>/dev/null)" = bob
 else
 	not_ok "on-lost warn: guarded command started"
+fi
+
+# Without --ttl there is no renewal: the loss is found when guard
+# releases at the end, reported, and audited once.
+"$LOKT" guard gn -- sh -c "touch $T/gn.started; while [ ! -e $T/gn.go ]; do sleep 0.05; done" \
+	2>"$T/gn.err" &
+gpid=$!
+track "$gpid"
+if wait_for 30 test -e "$T/gn.started"; then
+	expect_exit 0 "another owner force-breaks a guarded lock without TTL" \
+		env LOKT_OWNER=bob "$LOKT" unlock gn --force --yes
+	: >"$T/gn.go"
+	wait "$gpid"
+	rc=$?
+	check "no TTL: guard exits with its command's status (got $rc)" test "$rc" -eq 0
+	contains "$(cat "$T/gn.err")" "lost lock \"gn\"" "no TTL: guard reports the lost lock at the end"
+	check "no TTL: exactly one lost event (got $(audit_count lost gn))" \
+		test "$(audit_count lost gn)" = 1
+else
+	not_ok "guarded command without TTL started"
 fi
 
 # --- exec failure -------------------------------------------------------
