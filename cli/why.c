@@ -6,20 +6,23 @@
  * then a live holder, then queued waiters; a stale lock is broken by the
  * next acquisition. Exit 0 when the lock could be taken now, 2 when not.
  *
- * Re-entrance (the asker is the holder or runs inside it) is core's rule;
- * lokt.h does not expose it, so `why` says when it would apply instead of
- * guessing.
+ * Re-entrance is core's rule (lokt_holds): when the asker is the holder,
+ * runs inside it (same owner and host), or shares its LOKT_AGENT_ID, `lokt
+ * lock` renews whatever else stands (a freeze, waiters), and why says so.
+ * The asker is lokt's parent, as for `lokt lock`.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 struct why {
 	char msg[4096];
 	size_t len;
-	const char *reason; /* free, frozen, held, stale, queued, future */
+	const char *reason; /* free, frozen, held, stale, queued, future,
+			       yours */
 	bool acquirable;
 };
 
@@ -77,6 +80,25 @@ static void why_held(struct why *w, const char *name,
 	w->reason = "held";
 }
 
+static void why_yours(struct why *w, const char *name,
+		      const struct lokt_info *in)
+{
+	char holder[600], timing[128];
+
+	cli_holder(in, holder, sizeof(holder));
+	cli_timing(in, timing, sizeof(timing));
+	say(w, "You hold lock \"%s\": its holder is %s %s, and you %s. "
+	       "lokt lock %s would renew it (same lock_id and fence%s); lokt "
+	       "unlock %s releases it.",
+	    name, holder, timing,
+	    in->rec.agent_id[0] ? "are that process, run inside it, or "
+				  "share its LOKT_AGENT_ID"
+				: "are that process or run inside it",
+	    name, in->rec.ttl_sec > 0 ? ", a fresh TTL" : "", name);
+	w->reason = "yours";
+	w->acquirable = true;
+}
+
 static void why_stale(struct why *w, const char *name,
 		      const struct lokt_info *in)
 {
@@ -115,9 +137,13 @@ static void why_stale(struct why *w, const char *name,
 
 static void explain(struct why *w, const char *name, int lr,
 		    const struct lokt_info *in, bool frozen,
-		    const struct lokt_info *fr, size_t waiters)
+		    const struct lokt_info *fr, size_t waiters, bool yours)
 {
 	w->acquirable = false;
+	if (yours) { /* a renewal: neither freezes nor waiters stop it */
+		why_yours(w, name, in);
+		return;
+	}
 	if (frozen)
 		why_frozen(w, name, fr);
 	if (lr == 0 && in->future) {
@@ -164,6 +190,8 @@ int cmd_why(struct cli *c, int argc, char **argv)
 					      CLI_END_OPT };
 	struct why w = { .len = 0 };
 	struct lokt_info in, fr;
+	struct lokt_who who;
+	bool yours;
 	struct json_object *doc;
 	const char *name;
 	size_t waiters = 0;
@@ -192,7 +220,10 @@ int cmd_why(struct cli *c, int argc, char **argv)
 	frozen = r == 0 && (fr.future || fr.stale == LOKT_LIVE);
 	if (c->store)
 		lokt_waiters(c->store, name, &waiters);
-	explain(&w, name, lr, &in, frozen, &fr, waiters);
+	/* the asker, as `lokt lock` would see it: lokt's parent */
+	yours = lr == 0 && !in.future && in.stale == LOKT_LIVE &&
+		lokt_who_self(getppid(), &who) == 0 && lokt_holds(&in.rec, &who);
+	explain(&w, name, lr, &in, frozen, &fr, waiters, yours);
 	if (!c->json) {
 		printf("%s\n", w.msg);
 		return w.acquirable ? 0 : 2;

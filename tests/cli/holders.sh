@@ -14,7 +14,9 @@ LOKT_OWNER=alice bash -c '
 	"$LOKT" lock h -q || exit 1
 	: >"$T/ready"
 	while [ ! -e "$T/go" ]; do sleep 0.05; done
-	( "$LOKT" lock h >"$T/re.out" 2>&1; echo $? >"$T/re.rc.tmp"; mv "$T/re.rc.tmp" "$T/re.rc" )
+	( "$LOKT" why h >"$T/why.out" 2>&1; echo $? >"$T/why.rc"
+	  "$LOKT" why h --json >"$T/why.json" 2>&1
+	  "$LOKT" lock h >"$T/re.out" 2>&1; echo $? >"$T/re.rc.tmp"; mv "$T/re.rc.tmp" "$T/re.rc" )
 	exec sleep 600' &
 apid=$!
 track "$apid"
@@ -35,16 +37,28 @@ expect_exit 4 "bob: unlock h --break-stale → 4 (the holder is alive)" \
 	"$LOKT" unlock h --break-stale
 check "h still held by alice's bash" test "$(jget 'd["pid"]' <"$(lockfile h)") $(jget 'd["owner"]' <"$(lockfile h)")" = "$apid alice"
 
+expect_exit 2 "bob: why h → 2 (held)" "$LOKT" why h
+contains "$OUT" "held by alice@" "bob's why names the holder"
+
 export LOKT_OWNER=alice
 expect_exit 2 "alice from another bash → 2 (held)" \
 	bash -c '"$LOKT" lock h; exit $?'
 expect_exit 2 "alice from this script (not inside the holder) → 2" "$LOKT" lock h
+expect_exit 2 "alice (a stranger to the holder): why h → 2" "$LOKT" why h
+contains "$OUT" "is held by alice@" "the stranger is told who holds it"
+check "the stranger is not told they hold it" eval '! grep -q "You hold" <<<"$OUT"'
 
 : >"$T/go"
 if wait_for 30 test -e "$T/re.rc"; then
 	check "a subshell of the holder re-enters: exit 0 (got $(cat "$T/re.rc"))" \
 		grep -qx 0 "$T/re.rc"
 	contains "$(cat "$T/re.out")" "renewed" "the re-entry says renewed"
+	check "why from a subshell of the holder → 0 (got $(cat "$T/why.rc"))" \
+		grep -qx 0 "$T/why.rc"
+	contains "$(cat "$T/why.out")" "You hold lock \"h\"" "why tells the holder's subshell it holds h"
+	contains "$(cat "$T/why.out")" "would renew it" "... and that lokt lock would renew it"
+	check "why --json: acquirable, reason yours" test \
+		"$(jget '[d["acquirable"], d["reason"]]' <"$T/why.json" 2>/dev/null)" = '[true, "yours"]'
 else
 	not_ok "the holder's subshell ran lokt lock h"
 fi
@@ -61,6 +75,9 @@ check "agent_id recorded in the lock file" \
 	test "$(jget 'd.get("agent_id")' <"$(lockfile ag)")" = agent-7
 expect_exit 2 "carol with another agent id → 2" env LOKT_AGENT_ID=agent-8 "$LOKT" lock ag
 expect_exit 2 "carol with no agent id → 2" "$LOKT" lock ag
+expect_exit 0 "why with the same agent id → 0" env LOKT_AGENT_ID=agent-7 "$LOKT" why ag
+contains "$OUT" "You hold lock" "same agent id: why says you hold it"
+expect_exit 2 "why with another agent id → 2" env LOKT_AGENT_ID=agent-8 "$LOKT" why ag
 expect_exit 0 "carol with the same agent id re-enters from an unrelated process" \
 	env LOKT_AGENT_ID=agent-7 "$LOKT" lock ag
 contains "$OUT" "renewed" "same agent id: renewed"
