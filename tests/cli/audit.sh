@@ -140,6 +140,7 @@ PROCS=8 ROUNDS=50
 pids=()
 for i in $(seq "$PROCS"); do
 	(
+		lean_racer "$i"
 		acq=0 deny=0 rel=0 other=0
 		for r in $(seq "$ROUNDS"); do
 			"$LOKT" lock cc -q 2>/dev/null

@@ -20,6 +20,8 @@
 #   audit_count EVENT NAME [REASON]  how many audit.log lines have that
 #                           event and name (and that extra.reason)
 #   audit_has EVENT NAME [REASON]   at least one such line
+#   lean_racer I            in racer number I of a race: for I > 1, no
+#                           LeakSanitizer scan when lokt exits
 
 : "${LOKT:?run through meson test: LOKT is not set}"
 : "${SRC_ROOT:?run through meson test: SRC_ROOT is not set}"
@@ -107,6 +109,18 @@ PYEOF
 }
 
 audit_has() { [ "$(audit_count "$@")" -gt 0 ]; }
+
+# In the ASan build most of a lokt process's cost is LeakSanitizer's scan
+# at exit (about 4/5 of it), and the races run hundreds of processes one
+# after the other through one lock. Racer 1 keeps the scan, so the race's
+# code paths are still leak-checked under contention (and every other test
+# checks them too); the others skip it. AddressSanitizer and UBSan stay on
+# in every process. No effect outside ASan builds.
+lean_racer() {
+	if [ "$1" -gt 1 ]; then
+		export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+	fi
+}
 
 # is_json: stdin is exactly one JSON document
 is_json() { "$PY" -c 'import json, sys; json.load(sys.stdin)'; }

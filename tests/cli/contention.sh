@@ -33,6 +33,7 @@ witness_reset "$W"
 pids=()
 for i in $(seq "$PROCS"); do
 	(
+		lean_racer "$i"
 		fails=0
 		for r in $(seq "$ROUNDS_GUARD"); do
 			"$LOKT" guard cx --wait --timeout 60s -q -- \
@@ -59,6 +60,7 @@ witness_reset "$W"
 pids=()
 for i in $(seq "$PROCS"); do
 	(
+		lean_racer "$i"
 		fails=0
 		for r in $(seq "$ROUNDS_LOCK"); do
 			if "$LOKT" lock cy --wait --timeout 60s -q; then

@@ -30,6 +30,7 @@ check "guard holds the lock" "$LOKT" exists rx
 
 for i in $(seq "$CONTENDERS"); do
 	(
+		lean_racer "$i"
 		n=0 bad=0 odd=0
 		while [ ! -e "$done_mark" ]; do
 			LOKT_OWNER=intruder "$LOKT" unlock rx --break-stale -q 2>/dev/null
