@@ -95,6 +95,42 @@ expect_exit 64 "guard without anything → 64" "$LOKT" guard
 expect_exit 64 "guard --on-lost bogus → 64" "$LOKT" guard g1 --on-lost bogus -- true
 expect_exit 0 "guard free → 0" "$LOKT" guard g1 -- true
 
+# --- messages: who holds, alive or not, how long, when it expires, what to do
+hold other ht --ttl 10m || not_ok "owner other holds ht with a TTL"
+ht_pid=$HOLDER
+expect_exit 2 "lock ht (held, with TTL) → 2" "$LOKT" lock ht
+for part in 'lock "ht" held by other@' "(pid $ht_pid, alive)" " for " \
+	"expires in " "wait with --wait" "lokt why ht"; do
+	contains "$ERR" "$part" "held message: $part"
+done
+expect_exit 2 "lock ht --timeout 1ms → 2 (timed out)" "$LOKT" lock ht --timeout 1ms
+contains "$ERR" "timed out waiting for lock \"ht\", still held by other@" "timeout message names the holder"
+contains "$ERR" "longer --timeout" "timeout message says what to do"
+expect_exit 4 "unlock ht (another owner's live lock) → 4" "$LOKT" unlock ht
+contains "$ERR" "(pid $ht_pid, alive)" "not-owner message: the holder is alive"
+contains "$ERR" "--force" "not-owner message says what to do"
+kill -9 "$ht_pid"
+wait "$ht_pid" 2>/dev/null
+expect_exit 4 "unlock ht (another owner's dead lock) → 4" "$LOKT" unlock ht
+contains "$ERR" "(pid $ht_pid, dead)" "stale message: the holder is dead"
+contains "$ERR" "--break-stale" "stale message says what to do"
+expect_exit 0 "unlock --break-stale ht → 0" "$LOKT" unlock --break-stale ht
+contains "$OUT" "broke stale lock \"ht\" of other@" "the break says whose lock"
+
+# --- flags before or after the name, for every command with a name ------
+expect_exit 0 "freeze --ttl 1m NAME → 0" "$LOKT" freeze --ttl 1m fb1
+expect_exit 0 "freeze NAME --ttl 1m -q (renew) → 0" "$LOKT" freeze fb1 --ttl 1m -q
+expect_exit 0 "unfreeze -q NAME → 0" "$LOKT" unfreeze -q fb1
+expect_exit 0 "lock -q --ttl 1m NAME → 0" "$LOKT" lock -q --ttl 1m fb2
+expect_exit 0 "status --json NAME → 0" "$LOKT" status --json fb2
+check "... one JSON document about NAME" test "$(jget 'd["name"]' <<<"$OUT")" = fb2
+expect_exit 0 "why --json NAME (ours) → 0" "$LOKT" why --json fb2
+expect_exit 0 "unlock -q NAME → 0" "$LOKT" unlock -q fb2
+expect_exit 0 "guard -q --ttl 1m NAME -- true → 0" "$LOKT" guard -q --ttl 1m fb3 -- true
+expect_exit 0 "guard NAME -q --ttl 1m -- true → 0" "$LOKT" guard fb3 -q --ttl 1m -- true
+expect_exit 0 "audit --tail 1 --name NAME → 0" "$LOKT" audit --tail 1 --name fb3
+contains "$OUT" "release fb3" "audit NAME filter and tail"
+
 # --- why, audit, doctor, version, help ----------------------------------
 expect_exit 0 "why free → 0" "$LOKT" why nothere
 expect_exit 2 "why held → 2" "$LOKT" why hx
