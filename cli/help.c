@@ -49,7 +49,8 @@ static const struct usage usages[] = {
 	{ "exists",
 	  "Usage: lokt exists NAME\n"
 	  "Exit 0 when NAME is held by a live holder, 3 when free or stale.\n"
-	  "Prints nothing.\n" },
+	  "Prints nothing. Like status, why, audit and doctor, it creates no\n"
+	  "lock root where there is none yet.\n" },
 	{ "guard",
 	  "Usage: lokt guard NAME [--ttl D] [--wait] [--timeout D]\n"
 	  "                       [--on-lost kill|warn] [-q] -- COMMAND [ARG...]\n"
@@ -85,8 +86,9 @@ static const struct usage usages[] = {
 	  "  --json          one JSON array of the raw event objects\n" },
 	{ "why",
 	  "Usage: lokt why NAME [--json]\n"
-	  "Explain what `lokt lock NAME` would do now and why. Exit 0 when it\n"
-	  "would succeed, 2 when it is blocked (held, frozen, waiters queued).\n" },
+	  "Explain what `lokt lock NAME` would do now and why, including when\n"
+	  "you hold it already (it would renew). Exit 0 when it would succeed,\n"
+	  "2 when it is blocked (held, frozen, waiters queued).\n" },
 	{ "doctor",
 	  "Usage: lokt doctor [--json]\n"
 	  "Check the lock root: writable, local filesystem, clock, corrupt or\n"
