@@ -20,7 +20,7 @@
 #   audit_count EVENT NAME [REASON]  how many audit.log lines have that
 #                           event and name (and that extra.reason)
 #   audit_has EVENT NAME [REASON]   at least one such line
-#   lean_racer I            in racer number I of a race: for I > 1, no
+#   lean_round R            in round R of a racer's loop: for R > 1, no
 #                           LeakSanitizer scan when lokt exits
 
 : "${LOKT:?run through meson test: LOKT is not set}"
@@ -112,13 +112,14 @@ audit_has() { [ "$(audit_count "$@")" -gt 0 ]; }
 
 # In the ASan build most of a lokt process's cost is LeakSanitizer's scan
 # at exit (about 4/5 of it), and the races run hundreds of processes one
-# after the other through one lock. Racer 1 keeps the scan, so the race's
-# code paths are still leak-checked under contention (and every other test
-# checks them too); the others skip it. AddressSanitizer and UBSan stay on
-# in every process. No effect outside ASan builds.
-lean_racer() {
-	if [ "$1" -gt 1 ]; then
-		export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+# after the other through one lock. Every racer's first round keeps the
+# scan, so the race's code paths are leak-checked under contention (and
+# every other test checks them too); later rounds skip it.
+# AddressSanitizer and UBSan stay on in every process. No effect outside
+# ASan builds.
+lean_round() {
+	if [ "$1" -gt 1 ] && [[ ${ASAN_OPTIONS:-} != *:detect_leaks=0 ]]; then
+		export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0"
 	fi
 }
 

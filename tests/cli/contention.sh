@@ -33,9 +33,9 @@ witness_reset "$W"
 pids=()
 for i in $(seq "$PROCS"); do
 	(
-		lean_racer "$i"
 		fails=0
 		for r in $(seq "$ROUNDS_GUARD"); do
+			lean_round "$r"
 			"$LOKT" guard cx --wait --timeout 60s -q -- \
 				sh "$WITNESS" "$W" || fails=$((fails + 1))
 		done
@@ -60,9 +60,9 @@ witness_reset "$W"
 pids=()
 for i in $(seq "$PROCS"); do
 	(
-		lean_racer "$i"
 		fails=0
 		for r in $(seq "$ROUNDS_LOCK"); do
+			lean_round "$r"
 			if "$LOKT" lock cy --wait --timeout 60s -q; then
 				sh "$WITNESS" "$W"
 				"$LOKT" unlock cy -q || fails=$((fails + 1))

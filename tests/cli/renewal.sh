@@ -30,9 +30,9 @@ check "guard holds the lock" "$LOKT" exists rx
 
 for i in $(seq "$CONTENDERS"); do
 	(
-		lean_racer "$i"
 		n=0 bad=0 odd=0
 		while [ ! -e "$done_mark" ]; do
+			lean_round $((n / 2 + 1))
 			LOKT_OWNER=intruder "$LOKT" unlock rx --break-stale -q 2>/dev/null
 			rc=$?
 			n=$((n + 1))

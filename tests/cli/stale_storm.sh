@@ -28,7 +28,7 @@ for r in $(seq "$ROUNDS"); do
 	for i in $(seq "$CONTENDERS"); do
 		(
 			exec 9>&-
-			lean_racer "$i"
+			lean_round "$r"
 			: >"$T/ready.$r.$i"
 			flock -s "$T/barrier" true
 			"$LOKT" lock sx -q 2>"$T/err.$r.$i"
