@@ -70,10 +70,11 @@ static void print_event(const struct lokt_event *ev)
 {
 	struct json_object *obj, *extra = NULL;
 	char ts[64], e[CLI_ESC_MAX], n[CLI_ESC_MAX], o[CLI_ESC_MAX];
-	char h[CLI_ESC_MAX];
+	char h[CLI_ESC_MAX], x[4096];
 
 	/* The log is a file anyone with write access may have appended to:
-	 * every string is escaped (extra is JSON, escaped already). */
+	 * every string is escaped, extra too (JSON escapes C0 controls, not
+	 * C1 ones). */
 	cli_fmt_time(&ev->ts, ts, sizeof(ts));
 	printf("%s %s %s %s@%s pid %lld", ts, cli_esc(ev->event, e, sizeof(e)),
 	       cli_esc(ev->name, n, sizeof(n)), cli_esc(ev->owner, o, sizeof(o)),
@@ -88,9 +89,11 @@ static void print_event(const struct lokt_event *ev)
 	if (obj && json_object_object_get_ex(obj, "extra", &extra) &&
 	    json_object_is_type(extra, json_type_object) &&
 	    json_object_object_length(extra) > 0)
-		printf(" %s", json_object_to_json_string_ext(
-				      extra, JSON_C_TO_STRING_PLAIN |
-						     JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf(" %s",
+		       cli_esc(json_object_to_json_string_ext(
+				       extra, JSON_C_TO_STRING_PLAIN |
+						      JSON_C_TO_STRING_NOSLASHESCAPE),
+			       x, sizeof(x)));
 	json_object_put(obj);
 	putchar('\n');
 }

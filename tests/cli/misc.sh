@@ -163,8 +163,9 @@ check "not a terminal: nothing on stderr ($(cat "$T/pn.err"))" test ! -s "$T/pn.
 # and agent strings. Every output stays one line per lock, with the
 # control characters escaped, never printed raw.
 ctl=$'\e'
-no_ctl() { # DESCRIPTION TEXT: no ESC, CR or other C0 control but \n
-	if LC_ALL=C grep -q "[$ctl"$'\r\t\x01-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f'"]" <<<"$2"; then
+no_ctl() { # DESCRIPTION TEXT: no ESC, CR, other C0 control but \n, or C1
+	if LC_ALL=C grep -q "[$ctl"$'\r\t\x01-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f'"]" <<<"$2" ||
+		LC_ALL=C grep -q $'\xc2[\x80-\x9f]' <<<"$2"; then
 		not_ok "$1: raw control characters in: $(printf %q "$2")"
 	else
 		ok "$1"
@@ -173,7 +174,7 @@ no_ctl() { # DESCRIPTION TEXT: no ESC, CR or other C0 control but \n
 cat >"$T/m5.sh" <<'SHEOF'
 "$LOKT" lock m5 -q && : >"$T/m5" && exec -a $'sleep 597\necho\thi\e[2J' sleep 597
 SHEOF
-LOKT_OWNER=$'ev\til\e[31m\nx' bash "$T/m5.sh" &
+LOKT_OWNER=$'ev\til\e[31m\nx\xc2\x9b' bash "$T/m5.sh" &
 track $!
 if wait_for 30 test -e "$T/m5"; then
 	nl=$("$LOKT" status --json | jget 'len(d["locks"])')
@@ -182,7 +183,7 @@ if wait_for 30 test -e "$T/m5"; then
 		test "$(wc -l <<<"$OUT")" -eq $((nl + 1))
 	no_ctl "status: control characters escaped" "$OUT"
 	contains "$OUT" 'sleep 597\necho\thi\x1b[2J' "status shows the command escaped"
-	contains "$OUT" 'ev\til\x1b[31m\nx@' "status shows the owner escaped"
+	contains "$OUT" 'ev\til\x1b[31m\nx\u009b@' "status shows the owner escaped"
 	expect_exit 0 "status m5" "$LOKT" status m5
 	no_ctl "status m5: escaped" "$OUT"
 	contains "$OUT" 'command:  sleep 597\necho\thi' "status m5 shows the command on one line"
