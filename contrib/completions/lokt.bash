@@ -6,7 +6,8 @@
 
 # Names of held locks and active freezes in the store lokt would use
 # (honouring a --root given on the line). The root comes from `lokt doctor
-# --json`, which, unlike status, never creates a store where there is none.
+# --json`, which (as every read-only command) never creates a store where
+# there is none, and reads no lock file.
 _lokt_names()
 {
 	local root=$1 f
