@@ -139,8 +139,11 @@ int cmd_audit(struct cli *c, int argc, char **argv)
 	if (r == -ENOENT) {
 		n = 0; /* no root or no audit log yet: nothing happened */
 	} else if (r < 0) {
-		cli_error("cannot read the audit log %s: %s",
-			  lokt_audit_path(c->store), lokt_strerror(r));
+		cli_error("cannot read the audit log %s: %s%s",
+			  lokt_audit_path(c->store), lokt_strerror(r),
+			  r == -EACCES ? " — it is mode 0600: run lokt audit "
+					 "as the user who owns it"
+				       : "");
 		return 1;
 	}
 	if (c->json)
