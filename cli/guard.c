@@ -13,9 +13,12 @@
  *             back afterwards.
  *
  * guard itself then runs one poll loop on a signalfd (SIGCHLD, and SIGINT,
- * SIGTERM, SIGHUP, which are forwarded to the command's group) with a
- * timeout for the next renewal (every TTL/3 when --ttl is given). A lost
- * lock is reported at once and, by default, the command is stopped. On
+ * SIGTERM, SIGHUP, which are forwarded to the command's group) and on a
+ * lokt_watch of its lock file, with a timeout for the next renewal (every
+ * TTL/3 when --ttl is given) and a re-check every few seconds (changes by
+ * other hosts on a shared filesystem make no inotify event). So a lock
+ * removed or taken (unlock --force, a stale break) is found at once, with
+ * or without --ttl, reported, and by default the command is stopped. On
  * every exit path the lock is released by lock_id, so a successor's lock
  * is never removed.
  */
@@ -31,6 +34,8 @@
 
 #include "cli.h"
 
+#define CHECK_MS 3000 /* re-check the lock without an event (other hosts) */
+
 struct guard {
 	struct cli *c;
 	const char *name;
@@ -41,11 +46,12 @@ struct guard {
 	pid_t child, watchdog;
 	int wd_fd; /* write end of the watchdog pipe */
 	int sfd; /* signalfd */
+	int watch; /* lokt_watch of our lock file, or -1 */
 	int tty; /* the terminal we handed to the command, or -1 */
 	int status; /* the command's wait status, once reaped */
 	bool done;
 	bool lost; /* renewal found the lock gone or taken (audited then) */
-	int64_t renew_at, kill_at; /* monotonic ms; 0: none */
+	int64_t renew_at, kill_at, check_at; /* monotonic ms; 0: none */
 };
 
 static int guard_opt(struct cli *c, int opt, const char *arg, void *data)
@@ -213,7 +219,7 @@ static void renew(struct guard *g)
 	r = lokt_renew(g->c->store, g->name, g->held.lock_id, &g->c->who,
 		       ttl_sec, &res);
 	if (r >= 0) {
-		g->renew_at = cli_mono_ms() + ttl_sec * 1000 / 3;
+		g->renew_at = ttl_sec ? cli_mono_ms() + ttl_sec * 1000 / 3 : 0;
 		return;
 	}
 	if (r != -LOKT_E_LOST) {
@@ -239,32 +245,64 @@ static void renew(struct guard *g)
 	g->kill_at = cli_mono_ms() + CLI_GRACE_MS;
 }
 
+/* Is our lock still ours? Called when its file changed and every
+ * CHECK_MS. Gone or replaced (another lock_id, a corrupt or future file):
+ * lost, and renew() says so, audits it once and applies --on-lost. A read
+ * that fails otherwise decides nothing; the next check looks again. */
+static void check_held(struct guard *g)
+{
+	struct lokt_info in;
+	int r;
+
+	if (g->lost)
+		return;
+	r = lokt_get(g->c->store, LOKT_LOCK, g->name, &in, NULL);
+	if (r == 0 && !strcmp(in.rec.lock_id, g->held.lock_id))
+		return;
+	if (r < 0 && r != -LOKT_E_NOT_FOUND)
+		return;
+	renew(g);
+}
+
 static int next_timeout(const struct guard *g)
 {
-	int64_t now = cli_mono_ms(), t = -1;
+	int64_t now = cli_mono_ms(), t = -1, at[3] = { g->renew_at, g->kill_at,
+						      g->check_at };
 
-	if (g->renew_at)
-		t = g->renew_at - now;
-	if (g->kill_at && (t < 0 || g->kill_at - now < t))
-		t = g->kill_at - now;
-	return t < 0 && (g->renew_at || g->kill_at) ? 0 : (int)t;
+	for (int i = 0; i < 3; i++)
+		if (at[i] && (t < 0 || at[i] - now < t))
+			t = at[i] - now;
+	return t < 0 && (g->renew_at || g->kill_at || g->check_at) ? 0 : (int)t;
 }
 
 static void loop(struct guard *g)
 {
 	struct signalfd_siginfo si;
-	struct pollfd p = { .fd = g->sfd, .events = POLLIN };
+	struct pollfd p[2] = { { .fd = g->sfd, .events = POLLIN },
+			       { .fd = g->watch, .events = POLLIN } };
+	bool changed;
 
+	/* First look now: a change before the watch began made no event. */
+	g->check_at = g->lost ? 0 : cli_mono_ms();
 	while (!g->done) {
-		if (poll(&p, 1, next_timeout(g)) > 0 &&
-		    read(g->sfd, &si, sizeof(si)) == sizeof(si)) {
-			if (si.ssi_signo == SIGCHLD)
-				reap(g);
-			else
-				kill(-g->child, (int)si.ssi_signo);
+		changed = false;
+		if (poll(p, g->watch >= 0 ? 2 : 1, next_timeout(g)) > 0) {
+			if (p[0].revents &&
+			    read(g->sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGCHLD)
+					reap(g);
+				else
+					kill(-g->child, (int)si.ssi_signo);
+			}
+			if (g->watch >= 0 && p[1].revents)
+				changed = lokt_watch_changed(g->watch, g->name) > 0;
 		}
 		if (g->done)
 			break;
+		if (changed || (g->check_at && cli_mono_ms() >= g->check_at)) {
+			check_held(g);
+			g->check_at = g->lost ? 0 : cli_mono_ms() + CHECK_MS;
+		}
 		if (g->renew_at && cli_mono_ms() >= g->renew_at)
 			renew(g);
 		if (g->kill_at && cli_mono_ms() >= g->kill_at) {
@@ -295,6 +333,8 @@ static void finish(struct guard *g)
 		waitpid(g->watchdog, NULL, 0);
 	if (g->sfd >= 0)
 		close(g->sfd);
+	if (g->watch >= 0)
+		close(g->watch);
 }
 
 static int acquire(struct guard *g, volatile sig_atomic_t *cancel)
@@ -329,7 +369,7 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 {
 	static volatile sig_atomic_t cancel;
 	struct guard g = { .c = c, .timeout_ms = DEFAULT_WAIT_MS, .wd_fd = -1,
-			   .sfd = -1, .tty = -1 };
+			   .sfd = -1, .watch = -1, .tty = -1 };
 	sigset_t mask;
 	int r;
 
@@ -364,6 +404,12 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 	}
 	if (g.ttl_ms)
 		g.renew_at = cli_mono_ms() + cli_ttl_sec(g.ttl_ms) * 1000 / 3;
+	/* Without the watch (inotify exhausted), the periodic check still
+	 * finds a loss, a few seconds late. */
+	if ((r = lokt_watch(c->store, LOKT_LOCK, g.name, &g.watch)) < 0)
+		cli_warning("cannot watch lock \"%s\" (%s): a lost lock is "
+			    "found within %ds instead of at once",
+			    g.name, lokt_strerror(r), CHECK_MS / 1000);
 	loop(&g);
 	finish(&g);
 	if (WIFSIGNALED(g.status))

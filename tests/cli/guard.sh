@@ -159,25 +159,35 @@ else
 	not_ok "on-lost warn: guarded command started"
 fi
 
-# Without --ttl there is no renewal: the loss is found when guard
-# releases at the end, reported, and audited once.
-"$LOKT" guard gn -- sh -c "touch $T/gn.started; while [ ! -e $T/gn.go ]; do sleep 0.05; done" \
-	2>"$T/gn.err" &
-gpid=$!
-track "$gpid"
-if wait_for 30 test -e "$T/gn.started"; then
-	expect_exit 0 "another owner force-breaks a guarded lock without TTL" \
-		env LOKT_OWNER=bob "$LOKT" unlock gn --force --yes
-	: >"$T/gn.go"
-	wait "$gpid"
-	rc=$?
-	check "no TTL: guard exits with its command's status (got $rc)" test "$rc" -eq 0
-	contains "$(cat "$T/gn.err")" "lost lock \"gn\"" "no TTL: guard reports the lost lock at the end"
-	check "no TTL: exactly one lost event (got $(audit_count lost gn))" \
-		test "$(audit_count lost gn)" = 1
-else
-	not_ok "guarded command without TTL started"
-fi
+# The loss is found at once through a watch on the lock file, not at the
+# next renewal: without --ttl (no renewal ever) and with a TTL whose first
+# renewal is an hour away, guard still stops its command (which would
+# otherwise sleep for 10 minutes) and audits the loss once.
+for ttl in none 3h; do
+	n=gn$ttl
+	topt=()
+	[ "$ttl" = none ] || topt=(--ttl "$ttl")
+	"$LOKT" guard "$n" "${topt[@]}" -- sh -c "echo \$\$ >$T/$n.tmp; mv $T/$n.tmp $T/$n.child; exec sleep 600" \
+		2>"$T/$n.err" &
+	gpid=$!
+	track "$gpid"
+	if wait_for 30 test -e "$T/$n.child"; then
+		child=$(cat "$T/$n.child")
+		track "$child"
+		expect_exit 0 "TTL $ttl: another owner force-breaks the guarded lock" \
+			env LOKT_OWNER=bob "$LOKT" unlock "$n" --force --yes
+		check "TTL $ttl: guard ends long before its command would" wait_for 60 gone "$gpid"
+		wait "$gpid"
+		rc=$?
+		check "TTL $ttl: the command was terminated" gone "$child"
+		check "TTL $ttl: guard exits 143, the command's SIGTERM (got $rc)" test "$rc" -eq 143
+		contains "$(cat "$T/$n.err")" "lost lock \"$n\"" "TTL $ttl: guard reports the lost lock"
+		check "TTL $ttl: exactly one lost event (got $(audit_count lost "$n"))" \
+			test "$(audit_count lost "$n")" = 1
+	else
+		not_ok "TTL $ttl: guarded command started"
+	fi
+done
 
 # --- exec failure -------------------------------------------------------
 expect_exit 127 "command not found → 127" "$LOKT" guard gx -- "$T/no/such/command"
