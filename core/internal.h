@@ -38,6 +38,7 @@ struct lokt_store {
 	int freezes_fd; /* O_DIRECTORY of root/freezes */
 	char *audit_path; /* root/audit.log */
 	char host[LOKT_STR_MAX]; /* this host's name, read once */
+	int64_t lock_wait_ms; /* lokt_store_set_lock_wait; 0: unbounded */
 	mode_t share; /* group/other write bits of the root (0, 020, 002,
 			 022): a store shared by several users. What liblokt
 			 creates that others must write gets them too. */

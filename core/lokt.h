@@ -200,6 +200,14 @@ int lokt_root_find(const char *cwd, char **ret_root);
  * $LOKT_REQUIRE_LOCAL_FS=1. */
 int lokt_store_open(const char *root, struct lokt_store **ret);
 void lokt_store_close(struct lokt_store *s); /* NULL is fine */
+
+/* Bound how long a transition waits for another transition on the same
+ * name (which holds the name's sidecar flock for microseconds, unless its
+ * process was stopped half-way): ms > 0 gives up with -EAGAIN after about
+ * ms; 0, the default, waits as long as it takes. A server that must not
+ * let one stuck caller hold up others (loktfs) sets it. Call before the
+ * store is shared between threads. */
+void lokt_store_set_lock_wait(struct lokt_store *s, int64_t ms);
 const char *lokt_store_root(const struct lokt_store *s);
 
 enum lokt_kind { LOKT_LOCK, LOKT_FREEZE };

@@ -123,11 +123,60 @@ void lokt__share_fd(const struct lokt_store *s, int fd)
 		(void)fchmod(fd, (st.st_mode & 07777) | s->share);
 }
 
+LOKT_API void lokt_store_set_lock_wait(struct lokt_store *s, int64_t ms)
+{
+	if (s)
+		s->lock_wait_ms = ms > 0 ? ms : 0;
+}
+
+static int flock_blocking(int fd)
+{
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+static int64_t mono_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* flock(LOCK_EX) giving up with -EAGAIN after about ms. Tries without
+ * blocking, with pauses from 50 us doubling to 5 ms: a transition holds
+ * the flock for microseconds, so the first retries nearly always win. */
+static int flock_bounded(int fd, int64_t ms)
+{
+	int64_t deadline = mono_us() + ms * 1000, pause = 50, left;
+	struct timespec ts;
+
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK)
+			return -errno;
+		left = deadline - mono_us();
+		if (left <= 0)
+			return -EAGAIN;
+		if (pause > left)
+			pause = left;
+		ts.tv_sec = pause / 1000000;
+		ts.tv_nsec = (pause % 1000000) * 1000;
+		nanosleep(&ts, NULL);
+		if (pause < 5000)
+			pause *= 2;
+	}
+	return 0;
+}
+
 int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 		    const char *name, int *ret_lk)
 {
 	char path[LOKT_NAME_MAX + 8];
-	int fd;
+	int fd, r;
 
 	snprintf(path, sizeof(path), ".%s.lk", name);
 	fd = openat(lokt__kind_fd(s, kind), path,
@@ -135,13 +184,11 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 	if (fd < 0)
 		return -errno;
 	lokt__share_fd(s, fd);
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			int r = -errno;
-
-			close(fd);
-			return r;
-		}
+	r = s->lock_wait_ms > 0 ? flock_bounded(fd, s->lock_wait_ms) :
+				  flock_blocking(fd);
+	if (r < 0) {
+		close(fd);
+		return r;
 	}
 	*ret_lk = fd;
 	return 0;

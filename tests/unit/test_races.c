@@ -382,3 +382,86 @@ Test(race, renewing_holder_is_never_broken)
 	cr_assert_eq(lokt_get(fx.s, LOKT_LOCK, "x", &res.other, NULL), 0);
 	cr_expect_str_eq(res.other.rec.lock_id, id);
 }
+
+/* A transition stuck half-way (here: another process holding the name's
+ * sidecar flock, as a stopped lokt would): with lokt_store_set_lock_wait
+ * the next transition gives up with -EAGAIN and changes nothing; without,
+ * it waits until the sidecar is free, then succeeds. */
+static int acquire_in_child(int64_t lock_wait_ms)
+{
+	struct lokt_acquire_opts none = { 0 };
+	struct lokt_result res;
+	struct lokt_store *s;
+	struct lokt_who me;
+	int r;
+
+	if (lokt_store_open(fx.root, &s) < 0)
+		return CHILD_ERROR;
+	lokt_store_set_lock_wait(s, lock_wait_ms);
+	me = who_of(getppid(), "carol");
+	r = lokt_acquire(s, "x", &me, &none, &res);
+	lokt_store_close(s);
+	return r == 0 ? CHILD_WON : r == -EAGAIN ? CHILD_REFUSED : CHILD_ERROR;
+}
+
+Test(race, stuck_sidecar_bounded_by_lock_wait)
+{
+	char path[PATH_MAX];
+	pid_t blocker, pid;
+	int st, fds[2];
+
+	/* The blocker takes the sidecar and holds it until told. */
+	snprintf(path, sizeof(path), "%s/locks/.x.lk", fx.root);
+	cr_assert_eq(pipe(fds), 0);
+	blocker = fork();
+	cr_assert_neq(blocker, -1);
+	if (blocker == 0) {
+		int fd = open(path, O_RDWR | O_CREAT, 0644);
+		char c;
+
+		close(fds[1]);
+		if (fd < 0 || flock(fd, LOCK_EX) < 0)
+			_exit(CHILD_ERROR);
+		if (read(fds[0], &c, 1) < 0) /* until the parent closes */
+			_exit(CHILD_ERROR);
+		_exit(CHILD_WON);
+	}
+	close(fds[0]);
+	/* Wait until the blocker holds it: our own non-blocking try fails. */
+	for (;;) {
+		int fd = open(path, O_RDWR | O_CREAT, 0644);
+
+		cr_assert_geq(fd, 0);
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			close(fd);
+			break;
+		}
+		close(fd);
+		sleep_us(5000);
+	}
+
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		close(fds[1]); /* only we may let the blocker go */
+		_exit(acquire_in_child(200));
+	}
+	cr_expect_eq(reap(pid), CHILD_REFUSED, "bounded: -EAGAIN");
+	cr_expect_eq(lokt_get(fx.s, LOKT_LOCK, "x", &(struct lokt_info){ 0 },
+			      NULL),
+		     -LOKT_E_NOT_FOUND, "and nothing written");
+
+	/* Unbounded: still waiting while the sidecar is held... */
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		close(fds[1]);
+		_exit(acquire_in_child(0));
+	}
+	sleep_us(300000);
+	cr_expect_eq(waitpid(pid, &st, WNOHANG), 0, "unbounded: still waiting");
+	/* ...and in once it is let go. */
+	close(fds[1]);
+	cr_expect_eq(reap(blocker), CHILD_WON);
+	cr_expect_eq(reap(pid), CHILD_WON, "unbounded: in after the release");
+}
