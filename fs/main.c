@@ -4,7 +4,7 @@
  * daemon's life: options, the store, mounting, the loop, and tearing it
  * all down in reverse. The filesystem itself is in ops.c and files.c.
  *
- *   loktfs [-o root=DIR,default_ttl=D,freeze_ttl=D,...] [-f] [-d] MOUNTPOINT
+ *   loktfs [-o root=DIR,default_ttl=D,freeze_ttl=D,lock_wait=D,...] [-f] [-d] MOUNTPOINT
  *   loktfs ROOT MOUNTPOINT [-o ...]        (mount -t fuse.loktfs, fstab)
  *
  * Everything the daemon needs from its environment (the root, which may
@@ -26,11 +26,13 @@
 #include <fuse_lowlevel.h> /* fuse_parse_cmdline, fuse_cmdline_help */
 
 #define DEFAULT_FREEZE_TTL "15m"
+#define DEFAULT_LOCK_WAIT "5s"
 
 struct options {
 	char *root; /* root=DIR */
 	char *default_ttl; /* default_ttl=D, NULL: none */
 	char *freeze_ttl; /* freeze_ttl=D */
+	char *lock_wait; /* lock_wait=D */
 	char *args[2]; /* [ROOT] MOUNTPOINT */
 	int nargs;
 };
@@ -42,9 +44,11 @@ static const struct fuse_opt option_spec[] = {
 	OPTION("root=%s", root),
 	OPTION("default_ttl=%s", default_ttl),
 	OPTION("freeze_ttl=%s", freeze_ttl),
+	OPTION("lock_wait=%s", lock_wait),
 	FUSE_OPT_KEY("root", KEY_NO_VALUE),
 	FUSE_OPT_KEY("default_ttl", KEY_NO_VALUE),
 	FUSE_OPT_KEY("freeze_ttl", KEY_NO_VALUE),
+	FUSE_OPT_KEY("lock_wait", KEY_NO_VALUE),
 	FUSE_OPT_END
 };
 
@@ -106,6 +110,11 @@ static void usage(const char *prog)
 	       "                           (default: none, the holder's life)\n"
 	       "    -o freeze_ttl=D        TTL of freezes made with touch or '>'\n"
 	       "                           (default: " DEFAULT_FREEZE_TTL ")\n"
+	       "    -o lock_wait=D         how long a request waits for another\n"
+	       "                           transition on the same name that is\n"
+	       "                           stuck (its process stopped) before it\n"
+	       "                           fails with EAGAIN (default: " DEFAULT_LOCK_WAIT ";\n"
+	       "                           0: as long as it takes)\n"
 	       "    -o allow_other         let other users use the mount\n"
 	       "Durations: 90 (seconds), 1.5s, 500ms, 30m, 2h, 1d, 1h30m.\n"
 	       "\n",
@@ -261,11 +270,14 @@ int main(int argc, char *argv[])
 	struct options o = { 0 };
 	struct loktfs fs = { 0 };
 	char *root = NULL, *mountpoint = NULL;
+	int64_t lock_wait_ms = 0;
 	int r, ret = 1;
 
 	/* Defaults are strdup'ed: fuse_opt_parse frees what it replaces. */
 	o.freeze_ttl = strdup(DEFAULT_FREEZE_TTL);
-	if (!o.freeze_ttl || fuse_opt_parse(&args, &o, option_spec, opt_proc))
+	o.lock_wait = strdup(DEFAULT_LOCK_WAIT);
+	if (!o.freeze_ttl || !o.lock_wait ||
+	    fuse_opt_parse(&args, &o, option_spec, opt_proc))
 		goto out;
 	/* The type is fuse.loktfs whatever the program is called. */
 	if (fuse_opt_insert_arg(&args, 1, "-osubtype=loktfs") != 0)
@@ -294,9 +306,17 @@ int main(int argc, char *argv[])
 	    ttl_option("freeze_ttl", o.freeze_ttl, false,
 		       &fs.freeze_ttl_sec) < 0)
 		goto out;
+	if (lokt_duration_parse(o.lock_wait, &lock_wait_ms) < 0) {
+		fprintf(stderr,
+			"loktfs: error: -o lock_wait=%s: not a duration; use e.g. 5s, 500ms, 1m (0: wait as long as it takes)\n",
+			o.lock_wait);
+		goto out;
+	}
 	if (find_root(&o, &root) < 0)
 		goto out;
 	r = lokt_store_open(root, &fs.store);
+	if (r == 0)
+		lokt_store_set_lock_wait(fs.store, lock_wait_ms);
 	if (r < 0) {
 		fprintf(stderr,
 			"loktfs: error: cannot open the lock store %s: %s; check the path and its permissions, or run: lokt --root %s doctor\n",
@@ -323,6 +343,7 @@ out:
 	free(o.root);
 	free(o.default_ttl);
 	free(o.freeze_ttl);
+	free(o.lock_wait);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -13,7 +13,15 @@
 # they are done, and ends with EBUSY (slow is held).
 #
 # The same check against a single-threaded mount (-s) shows that it can
-# fail: there `ls` cannot finish before the stuck request does.
+# fail: there `ls` cannot finish before the stuck request does. These two
+# mounts use lock_wait=0 (wait for the sidecar as long as it takes), so
+# the stuck request stays stuck.
+#
+# A stuck create of a FREE name is worse: the kernel holds the locks/
+# directory during a create, so every other create and uncached lookup
+# there waits too. The default mount bounds that wait (lock_wait, 5 s):
+# on a mount with lock_wait=1s, the stuck touch fails with EAGAIN while the
+# sidecar is still held, and then ls and touch of other names go on.
 #
 # Only the orderings are asserted. The operations run under `timeout` so
 # that a blocked one makes the test fail, not hang.
@@ -22,7 +30,7 @@
 
 M=$T/mnt
 L=$M/locks
-if ! mount_fs "$M"; then
+if ! mount_fs "$M" lock_wait=0; then
 	not_ok "mount loktfs on $M"
 	done_testing
 	exit 1
@@ -131,7 +139,7 @@ expect_exit 3 "a is free again" "$LOKT" exists a
 
 # ---- the test can fail: a single-threaded mount is blocked -----------------
 M2=$T/mnt1
-if mount_fs "$M2" "" -s; then ok "mount -s (single-threaded) on $M2"; else not_ok "mount -s on $M2"; fi
+if mount_fs "$M2" lock_wait=0 -s; then ok "mount -s (single-threaded) on $M2"; else not_ok "mount -s on $M2"; fi
 MS=$MOUNT_PID
 stick "$M2"
 if wait_for 30 waiter_on "$MS" "$SIDECAR"; then
@@ -155,6 +163,33 @@ wait "$lsp" && ok "-s: ls exit 0" || not_ok "-s: ls failed: $(cat "$T/ls2.out")"
 wait_for 60 proc_gone "$STUCK"
 wait "$STUCK" 2>/dev/null
 if unmount_fs "$M2"; then ok "unmount $M2: daemon exits 0"; else not_ok "unmount $M2"; fi
+
+# ---- a stuck create of a free name, bounded by lock_wait ---------------------
+M3=$T/mnt3
+if mount_fs "$M3" lock_wait=1s; then ok "mount with lock_wait=1s on $M3"; else not_ok "mount with lock_wait=1s on $M3"; fi
+FREE_SIDECAR=$LOKT_ROOT/locks/.free.lk
+exec 8<>"$FREE_SIDECAR"
+flock -x 8
+LOKT_OWNER=bob touch "$M3/locks/free" 8>&- 9>&- 2>"$T/free.err" &
+freep=$!
+at_exit "kill_child KILL $freep"
+if wait_for 60 proc_gone "$freep"; then
+	ok "the stuck touch of a free name gives up while its sidecar is still held"
+else
+	not_ok "the touch of a free name still waits for a sidecar held elsewhere"
+fi
+wait "$freep"
+st=$?
+[ "$st" -ne 0 ] && ok "it fails (exit $st)" || not_ok "touch of free succeeded while its sidecar was held"
+contains "$(cat "$T/free.err")" "Resource temporarily unavailable" "it fails with EAGAIN"
+expect_exit 3 "and takes nothing: free is not held" "$LOKT" exists free
+expect_exit 0 "then ls of locks/ goes on" timeout 60 ls "$M3/locks" 8>&-
+expect_exit 0 "then touch locks/b (a create) goes on" timeout 60 touch "$M3/locks/b" 8>&-
+expect_exit 0 "rm locks/b" timeout 60 rm "$M3/locks/b" 8>&-
+exec 8>&-
+expect_exit 0 "once the sidecar is let go, touch locks/free takes it" timeout 60 touch "$M3/locks/free"
+expect_exit 0 "rm locks/free" timeout 60 rm "$M3/locks/free"
+if unmount_fs "$M3"; then ok "unmount $M3: daemon exits 0"; else not_ok "unmount $M3"; fi
 
 kill_child KILL "$stopped" "$tailp"
 wait "$stopped" "$tailp" 2>/dev/null
