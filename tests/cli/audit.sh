@@ -60,7 +60,7 @@ track "$gpid"
 if wait_for 30 test -e "$(lockfile ev8)"; then
 	expect_exit 0 "force-break of a guarded lock" bob unlock ev8 --force --yes
 	check "guard notices (it ends)" wait_for 30 gone "$gpid"
-	wait "$gpid"
+	reap "$gpid"
 	check "one lost event for one loss (got $(audit_count lost ev8))" \
 		test "$(audit_count lost ev8)" = 1
 else

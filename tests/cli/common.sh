@@ -13,6 +13,8 @@
 #                           `lokt lock NAME FLAGS` and then becomes
 #                           `sleep 600`; its pid in $HOLDER
 #   gone PID                true when PID no longer runs (zombies count)
+#   reap PID                wait for our child PID (SIGKILL after 60 s, so
+#                           a failing test never hangs); its status in $RC
 #   jget EXPR               evaluate python EXPR with d = the JSON document
 #                           on stdin; prints it (JSON unless a string)
 #   waiters NAME            live waiters queued for NAME (lokt why --json)
@@ -50,6 +52,13 @@ gone() {
 	local st
 	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 0
 	[ -z "$st" ] || [ "${st%% *}" = Z ]
+}
+
+RC=
+reap() {
+	wait_for 60 gone "$1" || kill -9 "$1" 2>/dev/null
+	wait "$1"
+	RC=$?
 }
 
 _hold_n=0

@@ -43,8 +43,8 @@ if wait_for 30 test -e "$T/in"; then
 	renewed() { [ "$(jget 'd["acquired_ts"]' <"$(lockfile fin)" 2>/dev/null)" != "$ts" ]; }
 	check "the holder renews while frozen" wait_for 30 renewed
 	: >"$T/go"
-	wait "$gpid"
-	rc=$?
+	reap "$gpid"
+	rc=$RC
 	check "the guarded command ran to its end: guard exits 0 (got $rc)" test "$rc" -eq 0
 	[ "$rc" -eq 0 ] || diag "$(cat "$T/fin.err")"
 	expect_exit 2 "after it, the name is frozen for new acquisitions" "$LOKT" lock fin

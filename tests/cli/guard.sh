@@ -33,8 +33,8 @@ for sig in TERM INT HUP; do
 	fi
 	check "SIG$sig: lock held while the command runs" "$LOKT" exists gs
 	kill -s "$sig" "$gpid"
-	wait "$gpid"
-	rc=$?
+	reap "$gpid"
+	rc=$RC
 	check "SIG$sig to guard reaches the command (marker: $(cat "$T/mark" 2>/dev/null))" \
 		grep -qx "$sig" "$T/mark"
 	check "SIG$sig: guard exits with the command's status 7 (got $rc)" test "$rc" -eq 7
@@ -125,8 +125,8 @@ if wait_for 30 test -e "$T/lchild"; then
 	expect_exit 0 "another owner force-breaks the guarded lock" \
 		env LOKT_OWNER=bob "$LOKT" unlock gl --force --yes
 	check "on-lost kill: guard ends" wait_for 30 gone "$gpid"
-	wait "$gpid"
-	rc=$?
+	reap "$gpid"
+	rc=$RC
 	check "on-lost kill: the command was terminated" gone "$lchild"
 	check "on-lost kill: guard exits 143, the command's SIGTERM (got $rc)" test "$rc" -eq 143
 	contains "$(cat "$T/lost.err")" "lost" "on-lost kill: guard reports the lost lock"
@@ -150,7 +150,7 @@ if wait_for 30 test -e "$T/wchild"; then
 	check "on-lost warn: the command keeps running" eval '! gone "$wchild"'
 	check "on-lost warn: guard keeps running" eval '! gone "$gpid"'
 	kill "$wchild"
-	wait "$gpid"
+	reap "$gpid"
 	check "on-lost warn: exactly one lost event (got $(audit_count lost gw))" \
 		test "$(audit_count lost gw)" = 1
 	check "on-lost warn: bob's lock survives guard's exit" test \
@@ -177,8 +177,8 @@ for ttl in none 3h; do
 		expect_exit 0 "TTL $ttl: another owner force-breaks the guarded lock" \
 			env LOKT_OWNER=bob "$LOKT" unlock "$n" --force --yes
 		check "TTL $ttl: guard ends long before its command would" wait_for 60 gone "$gpid"
-		wait "$gpid"
-		rc=$?
+		reap "$gpid"
+		rc=$RC
 		check "TTL $ttl: the command was terminated" gone "$child"
 		check "TTL $ttl: guard exits 143, the command's SIGTERM (got $rc)" test "$rc" -eq 143
 		contains "$(cat "$T/$n.err")" "lost lock \"$n\"" "TTL $ttl: guard reports the lost lock"
