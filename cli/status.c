@@ -204,7 +204,7 @@ static void print_detail(const struct lokt_info *in, size_t waiters)
 		       (long long)rec->pid);
 	}
 	printf("  fence:    %llu\n", (unsigned long long)rec->fence);
-	printf("  lock_id:  %s\n", rec->lock_id);
+	printf("  lock_id:  %s\n", cli_esc(rec->lock_id, esc, sizeof(esc)));
 	if (rec->agent_id[0])
 		printf("  agent:    %s\n",
 		       cli_esc(rec->agent_id, esc, sizeof(esc)));

@@ -200,8 +200,8 @@ else
 	not_ok "a holder with a multi-line command took m5"
 fi
 host=$(uname -n)
-printf '{"version":1,"name":"m6","lock_id":"%s","owner":"a\\nb\\u001b[2J","host":"%s","pid":%d,"agent_id":"ag\\tent\\r","acquired_ts":"%s"}\n' \
-	0123456789abcdef0123456789abcdef "$host" $$ "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$(lockfile m6)"
+printf '{"version":1,"name":"m6","lock_id":"%s\\u001b[2J","owner":"a\\nb\\u001b[2J","host":"%s","pid":%d,"agent_id":"ag\\tent\\r","acquired_ts":"%s"}\n' \
+	0123456789abcdef0123456789ab "$host" $$ "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$(lockfile m6)"
 printf '{"version":1,"name":"m7","lock_id":"%s","owner":"f\\u001b]0;pwned\\u0007r","host":"h\\nx","pid":1,"acquired_ts":"%s","ttl_sec":3600,"expires_at":"%s"}\n' \
 	0123456789abcdef0123456789abcdef "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)" \
 	>"$LOKT_ROOT/freezes/m7.json"
@@ -211,7 +211,7 @@ no_ctl "status: owner, host of hand-written files escaped" "$OUT"
 check "status: one line per lock and per freeze ($(wc -l <<<"$OUT") lines for $nl)" \
 	test "$(wc -l <<<"$OUT")" -eq $((nl + 1))
 expect_exit 0 "status m6" "$LOKT" status m6
-no_ctl "status m6: owner and agent escaped" "$OUT"
+no_ctl "status m6: owner, agent and lock_id escaped" "$OUT"
 contains "$OUT" 'agent:    ag\tent\r' "status m6 shows the agent escaped"
 expect_exit 2 "lock m6 (held by the hand-written record)" "$LOKT" lock m6
 no_ctl "refusal naming a hand-written holder: escaped" "$ERR"
