@@ -170,6 +170,7 @@ enum lokt_stale lokt__judge(const struct lokt_record *rec, const char *host,
 			    bool *ret_local)
 {
 	bool local = strcmp(rec->host, host) == 0;
+	enum lokt_stale st;
 
 	if (ret_local)
 		*ret_local = local;
@@ -177,9 +178,14 @@ enum lokt_stale lokt__judge(const struct lokt_record *rec, const char *host,
 		return LOKT_STALE_EXPIRED;
 	if (!check_pid || !local)
 		return LOKT_LIVE;
-	if (rec->pid > INT32_MAX)
-		return LOKT_STALE_DEAD;
-	return judge_pid((pid_t)rec->pid, rec->pid_start);
+	st = rec->pid > INT32_MAX ? LOKT_STALE_DEAD :
+				    judge_pid((pid_t)rec->pid, rec->pid_start);
+	/* A dead holder's keeper that still runs keeps the lock live. */
+	if (st != LOKT_LIVE && rec->keeper_pid > 0 &&
+	    rec->keeper_pid <= INT32_MAX &&
+	    judge_pid((pid_t)rec->keeper_pid, rec->keeper_start) == LOKT_LIVE)
+		return LOKT_LIVE;
+	return st;
 }
 
 bool lokt__holds(const struct lokt_record *rec, const struct lokt_who *who)

@@ -124,6 +124,12 @@ struct lokt_record {
 	struct timespec expires; /* "expires_at"; meaningful if ttl_sec > 0 */
 	uint64_t fence; /* extension; 0 when absent (lokt 1.x file) */
 	int64_t uid; /* extension; -1 when absent */
+	/* Extension: a second local process that keeps the lock live while
+	 * it runs, even after the holder died (lokt guard's watchdog, which
+	 * stops the command, then releases). "keeper_pid", and its start
+	 * time "keeper_start_ns" (clock ticks); 0 when none. */
+	int64_t keeper_pid;
+	uint64_t keeper_start;
 };
 
 /* Parse the bytes of a lock/freeze file. 0, -LOKT_E_CORRUPT (malformed,
@@ -276,6 +282,15 @@ int lokt_acquire(struct lokt_store *s, const char *name,
 int lokt_renew(struct lokt_store *s, const char *name, const char *lock_id,
 	       const struct lokt_who *who, int64_t ttl_sec,
 	       struct lokt_result *ret);
+
+/* Name `keeper` (a local process, 0: none) as the lock's keeper: while it
+ * runs, the lock is live even if its holder has died; TTL still applies.
+ * Only the acquisition with lock_id (else -LOKT_E_LOST); -ESRCH when
+ * keeper does not exist. guard names its watchdog, so that the lock
+ * outlives a SIGKILLed guard until the watchdog has stopped the command
+ * and released it. Not audited. */
+int lokt_keep(struct lokt_store *s, const char *name, const char *lock_id,
+	      pid_t keeper, struct lokt_result *ret);
 
 enum lokt_release_flags {
 	LOKT_RELEASE_BREAK_STALE = 1 << 0, /* another owner's stale lock may

@@ -399,6 +399,48 @@ LOKT_API int lokt_renew(struct lokt_store *s, const char *name,
 	return r;
 }
 
+LOKT_API int lokt_keep(struct lokt_store *s, const char *name,
+		       const char *lock_id, pid_t keeper,
+		       struct lokt_result *ret)
+{
+	char id[LOKT_ID_LEN + 2]; /* lock_id may point into *ret */
+	struct lokt_result local;
+	struct lokt_info cur;
+	uint64_t start = 0;
+	int lk, r;
+
+	if (!ret)
+		ret = &local;
+	snprintf(id, sizeof(id), "%s", lock_id ? lock_id : "");
+	lokt__result_init(ret);
+	r = lokt_name_check(name);
+	if (r < 0)
+		return r;
+	if (!s || !lock_id || keeper < 0)
+		return -EINVAL;
+	if (keeper > 0 && (r = lokt__pid_start(keeper, &start)) < 0)
+		return r;
+	r = lokt__name_lock(s, LOKT_LOCK, name, &lk);
+	if (r < 0)
+		return r;
+	r = lokt__load(s, LOKT_LOCK, name, &cur, NULL);
+	if (r == -LOKT_E_NOT_FOUND || (r == 0 && !same_acquisition(&cur, id))) {
+		if (r == 0) {
+			ret->other = cur;
+			ret->have_other = true;
+		}
+		r = -LOKT_E_LOST;
+	} else if (r == 0) {
+		cur.rec.keeper_pid = keeper;
+		cur.rec.keeper_start = start;
+		r = write_record(s, LOKT_LOCK, &cur.rec, false);
+		if (r == 0)
+			ret->lock = cur.rec;
+	}
+	lokt__name_unlock(lk);
+	return r;
+}
+
 /* Decide a release of cur (sidecar held); see lokt_release. */
 static int release_locked(struct lokt_store *s, const char *name,
 			  const struct lokt_who *who, const char *lock_id,

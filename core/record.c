@@ -160,6 +160,7 @@ static struct json_object *parse_json(const char *buf, size_t len)
 static bool fill_record(struct json_object *o, struct lokt_record *r)
 {
 	int64_t pid = 0, start = 0, ttl = 0, fence = 0, uid = -1;
+	int64_t keeper = 0, keeper_start = 0;
 	bool has_expires;
 	int k;
 
@@ -175,7 +176,9 @@ static bool fill_record(struct json_object *o, struct lokt_record *r)
 	    get_int(o, "pid_start_ns", 0, INT64_MAX, &start) < 0 ||
 	    get_int(o, "ttl_sec", 0, LOKT_TTL_MAX_SEC, &ttl) < 0 ||
 	    get_int(o, "fence", 0, INT64_MAX, &fence) < 0 ||
-	    get_int(o, "uid", 0, UINT32_MAX - 1, &uid) < 0)
+	    get_int(o, "uid", 0, UINT32_MAX - 1, &uid) < 0 ||
+	    get_int(o, "keeper_pid", 1, INT32_MAX, &keeper) < 0 ||
+	    get_int(o, "keeper_start_ns", 0, INT64_MAX, &keeper_start) < 0)
 		return false;
 	k = get_time(o, "expires_at", &r->expires);
 	if (k < 0)
@@ -187,6 +190,8 @@ static bool fill_record(struct json_object *o, struct lokt_record *r)
 	r->ttl_sec = ttl;
 	r->fence = (uint64_t)fence;
 	r->uid = uid;
+	r->keeper_pid = keeper;
+	r->keeper_start = keeper ? (uint64_t)keeper_start : 0;
 	if (ttl > 0 && !has_expires) {
 		r->expires = r->acquired;
 		r->expires.tv_sec += ttl;
@@ -305,6 +310,12 @@ static int build(const struct lokt_record *rec, struct json_object *o)
 		r = r ?: add(o, "fence", new_u64(rec->fence));
 	if (rec->uid >= 0)
 		r = r ?: add(o, "uid", json_object_new_int64(rec->uid));
+	if (rec->keeper_pid > 0) {
+		r = r ?: add(o, "keeper_pid", json_object_new_int64(rec->keeper_pid));
+		if (rec->keeper_start)
+			r = r ?: add(o, "keeper_start_ns",
+				     new_u64(rec->keeper_start));
+	}
 	return r;
 }
 

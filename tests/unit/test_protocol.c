@@ -460,3 +460,48 @@ Test(with_lock, reports_broken_stale_lock_and_refusal)
 	cr_expect_eq(lokt_get(fx.s, LOKT_LOCK, "w", &res.other, NULL), 0);
 	cr_expect_str_eq(res.other.rec.owner, "bob");
 }
+
+/* A keeper (guard's watchdog) keeps a dead holder's lock live while it
+ * runs: refused to others, not breakable as stale; once the keeper is
+ * gone too, the lock is dead and broken by the next acquirer. */
+Test(acquire, keeper_keeps_a_dead_holders_lock_live)
+{
+	struct lokt_who bob = who_of(getppid(), "bob");
+	struct lokt_acquire_opts none = { 0 };
+	struct lokt_record rec = leave_dead_lock("k");
+	struct lokt_result res;
+	struct lokt_info in;
+	pid_t keeper;
+
+	keeper = fork();
+	cr_assert_neq(keeper, -1);
+	if (keeper == 0) {
+		pause();
+		_exit(0);
+	}
+	cr_expect_eq(lokt_keep(fx.s, "k", "00000000000000000000000000000000",
+			       keeper, &res),
+		     -LOKT_E_LOST, "only the acquisition with its lock_id");
+	cr_expect_eq(lokt_keep(fx.s, "k", rec.lock_id, INT32_MAX, &res),
+		     -ESRCH, "a keeper that does not exist");
+	cr_assert_eq(lokt_keep(fx.s, "k", rec.lock_id, keeper, &res), 0);
+	cr_expect_eq(res.lock.keeper_pid, keeper);
+	cr_expect_eq(res.lock.fence, rec.fence, "the same acquisition");
+
+	cr_assert_eq(lokt_get(fx.s, LOKT_LOCK, "k", &in, NULL), 0);
+	cr_expect_eq(in.stale, LOKT_LIVE, "holder dead, keeper alive: live");
+	cr_expect_eq(in.rec.keeper_pid, keeper);
+	cr_expect_eq(lokt_acquire(fx.s, "k", &bob, &none, &res),
+		     -LOKT_E_HELD);
+	cr_expect_eq(lokt_release(fx.s, "k", &bob, NULL,
+				  LOKT_RELEASE_BREAK_STALE, &res),
+		     -LOKT_E_NOT_OWNER, "not stale, so not breakable");
+
+	kill(keeper, SIGKILL);
+	cr_assert_eq(reap(keeper), 128 + SIGKILL);
+	cr_assert_eq(lokt_get(fx.s, LOKT_LOCK, "k", &in, NULL), 0);
+	cr_expect_eq(in.stale, LOKT_STALE_DEAD, "both gone: dead");
+	cr_assert_eq(lokt_acquire(fx.s, "k", &bob, &none, &res), 0);
+	cr_expect_eq(res.broke, LOKT_STALE_DEAD);
+	cr_expect_eq(res.lock.keeper_pid, 0, "a new acquisition has no keeper");
+}

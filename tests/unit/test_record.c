@@ -324,6 +324,8 @@ static void expect_same(const struct lokt_record *a,
 	}
 	cr_expect_eq(a->fence, b->fence, "%s", json);
 	cr_expect_eq(a->uid, b->uid, "%s", json);
+	cr_expect_eq(a->keeper_pid, b->keeper_pid, "%s", json);
+	cr_expect_eq(a->keeper_start, b->keeper_start, "%s", json);
 }
 
 Test(record, round_trip)
@@ -334,6 +336,15 @@ Test(record, round_trip)
 	cr_assert_eq(lokt_record_format(&in, &json), 0);
 	cr_expect_eq(json[strlen(json) - 1], '\n', "newline terminated");
 	cr_assert_eq(parse(json, &out), 0, "our own output refused: %s", json);
+	expect_same(&in, &out, json);
+	free(json);
+
+	/* With a keeper (guard's watchdog). */
+	in.keeper_pid = 4243;
+	in.keeper_start = 987654999;
+	cr_assert_eq(lokt_record_format(&in, &json), 0);
+	cr_expect_not_null(strstr(json, "\"keeper_pid\": 4243"), "%s", json);
+	cr_assert_eq(parse(json, &out), 0, "%s", json);
 	expect_same(&in, &out, json);
 	free(json);
 }
