@@ -140,10 +140,25 @@ static int start_watchdog(struct guard *g)
 		.name = g->name,
 		.who = &g->c->who,
 		.lock_id = g->held.lock_id,
+		.ttl_sec = cli_ttl_sec(g->ttl_ms),
 		.close_fd = g->sfd,
 	};
+	int r = cli_watchdog_start(&wd, &g->watchdog, &g->wd_fd);
 
-	return cli_watchdog_start(&wd, &g->watchdog, &g->wd_fd);
+	if (r < 0)
+		return r;
+	/* The watchdog keeps the lock live if guard dies, until it has
+	 * stopped the command and released it: no one may take the lock
+	 * while the command still runs. (A lock lost already is found by
+	 * the first check of the loop.) */
+	r = lokt_keep(g->c->store, g->name, g->held.lock_id, g->watchdog,
+		      NULL);
+	if (r < 0 && r != -LOKT_E_LOST)
+		cli_warning("cannot make the watchdog keep lock \"%s\" (%s): "
+			    "if guard is killed, the lock is breakable while "
+			    "its command stops",
+			    g->name, lokt_strerror(r));
+	return 0;
 }
 
 /* In the child: become the command. Never returns. */

@@ -147,18 +147,31 @@ static bool group_runs(pid_t pgid)
 	return runs;
 }
 
-/* Stop the command's group and return once none of it runs. */
-static void stop_group(pid_t pgid)
+/* Stop the command's group and return once none of it runs. The lock
+ * stays live meanwhile (the watchdog is its keeper) and a TTL lock is
+ * renewed as guard did; a renewal that finds it lost sets n->lost. */
+static void stop_group(const struct cli_watchdog *wd, struct news *n)
 {
 	const struct timespec pause = { 0, POLL_MS * 1000000L };
-	int64_t kill_at = cli_mono_ms() + CLI_GRACE_MS;
+	int64_t kill_at = cli_mono_ms() + CLI_GRACE_MS, renew_at = 0;
+	struct lokt_result res;
+	pid_t pgid = n->pgid;
 
+	if (wd->ttl_sec > 0)
+		renew_at = cli_mono_ms();
 	kill(-pgid, SIGTERM);
 	kill(-pgid, SIGCONT); /* a stopped job must see the SIGTERM */
 	while (group_runs(pgid)) {
 		if (kill_at && cli_mono_ms() >= kill_at) {
 			kill(-pgid, SIGKILL);
 			kill_at = 0; /* then wait, however long dying takes */
+		}
+		if (renew_at && !n->lost && cli_mono_ms() >= renew_at) {
+			if (lokt_renew(wd->store, wd->name, wd->lock_id,
+				       wd->who, wd->ttl_sec,
+				       &res) == -LOKT_E_LOST)
+				n->lost = true; /* audited by lokt_renew */
+			renew_at = cli_mono_ms() + wd->ttl_sec * 1000 / 3;
 		}
 		nanosleep(&pause, NULL);
 	}
@@ -178,7 +191,7 @@ static void watch(const struct cli_watchdog *wd, int rfd)
 	if (n.done)
 		_exit(0);
 	if (n.pgid > 0)
-		stop_group(n.pgid);
+		stop_group(wd, &n);
 	if (!n.lost)
 		lokt_release(wd->store, wd->name, wd->who, wd->lock_id, 0,
 			     &res);

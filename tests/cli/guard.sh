@@ -75,16 +75,33 @@ else
 fi
 
 # A command that ignores SIGTERM is killed after the grace period; the
-# lock is released only once it is gone.
-"$LOKT" guard gk2 -- sh -c "trap '' TERM; echo \$\$ >$T/c2.tmp; mv $T/c2.tmp $T/child2
+# lock is released only once it is gone. Until then guard is dead but the
+# lock is not stale: the watchdog is its keeper (keeper_pid) and renews
+# its 1 s TTL, so nobody else gets in while the command still runs.
+"$LOKT" guard gk2 --ttl 1s -- sh -c "trap '' TERM; echo \$\$ >$T/c2.tmp; mv $T/c2.tmp $T/child2
 	while :; do sleep 0.1; done" &
 gpid=$!
 track "$gpid"
 if wait_for 30 test -e "$T/child2"; then
 	child=$(cat "$T/child2")
 	track "$child"
+	lf2=$(lockfile gk2)
+	check "the lock names guard's watchdog as its keeper" \
+		test "$(jget 'd.get("keeper_pid", 0) > 0' <"$lf2")" = true
+	t0=$(jget 'd["acquired_ts"]' <"$lf2")
 	kill -9 "$gpid"
 	wait "$gpid" 2>/dev/null
+	renewed_since_kill() { [ "$(jget 'd["acquired_ts"]' <"$lf2" 2>/dev/null)" != "$t0" ]; }
+	# The first renewal after the kill may be guard's own, just before.
+	check "guard dead: the watchdog renews the lock" wait_for 30 renewed_since_kill
+	t0=$(jget 'd["acquired_ts"]' <"$lf2")
+	check "... and again (a second renewal)" wait_for 30 renewed_since_kill
+	expect_exit 2 "guard dead, command running: another owner is refused" \
+		env LOKT_OWNER=bob "$LOKT" lock gk2
+	contains "$ERR" "alive" "... the refusal calls the lock alive"
+	expect_exit 4 "... and cannot break it as stale" \
+		env LOKT_OWNER=bob "$LOKT" unlock gk2 --break-stale
+	check "... all while the command still ran" eval '! gone "$child"'
 	check "a command ignoring SIGTERM: the lock is released at last" \
 		wait_for 60 test ! -e "$(lockfile gk2)"
 	check "... and the command was gone by then (SIGKILL)" gone "$child"
