@@ -36,12 +36,14 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 
 	if (!root || !*root)
 		return -EINVAL;
-	r = lokt__ensure_dirs(root);
-	if (r < 0)
-		return r;
+	/* Refused before anything is created: a root not made yet is judged
+	 * by its nearest existing parent. */
 	req = getenv("LOKT_REQUIRE_LOCAL_FS");
 	if (req && !strcmp(req, "1") && lokt_is_network_fs(root) == 1)
 		return -LOKT_E_NETFS;
+	r = lokt__ensure_dirs(root);
+	if (r < 0)
+		return r;
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
