@@ -168,14 +168,21 @@ static int unlock_opt(struct cli *c, int opt, const char *arg, void *data)
 	return 0;
 }
 
-/* --force on a terminal: ask before breaking someone's lock. */
-static bool confirm_force(struct cli *c, const char *name)
+/* --force on a terminal: ask before breaking someone's lock. The lock_id
+ * of what was shown goes to seen ("" when the file has none), so that only
+ * the confirmed acquisition is broken, not one that replaced it while the
+ * user read the question. */
+static bool confirm_force(struct cli *c, const char *name,
+			  char seen[LOKT_ID_LEN + 1])
 {
 	struct lokt_info in;
 	char holder[600], answer[16];
 
+	seen[0] = '\0';
 	if (lokt_get(c->store, LOKT_LOCK, name, &in, NULL) < 0)
 		return true; /* nothing there: release reports it */
+	if (!in.future && in.stale != LOKT_STALE_CORRUPT)
+		snprintf(seen, LOKT_ID_LEN + 1, "%s", in.rec.lock_id);
 	cli_holder(&in, holder, sizeof(holder));
 	fprintf(stderr, "Break lock \"%s\" held by %s? [y/N] ", name, holder);
 	fflush(stderr);
@@ -238,6 +245,7 @@ int cmd_unlock(struct cli *c, int argc, char **argv)
 	struct unlock_args a = { 0 };
 	struct lokt_result res = { 0 };
 	const char *name = NULL;
+	char seen[LOKT_ID_LEN + 1] = "";
 	unsigned flags = 0;
 	int first, ex = 0, r;
 
@@ -263,14 +271,27 @@ int cmd_unlock(struct cli *c, int argc, char **argv)
 	if (a.all)
 		return unlock_all(c, &a);
 
-	if (a.force && !a.yes && isatty(STDIN_FILENO) &&
-	    !confirm_force(c, name)) {
-		cli_error("lock \"%s\" left as it was (not confirmed)", name);
-		return 1;
+	if (a.force && !a.yes && isatty(STDIN_FILENO)) {
+		if (!confirm_force(c, name, seen)) {
+			cli_error("lock \"%s\" left as it was (not confirmed)",
+				  name);
+			return 1;
+		}
+		if (seen[0])
+			flags |= LOKT_RELEASE_SEEN;
 	}
 	flags |= a.force ? LOKT_RELEASE_FORCE : 0;
 	flags |= a.break_stale ? LOKT_RELEASE_BREAK_STALE : 0;
-	r = lokt_release(c->store, name, &c->who, NULL, flags, &res);
+	r = lokt_release(c->store, name, &c->who,
+			 flags & LOKT_RELEASE_SEEN ? seen : NULL, flags, &res);
+	if (r == -LOKT_E_LOST) {
+		cli_error("lock \"%s\" changed while you confirmed (it was "
+			  "released or taken again); nothing was broken — "
+			  "look with: lokt status %s, then run the command "
+			  "again",
+			  name, name);
+		return lokt_exit_code(r);
+	}
 	if (r < 0)
 		return cli_report(c, CLI_UNLOCK, r, name, &res);
 	print_released(c, name, &res);

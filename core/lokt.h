@@ -298,11 +298,16 @@ enum lokt_release_flags {
 					      or corrupt-break) */
 	LOKT_RELEASE_FORCE = 1 << 1, /* break whatever is there, live or
 					future-version (force-break) */
+	LOKT_RELEASE_SEEN = 1 << 2, /* lock_id is not the caller's own but
+				       the acquisition it saw (a user
+				       confirmed breaking that one): a
+				       different one is -LOKT_E_LOST, not
+				       audited as lost */
 };
 
 /* Release `name`. Same owner (from anywhere) → released. With lock_id
- * non-NULL, only that acquisition is released (else -LOKT_E_LOST: a guard
- * never removes its successor's lock). Another owner's lock → broken if
+ * non-NULL, only that acquisition is released (else -LOKT_E_LOST, audited
+ * "lost" unless SEEN: a guard never removes its successor's lock). Another owner's lock → broken if
  * stale and BREAK_STALE, broken if FORCE, else -LOKT_E_NOT_OWNER (and
  * result->other says whose). Free → -LOKT_E_NOT_FOUND. */
 int lokt_release(struct lokt_store *s, const char *name,

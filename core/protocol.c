@@ -452,14 +452,14 @@ static int release_locked(struct lokt_store *s, const char *name,
 	bool broke = false; /* a stale lock, broken as such */
 	int r;
 
-	if (lock_id) {
-		if (!same_acquisition(cur, lock_id)) {
-			ret->other = *cur;
-			ret->have_other = true;
+	if (lock_id && !same_acquisition(cur, lock_id)) {
+		ret->other = *cur;
+		ret->have_other = true;
+		if (!(flags & LOKT_RELEASE_SEEN))
 			audit_lost(s, name, lock_id, who, ret);
-			return -LOKT_E_LOST;
-		}
-	} else if (cur->future) {
+		return -LOKT_E_LOST;
+	}
+	if (cur->future) {
 		if (!(flags & LOKT_RELEASE_FORCE))
 			goto refuse_future;
 		event = "force-break";
@@ -479,9 +479,9 @@ static int release_locked(struct lokt_store *s, const char *name,
 		broke = true;
 	} else if (flags & LOKT_RELEASE_FORCE) {
 		event = "force-break";
-	} else {
+	} else if (!lock_id) {
 		goto refuse;
-	}
+	} /* else: the lock_id is the holder's own; releasing is its right */
 	r = lokt__remove_audited(s, LOKT_LOCK, name, who, cur, event, reason);
 	if (r < 0)
 		return r;

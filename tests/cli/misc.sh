@@ -86,6 +86,36 @@ if script -qec true /dev/null >/dev/null 2>&1 </dev/null; then
 	printf 'y\n' | LOKT_OWNER=bob script -qec "'$LOKT' unlock m2 --force; echo rc=\$?" /dev/null >"$T/tty.out" 2>&1
 	contains "$(cat "$T/tty.out")" "rc=0" "answering y: exit 0"
 	expect_exit 3 "answering y: the lock is broken" "$LOKT" exists m2
+	check "answering y: audited force-break" audit_has force-break m2
+
+	# The lock changes while the question waits: alice releases mq and
+	# carol takes it. bob's "y" was for alice's lock, so carol's stays.
+	hold alice mq || not_ok "alice holds mq"
+	alice_mq=$HOLDER
+	mkfifo "$T/answer"
+	LOKT_OWNER=bob script -qec "'$LOKT' unlock mq --force; echo rc=\$?" /dev/null \
+		<"$T/answer" >"$T/ttyq.out" 2>&1 &
+	sp=$!
+	track "$sp"
+	exec 7>"$T/answer"
+	if wait_for 30 grep -q '\[y/N\]' "$T/ttyq.out"; then
+		ok "unlock --force asks about alice's mq"
+		kill "$alice_mq"
+		wait_for 30 eval '! "$LOKT" exists mq >/dev/null' 2>/dev/null
+		hold carol mq || not_ok "carol takes mq while bob's question waits"
+		echo y >&7
+		exec 7>&-
+		wait_for 30 grep -q 'rc=' "$T/ttyq.out"
+		contains "$(cat "$T/ttyq.out")" "rc=1" "confirming a lock that changed meanwhile: exit 1"
+		contains "$(cat "$T/ttyq.out")" "changed while you confirmed" "... says the lock changed"
+		check "... carol's lock stands" test "$(jget 'd["owner"]' <"$(lockfile mq)")" = carol
+		check "... no force-break of mq was audited" eval '! audit_has force-break mq'
+		check "... and no lost event either" eval '! audit_has lost mq'
+	else
+		not_ok "unlock --force did not ask about mq: $(cat "$T/ttyq.out")"
+		exec 7>&-
+	fi
+	wait "$sp" 2>/dev/null
 	hold alice m3 || not_ok "alice holds m3"
 	LOKT_OWNER=bob script -qec "'$LOKT' unlock m3 --force --yes; echo rc=\$?" /dev/null >"$T/tty.out" 2>&1 </dev/null
 	contains "$(cat "$T/tty.out")" "rc=0" "on a terminal --force --yes does not ask"
