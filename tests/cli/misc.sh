@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # The rest of the contract: LOKT_REQUIRE_LOCAL_FS=1 accepts a local root
-# (a network filesystem cannot be faked here without one); doctor --json
+# and refuses one on a FUSE mount (a loktfs mount stands in for a network
+# filesystem); doctor --json
 # runs every documented check; `unlock --force` never prompts without a
 # terminal but does ask on one; status names the holder's command.
 . "$SRC_ROOT/tests/lib.sh"

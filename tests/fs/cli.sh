@@ -181,28 +181,4 @@ expect_exit 0 "fstab line: touch locks/u" inns touch "$MNT3/locks/u"
 expect_exit 0 "fstab line: umount MNT" inns umount "$MNT3"
 if wait_for 30 ns_unmounted; then ok "fstab line: unmounted, the daemon exited"; else not_ok "fstab line: still mounted or the daemon runs"; fi
 expect_exit 0 "the locks stay in the store" "$LOKT" --root "$ROOT3" exists u
-# LOKT_REQUIRE_LOCAL_FS=1: every lokt command refuses a root on a network
-# filesystem. A loktfs mount is one (all of FUSE counts: sshfs, s3fs...),
-# so a root below a mount is refused before anything is created there.
-NET=$T/net
-if mount_fs "$NET"; then
-	for cmd in "lock n" "unlock n" "status" "status --json" "exists n" \
-		"why n" "audit" "freeze n --ttl 1m" "unfreeze n" \
-		"guard n -- true" "lock n --wait --timeout 1s"; do
-		# shellcheck disable=SC2086 # cmd is words
-		expect_exit 1 "LOKT_REQUIRE_LOCAL_FS=1, root on a FUSE mount: lokt $cmd refused" \
-			env LOKT_REQUIRE_LOCAL_FS=1 LOKT_ROOT="$NET/store" "$LOKT" $cmd
-		contains "$ERR" "network filesystem" "lokt $cmd: the message says network filesystem"
-	done
-	expect_exit 1 "LOKT_REQUIRE_LOCAL_FS=1: lokt doctor fails the root" \
-		env LOKT_REQUIRE_LOCAL_FS=1 LOKT_ROOT="$NET/store" "$LOKT" doctor --json
-	check "doctor: network_fs is not ok" test \
-		"$(python3 -c 'import json,sys; print([c["level"] for c in json.load(sys.stdin)["checks"] if c["id"] == "network_fs"])' <<<"$OUT")" != "['ok']"
-	check "nothing was created below the mount" test ! -e "$NET/store"
-	check "no lock n through the refusals" test ! -e "$NET/locks/n"
-	unmount_fs "$NET" && ok "unmount the network stand-in" || not_ok "unmount the network stand-in"
-else
-	not_ok "mount a loktfs to stand in for a network filesystem"
-fi
-
 done_testing
