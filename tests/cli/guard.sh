@@ -132,27 +132,6 @@ check "fences strictly increase across acquisitions ($f1 < $fmid < $f2)" \
 check "each acquisition has a new lock_id" test "$id1" != "$id2"
 
 # --- --on-lost ----------------------------------------------------------
-LOKT_OWNER=alice "$LOKT" guard gl --ttl 1s -- sh -c "echo \$\$ >$T/lc.tmp; mv $T/lc.tmp $T/lchild; exec sleep 30" \
-	2>"$T/lost.err" &
-gpid=$!
-track "$gpid"
-if wait_for 30 test -e "$T/lchild"; then
-	lchild=$(cat "$T/lchild")
-	track "$lchild"
-	expect_exit 0 "another owner force-breaks the guarded lock" \
-		env LOKT_OWNER=bob "$LOKT" unlock gl --force --yes
-	check "on-lost kill: guard ends" wait_for 30 gone "$gpid"
-	reap "$gpid"
-	rc=$RC
-	check "on-lost kill: the command was terminated" gone "$lchild"
-	check "on-lost kill: guard exits 143, the command's SIGTERM (got $rc)" test "$rc" -eq 143
-	contains "$(cat "$T/lost.err")" "lost" "on-lost kill: guard reports the lost lock"
-	check "audit: exactly one lost event for gl (got $(audit_count lost gl))" \
-		test "$(audit_count lost gl)" = 1
-else
-	not_ok "on-lost kill: guarded command started"
-fi
-
 LOKT_OWNER=alice "$LOKT" guard gw --ttl 1s --on-lost warn -- sh -c "echo \$\$ >$T/wc.tmp; mv $T/wc.tmp $T/wchild; exec sleep 600" \
 	2>"$T/warn.err" &
 gpid=$!
@@ -176,11 +155,12 @@ else
 	not_ok "on-lost warn: guarded command started"
 fi
 
-# The loss is found at once through a watch on the lock file, not at the
-# next renewal: without --ttl (no renewal ever) and with a TTL whose first
-# renewal is an hour away, guard still stops its command (which would
-# otherwise sleep for 10 minutes) and audits the loss once.
-for ttl in none 3h; do
+# --on-lost kill (the default): the loss is found at once through a watch
+# on the lock file, not only at the next renewal: with a 1 s TTL, without
+# --ttl (no renewal ever) and with a TTL whose first renewal is an hour
+# away, guard stops its command (which would otherwise sleep for 10
+# minutes) and audits the loss once.
+for ttl in 1s none 3h; do
 	n=gn$ttl
 	topt=()
 	[ "$ttl" = none ] || topt=(--ttl "$ttl")
