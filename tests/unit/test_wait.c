@@ -27,21 +27,41 @@ static void on_usr1(int sig)
 
 struct seen {
 	size_t max_position;
+	int k; /* the waiter's number */
+	bool reported; /* its first progress report is known to the test */
 };
+
+/* The marker file that says waiter k has reported its place once. */
+static void reported_path(char *buf, size_t size, int k)
+{
+	char rel[32];
+
+	snprintf(rel, sizeof(rel), "reported.%d", k);
+	fx_path(buf, size, rel);
+}
 
 static void progress(const struct lokt_progress *p, void *userdata)
 {
 	struct seen *s = userdata;
+	char path[PATH_MAX];
+	int fd;
 
 	if (p->position > s->max_position)
 		s->max_position = p->position;
+	if (!s->reported) {
+		reported_path(path, sizeof(path), s->k);
+		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			close(fd);
+		s->reported = true;
+	}
 }
 
 /* A waiter: queue for name, then log "k:max-position" and release. */
 static int waiter(const char *name, int k, int64_t timeout_ms, int log)
 {
 	struct sigaction sa = { .sa_handler = on_usr1 }; /* no SA_RESTART */
-	struct seen seen = { 0 };
+	struct seen seen = { .k = k };
 	struct lokt_acquire_opts opts = {
 		.wait = true,
 		.timeout_ms = timeout_ms,
@@ -85,6 +105,21 @@ static pid_t spawn_waiter(const char *name, int k, int64_t timeout_ms,
 	if (pid == 0)
 		_exit(waiter(name, k, timeout_ms, log));
 	return pid;
+}
+
+/* Wait (generously) until waiter k has reported its place in line: only
+ * then is its first position known to count every waiter ahead of it. */
+static void wait_reported(int k)
+{
+	char path[PATH_MAX];
+
+	reported_path(path, sizeof(path), k);
+	for (int i = 0; i < 2000; i++) {
+		if (access(path, F_OK) == 0)
+			return;
+		sleep_us(5000);
+	}
+	cr_assert_fail("waiter %d never reported its place", k);
 }
 
 /* Wait (generously) until name has n live waiters. */
@@ -135,6 +170,7 @@ Test(wait, fifo_order_and_queue_blocks_plain_acquire)
 	for (i = 0; i < 3; i++) {
 		w[i] = spawn_waiter("q", i + 1, 60000, log);
 		wait_waiters("q", i + 1);
+		wait_reported(i + 1);
 	}
 	/* Stop the first waiter: alive, so still first in line. */
 	kill(w[0], SIGSTOP);
@@ -163,6 +199,7 @@ Test(wait, killed_waiter_does_not_block)
 	for (i = 0; i < 3; i++) {
 		w[i] = spawn_waiter("q", i + 1, 60000, log);
 		wait_waiters("q", i + 1);
+		wait_reported(i + 1);
 	}
 	kill(w[0], SIGKILL);
 	cr_expect_eq(reap(w[0]), 128 + SIGKILL);
