@@ -177,7 +177,7 @@ else
 	skip "the progress line of a wait on a terminal" "script(1) cannot allocate a pty here"
 fi
 hold other pn || not_ok "other holds pn"
-"$LOKT" lock pn --wait --timeout 60s 2>"$T/pn.err" &
+"$LOKT" lock pn --wait --timeout 60s >"$T/pn.out" 2>"$T/pn.err" &
 wpid=$!
 track "$wpid"
 check "not a terminal: the waiter is queued" wait_for 30 eval '[ "$(waiters pn)" = 1 ]'
@@ -185,6 +185,7 @@ LOKT_OWNER=other "$LOKT" unlock pn -q
 wait "$wpid"
 check "not a terminal: the waiter gets the lock" test $? -eq 0
 check "not a terminal: nothing on stderr ($(cat "$T/pn.err"))" test ! -s "$T/pn.err"
+contains "$(cat "$T/pn.out")" 'acquired "pn"' "not a terminal: the acquisition is reported on stdout"
 
 # --- untrusted strings: one line per lock, no terminal control ---------
 # A holder whose command line has a newline, a tab and an escape
