@@ -168,8 +168,9 @@ static void netfs_error(const char *root)
 
 /* Find the root into c->root. With LOKT_REQUIRE_LOCAL_FS=1, refuse a root
  * on a network filesystem (or, when it does not exist yet, one that would
- * be created on one) before anything is created there: core checks only
- * after creating the directories. */
+ * be created on one) here already: the read-only commands do not open a
+ * store that does not exist, so lokt_store_open's own check would not
+ * run for them. */
 static int find_root(struct cli *c)
 {
 	const char *req = getenv("LOKT_REQUIRE_LOCAL_FS");
