@@ -98,7 +98,7 @@ if wait_for 30 test -e "$T/child2"; then
 	check "... and again (a second renewal)" wait_for 30 renewed_since_kill
 	expect_exit 2 "guard dead, command running: another owner is refused" \
 		env LOKT_OWNER=bob "$LOKT" lock gk2
-	contains "$ERR" "alive" "... the refusal calls the lock alive"
+	contains "$ERR" "gone, kept alive by pid" "... the refusal says the watchdog keeps it"
 	expect_exit 4 "... and cannot break it as stale" \
 		env LOKT_OWNER=bob "$LOKT" unlock gk2 --break-stale
 	check "... all while the command still ran" eval '! gone "$child"'
