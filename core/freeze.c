@@ -66,31 +66,6 @@ int lokt__frozen(struct lokt_store *s, const char *name,
 	return r;
 }
 
-static int write_freeze(struct lokt_store *s, const struct lokt_record *rec,
-			bool publish)
-{
-	char *json;
-	int r;
-
-	r = lokt_record_format(rec, &json);
-	if (r < 0)
-		return r;
-	if (publish)
-		r = lokt__file_publish(s, LOKT_FREEZE, rec->name, json);
-	else
-		r = lokt__file_replace(s, LOKT_FREEZE, rec->name, json);
-	free(json);
-	return r;
-}
-
-static void set_lease(struct lokt_record *rec, int64_t ttl_sec)
-{
-	lokt__now(&rec->acquired);
-	rec->ttl_sec = ttl_sec;
-	rec->expires = rec->acquired;
-	rec->expires.tv_sec += ttl_sec;
-}
-
 /* The critical section of lokt_freeze; the freeze sidecar lk is held. */
 static int freeze_locked(struct lokt_store *s, int lk, const char *name,
 			 const struct lokt_who *who, int64_t ttl_sec,
@@ -112,8 +87,8 @@ static int freeze_locked(struct lokt_store *s, int lk, const char *name,
 					    -LOKT_E_HELD;
 		}
 		rec = cur.rec; /* ours: extend */
-		set_lease(&rec, ttl_sec);
-		r = write_freeze(s, &rec, false);
+		lokt__set_lease(&rec, ttl_sec);
+		r = lokt__write_record(s, LOKT_FREEZE, &rec, false);
 		if (r < 0)
 			return r;
 		ret->lock = rec;
@@ -138,10 +113,10 @@ static int freeze_locked(struct lokt_store *s, int lk, const char *name,
 	rec.pid = who->pid;
 	rec.pid_start = who->pid_start;
 	rec.uid = who->uid;
-	set_lease(&rec, ttl_sec);
+	lokt__set_lease(&rec, ttl_sec);
 	r = lokt__new_id(rec.lock_id);
 	r = r ?: lokt__fence_next(lk, floor, &rec.fence);
-	r = r ?: write_freeze(s, &rec, true);
+	r = r ?: lokt__write_record(s, LOKT_FREEZE, &rec, true);
 	if (r == -EEXIST) {
 		if (lokt__load(s, LOKT_FREEZE, name, &ret->other, NULL) == 0)
 			ret->have_other = true;

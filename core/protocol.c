@@ -144,8 +144,7 @@ int lokt__remove_audited(struct lokt_store *s, enum lokt_kind kind,
 	return 0;
 }
 
-/* Acquired now, with ttl_sec (0: none). */
-static void set_lease(struct lokt_record *rec, int64_t ttl_sec)
+void lokt__set_lease(struct lokt_record *rec, int64_t ttl_sec)
 {
 	lokt__now(&rec->acquired);
 	rec->ttl_sec = ttl_sec > 0 ? ttl_sec : 0;
@@ -153,8 +152,8 @@ static void set_lease(struct lokt_record *rec, int64_t ttl_sec)
 	rec->expires.tv_sec += rec->ttl_sec;
 }
 
-static int write_record(struct lokt_store *s, enum lokt_kind kind,
-			const struct lokt_record *rec, bool publish)
+int lokt__write_record(struct lokt_store *s, enum lokt_kind kind,
+		       const struct lokt_record *rec, bool publish)
 {
 	char *json;
 	int r;
@@ -190,7 +189,7 @@ static int new_record(int lk, const char *name, const struct lokt_who *who,
 	rec.pid_start = who->pid_start;
 	snprintf(rec.agent_id, sizeof(rec.agent_id), "%s", who->agent_id);
 	rec.uid = who->uid;
-	set_lease(&rec, ttl_sec);
+	lokt__set_lease(&rec, ttl_sec);
 	r = lokt__fence_next(lk, floor, &rec.fence);
 	if (r < 0)
 		return r;
@@ -221,8 +220,8 @@ static int acquire_locked(struct lokt_store *s, int lk, const char *name,
 	if (have && (cur.future || cur.stale == LOKT_LIVE)) {
 		if (!cur.future && lokt__holds(&cur.rec, who)) {
 			rec = cur.rec;
-			set_lease(&rec, opts->ttl_sec);
-			r = write_record(s, LOKT_LOCK, &rec, false);
+			lokt__set_lease(&rec, opts->ttl_sec);
+			r = lokt__write_record(s, LOKT_LOCK, &rec, false);
 			if (r < 0)
 				return r;
 			ret->lock = rec;
@@ -274,7 +273,7 @@ static int acquire_locked(struct lokt_store *s, int lk, const char *name,
 	r = new_record(lk, name, who, opts->ttl_sec, floor, &rec);
 	if (r < 0)
 		return r;
-	r = write_record(s, LOKT_LOCK, &rec, true);
+	r = lokt__write_record(s, LOKT_LOCK, &rec, true);
 	if (r == -EEXIST) {
 		/* Created behind our back (lokt 1.x does not take the
 		 * sidecar): never overwrite it, report it as held. */
@@ -387,8 +386,8 @@ LOKT_API int lokt_renew(struct lokt_store *s, const char *name,
 		r = -LOKT_E_LOST;
 	} else if (r == 0) {
 		/* Even if its TTL ran out: nobody broke it, it is ours. */
-		set_lease(&cur.rec, ttl_sec);
-		r = write_record(s, LOKT_LOCK, &cur.rec, false);
+		lokt__set_lease(&cur.rec, ttl_sec);
+		r = lokt__write_record(s, LOKT_LOCK, &cur.rec, false);
 		if (r == 0) {
 			ret->lock = cur.rec;
 			ret->renewed = true;
@@ -433,7 +432,7 @@ LOKT_API int lokt_keep(struct lokt_store *s, const char *name,
 	} else if (r == 0) {
 		cur.rec.keeper_pid = keeper;
 		cur.rec.keeper_start = start;
-		r = write_record(s, LOKT_LOCK, &cur.rec, false);
+		r = lokt__write_record(s, LOKT_LOCK, &cur.rec, false);
 		if (r == 0)
 			ret->lock = cur.rec;
 	}

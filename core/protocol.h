@@ -33,6 +33,14 @@ int lokt__remove_audited(struct lokt_store *s, enum lokt_kind kind,
 /* Start a result: zeroed, nothing broken. */
 void lokt__result_init(struct lokt_result *ret);
 
+/* Acquired now, with ttl_sec (0 or less: none). */
+void lokt__set_lease(struct lokt_record *rec, int64_t ttl_sec);
+
+/* Serialize rec and publish it (a new file, never over one) or replace
+ * the file of its name, in kind's directory. */
+int lokt__write_record(struct lokt_store *s, enum lokt_kind kind,
+		       const struct lokt_record *rec, bool publish);
+
 /* One acquisition attempt, a whole transition under the name's sidecar.
  * seq is the asker's queue ticket (0: not queued). quiet: a refusal is
  * not audited (a waiter retries). *ret_q: the queue as seen, may be NULL. */
