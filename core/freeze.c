@@ -104,29 +104,8 @@ static int freeze_locked(struct lokt_store *s, int lk, const char *name,
 		floor = cur.rec.fence;
 	}
 
-	memset(&rec, 0, sizeof(rec));
-	rec.version = LOKT_PROTOCOL_VERSION;
-	snprintf(rec.name, sizeof(rec.name), "%s", name);
-	snprintf(rec.owner, sizeof(rec.owner), "%s", who->owner);
-	snprintf(rec.host, sizeof(rec.host), "%s", who->host);
-	snprintf(rec.agent_id, sizeof(rec.agent_id), "%s", who->agent_id);
-	rec.pid = who->pid;
-	rec.pid_start = who->pid_start;
-	rec.uid = who->uid;
-	lokt__set_lease(&rec, ttl_sec);
-	r = lokt__new_id(rec.lock_id);
-	r = r ?: lokt__fence_next(lk, floor, &rec.fence);
-	r = r ?: lokt__write_record(s, LOKT_FREEZE, &rec, true);
-	if (r == -EEXIST) {
-		if (lokt__load(s, LOKT_FREEZE, name, &ret->other, NULL) == 0)
-			ret->have_other = true;
-		return -LOKT_E_HELD;
-	}
-	if (r < 0)
-		return r;
-	ret->lock = rec;
-	lokt__audit(s, "freeze", name, &rec, who, NULL);
-	return 0;
+	return lokt__publish_new(s, LOKT_FREEZE, lk, name, who, ttl_sec, floor,
+				 ret);
 }
 
 LOKT_API int lokt_freeze(struct lokt_store *s, const char *name,

@@ -169,10 +169,9 @@ int lokt__write_record(struct lokt_store *s, enum lokt_kind kind,
 	return r;
 }
 
-/* A new lock of `name` for `who`, with the next fence of the sidecar lk,
- * above `floor` (the fence of a record being replaced). */
-static int new_record(int lk, const char *name, const struct lokt_who *who,
-		      int64_t ttl_sec, uint64_t floor, struct lokt_record *ret)
+int lokt__publish_new(struct lokt_store *s, enum lokt_kind kind, int lk,
+		      const char *name, const struct lokt_who *who,
+		      int64_t ttl_sec, uint64_t floor, struct lokt_result *ret)
 {
 	struct lokt_record rec;
 	int r;
@@ -180,9 +179,6 @@ static int new_record(int lk, const char *name, const struct lokt_who *who,
 	memset(&rec, 0, sizeof(rec));
 	rec.version = LOKT_PROTOCOL_VERSION;
 	snprintf(rec.name, sizeof(rec.name), "%s", name);
-	r = lokt__new_id(rec.lock_id);
-	if (r < 0)
-		return r;
 	snprintf(rec.owner, sizeof(rec.owner), "%s", who->owner);
 	snprintf(rec.host, sizeof(rec.host), "%s", who->host);
 	rec.pid = who->pid;
@@ -190,10 +186,21 @@ static int new_record(int lk, const char *name, const struct lokt_who *who,
 	snprintf(rec.agent_id, sizeof(rec.agent_id), "%s", who->agent_id);
 	rec.uid = who->uid;
 	lokt__set_lease(&rec, ttl_sec);
-	r = lokt__fence_next(lk, floor, &rec.fence);
+	r = lokt__new_id(rec.lock_id);
+	r = r ?: lokt__fence_next(lk, floor, &rec.fence);
+	r = r ?: lokt__write_record(s, kind, &rec, true);
+	if (r == -EEXIST) {
+		/* Created behind our back (lokt 1.x does not take the
+		 * sidecar): never overwrite it, report it as held. */
+		if (lokt__load(s, kind, name, &ret->other, NULL) == 0)
+			ret->have_other = true;
+		return -LOKT_E_HELD;
+	}
 	if (r < 0)
 		return r;
-	*ret = rec;
+	ret->lock = rec;
+	lokt__audit(s, kind == LOKT_FREEZE ? "freeze" : "acquire", name, &rec,
+		    who, NULL);
 	return 0;
 }
 
@@ -270,22 +277,8 @@ static int acquire_locked(struct lokt_store *s, int lk, const char *name,
 		ret->broken = cur.rec;
 		floor = cur.rec.fence;
 	}
-	r = new_record(lk, name, who, opts->ttl_sec, floor, &rec);
-	if (r < 0)
-		return r;
-	r = lokt__write_record(s, LOKT_LOCK, &rec, true);
-	if (r == -EEXIST) {
-		/* Created behind our back (lokt 1.x does not take the
-		 * sidecar): never overwrite it, report it as held. */
-		if (lokt__load(s, LOKT_LOCK, name, &ret->other, NULL) == 0)
-			ret->have_other = true;
-		return -LOKT_E_HELD;
-	}
-	if (r < 0)
-		return r;
-	ret->lock = rec;
-	lokt__audit(s, "acquire", name, &rec, who, NULL);
-	return 0;
+	return lokt__publish_new(s, LOKT_LOCK, lk, name, who, opts->ttl_sec,
+				 floor, ret);
 }
 
 int lokt__acquire_step(struct lokt_store *s, const char *name,

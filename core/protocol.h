@@ -36,6 +36,14 @@ void lokt__result_init(struct lokt_result *ret);
 /* Acquired now, with ttl_sec (0 or less: none). */
 void lokt__set_lease(struct lokt_record *rec, int64_t ttl_sec);
 
+/* A new record of `name` for `who` (new lock_id, lease of ttl_sec, the
+ * next fence of the sidecar lk above floor), published, never over an
+ * existing file (-LOKT_E_HELD with ret->other then), audited "acquire"
+ * or "freeze". The sidecar lk is held. */
+int lokt__publish_new(struct lokt_store *s, enum lokt_kind kind, int lk,
+		      const char *name, const struct lokt_who *who,
+		      int64_t ttl_sec, uint64_t floor, struct lokt_result *ret);
+
 /* Serialize rec and publish it (a new file, never over one) or replace
  * the file of its name, in kind's directory. */
 int lokt__write_record(struct lokt_store *s, enum lokt_kind kind,
