@@ -346,6 +346,21 @@ static bool same_acquisition(const struct lokt_info *cur, const char *lock_id)
 	       *lock_id && !strcmp(cur->rec.lock_id, lock_id);
 }
 
+/* The start of renew, keep and release: ret set up (the caller's, or
+ * local), *lock_id copied into id (it may point into *ret, which is about
+ * to be cleared), the name checked. */
+static int call_start(const char *name, const char **lock_id,
+		      char id[LOKT_ID_LEN + 2], struct lokt_result **ret,
+		      struct lokt_result *local)
+{
+	if (!*ret)
+		*ret = local;
+	snprintf(id, LOKT_ID_LEN + 2, "%s", *lock_id ? *lock_id : "");
+	*lock_id = *lock_id ? id : NULL;
+	lokt__result_init(*ret);
+	return lokt_name_check(name);
+}
+
 LOKT_API int lokt_renew(struct lokt_store *s, const char *name,
 			const char *lock_id, const struct lokt_who *who,
 			int64_t ttl_sec, struct lokt_result *ret)
@@ -355,12 +370,7 @@ LOKT_API int lokt_renew(struct lokt_store *s, const char *name,
 	struct lokt_info cur;
 	int lk, r;
 
-	if (!ret)
-		ret = &local;
-	snprintf(id, sizeof(id), "%s", lock_id ? lock_id : "");
-	lock_id = lock_id ? id : NULL;
-	lokt__result_init(ret);
-	r = lokt_name_check(name);
+	r = call_start(name, &lock_id, id, &ret, &local);
 	if (r < 0)
 		return r;
 	if (!s || !lock_id || !who || ttl_sec < 0 ||
@@ -401,11 +411,7 @@ LOKT_API int lokt_keep(struct lokt_store *s, const char *name,
 	uint64_t start = 0;
 	int lk, r;
 
-	if (!ret)
-		ret = &local;
-	snprintf(id, sizeof(id), "%s", lock_id ? lock_id : "");
-	lokt__result_init(ret);
-	r = lokt_name_check(name);
+	r = call_start(name, &lock_id, id, &ret, &local);
 	if (r < 0)
 		return r;
 	if (!s || !lock_id || keeper < 0)
@@ -416,7 +422,8 @@ LOKT_API int lokt_keep(struct lokt_store *s, const char *name,
 	if (r < 0)
 		return r;
 	r = lokt__load(s, LOKT_LOCK, name, &cur, NULL);
-	if (r == -LOKT_E_NOT_FOUND || (r == 0 && !same_acquisition(&cur, id))) {
+	if (r == -LOKT_E_NOT_FOUND ||
+	    (r == 0 && !same_acquisition(&cur, lock_id))) {
 		if (r == 0) {
 			ret->other = cur;
 			ret->have_other = true;
@@ -503,12 +510,7 @@ LOKT_API int lokt_release(struct lokt_store *s, const char *name,
 	struct lokt_info cur;
 	int lk, r;
 
-	if (!ret)
-		ret = &local;
-	snprintf(id, sizeof(id), "%s", lock_id ? lock_id : "");
-	lock_id = lock_id ? id : NULL;
-	lokt__result_init(ret);
-	r = lokt_name_check(name);
+	r = call_start(name, &lock_id, id, &ret, &local);
 	if (r < 0)
 		return r;
 	if (!s || !who)
