@@ -8,10 +8,7 @@
  * Records are turned into JSON by lokt_record_format and parsed back, so
  * the field names of the store are written in one place (core/record.c).
  */
-#include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,9 +202,7 @@ void cli_holder(const struct lokt_info *in, char *buf, size_t size)
 	}
 	/* Live through its keeper: the holder died (guard killed), and the
 	 * keeper (guard's watchdog) holds on until the command has stopped. */
-	if (in->stale == LOKT_LIVE && in->local && rec->keeper_pid > 0 &&
-	    rec->pid > 0 && rec->pid <= INT32_MAX &&
-	    kill((pid_t)rec->pid, 0) < 0 && errno == ESRCH) {
+	if (in->kept) {
 		snprintf(buf, size,
 			 "%s@%s (pid %lld gone, kept alive by pid %lld until "
 			 "its command stops)",

@@ -167,13 +167,15 @@ static enum lokt_stale judge_pid(pid_t pid, uint64_t want_start)
 
 enum lokt_stale lokt__judge(const struct lokt_record *rec, const char *host,
 			    const struct timespec *now, bool check_pid,
-			    bool *ret_local)
+			    bool *ret_local, bool *ret_kept)
 {
 	bool local = strcmp(rec->host, host) == 0;
 	enum lokt_stale st;
 
 	if (ret_local)
 		*ret_local = local;
+	if (ret_kept)
+		*ret_kept = false;
 	if (rec->ttl_sec > 0 && lokt__ms_between(now, &rec->expires) >= 0)
 		return LOKT_STALE_EXPIRED;
 	if (!check_pid || !local)
@@ -183,8 +185,11 @@ enum lokt_stale lokt__judge(const struct lokt_record *rec, const char *host,
 	/* A dead holder's keeper that still runs keeps the lock live. */
 	if (st != LOKT_LIVE && rec->keeper_pid > 0 &&
 	    rec->keeper_pid <= INT32_MAX &&
-	    judge_pid((pid_t)rec->keeper_pid, rec->keeper_start) == LOKT_LIVE)
+	    judge_pid((pid_t)rec->keeper_pid, rec->keeper_start) == LOKT_LIVE) {
+		if (ret_kept)
+			*ret_kept = true;
 		return LOKT_LIVE;
+	}
 	return st;
 }
 

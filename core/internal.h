@@ -69,10 +69,12 @@ bool lokt__is_descendant(pid_t pid, pid_t ancestor, uint64_t ancestor_start);
 
 /* Judge a parsed record at `now` on host `host`: expired TTL first, then,
  * when rec->host == host, pid gone (DEAD) or start time differs (REUSED).
- * Freezes are judged by TTL only (check_pid false). Sets *ret_local. */
+ * A dead or reused holder whose keeper runs is LIVE, and *ret_kept true.
+ * Freezes are judged by TTL only (check_pid false). Sets *ret_local and
+ * *ret_kept (either may be NULL). */
 enum lokt_stale lokt__judge(const struct lokt_record *rec, const char *host,
 			    const struct timespec *now, bool check_pid,
-			    bool *ret_local);
+			    bool *ret_local, bool *ret_kept);
 
 /* Does `who` hold `rec`? Same non-empty agent_id; or same host, same
  * owner, and who->pid is rec->pid or its descendant (rec->pid_start

@@ -159,6 +159,7 @@ struct lokt_info {
 	struct lokt_record rec; /* zeroed except name when corrupt */
 	enum lokt_stale stale;
 	bool local; /* rec.host is this host: pid liveness was checked */
+	bool kept; /* live only through its keeper: the holder is gone */
 	bool future; /* version > 1: rec.version set, never acted upon */
 	struct timespec mtime; /* of the file */
 	size_t size; /* of the file, bytes */

@@ -85,7 +85,7 @@ int lokt__load(struct lokt_store *s, enum lokt_kind kind, const char *name,
 	} else {
 		lokt__now(&now);
 		in.stale = lokt__judge(&in.rec, s->host, &now,
-				       kind == LOKT_LOCK, &in.local);
+				       kind == LOKT_LOCK, &in.local, &in.kept);
 	}
 	/* The file's name is the truth: a record copied under another name
 	 * is about the name it sits at. */

@@ -60,7 +60,7 @@ static enum lokt_stale judge(const struct lokt_record *r, bool check_pid,
 	struct timespec now;
 
 	lokt__now(&now);
-	return lokt__judge(r, host, &now, check_pid, local);
+	return lokt__judge(r, host, &now, check_pid, local, NULL);
 }
 
 /* Wait (generously) until pid is a zombie. */

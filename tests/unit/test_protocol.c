@@ -490,6 +490,7 @@ Test(acquire, keeper_keeps_a_dead_holders_lock_live)
 
 	cr_assert_eq(lokt_get(fx.s, LOKT_LOCK, "k", &in, NULL), 0);
 	cr_expect_eq(in.stale, LOKT_LIVE, "holder dead, keeper alive: live");
+	cr_expect(in.kept, "and said to be live through its keeper");
 	cr_expect_eq(in.rec.keeper_pid, keeper);
 	cr_expect_eq(lokt_acquire(fx.s, "k", &bob, &none, &res),
 		     -LOKT_E_HELD);
@@ -501,6 +502,7 @@ Test(acquire, keeper_keeps_a_dead_holders_lock_live)
 	cr_assert_eq(reap(keeper), 128 + SIGKILL);
 	cr_assert_eq(lokt_get(fx.s, LOKT_LOCK, "k", &in, NULL), 0);
 	cr_expect_eq(in.stale, LOKT_STALE_DEAD, "both gone: dead");
+	cr_expect_not(in.kept);
 	cr_assert_eq(lokt_acquire(fx.s, "k", &bob, &none, &res), 0);
 	cr_expect_eq(res.broke, LOKT_STALE_DEAD);
 	cr_expect_eq(res.lock.keeper_pid, 0, "a new acquisition has no keeper");
