@@ -1,0 +1,641 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Requests to etcd v3's JSON gateway: one POST per call through libcurl,
+ * the answer parsed with json-c, fail-over between the cluster's endpoints,
+ * TLS and authentication tokens. The contract is in gateway.h.
+ *
+ * THREADS. A struct lokt_gw is shared by the threads of a server (the
+ * mount's FUSE workers). Each call uses an easy handle of its own; the
+ * connection cache is shared (a CURLSH, one mutex per kind of data it
+ * shares: libcurl may hold one while it takes another) so a busy
+ * server keeps a few connections open instead of one per request. The
+ * current endpoint and the token are read and written under g->lock.
+ *
+ * FAIL-OVER. Calls start at the endpoint that answered last. A member that
+ * cannot be reached, or has no leader, applied nothing: the next one is
+ * tried. A failure after the request was sent (a timeout, a connection
+ * reset, "request timed out" during a leader change) is ambiguous for a
+ * write: it is returned as -ETIMEDOUT for the transition to resolve by
+ * reading; an idempotent request is simply tried on the next member.
+ */
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+
+#define DEFAULT_TIMEOUT_MS 8000
+#define CONNECT_TIMEOUT_MS 2000
+#define ANSWER_MAX (8 << 20) /* bytes: a range of 100k records fits */
+
+struct lokt_gw {
+	char **urls; /* "http(s)://HOST:PORT" */
+	size_t n;
+	size_t current; /* under lock */
+	char *cacert, *cert, *key, *user, *password;
+	char *token; /* under lock; NULL until authenticated */
+	int64_t timeout_ms;
+	CURLSH *share;
+	pthread_mutex_t lock;
+	pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc;
+
+static void global_init(void)
+{
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void share_lock(CURL *h, curl_lock_data d, curl_lock_access a,
+		       void *ud)
+{
+	pthread_mutex_lock(&((struct lokt_gw *)ud)->share_lock[d]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data d, void *ud)
+{
+	pthread_mutex_unlock(&((struct lokt_gw *)ud)->share_lock[d]);
+}
+
+static int dup_opt(const char *s, char **ret)
+{
+	*ret = NULL;
+	if (!s || !*s)
+		return 0;
+	*ret = strdup(s);
+	return *ret ? 0 : -ENOMEM;
+}
+
+int lokt__gw_open(const struct lokt_gw_opts *o, struct lokt_gw **ret)
+{
+	struct lokt_gw *g;
+	int r = 0;
+
+	if (!o || !o->n_endpoints)
+		return -EINVAL;
+	pthread_once(&global_once, global_init);
+	if (global_rc != CURLE_OK)
+		return -ENOMEM;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	pthread_mutex_init(&g->lock, NULL);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&g->share_lock[i], NULL);
+	g->urls = calloc(o->n_endpoints, sizeof(*g->urls));
+	if (!g->urls) {
+		r = -ENOMEM;
+		goto err;
+	}
+	for (; g->n < o->n_endpoints; g->n++)
+		if (asprintf(&g->urls[g->n], "%s://%s",
+			     o->cacert ? "https" : "http",
+			     o->endpoints[g->n]) < 0) {
+			g->urls[g->n] = NULL;
+			r = -ENOMEM;
+			goto err;
+		}
+	r = r ?: dup_opt(o->cacert, &g->cacert);
+	r = r ?: dup_opt(o->cert, &g->cert);
+	r = r ?: dup_opt(o->key, &g->key);
+	r = r ?: dup_opt(o->user, &g->user);
+	r = r ?: dup_opt(o->password, &g->password);
+	if (r < 0)
+		goto err;
+	g->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+	g->share = curl_share_init();
+	if (!g->share) {
+		r = -ENOMEM;
+		goto err;
+	}
+	curl_share_setopt(g->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(g->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(g->share, CURLSHOPT_USERDATA, g);
+	curl_share_setopt(g->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	curl_share_setopt(g->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(g->share, CURLSHOPT_SHARE,
+			  CURL_LOCK_DATA_SSL_SESSION);
+	*ret = g;
+	return 0;
+err:
+	lokt__gw_close(g);
+	return r;
+}
+
+void lokt__gw_close(struct lokt_gw *g)
+{
+	if (!g)
+		return;
+	if (g->share)
+		curl_share_cleanup(g->share);
+	for (size_t i = 0; i < g->n; i++)
+		free(g->urls[i]);
+	free(g->urls);
+	free(g->cacert);
+	free(g->cert);
+	free(g->key);
+	free(g->user);
+	if (g->password) /* not left in freed memory */
+		explicit_bzero(g->password, strlen(g->password));
+	free(g->password);
+	if (g->token)
+		explicit_bzero(g->token, strlen(g->token));
+	free(g->token);
+	pthread_mutex_destroy(&g->lock);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&g->share_lock[i]);
+	free(g);
+}
+
+/* ---- one POST -------------------------------------------------------- */
+
+struct answer {
+	char *buf;
+	size_t len;
+	bool too_big;
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *ud)
+{
+	struct answer *a = ud;
+	size_t add = size * n;
+	char *nb;
+
+	if (a->len + add > ANSWER_MAX) {
+		a->too_big = true;
+		return 0; /* aborts the transfer */
+	}
+	nb = realloc(a->buf, a->len + add + 1);
+	if (!nb)
+		return 0;
+	memcpy(nb + a->len, p, add);
+	a->buf = nb;
+	a->len += add;
+	a->buf[a->len] = '\0';
+	return add;
+}
+
+/* How one attempt ended. */
+enum attempt {
+	ANSWERED, /* *status and the body are valid */
+	NOT_SENT, /* nothing reached the member */
+	AMBIGUOUS, /* sent, no answer */
+	LOCAL_ERROR, /* our side: out of memory, bad TLS files */
+};
+
+static enum attempt classify(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OK:
+		return ANSWERED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+		return NOT_SENT;
+	case CURLE_OUT_OF_MEMORY:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_FAILED_INIT:
+		return LOCAL_ERROR;
+	default:
+		return AMBIGUOUS;
+	}
+}
+
+static enum attempt post(struct lokt_gw *g, const char *url, const char *body,
+			 const char *token, long *status, struct answer *a)
+{
+	struct curl_slist *hdr = NULL, *h;
+	char *auth = NULL;
+	CURLcode rc;
+	CURL *c;
+
+	c = curl_easy_init();
+	if (!c)
+		return LOCAL_ERROR;
+	h = curl_slist_append(hdr, "Content-Type: application/json");
+	if (h)
+		hdr = h;
+	if (token && asprintf(&auth, "Authorization: %s", token) >= 0) {
+		h = curl_slist_append(hdr, auth);
+		if (h)
+			hdr = h;
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_SHARE, g->share);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)g->timeout_ms);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (g->cacert)
+		curl_easy_setopt(c, CURLOPT_CAINFO, g->cacert);
+	if (g->cert)
+		curl_easy_setopt(c, CURLOPT_SSLCERT, g->cert);
+	if (g->key)
+		curl_easy_setopt(c, CURLOPT_SSLKEY, g->key);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(hdr);
+	if (a->too_big)
+		return LOCAL_ERROR;
+	return classify(rc);
+}
+
+/* ---- errors of the gateway -------------------------------------------- */
+
+/* The error object of an answer: unary {"error","code"}, stream
+ * {"error":{...}} nested under "result" in some versions. */
+static struct json_object *error_of(struct json_object *o)
+{
+	struct json_object *e;
+
+	if (json_object_object_get_ex(o, "error", &e) &&
+	    json_object_get_type(e) == json_type_object)
+		return e;
+	if (json_object_object_get_ex(o, "code", &e))
+		return o;
+	return NULL;
+}
+
+static const char *message_of(struct json_object *e)
+{
+	struct json_object *m;
+
+	if ((json_object_object_get_ex(e, "message", &m) ||
+	     json_object_object_get_ex(e, "error", &m)) &&
+	    json_object_get_type(m) == json_type_string)
+		return json_object_get_string(m);
+	return "";
+}
+
+/* gRPC status codes, as etcd's gateway reports them. */
+enum { G_INVALID = 3, G_DEADLINE = 4, G_NOT_FOUND = 5, G_DENIED = 7,
+       G_EXHAUSTED = 8, G_UNAVAILABLE = 14, G_UNAUTHENTICATED = 16 };
+
+enum verdict { V_ERRNO, V_RETRY_NEXT, V_AMBIGUOUS, V_REAUTH };
+
+static enum verdict judge_error(struct json_object *e, int *ret_errno)
+{
+	const char *msg = message_of(e);
+	int code = (int)lokt__gw_int(e, "code", 2);
+
+	*ret_errno = -EIO;
+	switch (code) {
+	case G_UNAVAILABLE:
+		/* "no leader" is said before anything is proposed. */
+		if (strstr(msg, "no leader"))
+			return V_RETRY_NEXT;
+		return V_AMBIGUOUS;
+	case G_DEADLINE:
+		return V_AMBIGUOUS;
+	case G_UNAUTHENTICATED:
+		return V_REAUTH;
+	case G_INVALID:
+		/* etcd says "invalid auth token" with this code too. */
+		if (strstr(msg, "auth token"))
+			return V_REAUTH;
+		/* With auth on: no token, or a wrong user or password. */
+		if (strstr(msg, "user name is empty") ||
+		    strstr(msg, "authentication failed")) {
+			*ret_errno = -EACCES;
+			return V_ERRNO;
+		}
+		*ret_errno = strstr(msg, "too large") ? -E2BIG : -EINVAL;
+		return V_ERRNO;
+	case G_NOT_FOUND:
+		*ret_errno = -ENOENT;
+		return V_ERRNO;
+	case G_DENIED:
+		*ret_errno = -EACCES;
+		return V_ERRNO;
+	case G_EXHAUSTED:
+		*ret_errno = strstr(msg, "too large") ? -E2BIG : -ENOSPC;
+		return V_ERRNO;
+	}
+	return V_ERRNO;
+}
+
+/* ---- authentication --------------------------------------------------- */
+
+static int authenticate(struct lokt_gw *g, size_t ep, char **ret_token);
+
+static int parse_answer(const struct answer *a, struct json_object **ret)
+{
+	struct json_object *o;
+
+	if (!a->buf)
+		return -EPROTO;
+	o = json_tokener_parse(a->buf);
+	if (!o || json_object_get_type(o) != json_type_object) {
+		json_object_put(o);
+		return -EPROTO;
+	}
+	*ret = o;
+	return 0;
+}
+
+/* One request on endpoint ep: 0 and *ret, or a verdict and errno. */
+static enum verdict try_one(struct lokt_gw *g, size_t ep, const char *path,
+			    const char *body, const char *token,
+			    struct json_object **ret, int *ret_errno)
+{
+	struct answer a = { 0 };
+	struct json_object *o = NULL, *e;
+	enum verdict v = V_ERRNO;
+	enum attempt at;
+	char *url = NULL;
+	long status = 0;
+
+	*ret_errno = 0;
+	if (asprintf(&url, "%s%s", g->urls[ep], path) < 0) {
+		*ret_errno = -ENOMEM;
+		return V_ERRNO;
+	}
+	at = post(g, url, body, token, &status, &a);
+	free(url);
+	if (at == NOT_SENT) {
+		v = V_RETRY_NEXT;
+	} else if (at == AMBIGUOUS) {
+		v = V_AMBIGUOUS;
+	} else if (at == LOCAL_ERROR) {
+		*ret_errno = a.too_big ? -E2BIG : -EIO;
+	} else if (parse_answer(&a, &o) < 0) {
+		/* A proxy's error page, or a member shutting down. */
+		v = status >= 500 ? V_AMBIGUOUS : V_ERRNO;
+		*ret_errno = -EPROTO;
+	} else if ((e = error_of(o)) != NULL || status != 200) {
+		if (e)
+			v = judge_error(e, ret_errno);
+		else
+			v = status == 401 ? V_REAUTH : V_AMBIGUOUS;
+		json_object_put(o);
+	} else {
+		*ret = o;
+	}
+	free(a.buf);
+	return v;
+}
+
+static int authenticate(struct lokt_gw *g, size_t ep, char **ret_token)
+{
+	struct json_object *req, *ans = NULL, *t;
+	enum verdict v;
+	int r;
+
+	req = json_object_new_object();
+	if (!req)
+		return -ENOMEM;
+	json_object_object_add(req, "name", json_object_new_string(g->user));
+	json_object_object_add(req, "password",
+			       json_object_new_string(g->password ?: ""));
+	v = try_one(g, ep, "/v3/auth/authenticate",
+		    json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
+		    NULL, &ans, &r);
+	json_object_put(req);
+	if (r == 0 && v == V_ERRNO && ans) {
+		if (json_object_object_get_ex(ans, "token", &t) &&
+		    json_object_get_type(t) == json_type_string)
+			*ret_token = strdup(json_object_get_string(t));
+		else
+			r = -EPROTO;
+		json_object_put(ans);
+		if (r == 0 && !*ret_token)
+			r = -ENOMEM;
+		return r;
+	}
+	if (v == V_REAUTH || r == -EINVAL)
+		return -EACCES; /* wrong user or password */
+	return v == V_ERRNO ? r : -EHOSTUNREACH;
+}
+
+/* The token to send (malloc'd copy, NULL without auth); a fresh one when
+ * stale is set. */
+static int token_get(struct lokt_gw *g, size_t ep, bool stale, char **ret)
+{
+	char *tok = NULL;
+	int r = 0;
+
+	*ret = NULL;
+	if (!g->user)
+		return 0;
+	pthread_mutex_lock(&g->lock);
+	if (g->token && !stale)
+		tok = strdup(g->token);
+	pthread_mutex_unlock(&g->lock);
+	if (!tok) {
+		/* Tokens lapse after a while idle: fetched again on demand. */
+		r = authenticate(g, ep, &tok);
+		if (r < 0)
+			return r;
+		pthread_mutex_lock(&g->lock);
+		free(g->token);
+		g->token = strdup(tok);
+		pthread_mutex_unlock(&g->lock);
+	}
+	*ret = tok;
+	return tok ? 0 : -ENOMEM;
+}
+
+static void token_free(char *tok)
+{
+	if (tok) {
+		explicit_bzero(tok, strlen(tok));
+		free(tok);
+	}
+}
+
+int lokt__gw_call(struct lokt_gw *g, const char *path,
+		  struct json_object *req, unsigned flags,
+		  struct json_object **ret)
+{
+	const char *body;
+	bool reauthed = false, ambiguous = false;
+	size_t start, ep, i;
+	char *tok;
+	int r = -EHOSTUNREACH, e;
+
+	body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	if (!body)
+		return -ENOMEM;
+	pthread_mutex_lock(&g->lock);
+	start = g->current;
+	pthread_mutex_unlock(&g->lock);
+	for (i = 0; i < g->n; i++) {
+		enum verdict v;
+
+		ep = (start + i) % g->n;
+		e = token_get(g, ep, false, &tok);
+		if (e == -EHOSTUNREACH)
+			continue;
+		if (e < 0)
+			return e;
+		v = try_one(g, ep, path, body, tok, ret, &e);
+		if (v == V_REAUTH && !reauthed) {
+			token_free(tok);
+			reauthed = true;
+			e = token_get(g, ep, true, &tok);
+			if (e < 0)
+				return e;
+			v = try_one(g, ep, path, body, tok, ret, &e);
+		}
+		token_free(tok);
+		if (v == V_ERRNO || v == V_REAUTH) {
+			if (e == 0 || e == -ENOENT || e == -EACCES ||
+			    e == -EINVAL || e == -E2BIG || e == -ENOSPC) {
+				pthread_mutex_lock(&g->lock);
+				g->current = ep;
+				pthread_mutex_unlock(&g->lock);
+			}
+			return v == V_REAUTH ? -EACCES : e;
+		}
+		if (v == V_AMBIGUOUS) {
+			ambiguous = true;
+			if (!(flags & LOKT_GW_IDEMPOTENT))
+				break;
+		}
+	}
+	/* The next call starts elsewhere: this member failed us. */
+	pthread_mutex_lock(&g->lock);
+	if (g->current == start)
+		g->current = (start + 1) % g->n;
+	pthread_mutex_unlock(&g->lock);
+	if (ambiguous && !(flags & LOKT_GW_IDEMPOTENT))
+		r = -ETIMEDOUT;
+	return r;
+}
+
+const char *lokt__gw_endpoint(struct lokt_gw *g, char *buf, size_t size)
+{
+	const char *u;
+
+	pthread_mutex_lock(&g->lock);
+	u = g->urls[g->current];
+	snprintf(buf, size, "%s", strstr(u, "://") ? strstr(u, "://") + 3 : u);
+	pthread_mutex_unlock(&g->lock);
+	return buf;
+}
+
+int64_t lokt__gw_int(struct json_object *o, const char *key, int64_t def)
+{
+	struct json_object *v;
+	const char *s;
+	char *end;
+	long long x;
+
+	if (!o || !json_object_object_get_ex(o, key, &v))
+		return def;
+	if (json_object_get_type(v) == json_type_int)
+		return json_object_get_int64(v);
+	if (json_object_get_type(v) != json_type_string)
+		return def;
+	s = json_object_get_string(v);
+	if (!isdigit((unsigned char)*s) && *s != '-')
+		return def;
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (errno || *end)
+		return def;
+	return x;
+}
+
+/* ---- base64 ----------------------------------------------------------- */
+
+static const char b64[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int lokt__b64_encode(const void *data, size_t len, char **ret)
+{
+	const unsigned char *p = data;
+	char *out, *o;
+	size_t i;
+
+	out = malloc((len + 2) / 3 * 4 + 1);
+	if (!out)
+		return -ENOMEM;
+	o = out;
+	for (i = 0; i + 2 < len; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | p[i + 1] << 8 | p[i + 2];
+
+		*o++ = b64[v >> 18];
+		*o++ = b64[(v >> 12) & 63];
+		*o++ = b64[(v >> 6) & 63];
+		*o++ = b64[v & 63];
+	}
+	if (i < len) {
+		uint32_t v = (uint32_t)p[i] << 16 |
+			     (i + 1 < len ? p[i + 1] << 8 : 0);
+
+		*o++ = b64[v >> 18];
+		*o++ = b64[(v >> 12) & 63];
+		*o++ = i + 1 < len ? b64[(v >> 6) & 63] : '=';
+		*o++ = '=';
+	}
+	*o = '\0';
+	*ret = out;
+	return 0;
+}
+
+static int b64_value(char c)
+{
+	const char *p = c ? strchr(b64, c) : NULL;
+
+	return p ? (int)(p - b64) : -1;
+}
+
+int lokt__b64_decode(const char *s, char **ret, size_t *ret_len)
+{
+	size_t len = strlen(s), pad = 0, i, n = 0;
+	char *out;
+
+	if (len % 4)
+		return -EINVAL;
+	if (len && s[len - 1] == '=')
+		pad = len >= 2 && s[len - 2] == '=' ? 2 : 1;
+	out = malloc(len / 4 * 3 + 1);
+	if (!out)
+		return -ENOMEM;
+	for (i = 0; i < len; i += 4) {
+		int v[4], k;
+		bool last = i + 4 == len;
+
+		for (k = 0; k < 4; k++) {
+			bool is_pad = last && k >= 4 - (int)pad;
+
+			v[k] = is_pad ? 0 : b64_value(s[i + k]);
+			if (v[k] < 0)
+				goto bad;
+		}
+		out[n++] = (char)(v[0] << 2 | v[1] >> 4);
+		if (!(last && pad == 2))
+			out[n++] = (char)((v[1] & 15) << 4 | v[2] >> 2);
+		if (!(last && pad >= 1))
+			out[n++] = (char)((v[2] & 3) << 6 | v[3]);
+		/* Bits that padding drops must be zero: one encoding only. */
+		if (last && ((pad == 2 && (v[1] & 15)) ||
+			     (pad == 1 && (v[2] & 3))))
+			goto bad;
+	}
+	out[n] = '\0';
+	*ret = out;
+	*ret_len = n;
+	return 0;
+bad:
+	free(out);
+	return -EINVAL;
+}

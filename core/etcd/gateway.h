@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to the etcd backend: requests to etcd v3's JSON gateway
+ * (POST /v3/kv/txn, /v3/lease/grant, ...) over libcurl, with fail-over
+ * between the endpoints of one cluster, TLS, and user/password tokens.
+ *
+ * What the caller may assume of lokt__gw_call:
+ *   0        the request was applied (or answered) by a member that had a
+ *            leader; *ret holds its JSON answer.
+ *   -ETIMEDOUT  ambiguous: the request may or may not have been applied (a
+ *            member went away or gave up after it was sent, during a leader
+ *            change, say). A transition must re-read and look for its own
+ *            lock_id before it decides anything.
+ *   -EHOSTUNREACH  no endpoint could be reached, or none had a leader:
+ *            nothing was applied.
+ *   other -errno  the cluster refused the request (EACCES: permission,
+ *            EINVAL: bad request, ENOENT: lease not found, ENOSPC: quota,
+ *            E2BIG: request too large, EIO: anything else).
+ * Idempotent requests (reads, keepalives) are retried on the next endpoint
+ * where an ambiguous failure leaves nothing to doubt.
+ */
+#ifndef LOKT_ETCD_GATEWAY_H
+#define LOKT_ETCD_GATEWAY_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct lokt_gw;
+
+struct lokt_gw_opts {
+	const char *const *endpoints; /* "HOST:PORT", n_endpoints of them */
+	size_t n_endpoints;
+	const char *cacert; /* PEM file: use https and verify the members */
+	const char *cert, *key; /* client certificate and key (PEM) */
+	const char *user, *password; /* etcd authentication, or NULL */
+	int64_t timeout_ms; /* one request, one endpoint; 0: 8000 */
+};
+
+int lokt__gw_open(const struct lokt_gw_opts *o, struct lokt_gw **ret);
+void lokt__gw_close(struct lokt_gw *g); /* NULL is fine */
+
+enum { LOKT_GW_IDEMPOTENT = 1 << 0 };
+
+/* POST req (a JSON object, not consumed) to path ("/v3/kv/range"); the
+ * answer in *ret (json_object_put it). See the top of this file. */
+int lokt__gw_call(struct lokt_gw *g, const char *path,
+		  struct json_object *req, unsigned flags,
+		  struct json_object **ret);
+
+/* The endpoint that answered the last call, "HOST:PORT" (for doctor). */
+const char *lokt__gw_endpoint(struct lokt_gw *g, char *buf, size_t size);
+
+/* Base64 (RFC 4648, padded), as the gateway carries keys and values.
+ * Malloc'd and NUL-terminated; decode refuses anything not canonical. */
+int lokt__b64_encode(const void *data, size_t len, char **ret);
+int lokt__b64_decode(const char *s, char **ret, size_t *ret_len);
+
+/* A 64-bit number as the gateway writes it (a JSON string of digits, or
+ * an integer); absent or malformed: def. */
+int64_t lokt__gw_int(struct json_object *o, const char *key, int64_t def);
+
+#endif /* LOKT_ETCD_GATEWAY_H */

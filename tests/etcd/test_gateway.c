@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The etcd gateway client (core/etcd/gateway.c) against real etcd members:
+ * base64 as the gateway carries keys, a put and a range, fail-over past a
+ * dead endpoint and past a killed member, the error when nothing answers,
+ * and authentication with a token (and a wrong password refused).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "member.h"
+
+static struct etcd_cluster cluster;
+
+static void need_etcd(void)
+{
+	if (!etcd_binary())
+		cr_skip_test("etcd is not installed (Debian package etcd-server)");
+}
+
+static struct lokt_gw *gw_for(const char *const *eps, size_t n,
+			      const char *user, const char *password)
+{
+	struct lokt_gw_opts o = { .endpoints = eps, .n_endpoints = n,
+				  .user = user, .password = password,
+				  .timeout_ms = 3000 };
+	struct lokt_gw *g = NULL;
+
+	cr_assert_eq(lokt__gw_open(&o, &g), 0);
+	return g;
+}
+
+/* {"key": b64(key), extra...} */
+static struct json_object *keyreq(const char *key, const char *value)
+{
+	struct json_object *o = json_object_new_object();
+	char *k, *v;
+
+	cr_assert_eq(lokt__b64_encode(key, strlen(key), &k), 0);
+	json_object_object_add(o, "key", json_object_new_string(k));
+	free(k);
+	if (value) {
+		cr_assert_eq(lokt__b64_encode(value, strlen(value), &v), 0);
+		json_object_object_add(o, "value", json_object_new_string(v));
+		free(v);
+	}
+	return o;
+}
+
+/* The value of key through g, or NULL when absent. */
+static char *get(struct lokt_gw *g, const char *key)
+{
+	struct json_object *req = keyreq(key, NULL), *ans = NULL, *kvs, *v;
+	char *out = NULL;
+	size_t len;
+
+	cr_assert_eq(lokt__gw_call(g, "/v3/kv/range", req, LOKT_GW_IDEMPOTENT,
+				   &ans), 0);
+	json_object_put(req);
+	if (json_object_object_get_ex(ans, "kvs", &kvs) &&
+	    json_object_array_length(kvs) == 1 &&
+	    json_object_object_get_ex(json_object_array_get_idx(kvs, 0),
+				      "value", &v))
+		cr_assert_eq(lokt__b64_decode(json_object_get_string(v), &out,
+					      &len), 0);
+	json_object_put(ans);
+	return out;
+}
+
+static int put(struct lokt_gw *g, const char *key, const char *value)
+{
+	struct json_object *req = keyreq(key, value), *ans = NULL;
+	int r = lokt__gw_call(g, "/v3/kv/put", req, 0, &ans);
+
+	json_object_put(req);
+	json_object_put(ans);
+	return r;
+}
+
+Test(base64, round_trip_and_canonical)
+{
+	const char *cases[] = { "", "f", "fo", "foo", "foob", "fooba",
+				"foobar", "locks/deploy" };
+	char *enc, *dec;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		cr_assert_eq(lokt__b64_encode(cases[i], strlen(cases[i]), &enc),
+			     0);
+		cr_assert_eq(lokt__b64_decode(enc, &dec, &len), 0);
+		cr_assert_eq(len, strlen(cases[i]));
+		cr_assert_str_eq(dec, cases[i]);
+		free(enc);
+		free(dec);
+	}
+	cr_assert_eq(lokt__b64_encode("foob", 4, &enc), 0);
+	cr_assert_str_eq(enc, "Zm9vYg==");
+	free(enc);
+	/* Not base64, wrong length, or bits that padding must drop set. */
+	cr_assert_eq(lokt__b64_decode("Zm9v!g==", &dec, &len), -EINVAL);
+	cr_assert_eq(lokt__b64_decode("Zm9", &dec, &len), -EINVAL);
+	cr_assert_eq(lokt__b64_decode("Zh==", &dec, &len), -EINVAL);
+	cr_assert_eq(lokt__b64_decode("Zm9=v", &dec, &len), -EINVAL);
+}
+
+Test(gateway, numbers_as_strings)
+{
+	struct json_object *o = json_tokener_parse(
+		"{\"a\":\"9223372036854775807\",\"b\":12,\"c\":\"x1\"}");
+
+	cr_assert_eq(lokt__gw_int(o, "a", -1), INT64_MAX);
+	cr_assert_eq(lokt__gw_int(o, "b", -1), 12);
+	cr_assert_eq(lokt__gw_int(o, "c", -1), -1);
+	cr_assert_eq(lokt__gw_int(o, "absent", 0), 0);
+	json_object_put(o);
+}
+
+static void start1(void)
+{
+	need_etcd();
+	cr_assert_eq(etcd_start(&cluster, 1), 0, "etcd did not start");
+}
+
+static void stop(void)
+{
+	etcd_stop(&cluster);
+}
+
+Test(gateway, put_range_and_failover, .init = start1, .fini = stop,
+     .timeout = 60)
+{
+	/* A port with nobody behind it first: nothing sent, next one. */
+	const char *eps[] = { "127.0.0.1:1", cluster.endpoint[0] };
+	struct lokt_gw *g = gw_for(eps, 2, NULL, NULL);
+	char buf[64], *v;
+
+	cr_assert_eq(put(g, "t/k", "hello"), 0);
+	v = get(g, "t/k");
+	cr_assert_str_eq(v, "hello");
+	free(v);
+	cr_assert_null(get(g, "t/absent"));
+	cr_assert_str_eq(lokt__gw_endpoint(g, buf, sizeof(buf)),
+			 cluster.endpoint[0]);
+	lokt__gw_close(g);
+}
+
+Test(gateway, nothing_answers, .timeout = 30)
+{
+	const char *eps[] = { "127.0.0.1:1", "127.0.0.1:2" };
+	struct lokt_gw *g = gw_for(eps, 2, NULL, NULL);
+	struct json_object *req = keyreq("k", "v"), *ans = NULL;
+
+	cr_assert_eq(lokt__gw_call(g, "/v3/kv/put", req, 0, &ans),
+		     -EHOSTUNREACH);
+	cr_assert_null(ans);
+	json_object_put(req);
+	lokt__gw_close(g);
+}
+
+Test(gateway, refusal_is_an_errno, .init = start1, .fini = stop,
+     .timeout = 60)
+{
+	const char *eps[] = { cluster.endpoint[0] };
+	struct lokt_gw *g = gw_for(eps, 1, NULL, NULL);
+	struct json_object *req = json_object_new_object(), *ans = NULL;
+
+	/* Keepalive of a lease that does not exist: etcd says not found
+	 * (or answers without a TTL, as 3.4's gateway does). */
+	json_object_object_add(req, "ID", json_object_new_string("12345"));
+	cr_assert_eq(lokt__gw_call(g, "/v3/lease/timetolive", req,
+				   LOKT_GW_IDEMPOTENT, &ans), 0);
+	cr_assert_eq(lokt__gw_int(ans, "TTL", 0), -1);
+	json_object_put(ans);
+	json_object_put(req);
+	/* A put without a key is a bad request. */
+	req = json_object_new_object();
+	cr_assert_eq(lokt__gw_call(g, "/v3/kv/put", req, 0, &ans), -EINVAL);
+	json_object_put(req);
+	lokt__gw_close(g);
+}
+
+/* etcdctl ARGS against endpoint ep. */
+static void etcdctl(const char *ep, const char *args)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd),
+		 "ETCDCTL_API=3 etcdctl --endpoints=%s %s >/dev/null", ep,
+		 args);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+Test(gateway, authentication, .init = start1, .fini = stop, .timeout = 60)
+{
+	const char *eps[] = { cluster.endpoint[0] };
+	struct lokt_gw *g, *bad;
+	char *v;
+
+	etcdctl(eps[0], "user add root:rootpw");
+	etcdctl(eps[0], "auth enable");
+	g = gw_for(eps, 1, "root", "rootpw");
+	cr_assert_eq(put(g, "t/auth", "yes"), 0);
+	v = get(g, "t/auth");
+	cr_assert_str_eq(v, "yes");
+	free(v);
+	lokt__gw_close(g);
+
+	bad = gw_for(eps, 1, "root", "wrong");
+	cr_assert_eq(put(bad, "t/auth", "no"), -EACCES);
+	lokt__gw_close(bad);
+	/* Without a token at all: refused, not applied. */
+	bad = gw_for(eps, 1, NULL, NULL);
+	cr_assert_eq(put(bad, "t/auth", "no"), -EACCES);
+	lokt__gw_close(bad);
+}
+
+static void start3(void)
+{
+	need_etcd();
+	cr_assert_eq(etcd_start(&cluster, 3), 0, "etcd did not start");
+}
+
+Test(gateway, member_killed, .init = start3, .fini = stop, .timeout = 90)
+{
+	const char *eps[] = { cluster.endpoint[0], cluster.endpoint[1],
+			      cluster.endpoint[2] };
+	struct lokt_gw *g = gw_for(eps, 3, NULL, NULL);
+	char buf[64], *v;
+
+	cr_assert_eq(put(g, "t/m", "1"), 0);
+	etcd_kill(&cluster, 0);
+	/* The first endpoint is gone: a read goes to the next member. */
+	v = get(g, "t/m");
+	cr_assert_str_eq(v, "1");
+	free(v);
+	cr_assert_str_neq(lokt__gw_endpoint(g, buf, sizeof(buf)),
+			  cluster.endpoint[0]);
+	lokt__gw_close(g);
+}
