@@ -18,32 +18,19 @@
  * write: it is returned as -ETIMEDOUT for the transition to resolve by
  * reading; an idempotent request is simply tried on the next member.
  */
-#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway.h"
+#include "gateway-internal.h"
 
 #define DEFAULT_TIMEOUT_MS 8000
 #define CONNECT_TIMEOUT_MS 2000
 #define ANSWER_MAX (8 << 20) /* bytes: a range of 100k records fits */
 
-struct lokt_gw {
-	char **urls; /* "http(s)://HOST:PORT" */
-	size_t n;
-	size_t current; /* under lock */
-	char *cacert, *cert, *key, *user, *password;
-	char *token; /* under lock; NULL until authenticated */
-	int64_t timeout_ms;
-	CURLSH *share;
-	pthread_mutex_t lock;
-	pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
-};
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc;
@@ -51,6 +38,12 @@ static CURLcode global_rc;
 static void global_init(void)
 {
 	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int lokt__gw_global_init(void)
+{
+	pthread_once(&global_once, global_init);
+	return global_rc == CURLE_OK ? 0 : -ENOMEM;
 }
 
 static void share_lock(CURL *h, curl_lock_data d, curl_lock_access a,
@@ -80,8 +73,7 @@ int lokt__gw_open(const struct lokt_gw_opts *o, struct lokt_gw **ret)
 
 	if (!o || !o->n_endpoints)
 		return -EINVAL;
-	pthread_once(&global_once, global_init);
-	if (global_rc != CURLE_OK)
+	if (lokt__gw_global_init() < 0)
 		return -ENOMEM;
 	g = calloc(1, sizeof(*g));
 	if (!g)
@@ -162,7 +154,7 @@ struct answer {
 	bool too_big;
 };
 
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
+static size_t on_answer(char *p, size_t size, size_t n, void *ud)
 {
 	struct answer *a = ud;
 	size_t add = size * n;
@@ -182,45 +174,42 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
 	return add;
 }
 
-/* How one attempt ended. */
-enum attempt {
-	ANSWERED, /* *status and the body are valid */
-	NOT_SENT, /* nothing reached the member */
-	AMBIGUOUS, /* sent, no answer */
-	LOCAL_ERROR, /* our side: out of memory, bad TLS files */
-};
 
-static enum attempt classify(CURLcode rc)
+enum lokt_gw_attempt lokt__gw_classify(CURLcode rc)
 {
 	switch (rc) {
 	case CURLE_OK:
-		return ANSWERED;
+		return GW_ANSWERED;
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_PEER_FAILED_VERIFICATION:
-		return NOT_SENT;
+		return GW_NOT_SENT;
 	case CURLE_OUT_OF_MEMORY:
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_FAILED_INIT:
-		return LOCAL_ERROR;
+		return GW_LOCAL_ERROR;
 	default:
-		return AMBIGUOUS;
+		return GW_AMBIGUOUS;
 	}
 }
 
-static enum attempt post(struct lokt_gw *g, const char *url, const char *body,
-			 const char *token, long *status, struct answer *a)
+/* An easy handle for one request to endpoint ep (headers in *ret_hdr, to
+ * free after the transfer), NULL when out of memory. */
+CURL *lokt__gw_request(struct lokt_gw *g, size_t ep, const char *path,
+			 const char *body, const char *token,
+			 struct curl_slist **ret_hdr)
 {
 	struct curl_slist *hdr = NULL, *h;
-	char *auth = NULL;
-	CURLcode rc;
+	char *auth = NULL, *url = NULL;
 	CURL *c;
 
 	c = curl_easy_init();
-	if (!c)
-		return LOCAL_ERROR;
+	if (!c || asprintf(&url, "%s%s", g->urls[ep], path) < 0) {
+		curl_easy_cleanup(c);
+		return NULL;
+	}
 	h = curl_slist_append(hdr, "Content-Type: application/json");
 	if (h)
 		hdr = h;
@@ -231,16 +220,14 @@ static enum attempt post(struct lokt_gw *g, const char *url, const char *body,
 		explicit_bzero(auth, strlen(auth));
 		free(auth);
 	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_URL, url); /* libcurl copies it */
+	free(url);
 	curl_easy_setopt(c, CURLOPT_SHARE, g->share);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)g->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (g->cacert)
 		curl_easy_setopt(c, CURLOPT_CAINFO, g->cacert);
@@ -248,13 +235,31 @@ static enum attempt post(struct lokt_gw *g, const char *url, const char *body,
 		curl_easy_setopt(c, CURLOPT_SSLCERT, g->cert);
 	if (g->key)
 		curl_easy_setopt(c, CURLOPT_SSLKEY, g->key);
+	*ret_hdr = hdr;
+	return c;
+}
+
+static enum lokt_gw_attempt post(struct lokt_gw *g, size_t ep, const char *path,
+			 const char *body, const char *token, long *status,
+			 struct answer *a)
+{
+	struct curl_slist *hdr = NULL;
+	CURLcode rc;
+	CURL *c;
+
+	c = lokt__gw_request(g, ep, path, body, token, &hdr);
+	if (!c)
+		return GW_LOCAL_ERROR;
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_answer);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)g->timeout_ms);
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	curl_easy_cleanup(c);
 	curl_slist_free_all(hdr);
 	if (a->too_big)
-		return LOCAL_ERROR;
-	return classify(rc);
+		return GW_LOCAL_ERROR;
+	return lokt__gw_classify(rc);
 }
 
 /* ---- errors of the gateway -------------------------------------------- */
@@ -288,7 +293,7 @@ static const char *message_of(struct json_object *e)
 enum { G_INVALID = 3, G_DEADLINE = 4, G_NOT_FOUND = 5, G_DENIED = 7,
        G_EXHAUSTED = 8, G_UNAVAILABLE = 14, G_UNAUTHENTICATED = 16 };
 
-enum verdict { V_ERRNO, V_RETRY_NEXT, V_AMBIGUOUS, V_REAUTH };
+enum verdict { V_ERRNO, V_RETRY_NEXT, V_GW_AMBIGUOUS, V_REAUTH };
 
 static enum verdict judge_error(struct json_object *e, int *ret_errno)
 {
@@ -301,9 +306,9 @@ static enum verdict judge_error(struct json_object *e, int *ret_errno)
 		/* "no leader" is said before anything is proposed. */
 		if (strstr(msg, "no leader"))
 			return V_RETRY_NEXT;
-		return V_AMBIGUOUS;
+		return V_GW_AMBIGUOUS;
 	case G_DEADLINE:
-		return V_AMBIGUOUS;
+		return V_GW_AMBIGUOUS;
 	case G_UNAUTHENTICATED:
 		return V_REAUTH;
 	case G_INVALID:
@@ -358,32 +363,26 @@ static enum verdict try_one(struct lokt_gw *g, size_t ep, const char *path,
 	struct answer a = { 0 };
 	struct json_object *o = NULL, *e;
 	enum verdict v = V_ERRNO;
-	enum attempt at;
-	char *url = NULL;
+	enum lokt_gw_attempt at;
 	long status = 0;
 
 	*ret_errno = 0;
-	if (asprintf(&url, "%s%s", g->urls[ep], path) < 0) {
-		*ret_errno = -ENOMEM;
-		return V_ERRNO;
-	}
-	at = post(g, url, body, token, &status, &a);
-	free(url);
-	if (at == NOT_SENT) {
+	at = post(g, ep, path, body, token, &status, &a);
+	if (at == GW_NOT_SENT) {
 		v = V_RETRY_NEXT;
-	} else if (at == AMBIGUOUS) {
-		v = V_AMBIGUOUS;
-	} else if (at == LOCAL_ERROR) {
+	} else if (at == GW_AMBIGUOUS) {
+		v = V_GW_AMBIGUOUS;
+	} else if (at == GW_LOCAL_ERROR) {
 		*ret_errno = a.too_big ? -E2BIG : -EIO;
 	} else if (parse_answer(&a, &o) < 0) {
 		/* A proxy's error page, or a member shutting down. */
-		v = status >= 500 ? V_AMBIGUOUS : V_ERRNO;
+		v = status >= 500 ? V_GW_AMBIGUOUS : V_ERRNO;
 		*ret_errno = -EPROTO;
 	} else if ((e = error_of(o)) != NULL || status != 200) {
 		if (e)
 			v = judge_error(e, ret_errno);
 		else
-			v = status == 401 ? V_REAUTH : V_AMBIGUOUS;
+			v = status == 401 ? V_REAUTH : V_GW_AMBIGUOUS;
 		json_object_put(o);
 	} else {
 		*ret = o;
@@ -426,7 +425,7 @@ static int authenticate(struct lokt_gw *g, size_t ep, char **ret_token)
 
 /* The token to send (malloc'd copy, NULL without auth); a fresh one when
  * stale is set. */
-static int token_get(struct lokt_gw *g, size_t ep, bool stale, char **ret)
+int lokt__gw_token(struct lokt_gw *g, size_t ep, bool stale, char **ret)
 {
 	char *tok = NULL;
 	int r = 0;
@@ -452,7 +451,7 @@ static int token_get(struct lokt_gw *g, size_t ep, bool stale, char **ret)
 	return tok ? 0 : -ENOMEM;
 }
 
-static void token_free(char *tok)
+void lokt__gw_token_free(char *tok)
 {
 	if (tok) {
 		explicit_bzero(tok, strlen(tok));
@@ -480,21 +479,21 @@ int lokt__gw_call(struct lokt_gw *g, const char *path,
 		enum verdict v;
 
 		ep = (start + i) % g->n;
-		e = token_get(g, ep, false, &tok);
+		e = lokt__gw_token(g, ep, false, &tok);
 		if (e == -EHOSTUNREACH)
 			continue;
 		if (e < 0)
 			return e;
 		v = try_one(g, ep, path, body, tok, ret, &e);
 		if (v == V_REAUTH && !reauthed) {
-			token_free(tok);
+			lokt__gw_token_free(tok);
 			reauthed = true;
-			e = token_get(g, ep, true, &tok);
+			e = lokt__gw_token(g, ep, true, &tok);
 			if (e < 0)
 				return e;
 			v = try_one(g, ep, path, body, tok, ret, &e);
 		}
-		token_free(tok);
+		lokt__gw_token_free(tok);
 		if (v == V_ERRNO || v == V_REAUTH) {
 			if (e == 0 || e == -ENOENT || e == -EACCES ||
 			    e == -EINVAL || e == -E2BIG || e == -ENOSPC) {
@@ -504,7 +503,7 @@ int lokt__gw_call(struct lokt_gw *g, const char *path,
 			}
 			return v == V_REAUTH ? -EACCES : e;
 		}
-		if (v == V_AMBIGUOUS) {
+		if (v == V_GW_AMBIGUOUS) {
 			ambiguous = true;
 			if (!(flags & LOKT_GW_IDEMPOTENT))
 				break;
@@ -529,113 +528,4 @@ const char *lokt__gw_endpoint(struct lokt_gw *g, char *buf, size_t size)
 	snprintf(buf, size, "%s", strstr(u, "://") ? strstr(u, "://") + 3 : u);
 	pthread_mutex_unlock(&g->lock);
 	return buf;
-}
-
-int64_t lokt__gw_int(struct json_object *o, const char *key, int64_t def)
-{
-	struct json_object *v;
-	const char *s;
-	char *end;
-	long long x;
-
-	if (!o || !json_object_object_get_ex(o, key, &v))
-		return def;
-	if (json_object_get_type(v) == json_type_int)
-		return json_object_get_int64(v);
-	if (json_object_get_type(v) != json_type_string)
-		return def;
-	s = json_object_get_string(v);
-	if (!isdigit((unsigned char)*s) && *s != '-')
-		return def;
-	errno = 0;
-	x = strtoll(s, &end, 10);
-	if (errno || *end)
-		return def;
-	return x;
-}
-
-/* ---- base64 ----------------------------------------------------------- */
-
-static const char b64[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int lokt__b64_encode(const void *data, size_t len, char **ret)
-{
-	const unsigned char *p = data;
-	char *out, *o;
-	size_t i;
-
-	out = malloc((len + 2) / 3 * 4 + 1);
-	if (!out)
-		return -ENOMEM;
-	o = out;
-	for (i = 0; i + 2 < len; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | p[i + 1] << 8 | p[i + 2];
-
-		*o++ = b64[v >> 18];
-		*o++ = b64[(v >> 12) & 63];
-		*o++ = b64[(v >> 6) & 63];
-		*o++ = b64[v & 63];
-	}
-	if (i < len) {
-		uint32_t v = (uint32_t)p[i] << 16 |
-			     (i + 1 < len ? p[i + 1] << 8 : 0);
-
-		*o++ = b64[v >> 18];
-		*o++ = b64[(v >> 12) & 63];
-		*o++ = i + 1 < len ? b64[(v >> 6) & 63] : '=';
-		*o++ = '=';
-	}
-	*o = '\0';
-	*ret = out;
-	return 0;
-}
-
-static int b64_value(char c)
-{
-	const char *p = c ? strchr(b64, c) : NULL;
-
-	return p ? (int)(p - b64) : -1;
-}
-
-int lokt__b64_decode(const char *s, char **ret, size_t *ret_len)
-{
-	size_t len = strlen(s), pad = 0, i, n = 0;
-	char *out;
-
-	if (len % 4)
-		return -EINVAL;
-	if (len && s[len - 1] == '=')
-		pad = len >= 2 && s[len - 2] == '=' ? 2 : 1;
-	out = malloc(len / 4 * 3 + 1);
-	if (!out)
-		return -ENOMEM;
-	for (i = 0; i < len; i += 4) {
-		int v[4], k;
-		bool last = i + 4 == len;
-
-		for (k = 0; k < 4; k++) {
-			bool is_pad = last && k >= 4 - (int)pad;
-
-			v[k] = is_pad ? 0 : b64_value(s[i + k]);
-			if (v[k] < 0)
-				goto bad;
-		}
-		out[n++] = (char)(v[0] << 2 | v[1] >> 4);
-		if (!(last && pad == 2))
-			out[n++] = (char)((v[1] & 15) << 4 | v[2] >> 2);
-		if (!(last && pad >= 1))
-			out[n++] = (char)((v[2] & 3) << 6 | v[3]);
-		/* Bits that padding drops must be zero: one encoding only. */
-		if (last && ((pad == 2 && (v[1] & 15)) ||
-			     (pad == 1 && (v[2] & 3))))
-			goto bad;
-	}
-	out[n] = '\0';
-	*ret = out;
-	*ret_len = n;
-	return 0;
-bad:
-	free(out);
-	return -EINVAL;
 }

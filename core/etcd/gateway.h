@@ -49,6 +49,28 @@ int lokt__gw_call(struct lokt_gw *g, const char *path,
 		  struct json_object *req, unsigned flags,
 		  struct json_object **ret);
 
+/* A streaming request (a watch): its answer arrives in pieces for as long
+ * as the member keeps it open. One stream runs in one thread at a time;
+ * lokt__gw_stream_stop may be called from any thread. */
+struct lokt_gw_stream {
+	void *multi; /* CURLM, for a prompt wake-up */
+	volatile int stop; /* atomically set by lokt__gw_stream_stop */
+};
+
+int lokt__gw_stream_init(struct lokt_gw_stream *st);
+void lokt__gw_stream_stop(struct lokt_gw_stream *st);
+void lokt__gw_stream_free(struct lokt_gw_stream *st);
+
+/* POST body to path on the current endpoint (the next ones when nothing
+ * could be sent), and feed each piece of the answer to on_data (which
+ * returns false to end the stream) until the member ends it or the stream
+ * is stopped. 0 when stopped (or ended by on_data), -EPIPE when the member
+ * ended it or the connection broke, -EHOSTUNREACH when nobody answered. */
+int lokt__gw_stream_run(struct lokt_gw *g, struct lokt_gw_stream *st,
+			const char *path, const char *body,
+			bool (*on_data)(const char *p, size_t n, void *ud),
+			void *ud);
+
 /* The endpoint that answered the last call, "HOST:PORT" (for doctor). */
 const char *lokt__gw_endpoint(struct lokt_gw *g, char *buf, size_t size);
 

@@ -3,16 +3,19 @@
  * The etcd gateway client (core/etcd/gateway.c) against real etcd members:
  * base64 as the gateway carries keys, a put and a range, fail-over past a
  * dead endpoint and past a killed member, the error when nothing answers,
- * and authentication with a token (and a wrong password refused).
+ * and authentication with a token (and a wrong password refused); watches
+ * that start from a revision and outlive the member they were on.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gateway.h"
 #include "member.h"
+#include "watch.h"
 
 static struct etcd_cluster cluster;
 
@@ -239,5 +242,70 @@ Test(gateway, member_killed, .init = start3, .fini = stop, .timeout = 90)
 	free(v);
 	cr_assert_str_neq(lokt__gw_endpoint(g, buf, sizeof(buf)),
 			  cluster.endpoint[0]);
+	lokt__gw_close(g);
+}
+
+/* The revision of the store after a put of key. */
+static int64_t put_rev(struct lokt_gw *g, const char *key, const char *value)
+{
+	struct json_object *req = keyreq(key, value), *ans = NULL, *h;
+	int64_t rev;
+
+	cr_assert_eq(lokt__gw_call(g, "/v3/kv/put", req, 0, &ans), 0);
+	cr_assert(json_object_object_get_ex(ans, "header", &h));
+	rev = lokt__gw_int(h, "revision", 0);
+	json_object_put(req);
+	json_object_put(ans);
+	return rev;
+}
+
+/* Wait (at most 20 s: a bound, not a measure) for the watch to report a
+ * change; true when it did. */
+static bool rang(struct lokt_gw_watch *w)
+{
+	struct pollfd p = { .fd = lokt__gw_watch_fd(w), .events = POLLIN };
+
+	return poll(&p, 1, 20000) == 1 && lokt__gw_watch_consume(w) == 1;
+}
+
+Test(watch, from_a_revision, .init = start1, .fini = stop, .timeout = 60)
+{
+	const char *eps[] = { cluster.endpoint[0] };
+	struct lokt_gw *g = gw_for(eps, 1, NULL, NULL);
+	struct lokt_gw_watch *w;
+	int64_t rev;
+
+	/* A change made before the watch opens, after the revision it
+	 * starts from, is reported: nothing falls between read and watch. */
+	rev = put_rev(g, "w/a", "1");
+	(void)put_rev(g, "w/a", "2");
+	cr_assert_eq(lokt__gw_watch_open(g, "w/", 2, "w0", 2, rev + 1, &w), 0);
+	cr_assert(rang(w));
+	/* Quiet now; a key outside the range does not ring. */
+	(void)put_rev(g, "x/other", "1");
+	(void)put_rev(g, "w/b", "1");
+	cr_assert(rang(w));
+	cr_assert_eq(lokt__gw_watch_consume(w), 0);
+	lokt__gw_watch_close(w);
+	lokt__gw_close(g);
+}
+
+Test(watch, survives_a_member, .init = start3, .fini = stop, .timeout = 90)
+{
+	const char *eps[] = { cluster.endpoint[0], cluster.endpoint[1],
+			      cluster.endpoint[2] };
+	struct lokt_gw *g = gw_for(eps, 3, NULL, NULL);
+	struct lokt_gw_watch *w;
+
+	cr_assert_eq(lokt__gw_watch_open(g, "k", 1, NULL, 0, 0, &w), 0);
+	(void)put_rev(g, "k", "1");
+	cr_assert(rang(w));
+	/* The member serving the stream dies: the watch says "read again"
+	 * and goes on from another member. */
+	etcd_kill(&cluster, 0);
+	cr_assert(rang(w));
+	(void)put_rev(g, "k", "2");
+	cr_assert(rang(w));
+	lokt__gw_watch_close(w);
 	lokt__gw_close(g);
 }
