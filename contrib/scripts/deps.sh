@@ -7,7 +7,8 @@ set -euo pipefail
 pkgs=(gcc libc6-dev pkg-config meson ninja-build python3 git
       libjson-c-dev libfuse3-dev fuse3 libcriterion-dev
       procps psmisc util-linux passwd
-      libcurl4-openssl-dev etcd-server etcd-client curl)
+      libcurl4-openssl-dev etcd-server etcd-client curl
+      debhelper dpkg-dev lintian)
 
 missing=()
 for p in "${pkgs[@]}"; do
