@@ -13,8 +13,9 @@
  *
  * THREADING. The daemon runs fuse_loop_mt: every handler runs on a FUSE
  * worker thread, several at once. Handlers share no mutable state: the
- * struct loktfs and the lokt_store are fixed before the loop starts, and
- * liblokt serializes transitions on a name with a kernel lock held for
+ * struct loktfs and the store's root path are fixed before the loop
+ * starts (if the store is moved, liblokt reopens it at that path, safely
+ * for threads using the old one; see core/store.c), and liblokt serializes transitions on a name with a kernel lock held for
  * microseconds, across threads and processes alike. No handler waits for
  * a lock to become free (there is no --wait through the mount), so a slow
  * or stuck caller holds only its own worker thread, never the others. The
