@@ -25,17 +25,27 @@
 #define LOKT_INTERNAL_H
 
 #include <json-c/json.h>
+#include <pthread.h>
+#include <sys/types.h>
 
 #include "lokt.h"
 
 #define LOKT_API __attribute__((visibility("default")))
 
-/* An open store. Immutable after lokt_store_open, so threads share it. */
+/* An open store. Threads share it: the root path and the settings are
+ * fixed after lokt_store_open; the directory fds follow the root path
+ * when the store is moved (lokt__store_follow, store.c), so they are
+ * atomic, and an fd once in use is never closed before the store is. */
 struct lokt_store {
 	char *root; /* absolute */
-	int root_fd; /* O_PATH|O_DIRECTORY of root */
-	int locks_fd; /* O_DIRECTORY of root/locks */
-	int freezes_fd; /* O_DIRECTORY of root/freezes */
+	_Atomic int root_fd; /* O_PATH|O_DIRECTORY of root */
+	_Atomic int locks_fd; /* O_DIRECTORY of root/locks */
+	_Atomic int freezes_fd; /* O_DIRECTORY of root/freezes */
+	_Atomic dev_t root_dev; /* what root_fd is, to notice a move */
+	_Atomic ino_t root_ino;
+	pthread_mutex_t follow_lock; /* one reopen at a time; guards: */
+	int *retired; /* fds of directories the root path no longer names */
+	size_t n_retired;
 	char *audit_path; /* root/audit.log */
 	char host[LOKT_STR_MAX]; /* this host's name, read once */
 	int64_t lock_wait_ms; /* lokt_store_set_lock_wait; 0: unbounded */

@@ -24,6 +24,9 @@ LOKT_API int lokt_get(struct lokt_store *s, enum lokt_kind kind,
 		return r;
 	if (!s || !ret)
 		return -EINVAL;
+	r = lokt__store_follow(s);
+	if (r < 0)
+		return r;
 	return lokt__load(s, kind, name, ret, ret_json);
 }
 
@@ -59,6 +62,9 @@ LOKT_API int lokt_list(struct lokt_store *s, enum lokt_kind kind,
 
 	if (!s || !ret || !ret_n)
 		return -EINVAL;
+	r = lokt__store_follow(s);
+	if (r < 0)
+		return r;
 	/* A description of our own: threads must not share a dir offset. */
 	fd = openat(lokt__kind_fd(s, kind), ".",
 		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -27,12 +27,35 @@
 #define EMPTY_RETRIES 10 /* x 10 ms: how long an empty file may be "being
 			    written" by lokt 1.x */
 
+/* Open root, root/locks and root/freezes (made by lokt__ensure_dirs):
+ * fds[0..2] as root_fd, locks_fd, freezes_fd; what the root is in
+ * *ret_st. */
+static int open_dirs(const char *root, int fds[3], struct stat *ret_st)
+{
+	int r;
+
+	fds[0] = fds[1] = fds[2] = -1;
+	fds[0] = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fds[0] < 0)
+		return -errno;
+	fds[1] = openat(fds[0], "locks", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fds[2] = openat(fds[0], "freezes", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fds[1] < 0 || fds[2] < 0 || fstat(fds[0], ret_st) < 0) {
+		r = -errno;
+		for (int i = 0; i < 3; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		return r;
+	}
+	return 0;
+}
+
 LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 {
 	struct lokt_store *s;
 	const char *req;
 	struct stat st;
-	int r;
+	int fds[3], r;
 
 	if (!root || !*root)
 		return -EINVAL;
@@ -49,6 +72,7 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 	if (!s)
 		return -ENOMEM;
 	s->root_fd = s->locks_fd = s->freezes_fd = -1;
+	pthread_mutex_init(&s->follow_lock, NULL);
 	s->root = realpath(root, NULL);
 	if (!s->root) {
 		r = -errno;
@@ -59,26 +83,20 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 		r = -ENOMEM;
 		goto err;
 	}
-	s->root_fd = open(s->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (s->root_fd < 0) {
-		r = -errno;
+	r = open_dirs(s->root, fds, &st);
+	if (r < 0)
 		goto err;
-	}
-	s->locks_fd = openat(s->root_fd, "locks",
-			     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	s->freezes_fd = openat(s->root_fd, "freezes",
-			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->locks_fd < 0 || s->freezes_fd < 0) {
-		r = -errno;
-		goto err;
-	}
+	s->root_fd = fds[0];
+	s->locks_fd = fds[1];
+	s->freezes_fd = fds[2];
+	s->root_dev = st.st_dev;
+	s->root_ino = st.st_ino;
 	/* A root several users may write (say 2775, group deploy, made by an
 	 * admin) is a shared store: locks/, freezes/, sidecars and queues we
 	 * create get its group/other write bits, so the next user can take
 	 * the lock we created the sidecar of. Sticky is not passed on: it
 	 * would stop anyone from breaking another user's stale lock. */
-	if (fstat(s->root_fd, &st) == 0)
-		s->share = st.st_mode & 0022;
+	s->share = st.st_mode & 0022;
 	lokt__share_fd(s, s->locks_fd);
 	lokt__share_fd(s, s->freezes_fd);
 	lokt__hostname(s->host, sizeof(s->host));
@@ -87,6 +105,59 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 
 err:
 	lokt_store_close(s);
+	return r;
+}
+
+/*
+ * DESIGN: a store that is moved. Whoever opens the store by its path
+ * (lokt, every other program) finds the directory that path names now;
+ * a long-lived opener (loktfs) holding fds of a directory that was moved
+ * away would serve a store nobody else sees, and both would grant the
+ * same lock. So each transition and each read starts here: one stat of
+ * the root path, compared with what root_fd is. When they differ, the
+ * store is opened again at the path (created if missing, as lokt_store_open
+ * and so lokt would), and the new fds replace the old ones.
+ *
+ * Other threads may be using the old fds at that moment, so they are not
+ * closed: they are retired, and closed with the store (a store moved n
+ * times keeps 3n fds more). A transition that was in flight during the
+ * move finishes in the directory it started in, and may read that of the
+ * next step from the new one; the window is the move itself.
+ */
+int lokt__store_follow(struct lokt_store *s)
+{
+	struct stat st;
+	int fds[3], *nr, r = 0;
+
+	if (stat(s->root, &st) == 0 && st.st_dev == s->root_dev &&
+	    st.st_ino == s->root_ino)
+		return 0;
+	pthread_mutex_lock(&s->follow_lock);
+	/* Another thread may have followed it while we waited. */
+	if (stat(s->root, &st) == 0 && st.st_dev == s->root_dev &&
+	    st.st_ino == s->root_ino)
+		goto out;
+	nr = realloc(s->retired, (s->n_retired + 3) * sizeof(*nr));
+	if (!nr) {
+		r = -ENOMEM;
+		goto out;
+	}
+	s->retired = nr;
+	r = lokt__ensure_dirs(s->root);
+	if (r == 0)
+		r = open_dirs(s->root, fds, &st);
+	if (r < 0)
+		goto out;
+	s->retired[s->n_retired++] = s->root_fd;
+	s->retired[s->n_retired++] = s->locks_fd;
+	s->retired[s->n_retired++] = s->freezes_fd;
+	s->locks_fd = fds[1];
+	s->freezes_fd = fds[2];
+	s->root_fd = fds[0];
+	s->root_dev = st.st_dev;
+	s->root_ino = st.st_ino;
+out:
+	pthread_mutex_unlock(&s->follow_lock);
 	return r;
 }
 
@@ -100,6 +171,10 @@ LOKT_API void lokt_store_close(struct lokt_store *s)
 		close(s->locks_fd);
 	if (s->freezes_fd >= 0)
 		close(s->freezes_fd);
+	for (size_t i = 0; i < s->n_retired; i++)
+		close(s->retired[i]);
+	free(s->retired);
+	pthread_mutex_destroy(&s->follow_lock);
 	free(s->root);
 	free(s->audit_path);
 	free(s);
@@ -180,6 +255,9 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 	char path[LOKT_NAME_MAX + 8];
 	int fd, r;
 
+	r = lokt__store_follow(s);
+	if (r < 0)
+		return r;
 	snprintf(path, sizeof(path), ".%s.lk", name);
 	fd = openat(lokt__kind_fd(s, kind), path,
 		    O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);

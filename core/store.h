@@ -20,6 +20,12 @@
 
 #include "internal.h"
 
+/* Make s serve the directory its root path names now, reopening it when
+ * the store was moved (see the DESIGN comment in store.c). One stat when
+ * nothing moved. Called first by lokt__name_lock (every transition) and
+ * by the readers that take no name lock (lokt_get, lokt_list). */
+int lokt__store_follow(struct lokt_store *s);
+
 /* The directory fd of a kind (locks/ or freezes/). */
 int lokt__kind_fd(const struct lokt_store *s, enum lokt_kind kind);
 
@@ -28,8 +34,8 @@ int lokt__kind_fd(const struct lokt_store *s, enum lokt_kind kind);
  * them. Errors are ignored: a file of another user is theirs to fix. */
 void lokt__share_fd(const struct lokt_store *s, int fd);
 
-/* Serialize transitions on one name: open the sidecar (created on first
- * use) and flock(LOCK_EX) it. *ret_lk is the handle; give it back with
+/* Serialize transitions on one name: follow a moved store, open the
+ * sidecar (created on first use) and flock(LOCK_EX) it. *ret_lk is the handle; give it back with
  * lokt__name_unlock. Each call opens its own file description, so threads
  * exclude each other exactly as processes do. */
 int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,

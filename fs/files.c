@@ -14,6 +14,8 @@
  *   touch (utimens)            acquire or renew; the times are ignored
  *   truncate to 0              allowed (O_TRUNC); to anything else EPERM
  *   read                       the lock file's JSON, read now
+ *   any of these after rm      the open file names no lock: read is end
+ *                              of file, touch ESTALE (ops.c, REMOVED)
  *   unlink                     release, or break if stale; unfreeze
  *   /audit                     read-only view of audit.log
  *
@@ -170,6 +172,8 @@ int loktfs_read(const char *path, char *buf, size_t size, off_t off,
 		return r;
 	if (p.node == LOKTFS_AUDIT)
 		return read_audit(buf, size, off);
+	if (p.node == LOKTFS_REMOVED)
+		return 0;
 	r = lokt_get(loktfs_get()->store, p.kind, p.name, &info, &json);
 	if (r < 0)
 		return -lokt_errno(r);
@@ -262,12 +266,14 @@ int loktfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	r = loktfs_parse_path(path, &p);
 	if (r < 0)
 		return r;
-	if (p.node != LOKTFS_ENTRY || size != 0)
+	if ((p.node != LOKTFS_ENTRY && p.node != LOKTFS_REMOVED) || size != 0)
 		return -EPERM;
 	if (h) {
 		h->len = 0;
 		return 0;
 	}
+	if (p.node == LOKTFS_REMOVED)
+		return 0;
 	r = lokt_get(loktfs_get()->store, p.kind, p.name, &info, NULL);
 	return r < 0 ? -lokt_errno(r) : 0;
 }
@@ -283,6 +289,8 @@ int loktfs_utimens(const char *path, const struct timespec tv[2],
 	r = loktfs_parse_path(path, &p);
 	if (r < 0)
 		return r;
+	if (p.node == LOKTFS_REMOVED)
+		return -ESTALE;
 	if (p.node != LOKTFS_ENTRY)
 		return -EPERM;
 	r = loktfs_caller(&who);

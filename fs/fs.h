@@ -39,6 +39,7 @@ enum loktfs_node {
 	LOKTFS_DIR, /* "/locks" or "/freezes" (kind says which) */
 	LOKTFS_AUDIT, /* "/audit" */
 	LOKTFS_ENTRY, /* "/locks/<name>" or "/freezes/<name>" */
+	LOKTFS_REMOVED, /* no path: a file removed while open (see ops.c) */
 };
 
 struct loktfs_path {

@@ -11,14 +11,26 @@
  * be discovered from the working directory) is settled before it
  * daemonizes, because fuse_daemonize changes directory to "/". A bad
  * option value is reported and nothing is mounted.
+ *
+ * THE ROOT. Given or discovered, it is checked before anything is
+ * created (check_root): it must not be empty; it may be created only
+ * when its parent directory exists (mkdir, never mkdir -p: a typo must
+ * not grow a tree); it must not lie on a loktfs mount, nor on or under
+ * the mount point, nor contain the mount point: a daemon whose store is
+ * reached through a loktfs mount would serve itself, or a mount's view
+ * of another store, and lokt at that path would not see the store the
+ * mount serves.
  */
 #include <errno.h>
+#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -150,6 +162,11 @@ static int find_root(const struct options *o, char **ret)
 
 	if (!given && o->nargs == 2)
 		given = o->args[0];
+	if (given && !given[0]) {
+		fprintf(stderr,
+			"loktfs: error: the root is empty; give the store's directory, e.g. -o root=/srv/lokt\n");
+		return -EINVAL;
+	}
 	if (!given) {
 		r = lokt_root_find(NULL, ret);
 		if (r < 0)
@@ -163,6 +180,123 @@ static int find_root(const struct options *o, char **ret)
 	r = asprintf(ret, "%s/%s", cwd, given);
 	free(cwd);
 	return r < 0 ? -ENOMEM : 0;
+}
+
+/* Is a file of device dev on a loktfs mount? /proc/self/mountinfo says
+ * which mount has that device ("ID PARENT MAJ:MIN ... - FSTYPE ..."):
+ * every FUSE mount has a device of its own. 1 yes, 0 no, -errno. */
+static int on_loktfs(dev_t dev)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	unsigned int maj, min;
+	char *line = NULL, *sep;
+	size_t cap = 0;
+	int r = 0;
+
+	if (!f)
+		return -errno;
+	while (r == 0 && getline(&line, &cap, f) > 0) {
+		sep = strstr(line, " - ");
+		if (sscanf(line, "%*d %*d %u:%u", &maj, &min) == 2 && sep &&
+		    makedev(maj, min) == dev &&
+		    strncmp(sep + 3, "fuse.loktfs ", 12) == 0)
+			r = 1;
+	}
+	free(line);
+	fclose(f);
+	return r;
+}
+
+/* Is path `in` the directory `dir` or below it? Both canonical. */
+static bool within(const char *in, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (strcmp(dir, "/") == 0)
+		return true;
+	return strncmp(in, dir, n) == 0 && (in[n] == '\0' || in[n] == '/');
+}
+
+/* *dir = "*dir/<last component of path>"; false on ENOMEM (*dir freed). */
+static bool join_last(char **dir, const char *path)
+{
+	char *copy = strdup(path), *joined = NULL;
+
+	if (copy && asprintf(&joined, "%s/%s", strcmp(*dir, "/") ? *dir : "",
+			     basename(copy)) < 0)
+		joined = NULL;
+	free(copy);
+	free(*dir);
+	*dir = joined;
+	return joined != NULL;
+}
+
+/*
+ * The rules of THE ROOT above, for the absolute path root, before the
+ * store is opened (which creates it). Says what is wrong and what to do.
+ */
+static int check_root(const char *root, const char *mountpoint)
+{
+	char *copy = strdup(root), *parent = NULL, *real = NULL;
+	const char *what = root;
+	struct stat st;
+	int r = -EINVAL;
+
+	if (!copy)
+		return -ENOMEM;
+	if (stat(root, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			fprintf(stderr,
+				"loktfs: error: root %s is not a directory; give the store's directory with -o root=DIR\n",
+				root);
+			goto out;
+		}
+		real = realpath(root, NULL);
+	} else if (errno == ENOENT) {
+		parent = dirname(copy);
+		if (stat(parent, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			fprintf(stderr,
+				"loktfs: error: root %s does not exist, and neither does its parent %s; loktfs creates only the last directory: check the path, or create the parent first (mkdir -p %s)\n",
+				root, parent, parent);
+			goto out;
+		}
+		what = parent;
+		real = realpath(parent, NULL);
+		if (real && !join_last(&real, root))
+			real = NULL;
+	} else {
+		fprintf(stderr,
+			"loktfs: error: cannot reach root %s: %s; check the path and its permissions\n",
+			root, strerror(errno));
+		goto out;
+	}
+	if (!real) {
+		r = errno ? -errno : -ENOMEM;
+		fprintf(stderr, "loktfs: error: cannot resolve %s: %s\n", what,
+			strerror(-r));
+		goto out;
+	}
+	r = on_loktfs(st.st_dev);
+	if (r != 0) {
+		fprintf(stderr,
+			r > 0 ? "loktfs: error: root %s is on a loktfs mount; give the store itself (the root= of that mount, see: findmnt -t fuse.loktfs), not a view of it\n" :
+				"loktfs: error: cannot tell whether root %s is on a loktfs mount: cannot read /proc/self/mountinfo\n",
+			root);
+		r = -EINVAL;
+		goto out;
+	}
+	if (within(real, mountpoint) || within(mountpoint, real)) {
+		fprintf(stderr,
+			"loktfs: error: root %s and mount point %s overlap; the mount would hide the store or serve itself: mount elsewhere\n",
+			root, mountpoint);
+		r = -EINVAL;
+		goto out;
+	}
+	r = 0;
+out:
+	free(real);
+	free(copy);
+	return r;
 }
 
 /* fsname=ROOT, so mount(8) and df show "ROOT on MOUNTPOINT type
@@ -312,7 +446,14 @@ int main(int argc, char *argv[])
 			o.lock_wait);
 		goto out;
 	}
-	if (find_root(&o, &root) < 0)
+	mountpoint = realpath(o.args[o.nargs - 1], NULL);
+	if (!mountpoint) {
+		fprintf(stderr,
+			"loktfs: error: bad mount point %s: %s; create the directory first\n",
+			o.args[o.nargs - 1], strerror(errno));
+		goto out;
+	}
+	if (find_root(&o, &root) < 0 || check_root(root, mountpoint) < 0)
 		goto out;
 	r = lokt_store_open(root, &fs.store);
 	if (r == 0)
@@ -321,13 +462,6 @@ int main(int argc, char *argv[])
 		fprintf(stderr,
 			"loktfs: error: cannot open the lock store %s: %s; check the path and its permissions, or run: lokt --root %s doctor\n",
 			root, lokt_strerror(r), root);
-		goto out;
-	}
-	mountpoint = realpath(o.args[o.nargs - 1], NULL);
-	if (!mountpoint) {
-		fprintf(stderr,
-			"loktfs: error: bad mount point %s: %s; create the directory first\n",
-			o.args[o.nargs - 1], strerror(errno));
 		goto out;
 	}
 	if (name_mount(&args, root) < 0)

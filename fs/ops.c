@@ -13,8 +13,9 @@
  *
  * THREADING. The daemon runs fuse_loop_mt: every handler runs on a FUSE
  * worker thread, several at once. Handlers share no mutable state: the
- * struct loktfs and the lokt_store are fixed before the loop starts, and
- * liblokt serializes transitions on a name with a kernel lock held for
+ * struct loktfs and the store's root path are fixed before the loop
+ * starts (if the store is moved, liblokt reopens it at that path, safely
+ * for threads using the old one; see core/store.c), and liblokt serializes transitions on a name with a kernel lock held for
  * microseconds, across threads and processes alike. No handler waits for
  * a lock to become free (there is no --wait through the mount), so a slow
  * or stuck caller holds only its own worker thread, never the others. The
@@ -25,6 +26,18 @@
  * mounts, expiry), so nothing is cached: entry, negative and attribute
  * timeouts are 0, and file contents are generated at read time with
  * direct_io. A released lock is never shown as held.
+ *
+ * REMOVED WHILE OPEN. A lock or freeze file that is still open when it
+ * is removed through the mount (rm: released, broken or unfrozen) has no
+ * name any more, and libfuse hands the handlers of that open file a NULL
+ * path (loktfs_parse_path calls it LOKTFS_REMOVED, so no handler ever
+ * reads a NULL path). It names no lock, so it shows none, as the rule
+ * above wants: read gives end of file, not the holder it showed at open
+ * (a lock rm gave back is not held), and ftruncate to 0 succeeds (to
+ * anything else EPERM, as for every lock file). fstat, futimens and
+ * write reach libfuse without the open file and fail there with ESTALE;
+ * getattr and utimens still answer should a kernel send the file: an
+ * empty file with no links, and ESTALE.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +64,10 @@ int loktfs_parse_path(const char *path, struct loktfs_path *ret)
 	} dirs[] = { { "locks", LOKT_LOCK }, { "freezes", LOKT_FREEZE } };
 	size_t i, n;
 
+	if (!path) {
+		*ret = (struct loktfs_path){ .node = LOKTFS_REMOVED };
+		return 0;
+	}
 	if (strcmp(path, "/") == 0) {
 		*ret = (struct loktfs_path){ .node = LOKTFS_ROOT };
 		return 0;
@@ -165,6 +182,15 @@ static void stat_audit(struct stat *st)
 	st->st_gid = getgid();
 }
 
+/* An open file whose lock or freeze was removed: empty, unlinked. */
+static void stat_removed(struct stat *st)
+{
+	st->st_mode = S_IFREG | 0644;
+	st->st_nlink = 0;
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+}
+
 static int loktfs_getattr(const char *path, struct stat *st,
 			  struct fuse_file_info *fi)
 {
@@ -186,6 +212,9 @@ static int loktfs_getattr(const char *path, struct stat *st,
 		return 0;
 	case LOKTFS_AUDIT:
 		stat_audit(st);
+		return 0;
+	case LOKTFS_REMOVED:
+		stat_removed(st);
 		return 0;
 	case LOKTFS_ENTRY:
 		break;
@@ -211,6 +240,8 @@ static int loktfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 	r = loktfs_parse_path(path, &p);
 	if (r < 0)
 		return r;
+	if (p.node == LOKTFS_REMOVED)
+		return -ENOENT;
 	if (p.node == LOKTFS_AUDIT || p.node == LOKTFS_ENTRY)
 		return -ENOTDIR;
 	fill(buf, ".", NULL, 0, 0);

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A store moved while open (core/store.c, lokt__store_follow): an open
+ * lokt_store serves the directory its root path names now, as any
+ * program opening that path does, never the one it opened first. Each
+ * test moves the root away with rename(2) and checks, with a second
+ * store opened at the path (what the lokt CLI does), that the two grant
+ * no lock twice.
+ */
+#include "proto.h"
+
+TestSuite(moved, .init = fx_setup, .fini = fx_teardown);
+
+static const struct lokt_acquire_opts no_opts = { 0 };
+
+static void move_root(const char *to)
+{
+	char dst[PATH_MAX];
+
+	fx_path(dst, sizeof(dst), to);
+	cr_assert_eq(rename(fx.root, dst), 0, "rename: %s", strerror(errno));
+}
+
+Test(moved, follows_the_store_made_at_the_path)
+{
+	struct lokt_who me = who_of(getpid(), "me");
+	struct lokt_who other = who_of(getppid(), "other");
+	struct lokt_result res, theirs;
+	struct lokt_store *s2;
+	struct lokt_info info;
+
+	cr_assert_eq(lokt_acquire(fx.s, "a", &me, &no_opts, &res), 0);
+	move_root("root.old");
+	cr_assert_eq(lokt_store_open(fx.root, &s2), 0);
+	cr_assert_eq(lokt_acquire(s2, "b", &other, &no_opts, &theirs), 0);
+
+	cr_expect_eq(lokt_get(fx.s, LOKT_LOCK, "a", &info, NULL),
+		     -LOKT_E_NOT_FOUND, "a lock of the moved store is shown");
+	cr_assert_eq(lokt_get(fx.s, LOKT_LOCK, "b", &info, NULL), 0,
+		     "the lock of the store at the path is not seen");
+	cr_expect_str_eq(info.rec.lock_id, theirs.lock.lock_id);
+	cr_expect_eq(lokt_acquire(fx.s, "b", &me, &no_opts, &res),
+		     -LOKT_E_HELD, "granted a lock the other store holds");
+	lokt_store_close(s2);
+}
+
+Test(moved, makes_the_store_again_at_the_path)
+{
+	struct lokt_who me = who_of(getpid(), "me");
+	struct lokt_who other = who_of(getppid(), "other");
+	struct lokt_result res;
+	struct lokt_store *s2;
+	char path[PATH_MAX];
+
+	cr_assert_eq(lokt_acquire(fx.s, "c", &me, &no_opts, &res), 0);
+	move_root("root.old");
+	cr_assert_eq(lokt_acquire(fx.s, "c", &me, &no_opts, &res), 0);
+	cr_expect_not(res.renewed, "renewed the lock of the moved store");
+	fx_path(path, sizeof(path), "root/locks/c.json");
+	cr_expect_eq(access(path, F_OK), 0, "c is not in the store at the path");
+	cr_assert_eq(lokt_store_open(fx.root, &s2), 0);
+	cr_expect_eq(lokt_acquire(s2, "c", &other, &no_opts, &res),
+		     -LOKT_E_HELD, "two stores granted c");
+	lokt_store_close(s2);
+}
