@@ -278,7 +278,7 @@ static int add_time(struct json_object *o, const char *key,
 	return add(o, key, json_object_new_string(buf));
 }
 
-static struct json_object *new_u64(uint64_t v)
+struct json_object *lokt__json_u64(uint64_t v)
 {
 	return v > INT64_MAX ? json_object_new_uint64(v)
 			     : json_object_new_int64((int64_t)v);
@@ -296,7 +296,7 @@ static int build(const struct lokt_record *rec, struct json_object *o)
 	r = r ?: add(o, "host", json_object_new_string(rec->host));
 	r = r ?: add(o, "pid", json_object_new_int64(rec->pid));
 	if (rec->pid_start)
-		r = r ?: add(o, "pid_start_ns", new_u64(rec->pid_start));
+		r = r ?: add(o, "pid_start_ns", lokt__json_u64(rec->pid_start));
 	if (rec->agent_id[0])
 		r = r
 			?: add(o, "agent_id",
@@ -307,14 +307,14 @@ static int build(const struct lokt_record *rec, struct json_object *o)
 		r = r ?: add_time(o, "expires_at", &rec->expires);
 	}
 	if (rec->fence)
-		r = r ?: add(o, "fence", new_u64(rec->fence));
+		r = r ?: add(o, "fence", lokt__json_u64(rec->fence));
 	if (rec->uid >= 0)
 		r = r ?: add(o, "uid", json_object_new_int64(rec->uid));
 	if (rec->keeper_pid > 0) {
 		r = r ?: add(o, "keeper_pid", json_object_new_int64(rec->keeper_pid));
 		if (rec->keeper_start)
 			r = r ?: add(o, "keeper_start_ns",
-				     new_u64(rec->keeper_start));
+				     lokt__json_u64(rec->keeper_start));
 	}
 	return r;
 }

@@ -4,6 +4,7 @@
  * skipping lines that do not parse, and whole lines under concurrent
  * appends from many processes.
  */
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -16,11 +17,15 @@ static void setup(void)
 {
 	tmp = unit_tmpdir();
 	cr_assert(asprintf(&store.audit_path, "%s/audit.log", tmp) > 0);
+	store.root_fd = open(tmp, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	cr_assert(store.root_fd >= 0);
+	store.audit_max = 0;
 	lokt__hostname(store.host, sizeof(store.host));
 }
 
 static void teardown(void)
 {
+	close(store.root_fd);
 	unit_rmrf(tmp);
 	free(tmp);
 	free(store.audit_path);
