@@ -139,11 +139,15 @@ int cmd_audit(struct cli *c, int argc, char **argv)
 	if (r == -ENOENT) {
 		n = 0; /* no root or no audit log yet: nothing happened */
 	} else if (r < 0) {
-		cli_error("cannot read the audit log %s: %s%s",
-			  lokt_audit_path(c->store), lokt_strerror(r),
+		cli_error("cannot read the audit log %s (or %s.1): %s%s",
+			  lokt_audit_path(c->store), lokt_audit_path(c->store),
+			  r == -EPERM ? "not a regular file" : lokt_strerror(r),
 			  r == -EACCES ? " — it is mode 0600: run lokt audit "
 					 "as the user who owns it"
-				       : "");
+			  : r == -EPERM ? " — something else (a symlink, a "
+					  "FIFO) was put in its place; remove "
+					  "it, lokt starts a new log"
+					: "");
 		return 1;
 	}
 	if (c->json)
