@@ -210,6 +210,32 @@ out:
 	json_object_put(o);
 }
 
+LOKT_API int lokt_audit_max_parse(const char *text, uint64_t *ret)
+{
+	unsigned long long n;
+	unsigned shift = 0;
+	char *end;
+
+	if (!text || *text < '0' || *text > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(text, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end && strchr("kK", *end))
+		shift = 10;
+	else if (*end && strchr("mM", *end))
+		shift = 20;
+	else if (*end && strchr("gG", *end))
+		shift = 30;
+	if (shift)
+		end++;
+	if (*end || n > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*ret = (uint64_t)n << shift;
+	return 0;
+}
+
 LOKT_API void lokt_store_set_audit_max(struct lokt_store *s, uint64_t bytes)
 {
 	s->audit_max = bytes ? bytes : UINT64_MAX;

@@ -428,6 +428,10 @@ int lokt_audit_open(struct lokt_store *s, int *ret_fd, struct stat *ret_st);
  * Call before the store is shared between threads. */
 void lokt_store_set_audit_max(struct lokt_store *s, uint64_t bytes);
 
+/* A LOKT_AUDIT_MAX value: bytes, or with a k, M or G suffix (powers of
+ * 1024); 0 never rotates. -EINVAL for anything else. */
+int lokt_audit_max_parse(const char *text, uint64_t *ret);
+
 /* ---- Doctor ------------------------------------------------------------ */
 
 enum lokt_check_level { LOKT_CHECK_OK, LOKT_CHECK_WARN, LOKT_CHECK_FAIL };
