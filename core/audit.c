@@ -63,8 +63,10 @@ static void put_int(struct json_object *o, const char *key, int64_t v)
 }
 
 /* Open `file` of the root: never through a symlink, never waiting on a
- * FIFO, and only a regular file. The fd, or -EPERM when something else
- * is there (a symlink, FIFO, directory, device), or -errno. */
+ * FIFO, and only a regular file of one name (a hard link planted there
+ * would be some other file, say /etc/shadow where protected_hardlinks is
+ * off). The fd, or -EPERM when something else is there (a symlink, FIFO,
+ * directory, device, hard link), or -errno. */
 static int open_log(const struct lokt_store *s, const char *file, int flags,
 		    struct stat *ret_st)
 {
@@ -77,7 +79,7 @@ static int open_log(const struct lokt_store *s, const char *file, int flags,
 	if (fd < 0)
 		/* ELOOP: a symlink; ENXIO: a FIFO nobody reads */
 		return errno == ELOOP || errno == ENXIO ? -EPERM : -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink > 1) {
 		close(fd);
 		return -EPERM;
 	}

@@ -8,6 +8,7 @@
 #   - audit.log swapped for a symlink to a root-only file: neither root nor
 #     the user reads that file through /audit or `lokt audit`, and appends
 #     never reach it;
+#   - the same for a hard link to a root-only file;
 #   - a FIFO planted as audit.log hangs nothing: cat /audit, `lokt lock`,
 #     `lokt audit` all return;
 #   - a user who sets another uid's LOKT_AGENT_ID is not that lock's holder
@@ -90,6 +91,17 @@ expect_exit 1 "lokt audit refuses a symlinked log" timeout 20 "$LOKT" audit
 contains "$ERR" "not a regular file" "lokt audit says why"
 [[ $OUT != *SECRET* ]] && ok "lokt audit printed nothing of the target" || not_ok "lokt audit printed: $OUT"
 check "the target was not appended to" test "$(cat "$T/secret")" = "SECRET-$$"
+rm -f "$log"
+
+# ---- audit.log a hard link to a root-only file (where protected_hardlinks
+# is off a member can make one; root can anywhere)
+ln "$T/secret" "$log"
+errno_of read "$M/audit"
+[ "$GOT" = EPERM ] && ok "root reads /audit over a hard link: EPERM" || not_ok "root reads /audit over a hard link: $GOT"
+expect_exit 0 "lock e with audit.log a hard link" timeout 20 "$LOKT" lock e
+expect_exit 1 "lokt audit refuses a hard-linked log" timeout 20 "$LOKT" audit
+[[ $OUT != *SECRET* ]] && ok "lokt audit printed nothing of the other file" || not_ok "lokt audit printed: $OUT"
+check "the other file was not appended to" test "$(cat "$T/secret")" = "SECRET-$$"
 rm -f "$log"
 
 # ---- a FIFO planted as audit.log
