@@ -4,6 +4,7 @@
  * skipping lines that do not parse, and whole lines under concurrent
  * appends from many processes.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -410,4 +411,35 @@ Test(audit, rotation_waits_for_no_one_and_loses_no_line)
 	/* Once no one writes there, the next append rotates. */
 	lokt__audit(&store, "acquire", "rot", NULL, &w, NULL);
 	cr_expect_lt(size_of("audit.log"), 4096, "rotated again");
+}
+
+Test(audit, max_parse)
+{
+	static const struct {
+		const char *text;
+		uint64_t want;
+	} ok[] = {
+		{ "0", 0 },	       { "4096", 4096 },
+		{ "4k", 4096 },	       { "16M", 16ULL << 20 },
+		{ "1G", 1ULL << 30 },  { "16m", 16ULL << 20 },
+		{ "18446744073709551615", UINT64_MAX },
+	};
+	static const char *const bad[] = {
+		"", "x", "12x", "-1", "k", " 1", "1 ", "1kk", "1.5M",
+		"18446744073709551616", "18014398509481984k",
+	};
+	uint64_t v;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++) {
+		v = 42;
+		cr_expect_eq(lokt_audit_max_parse(ok[i].text, &v), 0, "%s",
+			     ok[i].text);
+		cr_expect_eq(v, ok[i].want, "%s", ok[i].text);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		v = 42;
+		cr_expect_eq(lokt_audit_max_parse(bad[i], &v), -EINVAL, "%s",
+			     bad[i]);
+		cr_expect_eq(v, 42, "%s: left alone", bad[i]);
+	}
 }
