@@ -310,7 +310,7 @@ Test(audit, rotation_keeps_one_generation)
 /* Writers racing across a rotation: whole lines, none lost or repeated.
  * The cap is set so that exactly one rotation happens in each round (a
  * second would drop the first generation by design). */
-Test(audit, concurrent_appends_across_a_rotation, .timeout = 120)
+Test(audit, concurrent_appends_across_a_rotation)
 {
 	enum { W = 8, E = 60, ROUNDS = 6 };
 	struct lokt_event *evs;
