@@ -68,7 +68,7 @@ static int audit_opt(struct cli *c, int opt, const char *arg, void *data)
 
 static void print_event(const struct lokt_event *ev)
 {
-	struct json_object *obj, *extra = NULL;
+	struct json_object *obj, *extra = NULL, *uid = NULL;
 	char ts[64], e[CLI_ESC_MAX], n[CLI_ESC_MAX], o[CLI_ESC_MAX];
 	char h[CLI_ESC_MAX], x[4096];
 
@@ -79,13 +79,17 @@ static void print_event(const struct lokt_event *ev)
 	printf("%s %s %s %s@%s pid %lld", ts, cli_esc(ev->event, e, sizeof(e)),
 	       cli_esc(ev->name, n, sizeof(n)), cli_esc(ev->owner, o, sizeof(o)),
 	       cli_esc(ev->host, h, sizeof(h)), (long long)ev->pid);
+	obj = ev->line ? json_tokener_parse(ev->line) : NULL;
+	/* The real uid next to the owner claimed (older lines have none). */
+	if (obj && json_object_object_get_ex(obj, "uid", &uid) &&
+	    json_object_is_type(uid, json_type_int))
+		printf(" uid %lld", (long long)json_object_get_int64(uid));
 	if (ev->ttl_sec > 0)
 		printf(" ttl %llds", (long long)ev->ttl_sec);
 	if (ev->agent_id[0])
 		printf(" agent %s", cli_esc(ev->agent_id, o, sizeof(o)));
 	if (ev->lock_id[0])
 		printf(" lock %.8s", cli_esc(ev->lock_id, o, sizeof(o)));
-	obj = ev->line ? json_tokener_parse(ev->line) : NULL;
 	if (obj && json_object_object_get_ex(obj, "extra", &extra) &&
 	    json_object_is_type(extra, json_type_object) &&
 	    json_object_object_length(extra) > 0)
@@ -139,11 +143,15 @@ int cmd_audit(struct cli *c, int argc, char **argv)
 	if (r == -ENOENT) {
 		n = 0; /* no root or no audit log yet: nothing happened */
 	} else if (r < 0) {
-		cli_error("cannot read the audit log %s: %s%s",
-			  lokt_audit_path(c->store), lokt_strerror(r),
+		cli_error("cannot read the audit log %s (or %s.1): %s%s",
+			  lokt_audit_path(c->store), lokt_audit_path(c->store),
+			  r == -EPERM ? "not a regular file" : lokt_strerror(r),
 			  r == -EACCES ? " — it is mode 0600: run lokt audit "
 					 "as the user who owns it"
-				       : "");
+			  : r == -EPERM ? " — something else (a symlink, a "
+					  "FIFO) was put in its place; remove "
+					  "it, lokt starts a new log"
+					: "");
 		return 1;
 	}
 	if (c->json)

@@ -191,8 +191,20 @@ static int find_root(struct cli *c)
 
 static int open_store(struct cli *c)
 {
-	int r = lokt_store_open(c->root, &c->store);
+	const char *max = getenv("LOKT_AUDIT_MAX");
+	uint64_t bytes = 0;
+	int r;
 
+	if (max && *max && lokt_audit_max_parse(max, &bytes) < 0) {
+		cli_error("bad LOKT_AUDIT_MAX \"%s\": give the audit log's "
+			  "size cap in bytes, e.g. 16M or 512k (0: never "
+			  "rotate), or unset it for the default",
+			  max);
+		return 1;
+	}
+	r = lokt_store_open(c->root, &c->store);
+	if (r == 0 && max && *max)
+		lokt_store_set_audit_max(c->store, bytes);
 	if (r == -LOKT_E_NETFS)
 		netfs_error(c->root);
 	else if (r < 0)

@@ -6,6 +6,7 @@
  * lokt unfreeze). With --json the same message travels in one JSON
  * document on stdout, with the record that stood in the way.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -217,6 +218,13 @@ static void message(enum cli_op op, int r, const char *name,
 		snprintf(msg, MSG_MAX,
 			 "the lock root is on a network filesystem and "
 			 "LOKT_REQUIRE_LOCAL_FS=1 — use a local root");
+		break;
+	case EOVERFLOW: /* liblokt: the name's fences are used up */
+		snprintf(msg, MSG_MAX,
+			 "cannot %s \"%s\": its fence counter is exhausted "
+			 "(the last fence, 18446744073709551615, was issued; "
+			 "fences are never reused) — use another name",
+			 verb(op), name);
 		break;
 	default:
 		snprintf(msg, MSG_MAX, "cannot %s \"%s\": %s", verb(op), name,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The audit log: <root>/audit.log, one JSON object per line, mode 0600.
+ * The audit log: <root>/audit.log, one JSON object per line, mode 0600,
+ * and its previous generation <root>/audit.log.1 (docs/protocol.md).
  *
  * Each event is appended with a single write(2) on an O_APPEND descriptor,
  * so lines from concurrent processes never interleave (for regular files
@@ -8,19 +9,48 @@
  * lock). Writing is best effort: a full disk or a read-only log must not
  * stop a lock from being released, so failures are dropped here.
  *
- * Reading loads the whole matching history into memory: logs are small
- * (a few hundred bytes per transition), and `--tail` is applied after the
- * filter. Lines that do not parse (a torn write after a crash, a line
- * from a newer version) are skipped.
+ * The store is shared and may be hostile: audit.log is opened relative to
+ * the root's directory fd, without following a symlink, without blocking
+ * on a FIFO, and used only when it is a regular file. Anything else
+ * planted there is neither written nor served.
+ *
+ * ROTATION. When an append leaves audit.log at or above the cap
+ * (lokt_store_set_audit_max, 16 MiB by default), the appender renames it
+ * to audit.log.1, replacing the generation before; the next append
+ * creates a new audit.log. So the log takes at most about twice the cap,
+ * and `lokt audit` reads audit.log.1 then audit.log. No line may be lost
+ * to a rename, and nobody may wait for one:
+ *   - an appender holds a shared flock on its descriptor while it writes,
+ *     taken without waiting; if it cannot (a rotation is under way) or its
+ *     inode has no name any more (rotated out twice since it opened), it
+ *     reopens the path and tries again;
+ *   - a rotator holds exclusive flocks, again without waiting, on both the
+ *     current log and audit.log.1, and renames only when it got both and
+ *     audit.log is still the file it measured. A line written into the
+ *     file just renamed to audit.log.1 is kept there; the file it replaces
+ *     has no writer left (they would hold the shared lock).
+ * When a flock cannot be had, the rotation is left to the next append.
+ *
+ * Reading loads the whole matching history into memory: the cap keeps it
+ * bounded, and `--tail` is applied after the filter. Lines that do not
+ * parse (a torn write after a crash, a line from a newer version) are
+ * skipped.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
+
+#define AUDIT_LOG "audit.log"
+#define AUDIT_OLD "audit.log.1"
+#define AUDIT_MAX_DEFAULT (16ULL << 20) /* bytes */
+#define APPEND_TRIES 4 /* reopens when a rotation gets in the way */
 
 static void put_str(struct json_object *o, const char *key, const char *v)
 {
@@ -32,6 +62,106 @@ static void put_int(struct json_object *o, const char *key, int64_t v)
 	json_object_object_add(o, key, json_object_new_int64(v));
 }
 
+/* Open `file` of the root: never through a symlink, never waiting on a
+ * FIFO, and only a regular file of one name (a hard link planted there
+ * would be some other file, say /etc/shadow where protected_hardlinks is
+ * off). The fd, or -EPERM when something else is there (a symlink, FIFO,
+ * directory, device, hard link), or -errno. */
+static int open_log(const struct lokt_store *s, const char *file, int flags,
+		    struct stat *ret_st)
+{
+	struct stat st;
+	int fd;
+
+	fd = openat(s->root_fd, file,
+		    flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY,
+		    0600);
+	if (fd < 0)
+		/* ELOOP: a symlink; ENXIO: a FIFO nobody reads */
+		return errno == ELOOP || errno == ENXIO ? -EPERM : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink > 1) {
+		close(fd);
+		return -EPERM;
+	}
+	if (ret_st)
+		*ret_st = st;
+	return fd;
+}
+
+static uint64_t audit_max(const struct lokt_store *s)
+{
+	return s->audit_max ? s->audit_max : AUDIT_MAX_DEFAULT;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Rename the log `fd` to audit.log.1 if it still is audit.log and still
+ * at or above the cap, and nobody is writing to either file. */
+static void rotate(struct lokt_store *s, int fd)
+{
+	struct stat cur, named, old;
+	int ofd = -1;
+
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return;
+	if (fstat(fd, &cur) < 0 || (uint64_t)cur.st_size < audit_max(s) ||
+	    fstatat(s->root_fd, AUDIT_LOG, &named, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !same_file(&cur, &named))
+		goto out; /* someone else rotated it */
+	ofd = openat(s->root_fd, AUDIT_OLD,
+		     O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	if (ofd >= 0) {
+		/* A writer may still append to the old generation: it holds a
+		 * shared lock while it does. Anything but a regular file is
+		 * simply replaced (rename follows nothing). */
+		if (fstat(ofd, &old) < 0 ||
+		    (S_ISREG(old.st_mode) && flock(ofd, LOCK_EX | LOCK_NB) < 0))
+			goto out;
+	} else if (errno != ENOENT && errno != ELOOP && errno != ENXIO) {
+		goto out;
+	}
+	(void)renameat(s->root_fd, AUDIT_LOG, s->root_fd, AUDIT_OLD);
+out:
+	if (ofd >= 0)
+		close(ofd);
+	(void)flock(fd, LOCK_UN);
+}
+
+/* One line, one write(2), into the current log; see ROTATION above. */
+static void append(struct lokt_store *s, const char *line, size_t len)
+{
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	for (int i = 0; i < APPEND_TRIES; i++) {
+		fd = open_log(s, AUDIT_LOG, O_WRONLY | O_APPEND | O_CREAT,
+			      NULL);
+		if (fd < 0)
+			return; /* best effort, see above */
+		/* The last try writes even without the lock: a process that
+		 * keeps an flock on the log must not silence it. */
+		if (i < APPEND_TRIES - 1 &&
+		    (flock(fd, LOCK_SH | LOCK_NB) < 0 || fstat(fd, &st) < 0 ||
+		     st.st_nlink == 0)) {
+			close(fd);
+			continue;
+		}
+		/* One write: a short write cannot be completed without
+		 * risking an interleaved line, so it is not retried. */
+		n = write(fd, line, len);
+		(void)flock(fd, LOCK_UN);
+		if (n > 0 && fstat(fd, &st) == 0 &&
+		    (uint64_t)st.st_size >= audit_max(s))
+			rotate(s, fd);
+		close(fd);
+		return;
+	}
+}
+
 void lokt__audit(struct lokt_store *s, const char *event, const char *name,
 		 const struct lokt_record *rec, const struct lokt_who *who,
 		 struct json_object *extra)
@@ -40,11 +170,11 @@ void lokt__audit(struct lokt_store *s, const char *event, const char *name,
 	struct timespec now;
 	char ts[64], *line;
 	const char *json;
-	int fd, len;
+	int len;
 
 	if (!extra)
 		extra = json_object_new_object();
-	if (!o || !extra || !s || !s->audit_path)
+	if (!o || !extra || !s)
 		goto out;
 	lokt__now(&now);
 	if (lokt_time_format(&now, ts, sizeof(ts)) < 0)
@@ -58,6 +188,11 @@ void lokt__audit(struct lokt_store *s, const char *event, const char *name,
 	put_int(o, "pid", who ? who->pid : rec ? rec->pid : 0);
 	put_str(o, "agent_id", who ? who->agent_id : rec ? rec->agent_id : "");
 	put_int(o, "ttl_sec", rec ? rec->ttl_sec : 0);
+	/* The real uid of whoever made the transition: `owner` is what the
+	 * caller claims ($LOKT_OWNER), `uid` is what the kernel says. */
+	put_int(o, "uid", who ? (int64_t)who->uid : (int64_t)getuid());
+	if (rec && rec->fence)
+		json_object_object_add(o, "fence", lokt__json_u64(rec->fence));
 	if (who && who->via && json_object_is_type(extra, json_type_object))
 		put_str(extra, "via", who->via);
 	json_object_object_add(o, "extra", extra);
@@ -70,20 +205,56 @@ void lokt__audit(struct lokt_store *s, const char *event, const char *name,
 	len = asprintf(&line, "%s\n", json);
 	if (len < 0)
 		goto out;
-	fd = open(s->audit_path,
-		  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd >= 0) {
-		/* One write: a short write cannot be completed without
-		 * risking an interleaved line, so it is not retried. */
-		if (write(fd, line, (size_t)len) < 0) {
-			/* best effort, see above */
-		}
-		close(fd);
-	}
+	append(s, line, (size_t)len);
 	free(line);
 out:
 	json_object_put(extra);
 	json_object_put(o);
+}
+
+LOKT_API int lokt_audit_max_parse(const char *text, uint64_t *ret)
+{
+	unsigned long long n;
+	unsigned shift = 0;
+	char *end;
+
+	if (!text || *text < '0' || *text > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(text, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end && strchr("kK", *end))
+		shift = 10;
+	else if (*end && strchr("mM", *end))
+		shift = 20;
+	else if (*end && strchr("gG", *end))
+		shift = 30;
+	if (shift)
+		end++;
+	if (*end || n > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*ret = (uint64_t)n << shift;
+	return 0;
+}
+
+LOKT_API void lokt_store_set_audit_max(struct lokt_store *s, uint64_t bytes)
+{
+	s->audit_max = bytes ? bytes : UINT64_MAX;
+}
+
+LOKT_API int lokt_audit_open(struct lokt_store *s, int *ret_fd,
+			     struct stat *ret_st)
+{
+	struct stat st;
+	int fd = open_log(s, AUDIT_LOG, O_RDONLY, &st);
+
+	if (fd < 0)
+		return fd;
+	*ret_fd = fd;
+	if (ret_st)
+		*ret_st = st;
+	return 0;
 }
 
 /* Copy string member key into dst[size]; false on wrong type or too long,
@@ -154,58 +325,124 @@ static bool matches(const struct lokt_event *ev,
 	return !f->name || strcmp(f->name, ev->name) == 0;
 }
 
-LOKT_API int lokt_audit_read(struct lokt_store *s,
-			     const struct lokt_audit_filter *f,
-			     struct lokt_event **ret, size_t *ret_n)
+struct events {
+	struct lokt_event *ev;
+	size_t n, cap;
+};
+
+/* Add the matching events of the log open on fd (consumed) to evs. */
+static int read_events(int fd, const struct lokt_audit_filter *f,
+		       struct events *evs)
 {
-	struct lokt_event *evs = NULL, *grown, ev;
-	size_t n = 0, cap = 0, linecap = 0, drop;
+	struct lokt_event ev, *grown;
+	size_t linecap = 0;
 	char *line = NULL;
 	ssize_t len;
-	FILE *fp;
+	FILE *fp = fdopen(fd, "re");
 	int r = 0;
 
-	fp = fopen(s->audit_path, "re");
-	if (!fp && errno != ENOENT)
+	if (!fp) {
+		close(fd);
 		return -errno;
-	while (fp && (len = getline(&line, &linecap, fp)) >= 0) {
+	}
+	while ((len = getline(&line, &linecap, fp)) >= 0) {
 		if (len > 0 && line[len - 1] == '\n')
 			line[--len] = '\0';
 		memset(&ev, 0, sizeof(ev));
 		if (!parse_event(line, &ev) || !matches(&ev, f))
 			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 64;
-			grown = realloc(evs, cap * sizeof(*evs));
+		if (evs->n == evs->cap) {
+			evs->cap = evs->cap ? 2 * evs->cap : 64;
+			grown = realloc(evs->ev, evs->cap * sizeof(*grown));
 			if (!grown) {
 				r = -ENOMEM;
 				break;
 			}
-			evs = grown;
+			evs->ev = grown;
 		}
 		ev.line = strdup(line);
 		if (!ev.line) {
 			r = -ENOMEM;
 			break;
 		}
-		evs[n++] = ev;
+		evs->ev[evs->n++] = ev;
 	}
 	free(line);
-	if (fp)
-		fclose(fp);
+	fclose(fp);
+	return r;
+}
+
+/* audit.log.1 and audit.log as one sequence: open the log, then the old
+ * generation, then check the log was not rotated in between (else the
+ * old one could be the log we opened, or a later one). -ENOENT when
+ * neither exists. */
+static int open_both(struct lokt_store *s, int *ret_old, int *ret_cur)
+{
+	struct stat cur, named;
+	int ofd, fd;
+
+	for (int i = 0; i < APPEND_TRIES; i++) {
+		fd = open_log(s, AUDIT_LOG, O_RDONLY, &cur);
+		if (fd < 0 && fd != -ENOENT)
+			return fd;
+		ofd = open_log(s, AUDIT_OLD, O_RDONLY, NULL);
+		if (ofd < 0 && ofd != -ENOENT) {
+			if (fd >= 0)
+				close(fd);
+			return ofd;
+		}
+		if (fd < 0 ||
+		    (fstatat(s->root_fd, AUDIT_LOG, &named,
+			     AT_SYMLINK_NOFOLLOW) == 0 &&
+		     same_file(&cur, &named)) ||
+		    i == APPEND_TRIES - 1) {
+			if (fd < 0 && ofd < 0)
+				return -ENOENT;
+			*ret_old = ofd;
+			*ret_cur = fd;
+			return 0;
+		}
+		close(fd);
+		if (ofd >= 0)
+			close(ofd);
+	}
+	return -EAGAIN; /* not reached */
+}
+
+LOKT_API int lokt_audit_read(struct lokt_store *s,
+			     const struct lokt_audit_filter *f,
+			     struct lokt_event **ret, size_t *ret_n)
+{
+	struct events evs = { 0 };
+	size_t drop;
+	int ofd = -1, fd = -1, r;
+
+	r = open_both(s, &ofd, &fd);
+	if (r == -ENOENT)
+		r = 0;
+	if (r < 0)
+		return r;
+	if (ofd >= 0)
+		r = read_events(ofd, f, &evs);
+	if (fd >= 0) {
+		if (r >= 0)
+			r = read_events(fd, f, &evs);
+		else
+			close(fd);
+	}
 	if (r < 0) {
-		lokt_events_free(evs, n);
+		lokt_events_free(evs.ev, evs.n);
 		return r;
 	}
-	if (f && f->tail && n > f->tail) {
-		drop = n - f->tail;
+	if (f && f->tail && evs.n > f->tail) {
+		drop = evs.n - f->tail;
 		for (size_t i = 0; i < drop; i++)
-			free(evs[i].line);
-		memmove(evs, evs + drop, f->tail * sizeof(*evs));
-		n = f->tail;
+			free(evs.ev[i].line);
+		memmove(evs.ev, evs.ev + drop, f->tail * sizeof(*evs.ev));
+		evs.n = f->tail;
 	}
-	*ret = evs;
-	*ret_n = n;
+	*ret = evs.ev;
+	*ret_n = evs.n;
 	return 0;
 }
 

@@ -47,20 +47,33 @@ add(struct checks *c, const char *id, enum lokt_check_level level,
 	va_end(ap);
 }
 
-/* Create and remove a temporary dot-file (hidden from every listing). */
+/* Create, write and remove a temporary dot-file (hidden from every
+ * listing). Creating is not enough: on a full filesystem an empty file is
+ * still created, and only writing its bytes (made to reach the disk with
+ * fsync) fails. */
 static int try_write(const char *dir)
 {
+	static const char probe[512] = "lokt doctor: write probe\n";
 	char path[PATH_MAX];
-	int fd;
+	ssize_t n;
+	int fd, r = 0;
 
 	if (snprintf(path, sizeof(path), "%s/.doctor.%d", dir, (int)getpid()) >=
 	    (int)sizeof(path))
 		return -ENAMETOOLONG;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		  0600);
 	if (fd < 0)
 		return -errno;
+	n = write(fd, probe, sizeof(probe));
+	if (n < 0 || fsync(fd) < 0)
+		r = -errno;
+	else if (n != (ssize_t)sizeof(probe))
+		r = -ENOSPC; /* a short write: the space ran out */
 	close(fd);
-	return unlink(path) < 0 ? -errno : 0;
+	if (unlink(path) < 0 && r == 0)
+		r = -errno;
+	return r;
 }
 
 static void check_writable(struct checks *c, const char *root)
@@ -84,6 +97,15 @@ static void check_writable(struct checks *c, const char *root)
 		if (i > 0 && stat(dir, &st) < 0 && errno == ENOENT)
 			continue; /* created on first use */
 		r = try_write(dir);
+		if (r == -ENOSPC || r == -EDQUOT) {
+			add(c, "root_writable", LOKT_CHECK_FAIL,
+			    "cannot write files in %s: %s — the filesystem "
+			    "(or your quota) is full, so locks cannot be "
+			    "taken or renewed: free some space (df %s), or "
+			    "point LOKT_ROOT at another filesystem",
+			    dir, strerror(-r), root);
+			return;
+		}
 		if (r < 0) {
 			add(c, "root_writable", LOKT_CHECK_FAIL,
 			    "cannot create files in %s: %s — fix its "

@@ -97,6 +97,8 @@ static int freeze_locked(struct lokt_store *s, int lk, const char *name,
 			    lokt__holder_extra(NULL, "extended"));
 		return 0;
 	}
+	if (r == 0 && cur.rec.fence == UINT64_MAX)
+		return -EOVERFLOW; /* never reuse a fence: see acquire */
 	if (r == 0) {
 		r = remove_stale(s, name, who, &cur, "auto-prune");
 		if (r < 0 && r != -LOKT_E_NOT_FOUND)

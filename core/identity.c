@@ -195,8 +195,13 @@ enum lokt_stale lokt__judge(const struct lokt_record *rec, const char *host,
 
 bool lokt__holds(const struct lokt_record *rec, const struct lokt_who *who)
 {
+	/* An agent id is a name anyone may read in the lock file, not a
+	 * secret: it stands for the holder only for callers of the lock's
+	 * uid. (A record without uid, from lokt 1.x, was given its file's
+	 * owner when read.) */
 	if (rec->agent_id[0] && who->agent_id[0])
-		return strcmp(rec->agent_id, who->agent_id) == 0;
+		return strcmp(rec->agent_id, who->agent_id) == 0 &&
+		       (rec->uid < 0 || (uid_t)rec->uid == who->uid);
 	if (strcmp(rec->host, who->host) != 0 ||
 	    strcmp(rec->owner, who->owner) != 0 || rec->pid > INT32_MAX)
 		return false;

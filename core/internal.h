@@ -49,10 +49,18 @@ struct lokt_store {
 	char *audit_path; /* root/audit.log */
 	char host[LOKT_STR_MAX]; /* this host's name, read once */
 	int64_t lock_wait_ms; /* lokt_store_set_lock_wait; 0: unbounded */
+	uint64_t audit_max; /* lokt_store_set_audit_max; 0: the default,
+			       UINT64_MAX: never rotate */
 	mode_t share; /* group/other write bits of the root (0, 020, 002,
 			 022): a store shared by several users. What liblokt
 			 creates that others must write gets them too. */
 };
+
+/* ---- record.c --------------------------------------------------------- */
+
+/* A JSON integer for an unsigned 64-bit value (json-c keeps those above
+ * INT64_MAX as uint64). */
+struct json_object *lokt__json_u64(uint64_t v);
 
 /* ---- duration.c -------------------------------------------------------- */
 
@@ -86,9 +94,9 @@ enum lokt_stale lokt__judge(const struct lokt_record *rec, const char *host,
 			    const struct timespec *now, bool check_pid,
 			    bool *ret_local, bool *ret_kept);
 
-/* Does `who` hold `rec`? Same non-empty agent_id; or same host, same
- * owner, and who->pid is rec->pid or its descendant (rec->pid_start
- * checked when known). */
+/* Does `who` hold `rec`? Same non-empty agent_id and same uid (rec->uid
+ * unknown: any); or same host, same owner, and who->pid is rec->pid or its
+ * descendant (rec->pid_start checked when known). */
 bool lokt__holds(const struct lokt_record *rec, const struct lokt_who *who);
 
 /* 32 lowercase hex characters of fresh randomness, NUL-terminated. */

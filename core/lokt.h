@@ -220,8 +220,9 @@ const char *lokt_store_root(const struct lokt_store *s);
 enum lokt_kind { LOKT_LOCK, LOKT_FREEZE };
 
 /* Would `who` re-enter `rec` (lokt_acquire renews instead of refusing)?
- * Same non-empty agent_id; or same host, same owner, and who->pid is the
- * holder or its descendant (the holder's start time checked when known).
+ * Same non-empty agent_id and who->uid is the lock's uid; or same host,
+ * same owner, and who->pid is the holder or its descendant (the holder's
+ * start time checked when known).
  * For `lokt why` and similar explanations; the transitions decide under
  * the name's lock, so the answer may be out of date a moment later. */
 bool lokt_holds(const struct lokt_record *rec, const struct lokt_who *who);
@@ -410,8 +411,26 @@ int lokt_audit_read(struct lokt_store *s, const struct lokt_audit_filter *f,
 		    struct lokt_event **ret, size_t *ret_n);
 void lokt_events_free(struct lokt_event *ev, size_t n);
 
-/* Path of the audit log (for tail -f through the mount). */
+/* Path of the audit log. Only for messages: the store is shared, so open
+ * the log with lokt_audit_open, never through this path. */
 const char *lokt_audit_path(const struct lokt_store *s);
+
+struct stat;
+
+/* A read-only descriptor of the current audit log (audit.log, not the
+ * rotated audit.log.1), opened without following a symlink or waiting on
+ * a FIFO, and its fstat. -ENOENT before the first event; -EPERM when
+ * something other than a regular file is there. */
+int lokt_audit_open(struct lokt_store *s, int *ret_fd, struct stat *ret_st);
+
+/* Rotate audit.log to audit.log.1 once an append brings it to `bytes`
+ * (0: never rotate). The default is 16 MiB; programs take LOKT_AUDIT_MAX.
+ * Call before the store is shared between threads. */
+void lokt_store_set_audit_max(struct lokt_store *s, uint64_t bytes);
+
+/* A LOKT_AUDIT_MAX value: bytes, or with a k, M or G suffix (powers of
+ * 1024); 0 never rotates. -EINVAL for anything else. */
+int lokt_audit_max_parse(const char *text, uint64_t *ret);
 
 /* ---- Doctor ------------------------------------------------------------ */
 

@@ -265,6 +265,10 @@ static int acquire_locked(struct lokt_store *s, int lk, const char *name,
 		return -LOKT_E_HELD;
 	}
 
+	/* Fences are never reused: a record at the last one is left alone
+	 * (breaking it would forget the fence it holds). */
+	if (have && cur.rec.fence == UINT64_MAX)
+		return -EOVERFLOW;
 	if (have) {
 		r = lokt__remove_audited(s, LOKT_LOCK, name, who, &cur,
 					 cur.stale == LOKT_STALE_CORRUPT ?

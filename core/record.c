@@ -118,6 +118,68 @@ static int get_int(struct json_object *o, const char *key, int64_t min,
 	return 1;
 }
 
+/* Unsigned 64-bit member `key` (a fence): 1, 0 absent, -1 wrong. json-c
+ * keeps integers above INT64_MAX as uint64, which get_int64 would clamp to
+ * INT64_MAX. */
+static int get_u64(struct json_object *o, const char *key, uint64_t *dst)
+{
+	struct json_object *v = member(o, key);
+	int64_t x;
+
+	if (!v)
+		return 0;
+	if (json_object_get_type(v) != json_type_int)
+		return -1;
+	x = json_object_get_int64(v);
+	if (x < 0)
+		return -1;
+	*dst = x == INT64_MAX ? json_object_get_uint64(v) : (uint64_t)x;
+	return 1;
+}
+
+/* json-c silently clamps an integer it cannot hold (2^64 reads as
+ * 2^64-1, -2^63-1 as -2^63): a record holding one is corrupt, never read
+ * as a clamped value. True when every integer in the JSON text buf fits
+ * in [INT64_MIN, UINT64_MAX]. */
+static bool ints_fit(const char *buf, size_t len)
+{
+	static const char max_pos[] = "18446744073709551615";
+	static const char max_neg[] = "9223372036854775808";
+	const char *lim;
+	size_t i = 0, d, n;
+	bool neg;
+
+	while (i < len) {
+		if (buf[i] == '"') {
+			for (i++; i < len && buf[i] != '"'; i++)
+				if (buf[i] == '\\')
+					i++;
+			i++;
+			continue;
+		}
+		if (buf[i] != '-' && (buf[i] < '0' || buf[i] > '9')) {
+			i++;
+			continue;
+		}
+		neg = buf[i] == '-';
+		for (i += neg; i < len && buf[i] == '0'; i++)
+			;
+		for (d = i; d < len && buf[d] >= '0' && buf[d] <= '9'; d++)
+			;
+		n = d - i;
+		lim = neg ? max_neg : max_pos;
+		if ((d == len || !buf[d] || !strchr(".eE", buf[d])) &&
+		    (n > strlen(lim) ||
+		     (n == strlen(lim) && memcmp(buf + i, lim, n) > 0)))
+			return false;
+		/* the rest of the number (fraction, exponent) */
+		while (d < len && buf[d] && strchr("0123456789.eE+-", buf[d]))
+			d++;
+		i = d;
+	}
+	return true;
+}
+
 static int get_time(struct json_object *o, const char *key,
 		    struct timespec *dst)
 {
@@ -159,7 +221,8 @@ static struct json_object *parse_json(const char *buf, size_t len)
 /* Fill r from the members of o; false when anything is wrong. */
 static bool fill_record(struct json_object *o, struct lokt_record *r)
 {
-	int64_t pid = 0, start = 0, ttl = 0, fence = 0, uid = -1;
+	int64_t pid = 0, start = 0, ttl = 0, uid = -1;
+	uint64_t fence = 0;
 	int64_t keeper = 0, keeper_start = 0;
 	bool has_expires;
 	int k;
@@ -175,7 +238,7 @@ static bool fill_record(struct json_object *o, struct lokt_record *r)
 	    get_str(o, "agent_id", r->agent_id, sizeof(r->agent_id)) < 0 ||
 	    get_int(o, "pid_start_ns", 0, INT64_MAX, &start) < 0 ||
 	    get_int(o, "ttl_sec", 0, LOKT_TTL_MAX_SEC, &ttl) < 0 ||
-	    get_int(o, "fence", 0, INT64_MAX, &fence) < 0 ||
+	    get_u64(o, "fence", &fence) < 0 ||
 	    get_int(o, "uid", 0, UINT32_MAX - 1, &uid) < 0 ||
 	    get_int(o, "keeper_pid", 1, INT32_MAX, &keeper) < 0 ||
 	    get_int(o, "keeper_start_ns", 0, INT64_MAX, &keeper_start) < 0)
@@ -188,7 +251,7 @@ static bool fill_record(struct json_object *o, struct lokt_record *r)
 	r->pid = pid;
 	r->pid_start = (uint64_t)start;
 	r->ttl_sec = ttl;
-	r->fence = (uint64_t)fence;
+	r->fence = fence;
 	r->uid = uid;
 	r->keeper_pid = keeper;
 	r->keeper_start = keeper ? (uint64_t)keeper_start : 0;
@@ -245,7 +308,7 @@ LOKT_API int lokt_record_parse(const char *buf, size_t len,
 		return -LOKT_E_FUTURE_VERSION;
 	}
 	r.version = (int)version;
-	if (!fill_record(o, &r))
+	if (!ints_fit(buf, len) || !fill_record(o, &r))
 		goto corrupt;
 	json_object_put(o);
 	*ret = r;
@@ -278,7 +341,7 @@ static int add_time(struct json_object *o, const char *key,
 	return add(o, key, json_object_new_string(buf));
 }
 
-static struct json_object *new_u64(uint64_t v)
+struct json_object *lokt__json_u64(uint64_t v)
 {
 	return v > INT64_MAX ? json_object_new_uint64(v)
 			     : json_object_new_int64((int64_t)v);
@@ -296,7 +359,7 @@ static int build(const struct lokt_record *rec, struct json_object *o)
 	r = r ?: add(o, "host", json_object_new_string(rec->host));
 	r = r ?: add(o, "pid", json_object_new_int64(rec->pid));
 	if (rec->pid_start)
-		r = r ?: add(o, "pid_start_ns", new_u64(rec->pid_start));
+		r = r ?: add(o, "pid_start_ns", lokt__json_u64(rec->pid_start));
 	if (rec->agent_id[0])
 		r = r
 			?: add(o, "agent_id",
@@ -307,14 +370,14 @@ static int build(const struct lokt_record *rec, struct json_object *o)
 		r = r ?: add_time(o, "expires_at", &rec->expires);
 	}
 	if (rec->fence)
-		r = r ?: add(o, "fence", new_u64(rec->fence));
+		r = r ?: add(o, "fence", lokt__json_u64(rec->fence));
 	if (rec->uid >= 0)
 		r = r ?: add(o, "uid", json_object_new_int64(rec->uid));
 	if (rec->keeper_pid > 0) {
 		r = r ?: add(o, "keeper_pid", json_object_new_int64(rec->keeper_pid));
 		if (rec->keeper_start)
 			r = r ?: add(o, "keeper_start_ns",
-				     new_u64(rec->keeper_start));
+				     lokt__json_u64(rec->keeper_start));
 	}
 	return r;
 }

@@ -17,7 +17,8 @@
  *   any of these after rm      the open file names no lock: read is end
  *                              of file, touch ESTALE (ops.c, REMOVED)
  *   unlink                     release, or break if stale; unfreeze
- *   /audit                     read-only view of audit.log
+ *   /audit                     read-only view of audit.log, readable by
+ *                              whom the file itself lets read it
  *
  * Names that are not lock names do not exist on lookup; creating one is
  * EINVAL, except dotfiles (an editor's .x.swp), which are EPERM like
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -109,6 +111,67 @@ static int entry_path(const char *path, struct loktfs_path *p)
 	return 0;
 }
 
+/* May the caller read a file of this owner and mode? As the kernel
+ * would judge it for the caller's own open (the daemon runs as root, so
+ * the kernel does not judge it for us): owner, then group (primary or
+ * supplementary), then others; root may. */
+static bool may_read(const struct stat *st)
+{
+	const struct fuse_context *ctx = fuse_get_context();
+	gid_t groups[64];
+	int n;
+
+	if (ctx->uid == 0)
+		return true;
+	if (ctx->uid == st->st_uid)
+		return st->st_mode & S_IRUSR;
+	if (ctx->gid == st->st_gid)
+		return st->st_mode & S_IRGRP;
+	n = fuse_getgroups(sizeof(groups) / sizeof(*groups), groups);
+	for (int i = 0; i < n && i < (int)(sizeof(groups) / sizeof(*groups));
+	     i++)
+		if (groups[i] == st->st_gid)
+			return st->st_mode & S_IRGRP;
+	return st->st_mode & S_IROTH;
+}
+
+/* /audit opens when the store's audit.log would let the caller read it.
+ * Before the first event there is nothing to read: an empty file, as
+ * stat_audit shows it (the daemon's, 0400). Anything but a regular file
+ * planted as audit.log is refused (liblokt does not open it). */
+static int open_audit(void)
+{
+	struct stat st;
+	int fd, r;
+
+	r = lokt_audit_open(loktfs_get()->store, &fd, &st);
+	if (r == -ENOENT) {
+		memset(&st, 0, sizeof(st));
+		st.st_uid = getuid();
+		st.st_mode = S_IFREG | 0400;
+	} else if (r < 0) {
+		return r;
+	} else {
+		close(fd);
+	}
+	return may_read(&st) ? 0 : -EACCES;
+}
+
+static int read_audit(char *buf, size_t size, off_t off)
+{
+	ssize_t n;
+	int fd, r;
+
+	r = lokt_audit_open(loktfs_get()->store, &fd, NULL);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	n = pread(fd, buf, size, off);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	return (int)n;
+}
+
 int loktfs_open(const char *path, struct fuse_file_info *fi)
 {
 	struct loktfs_path p;
@@ -119,7 +182,8 @@ int loktfs_open(const char *path, struct fuse_file_info *fi)
 	if (r < 0)
 		return r;
 	if (p.node == LOKTFS_AUDIT)
-		return (fi->flags & O_ACCMODE) == O_RDONLY ? 0 : -EACCES;
+		return (fi->flags & O_ACCMODE) == O_RDONLY ? open_audit()
+							   : -EACCES;
 	if (lokt_name_check(p.name) < 0)
 		return -ENOENT;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
@@ -141,21 +205,6 @@ int loktfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	if (lokt_name_check(p.name) < 0)
 		return -EINVAL;
 	return open_for_write(&p, fi);
-}
-
-static int read_audit(char *buf, size_t size, off_t off)
-{
-	ssize_t n;
-	int fd;
-
-	fd = open(lokt_audit_path(loktfs_get()->store), O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	n = pread(fd, buf, size, off);
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	return (int)n;
 }
 
 int loktfs_read(const char *path, char *buf, size_t size, off_t off,

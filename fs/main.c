@@ -405,6 +405,8 @@ int main(int argc, char *argv[])
 	struct loktfs fs = { 0 };
 	char *root = NULL, *mountpoint = NULL;
 	int64_t lock_wait_ms = 0;
+	const char *audit_max;
+	uint64_t audit_bytes = 0;
 	int r, ret = 1;
 
 	/* Defaults are strdup'ed: fuse_opt_parse frees what it replaces. */
@@ -455,9 +457,19 @@ int main(int argc, char *argv[])
 	}
 	if (find_root(&o, &root) < 0 || check_root(root, mountpoint) < 0)
 		goto out;
+	audit_max = getenv("LOKT_AUDIT_MAX");
+	if (audit_max && *audit_max &&
+	    lokt_audit_max_parse(audit_max, &audit_bytes) < 0) {
+		fprintf(stderr,
+			"loktfs: error: bad LOKT_AUDIT_MAX \"%s\": give the audit log's size cap in bytes, e.g. 16M or 512k (0: never rotate), or unset it for the default\n",
+			audit_max);
+		goto out;
+	}
 	r = lokt_store_open(root, &fs.store);
 	if (r == 0)
 		lokt_store_set_lock_wait(fs.store, lock_wait_ms);
+	if (r == 0 && audit_max && *audit_max)
+		lokt_store_set_audit_max(fs.store, audit_bytes);
 	if (r < 0) {
 		fprintf(stderr,
 			"loktfs: error: cannot open the lock store %s: %s; check the path and its permissions, or run: lokt --root %s doctor\n",

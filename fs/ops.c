@@ -7,7 +7,8 @@
  *   /            dir 0755
  *   /locks       dir 01777: anyone may create, like /tmp; who may do what
  *   /freezes     dir 01777  to a lock is decided by the lock rules (core)
- *   /audit       file 0444, the store's audit.log, read-only
+ *   /audit       the store's audit.log, read-only: its owner, its mode
+ *                without write bits (0600 shows as 0400)
  *   /locks/N     one file per held lock, 0644, owned by the holder's uid
  *   /freezes/N   one file per active freeze
  *
@@ -160,26 +161,34 @@ static void stat_dir(const char *sub, mode_t mode, nlink_t nlink,
 	st->st_gid = getgid();
 }
 
-/* The audit log's real size, so that tail -f sees it grow. Before the
- * first event there is no log yet: empty, with the store's times. */
+/* The audit log as it is: its size (so that tail -f sees it grow), owner
+ * and mode, write bits dropped. Before the first event, or when something
+ * other than a regular file sits there: empty, the daemon's, 0400, with
+ * the store's times. */
 static void stat_audit(struct stat *st)
 {
 	struct lokt_store *s = loktfs_get()->store;
 	struct stat real;
+	int fd;
 
-	if (stat(lokt_audit_path(s), &real) == 0) {
+	if (lokt_audit_open(s, &fd, &real) == 0) {
+		close(fd);
 		st->st_size = real.st_size;
 		st->st_blocks = real.st_blocks;
-	} else if (stat(lokt_store_root(s), &real) < 0) {
-		memset(&real, 0, sizeof(real));
+		st->st_mode = S_IFREG | (real.st_mode & 0444);
+		st->st_uid = real.st_uid;
+		st->st_gid = real.st_gid;
+	} else {
+		if (stat(lokt_store_root(s), &real) < 0)
+			memset(&real, 0, sizeof(real));
+		st->st_mode = S_IFREG | 0400;
+		st->st_uid = getuid();
+		st->st_gid = getgid();
 	}
 	st->st_atim = real.st_atim;
 	st->st_mtim = real.st_mtim;
 	st->st_ctim = real.st_ctim;
-	st->st_mode = S_IFREG | 0444;
 	st->st_nlink = 1;
-	st->st_uid = getuid();
-	st->st_gid = getgid();
 }
 
 /* An open file whose lock or freeze was removed: empty, unlinked. */

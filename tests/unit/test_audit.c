@@ -4,6 +4,9 @@
  * skipping lines that do not parse, and whole lines under concurrent
  * appends from many processes.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -16,11 +19,15 @@ static void setup(void)
 {
 	tmp = unit_tmpdir();
 	cr_assert(asprintf(&store.audit_path, "%s/audit.log", tmp) > 0);
+	store.root_fd = open(tmp, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	cr_assert(store.root_fd >= 0);
+	store.audit_max = 0;
 	lokt__hostname(store.host, sizeof(store.host));
 }
 
 static void teardown(void)
 {
+	close(store.root_fd);
 	unit_rmrf(tmp);
 	free(tmp);
 	free(store.audit_path);
@@ -260,4 +267,179 @@ Test(audit, concurrent_appends_stay_whole, .timeout = 60)
 	for (int i = 0; i < WRITERS; i++)
 		cr_expect_eq(per[i], EVENTS, "writer %d", i);
 	lokt_events_free(evs, n);
+}
+
+static off_t size_of(const char *file)
+{
+	struct stat st;
+
+	return fstatat(store.root_fd, file, &st, 0) == 0 ? st.st_size : -1;
+}
+
+/* Past the cap the log is renamed audit.log.1 (one generation kept), and
+ * lokt_audit_read reads both, oldest first, with no gap and no repeat. */
+Test(audit, rotation_keeps_one_generation)
+{
+	struct lokt_who w = who();
+	struct lokt_event *evs;
+	size_t n;
+
+	store.audit_max = 4096;
+	for (int k = 0; k < 200; k++) {
+		w.pid = 1000 + k;
+		lokt__audit(&store, "acquire", "rot", NULL, &w, NULL);
+	}
+	cr_expect_gt(size_of("audit.log.1"), 4096 - 400, "rotated");
+	cr_expect_lt(size_of("audit.log"), 4096, "the current log under the cap");
+	cr_assert_eq(lokt_audit_read(&store, NULL, &evs, &n), 0);
+	cr_assert_gt(n, 10);
+	cr_expect_lt(n, 200, "older generations are dropped");
+	cr_expect_eq(evs[n - 1].pid, 1000 + 199, "the newest event last");
+	for (size_t i = 1; i < n; i++)
+		cr_expect_eq(evs[i].pid, evs[i - 1].pid + 1,
+			     "in order, nothing missing, at %zu", i);
+	lokt_events_free(evs, n);
+
+	/* 0 (never rotate) as lokt_store_set_audit_max takes it. */
+	lokt_store_set_audit_max(&store, 0);
+	for (int k = 0; k < 100; k++)
+		lokt__audit(&store, "acquire", "rot", NULL, &w, NULL);
+	cr_expect_gt(size_of("audit.log"), 4096, "no rotation when disabled");
+}
+
+/* Writers racing across a rotation: whole lines, none lost or repeated.
+ * The cap is set so that exactly one rotation happens in each round (a
+ * second would drop the first generation by design). */
+Test(audit, concurrent_appends_across_a_rotation)
+{
+	enum { W = 8, E = 60, ROUNDS = 6 };
+	struct lokt_event *evs;
+	size_t n, per[W];
+	char pad[900];
+	pid_t pids[W];
+	int status;
+
+	memset(pad, 'p', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	for (int round = 0; round < ROUNDS; round++) {
+		unlinkat(store.root_fd, "audit.log", 0);
+		unlinkat(store.root_fd, "audit.log.1", 0);
+		/* about 1.1 KB a line: W * E lines are ~530 KB */
+		store.audit_max = 320 * 1024;
+		for (int i = 0; i < W; i++) {
+			pids[i] = fork();
+			cr_assert(pids[i] >= 0);
+			if (pids[i] == 0) {
+				struct lokt_who w = who();
+
+				w.pid = 1000 + i;
+				for (int k = 0; k < E; k++) {
+					struct json_object *x =
+						json_object_new_object();
+
+					json_object_object_add(
+						x, "pad",
+						json_object_new_string(pad));
+					lokt__audit(&store, "acquire", "race",
+						    NULL, &w, x);
+				}
+				_exit(0);
+			}
+		}
+		for (int i = 0; i < W; i++) {
+			cr_assert_eq(waitpid(pids[i], &status, 0), pids[i]);
+			cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		}
+		cr_assert_gt(size_of("audit.log.1"), 0, "round %d rotated",
+			     round);
+		cr_assert_eq(lokt_audit_read(&store, NULL, &evs, &n), 0);
+		cr_expect_eq(n, W * E, "round %d: %zu whole lines", round, n);
+		memset(per, 0, sizeof(per));
+		for (size_t i = 0; i < n; i++) {
+			cr_assert(evs[i].pid >= 1000 && evs[i].pid < 1000 + W);
+			per[evs[i].pid - 1000]++;
+		}
+		for (int i = 0; i < W; i++)
+			cr_expect_eq(per[i], E, "round %d, writer %d", round, i);
+		lokt_events_free(evs, n);
+	}
+}
+
+/* A writer that opened the log before it was rotated may still be
+ * appending to it (between its flock and its write): that generation is
+ * not replaced by the next rotation until the writer is done, and nobody
+ * waits for it. Here the test is that writer, holding the shared lock an
+ * appender holds. */
+Test(audit, rotation_waits_for_no_one_and_loses_no_line)
+{
+	static const char line[] = "{\"ts\":\"2026-01-05T10:00:00Z\","
+				   "\"event\":\"acquire\",\"name\":\"late\"}\n";
+	struct lokt_who w = who();
+	struct stat first, st;
+	struct lokt_event *evs;
+	size_t n, late = 0;
+	int fd, k;
+
+	store.audit_max = 4096;
+	lokt__audit(&store, "acquire", "rot", NULL, &w, NULL);
+	fd = openat(store.root_fd, "audit.log", O_WRONLY | O_APPEND);
+	cr_assert(fd >= 0);
+	cr_assert_eq(fstat(fd, &first), 0);
+	/* Rotate once: the file we opened becomes audit.log.1. */
+	for (k = 0; k < 100 && size_of("audit.log.1") < 0; k++)
+		lokt__audit(&store, "acquire", "rot", NULL, &w, NULL);
+	cr_assert_gt(size_of("audit.log.1"), 0, "rotated");
+	/* Now we are about to write: the shared lock, and our file still has
+	 * a name (an appender checks both). */
+	cr_assert_eq(flock(fd, LOCK_SH | LOCK_NB), 0);
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_assert_eq(st.st_nlink, 1);
+	/* Far past the cap again: a second rotation would unlink our file. */
+	for (k = 0; k < 100; k++)
+		lokt__audit(&store, "acquire", "rot", NULL, &w, NULL);
+	cr_assert_eq(fstatat(store.root_fd, "audit.log.1", &st, 0), 0);
+	cr_expect(st.st_ino == first.st_ino, "our generation is still there");
+	cr_expect_gt(size_of("audit.log"), 4096, "the rotation was put off");
+	/* Our late line lands in a file that is kept. */
+	cr_assert_eq(write(fd, line, sizeof(line) - 1), (ssize_t)sizeof(line) - 1);
+	close(fd);
+	cr_assert_eq(lokt_audit_read(&store, NULL, &evs, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		late += strcmp(evs[i].name, "late") == 0;
+	cr_expect_eq(late, 1, "the late line is read back");
+	lokt_events_free(evs, n);
+	/* Once no one writes there, the next append rotates. */
+	lokt__audit(&store, "acquire", "rot", NULL, &w, NULL);
+	cr_expect_lt(size_of("audit.log"), 4096, "rotated again");
+}
+
+Test(audit, max_parse)
+{
+	static const struct {
+		const char *text;
+		uint64_t want;
+	} ok[] = {
+		{ "0", 0 },	       { "4096", 4096 },
+		{ "4k", 4096 },	       { "16M", 16ULL << 20 },
+		{ "1G", 1ULL << 30 },  { "16m", 16ULL << 20 },
+		{ "18446744073709551615", UINT64_MAX },
+	};
+	static const char *const bad[] = {
+		"", "x", "12x", "-1", "k", " 1", "1 ", "1kk", "1.5M",
+		"18446744073709551616", "18014398509481984k",
+	};
+	uint64_t v;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++) {
+		v = 42;
+		cr_expect_eq(lokt_audit_max_parse(ok[i].text, &v), 0, "%s",
+			     ok[i].text);
+		cr_expect_eq(v, ok[i].want, "%s", ok[i].text);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		v = 42;
+		cr_expect_eq(lokt_audit_max_parse(bad[i], &v), -EINVAL, "%s",
+			     bad[i]);
+		cr_expect_eq(v, 42, "%s: left alone", bad[i]);
+	}
 }

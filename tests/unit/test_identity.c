@@ -298,6 +298,26 @@ Test(holds, agent_ids)
 	cr_expect(lokt__holds(&r, &w), "no agent id: the process rule");
 }
 
+/* An agent id can be read in the lock file by anyone: it stands for the
+ * holder only for callers of the lock's uid (through every door). */
+Test(holds, agent_id_needs_the_lock_uid)
+{
+	struct lokt_record r = rec_for(getpid());
+	struct lokt_who w = who_for(getppid(), "bob");
+
+	strcpy(r.agent_id, "agent-1");
+	strcpy(w.agent_id, "agent-1");
+	r.uid = 1000;
+	w.uid = 1000;
+	cr_expect(lokt__holds(&r, &w), "same agent id, same uid");
+	w.uid = 1001;
+	cr_expect_not(lokt__holds(&r, &w), "same agent id, another uid");
+	w.uid = 0;
+	cr_expect_not(lokt__holds(&r, &w), "not even root by agent id");
+	r.uid = -1;
+	cr_expect(lokt__holds(&r, &w), "a record of unknown uid: any");
+}
+
 Test(holds, is_descendant_bounds)
 {
 	cr_expect(lokt__is_descendant(getpid(), getpid(), 0));

@@ -419,3 +419,65 @@ Test(record, strings_are_escaped)
 	cr_expect_str_eq(out.owner, in.owner);
 	free(json);
 }
+
+/* A record whose fence is `fence` (JSON text, as written in a file). */
+static int parse_fence(const char *fence, struct lokt_record *r)
+{
+	char buf[512];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"version\":1,\"name\":\"deploy\",\"owner\":\"alice\","
+		 "\"host\":\"build-1\",\"pid\":4242,"
+		 "\"acquired_ts\":\"2026-01-05T10:00:00Z\",\"fence\":%s}",
+		 fence);
+	return parse(buf, r);
+}
+
+/* Fences are unsigned 64-bit (docs/protocol.md): read and written back
+ * exactly up to 2^64-1, never clamped to 2^63-1; beyond, or negative, the
+ * record is corrupt. */
+Test(record, fences_are_unsigned_64_bit)
+{
+	static const struct {
+		const char *text;
+		uint64_t want;
+	} ok[] = {
+		{ "1", 1 },
+		{ "9223372036854775807", 9223372036854775807ULL },
+		{ "9223372036854775808", 9223372036854775808ULL },
+		{ "18446744073709551614", 18446744073709551614ULL },
+		{ "18446744073709551615", 18446744073709551615ULL },
+	};
+	static const char *const bad[] = {
+		"18446744073709551616", "99999999999999999999999", "-1",
+		"-9223372036854775809", "1.5", "\"7\"",
+	};
+	struct lokt_record r, back;
+	char *json;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++) {
+		cr_assert_eq(parse_fence(ok[i].text, &r), 0, "%s", ok[i].text);
+		cr_expect_eq(r.fence, ok[i].want, "fence %s read as %llu",
+			     ok[i].text, (unsigned long long)r.fence);
+		cr_assert_eq(lokt_record_format(&r, &json), 0);
+		cr_expect_not_null(strstr(json, ok[i].text), "%s", json);
+		cr_assert_eq(parse(json, &back), 0, "%s", json);
+		cr_expect_eq(back.fence, ok[i].want, "%s", json);
+		free(json);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		cr_expect_eq(parse_fence(bad[i], &r), -LOKT_E_CORRUPT,
+			     "fence %s", bad[i]);
+	/* Numbers inside strings are not numbers. */
+	cr_expect_eq(parse("{\"name\":\"deploy\",\"owner\":"
+			   "\"99999999999999999999999\",\"pid\":1,"
+			   "\"acquired_ts\":\"2026-01-05T10:00:00Z\"}",
+			   &r),
+		     0);
+	/* Nor is an out-of-range integer anywhere else clamped into range. */
+	cr_expect_eq(parse("{\"name\":\"deploy\",\"owner\":\"a\",\"pid\":1,"
+			   "\"acquired_ts\":\"2026-01-05T10:00:00Z\","
+			   "\"x\":[18446744073709551616]}",
+			   &r),
+		     -LOKT_E_CORRUPT);
+}
