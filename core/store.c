@@ -24,6 +24,7 @@
 #include "store.h"
 
 #define READ_MAX (1 << 20) /* bigger than any record the parser accepts */
+#define FOLLOW_MAX 256 /* moves of the root a store follows */
 #define EMPTY_RETRIES 10 /* x 10 ms: how long an empty file may be "being
 			    written" by lokt 1.x */
 
@@ -120,7 +121,10 @@ err:
  *
  * Other threads may be using the old fds at that moment, so they are not
  * closed: they are retired, and closed with the store (a store moved n
- * times keeps 3n fds more). A transition that was in flight during the
+ * times keeps 3n fds more). Whoever may rename the root could make that
+ * grow without end, so after FOLLOW_MAX moves the store stops following:
+ * every call fails with ESTALE, and the program says to open it again
+ * (remount). A transition that was in flight during the
  * move finishes in the directory it started in, and may read that of the
  * next step from the new one; the window is the move itself.
  */
@@ -137,6 +141,10 @@ int lokt__store_follow(struct lokt_store *s)
 	if (stat(s->root, &st) == 0 && st.st_dev == s->root_dev &&
 	    st.st_ino == s->root_ino)
 		goto out;
+	if (s->n_retired >= 3 * FOLLOW_MAX) {
+		r = -ESTALE;
+		goto out;
+	}
 	nr = realloc(s->retired, (s->n_retired + 3) * sizeof(*nr));
 	if (!nr) {
 		r = -ENOMEM;
