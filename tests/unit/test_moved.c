@@ -5,7 +5,7 @@
  * program opening that path does, never the one it opened first. Each
  * test moves the root away with rename(2) and checks, with a second
  * store opened at the path (what the lokt CLI does), that the two grant
- * no lock twice.
+ * no lock twice; and a store moved again and again stops following.
  */
 #include "proto.h"
 
@@ -62,4 +62,23 @@ Test(moved, makes_the_store_again_at_the_path)
 	cr_expect_eq(lokt_acquire(s2, "c", &other, &no_opts, &res),
 		     -LOKT_E_HELD, "two stores granted c");
 	lokt_store_close(s2);
+}
+
+Test(moved, stops_following_after_256_moves)
+{
+	struct lokt_who me = who_of(getpid(), "me");
+	struct lokt_result res;
+	char old[PATH_MAX];
+	int i;
+
+	/* Each move is followed (and keeps a few fds), up to 256. */
+	for (i = 0; i < 256; i++) {
+		snprintf(old, sizeof(old), "old.%d", i);
+		move_root(old);
+		cr_assert_eq(lokt_acquire(fx.s, "m", &me, &no_opts, &res), 0,
+			     "move %d not followed", i + 1);
+	}
+	move_root("old.last");
+	cr_assert_eq(lokt_acquire(fx.s, "m", &me, &no_opts, &res), -ESTALE,
+		     "move 257 was followed: fds grow without end");
 }
