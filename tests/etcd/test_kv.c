@@ -73,7 +73,7 @@ static size_t count(const char *key)
 	return n;
 }
 
-Test(kv, create_if_absent, .init = start, .fini = stop, .timeout = 60)
+Test(kv, create_if_absent, .init = start, .fini = stop)
 {
 	struct lokt_txn_answer a;
 	struct lokt_kv *kvs, kv;
@@ -123,7 +123,7 @@ Test(kv, create_if_absent, .init = start, .fini = stop, .timeout = 60)
 	cr_assert_eq(lokt__lease_revoke(g, lease), 0, "revoked twice is fine");
 }
 
-Test(kv, empty_range_compare, .init = start, .fini = stop, .timeout = 60)
+Test(kv, empty_range_compare, .init = start, .fini = stop)
 {
 	char *end = lokt__kv_prefix_end("p/queue/x/");
 	struct lokt_txn_answer a;
@@ -151,7 +151,7 @@ Test(kv, empty_range_compare, .init = start, .fini = stop, .timeout = 60)
 	free(end);
 }
 
-Test(kv, lease_lost, .init = start, .fini = stop, .timeout = 60)
+Test(kv, lease_lost, .init = start, .fini = stop)
 {
 	struct timespec pause = { 0, 200 * 1000 * 1000 };
 	struct lokt_txn_answer a;
