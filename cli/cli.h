@@ -86,10 +86,18 @@ typedef int (*cli_opt_fn)(struct cli *c, int opt, const char *arg,
  * the name), "+" ordering when posix is true. Handles --root, --help,
  * --json, --quiet; the rest goes to fn. Returns the index of the first
  * positional argument, or -1 with *ret_exit set (0 after --help, 64 on
- * bad usage, already reported). */
+ * bad usage, already reported): the caller must then stop and exit. */
 int cli_parse(struct cli *c, int argc, char **argv, bool posix,
 	      const char *shortopts, const struct option *longopts,
 	      cli_opt_fn fn, void *data, int *ret_exit);
+
+/* Does argv hold -h or --help where cli_parse would take it as an option
+ * (not as an option's value, not after "--", with posix: not after the
+ * first positional argument)? *ret_first (may be NULL): where the options
+ * end. Nothing acts; getopt is left ready for a fresh parse. cli_parse
+ * asks this first, so help wins over any other option on the line. */
+bool cli_asks_help(int argc, char **argv, bool posix, const char *shortopts,
+		   const struct option *longopts, int *ret_first);
 
 /* Exactly one positional NAME that is a valid lock name. 0 or 64. */
 int cli_one_name(struct cli *c, int argc, char **argv, int first,

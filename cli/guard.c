@@ -78,8 +78,10 @@ static int guard_opt(struct cli *c, int opt, const char *arg, void *data)
 }
 
 /* NAME may come among the flags; the command starts at the first word
- * after NAME that is not a flag, or after "--". */
-static int parse_args(struct guard *g, int argc, char **argv)
+ * after NAME that is not a flag, or after "--": from there on every word,
+ * --help included, is the command's. Returns 0 to go on, or -1 with
+ * *ret_exit set (0 after --help). */
+static int parse_args(struct guard *g, int argc, char **argv, int *ret_exit)
 {
 	static const struct option opts[] = {
 		CLI_COMMON_OPTS,
@@ -91,32 +93,46 @@ static int parse_args(struct guard *g, int argc, char **argv)
 		CLI_END_OPT,
 	};
 	struct cli *c = g->c;
-	int first, ex = 0;
+	int first;
 
-	first = cli_parse(c, argc, argv, true, "q", opts, guard_opt, g, &ex);
+	/* Both rounds are looked at for help before either acts. */
+	if (cli_asks_help(argc, argv, true, "q", opts, &first) ||
+	    (first < argc && strcmp(argv[first - 1], "--") &&
+	     cli_asks_help(argc - first, argv + first, true, "q", opts,
+			   NULL))) {
+		*ret_exit = cli_help_command(c->cmd);
+		return -1;
+	}
+	*ret_exit = EXIT_USAGE;
+	first = cli_parse(c, argc, argv, true, "q", opts, guard_opt, g,
+			  ret_exit);
 	if (first < 0)
-		return ex;
-	if (first >= argc)
-		return cli_usage_error(c, "guard needs a lock NAME and a "
-					  "command: lokt guard NAME -- CMD...");
+		return -1;
+	if (first >= argc) {
+		cli_usage_error(c, "guard needs a lock NAME and a command: "
+				   "lokt guard NAME -- CMD...");
+		return -1;
+	}
 	g->name = argv[first];
 	if (cli_check_name(c, g->name))
-		return EXIT_USAGE;
+		return -1;
 	if (strcmp(argv[first - 1], "--")) {
 		/* argv[first] (NAME) plays argv[0] for the second round */
 		argc -= first;
 		argv += first;
 		optind = 0;
 		first = cli_parse(c, argc, argv, true, "q", opts, guard_opt, g,
-				  &ex);
+				  ret_exit);
 		if (first < 0)
-			return ex;
+			return -1;
 		first--; /* the command starts at argv[first + 1] */
 	}
-	if (first + 1 >= argc)
-		return cli_usage_error(c, "guard needs a command after the "
-					  "name: lokt guard %s -- CMD...",
-				       g->name);
+	if (first + 1 >= argc) {
+		cli_usage_error(c, "guard needs a command after the name: "
+				   "lokt guard %s -- CMD...",
+				g->name);
+		return -1;
+	}
 	g->cmd = argv + first + 1;
 	return 0;
 }
@@ -388,7 +404,7 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 	sigset_t mask;
 	int r;
 
-	if ((r = parse_args(&g, argc, argv)))
+	if (parse_args(&g, argc, argv, &r) < 0)
 		return r;
 	if ((r = cli_who(c, getpid(), "guard")) || (r = cli_open(c)))
 		return r;

@@ -70,6 +70,30 @@ static int bad_option(struct cli *c, int opt, char **argv, bool missing)
 	return cli_usage_error(c, "unknown option '%s'", what);
 }
 
+static void make_optstring(char *buf, size_t size, bool posix,
+			   const char *shortopts)
+{
+	snprintf(buf, size, "%s:h%s", posix ? "+" : "", shortopts);
+}
+
+bool cli_asks_help(int argc, char **argv, bool posix, const char *shortopts,
+		   const struct option *longopts, int *ret_first)
+{
+	char optstring[64];
+	bool help = false;
+	int opt;
+
+	make_optstring(optstring, sizeof(optstring), posix, shortopts);
+	opterr = 0;
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, optstring, longopts, NULL)) != -1)
+		help = help || opt == 'h';
+	if (ret_first)
+		*ret_first = optind;
+	optind = 0; /* the real parse starts over */
+	return help;
+}
+
 int cli_parse(struct cli *c, int argc, char **argv, bool posix,
 	      const char *shortopts, const struct option *longopts,
 	      cli_opt_fn fn, void *data, int *ret_exit)
@@ -77,8 +101,13 @@ int cli_parse(struct cli *c, int argc, char **argv, bool posix,
 	char optstring[64];
 	int opt, r;
 
-	snprintf(optstring, sizeof(optstring), "%s:h%s", posix ? "+" : "",
-		 shortopts);
+	/* Help first, before any option acts or is refused: --help after a
+	 * bad value is still only help, and touches nothing. */
+	if (cli_asks_help(argc, argv, posix, shortopts, longopts, NULL)) {
+		*ret_exit = cli_help_command(c->cmd);
+		return -1;
+	}
+	make_optstring(optstring, sizeof(optstring), posix, shortopts);
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, optstring, longopts, NULL)) !=
 	       -1) {
@@ -277,6 +306,11 @@ int main(int argc, char **argv)
 	const struct command *cmd;
 	int opt, r;
 
+	/* Help wins over every other global option, wherever it is. */
+	if (cli_asks_help(argc, argv, true, "", opts, NULL)) {
+		cli_help_overview(stdout);
+		return 0;
+	}
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
 		switch (opt) {
