@@ -5,8 +5,9 @@
  *
  * DESIGN. guard holds the lock with its own pid, then starts two processes:
  *
- *   watchdog  forked first (watchdog.c): stops the command and releases
- *             the lock if guard dies, even by SIGKILL.
+ *   watchdog  forked first (watchdog.c), in a session of its own: stops
+ *             the command and releases the lock if guard dies, even by
+ *             SIGKILL to guard's process group or session.
  *   command   in its own process group, so a signal reaches all of it; if
  *             guard is in the terminal's foreground, the terminal is handed
  *             to the command (interactive prompts keep working) and taken
