@@ -310,7 +310,11 @@ enum lokt_release_flags {
  * non-NULL, only that acquisition is released (else -LOKT_E_LOST, audited
  * "lost" unless SEEN: a guard never removes its successor's lock). Another owner's lock → broken if
  * stale and BREAK_STALE, broken if FORCE, else -LOKT_E_NOT_OWNER (and
- * result->other says whose). Free → -LOKT_E_NOT_FOUND. */
+ * result->other says whose). Free → -LOKT_E_NOT_FOUND. On a store the
+ * caller cannot write (the name's sidecar gives EACCES, EPERM or EROFS),
+ * an unlocked read still answers NOT_FOUND (LOST with lock_id),
+ * NOT_OWNER and FUTURE_VERSION; a release that would be allowed returns
+ * that system error, and nothing is audited. */
 int lokt_release(struct lokt_store *s, const char *name,
 		 const struct lokt_who *who, const char *lock_id,
 		 unsigned flags, struct lokt_result *ret);
