@@ -106,6 +106,12 @@ int cli_one_name(struct cli *c, int argc, char **argv, int first,
 /* A valid lock name, or a usage error naming what is allowed. */
 int cli_check_name(struct cli *c, const char *name);
 
+/* The message for a duration longer than lokt_duration_parse accepts
+ * (-ERANGE): option, value, the maximum in days. */
+#define CLI_TOO_LONG                                                    \
+	"%s \"%s\" is longer than the maximum, 100 years (%lldd): use " \
+	"a shorter duration"
+
 /* Parse a duration given to option `opt`; 0 or 64. */
 int cli_duration(struct cli *c, const char *opt, const char *arg,
 		 int64_t *ret_ms);

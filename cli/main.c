@@ -169,8 +169,12 @@ int cli_duration(struct cli *c, const char *opt, const char *arg,
 		 int64_t *ret_ms)
 {
 	int64_t ms;
+	int r = lokt_duration_parse(arg, &ms);
 
-	if (lokt_duration_parse(arg, &ms) < 0)
+	if (r == -ERANGE)
+		return cli_usage_error(c, CLI_TOO_LONG, opt, arg,
+				       LOKT_TTL_MAX_SEC / 86400);
+	if (r < 0)
 		return cli_usage_error(c,
 				       "bad duration \"%s\" for %s: use e.g. "
 				       "90, 1.5s, 500ms, 30m, 2h, 1d, 1h30m",

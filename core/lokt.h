@@ -94,7 +94,8 @@ const char *lokt_name_rule(void);
 
 /* Parse a duration: "90" (seconds), "1.5s", "500ms", "30m", "2h", "1d",
  * and sums such as "1h30m". Milliseconds in *ret_ms. Rejects negative,
- * empty, unknown units and more than LOKT_TTL_MAX_SEC with -EINVAL. */
+ * empty, unknown units with -EINVAL, and a well-formed duration longer
+ * than LOKT_TTL_MAX_SEC (100 years) with -ERANGE. */
 int lokt_duration_parse(const char *s, int64_t *ret_ms);
 
 /* Human form of a duration, e.g. "2m30s", "45s", "1h0m", "350ms".
