@@ -339,6 +339,24 @@ static void audit_lost(struct lokt_store *s, const char *name,
 				       ret->have_other ? "taken" : "gone"));
 }
 
+LOKT_API int lokt_audit_lost(struct lokt_store *s, const char *name,
+			     const char *lock_id, const struct lokt_who *who,
+			     const char *reason)
+{
+	struct lokt_record mine;
+	int r = lokt_name_check(name);
+
+	if (r < 0)
+		return r;
+	if (!s || !lock_id || !who || !reason)
+		return -EINVAL;
+	memset(&mine, 0, sizeof(mine));
+	snprintf(mine.lock_id, sizeof(mine.lock_id), "%s", lock_id);
+	lokt__audit(s, "lost", name, &mine, who,
+		    lokt__holder_extra(NULL, reason));
+	return 0;
+}
+
 /* Is cur the acquisition lock_id? */
 static bool same_acquisition(const struct lokt_info *cur, const char *lock_id)
 {
