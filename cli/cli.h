@@ -7,7 +7,8 @@
  * messages and output helpers.
  *
  * Who owns what:
- *   main.c     dispatch, shared option parsing, store opening
+ *   main.c     main(): cli_run
+ *   run.c      one run: dispatch, shared option parsing, store opening
  *   help.c     usage text of every command, `help`, `version`
  *   output.c   messages, durations, holder phrases, JSON, progress line
  *   report.c   refusal and error messages for every outcome
@@ -26,6 +27,7 @@
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "lokt.h"
 
@@ -70,12 +72,25 @@ struct cli {
 	struct lokt_store *store; /* after cli_open; NULL after cli_open_ro
 				     when root does not exist yet */
 	struct lokt_who who; /* after cli_who */
+	bool no_exec; /* CLI_RUN_NO_EXEC */
 };
 
 /* How the acquisition-like operations are described in messages. */
 enum cli_op { CLI_LOCK, CLI_GUARD, CLI_UNLOCK, CLI_FREEZE, CLI_UNFREEZE };
 
-/* ---- main.c ------------------------------------------------------------ */
+/* ---- run.c ------------------------------------------------------------- */
+
+/* For cli_run's flags. main() passes none: only an in-process caller
+ * (tests/fuzz/fuzz_cli.c) can ask for this. */
+enum {
+	CLI_RUN_NO_EXEC = 1 << 0, /* guard stops after parsing and opening
+				     the store: no lock, no process */
+};
+
+/* One run of `lokt` over argv (argv[0] is the program); returns the exit
+ * status. May run again in the same process: getopt is reset; --root
+ * sets LOKT_ROOT, which the caller resets if it matters. */
+int cli_run(int argc, char **argv, unsigned flags);
 
 /* Command-specific option handler: return 0, or an exit code (after
  * printing a message) to stop. */

@@ -471,6 +471,8 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 		return r;
 	if ((r = cli_who(c, getpid(), "guard")) || (r = cli_open(c)))
 		return r;
+	if (c->no_exec)
+		return 0; /* an in-process caller that must not fork or exec */
 	cli_catch_signals(&cancel);
 	if ((r = acquire(&g, &cancel)))
 		return r;
