@@ -123,8 +123,8 @@ int cli_check_name(struct cli *c, const char *name);
 
 /* The message for a duration longer than lokt_duration_parse accepts
  * (-ERANGE): option, value, the maximum in days. */
-#define CLI_TOO_LONG                                                    \
-	"%s \"%s\" is longer than the maximum, 100 years (%lldd): use " \
+#define CLI_TOO_LONG                                                           \
+	"%s \"%s\" is longer than the maximum, 100 years (%lldd): use "        \
 	"a shorter duration"
 
 /* Parse a duration given to option `opt`; 0 or 64. */

@@ -42,7 +42,7 @@
 #include "cli.h"
 
 #define CHECK_MS 3000 /* re-check the lock without an event (other hosts) */
-#define RETRY_MS 200 /* next renewal attempt after a failed one */
+#define RETRY_MS 200  /* next renewal attempt after a failed one */
 
 struct guard {
 	struct cli *c;
@@ -289,8 +289,8 @@ static void renew_failed(struct guard *g, int r)
 	cli_error("lost lock \"%s\": cannot renew it (%s) and its lease "
 		  "runs out in %s — check the lock root's disk (lokt doctor)",
 		  g->name, lokt_strerror(r), buf);
-	(void)lokt_audit_lost(g->c->store, g->name, g->held.lock_id,
-			      &g->c->who, "unrenewed");
+	(void)lokt_audit_lost(g->c->store, g->name, g->held.lock_id, &g->c->who,
+			      "unrenewed");
 	/* Still ours until it expires: finish() (or the watchdog) removes
 	 * it by lock_id once the command is gone. */
 	g->gave_up = true;

@@ -299,9 +299,8 @@ int lokt_keep(struct lokt_store *s, const char *name, const char *lock_id,
  * runs out before the next attempt): audited as "lost" with that reason,
  * as far as the audit log can be written. Changes no lock. 0 or -EINVAL,
  * -LOKT_E_BAD_NAME. */
-int lokt_audit_lost(struct lokt_store *s, const char *name,
-		    const char *lock_id, const struct lokt_who *who,
-		    const char *reason);
+int lokt_audit_lost(struct lokt_store *s, const char *name, const char *lock_id,
+		    const struct lokt_who *who, const char *reason);
 
 enum lokt_release_flags {
 	LOKT_RELEASE_BREAK_STALE = 1 << 0, /* another owner's stale lock may
