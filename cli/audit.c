@@ -20,10 +20,15 @@ struct audit_args {
 static int parse_since(struct cli *c, const char *arg, struct timespec *ret)
 {
 	int64_t ms;
+	int r;
 
 	if (lokt_time_parse(arg, ret) >= 0)
 		return 0;
-	if (lokt_duration_parse(arg, &ms) < 0)
+	r = lokt_duration_parse(arg, &ms);
+	if (r == -ERANGE)
+		return cli_usage_error(c, CLI_TOO_LONG, "--since", arg,
+				       LOKT_TTL_MAX_SEC / 86400);
+	if (r < 0)
 		return cli_usage_error(c,
 				       "bad --since \"%s\": give a duration "
 				       "(30m, 2h, 1d) or an RFC 3339 time "

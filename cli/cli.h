@@ -7,7 +7,8 @@
  * messages and output helpers.
  *
  * Who owns what:
- *   main.c     dispatch, shared option parsing, store opening
+ *   main.c     main(): cli_run
+ *   run.c      one run: dispatch, shared option parsing, store opening
  *   help.c     usage text of every command, `help`, `version`
  *   output.c   messages, durations, holder phrases, JSON, progress line
  *   report.c   refusal and error messages for every outcome
@@ -26,6 +27,7 @@
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "lokt.h"
 
@@ -70,12 +72,25 @@ struct cli {
 	struct lokt_store *store; /* after cli_open; NULL after cli_open_ro
 				     when root does not exist yet */
 	struct lokt_who who; /* after cli_who */
+	bool no_exec; /* CLI_RUN_NO_EXEC */
 };
 
 /* How the acquisition-like operations are described in messages. */
 enum cli_op { CLI_LOCK, CLI_GUARD, CLI_UNLOCK, CLI_FREEZE, CLI_UNFREEZE };
 
-/* ---- main.c ------------------------------------------------------------ */
+/* ---- run.c ------------------------------------------------------------- */
+
+/* For cli_run's flags. main() passes none: only an in-process caller
+ * (tests/fuzz/fuzz_cli.c) can ask for this. */
+enum {
+	CLI_RUN_NO_EXEC = 1 << 0, /* guard stops after parsing and opening
+				     the store: no lock, no process */
+};
+
+/* One run of `lokt` over argv (argv[0] is the program); returns the exit
+ * status. May run again in the same process: getopt is reset; --root
+ * sets LOKT_ROOT, which the caller resets if it matters. */
+int cli_run(int argc, char **argv, unsigned flags);
 
 /* Command-specific option handler: return 0, or an exit code (after
  * printing a message) to stop. */
@@ -86,10 +101,18 @@ typedef int (*cli_opt_fn)(struct cli *c, int opt, const char *arg,
  * the name), "+" ordering when posix is true. Handles --root, --help,
  * --json, --quiet; the rest goes to fn. Returns the index of the first
  * positional argument, or -1 with *ret_exit set (0 after --help, 64 on
- * bad usage, already reported). */
+ * bad usage, already reported): the caller must then stop and exit. */
 int cli_parse(struct cli *c, int argc, char **argv, bool posix,
 	      const char *shortopts, const struct option *longopts,
 	      cli_opt_fn fn, void *data, int *ret_exit);
+
+/* Does argv hold -h or --help where cli_parse would take it as an option
+ * (not as an option's value, not after "--", with posix: not after the
+ * first positional argument)? *ret_first (may be NULL): where the options
+ * end. Nothing acts; getopt is left ready for a fresh parse. cli_parse
+ * asks this first, so help wins over any other option on the line. */
+bool cli_asks_help(int argc, char **argv, bool posix, const char *shortopts,
+		   const struct option *longopts, int *ret_first);
 
 /* Exactly one positional NAME that is a valid lock name. 0 or 64. */
 int cli_one_name(struct cli *c, int argc, char **argv, int first,
@@ -97,6 +120,12 @@ int cli_one_name(struct cli *c, int argc, char **argv, int first,
 
 /* A valid lock name, or a usage error naming what is allowed. */
 int cli_check_name(struct cli *c, const char *name);
+
+/* The message for a duration longer than lokt_duration_parse accepts
+ * (-ERANGE): option, value, the maximum in days. */
+#define CLI_TOO_LONG                                                           \
+	"%s \"%s\" is longer than the maximum, 100 years (%lldd): use "        \
+	"a shorter duration"
 
 /* Parse a duration given to option `opt`; 0 or 64. */
 int cli_duration(struct cli *c, const char *opt, const char *arg,

@@ -5,8 +5,9 @@
  *
  * DESIGN. guard holds the lock with its own pid, then starts two processes:
  *
- *   watchdog  forked first (watchdog.c): stops the command and releases
- *             the lock if guard dies, even by SIGKILL.
+ *   watchdog  forked first (watchdog.c), in a session of its own: stops
+ *             the command and releases the lock if guard dies, even by
+ *             SIGKILL to guard's process group or session.
  *   command   in its own process group, so a signal reaches all of it; if
  *             guard is in the terminal's foreground, the terminal is handed
  *             to the command (interactive prompts keep working) and taken
@@ -21,6 +22,12 @@
  * or without --ttl, reported, and by default the command is stopped. On
  * every exit path the lock is released by lock_id, so a successor's lock
  * is never removed.
+ *
+ * A renewal that fails (full disk, read-only store) is retried every
+ * RETRY_MS; when what is left of the lease (counted from before the call
+ * that set it) is shorter than that, guard gives the lock up as lost
+ * while it still holds (audited "lost", reason "unrenewed") and applies
+ * --on-lost, rather than let the command run on past its lease.
  */
 #include <errno.h>
 #include <poll.h>
@@ -35,6 +42,7 @@
 #include "cli.h"
 
 #define CHECK_MS 3000 /* re-check the lock without an event (other hosts) */
+#define RETRY_MS 200  /* next renewal attempt after a failed one */
 
 struct guard {
 	struct cli *c;
@@ -51,6 +59,9 @@ struct guard {
 	int status; /* the command's wait status, once reaped */
 	bool done;
 	bool lost; /* renewal found the lock gone or taken (audited then) */
+	bool gave_up; /* ... or could not renew it before its lease ran out */
+	bool failing; /* the last renewal failed (warned once) */
+	int64_t lease_end; /* monotonic ms, at the latest; 0: no TTL */
 	int64_t renew_at, kill_at, check_at; /* monotonic ms; 0: none */
 };
 
@@ -78,8 +89,10 @@ static int guard_opt(struct cli *c, int opt, const char *arg, void *data)
 }
 
 /* NAME may come among the flags; the command starts at the first word
- * after NAME that is not a flag, or after "--". */
-static int parse_args(struct guard *g, int argc, char **argv)
+ * after NAME that is not a flag, or after "--": from there on every word,
+ * --help included, is the command's. Returns 0 to go on, or -1 with
+ * *ret_exit set (0 after --help). */
+static int parse_args(struct guard *g, int argc, char **argv, int *ret_exit)
 {
 	static const struct option opts[] = {
 		CLI_COMMON_OPTS,
@@ -91,32 +104,46 @@ static int parse_args(struct guard *g, int argc, char **argv)
 		CLI_END_OPT,
 	};
 	struct cli *c = g->c;
-	int first, ex = 0;
+	int first;
 
-	first = cli_parse(c, argc, argv, true, "q", opts, guard_opt, g, &ex);
+	/* Both rounds are looked at for help before either acts. */
+	if (cli_asks_help(argc, argv, true, "q", opts, &first) ||
+	    (first < argc && strcmp(argv[first - 1], "--") &&
+	     cli_asks_help(argc - first, argv + first, true, "q", opts,
+			   NULL))) {
+		*ret_exit = cli_help_command(c->cmd);
+		return -1;
+	}
+	*ret_exit = EXIT_USAGE;
+	first = cli_parse(c, argc, argv, true, "q", opts, guard_opt, g,
+			  ret_exit);
 	if (first < 0)
-		return ex;
-	if (first >= argc)
-		return cli_usage_error(c, "guard needs a lock NAME and a "
-					  "command: lokt guard NAME -- CMD...");
+		return -1;
+	if (first >= argc) {
+		cli_usage_error(c, "guard needs a lock NAME and a command: "
+				   "lokt guard NAME -- CMD...");
+		return -1;
+	}
 	g->name = argv[first];
 	if (cli_check_name(c, g->name))
-		return EXIT_USAGE;
+		return -1;
 	if (strcmp(argv[first - 1], "--")) {
 		/* argv[first] (NAME) plays argv[0] for the second round */
 		argc -= first;
 		argv += first;
 		optind = 0;
 		first = cli_parse(c, argc, argv, true, "q", opts, guard_opt, g,
-				  &ex);
+				  ret_exit);
 		if (first < 0)
-			return ex;
+			return -1;
 		first--; /* the command starts at argv[first + 1] */
 	}
-	if (first + 1 >= argc)
-		return cli_usage_error(c, "guard needs a command after the "
-					  "name: lokt guard %s -- CMD...",
-				       g->name);
+	if (first + 1 >= argc) {
+		cli_usage_error(c, "guard needs a command after the name: "
+				   "lokt guard %s -- CMD...",
+				g->name);
+		return -1;
+	}
 	g->cmd = argv + first + 1;
 	return 0;
 }
@@ -225,30 +252,11 @@ static void reap(struct guard *g)
 	}
 }
 
-static void renew(struct guard *g)
+/* The lock is lost (reported, audited): apply --on-lost. */
+static void on_lost(struct guard *g)
 {
-	struct lokt_result res = { 0 };
-	int64_t ttl_sec = cli_ttl_sec(g->ttl_ms);
-	int r;
-
-	r = lokt_renew(g->c->store, g->name, g->held.lock_id, &g->c->who,
-		       ttl_sec, &res);
-	if (r >= 0) {
-		g->renew_at = ttl_sec ? cli_mono_ms() + ttl_sec * 1000 / 3 : 0;
-		return;
-	}
-	if (r != -LOKT_E_LOST) {
-		cli_warning("cannot renew lock \"%s\": %s; retrying", g->name,
-			    lokt_strerror(r));
-		g->renew_at = cli_mono_ms() + 200;
-		return;
-	}
-	/* lokt_renew has audited the loss: nothing may release (and audit
-	 * it again) by our lock_id now, neither finish() nor the watchdog. */
-	cli_report(g->c, CLI_GUARD, r, g->name, &res);
 	g->renew_at = 0;
 	g->lost = true;
-	cli_watchdog_lost(g->wd_fd);
 	if (g->warn_on_lost) {
 		cli_warning("--on-lost warn: \"%s\" runs on without its lock",
 			    g->cmd[0]);
@@ -258,6 +266,61 @@ static void renew(struct guard *g)
 		    g->cmd[0], CLI_GRACE_MS / 1000);
 	kill(-g->child, SIGTERM);
 	g->kill_at = cli_mono_ms() + CLI_GRACE_MS;
+}
+
+/* A renewal failed with r (a full disk, a read-only store...). Try again
+ * soon (without a TTL: at the next check); but a lease that runs out
+ * before the next attempt is lost now, while it still holds: the command
+ * must not run on past it. */
+static void renew_failed(struct guard *g, int r)
+{
+	int64_t now = cli_mono_ms(), left = g->lease_end - now;
+	char buf[32];
+
+	if (!g->lease_end || left > RETRY_MS) {
+		if (!g->failing)
+			cli_warning("cannot renew lock \"%s\": %s; retrying",
+				    g->name, lokt_strerror(r));
+		g->failing = true;
+		g->renew_at = g->lease_end ? now + RETRY_MS : 0;
+		return;
+	}
+	cli_fmt_ms(left, buf, sizeof(buf));
+	cli_error("lost lock \"%s\": cannot renew it (%s) and its lease "
+		  "runs out in %s — check the lock root's disk (lokt doctor)",
+		  g->name, lokt_strerror(r), buf);
+	(void)lokt_audit_lost(g->c->store, g->name, g->held.lock_id, &g->c->who,
+			      "unrenewed");
+	/* Still ours until it expires: finish() (or the watchdog) removes
+	 * it by lock_id once the command is gone. */
+	g->gave_up = true;
+	on_lost(g);
+}
+
+static void renew(struct guard *g)
+{
+	struct lokt_result res = { 0 };
+	int64_t ttl_sec = cli_ttl_sec(g->ttl_ms), start = cli_mono_ms();
+	int r;
+
+	r = lokt_renew(g->c->store, g->name, g->held.lock_id, &g->c->who,
+		       ttl_sec, &res);
+	if (r >= 0) {
+		/* The new lease began after start: end it no later. */
+		g->lease_end = ttl_sec ? start + ttl_sec * 1000 : 0;
+		g->renew_at = ttl_sec ? cli_mono_ms() + ttl_sec * 1000 / 3 : 0;
+		g->failing = false;
+		return;
+	}
+	if (r != -LOKT_E_LOST) {
+		renew_failed(g, r);
+		return;
+	}
+	/* lokt_renew has audited the loss: nothing may release (and audit
+	 * it again) by our lock_id now, neither finish() nor the watchdog. */
+	cli_report(g->c, CLI_GUARD, r, g->name, &res);
+	cli_watchdog_lost(g->wd_fd);
+	on_lost(g);
 }
 
 /* Is our lock still ours? Called when its file changed and every
@@ -334,10 +397,14 @@ static void finish(struct guard *g)
 
 	if (g->tty >= 0)
 		tcsetpgrp(g->tty, getpgrp());
-	r = g->lost ? 0
-		    : lokt_release(g->c->store, g->name, &g->c->who,
-				   g->held.lock_id, 0, &res);
-	if (r == -LOKT_E_LOST) /* without --ttl, noticed only now */
+	/* Given up (not renewed): removed if still ours; if not, the loss
+	 * was reported and audited already. */
+	r = 0;
+	if (!g->lost || g->gave_up)
+		r = lokt_release(g->c->store, g->name, &g->c->who,
+				 g->held.lock_id,
+				 g->gave_up ? LOKT_RELEASE_SEEN : 0, &res);
+	if (r == -LOKT_E_LOST && !g->gave_up) /* no --ttl: noticed now */
 		cli_report(g->c, CLI_GUARD, r, g->name, &res);
 	else if (r < 0)
 		cli_warning("cannot release lock \"%s\": %s", g->name,
@@ -363,12 +430,14 @@ static int acquire(struct guard *g, volatile sig_atomic_t *cancel)
 		.cancel = cancel,
 	};
 	struct lokt_result res = { 0 };
+	int64_t start;
 	int r;
 
 	if (g->wait && !c->quiet && isatty(STDERR_FILENO)) {
 		ao.progress = cli_progress_cb;
 		ao.userdata = &pr;
 	}
+	start = cli_mono_ms();
 	r = lokt_acquire(c->store, g->name, &c->who, &ao, &res);
 	cli_progress_clear(&pr);
 	if (r == -LOKT_E_CANCELED)
@@ -377,6 +446,16 @@ static int acquire(struct guard *g, volatile sig_atomic_t *cancel)
 		return cli_report(c, CLI_GUARD, r, g->name, &res);
 	cli_report_broke(c, g->name, &res);
 	g->held = res.lock;
+	if (ao.ttl_sec) {
+		/* The lease began at acquired_ts, after start (a wait may
+		 * have been long); a clock that jumped falls back to start. */
+		int64_t age = cli_ms_since(&res.lock.acquired),
+			took = cli_mono_ms() - start;
+
+		if (age < 0 || age > took)
+			age = took;
+		g->lease_end = cli_mono_ms() - age + ao.ttl_sec * 1000;
+	}
 	return 0;
 }
 
@@ -388,10 +467,12 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 	sigset_t mask;
 	int r;
 
-	if ((r = parse_args(&g, argc, argv)))
+	if (parse_args(&g, argc, argv, &r) < 0)
 		return r;
 	if ((r = cli_who(c, getpid(), "guard")) || (r = cli_open(c)))
 		return r;
+	if (c->no_exec)
+		return 0; /* an in-process caller that must not fork or exec */
 	cli_catch_signals(&cancel);
 	if ((r = acquire(&g, &cancel)))
 		return r;

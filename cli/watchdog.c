@@ -28,6 +28,13 @@
  * holds the write end too, so end of file cannot arrive before the pid.
  * PR_SET_PDEATHSIG is not needed for the same reason: the pipe reports
  * guard's death in every case, and a death signal would only race it.
+ *
+ * The watchdog runs in a session (and process group) of its own, made
+ * before cli_watchdog_start returns, so before the command exists. What
+ * kills guard's group or session (`timeout -s KILL`, `kill -9 -- -PGID`,
+ * a closing terminal, `pkill -s`) therefore never reaches it: in guard's
+ * group it died with guard, its lock (kept by it) was then stale, and the
+ * next `lokt lock` broke it while the command, in its own group, ran on.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -37,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -198,30 +206,75 @@ static void watch(const struct cli_watchdog *wd, int rfd)
 	_exit(0);
 }
 
+/* In the new watchdog: leave guard's session, then say so on ready. */
+static void detach(int ready)
+{
+	char ok = setsid() < 0 ? 'E' : 'S';
+
+	if (write(ready, &ok, 1) != 1 || ok != 'S')
+		_exit(1);
+	close(ready);
+}
+
+/* Wait for the watchdog's word from detach(). */
+static int detached(int ready)
+{
+	ssize_t n;
+	char ok;
+
+	while ((n = read(ready, &ok, 1)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		return -errno;
+	return n == 1 && ok == 'S' ? 0 : -ECHILD;
+}
+
 int cli_watchdog_start(const struct cli_watchdog *wd, pid_t *ret_pid,
 		       int *ret_wfd)
 {
-	int fds[2];
+	int fds[2], ready[2], r;
 	pid_t pid;
 
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
+	if (pipe2(ready, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto err_fds;
+	}
 	pid = fork();
 	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return -errno;
+		r = -errno;
+		goto err_ready;
 	}
 	if (pid == 0) {
 		close(fds[1]);
+		close(ready[0]);
 		if (wd->close_fd >= 0)
 			close(wd->close_fd);
+		detach(ready[1]);
 		watch(wd, fds[0]);
 	}
+	close(ready[1]);
 	close(fds[0]);
+	r = detached(ready[0]);
+	close(ready[0]);
+	if (r < 0) {
+		/* it is dead or dying: no command runs yet to stop */
+		close(fds[1]);
+		waitpid(pid, NULL, 0);
+		return r;
+	}
 	*ret_pid = pid;
 	*ret_wfd = fds[1];
 	return 0;
+
+err_ready:
+	close(ready[0]);
+	close(ready[1]);
+err_fds:
+	close(fds[0]);
+	close(fds[1]);
+	return r;
 }
 
 void cli_watchdog_announce(int wfd)

@@ -46,17 +46,20 @@ static int64_t unit_ms(const char **s)
 }
 
 /* One "<digits>[.<digits>]<unit>" term; unit may be absent only when the
- * term is the whole string (plain seconds). */
+ * term is the whole string (plain seconds). A value too big for int64_t
+ * saturates at INT64_MAX: the syntax is still checked to the end, so a
+ * huge number is "too long" (-ERANGE) and a typo stays -EINVAL. */
 static int parse_term(const char **sp, bool whole, int64_t *ret_ms)
 {
 	const char *s = *sp;
 	int64_t ipart = 0, frac = 0, scale = 1, unit, ms;
 	int ndigits = 0;
+	bool big = false;
 
 	while (is_digit(*s)) {
 		if (__builtin_mul_overflow(ipart, 10, &ipart) ||
 		    __builtin_add_overflow(ipart, *s - '0', &ipart))
-			return -EINVAL;
+			big = true;
 		s++;
 		ndigits++;
 	}
@@ -83,9 +86,9 @@ static int parse_term(const char **sp, bool whole, int64_t *ret_ms)
 		if (!unit)
 			return -EINVAL;
 	}
-	if (__builtin_mul_overflow(ipart, unit, &ms) ||
+	if (big || __builtin_mul_overflow(ipart, unit, &ms) ||
 	    __builtin_add_overflow(ms, frac * unit / scale, &ms))
-		return -EINVAL;
+		ms = INT64_MAX;
 	*sp = s;
 	*ret_ms = ms;
 	return 0;
@@ -103,10 +106,11 @@ LOKT_API int lokt_duration_parse(const char *s, int64_t *ret_ms)
 		r = parse_term(&p, p == s, &ms);
 		if (r < 0)
 			return r;
-		if (__builtin_add_overflow(total, ms, &total) ||
-		    total > DURATION_MAX_MS)
-			return -EINVAL;
+		if (__builtin_add_overflow(total, ms, &total))
+			total = INT64_MAX;
 	}
+	if (total > DURATION_MAX_MS)
+		return -ERANGE;
 	*ret_ms = total;
 	return 0;
 }

@@ -94,7 +94,8 @@ const char *lokt_name_rule(void);
 
 /* Parse a duration: "90" (seconds), "1.5s", "500ms", "30m", "2h", "1d",
  * and sums such as "1h30m". Milliseconds in *ret_ms. Rejects negative,
- * empty, unknown units and more than LOKT_TTL_MAX_SEC with -EINVAL. */
+ * empty, unknown units with -EINVAL, and a well-formed duration longer
+ * than LOKT_TTL_MAX_SEC (100 years) with -ERANGE. */
 int lokt_duration_parse(const char *s, int64_t *ret_ms);
 
 /* Human form of a duration, e.g. "2m30s", "45s", "1h0m", "350ms".
@@ -294,6 +295,14 @@ int lokt_renew(struct lokt_store *s, const char *name, const char *lock_id,
 int lokt_keep(struct lokt_store *s, const char *name, const char *lock_id,
 	      pid_t keeper, struct lokt_result *ret);
 
+/* The holder of acquisition lock_id gives it up as lost although nobody
+ * took it, for `reason` ("unrenewed": its lease could not be renewed and
+ * runs out before the next attempt): audited as "lost" with that reason,
+ * as far as the audit log can be written. Changes no lock. 0 or -EINVAL,
+ * -LOKT_E_BAD_NAME. */
+int lokt_audit_lost(struct lokt_store *s, const char *name, const char *lock_id,
+		    const struct lokt_who *who, const char *reason);
+
 enum lokt_release_flags {
 	LOKT_RELEASE_BREAK_STALE = 1 << 0, /* another owner's stale lock may
 					      be broken (audited stale-break
@@ -311,7 +320,11 @@ enum lokt_release_flags {
  * non-NULL, only that acquisition is released (else -LOKT_E_LOST, audited
  * "lost" unless SEEN: a guard never removes its successor's lock). Another owner's lock → broken if
  * stale and BREAK_STALE, broken if FORCE, else -LOKT_E_NOT_OWNER (and
- * result->other says whose). Free → -LOKT_E_NOT_FOUND. */
+ * result->other says whose). Free → -LOKT_E_NOT_FOUND. On a store the
+ * caller cannot write (the name's sidecar gives EACCES, EPERM or EROFS),
+ * an unlocked read still answers NOT_FOUND (LOST with lock_id),
+ * NOT_OWNER and FUTURE_VERSION; a release that would be allowed returns
+ * that system error, and nothing is audited. */
 int lokt_release(struct lokt_store *s, const char *name,
 		 const struct lokt_who *who, const char *lock_id,
 		 unsigned flags, struct lokt_result *ret);

@@ -343,6 +343,24 @@ static void audit_lost(struct lokt_store *s, const char *name,
 				       ret->have_other ? "taken" : "gone"));
 }
 
+LOKT_API int lokt_audit_lost(struct lokt_store *s, const char *name,
+			     const char *lock_id, const struct lokt_who *who,
+			     const char *reason)
+{
+	struct lokt_record mine;
+	int r = lokt_name_check(name);
+
+	if (r < 0)
+		return r;
+	if (!s || !lock_id || !who || !reason)
+		return -EINVAL;
+	memset(&mine, 0, sizeof(mine));
+	snprintf(mine.lock_id, sizeof(mine.lock_id), "%s", lock_id);
+	lokt__audit(s, "lost", name, &mine, who,
+		    lokt__holder_extra(NULL, reason));
+	return 0;
+}
+
 /* Is cur the acquisition lock_id? */
 static bool same_acquisition(const struct lokt_info *cur, const char *lock_id)
 {
@@ -444,22 +462,20 @@ LOKT_API int lokt_keep(struct lokt_store *s, const char *name,
 	return r;
 }
 
-/* Decide a release of cur (sidecar held); see lokt_release. */
-static int release_locked(struct lokt_store *s, const char *name,
-			  const struct lokt_who *who, const char *lock_id,
+/* Decide a release of cur (see lokt_release), without acting: 0 with the
+ * audit event (and reason) to remove it under, or the refusal (LOST,
+ * NOT_OWNER, FUTURE_VERSION) with ret->other set. */
+static int release_decide(const struct lokt_who *who, const char *lock_id,
 			  unsigned flags, const struct lokt_info *cur,
+			  const char **ret_event, const char **ret_reason,
 			  struct lokt_result *ret)
 {
 	const char *event = "release", *reason = NULL;
 	bool breaking = flags & (LOKT_RELEASE_BREAK_STALE | LOKT_RELEASE_FORCE);
-	bool broke = false; /* a stale lock, broken as such */
-	int r;
 
 	if (lock_id && !same_acquisition(cur, lock_id)) {
 		ret->other = *cur;
 		ret->have_other = true;
-		if (!(flags & LOKT_RELEASE_SEEN))
-			audit_lost(s, name, lock_id, who, ret);
 		return -LOKT_E_LOST;
 	}
 	if (cur->future) {
@@ -472,27 +488,19 @@ static int release_locked(struct lokt_store *s, const char *name,
 			goto refuse;
 		event = "corrupt-break";
 		reason = "corrupt";
-		broke = true;
 	} else if (!strcmp(cur->rec.owner, who->owner)) {
 		if (cur->stale != LOKT_LIVE)
 			reason = lokt_stale_name(cur->stale);
 	} else if (cur->stale != LOKT_LIVE && breaking) {
 		event = "stale-break";
 		reason = lokt_stale_name(cur->stale);
-		broke = true;
 	} else if (flags & LOKT_RELEASE_FORCE) {
 		event = "force-break";
 	} else if (!lock_id) {
 		goto refuse;
 	} /* else: the lock_id is the holder's own; releasing is its right */
-	r = lokt__remove_audited(s, LOKT_LOCK, name, who, cur, event, reason);
-	if (r < 0)
-		return r;
-	ret->lock = cur->rec;
-	if (broke) {
-		ret->broke = cur->stale;
-		ret->broken = cur->rec;
-	}
+	*ret_event = event;
+	*ret_reason = reason;
 	return 0;
 
 refuse:
@@ -503,6 +511,55 @@ refuse_future:
 	ret->other = *cur;
 	ret->have_other = true;
 	return -LOKT_E_FUTURE_VERSION;
+}
+
+/* Release cur (sidecar held); see lokt_release. */
+static int release_locked(struct lokt_store *s, const char *name,
+			  const struct lokt_who *who, const char *lock_id,
+			  unsigned flags, const struct lokt_info *cur,
+			  struct lokt_result *ret)
+{
+	const char *event, *reason;
+	int r;
+
+	r = release_decide(who, lock_id, flags, cur, &event, &reason, ret);
+	if (r == -LOKT_E_LOST && !(flags & LOKT_RELEASE_SEEN))
+		audit_lost(s, name, lock_id, who, ret);
+	if (r < 0)
+		return r;
+	r = lokt__remove_audited(s, LOKT_LOCK, name, who, cur, event, reason);
+	if (r < 0)
+		return r;
+	ret->lock = cur->rec;
+	if (!strcmp(event, "stale-break") || !strcmp(event, "corrupt-break")) {
+		ret->broke = cur->stale;
+		ret->broken = cur->rec;
+	}
+	return 0;
+}
+
+/* The name's sidecar could not be taken for lack of write permission
+ * (err: a store the caller may read but not write, or a read-only one).
+ * Nothing can be released then, but an unlocked read still tells the
+ * refusals apart: free, another owner's, not ours any more. Anything the
+ * caller would be allowed to do keeps err, which says what to fix. The
+ * read may be a moment old; a refusal from it decides nothing in the
+ * store, and the caller could not have changed the store anyway. */
+static int release_unwritable(struct lokt_store *s, const char *name,
+			      const struct lokt_who *who, const char *lock_id,
+			      unsigned flags, int err, struct lokt_result *ret)
+{
+	const char *event, *reason;
+	struct lokt_info cur;
+	int r;
+
+	r = lokt__load(s, LOKT_LOCK, name, &cur, NULL);
+	if (r == -LOKT_E_NOT_FOUND)
+		return lock_id ? -LOKT_E_LOST : -LOKT_E_NOT_FOUND;
+	if (r < 0)
+		return err;
+	r = release_decide(who, lock_id, flags, &cur, &event, &reason, ret);
+	return r < 0 ? r : err;
 }
 
 LOKT_API int lokt_release(struct lokt_store *s, const char *name,
@@ -520,6 +577,8 @@ LOKT_API int lokt_release(struct lokt_store *s, const char *name,
 	if (!s || !who)
 		return -EINVAL;
 	r = lokt__name_lock(s, LOKT_LOCK, name, &lk);
+	if (r == -EACCES || r == -EPERM || r == -EROFS)
+		return release_unwritable(s, name, who, lock_id, flags, r, ret);
 	if (r < 0)
 		return r;
 	r = lokt__load(s, LOKT_LOCK, name, &cur, NULL);

@@ -33,6 +33,17 @@ expect_exit 0 "lock NAME of 200 bytes → 0" "$LOKT" lock "$n200"
 expect_exit 64 "lock NAME of 201 bytes → 64" "$LOKT" lock "${n200}x"
 expect_exit 64 "lock --ttl 5x → 64" "$LOKT" lock a2 --ttl 5x
 contains "$ERR" "5x" "bad duration message quotes it"
+for d in 99999999999d 36500d1s 99999999999999999999; do
+	expect_exit 64 "lock --ttl $d → 64" "$LOKT" lock a2 --ttl "$d"
+	contains "$ERR" "\"$d\" is longer than the maximum, 100 years" \
+		"--ttl $d: says it is longer than 100 years, not a bad duration"
+done
+expect_exit 64 "freeze --ttl 99999999999d → 64" "$LOKT" freeze a2 --ttl 99999999999d
+contains "$ERR" "longer than the maximum" "freeze: says it is too long"
+expect_exit 64 "audit --since 99999999999d → 64" "$LOKT" audit --since 99999999999d
+contains "$ERR" "longer than the maximum" "audit --since: says it is too long"
+expect_exit 64 "lock --ttl 99999999999x (a typo) → 64" "$LOKT" lock a2 --ttl 99999999999x
+contains "$ERR" "bad duration" "... a bad duration, not a too long one"
 expect_exit 64 "lock --ttl -5 → 64" "$LOKT" lock a2 --ttl -5
 expect_exit 64 "lock --ttl '' → 64" "$LOKT" lock a2 --ttl ''
 expect_exit 64 "lock --timeout 1y → 64" "$LOKT" lock a2 --timeout 1y

@@ -112,6 +112,7 @@ expect_errno EINVAL "write 'garbage' to locks/g" write "$L/g" garbage
 expect_exit 3 "locks/g is not held after the refused writes (lokt exists g)" "$LOKT" exists g
 expect_errno ENOENT "locks/g does not exist after the refused writes" stat "$L/g"
 expect_errno EINVAL "write '-5m' (negative duration) to locks/g" write "$L/g" "-5m"
+expect_errno EINVAL "write '99999999999d' (over 100 years) to locks/g" write "$L/g" "99999999999d"
 expect_exit 3 "locks/g still not held" "$LOKT" exists g
 
 # ---- cat of a free lock, rm ------------------------------------------------

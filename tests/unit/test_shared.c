@@ -6,7 +6,9 @@
  * second user can take a lock whose sidecar and queue the first user
  * created. Real processes with real uids: root creates, `nobody` follows.
  * Without the share bits, nobody's open of root's 0644 sidecar fails with
- * EACCES (checked by hand when these were written).
+ * EACCES (checked by hand when these were written). And on a store the
+ * second user may only read, a release still tells not-owner and
+ * not-found apart.
  */
 #include <grp.h>
 #include <sys/stat.h>
@@ -196,5 +198,65 @@ Test(shared, private_root_stays_private)
 	cr_assert_eq(lokt_acquire(s, "x", &me, &opts, &res), 0);
 	cr_expect_eq(mode_of("locks/.x.lk") & 0022, 0);
 	cr_expect_eq(mode_of("locks") & 0022, 0);
+	lokt_store_close(s);
+}
+
+/* In a child: become nobody, and release on root's 0755 store, which
+ * nobody may read but not write. Exit CHILD_WON, or CHILD_ERROR+ with
+ * the step that answered wrong. */
+static int release_as_nobody(void)
+{
+	static const char other_id[] = "0123456789abcdef0123456789abcdef";
+	struct lokt_who bob, alice;
+	struct lokt_result res;
+	struct lokt_store *s;
+
+	if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+		return CHILD_ERROR;
+	if (lokt_store_open(root, &s) < 0)
+		return CHILD_ERROR + 1;
+	bob = who_of(getpid(), "bob");
+	alice = who_of(getpid(), "alice");
+	if (lokt_release(s, "x", &bob, NULL, 0, &res) != -LOKT_E_NOT_OWNER ||
+	    strcmp(res.other.rec.owner, "alice"))
+		return CHILD_ERROR + 2;
+	if (lokt_release(s, "free", &bob, NULL, 0, &res) != -LOKT_E_NOT_FOUND)
+		return CHILD_ERROR + 3;
+	if (lokt_release(s, "x", &bob, other_id, 0, &res) != -LOKT_E_LOST ||
+	    lokt_release(s, "free", &bob, other_id, 0, &res) != -LOKT_E_LOST)
+		return CHILD_ERROR + 4;
+	/* Allowed, but impossible: the system error says what to fix. */
+	if (lokt_release(s, "x", &alice, NULL, 0, &res) != -EACCES ||
+	    lokt_release(s, "x", &bob, NULL, LOKT_RELEASE_FORCE, &res) !=
+		    -EACCES)
+		return CHILD_ERROR + 5;
+	lokt_store_close(s);
+	return CHILD_WON;
+}
+
+Test(shared, release_on_a_store_the_caller_cannot_write)
+{
+	struct lokt_acquire_opts opts = { 0 };
+	struct lokt_result res;
+	struct lokt_store *s;
+	struct lokt_who me;
+	pid_t pid;
+	int rc;
+
+	shared_setup(0755);
+	cr_assert_eq(lokt_store_open(root, &s), 0);
+	me = who_of(getpid(), "alice");
+	cr_assert_eq(lokt_acquire(s, "x", &me, &opts, &res), 0);
+
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0)
+		_exit(release_as_nobody());
+	rc = reap(pid);
+	cr_assert_eq(rc, CHILD_WON,
+		     "nobody's release answered wrong at step %d (exit %d)",
+		     rc - CHILD_ERROR, rc);
+	cr_expect_eq(lokt_release(s, "x", &me, NULL, 0, &res), 0,
+		     "the lock was still there, untouched");
 	lokt_store_close(s);
 }

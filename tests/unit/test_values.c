@@ -103,13 +103,24 @@ Test(duration, overflow)
 {
 	int64_t ms = 7;
 
+	/* Well-formed but too long: -ERANGE, overflowing int64 or not. */
 	cr_expect_eq(lokt_duration_parse("99999999999999999999", &ms),
-		     -EINVAL);
+		     -ERANGE);
 	cr_expect_eq(lokt_duration_parse("9223372036854775807ms", &ms),
-		     -EINVAL);
-	cr_expect_eq(lokt_duration_parse("106751991167d", &ms), -EINVAL);
-	cr_expect_eq(lokt_duration_parse("36500d1ms", &ms), -EINVAL,
+		     -ERANGE);
+	cr_expect_eq(lokt_duration_parse("106751991167d", &ms), -ERANGE);
+	cr_expect_eq(lokt_duration_parse("99999999999d", &ms), -ERANGE);
+	cr_expect_eq(lokt_duration_parse("99999999999999999999d1s", &ms),
+		     -ERANGE);
+	cr_expect_eq(lokt_duration_parse("36500d1ms", &ms), -ERANGE,
 		     "more than 100 years must be refused");
+	cr_expect_eq(lokt_duration_parse("18250d18250d1s", &ms), -ERANGE);
+	/* A typo anywhere stays a bad duration, however big the number. */
+	cr_expect_eq(lokt_duration_parse("99999999999999999999x", &ms),
+		     -EINVAL);
+	cr_expect_eq(lokt_duration_parse("99999999999d1x", &ms), -EINVAL);
+	cr_expect_eq(lokt_duration_parse("99999999999999999999.", &ms),
+		     -EINVAL);
 	cr_expect_eq(ms, 7);
 	cr_expect_eq(dur("36500d"), 36500LL * 86400000);
 }

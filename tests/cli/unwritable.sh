@@ -1,0 +1,57 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# `lokt unlock` on a store the caller may read but not write (owned by
+# root, 0755), run as a real unprivileged user: another owner's lock is
+# "not owner" (exit 4), a free name "not found" (exit 3) — not exit 1
+# for the EACCES of the name's sidecar — and a release that would be
+# allowed (own owner, --force) is the permission error (exit 1) that
+# says what to fix. The store is left exactly as it was.
+. "$SRC_ROOT/tests/lib.sh"
+. "$SRC_ROOT/tests/cli/common.sh"
+
+if [ "$(id -u)" -ne 0 ] || ! command -v useradd >/dev/null; then
+	skip "unlock on a store the caller cannot write" "needs root and useradd"
+	done_testing
+	exit 0
+fi
+user="lkcl-uw$$"
+if ! useradd -M -N -s /bin/sh "$user" 2>"$T/useradd.err"; then
+	skip "unlock on a store the caller cannot write" \
+		"useradd failed: $(cat "$T/useradd.err")"
+	done_testing
+	exit 0
+fi
+at_exit "userdel '$user' 2>/dev/null"
+chmod 755 "$T" # the user may read the store, not write it
+
+# as_user CMD...: CMD as $user (its own uid, gid and no groups), same env
+as_user() {
+	setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups \
+		--reset-env -- env LOKT_ROOT="$LOKT_ROOT" PATH="$PATH" \
+		${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"} \
+		${UBSAN_OPTIONS:+UBSAN_OPTIONS="$UBSAN_OPTIONS"} "$@"
+}
+
+hold alice uw || exit 1
+lf=$(lockfile uw)
+before=$(cat "$lf")
+audit_before=$(wc -l <"$LOKT_ROOT/audit.log")
+
+if as_user touch "$LOKT_ROOT/locks/probe" 2>/dev/null; then
+	not_ok "the user cannot write the store"
+else
+	ok "the user cannot write the store"
+fi
+expect_exit 4 "unlock of alice's lock: not owner (exit 4)" as_user "$LOKT" unlock uw
+contains "$ERR" "not yours" "... and says whose it is"
+expect_exit 3 "unlock of a free name: not found (exit 3)" as_user "$LOKT" unlock free-uw
+expect_exit 1 "unlock as owner alice (allowed, but no write access): exit 1" \
+	as_user env LOKT_OWNER=alice "$LOKT" unlock uw
+contains "$ERR" "Permission denied" "... saying permission was denied"
+expect_exit 1 "unlock --force: the permission error (exit 1)" \
+	as_user "$LOKT" unlock uw --force --yes
+check "the lock file is unchanged" test "$(cat "$lf")" = "$before"
+check "nothing was audited" test "$(wc -l <"$LOKT_ROOT/audit.log")" = "$audit_before"
+expect_exit 0 "the lock is still held" "$LOKT" exists uw
+
+done_testing
