@@ -9,13 +9,13 @@
 . "$SRC_ROOT/tests/cli/common.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
-	skip "fulldisk.sh: a full tmpfs" "needs root to mount a tmpfs"
+	skip "doctor on a full tmpfs" "needs root to mount a tmpfs"
 	done_testing
 	exit 0
 fi
 mkdir "$T/small"
 if ! mount -t tmpfs -o size=1m,mode=0755 lkau-full "$T/small" 2>"$T/mount.err"; then
-	skip "fulldisk.sh: a full tmpfs" "mount -t tmpfs failed: $(cat "$T/mount.err")"
+	skip "doctor on a full tmpfs" "mount -t tmpfs failed: $(cat "$T/mount.err")"
 	done_testing
 	exit 0
 fi
