@@ -195,6 +195,12 @@ static int open_store(struct cli *c)
 
 	if (r == -LOKT_E_NETFS)
 		netfs_error(c->root);
+	else if (r == -LOKT_E_FOREIGN)
+		cli_error("cannot open lock root %s: its locks/ or freezes/ "
+			  "is not a directory (a symlink or other file "
+			  "someone put there; never followed) — see lokt "
+			  "doctor, and remove it",
+			  c->root);
 	else if (r < 0)
 		cli_error("cannot open lock root %s: %s — check its "
 			  "permissions (lokt doctor), or use another root "

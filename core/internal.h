@@ -108,7 +108,12 @@ int lokt__watch_drain(int ino, const char *json, int any_wd);
 
 /* ---- root.c ------------------------------------------------------------ */
 
-/* Create root, root/locks and root/freezes (mode 0755) as needed. */
+/* Create root (mode 0755, parents too) as needed. */
+int lokt__ensure_root(const char *root);
+
+/* Create root, root/locks and root/freezes (mode 0755) as needed. For
+ * tests and tools: lokt_store_open makes locks/ and freezes/ itself,
+ * relative to the root's fd, and refuses what is not a directory. */
 int lokt__ensure_dirs(const char *root);
 
 #endif /* LOKT_INTERNAL_H */

@@ -5,6 +5,14 @@
  * files. What the transitions do with these is protocol.c's business; the
  * contract of each primitive is in store.h.
  *
+ * The store may be shared with users we do not trust (a group-writable
+ * root), so nothing here follows a path: locks/ and freezes/ are opened
+ * once relative to the root's fd, everything else relative to theirs,
+ * always with O_NOFOLLOW and O_NONBLOCK (a FIFO must not make us wait),
+ * and what was opened is fstat()ed before it is used (lokt__open_in).
+ * A symlink, FIFO, socket or directory where a file of ours belongs is
+ * LOKT_E_FOREIGN: never followed, read or changed, only reported.
+ *
  * Nothing here is fsync()ed. Holders do not survive a reboot anyway (a
  * dead pid is stale), and a record left empty or garbled by a power loss
  * parses as corrupt, which is stale and breakable. The sidecar's fence
@@ -15,6 +23,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +35,60 @@
 #define READ_MAX (1 << 20) /* bigger than any record the parser accepts */
 #define EMPTY_RETRIES 10 /* x 10 ms: how long an empty file may be "being
 			    written" by lokt 1.x */
+
+int lokt__open_in(int dfd, const char *file, int flags, mode_t type,
+		  struct stat *ret_st)
+{
+	struct stat st;
+	int fd, r;
+
+	fd = openat(dfd, file, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+		    0644);
+	if (fd < 0) {
+		/* ELOOP: a symlink; EISDIR, ENOTDIR: a directory where a
+		 * file belongs or the reverse; ENXIO: a socket, or a FIFO
+		 * opened for writing with no reader. */
+		r = errno;
+		return r == ELOOP || r == EISDIR || r == ENOTDIR ||
+				       r == ENXIO ?
+			       -LOKT_E_FOREIGN :
+			       -r;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	if ((st.st_mode & S_IFMT) != type) {
+		close(fd);
+		return -LOKT_E_FOREIGN;
+	}
+	if (ret_st)
+		*ret_st = st;
+	return fd;
+}
+
+/* Open root/sub (locks or freezes) into *ret, creating it if absent. Only
+ * a directory we have just made gets the share bits: an existing one is
+ * left as it is (a read-only command changes no mode), and a symlink in
+ * its place is refused, so that nothing outside the store is ever read,
+ * changed or removed through it. */
+static int open_kind_dir(struct lokt_store *s, const char *sub, int *ret)
+{
+	bool made = mkdirat(s->root_fd, sub, 0755) == 0;
+	int fd;
+
+	if (!made && errno != EEXIST)
+		return -errno;
+	fd = lokt__open_in(s->root_fd, sub, O_RDONLY | O_DIRECTORY, S_IFDIR,
+			   NULL);
+	if (fd < 0)
+		return fd;
+	if (made)
+		lokt__share_fd(s, fd);
+	*ret = fd;
+	return 0;
+}
 
 LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 {
@@ -41,7 +104,7 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 	req = getenv("LOKT_REQUIRE_LOCAL_FS");
 	if (req && !strcmp(req, "1") && lokt_is_network_fs(root) == 1)
 		return -LOKT_E_NETFS;
-	r = lokt__ensure_dirs(root);
+	r = lokt__ensure_root(root);
 	if (r < 0)
 		return r;
 
@@ -64,14 +127,6 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 		r = -errno;
 		goto err;
 	}
-	s->locks_fd = openat(s->root_fd, "locks",
-			     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	s->freezes_fd = openat(s->root_fd, "freezes",
-			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->locks_fd < 0 || s->freezes_fd < 0) {
-		r = -errno;
-		goto err;
-	}
 	/* A root several users may write (say 2775, group deploy, made by an
 	 * admin) is a shared store: locks/, freezes/, sidecars and queues we
 	 * create get its group/other write bits, so the next user can take
@@ -79,8 +134,11 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 	 * would stop anyone from breaking another user's stale lock. */
 	if (fstat(s->root_fd, &st) == 0)
 		s->share = st.st_mode & 0022;
-	lokt__share_fd(s, s->locks_fd);
-	lokt__share_fd(s, s->freezes_fd);
+	r = open_kind_dir(s, "locks", &s->locks_fd);
+	if (r == 0)
+		r = open_kind_dir(s, "freezes", &s->freezes_fd);
+	if (r < 0)
+		goto err;
 	lokt__hostname(s->host, sizeof(s->host));
 	*ret = s;
 	return 0;
@@ -181,10 +239,10 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 	int fd, r;
 
 	snprintf(path, sizeof(path), ".%s.lk", name);
-	fd = openat(lokt__kind_fd(s, kind), path,
-		    O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	fd = lokt__open_in(lokt__kind_fd(s, kind), path, O_RDWR | O_CREAT,
+			   S_IFREG, NULL);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	lokt__share_fd(s, fd);
 	r = s->lock_wait_ms > 0 ? flock_bounded(fd, s->lock_wait_ms) :
 				  flock_blocking(fd);
@@ -282,15 +340,10 @@ int lokt__file_read(struct lokt_store *s, enum lokt_kind kind,
 
 	snprintf(path, sizeof(path), "%s.json", name);
 	for (;;) {
-		fd = openat(lokt__kind_fd(s, kind), path,
-			    O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		fd = lokt__open_in(lokt__kind_fd(s, kind), path, O_RDONLY,
+				   S_IFREG, &st);
 		if (fd < 0)
-			return errno == ENOENT ? -LOKT_E_NOT_FOUND : -errno;
-		if (fstat(fd, &st) < 0) {
-			r = -errno;
-			close(fd);
-			return r;
-		}
+			return fd == -ENOENT ? -LOKT_E_NOT_FOUND : fd;
 		r = read_all(fd, &buf, &len);
 		close(fd);
 		if (r < 0)
@@ -307,23 +360,24 @@ int lokt__file_read(struct lokt_store *s, enum lokt_kind kind,
 	return 0;
 }
 
-/* Write data to a fresh temporary file next to <name>.json; its name goes
- * to tmp. Mode 0644 whatever the umask: lokt 1.x and other users read
- * these files. */
+/* Write data to the temporary file of <name>.json, `.<name>.json.tmp`;
+ * its name goes to tmp. Mode 0644 whatever the umask: lokt 1.x and other
+ * users read these files. Called only under the name's sidecar flock, so
+ * no other writer uses that temporary name now: what is there is a
+ * leftover of a writer killed half-way (or something planted) and is
+ * removed first. Then O_EXCL: we write only into a file we created. */
 static int write_temp(int dfd, const char *name, const char *data,
 		      char *tmp, size_t size)
 {
-	char id[LOKT_ID_LEN + 1];
 	size_t len = strlen(data), off = 0;
 	ssize_t n;
 	int fd, r;
 
-	r = lokt__new_id(id);
-	if (r < 0)
-		return r;
-	id[16] = '\0';
-	snprintf(tmp, size, ".%s.json.%s.tmp", name, id);
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	snprintf(tmp, size, ".%s.json.tmp", name);
+	if (unlinkat(dfd, tmp, 0) < 0 && errno != ENOENT)
+		return errno == EISDIR ? -LOKT_E_FOREIGN : -errno;
+	fd = openat(dfd, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
 	r = fchmod(fd, 0644) < 0 ? -errno : 0;

@@ -20,6 +20,14 @@
 
 #include "internal.h"
 
+/* Open `file` in the directory dfd with flags | O_NOFOLLOW | O_NONBLOCK
+ * | O_CLOEXEC (mode 0644 if O_CREAT creates it) and check that it is of
+ * `type` (S_IFREG, S_IFDIR). The fd, or -LOKT_E_FOREIGN for a symlink, a
+ * FIFO, a socket, or a directory where a file belongs (and the reverse),
+ * or -errno. Its stat goes to *ret_st (may be NULL). */
+int lokt__open_in(int dfd, const char *file, int flags, mode_t type,
+		  struct stat *ret_st);
+
 /* The directory fd of a kind (locks/ or freezes/). */
 int lokt__kind_fd(const struct lokt_store *s, enum lokt_kind kind);
 
@@ -41,7 +49,8 @@ void lokt__name_unlock(int lk); /* -1 is fine */
 int lokt__fence_next(int lk, uint64_t floor, uint64_t *ret);
 
 /* The bytes of <name>.json (malloc'd, NUL-terminated) and its stat.
- * -LOKT_E_NOT_FOUND when absent. An empty file is re-read for about
+ * -LOKT_E_NOT_FOUND when absent, -LOKT_E_FOREIGN when it is not a regular
+ * file. An empty file is re-read for about
  * 100 ms first (lokt 1.x creates with O_EXCL, then writes); if it stays
  * empty it is returned empty (the parser calls it corrupt). */
 int lokt__file_read(struct lokt_store *s, enum lokt_kind kind,
