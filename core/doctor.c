@@ -295,6 +295,11 @@ static void scan_dir(struct scan *sc, int rfd, const char *kind, char *buf)
 				sc->foreign++;
 				note(sc->foreign_names, kind, de->d_name);
 			}
+		} else if (!strcmp(de->d_name, ".fence-floor")) {
+			if (!is_type(dirfd(d), de->d_name, S_IFREG)) {
+				sc->foreign++;
+				note(sc->foreign_names, kind, de->d_name);
+			}
 		} else if (!strcmp(kind, "locks") &&
 			   dot_name(de->d_name, ".q", name)) {
 			scan_queue(sc, dirfd(d), de->d_name);
@@ -383,8 +388,9 @@ static void check_files(struct checks *c, const struct scan *sc)
 	else
 		add(c, "temp_files", LOKT_CHECK_OK, "no leftover temporary file");
 	add(c, "sidecars", LOKT_CHECK_OK,
-	    "%zu sidecar file(s) (.NAME.lk): one per name ever locked or "
-	    "frozen, kept for its fence counter",
+	    "%zu sidecar file(s) (.NAME.lk): one per name locked or "
+	    "frozen in the last day or held now; older ones are removed by "
+	    "lokt status --prune-expired",
 	    sc->sidecars);
 }
 

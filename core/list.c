@@ -26,6 +26,9 @@
  * queue `.<id>.tmp`, written by earlier versions) must be before
  * lokt_prune removes it: its writer needed microseconds, not an hour. */
 #define TEMP_MAX_AGE_SEC 3600
+/* How long a free name must have had no acquisition before lokt_prune
+ * removes its sidecar (sidecar.c). */
+#define SIDECAR_IDLE_SEC (24 * 3600)
 
 LOKT_API int lokt_get(struct lokt_store *s, enum lokt_kind kind,
 		      const char *name, struct lokt_info *ret, char **ret_json)
@@ -343,6 +346,11 @@ LOKT_API int lokt_prune(struct lokt_store *s, const struct lokt_who *who,
 		r = prune_temps(s, LOKT_LOCK);
 	if (r == 0)
 		r = prune_temps(s, LOKT_FREEZE);
+	if (r == 0)
+		r = lokt__sidecars_prune(s, LOKT_LOCK, SIDECAR_IDLE_SEC, NULL);
+	if (r == 0)
+		r = lokt__sidecars_prune(s, LOKT_FREEZE, SIDECAR_IDLE_SEC,
+					 NULL);
 	if (r < 0)
 		return r;
 	if (ret_count)

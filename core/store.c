@@ -232,23 +232,59 @@ static int flock_bounded(int fd, int64_t ms)
 	return 0;
 }
 
+/* Is the file of fd (locked) still the one at dfd/path? A sidecar may be
+ * removed between our open and our flock (sidecar.c). */
+static bool still_linked(int dfd, const char *path, int fd, struct stat *st)
+{
+	struct stat at;
+
+	return fstat(fd, st) == 0 &&
+	       fstatat(dfd, path, &at, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       at.st_ino == st->st_ino && at.st_dev == st->st_dev;
+}
+
+/* A sidecar with no counter yet (new, or its name never acquired) starts
+ * at the fence floor: the name may have had a sidecar, since removed. */
+static int seed_counter(int dfd, int fd)
+{
+	uint64_t floor;
+	char buf[32];
+	int r, len;
+
+	r = lokt__floor_read(dfd, &floor);
+	if (r < 0 || floor == 0)
+		return r;
+	len = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", floor);
+	return pwrite(fd, buf, len, 0) == len ? 0 : errno ? -errno : -EIO;
+}
+
 int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 		    const char *name, int *ret_lk)
 {
 	char path[LOKT_NAME_MAX + 8];
-	int fd, r;
+	int dfd = lokt__kind_fd(s, kind), fd, r;
+	struct stat st;
 
 	snprintf(path, sizeof(path), ".%s.lk", name);
-	fd = lokt__open_in(lokt__kind_fd(s, kind), path, O_RDWR | O_CREAT,
-			   S_IFREG, NULL);
-	if (fd < 0)
-		return fd;
-	lokt__share_fd(s, fd);
-	r = s->lock_wait_ms > 0 ? flock_bounded(fd, s->lock_wait_ms) :
-				  flock_blocking(fd);
-	if (r < 0) {
+	for (;;) {
+		fd = lokt__open_in(dfd, path, O_RDWR | O_CREAT, S_IFREG, NULL);
+		if (fd < 0)
+			return fd;
+		lokt__share_fd(s, fd);
+		r = s->lock_wait_ms > 0 ? flock_bounded(fd, s->lock_wait_ms) :
+					  flock_blocking(fd);
+		if (r == 0 && still_linked(dfd, path, fd, &st))
+			break;
 		close(fd);
-		return r;
+		if (r < 0)
+			return r;
+	}
+	if (st.st_size == 0) {
+		r = seed_counter(dfd, fd);
+		if (r < 0) {
+			close(fd);
+			return r;
+		}
 	}
 	*ret_lk = fd;
 	return 0;

@@ -39,10 +39,25 @@ void lokt__share_fd(const struct lokt_store *s, int fd);
 /* Serialize transitions on one name: open the sidecar (created on first
  * use) and flock(LOCK_EX) it. *ret_lk is the handle; give it back with
  * lokt__name_unlock. Each call opens its own file description, so threads
- * exclude each other exactly as processes do. */
+ * exclude each other exactly as processes do. A sidecar removed (by
+ * lokt__sidecars_prune) while we waited for it is opened again; an empty
+ * one is seeded with the fence floor. */
 int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 		    const char *name, int *ret_lk);
 void lokt__name_unlock(int lk); /* -1 is fine */
+
+/* ---- Sidecars' life (sidecar.c) ----------------------------------------- */
+
+/* The fence floor of the kind directory dfd: the highest counter of a
+ * sidecar removed from it (0: none, or no floor file yet). */
+int lokt__floor_read(int dfd, uint64_t *ret);
+
+/* Remove the sidecars of the kind's names that have no record, no queue
+ * (or an empty one) and no fence issued for min_age_sec, each under its
+ * flock, raising the fence floor first. *ret_count = how many (may be
+ * NULL). */
+int lokt__sidecars_prune(struct lokt_store *s, enum lokt_kind kind,
+			 int64_t min_age_sec, size_t *ret_count);
 
 /* Issue the next fence of the name whose sidecar `lk` is locked:
  * max(counter in the sidecar, floor) + 1, written back before returning. */
