@@ -16,6 +16,7 @@
  *   doctor.c    health checks
  *   store.c     how bytes reach disk: per-name sidecar locks, fence
  *               counters, atomic publish, the waiter queue files
+ *   sidecar.c   removing idle sidecars, the store-wide fence floor
  *   protocol.c  what each transition does (the DESIGN comment lives there)
  *   wait.c      event-driven waiting (inotify, pidfd) in FIFO order
  *   watch.c     inotify on a name's record (lokt_watch, and for wait.c)
