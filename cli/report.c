@@ -39,6 +39,8 @@ static const char *slug(int r)
 		return "netfs";
 	case LOKT_E_CANCELED:
 		return "canceled";
+	case LOKT_E_FOREIGN:
+		return "foreign_file";
 	default:
 		return "error";
 	}

@@ -6,8 +6,14 @@
  * nothing but a temporary dot-file, and says what to do when it is not OK.
  *
  * Checks, in order: root_writable, network_fs, clock, corrupt_files,
- * future_version, audit_mode. Adding one: give it an id here, in the
- * header comment of struct lokt_check and in docs/troubleshooting.md.
+ * future_version, foreign_files, temp_files, sidecars, audit_mode. Adding
+ * one: give it an id here, in the header comment of struct lokt_check and
+ * in docs/troubleshooting.md.
+ *
+ * The store may be shared with users we do not trust: everything under
+ * the root is opened relative to directory fds with lokt__open_in (no
+ * symlink followed, no FIFO waited on), and what is not what liblokt
+ * would have put there is reported as foreign, never read.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,12 +27,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "store.h"
 
-#define CHECKS_MAX 8
+#define CHECKS_MAX 12
 #define FILE_MAX (64 * 1024 + 1)      /* one more than a record may be */
 #define CLOCK_SKEW_MS (5 * 60 * 1000) /* "acquired in the future" beyond */
 #define LIST_MAX 160 /* bytes of file names quoted in one message */
+#define TEMP_AGE_SEC 60 /* a temporary file older than this is a leftover */
 
 struct checks {
 	struct lokt_check *ck;
@@ -48,21 +55,19 @@ add(struct checks *c, const char *id, enum lokt_check_level level,
 }
 
 /* Create, write and remove a temporary dot-file (hidden from every
- * listing). Creating is not enough: on a full filesystem an empty file is
- * still created, and only writing its bytes (made to reach the disk with
- * fsync) fails. */
-static int try_write(const char *dir)
+ * listing) in the directory dfd. Creating is not enough: on a full
+ * filesystem an empty file is still created, and only writing its bytes
+ * (made to reach the disk with fsync) fails. */
+static int try_write(int dfd)
 {
 	static const char probe[512] = "lokt doctor: write probe\n";
-	char path[PATH_MAX];
+	char file[32];
 	ssize_t n;
 	int fd, r = 0;
 
-	if (snprintf(path, sizeof(path), "%s/.doctor.%d", dir, (int)getpid()) >=
-	    (int)sizeof(path))
-		return -ENAMETOOLONG;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-		  0600);
+	snprintf(file, sizeof(file), ".doctor.%d", (int)getpid());
+	fd = openat(dfd, file,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	n = write(fd, probe, sizeof(probe));
@@ -71,17 +76,16 @@ static int try_write(const char *dir)
 	else if (n != (ssize_t)sizeof(probe))
 		r = -ENOSPC; /* a short write: the space ran out */
 	close(fd);
-	if (unlink(path) < 0 && r == 0)
+	if (unlinkat(dfd, file, 0) < 0 && r == 0)
 		r = -errno;
 	return r;
 }
 
-static void check_writable(struct checks *c, const char *root)
+static void check_writable(struct checks *c, const char *root, int rfd)
 {
-	static const char *const subs[] = {"", "/locks", "/freezes"};
+	static const char *const subs[] = {".", "locks", "freezes"};
 	struct stat st;
-	char dir[PATH_MAX];
-	int r;
+	int r, dfd;
 
 	if (stat(root, &st) < 0) {
 		add(c, "root_writable", LOKT_CHECK_WARN,
@@ -91,27 +95,30 @@ static void check_writable(struct checks *c, const char *root)
 		return;
 	}
 	for (size_t i = 0; i < sizeof(subs) / sizeof(*subs); i++) {
-		if (snprintf(dir, sizeof(dir), "%s%s", root, subs[i]) >=
-		    (int)sizeof(dir))
-			continue; /* lokt_doctor refuses such roots */
-		if (i > 0 && stat(dir, &st) < 0 && errno == ENOENT)
-			continue; /* created on first use */
-		r = try_write(dir);
+		dfd = rfd < 0 ? -ENOTDIR :
+				lokt__open_in(rfd, subs[i],
+					      O_RDONLY | O_DIRECTORY, S_IFDIR,
+					      NULL);
+		if (dfd == -ENOENT || dfd == -LOKT_E_FOREIGN)
+			continue; /* created on first use; foreign_files */
+		r = dfd < 0 ? dfd : try_write(dfd);
+		if (dfd >= 0)
+			close(dfd);
 		if (r == -ENOSPC || r == -EDQUOT) {
 			add(c, "root_writable", LOKT_CHECK_FAIL,
-			    "cannot write files in %s: %s — the filesystem "
+			    "cannot write files in %s/%s: %s — the filesystem "
 			    "(or your quota) is full, so locks cannot be "
 			    "taken or renewed: free some space (df %s), or "
 			    "point LOKT_ROOT at another filesystem",
-			    dir, strerror(-r), root);
+			    root, subs[i], strerror(-r), root);
 			return;
 		}
 		if (r < 0) {
 			add(c, "root_writable", LOKT_CHECK_FAIL,
-			    "cannot create files in %s: %s — fix its "
+			    "cannot create files in %s/%s: %s — fix its "
 			    "ownership or permissions, or point LOKT_ROOT at a "
 			    "writable directory",
-			    dir, strerror(-r));
+			    root, subs[i], strerror(-r));
 			return;
 		}
 	}
@@ -142,8 +149,9 @@ static void check_netfs(struct checks *c, const char *root)
 
 /* What a scan of locks/ and freezes/ found. */
 struct scan {
-	size_t corrupt, future, total;
+	size_t corrupt, future, total, foreign, temps, sidecars;
 	char corrupt_names[LIST_MAX], future_names[LIST_MAX];
+	char foreign_names[LIST_MAX], temp_names[LIST_MAX];
 	struct lokt_record newest; /* latest acquired_ts */
 	bool have_newest;
 };
@@ -170,10 +178,10 @@ static ssize_t read_record(int dfd, const char *file, char *buf)
 	ssize_t n = 0;
 
 	for (int tries = 0; tries < 10; tries++) {
-		int fd = openat(dfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		int fd = lokt__open_in(dfd, file, O_RDONLY, S_IFREG, NULL);
 
 		if (fd < 0)
-			return -errno;
+			return fd;
 		n = read(fd, buf, FILE_MAX);
 		close(fd);
 		if (n != 0)
@@ -183,51 +191,149 @@ static ssize_t read_record(int dfd, const char *file, char *buf)
 	return 0;
 }
 
-static void scan_dir(struct scan *sc, const char *root, const char *kind,
-		     char *buf)
+/* Is d_name ".<name><suffix>" with a valid name? The name goes to buf. */
+static bool dot_name(const char *d_name, const char *suffix, char *buf)
 {
-	char path[PATH_MAX], name[LOKT_NAME_MAX + 1];
+	size_t len = strlen(d_name), sl = strlen(suffix);
+
+	if (d_name[0] != '.' || len <= sl + 1 || len - sl - 1 > LOKT_NAME_MAX ||
+	    strcmp(d_name + len - sl, suffix))
+		return false;
+	memcpy(buf, d_name + 1, len - sl - 1);
+	buf[len - sl - 1] = '\0';
+	return lokt_name_check(buf) == 0;
+}
+
+/* Is the entry file of dfd of `type`? Absent counts as yes (gone). */
+static bool is_type(int dfd, const char *file, mode_t type)
+{
+	struct stat st;
+
+	return fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	       (st.st_mode & S_IFMT) == type;
+}
+
+/* A temporary file older than TEMP_AGE_SEC: a writer killed half-way. */
+static void scan_temp(struct scan *sc, int dfd, const char *where,
+		      const char *file)
+{
+	struct stat st;
+
+	if (fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    time(NULL) - st.st_mtime > TEMP_AGE_SEC) {
+		sc->temps++;
+		note(sc->temp_names, where, file);
+	}
+}
+
+/* The tickets of the queue directory `file` (".<name>.q") in dfd. */
+static void scan_queue(struct scan *sc, int dfd, const char *file)
+{
+	char where[LOKT_NAME_MAX + 16];
+	struct dirent *de;
+	DIR *d;
+	int qfd;
+
+	snprintf(where, sizeof(where), "locks/%s", file);
+	qfd = lokt__open_in(dfd, file, O_RDONLY | O_DIRECTORY, S_IFDIR, NULL);
+	if (qfd == -LOKT_E_FOREIGN) {
+		sc->foreign++;
+		note(sc->foreign_names, "locks", file);
+	}
+	if (qfd < 0 || !(d = fdopendir(qfd))) {
+		if (qfd >= 0)
+			close(qfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.') {
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				scan_temp(sc, qfd, where, de->d_name);
+		} else if (!is_type(qfd, de->d_name, S_IFREG)) {
+			sc->foreign++;
+			note(sc->foreign_names, where, de->d_name);
+		}
+	}
+	closedir(d);
+}
+
+/* A record file: parsed, or counted as corrupt, future or foreign. */
+static void scan_record(struct scan *sc, int dfd, const char *kind,
+			const char *file, const char *name, char *buf)
+{
 	struct lokt_record rec;
+	ssize_t n = read_record(dfd, file, buf);
+
+	if (n == -LOKT_E_FOREIGN) {
+		sc->foreign++;
+		note(sc->foreign_names, kind, file);
+		return;
+	}
+	if (n < 0)
+		return; /* removed meanwhile */
+	sc->total++;
+	switch (lokt_record_parse(buf, (size_t)n, &rec)) {
+	case 0:
+		if (!sc->have_newest ||
+		    lokt__ms_between(&rec.acquired, &sc->newest.acquired) > 0)
+			sc->newest = rec;
+		sc->have_newest = true;
+		break;
+	case -LOKT_E_FUTURE_VERSION:
+		sc->future++;
+		note(sc->future_names, kind, name);
+		break;
+	default:
+		sc->corrupt++;
+		note(sc->corrupt_names, kind, name);
+	}
+}
+
+static void scan_dir(struct scan *sc, int rfd, const char *kind, char *buf)
+{
+	char name[LOKT_NAME_MAX + 1];
 	struct dirent *de;
 	size_t len;
-	ssize_t n;
 	DIR *d;
+	int dfd;
 
-	if (snprintf(path, sizeof(path), "%s/%s", root, kind) >=
-	    (int)sizeof(path))
+	dfd = lokt__open_in(rfd, kind, O_RDONLY | O_DIRECTORY, S_IFDIR, NULL);
+	if (dfd == -LOKT_E_FOREIGN) {
+		sc->foreign++;
+		note(sc->foreign_names, ".", kind);
+	}
+	if (dfd < 0 || !(d = fdopendir(dfd))) {
+		if (dfd >= 0)
+			close(dfd);
 		return;
-	d = opendir(path);
-	if (!d)
-		return;
+	}
 	while ((de = readdir(d))) {
 		len = strlen(de->d_name);
-		if (de->d_name[0] == '.' || len <= 5 ||
-		    len - 5 > LOKT_NAME_MAX ||
-		    strcmp(de->d_name + len - 5, ".json"))
-			continue;
-		memcpy(name, de->d_name, len - 5);
-		name[len - 5] = '\0';
-		if (lokt_name_check(name) < 0)
-			continue;
-		n = read_record(dirfd(d), de->d_name, buf);
-		if (n < 0)
-			continue; /* removed meanwhile */
-		sc->total++;
-		switch (lokt_record_parse(buf, (size_t)n, &rec)) {
-		case 0:
-			if (!sc->have_newest ||
-			    lokt__ms_between(&rec.acquired,
-					     &sc->newest.acquired) > 0)
-				sc->newest = rec;
-			sc->have_newest = true;
-			break;
-		case -LOKT_E_FUTURE_VERSION:
-			sc->future++;
-			note(sc->future_names, kind, name);
-			break;
-		default:
-			sc->corrupt++;
-			note(sc->corrupt_names, kind, name);
+		if (dot_name(de->d_name, ".lk", name)) {
+			sc->sidecars++;
+			if (!is_type(dirfd(d), de->d_name, S_IFREG)) {
+				sc->foreign++;
+				note(sc->foreign_names, kind, de->d_name);
+			}
+		} else if (!strcmp(de->d_name, ".fence-floor")) {
+			if (!is_type(dirfd(d), de->d_name, S_IFREG)) {
+				sc->foreign++;
+				note(sc->foreign_names, kind, de->d_name);
+			}
+		} else if (!strcmp(kind, "locks") &&
+			   dot_name(de->d_name, ".q", name)) {
+			scan_queue(sc, dirfd(d), de->d_name);
+		} else if (de->d_name[0] == '.' && len > 4 &&
+			   !strcmp(de->d_name + len - 4, ".tmp")) {
+			scan_temp(sc, dirfd(d), kind, de->d_name);
+		} else if (de->d_name[0] != '.' && len > 5 &&
+			   len - 5 <= LOKT_NAME_MAX &&
+			   !strcmp(de->d_name + len - 5, ".json")) {
+			memcpy(name, de->d_name, len - 5);
+			name[len - 5] = '\0';
+			if (lokt_name_check(name) == 0)
+				scan_record(sc, dirfd(d), kind, de->d_name,
+					    name, buf);
 		}
 	}
 	closedir(d);
@@ -282,6 +388,30 @@ static void check_files(struct checks *c, const struct scan *sc)
 	else
 		add(c, "future_version", LOKT_CHECK_OK,
 		    "no file from a newer protocol");
+	if (sc->foreign)
+		add(c, "foreign_files", LOKT_CHECK_FAIL,
+		    "%zu foreign file(s) (%s): a symlink, FIFO, directory or "
+		    "other file where liblokt keeps its own — never followed "
+		    "or read; the names they belong to fail with \"foreign "
+		    "file\" and listings skip them — find who made them and "
+		    "remove them (rm, as the owner or root)",
+		    sc->foreign, sc->foreign_names);
+	else
+		add(c, "foreign_files", LOKT_CHECK_OK,
+		    "no foreign file in locks/ or freezes/");
+	if (sc->temps)
+		add(c, "temp_files", LOKT_CHECK_WARN,
+		    "%zu temporary file(s) left by a writer killed half-way "
+		    "(%s): harmless — removed by the next change of that name, "
+		    "or now by: lokt status --prune-expired",
+		    sc->temps, sc->temp_names);
+	else
+		add(c, "temp_files", LOKT_CHECK_OK, "no leftover temporary file");
+	add(c, "sidecars", LOKT_CHECK_OK,
+	    "%zu sidecar file(s) (.NAME.lk): one per name locked or "
+	    "frozen in the last day or held now; older ones are removed by "
+	    "lokt status --prune-expired",
+	    sc->sidecars);
 }
 
 static void check_audit(struct checks *c, const char *root)
@@ -322,6 +452,7 @@ LOKT_API int lokt_doctor(const char *root, struct lokt_check **ret,
 	struct checks c = {0};
 	struct scan *sc;
 	char *buf;
+	int rfd;
 
 	if (!root || !root[0])
 		return -EINVAL;
@@ -336,11 +467,16 @@ LOKT_API int lokt_doctor(const char *root, struct lokt_check **ret,
 		free(buf);
 		return -ENOMEM;
 	}
-	scan_dir(sc, root, "locks", buf);
-	scan_dir(sc, root, "freezes", buf);
+	rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd >= 0) {
+		scan_dir(sc, rfd, "locks", buf);
+		scan_dir(sc, rfd, "freezes", buf);
+	}
 	free(buf);
 
-	check_writable(&c, root);
+	check_writable(&c, root, rfd);
+	if (rfd >= 0)
+		close(rfd);
 	check_netfs(&c, root);
 	check_clock(&c, sc);
 	check_files(&c, sc);

@@ -37,6 +37,10 @@ LOKT_API const char *lokt_strerror(int r)
 		return "on a network filesystem";
 	case LOKT_E_CANCELED:
 		return "canceled";
+	case LOKT_E_FOREIGN:
+		return "a foreign file (symlink, FIFO, directory...) is in the "
+		       "store where a lock file, sidecar or queue belongs — "
+		       "run lokt doctor to see which, and remove it";
 	}
 	/* strerror() of glibc returns a static string for every known errno
 	 * (and "Unknown error N" from a thread-local buffer otherwise). */
@@ -80,6 +84,7 @@ LOKT_API int lokt_errno(int r)
 	case LOKT_E_FUTURE_VERSION:
 		return EPROTO;
 	case LOKT_E_CORRUPT:
+	case LOKT_E_FOREIGN:
 		return EIO;
 	case LOKT_E_LOST:
 		return ESTALE;

@@ -16,6 +16,7 @@
  *   doctor.c    health checks
  *   store.c     how bytes reach disk: per-name sidecar locks, fence
  *               counters, atomic publish, the waiter queue files
+ *   sidecar.c   removing idle sidecars, the store-wide fence floor
  *   protocol.c  what each transition does (the DESIGN comment lives there)
  *   wait.c      event-driven waiting (inotify, pidfd) in FIFO order
  *   watch.c     inotify on a name's record (lokt_watch, and for wait.c)
@@ -126,7 +127,12 @@ int lokt__watch_drain(int ino, const char *json, int any_wd);
 
 /* ---- root.c ------------------------------------------------------------ */
 
-/* Create root, root/locks and root/freezes (mode 0755) as needed. */
+/* Create root (mode 0755, parents too) as needed. */
+int lokt__ensure_root(const char *root);
+
+/* Create root, root/locks and root/freezes (mode 0755) as needed. For
+ * tests and tools: lokt_store_open makes locks/ and freezes/ itself,
+ * relative to the root's fd, and refuses what is not a directory. */
 int lokt__ensure_dirs(const char *root);
 
 #endif /* LOKT_INTERNAL_H */

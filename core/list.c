@@ -5,15 +5,30 @@
  * pruning every stale lock and expired freeze. Each walked name gets its
  * own critical section under its sidecar (protocol.c), where the record is
  * re-read and re-judged: what the listing saw may have changed since.
+ *
+ * A foreign file (LOKT_E_FOREIGN: a symlink, FIFO or directory named like
+ * a record) is skipped by every walk: one planted file must not make the
+ * listing of every other name fail. lokt doctor reports it.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "protocol.h"
+#include "store.h"
+
+/* How old a temporary file of another naming (`.NAME.json.<id>.tmp`,
+ * queue `.<id>.tmp`, written by earlier versions) must be before
+ * lokt_prune removes it: its writer needed microseconds, not an hour. */
+#define TEMP_MAX_AGE_SEC 3600
+/* How long a free name must have had no acquisition before lokt_prune
+ * removes its sidecar (sidecar.c). */
+#define SIDECAR_IDLE_SEC (24 * 3600)
 
 LOKT_API int lokt_get(struct lokt_store *s, enum lokt_kind kind,
 		      const char *name, struct lokt_info *ret, char **ret_json)
@@ -89,7 +104,8 @@ LOKT_API int lokt_list(struct lokt_store *s, enum lokt_kind kind,
 			v = nv;
 		}
 		r = lokt__load(s, kind, name, &v[n], NULL);
-		if (r == -LOKT_E_NOT_FOUND) { /* gone since readdir */
+		/* gone since readdir, or not ours to read */
+		if (r == -LOKT_E_NOT_FOUND || r == -LOKT_E_FOREIGN) {
 			r = 0;
 			continue;
 		}
@@ -170,8 +186,8 @@ LOKT_API int lokt_release_all(struct lokt_store *s, const struct lokt_who *who,
 		r = release_owned(s, v[i].rec.name, who, owner);
 		if (r == 0)
 			count++;
-		else if (r == -LOKT_E_NOT_FOUND)
-			r = 0;
+		else if (r == -LOKT_E_NOT_FOUND || r == -LOKT_E_FOREIGN)
+			r = 0; /* gone, or a planted sidecar: the next name */
 	}
 	free(v);
 	if (r < 0)
@@ -222,9 +238,103 @@ static int prune_kind(struct lokt_store *s, enum lokt_kind kind,
 		r = prune_one(s, kind, v[i].rec.name, who);
 		if (r > 0)
 			(*count)++;
+		else if (r == -LOKT_E_FOREIGN)
+			r = 0; /* a planted sidecar: the next name */
 	}
 	free(v);
 	return r < 0 ? r : 0;
+}
+
+/* Does d_name end in suffix (and have something before it)? */
+static bool ends_with(const char *d_name, const char *suffix)
+{
+	size_t len = strlen(d_name), sl = strlen(suffix);
+
+	return len > sl && !strcmp(d_name + len - sl, suffix);
+}
+
+/* Remove a temporary file of an old naming scheme when it is a regular
+ * file older than TEMP_MAX_AGE_SEC. unlinkat never follows a symlink. */
+static void remove_old_temp(int dfd, const char *file, time_t now)
+{
+	struct stat st;
+
+	if (fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && now - st.st_mtime > TEMP_MAX_AGE_SEC)
+		unlinkat(dfd, file, 0);
+}
+
+/* The temporary files of one name's directory entry `file` in the kind's
+ * directory: `.NAME.json.tmp` and the queue's `.ticket.tmp` are only
+ * written under NAME's sidecar, so under it they are leftovers of a
+ * writer killed half-way and are removed at once. */
+static void prune_temps_of(struct lokt_store *s, enum lokt_kind kind,
+			   int dfd, const char *file, time_t now)
+{
+	char name[LOKT_NAME_MAX + 1];
+	size_t len = strlen(file);
+	bool queue = kind == LOKT_LOCK && ends_with(file, ".q");
+	int lk, qfd;
+
+	if (queue && len - 2 < sizeof(name)) {
+		memcpy(name, file + 1, len - 3);
+		name[len - 3] = '\0';
+	} else if (ends_with(file, ".json.tmp") && len - 9 < sizeof(name)) {
+		memcpy(name, file + 1, len - 10);
+		name[len - 10] = '\0';
+	} else {
+		if (ends_with(file, ".tmp"))
+			remove_old_temp(dfd, file, now);
+		return;
+	}
+	if (lokt_name_check(name) < 0 ||
+	    lokt__name_lock(s, kind, name, &lk) < 0)
+		return;
+	if (!queue) {
+		unlinkat(dfd, file, 0);
+	} else if ((qfd = lokt__open_in(dfd, file, O_RDONLY | O_DIRECTORY,
+					S_IFDIR, NULL)) >= 0) {
+		DIR *d = fdopendir(qfd);
+		struct dirent *de;
+
+		if (!d) {
+			close(qfd);
+		} else {
+			while ((de = readdir(d)))
+				if (!strcmp(de->d_name, ".ticket.tmp"))
+					unlinkat(qfd, de->d_name, 0);
+				else if (de->d_name[0] == '.' &&
+					 ends_with(de->d_name, ".tmp"))
+					remove_old_temp(qfd, de->d_name, now);
+			closedir(d);
+		}
+	}
+	lokt__name_unlock(lk);
+}
+
+/* Remove the temporary files that writers killed half-way left behind in
+ * the kind's directory (and, for locks, in its queues). */
+static int prune_temps(struct lokt_store *s, enum lokt_kind kind)
+{
+	time_t now = time(NULL);
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	fd = openat(lokt__kind_fd(s, kind), ".",
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while ((de = readdir(d)))
+		if (de->d_name[0] == '.')
+			prune_temps_of(s, kind, dirfd(d), de->d_name, now);
+	closedir(d);
+	return 0;
 }
 
 LOKT_API int lokt_prune(struct lokt_store *s, const struct lokt_who *who,
@@ -238,6 +348,15 @@ LOKT_API int lokt_prune(struct lokt_store *s, const struct lokt_who *who,
 	r = prune_kind(s, LOKT_LOCK, who, &count);
 	if (r == 0)
 		r = prune_kind(s, LOKT_FREEZE, who, &count);
+	if (r == 0)
+		r = prune_temps(s, LOKT_LOCK);
+	if (r == 0)
+		r = prune_temps(s, LOKT_FREEZE);
+	if (r == 0)
+		r = lokt__sidecars_prune(s, LOKT_LOCK, SIDECAR_IDLE_SEC, NULL);
+	if (r == 0)
+		r = lokt__sidecars_prune(s, LOKT_FREEZE, SIDECAR_IDLE_SEC,
+					 NULL);
 	if (r < 0)
 		return r;
 	if (ret_count)

@@ -70,6 +70,10 @@ enum lokt_outcome {
 	LOKT_E_NETFS, /* root on a network filesystem and
 			 LOKT_REQUIRE_LOCAL_FS=1 */
 	LOKT_E_CANCELED, /* wait interrupted through opts->cancel */
+	LOKT_E_FOREIGN, /* a file liblokt did not make (symlink, FIFO,
+			   directory...) sits where a record, sidecar, queue
+			   or store directory belongs: never followed, never
+			   read; `lokt doctor` names it, remove it */
 };
 
 /* Short phrase for a result: lokt_outcome names or strerror(-r). */
@@ -81,7 +85,8 @@ int lokt_exit_code(int r);
 
 /* errno for the mount (positive): EBUSY held/frozen/timeout, ENOENT not
  * found, EPERM not owner, EINVAL bad name, EPROTO future version, EIO
- * corrupt, ESTALE lost, EREMOTE netfs, EINTR canceled; -r for -errno. */
+ * corrupt or foreign file, ESTALE lost, EREMOTE netfs, EINTR canceled;
+ * -r for -errno. */
 int lokt_errno(int r);
 
 /* ---- Values: names, durations, times ----------------------------------- */

@@ -10,12 +10,19 @@
  * the highest ticket present, and dead tickets are removed only under that
  * lock too, so a number is never reused while a scanner might still act on
  * the old file. A ticket is flock()ed before it is renamed into the queue:
- * nobody ever sees a live waiter's ticket unlocked.
+ * nobody ever sees a live waiter's ticket unlocked. Its temporary name is
+ * fixed, `.ticket.tmp`: it is written under the sidecar lock too, so one
+ * found there is a leftover of a waiter killed half-way and is replaced.
+ *
+ * As in store.c, the queue directory and tickets are opened with
+ * lokt__open_in (no symlink followed, no FIFO waited on, the type
+ * checked): anything else there is LOKT_E_FOREIGN for that name.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,16 +48,18 @@ int lokt__queue_path(const struct lokt_store *s, const char *name,
 static int queue_open(struct lokt_store *s, const char *name, bool create)
 {
 	char dir[LOKT_NAME_MAX + 8];
+	bool made = false;
 	int fd;
 
 	queue_dir_name(name, dir, sizeof(dir));
-	if (create && mkdirat(s->locks_fd, dir, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	fd = openat(s->locks_fd, dir,
-		    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	if (create)
+	if (create) {
+		made = mkdirat(s->locks_fd, dir, 0755) == 0;
+		if (!made && errno != EEXIST)
+			return -errno;
+	}
+	fd = lokt__open_in(s->locks_fd, dir, O_RDONLY | O_DIRECTORY, S_IFDIR,
+			   NULL);
+	if (fd >= 0 && made)
 		lokt__share_fd(s, fd);
 	return fd;
 }
@@ -109,7 +118,8 @@ static int max_seq(int dfd, const char *file, uint64_t seq, void *ud)
 int lokt__ticket_take(struct lokt_store *s, const char *name,
 		      struct lokt_ticket *ret)
 {
-	char id[LOKT_ID_LEN + 1], tmp[64], file[32], line[64];
+	static const char tmp[] = ".ticket.tmp";
+	char file[32], line[64];
 	uint64_t max = 0, start = 0;
 	int qfd, fd, r, len;
 
@@ -119,11 +129,12 @@ int lokt__ticket_take(struct lokt_store *s, const char *name,
 	r = for_each_ticket(qfd, max_seq, &max);
 	if (r < 0)
 		goto out;
-	r = lokt__new_id(id);
-	if (r < 0)
+	if (unlinkat(qfd, tmp, 0) < 0 && errno != ENOENT) {
+		r = errno == EISDIR ? -LOKT_E_FOREIGN : -errno;
 		goto out;
-	snprintf(tmp, sizeof(tmp), ".%s.tmp", id);
-	fd = openat(qfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	}
+	fd = openat(qfd, tmp,
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
@@ -177,10 +188,10 @@ struct scan {
 /* Is the ticket file's waiter alive? (It holds the flock.) */
 static int ticket_live(int dfd, const char *file, int *ret_fd)
 {
-	int fd = openat(dfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = lokt__open_in(dfd, file, O_RDONLY, S_IFREG, NULL);
 
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
+		return fd == -ENOENT ? 0 : fd;
 	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 		close(fd);
 		return 0;

@@ -219,9 +219,9 @@ static int mkdir_one(const char *path)
 	return errno == EEXIST ? -ENOTDIR : -errno;
 }
 
-int lokt__ensure_dirs(const char *root)
+int lokt__ensure_root(const char *root)
 {
-	char *p = strdup(root), *sub;
+	char *p = strdup(root);
 	int r = 0;
 
 	if (!p)
@@ -236,6 +236,14 @@ int lokt__ensure_dirs(const char *root)
 	if (r == 0)
 		r = mkdir_one(p);
 	free(p);
+	return r;
+}
+
+int lokt__ensure_dirs(const char *root)
+{
+	char *sub;
+	int r = lokt__ensure_root(root);
+
 	for (int i = 0; i < 2 && r == 0; i++) {
 		sub = join(root, i == 0 ? "locks" : "freezes");
 		if (!sub)

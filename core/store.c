@@ -5,6 +5,14 @@
  * files. What the transitions do with these is protocol.c's business; the
  * contract of each primitive is in store.h.
  *
+ * The store may be shared with users we do not trust (a group-writable
+ * root), so nothing here follows a path: locks/ and freezes/ are opened
+ * once relative to the root's fd, everything else relative to theirs,
+ * always with O_NOFOLLOW and O_NONBLOCK (a FIFO must not make us wait),
+ * and what was opened is fstat()ed before it is used (lokt__open_in).
+ * A symlink, FIFO, socket or directory where a file of ours belongs is
+ * LOKT_E_FOREIGN: never followed, read or changed, only reported.
+ *
  * Nothing here is fsync()ed. Holders do not survive a reboot anyway (a
  * dead pid is stale), and a record left empty or garbled by a power loss
  * parses as corrupt, which is stale and breakable. The sidecar's fence
@@ -15,6 +23,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,21 +37,88 @@
 #define EMPTY_RETRIES 10 /* x 10 ms: how long an empty file may be "being
 			    written" by lokt 1.x */
 
-/* Open root, root/locks and root/freezes (made by lokt__ensure_dirs):
- * fds[0..2] as root_fd, locks_fd, freezes_fd; what the root is in
- * *ret_st. */
-static int open_dirs(const char *root, int fds[3], struct stat *ret_st)
+int lokt__open_in(int dfd, const char *file, int flags, mode_t type,
+		  struct stat *ret_st)
+{
+	struct stat st;
+	int fd, r;
+
+	fd = openat(dfd, file, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+		    0644);
+	if (fd < 0) {
+		/* ELOOP: a symlink; EISDIR, ENOTDIR: a directory where a
+		 * file belongs or the reverse; ENXIO: a socket, or a FIFO
+		 * opened for writing with no reader. */
+		r = errno;
+		return r == ELOOP || r == EISDIR || r == ENOTDIR ||
+				       r == ENXIO ?
+			       -LOKT_E_FOREIGN :
+			       -r;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	if ((st.st_mode & S_IFMT) != type) {
+		close(fd);
+		return -LOKT_E_FOREIGN;
+	}
+	if (ret_st)
+		*ret_st = st;
+	return fd;
+}
+
+/* Open root/sub (locks or freezes) relative to root_fd into *ret,
+ * creating it if absent. Only a directory we have just made gets the
+ * share bits: an existing one is left as it is (a read-only command
+ * changes no mode), and a symlink in its place is refused, so that
+ * nothing outside the store is ever read, changed or removed through
+ * it. */
+static int open_kind_dir(const struct lokt_store *s, int root_fd,
+			 const char *sub, int *ret)
+{
+	bool made = mkdirat(root_fd, sub, 0755) == 0;
+	int fd;
+
+	if (!made && errno != EEXIST)
+		return -errno;
+	fd = lokt__open_in(root_fd, sub, O_RDONLY | O_DIRECTORY, S_IFDIR,
+			   NULL);
+	if (fd < 0)
+		return fd;
+	if (made)
+		lokt__share_fd(s, fd);
+	*ret = fd;
+	return 0;
+}
+
+/* Open the root (made by lokt__ensure_root) as fds[0], its stat in
+ * *ret_st, and relative to it locks/ and freezes/ (made if absent) as
+ * fds[1] and fds[2]. The first time (lokt_store_open), the root's
+ * group/other write bits become the store's share bits. */
+static int open_dirs(struct lokt_store *s, bool first, int fds[3],
+		     struct stat *ret_st)
 {
 	int r;
 
 	fds[0] = fds[1] = fds[2] = -1;
-	fds[0] = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	fds[0] = open(s->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fds[0] < 0)
 		return -errno;
-	fds[1] = openat(fds[0], "locks", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	fds[2] = openat(fds[0], "freezes", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fds[1] < 0 || fds[2] < 0 || fstat(fds[0], ret_st) < 0) {
-		r = -errno;
+	r = fstat(fds[0], ret_st) < 0 ? -errno : 0;
+	/* A root several users may write (say 2775, group deploy, made by an
+	 * admin) is a shared store: locks/, freezes/, sidecars and queues we
+	 * create get its group/other write bits, so the next user can take
+	 * the lock we created the sidecar of. Sticky is not passed on: it
+	 * would stop anyone from breaking another user's stale lock. */
+	if (r == 0 && first)
+		s->share = ret_st->st_mode & 0022;
+	if (r == 0)
+		r = open_kind_dir(s, fds[0], "locks", &fds[1]);
+	if (r == 0)
+		r = open_kind_dir(s, fds[0], "freezes", &fds[2]);
+	if (r < 0) {
 		for (int i = 0; i < 3; i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
@@ -65,7 +141,7 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 	req = getenv("LOKT_REQUIRE_LOCAL_FS");
 	if (req && !strcmp(req, "1") && lokt_is_network_fs(root) == 1)
 		return -LOKT_E_NETFS;
-	r = lokt__ensure_dirs(root);
+	r = lokt__ensure_root(root);
 	if (r < 0)
 		return r;
 
@@ -84,7 +160,7 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 		r = -ENOMEM;
 		goto err;
 	}
-	r = open_dirs(s->root, fds, &st);
+	r = open_dirs(s, true, fds, &st);
 	if (r < 0)
 		goto err;
 	s->root_fd = fds[0];
@@ -92,14 +168,6 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 	s->freezes_fd = fds[2];
 	s->root_dev = st.st_dev;
 	s->root_ino = st.st_ino;
-	/* A root several users may write (say 2775, group deploy, made by an
-	 * admin) is a shared store: locks/, freezes/, sidecars and queues we
-	 * create get its group/other write bits, so the next user can take
-	 * the lock we created the sidecar of. Sticky is not passed on: it
-	 * would stop anyone from breaking another user's stale lock. */
-	s->share = st.st_mode & 0022;
-	lokt__share_fd(s, s->locks_fd);
-	lokt__share_fd(s, s->freezes_fd);
 	lokt__hostname(s->host, sizeof(s->host));
 	*ret = s;
 	return 0;
@@ -151,9 +219,9 @@ int lokt__store_follow(struct lokt_store *s)
 		goto out;
 	}
 	s->retired = nr;
-	r = lokt__ensure_dirs(s->root);
+	r = lokt__ensure_root(s->root);
 	if (r == 0)
-		r = open_dirs(s->root, fds, &st);
+		r = open_dirs(s, false, fds, &st);
 	if (r < 0)
 		goto out;
 	s->retired[s->n_retired++] = s->root_fd;
@@ -257,26 +325,63 @@ static int flock_bounded(int fd, int64_t ms)
 	return 0;
 }
 
+/* Is the file of fd (locked) still the one at dfd/path? A sidecar may be
+ * removed between our open and our flock (sidecar.c). */
+static bool still_linked(int dfd, const char *path, int fd, struct stat *st)
+{
+	struct stat at;
+
+	return fstat(fd, st) == 0 &&
+	       fstatat(dfd, path, &at, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       at.st_ino == st->st_ino && at.st_dev == st->st_dev;
+}
+
+/* A sidecar with no counter yet (new, or its name never acquired) starts
+ * at the fence floor: the name may have had a sidecar, since removed. */
+static int seed_counter(int dfd, int fd)
+{
+	uint64_t floor;
+	char buf[32];
+	int r, len;
+
+	r = lokt__floor_read(dfd, &floor);
+	if (r < 0 || floor == 0)
+		return r;
+	len = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", floor);
+	return pwrite(fd, buf, len, 0) == len ? 0 : errno ? -errno : -EIO;
+}
+
 int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 		    const char *name, int *ret_lk)
 {
 	char path[LOKT_NAME_MAX + 8];
-	int fd, r;
+	struct stat st;
+	int dfd, fd, r;
 
 	r = lokt__store_follow(s);
 	if (r < 0)
 		return r;
+	dfd = lokt__kind_fd(s, kind); /* after following: the current one */
 	snprintf(path, sizeof(path), ".%s.lk", name);
-	fd = openat(lokt__kind_fd(s, kind), path,
-		    O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return -errno;
-	lokt__share_fd(s, fd);
-	r = s->lock_wait_ms > 0 ? flock_bounded(fd, s->lock_wait_ms) :
-				  flock_blocking(fd);
-	if (r < 0) {
+	for (;;) {
+		fd = lokt__open_in(dfd, path, O_RDWR | O_CREAT, S_IFREG, NULL);
+		if (fd < 0)
+			return fd;
+		lokt__share_fd(s, fd);
+		r = s->lock_wait_ms > 0 ? flock_bounded(fd, s->lock_wait_ms) :
+					  flock_blocking(fd);
+		if (r == 0 && still_linked(dfd, path, fd, &st))
+			break;
 		close(fd);
-		return r;
+		if (r < 0)
+			return r;
+	}
+	if (st.st_size == 0) {
+		r = seed_counter(dfd, fd);
+		if (r < 0) {
+			close(fd);
+			return r;
+		}
 	}
 	*ret_lk = fd;
 	return 0;
@@ -368,15 +473,10 @@ int lokt__file_read(struct lokt_store *s, enum lokt_kind kind,
 
 	snprintf(path, sizeof(path), "%s.json", name);
 	for (;;) {
-		fd = openat(lokt__kind_fd(s, kind), path,
-			    O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		fd = lokt__open_in(lokt__kind_fd(s, kind), path, O_RDONLY,
+				   S_IFREG, &st);
 		if (fd < 0)
-			return errno == ENOENT ? -LOKT_E_NOT_FOUND : -errno;
-		if (fstat(fd, &st) < 0) {
-			r = -errno;
-			close(fd);
-			return r;
-		}
+			return fd == -ENOENT ? -LOKT_E_NOT_FOUND : fd;
 		r = read_all(fd, &buf, &len);
 		close(fd);
 		if (r < 0)
@@ -393,23 +493,24 @@ int lokt__file_read(struct lokt_store *s, enum lokt_kind kind,
 	return 0;
 }
 
-/* Write data to a fresh temporary file next to <name>.json; its name goes
- * to tmp. Mode 0644 whatever the umask: lokt 1.x and other users read
- * these files. */
+/* Write data to the temporary file of <name>.json, `.<name>.json.tmp`;
+ * its name goes to tmp. Mode 0644 whatever the umask: lokt 1.x and other
+ * users read these files. Called only under the name's sidecar flock, so
+ * no other writer uses that temporary name now: what is there is a
+ * leftover of a writer killed half-way (or something planted) and is
+ * removed first. Then O_EXCL: we write only into a file we created. */
 static int write_temp(int dfd, const char *name, const char *data,
 		      char *tmp, size_t size)
 {
-	char id[LOKT_ID_LEN + 1];
 	size_t len = strlen(data), off = 0;
 	ssize_t n;
 	int fd, r;
 
-	r = lokt__new_id(id);
-	if (r < 0)
-		return r;
-	id[16] = '\0';
-	snprintf(tmp, size, ".%s.json.%s.tmp", name, id);
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	snprintf(tmp, size, ".%s.json.tmp", name);
+	if (unlinkat(dfd, tmp, 0) < 0 && errno != ENOENT)
+		return errno == EISDIR ? -LOKT_E_FOREIGN : -errno;
+	fd = openat(dfd, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
 	r = fchmod(fd, 0644) < 0 ? -errno : 0;

@@ -26,6 +26,14 @@
  * by the readers that take no name lock (lokt_get, lokt_list). */
 int lokt__store_follow(struct lokt_store *s);
 
+/* Open `file` in the directory dfd with flags | O_NOFOLLOW | O_NONBLOCK
+ * | O_CLOEXEC (mode 0644 if O_CREAT creates it) and check that it is of
+ * `type` (S_IFREG, S_IFDIR). The fd, or -LOKT_E_FOREIGN for a symlink, a
+ * FIFO, a socket, or a directory where a file belongs (and the reverse),
+ * or -errno. Its stat goes to *ret_st (may be NULL). */
+int lokt__open_in(int dfd, const char *file, int flags, mode_t type,
+		  struct stat *ret_st);
+
 /* The directory fd of a kind (locks/ or freezes/). */
 int lokt__kind_fd(const struct lokt_store *s, enum lokt_kind kind);
 
@@ -35,19 +43,35 @@ int lokt__kind_fd(const struct lokt_store *s, enum lokt_kind kind);
 void lokt__share_fd(const struct lokt_store *s, int fd);
 
 /* Serialize transitions on one name: follow a moved store, open the
- * sidecar (created on first use) and flock(LOCK_EX) it. *ret_lk is the handle; give it back with
- * lokt__name_unlock. Each call opens its own file description, so threads
- * exclude each other exactly as processes do. */
+ * sidecar (created on first use) and flock(LOCK_EX) it. *ret_lk is the
+ * handle; give it back with lokt__name_unlock. Each call opens its own file description, so threads
+ * exclude each other exactly as processes do. A sidecar removed (by
+ * lokt__sidecars_prune) while we waited for it is opened again; an empty
+ * one is seeded with the fence floor. */
 int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 		    const char *name, int *ret_lk);
 void lokt__name_unlock(int lk); /* -1 is fine */
+
+/* ---- Sidecars' life (sidecar.c) ----------------------------------------- */
+
+/* The fence floor of the kind directory dfd: the highest counter of a
+ * sidecar removed from it (0: none, or no floor file yet). */
+int lokt__floor_read(int dfd, uint64_t *ret);
+
+/* Remove the sidecars of the kind's names that have no record, no queue
+ * (or an empty one) and no fence issued for min_age_sec, each under its
+ * flock, raising the fence floor first. *ret_count = how many (may be
+ * NULL). */
+int lokt__sidecars_prune(struct lokt_store *s, enum lokt_kind kind,
+			 int64_t min_age_sec, size_t *ret_count);
 
 /* Issue the next fence of the name whose sidecar `lk` is locked:
  * max(counter in the sidecar, floor) + 1, written back before returning. */
 int lokt__fence_next(int lk, uint64_t floor, uint64_t *ret);
 
 /* The bytes of <name>.json (malloc'd, NUL-terminated) and its stat.
- * -LOKT_E_NOT_FOUND when absent. An empty file is re-read for about
+ * -LOKT_E_NOT_FOUND when absent, -LOKT_E_FOREIGN when it is not a regular
+ * file. An empty file is re-read for about
  * 100 ms first (lokt 1.x creates with O_EXCL, then writes); if it stays
  * empty it is returned empty (the parser calls it corrupt). */
 int lokt__file_read(struct lokt_store *s, enum lokt_kind kind,

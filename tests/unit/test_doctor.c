@@ -60,9 +60,11 @@ static char *record_json(const char *name, time_t acquired)
 
 Test(doctor, healthy)
 {
-	static const char *const ids[] = { "root_writable", "network_fs",
-					   "clock",	    "corrupt_files",
-					   "future_version", "audit_mode" };
+	static const char *const ids[] = {
+		"root_writable",  "network_fs",	   "clock",
+		"corrupt_files",  "future_version", "foreign_files",
+		"temp_files",	  "sidecars",	   "audit_mode"
+	};
 	struct lokt_check *ck;
 	size_t n;
 	char *json = record_json("ok", time(NULL));
@@ -72,7 +74,7 @@ Test(doctor, healthy)
 	put("locks", ".ok.lk", "3");
 	free(json);
 	cr_assert_eq(lokt_doctor(root, &ck, &n), 0);
-	cr_assert_eq(n, 6);
+	cr_assert_eq(n, 9);
 	for (size_t i = 0; i < n; i++) {
 		cr_expect_str_eq(ck[i].id, ids[i]);
 		cr_expect_eq(ck[i].level, LOKT_CHECK_OK, "%s: %s", ck[i].id,

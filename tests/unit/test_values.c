@@ -270,6 +270,7 @@ Test(errors, mapping)
 		{ -LOKT_E_LOST, 1, ESTALE },
 		{ -LOKT_E_NETFS, 1, EREMOTE },
 		{ -LOKT_E_CANCELED, 1, EINTR },
+		{ -LOKT_E_FOREIGN, 1, EIO },
 		{ -ENOENT, 1, ENOENT },
 		{ -EACCES, 1, EACCES },
 		{ -ENOSPC, 1, ENOSPC },
@@ -289,8 +290,8 @@ Test(errors, mapping)
 
 Test(errors, phrases_are_distinct)
 {
-	for (int a = LOKT_E_HELD; a <= LOKT_E_CANCELED; a++)
-		for (int b = a + 1; b <= LOKT_E_CANCELED; b++)
+	for (int a = LOKT_E_HELD; a <= LOKT_E_FOREIGN; a++)
+		for (int b = a + 1; b <= LOKT_E_FOREIGN; b++)
 			cr_expect_str_neq(lokt_strerror(-a), lokt_strerror(-b));
 }
 

@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The life of sidecars (`.<name>.lk`): removing those of names unused for
+ * long, and the store-wide fence floor that keeps fences rising across a
+ * removal. How a sidecar is locked is store.c's (lokt__name_lock).
+ *
+ * DESIGN
+ *
+ * A sidecar is both the object of a name's mutual exclusion and its fence
+ * counter, so removing one must break neither:
+ *
+ *   - Exclusion: a process may have opened the sidecar just before it is
+ *     removed and be waiting in flock; once it gets the lock it holds an
+ *     orphan, while a newcomer creates and locks a new file. So
+ *     lokt__name_lock checks, after flock, that the file it locked is
+ *     still the one at the path (same st_dev and st_ino) and starts over
+ *     if not. A sidecar is only removed by a holder of its flock: every
+ *     locker either locked it before (and is done), or finds it gone.
+ *   - Fences: before a sidecar is unlinked, its counter is raised into
+ *     `.fence-floor` of its directory (under that file's flock; it only
+ *     ever grows). A sidecar found empty by lokt__name_lock (created, or
+ *     never acquired) is seeded from the floor under its own flock, so the
+ *     next fence of a removed name is above every fence it had.
+ *
+ * A sidecar is removed only under its flock, when its name has no record
+ * and no queue (an empty queue directory is removed with it), and when it
+ * has not been written for min_age seconds: its mtime changes with every
+ * fence issued, i.e. every acquisition.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store.h"
+
+#define FLOOR_FILE ".fence-floor"
+
+static int read_counter(int fd, uint64_t *ret)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	*ret = strtoull(buf, NULL, 10);
+	return 0;
+}
+
+static int write_counter(int fd, uint64_t v)
+{
+	char buf[32];
+	int len = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", v);
+
+	if (pwrite(fd, buf, len, 0) != len)
+		return errno ? -errno : -EIO;
+	return ftruncate(fd, len) < 0 ? -errno : 0;
+}
+
+static int flock_retry(int fd, int op)
+{
+	while (flock(fd, op) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+int lokt__floor_read(int dfd, uint64_t *ret)
+{
+	int fd = lokt__open_in(dfd, FLOOR_FILE, O_RDONLY, S_IFREG, NULL), r;
+
+	if (fd == -ENOENT) {
+		*ret = 0;
+		return 0;
+	}
+	if (fd < 0)
+		return fd;
+	r = flock_retry(fd, LOCK_SH);
+	if (r == 0)
+		r = read_counter(fd, ret);
+	close(fd);
+	return r;
+}
+
+/* Raise the floor of dfd to at least v. */
+static int floor_raise(struct lokt_store *s, int dfd, uint64_t v)
+{
+	uint64_t cur = 0;
+	int fd, r;
+
+	fd = lokt__open_in(dfd, FLOOR_FILE, O_RDWR | O_CREAT, S_IFREG, NULL);
+	if (fd < 0)
+		return fd;
+	lokt__share_fd(s, fd);
+	r = flock_retry(fd, LOCK_EX);
+	if (r == 0)
+		r = read_counter(fd, &cur);
+	if (r == 0 && v > cur)
+		r = write_counter(fd, v);
+	close(fd);
+	return r;
+}
+
+/* Is there an entry `file` in dfd (of any type)? */
+static bool entry_exists(int dfd, const char *file)
+{
+	struct stat st;
+
+	return fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	       errno != ENOENT;
+}
+
+/* Under name's flock: remove its sidecar if it is idle. 1 if removed. */
+static int remove_idle(struct lokt_store *s, enum lokt_kind kind,
+		       const char *name, time_t older_than)
+{
+	char file[LOKT_NAME_MAX + 16];
+	uint64_t counter = 0;
+	struct stat st;
+	int dfd, lk, r;
+
+	r = lokt__name_lock(s, kind, name, &lk);
+	if (r < 0)
+		return r;
+	dfd = lokt__kind_fd(s, kind); /* after a move lokt__name_lock followed */
+	if (fstat(lk, &st) < 0 || st.st_mtime > older_than)
+		goto keep;
+	snprintf(file, sizeof(file), "%s.json", name);
+	if (entry_exists(dfd, file))
+		goto keep;
+	snprintf(file, sizeof(file), ".%s.q", name);
+	if (kind == LOKT_LOCK && entry_exists(dfd, file) &&
+	    unlinkat(dfd, file, AT_REMOVEDIR) < 0)
+		goto keep; /* waiters, or something else in there */
+	r = read_counter(lk, &counter);
+	if (r == 0 && counter > 0)
+		r = floor_raise(s, dfd, counter);
+	snprintf(file, sizeof(file), ".%s.lk", name);
+	if (r == 0)
+		r = unlinkat(dfd, file, 0) < 0 ? -errno : 1;
+	lokt__name_unlock(lk);
+	return r;
+keep:
+	lokt__name_unlock(lk);
+	return 0;
+}
+
+int lokt__sidecars_prune(struct lokt_store *s, enum lokt_kind kind,
+			 int64_t min_age_sec, size_t *ret_count)
+{
+	time_t older_than = time(NULL) - min_age_sec;
+	char name[LOKT_NAME_MAX + 1];
+	struct dirent *de;
+	struct stat st;
+	size_t len, count = 0;
+	DIR *d;
+	int fd, r = 0;
+
+	fd = openat(lokt__kind_fd(s, kind), ".",
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (r >= 0 && (de = readdir(d))) {
+		len = strlen(de->d_name);
+		if (de->d_name[0] != '.' || len < 5 || len - 4 > LOKT_NAME_MAX ||
+		    strcmp(de->d_name + len - 3, ".lk"))
+			continue;
+		memcpy(name, de->d_name + 1, len - 4);
+		name[len - 4] = '\0';
+		/* A cheap look first: most sidecars are in use. */
+		if (lokt_name_check(name) < 0 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || st.st_mtime > older_than)
+			continue;
+		r = remove_idle(s, kind, name, older_than);
+		if (r > 0)
+			count++;
+		else if (r == -LOKT_E_FOREIGN || r == -EAGAIN)
+			r = 0; /* planted, or busy: the next one */
+	}
+	closedir(d);
+	if (r < 0)
+		return r;
+	if (ret_count)
+		*ret_count = count;
+	return 0;
+}

@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# A hostile member of a shared store (README: Scope). The store's root is
+# group-writable for a user created here (lkst<pid>, deleted at exit);
+# that user plants tricks in it, and root's lokt commands and a root-run
+# loktfs -o allow_other mount must then never act outside the store (no
+# chmod, no unlink, nothing served from elsewhere), never hang (every
+# command runs under timeout: a hang is a failure, exit 124), keep working
+# for every other name, and lokt doctor must name what was planted.
+#
+#   locks/ or freezes/ swapped for a symlink to a root-only directory
+#   NAME.json as a FIFO, a symlink to a root-only file, a directory
+#   the sidecar .NAME.lk as a FIFO or a symlink
+#   the queue .NAME.q as a FIFO, a FIFO as a ticket in it
+#   through the mount: a FIFO NAME.json read, touched and removed by
+#   root, listed by the member, and the daemon still stops on SIGTERM
+. "$SRC_ROOT/tests/lib.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+	skip "store.sh: a hostile second user" "needs root to create a user"
+	done_testing
+	exit 0
+fi
+
+U=lkst$$
+if ! useradd -M -U -r -d / -s /usr/sbin/nologin "$U" 2>"$T/useradd.err"; then
+	not_ok "useradd $U: $(cat "$T/useradd.err")"
+	done_testing
+	exit 1
+fi
+at_exit "userdel -f $U 2>/dev/null; groupdel $U 2>/dev/null"
+UID2=$(id -u "$U")
+GID2=$(id -g "$U")
+ok "created user $U (uid $UID2)"
+
+# as_user CMD...: run CMD as the member.
+as_user() {
+	setpriv --reuid="$UID2" --regid="$GID2" --clear-groups \
+		env -u LOKT_OWNER -u LOKT_AGENT_ID HOME=/ "$@"
+}
+# bounded EXIT DESC CMD...: CMD under timeout 10; a hang is exit 124.
+bounded() {
+	local want=$1 desc=$2
+	shift 2
+	expect_exit "$want" "$desc" timeout -s KILL 10 "$@"
+}
+
+# The shared store, as the README sets one up: the group's, 2775.
+chmod 0711 "$T"
+R=$LOKT_ROOT
+mkdir -m 2775 "$R"
+chgrp "$U" "$R"
+"$LOKT" lock warm >/dev/null && "$LOKT" unlock warm >/dev/null
+[ -d "$R/locks" ] && [ -d "$R/freezes" ] ||
+	not_ok "lokt lock made locks/ and freezes/"
+
+# A root-only directory outside the store, with files that look like
+# records (one expired, so that a prune would remove it).
+V=$T/victim
+mkdir -m 0755 "$V"
+cat >"$V/secret.json" <<EOF
+{"version":1,"name":"secret","lock_id":"0123456789abcdef0123456789abcdef","owner":"root","host":"elsewhere","pid":1,"acquired_ts":"2020-01-01T00:00:00Z","ttl_sec":1,"expires_at":"2020-01-01T00:00:01Z"}
+EOF
+chmod 0600 "$V/secret.json"
+SECRET=$(cat "$V/secret.json")
+victim_intact() {
+	[ "$(stat -c %a "$V")" = 755 ] && [ -f "$V/secret.json" ] &&
+		[ "$(stat -c %a "$V/secret.json")" = 600 ] &&
+		[ "$(cat "$V/secret.json")" = "$SECRET" ] &&
+		[ "$(ls -A "$V")" = secret.json ]
+}
+
+# ---- locks/ or freezes/ swapped for a symlink (item 8) ------------------
+for d in locks freezes; do
+	as_user mv "$R/$d" "$R/$d.away" && as_user ln -s "$V" "$R/$d" ||
+		not_ok "$U swaps $d/ for a symlink"
+	bounded 1 "status with $d/ a symlink: refused" "$LOKT" status
+	contains "$ERR" "freezes/ is not a directory" "status says why ($d)"
+	bounded 1 "status --prune-expired with $d/ a symlink: refused" \
+		"$LOKT" status --prune-expired
+	bounded 1 "unlock secret --force with $d/ a symlink: refused" \
+		"$LOKT" unlock secret --force
+	bounded 1 "unfreeze secret --force with $d/ a symlink: refused" \
+		"$LOKT" unfreeze secret --force
+	bounded 1 "doctor with $d/ a symlink: FAIL" "$LOKT" doctor
+	contains "$OUT" "FAIL  foreign_files" "doctor: foreign_files FAIL ($d)"
+	contains "$OUT" "./$d" "doctor names $d"
+	check "nothing outside the store changed ($d)" victim_intact
+	as_user rm "$R/$d" && as_user mv "$R/$d.away" "$R/$d" ||
+		not_ok "$U puts $d/ back"
+done
+
+# The mount refuses such a store rather than serve the victim directory.
+if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null &&
+    [ -x "${LOKTFS:-}" ]; then
+	. "$SRC_ROOT/tests/fs/mount.sh"
+	HAVE_FS=1
+	as_user mv "$R/locks" "$R/locks.away" && as_user ln -s "$V" "$R/locks"
+	M=$T/mnt
+	mkdir -p "$M"
+	timeout -s KILL 20 "$LOKTFS" -f -o "root=$R,allow_other" "$M" \
+		>"$T/refused.log" 2>&1
+	st=$?
+	if ! is_loktfs "$M" && [ "$st" -ne 0 ] && [ "$st" -ne 137 ]; then
+		ok "loktfs refuses a store whose locks/ is a symlink (exit $st)"
+	else
+		not_ok "loktfs mounted (or hung on) a store whose locks/ is a symlink (exit $st)"
+		fusermount3 -u -z "$M" 2>/dev/null
+	fi
+	check "nothing outside the store changed (mount)" victim_intact
+	as_user rm "$R/locks" && as_user mv "$R/locks.away" "$R/locks"
+else
+	HAVE_FS=
+	skip "loktfs and locks/ a symlink" "FUSE or loktfs unavailable"
+fi
+
+# A real directory of the member in place of locks/: theirs to own; root
+# uses it (it is in the store) but changes no mode on it.
+as_user mv "$R/locks" "$R/locks.away" && as_user mkdir -m 0755 "$R/locks"
+before=$(stat -c %a:%U "$R/locks")
+bounded 0 "status with locks/ the member's own directory" "$LOKT" status
+[ "$(stat -c %a:%U "$R/locks")" = "$before" ] &&
+	ok "a read-only command changed no mode on the member's locks/" ||
+	not_ok "locks/ of $U changed: $before -> $(stat -c %a:%U "$R/locks")"
+as_user rm -rf "$R/locks"
+as_user mv "$R/locks.away" "$R/locks"
+
+# ---- planted files in place of a name's own (item 10) -------------------
+"$LOKT" lock good >/dev/null || not_ok "root takes good"
+# plant KIND WHAT: as the member, put WHAT at locks/<file> for name n.
+plant() {
+	case $2 in
+	json-fifo) as_user mkfifo "$R/$1/n.json" ;;
+	json-link) as_user ln -s "$V/secret.json" "$R/$1/n.json" ;;
+	json-dir) as_user mkdir "$R/$1/n.json" ;;
+	lk-fifo) as_user mkfifo "$R/$1/.n.lk" ;;
+	lk-link) as_user ln -s "$V/secret.json" "$R/$1/.n.lk" ;;
+	q-fifo) as_user mkfifo "$R/$1/.n.q" ;;
+	ticket-fifo)
+		as_user mkdir -m 0777 "$R/$1/.n.q" &&
+			as_user mkfifo "$R/$1/.n.q/00000000000000000001"
+		;;
+	esac
+}
+unplant() {
+	as_user rm -rf "$R/$1/n.json" "$R/$1/.n.lk" "$R/$1/.n.q"
+}
+for what in json-fifo json-link json-dir lk-fifo lk-link q-fifo ticket-fifo; do
+	plant locks "$what" || not_ok "$U plants $what"
+	bounded 1 "$what: lock n fails" "$LOKT" lock n
+	contains "$ERR" "foreign file" "$what: lock n says foreign file"
+	bounded 1 "$what: lock n fails again (no transition lock left held)" \
+		"$LOKT" lock n
+	if [ "${what%%-*}" = json ]; then
+		bounded 1 "$what: status n fails" "$LOKT" status n
+		bounded 1 "$what: unlock n --force fails" "$LOKT" unlock n --force
+	fi
+	bounded 0 "$what: status lists the other names" "$LOKT" status
+	contains "$OUT" "good" "$what: status shows good"
+	bounded 0 "$what: status --prune-expired" "$LOKT" status --prune-expired
+	bounded 0 "$what: unlock --all of another owner" \
+		"$LOKT" unlock --all --owner "$U"
+	bounded 0 "$what: another name locks" "$LOKT" lock other
+	bounded 0 "$what: and unlocks" "$LOKT" unlock other
+	bounded 1 "$what: doctor fails" "$LOKT" doctor
+	contains "$OUT" "FAIL  foreign_files" "$what: doctor FAIL foreign_files"
+	case $what in
+	json-*) file=locks/n.json ;;
+	lk-*) file=locks/.n.lk ;;
+	q-*) file=locks/.n.q ;;
+	ticket-*) file=locks/.n.q/00000000000000000001 ;;
+	esac
+	contains "$OUT" "$file" "$what: doctor names $file"
+	check "$what: nothing outside the store changed" victim_intact
+	unplant locks
+done
+
+# A freeze's record planted as a FIFO.
+plant freezes json-fifo
+bounded 1 "freezes json-fifo: freeze n fails" "$LOKT" freeze n --ttl 1m
+bounded 0 "freezes json-fifo: status" "$LOKT" status
+unplant freezes
+
+# After all that, the name works again once the files are gone.
+bounded 0 "n locks once the planted files are gone" "$LOKT" lock n
+bounded 0 "n unlocks" "$LOKT" unlock n
+bounded 0 "doctor is clean again" "$LOKT" doctor
+
+# ---- through the mount --------------------------------------------------
+if [ -n "$HAVE_FS" ]; then
+	cp "$ERRNO_PY" "$T/errno.py"
+	chmod 0644 "$T/errno.py"
+	M=$T/mnt2
+	if mount_fs "$M" allow_other; then
+		ok "mount loktfs -o allow_other"
+		plant locks json-fifo
+		GOT=$(timeout -s KILL 10 "$PY" "$T/errno.py" read "$M/locks/n" 2>&1)
+		[ "$GOT" = EIO ] && ok "mount: read of a FIFO n.json -> EIO" ||
+			not_ok "mount: read of a FIFO n.json (want EIO, got $GOT)"
+		GOT=$(timeout -s KILL 10 "$PY" "$T/errno.py" create "$M/locks/n" 2>&1)
+		[ "$GOT" = EIO ] && ok "mount: touch n -> EIO" ||
+			not_ok "mount: touch n (want EIO, got $GOT)"
+		GOT=$(timeout -s KILL 10 "$PY" "$T/errno.py" unlink "$M/locks/n" 2>&1)
+		[ "$GOT" = EIO ] && ok "mount: rm n -> EIO" ||
+			not_ok "mount: rm n (want EIO, got $GOT)"
+		expect_exit 0 "mount: $U lists locks/" \
+			timeout -s KILL 10 setpriv --reuid="$UID2" \
+			--regid="$GID2" --clear-groups ls "$M/locks"
+		[ "$OUT" = good ] && ok "mount: the listing is good only" ||
+			not_ok "mount: the listing is '$OUT'"
+		unplant locks
+		plant locks json-link
+		GOT=$(timeout -s KILL 10 setpriv --reuid="$UID2" --regid="$GID2" \
+			--clear-groups "$PY" "$T/errno.py" read "$M/locks/n" 2>&1)
+		[ "$GOT" = EIO ] && ok "mount: $U reads n.json -> root-only file: EIO" ||
+			not_ok "mount: $U reads n (want EIO, got $GOT)"
+		plant locks json-fifo 2>/dev/null
+		# A request on the planted FIFO in flight must not keep the
+		# daemon from stopping.
+		timeout -s KILL 10 cat "$M/locks/n" >/dev/null 2>&1 &
+		catpid=$!
+		check "mount: the daemon stops on SIGTERM" unmount_fs "$M" term
+		wait "$catpid" 2>/dev/null
+		unplant locks
+		check "mount: nothing outside the store changed" victim_intact
+	else
+		not_ok "mount loktfs -o allow_other"
+	fi
+fi
+
+"$LOKT" unlock good >/dev/null
+done_testing

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Temporary files left by a writer SIGKILLed between creating its temp
+# file and linking it into place (docs/protocol.md: temporary files).
+# Each name has one fixed temp name, written only under its sidecar flock:
+# the next change of that name replaces a leftover (and never writes
+# through a symlink planted there); doctor reports leftovers older than a
+# minute; lokt status --prune-expired removes them, and temp files of the
+# older random naming once they are an hour old, but not younger ones.
+. "$SRC_ROOT/tests/lib.sh"
+
+R=$LOKT_ROOT
+"$LOKT" lock warm >/dev/null && "$LOKT" unlock warm >/dev/null
+# leftover FILE AGE: a temp file with a partial record, AGE old.
+leftover() {
+	printf '{"version":1,"na' >"$1" && touch -d "$2" "$1"
+}
+
+leftover "$R/locks/.x.json.tmp" "-2 min"
+expect_exit 0 "doctor with a leftover temp file" "$LOKT" doctor
+contains "$OUT" "WARN  temp_files" "doctor warns about it"
+contains "$OUT" "locks/.x.json.tmp" "doctor names it"
+expect_exit 0 "lock x" "$LOKT" lock x
+[ ! -e "$R/locks/.x.json.tmp" ] && ok "lock x removed x's leftover" ||
+	not_ok "lock x left .x.json.tmp behind"
+expect_exit 0 "x's record is whole" "$LOKT" status x --json
+contains "$OUT" '"fence"' "status x shows a full record"
+"$LOKT" unlock x >/dev/null
+
+# A symlink planted at the temp name is removed, never written through.
+echo keep >"$T/outside"
+ln -s "$T/outside" "$R/locks/.x.json.tmp"
+expect_exit 0 "lock x with a symlink at its temp name" "$LOKT" lock x
+[ "$(cat "$T/outside")" = keep ] && ok "nothing written through the symlink" ||
+	not_ok "the symlink's target changed: $(cat "$T/outside")"
+"$LOKT" unlock x >/dev/null
+
+# Leftovers of names nobody touches again: --prune-expired.
+leftover "$R/locks/.y.json.tmp" "-2 min"
+leftover "$R/freezes/.f.json.tmp" "-2 min"
+leftover "$R/locks/.z.json.0123456789abcdef.tmp" "-2 hours"
+leftover "$R/locks/.z.json.fedcba9876543210.tmp" "-1 min"
+mkdir -p "$R/locks/.q.q"
+leftover "$R/locks/.q.q/.ticket.tmp" "-2 min"
+leftover "$R/locks/.q.q/.0123456789abcdef0123456789abcdef.tmp" "-2 hours"
+echo junk >"$R/locks/.keep.lk" # not a temp file: left alone
+expect_exit 0 "status --prune-expired" "$LOKT" status --prune-expired
+for f in locks/.y.json.tmp freezes/.f.json.tmp \
+    locks/.z.json.0123456789abcdef.tmp locks/.q.q/.ticket.tmp \
+    locks/.q.q/.0123456789abcdef0123456789abcdef.tmp; do
+	[ ! -e "$R/$f" ] && ok "pruned $f" || not_ok "$f left behind"
+done
+[ -e "$R/locks/.z.json.fedcba9876543210.tmp" ] &&
+	ok "an old-style temp file younger than an hour is kept" ||
+	not_ok "a young old-style temp file was removed"
+[ -e "$R/locks/.keep.lk" ] && ok "a sidecar is not a temp file" ||
+	not_ok "prune removed a sidecar"
+rm -f "$R/locks/.z.json.fedcba9876543210.tmp"
+expect_exit 0 "doctor after the prune" "$LOKT" doctor
+contains "$OUT" "OK    temp_files" "doctor: no leftover temp file"
+done_testing
