@@ -17,7 +17,8 @@
  *   store.c     how bytes reach disk: per-name sidecar locks, fence
  *               counters, atomic publish, the waiter queue files
  *   protocol.c  what each transition does (the DESIGN comment lives there)
- *   wait.c      event-driven waiting (inotify, pidfd) in FIFO order
+ *   wait.c      event-driven waiting in FIFO order (inotify at the head of
+ *               the queue, a doorbell and a pidfd of the waiter ahead)
  *   watch.c     inotify on a name's record (lokt_watch, and for wait.c)
  *   run.c       lokt_with_lock
  */
