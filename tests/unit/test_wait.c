@@ -16,6 +16,7 @@
  */
 #include <dirent.h>
 #include <poll.h>
+#include <sys/stat.h>
 
 #include "proto.h"
 #include "protocol.h" /* lokt__wait_recheck_ms */
@@ -283,6 +284,59 @@ Test(wait, doorbell_moves_the_next_waiter_to_the_head)
 	cr_expect_eq(reap(w[1]), CHILD_WON);
 	close(log);
 	expect_log(logp, "1:1 2:2 ");
+	wait_waiters("q", 0);
+}
+
+/* A member of a shared store plants files where doorbells go: a symlink
+ * where the next waiter's bell will be made, and a regular file in place
+ * of a waiting waiter's bell. The first is replaced by a FIFO, its target
+ * untouched; the second is not written when the waiter ahead leaves and
+ * rings; the queue still works. */
+Test(wait, planted_bells_are_neither_followed_nor_written)
+{
+	struct lokt_who me = who_of(getpid(), "holder");
+	struct lokt_result res;
+	char qdir[PATH_MAX], bell1[PATH_MAX + 32], bell2[PATH_MAX + 32];
+	char victim[PATH_MAX];
+	struct stat st;
+	pid_t w1, w2;
+	int fd;
+
+	fx_path(qdir, sizeof(qdir), "root/locks/.q.q");
+	fx_path(victim, sizeof(victim), "victim");
+	snprintf(bell1, sizeof(bell1), "%s/%020d.bell", qdir, 1);
+	snprintf(bell2, sizeof(bell2), "%s/%020d.bell", qdir, 2);
+	fd = open(victim, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, "keep", 4), 4);
+	close(fd);
+	cr_assert_eq(mkdir(qdir, 0755), 0);
+	cr_assert_eq(symlink(victim, bell1), 0);
+
+	cr_assert_eq(lokt_acquire(fx.s, "q", &me, NULL, &res), 0);
+	w1 = spawn_waiter("q", 1, -1, -1);
+	wait_waiters("q", 1);
+	wait_reported(1);
+	cr_expect(lstat(bell1, &st) == 0 && S_ISFIFO(st.st_mode),
+		  "the planted symlink was replaced by a doorbell");
+	cr_expect(stat(victim, &st) == 0 && S_ISREG(st.st_mode) &&
+			  st.st_size == 4,
+		  "its target untouched");
+
+	w2 = spawn_waiter("q", 2, 60000, -1);
+	wait_waiters("q", 2);
+	wait_reported(2);
+	cr_assert_eq(unlink(bell2), 0);
+	fd = open(bell2, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	cr_assert(fd >= 0);
+	close(fd);
+	kill(w1, SIGUSR1); /* waiter 1 leaves and rings 2's "bell" */
+	cr_expect_eq(reap(w1), CHILD_CANCELED);
+	cr_expect(lstat(bell2, &st) == 0 && S_ISREG(st.st_mode) &&
+			  st.st_size == 0,
+		  "a regular file is not rung");
+	cr_assert_eq(lokt_release(fx.s, "q", &me, NULL, 0, &res), 0);
+	cr_expect_eq(reap(w2), CHILD_WON, "the queue still works");
 	wait_waiters("q", 0);
 }
 
