@@ -174,8 +174,12 @@ static int64_t plan_next(struct waiter *w, int r, const struct lokt_result *res,
 			if (now + left < next)
 				next = now + left;
 		}
+		/* A kept lock's holder is gone: its keeper's exit is what
+		 * to wait for (watching the dead pid would spin). */
 		if (r == -LOKT_E_HELD && res->other.local)
-			ok = pidfd_watch(w, 0, (pid_t)rec->pid);
+			ok = pidfd_watch(w, 0, res->other.kept ?
+						       (pid_t)rec->keeper_pid :
+						       (pid_t)rec->pid);
 	}
 	if (!ok && now + RETRY_MS < next)
 		next = now + RETRY_MS;

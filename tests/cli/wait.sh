@@ -4,7 +4,8 @@
 # with SIGKILL does not block the ones behind it; --timeout gives up with
 # exit 2 and leaves the queue; a waiter gets in after the holder dies
 # without anyone unlocking (no timing asserted: it gets in, and never
-# before the release).
+# before the release); a waiter on a lock kept by guard's watchdog
+# watches the keeper (counted in syscalls, not in time).
 . "$SRC_ROOT/tests/lib.sh"
 . "$SRC_ROOT/tests/cli/common.sh"
 
@@ -91,5 +92,29 @@ check "W1 gets in after the holder died (nobody unlocked)" wait_for 30 test -e "
 wait "$w1"
 check "W1's guard exits 0 (got $?)" test $? -eq 0
 check "the dead holder's lock was broken (audit stale-break dead)" audit_has stale-break q4 dead
+
+# --- a lock kept by its keeper: the waiter watches the keeper -------------
+# guard is SIGKILLed; its watchdog keeps the lock while the command, which
+# ignores SIGTERM, runs on. The holder's pid is gone: a waiter that watched
+# it would find it gone at every attempt (pidfd_open: ESRCH) and spin.
+if ! command -v strace >/dev/null; then
+	skip "a waiter on a kept lock does not spin" "no strace to count its pidfd_open calls"
+else
+	LOKT_OWNER=other "$LOKT" guard q5 -q -- sh -c \
+		'trap "" TERM; : >"$1"; exec sleep 600' sh "$T/k5" >/dev/null 2>&1 &
+	g=$!
+	track "$g"
+	wait_for 30 test -e "$T/k5"
+	kill -9 "$g"
+	check "q5 is kept alive by guard's watchdog" wait_for 30 eval \
+		'"$LOKT" status q5 2>/dev/null | grep -q "kept alive"'
+	expect_exit 2 "a waiter on the kept lock times out (1s)" \
+		strace -f -qq -o "$T/strace5" -e trace=pidfd_open \
+		"$LOKT" lock q5 --wait --timeout 1s -q
+	check "it watched the keeper, not the dead holder (no pidfd_open ESRCH: $(grep -c ESRCH "$T/strace5"))" \
+		test "$(grep -c ESRCH "$T/strace5")" -eq 0
+	check "it watched something (a pidfd_open succeeded)" \
+		grep -q "pidfd_open(.*= [0-9]" "$T/strace5"
+fi
 
 done_testing
