@@ -16,8 +16,9 @@
  *
  *   - The waiter at the head (no live ticket ahead) waits for the lock:
  *     inotify on locks/ and freezes/ (its record created, replaced or
- *     removed), a pidfd of a local holder (a death removes no file), and
- *     a timer for the holder's or freeze's expiry. Its inotify instance is
+ *     removed), a pidfd of a local holder, or of its keeper when only
+ *     the keeper keeps the lock (a death removes no file), and a timer
+ *     for the holder's or freeze's expiry. Its inotify instance is
  *     made when it reaches the head, and it tries again at once after
  *     making it, so a release just before is not missed.
  *   - A waiter behind another waits for that one to leave: its doorbell
