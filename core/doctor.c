@@ -227,6 +227,13 @@ static void scan_temp(struct scan *sc, int dfd, const char *where,
 }
 
 /* The tickets of the queue directory `file` (".<name>.q") in dfd. */
+/* A waiter's doorbell, "<20-digit ticket>.bell" (a FIFO; queue.c). */
+static bool is_bell(const char *file)
+{
+	return strlen(file) == 25 && strspn(file, "0123456789") == 20 &&
+	       !strcmp(file + 20, ".bell");
+}
+
 static void scan_queue(struct scan *sc, int dfd, const char *file)
 {
 	char where[LOKT_NAME_MAX + 16];
@@ -249,7 +256,8 @@ static void scan_queue(struct scan *sc, int dfd, const char *file)
 		if (de->d_name[0] == '.') {
 			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 				scan_temp(sc, qfd, where, de->d_name);
-		} else if (!is_type(qfd, de->d_name, S_IFREG)) {
+		} else if (!is_type(qfd, de->d_name,
+				    is_bell(de->d_name) ? S_IFIFO : S_IFREG)) {
 			sc->foreign++;
 			note(sc->foreign_names, where, de->d_name);
 		}

@@ -18,7 +18,8 @@
  *               counters, atomic publish, the waiter queue files
  *   sidecar.c   removing idle sidecars, the store-wide fence floor
  *   protocol.c  what each transition does (the DESIGN comment lives there)
- *   wait.c      event-driven waiting (inotify, pidfd) in FIFO order
+ *   wait.c      event-driven waiting in FIFO order (inotify at the head of
+ *               the queue, a doorbell and a pidfd of the waiter ahead)
  *   watch.c     inotify on a name's record (lokt_watch, and for wait.c)
  *   run.c       lokt_with_lock
  */

@@ -63,6 +63,10 @@ int lokt__acquire_step(struct lokt_store *s, const char *name,
 int lokt__frozen(struct lokt_store *s, const char *name,
 		 const struct lokt_who *who, struct lokt_info *ret);
 
+/* wait.c: the period of a waiter's re-checks for what events cannot show
+ * (ms; < 0: never, which only tests use, to prove that events suffice). */
+extern int64_t lokt__wait_recheck_ms;
+
 /* wait.c: lokt_acquire with opts->wait: queue, sleep on events, retry. */
 int lokt__acquire_wait(struct lokt_store *s, const char *name,
 		       const struct lokt_who *who,

@@ -17,11 +17,20 @@
  * As in store.c, the queue directory and tickets are opened with
  * lokt__open_in (no symlink followed, no FIFO waited on, the type
  * checked): anything else there is LOKT_E_FOREIGN for that name.
+ *
+ * Beside each ticket, its waiter's doorbell: a FIFO `<ticket>.bell` that
+ * the waiter keeps open (O_RDWR, so it never sees EOF) and polls. A waiter
+ * leaving the queue, by any path but death, removes its ticket and then
+ * writes one byte into the doorbell of the first waiter behind it that
+ * listens (wait.c explains why that is enough). A hostile member of a
+ * shared store may plant anything there: a bell is opened with O_NOFOLLOW
+ * and O_NONBLOCK and used only if it is a FIFO (and, for our own, ours).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,12 +45,78 @@ static void queue_dir_name(const char *name, char *buf, size_t size)
 	snprintf(buf, size, ".%s.q", name);
 }
 
-int lokt__queue_path(const struct lokt_store *s, const char *name,
-		     char **ret)
+static void bell_name(uint64_t seq, char *buf, size_t size)
 {
-	if (asprintf(ret, "%s/locks/.%s.q", s->root, name) < 0)
-		return -ENOMEM;
-	return 0;
+	snprintf(buf, size, "%020" PRIu64 ".bell", seq);
+}
+
+/* Make and open our doorbell for ticket seq; the fd, or -1: without one
+ * the waiter is not rung and finds changes by its periodic re-check. A
+ * bell left by a waiter killed before its ticket was pruned is replaced
+ * (the ticket number is ours now: chosen under the sidecar lock). */
+static int bell_make(int qfd, uint64_t seq, mode_t share)
+{
+	char file[32];
+	struct stat st;
+	int fd;
+
+	bell_name(seq, file, sizeof(file));
+	if (mkfifoat(qfd, file, 0600) < 0) {
+		if (errno != EEXIST || unlinkat(qfd, file, 0) < 0 ||
+		    mkfifoat(qfd, file, 0600) < 0)
+			return -1;
+	}
+	fd = openat(qfd, file, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	/* Writable by the users of a shared store, who ring it. */
+	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) ||
+	    st.st_uid != geteuid() || fchmod(fd, 0644 | share) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One byte into the FIFO fd: true if written, or if it is full (rung
+ * already). A reader that died since the open makes write fail with
+ * EPIPE and raise SIGPIPE, which must not kill a library's caller: it is
+ * blocked for this thread around the write, and taken back if raised. */
+static bool fifo_poke(int fd)
+{
+	static const struct timespec none = { 0, 0 };
+	sigset_t pipe_set, old;
+	ssize_t n;
+	char c = 0;
+	int err;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	n = write(fd, &c, 1);
+	err = errno;
+	if (n < 0 && err == EPIPE && !sigismember(&old, SIGPIPE))
+		(void)sigtimedwait(&pipe_set, NULL, &none);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return n == 1 || err == EAGAIN;
+}
+
+/* Ring the doorbell of ticket seq: true if its waiter listens. */
+static bool bell_ring(int qfd, uint64_t seq)
+{
+	char file[32];
+	struct stat st;
+	bool heard;
+	int fd;
+
+	bell_name(seq, file, sizeof(file));
+	/* ENXIO: a FIFO nobody holds open (its waiter died). */
+	fd = openat(qfd, file, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	heard = fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && fifo_poke(fd);
+	close(fd);
+	return heard;
 }
 
 /* Open the queue directory; -ENOENT when nobody ever waited. */
@@ -153,10 +228,39 @@ int lokt__ticket_take(struct lokt_store *s, const char *name,
 	}
 	ret->fd = fd;
 	ret->seq = max + 1;
+	ret->bell = bell_make(qfd, ret->seq, s->share);
 	r = 0;
 out:
 	close(qfd);
 	return r;
+}
+
+/* next[1]: the lowest ticket above next[0] (0 while none is seen). */
+static int next_seq(int dfd, const char *file, uint64_t seq, void *ud)
+{
+	uint64_t *next = ud;
+
+	if (seq > next[0] && (!next[1] || seq < next[1]))
+		next[1] = seq;
+	return 0;
+}
+
+/* Ring the first waiter behind ticket seq that listens. One that does
+ * not (dead, or without a bell) is passed over: the one behind it is
+ * rung instead, wakes, finds who is ahead now and watches that one.
+ * After RING_TRIES silent tickets, the periodic re-checks take over. */
+#define RING_TRIES 16
+static void ring_next(int qfd, uint64_t seq)
+{
+	uint64_t next[2] = { seq, 0 };
+
+	for (int i = 0; i < RING_TRIES; i++) {
+		if (for_each_ticket(qfd, next_seq, next) < 0 || !next[1] ||
+		    bell_ring(qfd, next[1]))
+			return;
+		next[0] = next[1];
+		next[1] = 0;
+	}
 }
 
 void lokt__ticket_drop(struct lokt_store *s, const char *name,
@@ -169,10 +273,19 @@ void lokt__ticket_drop(struct lokt_store *s, const char *name,
 		return;
 	qfd = queue_open(s, name, false);
 	if (qfd >= 0) {
+		/* The bell first: once the ticket is gone its number may
+		 * be taken again, with a bell of its own. */
+		bell_name(t->seq, file, sizeof(file));
+		if (t->bell >= 0)
+			unlinkat(qfd, file, 0);
 		snprintf(file, sizeof(file), "%020" PRIu64, t->seq);
 		unlinkat(qfd, file, 0);
+		ring_next(qfd, t->seq);
 		close(qfd);
 	}
+	if (t->bell >= 0)
+		close(t->bell);
+	t->bell = -1;
 	close(t->fd);
 	t->fd = -1;
 }
@@ -219,8 +332,13 @@ static int scan_one(int dfd, const char *file, uint64_t seq, void *ud)
 	if (r < 0)
 		return r;
 	if (r == 0) {
-		if (sc->prune)
+		if (sc->prune) {
+			char bell[32];
+
+			bell_name(seq, bell, sizeof(bell));
+			unlinkat(dfd, bell, 0);
 			unlinkat(dfd, file, 0);
+		}
 		return 0;
 	}
 	sc->q.live++;
@@ -255,6 +373,7 @@ int lokt__queue_scan(struct lokt_store *s, const char *name, uint64_t seq,
 		return qfd;
 	r = for_each_ticket(qfd, scan_one, &sc);
 	close(qfd);
+	sc.q.ahead_seq = sc.ahead_seq;
 	if (sc.ahead_fd >= 0) {
 		n = pread(sc.ahead_fd, line, sizeof(line) - 1, 0);
 		if (n > 0) {
@@ -267,4 +386,28 @@ int lokt__queue_scan(struct lokt_store *s, const char *name, uint64_t seq,
 		return r;
 	*ret = sc.q;
 	return 0;
+}
+
+void lokt__bell_drain(struct lokt_ticket *t)
+{
+	char buf[64];
+
+	while (t->bell >= 0 && read(t->bell, buf, sizeof(buf)) > 0)
+		;
+}
+
+int lokt__ticket_live(struct lokt_store *s, const char *name, uint64_t seq)
+{
+	char file[32];
+	int qfd, fd = -1, r;
+
+	qfd = queue_open(s, name, false);
+	if (qfd < 0)
+		return qfd == -ENOENT ? 0 : qfd;
+	snprintf(file, sizeof(file), "%020" PRIu64, seq);
+	r = ticket_live(qfd, file, &fd);
+	close(qfd);
+	if (fd >= 0)
+		close(fd);
+	return r;
 }

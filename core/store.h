@@ -11,7 +11,8 @@
  * freezes/, flock(LOCK_EX)ed for the microseconds of a transition, whose
  * content is the last fence issued; records published with link(2) and
  * rewritten with rename(2) from a temporary file in the same directory;
- * waiter tickets in `locks/.<name>.q/`, each flock()ed by its waiter.
+ * waiter tickets in `locks/.<name>.q/`, each flock()ed by its waiter,
+ * each with its waiter's doorbell (a FIFO) beside it.
  */
 #ifndef LOKT_STORE_H
 #define LOKT_STORE_H
@@ -97,6 +98,7 @@ int lokt__file_remove(struct lokt_store *s, enum lokt_kind kind,
 struct lokt_ticket {
 	int fd; /* open and flock()ed while we wait; -1: none */
 	uint64_t seq; /* position key: lower is earlier */
+	int bell; /* our doorbell, readable when rung; -1: none */
 };
 
 /* What the queue of a name looks like to one asker. */
@@ -104,25 +106,31 @@ struct lokt_queue {
 	size_t live; /* live tickets, ours included */
 	size_t ahead; /* live tickets lower than ours (all, if we have none) */
 	pid_t ahead_pid; /* the waiter just ahead of us, 0 if none */
+	uint64_t ahead_seq; /* its ticket, 0 if none */
 };
 
-/* Take a ticket after every existing one. Call with the name's sidecar
- * locked (ticket numbers are chosen under it). */
+/* Take a ticket after every existing one, with its doorbell (ret->bell
+ * is -1 when it could not be made). Call with the name's sidecar locked
+ * (ticket numbers are chosen under it). */
 int lokt__ticket_take(struct lokt_store *s, const char *name,
 		      struct lokt_ticket *ret);
 
-/* Remove our ticket (unlink, then close, so it is never seen dead). */
+/* Remove our ticket (unlink, then close, so it is never seen dead) and
+ * its doorbell, then ring the first waiter behind us that listens. */
 void lokt__ticket_drop(struct lokt_store *s, const char *name,
 		       struct lokt_ticket *t);
+
+/* Empty our doorbell after it rang. */
+void lokt__bell_drain(struct lokt_ticket *t);
+
+/* Is ticket seq of name held by a live waiter? 1 yes, 0 gone or dead
+ * (not removed here), -errno. */
+int lokt__ticket_live(struct lokt_store *s, const char *name, uint64_t seq);
 
 /* Count the live waiters of a name, relative to ticket `seq` (0: not
  * queued). With prune (only with the sidecar locked), tickets of dead
  * waiters are removed. */
 int lokt__queue_scan(struct lokt_store *s, const char *name, uint64_t seq,
 		     bool prune, struct lokt_queue *ret);
-
-/* Path of the queue directory, for inotify; malloc'd. */
-int lokt__queue_path(const struct lokt_store *s, const char *name,
-		     char **ret);
 
 #endif /* LOKT_STORE_H */

@@ -4,7 +4,8 @@
 # with SIGKILL does not block the ones behind it; --timeout gives up with
 # exit 2 and leaves the queue; a waiter gets in after the holder dies
 # without anyone unlocking (no timing asserted: it gets in, and never
-# before the release).
+# before the release); a waiter on a lock kept by guard's watchdog
+# watches the keeper (counted in syscalls, not in time).
 . "$SRC_ROOT/tests/lib.sh"
 . "$SRC_ROOT/tests/cli/common.sh"
 
@@ -30,6 +31,9 @@ done
 expect_exit 2 "a plain lock of q1 is refused while held and waiters queue" \
 	env LOKT_OWNER=third "$LOKT" lock q1
 check "nobody got in while the holder holds it" test ! -e "$T/order"
+# Live waiters' tickets and doorbells are the store's own files.
+expect_exit 0 "doctor is clean while waiters queue (their doorbells are not foreign)" \
+	"$LOKT" doctor
 kill -9 "$h"
 wait "$h" 2>/dev/null
 check "all waiters got in" wait_for 60 eval '[ "$(wc -l <"$T/order" 2>/dev/null)" = 4 ]'
@@ -91,5 +95,31 @@ check "W1 gets in after the holder died (nobody unlocked)" wait_for 30 test -e "
 wait "$w1"
 check "W1's guard exits 0 (got $?)" test $? -eq 0
 check "the dead holder's lock was broken (audit stale-break dead)" audit_has stale-break q4 dead
+
+# --- a lock kept by its keeper: the waiter watches the keeper -------------
+# guard is SIGKILLed; its watchdog keeps the lock while the command, which
+# ignores SIGTERM, runs on. The holder's pid is gone: a waiter that watched
+# it would find it gone at every attempt (pidfd_open: ESRCH) and spin.
+if ! command -v strace >/dev/null; then
+	skip "a waiter on a kept lock does not spin" "no strace to count its pidfd_open calls"
+else
+	LOKT_OWNER=other "$LOKT" guard q5 -q -- sh -c \
+		'trap "" TERM; : >"$1"; exec sleep 600' sh "$T/k5" >/dev/null 2>&1 &
+	g=$!
+	track "$g"
+	wait_for 30 test -e "$T/k5"
+	kill -9 "$g"
+	check "q5 is kept alive by guard's watchdog" wait_for 30 eval \
+		'"$LOKT" status q5 2>/dev/null | grep -q "kept alive"'
+	# LeakSanitizer stops the world with ptrace, which fails under strace.
+	expect_exit 2 "a waiter on the kept lock times out (1s)" \
+		env ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+		strace -f -qq -o "$T/strace5" -e trace=pidfd_open \
+		"$LOKT" lock q5 --wait --timeout 1s -q
+	check "it watched the keeper, not the dead holder (no pidfd_open ESRCH: $(grep -c ESRCH "$T/strace5"))" \
+		test "$(grep -c ESRCH "$T/strace5")" -eq 0
+	check "it watched something (a pidfd_open succeeded)" \
+		grep -q "pidfd_open(.*= [0-9]" "$T/strace5"
+fi
 
 done_testing

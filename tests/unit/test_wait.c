@@ -4,16 +4,30 @@
  * served in that order; a waiter killed with SIGKILL does not block those
  * behind it; a plain acquisition of a free lock with waiters queued is
  * refused; a holder's death, a release, an unfreeze and a freeze's expiry
- * wake waiters; timeouts and cancellation leave no ticket behind. Only
- * orders and outcomes are asserted; waits are for states, with generous
- * deadlines.
+ * wake waiters; timeouts and cancellation leave no ticket behind; a
+ * waiter behind one that acquires is rung and moves to the head while
+ * that one still holds. Only orders and outcomes are asserted; waits are
+ * for states, with generous deadlines.
+ *
+ * Every test here runs with the waiters' periodic re-check off
+ * (lokt__wait_recheck_ms < 0): each wake-up it needs must come from an
+ * event (inotify, a doorbell, a pidfd, an expiry timer), or it hangs and
+ * fails.
  */
 #include <dirent.h>
 #include <poll.h>
+#include <sys/stat.h>
 
 #include "proto.h"
+#include "protocol.h" /* lokt__wait_recheck_ms */
 
-TestSuite(wait, .init = fx_setup, .fini = fx_teardown, .timeout = 100);
+static void wait_setup(void)
+{
+	fx_setup();
+	lokt__wait_recheck_ms = -1; /* inherited by the forked waiters */
+}
+
+TestSuite(wait, .init = wait_setup, .fini = fx_teardown, .timeout = 100);
 
 #define CHILD_TIMEOUT 4
 #define CHILD_CANCELED 5
@@ -25,35 +39,58 @@ static void on_usr1(int sig)
 	canceled = 1;
 }
 
+/* Set before forking: a waiter that acquires holds until go.<k> exists. */
+static bool hold_for_go;
+
 struct seen {
 	size_t max_position;
 	int k; /* the waiter's number */
 	bool reported; /* its first progress report is known to the test */
+	bool at_head; /* it has reported position 1 */
 };
 
-/* The marker file that says waiter k has reported its place once. */
-static void reported_path(char *buf, size_t size, int k)
+/* A marker file of waiter k: "reported" (its place, once), "head" (it
+ * reported position 1), "go" (the test lets it release). */
+static void marker_path(char *buf, size_t size, const char *what, int k)
 {
 	char rel[32];
 
-	snprintf(rel, sizeof(rel), "reported.%d", k);
+	snprintf(rel, sizeof(rel), "%s.%d", what, k);
 	fx_path(buf, size, rel);
+}
+
+static void marker_make(const char *what, int k)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	marker_path(path, sizeof(path), what, k);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+}
+
+static bool marker_exists(const char *what, int k)
+{
+	char path[PATH_MAX];
+
+	marker_path(path, sizeof(path), what, k);
+	return access(path, F_OK) == 0;
 }
 
 static void progress(const struct lokt_progress *p, void *userdata)
 {
 	struct seen *s = userdata;
-	char path[PATH_MAX];
-	int fd;
 
 	if (p->position > s->max_position)
 		s->max_position = p->position;
 	if (!s->reported) {
-		reported_path(path, sizeof(path), s->k);
-		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		if (fd >= 0)
-			close(fd);
+		marker_make("reported", s->k);
 		s->reported = true;
+	}
+	if (p->position == 1 && !s->at_head) {
+		marker_make("head", s->k);
+		s->at_head = true;
 	}
 }
 
@@ -89,6 +126,11 @@ static int waiter(const char *name, int k, int64_t timeout_ms, int log)
 	len = snprintf(line, sizeof(line), "%d:%zu ", k, seen.max_position);
 	if (log >= 0 && write(log, line, len) != len)
 		return CHILD_ERROR;
+	for (int i = 0; hold_for_go && !marker_exists("go", k); i++) {
+		if (i == 20000)
+			return CHILD_ERROR;
+		sleep_us(5000);
+	}
 	sleep_us(20000);
 	if (lokt_release(s, name, &me, res.lock.lock_id, 0, &res) < 0)
 		return CHILD_ERROR;
@@ -111,11 +153,8 @@ static pid_t spawn_waiter(const char *name, int k, int64_t timeout_ms,
  * then is its first position known to count every waiter ahead of it. */
 static void wait_reported(int k)
 {
-	char path[PATH_MAX];
-
-	reported_path(path, sizeof(path), k);
 	for (int i = 0; i < 2000; i++) {
-		if (access(path, F_OK) == 0)
+		if (marker_exists("reported", k))
 			return;
 		sleep_us(5000);
 	}
@@ -210,6 +249,95 @@ Test(wait, killed_waiter_does_not_block)
 	close(log);
 	/* Waiter 2 saw itself second until waiter 1's ticket was found dead. */
 	expect_log(logp, "2:2 3:3 ");
+}
+
+/* Waiter 2 waits behind waiter 1. When 1 acquires, it leaves the queue and
+ * rings 2's doorbell: 2 moves to the head (reports position 1) while 1 is
+ * alive and holds, so neither a death nor a re-check (off) can be what
+ * woke it. Then 1 releases and 2 gets in. */
+Test(wait, doorbell_moves_the_next_waiter_to_the_head)
+{
+	struct lokt_who me = who_of(getpid(), "holder");
+	struct lokt_result res;
+	char logp[PATH_MAX];
+	int log = open_log(logp, sizeof(logp)), i;
+	pid_t w[2];
+
+	hold_for_go = true;
+	cr_assert_eq(lokt_acquire(fx.s, "q", &me, NULL, &res), 0);
+	for (i = 0; i < 2; i++) {
+		w[i] = spawn_waiter("q", i + 1, 60000, log);
+		wait_waiters("q", i + 1);
+		wait_reported(i + 1);
+	}
+	cr_expect_not(marker_exists("head", 2), "2 is behind 1");
+	cr_assert_eq(lokt_release(fx.s, "q", &me, NULL, 0, &res), 0);
+	wait_waiters("q", 1); /* 1 acquired and left the queue */
+	for (i = 0; i < 2000 && !marker_exists("head", 2); i++)
+		sleep_us(5000);
+	cr_expect(marker_exists("head", 2), "2 was rung to the head");
+	cr_expect_eq(lokt_get(fx.s, LOKT_LOCK, "q", &res.other, NULL), 0);
+	cr_expect_eq(res.other.rec.pid, w[0], "while 1 holds");
+	marker_make("go", 1);
+	marker_make("go", 2);
+	cr_expect_eq(reap(w[0]), CHILD_WON);
+	cr_expect_eq(reap(w[1]), CHILD_WON);
+	close(log);
+	expect_log(logp, "1:1 2:2 ");
+	wait_waiters("q", 0);
+}
+
+/* A member of a shared store plants files where doorbells go: a symlink
+ * where the next waiter's bell will be made, and a regular file in place
+ * of a waiting waiter's bell. The first is replaced by a FIFO, its target
+ * untouched; the second is not written when the waiter ahead leaves and
+ * rings; the queue still works. */
+Test(wait, planted_bells_are_neither_followed_nor_written)
+{
+	struct lokt_who me = who_of(getpid(), "holder");
+	struct lokt_result res;
+	char qdir[PATH_MAX], bell1[PATH_MAX + 32], bell2[PATH_MAX + 32];
+	char victim[PATH_MAX];
+	struct stat st;
+	pid_t w1, w2;
+	int fd;
+
+	fx_path(qdir, sizeof(qdir), "root/locks/.q.q");
+	fx_path(victim, sizeof(victim), "victim");
+	snprintf(bell1, sizeof(bell1), "%s/%020d.bell", qdir, 1);
+	snprintf(bell2, sizeof(bell2), "%s/%020d.bell", qdir, 2);
+	fd = open(victim, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, "keep", 4), 4);
+	close(fd);
+	cr_assert_eq(mkdir(qdir, 0755), 0);
+	cr_assert_eq(symlink(victim, bell1), 0);
+
+	cr_assert_eq(lokt_acquire(fx.s, "q", &me, NULL, &res), 0);
+	w1 = spawn_waiter("q", 1, -1, -1);
+	wait_waiters("q", 1);
+	wait_reported(1);
+	cr_expect(lstat(bell1, &st) == 0 && S_ISFIFO(st.st_mode),
+		  "the planted symlink was replaced by a doorbell");
+	cr_expect(stat(victim, &st) == 0 && S_ISREG(st.st_mode) &&
+			  st.st_size == 4,
+		  "its target untouched");
+
+	w2 = spawn_waiter("q", 2, 60000, -1);
+	wait_waiters("q", 2);
+	wait_reported(2);
+	cr_assert_eq(unlink(bell2), 0);
+	fd = open(bell2, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	cr_assert(fd >= 0);
+	close(fd);
+	kill(w1, SIGUSR1); /* waiter 1 leaves and rings 2's "bell" */
+	cr_expect_eq(reap(w1), CHILD_CANCELED);
+	cr_expect(lstat(bell2, &st) == 0 && S_ISREG(st.st_mode) &&
+			  st.st_size == 0,
+		  "a regular file is not rung");
+	cr_assert_eq(lokt_release(fx.s, "q", &me, NULL, 0, &res), 0);
+	cr_expect_eq(reap(w2), CHILD_WON, "the queue still works");
+	wait_waiters("q", 0);
 }
 
 Test(wait, holder_death_wakes_waiter)
