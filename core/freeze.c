@@ -133,20 +133,18 @@ LOKT_API int lokt_freeze(struct lokt_store *s, const char *name,
 	return r;
 }
 
-/* The decision of lokt_unfreeze about cur; the freeze sidecar is held. */
-static int unfreeze_locked(struct lokt_store *s, const char *name,
-			   const struct lokt_who *who, bool force,
-			   const struct lokt_info *cur, struct lokt_result *ret)
+/* Decide an unfreeze of cur (see lokt_unfreeze), without acting: 0 with
+ * the audit event (and reason) to remove it under, or the refusal
+ * (NOT_OWNER, FUTURE_VERSION) with ret->other set. */
+static int unfreeze_decide(const struct lokt_who *who, bool force,
+			   const struct lokt_info *cur, const char **ret_event,
+			   const char **ret_reason, struct lokt_result *ret)
 {
 	const char *event = "unfreeze", *reason = NULL;
-	int r;
 
 	if (cur->future) {
-		if (!force) {
-			ret->other = *cur;
-			ret->have_other = true;
-			return -LOKT_E_FUTURE_VERSION;
-		}
+		if (!force)
+			goto refuse;
 		event = "force-unfreeze";
 		reason = "future-version";
 	} else if (cur->stale == LOKT_STALE_CORRUPT) {
@@ -155,24 +153,45 @@ static int unfreeze_locked(struct lokt_store *s, const char *name,
 	} else if (cur->stale != LOKT_LIVE) {
 		reason = lokt_stale_name(cur->stale);
 	} else if (strcmp(cur->rec.owner, who->owner)) {
-		if (!force) {
-			ret->other = *cur;
-			ret->have_other = true;
-			return -LOKT_E_NOT_OWNER;
-		}
+		if (!force)
+			goto refuse;
 		event = "force-unfreeze";
 	}
-	r = lokt__remove_audited(s, LOKT_FREEZE, name, who, cur, event,
-				 reason);
-	if (r == 0)
-		ret->lock = cur->rec;
-	return r;
+	*ret_event = event;
+	*ret_reason = reason;
+	return 0;
+refuse:
+	ret->other = *cur;
+	ret->have_other = true;
+	return cur->future ? -LOKT_E_FUTURE_VERSION : -LOKT_E_NOT_OWNER;
+}
+
+/* lokt_unfreeze where the freeze's sidecar could not be taken for lack of
+ * write permission (err): as for a release (protocol.c), an unlocked read
+ * still tells "not found" and "not owner" apart; what the caller would be
+ * allowed to do keeps err. */
+static int unfreeze_unwritable(struct lokt_store *s, const char *name,
+			       const struct lokt_who *who, bool force, int err,
+			       struct lokt_result *ret)
+{
+	const char *event, *reason;
+	struct lokt_info cur;
+	int r;
+
+	r = lokt__load(s, LOKT_FREEZE, name, &cur, NULL);
+	if (r == -LOKT_E_NOT_FOUND)
+		return r;
+	if (r < 0)
+		return err;
+	r = unfreeze_decide(who, force, &cur, &event, &reason, ret);
+	return r < 0 ? r : err;
 }
 
 LOKT_API int lokt_unfreeze(struct lokt_store *s, const char *name,
 			   const struct lokt_who *who, bool force,
 			   struct lokt_result *ret)
 {
+	const char *event = NULL, *reason = NULL;
 	struct lokt_result local;
 	struct lokt_info cur;
 	int lk, r;
@@ -186,11 +205,18 @@ LOKT_API int lokt_unfreeze(struct lokt_store *s, const char *name,
 	if (!s || !who)
 		return -EINVAL;
 	r = lokt__name_lock(s, LOKT_FREEZE, name, &lk);
+	if (r == -EACCES || r == -EPERM || r == -EROFS)
+		return unfreeze_unwritable(s, name, who, force, r, ret);
 	if (r < 0)
 		return r;
 	r = lokt__load(s, LOKT_FREEZE, name, &cur, NULL);
 	if (r == 0)
-		r = unfreeze_locked(s, name, who, force, &cur, ret);
+		r = unfreeze_decide(who, force, &cur, &event, &reason, ret);
+	if (r == 0)
+		r = lokt__remove_audited(s, LOKT_FREEZE, name, who, &cur, event,
+					 reason);
+	if (r == 0)
+		ret->lock = cur.rec;
 	lokt__name_unlock(lk);
 	return r;
 }

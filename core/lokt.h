@@ -351,7 +351,9 @@ int lokt_freeze(struct lokt_store *s, const char *name,
 		struct lokt_result *ret);
 
 /* Remove a freeze: same owner, or anyone when expired, or force (audited
- * force-unfreeze). -LOKT_E_NOT_FOUND, -LOKT_E_NOT_OWNER. */
+ * force-unfreeze). -LOKT_E_NOT_FOUND, -LOKT_E_NOT_OWNER. On a store the
+ * caller cannot write, those two are still told apart (as for
+ * lokt_release); an unfreeze it would be allowed gives the -errno. */
 int lokt_unfreeze(struct lokt_store *s, const char *name,
 		  const struct lokt_who *who, bool force,
 		  struct lokt_result *ret);

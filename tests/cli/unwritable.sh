@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# `lokt unlock` on a store the caller may read but not write (owned by
-# root, 0755), run as a real unprivileged user: another owner's lock is
+# `lokt unlock` (and `lokt unfreeze`) on a store the caller may read but
+# not write (owned by root, 0755), run as a real unprivileged user:
+# another owner's lock (freeze) is
 # "not owner" (exit 4), a free name "not found" (exit 3) — not exit 1
 # for the EACCES of the name's sidecar — and a release that would be
 # allowed (own owner, --force) is the permission error (exit 1) that
@@ -33,6 +34,7 @@ as_user() {
 }
 
 hold alice uw || exit 1
+LOKT_OWNER=alice "$LOKT" freeze fz --ttl 1h -q || exit 1
 lf=$(lockfile uw)
 before=$(cat "$lf")
 audit_before=$(wc -l <"$LOKT_ROOT/audit.log")
@@ -50,6 +52,12 @@ expect_exit 1 "unlock as owner alice (allowed, but no write access): exit 1" \
 contains "$ERR" "Permission denied" "... saying permission was denied"
 expect_exit 1 "unlock --force: the permission error (exit 1)" \
 	as_user "$LOKT" unlock uw --force --yes
+expect_exit 4 "unfreeze of alice's freeze: not owner (exit 4)" as_user "$LOKT" unfreeze fz
+expect_exit 3 "unfreeze of a name not frozen: not found (exit 3)" as_user "$LOKT" unfreeze free-uw
+expect_exit 1 "unfreeze --force: the permission error (exit 1)" \
+	as_user "$LOKT" unfreeze fz --force
+contains "$ERR" "Permission denied" "... saying permission was denied"
+check "the freeze still stands" test -f "$LOKT_ROOT/freezes/fz.json"
 check "the lock file is unchanged" test "$(cat "$lf")" = "$before"
 check "nothing was audited" test "$(wc -l <"$LOKT_ROOT/audit.log")" = "$audit_before"
 expect_exit 0 "the lock is still held" "$LOKT" exists uw
