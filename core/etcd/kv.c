@@ -231,8 +231,9 @@ void lokt__txn_put(struct lokt_txn *t, bool on_success, const char *key,
 	add_op(t, on_success, "request_put", b);
 }
 
-void lokt__txn_delete(struct lokt_txn *t, bool on_success, const char *key,
-		      const char *range_end)
+/* A request on [key, range_end) of the given kind. */
+static void range_op(struct lokt_txn *t, bool on_success, const char *kind,
+		     const char *key, const char *range_end)
 {
 	struct json_object *b = json_object_new_object();
 
@@ -241,20 +242,19 @@ void lokt__txn_delete(struct lokt_txn *t, bool on_success, const char *key,
 		if (range_end)
 			note(t, add_b64(b, "range_end", range_end));
 	}
-	add_op(t, on_success, "request_delete_range", b);
+	add_op(t, on_success, kind, b);
+}
+
+void lokt__txn_delete(struct lokt_txn *t, bool on_success, const char *key,
+		      const char *range_end)
+{
+	range_op(t, on_success, "request_delete_range", key, range_end);
 }
 
 void lokt__txn_get(struct lokt_txn *t, bool on_success, const char *key,
 		   const char *range_end)
 {
-	struct json_object *b = json_object_new_object();
-
-	if (b) {
-		note(t, add_b64(b, "key", key));
-		if (range_end)
-			note(t, add_b64(b, "range_end", range_end));
-	}
-	add_op(t, on_success, "request_range", b);
+	range_op(t, on_success, "request_range", key, range_end);
 }
 
 int lokt__txn_run(struct lokt_gw *g, struct lokt_txn *t,
