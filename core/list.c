@@ -73,24 +73,16 @@ LOKT_API int lokt_list(struct lokt_store *s, enum lokt_kind kind,
 	size_t n = 0, cap = 0;
 	struct dirent *de;
 	DIR *d;
-	int fd, r = 0;
+	int r = 0;
 
 	if (!s || !ret || !ret_n)
 		return -EINVAL;
 	r = lokt__store_follow(s);
 	if (r < 0)
 		return r;
-	/* A description of our own: threads must not share a dir offset. */
-	fd = openat(lokt__kind_fd(s, kind), ".",
-		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		r = -errno;
-		close(fd);
+	r = lokt__opendir(lokt__kind_fd(s, kind), &d);
+	if (r < 0)
 		return r;
-	}
 	while ((de = readdir(d))) {
 		if (!entry_name(de->d_name, name, sizeof(name)))
 			continue;
@@ -319,17 +311,11 @@ static int prune_temps(struct lokt_store *s, enum lokt_kind kind)
 	time_t now = time(NULL);
 	struct dirent *de;
 	DIR *d;
-	int fd;
+	int r;
 
-	fd = openat(lokt__kind_fd(s, kind), ".",
-		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -ENOMEM;
-	}
+	r = lokt__opendir(lokt__kind_fd(s, kind), &d);
+	if (r < 0)
+		return r;
 	while ((de = readdir(d)))
 		if (de->d_name[0] == '.')
 			prune_temps_of(s, kind, dirfd(d), de->d_name, now);

@@ -160,17 +160,11 @@ static int for_each_ticket(int dfd, int (*fn)(int dfd, const char *file,
 {
 	struct dirent *de;
 	DIR *d;
-	int fd, r = 0;
+	int r = 0;
 
-	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		r = -errno;
-		close(fd);
+	r = lokt__opendir(dfd, &d);
+	if (r < 0)
 		return r;
-	}
 	while (!r && (de = readdir(d))) {
 		uint64_t seq = ticket_seq(de->d_name);
 

@@ -161,17 +161,11 @@ int lokt__sidecars_prune(struct lokt_store *s, enum lokt_kind kind,
 	struct stat st;
 	size_t len, count = 0;
 	DIR *d;
-	int fd, r = 0;
+	int r = 0;
 
-	fd = openat(lokt__kind_fd(s, kind), ".",
-		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -ENOMEM;
-	}
+	r = lokt__opendir(lokt__kind_fd(s, kind), &d);
+	if (r < 0)
+		return r;
 	while (r >= 0 && (de = readdir(d))) {
 		len = strlen(de->d_name);
 		if (de->d_name[0] != '.' || len < 5 || len - 4 > LOKT_NAME_MAX ||

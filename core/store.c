@@ -261,6 +261,22 @@ LOKT_API const char *lokt_store_root(const struct lokt_store *s)
 	return s->root;
 }
 
+int lokt__opendir(int dfd, DIR **ret)
+{
+	int fd, r;
+
+	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	*ret = fdopendir(fd);
+	if (!*ret) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return 0;
+}
+
 int lokt__kind_fd(const struct lokt_store *s, enum lokt_kind kind)
 {
 	return kind == LOKT_FREEZE ? s->freezes_fd : s->locks_fd;

@@ -17,6 +17,7 @@
 #ifndef LOKT_STORE_H
 #define LOKT_STORE_H
 
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include "internal.h"
@@ -34,6 +35,10 @@ int lokt__store_follow(struct lokt_store *s);
  * or -errno. Its stat goes to *ret_st (may be NULL). */
 int lokt__open_in(int dfd, const char *file, int flags, mode_t type,
 		  struct stat *ret_st);
+
+/* A DIR* of directory dfd on an open file description of its own (threads
+ * must not share a directory offset); closedir() it. -errno. */
+int lokt__opendir(int dfd, DIR **ret);
 
 /* The directory fd of a kind (locks/ or freezes/). */
 int lokt__kind_fd(const struct lokt_store *s, enum lokt_kind kind);
