@@ -80,3 +80,31 @@ _run_cleanup() {
 	rm -rf "$T"
 }
 trap _run_cleanup EXIT
+
+# second_user PREFIX [own]: a system user PREFIX<pid> (no home, no login;
+# with "own", a group of its own too), removed at exit; its name, uid and
+# gid in U, UID2 and GID2. A failed useradd fails the script. Needs root.
+second_user() {
+	local group=-N
+	[ "${2:-}" = own ] && group=-U
+	U=$1$$
+	if ! useradd -M "$group" -r -d / -s /usr/sbin/nologin "$U" 2>"$T/useradd.err"; then
+		not_ok "useradd $U: $(cat "$T/useradd.err")"
+		done_testing
+		exit 1
+	fi
+	if [ "$group" = -U ]; then
+		at_exit "userdel -f '$U' 2>/dev/null; groupdel '$U' 2>/dev/null"
+	else
+		at_exit "userdel -f '$U' 2>/dev/null"
+	fi
+	UID2=$(id -u "$U") GID2=$(id -g "$U")
+	ok "created user $U (uid $UID2)"
+}
+
+# as_user CMD...: CMD as the second_user (its uid and gid, no other
+# groups), without our LOKT_OWNER and LOKT_AGENT_ID.
+as_user() {
+	setpriv --reuid="$UID2" --regid="$GID2" --clear-groups \
+		env -u LOKT_OWNER -u LOKT_AGENT_ID HOME=/ "$@"
+}

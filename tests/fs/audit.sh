@@ -23,25 +23,11 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 0
 fi
 
-U=lkau$$
-if ! useradd -M -N -r -d / -s /usr/sbin/nologin "$U" 2>"$T/useradd.err"; then
-	not_ok "useradd $U: $(cat "$T/useradd.err")"
-	done_testing
-	exit 1
-fi
-at_exit "userdel -f $U 2>/dev/null"
-UID2=$(id -u "$U")
-GID2=$(id -g "$U")
-ok "created user $U (uid $UID2)"
+second_user lkau
 chmod 0711 "$T"
 cp "$ERRNO_PY" "$T/errno.py"
 chmod 0644 "$T/errno.py"
 
-# as_user CMD...: CMD as the second user; identity vars only as given.
-as_user() {
-	setpriv --reuid="$UID2" --regid="$GID2" --clear-groups \
-		env -u LOKT_OWNER -u LOKT_AGENT_ID HOME=/ "$@"
-}
 user_errno() {
 	local want=$1 desc=$2
 	shift 2

@@ -18,14 +18,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 0
 fi
 
-U=lkfsrm$$
-if ! useradd -M -N -r -d / -s /usr/sbin/nologin "$U" 2>"$T/useradd.err"; then
-	not_ok "useradd $U: $(cat "$T/useradd.err")"
-	done_testing
-	exit 1
-fi
-at_exit "userdel -f '$U' 2>/dev/null"
-ok "created user $U (uid $(id -u "$U"))"
+second_user lkfsrm
 chmod 0711 "$T"
 
 M=$T/mnt

@@ -15,36 +15,22 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 0
 fi
 
-U=lokttest$$
-if ! useradd -M -N -r -d / -s /usr/sbin/nologin "$U" 2>"$T/useradd.err"; then
-	not_ok "useradd $U: $(cat "$T/useradd.err")"
-	done_testing
-	exit 1
-fi
 usersh=
-# At exit the user's processes go first, or userdel refuses.
+# At exit the user's shell goes first (hooks run in order), then the user.
 user_cleanup() {
 	if [ -n "$usersh" ]; then
 		kill_child KILL "$usersh"
 		wait "$usersh" 2>/dev/null
 	fi
-	userdel -f "$U" 2>/dev/null
 }
 at_exit user_cleanup
-UID2=$(id -u "$U")
-GID2=$(id -g "$U")
-ok "created user $U (uid $UID2)"
+second_user lokttest
 
 # The second user must reach the mount point (and errno.py) through $T.
 chmod 0711 "$T"
 cp "$ERRNO_PY" "$T/errno.py"
 chmod 0644 "$T/errno.py"
 
-# as_user CMD...: run CMD as the second user, without our identity vars.
-as_user() {
-	setpriv --reuid="$UID2" --regid="$GID2" --clear-groups \
-		env -u LOKT_OWNER -u LOKT_AGENT_ID HOME=/ "$@"
-}
 # user_errno WANT DESC OP PATH [ARG]: errno.py as the second user.
 user_errno() {
 	local want=$1 desc=$2

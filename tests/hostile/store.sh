@@ -22,22 +22,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 0
 fi
 
-U=lkst$$
-if ! useradd -M -U -r -d / -s /usr/sbin/nologin "$U" 2>"$T/useradd.err"; then
-	not_ok "useradd $U: $(cat "$T/useradd.err")"
-	done_testing
-	exit 1
-fi
-at_exit "userdel -f $U 2>/dev/null; groupdel $U 2>/dev/null"
-UID2=$(id -u "$U")
-GID2=$(id -g "$U")
-ok "created user $U (uid $UID2)"
-
-# as_user CMD...: run CMD as the member.
-as_user() {
-	setpriv --reuid="$UID2" --regid="$GID2" --clear-groups \
-		env -u LOKT_OWNER -u LOKT_AGENT_ID HOME=/ "$@"
-}
+second_user lkst own
 # bounded EXIT DESC CMD...: CMD under timeout 10; a hang is exit 124.
 bounded() {
 	local want=$1 desc=$2
