@@ -21,11 +21,13 @@
 
 int lokt__watch_add(int ino, const struct lokt_store *s, enum lokt_kind kind)
 {
-	char path[PATH_MAX];
+	char path[64];
 	int wd;
 
-	snprintf(path, sizeof(path), "%s/%s", s->root,
-		 kind == LOKT_FREEZE ? "freezes" : "locks");
+	/* The directory the store has open, through its fd, not a path that
+	 * a member of a shared store could have swapped for a symlink since
+	 * (/proc/self/fd/N names the open file itself). */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", lokt__kind_fd(s, kind));
 	wd = inotify_add_watch(ino, path, WATCH_MASK);
 	return wd < 0 ? -errno : wd;
 }

@@ -6,7 +6,8 @@
  * LOKT_E_FOREIGN at once (a FIFO opened without O_NONBLOCK would block
  * this test until its timeout), must not touch what a symlink points to,
  * and the walks (lokt_list, lokt_prune, lokt_release_all) must skip the
- * planted name and carry on with the others. tests/hostile runs the same
+ * planted name and carry on with the others, and a watch is on the
+ * directory the store has open. tests/hostile runs the same
  * tricks as a real second user against the CLI and the mount.
  */
 #include <sys/socket.h>
@@ -165,4 +166,38 @@ Test(foreign, kind_dir_symlink_is_refused)
 	cr_assert_eq(stat(target, &st), 0);
 	cr_expect_eq(st.st_mode & 07777, 0755, "victim mode %o",
 		     st.st_mode & 07777);
+}
+
+/* Did the watch fd report something (without waiting)? */
+static bool watch_fired(int fd, const char *name)
+{
+	return lokt_watch_changed(fd, name) == 1;
+}
+
+Test(foreign, watch_is_on_the_open_directory)
+{
+	char path[PATH_MAX], away[PATH_MAX], target[PATH_MAX];
+	struct lokt_who me = who_of(getpid(), "me");
+	struct lokt_result res;
+	int fd;
+
+	/* locks/ swapped for a symlink after the store was opened: a watch
+	 * made then is on the directory the store has open, never on what
+	 * the symlink names. */
+	fx_path(target, sizeof(target), "elsewhere");
+	cr_assert_eq(mkdir(target, 0755), 0);
+	snprintf(path, sizeof(path), "%s/locks", fx.root);
+	snprintf(away, sizeof(away), "%s/locks.away", fx.root);
+	cr_assert_eq(rename(path, away), 0);
+	cr_assert_eq(symlink(target, path), 0);
+	cr_assert_eq(lokt_watch(fx.s, LOKT_LOCK, "w", &fd), 0);
+	unit_write(target, "w.json", "{}", 2);
+	cr_expect_not(watch_fired(fd, "w"), "watched the symlink's target");
+	/* The store does not follow a moved locks/ (only a moved root):
+	 * its lock goes to the directory it has open, and the watch sees it. */
+	cr_assert_eq(lokt_acquire(fx.s, "w", &me, NULL, &res), 0);
+	cr_expect(watch_fired(fd, "w"), "missed a lock in the open directory");
+	close(fd);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(rename(away, path), 0);
 }
