@@ -55,6 +55,10 @@ enum {
 	OPT_TAIL,
 };
 
+/* -E N, --conflict-exit-code N (lock, guard): exit N instead of 2 when
+ * the lock is held, frozen or the wait timed out, as flock -E. */
+#define CLI_CONFLICT_OPT { "conflict-exit-code", required_argument, NULL, 'E' }
+
 /* Every command's option table starts with these. */
 #define CLI_COMMON_OPTS                                           \
 	{ "root", required_argument, NULL, OPT_ROOT },            \
@@ -67,7 +71,9 @@ enum {
 struct cli {
 	const char *cmd; /* the command name, for "Try 'lokt help CMD'" */
 	bool json; /* --json: one JSON document on stdout */
-	bool quiet; /* -q: nothing on stdout on success, no progress */
+	bool quiet; /* -q: nothing on stdout on success, no progress, and
+		       no message when refused as held or frozen */
+	int conflict_exit; /* -E N: what exit 2 becomes; -1: 2 */
 	char *root; /* after cli_open or cli_open_ro */
 	struct lokt_store *store; /* after cli_open; NULL after cli_open_ro
 				     when root does not exist yet */
@@ -155,6 +161,11 @@ void cli_catch_signals(volatile sig_atomic_t *flag);
 int cli_help_command(const char *cmd); /* usage on stdout; 0 or 64 */
 void cli_help_overview(FILE *f);
 bool cli_is_command(const char *cmd);
+
+/* The candidate closest to word when it looks like a typo of it (for
+ * "did you mean"), else NULL. */
+const char *cli_suggest(const char *word, const char *const *candidates,
+			size_t n);
 int cmd_help(struct cli *c, int argc, char **argv);
 int cmd_version(struct cli *c, int argc, char **argv);
 

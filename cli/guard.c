@@ -101,21 +101,22 @@ static int parse_args(struct guard *g, int argc, char **argv, int *ret_exit)
 		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "on-lost", required_argument, NULL, OPT_ON_LOST },
+		CLI_CONFLICT_OPT,
 		CLI_END_OPT,
 	};
 	struct cli *c = g->c;
 	int first;
 
 	/* Both rounds are looked at for help before either acts. */
-	if (cli_asks_help(argc, argv, true, "q", opts, &first) ||
+	if (cli_asks_help(argc, argv, true, "qE:", opts, &first) ||
 	    (first < argc && strcmp(argv[first - 1], "--") &&
-	     cli_asks_help(argc - first, argv + first, true, "q", opts,
+	     cli_asks_help(argc - first, argv + first, true, "qE:", opts,
 			   NULL))) {
 		*ret_exit = cli_help_command(c->cmd);
 		return -1;
 	}
 	*ret_exit = EXIT_USAGE;
-	first = cli_parse(c, argc, argv, true, "q", opts, guard_opt, g,
+	first = cli_parse(c, argc, argv, true, "qE:", opts, guard_opt, g,
 			  ret_exit);
 	if (first < 0)
 		return -1;
@@ -132,7 +133,7 @@ static int parse_args(struct guard *g, int argc, char **argv, int *ret_exit)
 		argc -= first;
 		argv += first;
 		optind = 0;
-		first = cli_parse(c, argc, argv, true, "q", opts, guard_opt, g,
+		first = cli_parse(c, argc, argv, true, "qE:", opts, guard_opt, g,
 				  ret_exit);
 		if (first < 0)
 			return -1;
@@ -419,7 +420,11 @@ static void finish(struct guard *g)
 		close(g->watch);
 }
 
-static int acquire(struct guard *g, volatile sig_atomic_t *cancel)
+/* Take the lock: 0, or -1 with guard's exit status in *ret_exit (which
+ * may be 0: --conflict-exit-code 0 makes a busy lock a success for the
+ * caller, never a reason to run the command). */
+static int acquire(struct guard *g, volatile sig_atomic_t *cancel,
+		   int *ret_exit)
 {
 	struct cli *c = g->c;
 	struct cli_progress pr = { .name = g->name };
@@ -440,10 +445,14 @@ static int acquire(struct guard *g, volatile sig_atomic_t *cancel)
 	start = cli_mono_ms();
 	r = lokt_acquire(c->store, g->name, &c->who, &ao, &res);
 	cli_progress_clear(&pr);
-	if (r == -LOKT_E_CANCELED)
-		return 128 + (*cancel ? *cancel : SIGINT);
-	if (r < 0)
-		return cli_report(c, CLI_GUARD, r, g->name, &res);
+	if (r == -LOKT_E_CANCELED) {
+		*ret_exit = 128 + (*cancel ? *cancel : SIGINT);
+		return -1;
+	}
+	if (r < 0) {
+		*ret_exit = cli_report(c, CLI_GUARD, r, g->name, &res);
+		return -1;
+	}
 	cli_report_broke(c, g->name, &res);
 	g->held = res.lock;
 	if (ao.ttl_sec) {
@@ -474,7 +483,7 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 	if (c->no_exec)
 		return 0; /* an in-process caller that must not fork or exec */
 	cli_catch_signals(&cancel);
-	if ((r = acquire(&g, &cancel)))
+	if (acquire(&g, &cancel, &r) < 0)
 		return r;
 
 	sigemptyset(&mask);

@@ -17,7 +17,7 @@ struct usage {
 static const struct usage usages[] = {
 	{ "lock",
 	  "Usage: lokt lock NAME [--ttl D] [--wait] [--timeout D] [--holder PID]\n"
-	  "                      [--json] [-q]\n"
+	  "                      [-E N] [--json] [-q]\n"
 	  "Take the lock NAME for the process that ran lokt (your shell or\n"
 	  "script), or renew it if that process (or its parent chain) already\n"
 	  "holds it. Without --ttl the lock lives as long as that process.\n\n"
@@ -26,8 +26,11 @@ static const struct usage usages[] = {
 	  "                 first served) instead of failing with exit 2\n"
 	  "  --timeout D    give up waiting after D (default 10m)\n"
 	  "  --holder PID   make PID the holder instead of lokt's parent\n"
+	  "  -E N, --conflict-exit-code N\n"
+	  "                 exit N instead of 2 when held, frozen or timed out\n"
 	  "  --json         print the lock record (or the refusal) as JSON\n"
-	  "  -q, --quiet    print nothing on success, no progress line\n" },
+	  "  -q, --quiet    print nothing on success, no progress line, and\n"
+	  "                 nothing when the lock is busy (exit 2 all the same)\n" },
 	{ "unlock",
 	  "Usage: lokt unlock NAME [--force [--yes]] [--break-stale] [--owner O] [-q]\n"
 	  "       lokt unlock --all [--owner O] [-q]\n"
@@ -53,20 +56,25 @@ static const struct usage usages[] = {
 	  "lock root where there is none yet.\n" },
 	{ "guard",
 	  "Usage: lokt guard NAME [--ttl D] [--wait] [--timeout D]\n"
-	  "                       [--on-lost kill|warn] [-q] -- COMMAND [ARG...]\n"
+	  "                       [--on-lost kill|warn] [-E N] [-q] -- COMMAND [ARG...]\n"
 	  "Run COMMAND while holding the lock NAME; release it when COMMAND\n"
 	  "ends, on every path. The command sees LOKT_FENCE, LOKT_LOCK_ID,\n"
 	  "LOKT_LOCK_NAME and LOKT_ROOT. SIGINT, SIGTERM and SIGHUP are passed\n"
 	  "to it; if guard dies, even by SIGKILL, the command is stopped.\n"
-	  "Exit status: the command's, 128+N if it died of signal N, 2 if the\n"
-	  "lock could not be taken, 126/127 if COMMAND could not be run.\n\n"
+	  "Exit status: the command's, 128+N if it died of signal N, 2 (or -E N)\n"
+	  "if the lock could not be taken, 126/127 if COMMAND could not be run.\n\n"
 	  "  --ttl D           lock TTL; guard renews it every D/3\n"
 	  "  --wait            wait for the lock (first come, first served)\n"
 	  "  --timeout D       give up waiting after D (default 10m)\n"
 	  "  --on-lost kill    if the lock is lost, SIGTERM the command, then\n"
 	  "                    SIGKILL after 5s (default)\n"
 	  "  --on-lost warn    only warn and let the command run on\n"
-	  "  -q, --quiet       no progress line, no warnings about stale locks\n" },
+	  "  -E N, --conflict-exit-code N\n"
+	  "                    exit N instead of 2 when the lock is held, frozen\n"
+	  "                    or the wait timed out (as flock -E); the command\n"
+	  "                    never runs then, even with -E 0\n"
+	  "  -q, --quiet       no progress line, no warnings about stale locks,\n"
+	  "                    nothing when the lock is busy\n" },
 	{ "freeze",
 	  "Usage: lokt freeze NAME --ttl D [--json]\n"
 	  "Block every new acquisition of NAME (lock, guard, the mount) for D,\n"
@@ -124,10 +132,11 @@ void cli_help_overview(FILE *f)
 	      "  --root DIR      lock root (default: $LOKT_ROOT, <git common\n"
 	      "                  dir>/lokt, the nearest .lokt/ above, ./.lokt)\n"
 	      "  -h, --help      show help\n"
+	      "  -V, --version   print the version\n"
 	      "\n"
 	      "Durations: 90 (seconds), 1.5s, 500ms, 30m, 2h, 1d, 1h30m.\n"
-	      "Exit codes: 0 ok, 1 error, 2 held/frozen/timed out, 3 not found,\n"
-	      "4 not owner, 64 usage.\n"
+	      "Exit codes: 0 ok, 1 error, 2 held/frozen/timed out (lock and\n"
+	      "guard: -E N changes it), 3 not found, 4 not owner, 64 usage.\n"
 	      "Environment: LOKT_ROOT, LOKT_OWNER, LOKT_AGENT_ID,\n"
 	      "LOKT_REQUIRE_LOCAL_FS=1.\n"
 	      "See 'lokt help COMMAND' and lokt(1).\n",

@@ -93,6 +93,7 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "holder", required_argument, NULL, OPT_HOLDER },
+		CLI_CONFLICT_OPT,
 		CLI_END_OPT,
 	};
 	struct lock_args a = { .timeout_ms = DEFAULT_WAIT_MS };
@@ -103,7 +104,7 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 	const char *name;
 	int first, ex = 0, r;
 
-	first = cli_parse(c, argc, argv, false, "q", opts, lock_opt, &a, &ex);
+	first = cli_parse(c, argc, argv, false, "qE:", opts, lock_opt, &a, &ex);
 	if (first < 0)
 		return ex;
 	if ((r = cli_one_name(c, argc, argv, first, &name)))

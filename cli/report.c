@@ -242,7 +242,9 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 	struct json_object *doc;
 
 	message(op, r, name, res, msg);
-	cli_error("%s", msg);
+	/* -q: a busy lock is an answer, not an error (flock -n is silent). */
+	if (!(c->quiet && lokt_exit_code(r) == 2))
+		cli_error("%s", msg);
 	if (c->json) {
 		doc = json_object_new_object();
 		json_object_object_add(doc, "error",
@@ -261,6 +263,8 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 					(int64_t)res->waiters_ahead));
 		cli_json_print(doc);
 	}
+	if (lokt_exit_code(r) == 2 && c->conflict_exit >= 0)
+		return c->conflict_exit;
 	return lokt_exit_code(r);
 }
 

@@ -55,11 +55,76 @@ static int set_root(struct cli *c, const char *dir)
 	return r;
 }
 
-static int bad_option(struct cli *c, int opt, char **argv, bool missing)
+/* Edit distance between a and b (insertions, deletions, substitutions,
+ * and a swap of two neighbours), for "did you mean"; words are short. */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	size_t d[33][33];
+
+	if (la > 32 || lb > 32)
+		return SIZE_MAX;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++) {
+		for (j = 1; j <= lb; j++) {
+			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[la][lb];
+}
+
+const char *cli_suggest(const char *word, const char *const *candidates,
+			size_t n)
+{
+	size_t best = SIZE_MAX, dist, len = strlen(word);
+	const char *pick = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		dist = distance(word, candidates[i]);
+		if (dist < best) {
+			best = dist;
+			pick = candidates[i];
+		}
+	}
+	/* Close enough to be a typo, not another word. */
+	return best <= (len < 5 ? 1 : 2) ? pick : NULL;
+}
+
+/* The long option closest to "--word" among longopts, or NULL. */
+static const char *suggest_option(const char *what,
+				  const struct option *longopts)
+{
+	const char *names[64];
+	char word[64];
+	size_t n = 0;
+
+	if (strncmp(what, "--", 2) || !longopts)
+		return NULL;
+	snprintf(word, sizeof(word), "%s", what + 2);
+	word[strcspn(word, "=")] = '\0';
+	for (; longopts[n].name && n < 64; n++)
+		names[n] = longopts[n].name;
+	return cli_suggest(word, names, n);
+}
+
+static int bad_option(struct cli *c, int opt, char **argv, bool missing,
+		      const struct option *longopts)
 {
 	char shortname[3] = { '-', (char)optopt, 0 };
 	const char *last = optind > 0 ? argv[optind - 1] : "";
-	const char *what;
+	const char *what, *near;
 
 	/* getopt gives long options by position (optopt is then 0, or the
 	 * option's value), short ones by optopt */
@@ -68,6 +133,11 @@ static int bad_option(struct cli *c, int opt, char **argv, bool missing)
 
 	if (missing)
 		return cli_usage_error(c, "option '%s' needs a value", what);
+	near = suggest_option(what, longopts);
+	if (near)
+		return cli_usage_error(c, "unknown option '%s' — did you mean "
+					  "'--%s'?",
+				       what, near);
 	return cli_usage_error(c, "unknown option '%s'", what);
 }
 
@@ -93,6 +163,22 @@ bool cli_asks_help(int argc, char **argv, bool posix, const char *shortopts,
 		*ret_first = optind;
 	optind = 0; /* the real parse starts over */
 	return help;
+}
+
+/* -E N: an exit status, 0 to 255. */
+static int conflict_exit(struct cli *c, const char *arg)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(arg, &end, 10);
+	if (errno || *end || end == arg || n < 0 || n > 255)
+		return cli_usage_error(c, "bad --conflict-exit-code \"%s\": "
+					  "give an exit status from 0 to 255",
+				       arg);
+	c->conflict_exit = (int)n;
+	return 0;
 }
 
 int cli_parse(struct cli *c, int argc, char **argv, bool posix,
@@ -127,9 +213,12 @@ int cli_parse(struct cli *c, int argc, char **argv, bool posix,
 			c->quiet = true;
 			r = 0;
 			break;
+		case 'E':
+			r = conflict_exit(c, optarg);
+			break;
 		case '?':
 		case ':':
-			r = bad_option(c, opt, argv, opt == ':');
+			r = bad_option(c, opt, argv, opt == ':', longopts);
 			break;
 		default:
 			r = fn ? fn(c, opt, optarg, data) : 0;
@@ -241,6 +330,12 @@ static int open_store(struct cli *c)
 		lokt_store_set_audit_max(c->store, bytes);
 	if (r == -LOKT_E_NETFS)
 		netfs_error(c->root);
+	else if (r == -LOKT_E_FOREIGN)
+		cli_error("cannot open lock root %s: its locks/ or freezes/ "
+			  "is not a directory (a symlink or other file "
+			  "someone put there; never followed) — see lokt "
+			  "doctor, and remove it",
+			  c->root);
 	else if (r < 0)
 		cli_error("cannot open lock root %s: %s — check its "
 			  "permissions (lokt doctor), or use another root "
@@ -299,6 +394,23 @@ void cli_catch_signals(volatile sig_atomic_t *flag)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
+static int unknown_command(const char *word)
+{
+	const char *names[sizeof(commands) / sizeof(commands[0])];
+	const char *near;
+
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		names[i] = commands[i].name;
+	near = cli_suggest(word, names, sizeof(names) / sizeof(names[0]));
+	if (near)
+		cli_error("unknown command '%s' — did you mean '%s'?", word,
+			  near);
+	else
+		cli_error("unknown command '%s'", word);
+	fprintf(stderr, "Try 'lokt help'\n");
+	return EXIT_USAGE;
+}
+
 static const struct command *find_command(const char *name)
 {
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -319,7 +431,8 @@ int cli_run(int argc, char **argv, unsigned flags)
 		{ "version", no_argument, NULL, 'V' },
 		CLI_END_OPT,
 	};
-	struct cli c = { .cmd = NULL, .no_exec = flags & CLI_RUN_NO_EXEC };
+	struct cli c = { .cmd = NULL, .no_exec = flags & CLI_RUN_NO_EXEC,
+			 .conflict_exit = -1 };
 	const struct command *cmd;
 	int opt, r;
 
@@ -330,7 +443,7 @@ int cli_run(int argc, char **argv, unsigned flags)
 		return 0;
 	}
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'h':
 			cli_help_overview(stdout);
@@ -342,7 +455,7 @@ int cli_run(int argc, char **argv, unsigned flags)
 				return r;
 			break;
 		default:
-			return bad_option(&c, opt, argv, opt == ':');
+			return bad_option(&c, opt, argv, opt == ':', opts);
 		}
 	}
 	if (optind >= argc) {
@@ -350,11 +463,8 @@ int cli_run(int argc, char **argv, unsigned flags)
 		return EXIT_USAGE;
 	}
 	cmd = find_command(argv[optind]);
-	if (!cmd) {
-		cli_error("unknown command '%s'", argv[optind]);
-		fprintf(stderr, "Try 'lokt help'\n");
-		return EXIT_USAGE;
-	}
+	if (!cmd)
+		return unknown_command(argv[optind]);
 	c.cmd = cmd->name;
 	argc -= optind;
 	argv += optind;

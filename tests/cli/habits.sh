@@ -1,0 +1,65 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Habits of flock(1) users, in cron jobs and CI scripts:
+#   - `-q` is silent when the lock is busy (flock -n is), exit still 2;
+#   - `-E N` / `--conflict-exit-code N` (flock -E) on lock and guard turns
+#     "busy" (held, frozen, a wait timed out) into exit N, so guard's
+#     refusal is told apart from its command failing with 2; with -E 0
+#     guard still never runs the command without the lock;
+#   - `lokt -V` is `lokt version`, as `loktfs -V`;
+#   - a mistyped command or long option gets "did you mean", exit 64, and
+#     nothing is created.
+. "$SRC_ROOT/tests/lib.sh"
+. "$SRC_ROOT/tests/cli/common.sh"
+
+hold alice busy || exit 1
+
+expect_exit 2 "lock -q of a held lock: exit 2" "$LOKT" lock busy -q
+check "... and says nothing" test -z "$ERR"
+expect_exit 2 "guard -q of a held lock: exit 2" "$LOKT" guard busy -q -- true
+check "... and says nothing" test -z "$ERR"
+expect_exit 2 "without -q the refusal is said" "$LOKT" lock busy
+contains "$ERR" 'held by alice' "... naming the holder"
+
+expect_exit 75 "lock -E 75 of a held lock: exit 75" "$LOKT" lock busy -E 75
+expect_exit 75 "lock --conflict-exit-code 75: exit 75" \
+	"$LOKT" lock --conflict-exit-code 75 busy
+expect_exit 9 "lock --wait --timeout 200ms -E 9: the timeout is a conflict too" \
+	"$LOKT" lock busy --wait --timeout 200ms -E 9
+expect_exit 10 "guard -E 10 of a held lock: exit 10" \
+	"$LOKT" guard busy -E 10 -- touch "$T/ran"
+check "... and the command did not run" test ! -e "$T/ran"
+expect_exit 0 "guard -E 0 of a held lock: exit 0 (skip quietly, as cron wants)" \
+	"$LOKT" guard busy -E 0 -q -- touch "$T/ran"
+check "... and the command still did not run" test ! -e "$T/ran"
+expect_exit 3 "guard -E 10 of a free lock: the command's own status" \
+	"$LOKT" guard free1 -E 10 -- sh -c 'exit 3'
+expect_exit 2 "guard -E 10: the command's own exit 2 is not a conflict" \
+	"$LOKT" guard free2 -E 10 -- sh -c 'exit 2'
+"$LOKT" freeze fz --ttl 1h -q
+expect_exit 11 "lock -E 11 of a frozen name: exit 11" "$LOKT" lock fz -E 11
+expect_exit 3 "-E does not change other outcomes (unlock of a free name: 3)" \
+	"$LOKT" unlock free3
+for bad in 256 -1 x ''; do
+	expect_exit 64 "lock -E '$bad': usage error" "$LOKT" lock busy -E "$bad"
+done
+contains "$ERR" "from 0 to 255" "... saying what is allowed"
+
+expect_exit 0 "lokt -V" "$LOKT" -V
+contains "$OUT" "lokt " "... prints the version"
+
+fresh=$T/fresh
+expect_exit 64 "a mistyped command: exit 64" env LOKT_ROOT="$fresh" "$LOKT" stauts
+contains "$ERR" "did you mean 'status'?" "... did you mean 'status'?"
+expect_exit 64 "lokc x" env LOKT_ROOT="$fresh" "$LOKT" lokc x
+contains "$ERR" "did you mean 'lock'?" "... did you mean 'lock'?"
+expect_exit 64 "an unrelated word" env LOKT_ROOT="$fresh" "$LOKT" frobnicate
+contains "$ERR" "unknown command 'frobnicate'" "... is only unknown"
+check "... no 'did you mean' for it" eval '! grep -q "did you mean" <<<"$ERR"'
+expect_exit 64 "a mistyped flag: exit 64" env LOKT_ROOT="$fresh" "$LOKT" lock x --ttll 5m
+contains "$ERR" "did you mean '--ttl'?" "... did you mean '--ttl'?"
+expect_exit 64 "unlock --forse" env LOKT_ROOT="$fresh" "$LOKT" unlock x --forse
+contains "$ERR" "did you mean '--force'?" "... did you mean '--force'?"
+check "no store was created by any of them" test ! -e "$fresh"
+
+done_testing
