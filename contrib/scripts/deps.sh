@@ -6,7 +6,8 @@ set -euo pipefail
 
 pkgs=(gcc libc6-dev pkg-config meson ninja-build python3 git
       libjson-c-dev libfuse3-dev fuse3 libcriterion-dev
-      procps psmisc util-linux passwd)
+      procps psmisc util-linux passwd
+      clang libclang-rt-14-dev strace) # fuzzing (libFuzzer), fault tests
 
 missing=()
 for p in "${pkgs[@]}"; do

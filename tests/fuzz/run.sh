@@ -16,6 +16,8 @@ dict=$SRC_ROOT/tests/fuzz/$name.dict
 crashes=$BUILD_ROOT/tests/fuzz/crashes/$name
 mkdir -p "$crashes" "$T/corpus"
 
+# Undefined behaviour is a crash too (UBSan only reports it by default).
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 args=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=4096
 	-print_final_stats=1 -artifact_prefix="$crashes/")
 [ -f "$dict" ] && args+=(-dict="$dict")
