@@ -107,7 +107,8 @@ done
 	not_ok "live locks taken by another holder: $bad"
 
 # ---- the next lock ------------------------------------------------------------
-max=$(cat "$T"/shared.* 2>/dev/null | sed -n 's/.*"fence": *\([0-9]*\).*/\1/p' | sort -n | tail -1)
+max=$(cat "$T"/shared.* "$LOKT_ROOT/locks/shared.json" 2>/dev/null |
+	sed -n 's/.*"fence": *\([0-9]*\).*/\1/p' | sort -n | tail -1)
 max=${max:-0}
 "$LOKT" unlock shared -q --force >/dev/null 2>&1
 expect_exit 0 "touch locks/shared" touch "$L/shared"
