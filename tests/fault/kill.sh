@@ -145,8 +145,10 @@ judge_guard() {
 # lock --wait: x is held by a shell that exits after 0.05 s (an orphan:
 # a zombie or gone, dead either way), and the waiter takes it for $H then.
 before_wait() {
-	sh -c '( "$LOKT" lock x -q && sleep 0.05 ) >/dev/null 2>&1 &'
-	wait_for 10 "$LOKT" exists x
+	rm -f "$T/taken"
+	sh -c '( "$LOKT" lock x -q && : >"$1" && sleep 0.05 ) >/dev/null 2>&1 &' \
+		sh "$T/taken"
+	wait_for 10 test -e "$T/taken" # not `lokt exists`: it may be dead already
 	status_of x
 	OLD=$(jstr lock_id "$ST")
 }
@@ -228,7 +230,11 @@ transition() {
 			"before_$kind"
 			(timeout -k 5 60 strace -f -o "$T/tr" -e trace="$s" \
 				-e inject="$s:signal=KILL:when=$k" "$@" >/dev/null 2>&1; true) 2>/dev/null
-			grep -q 'killed by SIGKILL' "$T/tr" || break
+			if ! grep -q 'killed by SIGKILL' "$T/tr"; then
+				# It completed: back to the state before.
+				cleanup "$name" "$kind" >/dev/null
+				break
+			fi
 			points=$((points + 1))
 			"judge_$kind" >"$T/msg" || bad_state+=("$s#$k: $(<"$T/msg")")
 			excludes "$name" "$kind" >"$T/msg" || bad_state+=("$s#$k: $(<"$T/msg")")
