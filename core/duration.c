@@ -170,13 +170,21 @@ LOKT_API int lokt_duration_format(int64_t ms, char *buf, size_t size)
 	return (size_t)n < size ? n : (int)size - 1;
 }
 
+/* The instants RFC 3339 can write: 0000-01-01T00:00:00Z to
+ * 9999-12-31T23:59:59.999999999Z. Parsing refuses what lies outside (an
+ * offset can push a written date across either end), formatting too, so
+ * that whatever one accepts the other gives back. */
+#define RFC3339_FIRST_SEC (-62167219200LL)
+#define RFC3339_LAST_SEC 253402300799LL
+
 LOKT_API int lokt_time_format(const struct timespec *t, char *buf, size_t size)
 {
 	struct tm tm;
 	time_t sec = t->tv_sec;
 	int n;
 
-	if (!gmtime_r(&sec, &tm))
+	if ((int64_t)sec < RFC3339_FIRST_SEC ||
+	    (int64_t)sec > RFC3339_LAST_SEC || !gmtime_r(&sec, &tm))
 		return -EOVERFLOW;
 	n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
 		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
@@ -268,8 +276,10 @@ LOKT_API int lokt_time_parse(const char *s, struct timespec *ret)
 	tm.tm_hour = hour;
 	tm.tm_min = min;
 	tm.tm_sec = sec;
-	t = timegm(&tm);
-	ret->tv_sec = t - offset;
+	t = timegm(&tm) - offset;
+	if ((int64_t)t < RFC3339_FIRST_SEC || (int64_t)t > RFC3339_LAST_SEC)
+		return -EINVAL;
+	ret->tv_sec = t;
 	ret->tv_nsec = nsec;
 	return 0;
 }

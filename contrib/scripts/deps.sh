@@ -7,8 +7,9 @@ set -euo pipefail
 pkgs=(gcc libc6-dev pkg-config meson ninja-build python3 git
       libjson-c-dev libfuse3-dev fuse3 libcriterion-dev
       procps psmisc util-linux passwd
-      libcurl4-openssl-dev etcd-server etcd-client curl
-      debhelper dpkg-dev lintian)
+      libcurl4-openssl-dev etcd-server etcd-client curl # etcd client, tests
+      debhelper dpkg-dev lintian # Debian packages
+      clang libclang-rt-14-dev strace) # fuzzing (libFuzzer), fault tests
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -243,6 +243,30 @@ Test(time, format_has_nine_digits_and_round_trips)
 	cr_expect_eq(lokt_time_format(&t, buf, 10), -ENOSPC);
 }
 
+/* An offset can move a written date past year 9999 or before year 0000:
+ * such an instant could not be written back (lokt_time_format refuses it),
+ * so it is refused when read, as any other bad time. Found by
+ * tests/fuzz/fuzz_time.c. */
+Test(time, only_what_can_be_written_back)
+{
+	struct timespec t = { 42, 42 }, edge;
+	char buf[64];
+
+	cr_expect_eq(lokt_time_parse("9999-12-31T23:59:59.9999-23:59", &t),
+		     -EINVAL);
+	cr_expect_eq(lokt_time_parse("0000-01-01T00:00:00+00:01", &t), -EINVAL);
+	cr_expect_eq(t.tv_sec, 42);
+	edge = tparse("9999-12-31T23:59:59.999999999Z");
+	cr_expect_gt(lokt_time_format(&edge, buf, sizeof(buf)), 0);
+	edge = tparse("0000-01-01T00:00:00Z");
+	cr_expect_gt(lokt_time_format(&edge, buf, sizeof(buf)), 0);
+	cr_expect_str_eq(buf, "0000-01-01T00:00:00.000000000Z");
+	edge.tv_sec--;
+	cr_expect_eq(lokt_time_format(&edge, buf, sizeof(buf)), -EOVERFLOW);
+	edge.tv_sec = 253402300800LL; /* 10000-01-01T00:00:00Z */
+	cr_expect_eq(lokt_time_format(&edge, buf, sizeof(buf)), -EOVERFLOW);
+}
+
 Test(time, ms_between)
 {
 	struct timespec a = { 10, 500000000 }, b = { 8, 750000000 };
