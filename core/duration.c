@@ -170,12 +170,9 @@ LOKT_API int lokt_duration_format(int64_t ms, char *buf, size_t size)
 	return (size_t)n < size ? n : (int)size - 1;
 }
 
-/* The instants RFC 3339 can write: 0000-01-01T00:00:00Z to
- * 9999-12-31T23:59:59.999999999Z. Parsing refuses what lies outside (an
- * offset can push a written date across either end), formatting too, so
- * that whatever one accepts the other gives back. */
-#define RFC3339_FIRST_SEC (-62167219200LL)
-#define RFC3339_LAST_SEC 253402300799LL
+/* Parsing refuses what lies outside RFC3339_FIRST_SEC..RFC3339_LAST_SEC
+ * (an offset can push a written date across either end), formatting too,
+ * so that whatever one accepts the other gives back. */
 
 LOKT_API int lokt_time_format(const struct timespec *t, char *buf, size_t size)
 {

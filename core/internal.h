@@ -69,6 +69,11 @@ struct json_object *lokt__json_u64(uint64_t v);
 /* CLOCK_REALTIME now. */
 void lokt__now(struct timespec *ret);
 
+/* The instants RFC 3339 can write, in seconds since the epoch:
+ * 0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z. */
+#define RFC3339_FIRST_SEC (-62167219200LL)
+#define RFC3339_LAST_SEC 253402300799LL
+
 /* a - b in milliseconds. */
 int64_t lokt__ms_between(const struct timespec *a, const struct timespec *b);
 

@@ -216,7 +216,6 @@ static struct json_object *parse_json(const char *buf, size_t len)
 	return NULL;
 }
 
-#define RFC3339_LAST_SEC 253402300799LL /* 9999-12-31T23:59:59Z */
 
 /* Fill r from the members of o; false when anything is wrong. */
 static bool fill_record(struct json_object *o, struct lokt_record *r)
