@@ -72,10 +72,12 @@ int cmd_unfreeze(struct cli *c, int argc, char **argv)
 	static const struct option opts[] = {
 		CLI_COMMON_OPTS,
 		CLI_QUIET_OPT,
+		CLI_JSON_OPT,
 		{ "force", no_argument, NULL, OPT_FORCE },
 		CLI_END_OPT,
 	};
 	struct lokt_result res = { 0 };
+	struct json_object *doc;
 	bool force = false;
 	const char *name;
 	int first, ex = 0, r;
@@ -91,7 +93,13 @@ int cmd_unfreeze(struct cli *c, int argc, char **argv)
 	r = lokt_unfreeze(c->store, name, &c->who, force, &res);
 	if (r < 0)
 		return cli_report(c, CLI_UNFREEZE, r, name, &res);
-	if (!c->quiet)
+	if (c->json) {
+		doc = cli_record_json(&res.lock);
+		json_object_object_add(doc, "state",
+				       json_object_new_string("removed"));
+		cli_json_print(doc);
+	} else if (!c->quiet) {
 		printf("unfroze \"%s\"\n", name);
+	}
 	return 0;
 }

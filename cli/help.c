@@ -32,8 +32,9 @@ static const struct usage usages[] = {
 	  "  -q, --quiet    print nothing on success, no progress line, and\n"
 	  "                 nothing when the lock is busy (exit 2 all the same)\n" },
 	{ "unlock",
-	  "Usage: lokt unlock NAME [--force [--yes]] [--break-stale] [--owner O] [-q]\n"
-	  "       lokt unlock --all [--owner O] [-q]\n"
+	  "Usage: lokt unlock NAME [--force [--yes]] [--break-stale] [--owner O]\n"
+	  "                        [--json] [-q]\n"
+	  "       lokt unlock --all [--owner O] [--json] [-q]\n"
 	  "Release the lock NAME. Your own locks (same owner) can be released\n"
 	  "from anywhere; another owner's lock only when stale or with --force.\n\n"
 	  "  --break-stale  break another owner's lock if it is stale (holder\n"
@@ -42,6 +43,8 @@ static const struct usage usages[] = {
 	  "  --yes          do not ask before --force\n"
 	  "  --owner O      act as owner O instead of $LOKT_OWNER / your user\n"
 	  "  --all          release every lock of the owner\n"
+	  "  --json         print the record released (state \"released\", broke:\n"
+	  "                 why, or null), with --all {\"owner\",\"released\": N}\n"
 	  "  -q, --quiet    print nothing on success\n" },
 	{ "status",
 	  "Usage: lokt status [NAME] [--json] [--prune-expired]\n"
@@ -82,8 +85,10 @@ static const struct usage usages[] = {
 	  "  --ttl D   how long the freeze lasts (required, e.g. 15m)\n"
 	  "  --json    print the freeze record as JSON\n" },
 	{ "unfreeze",
-	  "Usage: lokt unfreeze NAME [--force]\n"
-	  "Lift your freeze of NAME; --force lifts another owner's freeze.\n" },
+	  "Usage: lokt unfreeze NAME [--force] [--json] [-q]\n"
+	  "Lift your freeze of NAME; --force lifts another owner's freeze.\n\n"
+	  "  --json         print the freeze removed (state \"removed\")\n"
+	  "  -q, --quiet    print nothing on success\n" },
 	{ "audit",
 	  "Usage: lokt audit [--since D|TIME] [--name NAME] [--tail N] [--json]\n"
 	  "Show the audit log: every acquire, release, break, freeze...\n\n"

@@ -204,9 +204,20 @@ static int unlock_all(struct cli *c, const struct unlock_args *a)
 			  lokt_strerror(r));
 		return lokt_exit_code(r);
 	}
-	if (!c->quiet)
+	if (c->json) {
+		struct json_object *doc = json_object_new_object();
+
+		json_object_object_add(doc, "owner",
+				       json_object_new_string(
+					       a->owner ? a->owner
+							: c->who.owner));
+		json_object_object_add(doc, "released",
+				       json_object_new_int64((int64_t)n));
+		cli_json_print(doc);
+	} else if (!c->quiet) {
 		printf("released %zu lock%s of %s\n", n, n == 1 ? "" : "s",
 		       a->owner ? a->owner : c->who.owner);
+	}
 	return 0;
 }
 
@@ -216,6 +227,23 @@ static void print_released(struct cli *c, const char *name,
 	struct lokt_info in;
 	char holder[600];
 
+	if (c->json) {
+		/* The record released, and how: released by its owner, or
+		 * broken (stale, corrupt, or by force). */
+		struct json_object *doc = cli_record_json(&res->lock);
+
+		json_object_object_add(
+			doc, "broke",
+			res->broke != LOKT_LIVE ?
+				json_object_new_string(lokt_stale_name(res->broke)) :
+			strcmp(res->lock.owner, c->who.owner) ?
+				json_object_new_string("force") :
+				NULL);
+		json_object_object_add(doc, "state",
+				       json_object_new_string("released"));
+		cli_json_print(doc);
+		return;
+	}
 	if (c->quiet)
 		return;
 	cli_info_of(&res->lock, &in);
@@ -236,6 +264,7 @@ int cmd_unlock(struct cli *c, int argc, char **argv)
 	static const struct option opts[] = {
 		CLI_COMMON_OPTS,
 		CLI_QUIET_OPT,
+		CLI_JSON_OPT,
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "yes", no_argument, NULL, OPT_YES },
 		{ "break-stale", no_argument, NULL, OPT_BREAK_STALE },

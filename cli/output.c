@@ -45,11 +45,25 @@ void cli_warning(const char *fmt, ...)
 
 int cli_usage_error(const struct cli *c, const char *fmt, ...)
 {
+	struct json_object *doc;
+	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vmessage("error: ", fmt, ap);
 	va_end(ap);
+	if (c && c->json) {
+		/* --json promises one document on stdout, refusals too. */
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		doc = json_object_new_object();
+		json_object_object_add(doc, "error",
+				       json_object_new_string("usage"));
+		json_object_object_add(doc, "message",
+				       json_object_new_string(msg));
+		cli_json_print(doc);
+	}
 	if (c && c->cmd)
 		fprintf(stderr, "Try 'lokt help %s'\n", c->cmd);
 	else

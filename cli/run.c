@@ -181,6 +181,14 @@ static int conflict_exit(struct cli *c, const char *arg)
 	return 0;
 }
 
+static bool takes_json(const struct option *longopts)
+{
+	for (; longopts && longopts->name; longopts++)
+		if (longopts->val == OPT_JSON)
+			return true;
+	return false;
+}
+
 int cli_parse(struct cli *c, int argc, char **argv, bool posix,
 	      const char *shortopts, const struct option *longopts,
 	      cli_opt_fn fn, void *data, int *ret_exit)
@@ -194,6 +202,12 @@ int cli_parse(struct cli *c, int argc, char **argv, bool posix,
 		*ret_exit = cli_help_command(c->cmd);
 		return -1;
 	}
+	/* --json anywhere before "--" holds for a usage error found before
+	 * it too: the error is then a JSON document as well. */
+	if (takes_json(longopts))
+		for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+			if (!strcmp(argv[i], "--json"))
+				c->json = true;
 	make_optstring(optstring, sizeof(optstring), posix, shortopts);
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, optstring, longopts, NULL)) !=

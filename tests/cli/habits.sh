@@ -8,7 +8,9 @@
 #     guard still never runs the command without the lock;
 #   - `lokt -V` is `lokt version`, as `loktfs -V`;
 #   - a mistyped command or long option gets "did you mean", exit 64, and
-#     nothing is created.
+#     nothing is created;
+#   - --json on unlock and unfreeze, and a usage error under --json is a
+#     JSON document too (exactly one on stdout).
 . "$SRC_ROOT/tests/lib.sh"
 . "$SRC_ROOT/tests/cli/common.sh"
 
@@ -61,5 +63,24 @@ contains "$ERR" "did you mean '--ttl'?" "... did you mean '--ttl'?"
 expect_exit 64 "unlock --forse" env LOKT_ROOT="$fresh" "$LOKT" unlock x --forse
 contains "$ERR" "did you mean '--force'?" "... did you mean '--force'?"
 check "no store was created by any of them" test ! -e "$fresh"
+
+"$LOKT" lock --holder $$ mine -q
+expect_exit 0 "unlock --json" "$LOKT" unlock mine --json
+check "... one JSON document" is_json <<<"$OUT"
+check "... the record released" test "$(jget 'd["name"], d["state"], d["broke"]' <<<"$OUT")" = '["mine", "released", null]'
+"$LOKT" freeze fz2 --ttl 1h -q
+expect_exit 0 "unfreeze --json" "$LOKT" unfreeze fz2 --json
+check "... the freeze removed" test "$(jget 'd["name"], d["state"]' <<<"$OUT")" = '["fz2", "removed"]'
+"$LOKT" lock --holder $$ a1 -q && "$LOKT" lock --holder $$ a2 -q
+expect_exit 0 "unlock --all --json" "$LOKT" unlock --all --json
+check "... says how many" test "$(jget 'd["released"]' <<<"$OUT")" = 2
+expect_exit 64 "a bad --ttl before --json: usage (64)" "$LOKT" lock --ttl soon --json j1
+check "... still one JSON document on stdout" is_json <<<"$OUT"
+check "... error usage, with the message" test "$(jget 'd["error"]' <<<"$OUT")" = usage
+contains "$(jget 'd["message"]' <<<"$OUT")" 'bad duration "soon"' "... saying what was wrong"
+expect_exit 64 "unlock --json --frce: usage, as JSON" "$LOKT" unlock j1 --json --frce
+check "... error usage" test "$(jget 'd["error"]' <<<"$OUT")" = usage
+expect_exit 3 "unlock --json of a free name: the refusal as JSON" "$LOKT" unlock j2 --json
+check "... error not_found" test "$(jget 'd["error"]' <<<"$OUT")" = not_found
 
 done_testing
