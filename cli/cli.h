@@ -162,6 +162,11 @@ int cli_help_command(const char *cmd); /* usage on stdout; 0 or 64 */
 void cli_help_overview(FILE *f);
 bool cli_is_command(const char *cmd);
 
+/* The process lokt acts for when it does not hold anything itself
+ * (freeze, unfreeze, unlock, prune: audit and owner only): its parent, or
+ * lokt itself when it has none in its pid namespace (it runs as pid 1). */
+pid_t cli_caller(void);
+
 /* The candidate closest to word when it looks like a typo of it (for
  * "did you mean"), else NULL. */
 const char *cli_suggest(const char *word, const char *const *candidates,

@@ -41,7 +41,7 @@ int cmd_freeze(struct cli *c, int argc, char **argv)
 		return r;
 	if (!ttl_ms)
 		return cli_usage_error(c, "freeze needs --ttl (e.g. --ttl 15m)");
-	if ((r = cli_who(c, getppid(), "parent")) || (r = cli_open(c)))
+	if ((r = cli_who(c, cli_caller(), "parent")) || (r = cli_open(c)))
 		return r;
 	r = lokt_freeze(c->store, name, &c->who, cli_ttl_sec(ttl_ms), &res);
 	if (r < 0)
@@ -88,7 +88,7 @@ int cmd_unfreeze(struct cli *c, int argc, char **argv)
 		return ex;
 	if ((r = cli_one_name(c, argc, argv, first, &name)))
 		return r;
-	if ((r = cli_who(c, getppid(), "parent")) || (r = cli_open(c)))
+	if ((r = cli_who(c, cli_caller(), "parent")) || (r = cli_open(c)))
 		return r;
 	r = lokt_unfreeze(c->store, name, &c->who, force, &res);
 	if (r < 0)

@@ -111,6 +111,15 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 		return r;
 	if (a.timeout_set)
 		a.wait = true; /* as flock -w: a timeout means waiting */
+	if (!a.holder && getppid() == 0) {
+		cli_error("lokt runs as pid 1 (in a container?): no process "
+			  "called it, so none could hold lock \"%s\" after "
+			  "lokt exits — run the work under the lock with: "
+			  "lokt guard %s -- CMD..., or name a holder with "
+			  "--holder PID",
+			  name, name);
+		return 1;
+	}
 	if ((r = cli_who(c, a.holder ? a.holder : getppid(), "--holder")))
 		return r;
 	if ((r = cli_open(c)))
@@ -292,7 +301,7 @@ int cmd_unlock(struct cli *c, int argc, char **argv)
 		return r;
 	if (a.yes && !a.force)
 		return cli_usage_error(c, "--yes only makes sense with --force");
-	if ((r = cli_who(c, getppid(), "parent")))
+	if ((r = cli_who(c, cli_caller(), "parent")))
 		return r;
 	if (a.owner)
 		snprintf(c->who.owner, sizeof(c->who.owner), "%s", a.owner);

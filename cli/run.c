@@ -374,6 +374,15 @@ int cli_open_ro(struct cli *c)
 	return open_store(c);
 }
 
+pid_t cli_caller(void)
+{
+	pid_t parent = getppid();
+
+	/* 0: lokt is pid 1 (docker run IMAGE lokt ...), or its parent lies
+	 * outside its pid namespace. Who acts is then lokt itself. */
+	return parent > 0 ? parent : getpid();
+}
+
 int cli_who(struct cli *c, pid_t holder, const char *what)
 {
 	int r = lokt_who_self(holder, &c->who);

@@ -289,7 +289,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	if ((r = cli_open_ro(c)))
 		return r;
 	if (prune && c->store) {
-		if ((r = cli_who(c, getppid(), "parent")))
+		if ((r = cli_who(c, cli_caller(), "parent")))
 			return r;
 		r = lokt_prune(c->store, &c->who, &n);
 		if (r < 0) {

@@ -10,7 +10,10 @@
 #   - a mistyped command or long option gets "did you mean", exit 64, and
 #     nothing is created;
 #   - --json on unlock and unfreeze, and a usage error under --json is a
-#     JSON document too (exactly one on stdout).
+#     JSON document too (exactly one on stdout);
+#   - lokt as pid 1 (`docker run IMAGE lokt ...`, here a new pid
+#     namespace): freeze, unfreeze, unlock and the read-only commands
+#     work; lock says there is no caller to hold the lock and what to do.
 . "$SRC_ROOT/tests/lib.sh"
 . "$SRC_ROOT/tests/cli/common.sh"
 
@@ -82,5 +85,25 @@ expect_exit 64 "unlock --json --frce: usage, as JSON" "$LOKT" unlock j1 --json -
 check "... error usage" test "$(jget 'd["error"]' <<<"$OUT")" = usage
 expect_exit 3 "unlock --json of a free name: the refusal as JSON" "$LOKT" unlock j2 --json
 check "... error not_found" test "$(jget 'd["error"]' <<<"$OUT")" = not_found
+
+# pid1 CMD...: lokt as the first process of a new pid namespace.
+pid1() { unshare --pid --fork --mount-proc "$LOKT" "$@"; }
+if [ "$(id -u)" -ne 0 ] || ! unshare --pid --fork --mount-proc true 2>/dev/null; then
+	skip "lokt as pid 1" "needs root for a pid namespace (unshare --pid)"
+else
+	expect_exit 0 "as pid 1: freeze" pid1 freeze p1 --ttl 1h
+	expect_exit 2 "as pid 1: why (frozen)" pid1 why p1
+	expect_exit 0 "as pid 1: status" pid1 status
+	expect_exit 0 "as pid 1: unfreeze" pid1 unfreeze p1
+	expect_exit 0 "as pid 1: doctor" pid1 doctor
+	expect_exit 0 "as pid 1: audit" pid1 audit --tail 1
+	expect_exit 3 "as pid 1: unlock of a free name (3)" pid1 unlock p1
+	expect_exit 1 "as pid 1: lock is refused" pid1 lock p1
+	contains "$ERR" "no process called it" "... saying no caller could hold it"
+	contains "$ERR" "lokt guard p1 -- CMD" "... and pointing to guard"
+	expect_exit 3 "... and took nothing" "$LOKT" exists p1
+	expect_exit 0 "as pid 1: guard runs its command under the lock" \
+		pid1 guard p1 -- true
+fi
 
 done_testing
