@@ -217,6 +217,7 @@ void cli_json_print(struct json_object *doc); /* prints and puts */
 struct cli_progress {
 	const char *name;
 	bool drawn;
+	size_t width; /* of the line drawn, to blank it without escapes */
 };
 void cli_progress_cb(const struct lokt_progress *p, void *userdata);
 void cli_progress_clear(struct cli_progress *pr);

@@ -17,12 +17,63 @@
 
 #include "cli.h"
 
+/* Does the user's locale take UTF-8? The first of LC_ALL, LC_CTYPE and
+ * LANG that is set decides (as setlocale would); none: the C locale. */
+static bool locale_utf8(void)
+{
+	static const char *const vars[] = { "LC_ALL", "LC_CTYPE", "LANG" };
+	const char *v;
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(*vars); i++) {
+		v = getenv(vars[i]);
+		if (v && *v)
+			return strcasestr(v, "utf-8") || strcasestr(v, "utf8");
+	}
+	return false;
+}
+
+/* s on f; outside a UTF-8 locale, the few non-ASCII signs lokt writes
+ * (dashes, the middle dot, the ellipsis, arrows) in ASCII. */
+static void put_text(FILE *f, const char *s)
+{
+	static const struct {
+		const char *sign, *ascii;
+	} signs[] = { { "—", "--" }, { "·", "-" }, { "…", "..." },
+		      { "→", "->" } };
+	static int utf8 = -1;
+	size_t i, n;
+
+	if (utf8 < 0)
+		utf8 = locale_utf8();
+	while (!utf8 && *s) {
+		for (i = 0; i < sizeof(signs) / sizeof(*signs); i++) {
+			n = strlen(signs[i].sign);
+			if (!strncmp(s, signs[i].sign, n))
+				break;
+		}
+		if (i < sizeof(signs) / sizeof(*signs)) {
+			fputs(signs[i].ascii, f);
+			s += n;
+		} else {
+			fputc(*s++, f);
+		}
+	}
+	fputs(s, f);
+}
+
 static void __attribute__((format(printf, 2, 0)))
 vmessage(const char *prefix, const char *fmt, va_list ap)
 {
+	char *msg = NULL;
+
 	fputs(prefix, stderr);
-	vfprintf(stderr, fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0) {
+		fputs("out of memory\n", stderr);
+		return;
+	}
+	put_text(stderr, msg);
 	fputc('\n', stderr);
+	free(msg);
 }
 
 void cli_error(const char *fmt, ...)
@@ -326,10 +377,18 @@ void cli_json_print(struct json_object *doc)
 	json_object_put(doc);
 }
 
+/* TERM unset, empty or "dumb": a terminal that knows no escape sequence. */
+static bool plain_terminal(void)
+{
+	const char *term = getenv("TERM");
+
+	return !term || !*term || !strcmp(term, "dumb");
+}
+
 void cli_progress_cb(const struct lokt_progress *p, void *userdata)
 {
 	struct cli_progress *pr = userdata;
-	char who[700], waited[32], age[32];
+	char who[700], waited[32], age[32], line[1024];
 	char owner[CLI_ESC_MAX], host[CLI_ESC_MAX];
 
 	cli_fmt_ms(p->waited_ms, waited, sizeof(waited));
@@ -348,10 +407,22 @@ void cli_progress_cb(const struct lokt_progress *p, void *userdata)
 	} else {
 		snprintf(who, sizeof(who), "free, waiters ahead");
 	}
-	fprintf(stderr, "\r\033[Kwaiting for \"%s\": %s · waited %s · "
-			"position %zu of %zu",
-		pr->name, who, waited, p->position, p->waiters);
+	snprintf(line, sizeof(line),
+		 "waiting for \"%s\": %s · waited %s · position %zu of %zu",
+		 pr->name, who, waited, p->position, p->waiters);
+	fputc('\r', stderr);
+	if (plain_terminal()) {
+		/* No escape sequence: blank what is left of a longer line. */
+		put_text(stderr, line);
+		for (size_t n = strlen(line); n < pr->width; n++)
+			fputc(' ', stderr);
+	} else {
+		fputs("\033[K", stderr);
+		put_text(stderr, line);
+	}
 	fflush(stderr);
+	if (strlen(line) > pr->width)
+		pr->width = strlen(line);
 	pr->drawn = true;
 }
 
@@ -359,7 +430,14 @@ void cli_progress_clear(struct cli_progress *pr)
 {
 	if (!pr->drawn)
 		return;
-	fputs("\r\033[K", stderr);
+	if (plain_terminal()) {
+		fputc('\r', stderr);
+		for (size_t n = 0; n < pr->width; n++)
+			fputc(' ', stderr);
+		fputc('\r', stderr);
+	} else {
+		fputs("\r\033[K", stderr);
+	}
 	fflush(stderr);
 	pr->drawn = false;
 }

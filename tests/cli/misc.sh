@@ -145,7 +145,7 @@ fi
 # --- the progress line of a wait: on a terminal only -------------------
 if script -qec true /dev/null >/dev/null 2>&1 </dev/null; then
 	hold other pw || not_ok "other holds pw"
-	script -qec "'$LOKT' lock pw --wait --timeout 60s; echo rc=\$?" /dev/null \
+	TERM=xterm LANG=C.UTF-8 script -qec "'$LOKT' lock pw --wait --timeout 60s; echo rc=\$?" /dev/null \
 		>"$T/pw.out" 2>&1 </dev/null &
 	spid=$!
 	track "$spid"
@@ -173,6 +173,23 @@ if script -qec true /dev/null >/dev/null 2>&1 </dev/null; then
 	wait "$spid"
 	contains "$(cat "$T/pq.out")" "rc=0" "--quiet waiter gets the lock"
 	check "--quiet: no progress line" eval '! grep -q "waiting for" "$T/pq.out"'
+
+	# TERM=dumb: the line is redrawn with \r and blanks, no escape
+	# sequence; outside a UTF-8 locale its signs are ASCII.
+	hold other pd || not_ok "other holds pd"
+	TERM=dumb LANG=C LC_ALL= LC_CTYPE= script -qec \
+		"'$LOKT' lock pd --wait --timeout 60s; echo rc=\$?" /dev/null \
+		>"$T/pd.out" 2>&1 </dev/null &
+	spid=$!
+	track "$spid"
+	check "TERM=dumb: a progress line all the same" \
+		wait_for 30 grep -q 'waiting for "pd"' "$T/pd.out"
+	LOKT_OWNER=other "$LOKT" unlock pd -q
+	wait "$spid"
+	contains "$(cat "$T/pd.out")" "rc=0" "TERM=dumb: the waiter gets the lock"
+	check "TERM=dumb: no escape sequence" eval '! grep -q $'"'"'\e'"'"' "$T/pd.out"'
+	check "LANG=C: no middle dot, ASCII instead" \
+		eval '! grep -q "·" "$T/pd.out" && grep -q " - waited " "$T/pd.out"'
 else
 	skip "the progress line of a wait on a terminal" "script(1) cannot allocate a pty here"
 fi
@@ -186,6 +203,14 @@ wait "$wpid"
 check "not a terminal: the waiter gets the lock" test $? -eq 0
 check "not a terminal: nothing on stderr ($(cat "$T/pn.err"))" test ! -s "$T/pn.err"
 contains "$(cat "$T/pn.out")" 'acquired "pn"' "not a terminal: the acquisition is reported on stdout"
+
+# --- messages outside a UTF-8 locale: ASCII --------------------------------
+hold other pa || not_ok "other holds pa"
+expect_exit 2 "LANG=C: lock of a held lock" env LANG=C LC_ALL= LC_CTYPE= "$LOKT" lock pa
+contains "$ERR" " -- wait with --wait" "... says '--' for the dash"
+check "... and nothing but ASCII" eval '! LC_ALL=C grep -q "[^ -~]" <<<"$ERR"'
+expect_exit 2 "LC_ALL=C.UTF-8 wins over LANG=C" env LANG=C LC_ALL=C.UTF-8 "$LOKT" lock pa
+contains "$ERR" " — wait with --wait" "... and keeps the dash"
 
 # --- untrusted strings: one line per lock, no terminal control ---------
 # A holder whose command line has a newline, a tab and an escape
