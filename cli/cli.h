@@ -162,6 +162,10 @@ int cli_help_command(const char *cmd); /* usage on stdout; 0 or 64 */
 void cli_help_overview(FILE *f);
 bool cli_is_command(const char *cmd);
 
+/* Say why the lock root could not be found (r from lokt_root_find);
+ * returns exit status 1. */
+int cli_root_error(int r);
+
 /* The process lokt acts for when it does not hold anything itself
  * (freeze, unfreeze, unlock, prune: audit and owner only): its parent, or
  * lokt itself when it has none in its pid namespace (it runs as pid 1). */

@@ -63,12 +63,8 @@ int cmd_doctor(struct cli *c, int argc, char **argv)
 		return cli_usage_error(c, "unexpected argument '%s'",
 				       argv[first]);
 	r = lokt_root_find(NULL, &root);
-	if (r < 0) {
-		cli_error("cannot find the lock root: %s — set LOKT_ROOT or "
-			  "pass --root DIR",
-			  lokt_strerror(r));
-		return 1;
-	}
+	if (r < 0)
+		return cli_root_error(r);
 	r = lokt_doctor(root, &ck, &n);
 	if (r < 0) {
 		cli_error("cannot check %s: %s", root, lokt_strerror(r));

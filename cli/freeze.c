@@ -50,13 +50,15 @@ int cmd_freeze(struct cli *c, int argc, char **argv)
 		doc = cli_record_json(&res.lock);
 		json_object_object_add(doc, "state",
 				       json_object_new_string("live"));
+		json_object_object_add(doc, "root",
+				       json_object_new_string(c->root));
 		cli_json_print(doc);
 	} else if (!c->quiet) {
 		cli_fmt_time(&res.lock.expires, until, sizeof(until));
 		cli_fmt_ms(res.lock.ttl_sec * 1000, left, sizeof(left));
-		printf("froze \"%s\" for %s (until %s); lift it with: lokt "
-		       "unfreeze %s\n",
-		       name, left, until, name);
+		printf("froze \"%s\" for %s (until %s) in %s; lift it with: "
+		       "lokt unfreeze %s\n",
+		       name, left, until, c->root, name);
 	}
 	return 0;
 }

@@ -66,6 +66,8 @@ static void print_acquired(struct cli *c, const char *name,
 					  lokt_stale_name(res->broke)));
 		json_object_object_add(doc, "state",
 				       json_object_new_string("live"));
+		json_object_object_add(doc, "root",
+				       json_object_new_string(c->root));
 		cli_json_print(doc);
 		return;
 	}
@@ -76,11 +78,13 @@ static void print_acquired(struct cli *c, const char *name,
 	if (res->lock.ttl_sec > 0) {
 		cli_fmt_ms(-cli_ms_since(&res->lock.expires), left,
 			   sizeof(left));
-		printf("expires in %s)\n", left);
+		printf("expires in %s)", left);
 	} else {
-		printf("no TTL: held while pid %lld lives)\n",
+		printf("no TTL: held while pid %lld lives)",
 		       (long long)res->lock.pid);
 	}
+	/* Which store: the default depends on the working directory. */
+	printf(" in %s\n", c->root);
 }
 
 int cmd_lock(struct cli *c, int argc, char **argv)

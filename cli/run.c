@@ -303,6 +303,20 @@ static void netfs_error(const char *root)
 		  root);
 }
 
+int cli_root_error(int r)
+{
+	if (r == -EINVAL)
+		cli_error("cannot find the lock root: %s is not valid — it "
+			  "needs one line \"root = /absolute/dir\" (and "
+			  "comments); fix it, or set LOKT_ROOT or pass --root DIR",
+			  lokt_config_path());
+	else
+		cli_error("cannot find the lock root: %s — set LOKT_ROOT or "
+			  "pass --root DIR",
+			  lokt_strerror(r));
+	return 1;
+}
+
 /* Find the root into c->root. With LOKT_REQUIRE_LOCAL_FS=1, refuse a root
  * on a network filesystem (or, when it does not exist yet, one that would
  * be created on one) here already: the read-only commands do not open a
@@ -313,12 +327,8 @@ static int find_root(struct cli *c)
 	const char *req = getenv("LOKT_REQUIRE_LOCAL_FS");
 	int r = lokt_root_find(NULL, &c->root);
 
-	if (r < 0) {
-		cli_error("cannot find the lock root: %s — set LOKT_ROOT or "
-			  "pass --root DIR",
-			  lokt_strerror(r));
-		return 1;
-	}
+	if (r < 0)
+		return cli_root_error(r);
 	if (req && !strcmp(req, "1") && lokt_is_network_fs(c->root) == 1) {
 		netfs_error(c->root);
 		return 1;

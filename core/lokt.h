@@ -205,8 +205,14 @@ struct lokt_store;
 
 /* Root discovery from directory `cwd` (NULL: the working directory),
  * first match wins: $LOKT_ROOT; <git common dir>/lokt; the nearest
- * existing .lokt/ walking up; else <cwd>/.lokt. Malloc'd absolute path. */
+ * existing .lokt/ walking up; the host-wide store named by the
+ * configuration file (lokt_config_path: a line "root = /absolute/dir");
+ * else <cwd>/.lokt. Malloc'd absolute path. -EINVAL when the
+ * configuration file is needed and is not valid (or not readable). */
 int lokt_root_find(const char *cwd, char **ret_root);
+
+/* The configuration file: $LOKT_CONFIG, else /etc/lokt.conf. */
+const char *lokt_config_path(void);
 
 /* Open the store at root (creating root, locks/ and freezes/ as needed).
  * Refuses a network filesystem with -LOKT_E_NETFS when

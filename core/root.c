@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Where the store lives. Discovery, first match wins (DESIGN.md §2):
- * $LOKT_ROOT; <git common dir>/lokt, so that every worktree and every
- * subdirectory of one repository share one root; the nearest existing
- * .lokt/ walking up; else <cwd>/.lokt.
+ * Where the store lives. Discovery, first match wins (README, "Command
+ * reference"): $LOKT_ROOT; <git common dir>/lokt, so that every worktree
+ * and every subdirectory of one repository share one root; the nearest
+ * existing .lokt/ walking up; the host-wide store of /etc/lokt.conf (or
+ * $LOKT_CONFIG), so that ops scripts anywhere on a host share one store,
+ * as they share /run/lock; else <cwd>/.lokt.
  *
  * The git common dir is found by reading files, never by running git: a
  * `.git` directory is the common dir (unless it has a `commondir` file); a
@@ -180,6 +182,61 @@ static int find_dotlokt(const char *start, char **ret_root)
 	return 0;
 }
 
+LOKT_API const char *lokt_config_path(void)
+{
+	const char *env = getenv("LOKT_CONFIG");
+
+	return env && *env ? env : "/etc/lokt.conf";
+}
+
+/* The host-wide store named by the configuration file: 1 with *ret_root,
+ * 0 when there is no such file, -EINVAL when it is not "key = value"
+ * lines ('#' comments) with root = an absolute directory, or cannot be
+ * read. */
+static int config_root(char **ret_root)
+{
+	char line[PATH_MAX + 64], *k, *v, *e, *root = NULL;
+	FILE *f;
+	int r = 0;
+
+	f = fopen(lokt_config_path(), "re");
+	if (!f)
+		return errno == ENOENT ? 0 : -EINVAL;
+	while (r == 0 && fgets(line, sizeof(line), f)) {
+		k = line + strspn(line, " \t");
+		if (*k == '#' || *k == '\n' || !*k)
+			continue;
+		v = strchr(k, '=');
+		if (!v) {
+			r = -EINVAL;
+			break;
+		}
+		for (e = v; e > k && strchr(" \t", e[-1]); e--)
+			;
+		*e = '\0';
+		v += 1 + strspn(v + 1, " \t");
+		v[strcspn(v, "\r\n")] = '\0';
+		for (e = v + strlen(v); e > v && strchr(" \t", e[-1]); e--)
+			*--e = '\0';
+		if (strcmp(k, "root") || v[0] != '/' || root) {
+			r = -EINVAL;
+			break;
+		}
+		root = strdup(v);
+		if (!root)
+			r = -ENOMEM;
+	}
+	fclose(f);
+	if (r == 0 && !root)
+		r = -EINVAL;
+	if (r < 0) {
+		free(root);
+		return r;
+	}
+	*ret_root = root;
+	return 1;
+}
+
 LOKT_API int lokt_root_find(const char *cwd, char **ret_root)
 {
 	const char *env = getenv("LOKT_ROOT");
@@ -196,6 +253,8 @@ LOKT_API int lokt_root_find(const char *cwd, char **ret_root)
 		r = find_git(base, &root);
 		if (r == 0)
 			r = find_dotlokt(base, &root);
+		if (r == 0)
+			r = config_root(&root);
 		if (r == 0) {
 			root = join(base, ".lokt");
 			r = root ? 1 : -ENOMEM;

@@ -169,7 +169,11 @@ static int find_root(const struct options *o, char **ret)
 	}
 	if (!given) {
 		r = lokt_root_find(NULL, ret);
-		if (r < 0)
+		if (r == -EINVAL)
+			fprintf(stderr,
+				"loktfs: error: %s is not valid (it needs one line \"root = /absolute/dir\"); fix it, or give the store with -o root=DIR\n",
+				lokt_config_path());
+		else if (r < 0)
 			fprintf(stderr,
 				"loktfs: error: cannot find a lock store from %s: %s; give one with -o root=DIR\n",
 				"the working directory", lokt_strerror(r));

@@ -72,6 +72,8 @@ done_testing() { echo "1..$_tap_n"; }
 # A private scratch directory, removed at exit; LOKT_ROOT points into it.
 T=$(mktemp -d "${TMPDIR:-/tmp}/lokt-test.XXXXXX")
 export LOKT_ROOT="$T/root"
+# The host's /etc/lokt.conf (a host-wide store) is not the tests' business.
+export LOKT_CONFIG="$T/no-lokt.conf"
 _cleanup_hooks=()
 at_exit() { _cleanup_hooks+=("$*"); }
 _run_cleanup() {

@@ -53,6 +53,12 @@ dpkg-deb -c "$T/pkg/loktfs_${version}_"*.deb >"$T/loktfs.list"
 check "loktfs ships its systemd unit where systemd.pc says" \
 	grep -q "\.$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)/loktfs@.service" "$T/loktfs.list"
 
+dpkg-deb -c "$T/pkg/lokt_${version}_"*.deb >"$T/lokt.list"
+check "lokt ships the host-wide store's tmpfiles.d entry" \
+	grep -q "\.$(pkg-config --variable=tmpfilesdir systemd 2>/dev/null || echo /usr/lib/tmpfiles.d)/lokt.conf" "$T/lokt.list"
+check "... and the example /etc/lokt.conf, as an example only" \
+	grep -q "usr/share/doc/lokt/lokt.conf.example" "$T/lokt.list"
+
 lintian --tag-display-limit 0 "$T/pkg/loktfs_${version}_"*.changes >"$T/lintian.log" 2>&1
 if grep -qE '^(E|W): ' "$T/lintian.log"; then
 	not_ok "lintian: no error, no warning"

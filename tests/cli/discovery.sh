@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Root discovery, first match wins: $LOKT_ROOT; <git common dir>/lokt
 # (the same for the top of a repository, a deep subdirectory, and every
-# worktree); the nearest .lokt/ walking up; else ./.lokt. A lock taken in
+# worktree); the nearest .lokt/ walking up; the host-wide store of the
+# configuration file ($LOKT_CONFIG, else /etc/lokt.conf); else ./.lokt.
+# Every acquisition says which store it used. A lock taken in
 # one place is seen as held from the others. The commands that only read
 # (status, exists, why, audit, doctor) never create a root that does not
 # exist: they answer as for an empty store, even where the user cannot
@@ -150,6 +152,27 @@ else
 	cd "$T" || exit 1
 	(cd "$T/bare/d" && "$LOKT" lock n2 -q)
 	check "else ./.lokt is created" test -e "$T/bare/d/.lokt/locks/n2.json"
+
+	# --- the host-wide store of the configuration file ------------------
+	mkdir -p "$T/elsewhere/e"
+	printf '# one store for the host\nroot = %s\n' "$T/host-store" >"$T/lokt.conf"
+	(cd "$T/elsewhere/e" && LOKT_CONFIG="$T/lokt.conf" "$LOKT" lock h1 --holder $$) >"$T/h1.out"
+	check "outside a repository and any .lokt: the configured host store" \
+		test -e "$T/host-store/locks/h1.json"
+	contains "$(cat "$T/h1.out")" " in $T/host-store" "... and the message says which store"
+	(cd "$T/bare/d" && LOKT_CONFIG="$T/lokt.conf" "$LOKT" exists n2)
+	check "a .lokt above still wins over the host store" test $? -eq 0
+	(cd "$R/a" && LOKT_CONFIG="$T/lokt.conf" "$LOKT" lock h2 --holder $$ -q)
+	check "a repository still wins over the host store" test -e "$R/.git/lokt/locks/h2.json"
+	json=$(cd "$T/elsewhere/e" && LOKT_CONFIG="$T/lokt.conf" "$LOKT" lock h3 --holder $$ --json)
+	check "--json names the store" test "$(jget 'd["root"]' <<<"$json")" = "$T/host-store"
+	for bad in 'root = relative/dir' 'rot = /x' 'no equals sign' ''; do
+		printf '%s\n' "$bad" >"$T/bad.conf"
+		expect_exit 1 "a bad configuration file ('$bad'): exit 1" \
+			env -C "$T/elsewhere/e" LOKT_CONFIG="$T/bad.conf" "$LOKT" lock h4
+		contains "$ERR" "$T/bad.conf is not valid" "... naming the file"
+	done
+	check "... and nothing was created there" test ! -e "$T/elsewhere/e/.lokt"
 fi
 
 done_testing
