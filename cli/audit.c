@@ -14,7 +14,14 @@
 
 struct audit_args {
 	struct lokt_audit_filter f;
+	bool follow;
 };
+
+/* lokt 1.x's `audit --tail` follows the log; ours takes a number. */
+#define TAIL_1X                                                            \
+	"; to follow the log as lokt 1.x's --tail does, use --follow (with "  \
+	"--tail N: the last N events, then what follows)"
+
 
 /* --since: an RFC 3339 time, or a duration meaning that long ago. */
 static int parse_since(struct cli *c, const char *arg, struct timespec *ret)
@@ -63,9 +70,13 @@ static int audit_opt(struct cli *c, int opt, const char *arg, void *data)
 		n = strtoll(arg, &end, 10);
 		if (errno || end == arg || *end || n <= 0)
 			return cli_usage_error(c, "bad --tail \"%s\": give a "
-						  "positive number of events",
+						  "positive number of events"
+						  TAIL_1X,
 					       arg);
 		a->f.tail = (size_t)n;
+		return 0;
+	case 'f':
+		a->follow = true;
 		return 0;
 	}
 	return 0;
@@ -120,6 +131,37 @@ static void print_json(const struct lokt_event *ev, size_t n)
 	cli_json_print(arr);
 }
 
+static int print_one(const struct lokt_event *ev, void *userdata)
+{
+	print_event(ev);
+	fflush(stdout); /* a pipe (| grep) sees each event as it comes */
+	return ferror(stdout) ? 1 : 0; /* the reader went away */
+}
+
+/* --follow: the history, then each event as it is appended, until a
+ * signal. The store is opened (created if need be): there is something to
+ * wait for only in one. */
+static int follow(struct cli *c, const struct audit_args *a)
+{
+	static volatile sig_atomic_t stop;
+	int r;
+
+	if ((r = cli_open(c)))
+		return r;
+	if (c->no_exec)
+		return 0; /* an in-process caller that must not wait */
+	cli_catch_signals(&stop);
+	r = lokt_audit_follow(c->store, &a->f, print_one, NULL, &stop);
+	if (r == -LOKT_E_CANCELED)
+		return 0; /* ^C: the way to stop following */
+	if (r < 0) {
+		cli_error("cannot follow the audit log %s: %s",
+			  lokt_audit_path(c->store), lokt_strerror(r));
+		return 1;
+	}
+	return 0;
+}
+
 int cmd_audit(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -128,6 +170,7 @@ int cmd_audit(struct cli *c, int argc, char **argv)
 		{ "since", required_argument, NULL, OPT_SINCE },
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "tail", required_argument, NULL, OPT_TAIL },
+		{ "follow", no_argument, NULL, 'f' },
 		CLI_END_OPT,
 	};
 	struct audit_args a = { .f = { .name = NULL } };
@@ -135,13 +178,22 @@ int cmd_audit(struct cli *c, int argc, char **argv)
 	size_t n = 0;
 	int first, ex = 0, r;
 
-	first = cli_parse(c, argc, argv, false, "", opts, audit_opt, &a, &ex);
+	/* `--tail` last on the line, as lokt 1.x users type it to follow. */
+	if (argc > 1 && !strcmp(argv[argc - 1], "--tail"))
+		return cli_usage_error(c, "--tail needs a number of events"
+					  TAIL_1X);
+	first = cli_parse(c, argc, argv, false, "f", opts, audit_opt, &a, &ex);
 	if (first < 0)
 		return ex;
 	if (first < argc)
 		return cli_usage_error(c, "unexpected argument '%s' (use "
 					  "--name NAME for one lock)",
 				       argv[first]);
+	if (a.follow && c->json)
+		return cli_usage_error(c, "--follow prints events as they come "
+					  "and --json one document: choose one");
+	if (a.follow)
+		return follow(c, &a);
 	if ((r = cli_open_ro(c)))
 		return r;
 	r = c->store ? lokt_audit_read(c->store, &a.f, &ev, &n) : -ENOENT;

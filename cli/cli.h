@@ -89,8 +89,9 @@ enum cli_op { CLI_LOCK, CLI_GUARD, CLI_UNLOCK, CLI_FREEZE, CLI_UNFREEZE };
 /* For cli_run's flags. main() passes none: only an in-process caller
  * (tests/fuzz/fuzz_cli.c) can ask for this. */
 enum {
-	CLI_RUN_NO_EXEC = 1 << 0, /* guard stops after parsing and opening
-				     the store: no lock, no process */
+	CLI_RUN_NO_EXEC = 1 << 0, /* guard and audit --follow stop after
+				     parsing and opening the store: no
+				     lock, no process, no waiting */
 };
 
 /* One run of `lokt` over argv (argv[0] is the program); returns the exit

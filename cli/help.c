@@ -90,12 +90,15 @@ static const struct usage usages[] = {
 	  "  --json         print the freeze removed (state \"removed\")\n"
 	  "  -q, --quiet    print nothing on success\n" },
 	{ "audit",
-	  "Usage: lokt audit [--since D|TIME] [--name NAME] [--tail N] [--json]\n"
+	  "Usage: lokt audit [--since D|TIME] [--name NAME] [--tail N]\n"
+	  "                  [-f|--follow | --json]\n"
 	  "Show the audit log: every acquire, release, break, freeze...\n\n"
 	  "  --since D|TIME  only events newer than D ago (30m, 2h) or than an\n"
 	  "                  RFC 3339 time (2026-11-23T10:00:00Z)\n"
 	  "  --name NAME     only events about NAME\n"
 	  "  --tail N        only the last N matching events\n"
+	  "  -f, --follow    then print each new event as it is logged, until\n"
+	  "                  interrupted (lokt 1.x's --tail)\n"
 	  "  --json          one JSON array of the raw event objects\n" },
 	{ "why",
 	  "Usage: lokt why NAME [--json]\n"

@@ -296,6 +296,10 @@ int cmd_unlock(struct cli *c, int argc, char **argv)
 			  &ex);
 	if (first < 0)
 		return ex;
+	/* lokt 1.x: `unlock --owner O` (no name) releases all of O's locks;
+	 * unambiguous here, where --owner alone names no lock. */
+	if (!a.all && a.owner && first >= argc && !a.force && !a.break_stale)
+		a.all = true;
 	if (a.all && first < argc)
 		return cli_usage_error(c, "unlock --all takes no NAME");
 	if (a.all && (a.force || a.break_stale || a.yes))

@@ -47,8 +47,6 @@
 
 #include "internal.h"
 
-#define AUDIT_LOG "audit.log"
-#define AUDIT_OLD "audit.log.1"
 #define AUDIT_MAX_DEFAULT (16ULL << 20) /* bytes */
 #define APPEND_TRIES 4 /* reopens when a rotation gets in the way */
 
@@ -67,8 +65,8 @@ static void put_int(struct json_object *o, const char *key, int64_t v)
  * would be some other file, say /etc/shadow where protected_hardlinks is
  * off). The fd, or -EPERM when something else is there (a symlink, FIFO,
  * directory, device, hard link), or -errno. */
-static int open_log(const struct lokt_store *s, const char *file, int flags,
-		    struct stat *ret_st)
+int lokt__audit_open_log(const struct lokt_store *s, const char *file,
+			 int flags, struct stat *ret_st)
 {
 	struct stat st;
 	int fd;
@@ -93,7 +91,7 @@ static uint64_t audit_max(const struct lokt_store *s)
 	return s->audit_max ? s->audit_max : AUDIT_MAX_DEFAULT;
 }
 
-static bool same_file(const struct stat *a, const struct stat *b)
+bool lokt__same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
@@ -109,7 +107,7 @@ static void rotate(struct lokt_store *s, int fd)
 		return;
 	if (fstat(fd, &cur) < 0 || (uint64_t)cur.st_size < audit_max(s) ||
 	    fstatat(s->root_fd, AUDIT_LOG, &named, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !same_file(&cur, &named))
+	    !lokt__same_file(&cur, &named))
 		goto out; /* someone else rotated it */
 	ofd = openat(s->root_fd, AUDIT_OLD,
 		     O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
@@ -138,7 +136,7 @@ static void append(struct lokt_store *s, const char *line, size_t len)
 	int fd;
 
 	for (int i = 0; i < APPEND_TRIES; i++) {
-		fd = open_log(s, AUDIT_LOG, O_WRONLY | O_APPEND | O_CREAT,
+		fd = lokt__audit_open_log(s, AUDIT_LOG, O_WRONLY | O_APPEND | O_CREAT,
 			      NULL);
 		if (fd < 0)
 			return; /* best effort, see above */
@@ -247,7 +245,7 @@ LOKT_API int lokt_audit_open(struct lokt_store *s, int *ret_fd,
 			     struct stat *ret_st)
 {
 	struct stat st;
-	int fd = open_log(s, AUDIT_LOG, O_RDONLY, &st);
+	int fd = lokt__audit_open_log(s, AUDIT_LOG, O_RDONLY, &st);
 
 	if (fd < 0)
 		return fd;
@@ -288,8 +286,7 @@ static int64_t ev_int(struct json_object *o, const char *key)
 	return json_object_get_int64(v);
 }
 
-/* Parse one line; false when it is not an event we can show. */
-static bool parse_event(const char *line, struct lokt_event *ev)
+bool lokt__audit_parse(const char *line, struct lokt_event *ev)
 {
 	struct json_object *o = json_tokener_parse(line);
 	char ts[64];
@@ -314,8 +311,8 @@ static bool parse_event(const char *line, struct lokt_event *ev)
 	return ok;
 }
 
-static bool matches(const struct lokt_event *ev,
-		    const struct lokt_audit_filter *f)
+bool lokt__audit_matches(const struct lokt_event *ev,
+			  const struct lokt_audit_filter *f)
 {
 	if (!f)
 		return true;
@@ -349,7 +346,7 @@ static int read_events(int fd, const struct lokt_audit_filter *f,
 		if (len > 0 && line[len - 1] == '\n')
 			line[--len] = '\0';
 		memset(&ev, 0, sizeof(ev));
-		if (!parse_event(line, &ev) || !matches(&ev, f))
+		if (!lokt__audit_parse(line, &ev) || !lokt__audit_matches(&ev, f))
 			continue;
 		if (evs->n == evs->cap) {
 			evs->cap = evs->cap ? 2 * evs->cap : 64;
@@ -376,16 +373,16 @@ static int read_events(int fd, const struct lokt_audit_filter *f,
  * generation, then check the log was not rotated in between (else the
  * old one could be the log we opened, or a later one). -ENOENT when
  * neither exists. */
-static int open_both(struct lokt_store *s, int *ret_old, int *ret_cur)
+int lokt__audit_open_both(struct lokt_store *s, int *ret_old, int *ret_cur)
 {
 	struct stat cur, named;
 	int ofd, fd;
 
 	for (int i = 0; i < APPEND_TRIES; i++) {
-		fd = open_log(s, AUDIT_LOG, O_RDONLY, &cur);
+		fd = lokt__audit_open_log(s, AUDIT_LOG, O_RDONLY, &cur);
 		if (fd < 0 && fd != -ENOENT)
 			return fd;
-		ofd = open_log(s, AUDIT_OLD, O_RDONLY, NULL);
+		ofd = lokt__audit_open_log(s, AUDIT_OLD, O_RDONLY, NULL);
 		if (ofd < 0 && ofd != -ENOENT) {
 			if (fd >= 0)
 				close(fd);
@@ -394,7 +391,7 @@ static int open_both(struct lokt_store *s, int *ret_old, int *ret_cur)
 		if (fd < 0 ||
 		    (fstatat(s->root_fd, AUDIT_LOG, &named,
 			     AT_SYMLINK_NOFOLLOW) == 0 &&
-		     same_file(&cur, &named)) ||
+		     lokt__same_file(&cur, &named)) ||
 		    i == APPEND_TRIES - 1) {
 			if (fd < 0 && ofd < 0)
 				return -ENOENT;
@@ -417,7 +414,7 @@ LOKT_API int lokt_audit_read(struct lokt_store *s,
 	size_t drop;
 	int ofd = -1, fd = -1, r;
 
-	r = open_both(s, &ofd, &fd);
+	r = lokt__audit_open_both(s, &ofd, &fd);
 	if (r == -ENOENT)
 		r = 0;
 	if (r < 0)

@@ -13,6 +13,7 @@
  *               holder choice, staleness judgement
  *   root.c      root discovery, network filesystem detection
  *   audit.c     appending to and reading the audit log
+ *   follow.c    following it (lokt_audit_follow)
  *   doctor.c    health checks
  *   store.c     how bytes reach disk: per-name sidecar locks, fence
  *               counters, atomic publish, the waiter queue files
@@ -28,6 +29,7 @@
 
 #include <json-c/json.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "lokt.h"
@@ -119,6 +121,29 @@ int lokt__new_id(char out[LOKT_ID_LEN + 1]);
 void lokt__audit(struct lokt_store *s, const char *event, const char *name,
 		 const struct lokt_record *rec, const struct lokt_who *who,
 		 struct json_object *extra);
+
+/* The audit log's current and previous generation, in the root. */
+#define AUDIT_LOG "audit.log"
+#define AUDIT_OLD "audit.log.1"
+
+/* Open file (AUDIT_LOG, AUDIT_OLD) of the root: no symlink followed, no
+ * FIFO waited on, a regular file of one link only (else -EPERM). */
+int lokt__audit_open_log(const struct lokt_store *s, const char *file,
+			 int flags, struct stat *ret_st);
+
+/* Both generations as one sequence, for reading: *ret_old and *ret_cur
+ * (-1 where absent); -ENOENT when neither exists. */
+int lokt__audit_open_both(struct lokt_store *s, int *ret_old, int *ret_cur);
+
+/* Parse one line (without its newline); false when it is no event. */
+bool lokt__audit_parse(const char *line, struct lokt_event *ev);
+
+/* Does ev pass filter f (since, name; NULL: everything)? */
+bool lokt__audit_matches(const struct lokt_event *ev,
+			 const struct lokt_audit_filter *f);
+
+/* Same device and inode. */
+bool lokt__same_file(const struct stat *a, const struct stat *b);
 
 /* ---- watch.c ----------------------------------------------------------- */
 

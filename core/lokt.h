@@ -437,6 +437,16 @@ int lokt_audit_read(struct lokt_store *s, const struct lokt_audit_filter *f,
 		    struct lokt_event **ret, size_t *ret_n);
 void lokt_events_free(struct lokt_event *ev, size_t n);
 
+/* Follow the audit log, as tail -F: call fn for every event matching f,
+ * the history first (f->tail: only its last tail events), then each event
+ * as it is appended, across rotations, woken by inotify (and a look every
+ * second, for a root shared with other hosts). Returns 0 when fn returns
+ * nonzero, -LOKT_E_CANCELED once *cancel is set (a signal handler setting
+ * it, installed without SA_RESTART, ends the wait at once), or -errno. */
+int lokt_audit_follow(struct lokt_store *s, const struct lokt_audit_filter *f,
+		      int (*fn)(const struct lokt_event *ev, void *userdata),
+		      void *userdata, volatile sig_atomic_t *cancel);
+
 /* Path of the audit log. Only for messages: the store is shared, so open
  * the log with lokt_audit_open, never through this path. */
 const char *lokt_audit_path(const struct lokt_store *s);

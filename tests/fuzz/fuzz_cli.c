@@ -15,7 +15,7 @@
  * (emptied after); an input that could name a place outside (an argument
  * starting with '/', holding "=/" or "..") is skipped. guard runs with
  * CLI_RUN_NO_EXEC: it parses and opens the store, and never takes a lock,
- * forks or execs. stdin and stdout are /dev/null (unlock --force never
+ * forks or execs (audit --follow likewise never waits). stdin and stdout are /dev/null (unlock --force never
  * asks), stderr too while lokt runs; sanitizer reports keep the real
  * stderr. Each input starts from an empty store, so `lock --wait` never
  * waits.
