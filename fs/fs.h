@@ -67,4 +67,8 @@ int loktfs_utimens(const char *path, const struct timespec tv[2],
 int loktfs_unlink(const char *path);
 int loktfs_release(const char *path, struct fuse_file_info *fi);
 
+/* notify.c: tell a service manager (systemd, $NOTIFY_SOCKET) that the
+ * filesystem is mounted; nothing without one. */
+void loktfs_notify_ready(void);
+
 #endif /* LOKTFS_FS_H */

@@ -390,6 +390,9 @@ static int run(struct fuse_args *args, const struct fuse_cmdline_opts *cmd,
 	se = fuse_get_session(fuse);
 	if (catch_signals(se) != 0)
 		goto out_unmount;
+	/* Mounted (requests wait in the kernel until the loop serves them):
+	 * a unit ordered after loktfs@.service may use it now. */
+	loktfs_notify_ready();
 	r = cmd->singlethread ? fuse_loop(fuse) : loop_mt(fuse, cmd);
 	/* > 0: the number of the signal that ended the loop, a clean stop. */
 	r = r < 0 ? 1 : 0;
