@@ -53,6 +53,7 @@ enum {
 	OPT_SINCE,
 	OPT_NAME,
 	OPT_TAIL,
+	OPT_DETACH,
 };
 
 /* -E N, --conflict-exit-code N (lock, guard): exit N instead of 2 when
@@ -209,6 +210,10 @@ const char *cli_state(const struct lokt_info *in);
 void cli_holder(const struct lokt_info *in, char *buf, size_t size);
 /* "for 2m30s; expires in 27m30s" / "; no TTL" / "; expired 5s ago" */
 void cli_timing(const struct lokt_info *in, char *buf, size_t size);
+/* The command line of a live local holder into cmd; false when none is
+ * known (another host, stale, gone, or pid 1: a detached lock). */
+bool cli_cmdline(const struct lokt_info *in, char *cmd, size_t size);
+
 /* `running "make deploy"` for a live local holder, else "". */
 void cli_command_of(const struct lokt_info *in, char *buf, size_t size);
 /* Wrap a record into a lokt_info judged live (for our own records). */

@@ -17,7 +17,7 @@ struct usage {
 static const struct usage usages[] = {
 	{ "lock",
 	  "Usage: lokt lock NAME [--ttl D] [--wait] [--timeout D] [--holder PID]\n"
-	  "                      [-E N] [--json] [-q]\n"
+	  "                      [--detach] [-E N] [--json] [-q]\n"
 	  "Take the lock NAME for the process that ran lokt (your shell or\n"
 	  "script), or renew it if that process (or its parent chain) already\n"
 	  "holds it. Without --ttl the lock lives as long as that process.\n\n"
@@ -26,6 +26,9 @@ static const struct usage usages[] = {
 	  "                 first served) instead of failing with exit 2\n"
 	  "  --timeout D    give up waiting after D (default 10m)\n"
 	  "  --holder PID   make PID the holder instead of lokt's parent\n"
+	  "  --detach       held by nobody's process: until the owner releases\n"
+	  "                 it (from any shell) or --ttl (required) runs out;\n"
+	  "                 for CI steps run in separate shells\n"
 	  "  -E N, --conflict-exit-code N\n"
 	  "                 exit N instead of 2 when held, frozen or timed out\n"
 	  "  --json         print the lock record (or the refusal) as JSON\n"

@@ -17,9 +17,14 @@
 
 struct lock_args {
 	int64_t ttl_ms, timeout_ms;
-	bool wait, timeout_set;
+	bool wait, timeout_set, detach;
 	pid_t holder;
 };
+
+/* A detached lock is held by pid 1, the host's init, which never exits:
+ * every tool (lokt 1.x too) then judges it by its TTL alone, and it is
+ * released by its owner (from anywhere) or by its TTL. */
+#define DETACHED_HOLDER 1
 
 static int lock_opt(struct cli *c, int opt, const char *arg, void *data)
 {
@@ -28,6 +33,9 @@ static int lock_opt(struct cli *c, int opt, const char *arg, void *data)
 	long pid;
 
 	switch (opt) {
+	case OPT_DETACH:
+		a->detach = true;
+		return 0;
 	case OPT_TTL:
 		return cli_duration(c, "--ttl", arg, &a->ttl_ms);
 	case OPT_WAIT:
@@ -97,6 +105,7 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "holder", required_argument, NULL, OPT_HOLDER },
+		{ "detach", no_argument, NULL, OPT_DETACH },
 		CLI_CONFLICT_OPT,
 		CLI_END_OPT,
 	};
@@ -115,17 +124,31 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 		return r;
 	if (a.timeout_set)
 		a.wait = true; /* as flock -w: a timeout means waiting */
+	if (a.detach && !a.ttl_ms)
+		return cli_usage_error(c, "--detach needs --ttl (e.g. --ttl 2h): "
+					  "a detached lock ends only when its "
+					  "owner releases it or its TTL runs out");
+	if (a.detach && a.holder)
+		return cli_usage_error(c, "--detach and --holder name two "
+					  "different holders: choose one");
+	if (a.detach)
+		a.holder = DETACHED_HOLDER;
 	if (!a.holder && getppid() == 0) {
 		cli_error("lokt runs as pid 1 (in a container?): no process "
 			  "called it, so none could hold lock \"%s\" after "
-			  "lokt exits — run the work under the lock with: "
-			  "lokt guard %s -- CMD..., or name a holder with "
-			  "--holder PID",
+			  "lokt exits — take it with --ttl D --detach (held "
+			  "until released or expired), run the work under it "
+			  "with: lokt guard %s -- CMD..., or name a holder "
+			  "with --holder PID",
 			  name, name);
 		return 1;
 	}
 	if ((r = cli_who(c, a.holder ? a.holder : getppid(), "--holder")))
 		return r;
+	/* pid 1 is some init in every pid namespace: no start time, so
+	 * that a reader in another namespace does not call it reused. */
+	if (a.detach)
+		c->who.pid_start = 0;
 	if ((r = cli_open(c)))
 		return r;
 

@@ -266,6 +266,14 @@ void cli_holder(const struct lokt_info *in, char *buf, size_t size)
 		alive = in->local ? "alive" : "on another host";
 		break;
 	}
+	/* Detached (lock --detach): held by pid 1, the owner's until
+	 * released or expired. */
+	if (rec->pid == 1 && in->stale == LOKT_LIVE) {
+		snprintf(buf, size, "%s@%s (detached)",
+			 cli_esc(rec->owner, owner, sizeof(owner)),
+			 cli_esc(rec->host, host, sizeof(host)));
+		return;
+	}
 	/* Live through its keeper: the holder died (guard killed), and the
 	 * keeper (guard's watchdog) holds on until the command has stopped. */
 	if (in->kept) {
@@ -306,17 +314,21 @@ void cli_timing(const struct lokt_info *in, char *buf, size_t size)
 		snprintf(buf, size, "for %s; expired %s ago", age, left);
 }
 
+bool cli_cmdline(const struct lokt_info *in, char *cmd, size_t size)
+{
+	/* pid 1 holds detached locks: its command says nothing of them. */
+	return in->local && in->stale == LOKT_LIVE && in->rec.pid > 1 &&
+	       lokt_proc_cmdline((pid_t)in->rec.pid, cmd, size) >= 0 && cmd[0];
+}
+
 void cli_command_of(const struct lokt_info *in, char *buf, size_t size)
 {
 	char cmd[256], esc[4 * 256];
 
 	buf[0] = 0;
-	if (!in->local || in->stale != LOKT_LIVE || in->rec.pid <= 0)
-		return;
-	if (lokt_proc_cmdline((pid_t)in->rec.pid, cmd, sizeof(cmd)) < 0 ||
-	    !cmd[0])
-		return;
-	snprintf(buf, size, "running \"%s\"", cli_esc(cmd, esc, sizeof(esc)));
+	if (cli_cmdline(in, cmd, sizeof(cmd)))
+		snprintf(buf, size, "running \"%s\"",
+			 cli_esc(cmd, esc, sizeof(esc)));
 }
 
 void cli_info_of(const struct lokt_record *rec, struct lokt_info *ret)
@@ -363,8 +375,7 @@ struct json_object *cli_info_json(const struct lokt_info *in)
 	}
 	json_object_object_add(obj, "state",
 			       json_object_new_string(cli_state(in)));
-	if (in->local && in->stale == LOKT_LIVE && in->rec.pid > 0 &&
-	    lokt_proc_cmdline((pid_t)in->rec.pid, cmd, sizeof(cmd)) >= 0)
+	if (cli_cmdline(in, cmd, sizeof(cmd)))
 		json_object_object_add(obj, "command",
 				       json_object_new_string(cmd));
 	return obj;

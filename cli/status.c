@@ -66,9 +66,10 @@ static void fill_row(const struct lokt_info *in, struct row *r)
 	snprintf(r->fence, sizeof(r->fence), "%llu",
 		 (unsigned long long)rec->fence);
 	/* one line per lock, whatever the command line holds */
-	if (!in->local || in->stale != LOKT_LIVE ||
-	    lokt_proc_cmdline((pid_t)rec->pid, cmd, sizeof(cmd)) < 0 || !cmd[0])
-		strcpy(r->cmd, "-");
+	if (!cli_cmdline(in, cmd, sizeof(cmd)))
+		strcpy(r->cmd, rec->pid == 1 && in->stale == LOKT_LIVE ?
+				       "(detached)" :
+				       "-");
 	else
 		cli_esc(cmd, r->cmd, sizeof(r->cmd));
 }
@@ -187,8 +188,7 @@ static void print_detail(const struct lokt_info *in, size_t waiters)
 	printf("  state:    %s\n", cli_state(in));
 	if (in->stale == LOKT_STALE_CORRUPT || in->future)
 		return;
-	if (in->local && in->stale == LOKT_LIVE &&
-	    lokt_proc_cmdline((pid_t)rec->pid, cmd, sizeof(cmd)) >= 0)
+	if (cli_cmdline(in, cmd, sizeof(cmd)))
 		printf("  command:  %s\n", cli_esc(cmd, esc, sizeof(esc)));
 	cli_fmt_time(&rec->acquired, t, sizeof(t));
 	cli_fmt_ms(cli_ms_since(&rec->acquired), d, sizeof(d));

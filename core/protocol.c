@@ -16,7 +16,9 @@
  *   acquire  free: new lock_id, fence = max(sidecar, file's) + 1 written
  *            to the sidecar first, then the file is published with link(2).
  *            Ours and live (lokt__holds): renewed in place (same lock_id,
- *            fence and holder; new acquired_ts and TTL), even while frozen.
+ *            fence and holder; new acquired_ts and TTL), even while frozen;
+ *            a detached lock (holder pid 1) keeps its TTL when renewed
+ *            without one.
  *            Live, another's: HELD (deny). Frozen: FROZEN (freeze-deny).
  *            Free but live waiters queued ahead: HELD (FIFO). Stale:
  *            removed (stale-break with the reason, or corrupt-break), then
@@ -227,7 +229,11 @@ static int acquire_locked(struct lokt_store *s, int lk, const char *name,
 	if (have && (cur.future || cur.stale == LOKT_LIVE)) {
 		if (!cur.future && lokt__holds(&cur.rec, who)) {
 			rec = cur.rec;
-			lokt__set_lease(&rec, opts->ttl_sec);
+			/* A detached lock (held by pid 1) ends by its TTL
+			 * only: renewed without one, it keeps its own. */
+			lokt__set_lease(&rec, opts->ttl_sec || rec.pid != 1 ?
+						      opts->ttl_sec :
+						      rec.ttl_sec);
 			r = lokt__write_record(s, LOKT_LOCK, &rec, false);
 			if (r < 0)
 				return r;

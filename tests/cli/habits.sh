@@ -11,6 +11,10 @@
 #     nothing is created;
 #   - --json on unlock and unfreeze, and a usage error under --json is a
 #     JSON document too (exactly one on stdout);
+#   - `lock --ttl D --detach`, for CI steps in separate shells: the lock
+#     outlives the shell that took it, is its owner's from anywhere
+#     (another owner is refused), is judged by its TTL alone, and a
+#     renewal without --ttl keeps its TTL;
 #   - lokt as pid 1 (`docker run IMAGE lokt ...`, here a new pid
 #     namespace): freeze, unfreeze, unlock and the read-only commands
 #     work; lock says there is no caller to hold the lock and what to do.
@@ -86,6 +90,26 @@ check "... error usage" test "$(jget 'd["error"]' <<<"$OUT")" = usage
 expect_exit 3 "unlock --json of a free name: the refusal as JSON" "$LOKT" unlock j2 --json
 check "... error not_found" test "$(jget 'd["error"]' <<<"$OUT")" = not_found
 
+# --- --detach -------------------------------------------------------------
+expect_exit 64 "--detach without --ttl: usage" "$LOKT" lock dt --detach
+contains "$ERR" "--detach needs --ttl" "... saying a TTL is needed"
+expect_exit 64 "--detach with --holder: usage" "$LOKT" lock dt --detach --ttl 1h --holder $$
+bash -c '"$LOKT" lock dt --ttl 1h --detach' >"$T/dt.out" 2>&1
+check "a shell takes dt --detach and exits" test $? -eq 0
+expect_exit 0 "dt is still held after that shell is gone" "$LOKT" exists dt
+expect_exit 2 "another owner is refused" env LOKT_OWNER=eve "$LOKT" lock dt
+contains "$ERR" "(detached)" "... told it is a detached lock"
+"$LOKT" status >"$T/st.out"
+check "status shows it detached" grep -q "dt .*(detached)" "$T/st.out"
+bash -c '"$LOKT" lock dt' >"$T/dt2.out" 2>&1
+contains "$(cat "$T/dt2.out")" "renewed" "the owner's next step renews it, from another shell"
+check "... and it keeps a TTL (renewed without --ttl)" \
+	test "$("$LOKT" status dt --json | jget 'd["ttl_sec"]')" = 3600
+"$LOKT" lock dx --ttl 1s --detach -q
+check "a detached lock ends by its TTL" wait_for 10 eval '! "$LOKT" exists dx'
+expect_exit 0 "the owner releases it from anywhere" bash -c '"$LOKT" unlock dt'
+expect_exit 3 "... and it is free" "$LOKT" exists dt
+
 # pid1 CMD...: lokt as the first process of a new pid namespace.
 pid1() { unshare --pid --fork --mount-proc "$LOKT" "$@"; }
 if [ "$(id -u)" -ne 0 ] || ! unshare --pid --fork --mount-proc true 2>/dev/null; then
@@ -101,9 +125,13 @@ else
 	expect_exit 1 "as pid 1: lock is refused" pid1 lock p1
 	contains "$ERR" "no process called it" "... saying no caller could hold it"
 	contains "$ERR" "lokt guard p1 -- CMD" "... and pointing to guard"
+	contains "$ERR" "--detach" "... and to --detach"
 	expect_exit 3 "... and took nothing" "$LOKT" exists p1
 	expect_exit 0 "as pid 1: guard runs its command under the lock" \
 		pid1 guard p1 -- true
+	expect_exit 0 "as pid 1: lock --detach" pid1 lock p1 --ttl 1h --detach
+	expect_exit 0 "... held, seen from outside that pid namespace" "$LOKT" exists p1
+	"$LOKT" unlock p1 -q
 fi
 
 done_testing
