@@ -54,6 +54,7 @@ enum {
 	OPT_NAME,
 	OPT_TAIL,
 	OPT_DETACH,
+	OPT_NAMES,
 };
 
 /* -E N, --conflict-exit-code N (lock, guard): exit N instead of 2 when

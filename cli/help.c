@@ -51,10 +51,12 @@ static const struct usage usages[] = {
 	  "  -q, --quiet    print nothing on success\n" },
 	{ "status",
 	  "Usage: lokt status [NAME] [--json] [--prune-expired]\n"
+	  "       lokt status --names\n"
 	  "Without NAME, list every lock and freeze; with NAME, show that lock\n"
 	  "(exit 0 when held by a live holder, 3 when free or stale).\n\n"
 	  "  --json           one JSON document on stdout\n"
-	  "  --prune-expired  first remove every stale lock (audited)\n" },
+	  "  --prune-expired  first remove every stale lock (audited)\n"
+	  "  --names          only the names of the locks and freezes, one a line\n" },
 	{ "exists",
 	  "Usage: lokt exists NAME\n"
 	  "Exit 0 when NAME is held by a live holder, 3 when free or stale.\n"

@@ -259,9 +259,53 @@ static int status_one(struct cli *c, const char *name)
 	return held ? 0 : 3;
 }
 
+struct status_args {
+	bool prune, names;
+};
+
 static int status_opt(struct cli *c, int opt, const char *arg, void *data)
 {
-	*(bool *)data = opt == OPT_PRUNE;
+	struct status_args *a = data;
+
+	if (opt == OPT_PRUNE)
+		a->prune = true;
+	else if (opt == OPT_NAMES)
+		a->names = true;
+	return 0;
+}
+
+/* --names: the name of every lock and freeze, one a line, sorted, once
+ * (for shell completion: plain text, whatever store is in use). */
+static int status_names(struct cli *c)
+{
+	struct lokt_info *v[2] = { NULL, NULL };
+	size_t n[2] = { 0, 0 }, i[2] = { 0, 0 };
+	const char *a, *b, *last = "";
+	char esc[CLI_ESC_MAX];
+	int r = 0;
+
+	for (int k = 0; k < 2 && r >= 0 && c->store; k++)
+		r = lokt_list(c->store, k ? LOKT_FREEZE : LOKT_LOCK, &v[k],
+			      &n[k]);
+	if (r < 0) {
+		cli_error("cannot list %s: %s", c->root, lokt_strerror(r));
+		free(v[0]);
+		return 1;
+	}
+	/* Both lists are sorted: merge them. */
+	while (i[0] < n[0] || i[1] < n[1]) {
+		a = i[0] < n[0] ? v[0][i[0]].rec.name : NULL;
+		b = i[1] < n[1] ? v[1][i[1]].rec.name : NULL;
+		if (!b || (a && strcmp(a, b) <= 0))
+			i[0]++;
+		else
+			a = b, i[1]++;
+		if (strcmp(a, last))
+			puts(cli_esc(a, esc, sizeof(esc)));
+		last = a;
+	}
+	free(v[0]);
+	free(v[1]);
 	return 0;
 }
 
@@ -269,13 +313,15 @@ int cmd_status(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		CLI_COMMON_OPTS, CLI_JSON_OPT,
-		{ "prune-expired", no_argument, NULL, OPT_PRUNE }, CLI_END_OPT,
+		{ "prune-expired", no_argument, NULL, OPT_PRUNE },
+		{ "names", no_argument, NULL, OPT_NAMES }, CLI_END_OPT,
 	};
-	bool prune = false;
+	struct status_args a = { false, false };
+	bool prune;
 	size_t n = 0;
 	int first, ex = 0, r;
 
-	first = cli_parse(c, argc, argv, false, "", opts, status_opt, &prune,
+	first = cli_parse(c, argc, argv, false, "", opts, status_opt, &a,
 			  &ex);
 	if (first < 0)
 		return ex;
@@ -284,6 +330,10 @@ int cmd_status(struct cli *c, int argc, char **argv)
 				       argv[first + 1]);
 	if (first < argc && cli_check_name(c, argv[first]))
 		return EXIT_USAGE;
+	if (a.names && (first < argc || c->json || a.prune))
+		return cli_usage_error(c, "--names lists every name: no NAME, "
+					  "--json or --prune-expired with it");
+	prune = a.prune;
 	/* Only --prune-expired changes anything, and with no root there is
 	 * nothing to prune: never create the root here. */
 	if ((r = cli_open_ro(c)))
@@ -301,6 +351,8 @@ int cmd_status(struct cli *c, int argc, char **argv)
 			printf("pruned %zu stale lock%s\n", n,
 			       n == 1 ? "" : "s");
 	}
+	if (a.names)
+		return status_names(c);
 	if (first < argc)
 		return status_one(c, argv[first]);
 	return status_all(c, prune, n);

@@ -5,22 +5,15 @@
 # checkout: source contrib/completions/lokt.bash
 
 # Names of held locks and active freezes in the store lokt would use
-# (honouring a --root given on the line). The root comes from `lokt doctor
-# --json`, which (as every read-only command) never creates a store where
-# there is none, and reads no lock file.
+# (honouring a --root given on the line), as lokt itself lists them:
+# `lokt status --names`, one a line, which (as every read-only command)
+# never creates a store where there is none.
 _lokt_names()
 {
-	local root=$1 f
+	local root=$1
 	local -a args=()
 	[ -n "$root" ] && args=(--root "$root")
-	root=$("${COMP_WORDS[0]}" "${args[@]}" doctor --json 2>/dev/null |
-		grep -o '"root": *"[^"]*"' | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/')
-	[ -n "$root" ] || return 0
-	for f in "$root"/locks/*.json "$root"/freezes/*.json; do
-		[ -e "$f" ] || continue
-		f=${f##*/}
-		printf '%s\n' "${f%.json}"
-	done | sort -u
+	"${COMP_WORDS[0]}" "${args[@]}" status --names 2>/dev/null
 }
 
 _lokt()
@@ -77,7 +70,7 @@ _lokt()
 	--owner)
 		mapfile -t COMPREPLY < <(compgen -u -- "$cur")
 		return 0 ;;
-	--tail)
+	--tail | -E | --conflict-exit-code)
 		return 0 ;;
 	--name)
 		mapfile -t COMPREPLY < <(compgen -W "$(_lokt_names "$root")" -- "$cur")
@@ -85,20 +78,20 @@ _lokt()
 	esac
 
 	if [ -z "$cmd" ]; then
-		mapfile -t COMPREPLY < <(compgen -W "$commands --root --help -h --version" -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -W "$commands --root --help -h --version -V" -- "$cur")
 		return 0
 	fi
 
 	local opts= names=0
 	case $cmd in
-	lock) opts="--ttl --wait --timeout --holder --json -q --quiet --help"; names=1 ;;
-	unlock) opts="--force --yes --break-stale --all --owner -q --quiet --help"; names=1 ;;
-	status) opts="--json --prune-expired --help"; names=1 ;;
+	lock) opts="--ttl --wait --timeout --holder --detach -E --conflict-exit-code --json -q --quiet --help"; names=1 ;;
+	unlock) opts="--force --yes --break-stale --all --owner --json -q --quiet --help"; names=1 ;;
+	status) opts="--json --prune-expired --names --help"; names=1 ;;
 	exists) opts="--help"; names=1 ;;
-	guard) opts="--ttl --wait --timeout --on-lost -q --quiet --help --"; names=1 ;;
+	guard) opts="--ttl --wait --timeout --on-lost -E --conflict-exit-code -q --quiet --help --"; names=1 ;;
 	freeze) opts="--ttl --json -q --quiet --help"; names=1 ;;
-	unfreeze) opts="--force -q --quiet --help"; names=1 ;;
-	audit) opts="--since --name --tail --json --help" ;;
+	unfreeze) opts="--force --json -q --quiet --help"; names=1 ;;
+	audit) opts="--since --name --tail -f --follow --json --help" ;;
 	why) opts="--json --help"; names=1 ;;
 	doctor) opts="--json --help" ;;
 	version) opts="--json --help" ;;

@@ -9,7 +9,8 @@ pkgs=(gcc libc6-dev pkg-config meson ninja-build python3 git
       procps psmisc util-linux passwd
       libcurl4-openssl-dev etcd-server etcd-client curl # etcd client, tests
       debhelper dpkg-dev lintian # Debian packages
-      clang libclang-rt-14-dev strace) # fuzzing (libFuzzer), fault tests
+      clang libclang-rt-14-dev strace # fuzzing (libFuzzer), fault tests
+      zsh fish) # the completions, driven in real shells
 
 missing=()
 for p in "${pkgs[@]}"; do
