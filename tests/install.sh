@@ -84,4 +84,22 @@ else
 	diag "$(cat "$T/cc.log")"
 fi
 
+# The release tarball (meson dist: the files git tracks) carries the
+# LICENSE the SPDX lines name.
+if git -C "$SRC_ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+	if meson dist -C "$BUILD_ROOT" --no-tests --allow-dirty --formats gztar \
+		>"$T/dist.log" 2>&1; then
+		tarball=$(ls "$BUILD_ROOT"/meson-dist/*.tar.gz | head -1)
+		check "meson dist: the tarball has LICENSE" \
+			eval 'tar -tzf "$tarball" | grep -q "^[^/]*/LICENSE$"'
+		check "... and the Debian packaging" \
+			eval 'tar -tzf "$tarball" | grep -q "^[^/]*/debian/control$"'
+	else
+		not_ok "meson dist"
+		diag "$(tail -20 "$T/dist.log")"
+	fi
+else
+	skip "meson dist" "the source is not a git checkout"
+fi
+
 done_testing
