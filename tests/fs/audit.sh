@@ -23,27 +23,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 0
 fi
 
-second_user lkau
-chmod 0711 "$T"
-cp "$ERRNO_PY" "$T/errno.py"
-chmod 0644 "$T/errno.py"
-
-user_errno() {
-	local want=$1 desc=$2
-	shift 2
-	as_user "$PY" "$T/errno.py" "$@" >"$T/errno.out" 2>&1
-	GOT=$(cat "$T/errno.out")
-	[ "$GOT" = "$want" ] && ok "$desc: $1 -> $want" || not_ok "$desc: $1 (want $want, got $GOT)"
-}
-
-M=$T/mnt
-L=$M/locks
-if ! mount_fs "$M" allow_other; then
-	not_ok "mount loktfs -o allow_other on $M"
-	done_testing
-	exit 1
-fi
-ok "mount loktfs -o allow_other on $M"
+user_mount lkau
 log=$LOKT_ROOT/audit.log
 
 # ---- /audit looks and answers like audit.log itself

@@ -19,6 +19,8 @@
 #                          caller's parent (the holder) is this script.
 #   expect_errno WANT DESC OP PATH [ARG]   one TAP line for errno_of
 #   jfield FIELD           a field of the JSON document on stdin
+#   user_mount PREFIX      a second user and an allow_other mount on $T/mnt
+#   user_errno WANT DESC OP PATH [ARG]  errno.py as that user (TAP line)
 #   kill_child SIG PID...  signal those PIDs that are children of this shell
 
 if [ ! -c /dev/fuse ]; then
@@ -179,4 +181,30 @@ if v is None:
 elif isinstance(v, bool):
     v = "true" if v else "false"
 print(v)' "$1"
+}
+
+# user_mount PREFIX: a second user (second_user PREFIX, tests/lib.sh) who
+# can reach $T and errno.py there, and a mount with -o allow_other on
+# M=$T/mnt (L=$M/locks); the script ends (not ok) if it cannot mount.
+user_mount() {
+	second_user "$1"
+	chmod 0711 "$T"
+	cp "$ERRNO_PY" "$T/errno.py"
+	chmod 0644 "$T/errno.py"
+	M=$T/mnt L=$T/mnt/locks
+	if ! mount_fs "$M" allow_other; then
+		not_ok "mount loktfs -o allow_other on $M"
+		done_testing
+		exit 1
+	fi
+	ok "mount loktfs -o allow_other on $M"
+}
+
+# user_errno WANT DESC OP PATH [ARG]: errno.py as the second user.
+user_errno() {
+	local want=$1 desc=$2
+	shift 2
+	as_user "$PY" "$T/errno.py" "$@" >"$T/errno.out" 2>&1
+	GOT=$(cat "$T/errno.out")
+	[ "$GOT" = "$want" ] && ok "$desc: $1 -> $want" || not_ok "$desc: $1 (want $want, got $GOT)"
 }

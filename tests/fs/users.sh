@@ -24,30 +24,7 @@ user_cleanup() {
 	fi
 }
 at_exit user_cleanup
-second_user lokttest
-
-# The second user must reach the mount point (and errno.py) through $T.
-chmod 0711 "$T"
-cp "$ERRNO_PY" "$T/errno.py"
-chmod 0644 "$T/errno.py"
-
-# user_errno WANT DESC OP PATH [ARG]: errno.py as the second user.
-user_errno() {
-	local want=$1 desc=$2
-	shift 2
-	as_user "$PY" "$T/errno.py" "$@" >"$T/errno.out" 2>&1
-	GOT=$(cat "$T/errno.out")
-	[ "$GOT" = "$want" ] && ok "$desc: $1 -> $want" || not_ok "$desc: $1 (want $want, got $GOT)"
-}
-
-M=$T/mnt
-L=$M/locks
-if ! mount_fs "$M" allow_other; then
-	not_ok "mount loktfs -o allow_other on $M"
-	done_testing
-	exit 1
-fi
-ok "mount loktfs -o allow_other on $M"
+user_mount lokttest
 export L
 
 bash -c 'touch "$L/x" || exit 1; exec sleep 300' &
