@@ -250,6 +250,7 @@ struct cli_watchdog {
 	const char *name;
 	const struct lokt_who *who;
 	const char *lock_id; /* released by lock_id when guard dies */
+	bool keep_lock; /* ... unless it is an outer holder's: left held */
 	int64_t ttl_sec; /* renewed while the command is stopped; 0: none */
 	int close_fd; /* an fd of guard's the watchdog must not keep, or -1 */
 };

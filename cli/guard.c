@@ -21,7 +21,9 @@
  * removed or taken (unlock --force, a stale break) is found at once, with
  * or without --ttl, reported, and by default the command is stopped. On
  * every exit path the lock is released by lock_id, so a successor's lock
- * is never removed.
+ * is never removed; but a lock guard only re-entered (its holder is
+ * guard's ancestor: `lokt lock x; lokt guard x -- cmd` in one shell) is
+ * the holder's, and is left held.
  *
  * A renewal that fails (full disk, read-only store) is retried every
  * RETRY_MS; when what is left of the lease (counted from before the call
@@ -59,6 +61,8 @@ struct guard {
 	int status; /* the command's wait status, once reaped */
 	bool done;
 	bool lost; /* renewal found the lock gone or taken (audited then) */
+	bool outer; /* re-entrant: the lock is an outer holder's (guard's
+		       ancestor, or the same agent id); left held at the end */
 	bool gave_up; /* ... or could not renew it before its lease ran out */
 	bool failing; /* the last renewal failed (warned once) */
 	int64_t lease_end; /* monotonic ms, at the latest; 0: no TTL */
@@ -170,11 +174,14 @@ static int start_watchdog(struct guard *g)
 		.lock_id = g->held.lock_id,
 		.ttl_sec = cli_ttl_sec(g->ttl_ms),
 		.close_fd = g->sfd,
+		.keep_lock = g->outer,
 	};
 	int r = cli_watchdog_start(&wd, &g->watchdog, &g->wd_fd);
 
 	if (r < 0)
 		return r;
+	if (g->outer)
+		return 0; /* its holder keeps it live, and will release it */
 	/* The watchdog keeps the lock live if guard dies, until it has
 	 * stopped the command and released it: no one may take the lock
 	 * while the command still runs. (A lock lost already is found by
@@ -401,7 +408,7 @@ static void finish(struct guard *g)
 	/* Given up (not renewed): removed if still ours; if not, the loss
 	 * was reported and audited already. */
 	r = 0;
-	if (!g->lost || g->gave_up)
+	if (!g->outer && (!g->lost || g->gave_up))
 		r = lokt_release(g->c->store, g->name, &g->c->who,
 				 g->held.lock_id,
 				 g->gave_up ? LOKT_RELEASE_SEEN : 0, &res);
@@ -455,6 +462,10 @@ static int acquire(struct guard *g, volatile sig_atomic_t *cancel,
 	}
 	cli_report_broke(c, g->name, &res);
 	g->held = res.lock;
+	/* Taken again from inside its holder (lokt lock in this shell, then
+	 * guard): the lock stays the holder's when the command ends, as
+	 * lokt_with_lock leaves it. */
+	g->outer = res.renewed;
 	if (ao.ttl_sec) {
 		/* The lease began at acquired_ts, after start (a wait may
 		 * have been long); a clock that jumped falls back to start. */

@@ -200,7 +200,7 @@ static void watch(const struct cli_watchdog *wd, int rfd)
 		_exit(0);
 	if (n.pgid > 0)
 		stop_group(wd, &n);
-	if (!n.lost)
+	if (!n.lost && !wd->keep_lock)
 		lokt_release(wd->store, wd->name, wd->who, wd->lock_id, 0,
 			     &res);
 	_exit(0);

@@ -191,4 +191,19 @@ expect_exit 127 "command not found → 127" "$LOKT" guard gx -- "$T/no/such/comm
 contains "$ERR" "no/such/command" "the error names the command"
 expect_exit 3 "lock released after the exec failure" "$LOKT" exists gx
 
+# --- re-entered: the lock is the outer holder's -----------------------------
+# One shell takes the lock, then guards a command under it: guard only
+# re-enters (renews) it, and leaves it held for that shell afterwards, also
+# when guard itself is killed (its watchdog stops the command, releases
+# nothing).
+out=$(bash -c '"$LOKT" lock go -q && "$LOKT" guard go -- true && "$LOKT" exists go && echo held')
+check "after guard re-entered it, the shell still holds its lock" test "$out" = held
+expect_exit 3 "... and it went with the shell" "$LOKT" exists go
+bash -c '"$LOKT" lock gk -q; "$LOKT" guard gk -- sleep 601 & g=$!
+	for i in $(seq 100); do pgrep -f "^sleep 601$" -P $g >/dev/null 2>&1 && break; sleep 0.1; done
+	kill -9 $g; sleep 1; "$LOKT" exists gk && echo held' >"$T/gk.out" 2>&1
+check "guard killed while re-entering: the shell's lock stays held" grep -qx held "$T/gk.out"
+check "... and its command was stopped all the same" \
+	wait_for 20 eval '! pgrep -f "^sleep 601$" >/dev/null'
+
 done_testing
