@@ -148,7 +148,9 @@ static void stat_dir(const char *sub, mode_t mode, nlink_t nlink,
 	char *path;
 
 	if (asprintf(&path, "%s/%s", root, sub) >= 0) {
-		if (stat(path, &real) == 0) {
+		/* lstat: a locks/ swapped for a symlink shows its own times,
+		 * never those of what it names. */
+		if (lstat(path, &real) == 0) {
 			st->st_atim = real.st_atim;
 			st->st_mtim = real.st_mtim;
 			st->st_ctim = real.st_ctim;
