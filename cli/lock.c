@@ -21,10 +21,6 @@ struct lock_args {
 	pid_t holder;
 };
 
-/* A detached lock is held by pid 1, the host's init, which never exits:
- * every tool (lokt 1.x too) then judges it by its TTL alone, and it is
- * released by its owner (from anywhere) or by its TTL. */
-#define DETACHED_HOLDER 1
 
 static int lock_opt(struct cli *c, int opt, const char *arg, void *data)
 {
@@ -132,7 +128,7 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 		return cli_usage_error(c, "--detach and --holder name two "
 					  "different holders: choose one");
 	if (a.detach)
-		a.holder = DETACHED_HOLDER;
+		a.holder = LOKT_DETACHED_PID; /* see lokt.h */
 	if (!a.holder && getppid() == 0) {
 		cli_error("lokt runs as pid 1 (in a container?): no process "
 			  "called it, so none could hold lock \"%s\" after "
@@ -145,10 +141,6 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 	}
 	if ((r = cli_who(c, a.holder ? a.holder : getppid(), "--holder")))
 		return r;
-	/* pid 1 is some init in every pid namespace: no start time, so
-	 * that a reader in another namespace does not call it reused. */
-	if (a.detach)
-		c->who.pid_start = 0;
 	if ((r = cli_open(c)))
 		return r;
 

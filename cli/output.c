@@ -268,7 +268,7 @@ void cli_holder(const struct lokt_info *in, char *buf, size_t size)
 	}
 	/* Detached (lock --detach): held by pid 1, the owner's until
 	 * released or expired. */
-	if (rec->pid == 1 && in->stale == LOKT_LIVE) {
+	if (lokt_is_detached(rec) && in->stale == LOKT_LIVE) {
 		snprintf(buf, size, "%s@%s (detached)",
 			 cli_esc(rec->owner, owner, sizeof(owner)),
 			 cli_esc(rec->host, host, sizeof(host)));
@@ -317,7 +317,8 @@ void cli_timing(const struct lokt_info *in, char *buf, size_t size)
 bool cli_cmdline(const struct lokt_info *in, char *cmd, size_t size)
 {
 	/* pid 1 holds detached locks: its command says nothing of them. */
-	return in->local && in->stale == LOKT_LIVE && in->rec.pid > 1 &&
+	return in->local && in->stale == LOKT_LIVE && in->rec.pid > 0 &&
+	       !lokt_is_detached(&in->rec) &&
 	       lokt_proc_cmdline((pid_t)in->rec.pid, cmd, size) >= 0 && cmd[0];
 }
 

@@ -67,7 +67,7 @@ static void fill_row(const struct lokt_info *in, struct row *r)
 		 (unsigned long long)rec->fence);
 	/* one line per lock, whatever the command line holds */
 	if (!cli_cmdline(in, cmd, sizeof(cmd)))
-		strcpy(r->cmd, rec->pid == 1 && in->stale == LOKT_LIVE ?
+		strcpy(r->cmd, lokt_is_detached(rec) && in->stale == LOKT_LIVE ?
 				       "(detached)" :
 				       "-");
 	else

@@ -193,6 +193,11 @@ enum lokt_stale lokt__judge(const struct lokt_record *rec, const char *host,
 	return st;
 }
 
+LOKT_API bool lokt_is_detached(const struct lokt_record *rec)
+{
+	return rec->pid == LOKT_DETACHED_PID;
+}
+
 bool lokt__holds(const struct lokt_record *rec, const struct lokt_who *who)
 {
 	/* An agent id is a name anyone may read in the lock file, not a
@@ -296,6 +301,11 @@ LOKT_API int lokt_who_self(pid_t holder, struct lokt_who *ret)
 		r = fill_holder(holder, &w);
 	if (r < 0)
 		return r;
+	/* pid 1 is some init in every pid namespace: no start time, so that
+	 * a reader in another namespace does not call a detached lock's
+	 * holder reused. */
+	if (holder == LOKT_DETACHED_PID)
+		w.pid_start = 0;
 	*ret = w;
 	return 0;
 }

@@ -171,6 +171,16 @@ struct lokt_info {
 	size_t size; /* of the file, bytes */
 };
 
+/* A detached lock (lokt lock --detach) is held by pid 1, which exists in
+ * every pid namespace and never exits: every reader, lokt 1.x included,
+ * judges it by its TTL alone, so it needs one. lokt_who_self for
+ * LOKT_DETACHED_PID records no start time. A renewal without a TTL keeps
+ * a detached lock's TTL. */
+#define LOKT_DETACHED_PID 1
+
+/* Is rec a detached lock? */
+bool lokt_is_detached(const struct lokt_record *rec);
+
 /* ---- Identity: who asks ------------------------------------------------ */
 
 struct lokt_who {

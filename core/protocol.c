@@ -231,7 +231,8 @@ static int acquire_locked(struct lokt_store *s, int lk, const char *name,
 			rec = cur.rec;
 			/* A detached lock (held by pid 1) ends by its TTL
 			 * only: renewed without one, it keeps its own. */
-			lokt__set_lease(&rec, opts->ttl_sec || rec.pid != 1 ?
+			lokt__set_lease(&rec, opts->ttl_sec ||
+							      !lokt_is_detached(&rec) ?
 						      opts->ttl_sec :
 						      rec.ttl_sec);
 			r = lokt__write_record(s, LOKT_LOCK, &rec, false);
