@@ -45,7 +45,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "backend.h"
 
 #define AUDIT_MAX_DEFAULT (16ULL << 20) /* bytes */
 #define APPEND_TRIES 4 /* reopens when a rotation gets in the way */
@@ -129,7 +129,8 @@ out:
 }
 
 /* One line, one write(2), into the current log; see ROTATION above. */
-static void append(struct lokt_store *s, const char *line, size_t len)
+void lokt__audit_file_append(struct lokt_store *s, const char *line,
+			     size_t len)
 {
 	struct stat st;
 	ssize_t n;
@@ -160,19 +161,22 @@ static void append(struct lokt_store *s, const char *line, size_t len)
 	}
 }
 
-void lokt__audit(struct lokt_store *s, const char *event, const char *name,
-		 const struct lokt_record *rec, const struct lokt_who *who,
-		 struct json_object *extra)
+/* The line (with its newline, malloc'd) of one event; NULL when out of
+ * memory. extra is consumed. */
+static char *event_line(const char *event, const char *name,
+			const struct lokt_record *rec,
+			const struct lokt_who *who, struct json_object *extra,
+			size_t *ret_len)
 {
 	struct json_object *o = json_object_new_object();
 	struct timespec now;
-	char ts[64], *line;
+	char ts[64], *line = NULL;
 	const char *json;
 	int len;
 
 	if (!extra)
 		extra = json_object_new_object();
-	if (!o || !extra || !s)
+	if (!o || !extra)
 		goto out;
 	lokt__now(&now);
 	if (lokt_time_format(&now, ts, sizeof(ts)) < 0)
@@ -198,16 +202,43 @@ void lokt__audit(struct lokt_store *s, const char *event, const char *name,
 
 	json = json_object_to_json_string_ext(
 	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (!json)
-		goto out;
-	len = asprintf(&line, "%s\n", json);
-	if (len < 0)
-		goto out;
-	append(s, line, (size_t)len);
-	free(line);
+	if (json && (len = asprintf(&line, "%s\n", json)) >= 0)
+		*ret_len = (size_t)len;
+	else
+		line = NULL;
 out:
 	json_object_put(extra);
 	json_object_put(o);
+	return line;
+}
+
+void lokt__audit(struct lokt_store *s, const char *event, const char *name,
+		 const struct lokt_record *rec, const struct lokt_who *who,
+		 struct json_object *extra)
+{
+	size_t len;
+	char *line;
+
+	if (!s) {
+		json_object_put(extra);
+		return;
+	}
+	line = event_line(event, name, rec, who, extra, &len);
+	if (line)
+		s->be->audit_append(s, line, len);
+	free(line);
+}
+
+void lokt__taudit(struct lokt_txn *t, const char *event,
+		  const struct lokt_record *rec, const struct lokt_who *who,
+		  struct json_object *extra)
+{
+	size_t len;
+	char *line = event_line(event, t->name, rec, who, extra, &len);
+
+	if (line)
+		t->s->be->audit(t, line, len);
+	free(line);
 }
 
 LOKT_API int lokt_audit_max_parse(const char *text, uint64_t *ret)

@@ -6,12 +6,12 @@
  * TTL only: the process that froze exits at once. A future-version freeze
  * counts as active and is removed only by force.
  *
- * Each freeze transition runs under the freeze's own sidecar
- * (`freezes/.<name>.lk`), exactly as lock transitions do (protocol.c).
- * An acquisition that meets a freeze holds the lock's sidecar and may take
- * the freeze's to clear an expired one: the order is always lock sidecar,
- * then freeze sidecar, and freeze transitions never take a lock sidecar,
- * so the two cannot deadlock.
+ * Each freeze transition is a transition on the freeze (the directory
+ * store: under its own sidecar, `freezes/.<name>.lk`), exactly as lock
+ * transitions are (protocol.c). An acquisition that meets an expired
+ * freeze clears it in a transition on the freeze nested in its own: the
+ * order is always lock, then freeze, and freeze transitions never begin
+ * one on a lock, so the two cannot deadlock.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,94 +20,105 @@
 
 #include "protocol.h"
 
-/* With the freeze sidecar held: remove a stale (expired or corrupt)
- * freeze, audited as `event` or corrupt-break. */
-static int remove_stale(struct lokt_store *s, const char *name,
-			const struct lokt_who *who, const struct lokt_info *cur,
-			const char *event)
+/* In a transition on the name's freeze: remove a stale (expired or
+ * corrupt) freeze, audited as `event` or corrupt-break. */
+static int remove_stale(struct lokt_txn *t, const struct lokt_who *who,
+			const struct lokt_info *cur, const char *event)
 {
 	if (cur->stale == LOKT_STALE_CORRUPT)
-		return lokt__remove_audited(s, LOKT_FREEZE, name, who, cur,
-					    "corrupt-break", "corrupt");
-	return lokt__remove_audited(s, LOKT_FREEZE, name, who, cur, event,
+		return lokt__remove_audited(t, who, cur, "corrupt-break",
+					    "corrupt");
+	return lokt__remove_audited(t, who, cur, event,
 				    lokt_stale_name(cur->stale));
 }
 
-int lokt__frozen(struct lokt_store *s, const char *name,
-		 const struct lokt_who *who, struct lokt_info *ret)
+struct frz {
+	const struct lokt_who *who;
+	struct lokt_info *cur;
+	int64_t ttl_sec; /* freeze */
+	bool force; /* unfreeze */
+	struct lokt_result *ret;
+};
+
+/* Clear an expired or corrupt freeze, re-judged in its own transition
+ * since it may have been replaced meanwhile: 1 with a live one in
+ * *f->cur, 0 when there is none now. */
+static int clear_stale_in(struct lokt_txn *t, void *ud)
+{
+	struct frz *f = ud;
+	int r;
+
+	r = lokt__load_in(t, LOKT_FREEZE, f->cur, NULL);
+	if (r == 0 && (f->cur->future || f->cur->stale == LOKT_LIVE))
+		return 1;
+	if (r == 0)
+		r = remove_stale(t, f->who, f->cur, "auto-prune");
+	return r == -LOKT_E_NOT_FOUND ? 0 : r;
+}
+
+int lokt__frozen(struct lokt_txn *t, const struct lokt_who *who,
+		 struct lokt_info *ret)
 {
 	struct lokt_info cur;
-	int lk, r;
+	struct frz f = { .who = who, .cur = &cur };
+	int r;
 
-	r = lokt__load(s, LOKT_FREEZE, name, &cur, NULL);
+	r = lokt__load_in(t, LOKT_FREEZE, &cur, NULL);
 	if (r == -LOKT_E_NOT_FOUND)
 		return 0;
 	if (r < 0)
 		return r;
-	if (cur.future || cur.stale == LOKT_LIVE) {
-		*ret = cur;
-		return 1;
-	}
-	/* Expired or corrupt: clear it under its sidecar, re-judged there
-	 * since it may have been replaced meanwhile. */
-	r = lokt__name_lock(s, LOKT_FREEZE, name, &lk);
-	if (r < 0)
-		return r;
-	r = lokt__load(s, LOKT_FREEZE, name, &cur, NULL);
-	if (r == 0 && (cur.future || cur.stale == LOKT_LIVE)) {
-		*ret = cur;
+	if (!cur.future && cur.stale != LOKT_LIVE)
+		r = lokt__transition(t->s, LOKT_FREEZE, t->name,
+				     clear_stale_in, &f);
+	else
 		r = 1;
-	} else if (r == 0) {
-		r = remove_stale(s, name, who, &cur, "auto-prune");
-	}
-	lokt__name_unlock(lk);
-	if (r == -LOKT_E_NOT_FOUND)
-		r = 0;
+	if (r > 0)
+		*ret = cur;
 	return r;
 }
 
-/* The critical section of lokt_freeze; the freeze sidecar lk is held. */
-static int freeze_locked(struct lokt_store *s, int lk, const char *name,
-			 const struct lokt_who *who, int64_t ttl_sec,
-			 struct lokt_result *ret)
+/* lokt_freeze as a transition on the name's freeze. */
+static int freeze_in(struct lokt_txn *t, void *ud)
 {
+	struct frz *f = ud;
+	struct lokt_result *ret = f->ret;
 	struct lokt_record rec;
 	struct lokt_info cur;
 	uint64_t floor = 0;
 	int r;
 
-	r = lokt__load(s, LOKT_FREEZE, name, &cur, NULL);
+	lokt__result_init(ret);
+	r = lokt__load_in(t, LOKT_FREEZE, &cur, NULL);
 	if (r < 0 && r != -LOKT_E_NOT_FOUND)
 		return r;
 	if (r == 0 && (cur.future || cur.stale == LOKT_LIVE)) {
-		if (cur.future || strcmp(cur.rec.owner, who->owner)) {
+		if (cur.future || strcmp(cur.rec.owner, f->who->owner)) {
 			ret->other = cur;
 			ret->have_other = true;
 			return cur.future ? -LOKT_E_FUTURE_VERSION :
 					    -LOKT_E_HELD;
 		}
 		rec = cur.rec; /* ours: extend */
-		lokt__set_lease(&rec, ttl_sec);
-		r = lokt__write_record(s, LOKT_FREEZE, &rec, false);
+		lokt__set_lease(&rec, f->ttl_sec);
+		r = t->s->be->replace(t, &rec);
 		if (r < 0)
 			return r;
 		ret->lock = rec;
 		ret->renewed = true;
-		lokt__audit(s, "freeze", name, &rec, who,
-			    lokt__holder_extra(NULL, "extended"));
+		lokt__taudit(t, "freeze", &rec, f->who,
+			     lokt__holder_extra(NULL, "extended"));
 		return 0;
 	}
 	if (r == 0 && cur.rec.fence == UINT64_MAX)
 		return -EOVERFLOW; /* never reuse a fence: see acquire */
 	if (r == 0) {
-		r = remove_stale(s, name, who, &cur, "auto-prune");
+		r = remove_stale(t, f->who, &cur, "auto-prune");
 		if (r < 0 && r != -LOKT_E_NOT_FOUND)
 			return r;
 		floor = cur.rec.fence;
 	}
-
-	return lokt__publish_new(s, LOKT_FREEZE, lk, name, who, ttl_sec, floor,
-				 ret);
+	return lokt__publish_new(t, f->who, f->ttl_sec, floor, ret);
 }
 
 LOKT_API int lokt_freeze(struct lokt_store *s, const char *name,
@@ -115,7 +126,8 @@ LOKT_API int lokt_freeze(struct lokt_store *s, const char *name,
 			 struct lokt_result *ret)
 {
 	struct lokt_result local;
-	int lk, r;
+	struct frz f;
+	int r;
 
 	if (!ret)
 		ret = &local;
@@ -125,12 +137,8 @@ LOKT_API int lokt_freeze(struct lokt_store *s, const char *name,
 		return r;
 	if (!s || !who || ttl_sec <= 0 || ttl_sec > LOKT_TTL_MAX_SEC)
 		return -EINVAL;
-	r = lokt__name_lock(s, LOKT_FREEZE, name, &lk);
-	if (r < 0)
-		return r;
-	r = freeze_locked(s, lk, name, who, ttl_sec, ret);
-	lokt__name_unlock(lk);
-	return r;
+	f = (struct frz){ .who = who, .ttl_sec = ttl_sec, .ret = ret };
+	return lokt__transition(s, LOKT_FREEZE, name, freeze_in, &f);
 }
 
 /* Decide an unfreeze of cur (see lokt_unfreeze), without acting: 0 with
@@ -187,14 +195,33 @@ static int unfreeze_unwritable(struct lokt_store *s, const char *name,
 	return r < 0 ? r : err;
 }
 
+static int unfreeze_in(struct lokt_txn *t, void *ud)
+{
+	struct frz *f = ud;
+	struct lokt_result *ret = f->ret;
+	const char *event = NULL, *reason = NULL;
+	struct lokt_info cur;
+	int r;
+
+	lokt__result_init(ret);
+	r = lokt__load_in(t, LOKT_FREEZE, &cur, NULL);
+	if (r == 0)
+		r = unfreeze_decide(f->who, f->force, &cur, &event, &reason,
+				    ret);
+	if (r == 0)
+		r = lokt__remove_audited(t, f->who, &cur, event, reason);
+	if (r == 0)
+		ret->lock = cur.rec;
+	return r;
+}
+
 LOKT_API int lokt_unfreeze(struct lokt_store *s, const char *name,
 			   const struct lokt_who *who, bool force,
 			   struct lokt_result *ret)
 {
-	const char *event = NULL, *reason = NULL;
 	struct lokt_result local;
-	struct lokt_info cur;
-	int lk, r;
+	struct frz f;
+	int r;
 
 	if (!ret)
 		ret = &local;
@@ -204,19 +231,9 @@ LOKT_API int lokt_unfreeze(struct lokt_store *s, const char *name,
 		return r;
 	if (!s || !who)
 		return -EINVAL;
-	r = lokt__name_lock(s, LOKT_FREEZE, name, &lk);
+	f = (struct frz){ .who = who, .force = force, .ret = ret };
+	r = lokt__transition(s, LOKT_FREEZE, name, unfreeze_in, &f);
 	if (r == -EACCES || r == -EPERM || r == -EROFS)
 		return unfreeze_unwritable(s, name, who, force, r, ret);
-	if (r < 0)
-		return r;
-	r = lokt__load(s, LOKT_FREEZE, name, &cur, NULL);
-	if (r == 0)
-		r = unfreeze_decide(who, force, &cur, &event, &reason, ret);
-	if (r == 0)
-		r = lokt__remove_audited(s, LOKT_FREEZE, name, who, &cur, event,
-					 reason);
-	if (r == 0)
-		ret->lock = cur.rec;
-	lokt__name_unlock(lk);
 	return r;
 }

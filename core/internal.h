@@ -12,17 +12,24 @@
  *   identity.c  owner, host, /proc: start times, liveness, ancestry,
  *               holder choice, staleness judgement
  *   root.c      root discovery, network filesystem detection
- *   audit.c     appending to and reading the audit log
+ *   audit.c     audit events; the directory store's log: appending,
+ *               rotating, reading
  *   follow.c    following it (lokt_audit_follow)
- *   doctor.c    health checks
- *   store.c     how bytes reach disk: per-name sidecar locks, fence
- *               counters, atomic publish, the waiter queue files
- *   sidecar.c   removing idle sidecars, the store-wide fence floor
+ *   doctor.c    health checks of a directory store
  *   protocol.c  what each transition does (the DESIGN comment lives there)
- *   wait.c      event-driven waiting in FIFO order (inotify at the head of
- *               the queue, a doorbell and a pidfd of the waiter ahead)
- *   watch.c     inotify on a name's record (lokt_watch, and for wait.c)
+ *   freeze.c    freezes; list.c reading and walking the store
+ *   wait.c      waiting in FIFO order: the loop
  *   run.c       lokt_with_lock
+ *   backend.h   the seam between those and where records live
+ * The directory store, behind the seam:
+ *   dir.c       its table of calls (lokt__dir_backend), listing, tidying
+ *   store.c     how bytes reach disk: opening the store, per-name sidecar
+ *               locks, fence counters, atomic publish
+ *   queue.c     the waiter queue files (tickets, doorbells)
+ *   sidecar.c   removing idle sidecars, the store-wide fence floor
+ *   dirwait.c   what a waiter sleeps on (inotify at the head of the
+ *               queue, a doorbell and a pidfd of the waiter ahead)
+ *   watch.c     inotify on a name's record (lokt_watch, and dirwait.c)
  */
 #ifndef LOKT_INTERNAL_H
 #define LOKT_INTERNAL_H
@@ -41,7 +48,9 @@
  * when the store is moved (lokt__store_follow, store.c), so they are
  * atomic, and an fd once in use is never closed before the store is. */
 struct lokt_store {
+	const struct lokt_backend *be; /* the seam: backend.h */
 	char *root; /* absolute */
+	/* The directory store's (dir.c, store.c): */
 	_Atomic int root_fd; /* O_PATH|O_DIRECTORY of root */
 	_Atomic int locks_fd; /* O_DIRECTORY of root/locks */
 	_Atomic int freezes_fd; /* O_DIRECTORY of root/freezes */
@@ -113,14 +122,26 @@ int lokt__new_id(char out[LOKT_ID_LEN + 1]);
 
 /* ---- audit.c ----------------------------------------------------------- */
 
-/* Append one event line: a single write(2) under O_APPEND, mode 0600.
- * `rec` supplies lock_id and ttl_sec (NULL: none); `who` supplies owner,
+/* Record one event, outside a transition (the directory store appends a
+ * line to audit.log). `rec` supplies lock_id and ttl_sec (NULL: none); `who` supplies owner,
  * host, pid, agent_id and, when who->via is set, extra.via. `extra` is a
  * JSON object or NULL and is consumed (put). Failures are ignored: the
  * audit log never blocks a transition. */
 void lokt__audit(struct lokt_store *s, const char *event, const char *name,
 		 const struct lokt_record *rec, const struct lokt_who *who,
 		 struct json_object *extra);
+
+/* The same, inside transition t (of t's name): the backend keeps it with
+ * the transition's writes (backend.h). */
+struct lokt_txn;
+void lokt__taudit(struct lokt_txn *t, const char *event,
+		  const struct lokt_record *rec, const struct lokt_who *who,
+		  struct json_object *extra);
+
+/* The directory store's audit log: append one line (with its newline)
+ * with one write(2), rotating at the cap. Best effort. */
+void lokt__audit_file_append(struct lokt_store *s, const char *line,
+			     size_t len);
 
 /* The audit log's current and previous generation, in the root. */
 #define AUDIT_LOG "audit.log"

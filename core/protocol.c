@@ -2,19 +2,25 @@
 /*
  * What each lock transition does: acquire, renew, release. Freezes are in
  * freeze.c, the reading calls and bulk release/prune in list.c, waiting in
- * wait.c; how bytes reach disk is store.c's (store.h).
+ * wait.c; where records live is a backend's (backend.h: the directory
+ * store in dir.c over store.c, queue.c and sidecar.c).
  *
  * DESIGN
  *
- * Every transition on a name is one critical section under the name's
- * sidecar flock (`locks/.<name>.lk`; freezes have their own in freezes/):
+ * Every transition on a name is one transition of the backend
+ * (lokt__transition):
  *
- *	lock sidecar -> read + parse <name>.json -> judge -> decide
- *	-> write (one link, rename or unlink) -> audit -> unlock sidecar
+ *	begin -> read + parse the record -> judge -> decide
+ *	-> create, replace or remove it -> audit -> end
+ *
+ * which the directory store makes one critical section under the name's
+ * sidecar flock (`locks/.<name>.lk`; freezes have their own in freezes/),
+ * each write one link, rename or unlink.
  *
  * Transitions:
- *   acquire  free: new lock_id, fence = max(sidecar, file's) + 1 written
- *            to the sidecar first, then the file is published with link(2).
+ *   acquire  free: new lock_id and a fence above every fence the name
+ *            had (the directory store: max(sidecar, file's) + 1 written
+ *            to the sidecar first, then the file published with link(2)).
  *            Ours and live (lokt__holds): renewed in place (same lock_id,
  *            fence and holder; new acquired_ts and TTL), even while frozen;
  *            a detached lock (holder pid 1) keeps its TTL when renewed
@@ -29,8 +35,9 @@
  *            owner from anywhere); another owner's lock only when stale
  *            and BREAK_STALE, or with FORCE.
  *
- * Why this is atomic: every transition on a name, in every process and
- * thread, takes the same flock before it reads and holds it until after
+ * Why this is atomic in the directory store (a networked backend gets
+ * the same from compares, backend.h): every transition on a name, in
+ * every process and thread, takes the same flock before it reads and holds it until after
  * its single link/rename/unlink. So no two transitions on one name
  * interleave: two breakers of one stale lock run one after the other, and
  * the second reads the first one's fresh lock, judges it live and is
@@ -63,19 +70,14 @@ void lokt__result_init(struct lokt_result *ret)
 	ret->lock.uid = -1;
 }
 
-int lokt__load(struct lokt_store *s, enum lokt_kind kind, const char *name,
-	       struct lokt_info *ret, char **ret_json)
+void lokt__judge_bytes(struct lokt_store *s, enum lokt_kind kind,
+		       const char *name, const char *buf, size_t len,
+		       const struct lokt_meta *meta, struct lokt_info *ret)
 {
 	struct lokt_info in;
 	struct timespec now;
-	struct stat st;
-	size_t len;
-	char *buf;
 	int r;
 
-	r = lokt__file_read(s, kind, name, &buf, &len, &st);
-	if (r < 0)
-		return r;
 	memset(&in, 0, sizeof(in));
 	r = lokt_record_parse(buf, len, &in.rec);
 	if (r == -LOKT_E_FUTURE_VERSION) {
@@ -89,19 +91,71 @@ int lokt__load(struct lokt_store *s, enum lokt_kind kind, const char *name,
 		in.stale = lokt__judge(&in.rec, s->host, &now,
 				       kind == LOKT_LOCK, &in.local, &in.kept);
 	}
-	/* The file's name is the truth: a record copied under another name
-	 * is about the name it sits at. */
+	/* The record's name is the truth: a record copied under another
+	 * name is about the name it sits at. */
 	snprintf(in.rec.name, sizeof(in.rec.name), "%s", name);
 	if (in.rec.uid < 0)
-		in.rec.uid = st.st_uid;
-	in.mtime = st.st_mtim;
-	in.size = st.st_size;
+		in.rec.uid = meta->uid;
+	in.mtime = meta->mtime;
+	in.size = meta->size;
 	*ret = in;
+}
+
+/* The end of both loads: judge, hand over or free the bytes. */
+static int loaded(struct lokt_store *s, enum lokt_kind kind, const char *name,
+		  int r, char *buf, size_t len, const struct lokt_meta *meta,
+		  struct lokt_info *ret, char **ret_json)
+{
+	if (r < 0)
+		return r;
+	lokt__judge_bytes(s, kind, name, buf, len, meta, ret);
 	if (ret_json)
 		*ret_json = buf;
 	else
 		free(buf);
 	return 0;
+}
+
+int lokt__load_in(struct lokt_txn *t, enum lokt_kind kind,
+		  struct lokt_info *ret, char **ret_json)
+{
+	struct lokt_meta meta;
+	char *buf = NULL;
+	size_t len = 0;
+	int r = t->s->be->read(t, kind, &buf, &len, &meta);
+
+	return loaded(t->s, kind, t->name, r, buf, len, &meta, ret, ret_json);
+}
+
+int lokt__load(struct lokt_store *s, enum lokt_kind kind, const char *name,
+	       struct lokt_info *ret, char **ret_json)
+{
+	struct lokt_meta meta;
+	char *buf = NULL;
+	size_t len = 0;
+	int r = s->be->get(s, kind, name, &buf, &len, &meta);
+
+	return loaded(s, kind, name, r, buf, len, &meta, ret, ret_json);
+}
+
+int lokt__transition(struct lokt_store *s, enum lokt_kind kind,
+		     const char *name,
+		     int (*step)(struct lokt_txn *t, void *ud), void *ud)
+{
+	struct lokt_txn *t;
+	int r, e;
+
+	for (;;) {
+		r = s->be->begin(s, kind, name, &t);
+		if (r < 0)
+			return r;
+		r = step(t, ud);
+		e = s->be->end(t, r >= 0);
+		if (r < 0)
+			return r; /* a refusal, decided on what was read */
+		if (e != -EAGAIN)
+			return e < 0 ? e : r;
+	}
 }
 
 struct json_object *lokt__holder_extra(const struct lokt_record *rec,
@@ -132,17 +186,16 @@ struct json_object *lokt__holder_extra(const struct lokt_record *rec,
 	return extra;
 }
 
-int lokt__remove_audited(struct lokt_store *s, enum lokt_kind kind,
-			 const char *name, const struct lokt_who *who,
+int lokt__remove_audited(struct lokt_txn *t, const struct lokt_who *who,
 			 const struct lokt_info *cur, const char *event,
 			 const char *reason)
 {
-	int r = lokt__file_remove(s, kind, name);
+	int r = t->s->be->remove(t, t->kind);
 
 	if (r < 0)
 		return r;
-	lokt__audit(s, event, name, &cur->rec, who,
-		    lokt__holder_extra(&cur->rec, reason));
+	lokt__taudit(t, event, &cur->rec, who,
+		     lokt__holder_extra(&cur->rec, reason));
 	return 0;
 }
 
@@ -154,76 +207,73 @@ void lokt__set_lease(struct lokt_record *rec, int64_t ttl_sec)
 	rec->expires.tv_sec += rec->ttl_sec;
 }
 
-int lokt__write_record(struct lokt_store *s, enum lokt_kind kind,
-		       const struct lokt_record *rec, bool publish)
-{
-	char *json;
-	int r;
-
-	r = lokt_record_format(rec, &json);
-	if (r < 0)
-		return r;
-	if (publish)
-		r = lokt__file_publish(s, kind, rec->name, json);
-	else
-		r = lokt__file_replace(s, kind, rec->name, json);
-	free(json);
-	return r;
-}
-
-int lokt__publish_new(struct lokt_store *s, enum lokt_kind kind, int lk,
-		      const char *name, const struct lokt_who *who,
+int lokt__publish_new(struct lokt_txn *t, const struct lokt_who *who,
 		      int64_t ttl_sec, uint64_t floor, struct lokt_result *ret)
 {
-	struct lokt_record rec;
+	/* Built in ret->lock itself: a backend that learns the fence only
+	 * when the transition ends sets it there (backend.h, create). */
+	struct lokt_record *rec = &ret->lock;
 	int r;
 
-	memset(&rec, 0, sizeof(rec));
-	rec.version = LOKT_PROTOCOL_VERSION;
-	snprintf(rec.name, sizeof(rec.name), "%s", name);
-	snprintf(rec.owner, sizeof(rec.owner), "%s", who->owner);
-	snprintf(rec.host, sizeof(rec.host), "%s", who->host);
-	rec.pid = who->pid;
-	rec.pid_start = who->pid_start;
-	snprintf(rec.agent_id, sizeof(rec.agent_id), "%s", who->agent_id);
-	rec.uid = who->uid;
-	lokt__set_lease(&rec, ttl_sec);
-	r = lokt__new_id(rec.lock_id);
-	r = r ?: lokt__fence_next(lk, floor, &rec.fence);
-	r = r ?: lokt__write_record(s, kind, &rec, true);
+	memset(rec, 0, sizeof(*rec));
+	rec->version = LOKT_PROTOCOL_VERSION;
+	snprintf(rec->name, sizeof(rec->name), "%s", t->name);
+	snprintf(rec->owner, sizeof(rec->owner), "%s", who->owner);
+	snprintf(rec->host, sizeof(rec->host), "%s", who->host);
+	rec->pid = who->pid;
+	rec->pid_start = who->pid_start;
+	snprintf(rec->agent_id, sizeof(rec->agent_id), "%s", who->agent_id);
+	rec->uid = who->uid;
+	lokt__set_lease(rec, ttl_sec);
+	r = lokt__new_id(rec->lock_id);
+	r = r ?: t->s->be->create(t, rec, floor);
+	if (r < 0) {
+		memset(rec, 0, sizeof(*rec));
+		rec->uid = -1;
+	}
 	if (r == -EEXIST) {
 		/* Created behind our back (lokt 1.x does not take the
 		 * sidecar): never overwrite it, report it as held. */
-		if (lokt__load(s, kind, name, &ret->other, NULL) == 0)
+		if (lokt__load_in(t, t->kind, &ret->other, NULL) == 0)
 			ret->have_other = true;
 		return -LOKT_E_HELD;
 	}
 	if (r < 0)
 		return r;
-	ret->lock = rec;
-	lokt__audit(s, kind == LOKT_FREEZE ? "freeze" : "acquire", name, &rec,
-		    who, NULL);
+	lokt__taudit(t, t->kind == LOKT_FREEZE ? "freeze" : "acquire", rec,
+		     who, NULL);
 	return 0;
 }
 
-/* The critical section of an acquisition; the sidecar lk is held. */
-static int acquire_locked(struct lokt_store *s, int lk, const char *name,
-			  const struct lokt_who *who,
-			  const struct lokt_acquire_opts *opts, uint64_t seq,
-			  bool quiet, struct lokt_queue *q,
-			  struct lokt_result *ret)
+struct acquire {
+	const struct lokt_who *who;
+	const struct lokt_acquire_opts *opts;
+	uint64_t seq;
+	bool quiet;
+	struct lokt_queue q;
+	struct lokt_result *ret;
+};
+
+/* One attempt of an acquisition, as a transition on the name's lock. */
+static int acquire_in(struct lokt_txn *t, void *ud)
 {
+	struct acquire *a = ud;
+	const struct lokt_who *who = a->who;
+	struct lokt_result *ret = a->ret;
+	struct lokt_queue *q = &a->q;
 	struct lokt_info cur;
 	struct lokt_record rec;
 	uint64_t floor = 0;
 	bool have;
 	int r;
 
-	r = lokt__load(s, LOKT_LOCK, name, &cur, NULL);
+	lokt__result_init(ret);
+	memset(q, 0, sizeof(*q));
+	r = lokt__load_in(t, LOKT_LOCK, &cur, NULL);
 	if (r < 0 && r != -LOKT_E_NOT_FOUND)
 		return r;
 	have = r == 0;
-	r = lokt__queue_scan(s, name, seq, true, q);
+	r = t->s->be->queue(t, a->seq, q);
 	if (r < 0)
 		return r;
 	if (have && (cur.future || cur.stale == LOKT_LIVE)) {
@@ -231,16 +281,16 @@ static int acquire_locked(struct lokt_store *s, int lk, const char *name,
 			rec = cur.rec;
 			/* A detached lock (held by pid 1) ends by its TTL
 			 * only: renewed without one, it keeps its own. */
-			lokt__set_lease(&rec, opts->ttl_sec ||
-							      !lokt_is_detached(&rec) ?
-						      opts->ttl_sec :
-						      rec.ttl_sec);
-			r = lokt__write_record(s, LOKT_LOCK, &rec, false);
+			lokt__set_lease(&rec, a->opts->ttl_sec ||
+						      !lokt_is_detached(&rec) ?
+					      a->opts->ttl_sec :
+					      rec.ttl_sec);
+			r = t->s->be->replace(t, &rec);
 			if (r < 0)
 				return r;
 			ret->lock = rec;
 			ret->renewed = true;
-			lokt__audit(s, "renew", name, &rec, who, NULL);
+			lokt__taudit(t, "renew", &rec, who, NULL);
 			return 0;
 		}
 		ret->other = cur;
@@ -248,27 +298,27 @@ static int acquire_locked(struct lokt_store *s, int lk, const char *name,
 		ret->waiters_ahead = q->ahead;
 		if (cur.future)
 			return -LOKT_E_FUTURE_VERSION;
-		if (!quiet)
-			lokt__audit(s, "deny", name, NULL, who,
-				    lokt__holder_extra(&cur.rec, NULL));
+		if (!a->quiet)
+			lokt__taudit(t, "deny", NULL, who,
+				     lokt__holder_extra(&cur.rec, NULL));
 		return -LOKT_E_HELD;
 	}
 
-	r = lokt__frozen(s, name, who, &ret->other);
+	r = lokt__frozen(t, who, &ret->other);
 	if (r < 0)
 		return r;
 	if (r > 0) {
 		ret->have_other = true;
-		if (!quiet)
-			lokt__audit(s, "freeze-deny", name, NULL, who,
-				    lokt__holder_extra(&ret->other.rec, NULL));
+		if (!a->quiet)
+			lokt__taudit(t, "freeze-deny", NULL, who,
+				     lokt__holder_extra(&ret->other.rec, NULL));
 		return -LOKT_E_FROZEN;
 	}
 	if (q->ahead > 0) {
 		ret->waiters_ahead = q->ahead;
-		if (!quiet)
-			lokt__audit(s, "deny", name, NULL, who,
-				    lokt__holder_extra(NULL, "queue"));
+		if (!a->quiet)
+			lokt__taudit(t, "deny", NULL, who,
+				     lokt__holder_extra(NULL, "queue"));
 		return -LOKT_E_HELD;
 	}
 
@@ -277,7 +327,7 @@ static int acquire_locked(struct lokt_store *s, int lk, const char *name,
 	if (have && cur.rec.fence == UINT64_MAX)
 		return -EOVERFLOW;
 	if (have) {
-		r = lokt__remove_audited(s, LOKT_LOCK, name, who, &cur,
+		r = lokt__remove_audited(t, who, &cur,
 					 cur.stale == LOKT_STALE_CORRUPT ?
 						 "corrupt-break" :
 						 "stale-break",
@@ -288,8 +338,7 @@ static int acquire_locked(struct lokt_store *s, int lk, const char *name,
 		ret->broken = cur.rec;
 		floor = cur.rec.fence;
 	}
-	return lokt__publish_new(s, LOKT_LOCK, lk, name, who, opts->ttl_sec,
-				 floor, ret);
+	return lokt__publish_new(t, who, a->opts->ttl_sec, floor, ret);
 }
 
 int lokt__acquire_step(struct lokt_store *s, const char *name,
@@ -298,17 +347,14 @@ int lokt__acquire_step(struct lokt_store *s, const char *name,
 		       bool quiet, struct lokt_queue *ret_q,
 		       struct lokt_result *ret)
 {
-	struct lokt_queue q = { 0 };
-	int lk, r;
+	struct acquire a = { .who = who, .opts = opts, .seq = seq,
+			     .quiet = quiet, .ret = ret };
+	int r;
 
 	lokt__result_init(ret);
-	r = lokt__name_lock(s, LOKT_LOCK, name, &lk);
-	if (r < 0)
-		return r;
-	r = acquire_locked(s, lk, name, who, opts, seq, quiet, &q, ret);
-	lokt__name_unlock(lk);
+	r = lokt__transition(s, LOKT_LOCK, name, acquire_in, &a);
 	if (ret_q)
-		*ret_q = q;
+		*ret_q = a.q;
 	return r;
 }
 
@@ -336,18 +382,19 @@ LOKT_API int lokt_acquire(struct lokt_store *s, const char *name,
 	return lokt__acquire_step(s, name, who, opts, 0, false, NULL, ret);
 }
 
-/* Audit a holder finding its acquisition lock_id gone or replaced. */
-static void audit_lost(struct lokt_store *s, const char *name,
-		       const char *lock_id, const struct lokt_who *who,
+/* Audit, in transition t, a holder finding its acquisition lock_id gone
+ * or replaced. */
+static void audit_lost(struct lokt_txn *t, const char *lock_id,
+		       const struct lokt_who *who,
 		       const struct lokt_result *ret)
 {
 	struct lokt_record mine;
 
 	memset(&mine, 0, sizeof(mine));
 	snprintf(mine.lock_id, sizeof(mine.lock_id), "%s", lock_id);
-	lokt__audit(s, "lost", name, &mine, who,
-		    lokt__holder_extra(ret->have_other ? &ret->other.rec : NULL,
-				       ret->have_other ? "taken" : "gone"));
+	lokt__taudit(t, "lost", &mine, who,
+		     lokt__holder_extra(ret->have_other ? &ret->other.rec : NULL,
+					ret->have_other ? "taken" : "gone"));
 }
 
 LOKT_API int lokt_audit_lost(struct lokt_store *s, const char *name,
@@ -390,14 +437,66 @@ static int call_start(const char *name, const char **lock_id,
 	return lokt_name_check(name);
 }
 
+/* What renew, keep and release of one acquisition take. */
+struct held {
+	const struct lokt_who *who;
+	const char *lock_id;
+	int64_t ttl_sec; /* renew */
+	pid_t keeper; /* keep */
+	uint64_t keeper_start;
+	unsigned flags; /* release */
+	struct lokt_result *ret;
+};
+
+/* The acquisition h->lock_id, read in t: 0 with it in *cur, or LOST
+ * (audited when audit) with what is there instead in ret->other. */
+static int find_mine(struct lokt_txn *t, struct held *h, bool audit,
+		     struct lokt_info *cur)
+{
+	int r;
+
+	lokt__result_init(h->ret);
+	r = lokt__load_in(t, LOKT_LOCK, cur, NULL);
+	if (r == 0 && !same_acquisition(cur, h->lock_id)) {
+		h->ret->other = *cur;
+		h->ret->have_other = true;
+	}
+	if (r == -LOKT_E_NOT_FOUND || (r == 0 && h->ret->have_other)) {
+		if (audit)
+			audit_lost(t, h->lock_id, h->who, h->ret);
+		return -LOKT_E_LOST;
+	}
+	return r;
+}
+
+static int renew_in(struct lokt_txn *t, void *ud)
+{
+	struct held *h = ud;
+	struct lokt_info cur;
+	int r;
+
+	r = find_mine(t, h, true, &cur);
+	if (r < 0)
+		return r;
+	/* Even if its TTL ran out: nobody broke it, it is ours. */
+	lokt__set_lease(&cur.rec, h->ttl_sec);
+	r = t->s->be->replace(t, &cur.rec);
+	if (r < 0)
+		return r;
+	h->ret->lock = cur.rec;
+	h->ret->renewed = true;
+	lokt__taudit(t, "renew", &cur.rec, h->who, NULL);
+	return 0;
+}
+
 LOKT_API int lokt_renew(struct lokt_store *s, const char *name,
 			const char *lock_id, const struct lokt_who *who,
 			int64_t ttl_sec, struct lokt_result *ret)
 {
 	char id[LOKT_ID_LEN + 2]; /* lock_id may point into *ret */
 	struct lokt_result local;
-	struct lokt_info cur;
-	int lk, r;
+	struct held h;
+	int r;
 
 	r = call_start(name, &lock_id, id, &ret, &local);
 	if (r < 0)
@@ -405,28 +504,25 @@ LOKT_API int lokt_renew(struct lokt_store *s, const char *name,
 	if (!s || !lock_id || !who || ttl_sec < 0 ||
 	    ttl_sec > LOKT_TTL_MAX_SEC)
 		return -EINVAL;
-	r = lokt__name_lock(s, LOKT_LOCK, name, &lk);
+	h = (struct held){ .who = who, .lock_id = lock_id,
+			   .ttl_sec = ttl_sec, .ret = ret };
+	return lokt__transition(s, LOKT_LOCK, name, renew_in, &h);
+}
+
+static int keep_in(struct lokt_txn *t, void *ud)
+{
+	struct held *h = ud;
+	struct lokt_info cur;
+	int r;
+
+	r = find_mine(t, h, false, &cur);
 	if (r < 0)
 		return r;
-	r = lokt__load(s, LOKT_LOCK, name, &cur, NULL);
-	if (r == 0 && !same_acquisition(&cur, lock_id)) {
-		ret->other = cur;
-		ret->have_other = true;
-	}
-	if (r == -LOKT_E_NOT_FOUND || (r == 0 && ret->have_other)) {
-		audit_lost(s, name, lock_id, who, ret);
-		r = -LOKT_E_LOST;
-	} else if (r == 0) {
-		/* Even if its TTL ran out: nobody broke it, it is ours. */
-		lokt__set_lease(&cur.rec, ttl_sec);
-		r = lokt__write_record(s, LOKT_LOCK, &cur.rec, false);
-		if (r == 0) {
-			ret->lock = cur.rec;
-			ret->renewed = true;
-			lokt__audit(s, "renew", name, &cur.rec, who, NULL);
-		}
-	}
-	lokt__name_unlock(lk);
+	cur.rec.keeper_pid = h->keeper;
+	cur.rec.keeper_start = h->keeper_start;
+	r = t->s->be->replace(t, &cur.rec);
+	if (r == 0)
+		h->ret->lock = cur.rec;
 	return r;
 }
 
@@ -436,9 +532,9 @@ LOKT_API int lokt_keep(struct lokt_store *s, const char *name,
 {
 	char id[LOKT_ID_LEN + 2]; /* lock_id may point into *ret */
 	struct lokt_result local;
-	struct lokt_info cur;
+	struct held h;
 	uint64_t start = 0;
-	int lk, r;
+	int r;
 
 	r = call_start(name, &lock_id, id, &ret, &local);
 	if (r < 0)
@@ -447,26 +543,9 @@ LOKT_API int lokt_keep(struct lokt_store *s, const char *name,
 		return -EINVAL;
 	if (keeper > 0 && (r = lokt__pid_start(keeper, &start)) < 0)
 		return r;
-	r = lokt__name_lock(s, LOKT_LOCK, name, &lk);
-	if (r < 0)
-		return r;
-	r = lokt__load(s, LOKT_LOCK, name, &cur, NULL);
-	if (r == -LOKT_E_NOT_FOUND ||
-	    (r == 0 && !same_acquisition(&cur, lock_id))) {
-		if (r == 0) {
-			ret->other = cur;
-			ret->have_other = true;
-		}
-		r = -LOKT_E_LOST;
-	} else if (r == 0) {
-		cur.rec.keeper_pid = keeper;
-		cur.rec.keeper_start = start;
-		r = lokt__write_record(s, LOKT_LOCK, &cur.rec, false);
-		if (r == 0)
-			ret->lock = cur.rec;
-	}
-	lokt__name_unlock(lk);
-	return r;
+	h = (struct held){ .lock_id = lock_id, .keeper = keeper,
+			   .keeper_start = start, .ret = ret };
+	return lokt__transition(s, LOKT_LOCK, name, keep_in, &h);
 }
 
 /* Decide a release of cur (see lokt_release), without acting: 0 with the
@@ -520,32 +599,40 @@ refuse_future:
 	return -LOKT_E_FUTURE_VERSION;
 }
 
-/* Release cur (sidecar held); see lokt_release. */
-static int release_locked(struct lokt_store *s, const char *name,
-			  const struct lokt_who *who, const char *lock_id,
-			  unsigned flags, const struct lokt_info *cur,
-			  struct lokt_result *ret)
+static int release_in(struct lokt_txn *t, void *ud)
 {
+	struct held *h = ud;
+	struct lokt_result *ret = h->ret;
 	const char *event, *reason;
+	struct lokt_info cur;
 	int r;
 
-	r = release_decide(who, lock_id, flags, cur, &event, &reason, ret);
-	if (r == -LOKT_E_LOST && !(flags & LOKT_RELEASE_SEEN))
-		audit_lost(s, name, lock_id, who, ret);
+	lokt__result_init(ret);
+	r = lokt__load_in(t, LOKT_LOCK, &cur, NULL);
+	if (r == -LOKT_E_NOT_FOUND && h->lock_id) {
+		audit_lost(t, h->lock_id, h->who, ret);
+		return -LOKT_E_LOST;
+	}
 	if (r < 0)
 		return r;
-	r = lokt__remove_audited(s, LOKT_LOCK, name, who, cur, event, reason);
+	r = release_decide(h->who, h->lock_id, h->flags, &cur, &event, &reason,
+			   ret);
+	if (r == -LOKT_E_LOST && !(h->flags & LOKT_RELEASE_SEEN))
+		audit_lost(t, h->lock_id, h->who, ret);
 	if (r < 0)
 		return r;
-	ret->lock = cur->rec;
+	r = lokt__remove_audited(t, h->who, &cur, event, reason);
+	if (r < 0)
+		return r;
+	ret->lock = cur.rec;
 	if (!strcmp(event, "stale-break") || !strcmp(event, "corrupt-break")) {
-		ret->broke = cur->stale;
-		ret->broken = cur->rec;
+		ret->broke = cur.stale;
+		ret->broken = cur.rec;
 	}
 	return 0;
 }
 
-/* The name's sidecar could not be taken for lack of write permission
+/* The transition could not begin for lack of write permission
  * (err: a store the caller may read but not write, or a read-only one).
  * Nothing can be released then, but an unlocked read still tells the
  * refusals apart: free, another owner's, not ours any more. Anything the
@@ -575,26 +662,18 @@ LOKT_API int lokt_release(struct lokt_store *s, const char *name,
 {
 	char id[LOKT_ID_LEN + 2]; /* lock_id may point into *ret */
 	struct lokt_result local;
-	struct lokt_info cur;
-	int lk, r;
+	struct held h;
+	int r;
 
 	r = call_start(name, &lock_id, id, &ret, &local);
 	if (r < 0)
 		return r;
 	if (!s || !who)
 		return -EINVAL;
-	r = lokt__name_lock(s, LOKT_LOCK, name, &lk);
+	h = (struct held){ .who = who, .lock_id = lock_id, .flags = flags,
+			   .ret = ret };
+	r = lokt__transition(s, LOKT_LOCK, name, release_in, &h);
 	if (r == -EACCES || r == -EPERM || r == -EROFS)
 		return release_unwritable(s, name, who, lock_id, flags, r, ret);
-	if (r < 0)
-		return r;
-	r = lokt__load(s, LOKT_LOCK, name, &cur, NULL);
-	if (r == -LOKT_E_NOT_FOUND && lock_id) {
-		audit_lost(s, name, lock_id, who, ret);
-		r = -LOKT_E_LOST;
-	} else if (r == 0) {
-		r = release_locked(s, name, who, lock_id, flags, &cur, ret);
-	}
-	lokt__name_unlock(lk);
 	return r;
 }

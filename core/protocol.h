@@ -7,14 +7,23 @@
 #ifndef LOKT_PROTOCOL_H
 #define LOKT_PROTOCOL_H
 
-#include "store.h"
+#include "backend.h"
 
-/* Read and judge <name>.json of a kind, now: 0 with *ret filled (a corrupt
- * file: stale CORRUPT, rec zeroed but name and uid; a future-version file:
- * ret->future, not judged), -LOKT_E_NOT_FOUND, or -errno. rec.uid falls
- * back to the file's owner, rec.name is the file's name. With ret_json,
- * the file's bytes (malloc'd). Needs no lock: files change by one link,
- * rename or unlink. */
+/* Parse and judge the bytes of a record of kind stored at name, now:
+ * ret filled (a corrupt record: stale CORRUPT, rec zeroed but name and
+ * uid; a future-version record: ret->future, not judged). rec.uid falls
+ * back to meta's, rec.name is `name`. */
+void lokt__judge_bytes(struct lokt_store *s, enum lokt_kind kind,
+		       const char *name, const char *buf, size_t len,
+		       const struct lokt_meta *meta, struct lokt_info *ret);
+
+/* Read and judge the name's record of kind within transition t: 0 with
+ * *ret filled, -LOKT_E_NOT_FOUND, or -errno. With ret_json, its bytes
+ * (malloc'd). */
+int lokt__load_in(struct lokt_txn *t, enum lokt_kind kind,
+		  struct lokt_info *ret, char **ret_json);
+
+/* The same outside a transition (a record read may change at once). */
 int lokt__load(struct lokt_store *s, enum lokt_kind kind, const char *name,
 	       struct lokt_info *ret, char **ret_json);
 
@@ -23,10 +32,9 @@ int lokt__load(struct lokt_store *s, enum lokt_kind kind, const char *name,
 struct json_object *lokt__holder_extra(const struct lokt_record *rec,
 				       const char *reason);
 
-/* With the sidecar of (kind, name) locked: remove the file described by
- * cur and audit `event` with the holder and `reason` (may be NULL). */
-int lokt__remove_audited(struct lokt_store *s, enum lokt_kind kind,
-			 const char *name, const struct lokt_who *who,
+/* In transition t: remove the record of t's kind described by cur and
+ * audit `event` with the holder and `reason` (may be NULL). */
+int lokt__remove_audited(struct lokt_txn *t, const struct lokt_who *who,
 			 const struct lokt_info *cur, const char *event,
 			 const char *reason);
 
@@ -36,32 +44,26 @@ void lokt__result_init(struct lokt_result *ret);
 /* Acquired now, with ttl_sec (0 or less: none). */
 void lokt__set_lease(struct lokt_record *rec, int64_t ttl_sec);
 
-/* A new record of `name` for `who` (new lock_id, lease of ttl_sec, the
- * next fence of the sidecar lk above floor), published, never over an
- * existing file (-LOKT_E_HELD with ret->other then), audited "acquire"
- * or "freeze". The sidecar lk is held. */
-int lokt__publish_new(struct lokt_store *s, enum lokt_kind kind, int lk,
-		      const char *name, const struct lokt_who *who,
+/* In transition t: a new record of t's kind for `who` (new lock_id, lease
+ * of ttl_sec, a fence above floor), created, never over an existing one
+ * (-LOKT_E_HELD with ret->other then), audited "acquire" or "freeze". */
+int lokt__publish_new(struct lokt_txn *t, const struct lokt_who *who,
 		      int64_t ttl_sec, uint64_t floor, struct lokt_result *ret);
 
-/* Serialize rec and publish it (a new file, never over one) or replace
- * the file of its name, in kind's directory. */
-int lokt__write_record(struct lokt_store *s, enum lokt_kind kind,
-		       const struct lokt_record *rec, bool publish);
-
-/* One acquisition attempt, a whole transition under the name's sidecar.
- * seq is the asker's queue ticket (0: not queued). quiet: a refusal is
- * not audited (a waiter retries). *ret_q: the queue as seen, may be NULL. */
+/* One acquisition attempt, a whole transition. seq is the asker's place
+ * in the queue (0: not queued). quiet: a refusal is not audited (a
+ * waiter retries). *ret_q: the queue as seen, may be NULL. */
 int lokt__acquire_step(struct lokt_store *s, const char *name,
 		       const struct lokt_who *who,
 		       const struct lokt_acquire_opts *opts, uint64_t seq,
 		       bool quiet, struct lokt_queue *ret_q,
 		       struct lokt_result *ret);
 
-/* freeze.c: is the name frozen now? 1 with the freeze in *ret, 0 if not.
- * An expired or corrupt freeze met on the way is removed (audited). */
-int lokt__frozen(struct lokt_store *s, const char *name,
-		 const struct lokt_who *who, struct lokt_info *ret);
+/* freeze.c: within transition t (on the name's lock), is the name frozen
+ * now? 1 with the freeze in *ret, 0 if not. An expired or corrupt freeze
+ * met on the way is removed (audited) in a transition of its own. */
+int lokt__frozen(struct lokt_txn *t, const struct lokt_who *who,
+		 struct lokt_info *ret);
 
 /* wait.c: the period of a waiter's re-checks for what events cannot show
  * (ms; < 0: never, which only tests use, to prove that events suffice). */

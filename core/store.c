@@ -30,6 +30,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "store.h"
 
 #define READ_MAX (1 << 20) /* bigger than any record the parser accepts */
@@ -148,6 +149,7 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->be = &lokt__dir_backend;
 	s->root_fd = s->locks_fd = s->freezes_fd = -1;
 	pthread_mutex_init(&s->follow_lock, NULL);
 	s->root = realpath(root, NULL);
@@ -237,10 +239,8 @@ out:
 	return r;
 }
 
-LOKT_API void lokt_store_close(struct lokt_store *s)
+void lokt__dir_close(struct lokt_store *s)
 {
-	if (!s)
-		return;
 	if (s->root_fd >= 0)
 		close(s->root_fd);
 	if (s->locks_fd >= 0)
@@ -254,6 +254,12 @@ LOKT_API void lokt_store_close(struct lokt_store *s)
 	free(s->root);
 	free(s->audit_path);
 	free(s);
+}
+
+LOKT_API void lokt_store_close(struct lokt_store *s)
+{
+	if (s)
+		s->be->close(s);
 }
 
 LOKT_API const char *lokt_store_root(const struct lokt_store *s)

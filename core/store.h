@@ -20,7 +20,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "backend.h"
 
 /* Make s serve the directory its root path names now, reopening it when
  * the store was moved (see the DESIGN comment in store.c). One stat when
@@ -98,20 +98,14 @@ int lokt__file_remove(struct lokt_store *s, enum lokt_kind kind,
 		      const char *name);
 
 /* ---- The waiter queue (queue.c) ----------------------------------------- */
+/* struct lokt_queue (what the queue looks like to one asker) is the
+ * seam's: backend.h. */
 
 /* A waiter's place in the queue of a name. */
 struct lokt_ticket {
 	int fd; /* open and flock()ed while we wait; -1: none */
 	uint64_t seq; /* position key: lower is earlier */
 	int bell; /* our doorbell, readable when rung; -1: none */
-};
-
-/* What the queue of a name looks like to one asker. */
-struct lokt_queue {
-	size_t live; /* live tickets, ours included */
-	size_t ahead; /* live tickets lower than ours (all, if we have none) */
-	pid_t ahead_pid; /* the waiter just ahead of us, 0 if none */
-	uint64_t ahead_seq; /* its ticket, 0 if none */
 };
 
 /* Take a ticket after every existing one, with its doorbell (ret->bell
@@ -137,5 +131,20 @@ int lokt__ticket_live(struct lokt_store *s, const char *name, uint64_t seq);
  * waiters are removed. */
 int lokt__queue_scan(struct lokt_store *s, const char *name, uint64_t seq,
 		     bool prune, struct lokt_queue *ret);
+
+/* ---- The backend's other calls ------------------------------------------ */
+
+/* dirwait.c: the wait_* calls of backend.h. */
+int lokt__dir_wait_join(struct lokt_store *s, const char *name,
+			struct lokt_waiter **ret, uint64_t *ret_seq);
+int64_t lokt__dir_wait_plan(struct lokt_waiter *w,
+			    const struct lokt_wait_hint *h, int64_t now);
+bool lokt__dir_wait_behind(struct lokt_waiter *w, bool count,
+			   struct lokt_queue *q);
+bool lokt__dir_wait_sleep(struct lokt_waiter *w, int64_t timeout_ms);
+void lokt__dir_wait_leave(struct lokt_waiter *w);
+
+/* store.c: close the directory store's fds and free s. */
+void lokt__dir_close(struct lokt_store *s);
 
 #endif /* LOKT_STORE_H */

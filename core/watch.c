@@ -13,6 +13,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "store.h"
 
 #define WATCH_MASK                                                  \
@@ -65,23 +66,13 @@ int lokt__watch_drain(int ino, const char *json, int any_wd)
 LOKT_API int lokt_watch(struct lokt_store *s, enum lokt_kind kind,
 			const char *name, int *ret_fd)
 {
-	int ino, r;
+	int r = lokt_name_check(name);
 
-	r = lokt_name_check(name);
 	if (r < 0)
 		return r;
 	if (!s || !ret_fd)
 		return -EINVAL;
-	ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (ino < 0)
-		return -errno;
-	r = lokt__watch_add(ino, s, kind);
-	if (r < 0) {
-		close(ino);
-		return r;
-	}
-	*ret_fd = ino;
-	return 0;
+	return s->be->watch(s, kind, name, ret_fd);
 }
 
 LOKT_API int lokt_watch_changed(int fd, const char *name)

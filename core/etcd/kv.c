@@ -140,7 +140,7 @@ char *lokt__kv_prefix_end(const char *prefix)
 
 /* ---- transactions ------------------------------------------------------ */
 
-int lokt__txn_init(struct lokt_txn *t)
+int lokt__txn_init(struct lokt_etcd_txn *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->req = json_object_new_object();
@@ -160,19 +160,19 @@ int lokt__txn_init(struct lokt_txn *t)
 	return 0;
 }
 
-void lokt__txn_free(struct lokt_txn *t)
+void lokt__txn_free(struct lokt_etcd_txn *t)
 {
 	json_object_put(t->req); /* owns the arrays */
 	t->req = NULL;
 }
 
-static void note(struct lokt_txn *t, int r)
+static void note(struct lokt_etcd_txn *t, int r)
 {
 	if (r < 0 && !t->err)
 		t->err = r;
 }
 
-void lokt__txn_cmp(struct lokt_txn *t, const char *key, const char *range_end,
+void lokt__txn_cmp(struct lokt_etcd_txn *t, const char *key, const char *range_end,
 		   enum lokt_txn_target target, enum lokt_txn_op op, int64_t v)
 {
 	static const char *const targets[] = { "CREATE", "MOD", "VERSION",
@@ -198,7 +198,7 @@ void lokt__txn_cmp(struct lokt_txn *t, const char *key, const char *range_end,
 }
 
 /* Append {"<kind>": body} to the branch. */
-static void add_op(struct lokt_txn *t, bool on_success, const char *kind,
+static void add_op(struct lokt_etcd_txn *t, bool on_success, const char *kind,
 		   struct json_object *body)
 {
 	struct json_object *op = json_object_new_object();
@@ -213,7 +213,7 @@ static void add_op(struct lokt_txn *t, bool on_success, const char *kind,
 	json_object_array_add(on_success ? t->success : t->failure, op);
 }
 
-void lokt__txn_put(struct lokt_txn *t, bool on_success, const char *key,
+void lokt__txn_put(struct lokt_etcd_txn *t, bool on_success, const char *key,
 		   const char *value, int64_t lease, bool ignore_lease)
 {
 	struct json_object *b = json_object_new_object();
@@ -232,7 +232,7 @@ void lokt__txn_put(struct lokt_txn *t, bool on_success, const char *key,
 }
 
 /* A request on [key, range_end) of the given kind. */
-static void range_op(struct lokt_txn *t, bool on_success, const char *kind,
+static void range_op(struct lokt_etcd_txn *t, bool on_success, const char *kind,
 		     const char *key, const char *range_end)
 {
 	struct json_object *b = json_object_new_object();
@@ -245,19 +245,19 @@ static void range_op(struct lokt_txn *t, bool on_success, const char *kind,
 	add_op(t, on_success, kind, b);
 }
 
-void lokt__txn_delete(struct lokt_txn *t, bool on_success, const char *key,
+void lokt__txn_delete(struct lokt_etcd_txn *t, bool on_success, const char *key,
 		      const char *range_end)
 {
 	range_op(t, on_success, "request_delete_range", key, range_end);
 }
 
-void lokt__txn_get(struct lokt_txn *t, bool on_success, const char *key,
+void lokt__txn_get(struct lokt_etcd_txn *t, bool on_success, const char *key,
 		   const char *range_end)
 {
 	range_op(t, on_success, "request_range", key, range_end);
 }
 
-int lokt__txn_run(struct lokt_gw *g, struct lokt_txn *t,
+int lokt__txn_run(struct lokt_gw *g, struct lokt_etcd_txn *t,
 		  struct lokt_txn_answer *ret)
 {
 	struct json_object *ans = NULL, *s;

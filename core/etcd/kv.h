@@ -39,14 +39,14 @@ char *lokt__kv_prefix_end(const char *prefix);
 
 /* A transaction under construction: compares, then what to do on success
  * and on failure. Build with the calls below, run with lokt__txn_run. */
-struct lokt_txn {
+struct lokt_etcd_txn {
 	struct json_object *req;
 	struct json_object *compare, *success, *failure;
 	int err; /* the first building error (ENOMEM), reported by run */
 };
 
-int lokt__txn_init(struct lokt_txn *t);
-void lokt__txn_free(struct lokt_txn *t);
+int lokt__txn_init(struct lokt_etcd_txn *t);
+void lokt__txn_free(struct lokt_etcd_txn *t);
 
 enum lokt_txn_target { LOKT_CMP_CREATE, LOKT_CMP_MOD, LOKT_CMP_VERSION,
 		       LOKT_CMP_LEASE };
@@ -54,16 +54,16 @@ enum lokt_txn_op { LOKT_CMP_EQ, LOKT_CMP_LESS, LOKT_CMP_GREATER };
 
 /* Compare target of key (or of every key of [key, range_end)) with v:
  * CREATE == 0 means "absent". */
-void lokt__txn_cmp(struct lokt_txn *t, const char *key, const char *range_end,
+void lokt__txn_cmp(struct lokt_etcd_txn *t, const char *key, const char *range_end,
 		   enum lokt_txn_target target, enum lokt_txn_op op, int64_t v);
 
 /* Requests on success (on_success) or failure. lease 0: none;
  * ignore_lease keeps the key's lease (a renewal). */
-void lokt__txn_put(struct lokt_txn *t, bool on_success, const char *key,
+void lokt__txn_put(struct lokt_etcd_txn *t, bool on_success, const char *key,
 		   const char *value, int64_t lease, bool ignore_lease);
-void lokt__txn_delete(struct lokt_txn *t, bool on_success, const char *key,
+void lokt__txn_delete(struct lokt_etcd_txn *t, bool on_success, const char *key,
 		      const char *range_end);
-void lokt__txn_get(struct lokt_txn *t, bool on_success, const char *key,
+void lokt__txn_get(struct lokt_etcd_txn *t, bool on_success, const char *key,
 		   const char *range_end);
 
 /* The answer of a run: whether the compares held, the store's revision
@@ -75,7 +75,7 @@ struct lokt_txn_answer {
 };
 
 /* Run t. -ETIMEDOUT is ambiguous (see gateway.h): read again. */
-int lokt__txn_run(struct lokt_gw *g, struct lokt_txn *t,
+int lokt__txn_run(struct lokt_gw *g, struct lokt_etcd_txn *t,
 		  struct lokt_txn_answer *ret);
 
 /* The kvs of response i of a run, when it was a range; malloc'd. */

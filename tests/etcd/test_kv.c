@@ -40,7 +40,7 @@ static void stop(void)
 static bool create(const char *key, const char *value, int64_t lease,
 		   struct lokt_txn_answer *a)
 {
-	struct lokt_txn t;
+	struct lokt_etcd_txn t;
 
 	cr_assert_eq(lokt__txn_init(&t), 0);
 	lokt__txn_cmp(&t, key, NULL, LOKT_CMP_CREATE, LOKT_CMP_EQ, 0);
@@ -96,7 +96,7 @@ Test(kv, create_if_absent, .init = start, .fini = stop)
 	 * revision (the fence). */
 	kv = get1("p/locks/x");
 	{
-		struct lokt_txn t;
+		struct lokt_etcd_txn t;
 
 		cr_assert_eq(lokt__txn_init(&t), 0);
 		lokt__txn_cmp(&t, "p/locks/x", NULL, LOKT_CMP_MOD, LOKT_CMP_EQ,
@@ -127,7 +127,7 @@ Test(kv, empty_range_compare, .init = start, .fini = stop)
 {
 	char *end = lokt__kv_prefix_end("p/queue/x/");
 	struct lokt_txn_answer a;
-	struct lokt_txn t;
+	struct lokt_etcd_txn t;
 	int round;
 
 	cr_assert_str_eq(end, "p/queue/x0");

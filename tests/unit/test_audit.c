@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "backend.h"
 #include "unit.h"
 
 static char *tmp;
@@ -18,6 +19,7 @@ static struct lokt_store store;
 static void setup(void)
 {
 	tmp = unit_tmpdir();
+	store.be = &lokt__dir_backend;
 	cr_assert(asprintf(&store.audit_path, "%s/audit.log", tmp) > 0);
 	store.root_fd = open(tmp, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	cr_assert(store.root_fd >= 0);

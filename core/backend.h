@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to liblokt: the store seam. What a transition does (protocol.c,
+ * freeze.c, list.c, wait.c, run.c) is decided once; where records live and
+ * how a transition is made atomic is a backend's, behind this one table of
+ * calls, as Redis keeps epoll, kqueue and select behind its aeApi* calls.
+ * Outside a backend nothing builds a path, reads a directory, sets an
+ * inotify watch or takes a flock.
+ *
+ * DESIGN: a transition is begin -> read/queue -> decide -> create/replace/
+ * remove/audit -> end. A backend makes it atomic its own way:
+ *
+ *   the directory store (dir.c over store.c, queue.c, sidecar.c, watch.c)
+ *	begin takes the name's sidecar flock, each write happens at once
+ *	(one link, rename or unlink), end drops the flock. end never asks
+ *	for a retry.
+ *   a networked store (etcd)
+ *	begin reads nothing; reads are remembered with their revisions,
+ *	writes and audit events are buffered, and end sends them as one
+ *	transaction that compares every read. When a compare fails, end
+ *	returns -EAGAIN and the protocol runs the whole transition again
+ *	from begin, deciding anew on what it then reads.
+ *
+ * So the protocol must decide only from what it read in this transition,
+ * write nothing outside it, and fill its result afresh on every attempt
+ * (lokt__transition does the looping). A refusal ends with commit false:
+ * nothing it wrote is kept, but its audit events are (a "deny" is still
+ * recorded).
+ *
+ * A transition is about one name and is begun on one kind (locks or
+ * freezes: whose records it may write). It may read the other kind (an
+ * acquisition reads the name's freeze); a networked backend compares
+ * that read too, the directory store reads it unlocked (a freeze is
+ * checked at the start of an acquisition, as in lokt 1.x).
+ */
+#ifndef LOKT_BACKEND_H
+#define LOKT_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "internal.h"
+
+/* What a backend knows of a stored record besides its bytes. */
+struct lokt_meta {
+	uid_t uid; /* who wrote it (its file's owner); (uid_t)-1 unknown */
+	struct timespec mtime; /* when it last changed */
+	int64_t size; /* bytes */
+};
+
+/* One transition; a backend's own struct starts with this one. */
+struct lokt_txn {
+	struct lokt_store *s;
+	enum lokt_kind kind; /* begun on */
+	const char *name;
+};
+
+/* What the queue of a name looks like to one asker. */
+struct lokt_queue {
+	size_t live; /* live waiters, the asker included */
+	size_t ahead; /* live waiters before the asker (all, if not queued) */
+	pid_t ahead_pid; /* the waiter just ahead (0: none, or on no host of
+			    ours to watch) */
+	uint64_t ahead_seq; /* its place, 0 if none */
+};
+
+/* A waiter's place in a name's queue, and whatever it sleeps on. */
+struct lokt_waiter;
+
+/* Why a waiter was refused, for it to choose what to sleep on. */
+struct lokt_wait_hint {
+	int r; /* -LOKT_E_HELD or -LOKT_E_FROZEN */
+	const struct lokt_result *res;
+	const struct lokt_queue *q;
+};
+
+struct lokt_backend {
+	const char *name;
+
+	/* ---- one transition ------------------------------------------- */
+	/* Start a transition on (kind, name): *ret until end. */
+	int (*begin)(struct lokt_store *s, enum lokt_kind kind,
+		     const char *name, struct lokt_txn **ret);
+	/* The name's record of kind: malloc'd bytes (NUL-terminated) and
+	 * meta, -LOKT_E_NOT_FOUND, -LOKT_E_FOREIGN (not a record of ours:
+	 * never touched), -errno. */
+	int (*read)(struct lokt_txn *t, enum lokt_kind kind, char **ret_buf,
+		    size_t *ret_len, struct lokt_meta *ret_meta);
+	/* The name's queue relative to place seq (0: not queued); waiters
+	 * found dead are removed. Only on a transition begun on locks. */
+	int (*queue)(struct lokt_txn *t, uint64_t seq, struct lokt_queue *ret);
+	/* Store rec, of the transition's kind, as a new record: never over
+	 * one (-EEXIST). Its fence is chosen here, above floor and above
+	 * every fence the name had, and set in rec->fence before end
+	 * returns 0 (at once for the directory store). */
+	int (*create)(struct lokt_txn *t, struct lokt_record *rec,
+		      uint64_t floor);
+	/* Replace the record of the transition's kind with rec. */
+	int (*replace)(struct lokt_txn *t, const struct lokt_record *rec);
+	/* Remove the name's record of kind, the transition's own (an
+	 * expired freeze met by an acquisition is removed in a transition on
+	 * the freeze, nested). -LOKT_E_NOT_FOUND when absent. */
+	int (*remove)(struct lokt_txn *t, enum lokt_kind kind);
+	/* Record one audit event (a JSON line, no newline). */
+	void (*audit)(struct lokt_txn *t, const char *line, size_t len);
+	/* End it: keep its writes (commit) or not. 0; -EAGAIN: what it read
+	 * changed meanwhile, nothing was kept, run the transition again;
+	 * -errno. t is freed either way. */
+	int (*end)(struct lokt_txn *t, bool commit);
+
+	/* ---- reading outside a transition ------------------------------ */
+	int (*get)(struct lokt_store *s, enum lokt_kind kind, const char *name,
+		   char **ret_buf, size_t *ret_len, struct lokt_meta *ret_meta);
+	/* Call fn for every record of kind (any order); fn's negative
+	 * result stops the walk and is returned. A name removed while
+	 * walking may be missed, never reported twice. */
+	int (*list)(struct lokt_store *s, enum lokt_kind kind,
+		    int (*fn)(const char *name, const char *buf, size_t len,
+			      const struct lokt_meta *meta, void *ud),
+		    void *ud);
+	int (*waiters)(struct lokt_store *s, const char *name,
+		       struct lokt_queue *ret);
+
+	/* ---- waiting in FIFO order -------------------------------------- */
+	/* Take a place after every waiter of name; *ret_seq is its key. */
+	int (*wait_join)(struct lokt_store *s, const char *name,
+			 struct lokt_waiter **ret, uint64_t *ret_seq);
+	/* After a refusal: arm what the next sleep wakes on. The monotonic
+	 * ms by which to try again even without an event (INT64_MAX: only
+	 * on an event), at or after now. */
+	int64_t (*wait_plan)(struct lokt_waiter *w,
+			     const struct lokt_wait_hint *h, int64_t now);
+	/* Without a transition: is the waiter ahead (q->ahead_seq) still
+	 * there? With count, q is refreshed (position, waiters). */
+	bool (*wait_behind)(struct lokt_waiter *w, bool count,
+			    struct lokt_queue *q);
+	/* Sleep up to timeout ms; true when something changed that calls
+	 * for a new attempt now. */
+	bool (*wait_sleep)(struct lokt_waiter *w, int64_t timeout_ms);
+	/* Leave the queue (the next waiter learns at once); frees w. */
+	void (*wait_leave)(struct lokt_waiter *w);
+
+	/* ---- the rest ----------------------------------------------------- */
+	/* A descriptor readable when the name's record of kind changes. */
+	int (*watch)(struct lokt_store *s, enum lokt_kind kind,
+		     const char *name, int *ret_fd);
+	/* Remove what crashed writers left and what idle names keep. */
+	int (*tidy)(struct lokt_store *s);
+	/* Record one audit event outside a transition. */
+	void (*audit_append)(struct lokt_store *s, const char *line,
+			     size_t len);
+	void (*close)(struct lokt_store *s);
+};
+
+/* The directory store (dir.c). */
+extern const struct lokt_backend lokt__dir_backend;
+int lokt__dir_open(struct lokt_store *s);
+
+/* Run step(t, ud) as one transition on (kind, name), again from the
+ * start while the backend says it conflicted. step returns >= 0 to
+ * commit, < 0 to refuse (its audit events are kept). */
+int lokt__transition(struct lokt_store *s, enum lokt_kind kind,
+		     const char *name,
+		     int (*step)(struct lokt_txn *t, void *ud), void *ud);
+
+#endif /* LOKT_BACKEND_H */
