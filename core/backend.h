@@ -45,8 +45,11 @@
 /* What a backend knows of a stored record besides its bytes. */
 struct lokt_meta {
 	uid_t uid; /* who wrote it (its file's owner); (uid_t)-1 unknown */
-	struct timespec mtime; /* when it last changed */
+	struct timespec mtime; /* when it last changed; {0, 0}: unknown (the
+				  record's acquisition time stands in) */
 	int64_t size; /* bytes */
+	uint64_t fence; /* kept by the backend (etcd: the key's
+			   create_revision); 0: the record's own */
 };
 
 /* One transition; a backend's own struct starts with this one. */
@@ -150,12 +153,25 @@ struct lokt_backend {
 	/* Record one audit event outside a transition. */
 	void (*audit_append)(struct lokt_store *s, const char *line,
 			     size_t len);
+	/* Call fn for every audit line kept, oldest first (no newline, NUL
+	 * terminated); fn's negative result stops and is returned. */
+	int (*audit_lines)(struct lokt_store *s,
+			   int (*fn)(const char *line, size_t len, void *ud),
+			   void *ud);
 	void (*close)(struct lokt_store *s);
 };
 
 /* The directory store (dir.c). */
 extern const struct lokt_backend lokt__dir_backend;
-int lokt__dir_open(struct lokt_store *s);
+
+/* The etcd store is a module (liblokt-etcd.so, core/etcd/backend.c),
+ * loaded by lokt_store_open for an etcd:// root; this is its entry. */
+#define LOKT_ETCD_MODULE_ENTRY "lokt_etcd_module_open"
+typedef int lokt_etcd_module_open_fn(const char *root, struct lokt_store **ret,
+				     char *why, size_t why_size);
+lokt_etcd_module_open_fn lokt_etcd_module_open;
+/* The module's other entry: lokt-keeper's main (core/etcd/keeper.c). */
+int lokt_etcd_keeper_main(int argc, char **argv);
 
 /* Run step(t, ud) as one transition on (kind, name), again from the
  * start while the backend says it conflicted. step returns >= 0 to

@@ -186,6 +186,8 @@ LOKT_API int lokt_audit_follow(struct lokt_store *s,
 
 	if (!s || !fn)
 		return -EINVAL;
+	if (s->be != &lokt__dir_backend)
+		return -EOPNOTSUPP;
 	ino = watch_root(s); /* before the history: nothing falls between */
 	r = history(&fw, s, &fd);
 	while (r == 0 && !(cancel && *cancel)) {

@@ -74,6 +74,12 @@ enum lokt_outcome {
 			   directory...) sits where a record, sidecar, queue
 			   or store directory belongs: never followed, never
 			   read; `lokt doctor` names it, remove it */
+	LOKT_E_NO_ETCD, /* an etcd:// root, and the etcd store's module
+			   (liblokt-etcd.so) is not installed */
+	LOKT_E_BAD_ROOT, /* an etcd:// root, or its settings (LOKT_ETCD_*,
+			    $LOKT_ETCD_CONFIG), that do not parse */
+	LOKT_E_UNAVAILABLE, /* the store did not answer: no etcd member
+			       reachable, or none with a leader */
 };
 
 /* Short phrase for a result: lokt_outcome names or strerror(-r). */
@@ -228,6 +234,11 @@ const char *lokt_config_path(void);
  * Refuses a network filesystem with -LOKT_E_NETFS when
  * $LOKT_REQUIRE_LOCAL_FS=1. */
 int lokt_store_open(const char *root, struct lokt_store **ret);
+
+/* Is root the URL of a networked store (etcd://HOST:PORT[,...]/PREFIX)
+ * rather than a directory? Such a root is used as given: never made
+ * absolute, created or searched for. */
+bool lokt_root_is_url(const char *root);
 void lokt_store_close(struct lokt_store *s); /* NULL is fine */
 
 /* Bound how long a transition waits for another transition on the same
