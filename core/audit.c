@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -272,6 +273,39 @@ LOKT_API void lokt_store_set_audit_max(struct lokt_store *s, uint64_t bytes)
 	s->audit_max = bytes ? bytes : UINT64_MAX;
 }
 
+static int write_line(const char *line, size_t len, void *ud)
+{
+	int fd = *(int *)ud;
+
+	if (write(fd, line, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
+		return -errno ?: -EIO;
+	return 0;
+}
+
+/* A store without an audit file (etcd): its log as it is now, in an
+ * anonymous file of its own, read from the start. */
+static int audit_snapshot(struct lokt_store *s, int *ret_fd,
+			  struct stat *ret_st)
+{
+	int fd = memfd_create("lokt-audit", MFD_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	r = s->be->audit_lines(s, write_line, &fd);
+	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
+		r = -errno;
+	if (r == 0 && ret_st && fstat(fd, ret_st) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	if (ret_st)
+		ret_st->st_mode = S_IFREG | 0400;
+	*ret_fd = fd;
+	return 0;
+}
+
 LOKT_API int lokt_audit_open(struct lokt_store *s, int *ret_fd,
 			     struct stat *ret_st)
 {
@@ -279,7 +313,7 @@ LOKT_API int lokt_audit_open(struct lokt_store *s, int *ret_fd,
 	int fd;
 
 	if (s->be != &lokt__dir_backend)
-		return -EOPNOTSUPP; /* no file: read it with lokt_audit_read */
+		return audit_snapshot(s, ret_fd, ret_st);
 	fd = lokt__audit_open_log(s, AUDIT_LOG, O_RDONLY, &st);
 	if (fd < 0)
 		return fd;

@@ -477,7 +477,9 @@ struct stat;
 /* A read-only descriptor of the current audit log (audit.log, not the
  * rotated audit.log.1), opened without following a symlink or waiting on
  * a FIFO, and its fstat. -ENOENT before the first event; -EPERM when
- * something other than a regular file is there. */
+ * something other than a regular file is there. A store that keeps no
+ * audit file (etcd://) gives its whole log as it is now, every line, in
+ * an anonymous file (mode 0400). */
 int lokt_audit_open(struct lokt_store *s, int *ret_fd, struct stat *ret_st);
 
 /* Rotate audit.log to audit.log.1 once an append brings it to `bytes`

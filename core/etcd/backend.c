@@ -320,11 +320,25 @@ static void meta_of(const struct lokt_kv *kv, struct lokt_meta *ret)
 	ret->fence = (uint64_t)kv->create_rev;
 }
 
+/* The bytes of a record as a reader expects them: with its fence, which
+ * the key keeps (its create_revision), written in. A record this version
+ * cannot parse (a newer one, a corrupt one) is given as it is. */
 static int copy_value(const struct lokt_kv *kv, char **ret_buf,
 		      size_t *ret_len)
 {
-	char *b = malloc(kv->value_len + 1);
+	struct lokt_record rec;
+	char *b;
 
+	if (lokt_record_parse(kv->value, kv->value_len, &rec) == 0 &&
+	    kv->create_rev > 0) {
+		rec.fence = (uint64_t)kv->create_rev;
+		if (lokt_record_format(&rec, &b) == 0) {
+			*ret_buf = b;
+			*ret_len = strlen(b);
+			return 0;
+		}
+	}
+	b = malloc(kv->value_len + 1);
 	if (!b)
 		return -ENOMEM;
 	memcpy(b, kv->value, kv->value_len);
@@ -808,11 +822,19 @@ static int list_kv(const struct lokt_kv *kv, void *ud)
 	struct list_ctx *c = ud;
 	struct lokt_meta meta;
 	const char *name = kv->key + c->skip;
+	char *buf;
+	size_t len;
+	int r;
 
 	if (kv->key_len <= c->skip || lokt_name_check(name) < 0)
 		return 0; /* not a record of ours */
 	meta_of(kv, &meta);
-	return c->fn(name, kv->value, kv->value_len, &meta, c->ud);
+	r = copy_value(kv, &buf, &len);
+	if (r < 0)
+		return r;
+	r = c->fn(name, buf, len, &meta, c->ud);
+	free(buf);
+	return r;
 }
 
 static int e_list(struct lokt_store *s, enum lokt_kind kind,
