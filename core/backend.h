@@ -158,6 +158,10 @@ struct lokt_backend {
 	int (*audit_lines)(struct lokt_store *s,
 			   int (*fn)(const char *line, size_t len, void *ud),
 			   void *ud);
+	/* Health checks of what only this backend knows (lokt_doctor adds
+	 * those about records): at most max of them into ck, *ret_n made. */
+	int (*doctor)(struct lokt_store *s, struct lokt_check *ck, size_t max,
+		      size_t *ret_n);
 	void (*close)(struct lokt_store *s);
 };
 

@@ -1262,6 +1262,132 @@ static void e_close(struct lokt_store *s)
 	free(s);
 }
 
+/* The status of one member, asked of it alone. 0 with its version and
+ * leader id, or -errno. */
+static int member_status(struct estore *e, const char *endpoint,
+			 char *version, size_t vsize, int64_t *ret_leader,
+			 int64_t *ret_rev)
+{
+	struct lokt_gw_opts o = {
+		.endpoints = &endpoint, .n_endpoints = 1,
+		.cacert = e->cfg.cacert, .cert = e->cfg.cert, .key = e->cfg.key,
+		.user = e->cfg.user, .password = e->cfg.password,
+		.timeout_ms = 3000,
+	};
+	struct json_object *req = json_object_new_object(), *ans = NULL, *v,
+			   *h;
+	struct lokt_gw *g = NULL;
+	int r = req ? lokt__gw_open(&o, &g) : -ENOMEM;
+
+	if (r == 0)
+		r = lokt__gw_call(g, "/v3/maintenance/status", req,
+				  LOKT_GW_IDEMPOTENT, &ans);
+	if (r == 0) {
+		snprintf(version, vsize, "%s",
+			 json_object_object_get_ex(ans, "version", &v) ?
+				 json_object_get_string(v) :
+				 "?");
+		/* Member ids are unsigned 64-bit: often above INT64_MAX. */
+		*ret_leader = json_object_object_get_ex(ans, "leader", &v) ?
+				      (int64_t)strtoull(json_object_get_string(v),
+							NULL, 10) :
+				      0;
+		*ret_rev = json_object_object_get_ex(ans, "header", &h) ?
+				   lokt__gw_int(h, "revision", 0) :
+				   0;
+	}
+	json_object_put(ans);
+	json_object_put(req);
+	lokt__gw_close(g);
+	return r;
+}
+
+static void check(struct lokt_check *ck, size_t max, size_t *n,
+		  const char *id, enum lokt_check_level level,
+		  const char *msg)
+{
+	if (*n >= max)
+		return;
+	snprintf(ck[*n].id, sizeof(ck[*n].id), "%s", id);
+	ck[*n].level = level;
+	snprintf(ck[*n].message, sizeof(ck[*n].message), "%s", msg);
+	(*n)++;
+}
+
+static int e_doctor(struct lokt_store *s, struct lokt_check *ck, size_t max,
+		    size_t *ret_n)
+{
+	struct estore *e = es(s);
+	char version[32], ep[128], msg[512], down[256] = "";
+	size_t answered = 0, with_leader = 0, n = 0;
+	int64_t leader = 0, first_leader = 0, rev = 0;
+	bool disagree = false;
+	struct lokt_kv *kv = NULL;
+	size_t nk = 0;
+	int r;
+
+	for (size_t i = 0; i < e->cfg.n_endpoints; i++) {
+		r = member_status(e, e->cfg.endpoints[i], version,
+				  sizeof(version), &leader, &rev);
+		if (r < 0) {
+			size_t len = strlen(down);
+
+			snprintf(down + len, sizeof(down) - len, "%s%s (%s)",
+				 len ? ", " : "", e->cfg.endpoints[i],
+				 strerror(-r));
+			continue;
+		}
+		answered++;
+		if (leader) {
+			with_leader++;
+			if (first_leader && leader != first_leader)
+				disagree = true;
+			if (!first_leader)
+				first_leader = leader;
+		}
+	}
+	/* A linearizable read through the store's own connection: what
+	 * every transition needs. */
+	r = lokt__kv_range(e->gw, e->cfg.prefix, NULL, 1, &kv, &nk, &rev, NULL);
+	lokt__kvs_free(kv, nk);
+	if (r == 0) {
+		snprintf(msg, sizeof(msg),
+			 "etcd at %s answered a linearizable read (revision %lld, prefix %s)",
+			 lokt__gw_endpoint(e->gw, ep, sizeof(ep)), (long long)rev,
+			 e->cfg.prefix);
+		check(ck, max, &n, "etcd_endpoint", LOKT_CHECK_OK, msg);
+	} else {
+		snprintf(msg, sizeof(msg),
+			 "no etcd endpoint answered a linearizable read (%s): locks can be neither taken nor released; check that the members run and have a leader (etcdctl endpoint status), and the TLS and user settings (LOKT_ETCD_*)",
+			 strerror(-unavailable(r) == LOKT_E_UNAVAILABLE ?
+					  EHOSTUNREACH :
+					  -r));
+		check(ck, max, &n, "etcd_endpoint", LOKT_CHECK_FAIL, msg);
+	}
+	if (!answered)
+		snprintf(msg, sizeof(msg), "no member answered: %s", down);
+	else if (disagree)
+		snprintf(msg, sizeof(msg),
+			 "members disagree about the leader (an election under way?); %zu of %zu answered",
+			 answered, e->cfg.n_endpoints);
+	else if (answered < e->cfg.n_endpoints)
+		snprintf(msg, sizeof(msg),
+			 "%zu of %zu members answer (leader %llx); not answering: %s — the cluster works while a majority of all its members does",
+			 answered, e->cfg.n_endpoints,
+			 (unsigned long long)first_leader, down);
+	else
+		snprintf(msg, sizeof(msg),
+			 "all %zu members answer, etcd %s, one leader (%llx)",
+			 answered, version, (unsigned long long)first_leader);
+	check(ck, max, &n, "etcd_cluster",
+	      !answered || !with_leader ? LOKT_CHECK_FAIL :
+	      disagree || answered < e->cfg.n_endpoints ? LOKT_CHECK_WARN :
+							  LOKT_CHECK_OK,
+	      msg);
+	*ret_n = n;
+	return 0;
+}
+
 static const struct lokt_backend etcd_backend = {
 	.name = "etcd",
 	.begin = e_begin,
@@ -1284,6 +1410,7 @@ static const struct lokt_backend etcd_backend = {
 	.tidy = e_tidy,
 	.audit_append = e_audit_append,
 	.audit_lines = e_audit_lines,
+	.doctor = e_doctor,
 	.close = e_close,
 };
 
