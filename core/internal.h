@@ -51,6 +51,7 @@ struct lokt_store {
 	const struct lokt_backend *be; /* the seam: backend.h */
 	void *be_data; /* the backend's own (the directory store's are the
 			  fields below) */
+	int64_t confirm_ms; /* lokt_store_confirm_ms; set by the backend */
 	char *root; /* absolute */
 	/* The directory store's (dir.c, store.c): */
 	_Atomic int root_fd; /* O_PATH|O_DIRECTORY of root */

@@ -250,6 +250,12 @@ void lokt_store_close(struct lokt_store *s); /* NULL is fine */
 void lokt_store_set_lock_wait(struct lokt_store *s, int64_t ms);
 const char *lokt_store_root(const struct lokt_store *s);
 
+/* How long a lock of this store outlives a holder's host that cannot
+ * reach the store (etcd: the liveness lease, LOKT_ETCD_LEASE), in ms; 0
+ * for a directory store. A holder that has not seen its lock for that
+ * long must count it lost (guard does). */
+int64_t lokt_store_confirm_ms(const struct lokt_store *s);
+
 enum lokt_kind { LOKT_LOCK, LOKT_FREEZE };
 
 /* Would `who` re-enter `rec` (lokt_acquire renews instead of refusing)?

@@ -286,6 +286,11 @@ LOKT_API void lokt_store_close(struct lokt_store *s)
 		s->be->close(s);
 }
 
+LOKT_API int64_t lokt_store_confirm_ms(const struct lokt_store *s)
+{
+	return s ? s->confirm_ms : 0;
+}
+
 LOKT_API const char *lokt_store_root(const struct lokt_store *s)
 {
 	return s->root;

@@ -1474,6 +1474,7 @@ lokt_etcd_module_open(const char *root, struct lokt_store **ret, char *why,
 		return r;
 	}
 	lokt__hostname(s->host, sizeof(s->host));
+	s->confirm_ms = e->cfg.lease_sec * 1000;
 	*ret = s;
 	return 0;
 }

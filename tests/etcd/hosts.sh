@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ] || ! unshare --uts --pid --fork --mount-proc true 2>/dev
 	exit 0
 fi
 # A short lease: a host that stops renewing loses its locks in 2 s.
-export LOKT_ETCD_LEASE=2s
+export LOKT_ETCD_LEASE=2s LOKT_ETCD_TIMEOUT=1s
 
 # on HOST CMD...: run CMD on "host" HOST (a fresh UTS+PID namespace named
 # HOST), in the foreground. The namespace's first process is pid 1 (and
@@ -30,7 +30,7 @@ on() {
 host_up() {
 	local h=$1 d=$2; shift 2
 	unshare --uts --pid --fork --mount-proc --kill-child bash -c \
-		'hostname "$0"; "$@" & wait' "$h" "$@" &
+		'hostname "$0"; "$@" & wait' "$h" "$@" 2>"$d/$h.err" &
 	echo $! >"$d/$h.pid"
 	track "$(cat "$d/$h.pid")"
 }
@@ -122,5 +122,18 @@ expect_exit 2 "host G cannot lock z" on hostg "$LOKT" lock z
 contains "$ERR" "frozen" "... it is told z is frozen"
 expect_exit 0 "host F unfreezes z" on hostf "$LOKT" unfreeze z
 expect_exit 0 "host G locks z now" on hostg "$LOKT" lock z --holder 1 --ttl 1m
+
+# --- the holder's host cut off from the cluster ---------------------------
+# (last: the member is stopped, so every lease runs out meanwhile.) guard
+# cannot confirm its lock for a whole lease: it must count it lost and
+# stop its command, not let it run on while another host may hold it.
+host_up hosti "$T" "$LOKT" guard cut -q -- sleep 602
+check "host I holds cut" wait_for 20 pgrep -fx "sleep 602"
+kill -STOP "$ETCD_PID"
+check "cluster out of reach: guard stops its command within the lease" \
+	wait_for 30 eval '! pgrep -fx "sleep 602" >/dev/null'
+kill -CONT "$ETCD_PID"
+check "... and says why (its lock cannot be confirmed: lost)" \
+	wait_for 20 grep -q "lost lock \"cut\": cannot confirm it" "$T/hosti.err"
 
 done_testing
