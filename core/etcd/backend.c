@@ -54,6 +54,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -77,10 +78,15 @@
 
 extern char **environ;
 
+struct relay;
+
 struct estore {
 	struct lokt_etcd_config cfg;
 	struct lokt_gw *gw;
 	int64_t audit_keep_sec;
+	pthread_mutex_t relays_lock;
+	struct relay *relays; /* lokt_watch's, ended and joined at close */
+	pid_t pid; /* the process whose threads the relays are */
 };
 
 static struct estore *es(const struct lokt_store *s)
@@ -1103,12 +1109,14 @@ static void e_wait_leave(struct lokt_waiter *w)
 /* ---- the rest ------------------------------------------------------------ */
 
 /* lokt_watch: a socket that becomes readable when the key changes. A
- * thread relays the watch; it ends when the caller closes its end (the
- * relay's write fails, or poll sees the hang-up), so the caller needs
- * nothing but close(). */
+ * thread relays the watch; it ends when the caller closes its end (poll
+ * sees the hang-up) or the store is closed (which shuts the socket down
+ * and joins it), so the caller needs nothing but close(). */
 struct relay {
+	struct relay *next;
 	struct lokt_gw_watch *watch;
 	int fd;
+	pthread_t th;
 };
 
 static void *relay_run(void *arg)
@@ -1131,18 +1139,16 @@ static void *relay_run(void *arg)
 			break;
 	}
 	lokt__gw_watch_close(rl->watch);
-	close(rl->fd);
-	free(rl);
+	rl->watch = NULL;
 	return NULL;
 }
 
 static int e_watch(struct lokt_store *s, enum lokt_kind kind,
 		   const char *name, int *ret_fd)
 {
+	struct estore *e = es(s);
 	struct relay *rl = calloc(1, sizeof(*rl));
 	char *k = key_of(s, area_of(kind), name);
-	pthread_attr_t at;
-	pthread_t th;
 	int sv[2], r;
 
 	if (!rl || !k) {
@@ -1150,8 +1156,7 @@ static int e_watch(struct lokt_store *s, enum lokt_kind kind,
 		free(k);
 		return -ENOMEM;
 	}
-	r = lokt__gw_watch_open(es(s)->gw, k, strlen(k), NULL, 0, 0,
-				&rl->watch);
+	r = lokt__gw_watch_open(e->gw, k, strlen(k), NULL, 0, 0, &rl->watch);
 	free(k);
 	if (r == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		r = -errno;
@@ -1162,10 +1167,7 @@ static int e_watch(struct lokt_store *s, enum lokt_kind kind,
 	}
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	rl->fd = sv[1];
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	r = -pthread_create(&th, &at, relay_run, rl);
-	pthread_attr_destroy(&at);
+	r = -pthread_create(&rl->th, NULL, relay_run, rl);
 	if (r < 0) {
 		close(sv[0]);
 		close(sv[1]);
@@ -1173,8 +1175,30 @@ static int e_watch(struct lokt_store *s, enum lokt_kind kind,
 		free(rl);
 		return r;
 	}
+	pthread_mutex_lock(&e->relays_lock);
+	rl->next = e->relays;
+	e->relays = rl;
+	pthread_mutex_unlock(&e->relays_lock);
 	*ret_fd = sv[0];
 	return 0;
+}
+
+/* End every relay of the store: wake each, join it, free it. */
+static void relays_end(struct estore *e)
+{
+	struct relay *rl, *next;
+
+	for (rl = e->relays; rl; rl = next) {
+		next = rl->next;
+		/* In a child of fork() the threads are not there to join. */
+		if (e->pid == getpid()) {
+			shutdown(rl->fd, SHUT_RDWR);
+			pthread_join(rl->th, NULL);
+		}
+		close(rl->fd);
+		free(rl);
+	}
+	e->relays = NULL;
 }
 
 static int e_tidy(struct lokt_store *s)
@@ -1254,6 +1278,8 @@ static void e_close(struct lokt_store *s)
 	struct estore *e = es(s);
 
 	if (e) {
+		relays_end(e);
+		pthread_mutex_destroy(&e->relays_lock);
 		lokt__gw_close(e->gw);
 		lokt__etcd_config_free(&e->cfg);
 		free(e);
@@ -1437,6 +1463,8 @@ lokt_etcd_module_open(const char *root, struct lokt_store **ret, char *why,
 	}
 	s->be = &etcd_backend;
 	s->be_data = e;
+	pthread_mutex_init(&e->relays_lock, NULL);
+	e->pid = getpid();
 	s->root_fd = s->locks_fd = s->freezes_fd = -1;
 	e->audit_keep_sec = AUDIT_KEEP_SEC_DEFAULT;
 	s->root = strdup(root);

@@ -83,6 +83,20 @@ static CURLSH *new_share(struct lokt_gw *g)
 	return sh;
 }
 
+/* Shares a child of fork() inherited: never used, never closed, and kept
+ * here so that they stay reachable for leak checkers. */
+static CURLSH *forsaken[16];
+static size_t n_forsaken;
+static pthread_mutex_t forsaken_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void forsake(CURLSH *sh)
+{
+	pthread_mutex_lock(&forsaken_lock);
+	if (n_forsaken < sizeof(forsaken) / sizeof(forsaken[0]))
+		forsaken[n_forsaken++] = sh;
+	pthread_mutex_unlock(&forsaken_lock);
+}
+
 void lokt__gw_after_fork(struct lokt_gw *g)
 {
 	CURLSH *sh;
@@ -98,8 +112,10 @@ void lokt__gw_after_fork(struct lokt_gw *g)
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&g->share_lock[i], NULL);
 	sh = new_share(g);
-	if (sh)
+	if (sh) {
+		forsake(g->share);
 		g->share = sh;
+	}
 	g->pid = getpid();
 }
 
