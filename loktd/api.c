@@ -190,9 +190,9 @@ out:
 	return ans;
 }
 
-/* The owner of acquisition lock_id of name, for a renewal: 0, or the
- * refusal to send (the lock is free, another acquisition, or another
- * owner's). */
+/* Is acquisition lock_id of name who's? 0 (and the record in
+ * res->other), or the refusal to send: LOST (free, or another
+ * acquisition) or NOT_OWNER. */
 static int check_owner(const char *name, const char *lock_id,
 		       const struct lokt_who *who, struct lokt_result *res)
 {
@@ -286,7 +286,15 @@ static enum MHD_Result release(struct req *q, const char *name,
 		owner = query(q, "owner");
 	if (caller(q, owner, NULL, &who, &ans))
 		goto out;
-	r = lokt_release(loktd.store, name, &who, lock_id, flags, &res);
+	/* liblokt releases an acquisition named by its lock_id for anyone
+	 * (guard's watchdog does so): the owner is checked here. */
+	r = lock_id && !(flags & LOKT_RELEASE_FORCE) ?
+		    check_owner(name, lock_id, &who, &res) :
+		    0;
+	if (r == 0) {
+		memset(&res, 0, sizeof(res));
+		r = lokt_release(loktd.store, name, &who, lock_id, flags, &res);
+	}
 	if (r < 0) {
 		metrics_refusal(r == -LOKT_E_NOT_OWNER ? OUT_NOT_OWNER :
 							  OUT_NOT_FOUND);

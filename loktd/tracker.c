@@ -175,7 +175,10 @@ static enum MHD_Result unlock(struct req *q, const char *id)
 	}
 	if (caller(q, in.rec.owner, NULL, &w, &ans))
 		return ans;
-	r = lokt_release(loktd.store, in.rec.name, &w, id, 0, &res);
+	/* by lock_id liblokt releases for anyone: the owner is checked here */
+	r = strcmp(w.owner, in.rec.owner) ?
+		    -LOKT_E_NOT_OWNER :
+		    lokt_release(loktd.store, in.rec.name, &w, id, 0, &res);
 	if (r == -LOKT_E_NOT_OWNER) {
 		metrics_refusal(OUT_NOT_OWNER);
 		return tracker_error(q, MHD_HTTP_FORBIDDEN,
