@@ -99,6 +99,10 @@ static void relative(const struct timespec *t, const struct timespec *now,
 		     (t->tv_nsec - now->tv_nsec) / 1000000;
 	char d[32];
 
+	if (ms > -1000 && ms < 1000) {
+		snprintf(buf, size, "just now");
+		return;
+	}
 	lokt_duration_format((ms < 0 ? -ms : ms) / 1000 * 1000, d, sizeof(d));
 	snprintf(buf, size, ms >= 0 ? "in %s" : "%s ago", d);
 }

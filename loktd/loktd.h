@@ -126,6 +126,7 @@ enum MHD_Result acquire_or_wait(struct req *q, const char *name,
 				int64_t wait_ms, acquired_fn done);
 /* Called again on a resumed waiting request. */
 enum MHD_Result wait_answer(struct req *q);
+int waits_start(void);
 void waits_stop(void); /* cancel every wait and wait for its end */
 void wait_free(struct wait *w);
 size_t waits_active(void);

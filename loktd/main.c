@@ -387,9 +387,11 @@ int main(int argc, char **argv)
 			a.listen, cert ? " (is the certificate valid PEM?)" : "");
 		return 1;
 	}
-	r = events_start();
+	r = waits_start();
+	if (r == 0)
+		r = events_start();
 	if (r < 0) {
-		fprintf(stderr, "loktd: cannot start the event threads: %s\n",
+		fprintf(stderr, "loktd: cannot start its threads: %s\n",
 			strerror(-r));
 		MHD_stop_daemon(loktd.mhd);
 		return 1;

@@ -14,11 +14,11 @@
  * connections that wait do not hold up anyone else; thousands of idle
  * connections cost libmicrohttpd a socket each, not a thread.
  *
- * A suspended connection is not watched by libmicrohttpd, so the waiting
- * thread looks at the client's socket itself, every second (liblokt's
- * progress callback): a client that hung up cancels its wait; one that
- * hung up just as the lock came is released at once, not left to its
- * TTL. The thread resumes the connection only after the handler has
+ * A suspended connection is not watched by libmicrohttpd, so a watcher
+ * thread looks at the clients' sockets every second: a client that hung
+ * up cancels its wait; one that hung up just as the lock came is
+ * released at once, not left to its TTL. (Not liblokt's progress
+ * callback: with one, every waiter counts the whole queue each time.) The thread resumes the connection only after the handler has
  * suspended it (both under `lock`), and the connection cannot complete
  * while suspended, so the wait outlives its thread's last use of it.
  * Shutdown cancels every wait and waits for the threads to resume their
@@ -55,6 +55,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t idle = PTHREAD_COND_INITIALIZER;
 static struct wait *active;
 static size_t n_active;
+static pthread_t watcher;
 
 static int64_t mono_ms(void)
 {
@@ -74,12 +75,36 @@ static bool client_gone(const struct wait *w)
 	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
-static void progress(const struct lokt_progress *p, void *userdata)
+/* Every second, one poll(2) over the sockets of all waiting clients:
+ * a client that hung up cancels its wait (liblokt's wait wakes at least
+ * once a second and sees it). */
+static void *watch_thread(void *arg)
 {
-	struct wait *w = userdata;
+	struct pollfd p[MAX_WAITS];
+	struct wait *of[MAX_WAITS];
+	struct timespec until;
+	size_t n;
 
-	if (loktd.stopping || client_gone(w))
-		w->cancel = 1;
+	pthread_mutex_lock(&lock);
+	while (!loktd.stopping) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&idle, &lock, &until);
+		n = 0;
+		for (struct wait *w = active; w && n < MAX_WAITS; w = w->next)
+			if (w->fd >= 0) {
+				p[n] = (struct pollfd){ .fd = w->fd,
+							.events = POLLRDHUP };
+				of[n++] = w;
+			}
+		if (n && poll(p, n, 0) > 0)
+			for (size_t i = 0; i < n; i++)
+				if (p[i].revents & (POLLRDHUP | POLLHUP |
+						    POLLERR | POLLNVAL))
+					of[i]->cancel = 1;
+	}
+	pthread_mutex_unlock(&lock);
+	return NULL;
 }
 
 static void *wait_thread(void *arg)
@@ -89,8 +114,6 @@ static void *wait_thread(void *arg)
 		.ttl_sec = w->ttl_sec,
 		.wait = true,
 		.timeout_ms = w->timeout_ms,
-		.progress = progress,
-		.userdata = w,
 		.cancel = &w->cancel,
 	};
 	struct lokt_result gone;
@@ -219,6 +242,11 @@ void wait_free(struct wait *w)
 	free(w);
 }
 
+int waits_start(void)
+{
+	return -pthread_create(&watcher, NULL, watch_thread, NULL);
+}
+
 void waits_stop(void)
 {
 	pthread_mutex_lock(&lock);
@@ -226,7 +254,9 @@ void waits_stop(void)
 		w->cancel = 1;
 	while (n_active)
 		pthread_cond_wait(&idle, &lock);
+	pthread_cond_broadcast(&idle); /* the watcher sees `stopping` */
 	pthread_mutex_unlock(&lock);
+	pthread_join(watcher, NULL);
 }
 
 size_t waits_active(void)
