@@ -110,7 +110,8 @@ def start_chromium(chromium, profile):
          "--remote-debugging-port=0", "--remote-allow-origins=*",
          f"--user-data-dir={profile}", "--window-size=1100,800",
          "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
     port_file = os.path.join(profile, "DevToolsActivePort")
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -143,7 +144,7 @@ def main():
     lock = os.environ["DASH_LOCK"]
     out = {"live": False, "seen_ms": None, "reloaded": None,
            "screenshot": False}
-    with tempfile.TemporaryDirectory() as profile:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc, ws_url = start_chromium(chromium, profile)
         try:
             ws = WebSocket(ws_url)
@@ -182,7 +183,8 @@ def main():
                 f.write(base64.b64decode(png["data"]))
             out["screenshot"] = True
         finally:
-            proc.kill()
+            # chromium's helpers are in the session it leads: end them all
+            os.killpg(proc.pid, 9)
             proc.wait()
     print(json.dumps(out))
 
