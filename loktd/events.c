@@ -44,7 +44,7 @@ struct sse {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t tick = PTHREAD_COND_INITIALIZER;
 static struct sse *streams;
-static size_t n_streams;
+static atomic_size_t n_streams; /* changed under lock */
 static pthread_t follower, ticker;
 static volatile sig_atomic_t cancel;
 static bool started;
@@ -145,12 +145,7 @@ void sse_closed(struct sse *s)
 
 size_t events_clients(void)
 {
-	size_t n;
-
-	pthread_mutex_lock(&lock);
-	n = n_streams;
-	pthread_mutex_unlock(&lock);
-	return n;
+	return n_streams;
 }
 
 enum MHD_Result events_route(struct req *q)

@@ -54,7 +54,7 @@ struct wait {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t idle = PTHREAD_COND_INITIALIZER;
 static struct wait *active;
-static size_t n_active;
+static atomic_size_t n_active; /* changed under lock */
 static pthread_t watcher;
 
 static int64_t mono_ms(void)
@@ -143,29 +143,6 @@ static void *wait_thread(void *arg)
 	return NULL;
 }
 
-static enum MHD_Result busy(struct req *q, const char *why)
-{
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-	char *text = NULL;
-
-	if (asprintf(&text,
-		     "{\"error\":\"busy\",\"message\":\"%s\",\"fence\":null}\n",
-		     why) < 0)
-		return MHD_NO;
-	resp = MHD_create_response_from_buffer(strlen(text), text,
-					       MHD_RESPMEM_MUST_FREE);
-	if (!resp)
-		return MHD_NO;
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	MHD_add_response_header(resp, "Retry-After", "1");
-	ret = MHD_queue_response(q->conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
-	MHD_destroy_response(resp);
-	q->answered = true;
-	return ret;
-}
-
 enum MHD_Result acquire_or_wait(struct req *q, const char *name,
 				const struct lokt_who *who, int64_t ttl_sec,
 				int64_t wait_ms, acquired_fn done)
@@ -200,9 +177,11 @@ enum MHD_Result acquire_or_wait(struct req *q, const char *name,
 	if (loktd.stopping || n_active >= MAX_WAITS) {
 		pthread_mutex_unlock(&lock);
 		free(w);
-		return busy(q, loktd.stopping ? "loktd is shutting down" :
-						"too many requests are waiting; "
-						"retry");
+		return reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "busy",
+				   "%s", loktd.stopping ?
+						 "loktd is shutting down" :
+						 "too many requests are waiting; "
+						 "retry");
 	}
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, WAIT_STACK);
@@ -212,7 +191,8 @@ enum MHD_Result acquire_or_wait(struct req *q, const char *name,
 	if (r) {
 		pthread_mutex_unlock(&lock);
 		free(w);
-		return busy(q, "cannot start a waiting thread; retry");
+		return reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "busy",
+				   "cannot start a waiting thread; retry");
 	}
 	w->next = active;
 	active = w;
@@ -261,10 +241,5 @@ void waits_stop(void)
 
 size_t waits_active(void)
 {
-	size_t n;
-
-	pthread_mutex_lock(&lock);
-	n = n_active;
-	pthread_mutex_unlock(&lock);
-	return n;
+	return n_active;
 }
