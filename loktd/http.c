@@ -372,7 +372,7 @@ const char *record_who(const struct lokt_record *rec, char *buf, size_t size)
 
 /* ---- the tokens file --------------------------------------------------- */
 
-static void tokens_free(struct loktd_token *t, size_t n)
+void loktd_tokens_free(struct loktd_token *t, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(t[i].token);
@@ -425,7 +425,7 @@ int loktd_tokens_load(const char *path, struct loktd_token **ret,
 	if (!r && !n)
 		r = -ENODATA;
 	if (r < 0) {
-		tokens_free(t, n);
+		loktd_tokens_free(t, n);
 		*ret_n = lineno;
 		return r;
 	}

@@ -67,6 +67,7 @@ void loktd_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		     enum MHD_RequestTerminationCode toe);
 int loktd_tokens_load(const char *path, struct loktd_token **ret,
 		      size_t *ret_n);
+void loktd_tokens_free(struct loktd_token *t, size_t n); /* NULL is fine */
 
 /* Send doc (taken) with status; Cache-Control: no-store. */
 enum MHD_Result reply_json(struct req *q, unsigned status,

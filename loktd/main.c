@@ -311,15 +311,81 @@ static void stop(void)
 	MHD_stop_daemon(loktd.mhd);
 }
 
+/* Open, listen, serve until SIGTERM or SIGINT, tear down: the exit code. */
+static int serve(const struct args *a, const struct sockaddr_storage *sa)
+{
+	char *cert = NULL, *key = NULL;
+	unsigned conns;
+	sigset_t sigs;
+	int ex = 1, fd, r, sig;
+
+	if (a->cert && (!(cert = slurp(a->cert)) || !(key = slurp(a->key)))) {
+		fprintf(stderr, "loktd: cannot read %s: %s\n",
+			cert ? a->key : a->cert, strerror(errno));
+		goto out;
+	}
+	if (open_store(a->root) < 0)
+		goto out;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	fd = listen_on(sa);
+	if (fd < 0) {
+		fprintf(stderr, "loktd: cannot listen on %s: %s\n", a->listen,
+			strerror(-fd));
+		goto out;
+	}
+	conns = raise_nofile() - 512; /* waits and the store need some */
+	loktd.mhd = start(fd, cert, key, conns < CONN_MAX ? conns : CONN_MAX);
+	if (!loktd.mhd) {
+		fprintf(stderr, "loktd: cannot start the HTTP server on %s%s\n",
+			a->listen,
+			cert ? " (is the certificate valid PEM?)" : "");
+		goto out;
+	}
+	r = waits_start();
+	if (r < 0) {
+		MHD_stop_daemon(loktd.mhd);
+	} else if ((r = events_start()) < 0) {
+		loktd.stopping = true;
+		waits_stop();
+		MHD_stop_daemon(loktd.mhd);
+	}
+	if (r < 0) {
+		fprintf(stderr, "loktd: cannot start its threads: %s\n",
+			strerror(-r));
+		goto out;
+	}
+	/* Tests wait for this line: only now is the port ours. */
+	fprintf(stderr, "loktd: serving %s on %s://%s (%s)\n", loktd.root,
+		cert ? "https" : "http", a->listen,
+		loktd.tokens ? "tokens required to change state" :
+			       "no tokens: loopback only");
+
+	while (sigwait(&sigs, &sig) != 0 || (sig != SIGTERM && sig != SIGINT))
+		;
+	fprintf(stderr, "loktd: signal %d, stopping\n", sig);
+	stop(); /* closes fd too */
+	ex = 0;
+out:
+	lokt_store_close(loktd.store);
+	free((char *)loktd.root);
+	free(cert);
+	free(key);
+	return ex;
+}
+
 int main(int argc, char **argv)
 {
 	struct args a = { .listen = "127.0.0.1:7070", .ttl = "30m" };
-	char host[INET6_ADDRSTRLEN + 16], *cert = NULL, *key = NULL;
+	char host[INET6_ADDRSTRLEN + 16];
 	struct sockaddr_storage sa;
 	int64_t ttl_ms;
-	unsigned conns;
-	sigset_t sigs;
-	int ex = 0, fd, r, sig;
+	int ex = 0, r;
 
 	if (parse(argc, argv, &a, &ex) < 0)
 		return ex;
@@ -360,53 +426,7 @@ int main(int argc, char **argv)
 			a.listen);
 		return EXIT_REFUSED;
 	}
-	if (a.cert && (!(cert = slurp(a.cert)) || !(key = slurp(a.key)))) {
-		fprintf(stderr, "loktd: cannot read %s: %s\n",
-			cert ? a.key : a.cert, strerror(errno));
-		return 1;
-	}
-	if (open_store(a.root) < 0)
-		return 1;
-
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	fd = listen_on(&sa);
-	if (fd < 0) {
-		fprintf(stderr, "loktd: cannot listen on %s: %s\n", a.listen,
-			strerror(-fd));
-		return 1;
-	}
-	conns = raise_nofile() - 512; /* waits and the store need some */
-	loktd.mhd = start(fd, cert, key, conns < CONN_MAX ? conns : CONN_MAX);
-	if (!loktd.mhd) {
-		fprintf(stderr, "loktd: cannot start the HTTP server on %s%s\n",
-			a.listen, cert ? " (is the certificate valid PEM?)" : "");
-		return 1;
-	}
-	r = waits_start();
-	if (r == 0)
-		r = events_start();
-	if (r < 0) {
-		fprintf(stderr, "loktd: cannot start its threads: %s\n",
-			strerror(-r));
-		MHD_stop_daemon(loktd.mhd);
-		return 1;
-	}
-	fprintf(stderr, "loktd: serving %s on %s://%s (%s)\n", loktd.root,
-		cert ? "https" : "http", a.listen,
-		loktd.tokens ? "tokens required to change state" :
-			       "no tokens: loopback only");
-
-	while (sigwait(&sigs, &sig) != 0 || (sig != SIGTERM && sig != SIGINT))
-		;
-	fprintf(stderr, "loktd: signal %d, stopping\n", sig);
-	stop(); /* closes fd too */
-	lokt_store_close(loktd.store);
-	free(cert);
-	free(key);
-	return 0;
+	ex = serve(&a, &sa);
+	loktd_tokens_free(loktd.tokens, loktd.n_tokens);
+	return ex;
 }
