@@ -14,38 +14,6 @@
 
 #define MSG_MAX 2048
 
-static const char *slug(int r)
-{
-	switch (-r) {
-	case LOKT_E_HELD:
-		return "held";
-	case LOKT_E_FROZEN:
-		return "frozen";
-	case LOKT_E_NOT_FOUND:
-		return "not_found";
-	case LOKT_E_NOT_OWNER:
-		return "not_owner";
-	case LOKT_E_BAD_NAME:
-		return "bad_name";
-	case LOKT_E_FUTURE_VERSION:
-		return "future_version";
-	case LOKT_E_CORRUPT:
-		return "corrupt";
-	case LOKT_E_TIMEOUT:
-		return "timeout";
-	case LOKT_E_LOST:
-		return "lost";
-	case LOKT_E_NETFS:
-		return "netfs";
-	case LOKT_E_CANCELED:
-		return "canceled";
-	case LOKT_E_FOREIGN:
-		return "foreign_file";
-	default:
-		return "error";
-	}
-}
-
 static const char *verb(enum cli_op op)
 {
 	switch (op) {
@@ -248,7 +216,7 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 	if (c->json) {
 		doc = json_object_new_object();
 		json_object_object_add(doc, "error",
-				       json_object_new_string(slug(r)));
+				       json_object_new_string(lokt_error_word(r)));
 		json_object_object_add(doc, "message",
 				       json_object_new_string(msg));
 		json_object_object_add(doc, "name",

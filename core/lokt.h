@@ -519,6 +519,14 @@ int lokt_is_network_fs(const char *path);
 /* Library version string, e.g. "0.1.0". */
 const char *lokt_version(void);
 
+/* ---- Words for machine-readable answers -------------------------------- */
+
+/* The one-word name of a failed result, as `lokt --json` and loktd put it
+ * in "error": "held", "frozen", "not_found", "not_owner", "bad_name",
+ * "future_version", "corrupt", "timeout", "lost", "netfs", "canceled",
+ * "foreign_file"; "error" for a system error (-errno) or success. */
+const char *lokt_error_word(int r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,17 +1,18 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # The Debian packages, as a user gets them: `dpkg-buildpackage -us -uc -b`
-# on a copy of the tree builds lokt, loktfs, liblokt0 and liblokt-dev;
-# lintian reports no error or warning; the packages install on this
-# machine with dpkg, and then `lokt version`, `mount -t fuse.loktfs` and
-# the example built against the installed liblokt.pc work. Packages that
+# on a copy of the tree builds lokt, loktfs, loktd, liblokt0 and
+# liblokt-dev; lintian reports no error or warning; the packages install
+# on this machine with dpkg, and then `lokt version`, `loktd --version`,
+# `mount -t fuse.loktfs` and the example built against the installed
+# liblokt.pc work. Packages that
 # were not installed before are purged at the end.
 #
 # Needs root (dpkg -i, mount) and Debian's packaging tools; without them
 # every check is reported as skipped, with the reason.
 . "$SRC_ROOT/tests/lib.sh"
 
-pkgs=(liblokt0 liblokt-dev lokt loktfs)
+pkgs=(liblokt0 liblokt-dev lokt loktfs loktd)
 why=
 [ "$(id -u)" -eq 0 ] || why="needs root (dpkg -i, mount)"
 for t in dpkg-buildpackage lintian dh mount.fuse3; do
@@ -53,6 +54,11 @@ dpkg-deb -c "$T/pkg/loktfs_${version}_"*.deb >"$T/loktfs.list"
 check "loktfs ships its systemd unit where systemd.pc says" \
 	grep -q "\.$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)/loktfs@.service" "$T/loktfs.list"
 
+dpkg-deb -c "$T/pkg/loktd_${version}_"*.deb >"$T/loktd.list"
+check "loktd ships its systemd unit and man page" \
+	grep -q "\.$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)/loktd.service" "$T/loktd.list"
+check "... and loktd(8)" grep -q "usr/share/man/man8/loktd.8" "$T/loktd.list"
+
 dpkg-deb -c "$T/pkg/lokt_${version}_"*.deb >"$T/lokt.list"
 check "lokt ships the host-wide store's tmpfiles.d entry" \
 	grep -q "\.$(pkg-config --variable=tmpfilesdir systemd 2>/dev/null || echo /usr/lib/tmpfiles.d)/lokt.conf" "$T/lokt.list"
@@ -76,9 +82,9 @@ done
 purge() { [ ${#fresh[@]} -eq 0 ] || dpkg --purge "${fresh[@]}" >/dev/null 2>&1; }
 at_exit purge
 if dpkg -i "${debs[@]}" >"$T/dpkg.log" 2>&1; then
-	ok "dpkg -i installs the four packages"
+	ok "dpkg -i installs the five packages"
 else
-	not_ok "dpkg -i installs the four packages"
+	not_ok "dpkg -i installs the five packages"
 	diag "$(tail -20 "$T/dpkg.log")"
 	done_testing
 	exit 0
@@ -86,6 +92,8 @@ fi
 
 expect_exit 0 "lokt version (installed)" /usr/bin/lokt version
 contains "$OUT" "$version" "installed lokt says version $version"
+expect_exit 0 "loktd --version (installed)" /usr/sbin/loktd --version
+contains "$OUT" "$version" "installed loktd says version $version"
 
 # mount -t fuse.loktfs: mount(8) runs mount.fuse3, which finds loktfs in
 # /usr/sbin.

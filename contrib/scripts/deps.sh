@@ -10,7 +10,10 @@ pkgs=(gcc libc6-dev pkg-config meson ninja-build python3 git
       libcurl4-openssl-dev etcd-server etcd-client curl # etcd client, tests
       debhelper dpkg-dev lintian # Debian packages
       clang libclang-rt-14-dev strace # fuzzing (libFuzzer), fault tests
-      zsh fish) # the completions, driven in real shells
+      zsh fish # the completions, driven in real shells
+      libmicrohttpd-dev # loktd, the HTTP door
+      jq chromium openssl) # loktd's tests: answers read as CI scripts do,
+                           # the dashboard in a real browser, a TLS cert
 
 missing=()
 for p in "${pkgs[@]}"; do

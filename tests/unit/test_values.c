@@ -332,3 +332,20 @@ Test(errors, version)
 {
 	cr_expect_str_eq(lokt_version(), LOKT_VERSION);
 }
+
+/* The words of machine-readable answers (lokt --json, loktd): fixed,
+ * distinct, and "error" for anything that is not an outcome. */
+Test(errors, words)
+{
+	cr_expect_str_eq(lokt_error_word(-LOKT_E_HELD), "held");
+	cr_expect_str_eq(lokt_error_word(-LOKT_E_NOT_FOUND), "not_found");
+	cr_expect_str_eq(lokt_error_word(-LOKT_E_NOT_OWNER), "not_owner");
+	cr_expect_str_eq(lokt_error_word(-LOKT_E_BAD_NAME), "bad_name");
+	cr_expect_str_eq(lokt_error_word(-LOKT_E_FOREIGN), "foreign_file");
+	cr_expect_str_eq(lokt_error_word(-EACCES), "error");
+	cr_expect_str_eq(lokt_error_word(0), "error");
+	for (int a = LOKT_E_HELD; a <= LOKT_E_FOREIGN; a++)
+		for (int b = a + 1; b <= LOKT_E_FOREIGN; b++)
+			cr_expect_str_neq(lokt_error_word(-a),
+					  lokt_error_word(-b));
+}

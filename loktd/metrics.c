@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: MIT
+/*
+ * /metrics in the Prometheus text format (version 0.0.4) and /healthz.
+ * Counters live here, in this process (they start at 0 with loktd); the
+ * gauges (locks held, freezes, waiters) are read from the store at each
+ * scrape, so they count every door's locks, not only loktd's.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loktd.h"
+
+static const char *const outcome_names[OUT_N] = {
+	[OUT_ACQUIRED] = "acquired",	 [OUT_RENEWED] = "renewed",
+	[OUT_HELD] = "held",		 [OUT_FROZEN] = "frozen",
+	[OUT_TIMEOUT] = "timeout",	 [OUT_NOT_OWNER] = "not_owner",
+	[OUT_NOT_FOUND] = "not_found",	 [OUT_BAD_REQUEST] = "bad_request",
+	[OUT_UNAUTHORIZED] = "unauthorized", [OUT_ERROR] = "error",
+};
+
+/* Wait-time histogram buckets, seconds. */
+static const double buckets[] = { 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800 };
+#define N_BUCKETS (sizeof(buckets) / sizeof(*buckets))
+
+static atomic_ullong acquisitions[OUT_N], refusals[OUT_N];
+static atomic_ullong wait_bucket[N_BUCKETS], wait_count, wait_sum_ms;
+
+void metrics_acquire(int r, bool renewed)
+{
+	enum outcome o;
+
+	if (r >= 0) {
+		acquisitions[renewed ? OUT_RENEWED : OUT_ACQUIRED]++;
+		return;
+	}
+	switch (-r) {
+	case LOKT_E_HELD:
+		o = OUT_HELD;
+		break;
+	case LOKT_E_FROZEN:
+		o = OUT_FROZEN;
+		break;
+	case LOKT_E_TIMEOUT:
+		o = OUT_TIMEOUT;
+		break;
+	case LOKT_E_BAD_NAME:
+		o = OUT_BAD_REQUEST;
+		break;
+	default:
+		o = OUT_ERROR;
+		break;
+	}
+	acquisitions[o]++;
+	refusals[o]++;
+}
+
+void metrics_refusal(enum outcome o)
+{
+	refusals[o]++;
+}
+
+void metrics_wait(int64_t ms)
+{
+	for (size_t i = 0; i < N_BUCKETS; i++)
+		if (ms <= buckets[i] * 1000)
+			wait_bucket[i]++;
+	wait_count++;
+	wait_sum_ms += (unsigned long long)(ms < 0 ? 0 : ms);
+}
+
+static void counters(FILE *f, const char *metric, const char *help,
+		     atomic_ullong *v, int first)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", metric, help, metric);
+	for (int o = first; o < OUT_N; o++)
+		fprintf(f, "%s{outcome=\"%s\"} %llu\n", metric,
+			outcome_names[o], (unsigned long long)v[o]);
+}
+
+static void gauge(FILE *f, const char *metric, const char *help, size_t v)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %zu\n", metric, help,
+		metric, metric, v);
+}
+
+enum MHD_Result metrics_route(struct req *q)
+{
+	struct lokt_info *all = NULL;
+	size_t n = 0, held = 0, frozen = 0, waiters = 0, w, len = 0;
+	char *text = NULL;
+	FILE *f;
+
+	if (lokt_list(loktd.store, LOKT_LOCK, &all, &n) >= 0)
+		for (size_t i = 0; i < n; i++) {
+			if (all[i].stale == LOKT_LIVE)
+				held++;
+			if (lokt_waiters(loktd.store, all[i].rec.name, &w) >= 0)
+				waiters += w;
+		}
+	free(all);
+	all = NULL;
+	if (lokt_list(loktd.store, LOKT_FREEZE, &all, &n) >= 0)
+		for (size_t i = 0; i < n; i++)
+			frozen += all[i].stale == LOKT_LIVE;
+	free(all);
+
+	f = open_memstream(&text, &len);
+	if (!f)
+		return MHD_NO;
+	gauge(f, "lokt_locks_held", "Live locks in the store.", held);
+	gauge(f, "lokt_freezes_active", "Active freezes in the store.", frozen);
+	gauge(f, "lokt_waiters", "Waiters queued for held locks (every door).",
+	      waiters);
+	gauge(f, "loktd_http_waits", "Requests of this loktd waiting for a lock.",
+	      waits_active());
+	gauge(f, "loktd_event_clients", "Open /v1/events streams.",
+	      events_clients());
+	counters(f, "loktd_acquisitions_total",
+		 "Acquisitions asked of this loktd, by outcome.", acquisitions,
+		 OUT_ACQUIRED);
+	counters(f, "loktd_refusals_total",
+		 "Requests this loktd refused, by outcome.", refusals,
+		 OUT_HELD);
+	fputs("# HELP loktd_wait_seconds Time requests waited for a lock.\n"
+	      "# TYPE loktd_wait_seconds histogram\n",
+	      f);
+	for (size_t i = 0; i < N_BUCKETS; i++)
+		fprintf(f, "loktd_wait_seconds_bucket{le=\"%g\"} %llu\n",
+			buckets[i], (unsigned long long)wait_bucket[i]);
+	fprintf(f, "loktd_wait_seconds_bucket{le=\"+Inf\"} %llu\n",
+		(unsigned long long)wait_count);
+	fprintf(f, "loktd_wait_seconds_sum %.3f\n",
+		(double)wait_sum_ms / 1000.0);
+	fprintf(f, "loktd_wait_seconds_count %llu\n",
+		(unsigned long long)wait_count);
+	if (fclose(f))
+		return MHD_NO;
+	return reply_text(q, MHD_HTTP_OK, "text/plain; version=0.0.4", text);
+}
+
+enum MHD_Result healthz_route(struct req *q)
+{
+	struct lokt_info in;
+	int r;
+
+	/* The store answers a read: a missing name is healthy. */
+	r = lokt_get(loktd.store, LOKT_LOCK, "healthz", &in, NULL);
+	if (r < 0 && r != -LOKT_E_NOT_FOUND)
+		return reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "unhealthy",
+				   "the store does not answer: %s",
+				   lokt_strerror(r));
+	return reply_text(q, MHD_HTTP_OK, "text/plain", strdup("ok\n"));
+}
