@@ -36,6 +36,7 @@
 #ifndef LOKT_BACKEND_H
 #define LOKT_BACKEND_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -158,6 +159,13 @@ struct lokt_backend {
 	int (*audit_lines)(struct lokt_store *s,
 			   int (*fn)(const char *line, size_t len, void *ud),
 			   void *ud);
+	/* Follow the audit log: every line kept, oldest first, then
+	 * fn(NULL, 0) once, then each line appended, until fn returns
+	 * non-zero (1 is returned) or *cancel is set (0). NULL: the
+	 * directory store's own follow.c does it. */
+	int (*audit_follow)(struct lokt_store *s,
+			    int (*fn)(const char *line, size_t len, void *ud),
+			    void *ud, volatile sig_atomic_t *cancel);
 	/* Health checks of what only this backend knows (lokt_doctor adds
 	 * those about records): at most max of them into ck, *ret_n made. */
 	int (*doctor)(struct lokt_store *s, struct lokt_check *ck, size_t max,

@@ -351,6 +351,7 @@ const struct lokt_backend lokt__dir_backend = {
 	.tidy = dir_tidy,
 	.audit_append = lokt__audit_file_append,
 	.audit_lines = lokt__dir_audit_lines,
+	.audit_follow = NULL, /* follow.c, on the files and inotify */
 	.doctor = NULL, /* lokt_doctor checks a directory itself (doctor.c) */
 	.close = lokt__dir_close,
 };

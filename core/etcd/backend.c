@@ -56,7 +56,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +126,6 @@ struct eop {
 	char *value; /* CREATE, REPLACE */
 	struct lokt_record *rec; /* CREATE: its fence is set at the end */
 	int64_t lease; /* CREATE: 0 none */
-	pid_t keeper; /* CREATE: its keeper process, 0 none */
 };
 
 struct eaudit {
@@ -459,44 +457,70 @@ static const char *keeper_path(void)
 }
 
 /* Start the keeper of lease for the lock rec of name: its own session,
- * stdio on /dev/null. It keeps the lease alive until the lock with
- * rec->lock_id is released, or its holder (or the keeper the record
- * names) is gone; then it revokes the lease. */
+ * stdio on /dev/null, the child of nobody but init (a double fork: a
+ * long-lived caller such as loktfs keeps no zombie). It keeps the lease
+ * alive until the lock with rec->lock_id is released, or its holder (or
+ * the keeper the record names) is gone; then it revokes the lease.
+ *
+ * Between fork and exec only async-signal-safe calls: the caller may have
+ * threads (loktfs). We wait for the exec itself, not for the keeper to
+ * load its libraries: a close-on-exec pipe is closed by a successful
+ * exec, or carries the errno of a failed one. */
 static int keeper_start(struct lokt_store *s, const char *name,
-			const struct lokt_record *rec, int64_t lease,
-			pid_t *ret_pid)
+			const struct lokt_record *rec, int64_t lease)
 {
 	char lease_s[32], pid_s[32], start_s[32];
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
 	const char *path = keeper_path();
 	char *argv[] = { (char *)"lokt-keeper", s->root, (char *)name,
 			 (char *)rec->lock_id, lease_s, pid_s, start_s, NULL };
-	sigset_t none;
-	int r;
+	int pfd[2], err = 0, status, null;
+	sigset_t all, old;
+	pid_t pid, kid;
+	ssize_t n;
 
 	snprintf(lease_s, sizeof(lease_s), "%" PRId64, lease);
 	snprintf(pid_s, sizeof(pid_s), "%" PRId64, (int64_t)rec->pid);
 	snprintf(start_s, sizeof(start_s), "%" PRIu64, rec->pid_start);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	posix_spawnattr_init(&at);
-	sigemptyset(&none);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID |
-					      POSIX_SPAWN_SETSIGMASK);
-	r = posix_spawn(ret_pid, path, &fa, &at, argv, environ);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
-	/* lokt-keeper forks the real keeper and exits at once: reaped here,
-	 * so that a long-lived caller (loktfs) never keeps zombies, and the
-	 * keeper is nobody's child but init's. */
-	if (r == 0)
-		while (waitpid(*ret_pid, NULL, 0) < 0 && errno == EINTR)
-			;
-	return -r;
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == 0) {
+		setsid();
+		kid = fork();
+		if (kid == 0) {
+			sigset_t none;
+
+			sigemptyset(&none);
+			null = open("/dev/null", O_RDWR);
+			if (null >= 0) {
+				dup2(null, 0);
+				dup2(null, 1);
+				dup2(null, 2);
+			}
+			sigprocmask(SIG_SETMASK, &none, NULL);
+			execve(path, argv, environ);
+			err = errno;
+			(void)!write(pfd[1], &err, sizeof(err));
+			_exit(127);
+		}
+		if (kid < 0) {
+			err = errno;
+			(void)!write(pfd[1], &err, sizeof(err));
+		}
+		_exit(0);
+	}
+	if (pid < 0)
+		err = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	close(pfd[1]);
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	while ((n = read(pfd[0], &err, sizeof(err))) < 0 && errno == EINTR)
+		;
+	close(pfd[0]);
+	return n > 0 || pid < 0 ? -(err ? err : EIO) : 0;
 }
 
 static int e_create(struct lokt_txn *tt, struct lokt_record *rec,
@@ -515,8 +539,7 @@ static int e_create(struct lokt_txn *tt, struct lokt_record *rec,
 	if (tt->kind == LOKT_LOCK && !lokt_is_detached(rec)) {
 		r = lokt__lease_grant(e->gw, e->cfg.lease_sec, &op->lease);
 		if (r == 0)
-			r = keeper_start(tt->s, tt->name, rec, op->lease,
-					 &op->keeper);
+			r = keeper_start(tt->s, tt->name, rec, op->lease);
 		if (r < 0) {
 			if (op->lease)
 				lokt__lease_revoke(e->gw, op->lease);
@@ -737,9 +760,19 @@ static int e_end(struct lokt_txn *tt, bool commit)
 			break;
 	}
 	if (r == 0) {
-		for (i = 0; i < t->n_ops; i++)
-			if (t->ops[i].what == OP_CREATE && t->ops[i].rec)
-				t->ops[i].rec->fence = (uint64_t)rev;
+		for (i = 0; i < t->n_ops; i++) {
+			struct eop *op = &t->ops[i];
+
+			if (op->what == OP_CREATE && op->rec)
+				op->rec->fence = (uint64_t)rev;
+			/* A lock released: its lease goes too, and with it
+			 * its keeper, at once (best effort: unrenewed, it
+			 * would go within its TTL anyway). */
+			if (op->what == OP_REMOVE && op->kind == LOKT_LOCK &&
+			    t->n_kv[LOKT_LOCK] && t->kv[LOKT_LOCK][0].lease)
+				lokt__lease_revoke(es(tt->s)->gw,
+						   t->kv[LOKT_LOCK][0].lease);
+		}
 	} else {
 		drop_leases(t);
 	}
@@ -1273,6 +1306,90 @@ static int e_audit_lines(struct lokt_store *s,
 	return r;
 }
 
+/* Deliver every audit key after `*last` (all when NULL) in [from, end),
+ * a page at a time; *last and *rev follow. 1 when fn asked to stop. */
+static int audit_after(struct lokt_store *s, char **last, const char *from,
+		       const char *end, int64_t *rev,
+		       int (*fn)(const char *line, size_t len, void *ud),
+		       void *ud)
+{
+	struct lokt_kv *kv;
+	bool more = true;
+	size_t n, i, kl;
+	char *start;
+	int r = 0;
+
+	while (more && r == 0) {
+		if (*last) {
+			kl = strlen(*last);
+			start = malloc(kl + 2);
+			if (!start)
+				return -ENOMEM;
+			memcpy(start, *last, kl);
+			start[kl] = '\x01'; /* just after it: no key holds 0x01 */
+			start[kl + 1] = '\0';
+		} else {
+			start = strdup(from);
+			if (!start)
+				return -ENOMEM;
+		}
+		kv = NULL;
+		n = 0;
+		r = lokt__kv_range(es(s)->gw, start, end, PAGE, &kv, &n, rev,
+				   &more);
+		free(start);
+		if (r < 0)
+			return unavailable(r);
+		for (i = 0; i < n && r == 0; i++)
+			r = fn(kv[i].value, kv[i].value_len, ud) ? 1 : 0;
+		if (n) {
+			free(*last);
+			*last = strdup(kv[n - 1].key);
+			if (!*last)
+				r = -ENOMEM;
+		} else {
+			more = false;
+		}
+		lokt__kvs_free(kv, n);
+	}
+	return r;
+}
+
+/* lokt_audit_follow: the history, fn(NULL) to mark its end, then each
+ * new event, woken by a watch on the audit keys (and a look every
+ * second). Keys are ordered by the writer's clock: an event written by a
+ * host whose clock is behind the newest event seen is not followed
+ * (lokt audit still reads it). */
+static int e_audit_follow(struct lokt_store *s,
+			  int (*fn)(const char *line, size_t len, void *ud),
+			  void *ud, volatile sig_atomic_t *cancel)
+{
+	char *from = key_of(s, "audit", ""), *end = NULL, *last = NULL;
+	struct lokt_gw_watch *w = NULL;
+	struct pollfd p;
+	int64_t rev = 0;
+	int r;
+
+	end = from ? lokt__kv_prefix_end(from) : NULL;
+	r = end ? audit_after(s, &last, from, end, &rev, fn, ud) : -ENOMEM;
+	if (r == 0)
+		r = fn(NULL, 0, ud) ? 1 : 0;
+	if (r == 0)
+		r = lokt__gw_watch_open(es(s)->gw, from, strlen(from), end,
+					strlen(end), rev + 1, &w);
+	while (r == 0 && !(cancel && *cancel)) {
+		p = (struct pollfd){ .fd = lokt__gw_watch_fd(w), .events = POLLIN };
+		if (poll(&p, 1, 1000) > 0)
+			lokt__gw_watch_consume(w);
+		r = audit_after(s, &last, from, end, &rev, fn, ud);
+	}
+	lokt__gw_watch_close(w);
+	free(last);
+	free(from);
+	free(end);
+	return r;
+}
+
 static void e_close(struct lokt_store *s)
 {
 	struct estore *e = es(s);
@@ -1436,6 +1553,7 @@ static const struct lokt_backend etcd_backend = {
 	.tidy = e_tidy,
 	.audit_append = e_audit_append,
 	.audit_lines = e_audit_lines,
+	.audit_follow = e_audit_follow,
 	.doctor = e_doctor,
 	.close = e_close,
 };
@@ -1558,15 +1676,6 @@ lokt_etcd_keeper_main(int argc, char **argv)
 
 	if (argc != 7)
 		return 64;
-	/* Leave the process that started us (it waits for this exit). */
-	switch (fork()) {
-	case -1:
-		return 1;
-	case 0:
-		break;
-	default:
-		_exit(0);
-	}
 	name = argv[2];
 	lock_id = argv[3];
 	lease = strtoll(argv[4], NULL, 10);
