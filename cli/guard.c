@@ -66,6 +66,9 @@ struct guard {
 	bool gave_up; /* ... or could not renew it before its lease ran out */
 	bool failing; /* the last renewal failed (warned once) */
 	int64_t lease_end; /* monotonic ms, at the latest; 0: no TTL */
+	int64_t confirm_ms; /* the store's liveness lease (etcd): a lock not
+			       seen ours for that long may be gone; 0: none */
+	int64_t confirmed_at; /* monotonic ms: last seen ours */
 	int64_t renew_at, kill_at, check_at; /* monotonic ms; 0: none */
 };
 
@@ -338,16 +341,44 @@ static void renew(struct guard *g)
 static void check_held(struct guard *g)
 {
 	struct lokt_info in;
+	int64_t now;
 	int r;
 
 	if (g->lost)
 		return;
 	r = lokt_get(g->c->store, LOKT_LOCK, g->name, &in, NULL);
-	if (r == 0 && !strcmp(in.rec.lock_id, g->held.lock_id))
+	now = cli_mono_ms();
+	if (r == 0 && !strcmp(in.rec.lock_id, g->held.lock_id)) {
+		g->confirmed_at = now;
 		return;
-	if (r < 0 && r != -LOKT_E_NOT_FOUND)
+	}
+	if (r < 0 && r != -LOKT_E_NOT_FOUND) {
+		/* A store with a liveness lease (etcd) that we cannot reach
+		 * for as long as it lasts may have given our lock to another
+		 * host: lost, before the command runs on past it. */
+		if (g->confirm_ms &&
+		    now - g->confirmed_at >= g->confirm_ms - RETRY_MS) {
+			cli_error("lost lock \"%s\": cannot confirm it (%s) "
+				  "within its lease — run lokt doctor",
+				  g->name, lokt_strerror(r));
+			(void)lokt_audit_lost(g->c->store, g->name,
+					      g->held.lock_id, &g->c->who,
+					      "unconfirmed");
+			g->gave_up = true;
+			on_lost(g);
+		}
 		return;
+	}
 	renew(g);
+}
+
+/* How often to look at the lock without an event: a third of the
+ * store's liveness lease, when it has one shorter than CHECK_MS. */
+static int64_t check_ms(const struct guard *g)
+{
+	return g->confirm_ms && g->confirm_ms / 3 < CHECK_MS ?
+		       g->confirm_ms / 3 :
+		       CHECK_MS;
 }
 
 static int next_timeout(const struct guard *g)
@@ -387,7 +418,7 @@ static void loop(struct guard *g)
 			break;
 		if (changed || (g->check_at && cli_mono_ms() >= g->check_at)) {
 			check_held(g);
-			g->check_at = g->lost ? 0 : cli_mono_ms() + CHECK_MS;
+			g->check_at = g->lost ? 0 : cli_mono_ms() + check_ms(g);
 		}
 		if (g->renew_at && cli_mono_ms() >= g->renew_at)
 			renew(g);
@@ -520,6 +551,8 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 	}
 	if (g.ttl_ms)
 		g.renew_at = cli_mono_ms() + cli_ttl_sec(g.ttl_ms) * 1000 / 3;
+	g.confirm_ms = lokt_store_confirm_ms(c->store);
+	g.confirmed_at = cli_mono_ms();
 	/* Without the watch (inotify exhausted), the periodic check still
 	 * finds a loss, a few seconds late. */
 	if ((r = lokt_watch(c->store, LOKT_LOCK, g.name, &g.watch)) < 0)

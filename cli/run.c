@@ -41,7 +41,7 @@ static int set_root(struct cli *c, const char *dir)
 
 	if (!*dir)
 		return cli_usage_error(c, "--root needs a directory");
-	if (dir[0] == '/')
+	if (dir[0] == '/' || lokt_root_is_url(dir))
 		return setenv("LOKT_ROOT", dir, 1) ? 1 : 0;
 	cwd = getcwd(NULL, 0);
 	if (!cwd || asprintf(&abs, "%s/%s", cwd, dir) < 0) {
@@ -379,7 +379,8 @@ int cli_open_ro(struct cli *c)
 
 	if (find_root(c))
 		return 1;
-	if (stat(c->root, &st) < 0 && errno == ENOENT)
+	if (!lokt_root_is_url(c->root) && stat(c->root, &st) < 0 &&
+	    errno == ENOENT)
 		return 0; /* nothing held yet, and nothing to create */
 	return open_store(c);
 }

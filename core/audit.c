@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -272,12 +273,48 @@ LOKT_API void lokt_store_set_audit_max(struct lokt_store *s, uint64_t bytes)
 	s->audit_max = bytes ? bytes : UINT64_MAX;
 }
 
+static int write_line(const char *line, size_t len, void *ud)
+{
+	int fd = *(int *)ud;
+
+	if (write(fd, line, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
+		return -errno ?: -EIO;
+	return 0;
+}
+
+/* A store without an audit file (etcd): its log as it is now, in an
+ * anonymous file of its own, read from the start. */
+static int audit_snapshot(struct lokt_store *s, int *ret_fd,
+			  struct stat *ret_st)
+{
+	int fd = memfd_create("lokt-audit", MFD_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	r = s->be->audit_lines(s, write_line, &fd);
+	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
+		r = -errno;
+	if (r == 0 && ret_st && fstat(fd, ret_st) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	if (ret_st)
+		ret_st->st_mode = S_IFREG | 0400;
+	*ret_fd = fd;
+	return 0;
+}
+
 LOKT_API int lokt_audit_open(struct lokt_store *s, int *ret_fd,
 			     struct stat *ret_st)
 {
 	struct stat st;
-	int fd = lokt__audit_open_log(s, AUDIT_LOG, O_RDONLY, &st);
+	int fd;
 
+	if (s->be != &lokt__dir_backend)
+		return audit_snapshot(s, ret_fd, ret_st);
+	fd = lokt__audit_open_log(s, AUDIT_LOG, O_RDONLY, &st);
 	if (fd < 0)
 		return fd;
 	*ret_fd = fd;
@@ -359,10 +396,11 @@ struct events {
 };
 
 /* Add the matching events of the log open on fd (consumed) to evs. */
-static int read_events(int fd, const struct lokt_audit_filter *f,
-		       struct events *evs)
+/* Call fn for every line of fd (newline removed), then close it. */
+static int read_lines(int fd, int (*fn)(const char *line, size_t len,
+					void *ud),
+		      void *ud)
 {
-	struct lokt_event ev, *grown;
 	size_t linecap = 0;
 	char *line = NULL;
 	ssize_t len;
@@ -373,37 +411,16 @@ static int read_events(int fd, const struct lokt_audit_filter *f,
 		close(fd);
 		return -errno;
 	}
-	while ((len = getline(&line, &linecap, fp)) >= 0) {
+	while (r >= 0 && (len = getline(&line, &linecap, fp)) >= 0) {
 		if (len > 0 && line[len - 1] == '\n')
 			line[--len] = '\0';
-		memset(&ev, 0, sizeof(ev));
-		if (!lokt__audit_parse(line, &ev) || !lokt__audit_matches(&ev, f))
-			continue;
-		if (evs->n == evs->cap) {
-			evs->cap = evs->cap ? 2 * evs->cap : 64;
-			grown = realloc(evs->ev, evs->cap * sizeof(*grown));
-			if (!grown) {
-				r = -ENOMEM;
-				break;
-			}
-			evs->ev = grown;
-		}
-		ev.line = strdup(line);
-		if (!ev.line) {
-			r = -ENOMEM;
-			break;
-		}
-		evs->ev[evs->n++] = ev;
+		r = fn(line, (size_t)len, ud);
 	}
 	free(line);
 	fclose(fp);
-	return r;
+	return r < 0 ? r : 0;
 }
 
-/* audit.log.1 and audit.log as one sequence: open the log, then the old
- * generation, then check the log was not rotated in between (else the
- * old one could be the log we opened, or a later one). -ENOENT when
- * neither exists. */
 int lokt__audit_open_both(struct lokt_store *s, int *ret_old, int *ret_cur)
 {
 	struct stat cur, named;
@@ -437,40 +454,81 @@ int lokt__audit_open_both(struct lokt_store *s, int *ret_old, int *ret_cur)
 	return -EAGAIN; /* not reached */
 }
 
-LOKT_API int lokt_audit_read(struct lokt_store *s,
-			     const struct lokt_audit_filter *f,
-			     struct lokt_event **ret, size_t *ret_n)
+int lokt__dir_audit_lines(struct lokt_store *s,
+			  int (*fn)(const char *line, size_t len, void *ud),
+			  void *ud)
 {
-	struct events evs = { 0 };
-	size_t drop;
 	int ofd = -1, fd = -1, r;
 
 	r = lokt__audit_open_both(s, &ofd, &fd);
 	if (r == -ENOENT)
-		r = 0;
+		return 0;
 	if (r < 0)
 		return r;
 	if (ofd >= 0)
-		r = read_events(ofd, f, &evs);
+		r = read_lines(ofd, fn, ud);
 	if (fd >= 0) {
 		if (r >= 0)
-			r = read_events(fd, f, &evs);
+			r = read_lines(fd, fn, ud);
 		else
 			close(fd);
 	}
+	return r;
+}
+
+struct reading {
+	const struct lokt_audit_filter *f;
+	struct events evs;
+};
+
+/* Keep one line when it is an event that passes the filter. */
+static int take_event(const char *line, size_t len, void *ud)
+{
+	struct reading *rd = ud;
+	struct events *evs = &rd->evs;
+	struct lokt_event ev, *grown;
+
+	(void)len;
+	memset(&ev, 0, sizeof(ev));
+	if (!lokt__audit_parse(line, &ev) || !lokt__audit_matches(&ev, rd->f))
+		return 0;
+	if (evs->n == evs->cap) {
+		evs->cap = evs->cap ? 2 * evs->cap : 64;
+		grown = realloc(evs->ev, evs->cap * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		evs->ev = grown;
+	}
+	ev.line = strdup(line);
+	if (!ev.line)
+		return -ENOMEM;
+	evs->ev[evs->n++] = ev;
+	return 0;
+}
+
+LOKT_API int lokt_audit_read(struct lokt_store *s,
+			     const struct lokt_audit_filter *f,
+			     struct lokt_event **ret, size_t *ret_n)
+{
+	struct reading rd = { .f = f };
+	struct events *evs = &rd.evs;
+	size_t drop;
+	int r;
+
+	r = s->be->audit_lines(s, take_event, &rd);
 	if (r < 0) {
-		lokt_events_free(evs.ev, evs.n);
+		lokt_events_free(evs->ev, evs->n);
 		return r;
 	}
-	if (f && f->tail && evs.n > f->tail) {
-		drop = evs.n - f->tail;
+	if (f && f->tail && evs->n > f->tail) {
+		drop = evs->n - f->tail;
 		for (size_t i = 0; i < drop; i++)
-			free(evs.ev[i].line);
-		memmove(evs.ev, evs.ev + drop, f->tail * sizeof(*evs.ev));
-		evs.n = f->tail;
+			free(evs->ev[i].line);
+		memmove(evs->ev, evs->ev + drop, f->tail * sizeof(*evs->ev));
+		evs->n = f->tail;
 	}
-	*ret = evs.ev;
-	*ret_n = evs.n;
+	*ret = evs->ev;
+	*ret_n = evs->n;
 	return 0;
 }
 
@@ -485,5 +543,6 @@ LOKT_API void lokt_events_free(struct lokt_event *ev, size_t n)
 
 LOKT_API const char *lokt_audit_path(const struct lokt_store *s)
 {
-	return s ? s->audit_path : NULL;
+	/* A networked store keeps its audit log under its root. */
+	return !s ? NULL : s->audit_path ? s->audit_path : s->root;
 }

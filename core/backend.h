@@ -36,6 +36,7 @@
 #ifndef LOKT_BACKEND_H
 #define LOKT_BACKEND_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -45,8 +46,11 @@
 /* What a backend knows of a stored record besides its bytes. */
 struct lokt_meta {
 	uid_t uid; /* who wrote it (its file's owner); (uid_t)-1 unknown */
-	struct timespec mtime; /* when it last changed */
+	struct timespec mtime; /* when it last changed; {0, 0}: unknown (the
+				  record's acquisition time stands in) */
 	int64_t size; /* bytes */
+	uint64_t fence; /* kept by the backend (etcd: the key's
+			   create_revision); 0: the record's own */
 };
 
 /* One transition; a backend's own struct starts with this one. */
@@ -150,12 +154,36 @@ struct lokt_backend {
 	/* Record one audit event outside a transition. */
 	void (*audit_append)(struct lokt_store *s, const char *line,
 			     size_t len);
+	/* Call fn for every audit line kept, oldest first (no newline, NUL
+	 * terminated); fn's negative result stops and is returned. */
+	int (*audit_lines)(struct lokt_store *s,
+			   int (*fn)(const char *line, size_t len, void *ud),
+			   void *ud);
+	/* Follow the audit log: every line kept, oldest first, then
+	 * fn(NULL, 0) once, then each line appended, until fn returns
+	 * non-zero (1 is returned) or *cancel is set (0). NULL: the
+	 * directory store's own follow.c does it. */
+	int (*audit_follow)(struct lokt_store *s,
+			    int (*fn)(const char *line, size_t len, void *ud),
+			    void *ud, volatile sig_atomic_t *cancel);
+	/* Health checks of what only this backend knows (lokt_doctor adds
+	 * those about records): at most max of them into ck, *ret_n made. */
+	int (*doctor)(struct lokt_store *s, struct lokt_check *ck, size_t max,
+		      size_t *ret_n);
 	void (*close)(struct lokt_store *s);
 };
 
 /* The directory store (dir.c). */
 extern const struct lokt_backend lokt__dir_backend;
-int lokt__dir_open(struct lokt_store *s);
+
+/* The etcd store is a module (liblokt-etcd.so, core/etcd/backend.c),
+ * loaded by lokt_store_open for an etcd:// root; this is its entry. */
+#define LOKT_ETCD_MODULE_ENTRY "lokt_etcd_module_open"
+typedef int lokt_etcd_module_open_fn(const char *root, struct lokt_store **ret,
+				     char *why, size_t why_size);
+lokt_etcd_module_open_fn lokt_etcd_module_open;
+/* The module's other entry: lokt-keeper's main (core/etcd/keeper.c). */
+int lokt_etcd_keeper_main(int argc, char **argv);
 
 /* Run step(t, ud) as one transition on (kind, name), again from the
  * start while the backend says it conflicted. step returns >= 0 to

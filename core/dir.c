@@ -39,6 +39,7 @@ static void meta_of(const struct stat *st, struct lokt_meta *ret)
 	ret->uid = st->st_uid;
 	ret->mtime = st->st_mtim;
 	ret->size = st->st_size;
+	ret->fence = 0; /* the record's own */
 }
 
 static int dir_begin(struct lokt_store *s, enum lokt_kind kind,
@@ -349,5 +350,8 @@ const struct lokt_backend lokt__dir_backend = {
 	.watch = dir_watch,
 	.tidy = dir_tidy,
 	.audit_append = lokt__audit_file_append,
+	.audit_lines = lokt__dir_audit_lines,
+	.audit_follow = NULL, /* follow.c, on the files and inotify */
+	.doctor = NULL, /* lokt_doctor checks a directory itself (doctor.c) */
 	.close = lokt__dir_close,
 };

@@ -454,6 +454,52 @@ static void check_audit(struct checks *c, const char *root)
 	}
 }
 
+/* A networked store (etcd://): what its backend checks, then its records
+ * as any reader sees them. */
+static int doctor_url(const char *root, struct lokt_check **ret,
+		      size_t *ret_n)
+{
+	struct checks c = { 0 };
+	struct lokt_store *s = NULL;
+	struct lokt_info *v = NULL;
+	size_t n = 0, corrupt = 0, future = 0, i, got = 0;
+	int r;
+
+	c.ck = calloc(CHECKS_MAX, sizeof(*c.ck));
+	if (!c.ck)
+		return -ENOMEM;
+	r = lokt_store_open(root, &s);
+	if (r < 0) {
+		add(&c, "store_open", LOKT_CHECK_FAIL, "cannot open %s: %s",
+		    root, lokt_strerror(r));
+		goto out;
+	}
+	s->be->doctor(s, c.ck, CHECKS_MAX - 2, &got);
+	c.n = got;
+	for (int k = 0; k < 2; k++) {
+		if (lokt_list(s, k ? LOKT_FREEZE : LOKT_LOCK, &v, &n) < 0)
+			continue;
+		for (i = 0; i < n; i++) {
+			corrupt += v[i].stale == LOKT_STALE_CORRUPT;
+			future += v[i].future;
+		}
+		free(v);
+	}
+	if (corrupt)
+		add(&c, "corrupt_files", LOKT_CHECK_WARN,
+		    "%zu corrupt records (stale: the next acquisition breaks them; lokt status --prune-expired removes them)",
+		    corrupt);
+	if (future)
+		add(&c, "future_version", LOKT_CHECK_WARN,
+		    "%zu records of a newer protocol version: upgrade lokt on this host",
+		    future);
+out:
+	lokt_store_close(s);
+	*ret = c.ck;
+	*ret_n = c.n;
+	return 0;
+}
+
 LOKT_API int lokt_doctor(const char *root, struct lokt_check **ret,
 			 size_t *ret_n)
 {
@@ -464,6 +510,8 @@ LOKT_API int lokt_doctor(const char *root, struct lokt_check **ret,
 
 	if (!root || !root[0])
 		return -EINVAL;
+	if (lokt_root_is_url(root))
+		return doctor_url(root, ret, ret_n);
 	if (strlen(root) > PATH_MAX - 64)
 		return -ENAMETOOLONG;
 	c.ck = calloc(CHECKS_MAX, sizeof(*c.ck));

@@ -41,6 +41,17 @@ LOKT_API const char *lokt_strerror(int r)
 		return "a foreign file (symlink, FIFO, directory...) is in the "
 		       "store where a lock file, sidecar or queue belongs — "
 		       "run lokt doctor to see which, and remove it";
+	case LOKT_E_NO_ETCD:
+		return "this lokt has no etcd store (liblokt-etcd.so is not "
+		       "installed; Debian: it is in package liblokt0, built "
+		       "with libcurl)";
+	case LOKT_E_BAD_ROOT:
+		return "the etcd:// root or its settings do not parse (the "
+		       "form is etcd://HOST:PORT[,HOST:PORT...]/PREFIX; see "
+		       "LOKT_ETCD_* and $LOKT_ETCD_CONFIG in lokt(1))";
+	case LOKT_E_UNAVAILABLE:
+		return "the etcd cluster did not answer (no member reachable, "
+		       "or none with a leader); run lokt doctor";
 	}
 	/* strerror() of glibc returns a static string for every known errno
 	 * (and "Unknown error N" from a thread-local buffer otherwise). */
@@ -85,7 +96,12 @@ LOKT_API int lokt_errno(int r)
 		return EPROTO;
 	case LOKT_E_CORRUPT:
 	case LOKT_E_FOREIGN:
+	case LOKT_E_UNAVAILABLE:
 		return EIO;
+	case LOKT_E_NO_ETCD:
+		return EPROTONOSUPPORT;
+	case LOKT_E_BAD_ROOT:
+		return EINVAL;
 	case LOKT_E_LOST:
 		return ESTALE;
 	case LOKT_E_NETFS:

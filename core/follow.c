@@ -41,6 +41,7 @@ struct follower {
 	struct lokt_event *hist; /* while reading history with a tail */
 	size_t n_hist, cap_hist;
 	bool in_history;
+	volatile sig_atomic_t *cancel;
 };
 
 /* One complete line: parsed, filtered, handed on (or kept as history). */
@@ -117,6 +118,21 @@ static int drain(struct follower *fw, int fd)
 	}
 }
 
+/* The end of the history: its tail handed on. 1: fn asked to stop. */
+static int history_done(struct follower *fw)
+{
+	int r = 0;
+
+	fw->in_history = false;
+	for (size_t i = 0; i < fw->n_hist; i++) {
+		if (r == 0 && fw->fn(&fw->hist[i], fw->ud))
+			r = 1;
+		free(fw->hist[i].line);
+	}
+	fw->n_hist = 0;
+	return r;
+}
+
 /* The history (audit.log.1, then audit.log up to now); *fd is left on the
  * current log, at its end (-1: none yet). 1: fn asked to stop. */
 static int history(struct follower *fw, struct lokt_store *s, int *fd)
@@ -136,15 +152,43 @@ static int history(struct follower *fw, struct lokt_store *s, int *fd)
 	fw->len = 0; /* a line cut at the end of the old file is no line */
 	if (r == 0 && *fd >= 0)
 		r = drain(fw, *fd);
-	fw->in_history = false;
-	for (size_t i = 0; i < fw->n_hist; i++) {
-		if (r == 0 && fw->fn(&fw->hist[i], fw->ud))
-			r = 1;
-		free(fw->hist[i].line);
-	}
+	if (history_done(fw) && r == 0)
+		r = 1;
 	if (ofd >= 0)
 		close(ofd);
 	return r;
+}
+
+static int store_line(const char *line, size_t len, void *ud)
+{
+	struct follower *fw = ud;
+	char *copy;
+	int r;
+
+	if (!line)
+		return history_done(fw);
+	copy = strndup(line, len);
+	if (!copy)
+		return -ENOMEM;
+	r = take_line(fw, copy);
+	free(copy);
+	return r;
+}
+
+/* A store that follows its own log (etcd): lines from its backend. */
+static int follow_store(struct lokt_store *s, struct follower *fw)
+{
+	volatile sig_atomic_t never = 0;
+	int r;
+
+	fw->in_history = true;
+	r = s->be->audit_follow(s, store_line, fw, fw->cancel ? fw->cancel : &never);
+	if (fw->in_history)
+		history_done(fw);
+	free(fw->hist);
+	if (r == 1)
+		return 0;
+	return r == 0 ? -LOKT_E_CANCELED : r;
 }
 
 /* Is fd (the log we read) still the root's audit.log? */
@@ -180,12 +224,15 @@ LOKT_API int lokt_audit_follow(struct lokt_store *s,
 					 void *userdata),
 			       void *userdata, volatile sig_atomic_t *cancel)
 {
-	struct follower fw = { .f = f, .fn = fn, .ud = userdata };
+	struct follower fw = { .f = f, .fn = fn, .ud = userdata,
+			       .cancel = cancel };
 	struct pollfd p;
 	int fd = -1, ino, r, nfd;
 
 	if (!s || !fn)
 		return -EINVAL;
+	if (s->be->audit_follow)
+		return follow_store(s, &fw);
 	ino = watch_root(s); /* before the history: nothing falls between */
 	r = history(&fw, s, &fd);
 	while (r == 0 && !(cancel && *cancel)) {

@@ -49,6 +49,9 @@
  * atomic, and an fd once in use is never closed before the store is. */
 struct lokt_store {
 	const struct lokt_backend *be; /* the seam: backend.h */
+	void *be_data; /* the backend's own (the directory store's are the
+			  fields below) */
+	int64_t confirm_ms; /* lokt_store_confirm_ms; set by the backend */
 	char *root; /* absolute */
 	/* The directory store's (dir.c, store.c): */
 	_Atomic int root_fd; /* O_PATH|O_DIRECTORY of root */
@@ -151,6 +154,12 @@ void lokt__audit_file_append(struct lokt_store *s, const char *line,
  * FIFO waited on, a regular file of one link only (else -EPERM). */
 int lokt__audit_open_log(const struct lokt_store *s, const char *file,
 			 int flags, struct stat *ret_st);
+
+/* The directory store's audit_lines (backend.h): audit.log.1, then
+ * audit.log. */
+int lokt__dir_audit_lines(struct lokt_store *s,
+			  int (*fn)(const char *line, size_t len, void *ud),
+			  void *ud);
 
 /* Both generations as one sequence, for reading: *ret_old and *ret_cur
  * (-1 where absent); -ENOENT when neither exists. */

@@ -74,6 +74,12 @@ enum lokt_outcome {
 			   directory...) sits where a record, sidecar, queue
 			   or store directory belongs: never followed, never
 			   read; `lokt doctor` names it, remove it */
+	LOKT_E_NO_ETCD, /* an etcd:// root, and the etcd store's module
+			   (liblokt-etcd.so) is not installed */
+	LOKT_E_BAD_ROOT, /* an etcd:// root, or its settings (LOKT_ETCD_*,
+			    $LOKT_ETCD_CONFIG), that do not parse */
+	LOKT_E_UNAVAILABLE, /* the store did not answer: no etcd member
+			       reachable, or none with a leader */
 };
 
 /* Short phrase for a result: lokt_outcome names or strerror(-r). */
@@ -228,6 +234,11 @@ const char *lokt_config_path(void);
  * Refuses a network filesystem with -LOKT_E_NETFS when
  * $LOKT_REQUIRE_LOCAL_FS=1. */
 int lokt_store_open(const char *root, struct lokt_store **ret);
+
+/* Is root the URL of a networked store (etcd://HOST:PORT[,...]/PREFIX)
+ * rather than a directory? Such a root is used as given: never made
+ * absolute, created or searched for. */
+bool lokt_root_is_url(const char *root);
 void lokt_store_close(struct lokt_store *s); /* NULL is fine */
 
 /* Bound how long a transition waits for another transition on the same
@@ -238,6 +249,12 @@ void lokt_store_close(struct lokt_store *s); /* NULL is fine */
  * store is shared between threads. */
 void lokt_store_set_lock_wait(struct lokt_store *s, int64_t ms);
 const char *lokt_store_root(const struct lokt_store *s);
+
+/* How long a lock of this store outlives a holder's host that cannot
+ * reach the store (etcd: the liveness lease, LOKT_ETCD_LEASE), in ms; 0
+ * for a directory store. A holder that has not seen its lock for that
+ * long must count it lost (guard does). */
+int64_t lokt_store_confirm_ms(const struct lokt_store *s);
 
 enum lokt_kind { LOKT_LOCK, LOKT_FREEZE };
 
@@ -466,7 +483,9 @@ struct stat;
 /* A read-only descriptor of the current audit log (audit.log, not the
  * rotated audit.log.1), opened without following a symlink or waiting on
  * a FIFO, and its fstat. -ENOENT before the first event; -EPERM when
- * something other than a regular file is there. */
+ * something other than a regular file is there. A store that keeps no
+ * audit file (etcd://) gives its whole log as it is now, every line, in
+ * an anonymous file (mode 0400). */
 int lokt_audit_open(struct lokt_store *s, int *ret_fd, struct stat *ret_st);
 
 /* Rotate audit.log to audit.log.1 once an append brings it to `bytes`

@@ -96,7 +96,11 @@ void lokt__judge_bytes(struct lokt_store *s, enum lokt_kind kind,
 	snprintf(in.rec.name, sizeof(in.rec.name), "%s", name);
 	if (in.rec.uid < 0)
 		in.rec.uid = meta->uid;
+	if (meta->fence && !in.future && in.stale != LOKT_STALE_CORRUPT)
+		in.rec.fence = meta->fence;
 	in.mtime = meta->mtime;
+	if (!in.mtime.tv_sec && !in.mtime.tv_nsec)
+		in.mtime = in.rec.acquired;
 	in.size = meta->size;
 	*ret = in;
 }

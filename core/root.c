@@ -218,7 +218,8 @@ static int config_root(char **ret_root)
 		v[strcspn(v, "\r\n")] = '\0';
 		for (e = v + strlen(v); e > v && strchr(" \t", e[-1]); e--)
 			*--e = '\0';
-		if (strcmp(k, "root") || v[0] != '/' || root) {
+		if (strcmp(k, "root") || (v[0] != '/' && !lokt_root_is_url(v)) ||
+		    root) {
 			r = -EINVAL;
 			break;
 		}
@@ -247,7 +248,7 @@ LOKT_API int lokt_root_find(const char *cwd, char **ret_root)
 	if (!base)
 		return -errno;
 	if (env && env[0]) {
-		root = join(base, env);
+		root = lokt_root_is_url(env) ? strdup(env) : join(base, env);
 		r = root ? 1 : -ENOMEM;
 	} else {
 		r = find_git(base, &root);
@@ -360,4 +361,9 @@ LOKT_API int lokt_is_network_fs(const char *path)
 		if ((unsigned long)st.f_type == network_magics[i])
 			return 1;
 	return 0;
+}
+
+LOKT_API bool lokt_root_is_url(const char *root)
+{
+	return root && !strncmp(root, "etcd://", 7);
 }

@@ -19,6 +19,7 @@
  * counter is the exception that would matter, and it is never trusted
  * alone: a new fence is also above the fence of the file it replaces.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -128,6 +129,27 @@ static int open_dirs(struct lokt_store *s, bool first, int fds[3],
 	return 0;
 }
 
+/* An etcd:// root: the etcd store's module does the rest. Loaded only
+ * now, so that a program on a directory store never maps libcurl. */
+static int etcd_open(const char *root, struct lokt_store **ret)
+{
+	const char *dir = getenv("LOKT_MODULE_DIR");
+	lokt_etcd_module_open_fn *open_fn;
+	char path[PATH_MAX], why[256] = "";
+	void *mod;
+
+	snprintf(path, sizeof(path), "%s/liblokt-etcd.so",
+		 dir && *dir ? dir : LOKT_MODULEDIR);
+	mod = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!mod)
+		return -LOKT_E_NO_ETCD;
+	open_fn = (lokt_etcd_module_open_fn *)dlsym(mod, LOKT_ETCD_MODULE_ENTRY);
+	if (!open_fn)
+		return -LOKT_E_NO_ETCD;
+	/* The module stays loaded: stores opened with it use its code. */
+	return open_fn(root, ret, why, sizeof(why));
+}
+
 LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 {
 	struct lokt_store *s;
@@ -137,6 +159,8 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 
 	if (!root || !*root)
 		return -EINVAL;
+	if (lokt_root_is_url(root))
+		return etcd_open(root, ret);
 	/* Refused before anything is created: a root not made yet is judged
 	 * by its nearest existing parent. */
 	req = getenv("LOKT_REQUIRE_LOCAL_FS");
@@ -260,6 +284,11 @@ LOKT_API void lokt_store_close(struct lokt_store *s)
 {
 	if (s)
 		s->be->close(s);
+}
+
+LOKT_API int64_t lokt_store_confirm_ms(const struct lokt_store *s)
+{
+	return s ? s->confirm_ms : 0;
 }
 
 LOKT_API const char *lokt_store_root(const struct lokt_store *s)

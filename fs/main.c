@@ -179,7 +179,8 @@ static int find_root(const struct options *o, char **ret)
 				"the working directory", lokt_strerror(r));
 		return r;
 	}
-	if (given[0] == '/' || !(cwd = get_current_dir_name()))
+	if (given[0] == '/' || lokt_root_is_url(given) ||
+	    !(cwd = get_current_dir_name()))
 		return (*ret = strdup(given)) ? 0 : -ENOMEM;
 	r = asprintf(ret, "%s/%s", cwd, given);
 	free(cwd);
@@ -462,7 +463,8 @@ int main(int argc, char *argv[])
 			o.args[o.nargs - 1], strerror(errno));
 		goto out;
 	}
-	if (find_root(&o, &root) < 0 || check_root(root, mountpoint) < 0)
+	if (find_root(&o, &root) < 0 ||
+	    (!lokt_root_is_url(root) && check_root(root, mountpoint) < 0))
 		goto out;
 	audit_max = getenv("LOKT_AUDIT_MAX");
 	if (audit_max && *audit_max &&

@@ -83,6 +83,48 @@ _run_cleanup() {
 }
 trap _run_cleanup EXIT
 
+# etcd_member DIR: start one etcd member (Debian's etcd-server) on free
+# loopback ports with its data in DIR, stopped at exit; its endpoint
+# ("127.0.0.1:PORT") in ETCD_EP and pid in ETCD_PID. Fails when etcd is
+# not installed or will not start (the caller reports that).
+etcd_member() {
+	local dir=$1 port peer try
+	command -v etcd >/dev/null || { echo "etcd is not installed (apt-get install etcd-server)" >"$T/etcd.why"; return 1; }
+	mkdir -p "$dir"
+	for try in 1 2 3 4 5; do
+		port=$((20000 + RANDOM % 20000)) peer=$((port + 1))
+		etcd --name m0 --data-dir "$dir/data" \
+			--listen-client-urls "http://127.0.0.1:$port" \
+			--advertise-client-urls "http://127.0.0.1:$port" \
+			--listen-peer-urls "http://127.0.0.1:$peer" \
+			--initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+			--initial-cluster "m0=http://127.0.0.1:$peer" \
+			>"$dir/etcd.log" 2>&1 &
+		ETCD_PID=$!
+		ETCD_EP=127.0.0.1:$port
+		if wait_for 20 curl -sf -X POST -d '{}' "http://$ETCD_EP/v3/maintenance/status" -o /dev/null; then
+			at_exit "kill -9 $ETCD_PID 2>/dev/null; wait $ETCD_PID 2>/dev/null"
+			return 0
+		fi
+		kill -9 "$ETCD_PID" 2>/dev/null
+		wait "$ETCD_PID" 2>/dev/null
+		rm -rf "$dir/data"
+	done
+	tail -5 "$dir/etcd.log" >"$T/etcd.why"
+	return 1
+}
+
+# With LOKT_TEST_STORE=etcd (the etcd-* copies of the protocol tests,
+# tests/etcd/meson.build), the store is a private etcd member instead of
+# a directory: every lokt of the script locks across hosts.
+if [ "${LOKT_TEST_STORE:-}" = etcd ]; then
+	if ! etcd_member "$T/etcd"; then
+		echo "1..0 # SKIP no etcd member: $(cat "$T/etcd.why")"
+		exit 0
+	fi
+	export LOKT_ROOT="etcd://$ETCD_EP/lokt-test"
+fi
+
 # second_user PREFIX [own]: a system user PREFIX<pid> (no home, no login;
 # with "own", a group of its own too), removed at exit; its name, uid and
 # gid in U, UID2 and GID2. A failed useradd fails the script. Needs root.

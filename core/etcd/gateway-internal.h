@@ -19,6 +19,7 @@ struct lokt_gw {
 	char *token; /* under lock; NULL until authenticated */
 	int64_t timeout_ms;
 	CURLSH *share;
+	pid_t pid; /* the process that made share (lokt__gw_after_fork) */
 	pthread_mutex_t lock;
 	pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
 };
@@ -30,6 +31,10 @@ enum lokt_gw_attempt {
 	GW_AMBIGUOUS, /* sent, no answer */
 	GW_LOCAL_ERROR, /* our side: out of memory, bad TLS files */
 };
+
+/* In a child of fork(): stop using what the parent's connections were
+ * (see gateway.c). Called first by every request. */
+void lokt__gw_after_fork(struct lokt_gw *g);
 
 /* curl_global_init, once per process; 0 or -ENOMEM. */
 int lokt__gw_global_init(void);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gateway-internal.h"
 
@@ -66,6 +67,58 @@ static int dup_opt(const char *s, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
+/* The connections, DNS answers and TLS sessions g's requests share. */
+static CURLSH *new_share(struct lokt_gw *g)
+{
+	CURLSH *sh = curl_share_init();
+
+	if (!sh)
+		return NULL;
+	curl_share_setopt(sh, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(sh, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(sh, CURLSHOPT_USERDATA, g);
+	curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	return sh;
+}
+
+/* Shares a child of fork() inherited: never used, never closed, and kept
+ * here so that they stay reachable for leak checkers. */
+static CURLSH *forsaken[16];
+static size_t n_forsaken;
+static pthread_mutex_t forsaken_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void forsake(CURLSH *sh)
+{
+	pthread_mutex_lock(&forsaken_lock);
+	if (n_forsaken < sizeof(forsaken) / sizeof(forsaken[0]))
+		forsaken[n_forsaken++] = sh;
+	pthread_mutex_unlock(&forsaken_lock);
+}
+
+void lokt__gw_after_fork(struct lokt_gw *g)
+{
+	CURLSH *sh;
+
+	if (g->pid == getpid())
+		return;
+	/* A child of fork() (guard's watchdog): the connections it
+	 * inherited are the parent's sockets, and a thread of the parent
+	 * may have held a mutex. Fresh mutexes and a fresh share; the old
+	 * share is left alone, since closing it could end the parent's TLS
+	 * sessions. */
+	pthread_mutex_init(&g->lock, NULL);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&g->share_lock[i], NULL);
+	sh = new_share(g);
+	if (sh) {
+		forsake(g->share);
+		g->share = sh;
+	}
+	g->pid = getpid();
+}
+
 int lokt__gw_open(const struct lokt_gw_opts *o, struct lokt_gw **ret)
 {
 	struct lokt_gw *g;
@@ -102,18 +155,12 @@ int lokt__gw_open(const struct lokt_gw_opts *o, struct lokt_gw **ret)
 	if (r < 0)
 		goto err;
 	g->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
-	g->share = curl_share_init();
+	g->share = new_share(g);
 	if (!g->share) {
 		r = -ENOMEM;
 		goto err;
 	}
-	curl_share_setopt(g->share, CURLSHOPT_LOCKFUNC, share_lock);
-	curl_share_setopt(g->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-	curl_share_setopt(g->share, CURLSHOPT_USERDATA, g);
-	curl_share_setopt(g->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-	curl_share_setopt(g->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	curl_share_setopt(g->share, CURLSHOPT_SHARE,
-			  CURL_LOCK_DATA_SSL_SESSION);
+	g->pid = getpid();
 	*ret = g;
 	return 0;
 err:
@@ -468,6 +515,8 @@ int lokt__gw_call(struct lokt_gw *g, const char *path,
 	size_t start, ep, i;
 	char *tok;
 	int r = -EHOSTUNREACH, e;
+
+	lokt__gw_after_fork(g);
 
 	body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
 	if (!body)

@@ -92,6 +92,7 @@ int lokt__gw_stream_run(struct lokt_gw *g, struct lokt_gw_stream *st,
 	CURL *c;
 	int r;
 
+	lokt__gw_after_fork(g);
 	pthread_mutex_lock(&g->lock);
 	start = g->current;
 	pthread_mutex_unlock(&g->lock);

@@ -91,16 +91,47 @@ waiters() {
 
 lockfile() { echo "$LOKT_ROOT/locks/$1.json"; }
 
+# record NAME [freeze]: the store's record of lock (or freeze) NAME as
+# JSON on stdout; fails when there is none. The directory store's file,
+# or the etcd store's key (LOKT_TEST_STORE=etcd, tests/lib.sh).
+record() {
+	local area=locks v
+	[ "${2:-}" = freeze ] && area=freezes
+	if [ "${LOKT_TEST_STORE:-}" = etcd ]; then
+		v=$(etcdctl --endpoints "$ETCD_EP" get --print-value-only \
+			"/lokt-test/$area/$1" 2>/dev/null) || return 1
+		[ -n "$v" ] && printf '%s\n' "$v"
+	else
+		cat "$LOKT_ROOT/$area/$1.json" 2>/dev/null
+	fi
+}
+has_record() { record "$@" >/dev/null; }
+
+# audit_count EVENT NAME [REASON]: how many such events the audit log has
+# (the directory store's file as it is on disk; other stores through
+# lokt audit --json).
 audit_count() {
-	"$PY" - "$LOKT_ROOT/audit.log" "$@" <<'PYEOF'
+	local src=$LOKT_ROOT/audit.log
+	if [ "${LOKT_TEST_STORE:-}" = etcd ]; then
+		src=$T/audit.json
+		"$LOKT" audit --json >"$src" 2>/dev/null || : >"$src"
+	fi
+	"$PY" - "$src" "$@" <<'PYEOF'
 import json, sys
 path, event, name = sys.argv[1:4]
 word = sys.argv[4] if len(sys.argv) > 4 else None
 n = 0
 try:
-    lines = open(path, encoding="utf-8").read().splitlines()
+    text = open(path, encoding="utf-8").read()
 except OSError:
-    lines = []
+    text = ""
+if path.endswith(".json"):
+    try:
+        lines = [json.dumps(e) for e in json.loads(text or "[]")]
+    except ValueError:
+        lines = []
+else:
+    lines = text.splitlines()
 for line in lines:
     try:
         e = json.loads(line)

@@ -30,7 +30,11 @@ check "in the log's order, nothing twice" \
 
 # A rotation while following: LOKT_AUDIT_MAX small, many events.
 for i in $(seq 1 30); do LOKT_AUDIT_MAX=2k "$LOKT" lock --holder $$ "r$i" -q; done
-check "a rotation happened" test -e "$LOKT_ROOT/audit.log.1"
+if [ "${LOKT_TEST_STORE:-}" = etcd ]; then
+	skip "a rotation happened" "the etcd store keeps events as keys: no file to rotate"
+else
+	check "a rotation happened" test -e "$LOKT_ROOT/audit.log.1"
+fi
 check "events across the rotation are followed (30 more)" \
 	wait_for 30 eval '[ "$(events_in "$T/all.out")" = 41 ]'
 kill -INT "$FPID"

@@ -12,8 +12,8 @@ ops() { LOKT_OWNER=ops "$LOKT" "$@"; }
 export LOKT_OWNER=dev
 
 expect_exit 0 "ops freezes fz for 10m" ops freeze fz --ttl 10m
-check "the freeze file is in freezes/" test -e "$LOKT_ROOT/freezes/fz.json"
-check "no lock file for a freeze" test ! -e "$(lockfile fz)"
+check "the freeze is recorded with the freezes" has_record fz freeze
+check "no lock record for a freeze" eval '! has_record fz'
 expect_exit 2 "lock fz while frozen → 2" "$LOKT" lock fz
 contains "$ERR" "ops@" "the refusal names the freezer"
 contains "$ERR" "frozen" "the refusal says frozen"
@@ -25,7 +25,7 @@ expect_exit 2 "lock --wait --timeout 300ms while frozen → 2" "$LOKT" lock fz -
 expect_exit 0 "ops extends its own freeze" ops freeze fz --ttl 20m
 expect_exit 2 "another owner cannot freeze over it → 2" "$LOKT" freeze fz --ttl 5m
 expect_exit 4 "unfreeze by another owner → 4" "$LOKT" unfreeze fz
-check "the freeze is still there" test -e "$LOKT_ROOT/freezes/fz.json"
+check "the freeze is still there" has_record fz freeze
 expect_exit 0 "unfreeze --force by another owner → 0" "$LOKT" unfreeze fz --force
 check "audit: force-unfreeze for fz" audit_has force-unfreeze fz
 expect_exit 0 "lock fz after the unfreeze → 0" "$LOKT" lock fz
@@ -39,8 +39,8 @@ track "$gpid"
 if wait_for 30 test -e "$T/in"; then
 	expect_exit 0 "ops freezes a name whose holder is inside" ops freeze fin --ttl 10m
 	expect_exit 0 "the holder's lock still stands" "$LOKT" exists fin
-	ts=$(jget 'd["acquired_ts"]' <"$(lockfile fin)")
-	renewed() { [ "$(jget 'd["acquired_ts"]' <"$(lockfile fin)" 2>/dev/null)" != "$ts" ]; }
+	ts=$(record fin | jget 'd["acquired_ts"]')
+	renewed() { [ "$(record fin | jget 'd["acquired_ts"]' 2>/dev/null)" != "$ts" ]; }
 	check "the holder renews while frozen" wait_for 30 renewed
 	: >"$T/go"
 	reap "$gpid"
@@ -65,7 +65,7 @@ expect_exit 3 "exists fe → 3" "$LOKT" exists fe
 expect_exit 0 "ops freezes x" ops freeze x --ttl 10m
 expect_exit 0 "lock freeze-x while x is frozen → 0" "$LOKT" lock freeze-x
 check "locks/freeze-x.json and freezes/x.json coexist" \
-	test -e "$(lockfile freeze-x)" -a -e "$LOKT_ROOT/freezes/x.json"
+	eval 'has_record freeze-x && has_record x freeze'
 expect_exit 2 "x itself is still frozen" "$LOKT" lock x
 expect_exit 0 "freeze freeze-x → 0" ops freeze freeze-x --ttl 10m
 expect_exit 0 "unfreeze x leaves the lock freeze-x" ops unfreeze x

@@ -46,9 +46,8 @@ done
 # then releases the lock. The command delays its own exit on SIGTERM
 # until the test says so, and the lock must be held all that time: the
 # order "command gone, then lock released" is asserted, not a duration.
-lf=$(lockfile gk)
 "$LOKT" guard gk -- sh -c "trap 'echo term >$T/term; while [ ! -e $T/go ]; do sleep 0.05; done
-		[ -e $lf ] && echo held >$T/atexit; exit 0' TERM
+		\"$LOKT\" exists gk && echo held >$T/atexit; exit 0' TERM
 	echo \$\$ >$T/child.tmp; mv $T/child.tmp $T/child
 	sleep 600 & echo \$! >$T/grand.tmp; mv $T/grand.tmp $T/grand; wait" &
 gpid=$!
@@ -61,11 +60,11 @@ if wait_for 30 test -e "$T/grand"; then
 	check "guard killed by SIGKILL: its command gets SIGTERM" wait_for 30 test -e "$T/term"
 	check "guard killed by SIGKILL: the command's child is stopped" wait_for 30 gone "$grand"
 	check "while the command is still running, the lock file stays" \
-		eval '! gone "$child" && test -e "$lf"'
+		eval '! gone "$child" && has_record gk'
 	: >"$T/go"
 	check "guard killed by SIGKILL: its command ends" wait_for 30 gone "$child"
 	check "the lock was still there when the command exited" grep -qx held "$T/atexit"
-	check "the watchdog releases the lock after the command is gone" wait_for 30 test ! -e "$lf"
+	check "the watchdog releases the lock after the command is gone" wait_for 30 eval '! has_record gk'
 	check "... as a release (audited), not a stale-break" \
 		test "$(audit_count release gk) $(audit_count stale-break gk)" = "1 0"
 	expect_exit 0 "the next lokt lock gets the lock" "$LOKT" lock gk
@@ -85,16 +84,15 @@ track "$gpid"
 if wait_for 30 test -e "$T/child2"; then
 	child=$(cat "$T/child2")
 	track "$child"
-	lf2=$(lockfile gk2)
 	check "the lock names guard's watchdog as its keeper" \
-		test "$(jget 'd.get("keeper_pid", 0) > 0' <"$lf2")" = true
-	t0=$(jget 'd["acquired_ts"]' <"$lf2")
+		test "$(record gk2 | jget 'd.get("keeper_pid", 0) > 0')" = true
+	t0=$(record gk2 | jget 'd["acquired_ts"]')
 	kill -9 "$gpid"
 	wait "$gpid" 2>/dev/null
-	renewed_since_kill() { [ "$(jget 'd["acquired_ts"]' <"$lf2" 2>/dev/null)" != "$t0" ]; }
+	renewed_since_kill() { [ "$(record gk2 | jget 'd["acquired_ts"]' 2>/dev/null)" != "$t0" ]; }
 	# The first renewal after the kill may be guard's own, just before.
 	check "guard dead: the watchdog renews the lock" wait_for 30 renewed_since_kill
-	t0=$(jget 'd["acquired_ts"]' <"$lf2")
+	t0=$(record gk2 | jget 'd["acquired_ts"]')
 	check "... and again (a second renewal)" wait_for 30 renewed_since_kill
 	expect_exit 2 "guard dead, command running: another owner is refused" \
 		env LOKT_OWNER=bob "$LOKT" lock gk2
@@ -103,7 +101,7 @@ if wait_for 30 test -e "$T/child2"; then
 		env LOKT_OWNER=bob "$LOKT" unlock gk2 --break-stale
 	check "... all while the command still ran" eval '! gone "$child"'
 	check "a command ignoring SIGTERM: the lock is released at last" \
-		wait_for 60 test ! -e "$(lockfile gk2)"
+		wait_for 60 eval '! has_record gk2'
 	check "... and the command was gone by then (SIGKILL)" gone "$child"
 	check "... released by the watchdog (audited release)" \
 		test "$(audit_count release gk2)" = 1
@@ -113,7 +111,7 @@ fi
 
 # --- environment and fences ---------------------------------------------
 envcmd='echo "$LOKT_FENCE $LOKT_LOCK_ID $LOKT_LOCK_NAME $LOKT_ROOT" >"$0"
-	cp "$LOKT_ROOT/locks/ge.json" "$0.file"'
+	"$LOKT" status ge --json >"$0.file"'
 expect_exit 0 "guard ge (1st run)" "$LOKT" guard ge -- sh -c "$envcmd" "$T/env1"
 expect_exit 0 "lock ge in between" "$LOKT" lock ge --json
 fmid=$(echo "$OUT" | jget 'd["fence"]' 2>/dev/null)
@@ -125,7 +123,7 @@ check "LOKT_FENCE is a number ($f1)" eval '[[ "$f1" =~ ^[0-9]+$ ]]'
 check "LOKT_LOCK_ID is 32 lowercase hex ($id1)" eval '[[ "$id1" =~ ^[0-9a-f]{32}$ ]]'
 check "LOKT_LOCK_NAME is the name ($n1)" test "$n1" = ge
 check "LOKT_ROOT is the store's root ($r1)" test "$r1" = "$LOKT_ROOT"
-check "LOKT_FENCE and LOKT_LOCK_ID match the lock file" test \
+check "LOKT_FENCE and LOKT_LOCK_ID match the store's record" test \
 	"$(jget 'd["fence"]' <"$T/env1.file" 2>/dev/null) $(jget 'd["lock_id"]' <"$T/env1.file" 2>/dev/null)" = "$f1 $id1"
 check "fences strictly increase across acquisitions ($f1 < $fmid < $f2)" \
 	test "${f1:-0}" -lt "${fmid:-0}" -a "${fmid:-0}" -lt "${f2:-0}"
@@ -150,7 +148,7 @@ if wait_for 30 test -e "$T/wchild"; then
 	check "on-lost warn: exactly one lost event (got $(audit_count lost gw))" \
 		test "$(audit_count lost gw)" = 1
 	check "on-lost warn: bob's lock survives guard's exit" test \
-		"$(jget 'd["owner"]' <"$(lockfile gw)" 2>/dev/null)" = bob
+		"$(record gw | jget 'd["owner"]' 2>/dev/null)" = bob
 else
 	not_ok "on-lost warn: guarded command started"
 fi

@@ -27,7 +27,7 @@ if ! wait_for 30 test -e "$T/ready"; then
 fi
 ok "alice's bash took lock h"
 check "lock file names the bash as holder (pid $apid)" \
-	test "$(jget 'd["pid"]' <"$(lockfile h)")" = "$apid"
+	test "$(jget 'd["pid"]' < <(record h))" = "$apid"
 
 export LOKT_OWNER=bob
 expect_exit 2 "bob: lock h → 2 (held)" "$LOKT" lock h
@@ -35,7 +35,7 @@ contains "$ERR" "alice@" "bob's refusal names the holder"
 expect_exit 4 "bob: unlock h → 4 (not owner)" "$LOKT" unlock h
 expect_exit 4 "bob: unlock h --break-stale → 4 (the holder is alive)" \
 	"$LOKT" unlock h --break-stale
-check "h still held by alice's bash" test "$(jget 'd["pid"]' <"$(lockfile h)") $(jget 'd["owner"]' <"$(lockfile h)")" = "$apid alice"
+check "h still held by alice's bash" test "$(jget 'd["pid"]' < <(record h)) $(jget 'd["owner"]' < <(record h))" = "$apid alice"
 
 expect_exit 2 "bob: why h → 2 (held)" "$LOKT" why h
 contains "$OUT" "held by alice@" "bob's why names the holder"
@@ -62,7 +62,7 @@ if wait_for 30 test -e "$T/re.rc"; then
 else
 	not_ok "the holder's subshell ran lokt lock h"
 fi
-check "the holder is still alice's bash" test "$(jget 'd["pid"]' <"$(lockfile h)")" = "$apid"
+check "the holder is still alice's bash" test "$(jget 'd["pid"]' < <(record h))" = "$apid"
 check "h is held" "$LOKT" exists h
 
 expect_exit 0 "alice releases h from anywhere" "$LOKT" unlock h
@@ -72,7 +72,7 @@ expect_exit 3 "h is free" "$LOKT" exists h
 export LOKT_OWNER=carol
 LOKT_AGENT_ID=agent-7 hold carol ag || not_ok "carol (agent-7) took ag"
 check "agent_id recorded in the lock file" \
-	test "$(jget 'd.get("agent_id")' <"$(lockfile ag)")" = agent-7
+	test "$(jget 'd.get("agent_id")' < <(record ag))" = agent-7
 expect_exit 2 "carol with another agent id → 2" env LOKT_AGENT_ID=agent-8 "$LOKT" lock ag
 expect_exit 2 "carol with no agent id → 2" "$LOKT" lock ag
 expect_exit 0 "why with the same agent id → 0" env LOKT_AGENT_ID=agent-7 "$LOKT" why ag
@@ -88,7 +88,7 @@ sleep 600 &
 spid=$!
 track "$spid"
 expect_exit 0 "lock hp --holder PID" "$LOKT" lock hp --holder "$spid"
-check "the lock file names PID" test "$(jget 'd["pid"]' <"$(lockfile hp)")" = "$spid"
+check "the lock file names PID" test "$(jget 'd["pid"]' < <(record hp))" = "$spid"
 expect_exit 0 "hp held while PID lives" "$LOKT" exists hp
 expect_exit 2 "another holder is refused" env LOKT_OWNER=dave "$LOKT" lock hp
 kill -9 "$spid"

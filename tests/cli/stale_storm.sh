@@ -67,7 +67,15 @@ check "$ROUNDS rounds of $CONTENDERS contenders: exactly one winner, the rest ex
 	test "$rounds_ok" -eq "$ROUNDS"
 check "zero overlaps in the critical section ($overlaps)" test "$overlaps" -eq 0
 breaks=$(audit_count stale-break sx dead)
-check "audit: one stale-break with reason dead per round ($breaks of $ROUNDS)" \
-	test "$breaks" -eq "$ROUNDS"
+if [ "${LOKT_TEST_STORE:-}" = etcd ]; then
+	# The etcd store's keeper may release a dead holder's lock before a
+	# contender breaks it: either way, once per round, reason "dead".
+	releases=$(audit_count release sx dead)
+	check "audit: one stale-break or keeper release, reason dead, per round ($breaks + $releases of $ROUNDS)" \
+		test $((breaks + releases)) -eq "$ROUNDS"
+else
+	check "audit: one stale-break with reason dead per round ($breaks of $ROUNDS)" \
+		test "$breaks" -eq "$ROUNDS"
+fi
 
 done_testing

@@ -1,0 +1,1780 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The etcd store behind the seam (core/backend.h), for a root
+ * etcd://HOST:PORT[,HOST:PORT...]/PREFIX. Built as a module of its own
+ * (liblokt-etcd.so, loaded by lokt_store_open only for such a root), so
+ * that a program using the directory store never loads libcurl.
+ *
+ * DESIGN
+ *
+ * Keys, under PREFIX:
+ *   locks/<name>          a lock's record (the JSON of the directory
+ *                         store, its fence left 0: the fence is the key's
+ *                         create_revision), on the holder's lease
+ *   freezes/<name>        a freeze's record, on no lease (judged by its
+ *                         TTL, as in the directory store)
+ *   held/<name>           {"lock_id","lease"} of the lock now held, on no
+ *                         lease: when locks/<name> is gone and this is
+ *                         not, the lease expired with nobody releasing,
+ *                         and the next transition audits "expire"
+ *   queue/<name>/<lease>  a waiter, on its own short lease; its place is
+ *                         its create_revision
+ *   audit/<ns>-<rand>     one audit event (a JSON line), kept for
+ *                         LOKT_ETCD_AUDIT_KEEP (7 days by default)
+ *
+ * A transition reads once, in one read-only txn: the name's lock,
+ * freeze, held key and (on a lock) queue, all at one revision. Writes
+ * and audit events are buffered; end sends them as one txn whose
+ * compares say that nothing it read changed: mod_revision equal for a key
+ * that was there, create_revision 0 for one that was not; for an
+ * acquisition also the freeze as read, and the queue: empty, or no key
+ * with a create_revision below the asker's. When a compare fails nothing
+ * was applied, end says -EAGAIN and the protocol decides again on fresh
+ * reads. etcd refuses two requests on one key in a txn, and a put over a
+ * key keeps its create_revision, so breaking a stale lock and taking it
+ * are two txns: the removal (compared as above), then the creation
+ * (compared: absent, freeze and queue as read); if someone else came
+ * between, the creation's compare fails and the transition runs again.
+ *
+ * A request that timed out may have been applied (a leader change): the
+ * key is read again and the lock_id matched. A creation whose lock_id is
+ * there was applied; a removal whose record is gone was; anything else
+ * runs again. Never two holders (every write is compared), never a leaked
+ * lock (a creation that did not happen leaves its lease revoked).
+ *
+ * Liveness: a lock of a process is put on a lease of LOKT_ETCD_LEASE (10 s
+ * by default), which a keeper process (lokt-keeper, started here before
+ * the creation is sent) keeps alive while the holder, or the keeper it
+ * names (lokt_keep: guard's watchdog), lives, and revokes when they are
+ * gone or the lock is released. A crashed host stops renewing: the lease
+ * runs out and the lock passes on. A detached lock (pid 1, loktd's) has no
+ * lease: it ends by its TTL.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "config.h"
+#include "gateway.h"
+#include "kv.h"
+#include "watch.h"
+
+#define AUDIT_KEEP_SEC_DEFAULT (7 * 86400)
+#define PAGE 1000 /* keys per range request of a listing */
+
+extern char **environ;
+
+struct relay;
+
+struct estore {
+	struct lokt_etcd_config cfg;
+	struct lokt_gw *gw;
+	int64_t audit_keep_sec;
+	pthread_mutex_t relays_lock;
+	struct relay *relays; /* lokt_watch's, ended and joined at close */
+	pid_t pid; /* the process whose threads the relays are */
+};
+
+static struct estore *es(const struct lokt_store *s)
+{
+	return s->be_data;
+}
+
+/* "PREFIX/area/name" (name may be ""), malloc'd. */
+static char *key_of(const struct lokt_store *s, const char *area,
+		    const char *name)
+{
+	char *k;
+
+	if (asprintf(&k, "%s/%s/%s", es(s)->cfg.prefix, area, name) < 0)
+		return NULL;
+	return k;
+}
+
+/* A request nobody answered (-EHOSTUNREACH), or a read that timed out:
+ * the store is unavailable, which callers report as such. */
+static int unavailable(int r)
+{
+	return r == -EHOSTUNREACH || r == -ETIMEDOUT ? -LOKT_E_UNAVAILABLE : r;
+}
+
+static const char *area_of(enum lokt_kind kind)
+{
+	return kind == LOKT_FREEZE ? "freezes" : "locks";
+}
+
+/* ---- one transition ---------------------------------------------------- */
+
+enum { OP_CREATE, OP_REPLACE, OP_REMOVE };
+
+struct eop {
+	int what;
+	enum lokt_kind kind;
+	char *value; /* CREATE, REPLACE */
+	struct lokt_record *rec; /* CREATE: its fence is set at the end */
+	int64_t lease; /* CREATE: 0 none */
+};
+
+struct eaudit {
+	char *line;
+	size_t at; /* n_ops when it was recorded */
+};
+
+struct etxn {
+	struct lokt_txn t;
+	char *key[2], *held_key, *queue_key, *queue_end;
+	bool have_snap;
+	int64_t rev;
+	struct lokt_kv *kv[2]; /* NULL: absent */
+	size_t n_kv[2];
+	struct lokt_kv *held;
+	size_t n_held;
+	struct lokt_kv *q;
+	size_t nq;
+	bool read[2], read_queue;
+	uint64_t seq;
+	struct eop ops[4];
+	size_t n_ops;
+	struct eaudit *aud;
+	size_t n_aud;
+};
+
+static void etxn_free(struct etxn *t)
+{
+	for (int k = 0; k < 2; k++) {
+		free(t->key[k]);
+		lokt__kvs_free(t->kv[k], t->n_kv[k]);
+	}
+	free(t->held_key);
+	free(t->queue_key);
+	free(t->queue_end);
+	lokt__kvs_free(t->held, t->n_held);
+	lokt__kvs_free(t->q, t->nq);
+	for (size_t i = 0; i < t->n_ops; i++)
+		free(t->ops[i].value);
+	for (size_t i = 0; i < t->n_aud; i++)
+		free(t->aud[i].line);
+	free(t->aud);
+	free(t);
+}
+
+static int e_begin(struct lokt_store *s, enum lokt_kind kind,
+		   const char *name, struct lokt_txn **ret)
+{
+	struct etxn *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->t = (struct lokt_txn){ .s = s, .kind = kind, .name = name };
+	t->key[LOKT_LOCK] = key_of(s, "locks", name);
+	t->key[LOKT_FREEZE] = key_of(s, "freezes", name);
+	t->held_key = key_of(s, "held", name);
+	if (asprintf(&t->queue_key, "%s/queue/%s/", es(s)->cfg.prefix,
+		     name) < 0)
+		t->queue_key = NULL;
+	if (t->queue_key)
+		t->queue_end = lokt__kv_prefix_end(t->queue_key);
+	if (!t->key[0] || !t->key[1] || !t->held_key || !t->queue_end) {
+		etxn_free(t);
+		return -ENOMEM;
+	}
+	*ret = &t->t;
+	return 0;
+}
+
+/* Audit line of an event the backend itself records (an expired lease). */
+static char *expire_line(struct lokt_store *s, const char *name,
+			 const char *lock_id)
+{
+	struct timespec now;
+	char ts[64], *line;
+
+	lokt__now(&now);
+	if (lokt_time_format(&now, ts, sizeof(ts)) < 0)
+		return NULL;
+	if (asprintf(&line,
+		     "{\"ts\":\"%s\",\"event\":\"expire\",\"name\":\"%s\","
+		     "\"lock_id\":\"%s\",\"owner\":\"\",\"host\":\"%s\","
+		     "\"pid\":0,\"agent_id\":\"\",\"ttl_sec\":0,\"uid\":%d,"
+		     "\"extra\":{\"reason\":\"lease-expired\"}}",
+		     ts, name, lock_id, s->host, (int)getuid()) < 0)
+		return NULL;
+	return line;
+}
+
+/* A fresh unique key for an audit event: time-ordered. */
+static char *audit_key(const struct lokt_store *s)
+{
+	struct timespec now;
+	unsigned char rnd[4] = { 0 };
+	char *k;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	(void)!getentropy(rnd, sizeof(rnd));
+	if (asprintf(&k, "%s/audit/%020" PRId64 "-%02x%02x%02x%02x",
+		     es(s)->cfg.prefix,
+		     (int64_t)now.tv_sec * 1000000000 + now.tv_nsec, rnd[0],
+		     rnd[1], rnd[2], rnd[3]) < 0)
+		return NULL;
+	return k;
+}
+
+static void put_audit(struct lokt_store *s, struct lokt_etcd_txn *x,
+		      const char *line)
+{
+	char *k = audit_key(s);
+
+	if (k)
+		lokt__txn_put(x, true, k, line, 0, false);
+	free(k);
+}
+
+/* The lock key is gone but its held key is not: the lease expired with
+ * nobody releasing. Record it once (compared: whoever sees it first). */
+static void note_expired(struct etxn *t)
+{
+	struct lokt_store *s = t->t.s;
+	struct json_object *o = NULL, *v;
+	struct lokt_etcd_txn x;
+	struct lokt_txn_answer a = { 0 };
+	const char *id = "";
+	char *line;
+
+	o = json_tokener_parse(t->held[0].value);
+	if (o && json_object_object_get_ex(o, "lock_id", &v))
+		id = json_object_get_string(v);
+	line = expire_line(s, t->t.name, id);
+	if (!line || lokt__txn_init(&x) < 0) {
+		free(line);
+		json_object_put(o);
+		return;
+	}
+	lokt__txn_cmp(&x, t->held_key, NULL, LOKT_CMP_MOD, LOKT_CMP_EQ,
+		      t->held[0].mod_rev);
+	lokt__txn_cmp(&x, t->key[LOKT_LOCK], NULL, LOKT_CMP_CREATE,
+		      LOKT_CMP_EQ, 0);
+	lokt__txn_delete(&x, true, t->held_key, NULL);
+	put_audit(s, &x, line);
+	if (lokt__txn_run(es(s)->gw, &x, &a) == 0)
+		json_object_put(a.answer);
+	lokt__txn_free(&x);
+	free(line);
+	json_object_put(o);
+}
+
+/* Read the name's keys, once per transition, at one revision. */
+static int snapshot(struct etxn *t)
+{
+	struct lokt_store *s = t->t.s;
+	struct lokt_etcd_txn x;
+	struct lokt_txn_answer a = { 0 };
+	bool queue = t->t.kind == LOKT_LOCK;
+	int r;
+
+	if (t->have_snap)
+		return 0;
+	r = lokt__txn_init(&x);
+	if (r < 0)
+		return r;
+	lokt__txn_get(&x, true, t->key[LOKT_LOCK], NULL);
+	lokt__txn_get(&x, true, t->key[LOKT_FREEZE], NULL);
+	lokt__txn_get(&x, true, t->held_key, NULL);
+	if (queue)
+		lokt__txn_get(&x, true, t->queue_key, t->queue_end);
+	r = lokt__txn_run(es(s)->gw, &x, &a);
+	lokt__txn_free(&x);
+	if (r < 0)
+		return unavailable(r); /* a read changes nothing */
+	r = lokt__txn_kvs(&a, 0, &t->kv[LOKT_LOCK], &t->n_kv[LOKT_LOCK]);
+	if (r == 0)
+		r = lokt__txn_kvs(&a, 1, &t->kv[LOKT_FREEZE],
+				  &t->n_kv[LOKT_FREEZE]);
+	if (r == 0)
+		r = lokt__txn_kvs(&a, 2, &t->held, &t->n_held);
+	if (r == 0 && queue)
+		r = lokt__txn_kvs(&a, 3, &t->q, &t->nq);
+	t->rev = a.rev;
+	json_object_put(a.answer);
+	if (r < 0)
+		return r;
+	t->have_snap = true;
+	if (t->n_held && !t->n_kv[LOKT_LOCK])
+		note_expired(t);
+	return 0;
+}
+
+static void meta_of(const struct lokt_kv *kv, struct lokt_meta *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->uid = (uid_t)-1;
+	ret->size = (int64_t)kv->value_len;
+	ret->fence = (uint64_t)kv->create_rev;
+}
+
+/* The bytes of a record as a reader expects them: with its fence, which
+ * the key keeps (its create_revision), written in. A record this version
+ * cannot parse (a newer one, a corrupt one) is given as it is. */
+static int copy_value(const struct lokt_kv *kv, char **ret_buf,
+		      size_t *ret_len)
+{
+	struct lokt_record rec;
+	char *b;
+
+	if (lokt_record_parse(kv->value, kv->value_len, &rec) == 0 &&
+	    kv->create_rev > 0) {
+		rec.fence = (uint64_t)kv->create_rev;
+		if (lokt_record_format(&rec, &b) == 0) {
+			*ret_buf = b;
+			*ret_len = strlen(b);
+			return 0;
+		}
+	}
+	b = malloc(kv->value_len + 1);
+	if (!b)
+		return -ENOMEM;
+	memcpy(b, kv->value, kv->value_len);
+	b[kv->value_len] = '\0';
+	*ret_buf = b;
+	*ret_len = kv->value_len;
+	return 0;
+}
+
+static int e_read(struct lokt_txn *tt, enum lokt_kind kind, char **ret_buf,
+		  size_t *ret_len, struct lokt_meta *ret_meta)
+{
+	struct etxn *t = (struct etxn *)tt;
+	int r = snapshot(t);
+
+	if (r < 0)
+		return r;
+	t->read[kind] = true;
+	if (!t->n_kv[kind])
+		return -LOKT_E_NOT_FOUND;
+	if (ret_meta)
+		meta_of(&t->kv[kind][0], ret_meta);
+	return copy_value(&t->kv[kind][0], ret_buf, ret_len);
+}
+
+/* A waiter's key holds {"host","pid"}: its pid, when on this host. */
+static pid_t waiter_pid(const struct lokt_store *s, const struct lokt_kv *kv)
+{
+	struct json_object *o = json_tokener_parse(kv->value), *h, *p;
+	pid_t pid = 0;
+
+	if (o && json_object_object_get_ex(o, "host", &h) &&
+	    json_object_object_get_ex(o, "pid", &p) &&
+	    !strcmp(json_object_get_string(h), s->host))
+		pid = (pid_t)json_object_get_int64(p);
+	json_object_put(o);
+	return pid;
+}
+
+/* The queue of kvs q (any order) as seen from place seq. */
+static void queue_of(const struct lokt_store *s, const struct lokt_kv *q,
+		     size_t nq, uint64_t seq, struct lokt_queue *ret)
+{
+	const struct lokt_kv *ahead = NULL;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->live = nq;
+	for (size_t i = 0; i < nq; i++) {
+		uint64_t c = (uint64_t)q[i].create_rev;
+
+		if (seq && c >= seq)
+			continue;
+		ret->ahead++;
+		if (seq && (!ahead || c > (uint64_t)ahead->create_rev))
+			ahead = &q[i];
+	}
+	if (ahead) {
+		ret->ahead_seq = (uint64_t)ahead->create_rev;
+		ret->ahead_pid = waiter_pid(s, ahead);
+	}
+}
+
+static int e_queue(struct lokt_txn *tt, uint64_t seq, struct lokt_queue *ret)
+{
+	struct etxn *t = (struct etxn *)tt;
+	int r;
+
+	if (tt->kind != LOKT_LOCK)
+		return -EINVAL;
+	r = snapshot(t);
+	if (r < 0)
+		return r;
+	t->read_queue = true;
+	t->seq = seq;
+	queue_of(tt->s, t->q, t->nq, seq, ret);
+	return 0;
+}
+
+static int add_op(struct etxn *t, int what, enum lokt_kind kind,
+		  const struct lokt_record *rec, struct eop **ret)
+{
+	struct lokt_record copy;
+	struct eop *op;
+	int r;
+
+	if (t->n_ops == sizeof(t->ops) / sizeof(t->ops[0]))
+		return -E2BIG;
+	op = &t->ops[t->n_ops];
+	memset(op, 0, sizeof(*op));
+	op->what = what;
+	op->kind = kind;
+	if (rec) {
+		copy = *rec;
+		copy.fence = 0; /* the key's create_revision is the fence */
+		r = lokt_record_format(&copy, &op->value);
+		if (r < 0)
+			return r;
+	}
+	t->n_ops++;
+	if (ret)
+		*ret = op;
+	return 0;
+}
+
+/* Where lokt-keeper is: $LOKT_KEEPER (tests, a build tree), else the
+ * installed one. */
+static const char *keeper_path(void)
+{
+	const char *p = getenv("LOKT_KEEPER");
+
+	return p && *p ? p : LOKT_LIBEXECDIR "/lokt-keeper";
+}
+
+/* Start the keeper of lease for the lock rec of name: its own session,
+ * stdio on /dev/null, the child of nobody but init (a double fork: a
+ * long-lived caller such as loktfs keeps no zombie). It keeps the lease
+ * alive until the lock with rec->lock_id is released, or its holder (or
+ * the keeper the record names) is gone; then it revokes the lease.
+ *
+ * Between fork and exec only async-signal-safe calls: the caller may have
+ * threads (loktfs). We wait for the exec itself, not for the keeper to
+ * load its libraries: a close-on-exec pipe is closed by a successful
+ * exec, or carries the errno of a failed one. */
+static int keeper_start(struct lokt_store *s, const char *name,
+			const struct lokt_record *rec, int64_t lease)
+{
+	char lease_s[32], pid_s[32], start_s[32];
+	const char *path = keeper_path();
+	char *argv[] = { (char *)"lokt-keeper", s->root, (char *)name,
+			 (char *)rec->lock_id, lease_s, pid_s, start_s, NULL };
+	int pfd[2], err = 0, status, null;
+	sigset_t all, old;
+	pid_t pid, kid;
+	ssize_t n;
+
+	snprintf(lease_s, sizeof(lease_s), "%" PRId64, lease);
+	snprintf(pid_s, sizeof(pid_s), "%" PRId64, (int64_t)rec->pid);
+	snprintf(start_s, sizeof(start_s), "%" PRIu64, rec->pid_start);
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == 0) {
+		setsid();
+		kid = fork();
+		if (kid == 0) {
+			sigset_t none;
+
+			sigemptyset(&none);
+			null = open("/dev/null", O_RDWR);
+			if (null >= 0) {
+				dup2(null, 0);
+				dup2(null, 1);
+				dup2(null, 2);
+			}
+			sigprocmask(SIG_SETMASK, &none, NULL);
+			execve(path, argv, environ);
+			err = errno;
+			(void)!write(pfd[1], &err, sizeof(err));
+			_exit(127);
+		}
+		if (kid < 0) {
+			err = errno;
+			(void)!write(pfd[1], &err, sizeof(err));
+		}
+		_exit(0);
+	}
+	if (pid < 0)
+		err = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	close(pfd[1]);
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	while ((n = read(pfd[0], &err, sizeof(err))) < 0 && errno == EINTR)
+		;
+	close(pfd[0]);
+	return n > 0 || pid < 0 ? -(err ? err : EIO) : 0;
+}
+
+static int e_create(struct lokt_txn *tt, struct lokt_record *rec,
+		    uint64_t floor)
+{
+	struct etxn *t = (struct etxn *)tt;
+	struct estore *e = es(tt->s);
+	struct eop *op;
+	int r;
+
+	(void)floor; /* revisions only grow, cluster-wide */
+	r = add_op(t, OP_CREATE, tt->kind, rec, &op);
+	if (r < 0)
+		return r;
+	op->rec = rec;
+	if (tt->kind == LOKT_LOCK && !lokt_is_detached(rec)) {
+		r = lokt__lease_grant(e->gw, e->cfg.lease_sec, &op->lease);
+		if (r == 0)
+			r = keeper_start(tt->s, tt->name, rec, op->lease);
+		if (r < 0) {
+			if (op->lease)
+				lokt__lease_revoke(e->gw, op->lease);
+			free(op->value);
+			t->n_ops--;
+			return unavailable(r);
+		}
+	}
+	return 0;
+}
+
+static int e_replace(struct lokt_txn *tt, const struct lokt_record *rec)
+{
+	return add_op((struct etxn *)tt, OP_REPLACE, tt->kind, rec, NULL);
+}
+
+static int e_remove(struct lokt_txn *tt, enum lokt_kind kind)
+{
+	struct etxn *t = (struct etxn *)tt;
+	int r = snapshot(t);
+
+	if (r < 0)
+		return r;
+	if (kind != tt->kind)
+		return -EINVAL;
+	if (!t->n_kv[kind])
+		return -LOKT_E_NOT_FOUND;
+	return add_op(t, OP_REMOVE, kind, NULL, NULL);
+}
+
+static void e_audit(struct lokt_txn *tt, const char *line, size_t len)
+{
+	struct etxn *t = (struct etxn *)tt;
+	struct eaudit *na;
+
+	while (len && line[len - 1] == '\n')
+		len--;
+	na = realloc(t->aud, (t->n_aud + 1) * sizeof(*na));
+	if (!na)
+		return; /* best effort, as in the directory store */
+	t->aud = na;
+	na[t->n_aud].line = strndup(line, len);
+	na[t->n_aud].at = t->n_ops;
+	if (na[t->n_aud].line)
+		t->n_aud++;
+}
+
+/* Compare key as read: unchanged, or still absent. */
+static void cmp_as_read(struct lokt_etcd_txn *x, const char *key,
+			const struct lokt_kv *kv, size_t n)
+{
+	if (n)
+		lokt__txn_cmp(x, key, NULL, LOKT_CMP_MOD, LOKT_CMP_EQ,
+			      kv[0].mod_rev);
+	else
+		lokt__txn_cmp(x, key, NULL, LOKT_CMP_CREATE, LOKT_CMP_EQ, 0);
+}
+
+/* Nobody queued ahead of the asker, as read: the queue empty, or every
+ * key in it created at or after the asker's. */
+static void cmp_queue(struct etxn *t, struct lokt_etcd_txn *x)
+{
+	bool mine = false;
+
+	for (size_t i = 0; i < t->nq; i++)
+		mine |= t->seq && (uint64_t)t->q[i].create_rev == t->seq;
+	if (mine)
+		lokt__txn_cmp(x, t->queue_key, t->queue_end, LOKT_CMP_CREATE,
+			      LOKT_CMP_GREATER, (int64_t)t->seq - 1);
+	else
+		lokt__txn_cmp(x, t->queue_key, t->queue_end, LOKT_CMP_CREATE,
+			      LOKT_CMP_EQ, 0);
+}
+
+/* Which audit lines go with a txn: all of them, or those recorded up to
+ * op `split` (the removal of a break-and-take), or those after it. */
+enum { AUD_ALL, AUD_UPTO, AUD_AFTER };
+
+/* One txn of ops [from, to) and the audit lines of `which` around split. */
+static int send_ops(struct etxn *t, size_t from, size_t to, int which,
+		    size_t split, struct lokt_txn_answer *ret)
+{
+	struct lokt_store *s = t->t.s;
+	struct lokt_etcd_txn x;
+	bool creates = false;
+	char held[128];
+	int r;
+
+	r = lokt__txn_init(&x);
+	if (r < 0)
+		return r;
+	for (size_t i = from; i < to; i++)
+		creates |= t->ops[i].what == OP_CREATE;
+	for (int k = 0; k < 2; k++) {
+		if (!t->read[k])
+			continue;
+		if (creates && k == (int)t->t.kind)
+			lokt__txn_cmp(&x, t->key[k], NULL, LOKT_CMP_CREATE,
+				      LOKT_CMP_EQ, 0);
+		else
+			cmp_as_read(&x, t->key[k], t->kv[k], t->n_kv[k]);
+	}
+	if (creates && t->read_queue)
+		cmp_queue(t, &x);
+	for (size_t i = from; i < to; i++) {
+		struct eop *op = &t->ops[i];
+
+		if (op->what == OP_REMOVE) {
+			lokt__txn_delete(&x, true, t->key[op->kind], NULL);
+			if (op->kind == LOKT_LOCK)
+				lokt__txn_delete(&x, true, t->held_key, NULL);
+		} else {
+			lokt__txn_put(&x, true, t->key[op->kind], op->value,
+				      op->lease, op->what == OP_REPLACE);
+		}
+		if (op->what == OP_CREATE && op->kind == LOKT_LOCK &&
+		    op->lease) {
+			snprintf(held, sizeof(held),
+				 "{\"lock_id\":\"%s\",\"lease\":%" PRId64 "}",
+				 op->rec->lock_id, op->lease);
+			lokt__txn_put(&x, true, t->held_key, held, 0, false);
+		}
+	}
+	for (size_t i = 0; i < t->n_aud; i++)
+		if (which == AUD_ALL ||
+		    (which == AUD_UPTO && t->aud[i].at <= split) ||
+		    (which == AUD_AFTER && t->aud[i].at > split))
+			put_audit(s, &x, t->aud[i].line);
+	r = lokt__txn_run(es(s)->gw, &x, ret);
+	lokt__txn_free(&x);
+	return r;
+}
+
+/* After a timed-out send of ops [from, to): was it applied? Read the key
+ * again and match what we wrote. 1 applied (*ret_rev: the creation's
+ * revision), 0 not, -errno. */
+static int settle(struct etxn *t, size_t from, size_t to, int64_t *ret_rev)
+{
+	struct eop *op = &t->ops[to - 1];
+	struct lokt_kv *kv = NULL;
+	struct lokt_record rec;
+	size_t n = 0;
+	int r, applied = 0;
+
+	(void)from;
+	r = lokt__kv_range(es(t->t.s)->gw, t->key[op->kind], NULL, 1, &kv, &n,
+			   NULL, NULL);
+	if (r < 0)
+		return unavailable(r);
+	if (op->what == OP_REMOVE) {
+		applied = !n || (t->n_kv[op->kind] &&
+				 kv[0].create_rev !=
+					 t->kv[op->kind][0].create_rev);
+	} else if (n && lokt_record_parse(kv[0].value, kv[0].value_len,
+					  &rec) == 0) {
+		const char *want = op->rec ? op->rec->lock_id :
+				   t->n_kv[op->kind] ? "" : NULL;
+
+		applied = op->what == OP_CREATE && want &&
+			  !strcmp(rec.lock_id, want);
+		*ret_rev = kv[0].create_rev;
+	}
+	lokt__kvs_free(kv, n);
+	return applied;
+}
+
+static void drop_leases(struct etxn *t)
+{
+	for (size_t i = 0; i < t->n_ops; i++)
+		if (t->ops[i].lease)
+			lokt__lease_revoke(es(t->t.s)->gw, t->ops[i].lease);
+}
+
+static int e_end(struct lokt_txn *tt, bool commit)
+{
+	struct etxn *t = (struct etxn *)tt;
+	struct lokt_txn_answer a = { 0 };
+	size_t split = 0, i;
+	int64_t rev = 0;
+	int r = 0;
+
+	if (!commit || !t->n_ops) {
+		drop_leases(t);
+		t->n_ops = commit ? t->n_ops : 0;
+		if (t->n_aud) {
+			r = send_ops(t, 0, 0, AUD_ALL, 0, &a);
+			json_object_put(a.answer);
+		}
+		etxn_free(t);
+		return 0; /* audit is best effort */
+	}
+	/* A creation after a removal of the same key: two txns. */
+	for (i = 1; i < t->n_ops; i++)
+		if (t->ops[i].what == OP_CREATE &&
+		    t->ops[i - 1].what == OP_REMOVE &&
+		    t->ops[i - 1].kind == t->ops[i].kind)
+			split = i;
+	for (int phase = split ? 0 : 1; phase < 2; phase++) {
+		size_t from = phase ? split : 0, to = phase ? t->n_ops : split;
+
+		r = send_ops(t, from, to,
+			     !split ? AUD_ALL : phase ? AUD_AFTER : AUD_UPTO,
+			     split, &a);
+		if (r == -ETIMEDOUT) {
+			r = settle(t, from, to, &rev);
+			if (r == 0)
+				r = -EAGAIN;
+			else if (r > 0)
+				r = 0, a.succeeded = true, a.rev = rev;
+		} else if (r == 0) {
+			if (!a.succeeded)
+				r = -EAGAIN;
+			rev = a.rev;
+		}
+		json_object_put(a.answer);
+		a.answer = NULL;
+		if (r < 0)
+			break;
+	}
+	if (r == 0) {
+		for (i = 0; i < t->n_ops; i++) {
+			struct eop *op = &t->ops[i];
+
+			if (op->what == OP_CREATE && op->rec)
+				op->rec->fence = (uint64_t)rev;
+			/* A lock released: its lease goes too, and with it
+			 * its keeper, at once (best effort: unrenewed, it
+			 * would go within its TTL anyway). */
+			if (op->what == OP_REMOVE && op->kind == LOKT_LOCK &&
+			    t->n_kv[LOKT_LOCK] && t->kv[LOKT_LOCK][0].lease)
+				lokt__lease_revoke(es(tt->s)->gw,
+						   t->kv[LOKT_LOCK][0].lease);
+		}
+	} else {
+		drop_leases(t);
+	}
+	etxn_free(t);
+	return r == -EAGAIN ? r : unavailable(r);
+}
+
+/* ---- reading outside a transition -------------------------------------- */
+
+static int e_get(struct lokt_store *s, enum lokt_kind kind, const char *name,
+		 char **ret_buf, size_t *ret_len, struct lokt_meta *ret_meta)
+{
+	struct lokt_kv *kv = NULL;
+	size_t n = 0;
+	char *k = key_of(s, area_of(kind), name);
+	int r;
+
+	if (!k)
+		return -ENOMEM;
+	r = lokt__kv_range(es(s)->gw, k, NULL, 1, &kv, &n, NULL, NULL);
+	free(k);
+	if (r < 0)
+		return unavailable(r);
+	if (!n)
+		r = -LOKT_E_NOT_FOUND;
+	else
+		r = copy_value(&kv[0], ret_buf, ret_len);
+	if (r == 0 && ret_meta)
+		meta_of(&kv[0], ret_meta);
+	lokt__kvs_free(kv, n);
+	return r;
+}
+
+/* Every key of [from, end), a page at a time, each page one range
+ * request at the revision of the first (a consistent listing). */
+static int walk(struct lokt_store *s, const char *from, const char *end,
+		int (*fn)(const struct lokt_kv *kv, void *ud), void *ud)
+{
+	struct lokt_kv *kv;
+	char *start = strdup(from);
+	bool more = true;
+	size_t n, i;
+	int r = 0;
+
+	if (!start)
+		return -ENOMEM;
+	while (more && r == 0) {
+		kv = NULL;
+		n = 0;
+		r = lokt__kv_range(es(s)->gw, start, end, PAGE, &kv, &n, NULL,
+				   &more);
+		if (r < 0)
+			break;
+		for (i = 0; i < n && r >= 0; i++)
+			r = fn(&kv[i], ud);
+		if (n && r >= 0) {
+			/* The next page starts just after the last key: the
+			 * key and a byte 0x01 (no name holds one). */
+			free(start);
+			start = malloc(kv[n - 1].key_len + 2);
+			if (!start) {
+				r = -ENOMEM;
+			} else {
+				memcpy(start, kv[n - 1].key, kv[n - 1].key_len);
+				start[kv[n - 1].key_len] = '\x01';
+				start[kv[n - 1].key_len + 1] = '\0';
+			}
+		}
+		if (!n)
+			more = false;
+		lokt__kvs_free(kv, n);
+	}
+	free(start);
+	return unavailable(r < 0 ? r : 0);
+}
+
+struct list_ctx {
+	size_t skip; /* length of the area's prefix */
+	int (*fn)(const char *name, const char *buf, size_t len,
+		  const struct lokt_meta *meta, void *ud);
+	void *ud;
+};
+
+static int list_kv(const struct lokt_kv *kv, void *ud)
+{
+	struct list_ctx *c = ud;
+	struct lokt_meta meta;
+	const char *name = kv->key + c->skip;
+	char *buf;
+	size_t len;
+	int r;
+
+	if (kv->key_len <= c->skip || lokt_name_check(name) < 0)
+		return 0; /* not a record of ours */
+	meta_of(kv, &meta);
+	r = copy_value(kv, &buf, &len);
+	if (r < 0)
+		return r;
+	r = c->fn(name, buf, len, &meta, c->ud);
+	free(buf);
+	return r;
+}
+
+static int e_list(struct lokt_store *s, enum lokt_kind kind,
+		  int (*fn)(const char *name, const char *buf, size_t len,
+			    const struct lokt_meta *meta, void *ud),
+		  void *ud)
+{
+	char *from = key_of(s, area_of(kind), ""), *end;
+	struct list_ctx c = { .fn = fn, .ud = ud };
+	int r;
+
+	if (!from)
+		return -ENOMEM;
+	end = lokt__kv_prefix_end(from);
+	c.skip = strlen(from);
+	r = end ? walk(s, from, end, list_kv, &c) : -ENOMEM;
+	free(from);
+	free(end);
+	return r;
+}
+
+/* The name's queue, read now. */
+static int queue_read(struct lokt_store *s, const char *name,
+		      struct lokt_kv **ret, size_t *ret_n, int64_t *ret_rev)
+{
+	char *from, *end;
+	int r;
+
+	if (asprintf(&from, "%s/queue/%s/", es(s)->cfg.prefix, name) < 0)
+		return -ENOMEM;
+	end = lokt__kv_prefix_end(from);
+	r = end ? lokt__kv_range(es(s)->gw, from, end, 0, ret, ret_n, ret_rev,
+				 NULL) :
+		  -ENOMEM;
+	free(from);
+	free(end);
+	return unavailable(r);
+}
+
+static int e_waiters(struct lokt_store *s, const char *name,
+		     struct lokt_queue *ret)
+{
+	struct lokt_kv *q = NULL;
+	size_t nq = 0;
+	int r = queue_read(s, name, &q, &nq, NULL);
+
+	if (r < 0)
+		return r;
+	queue_of(s, q, nq, 0, ret);
+	lokt__kvs_free(q, nq);
+	return 0;
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+struct lokt_waiter {
+	struct lokt_store *s;
+	char name[LOKT_NAME_MAX + 1];
+	char *key; /* our queue key */
+	int64_t lease;
+	uint64_t seq;
+	int64_t keepalive_at; /* monotonic ms */
+	struct lokt_gw_watch *watch[2]; /* lock + freeze, or the one ahead */
+	uint64_t watching; /* what watch[] is on: the place ahead, or 0 */
+	bool at_head;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static int64_t keepalive_ms(const struct lokt_store *s)
+{
+	return es(s)->cfg.lease_sec * 1000 / 3;
+}
+
+static void unwatch(struct lokt_waiter *w)
+{
+	for (int i = 0; i < 2; i++) {
+		lokt__gw_watch_close(w->watch[i]);
+		w->watch[i] = NULL;
+	}
+	w->watching = 0;
+	w->at_head = false;
+}
+
+static int e_wait_join(struct lokt_store *s, const char *name,
+		       struct lokt_waiter **ret, uint64_t *ret_seq)
+{
+	struct estore *e = es(s);
+	struct lokt_waiter *w = calloc(1, sizeof(*w));
+	struct lokt_txn_answer a = { 0 };
+	struct lokt_etcd_txn x;
+	char value[LOKT_STR_MAX + 64];
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	w->s = s;
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	r = lokt__lease_grant(e->gw, e->cfg.lease_sec, &w->lease);
+	if (r == 0 && asprintf(&w->key, "%s/queue/%s/%016" PRIx64,
+			       e->cfg.prefix, name, (uint64_t)w->lease) < 0) {
+		w->key = NULL;
+		r = -ENOMEM;
+	}
+	if (r == 0)
+		r = lokt__txn_init(&x);
+	if (r == 0) {
+		snprintf(value, sizeof(value),
+			 "{\"host\":\"%s\",\"pid\":%d}", s->host,
+			 (int)getpid());
+		lokt__txn_put(&x, true, w->key, value, w->lease, false);
+		r = lokt__txn_run(e->gw, &x, &a);
+		lokt__txn_free(&x);
+		/* A put on a fresh key of our own lease: applied or not, a
+		 * retry could only make it again, so the revision is read. */
+		w->seq = (uint64_t)a.rev;
+		json_object_put(a.answer);
+	}
+	if (r < 0) {
+		if (w->lease)
+			lokt__lease_revoke(e->gw, w->lease);
+		free(w->key);
+		free(w);
+		return unavailable(r);
+	}
+	w->keepalive_at = mono_ms() + keepalive_ms(s);
+	*ret = w;
+	*ret_seq = w->seq;
+	return 0;
+}
+
+/* Watch the key of the waiter at place seq (its create_revision), from
+ * the revision of the read that found it. */
+static int watch_ahead(struct lokt_waiter *w, uint64_t seq)
+{
+	struct lokt_kv *q = NULL;
+	size_t nq = 0, i;
+	int64_t rev = 0;
+	int r = queue_read(w->s, w->name, &q, &nq, &rev);
+
+	if (r < 0)
+		return r;
+	for (i = 0; i < nq; i++)
+		if ((uint64_t)q[i].create_rev == seq)
+			break;
+	if (i == nq)
+		r = 1; /* gone already: try again at once */
+	else
+		r = lokt__gw_watch_open(es(w->s)->gw, q[i].key, q[i].key_len,
+					NULL, 0, rev + 1, &w->watch[0]);
+	lokt__kvs_free(q, nq);
+	if (r == 0)
+		w->watching = seq;
+	return r;
+}
+
+static int watch_head(struct lokt_waiter *w)
+{
+	char *k[2] = { key_of(w->s, "locks", w->name),
+		       key_of(w->s, "freezes", w->name) };
+	int r = k[0] && k[1] ? 0 : -ENOMEM;
+
+	for (int i = 0; i < 2 && r == 0; i++)
+		r = lokt__gw_watch_open(es(w->s)->gw, k[i], strlen(k[i]), NULL,
+					0, 0, &w->watch[i]);
+	free(k[0]);
+	free(k[1]);
+	if (r == 0)
+		w->at_head = true;
+	return r;
+}
+
+static int64_t e_wait_plan(struct lokt_waiter *w,
+			   const struct lokt_wait_hint *h, int64_t now)
+{
+	int64_t later = now + keepalive_ms(w->s);
+
+	if (h->q->ahead > 0) {
+		if (w->watching == h->q->ahead_seq)
+			return later;
+		unwatch(w);
+		/* Watching from the read's revision: what happened to it
+		 * since is seen. */
+		return watch_ahead(w, h->q->ahead_seq) == 0 ? later : now;
+	}
+	if (w->at_head)
+		return later;
+	unwatch(w);
+	/* The watches start now: try again at once, so that a change
+	 * between the refusal and the watch is not missed. */
+	return watch_head(w) == 0 ? now : now + 250;
+}
+
+static bool e_wait_behind(struct lokt_waiter *w, bool count,
+			  struct lokt_queue *q)
+{
+	struct lokt_kv *kv = NULL;
+	struct lokt_queue now;
+	size_t n = 0;
+	bool there = false;
+
+	if (queue_read(w->s, w->name, &kv, &n, NULL) < 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		there |= (uint64_t)kv[i].create_rev == q->ahead_seq;
+	if (there && count) {
+		queue_of(w->s, kv, n, w->seq, &now);
+		if (now.ahead_seq != q->ahead_seq)
+			there = false;
+		else
+			*q = now;
+	}
+	lokt__kvs_free(kv, n);
+	return there;
+}
+
+static bool e_wait_sleep(struct lokt_waiter *w, int64_t timeout_ms)
+{
+	struct pollfd pfd[2];
+	int n = 0, ret;
+	int64_t now = mono_ms(), ttl;
+	bool hit = false;
+
+	if (now >= w->keepalive_at) {
+		/* Our place is kept by our lease; a lease lost (we were cut
+		 * off too long) is a place lost: the next attempt shows it. */
+		if (lokt__lease_keepalive(es(w->s)->gw, w->lease, &ttl) < 0)
+			hit = true;
+		w->keepalive_at = now + keepalive_ms(w->s);
+	}
+	if (hit)
+		return true;
+	if (w->keepalive_at - now < timeout_ms)
+		timeout_ms = w->keepalive_at - now;
+	for (int i = 0; i < 2; i++)
+		if (w->watch[i])
+			pfd[n++] = (struct pollfd){
+				.fd = lokt__gw_watch_fd(w->watch[i]),
+				.events = POLLIN
+			};
+	ret = poll(pfd, n, (int)(timeout_ms < 0 ? 0 : timeout_ms));
+	if (ret <= 0)
+		return false;
+	for (int i = 0; i < 2; i++)
+		if (w->watch[i] && lokt__gw_watch_consume(w->watch[i]) != 0)
+			hit = true;
+	return hit;
+}
+
+static void e_wait_leave(struct lokt_waiter *w)
+{
+	unwatch(w);
+	/* Revoking the lease deletes our queue key: the waiter behind,
+	 * watching it, learns at once. */
+	lokt__lease_revoke(es(w->s)->gw, w->lease);
+	free(w->key);
+	free(w);
+}
+
+/* ---- the rest ------------------------------------------------------------ */
+
+/* lokt_watch: a socket that becomes readable when the key changes. A
+ * thread relays the watch; it ends when the caller closes its end (poll
+ * sees the hang-up) or the store is closed (which shuts the socket down
+ * and joins it), so the caller needs nothing but close(). */
+struct relay {
+	struct relay *next;
+	struct lokt_gw_watch *watch;
+	int fd;
+	pthread_t th;
+};
+
+static void *relay_run(void *arg)
+{
+	struct relay *rl = arg;
+	struct pollfd pfd[2] = {
+		{ .fd = lokt__gw_watch_fd(rl->watch), .events = POLLIN },
+		{ .fd = rl->fd, .events = 0 },
+	};
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0)
+			continue;
+		if (pfd[1].revents & (POLLHUP | POLLERR | POLLNVAL))
+			break;
+		if (pfd[0].revents &&
+		    lokt__gw_watch_consume(rl->watch) != 0 &&
+		    send(rl->fd, "!", 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+		    errno != EAGAIN)
+			break;
+	}
+	lokt__gw_watch_close(rl->watch);
+	rl->watch = NULL;
+	return NULL;
+}
+
+static int e_watch(struct lokt_store *s, enum lokt_kind kind,
+		   const char *name, int *ret_fd)
+{
+	struct estore *e = es(s);
+	struct relay *rl = calloc(1, sizeof(*rl));
+	char *k = key_of(s, area_of(kind), name);
+	int sv[2], r;
+
+	if (!rl || !k) {
+		free(rl);
+		free(k);
+		return -ENOMEM;
+	}
+	r = lokt__gw_watch_open(e->gw, k, strlen(k), NULL, 0, 0, &rl->watch);
+	free(k);
+	if (r == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		r = -errno;
+	if (r < 0) {
+		lokt__gw_watch_close(rl->watch);
+		free(rl);
+		return r;
+	}
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	rl->fd = sv[1];
+	r = -pthread_create(&rl->th, NULL, relay_run, rl);
+	if (r < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		lokt__gw_watch_close(rl->watch);
+		free(rl);
+		return r;
+	}
+	pthread_mutex_lock(&e->relays_lock);
+	rl->next = e->relays;
+	e->relays = rl;
+	pthread_mutex_unlock(&e->relays_lock);
+	*ret_fd = sv[0];
+	return 0;
+}
+
+/* End every relay of the store: wake each, join it, free it. */
+static void relays_end(struct estore *e)
+{
+	struct relay *rl, *next;
+
+	for (rl = e->relays; rl; rl = next) {
+		next = rl->next;
+		/* In a child of fork() the threads are not there to join. */
+		if (e->pid == getpid()) {
+			shutdown(rl->fd, SHUT_RDWR);
+			pthread_join(rl->th, NULL);
+		}
+		close(rl->fd);
+		free(rl);
+	}
+	e->relays = NULL;
+}
+
+static int e_tidy(struct lokt_store *s)
+{
+	struct estore *e = es(s);
+	struct lokt_etcd_txn x;
+	struct lokt_txn_answer a = { 0 };
+	char *from = key_of(s, "audit", ""), *end = NULL;
+	struct timespec now;
+	int r;
+
+	if (!from)
+		return -ENOMEM;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (asprintf(&end, "%s%020" PRId64, from,
+		     ((int64_t)now.tv_sec - e->audit_keep_sec) *
+			     1000000000) < 0)
+		end = NULL;
+	r = end ? lokt__txn_init(&x) : -ENOMEM;
+	if (r == 0) {
+		lokt__txn_delete(&x, true, from, end);
+		r = lokt__txn_run(e->gw, &x, &a);
+		json_object_put(a.answer);
+		lokt__txn_free(&x);
+	}
+	free(from);
+	free(end);
+	return unavailable(r);
+}
+
+static void e_audit_append(struct lokt_store *s, const char *line, size_t len)
+{
+	struct lokt_etcd_txn x;
+	struct lokt_txn_answer a = { 0 };
+	char *l = strndup(line, len && line[len - 1] == '\n' ? len - 1 : len);
+
+	if (l && lokt__txn_init(&x) == 0) {
+		put_audit(s, &x, l);
+		if (lokt__txn_run(es(s)->gw, &x, &a) == 0)
+			json_object_put(a.answer);
+		lokt__txn_free(&x);
+	}
+	free(l);
+}
+
+struct audit_ctx {
+	int (*fn)(const char *line, size_t len, void *ud);
+	void *ud;
+};
+
+static int audit_kv(const struct lokt_kv *kv, void *ud)
+{
+	struct audit_ctx *c = ud;
+
+	return c->fn(kv->value, kv->value_len, c->ud);
+}
+
+static int e_audit_lines(struct lokt_store *s,
+			 int (*fn)(const char *line, size_t len, void *ud),
+			 void *ud)
+{
+	char *from = key_of(s, "audit", ""), *end;
+	struct audit_ctx c = { .fn = fn, .ud = ud };
+	int r;
+
+	if (!from)
+		return -ENOMEM;
+	end = lokt__kv_prefix_end(from);
+	r = end ? walk(s, from, end, audit_kv, &c) : -ENOMEM;
+	free(from);
+	free(end);
+	return r;
+}
+
+/* Deliver every audit key after `*last` (all when NULL) in [from, end),
+ * a page at a time; *last and *rev follow. 1 when fn asked to stop. */
+static int audit_after(struct lokt_store *s, char **last, const char *from,
+		       const char *end, int64_t *rev,
+		       int (*fn)(const char *line, size_t len, void *ud),
+		       void *ud)
+{
+	struct lokt_kv *kv;
+	bool more = true;
+	size_t n, i, kl;
+	char *start;
+	int r = 0;
+
+	while (more && r == 0) {
+		if (*last) {
+			kl = strlen(*last);
+			start = malloc(kl + 2);
+			if (!start)
+				return -ENOMEM;
+			memcpy(start, *last, kl);
+			start[kl] = '\x01'; /* just after it: no key holds 0x01 */
+			start[kl + 1] = '\0';
+		} else {
+			start = strdup(from);
+			if (!start)
+				return -ENOMEM;
+		}
+		kv = NULL;
+		n = 0;
+		r = lokt__kv_range(es(s)->gw, start, end, PAGE, &kv, &n, rev,
+				   &more);
+		free(start);
+		if (r < 0)
+			return unavailable(r);
+		for (i = 0; i < n && r == 0; i++)
+			r = fn(kv[i].value, kv[i].value_len, ud) ? 1 : 0;
+		if (n) {
+			free(*last);
+			*last = strdup(kv[n - 1].key);
+			if (!*last)
+				r = -ENOMEM;
+		} else {
+			more = false;
+		}
+		lokt__kvs_free(kv, n);
+	}
+	return r;
+}
+
+/* lokt_audit_follow: the history, fn(NULL) to mark its end, then each
+ * new event, woken by a watch on the audit keys (and a look every
+ * second). Keys are ordered by the writer's clock: an event written by a
+ * host whose clock is behind the newest event seen is not followed
+ * (lokt audit still reads it). */
+static int e_audit_follow(struct lokt_store *s,
+			  int (*fn)(const char *line, size_t len, void *ud),
+			  void *ud, volatile sig_atomic_t *cancel)
+{
+	char *from = key_of(s, "audit", ""), *end = NULL, *last = NULL;
+	struct lokt_gw_watch *w = NULL;
+	struct pollfd p;
+	int64_t rev = 0;
+	int r;
+
+	end = from ? lokt__kv_prefix_end(from) : NULL;
+	r = end ? audit_after(s, &last, from, end, &rev, fn, ud) : -ENOMEM;
+	if (r == 0)
+		r = fn(NULL, 0, ud) ? 1 : 0;
+	if (r == 0)
+		r = lokt__gw_watch_open(es(s)->gw, from, strlen(from), end,
+					strlen(end), rev + 1, &w);
+	while (r == 0 && !(cancel && *cancel)) {
+		p = (struct pollfd){ .fd = lokt__gw_watch_fd(w), .events = POLLIN };
+		if (poll(&p, 1, 1000) > 0)
+			lokt__gw_watch_consume(w);
+		r = audit_after(s, &last, from, end, &rev, fn, ud);
+	}
+	lokt__gw_watch_close(w);
+	free(last);
+	free(from);
+	free(end);
+	return r;
+}
+
+static void e_close(struct lokt_store *s)
+{
+	struct estore *e = es(s);
+
+	if (e) {
+		relays_end(e);
+		pthread_mutex_destroy(&e->relays_lock);
+		lokt__gw_close(e->gw);
+		lokt__etcd_config_free(&e->cfg);
+		free(e);
+	}
+	free(s->root);
+	free(s);
+}
+
+/* The status of one member, asked of it alone. 0 with its version and
+ * leader id, or -errno. */
+static int member_status(struct estore *e, const char *endpoint,
+			 char *version, size_t vsize, int64_t *ret_leader,
+			 int64_t *ret_rev)
+{
+	struct lokt_gw_opts o = {
+		.endpoints = &endpoint, .n_endpoints = 1,
+		.cacert = e->cfg.cacert, .cert = e->cfg.cert, .key = e->cfg.key,
+		.user = e->cfg.user, .password = e->cfg.password,
+		.timeout_ms = 3000,
+	};
+	struct json_object *req = json_object_new_object(), *ans = NULL, *v,
+			   *h;
+	struct lokt_gw *g = NULL;
+	int r = req ? lokt__gw_open(&o, &g) : -ENOMEM;
+
+	if (r == 0)
+		r = lokt__gw_call(g, "/v3/maintenance/status", req,
+				  LOKT_GW_IDEMPOTENT, &ans);
+	if (r == 0) {
+		snprintf(version, vsize, "%s",
+			 json_object_object_get_ex(ans, "version", &v) ?
+				 json_object_get_string(v) :
+				 "?");
+		/* Member ids are unsigned 64-bit: often above INT64_MAX. */
+		*ret_leader = json_object_object_get_ex(ans, "leader", &v) ?
+				      (int64_t)strtoull(json_object_get_string(v),
+							NULL, 10) :
+				      0;
+		*ret_rev = json_object_object_get_ex(ans, "header", &h) ?
+				   lokt__gw_int(h, "revision", 0) :
+				   0;
+	}
+	json_object_put(ans);
+	json_object_put(req);
+	lokt__gw_close(g);
+	return r;
+}
+
+static void check(struct lokt_check *ck, size_t max, size_t *n,
+		  const char *id, enum lokt_check_level level,
+		  const char *msg)
+{
+	if (*n >= max)
+		return;
+	snprintf(ck[*n].id, sizeof(ck[*n].id), "%s", id);
+	ck[*n].level = level;
+	snprintf(ck[*n].message, sizeof(ck[*n].message), "%s", msg);
+	(*n)++;
+}
+
+static int e_doctor(struct lokt_store *s, struct lokt_check *ck, size_t max,
+		    size_t *ret_n)
+{
+	struct estore *e = es(s);
+	char version[32], ep[128], msg[512], down[256] = "";
+	size_t answered = 0, with_leader = 0, n = 0;
+	int64_t leader = 0, first_leader = 0, rev = 0;
+	bool disagree = false;
+	struct lokt_kv *kv = NULL;
+	size_t nk = 0;
+	int r;
+
+	for (size_t i = 0; i < e->cfg.n_endpoints; i++) {
+		r = member_status(e, e->cfg.endpoints[i], version,
+				  sizeof(version), &leader, &rev);
+		if (r < 0) {
+			size_t len = strlen(down);
+
+			snprintf(down + len, sizeof(down) - len, "%s%s (%s)",
+				 len ? ", " : "", e->cfg.endpoints[i],
+				 strerror(-r));
+			continue;
+		}
+		answered++;
+		if (leader) {
+			with_leader++;
+			if (first_leader && leader != first_leader)
+				disagree = true;
+			if (!first_leader)
+				first_leader = leader;
+		}
+	}
+	/* A linearizable read through the store's own connection: what
+	 * every transition needs. */
+	r = lokt__kv_range(e->gw, e->cfg.prefix, NULL, 1, &kv, &nk, &rev, NULL);
+	lokt__kvs_free(kv, nk);
+	if (r == 0) {
+		snprintf(msg, sizeof(msg),
+			 "etcd at %s answered a linearizable read (revision %lld, prefix %s)",
+			 lokt__gw_endpoint(e->gw, ep, sizeof(ep)), (long long)rev,
+			 e->cfg.prefix);
+		check(ck, max, &n, "etcd_endpoint", LOKT_CHECK_OK, msg);
+	} else {
+		snprintf(msg, sizeof(msg),
+			 "no etcd endpoint answered a linearizable read (%s): locks can be neither taken nor released; check that the members run and have a leader (etcdctl endpoint status), and the TLS and user settings (LOKT_ETCD_*)",
+			 strerror(-unavailable(r) == LOKT_E_UNAVAILABLE ?
+					  EHOSTUNREACH :
+					  -r));
+		check(ck, max, &n, "etcd_endpoint", LOKT_CHECK_FAIL, msg);
+	}
+	if (!answered)
+		snprintf(msg, sizeof(msg), "no member answered: %s", down);
+	else if (disagree)
+		snprintf(msg, sizeof(msg),
+			 "members disagree about the leader (an election under way?); %zu of %zu answered",
+			 answered, e->cfg.n_endpoints);
+	else if (answered < e->cfg.n_endpoints)
+		snprintf(msg, sizeof(msg),
+			 "%zu of %zu members answer (leader %llx); not answering: %s — the cluster works while a majority of all its members does",
+			 answered, e->cfg.n_endpoints,
+			 (unsigned long long)first_leader, down);
+	else
+		snprintf(msg, sizeof(msg),
+			 "all %zu members answer, etcd %s, one leader (%llx)",
+			 answered, version, (unsigned long long)first_leader);
+	check(ck, max, &n, "etcd_cluster",
+	      !answered || !with_leader ? LOKT_CHECK_FAIL :
+	      disagree || answered < e->cfg.n_endpoints ? LOKT_CHECK_WARN :
+							  LOKT_CHECK_OK,
+	      msg);
+	*ret_n = n;
+	return 0;
+}
+
+static const struct lokt_backend etcd_backend = {
+	.name = "etcd",
+	.begin = e_begin,
+	.read = e_read,
+	.queue = e_queue,
+	.create = e_create,
+	.replace = e_replace,
+	.remove = e_remove,
+	.audit = e_audit,
+	.end = e_end,
+	.get = e_get,
+	.list = e_list,
+	.waiters = e_waiters,
+	.wait_join = e_wait_join,
+	.wait_plan = e_wait_plan,
+	.wait_behind = e_wait_behind,
+	.wait_sleep = e_wait_sleep,
+	.wait_leave = e_wait_leave,
+	.watch = e_watch,
+	.tidy = e_tidy,
+	.audit_append = e_audit_append,
+	.audit_lines = e_audit_lines,
+	.audit_follow = e_audit_follow,
+	.doctor = e_doctor,
+	.close = e_close,
+};
+
+/* The module's one entry (liblokt_etcd.map): lokt_store_open's, for an
+ * etcd:// root. why receives what was wrong with the root or the
+ * settings, for the message. */
+__attribute__((visibility("default"))) int
+lokt_etcd_module_open(const char *root, struct lokt_store **ret, char *why,
+		      size_t why_size)
+{
+	struct lokt_gw_opts o = { 0 };
+	struct lokt_store *s;
+	struct estore *e;
+	const char *keep;
+	int64_t ms;
+	int r;
+
+	s = calloc(1, sizeof(*s));
+	e = calloc(1, sizeof(*e));
+	if (!s || !e) {
+		free(s);
+		free(e);
+		return -ENOMEM;
+	}
+	s->be = &etcd_backend;
+	s->be_data = e;
+	pthread_mutex_init(&e->relays_lock, NULL);
+	e->pid = getpid();
+	s->root_fd = s->locks_fd = s->freezes_fd = -1;
+	e->audit_keep_sec = AUDIT_KEEP_SEC_DEFAULT;
+	s->root = strdup(root);
+	r = s->root ? lokt__etcd_parse_url(root, &e->cfg, why, why_size) :
+		      -ENOMEM;
+	if (r == 0)
+		r = lokt__etcd_load_settings(&e->cfg, why, why_size);
+	if (r == -EINVAL)
+		r = -LOKT_E_BAD_ROOT;
+	keep = getenv("LOKT_ETCD_AUDIT_KEEP");
+	if (r == 0 && keep && *keep) {
+		r = lokt_duration_parse(keep, &ms);
+		if (r < 0 || ms < 1000) {
+			snprintf(why, why_size,
+				 "LOKT_ETCD_AUDIT_KEEP=%s is not a duration of a second or more",
+				 keep);
+			r = -EINVAL;
+		} else {
+			e->audit_keep_sec = ms / 1000;
+		}
+	}
+	if (r == 0) {
+		o.endpoints = (const char *const *)e->cfg.endpoints;
+		o.n_endpoints = e->cfg.n_endpoints;
+		o.cacert = e->cfg.cacert;
+		o.cert = e->cfg.cert;
+		o.key = e->cfg.key;
+		o.user = e->cfg.user;
+		o.password = e->cfg.password;
+		o.timeout_ms = e->cfg.timeout_ms;
+		r = lokt__gw_open(&o, &e->gw);
+	}
+	if (r < 0) {
+		e_close(s);
+		return r;
+	}
+	lokt__hostname(s->host, sizeof(s->host));
+	s->confirm_ms = e->cfg.lease_sec * 1000;
+	*ret = s;
+	return 0;
+}
+
+/* ---- the keeper (lokt-keeper) ------------------------------------------- */
+
+/* Is pid alive and started at start (0: not checked)? A pidfd of it, or
+ * -1 when it is gone. */
+static int track(pid_t pid, uint64_t start)
+{
+	uint64_t now;
+	long fd;
+
+	if (pid <= 0 || lokt__pid_start(pid, &now) < 0 || (start && now != start))
+		return -1;
+	fd = syscall(SYS_pidfd_open, pid, 0);
+	return fd < 0 ? -1 : (int)fd;
+}
+
+/* The lock's record now: 1 ours (lock_id), 0 gone or another's, -errno
+ * when the store did not answer. */
+static int still_ours(struct lokt_store *s, const char *name,
+		      const char *lock_id, struct lokt_record *ret)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r = e_get(s, LOKT_LOCK, name, &buf, &len, NULL);
+
+	if (r == -LOKT_E_NOT_FOUND)
+		return 0;
+	if (r < 0)
+		return r;
+	r = lokt_record_parse(buf, len, ret) == 0 &&
+	    !strcmp(ret->lock_id, lock_id);
+	free(buf);
+	return r;
+}
+
+__attribute__((visibility("default"))) int
+lokt_etcd_keeper_main(int argc, char **argv)
+{
+	struct lokt_store *s = NULL;
+	struct lokt_gw_watch *watch = NULL;
+	struct lokt_record rec;
+	struct lokt_who who;
+	char why[256], *key;
+	const char *name, *lock_id;
+	int64_t lease, now, seen_by, ka_at, ok_at, ttl, lease_ms;
+	pid_t holder, tracked;
+	uint64_t start;
+	bool seen = false;
+	int pidfd = -1, r;
+
+	if (argc != 7)
+		return 64;
+	name = argv[2];
+	lock_id = argv[3];
+	lease = strtoll(argv[4], NULL, 10);
+	holder = (pid_t)strtol(argv[5], NULL, 10);
+	start = strtoull(argv[6], NULL, 10);
+	if (lokt_name_check(name) < 0 || lease <= 0 ||
+	    lokt_etcd_module_open(argv[1], &s, why, sizeof(why)) < 0)
+		return 1;
+	lease_ms = es(s)->cfg.lease_sec * 1000;
+	key = key_of(s, "locks", name);
+	if (!key || lokt_who_self(getpid(), &who) < 0)
+		goto out;
+	r = lokt__gw_watch_open(es(s)->gw, key, strlen(key), NULL, 0, 0,
+				&watch);
+	if (r < 0)
+		goto out;
+	tracked = holder;
+	pidfd = track(holder, start);
+	now = mono_ms();
+	/* The creation is being sent as we start: wait for it as long as
+	 * a request may take, then give up (it was refused). */
+	seen_by = now + 2 * (es(s)->cfg.timeout_ms ? es(s)->cfg.timeout_ms :
+						     8000);
+	ka_at = now;
+	ok_at = now;
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = lokt__gw_watch_fd(watch), .events = POLLIN },
+			{ .fd = pidfd, .events = POLLIN },
+		};
+		bool died = false;
+
+		now = mono_ms();
+		if (now >= ka_at) {
+			r = lokt__lease_keepalive(es(s)->gw, lease, &ttl);
+			if (r == -ENOENT) {
+				if (seen)
+					lokt_audit_lost(s, name, lock_id, &who,
+							"lease-expired");
+				break;
+			}
+			if (r == 0)
+				ok_at = now;
+			else if (now - ok_at >= lease_ms)
+				break; /* cut off: the lease ran out */
+			ka_at = now + lease_ms / 3;
+		}
+		r = still_ours(s, name, lock_id, &rec);
+		if (r == 1) {
+			seen = true;
+			/* guard's watchdog named itself the keeper: while it
+			 * lives, the lock does (lokt_keep). */
+			if (rec.keeper_pid > 0 && rec.keeper_pid != tracked) {
+				int fd = track((pid_t)rec.keeper_pid,
+					       rec.keeper_start);
+
+				if (fd >= 0) {
+					if (pidfd >= 0)
+						close(pidfd);
+					pidfd = fd;
+					tracked = (pid_t)rec.keeper_pid;
+				}
+			}
+		} else if (r == 0 && (seen || now >= seen_by)) {
+			break; /* released, taken over, or never made */
+		}
+		if (seen && pidfd < 0)
+			died = true;
+		if (!died) {
+			pfd[1].fd = pidfd;
+			r = poll(pfd, 2, (int)(ka_at - mono_ms() > 0 ?
+						       ka_at - mono_ms() :
+						       0));
+			if (r > 0 && pfd[0].revents)
+				lokt__gw_watch_consume(watch);
+			died = r > 0 && pidfd >= 0 && pfd[1].revents;
+		}
+		if (died) {
+			close(pidfd);
+			pidfd = -1;
+			/* The holder (or its keeper) is gone: unless the
+			 * record names a live keeper now, release it. */
+			if (still_ours(s, name, lock_id, &rec) == 1 &&
+			    rec.keeper_pid > 0 && rec.keeper_pid != tracked &&
+			    (pidfd = track((pid_t)rec.keeper_pid,
+					   rec.keeper_start)) >= 0) {
+				tracked = (pid_t)rec.keeper_pid;
+				continue;
+			}
+			lokt_release(s, name, &who, lock_id, 0, NULL);
+			break;
+		}
+	}
+	lokt__lease_revoke(es(s)->gw, lease);
+out:
+	if (pidfd >= 0)
+		close(pidfd);
+	lokt__gw_watch_close(watch);
+	free(key);
+	lokt_store_close(s);
+	return 0;
+}

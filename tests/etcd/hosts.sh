@@ -1,0 +1,139 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Locks across hosts on a real etcd member (LOKT_TEST_STORE=etcd). Each
+# "host" is a UTS and PID namespace of its own (unshare): its own host
+# name, its own pids, and everything in it dies when it does, as on a
+# host that crashes. Needs root (unshare) and etcd-server.
+LOKT_TEST_STORE=etcd
+. "$SRC_ROOT/tests/lib.sh"
+. "$SRC_ROOT/tests/cli/common.sh"
+
+if [ "$(id -u)" -ne 0 ] || ! unshare --uts --pid --fork --mount-proc true 2>/dev/null; then
+	echo "1..0 # SKIP needs root and unshare (UTS and PID namespaces)"
+	exit 0
+fi
+# A short lease: a host that stops renewing loses its locks in 2 s.
+export LOKT_ETCD_LEASE=2s LOKT_ETCD_TIMEOUT=1s
+
+# on HOST CMD...: run CMD on "host" HOST (a fresh UTS+PID namespace named
+# HOST), in the foreground. The namespace's first process is pid 1 (and
+# a lock held by pid 1 is a detached one), so CMD runs as its child.
+on() {
+	local h=$1; shift
+	unshare --uts --pid --fork --mount-proc bash -c \
+		'hostname "$0"; "$@"; exit $?' "$h" "$@"
+}
+
+# host_up HOST DIR CMD...: a long-lived host running CMD in the
+# background; its namespace's init pid goes to DIR/HOST.pid (kill it and
+# the whole host dies).
+host_up() {
+	local h=$1 d=$2; shift 2
+	unshare --uts --pid --fork --mount-proc --kill-child bash -c \
+		'hostname "$0"; "$@" & wait' "$h" "$@" 2>"$d/$h.err" &
+	echo $! >"$d/$h.pid"
+	track "$(cat "$d/$h.pid")"
+}
+
+# --- who sees whom, and a host that dies -----------------------------------
+host_up hosta "$T" bash -c 'sleep 600 & "$LOKT" lock x --holder $! -q; wait'
+check "host A holds x" wait_for 20 eval \
+	'"$LOKT" status x --json 2>/dev/null | grep -q "\"host\":\"hosta\""'
+expect_exit 2 "host B is refused x" on hostb "$LOKT" lock x
+contains "$ERR" "hosta" "... and is told host A holds it"
+kill -9 "$(cat "$T/hosta.pid")" # the whole host: holder, keeper, all
+check "host A died: host B gets x within the lease (2 s)" \
+	wait_for 20 eval 'on hostb "$LOKT" lock x --holder 1 --ttl 1m -q'
+check "... and the lapsed lease is audited (nobody released x)" \
+	audit_has expire x lease-expired
+"$LOKT" unlock x --force -q
+
+# --- mutual exclusion from three hosts -----------------------------------
+W=$T/wit
+witness_reset "$W"
+race() { # one host's rounds: guard --wait, then lock --wait + unlock
+	local r fails=0
+	for r in 1 2 3 4 5 6; do
+		"$LOKT" guard mx --wait --timeout 60s -q -- sh "$WITNESS" "$W" ||
+			fails=$((fails + 1))
+		bash -c '"$LOKT" lock mx --wait --timeout 60s -q &&
+			sh "$WITNESS" "$W" && "$LOKT" unlock mx -q' ||
+			fails=$((fails + 1))
+	done
+	echo "$fails" >"$T/fails.$(hostname)"
+}
+export -f race
+export W T WITNESS
+pids=()
+for h in h1 h2 h3; do
+	on "$h" bash -c race &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+read -r n ov bad <<<"$(witness_stats "$W")"
+check "3 hosts x 12 sections: all ran ($n of 36)" test "$n" -eq 36
+check "... never two inside (mkdir overlaps: $ov, order errors: $bad)" \
+	test "$ov" -eq 0 -a "$bad" -eq 0
+check "... no host failed a round ($(cat "$T"/fails.* | tr '\n' ' '))" \
+	test "$(cat "$T"/fails.* | awk '{ s += $1 } END { print s + 0 }')" -eq 0
+
+# --- a host crashes while holding a lock ---------------------------------
+host_up hostb "$T" "$LOKT" guard crash -q -- sleep 600
+check "host B holds crash" wait_for 20 eval '"$LOKT" status crash --json 2>/dev/null | grep -q "\"host\":\"hostb\""'
+f1=$("$LOKT" status crash --json | jget 'd["fence"]')
+expect_exit 2 "another host is refused while B lives" on hostc "$LOKT" lock crash
+kill -9 "$(cat "$T/hostb.pid")" # the whole namespace: guard, keeper, all
+check "B crashed: the lock passes on within the lease" \
+	wait_for 20 eval 'on hostc "$LOKT" lock crash --holder 1 --ttl 1m -q'
+f2=$("$LOKT" status crash --json | jget 'd["fence"]')
+check "the next holder's fence is higher ($f1 < $f2)" test "${f1:-0}" -lt "${f2:-0}"
+"$LOKT" unlock crash --force -q
+
+# --- a partition: the keeper stops, the guarded command is stopped --------
+host_up hostd "$T" "$LOKT" guard part -q -- sleep 601
+check "host D holds part" wait_for 20 pgrep -fx "sleep 601"
+kp=$(pgrep -f "lokt-keeper .* part " | head -1)
+check "its keeper runs (pid $kp)" test -n "$kp"
+kill -STOP "$kp"
+check "keeper stopped past the lease: another host gets the lock" \
+	wait_for 30 eval 'on hoste "$LOKT" lock part --holder 1 --ttl 1m -q'
+check "... and D's guarded command is stopped" \
+	wait_for 30 eval '! pgrep -fx "sleep 601" >/dev/null'
+check "... D's guard audits the lock lost" wait_for 20 audit_has lost part
+kill -CONT "$kp"
+"$LOKT" unlock part --force -q
+
+# --- FIFO across hosts -----------------------------------------------------
+: >"$T/order"
+expect_exit 0 "hold f" "$LOKT" lock f --holder 1 --ttl 5m -q
+for h in w1 w2 w3; do
+	on "$h" "$LOKT" guard f --wait --timeout 60s -q -- sh -c "echo $h >>$T/order" &
+	track $!
+	check "$h queued" wait_for 20 eval "[ \"\$(waiters f)\" = ${h#w} ]"
+done
+"$LOKT" unlock f --force -q
+check "all three got in" wait_for 30 eval '[ "$(wc -l <"$T/order")" -eq 3 ]'
+check "in the order they came ($(tr '\n' ' ' <"$T/order"))" \
+	test "$(tr '\n' ' ' <"$T/order")" = "w1 w2 w3 "
+
+# --- freezes across hosts --------------------------------------------------
+expect_exit 0 "host F freezes z" on hostf "$LOKT" freeze z --ttl 1m
+expect_exit 2 "host G cannot lock z" on hostg "$LOKT" lock z
+contains "$ERR" "frozen" "... it is told z is frozen"
+expect_exit 0 "host F unfreezes z" on hostf "$LOKT" unfreeze z
+expect_exit 0 "host G locks z now" on hostg "$LOKT" lock z --holder 1 --ttl 1m
+
+# --- the holder's host cut off from the cluster ---------------------------
+# (last: the member is stopped, so every lease runs out meanwhile.) guard
+# cannot confirm its lock for a whole lease: it must count it lost and
+# stop its command, not let it run on while another host may hold it.
+host_up hosti "$T" "$LOKT" guard cut -q -- sleep 602
+check "host I holds cut" wait_for 20 pgrep -fx "sleep 602"
+kill -STOP "$ETCD_PID"
+check "cluster out of reach: guard stops its command within the lease" \
+	wait_for 30 eval '! pgrep -fx "sleep 602" >/dev/null'
+kill -CONT "$ETCD_PID"
+check "... and says why (its lock cannot be confirmed: lost)" \
+	wait_for 20 grep -q "lost lock \"cut\": cannot confirm it" "$T/hosti.err"
+
+done_testing
