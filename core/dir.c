@@ -148,6 +148,14 @@ static int dir_get(struct lokt_store *s, enum lokt_kind kind, const char *name,
 	return r < 0 ? r : dir_read_at(s, kind, name, ret_buf, ret_len, ret_meta);
 }
 
+/* A DIR* of the kind's directory as the root's path names it now. */
+static int opendir_kind(struct lokt_store *s, enum lokt_kind kind, DIR **ret)
+{
+	int r = lokt__store_follow(s);
+
+	return r < 0 ? r : lokt__opendir(lokt__kind_fd(s, kind), ret);
+}
+
 /* The lock name of a directory entry "<name>.json", or false. */
 static bool entry_name(const char *d_name, char *buf, size_t size)
 {
@@ -173,10 +181,7 @@ static int dir_list(struct lokt_store *s, enum lokt_kind kind,
 	DIR *d;
 	int r;
 
-	r = lokt__store_follow(s);
-	if (r < 0)
-		return r;
-	r = lokt__opendir(lokt__kind_fd(s, kind), &d);
+	r = opendir_kind(s, kind, &d);
 	if (r < 0)
 		return r;
 	while ((de = readdir(d))) {
@@ -302,10 +307,7 @@ static int prune_temps(struct lokt_store *s, enum lokt_kind kind)
 	DIR *d;
 	int r;
 
-	r = lokt__store_follow(s);
-	if (r < 0)
-		return r;
-	r = lokt__opendir(lokt__kind_fd(s, kind), &d);
+	r = opendir_kind(s, kind, &d);
 	if (r < 0)
 		return r;
 	while ((de = readdir(d)))
