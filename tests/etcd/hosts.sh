@@ -62,20 +62,74 @@ race() { # one host's rounds: guard --wait, then lock --wait + unlock
 	done
 	echo "$fails" >"$T/fails.$(hostname)"
 }
-export -f race
-export W T WITNESS
+# A fourth host takes the same lock through its own loktfs mount: touch
+# until it is not busy, the witness, rm.
+race_mount() {
+	local r fails=0 m=$T/mnt.$(hostname)
+	mkdir -p "$m"
+	"$LOKTFS" -f -o "root=$LOKT_ROOT" "$m" 2>"$T/loktfs.err" &
+	until [ -d "$m/locks" ]; do sleep 0.05; done
+	for r in 1 2 3 4 5 6 7 8 9 10 11 12; do
+		until touch "$m/locks/mx" 2>/dev/null; do sleep 0.005; done
+		sh "$WITNESS" "$W"
+		rm "$m/locks/mx" || fails=$((fails + 1))
+	done
+	echo "$fails" >"$T/fails.$(hostname)"
+	fusermount3 -u "$m"
+	wait
+}
+export -f race race_mount
+export W T WITNESS LOKTFS
 pids=()
 for h in h1 h2 h3; do
 	on "$h" bash -c race &
 	pids+=($!)
 done
+if [ -n "${LOKTFS:-}" ] && [ -c /dev/fuse ]; then
+	on h4 bash -c race_mount &
+	pids+=($!)
+	want=48
+else
+	want=36
+fi
 for p in "${pids[@]}"; do wait "$p"; done
 read -r n ov bad <<<"$(witness_stats "$W")"
-check "3 hosts x 12 sections: all ran ($n of 36)" test "$n" -eq 36
+check "3 hosts with lokt (and one through a mount) x 12 sections: all ran ($n of $want)" \
+	test "$n" -eq "$want"
 check "... never two inside (mkdir overlaps: $ov, order errors: $bad)" \
 	test "$ov" -eq 0 -a "$bad" -eq 0
 check "... no host failed a round ($(cat "$T"/fails.* | tr '\n' ' '))" \
 	test "$(cat "$T"/fails.* | awk '{ s += $1 } END { print s + 0 }')" -eq 0
+
+# --- the mount on host A, lokt on host B: each sees the other at once -----
+if [ -n "${LOKTFS:-}" ] && [ -c /dev/fuse ]; then
+	host_up hosta2 "$T" bash -c '
+		m=$T/mnta; mkdir -p "$m"
+		"$LOKTFS" -f -o "root=$LOKT_ROOT" "$m" &
+		until [ -d "$m/locks" ]; do sleep 0.05; done
+		touch "$m/locks/ma" && : >"$T/a.took"
+		until [ -e "$T/a.look" ]; do sleep 0.02; done
+		cat "$m/locks/mb" >"$T/a.saw" 2>&1
+		ls "$m/locks" >"$T/a.ls"
+		rm "$m/locks/ma"; echo $? >"$T/a.rm"
+		sleep 600'
+	check "host A takes ma through its mount" wait_for 30 test -e "$T/a.took"
+	expect_exit 2 "host B: lokt lock ma is refused at once" on hostb2 "$LOKT" lock ma
+	contains "$ERR" "hosta2" "... held by host A"
+	expect_exit 0 "host B: lokt lock mb" on hostb2 "$LOKT" lock mb --holder 1 --ttl 1m -q
+	: >"$T/a.look"
+	check "host A's mount shows B's lock at once (cat)" \
+		wait_for 20 grep -q '"host": "hostb2"' "$T/a.saw"
+	check "... and lists it (ls)" grep -qx mb "$T/a.ls"
+	check "host A releases ma with rm (exit $(cat "$T/a.rm" 2>/dev/null))" \
+		wait_for 20 grep -qx 0 "$T/a.rm"
+	expect_exit 0 "host B takes ma at once" on hostb2 "$LOKT" lock ma --holder 1 --ttl 1m -q
+	kill -9 "$(cat "$T/hosta2.pid")"
+	"$LOKT" unlock ma --force -q
+	"$LOKT" unlock mb --force -q
+else
+	skip "the mount on host A, lokt on host B" "no loktfs or /dev/fuse"
+fi
 
 # --- a host crashes while holding a lock ---------------------------------
 host_up hostb "$T" "$LOKT" guard crash -q -- sleep 600
