@@ -126,6 +126,7 @@ struct eop {
 	char *value; /* CREATE, REPLACE */
 	struct lokt_record *rec; /* CREATE: its fence is set at the end */
 	int64_t lease; /* CREATE: 0 none */
+	int tell; /* CREATE: its keeper's stdin, told the outcome; -1 none */
 };
 
 struct eaudit {
@@ -163,8 +164,11 @@ static void etxn_free(struct etxn *t)
 	free(t->queue_end);
 	lokt__kvs_free(t->held, t->n_held);
 	lokt__kvs_free(t->q, t->nq);
-	for (size_t i = 0; i < t->n_ops; i++)
+	for (size_t i = 0; i < t->n_ops; i++) {
 		free(t->ops[i].value);
+		if (t->ops[i].tell >= 0)
+			close(t->ops[i].tell); /* unwritten: not created */
+	}
 	for (size_t i = 0; i < t->n_aud; i++)
 		free(t->aud[i].line);
 	free(t->aud);
@@ -432,6 +436,7 @@ static int add_op(struct etxn *t, int what, enum lokt_kind kind,
 		return -E2BIG;
 	op = &t->ops[t->n_ops];
 	memset(op, 0, sizeof(*op));
+	op->tell = -1;
 	op->what = what;
 	op->kind = kind;
 	if (rec) {
@@ -467,13 +472,14 @@ static const char *keeper_path(void)
  * load its libraries: a close-on-exec pipe is closed by a successful
  * exec, or carries the errno of a failed one. */
 static int keeper_start(struct lokt_store *s, const char *name,
-			const struct lokt_record *rec, int64_t lease)
+			const struct lokt_record *rec, int64_t lease,
+			int *ret_tell)
 {
 	char lease_s[32], pid_s[32], start_s[32];
 	const char *path = keeper_path();
 	char *argv[] = { (char *)"lokt-keeper", s->root, (char *)name,
 			 (char *)rec->lock_id, lease_s, pid_s, start_s, NULL };
-	int pfd[2], err = 0, status, null;
+	int pfd[2], tell[2], err = 0, status, null;
 	sigset_t all, old;
 	pid_t pid, kid;
 	ssize_t n;
@@ -483,6 +489,14 @@ static int keeper_start(struct lokt_store *s, const char *name,
 	snprintf(start_s, sizeof(start_s), "%" PRIu64, rec->pid_start);
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return -errno;
+	/* The keeper's stdin: we write "1" once the lock is created, or
+	 * close it unwritten when it was not (see e_end). */
+	if (pipe2(tell, O_CLOEXEC) < 0) {
+		err = errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return -err;
+	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pid = fork();
@@ -494,8 +508,8 @@ static int keeper_start(struct lokt_store *s, const char *name,
 
 			sigemptyset(&none);
 			null = open("/dev/null", O_RDWR);
+			dup2(tell[0], 0);
 			if (null >= 0) {
-				dup2(null, 0);
 				dup2(null, 1);
 				dup2(null, 2);
 			}
@@ -515,12 +529,18 @@ static int keeper_start(struct lokt_store *s, const char *name,
 		err = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	close(pfd[1]);
+	close(tell[0]);
 	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	while ((n = read(pfd[0], &err, sizeof(err))) < 0 && errno == EINTR)
 		;
 	close(pfd[0]);
-	return n > 0 || pid < 0 ? -(err ? err : EIO) : 0;
+	if (n > 0 || pid < 0) {
+		close(tell[1]);
+		return -(err ? err : EIO);
+	}
+	*ret_tell = tell[1];
+	return 0;
 }
 
 static int e_create(struct lokt_txn *tt, struct lokt_record *rec,
@@ -539,7 +559,8 @@ static int e_create(struct lokt_txn *tt, struct lokt_record *rec,
 	if (tt->kind == LOKT_LOCK && !lokt_is_detached(rec)) {
 		r = lokt__lease_grant(e->gw, e->cfg.lease_sec, &op->lease);
 		if (r == 0)
-			r = keeper_start(tt->s, tt->name, rec, op->lease);
+			r = keeper_start(tt->s, tt->name, rec, op->lease,
+					 &op->tell);
 		if (r < 0) {
 			if (op->lease)
 				lokt__lease_revoke(e->gw, op->lease);
@@ -765,13 +786,14 @@ static int e_end(struct lokt_txn *tt, bool commit)
 
 			if (op->what == OP_CREATE && op->rec)
 				op->rec->fence = (uint64_t)rev;
-			/* A lock released: its lease goes too, and with it
-			 * its keeper, at once (best effort: unrenewed, it
-			 * would go within its TTL anyway). */
-			if (op->what == OP_REMOVE && op->kind == LOKT_LOCK &&
-			    t->n_kv[LOKT_LOCK] && t->kv[LOKT_LOCK][0].lease)
-				lokt__lease_revoke(es(tt->s)->gw,
-						   t->kv[LOKT_LOCK][0].lease);
+			/* Its keeper learns that it was created: from now
+			 * on, its record gone means released (the keeper
+			 * then revokes the lease and leaves). */
+			if (op->tell >= 0) {
+				(void)!write(op->tell, "1", 1);
+				close(op->tell);
+				op->tell = -1;
+			}
 		}
 	} else {
 		drop_leases(t);
@@ -1671,7 +1693,7 @@ lokt_etcd_keeper_main(int argc, char **argv)
 	int64_t lease, now, seen_by, ka_at, ok_at, ttl, lease_ms;
 	pid_t holder, tracked;
 	uint64_t start;
-	bool seen = false;
+	bool seen = false, told = false;
 	int pidfd = -1, r;
 
 	if (argc != 7)
@@ -1694,6 +1716,7 @@ lokt_etcd_keeper_main(int argc, char **argv)
 		goto out;
 	tracked = holder;
 	pidfd = track(holder, start);
+	fcntl(0, F_SETFL, O_NONBLOCK);
 	now = mono_ms();
 	/* The creation is being sent as we start: wait for it as long as
 	 * a request may take, then give up (it was refused). */
@@ -1702,12 +1725,23 @@ lokt_etcd_keeper_main(int argc, char **argv)
 	ka_at = now;
 	ok_at = now;
 	for (;;) {
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[3] = {
 			{ .fd = lokt__gw_watch_fd(watch), .events = POLLIN },
 			{ .fd = pidfd, .events = POLLIN },
+			{ .fd = told ? -1 : 0, .events = POLLIN },
 		};
 		bool died = false;
+		char c;
 
+		/* Whoever started us says whether the lock was created
+		 * ("1"), or closes our stdin when it was not. */
+		if (!told && (r = (int)read(0, &c, 1)) >= 0) {
+			told = true;
+			if (r == 1)
+				seen = true;
+			else if (!seen)
+				break; /* never created */
+		}
 		now = mono_ms();
 		if (now >= ka_at) {
 			r = lokt__lease_keepalive(es(s)->gw, lease, &ttl);
@@ -1746,7 +1780,7 @@ lokt_etcd_keeper_main(int argc, char **argv)
 			died = true;
 		if (!died) {
 			pfd[1].fd = pidfd;
-			r = poll(pfd, 2, (int)(ka_at - mono_ms() > 0 ?
+			r = poll(pfd, 3, (int)(ka_at - mono_ms() > 0 ?
 						       ka_at - mono_ms() :
 						       0));
 			if (r > 0 && pfd[0].revents)
@@ -1757,15 +1791,20 @@ lokt_etcd_keeper_main(int argc, char **argv)
 			close(pidfd);
 			pidfd = -1;
 			/* The holder (or its keeper) is gone: unless the
-			 * record names a live keeper now, release it. */
-			if (still_ours(s, name, lock_id, &rec) == 1 &&
-			    rec.keeper_pid > 0 && rec.keeper_pid != tracked &&
+			 * record names a live keeper now, release it. A
+			 * holder that released it before exiting left
+			 * nothing to do (and no loss to record). */
+			r = still_ours(s, name, lock_id, &rec);
+			if (r == 1 && rec.keeper_pid > 0 &&
+			    rec.keeper_pid != tracked &&
 			    (pidfd = track((pid_t)rec.keeper_pid,
 					   rec.keeper_start)) >= 0) {
 				tracked = (pid_t)rec.keeper_pid;
 				continue;
 			}
-			lokt_release(s, name, &who, lock_id, 0, NULL);
+			if (r == 1)
+				lokt_release(s, name, &who, lock_id,
+					     LOKT_RELEASE_SEEN, NULL);
 			break;
 		}
 	}
