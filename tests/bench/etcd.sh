@@ -5,9 +5,9 @@
 # in one run. Prints, each beside its baseline:
 #   1. acquire + run /bin/true + release, one command each time:
 #      N x `lokt guard x -- true`  vs  N x `etcdctl lock x true`
-#   2. release -> next holder in: a holder releases, a waiter's command
-#      starts: `lokt guard --wait` vs `etcdctl lock` (each waiting), the
-#      time from the release to the waiter's command, median of N
+#   2. release -> next holder: a holder's command ends (its tool then
+#      releases), a waiter holds the lock: `lokt lock --wait` returning
+#      vs a waiting `etcdctl lock` starting its command, median of N
 # Not a test: nothing is asserted, figures depend on the machine.
 #
 # Usage: tests/bench/etcd.sh [-n N] [-b BUILD_DIR]
@@ -86,7 +86,7 @@ handoff() { # KIND -> ns from release to the waiter's command
 		"$lokt" guard h -- sh -c "while [ ! -e $T/go ]; do sleep 0.001; done; date +%s%N >$r" &
 		h=$!
 		until "$lokt" exists h; do sleep 0.01; done
-		"$lokt" guard h --wait --timeout 30s -- sh -c "date +%s%N >$w" &
+		sh -c "\"$lokt\" lock h --wait --timeout 30s -q --holder 1 --ttl 1m && date +%s%N >$w" &
 		t=$!
 		until [ "$("$lokt" why h --json | sed -n 's/.*"waiters":\([0-9]*\).*/\1/p')" = 1 ]; do sleep 0.01; done
 	else
@@ -100,6 +100,7 @@ handoff() { # KIND -> ns from release to the waiter's command
 	sleep 0.05
 	: >"$T/go"
 	wait "$h" "$t"
+	[ "$kind" = lokt ] && "$lokt" unlock h --force -q
 	echo $(($(cat "$w") - $(cat "$r")))
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -107,7 +108,7 @@ m=$((n < 20 ? n : 20))
 la=$(for ((i = 0; i < m; i++)); do handoff lokt; done | median)
 lb=$(for ((i = 0; i < m; i++)); do handoff etcdctl; done | median)
 printf '%-44s %9s ms   %-26s %9s ms   ratio %s\n' \
-	"release -> waiter in (lokt guard --wait)" "$(ms $((la / 1000)))" \
+	"release -> next holder (lokt lock --wait)" "$(ms $((la / 1000)))" \
 	"etcdctl lock (waiting)" "$(ms $((lb / 1000)))" \
 	"$(awk -v a="$la" -v b="$lb" 'BEGIN { printf "%.2f", a / b }')"
 echo

@@ -107,6 +107,21 @@ record() {
 }
 has_record() { record "$@" >/dev/null; }
 
+# plant NAME [freeze] <BYTES: write a record by hand (a lokt 1.x file, a
+# corrupt or newer one), as another program would: the directory store's
+# file, or the etcd store's key.
+plant() {
+	local area=locks
+	[ "${2:-}" = freeze ] && area=freezes
+	if [ "${LOKT_TEST_STORE:-}" = etcd ]; then
+		etcdctl --endpoints "$ETCD_EP" put "/lokt-test/$area/$1" >/dev/null
+	else
+		mkdir -p "$LOKT_ROOT/$area"
+		cat >"$LOKT_ROOT/$area/$1.json"
+	fi
+}
+on_etcd() { [ "${LOKT_TEST_STORE:-}" = etcd ]; }
+
 # audit_count EVENT NAME [REASON]: how many such events the audit log has
 # (the directory store's file as it is on disk; other stores through
 # lokt audit --json).
