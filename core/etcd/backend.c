@@ -489,9 +489,11 @@ static int keeper_start(struct lokt_store *s, const char *name,
 	snprintf(start_s, sizeof(start_s), "%" PRIu64, rec->pid_start);
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return -errno;
-	/* The keeper's stdin: we write "1" once the lock is created, or
+	/* The keeper's stdin: we send "1" once the lock is created, or
 	 * close it unwritten when it was not (see e_end). */
-	if (pipe2(tell, O_CLOEXEC) < 0) {
+	/* A socket, not a pipe: telling a keeper that died must not raise
+	 * SIGPIPE in the caller (send with MSG_NOSIGNAL). */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tell) < 0) {
 		err = errno;
 		close(pfd[0]);
 		close(pfd[1]);
@@ -790,7 +792,7 @@ static int e_end(struct lokt_txn *tt, bool commit)
 			 * on, its record gone means released (the keeper
 			 * then revokes the lease and leaves). */
 			if (op->tell >= 0) {
-				(void)!write(op->tell, "1", 1);
+				(void)!send(op->tell, "1", 1, MSG_NOSIGNAL);
 				close(op->tell);
 				op->tell = -1;
 			}
