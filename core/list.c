@@ -68,7 +68,9 @@ LOKT_API int lokt_list(struct lokt_store *s, enum lokt_kind kind,
 
 	if (!s || !ret || !ret_n)
 		return -EINVAL;
+	lokt__judge_batch_begin();
 	r = s->be->list(s, kind, list_one, &l);
+	lokt__judge_batch_end();
 	if (r < 0) {
 		free(l.v);
 		return r;
