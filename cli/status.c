@@ -301,15 +301,15 @@ static int status_opt(struct cli *c, int opt, const char *arg, void *data)
  * (for shell completion: plain text, whatever store is in use). */
 static int status_names(struct cli *c)
 {
-	struct lokt_info *v[2] = { NULL, NULL };
+	char **v[2] = { NULL, NULL };
 	size_t n[2] = { 0, 0 }, i[2] = { 0, 0 };
 	const char *a, *b, *last = "";
 	char esc[CLI_ESC_MAX];
 	int r = 0;
 
 	for (int k = 0; k < 2 && r >= 0 && c->store; k++)
-		r = lokt_list(c->store, k ? LOKT_FREEZE : LOKT_LOCK, &v[k],
-			      &n[k]);
+		r = lokt_list_names(c->store, k ? LOKT_FREEZE : LOKT_LOCK,
+				    &v[k], &n[k]);
 	if (r < 0) {
 		cli_error("cannot list %s: %s", c->root, lokt_strerror(r));
 		free(v[0]);
@@ -317,8 +317,8 @@ static int status_names(struct cli *c)
 	}
 	/* Both lists are sorted: merge them. */
 	while (i[0] < n[0] || i[1] < n[1]) {
-		a = i[0] < n[0] ? v[0][i[0]].rec.name : NULL;
-		b = i[1] < n[1] ? v[1][i[1]].rec.name : NULL;
+		a = i[0] < n[0] ? v[0][i[0]] : NULL;
+		b = i[1] < n[1] ? v[1][i[1]] : NULL;
 		if (!b || (a && strcmp(a, b) <= 0))
 			i[0]++;
 		else

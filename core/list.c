@@ -82,6 +82,91 @@ LOKT_API int lokt_list(struct lokt_store *s, enum lokt_kind kind,
 	return 0;
 }
 
+/* Is the entry de of directory dfd a regular file? Without a system call
+ * when the filesystem says (d_type). */
+static bool entry_regular(int dfd, const struct dirent *de)
+{
+	struct stat st;
+
+	if (de->d_type != DT_UNKNOWN)
+		return de->d_type == DT_REG;
+	return fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(st.st_mode);
+}
+
+static int by_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names of text (n NUL-terminated strings, len bytes) as one block:
+ * n pointers, then the strings, sorted. */
+static char **names_block(const char *text, size_t len, size_t n)
+{
+	char **v = malloc(n * sizeof(char *) + len + 1), *p;
+
+	if (!v)
+		return NULL;
+	p = memcpy((char *)(v + n), text, len);
+	for (size_t i = 0; i < n; i++) {
+		v[i] = p;
+		p += strlen(p) + 1;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), by_str);
+	return v;
+}
+
+/* DESIGN: the same entries as lokt_list (a valid name, ".json", a
+ * regular file: a foreign file is skipped there too), found from the
+ * directory alone. A record unlinked since readdir is listed, as
+ * lokt_list lists a record that is released just after it was read. */
+LOKT_API int lokt_list_names(struct lokt_store *s, enum lokt_kind kind,
+			     char ***ret, size_t *ret_n)
+{
+	char name[LOKT_NAME_MAX + 1], *text = NULL, *nt;
+	size_t n = 0, len = 0, cap = 0, l;
+	struct dirent *de;
+	char **v;
+	DIR *d;
+	int r;
+
+	if (!s || !ret || !ret_n)
+		return -EINVAL;
+	r = lokt__store_follow(s);
+	if (r < 0)
+		return r;
+	r = lokt__opendir(lokt__kind_fd(s, kind), &d);
+	if (r < 0)
+		return r;
+	while ((de = readdir(d))) {
+		if (!entry_name(de->d_name, name, sizeof(name)) ||
+		    !entry_regular(dirfd(d), de))
+			continue;
+		l = strlen(name) + 1;
+		if (len + l > cap) {
+			cap = cap ? 2 * cap : 4096;
+			nt = realloc(text, cap);
+			if (!nt) {
+				r = -ENOMEM;
+				break;
+			}
+			text = nt;
+		}
+		memcpy(text + len, name, l);
+		len += l;
+		n++;
+	}
+	closedir(d);
+	v = r < 0 ? NULL : names_block(text ? text : "", len, n);
+	free(text);
+	if (!v)
+		return r < 0 ? r : -ENOMEM;
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
 LOKT_API int lokt_waiters(struct lokt_store *s, const char *name,
 			  size_t *ret_n)
 {

@@ -405,6 +405,13 @@ int lokt_get(struct lokt_store *s, enum lokt_kind kind, const char *name,
 int lokt_list(struct lokt_store *s, enum lokt_kind kind,
 	      struct lokt_info **ret, size_t *ret_n);
 
+/* The names lokt_list would list, sorted, without reading or judging a
+ * record: what a directory listing needs (the mount's readdir, shell
+ * completion). One malloc'd block, free() it alone: *ret_n pointers to
+ * the names, the names after them. */
+int lokt_list_names(struct lokt_store *s, enum lokt_kind kind, char ***ret,
+		    size_t *ret_n);
+
 /* Live waiters queued for a name. */
 int lokt_waiters(struct lokt_store *s, const char *name, size_t *ret_n);
 

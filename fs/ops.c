@@ -243,9 +243,9 @@ static int loktfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 			  off_t off, struct fuse_file_info *fi,
 			  enum fuse_readdir_flags flags)
 {
-	struct lokt_info *list;
 	struct loktfs_path p;
 	size_t i, n;
+	char **names;
 	int r;
 
 	r = loktfs_parse_path(path, &p);
@@ -263,12 +263,14 @@ static int loktfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 		fill(buf, "audit", NULL, 0, 0);
 		return 0;
 	}
-	r = lokt_list(loktfs_get()->store, p.kind, &list, &n);
+	/* Names only: every entry's attributes are asked by getattr at
+	 * the moment they are looked at. */
+	r = lokt_list_names(loktfs_get()->store, p.kind, &names, &n);
 	if (r < 0)
 		return -lokt_errno(r);
 	for (i = 0; i < n; i++)
-		fill(buf, list[i].rec.name, NULL, 0, 0);
-	free(list);
+		fill(buf, names[i], NULL, 0, 0);
+	free(names);
 	return 0;
 }
 
