@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * What stat(2) of a lock or freeze file shows through the mount (owner,
- * time, size), read without judging the record: lokt_get_attr. `ls -l`
+ * The directory store's attr call (backend.h): what stat(2) of a lock or
+ * freeze file shows through the mount (owner, time, size), read without
+ * judging the record, for lokt_get_attr. `ls -l`
  * of 100,000 locks asks it about three times per file within a few
  * microseconds (two lookups and a getattr, the kernel caching nothing),
  * so the parsed answer is kept for a file whose identity has not
@@ -33,7 +34,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "backend.h"
 #include "store.h"
 
 /* How old a record's ctime must be for its parse to be kept (see DESIGN). */
@@ -82,12 +83,13 @@ static void fill(struct lokt_attr *ret, const struct stat *st, int64_t uid,
 	ret->size = (size_t)st->st_size;
 }
 
-/* Read and parse the record: the owner and time lokt__load would give
- * it (a record without uid, corrupt or not, is its file owner's). */
+/* Read and parse the record (lokt__attr_of: the owner and time
+ * lokt__judge_bytes would give it), and keep the parse when the file is
+ * settled (see DESIGN). */
 static int attr_read(struct lokt_store *s, enum lokt_kind kind,
 		     const char *name, struct lokt_attr *ret)
 {
-	struct lokt_record rec;
+	struct lokt_meta meta = { 0 };
 	struct timespec now;
 	struct slot *c;
 	struct stat st;
@@ -98,16 +100,11 @@ static int attr_read(struct lokt_store *s, enum lokt_kind kind,
 	r = lokt__file_read(s, kind, name, &buf, &len, &st);
 	if (r < 0)
 		return r;
-	memset(&rec, 0, sizeof(rec));
-	r = lokt_record_parse(buf, len, &rec);
+	meta.uid = st.st_uid;
+	meta.mtime = st.st_mtim;
+	meta.size = st.st_size;
+	lokt__attr_of(buf, len, &meta, ret);
 	free(buf);
-	if (r < 0 && r != -LOKT_E_FUTURE_VERSION) {
-		memset(&rec, 0, sizeof(rec));
-		rec.uid = -1;
-	}
-	if (rec.uid < 0)
-		rec.uid = st.st_uid;
-	fill(ret, &st, rec.uid, &rec.acquired);
 	lokt__now(&now);
 	if (lokt__ms_between(&st.st_ctim, &now) < CACHE_AGE_MS)
 		return 0; /* racily clean: not kept */
@@ -118,14 +115,14 @@ static int attr_read(struct lokt_store *s, enum lokt_kind kind,
 			    .size = st.st_size,
 			    .mtime = st.st_mtim,
 			    .ctime = st.st_ctim,
-			    .uid = rec.uid,
-			    .acquired = rec.acquired };
+			    .uid = ret->uid,
+			    .acquired = ret->acquired };
 	pthread_mutex_unlock(&cache_lock);
 	return 0;
 }
 
-LOKT_API int lokt_get_attr(struct lokt_store *s, enum lokt_kind kind,
-			   const char *name, struct lokt_attr *ret)
+int lokt__dir_attr(struct lokt_store *s, enum lokt_kind kind,
+		   const char *name, struct lokt_attr *ret)
 {
 	char file[LOKT_NAME_MAX + 8];
 	struct timespec acquired;
@@ -133,12 +130,8 @@ LOKT_API int lokt_get_attr(struct lokt_store *s, enum lokt_kind kind,
 	bool hit = false;
 	int64_t uid = 0;
 	struct slot *c;
-	int r = lokt_name_check(name);
+	int r;
 
-	if (r < 0)
-		return r;
-	if (!s || !ret)
-		return -EINVAL;
 	r = lokt__store_follow(s);
 	if (r < 0)
 		return r;
