@@ -228,10 +228,7 @@ static int dir_names(struct lokt_store *s, enum lokt_kind kind,
 	DIR *d;
 	int r;
 
-	r = lokt__store_follow(s);
-	if (r < 0)
-		return r;
-	r = lokt__opendir(lokt__kind_fd(s, kind), &d);
+	r = opendir_kind(s, kind, &d);
 	if (r < 0)
 		return r;
 	while ((de = readdir(d)))
