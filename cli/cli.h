@@ -214,6 +214,10 @@ void cli_timing(const struct lokt_info *in, char *buf, size_t size);
 /* The command line of a live local holder into cmd; false when none is
  * known (another host, stale, gone, or pid 1: a detached lock). */
 bool cli_cmdline(const struct lokt_info *in, char *cmd, size_t size);
+/* Around the printing of one listing (status): each holder's command
+ * line is read once, however many of the listed locks it holds (its
+ * records were judged live in that listing). */
+void cli_cmdline_batch(bool on);
 
 /* `running "make deploy"` for a live local holder, else "". */
 void cli_command_of(const struct lokt_info *in, char *buf, size_t size);

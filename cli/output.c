@@ -314,12 +314,59 @@ void cli_timing(const struct lokt_info *in, char *buf, size_t size)
 		snprintf(buf, size, "for %s; expired %s ago", age, left);
 }
 
+/* The command lines read in this listing (cli_cmdline_batch), of
+ * holders named by pid and start time; at most CMD_MEMO of them. */
+#define CMD_MEMO 16
+
+static struct {
+	bool on;
+	size_t n;
+	struct {
+		int64_t pid;
+		uint64_t start;
+		bool known;
+		char cmd[256];
+	} v[CMD_MEMO];
+} cmds;
+
+void cli_cmdline_batch(bool on)
+{
+	cmds.on = on;
+	cmds.n = 0;
+}
+
+static bool read_cmdline(const struct lokt_record *rec, char *cmd,
+			 size_t size)
+{
+	return lokt_proc_cmdline((pid_t)rec->pid, cmd, size) >= 0 && cmd[0];
+}
+
 bool cli_cmdline(const struct lokt_info *in, char *cmd, size_t size)
 {
+	const struct lokt_record *rec = &in->rec;
+	size_t i;
+
 	/* pid 1 holds detached locks: its command says nothing of them. */
-	return in->local && in->stale == LOKT_LIVE && in->rec.pid > 0 &&
-	       !lokt_is_detached(&in->rec) &&
-	       lokt_proc_cmdline((pid_t)in->rec.pid, cmd, size) >= 0 && cmd[0];
+	if (!in->local || in->stale != LOKT_LIVE || rec->pid <= 0 ||
+	    lokt_is_detached(rec))
+		return false;
+	if (!cmds.on || !rec->pid_start)
+		return read_cmdline(rec, cmd, size);
+	for (i = 0; i < cmds.n; i++)
+		if (cmds.v[i].pid == rec->pid &&
+		    cmds.v[i].start == rec->pid_start)
+			break;
+	if (i == cmds.n) {
+		if (i == CMD_MEMO)
+			return read_cmdline(rec, cmd, size);
+		cmds.v[i].pid = rec->pid;
+		cmds.v[i].start = rec->pid_start;
+		cmds.v[i].known = read_cmdline(rec, cmds.v[i].cmd,
+					       sizeof(cmds.v[i].cmd));
+		cmds.n++;
+	}
+	snprintf(cmd, size, "%s", cmds.v[i].cmd);
+	return cmds.v[i].known;
 }
 
 void cli_command_of(const struct lokt_info *in, char *buf, size_t size)

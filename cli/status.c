@@ -120,20 +120,52 @@ static void print_freezes(const struct lokt_info *fr, size_t n)
 	}
 }
 
-static struct json_object *infos_json(const struct lokt_info *v, size_t n)
+/* The elements of a JSON array, one object at a time: 100,000 locks
+ * never become one tree and one string in memory. */
+static void print_infos_json(const struct lokt_info *v, size_t n)
 {
-	struct json_object *arr = json_object_new_array();
+	struct json_object *obj;
 
-	for (size_t i = 0; i < n; i++)
-		json_object_array_add(arr, cli_info_json(&v[i]));
-	return arr;
+	putchar('[');
+	for (size_t i = 0; i < n; i++) {
+		obj = cli_info_json(&v[i]);
+		if (i)
+			putchar(',');
+		fputs(json_object_to_json_string_ext(
+			      obj, JSON_C_TO_STRING_PLAIN |
+					   JSON_C_TO_STRING_NOSLASHESCAPE),
+		      stdout);
+		json_object_put(obj);
+	}
+	putchar(']');
+}
+
+/* The document of status --json, {"root", "root_exists", "locks",
+ * "freezes"[, "pruned"]}, written as it is built. */
+static void print_status_json(struct cli *c, const struct lokt_info *locks,
+			      size_t nl, const struct lokt_info *freezes,
+			      size_t nf, bool pruned, size_t npruned)
+{
+	struct json_object *root = json_object_new_string(c->root);
+
+	printf("{\"root\":%s,\"root_exists\":%s,\"locks\":",
+	       json_object_to_json_string_ext(
+		       root, JSON_C_TO_STRING_PLAIN |
+				     JSON_C_TO_STRING_NOSLASHESCAPE),
+	       c->store ? "true" : "false");
+	json_object_put(root);
+	print_infos_json(locks, nl);
+	fputs(",\"freezes\":", stdout);
+	print_infos_json(freezes, nf);
+	if (pruned)
+		printf(",\"pruned\":%zu", npruned);
+	puts("}");
 }
 
 static int status_all(struct cli *c, bool pruned, size_t npruned)
 {
 	struct lokt_info *locks = NULL, *freezes = NULL;
 	size_t nl = 0, nf = 0;
-	struct json_object *doc;
 	int r;
 
 	r = c->store ? lokt_list(c->store, LOKT_LOCK, &locks, &nl) : 0;
@@ -144,19 +176,9 @@ static int status_all(struct cli *c, bool pruned, size_t npruned)
 		free(locks);
 		return 1;
 	}
+	cli_cmdline_batch(true);
 	if (c->json) {
-		doc = json_object_new_object();
-		json_object_object_add(doc, "root",
-				       json_object_new_string(c->root));
-		json_object_object_add(doc, "root_exists",
-				       json_object_new_boolean(c->store != NULL));
-		json_object_object_add(doc, "locks", infos_json(locks, nl));
-		json_object_object_add(doc, "freezes", infos_json(freezes, nf));
-		if (pruned)
-			json_object_object_add(
-				doc, "pruned",
-				json_object_new_int64((int64_t)npruned));
-		cli_json_print(doc);
+		print_status_json(c, locks, nl, freezes, nf, pruned, npruned);
 	} else {
 		if (pruned)
 			printf("pruned %zu stale lock%s\n", npruned,
@@ -171,6 +193,7 @@ static int status_all(struct cli *c, bool pruned, size_t npruned)
 			       c->root);
 		print_freezes(freezes, nf);
 	}
+	cli_cmdline_batch(false);
 	free(locks);
 	free(freezes);
 	return 0;
@@ -278,15 +301,15 @@ static int status_opt(struct cli *c, int opt, const char *arg, void *data)
  * (for shell completion: plain text, whatever store is in use). */
 static int status_names(struct cli *c)
 {
-	struct lokt_info *v[2] = { NULL, NULL };
+	char **v[2] = { NULL, NULL };
 	size_t n[2] = { 0, 0 }, i[2] = { 0, 0 };
 	const char *a, *b, *last = "";
 	char esc[CLI_ESC_MAX];
 	int r = 0;
 
 	for (int k = 0; k < 2 && r >= 0 && c->store; k++)
-		r = lokt_list(c->store, k ? LOKT_FREEZE : LOKT_LOCK, &v[k],
-			      &n[k]);
+		r = lokt_list_names(c->store, k ? LOKT_FREEZE : LOKT_LOCK,
+				    &v[k], &n[k]);
 	if (r < 0) {
 		cli_error("cannot list %s: %s", c->root, lokt_strerror(r));
 		free(v[0]);
@@ -294,8 +317,8 @@ static int status_names(struct cli *c)
 	}
 	/* Both lists are sorted: merge them. */
 	while (i[0] < n[0] || i[1] < n[1]) {
-		a = i[0] < n[0] ? v[0][i[0]].rec.name : NULL;
-		b = i[1] < n[1] ? v[1][i[1]].rec.name : NULL;
+		a = i[0] < n[0] ? v[0][i[0]] : NULL;
+		b = i[1] < n[1] ? v[1][i[1]] : NULL;
 		if (!b || (a && strcmp(a, b) <= 0))
 			i[0]++;
 		else

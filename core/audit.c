@@ -129,7 +129,17 @@ out:
 	(void)flock(fd, LOCK_UN);
 }
 
-/* One line, one write(2), into the current log; see ROTATION above. */
+/* One line, one write(2), into the current log; see ROTATION above.
+ *
+ * Five system calls: open, flock, fstat, write, close. The one fstat,
+ * under the shared lock, both refuses what is not the log (anything but
+ * a regular file of one name: nothing is written before it is seen) and
+ * finds an inode rotated out (no name left). The size it gives plus our
+ * line decides a rotation: a line appended meanwhile by another process
+ * can only make the log larger, so at worst the rotation falls to the
+ * next append. Closing drops the shared lock; should a fork in another
+ * thread keep a copy of the descriptor a while, a rotation is left to a
+ * later append, as when any appender holds the lock. */
 void lokt__audit_file_append(struct lokt_store *s, const char *line,
 			     size_t len)
 {
@@ -138,24 +148,31 @@ void lokt__audit_file_append(struct lokt_store *s, const char *line,
 	int fd;
 
 	for (int i = 0; i < APPEND_TRIES; i++) {
-		fd = lokt__audit_open_log(s, AUDIT_LOG, O_WRONLY | O_APPEND | O_CREAT,
-			      NULL);
+		fd = openat(s->root_fd, AUDIT_LOG,
+			    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+				    O_NOFOLLOW | O_NONBLOCK | O_NOCTTY,
+			    0600);
 		if (fd < 0)
 			return; /* best effort, see above */
 		/* The last try writes even without the lock: a process that
 		 * keeps an flock on the log must not silence it. */
-		if (i < APPEND_TRIES - 1 &&
-		    (flock(fd, LOCK_SH | LOCK_NB) < 0 || fstat(fd, &st) < 0 ||
-		     st.st_nlink == 0)) {
+		if (i < APPEND_TRIES - 1 && flock(fd, LOCK_SH | LOCK_NB) < 0) {
+			close(fd);
+			continue;
+		}
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+		    st.st_nlink > 1) {
+			close(fd);
+			return; /* not the log: never written */
+		}
+		if (st.st_nlink == 0 && i < APPEND_TRIES - 1) {
 			close(fd);
 			continue;
 		}
 		/* One write: a short write cannot be completed without
 		 * risking an interleaved line, so it is not retried. */
 		n = write(fd, line, len);
-		(void)flock(fd, LOCK_UN);
-		if (n > 0 && fstat(fd, &st) == 0 &&
-		    (uint64_t)st.st_size >= audit_max(s))
+		if (n > 0 && (uint64_t)st.st_size + (uint64_t)n >= audit_max(s))
 			rotate(s, fd);
 		close(fd);
 		return;

@@ -123,6 +123,17 @@ struct lokt_backend {
 		    int (*fn)(const char *name, const char *buf, size_t len,
 			      const struct lokt_meta *meta, void *ud),
 		    void *ud);
+	/* Call fn with the name of every record of kind (any order) without
+	 * reading the records: the names list would report, for a directory
+	 * listing (lokt_list_names). fn's negative result stops the walk.
+	 * May be NULL: list stands in. */
+	int (*names)(struct lokt_store *s, enum lokt_kind kind,
+		     int (*fn)(const char *name, void *ud), void *ud);
+	/* What stat(2) of the name's record shows through the mount, as
+	 * get and lokt__judge_bytes would find it, without the judgement
+	 * (lokt_get_attr). May be NULL: get and lokt__attr_of stand in. */
+	int (*attr)(struct lokt_store *s, enum lokt_kind kind,
+		    const char *name, struct lokt_attr *ret);
 	int (*waiters)(struct lokt_store *s, const char *name,
 		       struct lokt_queue *ret);
 
@@ -175,6 +186,9 @@ struct lokt_backend {
 
 /* The directory store (dir.c). */
 extern const struct lokt_backend lokt__dir_backend;
+/* Its attr call, with a parse cache (attr.c). */
+int lokt__dir_attr(struct lokt_store *s, enum lokt_kind kind,
+		   const char *name, struct lokt_attr *ret);
 
 /* The etcd store is a module (liblokt-etcd.so, core/etcd/backend.c),
  * loaded by lokt_store_open for an etcd:// root; this is its entry. */
@@ -184,6 +198,12 @@ typedef int lokt_etcd_module_open_fn(const char *root, struct lokt_store **ret,
 lokt_etcd_module_open_fn lokt_etcd_module_open;
 /* The module's other entry: lokt-keeper's main (core/etcd/keeper.c). */
 int lokt_etcd_keeper_main(int argc, char **argv);
+
+/* The attributes of a record's bytes as lokt__judge_bytes gives them:
+ * its uid, else the writer's (meta->uid), corrupt or not; its acquisition
+ * time; mtime and size from meta (list.c). */
+void lokt__attr_of(const char *buf, size_t len, const struct lokt_meta *meta,
+		   struct lokt_attr *ret);
 
 /* Run step(t, ud) as one transition on (kind, name), again from the
  * start while the backend says it conflicted. step returns >= 0 to

@@ -204,6 +204,41 @@ static int dir_list(struct lokt_store *s, enum lokt_kind kind,
 	return r < 0 ? r : 0;
 }
 
+/* Is the entry de of directory dfd a regular file? Without a system call
+ * when the filesystem says (d_type). */
+static bool entry_regular(int dfd, const struct dirent *de)
+{
+	struct stat st;
+
+	if (de->d_type != DT_UNKNOWN)
+		return de->d_type == DT_REG;
+	return fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(st.st_mode);
+}
+
+/* The entries dir_list would report (a record name, ".json", a regular
+ * file: a foreign file is skipped there too) from the directory alone.
+ * A record removed between readdir and the caller's use is named, as
+ * dir_list reports one removed just after it was read. */
+static int dir_names(struct lokt_store *s, enum lokt_kind kind,
+		     int (*fn)(const char *name, void *ud), void *ud)
+{
+	char name[LOKT_NAME_MAX + 1];
+	struct dirent *de;
+	DIR *d;
+	int r;
+
+	r = opendir_kind(s, kind, &d);
+	if (r < 0)
+		return r;
+	while ((de = readdir(d)))
+		if (entry_name(de->d_name, name, sizeof(name)) &&
+		    entry_regular(dirfd(d), de) && (r = fn(name, ud)) < 0)
+			break;
+	closedir(d);
+	return r < 0 ? r : 0;
+}
+
 static int dir_waiters(struct lokt_store *s, const char *name,
 		       struct lokt_queue *ret)
 {
@@ -343,6 +378,8 @@ const struct lokt_backend lokt__dir_backend = {
 	.end = dir_end,
 	.get = dir_get,
 	.list = dir_list,
+	.names = dir_names,
+	.attr = lokt__dir_attr,
 	.waiters = dir_waiters,
 	.wait_join = lokt__dir_wait_join,
 	.wait_plan = lokt__dir_wait_plan,

@@ -174,18 +174,55 @@ LOKT_API int lokt_duration_format(int64_t ms, char *buf, size_t size)
  * (an offset can push a written date across either end), formatting too,
  * so that whatever one accepts the other gives back. */
 
+/*
+ * Days between 1970-01-01 and a date of the proleptic Gregorian calendar,
+ * and back, by arithmetic: gmtime_r and timegm would load the time zone
+ * file (/etc/localtime) at their first call, six system calls and a parse
+ * in every lokt process, for a UTC conversion that needs no zone. The
+ * year is counted from March, so that a leap day ends it; 400 years
+ * ("an era") are 146097 days; 719468 days lie between 0000-03-01 and
+ * 1970-01-01.
+ */
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+static int64_t days_from_date(int year, int mon, int day)
+{
+	int64_t y = year - (mon <= 2), era = floor_div(y, 400);
+	int64_t yoe = y - era * 400; /* year of the era, 0..399 */
+	int64_t doy = (153 * (mon > 2 ? mon - 3 : mon + 9) + 2) / 5 + day - 1;
+
+	return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+static void date_from_days(int64_t days, int *year, int *mon, int *day)
+{
+	int64_t z = days + 719468, era = floor_div(z, 146097);
+	int64_t doe = z - era * 146097; /* day of the era, 0..146096 */
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153; /* month from March, 0..11 */
+
+	*day = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*mon = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*year = (int)(yoe + era * 400 + (*mon <= 2));
+}
+
 LOKT_API int lokt_time_format(const struct timespec *t, char *buf, size_t size)
 {
-	struct tm tm;
-	time_t sec = t->tv_sec;
-	int n;
+	int64_t sec = (int64_t)t->tv_sec, days, rem;
+	int year, mon, day, n;
 
-	if ((int64_t)sec < RFC3339_FIRST_SEC ||
-	    (int64_t)sec > RFC3339_LAST_SEC || !gmtime_r(&sec, &tm))
+	if (sec < RFC3339_FIRST_SEC || sec > RFC3339_LAST_SEC)
 		return -EOVERFLOW;
-	n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		     tm.tm_min, tm.tm_sec, (long)t->tv_nsec);
+	days = floor_div(sec, 86400);
+	rem = sec - days * 86400;
+	date_from_days(days, &year, &mon, &day);
+	n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", year,
+		     mon, day, (int)(rem / 3600), (int)(rem / 60 % 60),
+		     (int)(rem % 60), (long)t->tv_nsec);
 	if (n < 0 || (size_t)n >= size)
 		return -ENOSPC;
 	return n;
@@ -228,8 +265,7 @@ LOKT_API int lokt_time_parse(const char *s, struct timespec *ret)
 	int year, mon, day, hour, min, sec, oh = 0, om = 0;
 	long nsec = 0;
 	int offset = 0, sign = 1, nfrac = 0;
-	struct tm tm = {0};
-	time_t t;
+	int64_t t;
 
 	if (!s)
 		return -EINVAL;
@@ -267,16 +303,11 @@ LOKT_API int lokt_time_parse(const char *s, struct timespec *ret)
 	if (*s || mon < 1 || mon > 12 || day < 1 ||
 	    day > days_in_month(year, mon) || hour > 23 || min > 59 || sec > 59)
 		return -EINVAL;
-	tm.tm_year = year - 1900;
-	tm.tm_mon = mon - 1;
-	tm.tm_mday = day;
-	tm.tm_hour = hour;
-	tm.tm_min = min;
-	tm.tm_sec = sec;
-	t = timegm(&tm) - offset;
-	if ((int64_t)t < RFC3339_FIRST_SEC || (int64_t)t > RFC3339_LAST_SEC)
+	t = days_from_date(year, mon, day) * 86400 + hour * 3600 + min * 60 +
+	    sec - offset;
+	if (t < RFC3339_FIRST_SEC || t > RFC3339_LAST_SEC)
 		return -EINVAL;
-	ret->tv_sec = t;
+	ret->tv_sec = (time_t)t;
 	ret->tv_nsec = nsec;
 	return 0;
 }

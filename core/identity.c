@@ -9,15 +9,23 @@
  * The staleness rule lives here and only here (lokt__judge): TTL first,
  * then, for a holder on this host, a dead or reused pid. A holder on
  * another host cannot be checked and is judged by its TTL alone.
+ *
+ * A listing judges thousands of records, often of a few holders: inside
+ * lokt__judge_batch_begin/end (one thread's listing), a holder seen twice
+ * gets a pidfd, and every later record of it costs one poll(2) of that
+ * pidfd instead of reading /proc again. Nothing is taken on trust: the
+ * pidfd says whether that very process has exited at the instant of each
+ * judgement, and a live process's start time never changes.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -53,6 +61,29 @@ static ssize_t read_small(const char *path, char *buf, size_t size)
 	return (ssize_t)len;
 }
 
+/* One read(2) of a /proc file into buf (size-1 bytes at most),
+ * NUL-terminated: /proc/<pid>/stat, comm and cmdline hand over as much as
+ * fits in the first read, so a second read would only say end of file.
+ * Length or -errno; a vanished process is -ESRCH. */
+static ssize_t read_proc_once(const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	do
+		n = read(fd, buf, size - 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		n = errno == ESRCH ? -ESRCH : -errno;
+	close(fd);
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
 /* The fields of /proc/<pid>/stat we use. comm (field 2) is in parentheses
  * and may itself contain spaces and ')', so the fields after it are found
  * from the LAST ')'. */
@@ -72,7 +103,7 @@ static int read_stat(pid_t pid, struct proc_stat *ret)
 	if (pid <= 0)
 		return -ESRCH;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	n = read_small(path, buf, sizeof(buf));
+	n = read_proc_once(path, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	p = strrchr(buf, ')');
@@ -148,19 +179,125 @@ bool lokt__is_descendant(pid_t pid, pid_t ancestor, uint64_t ancestor_start)
 	return false;
 }
 
-/* Alive means: exists (kill 0 succeeds or is refused for permission) and
- * is not a zombie, which has exited and only waits to be reaped. */
+/* The holders met in this thread's listing (lokt__judge_batch_begin):
+ * pid, start time and, from the second meeting on, a pidfd of that
+ * process. At most MEMO_MAX holders; others are read from /proc each
+ * time, as outside a listing. */
+#define MEMO_MAX 64
+
+struct memo {
+	pid_t pid;
+	uint64_t start;
+	int pidfd; /* -1: met once, no pidfd yet */
+};
+
+static __thread struct {
+	bool on;
+	size_t n;
+	struct memo v[MEMO_MAX];
+} batch;
+
+void lokt__judge_batch_begin(void)
+{
+	batch.on = true;
+	batch.n = 0;
+}
+
+void lokt__judge_batch_end(void)
+{
+	for (size_t i = 0; i < batch.n; i++)
+		if (batch.v[i].pidfd >= 0)
+			close(batch.v[i].pidfd);
+	batch.on = false;
+	batch.n = 0;
+}
+
+/* Has the process of pidfd exited (a zombie, or reaped)? A pidfd polls
+ * readable from the moment its process exits, as a zombie reads 'Z'. */
+static bool pidfd_exited(int pidfd)
+{
+	struct pollfd p = {.fd = pidfd, .events = POLLIN};
+
+	return poll(&p, 1, 0) != 0;
+}
+
+/* Alive means: /proc/<pid>/stat exists and is not a zombie's (one that
+ * has exited and only waits to be reaped). */
+static bool stat_alive(pid_t pid, struct proc_stat *st)
+{
+	return read_stat(pid, st) == 0 && st->state != 'Z' &&
+	       st->state != 'X';
+}
+
+/* A second meeting of m's pid: a pidfd of that process. Opened before
+ * its stat is read, and kept only when the process is still running
+ * after the read: then the pidfd and the stat are of one process (its
+ * pid could not be reused while it ran). Alive or not, as stat_alive. */
+static bool memo_pidfd(struct memo *m, struct proc_stat *st)
+{
+	int fd = (int)syscall(SYS_pidfd_open, m->pid, 0);
+	bool alive = stat_alive(m->pid, st);
+
+	if (fd < 0)
+		return alive;
+	if (alive && !pidfd_exited(fd)) {
+		m->start = st->start;
+		m->pidfd = fd;
+	} else {
+		close(fd);
+	}
+	return alive;
+}
+
+/* Judge pid through the listing's memo: 1 alive (start in *ret_start),
+ * 0 dead. */
+static bool memo_alive(pid_t pid, uint64_t *ret_start)
+{
+	struct proc_stat st;
+	struct memo *m = NULL;
+	bool alive;
+
+	for (size_t i = 0; i < batch.n; i++)
+		if (batch.v[i].pid == pid)
+			m = &batch.v[i];
+	if (m && m->pidfd >= 0) {
+		if (!pidfd_exited(m->pidfd)) {
+			*ret_start = m->start;
+			return true;
+		}
+		/* Exited: judged from /proc again (dead, or its pid reused),
+		 * and a pidfd of whatever runs under that pid next time. */
+		close(m->pidfd);
+		m->pidfd = -1;
+	}
+	if (m) {
+		alive = memo_pidfd(m, &st);
+	} else {
+		alive = stat_alive(pid, &st);
+		if (alive && batch.n < MEMO_MAX)
+			batch.v[batch.n++] =
+				(struct memo){.pid = pid, .pidfd = -1};
+	}
+	*ret_start = st.start;
+	return alive;
+}
+
 static enum lokt_stale judge_pid(pid_t pid, uint64_t want_start)
 {
 	struct proc_stat st;
+	uint64_t start;
 
 	if (pid <= 0)
 		return LOKT_STALE_DEAD;
-	if (kill(pid, 0) < 0 && errno != EPERM)
-		return LOKT_STALE_DEAD;
-	if (read_stat(pid, &st) < 0 || st.state == 'Z' || st.state == 'X')
-		return LOKT_STALE_DEAD;
-	if (want_start && st.start != want_start)
+	if (batch.on) {
+		if (!memo_alive(pid, &start))
+			return LOKT_STALE_DEAD;
+	} else {
+		if (!stat_alive(pid, &st))
+			return LOKT_STALE_DEAD;
+		start = st.start;
+	}
+	if (want_start && start != want_start)
 		return LOKT_STALE_REUSED;
 	return LOKT_LIVE;
 }
@@ -372,7 +509,7 @@ LOKT_API int lokt_who_caller(pid_t caller, uid_t uid, struct lokt_who *ret)
 	int r;
 
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)caller);
-	n = caller > 0 ? read_small(path, comm, sizeof(comm)) : -ESRCH;
+	n = caller > 0 ? read_proc_once(path, comm, sizeof(comm)) : -ESRCH;
 	if (n < 0)
 		return (int)n;
 	comm[strcspn(comm, "\n")] = '\0';
@@ -414,7 +551,7 @@ LOKT_API int lokt_proc_cmdline(pid_t pid, char *buf, size_t size)
 	if (!buf || size == 0)
 		return -EINVAL;
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	n = pid > 0 ? read_small(path, buf, size) : -ESRCH;
+	n = pid > 0 ? read_proc_once(path, buf, size) : -ESRCH;
 	if (n < 0)
 		return (int)n;
 	while (n > 0 && buf[n - 1] == '\0')
@@ -427,7 +564,7 @@ LOKT_API int lokt_proc_cmdline(pid_t pid, char *buf, size_t size)
 		return 0;
 	/* Kernel threads and zombies have no command line: show comm. */
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	n = read_small(path, comm, sizeof(comm));
+	n = read_proc_once(path, comm, sizeof(comm));
 	if (n < 0)
 		return (int)n;
 	comm[strcspn(comm, "\n")] = '\0';

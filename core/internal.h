@@ -115,6 +115,13 @@ enum lokt_stale lokt__judge(const struct lokt_record *rec, const char *host,
 			    const struct timespec *now, bool check_pid,
 			    bool *ret_local, bool *ret_kept);
 
+/* Around one thread's judging of many records (a listing): a holder met
+ * more than once is then checked through a pidfd, one poll(2), instead
+ * of reading /proc each time; as exact as without (identity.c). Every
+ * begin has its end, on the same thread. */
+void lokt__judge_batch_begin(void);
+void lokt__judge_batch_end(void);
+
 /* Does `who` hold `rec`? Same non-empty agent_id and same uid (rec->uid
  * unknown: any); or same host, same owner, and who->pid is rec->pid or its
  * descendant (rec->pid_start checked when known). */

@@ -68,7 +68,9 @@ LOKT_API int lokt_list(struct lokt_store *s, enum lokt_kind kind,
 
 	if (!s || !ret || !ret_n)
 		return -EINVAL;
+	lokt__judge_batch_begin();
 	r = s->be->list(s, kind, list_one, &l);
+	lokt__judge_batch_end();
 	if (r < 0) {
 		free(l.v);
 		return r;
@@ -77,6 +79,135 @@ LOKT_API int lokt_list(struct lokt_store *s, enum lokt_kind kind,
 		qsort(l.v, l.n, sizeof(*l.v), by_name);
 	*ret = l.v;
 	*ret_n = l.n;
+	return 0;
+}
+
+static int by_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names collected so far: n NUL-terminated strings in text[len]. */
+struct names {
+	char *text;
+	size_t n, len, cap;
+};
+
+static int add_name(const char *name, void *ud)
+{
+	struct names *l = ud;
+	size_t k = strlen(name) + 1;
+	char *nt;
+
+	if (l->len + k > l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 4096;
+		while (l->len + k > l->cap)
+			l->cap *= 2;
+		nt = realloc(l->text, l->cap);
+		if (!nt)
+			return -ENOMEM;
+		l->text = nt;
+	}
+	memcpy(l->text + l->len, name, k);
+	l->len += k;
+	l->n++;
+	return 0;
+}
+
+/* One block: n pointers, then the strings, sorted by name. */
+static char **names_block(const struct names *l)
+{
+	char **v = malloc(l->n * sizeof(char *) + l->len + 1), *p;
+
+	if (!v)
+		return NULL;
+	p = (char *)(v + l->n);
+	if (l->len)
+		memcpy(p, l->text, l->len);
+	for (size_t i = 0; i < l->n; i++) {
+		v[i] = p;
+		p += strlen(p) + 1;
+	}
+	if (l->n)
+		qsort(v, l->n, sizeof(*v), by_str);
+	return v;
+}
+
+/* A backend without a names call: its listing, the bytes unused. */
+static int add_listed(const char *name, const char *buf, size_t len,
+		      const struct lokt_meta *meta, void *ud)
+{
+	(void)buf;
+	(void)len;
+	(void)meta;
+	return add_name(name, ud);
+}
+
+LOKT_API int lokt_list_names(struct lokt_store *s, enum lokt_kind kind,
+			     char ***ret, size_t *ret_n)
+{
+	struct names l = { 0 };
+	char **v = NULL;
+	int r;
+
+	if (!s || !ret || !ret_n)
+		return -EINVAL;
+	r = s->be->names ? s->be->names(s, kind, add_name, &l)
+			 : s->be->list(s, kind, add_listed, &l);
+	if (r >= 0) {
+		v = names_block(&l);
+		if (!v)
+			r = -ENOMEM;
+	}
+	free(l.text);
+	if (r < 0)
+		return r;
+	*ret = v;
+	*ret_n = l.n;
+	return 0;
+}
+
+void lokt__attr_of(const char *buf, size_t len, const struct lokt_meta *meta,
+		   struct lokt_attr *ret)
+{
+	struct lokt_record rec;
+	int r;
+
+	memset(&rec, 0, sizeof(rec));
+	r = lokt_record_parse(buf, len, &rec);
+	if (r < 0 && r != -LOKT_E_FUTURE_VERSION) {
+		memset(&rec, 0, sizeof(rec));
+		rec.uid = -1;
+	}
+	if (rec.uid < 0)
+		rec.uid = meta->uid;
+	ret->uid = rec.uid;
+	ret->acquired = rec.acquired;
+	ret->mtime = meta->mtime;
+	if (!ret->mtime.tv_sec && !ret->mtime.tv_nsec)
+		ret->mtime = rec.acquired;
+	ret->size = meta->size < 0 ? 0 : (size_t)meta->size;
+}
+
+LOKT_API int lokt_get_attr(struct lokt_store *s, enum lokt_kind kind,
+			   const char *name, struct lokt_attr *ret)
+{
+	struct lokt_meta meta;
+	size_t len;
+	char *buf;
+	int r = lokt_name_check(name);
+
+	if (r < 0)
+		return r;
+	if (!s || !ret)
+		return -EINVAL;
+	if (s->be->attr)
+		return s->be->attr(s, kind, name, ret);
+	r = s->be->get(s, kind, name, &buf, &len, &meta);
+	if (r < 0)
+		return r;
+	lokt__attr_of(buf, len, &meta, ret);
+	free(buf);
 	return 0;
 }
 

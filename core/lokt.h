@@ -405,6 +405,28 @@ int lokt_get(struct lokt_store *s, enum lokt_kind kind, const char *name,
 int lokt_list(struct lokt_store *s, enum lokt_kind kind,
 	      struct lokt_info **ret, size_t *ret_n);
 
+/* What stat(2) of a record shows through the mount. */
+struct lokt_attr {
+	int64_t uid; /* the record's "uid", else its file's owner */
+	struct timespec acquired; /* "acquired_ts"; 0 when unknown (corrupt) */
+	struct timespec mtime; /* of the file */
+	size_t size; /* of the file, bytes */
+};
+
+/* The attributes of the record of `name`, as lokt_get would find them,
+ * without judging the record (no /proc read). A record read before whose
+ * file has not changed since is not read again (core/attr.c says why
+ * that is exact). -LOKT_E_NOT_FOUND, -LOKT_E_FOREIGN, -errno. */
+int lokt_get_attr(struct lokt_store *s, enum lokt_kind kind,
+		  const char *name, struct lokt_attr *ret);
+
+/* The names lokt_list would list, sorted, without reading or judging a
+ * record: what a directory listing needs (the mount's readdir, shell
+ * completion). One malloc'd block, free() it alone: *ret_n pointers to
+ * the names, the names after them. */
+int lokt_list_names(struct lokt_store *s, enum lokt_kind kind, char ***ret,
+		    size_t *ret_n);
+
 /* Live waiters queued for a name. */
 int lokt_waiters(struct lokt_store *s, const char *name, size_t *ret_n);
 

@@ -286,6 +286,11 @@ int lokt__ensure_root(const char *root)
 
 	if (!p)
 		return -ENOMEM;
+	/* Nearly always there already: one stat, not two calls per level. */
+	if (is_dir(root)) {
+		free(p);
+		return 0;
+	}
 	/* mkdir -p root: parents first. */
 	for (char *s = strchr(p + 1, '/'); s && r == 0;
 	     s = strchr(s + 1, '/')) {

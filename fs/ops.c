@@ -123,19 +123,18 @@ static gid_t primary_gid(uid_t uid)
 	return found->pw_gid;
 }
 
-static void stat_entry(const struct lokt_info *info, struct stat *st)
+static void stat_entry(const struct lokt_attr *a, struct stat *st)
 {
-	const struct lokt_record *rec = &info->rec;
-	struct timespec t = rec->acquired;
+	struct timespec t = a->acquired;
 
 	if (t.tv_sec == 0 && t.tv_nsec == 0)
-		t = info->mtime;
+		t = a->mtime;
 	st->st_mode = S_IFREG | 0644;
 	st->st_nlink = 1;
-	st->st_uid = rec->uid >= 0 ? (uid_t)rec->uid : 0;
+	st->st_uid = a->uid >= 0 ? (uid_t)a->uid : 0;
 	st->st_gid = primary_gid(st->st_uid);
-	st->st_size = (off_t)info->size;
-	st->st_blocks = (blkcnt_t)((info->size + 511) / 512);
+	st->st_size = (off_t)a->size;
+	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
 	st->st_atim = st->st_mtim = st->st_ctim = t;
 }
 
@@ -206,7 +205,7 @@ static int loktfs_getattr(const char *path, struct stat *st,
 			  struct fuse_file_info *fi)
 {
 	struct loktfs_path p;
-	struct lokt_info info;
+	struct lokt_attr attr;
 	int r;
 
 	r = loktfs_parse_path(path, &p);
@@ -232,10 +231,10 @@ static int loktfs_getattr(const char *path, struct stat *st,
 	}
 	if (lokt_name_check(p.name) < 0)
 		return -ENOENT;
-	r = lokt_get(loktfs_get()->store, p.kind, p.name, &info, NULL);
+	r = lokt_get_attr(loktfs_get()->store, p.kind, p.name, &attr);
 	if (r < 0)
 		return -lokt_errno(r);
-	stat_entry(&info, st);
+	stat_entry(&attr, st);
 	return 0;
 }
 
@@ -243,9 +242,9 @@ static int loktfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 			  off_t off, struct fuse_file_info *fi,
 			  enum fuse_readdir_flags flags)
 {
-	struct lokt_info *list;
 	struct loktfs_path p;
 	size_t i, n;
+	char **names;
 	int r;
 
 	r = loktfs_parse_path(path, &p);
@@ -263,12 +262,14 @@ static int loktfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 		fill(buf, "audit", NULL, 0, 0);
 		return 0;
 	}
-	r = lokt_list(loktfs_get()->store, p.kind, &list, &n);
+	/* Names only: every entry's attributes are asked by getattr at
+	 * the moment they are looked at. */
+	r = lokt_list_names(loktfs_get()->store, p.kind, &names, &n);
 	if (r < 0)
 		return -lokt_errno(r);
 	for (i = 0; i < n; i++)
-		fill(buf, list[i].rec.name, NULL, 0, 0);
-	free(list);
+		fill(buf, names[i], NULL, 0, 0);
+	free(names);
 	return 0;
 }
 

@@ -6,12 +6,26 @@
  *
  *   lokt-bench inproc N   N acquire+release of one name through liblokt
  *                         (each audited, as in real use) vs N
- *                         flock(LOCK_EX)+flock(LOCK_UN)
+ *                         flock(LOCK_EX)+flock(LOCK_UN): "LOKT FLOCK",
+ *                         microseconds per pair
+ *   lokt-bench loop N     only the N liblokt acquire+release, silent (for
+ *                         strace -c)
  *   lokt-bench wake N     N times: a waiter process blocks, the holder
  *                         releases; time from the release call to the
- *                         waiter holding the lock (median, p90, max)
+ *                         waiter holding the lock: "LOKT FLOCK", medians
+ *                         in microseconds
+ *   lokt-bench fill FROM TO PID
+ *                         build a store: acquire lock-FROM .. lock-(TO-1)
+ *                         (six digits) for holder PID, through liblokt as
+ *                         any acquisition (sidecar, fence, audit line)
+ *   lokt-bench files DIR N
+ *                         N times create DIR/x (open O_CREAT|O_WRONLY,
+ *                         close) and unlink it: through a mount, a lock
+ *                         taken and released; on tmpfs, the floor:
+ *                         microseconds per create+unlink
  *
- * The store is a fresh temporary directory (or $LOKT_ROOT). Not a test:
+ * The store is $LOKT_ROOT, else a fresh temporary directory. Figures are
+ * bare numbers for bench.sh to set beside its baselines. Not a test:
  * nothing is asserted, figures depend on the machine.
  */
 #include <errno.h>
@@ -125,11 +139,22 @@ static void inproc(const char *root, int n)
 	flock_us = now_us() - t0;
 	close(fd);
 
-	printf("%-38s %10.0f/s %10.1f us/op\n",
-	       "liblokt acquire+release (in process)", n / lokt_us * 1e6,
-	       lokt_us / n);
-	printf("%-38s %10.0f/s %10.1f us/op\n", "flock(2) LOCK_EX+LOCK_UN",
-	       n / flock_us * 1e6, flock_us / n);
+	printf("%.2f %.2f\n", lokt_us / n, flock_us / n);
+}
+
+/* Only the acquire+release loop, for counting its system calls (strace
+ * -c of two runs of different N: the difference is the loop's). */
+static void loop(const char *root, int n)
+{
+	struct lokt_store *s = open_store(root);
+	struct lokt_who w = self("bench-holder");
+	struct lokt_result res;
+
+	for (int i = 0; i < n; i++) {
+		lock_once(s, "bench-loop", &w, false, &res);
+		unlock_once(s, "bench-loop", &w, res.lock.lock_id);
+	}
+	lokt_store_close(s);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -139,11 +164,10 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void report(const char *what, double *v, int n)
+static double median(double *v, int n)
 {
 	qsort(v, n, sizeof(*v), cmp_double);
-	printf("%-38s median %8.1f us  p90 %8.1f us  max %8.1f us\n", what,
-	       v[n / 2], v[n * 9 / 10], v[n - 1]);
+	return v[n / 2];
 }
 
 static const struct timespec settle = {0, 20 * 1000 * 1000};
@@ -225,17 +249,54 @@ static double wake_flock(const char *root)
 
 static void wake(const char *root, int n)
 {
-	double *v = calloc(n, sizeof(*v));
+	double *v = calloc(n, sizeof(*v)), lokt_med;
 
 	if (!v)
 		exit(1);
+
 	for (int i = 0; i < n; i++)
 		v[i] = wake_lokt(root);
-	report("release -> waiter in (liblokt, wait)", v, n);
+	lokt_med = median(v, n);
 	for (int i = 0; i < n; i++)
 		v[i] = wake_flock(root);
-	report("release -> waiter in (flock(2))", v, n);
+	printf("%.1f %.1f\n", lokt_med, median(v, n));
 	free(v);
+}
+
+static void fill(const char *root, int from, int to, pid_t holder)
+{
+	struct lokt_store *s = open_store(root);
+	struct lokt_result res;
+	struct lokt_who w;
+	char name[32];
+	int r = lokt_who_self(holder, &w);
+
+	if (r < 0)
+		die("holder", r);
+	for (int i = from; i < to; i++) {
+		snprintf(name, sizeof(name), "lock-%06d", i);
+		lock_once(s, name, &w, false, &res);
+	}
+	lokt_store_close(s);
+}
+
+static void files(const char *dir, int n)
+{
+	char path[4096];
+	double t0, us;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/x", dir);
+	t0 = now_us();
+	for (int i = 0; i < n; i++) {
+		fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+		if (fd < 0 || close(fd) < 0 || unlink(path) < 0) {
+			perror(path);
+			exit(1);
+		}
+	}
+	us = now_us() - t0;
+	printf("%.1f\n", us / n);
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag,
@@ -255,9 +316,20 @@ int main(int argc, char **argv)
 	bool own_root = false;
 	int n;
 
+	if (argc == 5 && !strcmp(argv[1], "fill") && root && root[0]) {
+		fill(root, atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
+		return 0;
+	}
+	if (argc == 4 && !strcmp(argv[1], "files") && atoi(argv[3]) > 0) {
+		files(argv[2], atoi(argv[3]));
+		return 0;
+	}
 	if (argc != 3 || (n = atoi(argv[2])) <= 0 ||
-	    (strcmp(argv[1], "inproc") && strcmp(argv[1], "wake"))) {
-		fprintf(stderr, "usage: lokt-bench inproc|wake N\n");
+	    (strcmp(argv[1], "inproc") && strcmp(argv[1], "wake") &&
+	     strcmp(argv[1], "loop"))) {
+		fprintf(stderr, "usage: lokt-bench inproc|wake|loop N\n"
+				"       LOKT_ROOT=DIR lokt-bench fill FROM TO PID\n"
+				"       lokt-bench files DIR N\n");
 		return 64;
 	}
 	if (!root || !root[0]) {
@@ -271,6 +343,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(argv[1], "inproc"))
 		inproc(root, n);
+	else if (!strcmp(argv[1], "loop"))
+		loop(root, n);
 	else
 		wake(root, n);
 	if (own_root)

@@ -123,6 +123,42 @@ EOF2
 	ls "$B/locks" | grep -qx "$n" && not_ok "ls $b/locks/ still lists $n" || ok "ls $b/locks/ no longer lists $n"
 done
 
+# ---- a record older than a second (whose parse loktfs keeps, core/attr.c) --------
+# Changed by the CLI (a new file) and rewritten in place with the same size
+# (as a lokt 1.x writer could): the very next stat through the mount shows it.
+expect_exit 0 "lokt lock old" "$LOKT" lock old
+sleep 1.2
+mt1=$(stat -c %.9Y "$M1/locks/old")
+[ "$(stat -c %.9Y "$M1/locks/old")" = "$mt1" ] && ok "stat m1/locks/old twice: the same" ||
+	not_ok "stat m1/locks/old twice differs"
+sleep 0.01
+expect_exit 0 "lokt lock old --ttl 5m renews" "$LOKT" lock old --ttl 5m
+mt2=$(stat -c %.9Y "$M1/locks/old")
+[ "$mt2" != "$mt1" ] && [ "$mt2" = "$(stat -c %.9Y "$M2/locks/old")" ] &&
+	ok "m1: the renewal's mtime at once" || not_ok "m1: mtime $mt2 (was $mt1)"
+sleep 1.2
+stat "$M1/locks/old" >/dev/null
+rec=$LOKT_ROOT/locks/old.json
+"$PY" - "$rec" <<'EOF2'
+import json, os, sys
+p = sys.argv[1]
+d = json.load(open(p))
+d["uid"] = 4242
+d["acquired_ts"] = "2030-01-01T00:00:00.000000000Z"
+d.pop("expires_at", None); d.pop("ttl_sec", None)
+b = json.dumps(d).encode()
+old = os.path.getsize(p)
+b = b + b" " * (old - len(b)) if len(b) < old else b
+fd = os.open(p, os.O_WRONLY)  # in place, no truncation
+os.write(fd, b)
+os.close(fd)
+EOF2
+[ "$(stat -c %u "$M1/locks/old")" = 4242 ] && [ "$(stat -c %Y "$M1/locks/old")" = 1893456000 ] &&
+	ok "m1: a record rewritten in place shows at once" ||
+	not_ok "m1: after an in-place rewrite: $(stat -c '%u %Y' "$M1/locks/old")"
+rm -f "$rec"
+expect_errno ENOENT "m1/locks/old gone at once" stat "$M1/locks/old"
+
 # ---- freezes, both ways ----------------------------------------------------------
 expect_exit 0 "lokt freeze e --ttl 5m" "$LOKT" freeze e --ttl 5m
 expect_exit 1 "touch m1/locks/e while frozen by lokt fails" touch "$M1/locks/e"

@@ -77,7 +77,7 @@ Test(foreign, record_is_refused_and_skipped)
 	struct lokt_result res;
 	struct lokt_info info, *v;
 	size_t n, count;
-	char rel[64];
+	char rel[64], **names;
 
 	outside_write();
 	cr_assert_eq(lokt_acquire(fx.s, "good", &w, &opts, &res), 0);
@@ -102,6 +102,11 @@ Test(foreign, record_is_refused_and_skipped)
 	if (n)
 		cr_expect_str_eq(v[0].rec.name, "good");
 	free(v);
+	cr_assert_eq(lokt_list_names(fx.s, LOKT_LOCK, &names, &n), 0);
+	cr_expect_eq(n, 1, "only good is named");
+	if (n)
+		cr_expect_str_eq(names[0], "good");
+	free(names);
 	cr_expect_eq(lokt_prune(fx.s, &w, &count), 0);
 	cr_expect_eq(lokt_release_all(fx.s, &w, NULL, &count), 0);
 	cr_expect_eq(count, 1, "good released, the planted names skipped");

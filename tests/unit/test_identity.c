@@ -125,6 +125,34 @@ Test(judge, reused_pid)
 	kill_reap(pid);
 }
 
+/* Inside a listing (lokt__judge_batch_begin), a holder met again is
+ * judged through a pidfd: it must say what /proc says, at each call,
+ * whatever happened to the holder since the last one. */
+Test(judge, batch_is_never_stale)
+{
+	pid_t pid = spawn_sleeper(), other = spawn_sleeper();
+	struct lokt_record r = rec_for(pid), o = rec_for(other);
+	struct lokt_record wrong = r;
+
+	wrong.pid_start += 1;
+	lokt__judge_batch_begin();
+	for (int i = 0; i < 3; i++) { /* met once, then by pidfd */
+		cr_expect_eq(judge(&r, true, NULL), LOKT_LIVE, "round %d", i);
+		cr_expect_eq(judge(&wrong, true, NULL), LOKT_STALE_REUSED);
+		cr_expect_eq(judge(&o, true, NULL), LOKT_LIVE);
+	}
+	kill(pid, SIGKILL);
+	wait_zombie(pid);
+	cr_expect_eq(judge(&r, true, NULL), LOKT_STALE_DEAD, "a zombie");
+	waitpid(pid, NULL, 0);
+	cr_expect_eq(judge(&r, true, NULL), LOKT_STALE_DEAD, "reaped");
+	cr_expect_eq(judge(&o, true, NULL), LOKT_LIVE, "the other lives");
+	kill_reap(other);
+	cr_expect_eq(judge(&o, true, NULL), LOKT_STALE_DEAD, "and dies");
+	lokt__judge_batch_end();
+	cr_expect_eq(judge(&o, true, NULL), LOKT_STALE_DEAD, "after the batch");
+}
+
 Test(judge, ttl)
 {
 	struct lokt_record r = rec_for(getpid());

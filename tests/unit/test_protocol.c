@@ -370,6 +370,7 @@ Test(files, list_skips_private_and_foreign_files)
 	struct lokt_who me = who_of(getpid(), "alice");
 	struct lokt_result res;
 	struct lokt_info *v;
+	char **names;
 	size_t n;
 
 	cr_assert_eq(lokt_acquire(fx.s, "b", &me, &no_opts, &res), 0);
@@ -386,6 +387,15 @@ Test(files, list_skips_private_and_foreign_files)
 	cr_assert_eq(lokt_list(fx.s, LOKT_FREEZE, &v, &n), 0);
 	cr_expect_eq(n, 0);
 	free(v);
+	/* The names alone: the same, sorted, in one block. */
+	cr_assert_eq(lokt_list_names(fx.s, LOKT_LOCK, &names, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_expect_str_eq(names[0], "a");
+	cr_expect_str_eq(names[1], "b");
+	free(names);
+	cr_assert_eq(lokt_list_names(fx.s, LOKT_FREEZE, &names, &n), 0);
+	cr_expect_eq(n, 0);
+	free(names);
 }
 
 struct run_state {

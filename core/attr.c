@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The directory store's attr call (backend.h): what stat(2) of a lock or
+ * freeze file shows through the mount (owner, time, size), read without
+ * judging the record, for lokt_get_attr. `ls -l`
+ * of 100,000 locks asks it about three times per file within a few
+ * microseconds (two lookups and a getattr, the kernel caching nothing),
+ * so the parsed answer is kept for a file whose identity has not
+ * changed, and each call costs one fstatat instead of reading and
+ * parsing the record.
+ *
+ * DESIGN: why the cache is never stale. An entry is keyed on the
+ * record's device, inode, size, mtime and ctime, read by fstat of the
+ * very descriptor its bytes were read from, and is looked up with a
+ * fresh fstatat each call. Every write to a file sets its ctime to the
+ * current time, which a user cannot choose (utimensat sets mtime, and
+ * ctime to now), and a new file (a renewal's rename, a reused inode
+ * number) gets a ctime of its creation. A timestamp is only as fine as
+ * the filesystem's clock tick, so a change in the same tick as the
+ * cached read could keep ctime, mtime and size: hence an entry is kept
+ * only when the file's ctime was at least CACHE_AGE_MS old when it was
+ * read ("racily clean", as git's index calls it). Any later change then
+ * gives a ctime in the present, different from the cached one. (A wall
+ * clock stepped back by more than CACHE_AGE_MS between two changes of
+ * one inode number could defeat this; nothing else.) Our writers never
+ * rewrite a record in place anyway (temporary file + link or rename);
+ * lokt 1.x writes one after an O_EXCL create, which changes its size.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backend.h"
+#include "store.h"
+
+/* How old a record's ctime must be for its parse to be kept (see DESIGN). */
+#define CACHE_AGE_MS 1000
+/* Entries, direct-mapped by inode: 4096 * 64 bytes. */
+#define CACHE_SLOTS 4096
+
+struct slot {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+	int64_t uid;
+	struct timespec acquired;
+};
+
+static struct slot cache[CACHE_SLOTS];
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+static struct slot *slot_of(const struct stat *st)
+{
+	uint64_t h = (uint64_t)st->st_ino * 0x9e3779b97f4a7c15ULL ^
+		     (uint64_t)st->st_dev;
+
+	return &cache[(h >> 20) % CACHE_SLOTS];
+}
+
+static bool slot_matches(const struct slot *c, const struct stat *st)
+{
+	return c->ino == st->st_ino && c->dev == st->st_dev &&
+	       c->size == st->st_size && same_time(&c->mtime, &st->st_mtim) &&
+	       same_time(&c->ctime, &st->st_ctim) && c->ino != 0;
+}
+
+static void fill(struct lokt_attr *ret, const struct stat *st, int64_t uid,
+		 const struct timespec *acquired)
+{
+	ret->uid = uid;
+	ret->acquired = *acquired;
+	ret->mtime = st->st_mtim;
+	ret->size = (size_t)st->st_size;
+}
+
+/* Read and parse the record (lokt__attr_of: the owner and time
+ * lokt__judge_bytes would give it), and keep the parse when the file is
+ * settled (see DESIGN). */
+static int attr_read(struct lokt_store *s, enum lokt_kind kind,
+		     const char *name, struct lokt_attr *ret)
+{
+	struct lokt_meta meta = { 0 };
+	struct timespec now;
+	struct slot *c;
+	struct stat st;
+	size_t len;
+	char *buf;
+	int r;
+
+	r = lokt__file_read(s, kind, name, &buf, &len, &st);
+	if (r < 0)
+		return r;
+	meta.uid = st.st_uid;
+	meta.mtime = st.st_mtim;
+	meta.size = st.st_size;
+	lokt__attr_of(buf, len, &meta, ret);
+	free(buf);
+	lokt__now(&now);
+	if (lokt__ms_between(&st.st_ctim, &now) < CACHE_AGE_MS)
+		return 0; /* racily clean: not kept */
+	pthread_mutex_lock(&cache_lock);
+	c = slot_of(&st);
+	*c = (struct slot){ .dev = st.st_dev,
+			    .ino = st.st_ino,
+			    .size = st.st_size,
+			    .mtime = st.st_mtim,
+			    .ctime = st.st_ctim,
+			    .uid = ret->uid,
+			    .acquired = ret->acquired };
+	pthread_mutex_unlock(&cache_lock);
+	return 0;
+}
+
+int lokt__dir_attr(struct lokt_store *s, enum lokt_kind kind,
+		   const char *name, struct lokt_attr *ret)
+{
+	char file[LOKT_NAME_MAX + 8];
+	struct timespec acquired;
+	struct stat st;
+	bool hit = false;
+	int64_t uid = 0;
+	struct slot *c;
+	int r;
+
+	r = lokt__store_follow(s);
+	if (r < 0)
+		return r;
+	snprintf(file, sizeof(file), "%s.json", name);
+	if (fstatat(lokt__kind_fd(s, kind), file, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? -LOKT_E_NOT_FOUND : -errno;
+	if (!S_ISREG(st.st_mode))
+		return -LOKT_E_FOREIGN;
+	pthread_mutex_lock(&cache_lock);
+	c = slot_of(&st);
+	if (slot_matches(c, &st)) {
+		hit = true;
+		uid = c->uid;
+		acquired = c->acquired;
+	}
+	pthread_mutex_unlock(&cache_lock);
+	if (!hit)
+		return attr_read(s, kind, name, ret);
+	fill(ret, &st, uid, &acquired);
+	return 0;
+}
