@@ -60,7 +60,6 @@ lock_or_gone() {
 
 for how in pid group timeout session; do
 	name=gk-$how
-	lf=$(lockfile "$name")
 	if ! start_guard "$how" "$name"; then
 		not_ok "$how: guarded command started"
 		continue
@@ -79,7 +78,7 @@ for how in pid group timeout session; do
 	check "$how: guard is dead" gone "$GPID"
 	check "$how: lokt lock refused while the command runs" lock_or_gone "$name" "$CHILD"
 	check "$how: the command is stopped" wait_for 15 gone "$CHILD"
-	check "$how: then the lock is released" wait_for 15 test ! -e "$lf"
+	check "$how: then the lock is released" wait_for 15 eval '! has_record "$name"'
 	check "$how: ... as a release (audited), not a stale-break" \
 		test "$(audit_count release "$name") $(audit_count stale-break "$name")" = "1 0"
 	expect_exit 0 "$how: the next lokt lock gets it" "$LOKT" lock "$name" -q
