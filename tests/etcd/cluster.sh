@@ -42,7 +42,12 @@ member_start() { # I
 	at_exit "kill -9 ${mpid[$i]} 2>/dev/null"
 }
 member_stop() { kill -9 "${mpid[$1]}" 2>/dev/null; wait "${mpid[$1]}" 2>/dev/null; }
-healthy() { etcdctl --endpoints "$eps" endpoint health >/dev/null 2>&1; }
+healthy() { etcdctl --endpoints "$eps" endpoint health >"$T/health" 2>&1; }
+# why_unhealthy: what etcdctl said, and each member's last words
+why_unhealthy() {
+	diag "$(cat "$T/health")"
+	for i in 0 1 2; do diag "m$i: $(tail -2 "$T/m$i.log")"; done
+}
 # The member that leads now: its index.
 leader() {
 	local i
@@ -103,7 +108,7 @@ for n in h1 h2 h3; do
 	expect_exit 0 "$n is still held after the leader change" "$LOKT" exists "$n"
 done
 member_start "$l"
-check "the killed member rejoins" wait_for 60 healthy
+check "the killed member rejoins" wait_for 120 healthy || why_unhealthy
 
 # --- two of three members stopped ------------------------------------------
 a=$(( (l + 1) % 3 )) b=$(( (l + 2) % 3 ))
@@ -128,7 +133,7 @@ else
 fi
 member_start "$a"
 member_start "$b"
-check "both members return" wait_for 60 healthy
+check "both members return" wait_for 120 healthy || why_unhealthy
 check "all well again: lock y" wait_for 30 "$LOKT" lock y -q
 expect_exit 0 "... unlock y" "$LOKT" unlock y
 # Locks whose lease could not be renewed through the outage are lost (a
