@@ -120,6 +120,17 @@ plant() {
 		cat >"$LOKT_ROOT/$area/$1.json"
 	fi
 }
+# unplant NAME [freeze]: remove such a record again, as another program
+# would (no lokt, no audit event).
+unplant() {
+	local area=locks
+	[ "${2:-}" = freeze ] && area=freezes
+	if [ "${LOKT_TEST_STORE:-}" = etcd ]; then
+		etcdctl --endpoints "$ETCD_EP" del "/lokt-test/$area/$1" >/dev/null
+	else
+		rm -f "$LOKT_ROOT/$area/$1.json"
+	fi
+}
 on_etcd() { [ "${LOKT_TEST_STORE:-}" = etcd ]; }
 
 # audit_count EVENT NAME [REASON]: how many such events the audit log has
