@@ -656,7 +656,8 @@ static int send_ops(struct etxn *t, size_t from, size_t to, int which,
 		return r;
 	for (size_t i = from; i < to; i++)
 		creates |= t->ops[i].what == OP_CREATE;
-	for (int k = 0; k < 2; k++) {
+	/* Audit events alone (a refusal's) are written whatever changed. */
+	for (int k = 0; k < 2 && from < to; k++) {
 		if (!t->read[k])
 			continue;
 		if (creates && k == (int)t->t.kind)
