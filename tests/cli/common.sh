@@ -91,54 +91,57 @@ waiters() {
 
 lockfile() { echo "$LOKT_ROOT/locks/$1.json"; }
 
+on_etcd() { [ "${LOKT_TEST_STORE:-}" = etcd ]; }
+
+# _area [freeze]: the directory of a lock record (locks) or a freeze (freezes).
+_area() { if [ "${1:-}" = freeze ]; then echo freezes; else echo locks; fi; }
+# etcdctl on the store of a test on etcd (LOKT_TEST_STORE=etcd, lib.sh).
+_etcd() { etcdctl --endpoints "$ETCD_EP" "$@"; }
+
 # record NAME [freeze]: the store's record of lock (or freeze) NAME as
 # JSON on stdout; fails when there is none. The directory store's file,
-# or the etcd store's key (LOKT_TEST_STORE=etcd, tests/lib.sh).
+# or the etcd store's key.
 record() {
-	local area=locks v
-	[ "${2:-}" = freeze ] && area=freezes
-	if [ "${LOKT_TEST_STORE:-}" = etcd ]; then
-		v=$(etcdctl --endpoints "$ETCD_EP" get --print-value-only \
-			"/lokt-test/$area/$1" 2>/dev/null) || return 1
+	local f v
+	f=$(_area "${2:-}")/$1
+	if on_etcd; then
+		v=$(_etcd get --print-value-only "/lokt-test/$f" 2>/dev/null) ||
+			return 1
 		[ -n "$v" ] && printf '%s\n' "$v"
 	else
-		cat "$LOKT_ROOT/$area/$1.json" 2>/dev/null
+		cat "$LOKT_ROOT/$f.json" 2>/dev/null
 	fi
 }
 has_record() { record "$@" >/dev/null; }
 
 # plant NAME [freeze] <BYTES: write a record by hand (a lokt 1.x file, a
-# corrupt or newer one), as another program would: the directory store's
-# file, or the etcd store's key.
+# corrupt or newer one), as another program would; unplant NAME [freeze]
+# removes it again (no lokt, no audit event).
 plant() {
-	local area=locks
-	[ "${2:-}" = freeze ] && area=freezes
-	if [ "${LOKT_TEST_STORE:-}" = etcd ]; then
-		etcdctl --endpoints "$ETCD_EP" put "/lokt-test/$area/$1" >/dev/null
+	local a
+	a=$(_area "${2:-}")
+	if on_etcd; then
+		_etcd put "/lokt-test/$a/$1" >/dev/null
 	else
-		mkdir -p "$LOKT_ROOT/$area"
-		cat >"$LOKT_ROOT/$area/$1.json"
+		mkdir -p "$LOKT_ROOT/$a" && cat >"$LOKT_ROOT/$a/$1.json"
 	fi
 }
-# unplant NAME [freeze]: remove such a record again, as another program
-# would (no lokt, no audit event).
 unplant() {
-	local area=locks
-	[ "${2:-}" = freeze ] && area=freezes
-	if [ "${LOKT_TEST_STORE:-}" = etcd ]; then
-		etcdctl --endpoints "$ETCD_EP" del "/lokt-test/$area/$1" >/dev/null
+	local f
+	f=$(_area "${2:-}")/$1
+	if on_etcd; then
+		_etcd del "/lokt-test/$f" >/dev/null
 	else
-		rm -f "$LOKT_ROOT/$area/$1.json"
+		rm -f "$LOKT_ROOT/$f.json"
 	fi
 }
-on_etcd() { [ "${LOKT_TEST_STORE:-}" = etcd ]; }
 
 # audit_count EVENT NAME [REASON]: how many such events the audit log has
 # (the directory store's file as it is on disk; other stores through
 # lokt audit --json).
 audit_count() {
 	local src=$LOKT_ROOT/audit.log
-	if [ "${LOKT_TEST_STORE:-}" = etcd ]; then
+	if on_etcd; then
 		src=$T/audit.json
 		"$LOKT" audit --json >"$src" 2>/dev/null || : >"$src"
 	fi
