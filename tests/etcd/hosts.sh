@@ -35,6 +35,16 @@ host_up() {
 	track "$(cat "$d/$h.pid")"
 }
 
+# --- the root given with --root ---------------------------------------------
+expect_exit 0 "lokt --root etcd://... lock, no LOKT_ROOT" \
+	env -u LOKT_ROOT "$LOKT" --root "$LOKT_ROOT" lock rr --holder 1 --ttl 1m
+contains "$OUT" "in $LOKT_ROOT" "... it names the etcd root as given"
+expect_exit 0 "... the lock is in the etcd store" "$LOKT" exists rr
+expect_exit 0 "guard --root etcd://...: its command gets the URL as LOKT_ROOT" \
+	env -u LOKT_ROOT "$LOKT" --root "$LOKT_ROOT" guard rg -- sh -c 'echo "$LOKT_ROOT"'
+check "... unchanged ($OUT)" test "$OUT" = "$LOKT_ROOT"
+"$LOKT" unlock rr --force -q
+
 # --- who sees whom, and a host that dies -----------------------------------
 host_up hosta "$T" bash -c 'sleep 600 & "$LOKT" lock x --holder $! -q; wait'
 check "host A holds x" wait_for 20 eval \
