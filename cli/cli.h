@@ -253,15 +253,18 @@ struct cli_watchdog {
 	struct lokt_store *store;
 	const char *name;
 	const struct lokt_who *who;
-	const char *lock_id; /* released by lock_id when guard dies */
-	bool keep_lock; /* ... unless it is an outer holder's: left held */
 	int64_t ttl_sec; /* renewed while the command is stopped; 0: none */
 	int close_fd; /* an fd of guard's the watchdog must not keep, or -1 */
 };
 
-/* Fork the watchdog; *ret_wfd is the write end of its pipe (O_CLOEXEC). */
+/* Fork the watchdog, before the lock is taken (it is named the lock's
+ * keeper in the acquisition); *ret_wfd is the write end of its pipe
+ * (O_CLOEXEC). */
 int cli_watchdog_start(const struct cli_watchdog *wd, pid_t *ret_pid,
 		       int *ret_wfd);
+/* guard holds the lock: lock_id is what the watchdog releases if guard
+ * dies, unless outer (an outer holder's lock, which stays held). */
+void cli_watchdog_held(int wfd, const char *lock_id, bool outer);
 /* In the command's process, before exec: tell the watchdog our pid. */
 void cli_watchdog_announce(int wfd);
 /* guard lost the lock (already audited): the watchdog must not release

@@ -5,9 +5,12 @@
  *
  * DESIGN. guard holds the lock with its own pid, then starts two processes:
  *
- *   watchdog  forked first (watchdog.c), in a session of its own: stops
- *             the command and releases the lock if guard dies, even by
- *             SIGKILL to guard's process group or session.
+ *   watchdog  forked first, before the lock is taken (watchdog.c), in a
+ *             session of its own, and named the lock's keeper in the
+ *             acquisition: stops the command and releases the lock if
+ *             guard dies, even by SIGKILL to guard's process group or
+ *             session; on a store with leases (etcd) it keeps the lock's
+ *             lease alive (no other keeper process runs for guard).
  *   command   in its own process group, so a signal reaches all of it; if
  *             guard is in the terminal's foreground, the terminal is handed
  *             to the command (interactive prompts keep working) and taken
@@ -168,35 +171,32 @@ static void set_env(const struct guard *g)
 	setenv("LOKT_ROOT", lokt_store_root(g->c->store), 1);
 }
 
+/* Before the lock is taken: the acquisition names the watchdog the
+ * lock's keeper, so that the lock stays live if guard dies, until the
+ * watchdog has stopped the command and released it: no one may take the
+ * lock while the command still runs. */
 static int start_watchdog(struct guard *g)
 {
 	struct cli_watchdog wd = {
 		.store = g->c->store,
 		.name = g->name,
 		.who = &g->c->who,
-		.lock_id = g->held.lock_id,
 		.ttl_sec = cli_ttl_sec(g->ttl_ms),
-		.close_fd = g->sfd,
-		.keep_lock = g->outer,
+		.close_fd = -1,
 	};
-	int r = cli_watchdog_start(&wd, &g->watchdog, &g->wd_fd);
 
-	if (r < 0)
-		return r;
-	if (g->outer)
-		return 0; /* its holder keeps it live, and will release it */
-	/* The watchdog keeps the lock live if guard dies, until it has
-	 * stopped the command and released it: no one may take the lock
-	 * while the command still runs. (A lock lost already is found by
-	 * the first check of the loop.) */
-	r = lokt_keep(g->c->store, g->name, g->held.lock_id, g->watchdog,
-		      NULL);
-	if (r < 0 && r != -LOKT_E_LOST)
-		cli_warning("cannot make the watchdog keep lock \"%s\" (%s): "
-			    "if guard is killed, the lock is breakable while "
-			    "its command stops",
-			    g->name, lokt_strerror(r));
-	return 0;
+	return cli_watchdog_start(&wd, &g->watchdog, &g->wd_fd);
+}
+
+/* The watchdog will not be needed: tell it, and reap it. */
+static void end_watchdog(struct guard *g)
+{
+	if (g->wd_fd >= 0)
+		cli_watchdog_done(g->wd_fd);
+	g->wd_fd = -1;
+	if (g->watchdog > 0)
+		waitpid(g->watchdog, NULL, 0);
+	g->watchdog = 0;
 }
 
 /* In the child: become the command. Never returns. */
@@ -448,10 +448,7 @@ static void finish(struct guard *g)
 	else if (r < 0)
 		cli_warning("cannot release lock \"%s\": %s", g->name,
 			    lokt_strerror(r));
-	if (g->wd_fd >= 0)
-		cli_watchdog_done(g->wd_fd);
-	if (g->watchdog > 0)
-		waitpid(g->watchdog, NULL, 0);
+	end_watchdog(g);
 	if (g->sfd >= 0)
 		close(g->sfd);
 	if (g->watch >= 0)
@@ -471,6 +468,7 @@ static int acquire(struct guard *g, volatile sig_atomic_t *cancel,
 		.wait = g->wait,
 		.timeout_ms = g->timeout_ms,
 		.cancel = cancel,
+		.keeper = g->watchdog,
 	};
 	struct lokt_result res = { 0 };
 	int64_t start;
@@ -497,6 +495,7 @@ static int acquire(struct guard *g, volatile sig_atomic_t *cancel,
 	 * guard): the lock stays the holder's when the command ends, as
 	 * lokt_with_lock leaves it. */
 	g->outer = res.renewed;
+	cli_watchdog_held(g->wd_fd, g->held.lock_id, g->outer);
 	if (ao.ttl_sec) {
 		/* The lease began at acquired_ts, after start (a wait may
 		 * have been long); a clock that jumped falls back to start. */
@@ -525,8 +524,15 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 	if (c->no_exec)
 		return 0; /* an in-process caller that must not fork or exec */
 	cli_catch_signals(&cancel);
-	if (acquire(&g, &cancel, &r) < 0)
+	if ((r = start_watchdog(&g)) < 0) {
+		cli_error("cannot start the watchdog of \"%s\": %s", g.cmd[0],
+			  strerror(-r));
+		return 1;
+	}
+	if (acquire(&g, &cancel, &r) < 0) {
+		end_watchdog(&g);
 		return r;
+	}
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -542,8 +548,7 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 	}
 	g.sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	set_env(&g);
-	if (g.sfd < 0 || (r = start_watchdog(&g)) < 0 ||
-	    (r = start_command(&g)) < 0) {
+	if (g.sfd < 0 || (r = start_command(&g)) < 0) {
 		cli_error("cannot start \"%s\": %s", g.cmd[0],
 			  strerror(g.sfd < 0 ? errno : -r));
 		finish(&g);

@@ -4,9 +4,14 @@
  * command never runs on without its lock when guard itself dies, whatever
  * killed it (SIGKILL included).
  *
- * It is forked before the command and blocks reading a pipe whose write
- * end only guard and (until its exec) the command hold. Lines on the pipe:
+ * It is forked before the lock is taken (the acquisition names it the
+ * lock's keeper: no second transition to name it, and on etcd no keeper
+ * process) and blocks reading a pipe whose write end only guard and
+ * (until its exec) the command hold. Lines on the pipe:
  *
+ *   I<id>   from guard: it holds the lock, acquisition <id>
+ *   O<id>   the same, but the lock is an outer holder's (guard re-entered
+ *           it): it stays held, the watchdog never releases it
  *   P<pid>  from the command before exec: its pid, which is its group
  *   L       from guard: the lock was lost (lokt_renew audited it), so
  *           there is nothing left to release
@@ -16,7 +21,11 @@
  * end. The watchdog then sends SIGTERM to the command's process group,
  * SIGKILL after CLI_GRACE_MS, waits until no process of the group runs
  * any more, and only then releases the lock by its lock_id (never a
- * successor's).
+ * successor's). Meanwhile it keeps the lock's lease alive (lokt_tend) on
+ * a store that has leases (etcd), as guard did while it lived. Guard
+ * dead before it held the lock (no "I"): nothing to stop or release; a
+ * lock it made just before dying is its keeper's own, the watchdog gone,
+ * so it is stale at once (the directory store) or its lease runs out.
  *
  * "No process of the group runs" is read from /proc, not from kill(-pgid,
  * 0): the command was guard's child, so once guard is dead it lingers as
@@ -40,10 +49,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,12 +65,19 @@
 
 struct news {
 	pid_t pgid; /* from "P": the command's group, 0 before */
-	bool lost, done;
+	char lock_id[LOKT_ID_LEN + 1]; /* from "I" or "O"; "" before */
+	bool outer, lost, done;
 };
 
 static void parse_line(const char *line, struct news *n)
 {
-	if (line[0] == 'P')
+	if (line[0] == 'I' || line[0] == 'O') {
+		size_t len = strnlen(line + 1, LOKT_ID_LEN);
+
+		memcpy(n->lock_id, line + 1, len);
+		n->lock_id[len] = 0;
+		n->outer = line[0] == 'O';
+	} else if (line[0] == 'P')
 		n->pgid = (pid_t)atoi(line + 1);
 	else if (line[0] == 'L')
 		n->lost = true;
@@ -67,16 +85,44 @@ static void parse_line(const char *line, struct news *n)
 		n->done = true;
 }
 
-/* Read the pipe until end of file. */
-static void read_pipe(int rfd, struct news *n)
+/* Keep the lease of our lock alive (etcd; the directory store has none):
+ * when to do it again, 0 never. Not answered: again soon, the lease
+ * outlasts it. Gone: guard finds its lock lost, and stops the command. */
+static int64_t tend_lease(const struct cli_watchdog *wd, const struct news *n)
 {
+	int64_t next;
+	int r = lokt_tend(wd->store, wd->name, n->lock_id, &next);
+
+	if (r == -LOKT_E_LOST || (r == 0 && next < 0))
+		return 0;
+	return cli_mono_ms() + (r < 0 ? 200 : next);
+}
+
+/* Read the pipe until end of file, keeping the lock's lease alive
+ * meanwhile from "I" on (*tend_at: when next; 0 none). */
+static void read_pipe(const struct cli_watchdog *wd, int rfd, struct news *n,
+		      int64_t *tend_at)
+{
+	int64_t lease_ms = lokt_store_confirm_ms(wd->store);
+	struct pollfd p = { .fd = rfd, .events = POLLIN };
 	char buf[128];
 	size_t len = 0;
 	ssize_t r;
 	char *nl;
 
-	while ((r = read(rfd, buf + len, sizeof(buf) - 1 - len)) != 0) {
-		if (r < 0 && errno == EINTR)
+	for (;;) {
+		int64_t wait = *tend_at ? *tend_at - cli_mono_ms() : -1;
+
+		if (*tend_at && wait <= 0) {
+			*tend_at = tend_lease(wd, n);
+			continue;
+		}
+		if (poll(&p, 1, wait > INT32_MAX ? INT32_MAX : (int)wait) == 0)
+			continue;
+		r = read(rfd, buf + len, sizeof(buf) - 1 - len);
+		if (r == 0)
+			break;
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r < 0)
 			break;
@@ -85,6 +131,9 @@ static void read_pipe(int rfd, struct news *n)
 		while ((nl = strchr(buf, '\n'))) {
 			*nl = 0;
 			parse_line(buf, n);
+			/* Held: the lease was made with the lock, just now. */
+			if ((buf[0] == 'I') && lease_ms > 0)
+				*tend_at = cli_mono_ms() + lease_ms / 3;
 			len -= (size_t)(nl + 1 - buf);
 			memmove(buf, nl + 1, len + 1);
 		}
@@ -156,16 +205,18 @@ static bool group_runs(pid_t pgid)
 }
 
 /* Stop the command's group and return once none of it runs. The lock
- * stays live meanwhile (the watchdog is its keeper) and a TTL lock is
- * renewed as guard did; a renewal that finds it lost sets n->lost. */
-static void stop_group(const struct cli_watchdog *wd, struct news *n)
+ * stays live meanwhile (the watchdog is its keeper; its lease, if the
+ * store has them, is tended from now on) and a TTL lock is renewed as
+ * guard did; a renewal that finds it lost sets n->lost. */
+static void stop_group(const struct cli_watchdog *wd, struct news *n,
+		       int64_t tend_at)
 {
 	const struct timespec pause = { 0, POLL_MS * 1000000L };
 	int64_t kill_at = cli_mono_ms() + CLI_GRACE_MS, renew_at = 0;
 	struct lokt_result res;
 	pid_t pgid = n->pgid;
 
-	if (wd->ttl_sec > 0)
+	if (wd->ttl_sec > 0 && *n->lock_id)
 		renew_at = cli_mono_ms();
 	kill(-pgid, SIGTERM);
 	kill(-pgid, SIGCONT); /* a stopped job must see the SIGTERM */
@@ -174,8 +225,10 @@ static void stop_group(const struct cli_watchdog *wd, struct news *n)
 			kill(-pgid, SIGKILL);
 			kill_at = 0; /* then wait, however long dying takes */
 		}
+		if (tend_at && !n->lost && cli_mono_ms() >= tend_at)
+			tend_at = tend_lease(wd, n);
 		if (renew_at && !n->lost && cli_mono_ms() >= renew_at) {
-			if (lokt_renew(wd->store, wd->name, wd->lock_id,
+			if (lokt_renew(wd->store, wd->name, n->lock_id,
 				       wd->who, wd->ttl_sec,
 				       &res) == -LOKT_E_LOST)
 				n->lost = true; /* audited by lokt_renew */
@@ -189,19 +242,23 @@ static void watch(const struct cli_watchdog *wd, int rfd)
 {
 	struct lokt_result res = { 0 };
 	struct news n = { 0 };
+	int64_t tend_at = 0;
 
+	/* Told apart from guard in ps and pgrep (the same command line). */
+	prctl(PR_SET_NAME, "lokt-watchdog");
 	/* A signal meant for guard's process group must not take the
 	 * watchdog with it: guard forwards those to the command. */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
-	read_pipe(rfd, &n);
+
+	read_pipe(wd, rfd, &n, &tend_at);
 	if (n.done)
 		_exit(0);
 	if (n.pgid > 0)
-		stop_group(wd, &n);
-	if (!n.lost && !wd->keep_lock)
-		lokt_release(wd->store, wd->name, wd->who, wd->lock_id, 0,
+		stop_group(wd, &n, tend_at);
+	if (*n.lock_id && !n.lost && !n.outer)
+		lokt_release(wd->store, wd->name, wd->who, n.lock_id, 0,
 			     &res);
 	_exit(0);
 }
@@ -275,6 +332,11 @@ err_fds:
 	close(fds[0]);
 	close(fds[1]);
 	return r;
+}
+
+void cli_watchdog_held(int wfd, const char *lock_id, bool outer)
+{
+	dprintf(wfd, "%c%s\n", outer ? 'O' : 'I', lock_id);
 }
 
 void cli_watchdog_announce(int wfd)

@@ -160,6 +160,11 @@ struct lokt_backend {
 	/* A descriptor readable when the name's record of kind changes. */
 	int (*watch)(struct lokt_store *s, enum lokt_kind kind,
 		     const char *name, int *ret_fd);
+	/* Keep the lease of the lock with lock_id alive (lokt_tend): 0 with
+	 * *ret_next_ms, when to call again; -LOKT_E_LOST when the lease is
+	 * gone. NULL: the store has no leases (the directory store). */
+	int (*tend)(struct lokt_store *s, const char *name,
+		    const char *lock_id, int64_t *ret_next_ms);
 	/* Remove what crashed writers left and what idle names keep. */
 	int (*tidy)(struct lokt_store *s);
 	/* Record one audit event outside a transition. */

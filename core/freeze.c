@@ -118,7 +118,7 @@ static int freeze_in(struct lokt_txn *t, void *ud)
 			return r;
 		floor = cur.rec.fence;
 	}
-	return lokt__publish_new(t, f->who, f->ttl_sec, floor, ret);
+	return lokt__publish_new(t, f->who, f->ttl_sec, floor, 0, 0, ret);
 }
 
 LOKT_API int lokt_freeze(struct lokt_store *s, const char *name,

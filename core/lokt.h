@@ -287,6 +287,14 @@ struct lokt_acquire_opts {
 	 * -LOKT_E_CANCELED. A signal handler setting it interrupts the wait
 	 * (install handlers without SA_RESTART). */
 	volatile sig_atomic_t *cancel;
+	/* A local process named the new lock's keeper from the start, as
+	 * lokt_keep would name it afterwards (0: none): while it runs, the
+	 * lock is live even if its holder has died. On a store whose locks
+	 * live by a lease (etcd), the holder and the keeper keep that lease
+	 * alive themselves with lokt_tend, so no keeper process is started
+	 * for the lock. A re-entrant acquisition (a renewal) leaves the
+	 * lock's keeper as it was. -ESRCH when keeper does not exist. */
+	pid_t keeper;
 };
 
 /* What a transition did, or what stood in its way. */
@@ -332,6 +340,16 @@ int lokt_renew(struct lokt_store *s, const char *name, const char *lock_id,
  * and released it. Not audited. */
 int lokt_keep(struct lokt_store *s, const char *name, const char *lock_id,
 	      pid_t keeper, struct lokt_result *ret);
+
+/* Keep the lease of a lock named with opts.keeper alive, from its holder
+ * or its keeper: on a store whose locks live by a lease (etcd) call it
+ * again within *ret_next_ms (a third of the lease); the directory store
+ * has no lease, and sets *ret_next_ms to -1 (never again). 0;
+ * -LOKT_E_LOST when the lease is gone (the lock with it); another error
+ * when the store did not answer (try again: the lease outlives a few
+ * missed calls). Not audited. */
+int lokt_tend(struct lokt_store *s, const char *name, const char *lock_id,
+	      int64_t *ret_next_ms);
 
 /* The holder of acquisition lock_id gives it up as lost although nobody
  * took it, for `reason` ("unrenewed": its lease could not be renewed and

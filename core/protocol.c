@@ -212,7 +212,8 @@ void lokt__set_lease(struct lokt_record *rec, int64_t ttl_sec)
 }
 
 int lokt__publish_new(struct lokt_txn *t, const struct lokt_who *who,
-		      int64_t ttl_sec, uint64_t floor, struct lokt_result *ret)
+		      int64_t ttl_sec, uint64_t floor, pid_t keeper,
+		      uint64_t keeper_start, struct lokt_result *ret)
 {
 	/* Built in ret->lock itself: a backend that learns the fence only
 	 * when the transition ends sets it there (backend.h, create). */
@@ -228,6 +229,8 @@ int lokt__publish_new(struct lokt_txn *t, const struct lokt_who *who,
 	rec->pid_start = who->pid_start;
 	snprintf(rec->agent_id, sizeof(rec->agent_id), "%s", who->agent_id);
 	rec->uid = who->uid;
+	rec->keeper_pid = keeper;
+	rec->keeper_start = keeper_start;
 	lokt__set_lease(rec, ttl_sec);
 	r = lokt__new_id(rec->lock_id);
 	r = r ?: t->s->be->create(t, rec, floor);
@@ -253,6 +256,7 @@ struct acquire {
 	const struct lokt_who *who;
 	const struct lokt_acquire_opts *opts;
 	uint64_t seq;
+	uint64_t keeper_start; /* opts->keeper's */
 	bool quiet;
 	struct lokt_queue q;
 	struct lokt_result *ret;
@@ -342,7 +346,8 @@ static int acquire_in(struct lokt_txn *t, void *ud)
 		ret->broken = cur.rec;
 		floor = cur.rec.fence;
 	}
-	return lokt__publish_new(t, who, a->opts->ttl_sec, floor, ret);
+	return lokt__publish_new(t, who, a->opts->ttl_sec, floor,
+				 a->opts->keeper, a->keeper_start, ret);
 }
 
 int lokt__acquire_step(struct lokt_store *s, const char *name,
@@ -356,6 +361,9 @@ int lokt__acquire_step(struct lokt_store *s, const char *name,
 	int r;
 
 	lokt__result_init(ret);
+	if (opts->keeper > 0 &&
+	    (r = lokt__pid_start(opts->keeper, &a.keeper_start)) < 0)
+		return r;
 	r = lokt__transition(s, LOKT_LOCK, name, acquire_in, &a);
 	if (ret_q)
 		*ret_q = a.q;
@@ -379,7 +387,8 @@ LOKT_API int lokt_acquire(struct lokt_store *s, const char *name,
 	r = lokt_name_check(name);
 	if (r < 0)
 		return r;
-	if (!s || !who || opts->ttl_sec < 0 || opts->ttl_sec > LOKT_TTL_MAX_SEC)
+	if (!s || !who || opts->ttl_sec < 0 ||
+	    opts->ttl_sec > LOKT_TTL_MAX_SEC || opts->keeper < 0)
 		return -EINVAL;
 	if (opts->wait)
 		return lokt__acquire_wait(s, name, who, opts, ret);
@@ -550,6 +559,22 @@ LOKT_API int lokt_keep(struct lokt_store *s, const char *name,
 	h = (struct held){ .lock_id = lock_id, .keeper = keeper,
 			   .keeper_start = start, .ret = ret };
 	return lokt__transition(s, LOKT_LOCK, name, keep_in, &h);
+}
+
+LOKT_API int lokt_tend(struct lokt_store *s, const char *name,
+		       const char *lock_id, int64_t *ret_next_ms)
+{
+	int64_t next;
+	int r = lokt_name_check(name);
+
+	if (!ret_next_ms)
+		ret_next_ms = &next;
+	*ret_next_ms = -1;
+	if (r < 0)
+		return r;
+	if (!s || !lock_id || !*lock_id)
+		return -EINVAL;
+	return s->be->tend ? s->be->tend(s, name, lock_id, ret_next_ms) : 0;
 }
 
 /* Decide a release of cur (see lokt_release), without acting: 0 with the

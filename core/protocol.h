@@ -45,10 +45,12 @@ void lokt__result_init(struct lokt_result *ret);
 void lokt__set_lease(struct lokt_record *rec, int64_t ttl_sec);
 
 /* In transition t: a new record of t's kind for `who` (new lock_id, lease
- * of ttl_sec, a fence above floor), created, never over an existing one
- * (-LOKT_E_HELD with ret->other then), audited "acquire" or "freeze". */
+ * of ttl_sec, a fence above floor, keeper started at keeper_start, 0:
+ * none), created, never over an existing one (-LOKT_E_HELD with
+ * ret->other then), audited "acquire" or "freeze". */
 int lokt__publish_new(struct lokt_txn *t, const struct lokt_who *who,
-		      int64_t ttl_sec, uint64_t floor, struct lokt_result *ret);
+		      int64_t ttl_sec, uint64_t floor, pid_t keeper,
+		      uint64_t keeper_start, struct lokt_result *ret);
 
 /* One acquisition attempt, a whole transition. seq is the asker's place
  * in the queue (0: not queued). quiet: a refusal is not audited (a

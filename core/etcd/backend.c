@@ -49,6 +49,12 @@
  * gone or the lock is released. A crashed host stops renewing: the lease
  * runs out and the lock passes on. A detached lock (pid 1, loktd's) has no
  * lease: it ends by its TTL.
+ *
+ * A lock acquired with a keeper named from the start (guard names its
+ * watchdog) gets no lokt-keeper: its holder and that keeper keep the
+ * lease alive themselves (lokt_tend, every third of the lease), so it
+ * lives while either of them does, as the directory store judges it.
+ * Whoever of the two releases it revokes the lease after the release.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -86,6 +92,18 @@ struct estore {
 	pthread_mutex_t relays_lock;
 	struct relay *relays; /* lokt_watch's, ended and joined at close */
 	pid_t pid; /* the process whose threads the relays are */
+	pthread_mutex_t tend_lock;
+	struct tended *tended; /* leases this process tends (lokt_tend) */
+	size_t n_tended;
+};
+
+/* A lock whose lease this process keeps alive itself: created here with
+ * a keeper named (no lokt-keeper started), or found by lokt_tend. Its
+ * lease is revoked when it is released from here. */
+struct tended {
+	char name[LOKT_NAME_MAX + 1];
+	char lock_id[LOKT_ID_LEN + 1];
+	int64_t lease;
 };
 
 static struct estore *es(const struct lokt_store *s)
@@ -545,6 +563,110 @@ static int keeper_start(struct lokt_store *s, const char *name,
 	return 0;
 }
 
+/* ---- leases tended by this process (lokt_tend) -------------------------- */
+
+static int64_t keepalive_ms(const struct lokt_store *s);
+
+/* The lock_id and lease of a held/<name> value. */
+static int held_parse(const char *value, char *lock_id, size_t size,
+		      int64_t *ret_lease)
+{
+	struct json_object *o = json_tokener_parse(value), *v;
+	int r = -EINVAL;
+
+	if (o && json_object_object_get_ex(o, "lock_id", &v)) {
+		snprintf(lock_id, size, "%s", json_object_get_string(v));
+		*ret_lease = json_object_object_get_ex(o, "lease", &v) ?
+				     json_object_get_int64(v) :
+				     0;
+		r = 0;
+	}
+	json_object_put(o);
+	return r;
+}
+
+/* The lease of (name, lock_id) if tended here, removed from the list
+ * when take; 0 when not tended. */
+static int64_t tended_find(struct estore *e, const char *name,
+			   const char *lock_id, bool take)
+{
+	int64_t lease = 0;
+
+	pthread_mutex_lock(&e->tend_lock);
+	for (size_t i = 0; i < e->n_tended; i++) {
+		struct tended *td = &e->tended[i];
+
+		if (strcmp(td->name, name) || strcmp(td->lock_id, lock_id))
+			continue;
+		lease = td->lease;
+		if (take)
+			*td = e->tended[--e->n_tended];
+		break;
+	}
+	pthread_mutex_unlock(&e->tend_lock);
+	return lease;
+}
+
+static void tended_add(struct estore *e, const char *name,
+		       const char *lock_id, int64_t lease)
+{
+	struct tended *n;
+
+	if (tended_find(e, name, lock_id, false))
+		return;
+	pthread_mutex_lock(&e->tend_lock);
+	n = realloc(e->tended, (e->n_tended + 1) * sizeof(*n));
+	if (n) {
+		e->tended = n;
+		memset(&n[e->n_tended], 0, sizeof(*n));
+		snprintf(n[e->n_tended].name, sizeof(n->name), "%s", name);
+		snprintf(n[e->n_tended].lock_id, sizeof(n->lock_id), "%s",
+			 lock_id);
+		n[e->n_tended].lease = lease;
+		e->n_tended++;
+	}
+	/* Without memory the next lokt_tend reads the lease again. */
+	pthread_mutex_unlock(&e->tend_lock);
+}
+
+static int e_tend(struct lokt_store *s, const char *name,
+		  const char *lock_id, int64_t *ret_next_ms)
+{
+	struct estore *e = es(s);
+	struct lokt_kv *kv = NULL;
+	char id[LOKT_ID_LEN + 2], *key;
+	int64_t lease = tended_find(e, name, lock_id, false), ttl;
+	size_t n = 0;
+	int r;
+
+	if (!lease) {
+		/* First call in this process (guard's watchdog, forked
+		 * before the lock was made): the lease is in held/<name>. */
+		key = key_of(s, "held", name);
+		if (!key)
+			return -ENOMEM;
+		r = lokt__kv_range(e->gw, key, NULL, 1, &kv, &n, NULL, NULL);
+		free(key);
+		if (r < 0)
+			return unavailable(r);
+		r = n && held_parse(kv[0].value, id, sizeof(id), &lease) == 0 &&
+		    !strcmp(id, lock_id) && lease > 0;
+		lokt__kvs_free(kv, n);
+		if (!r)
+			return -LOKT_E_LOST; /* released, taken, or leaseless */
+		tended_add(e, name, lock_id, lease);
+	}
+	r = lokt__lease_keepalive(e->gw, lease, &ttl);
+	if (r == -ENOENT) {
+		tended_find(e, name, lock_id, true);
+		return -LOKT_E_LOST;
+	}
+	if (r < 0)
+		return unavailable(r);
+	*ret_next_ms = keepalive_ms(s);
+	return 0;
+}
+
 static int e_create(struct lokt_txn *tt, struct lokt_record *rec,
 		    uint64_t floor)
 {
@@ -560,7 +682,9 @@ static int e_create(struct lokt_txn *tt, struct lokt_record *rec,
 	op->rec = rec;
 	if (tt->kind == LOKT_LOCK && !lokt_is_detached(rec)) {
 		r = lokt__lease_grant(e->gw, e->cfg.lease_sec, &op->lease);
-		if (r == 0)
+		/* A keeper named from the start tends the lease itself, as
+		 * does the holder (lokt_tend): no lokt-keeper. */
+		if (r == 0 && rec->keeper_pid <= 0)
 			r = keeper_start(tt->s, tt->name, rec, op->lease,
 					 &op->tell);
 		if (r < 0) {
@@ -730,6 +854,21 @@ static int settle(struct etxn *t, size_t from, size_t to, int64_t *ret_rev)
 	return applied;
 }
 
+/* The lock this transition removed was tended here: revoke its lease,
+ * which nobody else will. */
+static void untend(struct etxn *t)
+{
+	char id[LOKT_ID_LEN + 2];
+	int64_t lease;
+
+	if (!t->n_held ||
+	    held_parse(t->held[0].value, id, sizeof(id), &lease) < 0)
+		return;
+	lease = tended_find(es(t->t.s), t->t.name, id, true);
+	if (lease)
+		lokt__lease_revoke(es(t->t.s)->gw, lease);
+}
+
 static void drop_leases(struct etxn *t)
 {
 	for (size_t i = 0; i < t->n_ops; i++)
@@ -789,6 +928,11 @@ static int e_end(struct lokt_txn *tt, bool commit)
 
 			if (op->what == OP_CREATE && op->rec)
 				op->rec->fence = (uint64_t)rev;
+			if (op->what == OP_CREATE && op->lease && op->tell < 0)
+				tended_add(es(tt->s), tt->name,
+					   op->rec->lock_id, op->lease);
+			if (op->what == OP_REMOVE && op->kind == LOKT_LOCK)
+				untend(t);
 			/* Its keeper learns that it was created: from now
 			 * on, its record gone means released (the keeper
 			 * then revokes the lease and leaves). */
@@ -1422,6 +1566,8 @@ static void e_close(struct lokt_store *s)
 	if (e) {
 		relays_end(e);
 		pthread_mutex_destroy(&e->relays_lock);
+		pthread_mutex_destroy(&e->tend_lock);
+		free(e->tended);
 		lokt__gw_close(e->gw);
 		lokt__etcd_config_free(&e->cfg);
 		free(e);
@@ -1575,6 +1721,7 @@ static const struct lokt_backend etcd_backend = {
 	.wait_sleep = e_wait_sleep,
 	.wait_leave = e_wait_leave,
 	.watch = e_watch,
+	.tend = e_tend,
 	.tidy = e_tidy,
 	.audit_append = e_audit_append,
 	.audit_lines = e_audit_lines,
@@ -1607,6 +1754,7 @@ lokt_etcd_module_open(const char *root, struct lokt_store **ret, char *why,
 	s->be = &etcd_backend;
 	s->be_data = e;
 	pthread_mutex_init(&e->relays_lock, NULL);
+	pthread_mutex_init(&e->tend_lock, NULL);
 	e->pid = getpid();
 	s->root_fd = s->locks_fd = s->freezes_fd = -1;
 	e->audit_keep_sec = AUDIT_KEEP_SEC_DEFAULT;

@@ -156,8 +156,13 @@ check "the next holder's fence is higher ($f1 < $f2)" test "${f1:-0}" -lt "${f2:
 # --- a partition: the keeper stops, the guarded command is stopped --------
 host_up hostd "$T" "$LOKT" guard part -q -- sleep 601
 check "host D holds part" wait_for 20 pgrep -fx "sleep 601"
-kp=$(pgrep -f "lokt-keeper .* part " | head -1)
-check "its keeper runs (pid $kp)" test -n "$kp"
+# guard's watchdog is its lock's keeper: it keeps the lease alive, no
+# lokt-keeper process is started for guard.
+inner=$(pgrep -P "$(cat "$T/hostd.pid")" | head -1)
+kp=$(pgrep -x lokt-watchdog --ns "${inner:-0}" --nslist pid | head -1)
+check "its keeper, guard's watchdog, runs (pid $kp)" test -n "$kp"
+check "... and no lokt-keeper for guard's lock" \
+	eval '! pgrep -f "lokt-keeper .* part " >/dev/null'
 kill -STOP "$kp"
 check "keeper stopped past the lease: another host gets the lock" \
 	wait_for 30 eval 'on hoste "$LOKT" lock part --holder 1 --ttl 1m -q'
