@@ -109,7 +109,8 @@ struct lokt_backend {
 	/* Record one audit event (a JSON line, no newline). */
 	void (*audit)(struct lokt_txn *t, const char *line, size_t len);
 	/* End it: keep its writes (commit) or not. 0; -EAGAIN: what it read
-	 * changed meanwhile, nothing was kept, run the transition again;
+	 * changed meanwhile, nothing was kept, run the transition again
+	 * (a refusal too: it was decided on what the store no longer had);
 	 * -errno. t is freed either way. */
 	int (*end)(struct lokt_txn *t, bool commit);
 

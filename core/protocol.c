@@ -155,10 +155,11 @@ int lokt__transition(struct lokt_store *s, enum lokt_kind kind,
 			return r;
 		r = step(t, ud);
 		e = s->be->end(t, r >= 0);
+		if (e == -EAGAIN)
+			continue; /* what was read was not the store's */
 		if (r < 0)
 			return r; /* a refusal, decided on what was read */
-		if (e != -EAGAIN)
-			return e < 0 ? e : r;
+		return e < 0 ? e : r;
 	}
 }
 

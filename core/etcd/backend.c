@@ -95,6 +95,16 @@ struct estore {
 	pthread_mutex_t tend_lock;
 	struct tended *tended; /* leases this process tends (lokt_tend) */
 	size_t n_tended;
+	/* Watches of waiters that left, told to end, joined later (at the
+	 * next wait or at close): a waiter that got its lock must not wait
+	 * for its watch threads before it acts. Under tend_lock. */
+	struct retired *retired;
+	size_t n_retired;
+};
+
+struct retired {
+	struct lokt_gw_watch *watch;
+	pid_t pid; /* the process whose thread it is */
 };
 
 /* A lock whose lease this process keeps alive itself: created here with
@@ -104,6 +114,10 @@ struct tended {
 	char name[LOKT_NAME_MAX + 1];
 	char lock_id[LOKT_ID_LEN + 1];
 	int64_t lease;
+	/* The record as this process last wrote it (NULL: not known), for
+	 * a transition to begin from without reading (see snapshot). */
+	char *value;
+	int64_t create_rev, mod_rev;
 };
 
 static struct estore *es(const struct lokt_store *s)
@@ -144,6 +158,7 @@ struct eop {
 	char *value; /* CREATE, REPLACE */
 	struct lokt_record *rec; /* CREATE: its fence is set at the end */
 	int64_t lease; /* CREATE: 0 none */
+	bool adopted; /* ... the asker's queue lease, not one of its own */
 	int tell; /* CREATE: its keeper's stdin, told the outcome; -1 none */
 };
 
@@ -164,6 +179,9 @@ struct etxn {
 	struct lokt_kv *q;
 	size_t nq;
 	bool read[2], read_queue;
+	bool provisional; /* the snapshot is this process's last write */
+	bool doomed; /* ... and it was not the store's: run again */
+	bool guessed; /* the snapshot is a waiter's guess (waiter_guess) */
 	uint64_t seq;
 	struct eop ops[4];
 	size_t n_ops;
@@ -191,6 +209,188 @@ static void etxn_free(struct etxn *t)
 		free(t->aud[i].line);
 	free(t->aud);
 	free(t);
+}
+
+/* ---- leases tended by this process (lokt_tend) -------------------------- */
+
+static int64_t keepalive_ms(const struct lokt_store *s);
+
+/* The lock_id and lease of a held/<name> value. */
+static int held_parse(const char *value, char *lock_id, size_t size,
+		      int64_t *ret_lease)
+{
+	struct json_object *o = json_tokener_parse(value), *v;
+	int r = -EINVAL;
+
+	if (o && json_object_object_get_ex(o, "lock_id", &v)) {
+		snprintf(lock_id, size, "%s", json_object_get_string(v));
+		*ret_lease = json_object_object_get_ex(o, "lease", &v) ?
+				     json_object_get_int64(v) :
+				     0;
+		r = 0;
+	}
+	json_object_put(o);
+	return r;
+}
+
+/* The lease of (name, lock_id) if tended here, removed from the list
+ * when take; 0 when not tended. */
+static int64_t tended_find(struct estore *e, const char *name,
+			   const char *lock_id, bool take)
+{
+	int64_t lease = 0;
+
+	pthread_mutex_lock(&e->tend_lock);
+	for (size_t i = 0; i < e->n_tended; i++) {
+		struct tended *td = &e->tended[i];
+
+		if (strcmp(td->name, name) || strcmp(td->lock_id, lock_id))
+			continue;
+		lease = td->lease;
+		if (take) {
+			free(td->value);
+			*td = e->tended[--e->n_tended];
+		}
+		break;
+	}
+	pthread_mutex_unlock(&e->tend_lock);
+	return lease;
+}
+
+static void tended_add(struct estore *e, const char *name,
+		       const char *lock_id, int64_t lease)
+{
+	struct tended *n;
+
+	if (tended_find(e, name, lock_id, false))
+		return;
+	pthread_mutex_lock(&e->tend_lock);
+	n = realloc(e->tended, (e->n_tended + 1) * sizeof(*n));
+	if (n) {
+		e->tended = n;
+		memset(&n[e->n_tended], 0, sizeof(*n));
+		snprintf(n[e->n_tended].name, sizeof(n->name), "%s", name);
+		snprintf(n[e->n_tended].lock_id, sizeof(n->lock_id), "%s",
+			 lock_id);
+		n[e->n_tended].lease = lease;
+		e->n_tended++;
+	}
+	/* Without memory the next lokt_tend reads the lease again. */
+	pthread_mutex_unlock(&e->tend_lock);
+}
+
+/* Remember the lock record this process just wrote (at revision rev; a
+ * creation when created), or forget it (value NULL). */
+static void tended_wrote(struct estore *e, const char *name,
+			 const char *value, int64_t rev, bool created)
+{
+	pthread_mutex_lock(&e->tend_lock);
+	for (size_t i = 0; i < e->n_tended; i++) {
+		struct tended *td = &e->tended[i];
+
+		if (strcmp(td->name, name))
+			continue;
+		free(td->value);
+		td->value = value && (created || td->create_rev) ?
+				    strdup(value) :
+				    NULL;
+		if (created)
+			td->create_rev = rev;
+		td->mod_rev = rev;
+		if (!td->value)
+			td->create_rev = td->mod_rev = 0;
+	}
+	pthread_mutex_unlock(&e->tend_lock);
+}
+
+/* The lock record of the transition's name as this process last wrote
+ * it, into t->kv[LOKT_LOCK] (and its held key into t->held): true when
+ * known. */
+static bool tended_record(struct etxn *t)
+{
+	struct estore *e = es(t->t.s);
+	struct lokt_kv *kv, *held;
+	bool found = false;
+
+	pthread_mutex_lock(&e->tend_lock);
+	for (size_t i = 0; i < e->n_tended && !found; i++) {
+		struct tended *td = &e->tended[i];
+
+		if (strcmp(td->name, t->t.name) || !td->value)
+			continue;
+		kv = calloc(1, sizeof(*kv));
+		held = calloc(1, sizeof(*held));
+		if (!kv || !held) {
+			free(kv);
+			free(held);
+			break;
+		}
+		kv->key = strdup(t->key[LOKT_LOCK]);
+		kv->value = strdup(td->value);
+		held->key = strdup(t->held_key);
+		if (asprintf(&held->value,
+			     "{\"lock_id\":\"%s\",\"lease\":%" PRId64 "}",
+			     td->lock_id, td->lease) < 0)
+			held->value = NULL;
+		if (!kv->key || !kv->value || !held->key || !held->value) {
+			lokt__kvs_free(kv, 1);
+			lokt__kvs_free(held, 1);
+			break;
+		}
+		kv->key_len = strlen(kv->key);
+		kv->value_len = strlen(kv->value);
+		held->key_len = strlen(held->key);
+		held->value_len = strlen(held->value);
+		kv->create_rev = held->create_rev = held->mod_rev =
+			td->create_rev;
+		kv->mod_rev = td->mod_rev;
+		kv->lease = td->lease;
+		t->kv[LOKT_LOCK] = kv;
+		t->n_kv[LOKT_LOCK] = 1;
+		t->held = held;
+		t->n_held = 1;
+		found = true;
+	}
+	pthread_mutex_unlock(&e->tend_lock);
+	return found;
+}
+
+static int e_tend(struct lokt_store *s, const char *name,
+		  const char *lock_id, int64_t *ret_next_ms)
+{
+	struct estore *e = es(s);
+	struct lokt_kv *kv = NULL;
+	char id[LOKT_ID_LEN + 2], *key;
+	int64_t lease = tended_find(e, name, lock_id, false), ttl;
+	size_t n = 0;
+	int r;
+
+	if (!lease) {
+		/* First call in this process (guard's watchdog, forked
+		 * before the lock was made): the lease is in held/<name>. */
+		key = key_of(s, "held", name);
+		if (!key)
+			return -ENOMEM;
+		r = lokt__kv_range(e->gw, key, NULL, 1, &kv, &n, NULL, NULL);
+		free(key);
+		if (r < 0)
+			return unavailable(r);
+		r = n && held_parse(kv[0].value, id, sizeof(id), &lease) == 0 &&
+		    !strcmp(id, lock_id) && lease > 0;
+		lokt__kvs_free(kv, n);
+		if (!r)
+			return -LOKT_E_LOST; /* released, taken, or leaseless */
+		tended_add(e, name, lock_id, lease);
+	}
+	r = lokt__lease_keepalive(e->gw, lease, &ttl);
+	if (r == -ENOENT) {
+		tended_find(e, name, lock_id, true);
+		return -LOKT_E_LOST;
+	}
+	if (r < 0)
+		return unavailable(r);
+	*ret_next_ms = keepalive_ms(s);
+	return 0;
 }
 
 static int e_begin(struct lokt_store *s, enum lokt_kind kind,
@@ -297,17 +497,47 @@ static void note_expired(struct etxn *t)
 	json_object_put(o);
 }
 
-/* Read the name's keys, once per transition, at one revision. */
-static int snapshot(struct etxn *t)
+/* Read the name's keys, once per transition, at one revision; or, for a
+ * lock this process tends and wrote last, begin from what it wrote,
+ * without a read (a release or renewal by its holder reads nothing
+ * else). Every decision on it is compared in the end as any read is: if
+ * the store had changed, nothing is applied and the transition runs
+ * again, reading. full: more than the lock record is wanted (its freeze,
+ * its queue): read the store, and if the lock record there is not what
+ * was written, the decision already made on it is doomed: end says so
+ * (-EAGAIN) and the transition runs again, reading. */
+static bool waiter_guess(struct etxn *t);
+static void waiter_saw(struct etxn *t);
+
+static int snapshot_of(struct etxn *t, bool full)
 {
 	struct lokt_store *s = t->t.s;
 	struct lokt_etcd_txn x;
 	struct lokt_txn_answer a = { 0 };
 	bool queue = t->t.kind == LOKT_LOCK;
+	int64_t was_create = 0, was_mod = 0;
 	int r;
 
-	if (t->have_snap)
+	if (t->have_snap && (!full || !t->provisional))
 		return 0;
+	if (!t->have_snap && !full && t->t.kind == LOKT_LOCK &&
+	    tended_record(t)) {
+		t->have_snap = t->provisional = true;
+		return 0;
+	}
+	if (!t->have_snap && waiter_guess(t)) {
+		t->have_snap = t->guessed = true;
+		return 0;
+	}
+	if (t->provisional) {
+		was_create = t->kv[LOKT_LOCK][0].create_rev;
+		was_mod = t->kv[LOKT_LOCK][0].mod_rev;
+		lokt__kvs_free(t->kv[LOKT_LOCK], t->n_kv[LOKT_LOCK]);
+		lokt__kvs_free(t->held, t->n_held);
+		t->kv[LOKT_LOCK] = t->held = NULL;
+		t->n_kv[LOKT_LOCK] = t->n_held = 0;
+		t->have_snap = t->provisional = false;
+	}
 	r = lokt__txn_init(&x);
 	if (r < 0)
 		return r;
@@ -333,9 +563,21 @@ static int snapshot(struct etxn *t)
 	if (r < 0)
 		return r;
 	t->have_snap = true;
+	if (was_create &&
+	    (!t->n_kv[LOKT_LOCK] || t->kv[LOKT_LOCK][0].create_rev != was_create ||
+	     t->kv[LOKT_LOCK][0].mod_rev != was_mod)) {
+		t->doomed = true;
+		tended_wrote(es(s), t->t.name, NULL, 0, false);
+	}
 	if (t->n_held && !t->n_kv[LOKT_LOCK])
 		note_expired(t);
+	waiter_saw(t);
 	return 0;
+}
+
+static int snapshot(struct etxn *t)
+{
+	return snapshot_of(t, false);
 }
 
 static void meta_of(const struct lokt_kv *kv, struct lokt_meta *ret)
@@ -378,7 +620,7 @@ static int e_read(struct lokt_txn *tt, enum lokt_kind kind, char **ret_buf,
 		  size_t *ret_len, struct lokt_meta *ret_meta)
 {
 	struct etxn *t = (struct etxn *)tt;
-	int r = snapshot(t);
+	int r = snapshot_of(t, kind != LOKT_LOCK);
 
 	if (r < 0)
 		return r;
@@ -434,7 +676,7 @@ static int e_queue(struct lokt_txn *tt, uint64_t seq, struct lokt_queue *ret)
 
 	if (tt->kind != LOKT_LOCK)
 		return -EINVAL;
-	r = snapshot(t);
+	r = snapshot_of(t, true);
 	if (r < 0)
 		return r;
 	t->read_queue = true;
@@ -563,113 +805,19 @@ static int keeper_start(struct lokt_store *s, const char *name,
 	return 0;
 }
 
-/* ---- leases tended by this process (lokt_tend) -------------------------- */
-
-static int64_t keepalive_ms(const struct lokt_store *s);
-
-/* The lock_id and lease of a held/<name> value. */
-static int held_parse(const char *value, char *lock_id, size_t size,
-		      int64_t *ret_lease)
+/* The asker's own queue entry, as read in this transition, or NULL. */
+static const struct lokt_kv *own_place(const struct etxn *t)
 {
-	struct json_object *o = json_tokener_parse(value), *v;
-	int r = -EINVAL;
-
-	if (o && json_object_object_get_ex(o, "lock_id", &v)) {
-		snprintf(lock_id, size, "%s", json_object_get_string(v));
-		*ret_lease = json_object_object_get_ex(o, "lease", &v) ?
-				     json_object_get_int64(v) :
-				     0;
-		r = 0;
-	}
-	json_object_put(o);
-	return r;
-}
-
-/* The lease of (name, lock_id) if tended here, removed from the list
- * when take; 0 when not tended. */
-static int64_t tended_find(struct estore *e, const char *name,
-			   const char *lock_id, bool take)
-{
-	int64_t lease = 0;
-
-	pthread_mutex_lock(&e->tend_lock);
-	for (size_t i = 0; i < e->n_tended; i++) {
-		struct tended *td = &e->tended[i];
-
-		if (strcmp(td->name, name) || strcmp(td->lock_id, lock_id))
-			continue;
-		lease = td->lease;
-		if (take)
-			*td = e->tended[--e->n_tended];
-		break;
-	}
-	pthread_mutex_unlock(&e->tend_lock);
-	return lease;
-}
-
-static void tended_add(struct estore *e, const char *name,
-		       const char *lock_id, int64_t lease)
-{
-	struct tended *n;
-
-	if (tended_find(e, name, lock_id, false))
-		return;
-	pthread_mutex_lock(&e->tend_lock);
-	n = realloc(e->tended, (e->n_tended + 1) * sizeof(*n));
-	if (n) {
-		e->tended = n;
-		memset(&n[e->n_tended], 0, sizeof(*n));
-		snprintf(n[e->n_tended].name, sizeof(n->name), "%s", name);
-		snprintf(n[e->n_tended].lock_id, sizeof(n->lock_id), "%s",
-			 lock_id);
-		n[e->n_tended].lease = lease;
-		e->n_tended++;
-	}
-	/* Without memory the next lokt_tend reads the lease again. */
-	pthread_mutex_unlock(&e->tend_lock);
-}
-
-static int e_tend(struct lokt_store *s, const char *name,
-		  const char *lock_id, int64_t *ret_next_ms)
-{
-	struct estore *e = es(s);
-	struct lokt_kv *kv = NULL;
-	char id[LOKT_ID_LEN + 2], *key;
-	int64_t lease = tended_find(e, name, lock_id, false), ttl;
-	size_t n = 0;
-	int r;
-
-	if (!lease) {
-		/* First call in this process (guard's watchdog, forked
-		 * before the lock was made): the lease is in held/<name>. */
-		key = key_of(s, "held", name);
-		if (!key)
-			return -ENOMEM;
-		r = lokt__kv_range(e->gw, key, NULL, 1, &kv, &n, NULL, NULL);
-		free(key);
-		if (r < 0)
-			return unavailable(r);
-		r = n && held_parse(kv[0].value, id, sizeof(id), &lease) == 0 &&
-		    !strcmp(id, lock_id) && lease > 0;
-		lokt__kvs_free(kv, n);
-		if (!r)
-			return -LOKT_E_LOST; /* released, taken, or leaseless */
-		tended_add(e, name, lock_id, lease);
-	}
-	r = lokt__lease_keepalive(e->gw, lease, &ttl);
-	if (r == -ENOENT) {
-		tended_find(e, name, lock_id, true);
-		return -LOKT_E_LOST;
-	}
-	if (r < 0)
-		return unavailable(r);
-	*ret_next_ms = keepalive_ms(s);
-	return 0;
+	for (size_t i = 0; t->seq && i < t->nq; i++)
+		if ((uint64_t)t->q[i].create_rev == t->seq)
+			return &t->q[i];
+	return NULL;
 }
 
 static int e_create(struct lokt_txn *tt, struct lokt_record *rec,
 		    uint64_t floor)
 {
+	const struct lokt_kv *place;
 	struct etxn *t = (struct etxn *)tt;
 	struct estore *e = es(tt->s);
 	struct eop *op;
@@ -681,6 +829,17 @@ static int e_create(struct lokt_txn *tt, struct lokt_record *rec,
 		return r;
 	op->rec = rec;
 	if (tt->kind == LOKT_LOCK && !lokt_is_detached(rec)) {
+		/* A waiter whose lock is tended by its holder and keeper
+		 * (no lokt-keeper) takes its place's lease for the lock: it
+		 * is alive, as long, and its place leaves the queue in the
+		 * same txn. One request fewer between a release and the next
+		 * holder. */
+		place = rec->keeper_pid > 0 ? own_place(t) : NULL;
+		if (place && place->lease > 0) {
+			op->lease = place->lease;
+			op->adopted = true;
+			return 0;
+		}
 		r = lokt__lease_grant(e->gw, e->cfg.lease_sec, &op->lease);
 		/* A keeper named from the start tends the lease itself, as
 		 * does the holder (lokt_tend): no lokt-keeper. */
@@ -792,6 +951,11 @@ static int send_ops(struct etxn *t, size_t from, size_t to, int which,
 	}
 	if (creates && t->read_queue)
 		cmp_queue(t, &x);
+	/* A guess took the lock's held key for gone with it: an expired
+	 * lease leaves it, to be recorded by a transition that reads. */
+	if (creates && t->guessed)
+		lokt__txn_cmp(&x, t->held_key, NULL, LOKT_CMP_CREATE,
+			      LOKT_CMP_EQ, 0);
 	for (size_t i = from; i < to; i++) {
 		struct eop *op = &t->ops[i];
 
@@ -803,6 +967,10 @@ static int send_ops(struct etxn *t, size_t from, size_t to, int which,
 			lokt__txn_put(&x, true, t->key[op->kind], op->value,
 				      op->lease, op->what == OP_REPLACE);
 		}
+		/* The asker leaves the queue as it takes the lock. */
+		if (op->what == OP_CREATE && op->kind == LOKT_LOCK &&
+		    own_place(t))
+			lokt__txn_delete(&x, true, own_place(t)->key, NULL);
 		if (op->what == OP_CREATE && op->kind == LOKT_LOCK &&
 		    op->lease) {
 			snprintf(held, sizeof(held),
@@ -872,7 +1040,7 @@ static void untend(struct etxn *t)
 static void drop_leases(struct etxn *t)
 {
 	for (size_t i = 0; i < t->n_ops; i++)
-		if (t->ops[i].lease)
+		if (t->ops[i].lease && !t->ops[i].adopted)
 			lokt__lease_revoke(es(t->t.s)->gw, t->ops[i].lease);
 }
 
@@ -884,6 +1052,14 @@ static int e_end(struct lokt_txn *tt, bool commit)
 	int64_t rev = 0;
 	int r = 0;
 
+	if (t->doomed) {
+		/* Decided on what this process last wrote, which the store
+		 * no longer had: nothing is sent, not even a refusal's
+		 * audit; the transition runs again, reading. */
+		drop_leases(t);
+		etxn_free(t);
+		return -EAGAIN;
+	}
 	if (!commit || !t->n_ops) {
 		drop_leases(t);
 		t->n_ops = commit ? t->n_ops : 0;
@@ -931,6 +1107,9 @@ static int e_end(struct lokt_txn *tt, bool commit)
 			if (op->what == OP_CREATE && op->lease && op->tell < 0)
 				tended_add(es(tt->s), tt->name,
 					   op->rec->lock_id, op->lease);
+			if (op->kind == LOKT_LOCK && op->what != OP_REMOVE)
+				tended_wrote(es(tt->s), tt->name, op->value,
+					     rev, op->what == OP_CREATE);
 			if (op->what == OP_REMOVE && op->kind == LOKT_LOCK)
 				untend(t);
 			/* Its keeper learns that it was created: from now
@@ -944,6 +1123,9 @@ static int e_end(struct lokt_txn *tt, bool commit)
 		}
 	} else {
 		drop_leases(t);
+		/* What this process wrote last is not the store's any more
+		 * (or may not be): read from now on. */
+		tended_wrote(es(tt->s), tt->name, NULL, 0, false);
 	}
 	etxn_free(t);
 	return r == -EAGAIN ? r : unavailable(r);
@@ -1108,7 +1290,65 @@ struct lokt_waiter {
 	struct lokt_gw_watch *watch[2]; /* lock + freeze, or the one ahead */
 	uint64_t watching; /* what watch[] is on: the place ahead, or 0 */
 	bool at_head;
+	bool frozen_seen; /* the last read of the name found a freeze */
+	int64_t read_rev; /* ... and its revision */
+	int64_t guessed_at; /* the deletion a guess was made on */
 };
+
+/* The waiter of this thread (a transition and its waiter run in one). */
+static __thread struct lokt_waiter *waiting_here;
+
+/* A waiter at the head of the queue was woken by the deletion of the
+ * lock: begin its next attempt from what that says (no lock, no freeze,
+ * nobody ahead: its own place alone) instead of reading, once per
+ * deletion. The creation compares all of it, as it compares a read (and
+ * the held key too: gone with the lock, not left by an expired lease), so
+ * a wrong guess costs one more attempt, which reads. One request fewer
+ * between a release and the next holder: as `etcdctl lock`, a waiter
+ * acts on the deletion it was told of. */
+static bool waiter_guess(struct etxn *t)
+{
+	struct lokt_waiter *w = waiting_here;
+	struct lokt_kv *own;
+	int64_t del;
+
+	if (!w || w->s != t->t.s || t->t.kind != LOKT_LOCK ||
+	    strcmp(w->name, t->t.name) || !w->at_head || !w->watch[0] ||
+	    w->frozen_seen)
+		return false;
+	/* A deletion since the last read, not guessed on yet. */
+	del = lokt__gw_watch_last_delete(w->watch[0]);
+	if (del <= w->read_rev || del == w->guessed_at)
+		return false;
+	own = calloc(1, sizeof(*own));
+	if (!own)
+		return false;
+	own->key = strdup(w->key);
+	own->value = strdup("");
+	if (!own->key || !own->value) {
+		lokt__kvs_free(own, 1);
+		return false;
+	}
+	own->key_len = strlen(own->key);
+	own->create_rev = own->mod_rev = (int64_t)w->seq;
+	own->lease = w->lease;
+	t->q = own;
+	t->nq = 1;
+	t->rev = del;
+	w->guessed_at = del;
+	return true;
+}
+
+/* A read of the name: whether the waiter of this thread may guess. */
+static void waiter_saw(struct etxn *t)
+{
+	struct lokt_waiter *w = waiting_here;
+
+	if (w && w->s == t->t.s && !strcmp(w->name, t->t.name)) {
+		w->frozen_seen = t->n_kv[LOKT_FREEZE] > 0;
+		w->read_rev = t->rev;
+	}
+}
 
 static int64_t mono_ms(void)
 {
@@ -1123,14 +1363,57 @@ static int64_t keepalive_ms(const struct lokt_store *s)
 	return es(s)->cfg.lease_sec * 1000 / 3;
 }
 
-static void unwatch(struct lokt_waiter *w)
+/* Join the watches retired so far. */
+static void retired_close(struct estore *e)
 {
+	struct retired *r;
+	size_t n;
+
+	pthread_mutex_lock(&e->tend_lock);
+	r = e->retired;
+	n = e->n_retired;
+	e->retired = NULL;
+	e->n_retired = 0;
+	pthread_mutex_unlock(&e->tend_lock);
+	/* In a child of fork() the threads are not there to join. */
+	for (size_t i = 0; i < n; i++)
+		if (r[i].pid == getpid())
+			lokt__gw_watch_close(r[i].watch);
+	free(r);
+}
+
+/* End the waiter's watches; retire: without waiting for them to end. */
+static void unwatch_as(struct lokt_waiter *w, bool retire)
+{
+	struct estore *e = es(w->s);
+	struct retired *r;
+
 	for (int i = 0; i < 2; i++) {
-		lokt__gw_watch_close(w->watch[i]);
+		if (!w->watch[i])
+			continue;
+		if (retire) {
+			lokt__gw_watch_stop(w->watch[i]);
+			pthread_mutex_lock(&e->tend_lock);
+			r = realloc(e->retired,
+				    (e->n_retired + 1) * sizeof(*r));
+			if (r) {
+				e->retired = r;
+				r[e->n_retired].watch = w->watch[i];
+				r[e->n_retired++].pid = getpid();
+				w->watch[i] = NULL;
+			}
+			pthread_mutex_unlock(&e->tend_lock);
+		}
+		lokt__gw_watch_close(w->watch[i]); /* not retired: now */
 		w->watch[i] = NULL;
 	}
 	w->watching = 0;
 	w->at_head = false;
+}
+
+static void unwatch(struct lokt_waiter *w)
+{
+	unwatch_as(w, false);
 }
 
 static int e_wait_join(struct lokt_store *s, const char *name,
@@ -1143,6 +1426,7 @@ static int e_wait_join(struct lokt_store *s, const char *name,
 	char value[LOKT_STR_MAX + 64];
 	int r;
 
+	retired_close(e); /* long-lived callers wait again and again */
 	if (!w)
 		return -ENOMEM;
 	w->s = s;
@@ -1175,6 +1459,7 @@ static int e_wait_join(struct lokt_store *s, const char *name,
 		return unavailable(r);
 	}
 	w->keepalive_at = mono_ms() + keepalive_ms(s);
+	waiting_here = w;
 	*ret = w;
 	*ret_seq = w->seq;
 	return 0;
@@ -1298,12 +1583,28 @@ static bool e_wait_sleep(struct lokt_waiter *w, int64_t timeout_ms)
 	return hit;
 }
 
+/* Is lease now a lock's, tended here (taken over by e_create)? */
+static bool lease_tended(struct estore *e, int64_t lease)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&e->tend_lock);
+	for (size_t i = 0; i < e->n_tended && !found; i++)
+		found = e->tended[i].lease == lease;
+	pthread_mutex_unlock(&e->tend_lock);
+	return found;
+}
+
 static void e_wait_leave(struct lokt_waiter *w)
 {
-	unwatch(w);
+	if (waiting_here == w)
+		waiting_here = NULL;
+	unwatch_as(w, true);
 	/* Revoking the lease deletes our queue key: the waiter behind,
-	 * watching it, learns at once. */
-	lokt__lease_revoke(es(w->s)->gw, w->lease);
+	 * watching it, learns at once. Unless our lock took it over (its
+	 * queue key went in the same txn). */
+	if (!lease_tended(es(w->s), w->lease))
+		lokt__lease_revoke(es(w->s)->gw, w->lease);
 	free(w->key);
 	free(w);
 }
@@ -1565,6 +1866,7 @@ static void e_close(struct lokt_store *s)
 
 	if (e) {
 		relays_end(e);
+		retired_close(e);
 		pthread_mutex_destroy(&e->relays_lock);
 		pthread_mutex_destroy(&e->tend_lock);
 		free(e->tended);

@@ -38,6 +38,8 @@ struct lokt_gw_watch {
 	bool started;
 	char *line; /* a partial line of the stream */
 	size_t len;
+	int64_t last_delete; /* the revision of the last event when it was a
+				deletion, else 0 (atomic) */
 };
 
 static void ring(struct lokt_gw_watch *w)
@@ -77,9 +79,16 @@ static bool on_line(struct lokt_gw_watch *w, const char *line)
 			ev = json_object_array_get_idx(evs, i);
 			if (json_object_object_get_ex(ev, "kv", &kv)) {
 				int64_t rev = lokt__gw_int(kv, "mod_revision", 0);
+				bool del = json_object_object_get_ex(ev, "type",
+								     &v) &&
+					   !strcmp(json_object_get_string(v),
+						   "DELETE");
 
 				if (rev >= w->next_rev)
 					w->next_rev = rev + 1;
+				__atomic_store_n(&w->last_delete,
+						 del ? rev : 0,
+						 __ATOMIC_SEQ_CST);
 			}
 		}
 		if (n)
@@ -152,6 +161,7 @@ static void *run(void *ud)
 			break;
 		/* The stream ended: whatever it would have said since is
 		 * unknown, so the owner reads again. */
+		__atomic_store_n(&w->last_delete, 0, __ATOMIC_SEQ_CST);
 		ring(w);
 		struct timespec ts = { pause_ms / 1000,
 				       (pause_ms % 1000) * 1000000 };
@@ -202,6 +212,11 @@ int lokt__gw_watch_fd(const struct lokt_gw_watch *w)
 	return w->efd;
 }
 
+int64_t lokt__gw_watch_last_delete(const struct lokt_gw_watch *w)
+{
+	return __atomic_load_n(&w->last_delete, __ATOMIC_SEQ_CST);
+}
+
 int lokt__gw_watch_consume(struct lokt_gw_watch *w)
 {
 	uint64_t n = 0;
@@ -209,6 +224,12 @@ int lokt__gw_watch_consume(struct lokt_gw_watch *w)
 	if (read(w->efd, &n, sizeof(n)) < 0)
 		return errno == EAGAIN ? 0 : -errno;
 	return n > 0;
+}
+
+void lokt__gw_watch_stop(struct lokt_gw_watch *w)
+{
+	if (w && w->started)
+		lokt__gw_stream_stop(&w->st);
 }
 
 void lokt__gw_watch_close(struct lokt_gw_watch *w)

@@ -25,6 +25,14 @@ int lokt__gw_watch_fd(const struct lokt_gw_watch *w);
  * 0 when not; never blocks. */
 int lokt__gw_watch_consume(struct lokt_gw_watch *w);
 
+/* The revision of the last change delivered when it was a deletion (of a
+ * watched key), else 0: a hint, not the store's word (a later change may
+ * be on its way). */
+int64_t lokt__gw_watch_last_delete(const struct lokt_gw_watch *w);
+
+/* Tell the watch to end, without waiting for it to (close does). */
+void lokt__gw_watch_stop(struct lokt_gw_watch *w); /* NULL is fine */
+
 void lokt__gw_watch_close(struct lokt_gw_watch *w); /* NULL is fine */
 
 #endif /* LOKT_ETCD_WATCH_H */

@@ -6,8 +6,8 @@
 #   1. acquire + run /bin/true + release, one command each time:
 #      N x `lokt guard x -- true`  vs  N x `etcdctl lock x true`
 #   2. release -> next holder: a holder's command ends (its tool then
-#      releases), a waiter holds the lock: `lokt lock --wait` returning
-#      vs a waiting `etcdctl lock` starting its command, median of N
+#      releases), a waiting tool takes the lock and starts its command:
+#      `lokt guard --wait` vs `etcdctl lock`, median of N
 # Not a test: nothing is asserted, figures depend on the machine.
 #
 # Usage: tests/bench/etcd.sh [-n N] [-b BUILD_DIR]
@@ -86,7 +86,7 @@ handoff() { # KIND -> ns from release to the waiter's command
 		"$lokt" guard h -- sh -c "while [ ! -e $T/go ]; do sleep 0.001; done; date +%s%N >$r" &
 		h=$!
 		until "$lokt" exists h; do sleep 0.01; done
-		sh -c "\"$lokt\" lock h --wait --timeout 30s -q --holder 1 --ttl 1m && date +%s%N >$w" &
+		"$lokt" guard h --wait --timeout 30s -q -- sh -c "date +%s%N >$w" &
 		t=$!
 		until [ "$("$lokt" why h --json | sed -n 's/.*"waiters":\([0-9]*\).*/\1/p')" = 1 ]; do sleep 0.01; done
 	else
@@ -100,7 +100,6 @@ handoff() { # KIND -> ns from release to the waiter's command
 	sleep 0.05
 	: >"$T/go"
 	wait "$h" "$t"
-	[ "$kind" = lokt ] && "$lokt" unlock h --force -q
 	echo $(($(cat "$w") - $(cat "$r")))
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -108,7 +107,7 @@ m=$((n < 20 ? n : 20))
 la=$(for ((i = 0; i < m; i++)); do handoff lokt; done | median)
 lb=$(for ((i = 0; i < m; i++)); do handoff etcdctl; done | median)
 printf '%-44s %9s ms   %-26s %9s ms   ratio %s\n' \
-	"release -> next holder (lokt lock --wait)" "$(ms $((la / 1000)))" \
+	"release -> next holder (lokt guard --wait)" "$(ms $((la / 1000)))" \
 	"etcdctl lock (waiting)" "$(ms $((lb / 1000)))" \
 	"$(awk -v a="$la" -v b="$lb" 'BEGIN { printf "%.2f", a / b }')"
 echo

@@ -162,7 +162,7 @@ inner=$(pgrep -P "$(cat "$T/hostd.pid")" | head -1)
 kp=$(pgrep -x lokt-watchdog --ns "${inner:-0}" --nslist pid | head -1)
 check "its keeper, guard's watchdog, runs (pid $kp)" test -n "$kp"
 check "... and no lokt-keeper for guard's lock" \
-	eval '! pgrep -f "lokt-keeper .* part " >/dev/null'
+	eval '! pgrep -f "lokt-keeper $LOKT_ROOT part " >/dev/null'
 kill -STOP "$kp"
 check "keeper stopped past the lease: another host gets the lock" \
 	wait_for 30 eval 'on hoste "$LOKT" lock part --holder 1 --ttl 1m -q'

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Locks whose lease their holder tends itself (lokt_acquire_opts.keeper,
+ * lokt_tend: guard and its watchdog), on a real etcd member, through
+ * liblokt's public API; the "other hosts" are forked processes with
+ * stores of their own.
+ *
+ * Such a holder begins its release or renewal from the record it wrote
+ * last instead of reading it (core/etcd/backend.c, snapshot): these
+ * tests change the lock behind its back and check that the release
+ * never removes another's lock, and that the renewal finds it lost.
+ * Also: lokt_tend keeps the lease alive past its TTL and says LOST once
+ * it is gone; no lokt-keeper process is started for a tended lock.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lokt.h"
+#include "member.h"
+
+static struct etcd_cluster cluster;
+static char root[128];
+
+static void start(void)
+{
+	if (!etcd_binary())
+		cr_skip_test("etcd is not installed (Debian package etcd-server)");
+	cr_assert_eq(etcd_start(&cluster, 1), 0, "etcd did not start");
+	snprintf(root, sizeof(root), "etcd://%s/tended", cluster.endpoint[0]);
+	/* A short lease: what outlives it was kept alive. */
+	setenv("LOKT_ETCD_LEASE", "2", 1);
+}
+
+static void stop(void)
+{
+	etcd_stop(&cluster);
+}
+
+static struct lokt_store *open_store(void)
+{
+	struct lokt_store *s = NULL;
+
+	cr_assert_eq(lokt_store_open(root, &s), 0, "cannot open %s", root);
+	return s;
+}
+
+static void who_of(pid_t pid, struct lokt_who *who)
+{
+	cr_assert_eq(lokt_who_self(pid, who), 0);
+}
+
+/* In a process of its own (another host, as far as liblokt can tell):
+ * force the lock away and take it, detached with a TTL. */
+static void steal(const char *name)
+{
+	pid_t pid = fork();
+	int status;
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct lokt_store *s;
+		struct lokt_who who;
+		struct lokt_acquire_opts o = { .ttl_sec = 60 };
+		int r;
+
+		if (lokt_store_open(root, &s) < 0 ||
+		    lokt_who_self(LOKT_DETACHED_PID, &who) < 0)
+			_exit(10);
+		r = lokt_release(s, name, &who, NULL, LOKT_RELEASE_FORCE, NULL);
+		if (r < 0 && r != -LOKT_E_NOT_FOUND)
+			_exit(11);
+		r = lokt_acquire(s, name, &who, &o, NULL);
+		lokt_store_close(s);
+		_exit(r < 0 ? 12 : 0);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "the other process could not take %s (%d)", name,
+		  WEXITSTATUS(status));
+}
+
+/* A lock taken with this process as its keeper (tended here). */
+static void take_tended(struct lokt_store *s, const char *name,
+			struct lokt_who *who, struct lokt_result *res)
+{
+	struct lokt_acquire_opts o = { .keeper = getpid() };
+
+	who_of(getpid(), who);
+	cr_assert_eq(lokt_acquire(s, name, who, &o, res), 0);
+	cr_assert_gt(res->lock.fence, 0);
+	cr_assert_eq(res->lock.keeper_pid, getpid());
+}
+
+Test(tended, release_after_a_steal_removes_nothing, .init = start,
+     .fini = stop)
+{
+	struct lokt_store *s = open_store();
+	struct lokt_result res, now;
+	struct lokt_info in;
+	struct lokt_who who;
+	char mine[LOKT_ID_LEN + 1];
+
+	take_tended(s, "t1", &who, &res);
+	snprintf(mine, sizeof(mine), "%s", res.lock.lock_id);
+	/* Renewed once: the record written last is the renewal's. */
+	cr_assert_eq(lokt_renew(s, "t1", mine, &who, 30, &now), 0);
+	steal("t1");
+	cr_assert_eq(lokt_release(s, "t1", &who, mine, 0, &now),
+		     -LOKT_E_LOST, "released a lock that is not ours");
+	cr_assert_eq(lokt_get(s, LOKT_LOCK, "t1", &in, NULL), 0,
+		     "the other's lock is gone");
+	cr_assert_str_neq(in.rec.lock_id, mine);
+	cr_assert_eq(in.rec.pid, LOKT_DETACHED_PID);
+	lokt_store_close(s);
+}
+
+Test(tended, renew_after_a_steal_is_lost, .init = start, .fini = stop)
+{
+	struct lokt_store *s = open_store();
+	struct lokt_result res, now;
+	struct lokt_info in;
+	struct lokt_who who;
+	char mine[LOKT_ID_LEN + 1];
+
+	take_tended(s, "t2", &who, &res);
+	snprintf(mine, sizeof(mine), "%s", res.lock.lock_id);
+	steal("t2");
+	cr_assert_eq(lokt_renew(s, "t2", mine, &who, 30, &now), -LOKT_E_LOST);
+	cr_assert_eq(lokt_get(s, LOKT_LOCK, "t2", &in, NULL), 0);
+	cr_assert_str_neq(in.rec.lock_id, mine);
+	cr_assert_eq(in.rec.ttl_sec, 60, "the other's lock was rewritten");
+	lokt_store_close(s);
+}
+
+Test(tended, release_of_our_own_lock_still_works, .init = start,
+     .fini = stop)
+{
+	struct lokt_store *s = open_store();
+	struct lokt_result res, now;
+	struct lokt_info in;
+	struct lokt_who who;
+
+	take_tended(s, "t3", &who, &res);
+	cr_assert_eq(lokt_renew(s, "t3", res.lock.lock_id, &who, 0, &now), 0);
+	cr_assert_eq(lokt_release(s, "t3", &who, res.lock.lock_id, 0, &now),
+		     0);
+	cr_assert_eq(lokt_get(s, LOKT_LOCK, "t3", &in, NULL),
+		     -LOKT_E_NOT_FOUND);
+	lokt_store_close(s);
+}
+
+/* The lease lives while it is tended, past its TTL, and dies without. */
+Test(tended, tend_keeps_the_lease_and_says_lost_when_gone, .init = start,
+     .fini = stop)
+{
+	struct lokt_store *s = open_store();
+	struct timespec half = { 0, 500 * 1000000L };
+	struct lokt_result res;
+	struct lokt_info in;
+	struct lokt_who who;
+	int64_t next = 0;
+
+	take_tended(s, "t4", &who, &res);
+	/* No keeper process: nobody but us keeps the lease alive. */
+	for (int i = 0; i < 8; i++) { /* 4 s: twice the lease */
+		cr_assert_eq(lokt_tend(s, "t4", res.lock.lock_id, &next), 0);
+		cr_assert_gt(next, 0);
+		nanosleep(&half, NULL);
+	}
+	cr_assert_eq(lokt_get(s, LOKT_LOCK, "t4", &in, NULL), 0,
+		     "the tended lock did not outlive its lease");
+	/* Untended, it goes with its lease. */
+	for (int i = 0; i < 20 && lokt_get(s, LOKT_LOCK, "t4", &in, NULL) == 0;
+	     i++)
+		nanosleep(&half, NULL);
+	cr_assert_eq(lokt_get(s, LOKT_LOCK, "t4", &in, NULL),
+		     -LOKT_E_NOT_FOUND, "the lease outlived its holder");
+	cr_assert_eq(lokt_tend(s, "t4", res.lock.lock_id, &next),
+		     -LOKT_E_LOST);
+	lokt_store_close(s);
+}
+
+/* A process that did not make the lock (guard's watchdog) finds its
+ * lease; a lock that is not tended has none to find. */
+Test(tended, tend_from_another_process, .init = start, .fini = stop)
+{
+	struct lokt_store *s = open_store();
+	struct lokt_result res;
+	struct lokt_who who;
+	int status;
+	pid_t pid;
+
+	take_tended(s, "t5", &who, &res);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct lokt_store *o;
+		int64_t next;
+
+		if (lokt_store_open(root, &o) < 0)
+			_exit(10);
+		_exit(lokt_tend(o, "t5", res.lock.lock_id, &next) == 0 &&
+				      next > 0 &&
+				      lokt_tend(o, "t5", "0123456789abcdef0123456789abcdef",
+						&next) == -LOKT_E_LOST ?
+			      0 :
+			      11);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	lokt_store_close(s);
+}
