@@ -58,6 +58,8 @@ struct lokt_txn {
 	struct lokt_store *s;
 	enum lokt_kind kind; /* begun on */
 	const char *name;
+	bool tended; /* a lock it creates is tended by the caller
+			(lokt_acquire_opts.tend): no keeper process */
 };
 
 /* What the queue of a name looks like to one asker. */

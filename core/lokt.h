@@ -295,6 +295,11 @@ struct lokt_acquire_opts {
 	 * for the lock. A re-entrant acquisition (a renewal) leaves the
 	 * lock's keeper as it was. -ESRCH when keeper does not exist. */
 	pid_t keeper;
+	/* The caller keeps the new lock's lease alive itself (lokt_tend),
+	 * and releases the lock when its holder dies: on a store with
+	 * leases (etcd), no keeper process is started for it. loktfs does
+	 * this for the locks taken through its mount. Implied by keeper. */
+	bool tend;
 };
 
 /* What a transition did, or what stood in its way. */

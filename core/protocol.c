@@ -278,6 +278,7 @@ static int acquire_in(struct lokt_txn *t, void *ud)
 
 	lokt__result_init(ret);
 	memset(q, 0, sizeof(*q));
+	t->tended = a->opts->tend || a->opts->keeper > 0;
 	r = lokt__load_in(t, LOKT_LOCK, &cur, NULL);
 	if (r < 0 && r != -LOKT_E_NOT_FOUND)
 		return r;

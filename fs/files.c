@@ -62,6 +62,7 @@ static int take(enum lokt_kind kind, const char *name,
 	struct loktfs *fs = loktfs_get();
 	struct lokt_acquire_opts opts = { 0 };
 	struct lokt_info cur;
+	int r;
 
 	opts.ttl_sec = kind == LOKT_LOCK ? fs->default_ttl_sec :
 					   fs->freeze_ttl_sec;
@@ -70,7 +71,16 @@ static int take(enum lokt_kind kind, const char *name,
 		opts.ttl_sec = cur.rec.ttl_sec;
 	if (kind == LOKT_FREEZE)
 		return lokt_freeze(fs->store, name, who, opts.ttl_sec, res);
-	return lokt_acquire(fs->store, name, who, &opts, res);
+	/* On etcd the daemon keeps the lock (keeper.c): no process per
+	 * lock. */
+	opts.tend = loktfs_keeper_reserve();
+	r = lokt_acquire(fs->store, name, who, &opts, res);
+	if (r == 0 && opts.tend && !res->renewed)
+		return loktfs_keeper_add(name, res->lock.lock_id, who->pid,
+					 who->pid_start);
+	if (opts.tend)
+		loktfs_keeper_unreserve();
+	return r;
 }
 
 static int open_for_write(const struct loktfs_path *p,

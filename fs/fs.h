@@ -67,6 +67,20 @@ int loktfs_utimens(const char *path, const struct timespec tv[2],
 int loktfs_unlink(const char *path);
 int loktfs_release(const char *path, struct fuse_file_info *fi);
 
+/* keeper.c: the daemon keeps the leases of the locks taken through the
+ * mount (a store with leases: etcd), and releases each when its holder
+ * exits. start: after fuse_daemonize (a thread); nothing for a store
+ * without leases. reserve: may the next acquisition be kept here (then
+ * lokt_acquire_opts.tend)? Each reserve is followed by add (the lock was
+ * made: kept from now on; on failure it is released and -errno given)
+ * or unreserve. stop: release what is kept, end the thread. */
+int loktfs_keeper_start(struct lokt_store *s);
+bool loktfs_keeper_reserve(void);
+void loktfs_keeper_unreserve(void);
+int loktfs_keeper_add(const char *name, const char *lock_id, pid_t holder,
+		      uint64_t holder_start);
+void loktfs_keeper_stop(void);
+
 /* notify.c: tell a service manager (systemd, $NOTIFY_SOCKET) that the
  * filesystem is mounted; nothing without one. */
 void loktfs_notify_ready(void);

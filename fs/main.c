@@ -393,10 +393,20 @@ static int run(struct fuse_args *args, const struct fuse_cmdline_opts *cmd,
 		goto out_unmount;
 	/* Mounted (requests wait in the kernel until the loop serves them):
 	 * a unit ordered after loktfs@.service may use it now. */
+	/* After fuse_daemonize: its thread would not survive the fork. */
+	r = loktfs_keeper_start(fs->store);
+	if (r < 0) {
+		fprintf(stderr,
+			"loktfs: error: cannot keep the leases of locks taken through the mount: %s\n",
+			strerror(-r));
+		r = 1;
+		goto out_unmount;
+	}
 	loktfs_notify_ready();
 	r = cmd->singlethread ? fuse_loop(fuse) : loop_mt(fuse, cmd);
 	/* > 0: the number of the signal that ended the loop, a clean stop. */
 	r = r < 0 ? 1 : 0;
+	loktfs_keeper_stop();
 	fuse_remove_signal_handlers(se);
 out_unmount:
 	fuse_unmount(fuse);

@@ -361,27 +361,32 @@ static int e_tend(struct lokt_store *s, const char *name,
 	struct estore *e = es(s);
 	struct lokt_kv *kv = NULL;
 	char id[LOKT_ID_LEN + 2], *key;
-	int64_t lease = tended_find(e, name, lock_id, false), ttl;
+	int64_t lease = 0, ttl;
 	size_t n = 0;
 	int r;
 
-	if (!lease) {
-		/* First call in this process (guard's watchdog, forked
-		 * before the lock was made): the lease is in held/<name>. */
-		key = key_of(s, "held", name);
-		if (!key)
-			return -ENOMEM;
-		r = lokt__kv_range(e->gw, key, NULL, 1, &kv, &n, NULL, NULL);
-		free(key);
-		if (r < 0)
-			return unavailable(r);
-		r = n && held_parse(kv[0].value, id, sizeof(id), &lease) == 0 &&
-		    !strcmp(id, lock_id) && lease > 0;
-		lokt__kvs_free(kv, n);
-		if (!r)
-			return -LOKT_E_LOST; /* released, taken, or leaseless */
-		tended_add(e, name, lock_id, lease);
+	/* Still ours? held/<name> names the lock and its lease (the first
+	 * call of guard's watchdog, forked before the lock was made, learns
+	 * the lease there). A lock released or taken by anyone else is
+	 * lost: its lease, if tended here, is revoked, so that nothing is
+	 * kept alive for nothing. */
+	key = key_of(s, "held", name);
+	if (!key)
+		return -ENOMEM;
+	r = lokt__kv_range(e->gw, key, NULL, 1, &kv, &n, NULL, NULL);
+	free(key);
+	if (r < 0)
+		return unavailable(r);
+	r = n && held_parse(kv[0].value, id, sizeof(id), &lease) == 0 &&
+	    !strcmp(id, lock_id) && lease > 0;
+	lokt__kvs_free(kv, n);
+	if (!r) {
+		lease = tended_find(e, name, lock_id, true);
+		if (lease)
+			lokt__lease_revoke(e->gw, lease);
+		return -LOKT_E_LOST;
 	}
+	tended_add(e, name, lock_id, lease);
 	r = lokt__lease_keepalive(e->gw, lease, &ttl);
 	if (r == -ENOENT) {
 		tended_find(e, name, lock_id, true);
@@ -834,16 +839,16 @@ static int e_create(struct lokt_txn *tt, struct lokt_record *rec,
 		 * is alive, as long, and its place leaves the queue in the
 		 * same txn. One request fewer between a release and the next
 		 * holder. */
-		place = rec->keeper_pid > 0 ? own_place(t) : NULL;
+		place = tt->tended ? own_place(t) : NULL;
 		if (place && place->lease > 0) {
 			op->lease = place->lease;
 			op->adopted = true;
 			return 0;
 		}
 		r = lokt__lease_grant(e->gw, e->cfg.lease_sec, &op->lease);
-		/* A keeper named from the start tends the lease itself, as
-		 * does the holder (lokt_tend): no lokt-keeper. */
-		if (r == 0 && rec->keeper_pid <= 0)
+		/* Tended by the caller (a keeper named from the start, or
+		 * loktfs): no lokt-keeper. */
+		if (r == 0 && !tt->tended)
 			r = keeper_start(tt->s, tt->name, rec, op->lease,
 					 &op->tell);
 		if (r < 0) {
