@@ -1830,11 +1830,41 @@ static int audit_after(struct lokt_store *s, char **last, const char *from,
 	return r;
 }
 
-/* lokt_audit_follow: the history, fn(NULL) to mark its end, then each
- * new event, woken by a watch on the audit keys (and a look every
- * second). Keys are ordered by the writer's clock: an event written by a
- * host whose clock is behind the newest event seen is not followed
- * (lokt audit still reads it). */
+/* Deliver every audit key created at *since or later, in the order they
+ * were created (whatever the writers' clocks, which order the keys); *since
+ * follows. 1 when fn asked to stop. */
+static int audit_since(struct lokt_store *s, int64_t *since, const char *from,
+		       const char *end,
+		       int (*fn)(const char *line, size_t len, void *ud),
+		       void *ud)
+{
+	struct lokt_kv *kv;
+	bool more = true;
+	size_t n, i;
+	int r = 0;
+
+	while (more && r == 0) {
+		kv = NULL;
+		n = 0;
+		r = lokt__kv_range_since(es(s)->gw, from, end, *since, PAGE,
+					 &kv, &n, NULL, &more);
+		if (r < 0)
+			return unavailable(r);
+		for (i = 0; i < n && r == 0; i++) {
+			r = fn(kv[i].value, kv[i].value_len, ud) ? 1 : 0;
+			*since = kv[i].create_rev + 1;
+		}
+		more = more && n;
+		lokt__kvs_free(kv, n);
+	}
+	return r;
+}
+
+/* lokt_audit_follow: the history (in key order: by time), fn(NULL) to
+ * mark its end, then each new event in the order it was written, woken
+ * by a watch on the audit keys (and a look every second). New events are
+ * those created after the history was read, whatever their keys say: a
+ * host whose clock is behind is followed too. */
 static int e_audit_follow(struct lokt_store *s,
 			  int (*fn)(const char *line, size_t len, void *ud),
 			  void *ud, volatile sig_atomic_t *cancel)
@@ -1852,11 +1882,12 @@ static int e_audit_follow(struct lokt_store *s,
 	if (r == 0)
 		r = lokt__gw_watch_open(es(s)->gw, from, strlen(from), end,
 					strlen(end), rev + 1, &w);
+	rev++; /* the first revision the history did not see */
 	while (r == 0 && !(cancel && *cancel)) {
 		p = (struct pollfd){ .fd = lokt__gw_watch_fd(w), .events = POLLIN };
 		if (poll(&p, 1, 1000) > 0)
 			lokt__gw_watch_consume(w);
-		r = audit_after(s, &last, from, end, &rev, fn, ud);
+		r = audit_since(s, &rev, from, end, fn, ud);
 	}
 	lokt__gw_watch_close(w);
 	free(last);

@@ -100,6 +100,15 @@ int lokt__kv_range(struct lokt_gw *g, const char *key, const char *range_end,
 		   int64_t limit, struct lokt_kv **ret, size_t *ret_n,
 		   int64_t *ret_rev, bool *ret_more)
 {
+	return lokt__kv_range_since(g, key, range_end, 0, limit, ret, ret_n,
+				    ret_rev, ret_more);
+}
+
+int lokt__kv_range_since(struct lokt_gw *g, const char *key,
+			 const char *range_end, int64_t min_create_rev,
+			 int64_t limit, struct lokt_kv **ret, size_t *ret_n,
+			 int64_t *ret_rev, bool *ret_more)
+{
 	struct json_object *req = json_object_new_object(), *ans = NULL, *m;
 	int r;
 
@@ -111,6 +120,14 @@ int lokt__kv_range(struct lokt_gw *g, const char *key, const char *range_end,
 	if (r == 0 && limit > 0)
 		json_object_object_add(req, "limit",
 				       json_object_new_int64(limit));
+	if (r == 0 && min_create_rev > 0) {
+		json_object_object_add(req, "min_create_revision",
+				       json_object_new_int64(min_create_rev));
+		json_object_object_add(req, "sort_order",
+				       json_object_new_string("ASCEND"));
+		json_object_object_add(req, "sort_target",
+				       json_object_new_string("CREATE"));
+	}
 	if (r == 0)
 		r = lokt__gw_call(g, "/v3/kv/range", req, LOKT_GW_IDEMPOTENT,
 				  &ans);

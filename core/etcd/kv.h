@@ -31,6 +31,13 @@ int lokt__kv_range(struct lokt_gw *g, const char *key, const char *range_end,
 		   int64_t limit, struct lokt_kv **ret, size_t *ret_n,
 		   int64_t *ret_rev, bool *ret_more);
 
+/* The same, only keys created at min_create_rev or later (0: all), in
+ * the order they were created. */
+int lokt__kv_range_since(struct lokt_gw *g, const char *key,
+			 const char *range_end, int64_t min_create_rev,
+			 int64_t limit, struct lokt_kv **ret, size_t *ret_n,
+			 int64_t *ret_rev, bool *ret_more);
+
 /* The end of the range of every key starting with prefix: prefix with
  * its last byte incremented (malloc'd). */
 char *lokt__kv_prefix_end(const char *prefix);
