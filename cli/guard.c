@@ -341,18 +341,35 @@ static void renew(struct guard *g)
 static void check_held(struct guard *g)
 {
 	struct lokt_info in;
-	int64_t now;
+	int64_t now, asked, next;
 	int r;
 
 	if (g->lost)
 		return;
-	r = lokt_get(g->c->store, LOKT_LOCK, g->name, &in, NULL);
+	/* A store with a liveness lease (etcd): no answer may come later
+	 * than the lease could last, and a lock of ours is seen ours by
+	 * keeping its lease alive from here too (as the watchdog does), so
+	 * the lease outlasts confirm_ms from when an answered call was sent.
+	 * Counted from then, the loss below is never later than the lease. */
+	if (g->confirm_ms)
+		lokt_store_set_deadline(g->c->store, g->confirmed_at +
+							     g->confirm_ms -
+							     RETRY_MS);
+	asked = cli_mono_ms();
+	if (g->confirm_ms && !g->outer) {
+		r = lokt_tend(g->c->store, g->name, g->held.lock_id, &next);
+	} else {
+		r = lokt_get(g->c->store, LOKT_LOCK, g->name, &in, NULL);
+		if (r == 0 && strcmp(in.rec.lock_id, g->held.lock_id))
+			r = -LOKT_E_LOST;
+	}
+	lokt_store_set_deadline(g->c->store, 0);
 	now = cli_mono_ms();
-	if (r == 0 && !strcmp(in.rec.lock_id, g->held.lock_id)) {
-		g->confirmed_at = now;
+	if (r == 0) {
+		g->confirmed_at = g->confirm_ms ? asked : now;
 		return;
 	}
-	if (r < 0 && r != -LOKT_E_NOT_FOUND) {
+	if (r != -LOKT_E_NOT_FOUND && r != -LOKT_E_LOST) {
 		/* A store with a liveness lease (etcd) that we cannot reach
 		 * for as long as it lasts may have given our lock to another
 		 * host: lost, before the command runs on past it. */
@@ -369,7 +386,7 @@ static void check_held(struct guard *g)
 		}
 		return;
 	}
-	renew(g);
+	renew(g); /* gone or another's: says so, once */
 }
 
 /* How often to look at the lock without an event: a third of the

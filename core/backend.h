@@ -168,6 +168,8 @@ struct lokt_backend {
 	 * gone. NULL: the store has no leases (the directory store). */
 	int (*tend)(struct lokt_store *s, const char *name,
 		    const char *lock_id, int64_t *ret_next_ms);
+	/* lokt_store_set_deadline. NULL: nothing waits on the network. */
+	void (*deadline)(struct lokt_store *s, int64_t mono_ms);
 	/* Remove what crashed writers left and what idle names keep. */
 	int (*tidy)(struct lokt_store *s);
 	/* Record one audit event outside a transition. */

@@ -388,6 +388,7 @@ const struct lokt_backend lokt__dir_backend = {
 	.wait_leave = lokt__dir_wait_leave,
 	.watch = dir_watch,
 	.tend = NULL, /* no leases: a holder's liveness is its pid */
+	.deadline = NULL, /* every call is local */
 	.tidy = dir_tidy,
 	.audit_append = lokt__audit_file_append,
 	.audit_lines = lokt__dir_audit_lines,

@@ -286,6 +286,12 @@ LOKT_API void lokt_store_close(struct lokt_store *s)
 		s->be->close(s);
 }
 
+LOKT_API void lokt_store_set_deadline(struct lokt_store *s, int64_t mono_ms)
+{
+	if (s && s->be->deadline)
+		s->be->deadline(s, mono_ms);
+}
+
 LOKT_API int64_t lokt_store_confirm_ms(const struct lokt_store *s)
 {
 	return s ? s->confirm_ms : 0;

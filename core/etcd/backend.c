@@ -1709,6 +1709,11 @@ static void relays_end(struct estore *e)
 	e->relays = NULL;
 }
 
+static void e_deadline(struct lokt_store *s, int64_t mono_ms)
+{
+	lokt__gw_set_deadline(es(s)->gw, mono_ms);
+}
+
 static int e_tidy(struct lokt_store *s)
 {
 	struct estore *e = es(s);
@@ -2060,6 +2065,7 @@ static const struct lokt_backend etcd_backend = {
 	.wait_leave = e_wait_leave,
 	.watch = e_watch,
 	.tend = e_tend,
+	.deadline = e_deadline,
 	.tidy = e_tidy,
 	.audit_append = e_audit_append,
 	.audit_lines = e_audit_lines,

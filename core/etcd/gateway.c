@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gateway-internal.h"
@@ -294,12 +295,25 @@ static enum lokt_gw_attempt post(struct lokt_gw *g, size_t ep, const char *path,
 	CURLcode rc;
 	CURL *c;
 
+	int64_t timeout = g->timeout_ms,
+		deadline = __atomic_load_n(&g->deadline_ms, __ATOMIC_RELAXED);
+
+	if (deadline) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		deadline -= (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+		if (deadline <= 0)
+			return GW_NOT_SENT; /* too late to ask */
+		if (deadline < timeout)
+			timeout = deadline;
+	}
 	c = lokt__gw_request(g, ep, path, body, token, &hdr);
 	if (!c)
 		return GW_LOCAL_ERROR;
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_answer);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)g->timeout_ms);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout);
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	curl_easy_cleanup(c);
@@ -566,6 +580,11 @@ int lokt__gw_call(struct lokt_gw *g, const char *path,
 	if (ambiguous && !(flags & LOKT_GW_IDEMPOTENT))
 		r = -ETIMEDOUT;
 	return r;
+}
+
+void lokt__gw_set_deadline(struct lokt_gw *g, int64_t mono_ms)
+{
+	__atomic_store_n(&g->deadline_ms, mono_ms, __ATOMIC_RELAXED);
 }
 
 const char *lokt__gw_endpoint(struct lokt_gw *g, char *buf, size_t size)

@@ -153,23 +153,31 @@ f2=$("$LOKT" status crash --json | jget 'd["fence"]')
 check "the next holder's fence is higher ($f1 < $f2)" test "${f1:-0}" -lt "${f2:-0}"
 "$LOKT" unlock crash --force -q
 
-# --- a partition: the keeper stops, the guarded command is stopped --------
+# --- a partition: the keepers stop, the guarded command is stopped -------
+# guard and its watchdog both keep the lease alive (either suffices: guard
+# alone while it lives, the watchdog once guard is gone). Both stopped,
+# as by a partition: the lease runs out and the lock passes on; once they
+# run again, guard finds its lock gone at once and stops its command.
 host_up hostd "$T" "$LOKT" guard part -q -- sleep 601
 check "host D holds part" wait_for 20 pgrep -fx "sleep 601"
-# guard's watchdog is its lock's keeper: it keeps the lease alive, no
-# lokt-keeper process is started for guard.
 inner=$(pgrep -P "$(cat "$T/hostd.pid")" | head -1)
 kp=$(pgrep -x lokt-watchdog --ns "${inner:-0}" --nslist pid | head -1)
+gp=$(pgrep -fx "$LOKT guard part -q -- sleep 601" --ns "${inner:-0}" --nslist pid | head -1)
 check "its keeper, guard's watchdog, runs (pid $kp)" test -n "$kp"
+check "... beside guard (pid $gp)" test -n "$gp"
 check "... and no lokt-keeper for guard's lock" \
 	eval '! pgrep -f "lokt-keeper $LOKT_ROOT part " >/dev/null'
+kill -STOP "$gp"
+sleep 5 # twice the lease
+check "guard stopped alone: its watchdog keeps the lock" \
+	eval 'test "$("$LOKT" status part --json | jget "d[\"host\"]")" = hostd'
 kill -STOP "$kp"
-check "keeper stopped past the lease: another host gets the lock" \
+check "both stopped past the lease: another host gets the lock" \
 	wait_for 30 eval 'on hoste "$LOKT" lock part --holder 1 --ttl 1m -q'
+kill -CONT "$kp" "$gp"
 check "... and D's guarded command is stopped" \
 	wait_for 30 eval '! pgrep -fx "sleep 601" >/dev/null'
 check "... D's guard audits the lock lost" wait_for 20 audit_has lost part
-kill -CONT "$kp"
 "$LOKT" unlock part --force -q
 
 # --- FIFO across hosts -----------------------------------------------------

@@ -217,3 +217,41 @@ Test(tended, tend_from_another_process, .init = start, .fini = stop)
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	lokt_store_close(s);
 }
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A cluster that does not answer: a call is given up at the deadline
+ * (guard sets one within its lease), not after the request timeout. */
+Test(tended, deadline_bounds_a_call, .init = start, .fini = stop)
+{
+	struct lokt_store *s;
+	struct lokt_info in;
+	int64_t t0, took;
+	int r;
+
+	setenv("LOKT_ETCD_TIMEOUT", "30s", 1);
+	s = open_store();
+	cr_assert_eq(lokt_get(s, LOKT_LOCK, "d1", &in, NULL),
+		     -LOKT_E_NOT_FOUND);
+	kill(cluster.pid[0], SIGSTOP);
+	t0 = mono_ms();
+	lokt_store_set_deadline(s, t0 + 500);
+	r = lokt_get(s, LOKT_LOCK, "d1", &in, NULL);
+	took = mono_ms() - t0;
+	kill(cluster.pid[0], SIGCONT);
+	cr_assert_eq(r, -LOKT_E_UNAVAILABLE, "got %d", r);
+	/* 30 s without the deadline; anything near 0.5 s with it. */
+	cr_assert_lt(took, 10000, "a call waited %lld ms past its deadline",
+		     (long long)took);
+	lokt_store_set_deadline(s, 0);
+	cr_assert_eq(lokt_get(s, LOKT_LOCK, "d1", &in, NULL),
+		     -LOKT_E_NOT_FOUND, "the deadline outlived its clearing");
+	lokt_store_close(s);
+	unsetenv("LOKT_ETCD_TIMEOUT");
+}
