@@ -378,11 +378,17 @@ static void check_held(struct guard *g)
 			cli_error("lost lock \"%s\": cannot confirm it (%s) "
 				  "within its lease — run lokt doctor",
 				  g->name, lokt_strerror(r));
+			g->gave_up = true;
+			on_lost(g);
+			/* The command is being stopped; the store did not
+			 * answer, so the record of the loss is tried briefly,
+			 * not for a whole request timeout. */
+			lokt_store_set_deadline(g->c->store,
+						cli_mono_ms() + RETRY_MS);
 			(void)lokt_audit_lost(g->c->store, g->name,
 					      g->held.lock_id, &g->c->who,
 					      "unconfirmed");
-			g->gave_up = true;
-			on_lost(g);
+			lokt_store_set_deadline(g->c->store, 0);
 		}
 		return;
 	}
