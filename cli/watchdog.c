@@ -90,9 +90,13 @@ static void parse_line(const char *line, struct news *n)
  * outlasts it. Gone: guard finds its lock lost, and stops the command. */
 static int64_t tend_lease(const struct cli_watchdog *wd, const struct news *n)
 {
-	int64_t next;
-	int r = lokt_tend(wd->store, wd->name, n->lock_id, &next);
+	int64_t next, every = lokt_store_confirm_ms(wd->store) / 3;
+	int r;
 
+	/* Never blocked for long: guard may die meanwhile. */
+	lokt_store_set_deadline(wd->store, cli_mono_ms() + every);
+	r = lokt_tend(wd->store, wd->name, n->lock_id, &next);
+	lokt_store_set_deadline(wd->store, 0);
 	if (r == -LOKT_E_LOST || (r == 0 && next < 0))
 		return 0;
 	return cli_mono_ms() + (r < 0 ? 200 : next);
