@@ -1165,12 +1165,15 @@ static int e_get(struct lokt_store *s, enum lokt_kind kind, const char *name,
 /* Every key of [from, end), a page at a time, each page one range
  * request at the revision of the first (a consistent listing). */
 static int walk(struct lokt_store *s, const char *from, const char *end,
-		int (*fn)(const struct lokt_kv *kv, void *ud), void *ud)
+		bool keys_only, int (*fn)(const struct lokt_kv *kv, void *ud),
+		void *ud)
 {
+	struct lokt_range_opts o = { .limit = PAGE, .keys_only = keys_only };
 	struct lokt_kv *kv;
 	char *start = strdup(from);
 	bool more = true;
 	size_t n, i;
+	int64_t rev;
 	int r = 0;
 
 	if (!start)
@@ -1178,10 +1181,13 @@ static int walk(struct lokt_store *s, const char *from, const char *end,
 	while (more && r == 0) {
 		kv = NULL;
 		n = 0;
-		r = lokt__kv_range(es(s)->gw, start, end, PAGE, &kv, &n, NULL,
-				   &more);
+		r = lokt__kv_range_opts(es(s)->gw, start, end, &o, &kv, &n,
+					&rev, &more);
 		if (r < 0)
 			break;
+		/* Every page as the store was at the first one's revision:
+		 * one reading, however many pages. */
+		o.revision = rev;
 		for (i = 0; i < n && r >= 0; i++)
 			r = fn(&kv[i], ud);
 		if (n && r >= 0) {
@@ -1245,7 +1251,41 @@ static int e_list(struct lokt_store *s, enum lokt_kind kind,
 		return -ENOMEM;
 	end = lokt__kv_prefix_end(from);
 	c.skip = strlen(from);
-	r = end ? walk(s, from, end, list_kv, &c) : -ENOMEM;
+	r = end ? walk(s, from, end, false, list_kv, &c) : -ENOMEM;
+	free(from);
+	free(end);
+	return r;
+}
+
+struct names_ctx {
+	size_t skip; /* length of the area's prefix */
+	int (*fn)(const char *name, void *ud);
+	void *ud;
+};
+
+static int names_kv(const struct lokt_kv *kv, void *ud)
+{
+	struct names_ctx *c = ud;
+	const char *name = kv->key + c->skip;
+
+	if (kv->key_len <= c->skip || lokt_name_check(name) < 0)
+		return 0; /* not a record of ours */
+	return c->fn(name, c->ud);
+}
+
+/* The names alone: one paged range read of keys, without the records. */
+static int e_names(struct lokt_store *s, enum lokt_kind kind,
+		   int (*fn)(const char *name, void *ud), void *ud)
+{
+	char *from = key_of(s, area_of(kind), ""), *end;
+	struct names_ctx c = { .fn = fn, .ud = ud };
+	int r;
+
+	if (!from)
+		return -ENOMEM;
+	end = lokt__kv_prefix_end(from);
+	c.skip = strlen(from);
+	r = end ? walk(s, from, end, true, names_kv, &c) : -ENOMEM;
 	free(from);
 	free(end);
 	return r;
@@ -1780,7 +1820,7 @@ static int e_audit_lines(struct lokt_store *s,
 	if (!from)
 		return -ENOMEM;
 	end = lokt__kv_prefix_end(from);
-	r = end ? walk(s, from, end, audit_kv, &c) : -ENOMEM;
+	r = end ? walk(s, from, end, false, audit_kv, &c) : -ENOMEM;
 	free(from);
 	free(end);
 	return r;
@@ -2057,6 +2097,7 @@ static const struct lokt_backend etcd_backend = {
 	.end = e_end,
 	.get = e_get,
 	.list = e_list,
+	.names = e_names,
 	.waiters = e_waiters,
 	.wait_join = e_wait_join,
 	.wait_plan = e_wait_plan,

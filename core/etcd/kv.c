@@ -100,14 +100,28 @@ int lokt__kv_range(struct lokt_gw *g, const char *key, const char *range_end,
 		   int64_t limit, struct lokt_kv **ret, size_t *ret_n,
 		   int64_t *ret_rev, bool *ret_more)
 {
-	return lokt__kv_range_since(g, key, range_end, 0, limit, ret, ret_n,
-				    ret_rev, ret_more);
+	struct lokt_range_opts o = { .limit = limit };
+
+	return lokt__kv_range_opts(g, key, range_end, &o, ret, ret_n, ret_rev,
+				   ret_more);
 }
 
 int lokt__kv_range_since(struct lokt_gw *g, const char *key,
 			 const char *range_end, int64_t min_create_rev,
 			 int64_t limit, struct lokt_kv **ret, size_t *ret_n,
 			 int64_t *ret_rev, bool *ret_more)
+{
+	struct lokt_range_opts o = { .limit = limit,
+				     .min_create_rev = min_create_rev };
+
+	return lokt__kv_range_opts(g, key, range_end, &o, ret, ret_n, ret_rev,
+				   ret_more);
+}
+
+int lokt__kv_range_opts(struct lokt_gw *g, const char *key,
+			const char *range_end,
+			const struct lokt_range_opts *o, struct lokt_kv **ret,
+			size_t *ret_n, int64_t *ret_rev, bool *ret_more)
 {
 	struct json_object *req = json_object_new_object(), *ans = NULL, *m;
 	int r;
@@ -117,12 +131,18 @@ int lokt__kv_range_since(struct lokt_gw *g, const char *key,
 	r = add_b64(req, "key", key);
 	if (r == 0 && range_end)
 		r = add_b64(req, "range_end", range_end);
-	if (r == 0 && limit > 0)
+	if (r == 0 && o->limit > 0)
 		json_object_object_add(req, "limit",
-				       json_object_new_int64(limit));
-	if (r == 0 && min_create_rev > 0) {
+				       json_object_new_int64(o->limit));
+	if (r == 0 && o->revision > 0)
+		json_object_object_add(req, "revision",
+				       json_object_new_int64(o->revision));
+	if (r == 0 && o->keys_only)
+		json_object_object_add(req, "keys_only",
+				       json_object_new_boolean(1));
+	if (r == 0 && o->min_create_rev > 0) {
 		json_object_object_add(req, "min_create_revision",
-				       json_object_new_int64(min_create_rev));
+				       json_object_new_int64(o->min_create_rev));
 		json_object_object_add(req, "sort_order",
 				       json_object_new_string("ASCEND"));
 		json_object_object_add(req, "sort_target",

@@ -31,6 +31,20 @@ int lokt__kv_range(struct lokt_gw *g, const char *key, const char *range_end,
 		   int64_t limit, struct lokt_kv **ret, size_t *ret_n,
 		   int64_t *ret_rev, bool *ret_more);
 
+/* A range with options: at most limit keys (0: all), as the store was
+ * at revision (0: now; pages of one listing ask for the first page's, so
+ * that they make one consistent reading), keys only (values left empty),
+ * or only keys created at min_create_rev or later (0: all), then in the
+ * order they were created. */
+struct lokt_range_opts {
+	int64_t limit, revision, min_create_rev;
+	bool keys_only;
+};
+int lokt__kv_range_opts(struct lokt_gw *g, const char *key,
+			const char *range_end,
+			const struct lokt_range_opts *o, struct lokt_kv **ret,
+			size_t *ret_n, int64_t *ret_rev, bool *ret_more);
+
 /* The same, only keys created at min_create_rev or later (0: all), in
  * the order they were created. */
 int lokt__kv_range_since(struct lokt_gw *g, const char *key,

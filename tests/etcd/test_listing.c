@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Listings of the etcd store through liblokt's public API, on a real
+ * member: more locks than one page of a range read (1000), every name
+ * reported once by lokt_list and by lokt_list_names (the mount's ls,
+ * which reads keys only), none missed at the page boundaries.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lokt.h"
+#include "member.h"
+
+#define N 2345
+
+static struct etcd_cluster cluster;
+static struct lokt_store *s;
+
+static void start(void)
+{
+	char root[128];
+
+	if (!etcd_binary())
+		cr_skip_test("etcd is not installed (Debian package etcd-server)");
+	cr_assert_eq(etcd_start(&cluster, 1), 0, "etcd did not start");
+	snprintf(root, sizeof(root), "etcd://%s/listing", cluster.endpoint[0]);
+	cr_assert_eq(lokt_store_open(root, &s), 0);
+}
+
+static void stop(void)
+{
+	lokt_store_close(s);
+	etcd_stop(&cluster);
+}
+
+static unsigned char seen[N];
+
+static int saw(const char *name)
+{
+	int i;
+
+	if (sscanf(name, "n%d", &i) != 1 || i < 0 || i >= N)
+		return -1;
+	seen[i]++;
+	return 0;
+}
+
+
+static void fill(void)
+{
+	struct lokt_acquire_opts o = { .ttl_sec = 600 };
+	struct lokt_who who;
+	char name[32];
+
+	cr_assert_eq(lokt_who_self(LOKT_DETACHED_PID, &who), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		cr_assert_eq(lokt_acquire(s, name, &who, &o, NULL), 0,
+			     "lock %s", name);
+	}
+}
+
+static void all_once(const char *what)
+{
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(seen[i], 1, "%s: n%d reported %d times", what, i,
+			     seen[i]);
+	memset(seen, 0, sizeof(seen));
+}
+
+Test(listing, more_than_a_page, .init = start, .fini = stop, .timeout = 150)
+{
+	struct lokt_info *in;
+	char **names;
+	size_t n;
+
+	fill();
+	cr_assert_eq(lokt_list_names(s, LOKT_LOCK, &names, &n), 0);
+	cr_assert_eq(n, N, "lokt_list_names: %zu names", n);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(saw(names[i]), 0, "a stray name %s", names[i]);
+	free(names); /* one block */
+	all_once("lokt_list_names");
+	cr_assert_eq(lokt_list(s, LOKT_LOCK, &in, &n), 0);
+	cr_assert_eq(n, N, "lokt_list: %zu locks", n);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(saw(in[i].rec.name), 0);
+	free(in);
+	all_once("lokt_list");
+}
