@@ -1963,7 +1963,7 @@ static void e_close(struct lokt_store *s)
  * leader id, or -errno. */
 static int member_status(struct estore *e, const char *endpoint,
 			 char *version, size_t vsize, int64_t *ret_leader,
-			 int64_t *ret_rev)
+			 int64_t *ret_rev, char *why, size_t wsize)
 {
 	struct lokt_gw_opts o = {
 		.endpoints = &endpoint, .n_endpoints = 1,
@@ -1995,6 +1995,8 @@ static int member_status(struct estore *e, const char *endpoint,
 	}
 	json_object_put(ans);
 	json_object_put(req);
+	if (r < 0 && g)
+		lokt__gw_last_error(g, why, wsize);
 	lokt__gw_close(g);
 	return r;
 }
@@ -2015,7 +2017,7 @@ static int e_doctor(struct lokt_store *s, struct lokt_check *ck, size_t max,
 		    size_t *ret_n)
 {
 	struct estore *e = es(s);
-	char version[32], ep[128], msg[512], down[256] = "";
+	char version[32], ep[128], msg[512], down[256] = "", why[320];
 	size_t answered = 0, with_leader = 0, n = 0;
 	int64_t leader = 0, first_leader = 0, rev = 0;
 	bool disagree = false;
@@ -2024,14 +2026,18 @@ static int e_doctor(struct lokt_store *s, struct lokt_check *ck, size_t max,
 	int r;
 
 	for (size_t i = 0; i < e->cfg.n_endpoints; i++) {
+		why[0] = 0;
 		r = member_status(e, e->cfg.endpoints[i], version,
-				  sizeof(version), &leader, &rev);
+				  sizeof(version), &leader, &rev, why,
+				  sizeof(why));
 		if (r < 0) {
 			size_t len = strlen(down);
+			const char *w = strchr(why, ' ');
 
-			snprintf(down + len, sizeof(down) - len, "%s%s (%s)",
+			/* why names the endpoint already: its words only. */
+			snprintf(down + len, sizeof(down) - len, "%s%s (%.120s)",
 				 len ? ", " : "", e->cfg.endpoints[i],
-				 strerror(-r));
+				 w && *why ? w + 1 : strerror(-r));
 			continue;
 		}
 		answered++;
@@ -2055,10 +2061,12 @@ static int e_doctor(struct lokt_store *s, struct lokt_check *ck, size_t max,
 		check(ck, max, &n, "etcd_endpoint", LOKT_CHECK_OK, msg);
 	} else {
 		snprintf(msg, sizeof(msg),
-			 "no etcd endpoint answered a linearizable read (%s): locks can be neither taken nor released; check that the members run and have a leader (etcdctl endpoint status), and the TLS and user settings (LOKT_ETCD_*)",
-			 strerror(-unavailable(r) == LOKT_E_UNAVAILABLE ?
-					  EHOSTUNREACH :
-					  -r));
+			 "no etcd endpoint answered a linearizable read (%.160s): locks can be neither taken nor released; check that the members run and have a leader (etcdctl endpoint status), and the TLS and user settings (LOKT_ETCD_*)",
+			 *lokt__gw_last_error(e->gw, why, sizeof(why)) ?
+				 why :
+				 strerror(-unavailable(r) == LOKT_E_UNAVAILABLE ?
+						  EHOSTUNREACH :
+						  -r));
 		check(ck, max, &n, "etcd_endpoint", LOKT_CHECK_FAIL, msg);
 	}
 	if (!answered)

@@ -19,6 +19,8 @@ struct lokt_gw {
 	char *token; /* under lock; NULL until authenticated */
 	int64_t timeout_ms;
 	int64_t deadline_ms; /* CLOCK_MONOTONIC; 0: none (atomic) */
+	char last_error[CURL_ERROR_SIZE + 64]; /* under lock: "" or
+						  "ENDPOINT: why" */
 	CURLSH *share;
 	pid_t pid; /* the process that made share (lokt__gw_after_fork) */
 	pthread_mutex_t lock;

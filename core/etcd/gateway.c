@@ -308,13 +308,28 @@ static enum lokt_gw_attempt post(struct lokt_gw *g, size_t ep, const char *path,
 		if (deadline < timeout)
 			timeout = deadline;
 	}
+	char why[CURL_ERROR_SIZE] = "";
+
 	c = lokt__gw_request(g, ep, path, body, token, &hdr);
 	if (!c)
 		return GW_LOCAL_ERROR;
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_answer);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, why);
 	rc = curl_easy_perform(c);
+	/* What went wrong first since the last answer, for doctor: "no
+	 * route" says less than "SSL certificate problem: ..." */
+	pthread_mutex_lock(&g->lock);
+	if (rc == CURLE_OK)
+		g->last_error[0] = 0;
+	else if (!g->last_error[0])
+		snprintf(g->last_error, sizeof(g->last_error), "%s: %s",
+			 strstr(g->urls[ep], "://") ?
+				 strstr(g->urls[ep], "://") + 3 :
+				 g->urls[ep],
+			 *why ? why : curl_easy_strerror(rc));
+	pthread_mutex_unlock(&g->lock);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	curl_easy_cleanup(c);
 	curl_slist_free_all(hdr);
@@ -580,6 +595,14 @@ int lokt__gw_call(struct lokt_gw *g, const char *path,
 	if (ambiguous && !(flags & LOKT_GW_IDEMPOTENT))
 		r = -ETIMEDOUT;
 	return r;
+}
+
+const char *lokt__gw_last_error(struct lokt_gw *g, char *buf, size_t size)
+{
+	pthread_mutex_lock(&g->lock);
+	snprintf(buf, size, "%s", g->last_error);
+	pthread_mutex_unlock(&g->lock);
+	return buf;
 }
 
 void lokt__gw_set_deadline(struct lokt_gw *g, int64_t mono_ms)

@@ -41,6 +41,10 @@ struct lokt_gw_opts {
 int lokt__gw_open(const struct lokt_gw_opts *o, struct lokt_gw **ret);
 void lokt__gw_close(struct lokt_gw *g); /* NULL is fine */
 
+/* Why the last request that failed failed ("ENDPOINT: curl's words",
+ * e.g. a TLS certificate refused), into buf; "" when none did. */
+const char *lokt__gw_last_error(struct lokt_gw *g, char *buf, size_t size);
+
 /* No request waits past mono_ms (CLOCK_MONOTONIC ms; 0: none): a request
  * that would is not sent, or given up, as if no member answered. */
 void lokt__gw_set_deadline(struct lokt_gw *g, int64_t mono_ms);
