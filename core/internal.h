@@ -78,6 +78,12 @@ struct lokt_store {
  * INT64_MAX as uint64). */
 struct json_object *lokt__json_u64(uint64_t v);
 
+/* One record as a JSON object's members, and back (a holder inside the
+ * record of several holders, slots.c). from: -LOKT_E_CORRUPT when
+ * anything is wrong; to: NULL when out of memory. */
+int lokt__record_from_json(struct json_object *o, struct lokt_record *ret);
+struct json_object *lokt__record_to_json(const struct lokt_record *rec);
+
 /* ---- duration.c -------------------------------------------------------- */
 
 /* CLOCK_REALTIME now. */
