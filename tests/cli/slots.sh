@@ -66,6 +66,11 @@ out=$("$LOKT" why sem)
 contains "$out" "2 of 2 slots taken, by" "why: 2 of 2 slots taken, by ..."
 contains "$out" "alice@" "why names the holders"
 expect_exit 0 "exists: a held semaphore exists" "$LOKT" exists sem
+expect_exit 0 "status NAME: held (exit 0)" "$LOKT" status sem
+contains "$OUT" "a semaphore of 2 slots, 2 held" "status NAME says the semaphore's N"
+contains "$OUT" "bob@" "status NAME shows each holder"
+check "status NAME --json lists the holders" \
+	test "$("$LOKT" status sem --json | jget 'len(d["holders"])')" = 2
 
 # the lokt 1.x view of it: a lock held on another host with no TTL
 "$PY" - "$(lockfile sem)" >"$T/v1" 2>&1 <<'PYEOF'
