@@ -18,6 +18,8 @@
  *   doctor.c    health checks of a directory store
  *   protocol.c  what each transition does (the DESIGN comment lives there)
  *   freeze.c    freezes; list.c reading and walking the store
+ *   gate.c      the record of several holders (slots, shared);
+ *   slots.c     the transitions of its holders (DESIGN comment there)
  *   wait.c      waiting in FIFO order: the loop
  *   run.c       lokt_with_lock
  *   backend.h   the seam between those and where records live

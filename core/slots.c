@@ -2,10 +2,10 @@
 /*
  * Names with several holders at once: semaphores of N slots (`lokt lock
  * --slots N`) and shared locks (`--shared`: any number of shared holders,
- * or one exclusive holder). The record that keeps them, and every
- * transition on such a name: acquire, renew, keep, release, release by
- * owner, prune. protocol.c and list.c hand a name over to these when it
- * is, or is asked to become, one of several holders.
+ * or one exclusive holder). Every transition on such a name: acquire,
+ * renew, keep, release, release by owner, prune; the record that keeps
+ * them is gate.c's. protocol.c and list.c hand a name over to these when
+ * it is, or is asked to become, one of several holders.
  *
  * DESIGN
  *
@@ -72,236 +72,9 @@
 
 #include "slots.h"
 
-#define GATE_OWNER "lokt-slots"
-/* .invalid is never a host name (RFC 2606): every reader judges the
- * gate as held on another host, by its TTL, which it has not. */
-#define GATE_HOST "lokt-slots.invalid"
-#define GATE_BYTES_MAX (64 * 1024) /* record.c reads no more */
-
-struct gate {
-	struct lokt_record top; /* what lokt 1.x reads */
-	unsigned slots; /* N, or 0: shared */
-	size_t n;
-	struct lokt_record h[LOKT_SLOTS_MAX];
-};
-
-bool lokt__is_gate(const struct lokt_record *rec)
-{
-	return !strcmp(rec->host, GATE_HOST) && !strcmp(rec->owner, GATE_OWNER);
-}
-
 bool lokt__slots_asked(const struct lokt_acquire_opts *opts)
 {
 	return opts->slots > 0 || opts->shared;
-}
-
-static int gate_members(struct json_object *o, struct gate *g)
-{
-	struct json_object *v, *a;
-	int64_t n;
-	size_t i;
-
-	if (json_object_object_get_ex(o, "slots", &v)) {
-		if (!json_object_is_type(v, json_type_int))
-			return -LOKT_E_CORRUPT;
-		n = json_object_get_int64(v);
-		if (n < 1 || n > LOKT_SLOTS_MAX)
-			return -LOKT_E_CORRUPT;
-		g->slots = (unsigned)n;
-	} else if (!json_object_object_get_ex(o, "shared", &v) ||
-		   !json_object_is_type(v, json_type_boolean) ||
-		   !json_object_get_boolean(v)) {
-		return -LOKT_E_CORRUPT;
-	}
-	if (!json_object_object_get_ex(o, "holders", &a) ||
-	    !json_object_is_type(a, json_type_array) ||
-	    json_object_array_length(a) > LOKT_SLOTS_MAX)
-		return -LOKT_E_CORRUPT;
-	g->n = json_object_array_length(a);
-	for (i = 0; i < g->n; i++) {
-		if (lokt__record_from_json(json_object_array_get_idx(a, i),
-					   &g->h[i]) < 0 ||
-		    strcmp(g->h[i].name, g->top.name))
-			return -LOKT_E_CORRUPT;
-	}
-	return 0;
-}
-
-/* The gate in the bytes buf; -LOKT_E_CORRUPT when it is not one. */
-static int gate_parse(const char *buf, size_t len, struct gate *g)
-{
-	struct json_tokener *tok;
-	struct json_object *o;
-	int r;
-
-	memset(g, 0, sizeof(*g));
-	r = lokt_record_parse(buf, len, &g->top);
-	if (r < 0)
-		return r;
-	if (!lokt__is_gate(&g->top))
-		return -LOKT_E_CORRUPT;
-	tok = json_tokener_new();
-	if (!tok)
-		return -ENOMEM;
-	o = json_tokener_parse_ex(tok, buf, (int)len);
-	json_tokener_free(tok);
-	if (!o)
-		return -LOKT_E_CORRUPT;
-	r = gate_members(o, g);
-	json_object_put(o);
-	return r;
-}
-
-static int gate_format(const struct gate *g, char **ret)
-{
-	struct json_object *o = lokt__record_to_json(&g->top), *a, *h;
-	const char *s;
-	size_t i, len;
-	int r = -ENOMEM;
-
-	if (!o)
-		return -ENOMEM;
-	if (g->slots)
-		json_object_object_add(o, "slots",
-				       json_object_new_int64(g->slots));
-	else
-		json_object_object_add(o, "shared",
-				       json_object_new_boolean(true));
-	a = json_object_new_array();
-	if (!a)
-		goto out;
-	json_object_object_add(o, "holders", a);
-	for (i = 0; i < g->n; i++) {
-		h = lokt__record_to_json(&g->h[i]);
-		if (!h || json_object_array_add(a, h) < 0) {
-			json_object_put(h);
-			goto out;
-		}
-	}
-	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						      JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (!s)
-		goto out;
-	len = strlen(s);
-	r = -E2BIG;
-	if (len + 1 > GATE_BYTES_MAX)
-		goto out;
-	r = -ENOMEM;
-	*ret = malloc(len + 2);
-	if (!*ret)
-		goto out;
-	memcpy(*ret, s, len);
-	(*ret)[len] = '\n';
-	(*ret)[len + 1] = '\0';
-	r = 0;
-out:
-	json_object_put(o);
-	return r;
-}
-
-/* Holder h of a gate judged as gi, as an info of its own. */
-static void holder_info(struct lokt_store *s, const struct gate *g,
-			const struct lokt_record *h,
-			const struct lokt_info *gi, struct lokt_info *ret)
-{
-	struct timespec now;
-
-	memset(ret, 0, sizeof(*ret));
-	ret->rec = *h;
-	lokt__now(&now);
-	ret->stale = lokt__judge(h, s->host, &now, true, &ret->local,
-				 &ret->kept);
-	ret->mtime = gi->mtime;
-	ret->size = gi->size;
-	ret->slots = g->slots;
-	ret->shared = !g->slots;
-}
-
-void lokt__gate_judge(struct lokt_store *s, const char *buf, size_t len,
-		      struct lokt_info *in)
-{
-	struct gate *g = malloc(sizeof(*g));
-	struct lokt_info hi;
-	size_t i;
-
-	if (!g || gate_parse(buf, len, g) < 0) {
-		free(g);
-		memset(&in->rec, 0, sizeof(in->rec));
-		in->rec.uid = -1;
-		in->stale = LOKT_STALE_CORRUPT;
-		return;
-	}
-	in->slots = g->slots;
-	in->shared = !g->slots;
-	in->stale = LOKT_STALE_EXPIRED; /* no holder left */
-	for (i = 0; i < g->n; i++) {
-		holder_info(s, g, &g->h[i], in, &hi);
-		if (hi.stale == LOKT_LIVE || i == 0)
-			in->stale = hi.stale;
-		if (hi.stale == LOKT_LIVE)
-			break;
-	}
-	free(g);
-}
-
-int lokt__gate_expand(struct lokt_store *s, const char *buf, size_t len,
-		      const struct lokt_info *gi, struct lokt_info **ret,
-		      size_t *ret_n)
-{
-	struct gate *g = malloc(sizeof(*g));
-	struct lokt_info *v;
-	size_t i;
-	int r;
-
-	if (!g)
-		return -ENOMEM;
-	r = gate_parse(buf, len, g);
-	if (r < 0)
-		goto out;
-	v = calloc(g->n ? g->n : 1, sizeof(*v));
-	r = -ENOMEM;
-	if (!v)
-		goto out;
-	for (i = 0; i < g->n; i++)
-		holder_info(s, g, &g->h[i], gi, &v[i]);
-	*ret = v;
-	*ret_n = g->n;
-	r = 0;
-out:
-	free(g);
-	return r;
-}
-
-LOKT_API int lokt_holders(struct lokt_store *s, const char *name,
-			  struct lokt_holders *ret)
-{
-	struct lokt_info in;
-	char *json = NULL;
-	int r = lokt_name_check(name);
-
-	if (r < 0)
-		return r;
-	if (!s || !ret)
-		return -EINVAL;
-	r = lokt__load(s, LOKT_LOCK, name, &in, &json);
-	if (r < 0)
-		return r;
-	memset(ret, 0, sizeof(*ret));
-	ret->slots = in.slots;
-	ret->shared = in.shared;
-	if (in.slots || in.shared) {
-		r = lokt__gate_expand(s, json, strlen(json), &in, &ret->v,
-				      &ret->n);
-	} else {
-		ret->v = malloc(sizeof(*ret->v));
-		r = ret->v ? 0 : -ENOMEM;
-		if (ret->v) {
-			ret->v[0] = in;
-			ret->n = 1;
-		}
-	}
-	free(json);
-	return r;
 }
 
 /* ---- transitions ---------------------------------------------------- */
@@ -316,7 +89,7 @@ static int gate_load(const struct lokt_info *cur, const char *json,
 	(void)cur;
 	if (!g)
 		return -ENOMEM;
-	r = gate_parse(json, strlen(json), g);
+	r = lokt__gate_parse(json, strlen(json), g);
 	if (r < 0) {
 		free(g);
 		return r;
@@ -333,7 +106,7 @@ static int gate_store(struct lokt_txn *t, const struct gate *g, bool create)
 
 	if (!g->n)
 		return t->s->be->remove(t, LOKT_LOCK);
-	r = gate_format(g, &json);
+	r = lokt__gate_format(g, &json);
 	if (r < 0)
 		return r;
 	r = t->s->be->put(t, json, create);
@@ -449,7 +222,7 @@ static int gate_decide(struct lokt_txn *t, const struct lokt_who *who,
 	int r;
 
 	for (i = 0; i < g->n; i++) {
-		holder_info(t->s, g, &g->h[i], cur, &hi);
+		lokt__holder_info(t->s, g, &g->h[i], cur, &hi);
 		if (hi.stale != LOKT_LIVE)
 			continue;
 		if (!live++)
@@ -493,7 +266,7 @@ static void gate_break_stale(struct lokt_txn *t, const struct lokt_who *who,
 	size_t i = 0;
 
 	while (i < g->n) {
-		holder_info(t->s, g, &g->h[i], cur, &hi);
+		lokt__holder_info(t->s, g, &g->h[i], cur, &hi);
 		if (hi.stale == LOKT_LIVE) {
 			i++;
 			continue;
@@ -723,7 +496,7 @@ static void gate_remove_one(struct lokt_txn *t, const struct lokt_who *who,
 	struct lokt_info hi;
 	const char *reason = NULL;
 
-	holder_info(t->s, g, &g->h[i], cur, &hi);
+	lokt__holder_info(t->s, g, &g->h[i], cur, &hi);
 	if (hi.stale != LOKT_LIVE)
 		reason = lokt_stale_name(hi.stale);
 	if (!strcmp(event, "stale-break") && ret->broke == LOKT_LIVE) {
@@ -749,14 +522,14 @@ static int release_some(struct lokt_txn *t, const struct lokt_who *who,
 	bool any = false;
 
 	for (i = 0; !(flags & LOKT_RELEASE_FORCE) && i < g->n; i++) {
-		holder_info(t->s, g, &g->h[i], cur, &hi);
+		lokt__holder_info(t->s, g, &g->h[i], cur, &hi);
 		if (hi.stale == LOKT_LIVE && lokt__holds(&g->h[i], who)) {
 			gate_remove_one(t, who, cur, g, i, "release", ret);
 			return 1;
 		}
 	}
 	for (i = 0; i < g->n;) {
-		holder_info(t->s, g, &g->h[i], cur, &hi);
+		lokt__holder_info(t->s, g, &g->h[i], cur, &hi);
 		if (!any) {
 			first = hi;
 			any = true;
@@ -859,7 +632,7 @@ int lokt__slots_prune_in(struct lokt_txn *t, const struct lokt_info *cur,
 		return r;
 	lokt__result_init(&res);
 	while (i < g->n) {
-		holder_info(t->s, g, &g->h[i], cur, &hi);
+		lokt__holder_info(t->s, g, &g->h[i], cur, &hi);
 		if (hi.stale == LOKT_LIVE) {
 			i++;
 			continue;

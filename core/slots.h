@@ -1,17 +1,44 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private to liblokt: the transitions of names with several holders
- * (slots.c), called by protocol.c and list.c when a name is, or is asked
- * to become, a semaphore or shared. The rules are in slots.c's DESIGN
- * comment.
+ * Private to liblokt: names with several holders. gate.c keeps their one
+ * record (the gate); slots.c's transitions are called by protocol.c and
+ * list.c when a name is, or is asked to become, a semaphore or shared.
+ * The rules are in slots.c's DESIGN comment.
  */
 #ifndef LOKT_SLOTS_H
 #define LOKT_SLOTS_H
 
 #include "protocol.h"
 
+/* What lokt 1.x reads of a gate: a lock of this owner on this host.
+ * .invalid is never a host name (RFC 2606): every reader judges it as
+ * held on another host, by its TTL, which it has not. */
+#define GATE_OWNER "lokt-slots"
+#define GATE_HOST "lokt-slots.invalid"
+#define GATE_BYTES_MAX (64 * 1024) /* record.c reads no more */
+
+/* A gate, parsed. Checklist when a field changes: gate.c (parse,
+ * format) and docs/protocol.md, "Slots and shared locks". */
+struct gate {
+	struct lokt_record top; /* what lokt 1.x reads */
+	unsigned slots; /* N, or 0: shared */
+	size_t n;
+	struct lokt_record h[LOKT_SLOTS_MAX]; /* in the order they came */
+};
+
 /* Is rec the record of several holders (what lokt 1.x reads of it)? */
 bool lokt__is_gate(const struct lokt_record *rec);
+
+/* The gate in the bytes buf (-LOKT_E_CORRUPT when it is not one); g
+ * as compact JSON with a newline, malloc'd (-E2BIG above
+ * GATE_BYTES_MAX). */
+int lokt__gate_parse(const char *buf, size_t len, struct gate *g);
+int lokt__gate_format(const struct gate *g, char **ret);
+
+/* Holder h of gate g (judged as gi) judged now, as an info of its own. */
+void lokt__holder_info(struct lokt_store *s, const struct gate *g,
+		       const struct lokt_record *h,
+		       const struct lokt_info *gi, struct lokt_info *ret);
 
 /* in was judged from a gate's bytes: judge its holders too (in->slots,
  * in->shared; stale only when every holder is). A gate that does not
