@@ -146,6 +146,20 @@ check "... the live one is left" \
 LOKT_OWNER=erin "$LOKT" unlock --all -q
 check "unlock --all releases the owner's slots" test ! -e "$(lockfile ttl)"
 
+# detached places, one per LOKT_AGENT_ID (CI steps in separate shells)
+LOKT_AGENT_ID=ci-1 "$LOKT" lock det --slots 2 --ttl 1h --detach -q
+LOKT_AGENT_ID=ci-2 "$LOKT" lock det --slots 2 --ttl 1h --detach -q
+check "two detached places, one per agent" \
+	test "$("$LOKT" status --json | jget 'len([l for l in d["locks"] if l["name"] == "det"])')" = 2
+expect_exit 2 "a third agent finds both taken" \
+	env LOKT_AGENT_ID=ci-3 "$LOKT" lock det --slots 2 --ttl 1h --detach
+out=$(LOKT_AGENT_ID=ci-1 "$LOKT" lock det --slots 2 --ttl 2h --detach)
+contains "$out" "renewed" "an agent asking again renews its own place"
+LOKT_AGENT_ID=ci-1 "$LOKT" unlock det -q
+check "unlock by an agent releases its own place only" \
+	test "$("$LOKT" status --json | jget '[l["agent_id"] for l in d["locks"] if l["name"] == "det"]')" = '["ci-2"]'
+LOKT_AGENT_ID=ci-2 "$LOKT" unlock det -q
+
 # ---- shared, and the writer -------------------------------------------
 hold r1 rw --shared
 hold r2 rw --shared
