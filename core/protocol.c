@@ -2,8 +2,10 @@
 /*
  * What each lock transition does: acquire, renew, release. Freezes are in
  * freeze.c, the reading calls and bulk release/prune in list.c, waiting in
- * wait.c; where records live is a backend's (backend.h: the directory
- * store in dir.c over store.c, queue.c and sidecar.c).
+ * wait.c; a name of several holders (--slots, --shared), asked for or
+ * met, is handed to slots.c; where records live is a backend's
+ * (backend.h: the directory store in dir.c over store.c, queue.c and
+ * sidecar.c).
  *
  * DESIGN
  *
