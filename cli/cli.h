@@ -55,7 +55,15 @@ enum {
 	OPT_TAIL,
 	OPT_DETACH,
 	OPT_NAMES,
+	OPT_SLOTS,
+	OPT_SHARED,
 };
+
+/* --slots N and --shared (lock, guard): one of N places of a semaphore,
+ * or a shared place. */
+#define CLI_SLOTS_OPTS                                                         \
+	{ "slots", required_argument, NULL, OPT_SLOTS },                       \
+	{ "shared", no_argument, NULL, OPT_SHARED }
 
 /* -E N, --conflict-exit-code N (lock, guard): exit N instead of 2 when
  * the lock is held, frozen or the wait timed out, as flock -E. */
@@ -139,6 +147,12 @@ int cli_check_name(struct cli *c, const char *name);
 /* Parse a duration given to option `opt`; 0 or 64. */
 int cli_duration(struct cli *c, const char *opt, const char *arg,
 		 int64_t *ret_ms);
+
+/* Parse --slots N (1 to LOKT_SLOTS_MAX) into *ret; 0 or 64. */
+int cli_slots(struct cli *c, const char *arg, unsigned *ret);
+
+/* After parsing: --slots and --shared together is a usage error (64). */
+int cli_slots_check(struct cli *c, unsigned slots, bool shared);
 
 /* Milliseconds to whole seconds for a TTL, rounding up (500ms → 1s). */
 int64_t cli_ttl_sec(int64_t ms);

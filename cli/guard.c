@@ -54,7 +54,8 @@ struct guard {
 	const char *name;
 	char **cmd;
 	int64_t ttl_ms, timeout_ms;
-	bool wait, warn_on_lost;
+	bool wait, warn_on_lost, shared;
+	unsigned slots; /* --slots N */
 	struct lokt_record held;
 	pid_t child, watchdog;
 	int wd_fd; /* write end of the watchdog pipe */
@@ -82,6 +83,11 @@ static int guard_opt(struct cli *c, int opt, const char *arg, void *data)
 	switch (opt) {
 	case OPT_TTL:
 		return cli_duration(c, "--ttl", arg, &g->ttl_ms);
+	case OPT_SLOTS:
+		return cli_slots(c, arg, &g->slots);
+	case OPT_SHARED:
+		g->shared = true;
+		return 0;
 	case OPT_WAIT:
 		g->wait = true;
 		return 0;
@@ -111,6 +117,7 @@ static int parse_args(struct guard *g, int argc, char **argv, int *ret_exit)
 		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "on-lost", required_argument, NULL, OPT_ON_LOST },
+		CLI_SLOTS_OPTS,
 		CLI_CONFLICT_OPT,
 		CLI_END_OPT,
 	};
@@ -156,6 +163,8 @@ static int parse_args(struct guard *g, int argc, char **argv, int *ret_exit)
 		return -1;
 	}
 	g->cmd = argv + first + 1;
+	if (cli_slots_check(c, g->slots, g->shared))
+		return -1;
 	return 0;
 }
 
@@ -334,6 +343,22 @@ static void renew(struct guard *g)
 	on_lost(g);
 }
 
+/* Is our place among the holders of a name of several still there? */
+static bool holds_place(const struct guard *g)
+{
+	struct lokt_holders h;
+	bool mine = false;
+	size_t i;
+
+	if (lokt_holders(g->c->store, g->name, &h) < 0)
+		return false;
+	for (i = 0; i < h.n; i++)
+		if (!strcmp(h.v[i].rec.lock_id, g->held.lock_id))
+			mine = true;
+	free(h.v);
+	return mine;
+}
+
 /* Is our lock still ours? Called when its file changed and every
  * CHECK_MS. Gone or replaced (another lock_id, a corrupt or future file):
  * lost, and renew() says so, audits it once and applies --on-lost. A read
@@ -360,7 +385,8 @@ static void check_held(struct guard *g)
 		r = lokt_tend(g->c->store, g->name, g->held.lock_id, &next);
 	} else {
 		r = lokt_get(g->c->store, LOKT_LOCK, g->name, &in, NULL);
-		if (r == 0 && strcmp(in.rec.lock_id, g->held.lock_id))
+		if (r == 0 && strcmp(in.rec.lock_id, g->held.lock_id) &&
+		    !((in.slots || in.shared) && holds_place(g)))
 			r = -LOKT_E_LOST;
 	}
 	lokt_store_set_deadline(g->c->store, 0);
@@ -492,6 +518,8 @@ static int acquire(struct guard *g, volatile sig_atomic_t *cancel,
 		.timeout_ms = g->timeout_ms,
 		.cancel = cancel,
 		.keeper = g->watchdog,
+		.slots = g->slots,
+		.shared = g->shared,
 	};
 	struct lokt_result res = { 0 };
 	int64_t start;

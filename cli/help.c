@@ -17,7 +17,7 @@ struct usage {
 static const struct usage usages[] = {
 	{ "lock",
 	  "Usage: lokt lock NAME [--ttl D] [--wait] [--timeout D] [--holder PID]\n"
-	  "                      [--detach] [-E N] [--json] [-q]\n"
+	  "                      [--detach] [--slots N | --shared] [-E N] [--json] [-q]\n"
 	  "Take the lock NAME for the process that ran lokt (your shell or\n"
 	  "script), or renew it if that process (or its parent chain) already\n"
 	  "holds it. Without --ttl the lock lives as long as that process.\n\n"
@@ -29,6 +29,11 @@ static const struct usage usages[] = {
 	  "  --detach       held by nobody's process: until the owner releases\n"
 	  "                 it (from any shell) or --ttl (required) runs out;\n"
 	  "                 for CI steps run in separate shells\n"
+	  "  --slots N      take one of N places of a semaphore: at most N\n"
+	  "                 holders at once (N from 1 to 32)\n"
+	  "  --shared       take a shared place: any number of shared holders,\n"
+	  "                 or one exclusive holder (a plain lock is the writer)\n"
+	  "                 A name held in another mode is refused (exit 2).\n"
 	  "  -E N, --conflict-exit-code N\n"
 	  "                 exit N instead of 2 when held, frozen or timed out\n"
 	  "  --json         print the lock record (or the refusal) as JSON\n"
@@ -63,7 +68,7 @@ static const struct usage usages[] = {
 	  "Prints nothing. Like status, why, audit and doctor, it creates no\n"
 	  "lock root where there is none yet.\n" },
 	{ "guard",
-	  "Usage: lokt guard NAME [--ttl D] [--wait] [--timeout D]\n"
+	  "Usage: lokt guard NAME [--ttl D] [--wait] [--timeout D] [--slots N | --shared]\n"
 	  "                       [--on-lost kill|warn] [-E N] [-q] -- COMMAND [ARG...]\n"
 	  "Run COMMAND while holding the lock NAME; release it when COMMAND\n"
 	  "ends, on every path. The command sees LOKT_FENCE, LOKT_LOCK_ID,\n"
@@ -74,6 +79,9 @@ static const struct usage usages[] = {
 	  "  --ttl D           lock TTL; guard renews it every D/3\n"
 	  "  --wait            wait for the lock (first come, first served)\n"
 	  "  --timeout D       give up waiting after D (default 10m)\n"
+	  "  --slots N         one of N places of a semaphore (see lokt help lock)\n"
+	  "  --shared          a shared place; LOKT_FENCE and LOKT_LOCK_ID are\n"
+	  "                    the command's own place's\n"
 	  "  --on-lost kill    if the lock is lost, SIGTERM the command, then\n"
 	  "                    SIGKILL after 5s (default)\n"
 	  "  --on-lost warn    only warn and let the command run on\n"

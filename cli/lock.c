@@ -17,7 +17,8 @@
 
 struct lock_args {
 	int64_t ttl_ms, timeout_ms;
-	bool wait, timeout_set, detach;
+	bool wait, timeout_set, detach, shared;
+	unsigned slots;
 	pid_t holder;
 };
 
@@ -31,6 +32,11 @@ static int lock_opt(struct cli *c, int opt, const char *arg, void *data)
 	switch (opt) {
 	case OPT_DETACH:
 		a->detach = true;
+		return 0;
+	case OPT_SLOTS:
+		return cli_slots(c, arg, &a->slots);
+	case OPT_SHARED:
+		a->shared = true;
 		return 0;
 	case OPT_TTL:
 		return cli_duration(c, "--ttl", arg, &a->ttl_ms);
@@ -102,6 +108,7 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "holder", required_argument, NULL, OPT_HOLDER },
 		{ "detach", no_argument, NULL, OPT_DETACH },
+		CLI_SLOTS_OPTS,
 		CLI_CONFLICT_OPT,
 		CLI_END_OPT,
 	};
@@ -120,6 +127,8 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 		return r;
 	if (a.timeout_set)
 		a.wait = true; /* as flock -w: a timeout means waiting */
+	if ((r = cli_slots_check(c, a.slots, a.shared)))
+		return r;
 	if (a.detach && !a.ttl_ms)
 		return cli_usage_error(c, "--detach needs --ttl (e.g. --ttl 2h): "
 					  "a detached lock ends only when its "
@@ -148,6 +157,8 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 	ao.wait = a.wait;
 	ao.timeout_ms = a.timeout_ms;
 	ao.cancel = &cancel;
+	ao.slots = a.slots;
+	ao.shared = a.shared;
 	pr.name = name;
 	if (a.wait && !c->quiet && isatty(STDERR_FILENO)) {
 		ao.progress = cli_progress_cb;
@@ -210,7 +221,9 @@ static bool confirm_force(struct cli *c, const char *name,
 	seen[0] = '\0';
 	if (lokt_get(c->store, LOKT_LOCK, name, &in, NULL) < 0)
 		return true; /* nothing there: release reports it */
-	if (!in.future && in.stale != LOKT_STALE_CORRUPT)
+	/* A name of several holders is broken whole: no one lock_id. */
+	if (!in.future && in.stale != LOKT_STALE_CORRUPT && !in.slots &&
+	    !in.shared)
 		snprintf(seen, LOKT_ID_LEN + 1, "%s", in.rec.lock_id);
 	cli_holder(&in, holder, sizeof(holder));
 	fprintf(stderr, "Break lock \"%s\" held by %s? [y/N] ", name, holder);

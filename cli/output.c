@@ -423,6 +423,13 @@ struct json_object *cli_info_json(const struct lokt_info *in)
 	}
 	json_object_object_add(obj, "state",
 			       json_object_new_string(cli_state(in)));
+	/* One holder of several: the name's mode. */
+	if (in->slots)
+		json_object_object_add(obj, "slots",
+				       json_object_new_int64(in->slots));
+	if (in->shared)
+		json_object_object_add(obj, "shared",
+				       json_object_new_boolean(true));
 	if (cli_cmdline(in, cmd, sizeof(cmd)))
 		json_object_object_add(obj, "command",
 				       json_object_new_string(cmd));

@@ -64,6 +64,18 @@ static void held_message(enum cli_op op, const char *name,
 			 "\"%s\" is already %s — lift it with: lokt unfreeze "
 			 "%s --force",
 			 name, d, name);
+	} else if (res->have_other && res->other.slots) {
+		describe(&res->other, d, sizeof(d));
+		snprintf(msg, MSG_MAX,
+			 "all %u slots of \"%s\" are taken (one by %s) — "
+			 "wait with --wait, or see: lokt why %s",
+			 res->other.slots, name, d, name);
+	} else if (res->have_other && res->other.shared) {
+		describe(&res->other, d, sizeof(d));
+		snprintf(msg, MSG_MAX,
+			 "lock \"%s\" has shared holders (one is %s) — wait "
+			 "with --wait, or see: lokt why %s",
+			 name, d, name);
 	} else if (res->have_other) {
 		describe(&res->other, d, sizeof(d));
 		snprintf(msg, MSG_MAX,
@@ -114,6 +126,33 @@ static void not_owner_message(enum cli_op op, const char *name,
 			 "wait for it, or take it anyway with: lokt unlock %s "
 			 "--force",
 			 name, d, name);
+}
+
+/* A request in the wrong mode: say which mode the name is in. */
+static void mode_message(const char *name, const struct lokt_result *res,
+			 char *msg)
+{
+	char d[1100] = "";
+
+	if (res->have_other)
+		describe(&res->other, d, sizeof(d));
+	if (res->have_other && res->other.slots)
+		snprintf(msg, MSG_MAX,
+			 "lock \"%s\" is a semaphore of %u slots (one held by "
+			 "%s) — ask with --slots %u, or wait until all its "
+			 "holders are gone",
+			 name, res->other.slots, d, res->other.slots);
+	else if (res->have_other && res->other.shared)
+		snprintf(msg, MSG_MAX,
+			 "lock \"%s\" has shared holders (one is %s) — ask "
+			 "with --shared, or exclusively without --slots",
+			 name, d);
+	else
+		snprintf(msg, MSG_MAX,
+			 "lock \"%s\" is held exclusively by %s, not as a "
+			 "semaphore — ask without --slots, or wait until it "
+			 "is released",
+			 name, d);
 }
 
 static void message(enum cli_op op, int r, const char *name,
@@ -188,6 +227,16 @@ static void message(enum cli_op op, int r, const char *name,
 		snprintf(msg, MSG_MAX,
 			 "the lock root is on a network filesystem and "
 			 "LOKT_REQUIRE_LOCAL_FS=1 — use a local root");
+		break;
+	case LOKT_E_MODE:
+		mode_message(name, res, msg);
+		break;
+	case ENOTSUP: /* liblokt: slots on a store that has none */
+		snprintf(msg, MSG_MAX,
+			 "cannot %s \"%s\": this store (etcd) has no slots "
+			 "or shared locks yet — use a directory store for "
+			 "--slots and --shared",
+			 verb(op), name);
 		break;
 	case EOVERFLOW: /* liblokt: the name's fences are used up */
 		snprintf(msg, MSG_MAX,

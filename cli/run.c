@@ -289,6 +289,31 @@ int cli_duration(struct cli *c, const char *opt, const char *arg,
 	return 0;
 }
 
+int cli_slots(struct cli *c, const char *arg, unsigned *ret)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(arg, &end, 10);
+	if (errno || *end || end == arg || n < 1 || n > LOKT_SLOTS_MAX)
+		return cli_usage_error(c,
+				       "bad --slots \"%s\": give the number of "
+				       "holders allowed at once, 1 to %d",
+				       arg, LOKT_SLOTS_MAX);
+	*ret = (unsigned)n;
+	return 0;
+}
+
+int cli_slots_check(struct cli *c, unsigned slots, bool shared)
+{
+	if (slots && shared)
+		return cli_usage_error(c, "--slots and --shared cannot be used "
+					  "together: a name is a semaphore of N "
+					  "places, or shared");
+	return 0;
+}
+
 int64_t cli_ttl_sec(int64_t ms)
 {
 	return ms / 1000 + (ms % 1000 ? 1 : 0);

@@ -235,6 +235,40 @@ static void print_detail(const struct lokt_info *in, size_t waiters)
 		printf("  waiters:  %zu\n", waiters);
 }
 
+/* A name of several holders: "lock "x": a semaphore of 3 slots, 2
+ * held", then each holder as a lock of its own; in --json, "holders". */
+static void print_holders(struct cli *c, const char *name,
+			  const struct lokt_info *in, struct json_object *doc,
+			  size_t waiters)
+{
+	struct json_object *a = json_object_new_array();
+	struct lokt_holders h;
+	size_t i, live = 0;
+
+	if (lokt_holders(c->store, name, &h) < 0)
+		h = (struct lokt_holders){ 0 };
+	for (i = 0; i < h.n; i++) {
+		live += h.v[i].stale == LOKT_LIVE;
+		json_object_array_add(a, cli_info_json(&h.v[i]));
+	}
+	if (doc) {
+		json_object_object_add(doc, "holders", a);
+	} else {
+		json_object_put(a);
+		if (in->slots)
+			printf("lock \"%s\": a semaphore of %u slots, %zu "
+			       "held\n", name, in->slots, live);
+		else
+			printf("lock \"%s\": %zu shared holder%s\n", name, live,
+			       live == 1 ? "" : "s");
+		for (i = 0; i < h.n; i++)
+			print_detail(&h.v[i], 0);
+		if (waiters)
+			printf("waiters: %zu\n", waiters);
+	}
+	free(h.v);
+}
+
 static int status_one(struct cli *c, const char *name)
 {
 	struct lokt_info in, fr;
@@ -270,9 +304,13 @@ static int status_one(struct cli *c, const char *name)
 		if (frozen)
 			json_object_object_add(doc, "freeze",
 					       cli_info_json(&fr));
+		if (r == 0 && (in.slots || in.shared))
+			print_holders(c, name, &in, doc, waiters);
 		cli_json_print(doc);
 	} else {
-		if (r == 0)
+		if (r == 0 && (in.slots || in.shared))
+			print_holders(c, name, &in, NULL, waiters);
+		else if (r == 0)
 			print_detail(&in, waiters);
 		else
 			printf("lock \"%s\" is free\n", name);

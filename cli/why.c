@@ -13,6 +13,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -135,9 +136,87 @@ static void why_stale(struct why *w, const char *name,
 	w->acquirable = true;
 }
 
-static void explain(struct why *w, const char *name, int lr,
+/* A name of several holders (a semaphore, or shared): "3 of 3 slots
+ * taken, by ...", and what a request in its mode would meet. Answers for
+ * `lokt lock NAME --slots N` (or --shared), the mode it is in. */
+static void why_slots(struct why *w, struct cli *c, const char *name,
+		      const struct lokt_info *in, const struct lokt_who *who)
+{
+	char holder[600], cmd[300], timing[128], ask[32];
+	struct lokt_holders h;
+	size_t i, live = 0, said = 0;
+
+	if (lokt_holders(c->store, name, &h) < 0) {
+		h.n = 0;
+		h.v = NULL;
+	}
+	for (i = 0; i < h.n; i++)
+		live += h.v[i].stale == LOKT_LIVE;
+	if (in->slots) {
+		snprintf(ask, sizeof(ask), "--slots %u", in->slots);
+		say(w, "\"%s\" is a semaphore: %zu of %u slots taken", name,
+		    live, in->slots);
+	} else {
+		snprintf(ask, sizeof(ask), "--shared");
+		say(w, "\"%s\" has %zu shared holder%s", name, live,
+		    live == 1 ? "" : "s");
+	}
+	for (i = 0; i < h.n; i++) {
+		if (h.v[i].stale != LOKT_LIVE)
+			continue;
+		cli_holder(&h.v[i], holder, sizeof(holder));
+		cli_command_of(&h.v[i], cmd, sizeof(cmd));
+		cli_timing(&h.v[i], timing, sizeof(timing));
+		say(w, "%s %s%s%s %s", said++ ? ";" : ", by", holder,
+		    cmd[0] ? " " : "", cmd, timing);
+	}
+	say(w, ". ");
+	if (h.n > live)
+		say(w, "%zu more %s stale: the next acquisition breaks "
+		       "%s (stale-break). ",
+		    h.n - live, h.n - live == 1 ? "holder is" : "holders are",
+		    h.n - live == 1 ? "it" : "them");
+	w->reason = "held";
+	for (i = 0; who && i < h.n; i++) {
+		if (h.v[i].stale == LOKT_LIVE && lokt_holds(&h.v[i].rec, who)) {
+			say(w, "You hold one of them (fence %llu): lokt lock "
+			       "%s %s would renew it; lokt unlock %s "
+			       "releases it.",
+			    (unsigned long long)h.v[i].rec.fence, name, ask,
+			    name);
+			w->reason = "yours";
+			w->acquirable = true;
+			free(h.v);
+			return;
+		}
+	}
+	if (in->slots && live >= in->slots) {
+		say(w, "lokt lock %s %s is refused (exit 2) until a slot is "
+		       "free; wait for one with: lokt lock %s %s --wait. ",
+		    name, ask, name, ask);
+	} else if (in->slots) {
+		say(w, "lokt lock %s %s would take a slot now. ", name, ask);
+		w->reason = "free";
+		w->acquirable = true;
+	} else {
+		say(w, "lokt lock %s --shared joins them; lokt lock %s "
+		       "(exclusive, the writer) is refused (exit 2) until "
+		       "they are gone, and with --wait queues ahead of every "
+		       "later shared request. ",
+		    name, name);
+		w->reason = "shared";
+		w->acquirable = true;
+	}
+	say(w, "Asking in another mode is refused at once (exit 2): %s. ",
+	    in->slots ? "exclusively, --shared or another --slots" :
+			"with --slots");
+	free(h.v);
+}
+
+static void explain(struct why *w, struct cli *c, const char *name, int lr,
 		    const struct lokt_info *in, bool frozen,
-		    const struct lokt_info *fr, size_t waiters, bool yours)
+		    const struct lokt_info *fr, size_t waiters, bool yours,
+		    const struct lokt_who *who)
 {
 	w->acquirable = false;
 	if (yours) { /* a renewal: neither freezes nor waiters stop it */
@@ -151,6 +230,11 @@ static void explain(struct why *w, const char *name, int lr,
 		       "version %d); this lokt will not touch it. ",
 		    name, in->rec.version);
 		w->reason = "future";
+	} else if (lr == 0 && in->stale == LOKT_LIVE &&
+		   (in->slots || in->shared)) {
+		why_slots(w, c, name, in, who);
+		if (!strcmp(w->reason, "yours"))
+			goto out;
 	} else if (lr == 0 && in->stale == LOKT_LIVE) {
 		why_held(w, name, in);
 	} else if (lr == 0) {
@@ -178,8 +262,10 @@ static void explain(struct why *w, const char *name, int lr,
 		w->acquirable = false;
 		w->reason = "frozen";
 	}
-	if (w->acquirable && !strcmp(w->reason, "free"))
+	if (w->acquirable && !strcmp(w->reason, "free") &&
+	    !(lr == 0 && in->slots))
 		say(w, "lokt lock %s would take it now.", name);
+out:
 	while (w->len && w->msg[w->len - 1] == ' ')
 		w->msg[--w->len] = 0;
 }
@@ -191,7 +277,7 @@ int cmd_why(struct cli *c, int argc, char **argv)
 	struct why w = { .len = 0 };
 	struct lokt_info in, fr;
 	struct lokt_who who;
-	bool yours;
+	bool yours, have_who;
 	struct json_object *doc;
 	const char *name;
 	size_t waiters = 0;
@@ -221,9 +307,11 @@ int cmd_why(struct cli *c, int argc, char **argv)
 	if (c->store)
 		lokt_waiters(c->store, name, &waiters);
 	/* the asker, as `lokt lock` would see it: lokt's parent */
-	yours = lr == 0 && !in.future && in.stale == LOKT_LIVE &&
-		lokt_who_self(getppid(), &who) == 0 && lokt_holds(&in.rec, &who);
-	explain(&w, name, lr, &in, frozen, &fr, waiters, yours);
+	have_who = lokt_who_self(getppid(), &who) == 0;
+	yours = lr == 0 && !in.future && in.stale == LOKT_LIVE && have_who &&
+		lokt_holds(&in.rec, &who);
+	explain(&w, c, name, lr, &in, frozen, &fr, waiters, yours,
+		have_who ? &who : NULL);
 	if (!c->json) {
 		printf("%s\n", w.msg);
 		return w.acquirable ? 0 : 2;

@@ -108,6 +108,16 @@ struct lokt_backend {
 	 * expired freeze met by an acquisition is removed in a transition on
 	 * the freeze, nested). -LOKT_E_NOT_FOUND when absent. */
 	int (*remove)(struct lokt_txn *t, enum lokt_kind kind);
+	/* The name's next fence, above floor and above every fence the
+	 * name had, issued now without a record (a holder added to the
+	 * record of several holders, slots.c). NULL: this store keeps no
+	 * such records (slots and shared locks are refused, -ENOTSUP). */
+	int (*fence)(struct lokt_txn *t, uint64_t floor, uint64_t *ret);
+	/* Store json as the transition's record, as it is: new (never over
+	 * one: -EEXIST) when create, else over the one there. For the
+	 * record of several holders, whose fences are in it (slots.c).
+	 * NULL with fence. */
+	int (*put)(struct lokt_txn *t, const char *json, bool create);
 	/* Record one audit event (a JSON line, no newline). */
 	void (*audit)(struct lokt_txn *t, const char *line, size_t len);
 	/* End it: keep its writes (commit) or not. 0; -EAGAIN: what it read

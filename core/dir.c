@@ -118,6 +118,18 @@ static int dir_replace(struct lokt_txn *t, const struct lokt_record *rec)
 	return write_rec(t, rec, false);
 }
 
+static int dir_fence(struct lokt_txn *t, uint64_t floor, uint64_t *ret)
+{
+	return lokt__fence_next(((struct dir_txn *)t)->lk, floor, ret);
+}
+
+static int dir_put(struct lokt_txn *t, const char *json, bool create)
+{
+	if (create)
+		return lokt__file_publish(t->s, t->kind, t->name, json);
+	return lokt__file_replace(t->s, t->kind, t->name, json);
+}
+
 static int dir_remove(struct lokt_txn *t, enum lokt_kind kind)
 {
 	if (kind != t->kind)
@@ -372,6 +384,8 @@ const struct lokt_backend lokt__dir_backend = {
 	.read = dir_read,
 	.queue = dir_queue,
 	.create = dir_create,
+	.fence = dir_fence,
+	.put = dir_put,
 	.replace = dir_replace,
 	.remove = dir_remove,
 	.audit = dir_audit,

@@ -52,6 +52,9 @@ LOKT_API const char *lokt_strerror(int r)
 	case LOKT_E_UNAVAILABLE:
 		return "the etcd cluster did not answer (no member reachable, "
 		       "or none with a leader); run lokt doctor";
+	case LOKT_E_MODE:
+		return "held in another mode (exclusive, shared, or a "
+		       "semaphore of another size)";
 	}
 	/* strerror() of glibc returns a static string for every known errno
 	 * (and "Unknown error N" from a thread-local buffer otherwise). */
@@ -66,6 +69,7 @@ LOKT_API int lokt_exit_code(int r)
 	case LOKT_E_HELD:
 	case LOKT_E_FROZEN:
 	case LOKT_E_TIMEOUT:
+	case LOKT_E_MODE:
 		return 2;
 	case LOKT_E_NOT_FOUND:
 		return 3;
@@ -85,6 +89,7 @@ LOKT_API int lokt_errno(int r)
 	case LOKT_E_HELD:
 	case LOKT_E_FROZEN:
 	case LOKT_E_TIMEOUT:
+	case LOKT_E_MODE:
 		return EBUSY;
 	case LOKT_E_NOT_FOUND:
 		return ENOENT;

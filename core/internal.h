@@ -18,6 +18,8 @@
  *   doctor.c    health checks of a directory store
  *   protocol.c  what each transition does (the DESIGN comment lives there)
  *   freeze.c    freezes; list.c reading and walking the store
+ *   gate.c      the record of several holders (slots, shared);
+ *   slots.c     the transitions of its holders (DESIGN comment there)
  *   wait.c      waiting in FIFO order: the loop
  *   run.c       lokt_with_lock
  *   backend.h   the seam between those and where records live
@@ -77,6 +79,12 @@ struct lokt_store {
 /* A JSON integer for an unsigned 64-bit value (json-c keeps those above
  * INT64_MAX as uint64). */
 struct json_object *lokt__json_u64(uint64_t v);
+
+/* One record as a JSON object's members, and back (a holder inside the
+ * record of several holders, slots.c). from: -LOKT_E_CORRUPT when
+ * anything is wrong; to: NULL when out of memory. */
+int lokt__record_from_json(struct json_object *o, struct lokt_record *ret);
+struct json_object *lokt__record_to_json(const struct lokt_record *rec);
 
 /* ---- duration.c -------------------------------------------------------- */
 

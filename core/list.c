@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol.h"
+#include "slots.h"
 
 LOKT_API int lokt_get(struct lokt_store *s, enum lokt_kind kind,
 		      const char *name, struct lokt_info *ret, char **ret_json)
@@ -47,16 +47,34 @@ static int list_one(const char *name, const char *buf, size_t len,
 		    const struct lokt_meta *meta, void *ud)
 {
 	struct listing *l = ud;
-	struct lokt_info *nv;
+	struct lokt_info *nv, in, *hv;
+	size_t hn = 1;
+	int r;
 
-	if (l->n == l->cap) {
+	lokt__judge_bytes(l->s, l->kind, name, buf, len, meta, &in);
+	hv = &in;
+	if (in.slots || in.shared) {
+		/* Every holder of a name of several is listed. */
+		r = lokt__gate_expand(l->s, buf, len, &in, &hv, &hn);
+		if (r < 0)
+			return r;
+	}
+	if (l->n + hn > l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 16;
+		if (l->cap < l->n + hn)
+			l->cap = l->n + hn;
 		nv = realloc(l->v, l->cap * sizeof(*nv));
-		if (!nv)
+		if (!nv) {
+			if (hv != &in)
+				free(hv);
 			return -ENOMEM;
+		}
 		l->v = nv;
 	}
-	lokt__judge_bytes(l->s, l->kind, name, buf, len, meta, &l->v[l->n++]);
+	memcpy(&l->v[l->n], hv, hn * sizeof(*hv));
+	l->n += hn;
+	if (hv != &in)
+		free(hv);
 	return 0;
 }
 
@@ -238,9 +256,17 @@ static int release_owned_in(struct lokt_txn *t, void *ud)
 {
 	struct walk *w = ud;
 	struct lokt_info cur;
+	char *json = NULL;
 	int r;
 
-	r = lokt__load_in(t, LOKT_LOCK, &cur, NULL);
+	r = lokt__load_in(t, LOKT_LOCK, &cur, &json);
+	if (r == 0 && (cur.slots || cur.shared)) {
+		r = lokt__slots_release_owner_in(t, &cur, json, w->who,
+						 w->owner);
+		free(json);
+		return r;
+	}
+	free(json);
 	if (r == 0 && (cur.future || cur.stale == LOKT_STALE_CORRUPT ||
 		       strcmp(cur.rec.owner, w->owner)))
 		r = -LOKT_E_NOT_FOUND;
@@ -291,9 +317,16 @@ static int prune_one_in(struct lokt_txn *t, void *ud)
 {
 	struct walk *w = ud;
 	struct lokt_info cur;
+	char *json = NULL;
 	int r;
 
-	r = lokt__load_in(t, t->kind, &cur, NULL);
+	r = lokt__load_in(t, t->kind, &cur, &json);
+	if (r == 0 && (cur.slots || cur.shared)) {
+		r = lokt__slots_prune_in(t, &cur, json, w->who);
+		free(json);
+		return r < 0 ? r : r > 0;
+	}
+	free(json);
 	if (r == 0 && !cur.future && cur.stale != LOKT_LIVE) {
 		if (cur.stale == LOKT_STALE_CORRUPT)
 			r = lokt__remove_audited(t, w->who, &cur,

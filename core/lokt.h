@@ -80,6 +80,10 @@ enum lokt_outcome {
 			    $LOKT_ETCD_CONFIG), that do not parse */
 	LOKT_E_UNAVAILABLE, /* the store did not answer: no etcd member
 			       reachable, or none with a leader */
+	LOKT_E_MODE, /* held in another mode: a semaphore of another
+			size, shared holders against a semaphore, or
+			exclusively against a semaphore (result->other
+			says how it is held) */
 };
 
 /* Short phrase for a result: lokt_outcome names or strerror(-r). */
@@ -175,6 +179,13 @@ struct lokt_info {
 	bool future; /* version > 1: rec.version set, never acted upon */
 	struct timespec mtime; /* of the file */
 	size_t size; /* of the file, bytes */
+	/* Added with slots (docs/protocol.md, "Slots and shared locks"):
+	 * the name is a semaphore of `slots` holders, or has `shared`
+	 * holders; 0 and false for an exclusive lock. rec is then one
+	 * holder (lokt_list, lokt_holders), or the record lokt 1.x reads
+	 * (lokt_get: owner "lokt-slots", stale only when every holder is). */
+	unsigned slots;
+	bool shared;
 };
 
 /* A detached lock (lokt lock --detach) is held by pid 1, which exists in
@@ -307,7 +318,19 @@ struct lokt_acquire_opts {
 	 * leases (etcd), no keeper process is started for it. loktfs does
 	 * this for the locks taken through its mount. Implied by keeper. */
 	bool tend;
+	/* Added with slots: take one of `slots` places of a semaphore (1 to
+	 * LOKT_SLOTS_MAX), or one of the shared places (`shared`: any
+	 * number of shared holders, or one exclusive holder); neither: an
+	 * exclusive lock, which is also the writer of a shared name. Both:
+	 * -EINVAL. A name held in another mode: -LOKT_E_MODE, even with
+	 * wait. The directory store only (etcd: -ENOTSUP). */
+	unsigned slots;
+	bool shared;
 };
+
+/* The most holders of one name at once (a semaphore's N, or shared
+ * holders): they share one record of at most 64 KiB. */
+#define LOKT_SLOTS_MAX 32
 
 /* What a transition did, or what stood in its way. */
 struct lokt_result {
@@ -457,6 +480,20 @@ int lokt_get_attr(struct lokt_store *s, enum lokt_kind kind,
 int lokt_list_names(struct lokt_store *s, enum lokt_kind kind, char ***ret,
 		    size_t *ret_n);
 
+/* Every holder of a name, judged now. */
+struct lokt_holders {
+	unsigned slots; /* a semaphore of that many places; 0: not one */
+	bool shared; /* shared holders */
+	size_t n;
+	struct lokt_info *v; /* malloc'd, free() it: in the order they
+				came; an exclusive lock is its one holder */
+};
+
+/* The holders of name: a lock's one record, or each holder of a
+ * semaphore or shared name. -LOKT_E_NOT_FOUND when free. */
+int lokt_holders(struct lokt_store *s, const char *name,
+		 struct lokt_holders *ret);
+
 /* Live waiters queued for a name. */
 int lokt_waiters(struct lokt_store *s, const char *name, size_t *ret_n);
 
@@ -576,7 +613,7 @@ const char *lokt_version(void);
 /* The one-word name of a failed result, as `lokt --json` and loktd put it
  * in "error": "held", "frozen", "not_found", "not_owner", "bad_name",
  * "future_version", "corrupt", "timeout", "lost", "netfs", "canceled",
- * "foreign_file"; "error" for a system error (-errno) or success. */
+ * "foreign_file", "mode"; "error" for a system error (-errno) or success. */
 const char *lokt_error_word(int r);
 
 #ifdef __cplusplus

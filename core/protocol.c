@@ -2,8 +2,10 @@
 /*
  * What each lock transition does: acquire, renew, release. Freezes are in
  * freeze.c, the reading calls and bulk release/prune in list.c, waiting in
- * wait.c; where records live is a backend's (backend.h: the directory
- * store in dir.c over store.c, queue.c and sidecar.c).
+ * wait.c; a name of several holders (--slots, --shared), asked for or
+ * met, is handed to slots.c; where records live is a backend's
+ * (backend.h: the directory store in dir.c over store.c, queue.c and
+ * sidecar.c).
  *
  * DESIGN
  *
@@ -61,7 +63,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol.h"
+#include "slots.h"
 
 void lokt__result_init(struct lokt_result *ret)
 {
@@ -90,6 +92,8 @@ void lokt__judge_bytes(struct lokt_store *s, enum lokt_kind kind,
 		lokt__now(&now);
 		in.stale = lokt__judge(&in.rec, s->host, &now,
 				       kind == LOKT_LOCK, &in.local, &in.kept);
+		if (kind == LOKT_LOCK && lokt__is_gate(&in.rec))
+			lokt__gate_judge(s, buf, len, &in);
 	}
 	/* The record's name is the truth: a record copied under another
 	 * name is about the name it sits at. */
@@ -273,18 +277,26 @@ static int acquire_in(struct lokt_txn *t, void *ud)
 	struct lokt_info cur;
 	struct lokt_record rec;
 	uint64_t floor = 0;
+	char *json = NULL;
 	bool have;
 	int r;
 
 	lokt__result_init(ret);
 	memset(q, 0, sizeof(*q));
 	t->tended = a->opts->tend || a->opts->keeper > 0;
-	r = lokt__load_in(t, LOKT_LOCK, &cur, NULL);
+	r = lokt__load_in(t, LOKT_LOCK, &cur, &json);
 	if (r < 0 && r != -LOKT_E_NOT_FOUND)
 		return r;
 	have = r == 0;
 	r = t->s->be->queue(t, a->seq, q);
-	if (r < 0)
+	if (r == 0 && (lokt__slots_asked(a->opts) ||
+		       (have && (cur.slots || cur.shared))))
+		r = lokt__slots_acquire_in(t, who, a->opts, a->quiet,
+					   have ? &cur : NULL, json, q, ret);
+	else if (r == 0)
+		r = 1; /* a lock of one holder: below */
+	free(json);
+	if (r <= 0)
 		return r;
 	if (have && (cur.future || cur.stale == LOKT_LIVE)) {
 		if (!cur.future && lokt__holds(&cur.rec, who)) {
@@ -390,7 +402,8 @@ LOKT_API int lokt_acquire(struct lokt_store *s, const char *name,
 	if (r < 0)
 		return r;
 	if (!s || !who || opts->ttl_sec < 0 ||
-	    opts->ttl_sec > LOKT_TTL_MAX_SEC || opts->keeper < 0)
+	    opts->ttl_sec > LOKT_TTL_MAX_SEC || opts->keeper < 0 ||
+	    opts->slots > LOKT_SLOTS_MAX || (opts->slots && opts->shared))
 		return -EINVAL;
 	if (opts->wait)
 		return lokt__acquire_wait(s, name, who, opts, ret);
@@ -466,12 +479,14 @@ struct held {
 /* The acquisition h->lock_id, read in t: 0 with it in *cur, or LOST
  * (audited when audit) with what is there instead in ret->other. */
 static int find_mine(struct lokt_txn *t, struct held *h, bool audit,
-		     struct lokt_info *cur)
+		     struct lokt_info *cur, char **json)
 {
 	int r;
 
 	lokt__result_init(h->ret);
-	r = lokt__load_in(t, LOKT_LOCK, cur, NULL);
+	r = lokt__load_in(t, LOKT_LOCK, cur, json);
+	if (r == 0 && (cur->slots || cur->shared))
+		return 1; /* one holder of several: slots.c */
 	if (r == 0 && !same_acquisition(cur, h->lock_id)) {
 		h->ret->other = *cur;
 		h->ret->have_other = true;
@@ -488,11 +503,16 @@ static int renew_in(struct lokt_txn *t, void *ud)
 {
 	struct held *h = ud;
 	struct lokt_info cur;
+	char *json = NULL;
 	int r;
 
-	r = find_mine(t, h, true, &cur);
-	if (r < 0)
-		return r;
+	r = find_mine(t, h, true, &cur, &json);
+	if (r > 0)
+		r = lokt__slots_renew_in(t, &cur, json, h->who, h->lock_id,
+					 h->ttl_sec, h->ret) ?: 1;
+	free(json);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	/* Even if its TTL ran out: nobody broke it, it is ours. */
 	lokt__set_lease(&cur.rec, h->ttl_sec);
 	r = t->s->be->replace(t, &cur.rec);
@@ -528,11 +548,16 @@ static int keep_in(struct lokt_txn *t, void *ud)
 {
 	struct held *h = ud;
 	struct lokt_info cur;
+	char *json = NULL;
 	int r;
 
-	r = find_mine(t, h, false, &cur);
-	if (r < 0)
-		return r;
+	r = find_mine(t, h, false, &cur, &json);
+	if (r > 0)
+		r = lokt__slots_keep_in(t, &cur, json, h->lock_id, h->keeper,
+					h->keeper_start, h->ret) ?: 1;
+	free(json);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	cur.rec.keeper_pid = h->keeper;
 	cur.rec.keeper_start = h->keeper_start;
 	r = t->s->be->replace(t, &cur.rec);
@@ -636,16 +661,21 @@ static int release_in(struct lokt_txn *t, void *ud)
 	struct lokt_result *ret = h->ret;
 	const char *event, *reason;
 	struct lokt_info cur;
+	char *json = NULL;
 	int r;
 
 	lokt__result_init(ret);
-	r = lokt__load_in(t, LOKT_LOCK, &cur, NULL);
+	r = lokt__load_in(t, LOKT_LOCK, &cur, &json);
 	if (r == -LOKT_E_NOT_FOUND && h->lock_id) {
 		audit_lost(t, h->lock_id, h->who, ret);
 		return -LOKT_E_LOST;
 	}
-	if (r < 0)
-		return r;
+	if (r == 0 && (cur.slots || cur.shared))
+		r = lokt__slots_release_in(t, &cur, json, h->who, h->lock_id,
+					   h->flags, ret) ?: 1;
+	free(json);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	r = release_decide(h->who, h->lock_id, h->flags, &cur, &event, &reason,
 			   ret);
 	if (r == -LOKT_E_LOST && !(h->flags & LOKT_RELEASE_SEEN))

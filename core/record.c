@@ -381,6 +381,28 @@ static int build(const struct lokt_record *rec, struct json_object *o)
 	return r;
 }
 
+int lokt__record_from_json(struct json_object *o, struct lokt_record *ret)
+{
+	struct lokt_record r = {.version = 1, .uid = -1};
+
+	if (!o || json_object_get_type(o) != json_type_object ||
+	    !fill_record(o, &r))
+		return -LOKT_E_CORRUPT;
+	*ret = r;
+	return 0;
+}
+
+struct json_object *lokt__record_to_json(const struct lokt_record *rec)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (o && build(rec, o) < 0) {
+		json_object_put(o);
+		o = NULL;
+	}
+	return o;
+}
+
 LOKT_API int lokt_record_format(const struct lokt_record *rec, char **ret_json)
 {
 	struct json_object *o = json_object_new_object();

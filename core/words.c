@@ -35,6 +35,8 @@ LOKT_API const char *lokt_error_word(int r)
 		return "canceled";
 	case LOKT_E_FOREIGN:
 		return "foreign_file";
+	case LOKT_E_MODE:
+		return "mode";
 	default:
 		return "error";
 	}

@@ -56,11 +56,14 @@ static int64_t ttl_sec_of(int64_t ms)
 /* Acquire or renew a lock, or make or extend a freeze, for `who`. An
  * existing record keeps its TTL (touch by the holder extends the lease
  * it has); a new one gets the mount's default. */
-static int take(enum lokt_kind kind, const char *name,
-		const struct lokt_who *who, struct lokt_result *res)
+static int take(const struct loktfs_path *p, const struct lokt_who *who,
+		struct lokt_result *res)
 {
 	struct loktfs *fs = loktfs_get();
-	struct lokt_acquire_opts opts = { 0 };
+	struct lokt_acquire_opts opts = { .slots = p->slots,
+					  .shared = p->shared };
+	enum lokt_kind kind = p->kind;
+	const char *name = p->name;
 	struct lokt_info cur;
 	int r;
 
@@ -97,7 +100,7 @@ static int open_for_write(const struct loktfs_path *p,
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	r = take(p->kind, p->name, &who, &res);
+	r = take(p, &who, &res);
 	if (r < 0) {
 		free(h);
 		return -lokt_errno(r);
@@ -116,7 +119,8 @@ static int entry_path(const char *path, struct loktfs_path *p)
 
 	if (r < 0)
 		return r;
-	if (p->node == LOKTFS_ROOT || p->node == LOKTFS_DIR)
+	if (p->node == LOKTFS_ROOT || p->node == LOKTFS_DIR ||
+	    p->node == LOKTFS_MODE_DIR)
 		return -EISDIR;
 	return 0;
 }
@@ -199,7 +203,7 @@ int loktfs_open(const char *path, struct fuse_file_info *fi)
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		return open_for_write(&p, fi);
 	r = lokt_get(loktfs_get()->store, p.kind, p.name, &info, NULL);
-	return r < 0 ? -lokt_errno(r) : 0;
+	return r < 0 ? -lokt_errno(r) : loktfs_mode_check(&p);
 }
 
 int loktfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -233,6 +237,9 @@ int loktfs_read(const char *path, char *buf, size_t size, off_t off,
 		return read_audit(buf, size, off);
 	if (p.node == LOKTFS_REMOVED)
 		return 0;
+	r = loktfs_mode_check(&p);
+	if (r < 0)
+		return r;
 	r = lokt_get(loktfs_get()->store, p.kind, p.name, &info, &json);
 	if (r < 0)
 		return -lokt_errno(r);
@@ -355,7 +362,7 @@ int loktfs_utimens(const char *path, const struct timespec tv[2],
 	r = loktfs_caller(&who);
 	if (r < 0)
 		return r;
-	r = take(p.kind, p.name, &who, &res);
+	r = take(&p, &who, &res);
 	return r < 0 ? -lokt_errno(r) : 0;
 }
 
@@ -374,6 +381,9 @@ int loktfs_unlink(const char *path)
 		return -EPERM;
 	if (lokt_name_check(p.name) < 0)
 		return -ENOENT;
+	r = loktfs_mode_check(&p);
+	if (r < 0)
+		return r;
 	r = loktfs_caller(&who);
 	if (r < 0)
 		return r;

@@ -40,12 +40,17 @@ enum loktfs_node {
 	LOKTFS_AUDIT, /* "/audit" */
 	LOKTFS_ENTRY, /* "/locks/<name>" or "/freezes/<name>" */
 	LOKTFS_REMOVED, /* no path: a file removed while open (see ops.c) */
+	LOKTFS_MODE_DIR, /* "/slots", "/slots/<n>", "/shared" */
 };
 
 struct loktfs_path {
 	enum loktfs_node node;
 	enum lokt_kind kind; /* DIR, ENTRY */
 	const char *name; /* ENTRY: points into the path, not validated */
+	/* ENTRY and MODE_DIR of /slots/<n>/ and /shared/: the places of a
+	 * semaphore of `slots`, or shared ones (lokt_acquire_opts'). */
+	unsigned slots;
+	bool shared;
 };
 
 /* ops.c */
@@ -53,6 +58,9 @@ extern const struct fuse_operations loktfs_ops;
 struct loktfs *loktfs_get(void);
 int loktfs_parse_path(const char *path, struct loktfs_path *ret);
 int loktfs_caller(struct lokt_who *ret);
+/* An entry of /slots/<n>/ or /shared/ exists while its name is held in
+ * that mode: 0, or -ENOENT (also for a free name). 0 for other paths. */
+int loktfs_mode_check(const struct loktfs_path *p);
 
 /* files.c */
 int loktfs_open(const char *path, struct fuse_file_info *fi);

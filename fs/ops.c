@@ -11,6 +11,12 @@
  *                without write bits (0600 shows as 0400)
  *   /locks/N     one file per held lock, 0644, owned by the holder's uid
  *   /freezes/N   one file per active freeze
+ *   /slots       dir 0755 of the semaphores' sizes in use ("3")
+ *   /slots/K     dir 01777 (K from 1 to 32, each there): one file per
+ *                semaphore of K places that has holders
+ *   /shared      dir 01777: one file per name with shared holders
+ *   /slots/K/N, /shared/N   the record of every holder of N; touch takes
+ *                (or renews) the caller's place, rm releases it
  *
  * THREADING. The daemon runs fuse_loop_mt: every handler runs on a FUSE
  * worker thread, several at once. Handlers share no mutable state: the
@@ -57,6 +63,43 @@ struct loktfs *loktfs_get(void)
 	return fuse_get_context()->private_data;
 }
 
+/* "/slots", "/slots/K", "/slots/K/NAME", "/shared", "/shared/NAME";
+ * -ENOENT for anything else. K is written as "%u" would, 1 to 32. */
+static int parse_mode_path(const char *path, struct loktfs_path *ret)
+{
+	struct loktfs_path p = { .node = LOKTFS_MODE_DIR, .kind = LOKT_LOCK };
+	const char *rest;
+	char *end;
+	unsigned long k;
+
+	if (!strncmp(path, "/shared", 7) && (!path[7] || path[7] == '/')) {
+		p.shared = true;
+		rest = path + 7;
+	} else if (!strncmp(path, "/slots", 6) && (!path[6] || path[6] == '/')) {
+		rest = path + 6;
+		if (*rest) {
+			if (rest[1] < '1' || rest[1] > '9')
+				return -ENOENT;
+			k = strtoul(rest + 1, &end, 10);
+			if (k > LOKT_SLOTS_MAX || (*end && *end != '/'))
+				return -ENOENT;
+			p.slots = (unsigned)k;
+			rest = end;
+		}
+	} else {
+		return -ENOENT;
+	}
+	if (*rest) {
+		if (rest[0] != '/' || !rest[1] || strchr(rest + 1, '/') ||
+		    (!p.shared && !p.slots))
+			return -ENOENT;
+		p.node = LOKTFS_ENTRY;
+		p.name = rest + 1;
+	}
+	*ret = p;
+	return 0;
+}
+
 int loktfs_parse_path(const char *path, struct loktfs_path *ret)
 {
 	static const struct {
@@ -77,6 +120,8 @@ int loktfs_parse_path(const char *path, struct loktfs_path *ret)
 		*ret = (struct loktfs_path){ .node = LOKTFS_AUDIT };
 		return 0;
 	}
+	if (parse_mode_path(path, ret) == 0)
+		return 0;
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		n = strlen(dirs[i].dir);
 		if (path[0] != '/' || strncmp(path + 1, dirs[i].dir, n) != 0)
@@ -95,6 +140,21 @@ int loktfs_parse_path(const char *path, struct loktfs_path *ret)
 		return 0;
 	}
 	return -ENOENT;
+}
+
+int loktfs_mode_check(const struct loktfs_path *p)
+{
+	struct lokt_info in;
+	int r;
+
+	if (p->node != LOKTFS_ENTRY || (!p->slots && !p->shared))
+		return 0;
+	r = lokt_get(loktfs_get()->store, LOKT_LOCK, p->name, &in, NULL);
+	if (r < 0)
+		return -lokt_errno(r);
+	if (p->slots ? in.slots != p->slots : !in.shared)
+		return -ENOENT;
+	return 0;
 }
 
 /* Who is asking, as liblokt's holder rules see it. A request without a
@@ -226,15 +286,56 @@ static int loktfs_getattr(const char *path, struct stat *st,
 	case LOKTFS_REMOVED:
 		stat_removed(st);
 		return 0;
+	case LOKTFS_MODE_DIR:
+		stat_dir("locks", p.shared || p.slots ? 01777 : 0755, 2, st);
+		return 0;
 	case LOKTFS_ENTRY:
 		break;
 	}
 	if (lokt_name_check(p.name) < 0)
 		return -ENOENT;
+	r = loktfs_mode_check(&p);
+	if (r < 0)
+		return r;
 	r = lokt_get_attr(loktfs_get()->store, p.kind, p.name, &attr);
 	if (r < 0)
 		return -lokt_errno(r);
 	stat_entry(&attr, st);
+	return 0;
+}
+
+/* /slots: the sizes of the semaphores that have holders; /slots/K and
+ * /shared: the names held in that mode, each once (lokt_list lists every
+ * holder, in name order). */
+static int readdir_mode(const struct loktfs_path *p, void *buf,
+			fuse_fill_dir_t fill)
+{
+	bool used[LOKT_SLOTS_MAX + 1] = { false };
+	const char *last = "";
+	struct lokt_info *v;
+	char k[16];
+	size_t i, n;
+	int r;
+
+	r = lokt_list(loktfs_get()->store, LOKT_LOCK, &v, &n);
+	if (r < 0)
+		return -lokt_errno(r);
+	for (i = 0; i < n; i++) {
+		if (!p->slots && !p->shared) {
+			if (v[i].slots && !used[v[i].slots]) {
+				used[v[i].slots] = true;
+				snprintf(k, sizeof(k), "%u", v[i].slots);
+				fill(buf, k, NULL, 0, 0);
+			}
+			continue;
+		}
+		if ((p->slots ? v[i].slots != p->slots : !v[i].shared) ||
+		    !strcmp(v[i].rec.name, last))
+			continue;
+		fill(buf, v[i].rec.name, NULL, 0, 0);
+		last = v[i].rec.name;
+	}
+	free(v);
 	return 0;
 }
 
@@ -260,8 +361,12 @@ static int loktfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 		fill(buf, "locks", NULL, 0, 0);
 		fill(buf, "freezes", NULL, 0, 0);
 		fill(buf, "audit", NULL, 0, 0);
+		fill(buf, "slots", NULL, 0, 0);
+		fill(buf, "shared", NULL, 0, 0);
 		return 0;
 	}
+	if (p.node == LOKTFS_MODE_DIR)
+		return readdir_mode(&p, buf, fill);
 	/* Names only: every entry's attributes are asked by getattr at
 	 * the moment they are looked at. */
 	r = lokt_list_names(loktfs_get()->store, p.kind, &names, &n);

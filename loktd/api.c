@@ -6,7 +6,8 @@
  *
  *   GET    /v1/locks[?page&per_page]   every lock, paged from one listing
  *   GET    /v1/locks/NAME              one lock (404 when free)
- *   POST   /v1/locks/NAME              acquire {ttl, wait, timeout, owner}
+ *   POST   /v1/locks/NAME              acquire {ttl, wait, timeout, owner,
+ *                                               slots, shared}
  *   POST   /v1/locks/NAME/renew        {lock_id, ttl}
  *   DELETE /v1/locks/NAME[?lock_id=]   release (also POST .../release)
  *   POST   /v1/locks/NAME/force        break whatever holds it
@@ -70,6 +71,12 @@ struct json_object *info_json(const struct lokt_info *in)
 	json_object_object_add(obj, "detached",
 			       json_object_new_boolean(
 				       lokt_is_detached(&in->rec)));
+	if (in->slots)
+		json_object_object_add(obj, "slots",
+				       json_object_new_int64(in->slots));
+	if (in->shared)
+		json_object_object_add(obj, "shared",
+				       json_object_new_boolean(true));
 	return obj;
 }
 
@@ -158,14 +165,52 @@ static enum MHD_Result lock_answer(struct req *q, const char *name, int r,
 	return reply_json(q, MHD_HTTP_OK, doc);
 }
 
+/* "slots" (1 to LOKT_SLOTS_MAX) and "shared" (boolean), from the body
+ * or the query; false (and a 400) when wrong or both. */
+static bool mode_fields(struct req *q, struct json_object *body,
+			int64_t *slots, bool *shared, enum MHD_Result *ans)
+{
+	struct json_object *v;
+	const char *t;
+	char *end;
+
+	if (json_object_object_get_ex(body, "slots", &v) && v) {
+		if (!json_object_is_type(v, json_type_int))
+			goto bad;
+		*slots = json_object_get_int64(v);
+	} else if ((t = query(q, "slots"))) {
+		*slots = strtoll(t, &end, 10);
+		if (*end || end == t)
+			goto bad;
+	}
+	if (json_object_object_get_ex(body, "shared", &v) && v) {
+		if (!json_object_is_type(v, json_type_boolean))
+			goto bad;
+		*shared = json_object_get_boolean(v);
+	} else if ((t = query(q, "shared"))) {
+		*shared = strcmp(t, "0") && strcmp(t, "false");
+	}
+	if ((*slots < 0 || *slots > LOKT_SLOTS_MAX) || (*slots && *shared) ||
+	    (json_object_object_get_ex(body, "slots", &v) && v && !*slots))
+		goto bad;
+	return true;
+bad:
+	metrics_refusal(OUT_BAD_REQUEST);
+	*ans = reply_error(q, MHD_HTTP_BAD_REQUEST, "bad_request",
+			   "\"slots\" is a number of places (1 to %d) and "
+			   "\"shared\" a boolean, not both",
+			   LOKT_SLOTS_MAX);
+	return false;
+}
+
 static enum MHD_Result acquire(struct req *q, const char *name)
 {
 	struct json_object *body, *v;
 	enum MHD_Result ans;
 	const char *owner = NULL;
-	int64_t ttl_ms, wait_ms = 0;
+	int64_t ttl_ms, wait_ms = 0, slots = 0;
 	struct lokt_who who;
-	bool wait = false;
+	bool wait = false, shared = false;
 	char buf[32];
 
 	if (!name_ok(q, name, &ans) || !(body = body_json(q, &ans)))
@@ -182,12 +227,35 @@ static enum MHD_Result acquire(struct req *q, const char *name)
 	if (wait && !ttl_field(q, body, "timeout", 10 * 60 * 1000, &wait_ms,
 			       &ans))
 		goto out;
+	if (!mode_fields(q, body, &slots, &shared, &ans))
+		goto out;
 	if (caller(q, owner, NULL, &who, &ans) == 0)
 		ans = acquire_or_wait(q, name, &who, ms_to_sec(ttl_ms),
-				      wait ? wait_ms : 0, lock_answer);
+				      wait ? wait_ms : 0, (unsigned)slots,
+				      shared, lock_answer);
 out:
 	json_object_put(body);
 	return ans;
+}
+
+/* The holder lock_id of a name of several, into *ret; -LOKT_E_LOST. */
+static int holder_of(const char *name, const char *lock_id,
+		     struct lokt_info *ret)
+{
+	struct lokt_holders h;
+	int r = -LOKT_E_LOST;
+	size_t i;
+
+	if (lokt_holders(loktd.store, name, &h) < 0)
+		return r;
+	for (i = 0; i < h.n && r < 0; i++) {
+		if (!strcmp(h.v[i].rec.lock_id, lock_id)) {
+			*ret = h.v[i];
+			r = 0;
+		}
+	}
+	free(h.v);
+	return r;
 }
 
 /* Is acquisition lock_id of name who's? 0 (and the record in
@@ -203,7 +271,9 @@ static int check_owner(const char *name, const char *lock_id,
 		return -LOKT_E_LOST;
 	if (r < 0)
 		return r;
-	if (strcmp(in.rec.lock_id, lock_id))
+	if (in.slots || in.shared)
+		r = holder_of(name, lock_id, &in); /* one of several */
+	if (r < 0 || strcmp(in.rec.lock_id, lock_id))
 		return -LOKT_E_LOST;
 	if (strcmp(in.rec.owner, who->owner)) {
 		res->other = in;
@@ -314,6 +384,29 @@ out:
 	return ans;
 }
 
+/* A name of several holders: its mode and every holder, beside the
+ * record lokt 1.x reads. */
+static void add_holders(struct json_object *doc, const char *name,
+			const struct lokt_info *in)
+{
+	struct json_object *a = json_object_new_array();
+	struct lokt_holders h;
+	size_t i;
+
+	if (in->slots)
+		json_object_object_add(doc, "slots",
+				       json_object_new_int64(in->slots));
+	else
+		json_object_object_add(doc, "shared",
+				       json_object_new_boolean(true));
+	if (a && lokt_holders(loktd.store, name, &h) == 0) {
+		for (i = 0; i < h.n; i++)
+			json_object_array_add(a, info_json(&h.v[i]));
+		free(h.v);
+	}
+	json_object_object_add(doc, "holders", a);
+}
+
 static enum MHD_Result get_one(struct req *q, enum lokt_kind kind,
 			       const char *name)
 {
@@ -335,6 +428,8 @@ static enum MHD_Result get_one(struct req *q, enum lokt_kind kind,
 	if (kind == LOKT_LOCK && lokt_waiters(loktd.store, name, &w) >= 0)
 		json_object_object_add(doc, "waiters",
 				       json_object_new_int64((int64_t)w));
+	if (kind == LOKT_LOCK && (in.slots || in.shared))
+		add_holders(doc, name, &in);
 	return reply_json(q, MHD_HTTP_OK, doc);
 }
 

@@ -95,6 +95,7 @@ unsigned http_status(int r)
 	case LOKT_E_FUTURE_VERSION:
 	case LOKT_E_CORRUPT:
 	case LOKT_E_FOREIGN:
+	case LOKT_E_MODE:
 		return MHD_HTTP_CONFLICT;
 	case LOKT_E_NOT_FOUND:
 	case LOKT_E_LOST:
@@ -105,6 +106,8 @@ unsigned http_status(int r)
 	case EINVAL:
 	case ERANGE:
 		return MHD_HTTP_BAD_REQUEST;
+	case ENOTSUP: /* slots on a store that has none */
+		return MHD_HTTP_NOT_IMPLEMENTED;
 	case LOKT_E_CANCELED:
 	case EAGAIN:
 		return MHD_HTTP_SERVICE_UNAVAILABLE;
@@ -133,6 +136,14 @@ static void refusal_message(int r, const char *what, const char *name,
 				 "lock \"%s\" is free but %zu waiter(s) are "
 				 "queued ahead — wait with \"wait\": true",
 				 name, res->waiters_ahead);
+		break;
+	case LOKT_E_MODE:
+		snprintf(msg, size,
+			 "lock \"%s\" is held in another mode (%s) — ask "
+			 "in that mode",
+			 name, !res->have_other ? "exclusively" :
+			       res->other.slots ? "a semaphore: see its slots" :
+			       res->other.shared ? "shared" : "exclusively");
 		break;
 	case LOKT_E_FROZEN:
 		snprintf(msg, size,

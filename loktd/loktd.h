@@ -124,7 +124,8 @@ typedef enum MHD_Result (*acquired_fn)(struct req *q, const char *name,
 				       int r, const struct lokt_result *res);
 enum MHD_Result acquire_or_wait(struct req *q, const char *name,
 				const struct lokt_who *who, int64_t ttl_sec,
-				int64_t wait_ms, acquired_fn done);
+				int64_t wait_ms, unsigned slots, bool shared,
+				acquired_fn done);
 /* Called again on a resumed waiting request. */
 enum MHD_Result wait_answer(struct req *q);
 int waits_start(void);

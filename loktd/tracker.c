@@ -118,7 +118,7 @@ static enum MHD_Result lock(struct req *q)
 		   caller(q, who, who, &w, &ans) == 0) {
 		ans = acquire_or_wait(q, service, &w,
 				      ttl_ms / 1000 + (ttl_ms % 1000 ? 1 : 0),
-				      0, locked);
+				      0, 0, false, locked);
 	}
 	json_object_put(body);
 	return ans;

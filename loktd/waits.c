@@ -42,6 +42,8 @@ struct wait {
 	char name[LOKT_NAME_MAX + 1];
 	struct lokt_who who;
 	int64_t ttl_sec, timeout_ms, started_ms;
+	unsigned slots; /* lokt_acquire_opts' */
+	bool shared;
 	int fd; /* the client's socket, -1 unknown */
 	volatile sig_atomic_t cancel;
 	acquired_fn done_fn;
@@ -115,6 +117,8 @@ static void *wait_thread(void *arg)
 		.wait = true,
 		.timeout_ms = w->timeout_ms,
 		.cancel = &w->cancel,
+		.slots = w->slots,
+		.shared = w->shared,
 	};
 	struct lokt_result gone;
 	struct wait **pp;
@@ -145,9 +149,11 @@ static void *wait_thread(void *arg)
 
 enum MHD_Result acquire_or_wait(struct req *q, const char *name,
 				const struct lokt_who *who, int64_t ttl_sec,
-				int64_t wait_ms, acquired_fn done)
+				int64_t wait_ms, unsigned slots, bool shared,
+				acquired_fn done)
 {
-	struct lokt_acquire_opts o = { .ttl_sec = ttl_sec };
+	struct lokt_acquire_opts o = { .ttl_sec = ttl_sec, .slots = slots,
+				       .shared = shared };
 	const union MHD_ConnectionInfo *ci;
 	struct lokt_result res = { 0 };
 	pthread_attr_t attr;
@@ -168,6 +174,8 @@ enum MHD_Result acquire_or_wait(struct req *q, const char *name,
 	w->who = *who;
 	w->ttl_sec = ttl_sec;
 	w->timeout_ms = wait_ms;
+	w->slots = slots;
+	w->shared = shared;
 	w->started_ms = mono_ms();
 	w->done_fn = done;
 	ci = MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CONNECTION_FD);

@@ -6,7 +6,7 @@
 # file, or reaches into the directory store's primitives (store.h).
 set -uo pipefail
 src=${SRC_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-files=(protocol.c freeze.c list.c wait.c run.c)
+files=(protocol.c freeze.c list.c wait.c run.c slots.c gate.c)
 forbidden='readdir|opendir|inotify_|flock\(|openat\(|unlinkat\(|renameat\(|linkat\(|fstatat\(|"store\.h"|lokt__(file_|name_lock|name_unlock|kind_fd|open_in|opendir|queue_scan|ticket_|fence_next|floor_read|watch_add|watch_drain|store_follow|sidecars_prune)|\.json"|locks/|freezes/'
 echo "1..$((${#files[@]} + 1))"
 n=0

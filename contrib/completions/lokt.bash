@@ -84,11 +84,11 @@ _lokt()
 
 	local opts= names=0
 	case $cmd in
-	lock) opts="--ttl --wait --timeout --holder --detach -E --conflict-exit-code --json -q --quiet --help"; names=1 ;;
+	lock) opts="--ttl --wait --timeout --holder --detach --slots --shared -E --conflict-exit-code --json -q --quiet --help"; names=1 ;;
 	unlock) opts="--force --yes --break-stale --all --owner --json -q --quiet --help"; names=1 ;;
 	status) opts="--json --prune-expired --names --help"; names=1 ;;
 	exists) opts="--help"; names=1 ;;
-	guard) opts="--ttl --wait --timeout --on-lost -E --conflict-exit-code -q --quiet --help --"; names=1 ;;
+	guard) opts="--ttl --wait --timeout --slots --shared --on-lost -E --conflict-exit-code -q --quiet --help --"; names=1 ;;
 	freeze) opts="--ttl --json -q --quiet --help"; names=1 ;;
 	unfreeze) opts="--force --json -q --quiet --help"; names=1 ;;
 	audit) opts="--since --name --tail -f --follow --json --help" ;;

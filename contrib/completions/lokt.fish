@@ -92,6 +92,8 @@ complete -c lokt -n '__lokt_in lock guard' -l timeout -x -a '30s 5m 10m' -d 'giv
 complete -c lokt -n '__lokt_in lock guard' -s E -l conflict-exit-code -x -d 'exit status when the lock is busy'
 complete -c lokt -n '__lokt_in lock' -l holder -x -a '(__fish_complete_pids)' -d 'holder process'
 complete -c lokt -n '__lokt_in lock' -l detach -d 'held until released or expired (needs --ttl)'
+complete -c lokt -n '__lokt_in lock guard' -l slots -x -a '2 3 4 8' -d 'one of N places of a semaphore'
+complete -c lokt -n '__lokt_in lock guard' -l shared -d 'a shared place (readers); plain lock is the writer'
 complete -c lokt -n '__lokt_in guard' -l on-lost -x -a 'kill warn' -d 'if the lock is lost'
 complete -c lokt -n '__lokt_in lock unlock guard freeze unfreeze' -s q -l quiet -d 'print nothing on success'
 complete -c lokt -n '__lokt_in lock unlock status freeze unfreeze audit why doctor version' -l json -d 'one JSON document'

@@ -257,6 +257,9 @@ if command -v strace >/dev/null; then
 else
 	row "  its system calls per acquire+release" - "strace is not installed"
 fi
+read -r lokt_us flock_us < <("$bench" slot $((n * 50)))
+row "liblokt slot acquire+release, 2 of 3 held" \
+	"$lokt_us" "$flock_us" us 30 max
 read -r lokt_us flock_us < <("$bench" wake $(((n + 9) / 10)))
 row "release -> waiter in, in process (vs flock)" \
 	"$lokt_us" "$flock_us" us 3

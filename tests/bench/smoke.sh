@@ -21,6 +21,7 @@ for what in "lokt lock+unlock, 10 held" "lokt lock+unlock, 100 held" \
 	"create+unlink locks/x through the mount" \
 	"liblokt acquire+release, in process" \
 	"its system calls per acquire+release" \
+	"liblokt slot acquire+release, 2 of 3 held" \
 	"release -> waiter in, in process" \
 	"lokt lock x && lokt unlock x" "lokt guard x -- /bin/true" \
 	"loktfs peak RSS (VmHWM)"; do

@@ -41,6 +41,8 @@ got=$(bash_complete "lokt --root $T/other unlock ")
 check "bash: ... of the store given with --root" eval 'has "$got" gamma && ! has "$got" alpha'
 got=$(bash_complete "lokt lock --de")
 check "bash: a flag of lock (--detach)" has "$got" --detach
+got=$(bash_complete "lokt guard alpha --sl")
+check "bash: a flag of guard (--slots)" has "$got" --slots
 got=$(bash_complete "lokt audit --fo")
 check "bash: a flag of audit (--follow)" has "$got" --follow
 got=$(bash_complete "lokt guard alpha -- ech")

@@ -126,7 +126,7 @@ if on_etcd; then
 	# The etcd store's keeper releases a dead holder's lock at once.
 	check "a dead holder's lock is released by its keeper" \
 		wait_for 20 eval '! "$LOKT" exists ht'
-	check "... audited as a release, reason dead" audit_has release ht dead
+	check "... audited as a release, reason dead" wait_for 10 audit_has release ht dead
 else
 	expect_exit 4 "unlock ht (another owner's dead lock) → 4" "$LOKT" unlock ht
 	contains "$ERR" "(pid $ht_pid, dead)" "stale message: the holder is dead"

@@ -130,7 +130,7 @@ if [ -n "${LOKTFS:-}" ] && [ -c /dev/fuse ]; then
 	: >"$T/a.look"
 	check "host A's mount shows B's lock at once (cat)" \
 		wait_for 20 grep -q '"host": "hostb2"' "$T/a.saw"
-	check "... and lists it (ls)" grep -qx mb "$T/a.ls"
+	check "... and lists it (ls)" wait_for 20 grep -qx mb "$T/a.ls"
 	check "host A releases ma with rm (exit $(cat "$T/a.rm" 2>/dev/null))" \
 		wait_for 20 grep -qx 0 "$T/a.rm"
 	expect_exit 0 "host B takes ma at once" on hostb2 "$LOKT" lock ma --holder 1 --ttl 1m -q

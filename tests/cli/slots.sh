@@ -1,0 +1,206 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Semaphores (--slots N) and shared locks (--shared), one holder at a
+# time: each holder its own lock_id and fence, re-entry, refusals in the
+# wrong mode that leave the store as it was, what status, why and exists
+# say, release per holder, stale holders broken one by one, and what
+# lokt 1.x reads of such a name (docs/protocol.md, "Slots and shared
+# locks").
+. "$SRC_ROOT/tests/lib.sh"
+. "$SRC_ROOT/tests/cli/common.sh"
+
+if on_etcd; then
+	expect_exit 1 "etcd: --slots is refused (no slots on this store yet)" \
+		"$LOKT" lock nope --slots 2 --ttl 1m --detach
+	contains "$ERR" "no slots" "etcd: the message says why"
+	done_testing
+	exit 0
+fi
+
+sum() { sha256sum "$(lockfile "$1")" | cut -d' ' -f1; }
+
+# ---- usage ---------------------------------------------------------------
+expect_exit 64 "--slots 0 is a usage error" "$LOKT" lock u --slots 0
+contains "$ERR" "1 to 32" "... saying what is allowed"
+expect_exit 64 "--slots 33 is a usage error" "$LOKT" lock u --slots 33
+expect_exit 64 "--slots with --shared is a usage error" \
+	"$LOKT" lock u --slots 2 --shared
+expect_exit 64 "guard: --slots with --shared is a usage error" \
+	"$LOKT" guard u --slots 2 --shared -- true
+check "nothing was made by usage errors" test ! -e "$(lockfile u)"
+
+# ---- a semaphore of 2 --------------------------------------------------
+hold alice sem --slots 2
+h1=$HOLDER
+hold bob sem --slots 2
+h2=$HOLDER
+n=$("$LOKT" status --json | jget 'len([l for l in d["locks"] if l["name"] == "sem"])')
+check "status --json lists both holders (got $n)" test "$n" = 2
+ids=$("$LOKT" status --json |
+	jget '" ".join(sorted(set(l["lock_id"] for l in d["locks"])))')
+check "each holder has its own lock_id ($ids)" test "$(wc -w <<<"$ids")" = 2
+fences=$("$LOKT" status --json | jget '" ".join(str(l["fence"]) for l in d["locks"])')
+check "each holder has its own fence ($fences)" \
+	test "$(tr ' ' '\n' <<<"$fences" | sort -u | wc -l)" = 2
+contains "$("$LOKT" status --json | jget 'd["locks"][0]["slots"]')" 2 \
+	"status --json says the semaphore's N"
+txt=$("$LOKT" status)
+contains "$txt" "alice@" "status lists alice's slot"
+contains "$txt" "bob@" "status lists bob's slot"
+
+before=$(sum sem)
+expect_exit 2 "a third holder is refused (exit 2)" "$LOKT" lock sem --slots 2
+contains "$ERR" "all 2 slots" "... saying the slots are taken"
+expect_exit 2 "another N is refused (exit 2)" "$LOKT" lock sem --slots 3
+contains "$ERR" "semaphore of 2 slots" "... saying which N the name has"
+expect_exit 2 "another N is refused at once even with --wait" \
+	"$LOKT" lock sem --slots 3 --wait --timeout 30s
+expect_exit 2 "an exclusive request is refused" "$LOKT" lock sem
+contains "$ERR" "--slots 2" "... saying how to ask"
+expect_exit 2 "a shared request is refused" "$LOKT" lock sem --shared
+check "the refusals left the record as it was" test "$(sum sem)" = "$before"
+check "the refusals are audited as deny, reason mode" \
+	test "$(audit_count deny sem mode)" = 4
+
+out=$("$LOKT" why sem)
+contains "$out" "2 of 2 slots taken, by" "why: 2 of 2 slots taken, by ..."
+contains "$out" "alice@" "why names the holders"
+expect_exit 0 "exists: a held semaphore exists" "$LOKT" exists sem
+expect_exit 0 "status NAME: held (exit 0)" "$LOKT" status sem
+contains "$OUT" "a semaphore of 2 slots, 2 held" "status NAME says the semaphore's N"
+contains "$OUT" "bob@" "status NAME shows each holder"
+check "status NAME --json lists the holders" \
+	test "$("$LOKT" status sem --json | jget 'len(d["holders"])')" = 2
+
+# the lokt 1.x view of it: a lock held on another host with no TTL
+"$PY" - "$(lockfile sem)" >"$T/v1" 2>&1 <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["version"] == 1 and d["name"] == "sem", d
+assert isinstance(d["owner"], str) and isinstance(d["pid"], int)
+assert isinstance(d["acquired_ts"], str) and isinstance(d["lock_id"], str)
+assert "ttl_sec" not in d and "expires_at" not in d, "1.x would expire it"
+import socket
+assert d["host"] != socket.gethostname(), "1.x would judge its pid here"
+print("held", d["owner"], d["host"])
+PYEOF
+check "lokt 1.x reads a held lock of another host with no TTL ($(cat "$T/v1"))" \
+	grep -q '^held lokt-slots lokt-slots.invalid$' "$T/v1"
+# lokt 1.x takes a lock by creating its file with O_EXCL
+check "lokt 1.x cannot create the lock file (O_EXCL: it exists)" \
+	"$PY" -c 'import os, sys
+try:
+    os.open(sys.argv[1], os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+except FileExistsError:
+    sys.exit(0)
+sys.exit(1)' "$(lockfile sem)"
+
+# re-entry: a holder asking again renews its own slot
+f1=$("$LOKT" status --json |
+	jget "[l['fence'] for l in d['locks'] if l['pid'] == $h1][0]")
+out=$(LOKT_OWNER=alice "$LOKT" lock sem --slots 2 --holder "$h1")
+contains "$out" "renewed" "a holder asking again renews its slot"
+contains "$out" "fence $f1" "... keeping its fence"
+check "... and adds no holder" test "$("$LOKT" status --json |
+	jget 'len(d["locks"])')" = 2
+
+# a SIGKILLed holder's slot is broken by the next acquisition, alone
+kill -9 "$h1" 2>/dev/null
+reap "$h1" 2>/dev/null
+hold carol sem --slots 2
+h3=$HOLDER
+check "a dead holder's slot is taken over" has_record sem
+check "... its break audited as stale-break, reason dead" \
+	test "$(audit_count stale-break sem dead)" = 1
+contains "$("$LOKT" status)" "bob@" "... the live holder kept its slot"
+f3=$("$LOKT" status --json |
+	jget "[l['fence'] for l in d['locks'] if l['pid'] == $h3][0]")
+check "the new holder's fence is above every earlier one ($f3 > $fences)" \
+	test "$f3" -gt "$(tr ' ' '\n' <<<"$fences" | sort -n | tail -1)"
+
+# release per owner: bob's slot only
+expect_exit 4 "carol cannot release bob's slot" \
+	env LOKT_OWNER=dave "$LOKT" unlock sem
+LOKT_OWNER=bob "$LOKT" unlock sem -q
+check "bob released his slot, carol's is left" \
+	test "$("$LOKT" status --json | jget '[l["owner"] for l in d["locks"]]')" = '["carol"]'
+LOKT_OWNER=carol "$LOKT" unlock sem -q
+check "the last release removes the record" test ! -e "$(lockfile sem)"
+expect_exit 3 "exists: free again" "$LOKT" exists sem
+kill -9 "$h2" "$h3"
+reap "$h2" 2>/dev/null
+reap "$h3" 2>/dev/null
+
+# a TTL per holder: an expired slot is broken, a live one is kept
+sleep 600 &
+s1=$!
+track "$s1"
+"$LOKT" lock ttl --slots 2 --ttl 1s --holder "$s1" -q
+hold erin ttl --slots 2
+wait_for 10 eval '"$LOKT" status --json | grep -q "\"expired\""'
+"$LOKT" status --prune-expired >/dev/null
+check "prune-expired removed the expired slot only (auto-prune, expired)" \
+	test "$(audit_count auto-prune ttl expired)" = 1
+check "... the live one is left" \
+	test "$("$LOKT" status --json | jget '[l["owner"] for l in d["locks"]]')" = '["erin"]'
+LOKT_OWNER=erin "$LOKT" unlock --all -q
+check "unlock --all releases the owner's slots" test ! -e "$(lockfile ttl)"
+
+# detached places, one per LOKT_AGENT_ID (CI steps in separate shells)
+LOKT_AGENT_ID=ci-1 "$LOKT" lock det --slots 2 --ttl 1h --detach -q
+LOKT_AGENT_ID=ci-2 "$LOKT" lock det --slots 2 --ttl 1h --detach -q
+check "two detached places, one per agent" \
+	test "$("$LOKT" status --json | jget 'len([l for l in d["locks"] if l["name"] == "det"])')" = 2
+expect_exit 2 "a third agent finds both taken" \
+	env LOKT_AGENT_ID=ci-3 "$LOKT" lock det --slots 2 --ttl 1h --detach
+out=$(LOKT_AGENT_ID=ci-1 "$LOKT" lock det --slots 2 --ttl 2h --detach)
+contains "$out" "renewed" "an agent asking again renews its own place"
+LOKT_AGENT_ID=ci-1 "$LOKT" unlock det -q
+check "unlock by an agent releases its own place only" \
+	test "$("$LOKT" status --json | jget '[l["agent_id"] for l in d["locks"] if l["name"] == "det"]')" = '["ci-2"]'
+LOKT_AGENT_ID=ci-2 "$LOKT" unlock det -q
+
+# ---- shared, and the writer -------------------------------------------
+hold r1 rw --shared
+hold r2 rw --shared
+n=$("$LOKT" status --json | jget 'len([l for l in d["locks"] if l["name"] == "rw"])')
+check "two shared holders at once (got $n)" test "$n" = 2
+before=$(sum rw)
+expect_exit 2 "the writer (exclusive) is held by readers" "$LOKT" lock rw
+contains "$ERR" "shared holders" "... saying it has shared holders"
+expect_exit 2 "--slots on a shared name is refused" "$LOKT" lock rw --slots 2
+check "refusals left the record as it was" test "$(sum rw)" = "$before"
+contains "$("$LOKT" why rw)" "2 shared holders" "why: 2 shared holders"
+"$LOKT" unlock rw --force --yes -q
+check "unlock --force removes every holder" test ! -e "$(lockfile rw)"
+check "... each audited force-break" test "$(audit_count force-break rw)" = 2
+
+hold w1 rw2
+before=$(sum rw2)
+expect_exit 2 "a shared request is held by the writer" "$LOKT" lock rw2 --shared
+expect_exit 2 "--slots on an exclusive lock is refused" "$LOKT" lock rw2 --slots 2
+contains "$ERR" "held exclusively" "... saying it is held exclusively"
+check "refusals left the writer's record as it was" test "$(sum rw2)" = "$before"
+
+# ---- guard: LOKT_FENCE and LOKT_LOCK_ID of its own slot ---------------
+"$LOKT" guard g --slots 2 -q -- sh -c \
+	'echo "$LOKT_LOCK_ID $LOKT_FENCE" >"$1"; while [ ! -e "$2" ]; do sleep 0.02; done' \
+	sh "$T/g1" "$T/g1.go" &
+g1=$!
+track "$g1"
+wait_for 30 test -s "$T/g1"
+"$LOKT" guard g --slots 2 -q -- sh -c 'echo "$LOKT_LOCK_ID $LOKT_FENCE" >"$1"' \
+	sh "$T/g2"
+read -r id1 fe1 <"$T/g1"
+read -r id2 fe2 <"$T/g2"
+check "two guards share the semaphore, each with its own lock_id ($id1, $id2)" \
+	test -n "$id1" -a -n "$id2" -a "$id1" != "$id2"
+check "... and its own fence ($fe1 < $fe2)" test "$fe1" -lt "$fe2"
+check "the second guard released only its own slot" \
+	test "$("$LOKT" status --json | jget '[l["lock_id"] for l in d["locks"] if l["name"] == "g"]')" = "[\"$id1\"]"
+: >"$T/g1.go"
+reap "$g1"
+check "the first guard exited 0 and released its slot" \
+	test "$RC" = 0 -a ! -e "$(lockfile g)"
+
+done_testing
