@@ -152,6 +152,7 @@ static int etcd_open(const char *root, struct lokt_store **ret)
 
 LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 {
+	struct lokt_dir *dir;
 	struct lokt_store *s;
 	const char *req;
 	struct stat st;
@@ -176,6 +177,12 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 	s->be = &lokt__dir_backend;
 	s->root_fd = s->locks_fd = s->freezes_fd = -1;
 	pthread_mutex_init(&s->follow_lock, NULL);
+	s->be_data = dir = calloc(1, sizeof(*dir));
+	if (!dir) {
+		r = -ENOMEM;
+		goto err;
+	}
+	pthread_mutex_init(&dir->lock, NULL);
 	s->root = realpath(root, NULL);
 	if (!s->root) {
 		r = -errno;
@@ -265,6 +272,13 @@ out:
 
 void lokt__dir_close(struct lokt_store *s)
 {
+	struct lokt_dir *dir = s->be_data;
+
+	if (dir) {
+		lokt__dir_wait_close(s);
+		pthread_mutex_destroy(&dir->lock);
+		free(dir);
+	}
 	if (s->root_fd >= 0)
 		close(s->root_fd);
 	if (s->locks_fd >= 0)

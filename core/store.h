@@ -22,6 +22,17 @@
 
 #include "backend.h"
 
+/* What the directory store keeps of an open store besides the fields of
+ * struct lokt_store (s->be_data): nothing here is a record, a name or
+ * anything else a reader must see fresh. */
+#define LOKT_DIR_IDLE_INO 4 /* idle inotify instances kept (dirwait.c) */
+struct lokt_dir {
+	pthread_mutex_t lock; /* guards the fields below */
+	pid_t idle_pid; /* the process the idle instances are of */
+	int idle_ino[LOKT_DIR_IDLE_INO];
+	size_t n_idle;
+};
+
 /* Make s serve the directory its root path names now, reopening it when
  * the store was moved (see the DESIGN comment in store.c). One stat when
  * nothing moved. Called first by lokt__name_lock (every transition) and
@@ -143,6 +154,9 @@ bool lokt__dir_wait_behind(struct lokt_waiter *w, bool count,
 			   struct lokt_queue *q);
 bool lokt__dir_wait_sleep(struct lokt_waiter *w, int64_t timeout_ms);
 void lokt__dir_wait_leave(struct lokt_waiter *w);
+
+/* dirwait.c: close the idle inotify instances of s. */
+void lokt__dir_wait_close(struct lokt_store *s);
 
 /* store.c: close the directory store's fds and free s. */
 void lokt__dir_close(struct lokt_store *s);
