@@ -31,6 +31,12 @@ struct lokt_dir {
 	pid_t idle_pid; /* the process the idle instances are of */
 	int idle_ino[LOKT_DIR_IDLE_INO];
 	size_t n_idle;
+	/* How records are published (store.c), learned on the way: */
+	_Atomic enum {
+		LOKT_PUBLISH_UNNAMED, /* O_TMPFILE, linkat(AT_EMPTY_PATH) */
+		LOKT_PUBLISH_PROC, /* O_TMPFILE, linkat of /proc/self/fd/N */
+		LOKT_PUBLISH_NAMED, /* a temporary name, link(2) */
+	} publish;
 };
 
 /* Make s serve the directory its root path names now, reopening it when
@@ -46,6 +52,10 @@ int lokt__store_follow(struct lokt_store *s);
  * or -errno. Its stat goes to *ret_st (may be NULL). */
 int lokt__open_in(int dfd, const char *file, int flags, mode_t type,
 		  struct stat *ret_st);
+
+/* An error of openat(O_NOFOLLOW | O_NONBLOCK) as lokt__open_in returns
+ * it: what says "not a file of ours there" is -LOKT_E_FOREIGN. */
+int lokt__open_error(int err);
 
 /* A DIR* of directory dfd on an open file description of its own (threads
  * must not share a directory offset); closedir() it. -errno. */
@@ -95,8 +105,10 @@ int lokt__file_read(struct lokt_store *s, enum lokt_kind kind,
 		    const char *name, char **ret_buf, size_t *ret_len,
 		    struct stat *ret_st);
 
-/* Create <name>.json with `data`: temporary file + link(2), so it is never
- * seen half-written and never replaces an existing file (-EEXIST). */
+/* Create <name>.json with `data`: an unnamed file (O_TMPFILE) given its
+ * name with linkat(2), or where that is refused a temporary file +
+ * link(2); so it is never seen half-written and never replaces an
+ * existing file (-EEXIST). */
 int lokt__file_publish(struct lokt_store *s, enum lokt_kind kind,
 		       const char *name, const char *data);
 
