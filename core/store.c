@@ -60,6 +60,9 @@ int lokt__open_in(int dfd, const char *file, int flags, mode_t type,
 		    0644);
 	if (fd < 0)
 		return lokt__open_error(errno);
+	/* O_DIRECTORY | O_NOFOLLOW opened a directory or nothing. */
+	if (type == S_IFDIR && (flags & O_DIRECTORY) && !ret_st)
+		return fd;
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		close(fd);
