@@ -189,6 +189,7 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 		goto err;
 	}
 	pthread_mutex_init(&dir->lock, NULL);
+	dir->audit_fd = -1;
 	s->root = realpath(root, NULL);
 	if (!s->root) {
 		r = -errno;
@@ -282,6 +283,7 @@ void lokt__dir_close(struct lokt_store *s)
 
 	if (dir) {
 		lokt__dir_wait_close(s);
+		lokt__audit_file_close(s);
 		pthread_mutex_destroy(&dir->lock);
 		free(dir);
 	}

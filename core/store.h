@@ -31,6 +31,12 @@ struct lokt_dir {
 	pid_t idle_pid; /* the process the idle instances are of */
 	int idle_ino[LOKT_DIR_IDLE_INO];
 	size_t n_idle;
+	/* The audit log kept open (audit.c); -1: none. */
+	int audit_fd;
+	dev_t audit_dev; /* what it is, to see it replaced or rotated */
+	ino_t audit_ino;
+	off_t audit_size; /* its size at the last append's fstatat */
+	unsigned audit_forks; /* the fork count it was opened at */
 	/* How records are published (store.c), learned on the way: */
 	_Atomic enum {
 		LOKT_PUBLISH_UNNAMED, /* O_TMPFILE, linkat(AT_EMPTY_PATH) */
@@ -166,6 +172,9 @@ bool lokt__dir_wait_behind(struct lokt_waiter *w, bool count,
 			   struct lokt_queue *q);
 bool lokt__dir_wait_sleep(struct lokt_waiter *w, int64_t timeout_ms);
 void lokt__dir_wait_leave(struct lokt_waiter *w);
+
+/* audit.c: close the audit log kept open by s. */
+void lokt__audit_file_close(struct lokt_store *s);
 
 /* dirwait.c: close the idle inotify instances of s. */
 void lokt__dir_wait_close(struct lokt_store *s);
