@@ -169,11 +169,10 @@ static int kept_log_current(struct lokt_store *s, struct lokt_dir *dir)
 	return 0;
 }
 
-/* Open the log into the store's keeping: -1 when it cannot be (best
- * effort) or is not the log. */
+/* Open the log into the store's keeping (checked by the caller, under
+ * the flock, with kept_log_fresh); -1 when it cannot be (best effort). */
 static int kept_log_open(struct lokt_store *s, struct lokt_dir *dir)
 {
-	struct stat st;
 	int fd;
 
 	fd = openat(s->root_fd, AUDIT_LOG,
@@ -182,23 +181,39 @@ static int kept_log_open(struct lokt_store *s, struct lokt_dir *dir)
 		    0600);
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
-		close(fd); /* not the log (or rotated out already): never
-			      written; the next append looks again */
-		return -1;
-	}
 	dir->audit_fd = fd;
-	dir->audit_dev = st.st_dev;
-	dir->audit_ino = st.st_ino;
 	dir->audit_forks = forks;
 	return 0;
+}
+
+/* The log just opened by kept_log_open, as kept_log_current answers:
+ * one fstat both refuses what is not the log (anything but a regular
+ * file of one name: nothing is written before it is seen) and finds an
+ * inode rotated out since the open (no name left). */
+static int kept_log_fresh(struct lokt_dir *dir)
+{
+	struct stat st;
+
+	if (fstat(dir->audit_fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink > 1)
+		return -1;
+	if (st.st_nlink == 0) {
+		close(dir->audit_fd);
+		dir->audit_fd = -1;
+		return 0;
+	}
+	dir->audit_dev = st.st_dev;
+	dir->audit_ino = st.st_ino;
+	dir->audit_size = st.st_size;
+	return 1;
 }
 
 /* One line, one write(2), into the current log; see ROTATION above.
  *
  * DESIGN: the log stays open in the store (struct lokt_dir) from one
  * event to the next: an append is flock, fstatat, write, unlock, four
- * system calls (it was open, flock, fstat, write, close). Kept open, the
+ * system calls (the first: open, flock, fstat, write, unlock; it was
+ * open, flock, fstat, write, close for every event). Kept open, the
  * descriptor may go stale in three ways, each checked at every append:
  *   - rotated (by anyone) or replaced or removed (by any user of a
  *     shared store): the fstatat of the path, under the shared flock,
@@ -221,7 +236,7 @@ void lokt__audit_file_append(struct lokt_store *s, const char *line,
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct lokt_dir *dir = s->be_data;
-	bool locked;
+	bool fresh, locked;
 	ssize_t n;
 	int cur;
 
@@ -231,7 +246,8 @@ void lokt__audit_file_append(struct lokt_store *s, const char *line,
 		dir->audit_fd = -1; /* the parent's: left to it (no close:
 				       the number may be reused already) */
 	for (int i = 0; i < APPEND_TRIES; i++) {
-		if (dir->audit_fd < 0 && kept_log_open(s, dir) < 0)
+		fresh = dir->audit_fd < 0;
+		if (fresh && kept_log_open(s, dir) < 0)
 			break; /* best effort, see above */
 		/* The last try writes even without the lock: a process that
 		 * keeps an flock on the log must not silence it. */
@@ -241,7 +257,7 @@ void lokt__audit_file_append(struct lokt_store *s, const char *line,
 			dir->audit_fd = -1;
 			continue;
 		}
-		cur = kept_log_current(s, dir);
+		cur = fresh ? kept_log_fresh(dir) : kept_log_current(s, dir);
 		if (cur < 0) {
 			close(dir->audit_fd); /* drops the flock */
 			dir->audit_fd = -1;

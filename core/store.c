@@ -86,13 +86,19 @@ int lokt__open_in(int dfd, const char *file, int flags, mode_t type,
 static int open_kind_dir(const struct lokt_store *s, int root_fd,
 			 const char *sub, int *ret)
 {
-	bool made = mkdirat(root_fd, sub, 0755) == 0;
+	bool made = false;
 	int fd;
 
-	if (!made && errno != EEXIST)
-		return -errno;
+	/* Opened first: it nearly always exists (one call, not two). */
 	fd = lokt__open_in(root_fd, sub, O_RDONLY | O_DIRECTORY, S_IFDIR,
 			   NULL);
+	if (fd == -ENOENT) {
+		made = mkdirat(root_fd, sub, 0755) == 0;
+		if (!made && errno != EEXIST)
+			return -errno;
+		fd = lokt__open_in(root_fd, sub, O_RDONLY | O_DIRECTORY,
+				   S_IFDIR, NULL);
+	}
 	if (fd < 0)
 		return fd;
 	if (made)
