@@ -460,6 +460,8 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 			r = -LOKT_E_FOREIGN;
 		if (r == 0 && still_linked(dfd, path, &st))
 			break;
+		if (r == -EAGAIN)
+			lokt__share_fd(s, fd); /* we may have made it */
 		close(fd);
 		if (r < 0)
 			return r;
