@@ -72,8 +72,7 @@ static void idle_adopt(struct lokt_dir *dir, pid_t self)
 	dir->idle_pid = self;
 }
 
-/* An idle inotify instance of the store, drained, or a new one; -errno. */
-static int ino_take(struct lokt_store *s)
+int lokt__dir_ino_take(struct lokt_store *s)
 {
 	struct lokt_dir *dir = s->be_data;
 	pid_t self = getpid();
@@ -130,7 +129,7 @@ static int watch_setup(struct lokt_waiter *w)
 {
 	int r;
 
-	w->ino = ino_take(w->s);
+	w->ino = lokt__dir_ino_take(w->s);
 	if (w->ino < 0)
 		return w->ino;
 	r = lokt__watch_add(w->ino, w->s, LOKT_LOCK);

@@ -176,6 +176,10 @@ void lokt__dir_wait_leave(struct lokt_waiter *w);
 /* audit.c: close the audit log kept open by s. */
 void lokt__audit_file_close(struct lokt_store *s);
 
+/* dirwait.c: an idle inotify instance of s, drained (it may still watch
+ * locks/ and freezes/), or a new one; -errno. */
+int lokt__dir_ino_take(struct lokt_store *s);
+
 /* dirwait.c: close the idle inotify instances of s. */
 void lokt__dir_wait_close(struct lokt_store *s);
 
