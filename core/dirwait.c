@@ -28,7 +28,7 @@
  * before it sleeps (lokt__dir_wait_plan), so nothing drained is missed.
  * Instances are never shared by two waiters at once (each drains what it
  * reads), nor across a fork (a child would share the parent's): a child
- * closes its copies and starts with none. At most LOKT_DIR_IDLE_INO wait
+ * starts with none. At most LOKT_DIR_IDLE_INO wait
  * idle: each counts against the user's fs.inotify.max_user_instances.
  */
 #include <errno.h>
@@ -59,15 +59,14 @@ struct lokt_waiter {
 			   again (a zombie stays readable) */
 };
 
-/* The idle instances of another process (we are its fork): ours are
- * copies, closed here (the last close, of the slow kind, is the
- * parent's). Called with dir->lock held. */
+/* The idle instances of another process (we are its fork): forgotten,
+ * not closed, as the audit log's (audit.c): the child may have closed
+ * those numbers and reused them for files of its own. Our copies are
+ * closed on exec (O_CLOEXEC) or exit. Called with dir->lock held. */
 static void idle_adopt(struct lokt_dir *dir, pid_t self)
 {
 	if (dir->idle_pid == self)
 		return;
-	for (size_t i = 0; i < dir->n_idle; i++)
-		close(dir->idle_ino[i]);
 	dir->n_idle = 0;
 	dir->idle_pid = self;
 }
@@ -111,6 +110,7 @@ void lokt__dir_wait_close(struct lokt_store *s)
 {
 	struct lokt_dir *dir = s->be_data;
 
+	idle_adopt(dir, getpid());
 	for (size_t i = 0; i < dir->n_idle; i++)
 		close(dir->idle_ino[i]);
 	dir->n_idle = 0;
