@@ -38,6 +38,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "store.h"
 
 #define AUDIT_MAX_DEFAULT (16ULL << 20) /* bytes */
 #define APPEND_TRIES 4 /* reopens when a rotation gets in the way */
@@ -129,54 +131,163 @@ out:
 	(void)flock(fd, LOCK_UN);
 }
 
+/* Forks seen by this process, counted in each child: a log kept open
+ * by a store belongs to the process that opened it (a child sharing the
+ * parent's description would share its flock). */
+static _Atomic unsigned forks;
+
+static void count_fork(void)
+{
+	forks++;
+}
+
+static void watch_forks(void)
+{
+	(void)pthread_atfork(NULL, NULL, count_fork);
+}
+
+/* Is the log kept open by the directory store still the file at the
+ * path? 1: yes, write to it (its size in dir->audit_size); 0: no (or
+ * none), it is closed and forgotten, open the path again; -1: it is, but
+ * with a second name now (a hard link planted), write nothing. Called
+ * with dir->lock held. */
+static int kept_log_current(struct lokt_store *s, struct lokt_dir *dir)
+{
+	struct stat at;
+
+	if (dir->audit_fd < 0)
+		return 0;
+	if (fstatat(s->root_fd, AUDIT_LOG, &at, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    at.st_dev == dir->audit_dev && at.st_ino == dir->audit_ino) {
+		if (!S_ISREG(at.st_mode) || at.st_nlink > 1)
+			return -1; /* a hard link planted to our file since */
+		dir->audit_size = at.st_size;
+		return 1;
+	}
+	close(dir->audit_fd); /* rotated, replaced or removed */
+	dir->audit_fd = -1;
+	return 0;
+}
+
+/* Open the log into the store's keeping (checked by the caller, under
+ * the flock, with kept_log_fresh); -1 when it cannot be (best effort). */
+static int kept_log_open(struct lokt_store *s, struct lokt_dir *dir)
+{
+	int fd;
+
+	fd = openat(s->root_fd, AUDIT_LOG,
+		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+			    O_NONBLOCK | O_NOCTTY,
+		    0600);
+	if (fd < 0)
+		return -1;
+	dir->audit_fd = fd;
+	dir->audit_forks = forks;
+	return 0;
+}
+
+/* The log just opened by kept_log_open, as kept_log_current answers:
+ * one fstat both refuses what is not the log (anything but a regular
+ * file of one name: nothing is written before it is seen) and finds an
+ * inode rotated out since the open (no name left). */
+static int kept_log_fresh(struct lokt_dir *dir)
+{
+	struct stat st;
+
+	if (fstat(dir->audit_fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink > 1)
+		return -1;
+	if (st.st_nlink == 0) {
+		close(dir->audit_fd);
+		dir->audit_fd = -1;
+		return 0;
+	}
+	dir->audit_dev = st.st_dev;
+	dir->audit_ino = st.st_ino;
+	dir->audit_size = st.st_size;
+	return 1;
+}
+
 /* One line, one write(2), into the current log; see ROTATION above.
  *
- * Five system calls: open, flock, fstat, write, close. The one fstat,
- * under the shared lock, both refuses what is not the log (anything but
- * a regular file of one name: nothing is written before it is seen) and
- * finds an inode rotated out (no name left). The size it gives plus our
- * line decides a rotation: a line appended meanwhile by another process
- * can only make the log larger, so at worst the rotation falls to the
- * next append. Closing drops the shared lock; should a fork in another
- * thread keep a copy of the descriptor a while, a rotation is left to a
- * later append, as when any appender holds the lock. */
+ * DESIGN: the log stays open in the store (struct lokt_dir) from one
+ * event to the next: an append is flock, fstatat, write, unlock, four
+ * system calls (the first: open, flock, fstat, write, unlock; it was
+ * open, flock, fstat, write, close for every event). Kept open, the
+ * descriptor may go stale in three ways, each checked at every append:
+ *   - rotated (by anyone) or replaced or removed (by any user of a
+ *     shared store): the fstatat of the path, under the shared flock,
+ *     must show the very file we have open (device and inode), else it
+ *     is closed and the path opened again, never followed (O_NOFOLLOW)
+ *     and only used when it is a regular file of one name. A hard link
+ *     made to our file since (st_nlink > 1) stops the write, as at open.
+ *     Under the shared flock no rotation of ours can happen between the
+ *     fstatat and the write; one by a process that ignores the lock
+ *     leaves the line in audit.log.1, which is kept.
+ *   - inherited by a fork's child: the child opens its own (a shared
+ *     description would share the flock);
+ *   - used by two threads: appends of one store are serialized by
+ *     dir->lock, held from the flock to the unlock.
+ * The size the fstatat gives plus our line decides a rotation: a line
+ * appended meanwhile by another process can only make the log larger,
+ * so at worst the rotation falls to the next append. */
 void lokt__audit_file_append(struct lokt_store *s, const char *line,
 			     size_t len)
 {
-	struct stat st;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct lokt_dir *dir = s->be_data;
+	bool fresh, locked;
 	ssize_t n;
-	int fd;
+	int cur;
 
+	(void)pthread_once(&once, watch_forks);
+	pthread_mutex_lock(&dir->lock);
+	if (dir->audit_fd >= 0 && dir->audit_forks != forks)
+		dir->audit_fd = -1; /* the parent's: left to it (no close:
+				       the number may be reused already) */
 	for (int i = 0; i < APPEND_TRIES; i++) {
-		fd = openat(s->root_fd, AUDIT_LOG,
-			    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-				    O_NOFOLLOW | O_NONBLOCK | O_NOCTTY,
-			    0600);
-		if (fd < 0)
-			return; /* best effort, see above */
+		fresh = dir->audit_fd < 0;
+		if (fresh && kept_log_open(s, dir) < 0)
+			break; /* best effort, see above */
 		/* The last try writes even without the lock: a process that
 		 * keeps an flock on the log must not silence it. */
-		if (i < APPEND_TRIES - 1 && flock(fd, LOCK_SH | LOCK_NB) < 0) {
-			close(fd);
+		locked = i < APPEND_TRIES - 1;
+		if (locked && flock(dir->audit_fd, LOCK_SH | LOCK_NB) < 0) {
+			close(dir->audit_fd);
+			dir->audit_fd = -1;
 			continue;
 		}
-		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-		    st.st_nlink > 1) {
-			close(fd);
-			return; /* not the log: never written */
+		cur = fresh ? kept_log_fresh(dir) : kept_log_current(s, dir);
+		if (cur < 0) {
+			close(dir->audit_fd); /* drops the flock */
+			dir->audit_fd = -1;
+			break; /* not the log: never written */
 		}
-		if (st.st_nlink == 0 && i < APPEND_TRIES - 1) {
-			close(fd);
-			continue;
+		if (cur == 0) {
+			if (!locked)
+				break;
+			continue; /* closed (which dropped the flock) */
 		}
 		/* One write: a short write cannot be completed without
 		 * risking an interleaved line, so it is not retried. */
-		n = write(fd, line, len);
-		if (n > 0 && (uint64_t)st.st_size + (uint64_t)n >= audit_max(s))
-			rotate(s, fd);
-		close(fd);
-		return;
+		n = write(dir->audit_fd, line, len);
+		if (n > 0 &&
+		    (uint64_t)dir->audit_size + (uint64_t)n >= audit_max(s))
+			rotate(s, dir->audit_fd); /* ends with LOCK_UN */
+		else if (locked)
+			(void)flock(dir->audit_fd, LOCK_UN);
+		break;
 	}
+	pthread_mutex_unlock(&dir->lock);
+}
+
+void lokt__audit_file_close(struct lokt_store *s)
+{
+	struct lokt_dir *dir = s->be_data;
+
+	if (dir->audit_fd >= 0 && dir->audit_forks == forks)
+		close(dir->audit_fd);
+	dir->audit_fd = -1;
 }
 
 /* The line (with its newline, malloc'd) of one event; NULL when out of

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -266,9 +265,14 @@ static int dir_watch(struct lokt_store *s, enum lokt_kind kind,
 	r = lokt__store_follow(s);
 	if (r < 0)
 		return r;
-	ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	/* An instance a waiter of ours left idle, if any: a guard that
+	 * waited for its lock then holds one instance, not two (they count
+	 * against fs.inotify.max_user_instances). It may still watch the
+	 * other kind's directory too, which can only wake the caller for
+	 * nothing (lokt_watch_changed checks the name). */
+	ino = lokt__dir_ino_take(s);
 	if (ino < 0)
-		return -errno;
+		return ino;
 	r = lokt__watch_add(ino, s, kind);
 	if (r < 0) {
 		close(ino);

@@ -11,9 +11,29 @@
  *     made when it gets there;
  *   - a pidfd of a local holder (or of its keeper, when only the keeper
  *     keeps the lock), or of the waiter just ahead.
+ *
+ * DESIGN: an inotify instance outlives its waiter. Closing an instance
+ * that has had a watch waits until the kernel has reaped the watch (an
+ * SRCU grace period: 7 to 24 ms measured on Linux 6.18, see
+ * docs/performance.md), and a waiter that closed its own on leaving paid
+ * that between getting the lock and returning it. So a waiter gives its
+ * instance back to the store, and the store's next waiter to reach the
+ * head takes it; the store closes what is idle when it is closed (or the
+ * process exits), after every lock was reported. A taken instance is
+ * first drained of what it saw meanwhile and watched again on the
+ * directories the store has open now (inotify_add_watch of a directory
+ * already watched only returns its watch), so a store moved since is
+ * watched where it is; a watch left on a directory the store no longer
+ * uses can only wake it for nothing. Every waiter then tries once more
+ * before it sleeps (lokt__dir_wait_plan), so nothing drained is missed.
+ * Instances are never shared by two waiters at once (each drains what it
+ * reads), nor across a fork (a child would share the parent's): a child
+ * starts with none. At most LOKT_DIR_IDLE_INO wait
+ * idle: each counts against the user's fs.inotify.max_user_instances.
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,10 +59,67 @@ struct lokt_waiter {
 			   again (a zombie stays readable) */
 };
 
+/* The idle instances of another process (we are its fork): forgotten,
+ * not closed, as the audit log's (audit.c): the child may have closed
+ * those numbers and reused them for files of its own. Our copies are
+ * closed on exec (O_CLOEXEC) or exit. Called with dir->lock held. */
+static void idle_adopt(struct lokt_dir *dir, pid_t self)
+{
+	if (dir->idle_pid == self)
+		return;
+	dir->n_idle = 0;
+	dir->idle_pid = self;
+}
+
+int lokt__dir_ino_take(struct lokt_store *s)
+{
+	struct lokt_dir *dir = s->be_data;
+	pid_t self = getpid();
+	int ino = -1;
+
+	pthread_mutex_lock(&dir->lock);
+	idle_adopt(dir, self);
+	if (dir->n_idle > 0)
+		ino = dir->idle_ino[--dir->n_idle];
+	pthread_mutex_unlock(&dir->lock);
+	if (ino >= 0) {
+		(void)lokt__watch_drain(ino, "", -1);
+		return ino;
+	}
+	ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	return ino < 0 ? -errno : ino;
+}
+
+/* Give an instance back to the store; closed when enough are idle. */
+static void ino_give(struct lokt_store *s, int ino)
+{
+	struct lokt_dir *dir = s->be_data;
+
+	pthread_mutex_lock(&dir->lock);
+	idle_adopt(dir, getpid());
+	if (dir->n_idle < LOKT_DIR_IDLE_INO) {
+		dir->idle_ino[dir->n_idle++] = ino;
+		ino = -1;
+	}
+	pthread_mutex_unlock(&dir->lock);
+	if (ino >= 0)
+		close(ino);
+}
+
+void lokt__dir_wait_close(struct lokt_store *s)
+{
+	struct lokt_dir *dir = s->be_data;
+
+	idle_adopt(dir, getpid());
+	for (size_t i = 0; i < dir->n_idle; i++)
+		close(dir->idle_ino[i]);
+	dir->n_idle = 0;
+}
+
 static void watch_close(struct lokt_waiter *w)
 {
 	if (w->ino >= 0)
-		close(w->ino);
+		ino_give(w->s, w->ino);
 	w->ino = -1;
 }
 
@@ -52,14 +129,15 @@ static int watch_setup(struct lokt_waiter *w)
 {
 	int r;
 
-	w->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	w->ino = lokt__dir_ino_take(w->s);
 	if (w->ino < 0)
-		return -errno;
+		return w->ino;
 	r = lokt__watch_add(w->ino, w->s, LOKT_LOCK);
 	if (r >= 0)
 		r = lokt__watch_add(w->ino, w->s, LOKT_FREEZE);
 	if (r < 0) {
-		watch_close(w);
+		close(w->ino); /* not given back: it may lack a watch */
+		w->ino = -1;
 		return r;
 	}
 	return 0;

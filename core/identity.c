@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -282,6 +283,50 @@ static bool memo_alive(pid_t pid, uint64_t *ret_start)
 	return alive;
 }
 
+/* This thread's process as last seen: its pid, and its start time once
+ * read from /proc. Forgotten in a fork's child (pthread_atfork); a child
+ * made without fork(3) (a raw clone) still has its parent's here until
+ * it asks about that pid: getpid(2) then tells, and it learns its own. */
+static __thread struct {
+	pid_t pid;
+	uint64_t start; /* 0: not read yet */
+} self;
+
+static void self_forget(void)
+{
+	self.pid = 0;
+	self.start = 0;
+}
+
+static void self_atfork(void)
+{
+	(void)pthread_atfork(NULL, NULL, self_forget);
+}
+
+/* Is pid this very process? Then it is alive, and its start time is
+ * known without /proc: a holder releasing or renewing its own lock is
+ * judged in one getpid(2), and any other pid costs nothing here once
+ * this process is known. */
+static bool is_self(pid_t pid, uint64_t *ret_start)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pid_t me;
+
+	if (self.pid && pid != self.pid)
+		return false;
+	(void)pthread_once(&once, self_atfork);
+	me = getpid();
+	if (self.pid != me) {
+		self.pid = me;
+		self.start = 0;
+	}
+	if (pid != me ||
+	    (!self.start && lokt__pid_start(me, &self.start) < 0))
+		return false;
+	*ret_start = self.start;
+	return true;
+}
+
 static enum lokt_stale judge_pid(pid_t pid, uint64_t want_start)
 {
 	struct proc_stat st;
@@ -289,7 +334,9 @@ static enum lokt_stale judge_pid(pid_t pid, uint64_t want_start)
 
 	if (pid <= 0)
 		return LOKT_STALE_DEAD;
-	if (batch.on) {
+	if (is_self(pid, &start)) {
+		/* alive, start known */
+	} else if (batch.on) {
 		if (!memo_alive(pid, &start))
 			return LOKT_STALE_DEAD;
 	} else {

@@ -152,26 +152,33 @@ static uint64_t ticket_seq(const char *d_name)
 	return strtoull(d_name, NULL, 10);
 }
 
-/* Call fn for every ticket in the directory dfd (a fresh description, so
- * threads never share a directory offset). */
-static int for_each_ticket(int dfd, int (*fn)(int dfd, const char *file,
+/* Call fn for every ticket in the queue directory qfd, read from its
+ * start. qfd is a description of our own (queue_open opens one per
+ * call), so no other thread moves its offset: it is read as it is, with
+ * getdents64, without a second descriptor for a DIR stream. */
+static int for_each_ticket(int qfd, int (*fn)(int dfd, const char *file,
 					      uint64_t seq, void *ud),
 			   void *ud)
 {
-	struct dirent *de;
-	DIR *d;
+	char buf[4096] __attribute__((aligned(__alignof__(struct dirent64))));
+	const struct dirent64 *de;
+	ssize_t n;
 	int r = 0;
 
-	r = lokt__opendir(dfd, &d);
-	if (r < 0)
-		return r;
-	while (!r && (de = readdir(d))) {
-		uint64_t seq = ticket_seq(de->d_name);
+	if (lseek(qfd, 0, SEEK_SET) < 0)
+		return -errno;
+	while (!r && (n = getdents64(qfd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; !r && p < buf + n; p += de->d_reclen) {
+			uint64_t seq;
 
-		if (seq)
-			r = fn(dfd, de->d_name, seq, ud);
+			de = (const struct dirent64 *)p;
+			seq = ticket_seq(de->d_name);
+			if (seq)
+				r = fn(qfd, de->d_name, seq, ud);
+		}
 	}
-	closedir(d);
+	if (!r && n < 0)
+		r = -errno;
 	return r;
 }
 

@@ -39,6 +39,17 @@
 #define EMPTY_RETRIES 10 /* x 10 ms: how long an empty file may be "being
 			    written" by lokt 1.x */
 
+int lokt__open_error(int err)
+{
+	/* ELOOP: a symlink; EISDIR, ENOTDIR: a directory where a file
+	 * belongs or the reverse; ENXIO: a socket, or a FIFO opened for
+	 * writing with no reader. */
+	return err == ELOOP || err == EISDIR || err == ENOTDIR ||
+			       err == ENXIO ?
+		       -LOKT_E_FOREIGN :
+		       -err;
+}
+
 int lokt__open_in(int dfd, const char *file, int flags, mode_t type,
 		  struct stat *ret_st)
 {
@@ -47,16 +58,11 @@ int lokt__open_in(int dfd, const char *file, int flags, mode_t type,
 
 	fd = openat(dfd, file, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
 		    0644);
-	if (fd < 0) {
-		/* ELOOP: a symlink; EISDIR, ENOTDIR: a directory where a
-		 * file belongs or the reverse; ENXIO: a socket, or a FIFO
-		 * opened for writing with no reader. */
-		r = errno;
-		return r == ELOOP || r == EISDIR || r == ENOTDIR ||
-				       r == ENXIO ?
-			       -LOKT_E_FOREIGN :
-			       -r;
-	}
+	if (fd < 0)
+		return lokt__open_error(errno);
+	/* O_DIRECTORY | O_NOFOLLOW opened a directory or nothing. */
+	if (type == S_IFDIR && (flags & O_DIRECTORY) && !ret_st)
+		return fd;
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		close(fd);
@@ -80,13 +86,19 @@ int lokt__open_in(int dfd, const char *file, int flags, mode_t type,
 static int open_kind_dir(const struct lokt_store *s, int root_fd,
 			 const char *sub, int *ret)
 {
-	bool made = mkdirat(root_fd, sub, 0755) == 0;
+	bool made = false;
 	int fd;
 
-	if (!made && errno != EEXIST)
-		return -errno;
+	/* Opened first: it nearly always exists (one call, not two). */
 	fd = lokt__open_in(root_fd, sub, O_RDONLY | O_DIRECTORY, S_IFDIR,
 			   NULL);
+	if (fd == -ENOENT) {
+		made = mkdirat(root_fd, sub, 0755) == 0;
+		if (!made && errno != EEXIST)
+			return -errno;
+		fd = lokt__open_in(root_fd, sub, O_RDONLY | O_DIRECTORY,
+				   S_IFDIR, NULL);
+	}
 	if (fd < 0)
 		return fd;
 	if (made)
@@ -152,6 +164,7 @@ static int etcd_open(const char *root, struct lokt_store **ret)
 
 LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 {
+	struct lokt_dir *dir;
 	struct lokt_store *s;
 	const char *req;
 	struct stat st;
@@ -176,6 +189,13 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 	s->be = &lokt__dir_backend;
 	s->root_fd = s->locks_fd = s->freezes_fd = -1;
 	pthread_mutex_init(&s->follow_lock, NULL);
+	s->be_data = dir = calloc(1, sizeof(*dir));
+	if (!dir) {
+		r = -ENOMEM;
+		goto err;
+	}
+	pthread_mutex_init(&dir->lock, NULL);
+	dir->audit_fd = -1;
 	s->root = realpath(root, NULL);
 	if (!s->root) {
 		r = -errno;
@@ -265,6 +285,14 @@ out:
 
 void lokt__dir_close(struct lokt_store *s)
 {
+	struct lokt_dir *dir = s->be_data;
+
+	if (dir) {
+		lokt__dir_wait_close(s);
+		lokt__audit_file_close(s);
+		pthread_mutex_destroy(&dir->lock);
+		free(dir);
+	}
 	if (s->root_fd >= 0)
 		close(s->root_fd);
 	if (s->locks_fd >= 0)
@@ -382,14 +410,13 @@ static int flock_bounded(int fd, int64_t ms)
 	return 0;
 }
 
-/* Is the file of fd (locked) still the one at dfd/path? A sidecar may be
- * removed between our open and our flock (sidecar.c). */
-static bool still_linked(int dfd, const char *path, int fd, struct stat *st)
+/* Is the file of fd (locked, of stat *st) still the one at dfd/path? A
+ * sidecar may be removed between our open and our flock (sidecar.c). */
+static bool still_linked(int dfd, const char *path, const struct stat *st)
 {
 	struct stat at;
 
-	return fstat(fd, st) == 0 &&
-	       fstatat(dfd, path, &at, AT_SYMLINK_NOFOLLOW) == 0 &&
+	return fstatat(dfd, path, &at, AT_SYMLINK_NOFOLLOW) == 0 &&
 	       at.st_ino == st->st_ino && at.st_dev == st->st_dev;
 }
 
@@ -421,18 +448,32 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 	dfd = lokt__kind_fd(s, kind); /* after following: the current one */
 	snprintf(path, sizeof(path), ".%s.lk", name);
 	for (;;) {
-		fd = lokt__open_in(dfd, path, O_RDWR | O_CREAT, S_IFREG, NULL);
+		/* One fstat, after the flock, both checks what was opened
+		 * (nothing but flock touches it before) and gives the
+		 * identity compared with the path's: the wait in flock may
+		 * have been long, and only this stat is current. */
+		fd = openat(dfd, path,
+			    O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+				    O_CLOEXEC,
+			    0644);
 		if (fd < 0)
-			return fd;
-		lokt__share_fd(s, fd);
+			return lokt__open_error(errno);
 		r = s->lock_wait_ms > 0 ? flock_bounded(fd, s->lock_wait_ms) :
 					  flock_blocking(fd);
-		if (r == 0 && still_linked(dfd, path, fd, &st))
+		if (r == 0 && fstat(fd, &st) < 0)
+			r = -errno;
+		if (r == 0 && !S_ISREG(st.st_mode))
+			r = -LOKT_E_FOREIGN;
+		if (r == 0 && still_linked(dfd, path, &st))
 			break;
+		if (r == -EAGAIN)
+			lokt__share_fd(s, fd); /* we may have made it */
 		close(fd);
 		if (r < 0)
 			return r;
 	}
+	if (s->share && (st.st_mode & s->share) != s->share)
+		lokt__share_fd(s, fd);
 	if (st.st_size == 0) {
 		r = seed_counter(dfd, fd);
 		if (r < 0) {
@@ -469,18 +510,22 @@ int lokt__fence_next(int lk, uint64_t floor, uint64_t *ret)
 	if (last == UINT64_MAX)
 		return -EOVERFLOW;
 	last++;
+	/* Not truncated after: a fence only grows, so its text never gets
+	 * shorter, and whatever a garbled file has after our newline is
+	 * never read (strtoull stops there). */
 	len = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", last);
 	if (pwrite(lk, buf, len, 0) != len)
 		return errno ? -errno : -EIO;
-	if (ftruncate(lk, len) < 0)
-		return -errno;
 	*ret = last;
 	return 0;
 }
 
-static int read_all(int fd, char **ret_buf, size_t *ret_len)
+/* The bytes of fd, of size `size` by its fstat: one read of size + 1
+ * (a short one is the end of the file), more only when the file grew
+ * since. */
+static int read_all(int fd, off_t size, char **ret_buf, size_t *ret_len)
 {
-	size_t len = 0, cap = 4096;
+	size_t len = 0, cap = size >= 0 && size < READ_MAX ? size + 1 : 4096;
 	char *buf = malloc(cap + 1), *nb;
 	ssize_t n;
 
@@ -510,6 +555,8 @@ static int read_all(int fd, char **ret_buf, size_t *ret_len)
 		if (n == 0)
 			break;
 		len += n;
+		if (len < cap && len >= (size_t)size)
+			break; /* a short read past the stat's size: the end */
 	}
 	buf[len] = '\0';
 	*ret_buf = buf;
@@ -534,7 +581,7 @@ int lokt__file_read(struct lokt_store *s, enum lokt_kind kind,
 				   S_IFREG, &st);
 		if (fd < 0)
 			return fd == -ENOENT ? -LOKT_E_NOT_FOUND : fd;
-		r = read_all(fd, &buf, &len);
+		r = read_all(fd, st.st_size, &buf, &len);
 		close(fd);
 		if (r < 0)
 			return r;
@@ -550,6 +597,22 @@ int lokt__file_read(struct lokt_store *s, enum lokt_kind kind,
 	return 0;
 }
 
+static int write_data(int fd, const char *data)
+{
+	size_t len = strlen(data), off = 0;
+	ssize_t n;
+
+	while (off < len) {
+		n = write(fd, data + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		off += n;
+	}
+	return 0;
+}
+
 /* Write data to the temporary file of <name>.json, `.<name>.json.tmp`;
  * its name goes to tmp. Mode 0644 whatever the umask: lokt 1.x and other
  * users read these files. Called only under the name's sidecar flock, so
@@ -559,8 +622,6 @@ int lokt__file_read(struct lokt_store *s, enum lokt_kind kind,
 static int write_temp(int dfd, const char *name, const char *data,
 		      char *tmp, size_t size)
 {
-	size_t len = strlen(data), off = 0;
-	ssize_t n;
 	int fd, r;
 
 	snprintf(tmp, size, ".%s.json.tmp", name);
@@ -571,19 +632,65 @@ static int write_temp(int dfd, const char *name, const char *data,
 	if (fd < 0)
 		return -errno;
 	r = fchmod(fd, 0644) < 0 ? -errno : 0;
-	while (!r && off < len) {
-		n = write(fd, data + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			r = -errno;
-		else
-			off += n;
-	}
+	if (!r)
+		r = write_data(fd, data);
 	if (close(fd) < 0 && !r)
 		r = -errno;
 	if (r < 0)
 		unlinkat(dfd, tmp, 0);
+	return r;
+}
+
+/* Give the unnamed file fd the name dfd/path, never over an existing
+ * one (-EEXIST). By the descriptor itself (AT_EMPTY_PATH, which the
+ * kernel allows with CAP_DAC_READ_SEARCH), else through /proc; which
+ * works is learned once per store. -EOPNOTSUPP: neither does. */
+static int link_unnamed(struct lokt_dir *dir, int fd, int dfd,
+			const char *path)
+{
+	char proc[64];
+
+	if (dir->publish == LOKT_PUBLISH_UNNAMED) {
+		if (linkat(fd, "", dfd, path, AT_EMPTY_PATH) == 0)
+			return 0;
+		if (errno != ENOENT && errno != EPERM)
+			return -errno;
+		dir->publish = LOKT_PUBLISH_PROC;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, dfd, path, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != ENOENT && errno != EPERM && errno != EACCES)
+		return -errno;
+	dir->publish = LOKT_PUBLISH_NAMED;
+	return -EOPNOTSUPP;
+}
+
+/* Publish data as dfd/path from an unnamed file (O_TMPFILE): nothing
+ * with a name exists before the link, so there is no leftover to remove
+ * and no temporary name to take away after. -EOPNOTSUPP when the
+ * filesystem (or the kernel, or a /proc-less sandbox without the
+ * capability) does not allow it. */
+static int publish_unnamed(struct lokt_dir *dir, int dfd, const char *path,
+			   const char *data)
+{
+	int fd, r;
+
+	fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		/* EISDIR, EINVAL: a kernel without O_TMPFILE; EOPNOTSUPP: a
+		 * filesystem without it. */
+		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+			return -errno;
+		dir->publish = LOKT_PUBLISH_NAMED;
+		return -EOPNOTSUPP;
+	}
+	r = fchmod(fd, 0644) < 0 ? -errno : 0;
+	if (!r)
+		r = write_data(fd, data);
+	if (!r)
+		r = link_unnamed(dir, fd, dfd, path);
+	close(fd);
 	return r;
 }
 
@@ -592,11 +699,17 @@ int lokt__file_publish(struct lokt_store *s, enum lokt_kind kind,
 {
 	char tmp[LOKT_NAME_MAX + 40], path[LOKT_NAME_MAX + 8];
 	int dfd = lokt__kind_fd(s, kind), r;
+	struct lokt_dir *dir = s->be_data;
 
+	snprintf(path, sizeof(path), "%s.json", name);
+	if (dir->publish != LOKT_PUBLISH_NAMED) {
+		r = publish_unnamed(dir, dfd, path, data);
+		if (r != -EOPNOTSUPP)
+			return r;
+	}
 	r = write_temp(dfd, name, data, tmp, sizeof(tmp));
 	if (r < 0)
 		return r;
-	snprintf(path, sizeof(path), "%s.json", name);
 	r = linkat(dfd, tmp, dfd, path, 0) < 0 ? -errno : 0;
 	unlinkat(dfd, tmp, 0);
 	return r;

@@ -22,6 +22,29 @@
 
 #include "backend.h"
 
+/* What the directory store keeps of an open store besides the fields of
+ * struct lokt_store (s->be_data): nothing here is a record, a name or
+ * anything else a reader must see fresh. */
+#define LOKT_DIR_IDLE_INO 4 /* idle inotify instances kept (dirwait.c) */
+struct lokt_dir {
+	pthread_mutex_t lock; /* guards the fields below */
+	pid_t idle_pid; /* the process the idle instances are of */
+	int idle_ino[LOKT_DIR_IDLE_INO];
+	size_t n_idle;
+	/* The audit log kept open (audit.c); -1: none. */
+	int audit_fd;
+	dev_t audit_dev; /* what it is, to see it replaced or rotated */
+	ino_t audit_ino;
+	off_t audit_size; /* its size at the last append's fstatat */
+	unsigned audit_forks; /* the fork count it was opened at */
+	/* How records are published (store.c), learned on the way: */
+	_Atomic enum {
+		LOKT_PUBLISH_UNNAMED, /* O_TMPFILE, linkat(AT_EMPTY_PATH) */
+		LOKT_PUBLISH_PROC, /* O_TMPFILE, linkat of /proc/self/fd/N */
+		LOKT_PUBLISH_NAMED, /* a temporary name, link(2) */
+	} publish;
+};
+
 /* Make s serve the directory its root path names now, reopening it when
  * the store was moved (see the DESIGN comment in store.c). One stat when
  * nothing moved. Called first by lokt__name_lock (every transition) and
@@ -35,6 +58,10 @@ int lokt__store_follow(struct lokt_store *s);
  * or -errno. Its stat goes to *ret_st (may be NULL). */
 int lokt__open_in(int dfd, const char *file, int flags, mode_t type,
 		  struct stat *ret_st);
+
+/* An error of openat(O_NOFOLLOW | O_NONBLOCK) as lokt__open_in returns
+ * it: what says "not a file of ours there" is -LOKT_E_FOREIGN. */
+int lokt__open_error(int err);
 
 /* A DIR* of directory dfd on an open file description of its own (threads
  * must not share a directory offset); closedir() it. -errno. */
@@ -84,8 +111,10 @@ int lokt__file_read(struct lokt_store *s, enum lokt_kind kind,
 		    const char *name, char **ret_buf, size_t *ret_len,
 		    struct stat *ret_st);
 
-/* Create <name>.json with `data`: temporary file + link(2), so it is never
- * seen half-written and never replaces an existing file (-EEXIST). */
+/* Create <name>.json with `data`: an unnamed file (O_TMPFILE) given its
+ * name with linkat(2), or where that is refused a temporary file +
+ * link(2); so it is never seen half-written and never replaces an
+ * existing file (-EEXIST). */
 int lokt__file_publish(struct lokt_store *s, enum lokt_kind kind,
 		       const char *name, const char *data);
 
@@ -143,6 +172,16 @@ bool lokt__dir_wait_behind(struct lokt_waiter *w, bool count,
 			   struct lokt_queue *q);
 bool lokt__dir_wait_sleep(struct lokt_waiter *w, int64_t timeout_ms);
 void lokt__dir_wait_leave(struct lokt_waiter *w);
+
+/* audit.c: close the audit log kept open by s. */
+void lokt__audit_file_close(struct lokt_store *s);
+
+/* dirwait.c: an idle inotify instance of s, drained (it may still watch
+ * locks/ and freezes/), or a new one; -errno. */
+int lokt__dir_ino_take(struct lokt_store *s);
+
+/* dirwait.c: close the idle inotify instances of s. */
+void lokt__dir_wait_close(struct lokt_store *s);
 
 /* store.c: close the directory store's fds and free s. */
 void lokt__dir_close(struct lokt_store *s);

@@ -245,6 +245,16 @@ fi
 read -r lokt_us flock_us < <("$bench" inproc $((n * 50)))
 row "liblokt acquire+release, in process (vs flock)" \
 	"$lokt_us" "$flock_us" us 30 max
+# The same on tmpfs, where the default root (/run/lock/lokt) lives: on
+# ext4 each acquisition allocates an inode, and ext4 skips the inodes it
+# freed in the last seconds (recently_deleted), which a loop of pairs
+# makes slower the longer it runs (docs/performance.md).
+shm=$(mktemp -d /dev/shm/lokt-bench.XXXXXX)
+read -r lokt_us flock_us < <(LOKT_ROOT=$shm "$bench" inproc $((n * 50)))
+rm -rf "$shm"
+shm=
+row "  the same, the store on tmpfs (vs flock)" \
+	"$lokt_us" "$flock_us" us 30 max
 if command -v strace >/dev/null; then
 	calls() { # N: system calls of lokt-bench loop N
 		strace -f -c -o "$tmp/strace" "$bench" loop "$1" >/dev/null

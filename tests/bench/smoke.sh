@@ -20,6 +20,7 @@ for what in "lokt lock+unlock, 10 held" "lokt lock+unlock, 100 held" \
 	"ls locks/ through the mount, 100 locks" \
 	"create+unlink locks/x through the mount" \
 	"liblokt acquire+release, in process" \
+	"the same, the store on tmpfs" \
 	"its system calls per acquire+release" \
 	"liblokt slot acquire+release, 2 of 3 held" \
 	"release -> waiter in, in process" \

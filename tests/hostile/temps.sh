@@ -3,10 +3,12 @@
 # Temporary files left by a writer SIGKILLed between creating its temp
 # file and linking it into place (docs/protocol.md: temporary files).
 # Each name has one fixed temp name, written only under its sidecar flock:
-# the next change of that name replaces a leftover (and never writes
-# through a symlink planted there); doctor reports leftovers older than a
-# minute; lokt status --prune-expired removes them, and temp files of the
-# older random naming once they are an hour old, but not younger ones.
+# the next rewrite of that name (a renewal) replaces a leftover (and never
+# writes through a symlink planted there); an acquisition publishes from
+# an unnamed file and leaves it alone; doctor reports leftovers older
+# than a minute; lokt status --prune-expired removes them, and temp files
+# of the older random naming once they are an hour old, but not younger
+# ones.
 . "$SRC_ROOT/tests/lib.sh"
 
 R=$LOKT_ROOT
@@ -21,16 +23,18 @@ expect_exit 0 "doctor with a leftover temp file" "$LOKT" doctor
 contains "$OUT" "WARN  temp_files" "doctor warns about it"
 contains "$OUT" "locks/.x.json.tmp" "doctor names it"
 expect_exit 0 "lock x" "$LOKT" lock x
-[ ! -e "$R/locks/.x.json.tmp" ] && ok "lock x removed x's leftover" ||
-	not_ok "lock x left .x.json.tmp behind"
 expect_exit 0 "x's record is whole" "$LOKT" status x --json
 contains "$OUT" '"fence"' "status x shows a full record"
+expect_exit 0 "lock x again (renewed)" "$LOKT" lock x
+[ ! -e "$R/locks/.x.json.tmp" ] && ok "the renewal removed x's leftover" ||
+	not_ok "the renewal left .x.json.tmp behind"
 "$LOKT" unlock x >/dev/null
 
 # A symlink planted at the temp name is removed, never written through.
 echo keep >"$T/outside"
 ln -s "$T/outside" "$R/locks/.x.json.tmp"
 expect_exit 0 "lock x with a symlink at its temp name" "$LOKT" lock x
+expect_exit 0 "lock x renewed with a symlink at its temp name" "$LOKT" lock x
 [ "$(cat "$T/outside")" = keep ] && ok "nothing written through the symlink" ||
 	not_ok "the symlink's target changed: $(cat "$T/outside")"
 "$LOKT" unlock x >/dev/null

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * The audit log: the fields of a line, its mode, reading with filters,
- * skipping lines that do not parse, and whole lines under concurrent
- * appends from many processes.
+ * skipping lines that do not parse, whole lines under concurrent
+ * appends from many processes, and a log kept open by a store that is
+ * rotated, replaced or made a symlink between two of its appends.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,15 +12,20 @@
 #include <sys/wait.h>
 
 #include "backend.h"
+#include "store.h"
 #include "unit.h"
 
 static char *tmp;
 static struct lokt_store store;
+static struct lokt_dir dir;
 
 static void setup(void)
 {
 	tmp = unit_tmpdir();
 	store.be = &lokt__dir_backend;
+	pthread_mutex_init(&dir.lock, NULL);
+	dir.audit_fd = -1;
+	store.be_data = &dir;
 	cr_assert(asprintf(&store.audit_path, "%s/audit.log", tmp) > 0);
 	store.root_fd = open(tmp, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	cr_assert(store.root_fd >= 0);
@@ -29,6 +35,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+	lokt__audit_file_close(&store);
 	close(store.root_fd);
 	unit_rmrf(tmp);
 	free(tmp);
@@ -413,6 +420,62 @@ Test(audit, rotation_waits_for_no_one_and_loses_no_line)
 	/* Once no one writes there, the next append rotates. */
 	lokt__audit(&store, "acquire", "rot", NULL, &w, NULL);
 	cr_expect_lt(size_of("audit.log"), 4096, "rotated again");
+}
+
+/* The store keeps the log open between appends (core/audit.c). Another
+ * process rotates it, then another user replaces it, then plants a
+ * symlink: each next line goes to the file at the path, never to the
+ * one kept open, and never through the symlink. */
+Test(audit, a_kept_log_rotated_or_replaced_is_let_go)
+{
+	struct lokt_who w = who();
+	struct lokt_event *evs;
+	char *old, *cur, *out;
+	size_t n;
+	int fd;
+
+	lokt__audit(&store, "acquire", "one", NULL, &w, NULL);
+	/* Rotated by someone else (as lokt_rotate would, by rename). */
+	cr_assert_eq(renameat(store.root_fd, "audit.log", store.root_fd,
+			      "audit.log.1"),
+		     0);
+	lokt__audit(&store, "release", "two", NULL, &w, NULL);
+	cr_assert(asprintf(&old, "%s/audit.log.1", tmp) > 0);
+	cr_assert(asprintf(&cur, "%s/audit.log", tmp) > 0);
+	out = slurp(old);
+	cr_expect_null(strstr(out, "\"two\""), "written to the rotated file");
+	free(out);
+	out = slurp(cur);
+	cr_expect_not_null(strstr(out, "\"two\""), "not in the new log");
+	free(out);
+
+	/* Replaced: removed and made anew by another user of the store. */
+	cr_assert_eq(unlink(cur), 0);
+	fd = open(cur, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	cr_assert(fd >= 0);
+	close(fd);
+	lokt__audit(&store, "acquire", "three", NULL, &w, NULL);
+	cr_assert_eq(lokt_audit_read(&store, NULL, &evs, &n), 0);
+	cr_assert_eq(n, 2, "audit.log.1's line and the new one: %zu", n);
+	cr_expect_str_eq(evs[1].name, "three");
+	lokt_events_free(evs, n);
+
+	/* A symlink in its place: nothing written, through it or to the
+	 * file kept open. */
+	unit_write(tmp, "outside", "", 0);
+	cr_assert_eq(unlink(cur), 0);
+	cr_assert_eq(symlink("outside", cur), 0);
+	lokt__audit(&store, "acquire", "four", NULL, &w, NULL);
+	out = slurp(old);
+	cr_expect_null(strstr(out, "\"four\""));
+	free(out);
+	cr_assert(asprintf(&out, "%s/outside", tmp) > 0);
+	free(cur);
+	cur = slurp(out);
+	cr_expect_str_eq(cur, "", "written through the symlink");
+	free(out);
+	free(cur);
+	free(old);
 }
 
 Test(audit, max_parse)

@@ -125,6 +125,54 @@ Test(judge, reused_pid)
 	kill_reap(pid);
 }
 
+/* A holder judging its own record is known alive without /proc
+ * (core/identity.c keeps its own pid and start time): a record of our
+ * pid with another start time is still REUSED; and a forked child does
+ * not take its parent for itself: once the parent has exited, the
+ * parent's record is DEAD to the child, though the parent had judged it
+ * as its own before the fork. */
+Test(judge, own_record_and_after_a_fork)
+{
+	struct lokt_record mine = rec_for(getpid());
+	int res[2], status;
+	char verdict = 0;
+	pid_t mid;
+
+	cr_assert_eq(pipe(res), 0);
+	mid = fork();
+	cr_assert(mid >= 0);
+	if (mid == 0) {
+		struct lokt_record r = rec_for(getpid());
+		pid_t child;
+
+		if (judge(&r, true, NULL) != LOKT_LIVE)
+			_exit(1);
+		child = fork();
+		if (child < 0)
+			_exit(1);
+		if (child == 0) {
+			/* Once our parent has exited, judge its record. */
+			for (int i = 0; getppid() == r.pid && i < 3000; i++)
+				usleep(10000);
+			verdict = judge(&r, true, NULL) == LOKT_STALE_DEAD ?
+					  'D' :
+					  'L';
+			_exit(write(res[1], &verdict, 1) == 1 ? 0 : 1);
+		}
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(mid, &status, 0), mid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(res[1]);
+	cr_assert_eq(read(res[0], &verdict, 1), 1);
+	cr_expect_eq(verdict, 'D', "the child took its exited parent for itself");
+	close(res[0]);
+	/* Judged after the fork: mid must have learned itself, not us. */
+	cr_expect_eq(judge(&mine, true, NULL), LOKT_LIVE);
+	mine.pid_start += 1;
+	cr_expect_eq(judge(&mine, true, NULL), LOKT_STALE_REUSED);
+}
+
 /* Inside a listing (lokt__judge_batch_begin), a holder met again is
  * judged through a pidfd: it must say what /proc says, at each call,
  * whatever happened to the holder since the last one. */

@@ -466,3 +466,75 @@ Test(wait, watch_sees_the_name_change_and_only_it)
 	close(fd);
 	cr_expect_eq(lokt_watch_changed(-1, "x"), -EINVAL);
 }
+
+/* A waiter's inotify instance is kept by the store for its next waiter
+ * (core/dirwait.c). A store moved in between is watched where it is now:
+ * a waiter that waited once, then waits again after the root was moved
+ * and made anew, is woken by a release in the new store (re-checks are
+ * off: nothing else would wake it before its timeout). */
+Test(wait, a_kept_watch_follows_a_moved_store)
+{
+	struct lokt_who me = who_of(getpid(), "holder");
+	struct lokt_result res;
+	struct lokt_store *s2;
+	struct lokt_info in;
+	char old[PATH_MAX];
+	pid_t pid;
+
+	cr_assert_eq(lokt_acquire(fx.s, "q", &me, NULL, &res), 0);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		struct lokt_acquire_opts o = { .wait = true,
+					       .timeout_ms = 30000 };
+		struct lokt_who w = who_of(getpid(), "waiter");
+		struct lokt_result cres;
+		struct lokt_store *s;
+
+		if (lokt_store_open(fx.root, &s) < 0 ||
+		    lokt_acquire(s, "q", &w, &o, &cres) < 0 ||
+		    lokt_release(s, "q", &w, cres.lock.lock_id, 0, &cres) < 0)
+			_exit(CHILD_ERROR);
+		marker_make("first", 1);
+		for (int i = 0; !marker_exists("moved", 1); i++) {
+			if (i == 20000)
+				_exit(CHILD_ERROR);
+			sleep_us(5000);
+		}
+		switch (lokt_acquire(s, "q", &w, &o, &cres)) {
+		case 0:
+			_exit(CHILD_WON);
+		case -LOKT_E_TIMEOUT:
+			_exit(CHILD_TIMEOUT);
+		default:
+			_exit(CHILD_ERROR);
+		}
+	}
+	wait_waiters("q", 1);
+	cr_assert_eq(lokt_release(fx.s, "q", &me, NULL, 0, &res), 0);
+	for (int i = 0; !marker_exists("first", 1); i++) {
+		cr_assert_lt(i, 2000, "the first wait never ended");
+		sleep_us(5000);
+	}
+	fx_path(old, sizeof(old), "root.old");
+	cr_assert_eq(rename(fx.root, old), 0);
+	cr_assert_eq(lokt_store_open(fx.root, &s2), 0);
+	cr_assert_eq(lokt_acquire(s2, "q", &me, NULL, &res), 0);
+	marker_make("moved", 1);
+	for (size_t n = 0, i = 0; n != 1; i++) {
+		cr_assert_lt(i, 2000, "the second wait never began");
+		cr_assert_eq(lokt_waiters(s2, "q", &n), 0);
+		sleep_us(5000);
+	}
+	cr_assert_eq(lokt_release(s2, "q", &me, NULL, 0, &res), 0);
+	/* Its wait ends at 30 s with a last attempt, which would win: it
+	 * must win long before, as a waiter woken does. */
+	for (int i = 0; lokt_get(s2, LOKT_LOCK, "q", &in, NULL) < 0 ||
+			strcmp(in.rec.owner, "waiter");
+	     i++) {
+		cr_assert_lt(i, 2000, "not woken in the moved store");
+		sleep_us(5000);
+	}
+	cr_expect_eq(reap(pid), CHILD_WON);
+	lokt_store_close(s2);
+}
