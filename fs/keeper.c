@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +185,7 @@ static void *run(void *unused)
 
 int loktfs_keeper_start(struct lokt_store *s)
 {
+	sigset_t all, old;
 	int r;
 
 	if (lokt_store_confirm_ms(s) <= 0)
@@ -195,7 +197,11 @@ int loktfs_keeper_start(struct lokt_store *s)
 	K.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (K.efd < 0)
 		return -errno;
+	/* Signals are the FUSE loop's: none for this thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = -pthread_create(&K.th, NULL, run, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r < 0) {
 		close(K.efd);
 		K.efd = -1;

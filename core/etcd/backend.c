@@ -1715,7 +1715,7 @@ static int e_watch(struct lokt_store *s, enum lokt_kind kind,
 	}
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	rl->fd = sv[1];
-	r = -pthread_create(&rl->th, NULL, relay_run, rl);
+	r = lokt__thread_start(&rl->th, relay_run, rl);
 	if (r < 0) {
 		close(sv[0]);
 		close(sv[1]);

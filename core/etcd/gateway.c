@@ -21,6 +21,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -595,6 +596,18 @@ int lokt__gw_call(struct lokt_gw *g, const char *path,
 	if (ambiguous && !(flags & LOKT_GW_IDEMPOTENT))
 		r = -ETIMEDOUT;
 	return r;
+}
+
+int lokt__thread_start(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(th, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return -r;
 }
 
 const char *lokt__gw_last_error(struct lokt_gw *g, char *buf, size_t size)

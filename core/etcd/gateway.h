@@ -23,6 +23,7 @@
 #define LOKT_ETCD_GATEWAY_H
 
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +45,12 @@ void lokt__gw_close(struct lokt_gw *g); /* NULL is fine */
 /* Why the last request that failed failed ("ENDPOINT: curl's words",
  * e.g. a TLS certificate refused), into buf; "" when none did. */
 const char *lokt__gw_last_error(struct lokt_gw *g, char *buf, size_t size);
+
+/* pthread_create for a thread of liblokt's own, with every signal
+ * blocked in it: a signal meant for the caller (guard's SIGCHLD, read
+ * from a signalfd) must never be taken, and lost, by one of ours.
+ * 0 or -errno. */
+int lokt__thread_start(pthread_t *th, void *(*fn)(void *), void *arg);
 
 /* No request waits past mono_ms (CLOCK_MONOTONIC ms; 0: none): a request
  * that would is not sent, or given up, as if no member answered. */

@@ -196,7 +196,7 @@ int lokt__gw_watch_open(struct lokt_gw *g, const char *key, size_t key_len,
 			r = -errno;
 	}
 	if (r == 0) {
-		r = -pthread_create(&w->thread, NULL, run, w);
+		r = lokt__thread_start(&w->thread, run, w);
 		w->started = r == 0;
 	}
 	if (r < 0) {

@@ -75,6 +75,33 @@ check "... with the expired lock's id" grep -q "\"event\":\"expire\",\"name\":\"
 kill -9 "$kp" 2>/dev/null
 [ -s "$T/h3.got" ] || diag "waiter: $(cat "$T/h3.got.err"); $("$LOKT" status h3 2>&1)"
 
+# --- liblokt's own threads take no signal -------------------------------
+# guard reads SIGCHLD from a signalfd, blocked in every thread of its
+# own; a watch thread of the store made while it waited (before guard
+# blocked SIGCHLD) and still alive when the command exits took the
+# SIGCHLD and dropped it, and guard hung over a zombie command. Every
+# thread the store makes must block every signal.
+expect_exit 0 "hold h5" hold h5
+"$LOKT" guard h5 --wait --timeout 60s -q -- sleep 30 &
+g=$!
+track "$g"
+check "a guard waits for h5" wait_for 20 eval "[ \"\$(waiters h5)\" = 1 ]"
+sleep 0.3
+open_blk() { # the threads of pid $1 but its main one, SIGCHLD unblocked
+	local t blk
+	for t in /proc/$1/task/*; do
+		[ "${t##*/}" = "$1" ] && continue
+		blk=$(awk '/^SigBlk:/ {print $2}' "$t/status" 2>/dev/null) || continue
+		[ -n "$blk" ] && (( (0x$blk >> 16) & 1 )) || echo "${t##*/}"
+	done
+}
+threads=$(ls /proc/$g/task | wc -l)
+check "the waiting guard has threads of the store ($threads)" test "$threads" -gt 1
+check "... every one blocks SIGCHLD (open: $(open_blk "$g" | tr '\n' ' '))" \
+	test -z "$(open_blk "$g")"
+"$LOKT" unlock h5 --force -q
+kill "$g" 2>/dev/null
+
 # --- FIFO still: three guard waiters, served in the order they came ------
 : >"$T/order"
 expect_exit 0 "hold h4" hold h4
