@@ -71,5 +71,9 @@ check "every refusal was exit 4 (unlock) or 2 (lock) ($odd others)" test "$odd" 
 [ "$odd" -eq 0 ] || diag "$(cat "$T"/odd.* | sort | uniq -c)"
 lost=$(audit_count lost rx)
 check "guard never lost its lock (audit lost: $lost)" test "$lost" -eq 0
+if [ "$lost" -ne 0 ]; then
+	diag "guard said: $(head -c 400 "$T/guard.err")"
+	diag "events: $("$LOKT" audit --name rx 2>&1 | grep -v ' deny ' | tail -8)"
+fi
 
 done_testing
