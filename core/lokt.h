@@ -380,8 +380,8 @@ enum lokt_release_flags {
 	LOKT_RELEASE_SEEN = 1 << 2, /* lock_id is not the caller's own but
 				       the acquisition it saw (a user
 				       confirmed breaking that one): a
-				       different one is -LOKT_E_LOST, not
-				       audited as lost */
+				       different one, or none, is
+				       -LOKT_E_LOST, not audited as lost */
 };
 
 /* Release `name`. Same owner (from anywhere) → released. With lock_id
