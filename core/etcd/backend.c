@@ -1186,8 +1186,10 @@ static int walk(struct lokt_store *s, const char *from, const char *end,
 		if (r < 0)
 			break;
 		/* Every page as the store was at the first one's revision:
-		 * one reading, however many pages. */
-		o.revision = rev;
+		 * one reading, however many pages. (The revision an answer
+		 * gives is the store's now, not the one asked for.) */
+		if (!o.revision)
+			o.revision = rev;
 		for (i = 0; i < n && r >= 0; i++)
 			r = fn(&kv[i], ud);
 		if (n && r >= 0) {
