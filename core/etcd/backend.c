@@ -1829,12 +1829,16 @@ static int e_audit_lines(struct lokt_store *s,
 }
 
 /* Deliver every audit key after `*last` (all when NULL) in [from, end),
- * a page at a time; *last and *rev follow. 1 when fn asked to stop. */
+ * a page at a time, every page as the store was at the first one's
+ * revision, *rev: an event written meanwhile, whatever its key, is one
+ * created after *rev (see audit_since). *last follows. 1 when fn asked
+ * to stop. */
 static int audit_after(struct lokt_store *s, char **last, const char *from,
 		       const char *end, int64_t *rev,
 		       int (*fn)(const char *line, size_t len, void *ud),
 		       void *ud)
 {
+	struct lokt_range_opts o = { .limit = PAGE };
 	struct lokt_kv *kv;
 	bool more = true;
 	size_t n, i, kl;
@@ -1857,11 +1861,12 @@ static int audit_after(struct lokt_store *s, char **last, const char *from,
 		}
 		kv = NULL;
 		n = 0;
-		r = lokt__kv_range(es(s)->gw, start, end, PAGE, &kv, &n, rev,
-				   &more);
+		r = lokt__kv_range_opts(es(s)->gw, start, end, &o, &kv, &n,
+					o.revision ? NULL : rev, &more);
 		free(start);
 		if (r < 0)
 			return unavailable(r);
+		o.revision = *rev;
 		for (i = 0; i < n && r == 0; i++)
 			r = fn(kv[i].value, kv[i].value_len, ud) ? 1 : 0;
 		if (n) {
