@@ -1892,6 +1892,7 @@ static int audit_since(struct lokt_store *s, int64_t *since, const char *from,
 {
 	struct lokt_kv *kv;
 	bool more = true;
+	int64_t top;
 	size_t n, i;
 	int r = 0;
 
@@ -1902,11 +1903,20 @@ static int audit_since(struct lokt_store *s, int64_t *since, const char *from,
 					 &kv, &n, NULL, &more);
 		if (r < 0)
 			return unavailable(r);
-		for (i = 0; i < n && r == 0; i++) {
+		more = more && n;
+		/* The keys of one txn share its revision, and a full page may
+		 * end among them: the rest of that revision comes whole with
+		 * the next page. (A page of one revision, a txn of more
+		 * keys than lokt ever writes, is taken as it is.) */
+		top = more && kv[0].create_rev != kv[n - 1].create_rev ?
+			      kv[n - 1].create_rev :
+			      INT64_MAX;
+		for (i = 0; i < n && r == 0 && kv[i].create_rev < top; i++) {
 			r = fn(kv[i].value, kv[i].value_len, ud) ? 1 : 0;
 			*since = kv[i].create_rev + 1;
 		}
-		more = more && n;
+		if (r == 0 && top != INT64_MAX)
+			*since = top;
 		lokt__kvs_free(kv, n);
 	}
 	return r;
