@@ -256,9 +256,10 @@ const char *lokt_store_root(const struct lokt_store *s);
  * long must count it lost (guard does). */
 int64_t lokt_store_confirm_ms(const struct lokt_store *s);
 
-/* From now on, no request of this store waits past mono_ms (a
- * CLOCK_MONOTONIC time in ms; 0: no deadline): a call that would is
- * answered -LOKT_E_UNAVAILABLE at that time. For a holder that must know
+/* From now on, no request of this store made by the calling thread
+ * waits past mono_ms (a CLOCK_MONOTONIC time in ms; 0: no deadline; other
+ * threads are not affected): a call that would is answered
+ * -LOKT_E_UNAVAILABLE at that time. For a holder that must know
  * by then whether its lock still stands (guard, within the liveness
  * lease). The directory store has nothing to wait for and ignores it. */
 void lokt_store_set_deadline(struct lokt_store *s, int64_t mono_ms);

@@ -109,6 +109,8 @@ static void holder_gone(struct kept *k)
 
 static void *run(void *unused)
 {
+	int64_t every = lokt_store_confirm_ms(K.s) / 3;
+
 	(void)unused;
 	for (;;) {
 		struct pollfd pfd[MAX_KEPT + 1];
@@ -160,8 +162,14 @@ static void *run(void *unused)
 		}
 		for (size_t i = 0; i < n_due; i++) {
 			int64_t next;
-			int r = lokt_tend(K.s, due[i].name, due[i].lock_id,
-					  &next);
+			int r;
+
+			/* A member that does not answer is given up in time
+			 * to ask the next one before the lease runs out (a
+			 * request timeout may be longer than the lease). */
+			lokt_store_set_deadline(K.s, mono_ms() + every);
+			r = lokt_tend(K.s, due[i].name, due[i].lock_id, &next);
+			lokt_store_set_deadline(K.s, 0);
 
 			pthread_mutex_lock(&K.lock);
 			for (size_t j = 0; j < K.n; j++) {

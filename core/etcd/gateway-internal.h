@@ -18,7 +18,6 @@ struct lokt_gw {
 	char *cacert, *cert, *key, *user, *password;
 	char *token; /* under lock; NULL until authenticated */
 	int64_t timeout_ms;
-	int64_t deadline_ms; /* CLOCK_MONOTONIC; 0: none (atomic) */
 	CURLSH *share;
 	pid_t pid; /* the process that made share (lokt__gw_after_fork) */
 	pthread_mutex_t lock;

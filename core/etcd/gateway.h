@@ -41,8 +41,9 @@ struct lokt_gw_opts {
 int lokt__gw_open(const struct lokt_gw_opts *o, struct lokt_gw **ret);
 void lokt__gw_close(struct lokt_gw *g); /* NULL is fine */
 
-/* No request waits past mono_ms (CLOCK_MONOTONIC ms; 0: none): a request
- * that would is not sent, or given up, as if no member answered. */
+/* No request of this thread waits past mono_ms (CLOCK_MONOTONIC ms; 0:
+ * none): a request that would is not sent, or given up, as if no member
+ * answered. Other threads' requests are not affected. */
 void lokt__gw_set_deadline(struct lokt_gw *g, int64_t mono_ms);
 
 enum { LOKT_GW_IDEMPOTENT = 1 << 0 };
