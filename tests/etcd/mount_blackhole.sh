@@ -103,4 +103,26 @@ kill "$h"
 check "its holder exits: k is released" \
 	wait_for 20 eval '! env LOKT_ROOT="$others" "$LOKT" exists k'
 
+# A holder exits while the member asked first is silent: its release must
+# not hold the daemon's other keepalives back past their lease.
+fusermount3 -u "$M"
+wait "$daemon" 2>/dev/null
+export LOKT_ETCD_LEASE=6s LOKT_ETCD_TIMEOUT=20s
+"$LOKTFS" -f -o "root=${LOKT_ROOT//,/\\,}" "$M" 2>"$T/loktfs2.err" &
+daemon=$!
+track "$daemon"
+check "mounted again" wait_for 20 test -d "$M/locks"
+for n in r1 r2; do
+	sh -c "touch '$M/locks/$n' && : >'$T/$n.took' && exec sleep 600" &
+	hp[${n#r}]=$!
+	track $!
+	check "a script takes $n" wait_for 20 test -e "$T/$n.took"
+done
+kill -STOP "${mpid[$f]}"
+kill "${hp[1]}"
+sleep 13 # two leases
+expect_exit 0 "r1's release waits on m$f: r2 is still held" env LOKT_ROOT="$others" "$LOKT" exists r2
+kill -CONT "${mpid[$f]}"
+kill "${hp[2]}"
+
 done_testing
