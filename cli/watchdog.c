@@ -235,10 +235,9 @@ static void stop_group(const struct cli_watchdog *wd, struct news *n,
 		if (renew_at && !n->lost && cli_mono_ms() >= renew_at) {
 			/* Not past the SIGKILL (a store that does not
 			 * answer, etcd cut off, must not hold it back). */
-			lokt_store_set_deadline(wd->store,
-						kill_at ? kill_at :
-							  cli_mono_ms() +
-								  every);
+			int64_t until = kill_at ?: cli_mono_ms() + every;
+
+			lokt_store_set_deadline(wd->store, until);
 			if (lokt_renew(wd->store, wd->name, n->lock_id,
 				       wd->who, wd->ttl_sec,
 				       &res) == -LOKT_E_LOST)
