@@ -1699,6 +1699,7 @@ static int e_watch(struct lokt_store *s, enum lokt_kind kind,
 	struct estore *e = es(s);
 	struct relay *rl = calloc(1, sizeof(*rl));
 	char *k = key_of(s, area_of(kind), name);
+	sigset_t all, old;
 	int sv[2], r;
 
 	if (!rl || !k) {
@@ -1717,7 +1718,11 @@ static int e_watch(struct lokt_store *s, enum lokt_kind kind,
 	}
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	rl->fd = sv[1];
+	/* No signal of the caller's is taken by the thread (watch.c). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = -pthread_create(&rl->th, NULL, relay_run, rl);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r < 0) {
 		close(sv[0]);
 		close(sv[1]);

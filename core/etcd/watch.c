@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,7 +197,15 @@ int lokt__gw_watch_open(struct lokt_gw *g, const char *key, size_t key_len,
 			r = -errno;
 	}
 	if (r == 0) {
+		sigset_t all, old;
+
+		/* The caller's signals are not the thread's: one it left
+		 * unblocked would take a SIGCHLD that guard reads from a
+		 * signalfd (a waiter's watch outlives its wait). */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
 		r = -pthread_create(&w->thread, NULL, run, w);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		w->started = r == 0;
 	}
 	if (r < 0) {
