@@ -323,8 +323,15 @@ static void renew(struct guard *g)
 	int64_t ttl_sec = cli_ttl_sec(g->ttl_ms), start = cli_mono_ms();
 	int r;
 
+	/* A store with a liveness lease (etcd): not answered before the
+	 * lock would be counted lost, given up then (check_held). */
+	if (g->confirm_ms)
+		lokt_store_set_deadline(g->c->store, g->confirmed_at +
+							     g->confirm_ms -
+							     RETRY_MS);
 	r = lokt_renew(g->c->store, g->name, g->held.lock_id, &g->c->who,
 		       ttl_sec, &res);
+	lokt_store_set_deadline(g->c->store, 0);
 	if (r >= 0) {
 		/* The new lease began after start: end it no later. */
 		g->lease_end = ttl_sec ? start + ttl_sec * 1000 : 0;

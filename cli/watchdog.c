@@ -217,6 +217,7 @@ static void stop_group(const struct cli_watchdog *wd, struct news *n,
 {
 	const struct timespec pause = { 0, POLL_MS * 1000000L };
 	int64_t kill_at = cli_mono_ms() + CLI_GRACE_MS, renew_at = 0;
+	int64_t every = wd->ttl_sec * 1000 / 3;
 	struct lokt_result res;
 	pid_t pgid = n->pgid;
 
@@ -232,10 +233,16 @@ static void stop_group(const struct cli_watchdog *wd, struct news *n,
 		if (tend_at && !n->lost && cli_mono_ms() >= tend_at)
 			tend_at = tend_lease(wd, n);
 		if (renew_at && !n->lost && cli_mono_ms() >= renew_at) {
+			/* Not past the SIGKILL (a store that does not
+			 * answer, etcd cut off, must not hold it back). */
+			int64_t until = kill_at ?: cli_mono_ms() + every;
+
+			lokt_store_set_deadline(wd->store, until);
 			if (lokt_renew(wd->store, wd->name, n->lock_id,
 				       wd->who, wd->ttl_sec,
 				       &res) == -LOKT_E_LOST)
 				n->lost = true; /* audited by lokt_renew */
+			lokt_store_set_deadline(wd->store, 0);
 			renew_at = cli_mono_ms() + wd->ttl_sec * 1000 / 3;
 		}
 		nanosleep(&pause, NULL);

@@ -267,9 +267,10 @@ const char *lokt_store_root(const struct lokt_store *s);
  * long must count it lost (guard does). */
 int64_t lokt_store_confirm_ms(const struct lokt_store *s);
 
-/* From now on, no request of this store waits past mono_ms (a
- * CLOCK_MONOTONIC time in ms; 0: no deadline): a call that would is
- * answered -LOKT_E_UNAVAILABLE at that time. For a holder that must know
+/* From now on, no request of this store made by the calling thread
+ * waits past mono_ms (a CLOCK_MONOTONIC time in ms; 0: no deadline; other
+ * threads are not affected): a call that would is answered
+ * -LOKT_E_UNAVAILABLE at that time. For a holder that must know
  * by then whether its lock still stands (guard, within the liveness
  * lease). The directory store has nothing to wait for and ignores it. */
 void lokt_store_set_deadline(struct lokt_store *s, int64_t mono_ms);
@@ -403,8 +404,8 @@ enum lokt_release_flags {
 	LOKT_RELEASE_SEEN = 1 << 2, /* lock_id is not the caller's own but
 				       the acquisition it saw (a user
 				       confirmed breaking that one): a
-				       different one is -LOKT_E_LOST, not
-				       audited as lost */
+				       different one, or none, is
+				       -LOKT_E_LOST, not audited as lost */
 };
 
 /* Release `name`. Same owner (from anywhere) → released. With lock_id

@@ -667,7 +667,10 @@ static int release_in(struct lokt_txn *t, void *ud)
 	lokt__result_init(ret);
 	r = lokt__load_in(t, LOKT_LOCK, &cur, &json);
 	if (r == -LOKT_E_NOT_FOUND && h->lock_id) {
-		audit_lost(t, h->lock_id, h->who, ret);
+		/* SEEN: not the caller's loss (a keeper whose holder
+		 * released it, a loss audited already, a confirmed break). */
+		if (!(h->flags & LOKT_RELEASE_SEEN))
+			audit_lost(t, h->lock_id, h->who, ret);
 		return -LOKT_E_LOST;
 	}
 	if (r == 0 && (cur.slots || cur.shared))

@@ -110,6 +110,8 @@ static void holder_gone(struct kept *k)
 
 static void *run(void *unused)
 {
+	int64_t every = lokt_store_confirm_ms(K.s) / 3;
+
 	(void)unused;
 	for (;;) {
 		struct pollfd pfd[MAX_KEPT + 1];
@@ -127,13 +129,16 @@ static void *run(void *unused)
 		for (size_t i = 0; i < K.n; i++) {
 			pfd[i + 1] = (struct pollfd){ .fd = K.v[i].pidfd,
 						      .events = POLLIN };
+			/* One overdue (the requests before took long): at
+			 * once, not "no timeout". */
 			if (wait < 0 || K.v[i].tend_at - now < wait)
-				wait = K.v[i].tend_at - now;
+				wait = K.v[i].tend_at > now ?
+					       K.v[i].tend_at - now :
+					       0;
 		}
 		n = K.n;
 		pthread_mutex_unlock(&K.lock);
-		if (poll(pfd, n + 1, wait < 0 ? -1 : wait > 0 ? (int)wait : 0) <
-		    0)
+		if (poll(pfd, n + 1, wait < 0 ? -1 : (int)wait) < 0)
 			continue;
 		if (pfd[0].revents)
 			(void)!read(K.efd, &v, sizeof(v));
@@ -155,14 +160,25 @@ static void *run(void *unused)
 			}
 		}
 		pthread_mutex_unlock(&K.lock);
+		/* Bounded too: the other locks' keepalives wait meanwhile.
+		 * A release given up leaves the lock to its lease, which
+		 * nobody keeps alive any more. */
 		for (size_t i = 0; i < n_gone; i++) {
+			lokt_store_set_deadline(K.s, mono_ms() + every);
 			holder_gone(&gone[i]);
+			lokt_store_set_deadline(K.s, 0);
 			close(gone[i].pidfd);
 		}
 		for (size_t i = 0; i < n_due; i++) {
 			int64_t next;
-			int r = lokt_tend(K.s, due[i].name, due[i].lock_id,
-					  &next);
+			int r;
+
+			/* A member that does not answer is given up in time
+			 * to ask the next one before the lease runs out (a
+			 * request timeout may be longer than the lease). */
+			lokt_store_set_deadline(K.s, mono_ms() + every);
+			r = lokt_tend(K.s, due[i].name, due[i].lock_id, &next);
+			lokt_store_set_deadline(K.s, 0);
 
 			pthread_mutex_lock(&K.lock);
 			for (size_t j = 0; j < K.n; j++) {

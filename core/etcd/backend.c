@@ -1186,8 +1186,10 @@ static int walk(struct lokt_store *s, const char *from, const char *end,
 		if (r < 0)
 			break;
 		/* Every page as the store was at the first one's revision:
-		 * one reading, however many pages. */
-		o.revision = rev;
+		 * one reading, however many pages. (The revision an answer
+		 * gives is the store's now, not the one asked for.) */
+		if (!o.revision)
+			o.revision = rev;
 		for (i = 0; i < n && r >= 0; i++)
 			r = fn(&kv[i], ud);
 		if (n && r >= 0) {
@@ -1827,12 +1829,16 @@ static int e_audit_lines(struct lokt_store *s,
 }
 
 /* Deliver every audit key after `*last` (all when NULL) in [from, end),
- * a page at a time; *last and *rev follow. 1 when fn asked to stop. */
+ * a page at a time, every page as the store was at the first one's
+ * revision, *rev: an event written meanwhile, whatever its key, is one
+ * created after *rev (see audit_since). *last follows. 1 when fn asked
+ * to stop. */
 static int audit_after(struct lokt_store *s, char **last, const char *from,
 		       const char *end, int64_t *rev,
 		       int (*fn)(const char *line, size_t len, void *ud),
 		       void *ud)
 {
+	struct lokt_range_opts o = { .limit = PAGE };
 	struct lokt_kv *kv;
 	bool more = true;
 	size_t n, i, kl;
@@ -1855,11 +1861,12 @@ static int audit_after(struct lokt_store *s, char **last, const char *from,
 		}
 		kv = NULL;
 		n = 0;
-		r = lokt__kv_range(es(s)->gw, start, end, PAGE, &kv, &n, rev,
-				   &more);
+		r = lokt__kv_range_opts(es(s)->gw, start, end, &o, &kv, &n,
+					o.revision ? NULL : rev, &more);
 		free(start);
 		if (r < 0)
 			return unavailable(r);
+		o.revision = *rev;
 		for (i = 0; i < n && r == 0; i++)
 			r = fn(kv[i].value, kv[i].value_len, ud) ? 1 : 0;
 		if (n) {
@@ -1885,6 +1892,7 @@ static int audit_since(struct lokt_store *s, int64_t *since, const char *from,
 {
 	struct lokt_kv *kv;
 	bool more = true;
+	int64_t top;
 	size_t n, i;
 	int r = 0;
 
@@ -1895,11 +1903,20 @@ static int audit_since(struct lokt_store *s, int64_t *since, const char *from,
 					 &kv, &n, NULL, &more);
 		if (r < 0)
 			return unavailable(r);
-		for (i = 0; i < n && r == 0; i++) {
+		more = more && n;
+		/* The keys of one txn share its revision, and a full page may
+		 * end among them: the rest of that revision comes whole with
+		 * the next page. (A page of one revision, a txn of more
+		 * keys than lokt ever writes, is taken as it is.) */
+		top = more && kv[0].create_rev != kv[n - 1].create_rev ?
+			      kv[n - 1].create_rev :
+			      INT64_MAX;
+		for (i = 0; i < n && r == 0 && kv[i].create_rev < top; i++) {
 			r = fn(kv[i].value, kv[i].value_len, ud) ? 1 : 0;
 			*since = kv[i].create_rev + 1;
 		}
-		more = more && n;
+		if (r == 0 && top != INT64_MAX)
+			*since = top;
 		lokt__kvs_free(kv, n);
 	}
 	return r;

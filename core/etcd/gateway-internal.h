@@ -18,7 +18,6 @@ struct lokt_gw {
 	char *cacert, *cert, *key, *user, *password;
 	char *token; /* under lock; NULL until authenticated */
 	int64_t timeout_ms;
-	int64_t deadline_ms; /* CLOCK_MONOTONIC; 0: none (atomic) */
 	char last_error[CURL_ERROR_SIZE + 64]; /* under lock: "" or
 						  "ENDPOINT: why" */
 	CURLSH *share;

@@ -288,6 +288,13 @@ CURL *lokt__gw_request(struct lokt_gw *g, size_t ep, const char *path,
 	return c;
 }
 
+/* The deadline of this thread's requests (lokt__gw_set_deadline): one
+ * thread's (the loktfs keeper's) never cuts another's short. */
+static __thread struct {
+	struct lokt_gw *g;
+	int64_t ms;
+} deadline_of;
+
 static enum lokt_gw_attempt post(struct lokt_gw *g, size_t ep, const char *path,
 			 const char *body, const char *token, long *status,
 			 struct answer *a)
@@ -297,7 +304,7 @@ static enum lokt_gw_attempt post(struct lokt_gw *g, size_t ep, const char *path,
 	CURL *c;
 
 	int64_t timeout = g->timeout_ms,
-		deadline = __atomic_load_n(&g->deadline_ms, __ATOMIC_RELAXED);
+		deadline = deadline_of.g == g ? deadline_of.ms : 0;
 
 	if (deadline) {
 		struct timespec now;
@@ -620,7 +627,8 @@ const char *lokt__gw_last_error(struct lokt_gw *g, char *buf, size_t size)
 
 void lokt__gw_set_deadline(struct lokt_gw *g, int64_t mono_ms)
 {
-	__atomic_store_n(&g->deadline_ms, mono_ms, __ATOMIC_RELAXED);
+	deadline_of.g = mono_ms ? g : NULL;
+	deadline_of.ms = mono_ms;
 }
 
 const char *lokt__gw_endpoint(struct lokt_gw *g, char *buf, size_t size)

@@ -52,8 +52,9 @@ const char *lokt__gw_last_error(struct lokt_gw *g, char *buf, size_t size);
  * 0 or -errno. */
 int lokt__thread_start(pthread_t *th, void *(*fn)(void *), void *arg);
 
-/* No request waits past mono_ms (CLOCK_MONOTONIC ms; 0: none): a request
- * that would is not sent, or given up, as if no member answered. */
+/* No request of this thread waits past mono_ms (CLOCK_MONOTONIC ms; 0:
+ * none): a request that would is not sent, or given up, as if no member
+ * answered. Other threads' requests are not affected. */
 void lokt__gw_set_deadline(struct lokt_gw *g, int64_t mono_ms);
 
 enum { LOKT_GW_IDEMPOTENT = 1 << 0 };

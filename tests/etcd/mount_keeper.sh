@@ -60,6 +60,18 @@ check "the first holder's death leaves the new holder's k2 alone" \
 	test "$("$LOKT" status k2 --json | jget 'd["owner"]')" = other
 "$LOKT" unlock k2 --force -q
 
+# --- released by its holder, which then exits ---------------------------
+# The daemon keeps k5 until its holder exits; a holder that removed k5
+# itself has nothing left to release: no loss is recorded.
+sh -c "touch '$M/locks/k5' && rm '$M/locks/k5' && : >'$T/k5.done'" &
+h5=$!
+check "a script takes k5 and removes it" wait_for 20 test -e "$T/k5.done"
+wait "$h5"
+check "... audited as a release" wait_for 5 audit_has release k5
+sleep 1
+check "... its exit is no loss of k5 (no lost event)" \
+	test "$(audit_count lost k5)" = 0
+
 # --- the daemon killed: its locks go within the lease --------------------
 sh -c "touch '$M/locks/k3' && : >'$T/k3.took' && exec sleep 600" &
 h3=$!

@@ -6,6 +6,7 @@
  * which reads keys only), none missed at the page boundaries.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,4 +90,56 @@ Test(listing, more_than_a_page, .init = start, .fini = stop, .timeout = 150)
 		cr_assert_eq(saw(in[i].rec.name), 0);
 	free(in);
 	all_once("lokt_list");
+}
+
+/* A writer makes a<i> (listed in the first page) and then z<i> (in the
+ * last), again and again, while the locks are listed: a listing of one
+ * revision never shows a z<i> without its a<i>. */
+static volatile int writing = 1;
+
+static void *writer(void *unused)
+{
+	struct lokt_acquire_opts o = { .ttl_sec = 600 };
+	struct lokt_who who;
+	char name[32];
+
+	(void)unused;
+	if (lokt_who_self(LOKT_DETACHED_PID, &who) < 0)
+		return NULL;
+	for (int i = 0; __atomic_load_n(&writing, __ATOMIC_RELAXED); i++) {
+		snprintf(name, sizeof(name), "a%05d", i);
+		if (lokt_acquire(s, name, &who, &o, NULL) < 0)
+			break;
+		snprintf(name, sizeof(name), "z%05d", i);
+		if (lokt_acquire(s, name, &who, &o, NULL) < 0)
+			break;
+	}
+	return NULL;
+}
+
+Test(listing, pages_of_one_revision, .init = start, .fini = stop,
+     .timeout = 150)
+{
+	pthread_t th;
+	char **names;
+	size_t n, a, z;
+
+	fill();
+	cr_assert_eq(pthread_create(&th, NULL, writer, NULL), 0);
+	for (int round = 0; round < 20; round++) {
+		cr_assert_eq(lokt_list_names(s, LOKT_LOCK, &names, &n), 0);
+		a = z = 0;
+		for (size_t i = 0; i < n; i++) {
+			a += names[i][0] == 'a';
+			z += names[i][0] == 'z';
+		}
+		free(names);
+		cr_assert_leq(z, a,
+			      "round %d: %zu z locks listed but only %zu a "
+			      "locks, made before them: the pages were read "
+			      "at different revisions",
+			      round, z, a);
+	}
+	__atomic_store_n(&writing, 0, __ATOMIC_RELAXED);
+	pthread_join(th, NULL);
 }

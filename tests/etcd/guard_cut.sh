@@ -1,0 +1,38 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# guard on etcd whose host is cut off from the cluster (the member
+# stopped) stops its command within its lease, whatever it was doing:
+# also a guard with --ttl, whose renewals would wait a whole request
+# timeout (LOKT_ETCD_TIMEOUT=30s) for a member that does not answer.
+LOKT_TEST_STORE=etcd
+. "$SRC_ROOT/tests/lib.sh"
+. "$SRC_ROOT/tests/cli/common.sh"
+
+export LOKT_ETCD_LEASE=2s LOKT_ETCD_TIMEOUT=30s
+
+"$LOKT" guard cut --ttl 3s -q -- sleep 603 2>"$T/guard.err" &
+track $!
+check "guard --ttl 3s holds cut" wait_for 20 pgrep -fx "sleep 603"
+sleep 1.2 # a renewal (every second) and a check are behind it
+kill -STOP "$ETCD_PID"
+check "cluster out of reach: guard stops its command within the lease, not after a request timeout" \
+	wait_for 10 eval '! pgrep -fx "sleep 603" >/dev/null'
+kill -CONT "$ETCD_PID"
+check "... and says why (its lock cannot be confirmed: lost)" \
+	wait_for 40 grep -q "lost lock \"cut\"" "$T/guard.err"
+
+# guard killed while cut off: its watchdog stops the command, SIGKILL
+# after the grace (5 s) when it ignores SIGTERM, not after a renewal that
+# waits a whole request timeout.
+"$LOKT" unlock cut --force -q 2>/dev/null
+"$LOKT" guard cut2 --ttl 3s -q -- sh -c 'trap "" TERM; exec sleep 604' 2>"$T/guard2.err" &
+gp=$!
+track $gp
+check "guard --ttl 3s holds cut2" wait_for 20 pgrep -fx "sleep 604"
+kill -STOP "$ETCD_PID"
+kill -9 "$gp"
+check "cut off and guard killed: the watchdog kills the command after the grace" \
+	wait_for 15 eval '! pgrep -fx "sleep 604" >/dev/null'
+kill -CONT "$ETCD_PID"
+
+done_testing
