@@ -86,7 +86,10 @@ expect_exit 1 "no client certificate: refused" \
 	env LOKT_ETCD_CACERT="$P/ca.pem" "$LOKT" lock t3 --holder 1 --ttl 1m
 check "... with a message ($(head -c 160 <<<"$ERR"))" test -n "$ERR"
 expect_exit 1 "... doctor says why" env LOKT_ETCD_CACERT="$P/ca.pem" "$LOKT" doctor
-contains "$OUT$ERR" "bad certificate" "... the member refused our certificate (TLS)"
+# (TLS 1.3 tells a refused client certificate after the handshake: curl
+# then says "bad certificate", or what the closed connection did.)
+check "... naming the member and what curl saw, not \"No route to host\"" \
+	eval 'grep -q "127.0.0.1:$port: [A-Za-z]" <<<"$OUT$ERR" && ! grep -q "No route to host" <<<"$OUT$ERR"'
 expect_exit 1 "a client certificate of another CA: refused" \
 	env LOKT_ETCD_CACERT="$P/ca.pem" LOKT_ETCD_CERT="$P/stranger.pem" \
 	LOKT_ETCD_KEY="$P/stranger.key" "$LOKT" lock t3 --holder 1 --ttl 1m
