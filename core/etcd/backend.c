@@ -1967,6 +1967,8 @@ static void e_close(struct lokt_store *s)
 		retired_close(e);
 		pthread_mutex_destroy(&e->relays_lock);
 		pthread_mutex_destroy(&e->tend_lock);
+		for (size_t i = 0; i < e->n_tended; i++)
+			free(e->tended[i].value);
 		free(e->tended);
 		lokt__gw_close(e->gw);
 		lokt__etcd_config_free(&e->cfg);
