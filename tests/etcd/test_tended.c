@@ -13,6 +13,7 @@
  * it is gone; no lokt-keeper process is started for a tended lock.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -226,6 +227,44 @@ static int64_t mono_ms(void)
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* SIGSTOP pid and return once every thread of it is stopped (kill(2)
+ * returns before: a thread on another core may still answer). */
+static void stop_member(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	struct dirent *de;
+	bool all;
+	DIR *d;
+
+	kill(pid, SIGSTOP);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	for (int i = 0; i < 500; i++) {
+		d = opendir(path);
+		cr_assert_not_null(d);
+		all = true;
+		while ((de = readdir(d)) && all) {
+			FILE *f;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(buf, sizeof(buf), "%s/%s/stat", path, de->d_name);
+			f = fopen(buf, "r");
+			if (!f)
+				continue;
+			if (!fgets(buf, sizeof(buf), f))
+				buf[0] = 0;
+			fclose(f);
+			p = strrchr(buf, ')');
+			all = p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
+		}
+		closedir(d);
+		if (all)
+			return;
+		nanosleep(&(struct timespec){ 0, 10 * 1000000L }, NULL);
+	}
+	cr_assert_fail("etcd (pid %d) did not stop", (int)pid);
+}
+
 /* A cluster that does not answer: a call is given up at the deadline
  * (guard sets one within its lease), not after the request timeout. */
 Test(tended, deadline_bounds_a_call, .init = start, .fini = stop)
@@ -239,7 +278,7 @@ Test(tended, deadline_bounds_a_call, .init = start, .fini = stop)
 	s = open_store();
 	cr_assert_eq(lokt_get(s, LOKT_LOCK, "d1", &in, NULL),
 		     -LOKT_E_NOT_FOUND);
-	kill(cluster.pid[0], SIGSTOP);
+	stop_member(cluster.pid[0]);
 	t0 = mono_ms();
 	lokt_store_set_deadline(s, t0 + 500);
 	r = lokt_get(s, LOKT_LOCK, "d1", &in, NULL);
