@@ -474,19 +474,16 @@ static void put_audit(struct lokt_store *s, struct lokt_etcd_txn *x,
 static void note_expired(struct etxn *t)
 {
 	struct lokt_store *s = t->t.s;
-	struct json_object *o = NULL, *v;
 	struct lokt_etcd_txn x;
 	struct lokt_txn_answer a = { 0 };
-	const char *id = "";
-	char *line;
+	char id[LOKT_ID_LEN + 2] = "", *line;
+	int64_t lease;
 
-	o = json_tokener_parse(t->held[0].value);
-	if (o && json_object_object_get_ex(o, "lock_id", &v))
-		id = json_object_get_string(v);
+	if (held_parse(t->held[0].value, id, sizeof(id), &lease) < 0)
+		id[0] = 0;
 	line = expire_line(s, t->t.name, id);
 	if (!line || lokt__txn_init(&x) < 0) {
 		free(line);
-		json_object_put(o);
 		return;
 	}
 	lokt__txn_cmp(&x, t->held_key, NULL, LOKT_CMP_MOD, LOKT_CMP_EQ,
@@ -499,7 +496,6 @@ static void note_expired(struct etxn *t)
 		json_object_put(a.answer);
 	lokt__txn_free(&x);
 	free(line);
-	json_object_put(o);
 }
 
 /* Read the name's keys, once per transition, at one revision; or, for a
