@@ -2249,7 +2249,7 @@ lokt_etcd_keeper_main(int argc, char **argv)
 	struct lokt_who who;
 	char why[256], *key;
 	const char *name, *lock_id;
-	int64_t lease, now, seen_by, ka_at, ok_at, ttl, lease_ms;
+	int64_t lease, now, seen_by, ka_at, lease_end, ttl, lease_ms;
 	pid_t holder, tracked;
 	uint64_t start;
 	bool seen = false, told = false;
@@ -2282,7 +2282,7 @@ lokt_etcd_keeper_main(int argc, char **argv)
 	seen_by = now + 2 * (es(s)->cfg.timeout_ms ? es(s)->cfg.timeout_ms :
 						     8000);
 	ka_at = now;
-	ok_at = now;
+	lease_end = now + lease_ms; /* granted just before we started */
 	for (;;) {
 		struct pollfd pfd[3] = {
 			{ .fd = lokt__gw_watch_fd(watch), .events = POLLIN },
@@ -2302,6 +2302,9 @@ lokt_etcd_keeper_main(int argc, char **argv)
 				break; /* never created */
 		}
 		now = mono_ms();
+		/* Every request bounded by the lease as last renewed: a
+		 * member that does not answer must not hold us past it. */
+		lokt__gw_set_deadline(es(s)->gw, lease_end);
 		if (now >= ka_at) {
 			r = lokt__lease_keepalive(es(s)->gw, lease, &ttl);
 			if (r == -ENOENT) {
@@ -2310,11 +2313,22 @@ lokt_etcd_keeper_main(int argc, char **argv)
 							"lease-expired");
 				break;
 			}
-			if (r == 0)
-				ok_at = now;
-			else if (now - ok_at >= lease_ms)
-				break; /* cut off: the lease ran out */
+			/* The lease runs ttl from when the member renewed
+			 * it, after we asked: at least until now + ttl. */
+			if (r == 0 && ttl > 0)
+				lease_end = now + ttl * 1000;
 			ka_at = now + lease_ms / 3;
+		}
+		if (mono_ms() >= lease_end) {
+			/* Cut off: not renewed before it ran out. The loss
+			 * is recorded if the cluster answers soon (else the
+			 * next transition on the name records the expiry:
+			 * note_expired). */
+			lokt__gw_set_deadline(es(s)->gw, mono_ms() + 2000);
+			if (seen)
+				lokt_audit_lost(s, name, lock_id, &who,
+						"unrenewed");
+			break;
 		}
 		r = still_ours(s, name, lock_id, &rec);
 		if (r == 1) {

@@ -12,7 +12,7 @@ export LOKT_ETCD_LEASE=2s LOKT_ETCD_TIMEOUT=30s
 
 "$LOKT" guard cut --ttl 3s -q -- sleep 603 2>"$T/guard.err" &
 track $!
-check "guard --ttl 3s holds cut" wait_for 20 pgrep -fx "sleep 603"
+check "guard --ttl 3s holds cut" wait_for 20 eval 'pgrep -fx "sleep 603" >/dev/null'
 sleep 1.2 # a renewal (every second) and a check are behind it
 kill -STOP "$ETCD_PID"
 check "cluster out of reach: guard stops its command within the lease, not after a request timeout" \
@@ -28,11 +28,23 @@ check "... and says why (its lock cannot be confirmed: lost)" \
 "$LOKT" guard cut2 --ttl 3s -q -- sh -c 'trap "" TERM; exec sleep 604' 2>"$T/guard2.err" &
 gp=$!
 track $gp
-check "guard --ttl 3s holds cut2" wait_for 20 pgrep -fx "sleep 604"
+check "guard --ttl 3s holds cut2" wait_for 20 eval 'pgrep -fx "sleep 604" >/dev/null'
 kill -STOP "$ETCD_PID"
 kill -9 "$gp"
 check "cut off and guard killed: the watchdog kills the command after the grace" \
 	wait_for 15 eval '! pgrep -fx "sleep 604" >/dev/null'
 kill -CONT "$ETCD_PID"
+
+# lokt lock's keeper (lokt-keeper) cut off: it gives the lock up when the
+# lease runs out, not after a keepalive that waits a request timeout.
+"$LOKT" lock cut3 -q
+check "lokt lock cut3: its keeper runs" \
+	wait_for 10 eval 'pgrep -f "^lokt-keeper [^ ]* cut3 " >/dev/null'
+kill -STOP "$ETCD_PID"
+check "cut off: the keeper gives up within the lease, not after a request timeout" \
+	wait_for 10 eval '! pgrep -f "^lokt-keeper [^ ]* cut3 " >/dev/null'
+kill -CONT "$ETCD_PID"
+check "... and the lock is gone with its lease" \
+	wait_for 20 eval '! "$LOKT" exists cut3'
 
 done_testing
