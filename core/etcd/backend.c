@@ -1179,6 +1179,15 @@ static int walk(struct lokt_store *s, const char *from, const char *end,
 		n = 0;
 		r = lokt__kv_range_opts(es(s)->gw, start, end, &o, &kv, &n,
 					&rev, &more);
+		if (r == -ERANGE && o.revision) {
+			/* The revision of the first page was compacted away
+			 * meanwhile: the rest as the store is now, from the
+			 * same key (nothing reported twice; a name changed
+			 * meanwhile is shown as it is now). */
+			o.revision = 0;
+			r = 0;
+			continue;
+		}
 		if (r < 0)
 			break;
 		/* Every page as the store was at the first one's revision:
@@ -1860,6 +1869,11 @@ static int audit_after(struct lokt_store *s, char **last, const char *from,
 		r = lokt__kv_range_opts(es(s)->gw, start, end, &o, &kv, &n,
 					o.revision ? NULL : rev, &more);
 		free(start);
+		if (r == -ERANGE && o.revision) {
+			o.revision = 0; /* compacted meanwhile: as walk */
+			r = 0;
+			continue;
+		}
 		if (r < 0)
 			return unavailable(r);
 		o.revision = *rev;

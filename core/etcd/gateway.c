@@ -375,7 +375,8 @@ static const char *message_of(struct json_object *e)
 
 /* gRPC status codes, as etcd's gateway reports them. */
 enum { G_INVALID = 3, G_DEADLINE = 4, G_NOT_FOUND = 5, G_DENIED = 7,
-       G_EXHAUSTED = 8, G_UNAVAILABLE = 14, G_UNAUTHENTICATED = 16 };
+       G_EXHAUSTED = 8, G_OUT_OF_RANGE = 11, G_UNAVAILABLE = 14,
+       G_UNAUTHENTICATED = 16 };
 
 enum verdict { V_ERRNO, V_RETRY_NEXT, V_GW_AMBIGUOUS, V_REAUTH };
 
@@ -409,6 +410,11 @@ static enum verdict judge_error(struct json_object *e, int *ret_errno)
 		return V_ERRNO;
 	case G_NOT_FOUND:
 		*ret_errno = -ENOENT;
+		return V_ERRNO;
+	case G_OUT_OF_RANGE:
+		/* A read at a revision compacted away (kv.h: -ERANGE). */
+		if (strstr(msg, "compacted"))
+			*ret_errno = -ERANGE;
 		return V_ERRNO;
 	case G_DENIED:
 		*ret_errno = -EACCES;

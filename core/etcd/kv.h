@@ -35,7 +35,7 @@ int lokt__kv_range(struct lokt_gw *g, const char *key, const char *range_end,
  * at revision (0: now; pages of one listing ask for the first page's, so
  * that they make one consistent reading), keys only (values left empty),
  * or only keys created at min_create_rev or later (0: all), then in the
- * order they were created. */
+ * order they were created. -ERANGE: that revision was compacted away. */
 struct lokt_range_opts {
 	int64_t limit, revision, min_create_rev;
 	bool keys_only;

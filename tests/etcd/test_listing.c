@@ -7,9 +7,12 @@
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "lokt.h"
 #include "member.h"
@@ -142,4 +145,54 @@ Test(listing, pages_of_one_revision, .init = start, .fini = stop,
 	}
 	__atomic_store_n(&writing, 0, __ATOMIC_RELAXED);
 	pthread_join(th, NULL);
+}
+
+/* While the locks are listed, another process writes and compacts the
+ * store to its newest revision again and again, so the revision that
+ * the first page pinned is compacted away before a later page is read:
+ * the listing goes on as the store is now, every name once, not EIO. */
+Test(listing, compacted_between_pages, .init = start, .fini = stop,
+     .timeout = 150)
+{
+	char script[1024], **names;
+	size_t n;
+	pid_t pid;
+	int st;
+
+	fill();
+	snprintf(script, sizeof(script),
+		 "while kill -0 $PPID 2>/dev/null; do "
+		 "r=$(curl -s -X POST http://%s/v3/kv/put "
+		 "-d '{\"key\":\"Y29tcGFjdA==\",\"value\":\"eA==\"}' | "
+		 "sed -n 's/.*\"revision\":\"\\([0-9]*\\)\".*/\\1/p'); "
+		 "[ -n \"$r\" ] && curl -s -X POST "
+		 "http://%s/v3/kv/compaction -d \"{\\\"revision\\\":$r}\" "
+		 ">/dev/null; done",
+		 cluster.endpoint[0], cluster.endpoint[0]);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+		_exit(127);
+	}
+	for (int round = 0; round < 30; round++) {
+		int r = lokt_list_names(s, LOKT_LOCK, &names, &n);
+
+		if (r == 0) {
+			for (size_t i = 0; i < n; i++)
+				saw(names[i]);
+			free(names);
+		}
+		if (r < 0 || n != N) {
+			kill(-pid, SIGKILL);
+			waitpid(pid, &st, 0);
+		}
+		cr_assert_eq(r, 0, "round %d: lokt_list_names: %s", round,
+			     lokt_strerror(r));
+		cr_assert_eq(n, N, "round %d: %zu names", round, n);
+		all_once("lokt_list_names while compacting");
+	}
+	kill(-pid, SIGKILL);
+	waitpid(pid, &st, 0);
 }
