@@ -389,12 +389,8 @@ void cli_info_of(const struct lokt_record *rec, struct lokt_info *ret)
 
 struct json_object *cli_record_json(const struct lokt_record *rec)
 {
-	struct json_object *obj = NULL;
-	char *text = NULL;
+	struct json_object *obj = lokt_record_json(rec);
 
-	if (lokt_record_format(rec, &text) >= 0)
-		obj = json_tokener_parse(text);
-	free(text);
 	if (!obj) {
 		obj = json_object_new_object();
 		json_object_object_add(obj, "name",

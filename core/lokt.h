@@ -158,6 +158,13 @@ int lokt_record_parse(const char *buf, size_t len, struct lokt_record *ret);
  * terminated, malloc'd into *ret_json. */
 int lokt_record_format(const struct lokt_record *rec, char **ret_json);
 
+/* The same members as a json-c object (a new reference, for the caller
+ * to put), for a caller that adds members of its own before printing
+ * (lokt status --json): no text formatted and parsed again. NULL without
+ * memory. */
+struct json_object;
+struct json_object *lokt_record_json(const struct lokt_record *rec);
+
 /* Why a record does or does not stand. */
 enum lokt_stale {
 	LOKT_LIVE = 0, /* holder alive (or remote and TTL not expired) */

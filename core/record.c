@@ -392,6 +392,11 @@ int lokt__record_from_json(struct json_object *o, struct lokt_record *ret)
 	return 0;
 }
 
+LOKT_API struct json_object *lokt_record_json(const struct lokt_record *rec)
+{
+	return rec ? lokt__record_to_json(rec) : NULL;
+}
+
 struct json_object *lokt__record_to_json(const struct lokt_record *rec)
 {
 	struct json_object *o = json_object_new_object();

@@ -481,3 +481,25 @@ Test(record, fences_are_unsigned_64_bit)
 			   &r),
 		     -LOKT_E_CORRUPT);
 }
+
+/* lokt_record_json (what lokt status --json prints for a lock) holds the
+ * members of lokt_record_format, in its order: the same compact text. */
+Test(record, json_object_is_the_formatted_record)
+{
+	struct lokt_record r = sample();
+	struct json_object *a, *b;
+	char *text;
+
+	r.keeper_pid = 77;
+	r.keeper_start = 5;
+	cr_assert_eq(lokt_record_format(&r, &text), 0);
+	a = json_tokener_parse(text);
+	b = lokt_record_json(&r);
+	cr_assert(a && b);
+	cr_expect_str_eq(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN),
+			 json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN));
+	json_object_put(a);
+	json_object_put(b);
+	free(text);
+	cr_expect_null(lokt_record_json(NULL));
+}
