@@ -233,9 +233,8 @@ static void message(enum cli_op op, int r, const char *name,
 		break;
 	case ENOTSUP: /* liblokt: slots on a store that has none */
 		snprintf(msg, MSG_MAX,
-			 "cannot %s \"%s\": this store (etcd) has no slots "
-			 "or shared locks yet — use a directory store for "
-			 "--slots and --shared",
+			 "cannot %s \"%s\": this store has no slots or shared "
+			 "locks — use a lock of one holder",
 			 verb(op), name);
 		break;
 	case EOVERFLOW: /* liblokt: the name's fences are used up */

@@ -62,8 +62,9 @@
  * the holders. The gate holds at most LOKT_SLOTS_MAX holders: one
  * record of at most 64 KiB.
  *
- * The etcd store has no fence or put call yet: slots and shared locks
- * are refused there (-ENOTSUP).
+ * The etcd store keeps the gate as any record, and each holder's
+ * liveness on a lease of its own (core/etcd/backend.c, "gates"). A
+ * store without fence and put calls refuses these names (-ENOTSUP).
  */
 #include <errno.h>
 #include <stdio.h>

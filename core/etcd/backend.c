@@ -74,6 +74,7 @@
 
 #include "backend.h"
 #include "config.h"
+#include "slots.h"
 #include "gateway.h"
 #include "kv.h"
 #include "watch.h"
@@ -150,16 +151,22 @@ static const char *area_of(enum lokt_kind kind)
 
 /* ---- one transition ---------------------------------------------------- */
 
-enum { OP_CREATE, OP_REPLACE, OP_REMOVE };
+enum { OP_CREATE, OP_REPLACE, OP_REMOVE, OP_PUT };
 
 struct eop {
 	int what;
 	enum lokt_kind kind;
-	char *value; /* CREATE, REPLACE */
+	char *value; /* CREATE, REPLACE, PUT */
 	struct lokt_record *rec; /* CREATE: its fence is set at the end */
-	int64_t lease; /* CREATE: 0 none */
+	int64_t lease; /* CREATE, PUT adding a holder: 0 none */
 	bool adopted; /* ... the asker's queue lease, not one of its own */
 	int tell; /* CREATE: its keeper's stdin, told the outcome; -1 none */
+	/* PUT, a gate (the record of several holders): written where none
+	 * was; the holder it adds (one at most), and those it drops. */
+	bool create, adds;
+	char added[LOKT_ID_LEN + 1];
+	char (*dropped)[LOKT_ID_LEN + 1];
+	size_t n_dropped;
 };
 
 struct eaudit {
@@ -176,6 +183,9 @@ struct etxn {
 	size_t n_kv[2];
 	struct lokt_kv *held;
 	size_t n_held;
+	char *slot_key, *slot_end; /* slot/<name>/: a gate's holders */
+	struct lokt_kv *slot;
+	size_t n_slot;
 	struct lokt_kv *q;
 	size_t nq;
 	bool read[2], read_queue;
@@ -198,10 +208,14 @@ static void etxn_free(struct etxn *t)
 	free(t->held_key);
 	free(t->queue_key);
 	free(t->queue_end);
+	free(t->slot_key);
+	free(t->slot_end);
 	lokt__kvs_free(t->held, t->n_held);
+	lokt__kvs_free(t->slot, t->n_slot);
 	lokt__kvs_free(t->q, t->nq);
 	for (size_t i = 0; i < t->n_ops; i++) {
 		free(t->ops[i].value);
+		free(t->ops[i].dropped);
 		if (t->ops[i].tell >= 0)
 			close(t->ops[i].tell); /* unwritten: not created */
 	}
@@ -231,6 +245,17 @@ static int held_parse(const char *value, char *lock_id, size_t size,
 	}
 	json_object_put(o);
 	return r;
+}
+
+/* The lease in a slot key's value (slot/<name>/<lock_id>: a gate's
+ * holder, see gates below). */
+static int64_t slot_lease(const struct lokt_kv *kv)
+{
+	long long lease = 0;
+
+	if (!kv || sscanf(kv->value, "{\"lease\":%lld}", &lease) != 1)
+		return 0;
+	return lease;
 }
 
 /* The lease of (name, lock_id) if tended here, removed from the list
@@ -381,6 +406,21 @@ static int e_tend(struct lokt_store *s, const char *name,
 	    !strcmp(id, lock_id) && lease > 0;
 	lokt__kvs_free(kv, n);
 	if (!r) {
+		/* A holder of a gate: its slot key names its lease. */
+		kv = NULL;
+		n = 0;
+		if (asprintf(&key, "%s/slot/%s/%s", e->cfg.prefix, name,
+			     lock_id) < 0)
+			return -ENOMEM;
+		r = lokt__kv_range(e->gw, key, NULL, 1, &kv, &n, NULL, NULL);
+		free(key);
+		if (r < 0)
+			return unavailable(r);
+		lease = n ? slot_lease(&kv[0]) : 0;
+		r = lease > 0;
+		lokt__kvs_free(kv, n);
+	}
+	if (!r) {
 		lease = tended_find(e, name, lock_id, true);
 		if (lease)
 			lokt__lease_revoke(e->gw, lease);
@@ -414,7 +454,13 @@ static int e_begin(struct lokt_store *s, enum lokt_kind kind,
 		t->queue_key = NULL;
 	if (t->queue_key)
 		t->queue_end = lokt__kv_prefix_end(t->queue_key);
-	if (!t->key[0] || !t->key[1] || !t->held_key || !t->queue_end) {
+	if (asprintf(&t->slot_key, "%s/slot/%s/", es(s)->cfg.prefix, name) <
+	    0)
+		t->slot_key = NULL;
+	if (t->slot_key)
+		t->slot_end = lokt__kv_prefix_end(t->slot_key);
+	if (!t->key[0] || !t->key[1] || !t->held_key || !t->queue_end ||
+	    !t->slot_end) {
 		etxn_free(t);
 		return -ENOMEM;
 	}
@@ -510,6 +556,110 @@ static void note_expired(struct etxn *t)
 static bool waiter_guess(struct etxn *t);
 static void waiter_saw(struct etxn *t);
 
+/* ---- gates: names of several holders (slots.c) --------------------------
+ *
+ * A gate (the record of a semaphore's or shared lock's holders, gate.c)
+ * is the name's lock key as any record is, on no lease: its holders come
+ * and go by rewriting it. Each holder but a detached one (pid 1: ends by
+ * its TTL) has a key of its own, slot/<name>/<lock_id> = {"lease":L}, on
+ * a lease of its own, which its keeper keeps alive as a lock's: put in
+ * the txn that adds the holder, deleted in the one that drops it. A
+ * holder whose slot key is gone (its lease expired: host crashed or cut
+ * off) is dropped from the gate by the next transition that reads it,
+ * and recorded ("expire"), as an expired lock is (note_expired). */
+
+static bool kv_is_gate(const struct lokt_kv *kv)
+{
+	return kv->value && strstr(kv->value, "\"" GATE_HOST "\"");
+}
+
+/* The gate in kv, malloc'd; NULL when it is not one. */
+static struct gate *gate_of(const struct lokt_kv *kv)
+{
+	struct gate *g;
+
+	if (!kv_is_gate(kv) || !(g = malloc(sizeof(*g))))
+		return NULL;
+	if (lokt__gate_parse(kv->value, kv->value_len, g) < 0) {
+		free(g);
+		return NULL;
+	}
+	return g;
+}
+
+static const struct lokt_kv *slot_of(const struct etxn *t, const char *id)
+{
+	size_t n = strlen(t->slot_key);
+
+	for (size_t i = 0; i < t->n_slot; i++)
+		if (t->slot[i].key_len > n && !strcmp(t->slot[i].key + n, id))
+			return &t->slot[i];
+	return NULL;
+}
+
+/* Drop, in one compared txn, the holders of the gate read whose slot
+ * key is gone, recording each; 1 when there were some (read again). */
+static int gate_expired(struct etxn *t)
+{
+	struct lokt_store *s = t->t.s;
+	struct gate *g = gate_of(&t->kv[LOKT_LOCK][0]);
+	struct lokt_txn_answer a = { 0 };
+	struct lokt_etcd_txn x;
+	char *json = NULL, *line;
+	size_t i = 0, gone = 0;
+	int r;
+
+	if (!g)
+		return 0;
+	if (lokt__txn_init(&x) < 0) {
+		free(g);
+		return 0;
+	}
+	while (i < g->n) {
+		if (lokt_is_detached(&g->h[i]) || slot_of(t, g->h[i].lock_id)) {
+			i++;
+			continue;
+		}
+		line = expire_line(s, t->t.name, g->h[i].lock_id);
+		if (line)
+			put_audit(s, &x, line);
+		free(line);
+		memmove(&g->h[i], &g->h[i + 1], (g->n - i - 1) * sizeof(g->h[0]));
+		g->n--;
+		gone++;
+	}
+	r = 0;
+	if (gone) {
+		lokt__txn_cmp(&x, t->key[LOKT_LOCK], NULL, LOKT_CMP_MOD,
+			      LOKT_CMP_EQ, t->kv[LOKT_LOCK][0].mod_rev);
+		if (!g->n) {
+			lokt__txn_delete(&x, true, t->key[LOKT_LOCK], NULL);
+			lokt__txn_delete(&x, true, t->slot_key, t->slot_end);
+		} else if (lokt__gate_format(g, &json) == 0) {
+			lokt__txn_put(&x, true, t->key[LOKT_LOCK], json, 0,
+				      false);
+		}
+		if (!g->n || json) {
+			if (lokt__txn_run(es(s)->gw, &x, &a) == 0)
+				json_object_put(a.answer);
+			r = 1;
+		}
+	}
+	lokt__txn_free(&x);
+	free(json);
+	free(g);
+	return r;
+}
+
+/* Read the name's keys, once per transition, at one revision; or, for a
+ * lock this process tends and wrote last, begin from what it wrote,
+ * without a read (a release or renewal by its holder reads nothing
+ * else). Every decision on it is compared in the end as any read is: if
+ * the store had changed, nothing is applied and the transition runs
+ * again, reading. full: more than the lock record is wanted (its freeze,
+ * its queue): read the store, and if the lock record there is not what
+ * was written, the decision already made on it is doomed: end says so
+ * (-EAGAIN) and the transition runs again, reading. */
 static int snapshot_of(struct etxn *t, bool full)
 {
 	struct lokt_store *s = t->t.s;
@@ -517,7 +667,7 @@ static int snapshot_of(struct etxn *t, bool full)
 	struct lokt_txn_answer a = { 0 };
 	bool queue = t->t.kind == LOKT_LOCK;
 	int64_t was_create = 0, was_mod = 0;
-	int r;
+	int r, tries = 0;
 
 	if (t->have_snap && (!full || !t->provisional))
 		return 0;
@@ -539,12 +689,14 @@ static int snapshot_of(struct etxn *t, bool full)
 		t->n_kv[LOKT_LOCK] = t->n_held = 0;
 		t->have_snap = t->provisional = false;
 	}
+again:
 	r = lokt__txn_init(&x);
 	if (r < 0)
 		return r;
 	lokt__txn_get(&x, true, t->key[LOKT_LOCK], NULL);
 	lokt__txn_get(&x, true, t->key[LOKT_FREEZE], NULL);
 	lokt__txn_get(&x, true, t->held_key, NULL);
+	lokt__txn_get(&x, true, t->slot_key, t->slot_end);
 	if (queue)
 		lokt__txn_get(&x, true, t->queue_key, t->queue_end);
 	r = lokt__txn_run(es(s)->gw, &x, &a);
@@ -557,12 +709,28 @@ static int snapshot_of(struct etxn *t, bool full)
 				  &t->n_kv[LOKT_FREEZE]);
 	if (r == 0)
 		r = lokt__txn_kvs(&a, 2, &t->held, &t->n_held);
+	if (r == 0)
+		r = lokt__txn_kvs(&a, 3, &t->slot, &t->n_slot);
 	if (r == 0 && queue)
-		r = lokt__txn_kvs(&a, 3, &t->q, &t->nq);
+		r = lokt__txn_kvs(&a, 4, &t->q, &t->nq);
 	t->rev = a.rev;
 	json_object_put(a.answer);
 	if (r < 0)
 		return r;
+	if (t->n_kv[LOKT_LOCK] && t->t.kind == LOKT_LOCK && tries++ < 3 &&
+	    gate_expired(t)) {
+		for (int k = 0; k < 2; k++) {
+			lokt__kvs_free(t->kv[k], t->n_kv[k]);
+			t->kv[k] = NULL;
+			t->n_kv[k] = 0;
+		}
+		lokt__kvs_free(t->held, t->n_held);
+		lokt__kvs_free(t->slot, t->n_slot);
+		lokt__kvs_free(t->q, t->nq);
+		t->held = t->slot = t->q = NULL;
+		t->n_held = t->n_slot = t->nq = 0;
+		goto again;
+	}
 	t->have_snap = true;
 	if (was_create &&
 	    (!t->n_kv[LOKT_LOCK] || t->kv[LOKT_LOCK][0].create_rev != was_create ||
@@ -587,6 +755,17 @@ static void meta_of(const struct lokt_kv *kv, struct lokt_meta *ret)
 	ret->uid = (uid_t)-1;
 	ret->size = (int64_t)kv->value_len;
 	ret->fence = (uint64_t)kv->create_rev;
+	if (kv_is_gate(kv)) {
+		/* A gate keeps its holders' fences in it, and has no uid
+		 * of its own: its newest holder's stands for the writer's
+		 * (the directory store's file owner). */
+		struct gate *g = gate_of(kv);
+
+		ret->fence = 0;
+		if (g && g->n && g->h[g->n - 1].uid >= 0)
+			ret->uid = (uid_t)g->h[g->n - 1].uid;
+		free(g);
+	}
 }
 
 /* The bytes of a record as a reader expects them: with its fence, which
@@ -598,7 +777,8 @@ static int copy_value(const struct lokt_kv *kv, char **ret_buf,
 	struct lokt_record rec;
 	char *b;
 
-	if (lokt_record_parse(kv->value, kv->value_len, &rec) == 0 &&
+	if (!kv_is_gate(kv) &&
+	    lokt_record_parse(kv->value, kv->value_len, &rec) == 0 &&
 	    kv->create_rev > 0) {
 		rec.fence = (uint64_t)kv->create_rev;
 		if (lokt_record_format(&rec, &b) == 0) {
@@ -877,6 +1057,131 @@ static int e_remove(struct lokt_txn *tt, enum lokt_kind kind)
 	return add_op(t, OP_REMOVE, kind, NULL, NULL);
 }
 
+/* Revisions only grow, cluster-wide: every fence the name had (a lock
+ * key's create_revision, a gate holder's fence) was issued at or before
+ * the revision read, and the txn that uses this one is compared on that
+ * reading, so it commits later. */
+static int e_fence(struct lokt_txn *tt, uint64_t floor, uint64_t *ret)
+{
+	struct etxn *t = (struct etxn *)tt;
+	int r = snapshot_of(t, true);
+
+	if (r < 0)
+		return r;
+	*ret = ((uint64_t)t->rev > floor ? (uint64_t)t->rev : floor) + 1;
+	return 0;
+}
+
+/* A gate written (slots.c): what it adds and drops of the holders read
+ * is found here, so that the added holder gets its lease (a keeper's,
+ * as a lock's: e_create) and slot key, and the dropped ones lose theirs,
+ * in the same txn. */
+static int e_put(struct lokt_txn *tt, const char *json, bool create)
+{
+	struct etxn *t = (struct etxn *)tt;
+	struct estore *e = es(tt->s);
+	struct gate *now = NULL, *was = NULL;
+	const struct lokt_record *rec = NULL;
+	const struct lokt_kv *place;
+	struct eop *op;
+	size_t i, k;
+	int r;
+
+	if (tt->kind != LOKT_LOCK)
+		return -EINVAL;
+	r = snapshot_of(t, true);
+	if (r < 0)
+		return r;
+	if (t->n_ops == sizeof(t->ops) / sizeof(t->ops[0]))
+		return -E2BIG;
+	if (!(now = malloc(sizeof(*now))))
+		return -ENOMEM;
+	r = lokt__gate_parse(json, strlen(json), now);
+	if (r < 0)
+		goto out;
+	if (t->n_kv[LOKT_LOCK] && !create)
+		was = gate_of(&t->kv[LOKT_LOCK][0]);
+	op = &t->ops[t->n_ops];
+	memset(op, 0, sizeof(*op));
+	op->tell = -1;
+	op->what = OP_PUT;
+	op->kind = LOKT_LOCK;
+	op->create = create;
+	op->value = strdup(json);
+	if (!op->value) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < now->n; i++) {
+		for (k = 0; was && k < was->n; k++)
+			if (!strcmp(was->h[k].lock_id, now->h[i].lock_id))
+				break;
+		if (was && k < was->n)
+			continue;
+		if (rec) { /* one holder added per transition */
+			r = -EPROTO;
+			goto fail;
+		}
+		rec = &now->h[i];
+	}
+	if (was) {
+		op->dropped = calloc(was->n ? was->n : 1,
+				     sizeof(op->dropped[0]));
+		if (!op->dropped) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		for (k = 0; k < was->n; k++) {
+			for (i = 0; i < now->n; i++)
+				if (!strcmp(was->h[k].lock_id, now->h[i].lock_id))
+					break;
+			if (i == now->n)
+				snprintf(op->dropped[op->n_dropped++],
+					 sizeof(op->dropped[0]), "%s",
+					 was->h[k].lock_id);
+		}
+	}
+	t->n_ops++;
+	if (rec) {
+		op->adds = true;
+		snprintf(op->added, sizeof(op->added), "%s", rec->lock_id);
+		if (!lokt_is_detached(rec)) {
+			/* As e_create: a tended waiter's place lease, else a
+			 * lease and, untended, a lokt-keeper for it. */
+			place = tt->tended ? own_place(t) : NULL;
+			if (place && place->lease > 0) {
+				op->lease = place->lease;
+				op->adopted = true;
+			} else {
+				r = lokt__lease_grant(e->gw, e->cfg.lease_sec,
+						      &op->lease);
+				if (r == 0 && !tt->tended)
+					r = keeper_start(tt->s, tt->name, rec,
+							 op->lease, &op->tell);
+				if (r < 0) {
+					if (op->lease)
+						lokt__lease_revoke(e->gw,
+								   op->lease);
+					t->n_ops--;
+					r = unavailable(r);
+					goto fail;
+				}
+			}
+		}
+	}
+	r = 0;
+	goto out;
+fail:
+	free(op->value);
+	free(op->dropped);
+	op->value = NULL;
+	op->dropped = NULL;
+out:
+	free(now);
+	free(was);
+	return r;
+}
+
 static void e_audit(struct lokt_txn *tt, const char *line, size_t len)
 {
 	struct etxn *t = (struct etxn *)tt;
@@ -931,15 +1236,19 @@ static int send_ops(struct etxn *t, size_t from, size_t to, int which,
 {
 	struct lokt_store *s = t->t.s;
 	struct lokt_etcd_txn x;
-	bool creates = false;
-	char held[128];
+	bool creates = false, adds = false;
+	char held[128], *slot;
 	int r;
 
 	r = lokt__txn_init(&x);
 	if (r < 0)
 		return r;
-	for (size_t i = from; i < to; i++)
-		creates |= t->ops[i].what == OP_CREATE;
+	for (size_t i = from; i < to; i++) {
+		creates |= t->ops[i].what == OP_CREATE ||
+			   (t->ops[i].what == OP_PUT && t->ops[i].create);
+		adds |= t->ops[i].what == OP_CREATE ||
+			(t->ops[i].what == OP_PUT && t->ops[i].adds);
+	}
 	/* Audit events alone (a refusal's) are written whatever changed. */
 	for (int k = 0; k < 2 && from < to; k++) {
 		if (!t->read[k])
@@ -950,7 +1259,7 @@ static int send_ops(struct etxn *t, size_t from, size_t to, int which,
 		else
 			cmp_as_read(&x, t->key[k], t->kv[k], t->n_kv[k]);
 	}
-	if (creates && t->read_queue)
+	if (adds && t->read_queue)
 		cmp_queue(t, &x);
 	/* A guess took the lock's held key for gone with it: an expired
 	 * lease leaves it, to be recorded by a transition that reads. */
@@ -964,13 +1273,36 @@ static int send_ops(struct etxn *t, size_t from, size_t to, int which,
 			lokt__txn_delete(&x, true, t->key[op->kind], NULL);
 			if (op->kind == LOKT_LOCK)
 				lokt__txn_delete(&x, true, t->held_key, NULL);
+			/* A gate's last holders go with it. */
+			if (op->kind == LOKT_LOCK && t->n_slot)
+				lokt__txn_delete(&x, true, t->slot_key,
+						 t->slot_end);
+		} else if (op->what == OP_PUT) {
+			/* A gate is on no lease: its holders' slots are. */
+			lokt__txn_put(&x, true, t->key[op->kind], op->value, 0,
+				      false);
+			for (size_t k = 0; k < op->n_dropped; k++)
+				if (asprintf(&slot, "%s%s", t->slot_key,
+					     op->dropped[k]) >= 0) {
+					lokt__txn_delete(&x, true, slot, NULL);
+					free(slot);
+				}
+			snprintf(held, sizeof(held), "{\"lease\":%" PRId64 "}",
+				 op->lease);
+			if (op->adds && op->lease &&
+			    asprintf(&slot, "%s%s", t->slot_key, op->added) >=
+				    0) {
+				lokt__txn_put(&x, true, slot, held, op->lease,
+					      false);
+				free(slot);
+			}
 		} else {
 			lokt__txn_put(&x, true, t->key[op->kind], op->value,
 				      op->lease, op->what == OP_REPLACE);
 		}
 		/* The asker leaves the queue as it takes the lock. */
-		if (op->what == OP_CREATE && op->kind == LOKT_LOCK &&
-		    own_place(t))
+		if ((op->what == OP_CREATE || (op->what == OP_PUT && op->adds)) &&
+		    op->kind == LOKT_LOCK && own_place(t))
 			lokt__txn_delete(&x, true, own_place(t)->key, NULL);
 		if (op->what == OP_CREATE && op->kind == LOKT_LOCK &&
 		    op->lease) {
@@ -1010,6 +1342,27 @@ static int settle(struct etxn *t, size_t from, size_t to, int64_t *ret_rev)
 		applied = !n || (t->n_kv[op->kind] &&
 				 kv[0].create_rev !=
 					 t->kv[op->kind][0].create_rev);
+	} else if (op->what == OP_PUT) {
+		/* A gate: the holder it added is in it, those it dropped
+		 * are not; a renewal, its bytes are there. */
+		struct gate *g = n ? gate_of(&kv[0]) : NULL;
+		bool in[2] = { false, false };
+
+		for (size_t i = 0; g && i < g->n; i++) {
+			in[0] |= op->adds && !strcmp(g->h[i].lock_id, op->added);
+			for (size_t k = 0; k < op->n_dropped; k++)
+				in[1] |= !strcmp(g->h[i].lock_id,
+						 op->dropped[k]);
+		}
+		if (op->adds)
+			applied = in[0];
+		else if (op->n_dropped)
+			applied = !in[1];
+		else
+			applied = n && kv[0].value_len == strlen(op->value) &&
+				  !memcmp(kv[0].value, op->value,
+					  kv[0].value_len);
+		free(g);
 	} else if (n && lokt_record_parse(kv[0].value, kv[0].value_len,
 					  &rec) == 0) {
 		const char *want = op->rec ? op->rec->lock_id :
@@ -1021,6 +1374,17 @@ static int settle(struct etxn *t, size_t from, size_t to, int64_t *ret_rev)
 	}
 	lokt__kvs_free(kv, n);
 	return applied;
+}
+
+/* A gate's holder dropped (released, broken, or with its gate): its
+ * lease, when tended here, revoked now. Another's keeper finds the
+ * holder gone and revokes it then, as it does for a lock. */
+static void slot_end_of(struct etxn *t, const char *lock_id)
+{
+	int64_t lease = tended_find(es(t->t.s), t->t.name, lock_id, true);
+
+	if (lease)
+		lokt__lease_revoke(es(t->t.s)->gw, lease);
 }
 
 /* The lock this transition removed was tended here: revoke its lease,
@@ -1073,7 +1437,8 @@ static int e_end(struct lokt_txn *tt, bool commit)
 	}
 	/* A creation after a removal of the same key: two txns. */
 	for (i = 1; i < t->n_ops; i++)
-		if (t->ops[i].what == OP_CREATE &&
+		if ((t->ops[i].what == OP_CREATE ||
+		     (t->ops[i].what == OP_PUT && t->ops[i].create)) &&
 		    t->ops[i - 1].what == OP_REMOVE &&
 		    t->ops[i - 1].kind == t->ops[i].kind)
 			split = i;
@@ -1108,11 +1473,25 @@ static int e_end(struct lokt_txn *tt, bool commit)
 			if (op->what == OP_CREATE && op->lease && op->tell < 0)
 				tended_add(es(tt->s), tt->name,
 					   op->rec->lock_id, op->lease);
+			if (op->what == OP_PUT && op->lease && op->tell < 0)
+				tended_add(es(tt->s), tt->name, op->added,
+					   op->lease);
+			/* A gate changes with its other holders: never
+			 * begun from what this process wrote of it. */
 			if (op->kind == LOKT_LOCK && op->what != OP_REMOVE)
-				tended_wrote(es(tt->s), tt->name, op->value,
+				tended_wrote(es(tt->s), tt->name,
+					     op->what == OP_PUT ? NULL :
+								  op->value,
 					     rev, op->what == OP_CREATE);
 			if (op->what == OP_REMOVE && op->kind == LOKT_LOCK)
 				untend(t);
+			if (op->what == OP_PUT)
+				for (size_t k = 0; k < op->n_dropped; k++)
+					slot_end_of(t, op->dropped[k]);
+			if (op->what == OP_REMOVE && op->kind == LOKT_LOCK)
+				for (size_t k = 0; k < t->n_slot; k++)
+					slot_end_of(t, t->slot[k].key +
+							       strlen(t->slot_key));
 			/* Its keeper learns that it was created: from now
 			 * on, its record gone means released (the keeper
 			 * then revokes the lease and leaves). */
@@ -1134,6 +1513,61 @@ static int e_end(struct lokt_txn *tt, bool commit)
 
 /* ---- reading outside a transition -------------------------------------- */
 
+/* A gate kv as a reader is shown it: without the holders whose slot
+ * key is gone (their lease expired; the next transition drops them for
+ * good, gate_expired), read now, after the gate. 0 with *ret_buf,
+ * -LOKT_E_NOT_FOUND when no holder is left. */
+static int gate_shown(struct lokt_store *s, const char *name,
+		      const struct lokt_kv *kv, char **ret_buf,
+		      size_t *ret_len)
+{
+	struct gate *g = gate_of(kv);
+	struct lokt_kv *sk = NULL;
+	size_t n = 0, i = 0, k, plen;
+	char *from = NULL, *end = NULL;
+	bool dropped = false;
+	int r;
+
+	if (!g)
+		return copy_value(kv, ret_buf, ret_len);
+	if (asprintf(&from, "%s/slot/%s/", es(s)->cfg.prefix, name) < 0)
+		from = NULL;
+	end = from ? lokt__kv_prefix_end(from) : NULL;
+	r = end ? lokt__kv_range(es(s)->gw, from, end, 0, &sk, &n, NULL,
+				 NULL) :
+		  -ENOMEM;
+	plen = from ? strlen(from) : 0;
+	free(from);
+	free(end);
+	if (r < 0) {
+		free(g);
+		return unavailable(r);
+	}
+	while (i < g->n) {
+		for (k = 0; k < n; k++)
+			if (sk[k].key_len > plen &&
+			    !strcmp(sk[k].key + plen, g->h[i].lock_id))
+				break;
+		if (lokt_is_detached(&g->h[i]) || k < n) {
+			i++;
+			continue;
+		}
+		memmove(&g->h[i], &g->h[i + 1],
+			(g->n - i - 1) * sizeof(g->h[0]));
+		g->n--;
+		dropped = true;
+	}
+	lokt__kvs_free(sk, n);
+	if (!dropped)
+		r = copy_value(kv, ret_buf, ret_len);
+	else if (!g->n)
+		r = -LOKT_E_NOT_FOUND;
+	else if ((r = lokt__gate_format(g, ret_buf)) == 0)
+		*ret_len = strlen(*ret_buf);
+	free(g);
+	return r;
+}
+
 static int e_get(struct lokt_store *s, enum lokt_kind kind, const char *name,
 		 char **ret_buf, size_t *ret_len, struct lokt_meta *ret_meta)
 {
@@ -1150,6 +1584,8 @@ static int e_get(struct lokt_store *s, enum lokt_kind kind, const char *name,
 		return unavailable(r);
 	if (!n)
 		r = -LOKT_E_NOT_FOUND;
+	else if (kind == LOKT_LOCK && kv_is_gate(&kv[0]))
+		r = gate_shown(s, name, &kv[0], ret_buf, ret_len);
 	else
 		r = copy_value(&kv[0], ret_buf, ret_len);
 	if (r == 0 && ret_meta)
@@ -1219,6 +1655,8 @@ static int walk(struct lokt_store *s, const char *from, const char *end,
 }
 
 struct list_ctx {
+	struct lokt_store *s;
+	bool gates; /* locks: a gate is shown as gate_shown says */
 	size_t skip; /* length of the area's prefix */
 	int (*fn)(const char *name, const char *buf, size_t len,
 		  const struct lokt_meta *meta, void *ud);
@@ -1237,7 +1675,11 @@ static int list_kv(const struct lokt_kv *kv, void *ud)
 	if (kv->key_len <= c->skip || lokt_name_check(name) < 0)
 		return 0; /* not a record of ours */
 	meta_of(kv, &meta);
-	r = copy_value(kv, &buf, &len);
+	r = c->gates && kv_is_gate(kv) ?
+		    gate_shown(c->s, name, kv, &buf, &len) :
+		    copy_value(kv, &buf, &len);
+	if (r == -LOKT_E_NOT_FOUND)
+		return 0; /* every holder gone */
 	if (r < 0)
 		return r;
 	r = c->fn(name, buf, len, &meta, c->ud);
@@ -1251,7 +1693,8 @@ static int e_list(struct lokt_store *s, enum lokt_kind kind,
 		  void *ud)
 {
 	char *from = key_of(s, area_of(kind), ""), *end;
-	struct list_ctx c = { .fn = fn, .ud = ud };
+	struct list_ctx c = { .s = s, .gates = kind == LOKT_LOCK, .fn = fn,
+			      .ud = ud };
 	int r;
 
 	if (!from)
@@ -1339,7 +1782,8 @@ struct lokt_waiter {
 	int64_t lease;
 	uint64_t seq;
 	int64_t keepalive_at; /* monotonic ms */
-	struct lokt_gw_watch *watch[2]; /* lock + freeze, or the one ahead */
+	/* lock + freeze (+ a gate's slots), or the one ahead */
+	struct lokt_gw_watch *watch[3];
 	uint64_t watching; /* what watch[] is on: the place ahead, or 0 */
 	bool at_head;
 	bool frozen_seen; /* the last read of the name found a freeze */
@@ -1440,7 +1884,7 @@ static void unwatch_as(struct lokt_waiter *w, bool retire)
 	struct estore *e = es(w->s);
 	struct retired *r;
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		if (!w->watch[i])
 			continue;
 		if (retire) {
@@ -1542,17 +1986,32 @@ static int watch_ahead(struct lokt_waiter *w, uint64_t seq)
 	return r;
 }
 
-static int watch_head(struct lokt_waiter *w)
+/* At the head: watch the lock and the freeze, and for a gate its
+ * holders' slot keys too (a holder whose lease expired changes only its
+ * slot key: the next attempt drops it from the gate). */
+static int watch_head(struct lokt_waiter *w, bool gate)
 {
-	char *k[2] = { key_of(w->s, "locks", w->name),
-		       key_of(w->s, "freezes", w->name) };
+	char *k[3] = { key_of(w->s, "locks", w->name),
+		       key_of(w->s, "freezes", w->name), NULL },
+	     *end = NULL;
 	int r = k[0] && k[1] ? 0 : -ENOMEM;
 
 	for (int i = 0; i < 2 && r == 0; i++)
 		r = lokt__gw_watch_open(es(w->s)->gw, k[i], strlen(k[i]), NULL,
 					0, 0, &w->watch[i]);
-	free(k[0]);
-	free(k[1]);
+	if (r == 0 && gate) {
+		if (asprintf(&k[2], "%s/slot/%s/", es(w->s)->cfg.prefix,
+			     w->name) < 0)
+			k[2] = NULL;
+		end = k[2] ? lokt__kv_prefix_end(k[2]) : NULL;
+		r = end ? lokt__gw_watch_open(es(w->s)->gw, k[2],
+					      strlen(k[2]), end, strlen(end),
+					      0, &w->watch[2]) :
+			  -ENOMEM;
+	}
+	for (int i = 0; i < 3; i++)
+		free(k[i]);
+	free(end);
 	if (r == 0)
 		w->at_head = true;
 	return r;
@@ -1576,7 +2035,11 @@ static int64_t e_wait_plan(struct lokt_waiter *w,
 	unwatch(w);
 	/* The watches start now: try again at once, so that a change
 	 * between the refusal and the watch is not missed. */
-	return watch_head(w) == 0 ? now : now + 250;
+	return watch_head(w, h->res->have_other && (h->res->other.slots ||
+						    h->res->other.shared)) ==
+			       0 ?
+		       now :
+		       now + 250;
 }
 
 static bool e_wait_behind(struct lokt_waiter *w, bool count,
@@ -1604,7 +2067,7 @@ static bool e_wait_behind(struct lokt_waiter *w, bool count,
 
 static bool e_wait_sleep(struct lokt_waiter *w, int64_t timeout_ms)
 {
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
 	int n = 0, ret;
 	int64_t now = mono_ms(), ttl;
 	bool hit = false;
@@ -1620,7 +2083,7 @@ static bool e_wait_sleep(struct lokt_waiter *w, int64_t timeout_ms)
 		return true;
 	if (w->keepalive_at - now < timeout_ms)
 		timeout_ms = w->keepalive_at - now;
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 3; i++)
 		if (w->watch[i])
 			pfd[n++] = (struct pollfd){
 				.fd = lokt__gw_watch_fd(w->watch[i]),
@@ -1629,7 +2092,7 @@ static bool e_wait_sleep(struct lokt_waiter *w, int64_t timeout_ms)
 	ret = poll(pfd, n, (int)(timeout_ms < 0 ? 0 : timeout_ms));
 	if (ret <= 0)
 		return false;
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 3; i++)
 		if (w->watch[i] && lokt__gw_watch_consume(w->watch[i]) != 0)
 			hit = true;
 	return hit;
@@ -2130,6 +2593,8 @@ static const struct lokt_backend etcd_backend = {
 	.create = e_create,
 	.replace = e_replace,
 	.remove = e_remove,
+	.fence = e_fence,
+	.put = e_put,
 	.audit = e_audit,
 	.end = e_end,
 	.get = e_get,
@@ -2244,12 +2709,24 @@ static int still_ours(struct lokt_store *s, const char *name,
 	size_t len = 0;
 	int r = e_get(s, LOKT_LOCK, name, &buf, &len, NULL);
 
+	struct gate *g;
+
 	if (r == -LOKT_E_NOT_FOUND)
 		return 0;
 	if (r < 0)
 		return r;
 	r = lokt_record_parse(buf, len, ret) == 0 &&
 	    !strcmp(ret->lock_id, lock_id);
+	/* One holder of a gate: that holder's record. */
+	if (!r && lokt__is_gate(ret) && (g = malloc(sizeof(*g)))) {
+		if (lokt__gate_parse(buf, len, g) == 0)
+			for (size_t i = 0; i < g->n && !r; i++)
+				if (!strcmp(g->h[i].lock_id, lock_id)) {
+					*ret = g->h[i];
+					r = 1;
+				}
+		free(g);
+	}
 	free(buf);
 	return r;
 }

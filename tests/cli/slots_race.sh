@@ -10,12 +10,6 @@
 . "$SRC_ROOT/tests/lib.sh"
 . "$SRC_ROOT/tests/cli/common.sh"
 
-if on_etcd; then
-	skip "slots under contention" "the etcd store has no slots yet"
-	done_testing
-	exit 0
-fi
-
 N=3
 W="$T/wit"
 reset() { witness_reset "$W" && mkdir "$W/in"; }

@@ -159,7 +159,7 @@ check "the next holder's fence is higher ($f1 < $f2)" test "${f1:-0}" -lt "${f2:
 # as by a partition: the lease runs out and the lock passes on; once they
 # run again, guard finds its lock gone at once and stops its command.
 host_up hostd "$T" "$LOKT" guard part -q -- sleep 601
-check "host D holds part" wait_for 20 pgrep -fx "sleep 601"
+check "host D holds part" wait_for 20 eval 'pgrep -fx "sleep 601" >/dev/null'
 inner=$(pgrep -P "$(cat "$T/hostd.pid")" | head -1)
 kp=$(pgrep -x lokt-watchdog --ns "${inner:-0}" --nslist pid | head -1)
 gp=$(pgrep -fx "$LOKT guard part -q -- sleep 601" --ns "${inner:-0}" --nslist pid | head -1)
@@ -200,6 +200,28 @@ contains "$ERR" "frozen" "... it is told z is frozen"
 expect_exit 0 "host F unfreezes z" on hostf "$LOKT" unfreeze z
 expect_exit 0 "host G locks z now" on hostg "$LOKT" lock z --holder 1 --ttl 1m
 
+# --- a semaphore across hosts: a dead host's slot passes on ----------------
+slot_hosts() { "$LOKT" status --json 2>/dev/null | grep -o '"host":"host[cd]"' | sort | tr '\n' ' '; }
+host_up hostc "$T" bash -c 'sleep 600 & "$LOKT" lock sem --slots 2 --holder $! -q; wait'
+host_up hostd "$T" bash -c 'sleep 600 & "$LOKT" lock sem --slots 2 --holder $! -q; wait'
+check "hosts C and D hold both slots of sem" \
+	wait_for 20 eval '[ "$(slot_hosts)" = "\"host\":\"hostc\" \"host\":\"hostd\" " ]'
+expect_exit 2 "host B is refused a third slot" on hostb "$LOKT" lock sem --slots 2
+contains "$ERR" "2 slots" "... and told they are taken"
+on hostb "$LOKT" lock sem --slots 2 --wait --timeout 20s --holder 1 --ttl 1m -q \
+	2>"$T/semb.err" &
+semb=$!
+track $semb
+wait_for 20 eval '[ "$(waiters sem)" = 1 ]'
+kill -9 "$(cat "$T/hostc.pid")" # host C crashes: its keeper with it
+reap $semb
+check "host C died: waiting host B gets its slot within the lease" test "$RC" = 0
+check "... the lapsed slot is audited (nobody released it)" \
+	audit_has expire sem lease-expired
+check "... host D kept its slot" eval '[ "$(slot_hosts)" = "\"host\":\"hostd\" " ]'
+kill -9 "$(cat "$T/hostd.pid")"
+"$LOKT" unlock sem --force --yes -q
+
 # --- the holder's host cut off from the cluster ---------------------------
 # (last: the member is stopped, so every lease runs out meanwhile.) guard
 # cannot confirm its lock for a whole lease: it must count it lost and
@@ -207,7 +229,7 @@ expect_exit 0 "host G locks z now" on hostg "$LOKT" lock z --holder 1 --ttl 1m
 # A request to the stopped member would wait 30 s (LOKT_ETCD_TIMEOUT):
 # guard must not wait that long, its lease is 2 s.
 host_up hosti "$T" env LOKT_ETCD_TIMEOUT=30s "$LOKT" guard cut -q -- sleep 602
-check "host I holds cut" wait_for 20 pgrep -fx "sleep 602"
+check "host I holds cut" wait_for 20 eval 'pgrep -fx "sleep 602" >/dev/null'
 kill -STOP "$ETCD_PID"
 check "cluster out of reach: guard stops its command within the lease, not after a request timeout" \
 	wait_for 10 eval '! pgrep -fx "sleep 602" >/dev/null'

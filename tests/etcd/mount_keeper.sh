@@ -60,6 +60,25 @@ check "the first holder's death leaves the new holder's k2 alone" \
 	test "$("$LOKT" status k2 --json | jget 'd["owner"]')" = other
 "$LOKT" unlock k2 --force -q
 
+# --- a slot of a semaphore, taken through the mount ---------------------
+sh -c "touch '$M/slots/2/s1' && : >'$T/s1.took' && exec sleep 600" &
+hs=$!
+track "$hs"
+check "a script takes a slot of s1 with touch" wait_for 20 test -e "$T/s1.took"
+check "... no lokt-keeper process for it: the daemon keeps it" \
+	test "$(keepers s1)" = 0
+expect_exit 0 "lokt takes the other slot of s1" \
+	env LOKT_OWNER=other "$LOKT" lock s1 --slots 2 --holder 1 --ttl 1m -q
+sleep 5 # more than twice the lease
+expect_exit 2 "the mount's slot outlives its 2 s lease: s1 is full" \
+	env LOKT_OWNER=third "$LOKT" lock s1 --slots 2
+kill -9 "$hs"
+check "the holder dies: its slot is released at once" \
+	wait_for 5 eval '[ "$("$LOKT" status --json | grep -o "\"name\":\"s1\"" | wc -l)" = 1 ]'
+check "... audited as a release, not an expiry" \
+	eval 'audit_has release s1 && [ "$(audit_count expire s1)" = 0 ]'
+"$LOKT" unlock s1 --force --yes -q
+
 # --- released by its holder, which then exits ---------------------------
 # The daemon keeps k5 until its holder exits; a holder that removed k5
 # itself has nothing left to release: no loss is recorded.
