@@ -184,6 +184,35 @@ expect_exit 2 "--slots on an exclusive lock is refused" "$LOKT" lock rw2 --slots
 contains "$ERR" "held exclusively" "... saying it is held exclusively"
 check "refusals left the writer's record as it was" test "$(sum rw2)" = "$before"
 
+# ---- freezes block new holders of every kind ----------------------------
+hold f1 fz --slots 2
+hf=$HOLDER
+"$LOKT" freeze fz --ttl 1m -q
+"$LOKT" freeze fzs --ttl 1m -q
+before=$(sum fz)
+expect_exit 2 "frozen: a new slot is refused" "$LOKT" lock fz --slots 2
+contains "$ERR" "frozen" "... saying the name is frozen"
+expect_exit 2 "frozen: a guard waiting for a slot times out" \
+	"$LOKT" guard fz --slots 2 --wait --timeout 1s -- true
+check "... the record as it was" test "$(sum fz)" = "$before"
+out=$(LOKT_OWNER=f1 "$LOKT" lock fz --slots 2 --holder "$hf")
+contains "$out" "renewed" "frozen: a holder renews its own slot"
+expect_exit 2 "frozen: a first shared holder is refused" "$LOKT" lock fzs --shared
+expect_exit 2 "frozen: a first slot is refused" "$LOKT" lock fzs --slots 3
+check "... nothing was made" eval "! has_record fzs"
+check "the refusals are audited freeze-deny" \
+	test "$(($(audit_count freeze-deny fz) + $(audit_count freeze-deny fzs)))" -ge 3
+"$LOKT" unfreeze fz -q
+"$LOKT" unfreeze fzs -q
+expect_exit 0 "unfrozen: the second slot is given" \
+	"$LOKT" lock fz --slots 2 --holder 1 --ttl 1m
+expect_exit 0 "unfrozen: a shared holder is given" \
+	"$LOKT" lock fzs --shared --holder 1 --ttl 1m
+"$LOKT" unlock fz --force --yes -q
+"$LOKT" unlock fzs --force --yes -q
+kill -9 "$hf"
+reap "$hf" 2>/dev/null
+
 # ---- guard: LOKT_FENCE and LOKT_LOCK_ID of its own slot ---------------
 "$LOKT" guard g --slots 2 -q -- sh -c \
 	'echo "$LOKT_LOCK_ID $LOKT_FENCE" >"$1"; while [ ! -e "$2" ]; do sleep 0.02; done' \
