@@ -568,9 +568,11 @@ static void waiter_saw(struct etxn *t);
  * off) is dropped from the gate by the next transition that reads it,
  * and recorded ("expire"), as an expired lock is (note_expired). */
 
+/* A gate as gate.c writes it (compact JSON): the member, not a string
+ * that merely holds the words (its quotes would be escaped). */
 static bool kv_is_gate(const struct lokt_kv *kv)
 {
-	return kv->value && strstr(kv->value, "\"" GATE_HOST "\"");
+	return kv->value && strstr(kv->value, "\"host\":\"" GATE_HOST "\"");
 }
 
 /* The gate in kv, malloc'd; NULL when it is not one. */
