@@ -213,6 +213,13 @@ expect_exit 0 "unfrozen: a shared holder is given" \
 kill -9 "$hf"
 reap "$hf" 2>/dev/null
 
+# a lock whose owner is named like a gate's host is a lock, with its fence
+LOKT_OWNER=lokt-slots.invalid "$LOKT" lock spoof --holder 1 --ttl 1m -q
+f=$("$LOKT" status spoof --json | jget 'd["fence"]')
+check "an owner named lokt-slots.invalid keeps its lock's fence ($f)" \
+	test "${f:-0}" -gt 0
+"$LOKT" unlock spoof --force --yes -q
+
 # ---- guard: LOKT_FENCE and LOKT_LOCK_ID of its own slot ---------------
 "$LOKT" guard g --slots 2 -q -- sh -c \
 	'echo "$LOKT_LOCK_ID $LOKT_FENCE" >"$1"; while [ ! -e "$2" ]; do sleep 0.02; done' \
