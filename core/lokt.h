@@ -306,7 +306,12 @@ struct lokt_progress {
 struct lokt_acquire_opts {
 	int64_t ttl_sec; /* 0: no TTL; at most LOKT_TTL_MAX_SEC (-EINVAL) */
 	bool wait; /* queue and wait instead of -LOKT_E_HELD */
-	int64_t timeout_ms; /* with wait: < 0 forever */
+	/* With wait: < 0 forever. On a store over the network (etcd), no
+	 * request of the wait waits past the timeout and a second: a
+	 * cluster that stops answering ends the wait then with
+	 * -LOKT_E_UNAVAILABLE (the calling thread's lokt_store_set_deadline
+	 * is cleared when the wait returns). */
+	int64_t timeout_ms;
 	void (*progress)(const struct lokt_progress *p, void *userdata);
 	void *userdata;
 	/* With wait: checked whenever the wait wakes; nonzero gives up with
@@ -331,7 +336,7 @@ struct lokt_acquire_opts {
 	 * number of shared holders, or one exclusive holder); neither: an
 	 * exclusive lock, which is also the writer of a shared name. Both:
 	 * -EINVAL. A name held in another mode: -LOKT_E_MODE, even with
-	 * wait. The directory store only (etcd: -ENOTSUP). */
+	 * wait. */
 	unsigned slots;
 	bool shared;
 };

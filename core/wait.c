@@ -59,6 +59,7 @@
 
 #define RECHECK_MS 2000 /* for changes events cannot show */
 #define TICK_MS 1000 /* progress cadence */
+#define WAIT_GRACE_MS 1000 /* for the last attempt, at the timeout */
 
 int64_t lokt__wait_recheck_ms = RECHECK_MS;
 
@@ -183,10 +184,19 @@ int lokt__acquire_wait(struct lokt_store *s, const char *name,
 	struct waiter w = { .s = s, .name = name };
 	int r;
 
+	/* A store over the network that stops answering must not hold the
+	 * wait past its timeout for a whole request timeout (etcd: 8 s by
+	 * default, each): every request is bounded by the timeout, plus a
+	 * second for the last attempt made at it. */
+	if (opts->timeout_ms >= 0)
+		lokt_store_set_deadline(s, mono_ms() + opts->timeout_ms +
+						   WAIT_GRACE_MS);
 	r = s->be->wait_join(s, name, &w.w, &w.seq);
-	if (r < 0)
-		return r;
-	r = wait_loop(&w, who, opts, ret);
-	s->be->wait_leave(w.w);
+	if (r == 0) {
+		r = wait_loop(&w, who, opts, ret);
+		s->be->wait_leave(w.w);
+	}
+	if (opts->timeout_ms >= 0)
+		lokt_store_set_deadline(s, 0);
 	return r;
 }

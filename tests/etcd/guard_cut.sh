@@ -35,6 +35,23 @@ check "cut off and guard killed: the watchdog kills the command after the grace"
 	wait_for 15 eval '! pgrep -fx "sleep 604" >/dev/null'
 kill -CONT "$ETCD_PID"
 
+# A waiter with --timeout 2s whose cluster stops answering gives up by
+# its timeout (and a second), not after requests that each wait 30 s.
+LOKT_OWNER=first "$LOKT" lock busy --holder 1 --ttl 5m -q
+LOKT_OWNER=second "$LOKT" lock busy --wait --timeout 2s 2>"$T/busy.err" &
+bw=$!
+track $bw
+check "a waiter with --timeout 2s queues" \
+	wait_for 10 eval '[ "$(waiters busy)" = 1 ]'
+kill -STOP "$ETCD_PID"
+check "cluster out of reach: the waiter gives up within its timeout, not after a request timeout" \
+	wait_for 8 eval '! kill -0 $bw 2>/dev/null'
+kill -CONT "$ETCD_PID"
+reap $bw
+check "... exit 1, saying the cluster did not answer ($RC)" \
+	eval '[ "$RC" = 1 ] && grep -q "did not answer" "$T/busy.err"'
+"$LOKT" unlock busy --force -q
+
 # lokt lock's keeper (lokt-keeper) cut off: it gives the lock up when the
 # lease runs out, not after a keepalive that waits a request timeout.
 "$LOKT" lock cut3 -q
