@@ -157,6 +157,7 @@ struct eop {
 	int what;
 	enum lokt_kind kind;
 	char *value; /* CREATE, REPLACE, PUT */
+	char lock_id[LOKT_ID_LEN + 1]; /* CREATE, REPLACE: the record's */
 	struct lokt_record *rec; /* CREATE: its fence is set at the end */
 	int64_t lease; /* CREATE, PUT adding a holder: 0 none */
 	bool adopted; /* ... the asker's queue lease, not one of its own */
@@ -304,16 +305,20 @@ static void tended_add(struct estore *e, const char *name,
 	pthread_mutex_unlock(&e->tend_lock);
 }
 
-/* Remember the lock record this process just wrote (at revision rev; a
- * creation when created), or forget it (value NULL). */
+/* Remember the lock record lock_id this process just wrote (at revision
+ * rev; a creation when created), or forget what it wrote of name (value
+ * NULL: every lock of the name it tends, an old one lost meanwhile
+ * too). */
 static void tended_wrote(struct estore *e, const char *name,
-			 const char *value, int64_t rev, bool created)
+			 const char *lock_id, const char *value, int64_t rev,
+			 bool created)
 {
 	pthread_mutex_lock(&e->tend_lock);
 	for (size_t i = 0; i < e->n_tended; i++) {
 		struct tended *td = &e->tended[i];
 
-		if (strcmp(td->name, name))
+		if (strcmp(td->name, name) ||
+		    (value && strcmp(td->lock_id, lock_id)))
 			continue;
 		free(td->value);
 		td->value = value && (created || td->create_rev) ?
@@ -738,7 +743,7 @@ again:
 	    (!t->n_kv[LOKT_LOCK] || t->kv[LOKT_LOCK][0].create_rev != was_create ||
 	     t->kv[LOKT_LOCK][0].mod_rev != was_mod)) {
 		t->doomed = true;
-		tended_wrote(es(s), t->t.name, NULL, 0, false);
+		tended_wrote(es(s), t->t.name, NULL, NULL, 0, false);
 	}
 	if (t->n_held && !t->n_kv[LOKT_LOCK])
 		note_expired(t);
@@ -883,6 +888,7 @@ static int add_op(struct etxn *t, int what, enum lokt_kind kind,
 	op->what = what;
 	op->kind = kind;
 	if (rec) {
+		snprintf(op->lock_id, sizeof(op->lock_id), "%s", rec->lock_id);
 		copy = *rec;
 		copy.fence = 0; /* the key's create_revision is the fence */
 		r = lokt_record_format(&copy, &op->value);
@@ -1481,7 +1487,7 @@ static int e_end(struct lokt_txn *tt, bool commit)
 			/* A gate changes with its other holders: never
 			 * begun from what this process wrote of it. */
 			if (op->kind == LOKT_LOCK && op->what != OP_REMOVE)
-				tended_wrote(es(tt->s), tt->name,
+				tended_wrote(es(tt->s), tt->name, op->lock_id,
 					     op->what == OP_PUT ? NULL :
 								  op->value,
 					     rev, op->what == OP_CREATE);
@@ -1507,7 +1513,7 @@ static int e_end(struct lokt_txn *tt, bool commit)
 		drop_leases(t);
 		/* What this process wrote last is not the store's any more
 		 * (or may not be): read from now on. */
-		tended_wrote(es(tt->s), tt->name, NULL, 0, false);
+		tended_wrote(es(tt->s), tt->name, NULL, NULL, 0, false);
 	}
 	etxn_free(t);
 	return r == -EAGAIN ? r : unavailable(r);

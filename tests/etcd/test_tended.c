@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,4 +294,54 @@ Test(tended, deadline_bounds_a_call, .init = start, .fini = stop)
 		     -LOKT_E_NOT_FOUND, "the deadline outlived its clearing");
 	lokt_store_close(s);
 	unsetenv("LOKT_ETCD_TIMEOUT");
+}
+
+/* What etcdctl prints for CMD on the member (its first line). */
+static void etcdctl(char *out, size_t size, const char *fmt, ...)
+{
+	char cmd[512], args[256];
+	va_list ap;
+	FILE *f;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "ETCDCTL_API=3 etcdctl --endpoints %s %s 2>&1",
+		 cluster.endpoint[0], args);
+	f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	if (!fgets(out, (int)size, f))
+		out[0] = '\0';
+	pclose(f);
+}
+
+/* A tended lock lost behind this process's back (forced away and taken
+ * elsewhere), then taken again here: releasing the new lock revokes the
+ * new lock's lease, not the old one's (an old entry of the same name
+ * must not stand for it). */
+Test(tended, a_lock_taken_again_revokes_its_own_lease, .init = start,
+     .fini = stop, .timeout = 60)
+{
+	struct lokt_store *s = open_store();
+	struct lokt_result res, now;
+	struct lokt_who who;
+	long long lease = 0;
+	char out[512], *p;
+
+	take_tended(s, "t9", &who, &res);
+	steal("t9");
+	cr_assert_eq(lokt_release(s, "t9", &who, NULL, LOKT_RELEASE_FORCE,
+				  NULL),
+		     0);
+	take_tended(s, "t9", &who, &res);
+	etcdctl(out, sizeof(out), "get /tended/held/t9 --print-value-only");
+	p = strstr(out, "\"lease\":");
+	cr_assert_not_null(p, "no lease in held/t9: %s", out);
+	lease = strtoll(p + 8, NULL, 10);
+	cr_assert_gt(lease, 0);
+	cr_assert_eq(lokt_release(s, "t9", &who, res.lock.lock_id, 0, &now), 0);
+	etcdctl(out, sizeof(out), "lease timetolive %llx", lease);
+	cr_assert(strstr(out, "expired") != NULL,
+		  "the released lock's lease was left alive: %s", out);
+	lokt_store_close(s);
 }
