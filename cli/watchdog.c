@@ -15,7 +15,9 @@
  *   P<pid>  from the command before exec: its pid, which is its group
  *   L       from guard: the lock was lost (lokt_renew audited it), so
  *           there is nothing left to release
- *   D       from guard before a normal exit: nothing to do
+ *   D       from guard before a normal exit, after its release: nothing
+ *           to do; the watchdog exits at once, and guard does not wait
+ *           for it (guard.c)
  *
  * End of file without "D" means guard died: the kernel closed its write
  * end. The watchdog then sends SIGTERM to the command's process group,
@@ -274,11 +276,24 @@ static void watch(const struct cli_watchdog *wd, int rfd)
 	_exit(0);
 }
 
-/* In the new watchdog: leave guard's session, then say so on ready. */
+/* In the new watchdog: leave guard's session, then say so on ready.
+ * It prints nothing, and lets go of guard's standard input, output and
+ * error: guard does not wait for it once told "D", and a caller reading
+ * guard's output to its end (out=$(lokt guard ...), ssh, a pipe) must
+ * not wait for the watchdog either, which may take a while to exit (the
+ * last close of guard's watch is its, guard.c watch_early) or run on
+ * after guard died, until the command is stopped. */
 static void detach(int ready)
 {
 	char ok = setsid() < 0 ? 'E' : 'S';
+	int fd, null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
+	/* Without /dev/null (a bare chroot) they are kept, as before. */
+	for (fd = STDIN_FILENO; null >= 0 && fd <= STDERR_FILENO; fd++)
+		if (fd != null)
+			dup2(null, fd);
+	if (null > STDERR_FILENO)
+		close(null);
 	if (write(ready, &ok, 1) != 1 || ok != 'S')
 		_exit(1);
 	close(ready);
