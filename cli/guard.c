@@ -66,6 +66,7 @@ struct guard {
 	struct lokt_record held;
 	pid_t child, watchdog;
 	int wd_fd; /* write end of the watchdog pipe */
+	int wd_ready; /* the watchdog's word that it left our session */
 	int sfd; /* signalfd */
 	int watch; /* lokt_watch of our lock file, or -1 */
 	int tty; /* the terminal we handed to the command, or -1 */
@@ -201,7 +202,7 @@ static int start_watchdog(struct guard *g)
 		.close_fd = -1,
 	};
 
-	return cli_watchdog_start(&wd, &g->watchdog, &g->wd_fd);
+	return cli_watchdog_start(&wd, &g->watchdog, &g->wd_fd, &g->wd_ready);
 }
 
 /* The watchdog will not be needed: tell it, and leave it. It exits at
@@ -212,7 +213,9 @@ static void end_watchdog(struct guard *g)
 {
 	if (g->wd_fd >= 0)
 		cli_watchdog_done(g->wd_fd);
-	g->wd_fd = -1;
+	if (g->wd_ready >= 0)
+		close(g->wd_ready);
+	g->wd_fd = g->wd_ready = -1;
 	g->watchdog = 0;
 }
 
@@ -602,7 +605,7 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 {
 	static volatile sig_atomic_t cancel;
 	struct guard g = { .c = c, .timeout_ms = DEFAULT_WAIT_MS, .wd_fd = -1,
-			   .sfd = -1, .watch = -1, .tty = -1 };
+			   .wd_ready = -1, .sfd = -1, .watch = -1, .tty = -1 };
 	sigset_t mask;
 	int r;
 
@@ -637,6 +640,16 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 	if (cancel) { /* a signal came while we were taking the lock */
 		finish(&g);
 		return 128 + cancel;
+	}
+	/* Asked only now: the watchdog left our session while we took the
+	 * lock, and must have before the command exists (watchdog.c). */
+	r = cli_watchdog_detached(g.wd_ready);
+	g.wd_ready = -1;
+	if (r < 0) {
+		cli_error("cannot start the watchdog of \"%s\": %s", g.cmd[0],
+			  strerror(-r));
+		finish(&g);
+		return 1;
 	}
 	g.sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	set_env(&g);

@@ -41,7 +41,9 @@
  * guard's death in every case, and a death signal would only race it.
  *
  * The watchdog runs in a session (and process group) of its own, made
- * before cli_watchdog_start returns, so before the command exists. What
+ * before cli_watchdog_detached returns, which guard calls before it
+ * starts the command (not at once: the lock is taken meanwhile), so
+ * before the command exists. What
  * kills guard's group or session (`timeout -s KILL`, `kill -9 -- -PGID`,
  * a closing terminal, `pkill -s`) therefore never reaches it: in guard's
  * group it died with guard, its lock (kept by it) was then stale, and the
@@ -299,21 +301,21 @@ static void detach(int ready)
 	close(ready);
 }
 
-/* Wait for the watchdog's word from detach(). */
-static int detached(int ready)
+int cli_watchdog_detached(int ready)
 {
 	ssize_t n;
 	char ok;
 
 	while ((n = read(ready, &ok, 1)) < 0 && errno == EINTR)
 		;
+	close(ready);
 	if (n < 0)
 		return -errno;
 	return n == 1 && ok == 'S' ? 0 : -ECHILD;
 }
 
 int cli_watchdog_start(const struct cli_watchdog *wd, pid_t *ret_pid,
-		       int *ret_wfd)
+		       int *ret_wfd, int *ret_ready)
 {
 	int fds[2], ready[2], r;
 	pid_t pid;
@@ -339,16 +341,9 @@ int cli_watchdog_start(const struct cli_watchdog *wd, pid_t *ret_pid,
 	}
 	close(ready[1]);
 	close(fds[0]);
-	r = detached(ready[0]);
-	close(ready[0]);
-	if (r < 0) {
-		/* it is dead or dying: no command runs yet to stop */
-		close(fds[1]);
-		waitpid(pid, NULL, 0);
-		return r;
-	}
 	*ret_pid = pid;
 	*ret_wfd = fds[1];
+	*ret_ready = ready[0];
 	return 0;
 
 err_ready:
