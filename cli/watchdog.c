@@ -43,11 +43,11 @@
  * The watchdog runs in a session (and process group) of its own, made
  * before cli_watchdog_detached returns, which guard calls before it
  * starts the command (not at once: the lock is taken meanwhile), so
- * before the command exists. What
- * kills guard's group or session (`timeout -s KILL`, `kill -9 -- -PGID`,
- * a closing terminal, `pkill -s`) therefore never reaches it: in guard's
- * group it died with guard, its lock (kept by it) was then stale, and the
- * next `lokt lock` broke it while the command, in its own group, ran on.
+ * before the command exists. What kills guard's group or session
+ * (`timeout -s KILL`, `kill -9 -- -PGID`, a closing terminal,
+ * `pkill -s`) therefore never reaches it: in guard's group it died with
+ * guard, its lock (kept by it) was then stale, and the next `lokt lock`
+ * broke it while the command, in its own group, ran on.
  */
 #include <ctype.h>
 #include <dirent.h>
