@@ -273,9 +273,13 @@ struct cli_watchdog {
 
 /* Fork the watchdog, before the lock is taken (it is named the lock's
  * keeper in the acquisition); *ret_wfd is the write end of its pipe
- * (O_CLOEXEC). */
+ * (O_CLOEXEC), *ret_ready what cli_watchdog_detached waits on. */
 int cli_watchdog_start(const struct cli_watchdog *wd, pid_t *ret_pid,
-		       int *ret_wfd);
+		       int *ret_wfd, int *ret_ready);
+/* Before the command is started: wait until the watchdog has left
+ * guard's session, so that nothing sent to guard's group or session
+ * reaches it (0), or -errno: it could not, and is dying. Closes ready. */
+int cli_watchdog_detached(int ready);
 /* guard holds the lock: lock_id is what the watchdog releases if guard
  * dies, unless outer (an outer holder's lock, which stays held). */
 void cli_watchdog_held(int wfd, const char *lock_id, bool outer);

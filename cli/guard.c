@@ -28,6 +28,13 @@
  * guard's ancestor: `lokt lock x; lokt guard x -- cmd` in one shell) is
  * the holder's, and is left held.
  *
+ * After the release guard tells the watchdog "done" and exits without
+ * waiting for it: the watchdog holds a copy of guard's watch (on the
+ * directory store, watch_early) and its exit, not guard's, waits for the
+ * kernel to reap it. Left to exit on its own, the watchdog is reaped by
+ * init or by a subreaper above guard (a service manager), as a command
+ * of a SIGKILLed guard is.
+ *
  * A renewal that fails (full disk, read-only store) is retried every
  * RETRY_MS; when what is left of the lease (counted from before the call
  * that set it) is shorter than that, guard gives the lock up as lost
@@ -59,6 +66,7 @@ struct guard {
 	struct lokt_record held;
 	pid_t child, watchdog;
 	int wd_fd; /* write end of the watchdog pipe */
+	int wd_ready; /* the watchdog's word that it left our session */
 	int sfd; /* signalfd */
 	int watch; /* lokt_watch of our lock file, or -1 */
 	int tty; /* the terminal we handed to the command, or -1 */
@@ -194,18 +202,40 @@ static int start_watchdog(struct guard *g)
 		.close_fd = -1,
 	};
 
-	return cli_watchdog_start(&wd, &g->watchdog, &g->wd_fd);
+	return cli_watchdog_start(&wd, &g->watchdog, &g->wd_fd, &g->wd_ready);
 }
 
-/* The watchdog will not be needed: tell it, and reap it. */
+/* The watchdog will not be needed: tell it, and leave it. It exits at
+ * once, and pays for closing the lost-lock watch (watch_early) with its
+ * exit; waiting for it would make guard pay it again. Guard exits right
+ * after, so the watchdog is reaped by init or a subreaper (DESIGN). */
 static void end_watchdog(struct guard *g)
 {
 	if (g->wd_fd >= 0)
 		cli_watchdog_done(g->wd_fd);
-	g->wd_fd = -1;
-	if (g->watchdog > 0)
-		waitpid(g->watchdog, NULL, 0);
+	if (g->wd_ready >= 0)
+		close(g->wd_ready);
+	g->wd_fd = g->wd_ready = -1;
 	g->watchdog = 0;
+}
+
+/* The lost-lock watch, before the watchdog is forked, where the store
+ * allows it: the watchdog then holds the last reference to it and drops
+ * it when it exits, so guard's own exit does not wait for the kernel to
+ * reap the watch (7 to 24 ms on Linux 6.18, docs/performance.md). The
+ * directory store's watch is an inotify instance and nothing else, so a
+ * copy in the watchdog is harmless (it never reads it, and the command's
+ * exec drops it: close-on-exec). Not on a networked store (etcd), whose
+ * watch is served by a thread of this process that the watchdog would
+ * not have; nor with --wait, whose waiter leaves an inotify instance
+ * that the watch then reuses (one instance, not two, while guard runs):
+ * there it is made once the lock is taken (cmd_guard). */
+static void watch_early(struct guard *g)
+{
+	if (g->wait || lokt_root_is_url(lokt_store_root(g->c->store)))
+		return;
+	if (lokt_watch(g->c->store, LOKT_LOCK, g->name, &g->watch) < 0)
+		g->watch = -1;
 }
 
 /* In the child: become the command. Never returns. */
@@ -492,6 +522,12 @@ static void finish(struct guard *g)
 
 	if (g->tty >= 0)
 		tcsetpgrp(g->tty, getpgrp());
+	/* Closed while the watchdog, not yet told "done", still holds its
+	 * copy of a watch made early: ours is then not the last close, and
+	 * does not wait for the kernel (watch_early). */
+	if (g->watch >= 0)
+		close(g->watch);
+	g->watch = -1;
 	/* Given up (not renewed): removed if still ours; if not, the loss
 	 * was reported and audited already. */
 	r = 0;
@@ -507,8 +543,6 @@ static void finish(struct guard *g)
 	end_watchdog(g);
 	if (g->sfd >= 0)
 		close(g->sfd);
-	if (g->watch >= 0)
-		close(g->watch);
 }
 
 /* Take the lock: 0, or -1 with guard's exit status in *ret_exit (which
@@ -571,7 +605,7 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 {
 	static volatile sig_atomic_t cancel;
 	struct guard g = { .c = c, .timeout_ms = DEFAULT_WAIT_MS, .wd_fd = -1,
-			   .sfd = -1, .watch = -1, .tty = -1 };
+			   .wd_ready = -1, .sfd = -1, .watch = -1, .tty = -1 };
 	sigset_t mask;
 	int r;
 
@@ -582,12 +616,15 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 	if (c->no_exec)
 		return 0; /* an in-process caller that must not fork or exec */
 	cli_catch_signals(&cancel);
+	watch_early(&g);
 	if ((r = start_watchdog(&g)) < 0) {
 		cli_error("cannot start the watchdog of \"%s\": %s", g.cmd[0],
 			  strerror(-r));
 		return 1;
 	}
 	if (acquire(&g, &cancel, &r) < 0) {
+		if (g.watch >= 0)
+			close(g.watch); /* before "done": as in finish() */
 		end_watchdog(&g);
 		return r;
 	}
@@ -604,6 +641,16 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 		finish(&g);
 		return 128 + cancel;
 	}
+	/* Asked only now: the watchdog left our session while we took the
+	 * lock, and must have before the command exists (watchdog.c). */
+	r = cli_watchdog_detached(g.wd_ready);
+	g.wd_ready = -1;
+	if (r < 0) {
+		cli_error("cannot start the watchdog of \"%s\": %s", g.cmd[0],
+			  strerror(-r));
+		finish(&g);
+		return 1;
+	}
 	g.sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	set_env(&g);
 	if (g.sfd < 0 || (r = start_command(&g)) < 0) {
@@ -617,8 +664,11 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 	g.confirm_ms = lokt_store_confirm_ms(c->store);
 	g.confirmed_at = cli_mono_ms();
 	/* Without the watch (inotify exhausted), the periodic check still
-	 * finds a loss, a few seconds late. */
-	if ((r = lokt_watch(c->store, LOKT_LOCK, g.name, &g.watch)) < 0)
+	 * finds a loss, a few seconds late. A watch made early has seen our
+	 * own acquisition: dropped, as loop() looks at the lock first. */
+	if (g.watch >= 0)
+		(void)lokt_watch_changed(g.watch, g.name);
+	else if ((r = lokt_watch(c->store, LOKT_LOCK, g.name, &g.watch)) < 0)
 		cli_warning("cannot watch lock \"%s\" (%s): a lost lock is "
 			    "found within %ds instead of at once",
 			    g.name, lokt_strerror(r), CHECK_MS / 1000);

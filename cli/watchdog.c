@@ -15,7 +15,9 @@
  *   P<pid>  from the command before exec: its pid, which is its group
  *   L       from guard: the lock was lost (lokt_renew audited it), so
  *           there is nothing left to release
- *   D       from guard before a normal exit: nothing to do
+ *   D       from guard before a normal exit, after its release: nothing
+ *           to do; the watchdog exits at once, and guard does not wait
+ *           for it (guard.c)
  *
  * End of file without "D" means guard died: the kernel closed its write
  * end. The watchdog then sends SIGTERM to the command's process group,
@@ -39,11 +41,13 @@
  * guard's death in every case, and a death signal would only race it.
  *
  * The watchdog runs in a session (and process group) of its own, made
- * before cli_watchdog_start returns, so before the command exists. What
- * kills guard's group or session (`timeout -s KILL`, `kill -9 -- -PGID`,
- * a closing terminal, `pkill -s`) therefore never reaches it: in guard's
- * group it died with guard, its lock (kept by it) was then stale, and the
- * next `lokt lock` broke it while the command, in its own group, ran on.
+ * before cli_watchdog_detached returns, which guard calls before it
+ * starts the command (not at once: the lock is taken meanwhile), so
+ * before the command exists. What kills guard's group or session
+ * (`timeout -s KILL`, `kill -9 -- -PGID`, a closing terminal,
+ * `pkill -s`) therefore never reaches it: in guard's group it died with
+ * guard, its lock (kept by it) was then stale, and the next `lokt lock`
+ * broke it while the command, in its own group, ran on.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -274,31 +278,44 @@ static void watch(const struct cli_watchdog *wd, int rfd)
 	_exit(0);
 }
 
-/* In the new watchdog: leave guard's session, then say so on ready. */
+/* In the new watchdog: leave guard's session, then say so on ready.
+ * It prints nothing, and lets go of guard's standard input, output and
+ * error: guard does not wait for it once told "D", and a caller reading
+ * guard's output to its end (out=$(lokt guard ...), ssh, a pipe) must
+ * not wait for the watchdog either, which may take a while to exit (the
+ * last close of guard's watch is its, guard.c watch_early) or run on
+ * after guard died, until the command is stopped. */
 static void detach(int ready)
 {
 	char ok = setsid() < 0 ? 'E' : 'S';
+	int fd, null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
+	/* Without /dev/null (a bare chroot) they are kept, as before. */
+	for (fd = STDIN_FILENO; null >= 0 && fd <= STDERR_FILENO; fd++)
+		if (fd != null)
+			dup2(null, fd);
+	if (null > STDERR_FILENO)
+		close(null);
 	if (write(ready, &ok, 1) != 1 || ok != 'S')
 		_exit(1);
 	close(ready);
 }
 
-/* Wait for the watchdog's word from detach(). */
-static int detached(int ready)
+int cli_watchdog_detached(int ready)
 {
 	ssize_t n;
 	char ok;
 
 	while ((n = read(ready, &ok, 1)) < 0 && errno == EINTR)
 		;
+	close(ready);
 	if (n < 0)
 		return -errno;
 	return n == 1 && ok == 'S' ? 0 : -ECHILD;
 }
 
 int cli_watchdog_start(const struct cli_watchdog *wd, pid_t *ret_pid,
-		       int *ret_wfd)
+		       int *ret_wfd, int *ret_ready)
 {
 	int fds[2], ready[2], r;
 	pid_t pid;
@@ -324,16 +341,9 @@ int cli_watchdog_start(const struct cli_watchdog *wd, pid_t *ret_pid,
 	}
 	close(ready[1]);
 	close(fds[0]);
-	r = detached(ready[0]);
-	close(ready[0]);
-	if (r < 0) {
-		/* it is dead or dying: no command runs yet to stop */
-		close(fds[1]);
-		waitpid(pid, NULL, 0);
-		return r;
-	}
 	*ret_pid = pid;
 	*ret_wfd = fds[1];
+	*ret_ready = ready[0];
 	return 0;
 
 err_ready:

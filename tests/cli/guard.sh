@@ -204,4 +204,101 @@ check "guard killed while re-entering: the shell's lock stays held" grep -qx hel
 check "... and its command was stopped all the same" \
 	wait_for 20 eval '! pgrep -f "^sleep 601$" >/dev/null'
 
+# --- guard's end: its watchdog is not waited for ----------------------------
+# Told "done", the watchdog exits at once, and guard does not wait for it
+# (its exit may be slow: it drops the last reference to guard's watch,
+# docs/performance.md). The command stops the watchdog (SIGSTOP) and then
+# prints: guard still releases, exits, and a reader of its output sees the
+# end at once (the watchdog holds none of guard's stdio). Let go on, the
+# watchdog exits without touching the lock again.
+rm -f "$T/gd.ready" "$T/gd.go" "$T/gd.out"
+(
+	o=$("$LOKT" guard gd -- sh -c ": >$T/gd.ready
+		while [ ! -e $T/gd.go ]; do sleep 0.05; done; echo hi")
+	echo "$? $o" >"$T/gd.tmp" && mv "$T/gd.tmp" "$T/gd.out"
+) &
+bg=$!
+track "$bg"
+wd=
+if wait_for 30 test -e "$T/gd.ready"; then
+	wd=$(record gd | jget 'd.get("keeper_pid", 0)')
+	track "$wd"
+	kill -STOP "$wd"
+	: >"$T/gd.go"
+	check "guard ends while its watchdog is stopped, output and all" \
+		wait_for 30 test -e "$T/gd.out"
+	check "... with the command's status and output ($(cat "$T/gd.out" 2>/dev/null))" \
+		test "$(cat "$T/gd.out" 2>/dev/null)" = "0 hi"
+	expect_exit 3 "... and the lock released" "$LOKT" exists gd
+	check "... by guard: one release audited" test "$(audit_count release gd)" = 1
+	check "the watchdog was not waited for (still there, stopped)" \
+		test "$(sed 's/.*) //' "/proc/$wd/stat" 2>/dev/null | cut -c1)" = T
+	kill -CONT "$wd"
+	check "let go on, the watchdog exits" wait_for 30 gone "$wd"
+	check "... releasing nothing again (1 release, no loss)" \
+		test "$(audit_count release gd) $(audit_count lost gd)" = "1 0"
+	expect_exit 0 "... and the next lokt lock gets the lock" "$LOKT" lock gd -q
+	"$LOKT" unlock gd -q
+else
+	not_ok "guarded command (watchdog test) started"
+fi
+[ -n "$wd" ] && kill -CONT "$wd" 2>/dev/null
+
+# Nothing guard leaves behind stays: a subreaper above guard (as a service
+# manager is) reaps its watchdog, which exited 0, and no child is left.
+out=$("$PY" - "$LOKT" <<'EOF'
+import ctypes, os, subprocess, sys
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+guard = subprocess.Popen([sys.argv[1], "guard", "gz", "--", "true"])
+others = []
+while True:
+    try:
+        pid, st = os.waitpid(-1, 0)
+    except ChildProcessError:
+        break
+    if pid == guard.pid:
+        print("guard", os.waitstatus_to_exitcode(st))
+    else:
+        others.append(os.waitstatus_to_exitcode(st))
+print("others", *others)
+EOF
+)
+check "under a subreaper: guard exits 0, its watchdog is reaped, exited 0 ($out)" \
+	test "$out" = "guard 0
+others 0"
+expect_exit 3 "... and the lock was released" "$LOKT" exists gz
+
+# guard killed right after its command ended, before it released (here
+# stopped by the command, then SIGKILLed): its watchdog releases the lock.
+"$LOKT" guard gr -- sh -c 'kill -STOP $PPID' &
+gpid=$!
+track "$gpid"
+stopped() { [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" = T ]; }
+if wait_for 30 stopped "$gpid"; then
+	check "guard stopped after its command: the lock is still held" has_record gr
+	kill -9 "$gpid"
+	wait "$gpid" 2>/dev/null
+	check "guard SIGKILLed after its command ended: the watchdog releases the lock" \
+		wait_for 30 eval '! has_record gr'
+	check "... as a release (audited), not a stale-break" \
+		test "$(audit_count release gr) $(audit_count stale-break gr)" = "1 0"
+else
+	not_ok "guard stopped by its command"
+fi
+
+# The directory store's watch is made before the watchdog is forked, so
+# the watchdog holds a copy of guard's inotify instance: guard's exit is
+# then not its last close (which waits for the kernel). Not on etcd, whose
+# watch is a thread of guard's, made after the fork.
+if on_etcd; then
+	skip "the watchdog shares guard's inotify watch" "etcd: its watch is a thread of guard's"
+else
+	"$LOKT" guard gi -- sh -c 'ls -l /proc/$PPID/fd >"$0"
+		"$LOKT" status gi --json | "$PY" -c "import json, sys
+print(json.load(sys.stdin)[\"keeper_pid\"])" >"$0.wd"
+		ls -l /proc/$(cat "$0.wd")/fd >>"$0"' "$T/gi.out"
+	check "the watchdog holds guard's inotify watch ($(grep -c inotify "$T/gi.out") of 2)" \
+		test "$(grep -c 'anon_inode:inotify' "$T/gi.out")" = 2
+fi
+
 done_testing
