@@ -1244,6 +1244,7 @@ static int send_ops(struct etxn *t, size_t from, size_t to, int which,
 {
 	struct lokt_store *s = t->t.s;
 	struct lokt_etcd_txn x;
+	const struct lokt_kv *place;
 	bool creates = false, adds = false;
 	char held[128], *slot;
 	int r;
@@ -1309,9 +1310,11 @@ static int send_ops(struct etxn *t, size_t from, size_t to, int which,
 				      op->lease, op->what == OP_REPLACE);
 		}
 		/* The asker leaves the queue as it takes the lock. */
-		if ((op->what == OP_CREATE || (op->what == OP_PUT && op->adds)) &&
-		    op->kind == LOKT_LOCK && own_place(t))
-			lokt__txn_delete(&x, true, own_place(t)->key, NULL);
+		place = op->what == OP_CREATE || (op->what == OP_PUT && op->adds) ?
+				own_place(t) :
+				NULL;
+		if (place && op->kind == LOKT_LOCK)
+			lokt__txn_delete(&x, true, place->key, NULL);
 		if (op->what == OP_CREATE && op->kind == LOKT_LOCK &&
 		    op->lease) {
 			snprintf(held, sizeof(held),
