@@ -485,8 +485,14 @@ static void loop(struct guard *g)
 			       { .fd = g->watch, .events = POLLIN } };
 	bool changed;
 
-	/* First look now: a change before the watch began made no event. */
+	/* First look now: a change before the watch began made no event.
+	 * On etcd the watch of our own lock began at our last write
+	 * (lokt_watch in lokt.h): nothing was missed, the first look is the
+	 * first periodic one (and the command starts alone, without two
+	 * requests beside it). */
 	g->check_at = g->lost ? 0 : cli_mono_ms();
+	if (g->check_at && g->confirm_ms && !g->outer && g->watch >= 0)
+		g->check_at += check_ms(g);
 	while (!g->done) {
 		changed = false;
 		if (poll(p, g->watch >= 0 ? 2 : 1, next_timeout(g)) > 0) {

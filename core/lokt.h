@@ -517,7 +517,10 @@ int lokt_waiters(struct lokt_store *s, const char *name, size_t *ret_n);
  * replaced, removed. A holder that must learn at once that its lock was
  * broken or taken polls it, then calls lokt_watch_changed and, on 1, looks
  * with lokt_get. Local changes only: a change made by another host on a
- * shared filesystem produces no event here (re-check on a timer too). */
+ * shared filesystem produces no event here (re-check on a timer too).
+ * On an etcd store every change is seen, from every host, and a lock
+ * this process tends (lokt_tend) is watched from its last write on: a
+ * change made between that write and the watch is reported at once. */
 int lokt_watch(struct lokt_store *s, enum lokt_kind kind, const char *name,
 	       int *ret_fd);
 

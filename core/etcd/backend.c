@@ -2178,6 +2178,7 @@ static int e_watch(struct lokt_store *s, enum lokt_kind kind,
 	struct estore *e = es(s);
 	struct relay *rl = calloc(1, sizeof(*rl));
 	char *k = key_of(s, area_of(kind), name);
+	int64_t from = 0;
 	int sv[2], r;
 
 	if (!rl || !k) {
@@ -2185,7 +2186,16 @@ static int e_watch(struct lokt_store *s, enum lokt_kind kind,
 		free(k);
 		return -ENOMEM;
 	}
-	r = lokt__gw_watch_open(e->gw, k, strlen(k), NULL, 0, 0, &rl->watch);
+	/* A lock tended here: from just after what this process last wrote
+	 * of it, so that nothing done to it since is missed (lokt.h). */
+	pthread_mutex_lock(&e->tend_lock);
+	for (size_t i = 0; kind == LOKT_LOCK && i < e->n_tended; i++)
+		if (!strcmp(e->tended[i].name, name) && e->tended[i].value &&
+		    e->tended[i].mod_rev > 0)
+			from = e->tended[i].mod_rev + 1;
+	pthread_mutex_unlock(&e->tend_lock);
+	r = lokt__gw_watch_open(e->gw, k, strlen(k), NULL, 0, from,
+				&rl->watch);
 	free(k);
 	if (r == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		r = -errno;

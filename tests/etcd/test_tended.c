@@ -15,6 +15,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -343,5 +344,28 @@ Test(tended, a_lock_taken_again_revokes_its_own_lease, .init = start,
 	etcdctl(out, sizeof(out), "lease timetolive %llx", lease);
 	cr_assert(strstr(out, "expired") != NULL,
 		  "the released lock's lease was left alive: %s", out);
+	lokt_store_close(s);
+}
+
+/* A watch of a lock this process tends starts at its last write: a
+ * steal made before the watch is reported by it (lokt.h, lokt_watch),
+ * so guard need not look at once. */
+Test(tended, a_watch_sees_what_happened_since_the_last_write, .init = start,
+     .fini = stop, .timeout = 60)
+{
+	struct lokt_store *s = open_store();
+	struct lokt_result res;
+	struct lokt_who who;
+	struct pollfd p;
+	int fd = -1;
+
+	take_tended(s, "w1", &who, &res);
+	steal("w1");
+	cr_assert_eq(lokt_watch(s, LOKT_LOCK, "w1", &fd), 0);
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, 5000), 1,
+		     "the steal before the watch was not reported");
+	cr_assert_eq(lokt_watch_changed(fd, "w1"), 1);
+	close(fd);
 	lokt_store_close(s);
 }
