@@ -31,20 +31,7 @@
 struct dir_txn {
 	struct lokt_txn t;
 	int lk; /* the sidecar, flock()ed */
-	struct lokt_offer off; /* the first waiter's, between offer and
-				  offer_end; off.qfd -1 otherwise */
-	char *audit; /* the transition's audit lines, written at its end */
-	size_t audit_len, audit_cap;
 };
-
-/* The transition's audit lines, in one append (one flock and write of
- * the log for all of them), still under the sidecar lock. */
-static void audit_flush(struct dir_txn *d)
-{
-	if (d->audit_len)
-		lokt__audit_file_append(d->t.s, d->audit, d->audit_len);
-	d->audit_len = 0;
-}
 
 static void meta_of(const struct stat *st, struct lokt_meta *ret)
 {
@@ -68,8 +55,6 @@ static int dir_begin(struct lokt_store *s, enum lokt_kind kind,
 		return r;
 	}
 	d->t = (struct lokt_txn){ .s = s, .kind = kind, .name = name };
-	d->off.qfd = -1;
-	d->off.bell = -1;
 	*ret = &d->t;
 	return 0;
 }
@@ -103,7 +88,6 @@ static int dir_queue(struct lokt_txn *t, uint64_t seq, struct lokt_queue *ret)
 static int write_rec(struct lokt_txn *t, const struct lokt_record *rec,
 		     bool publish)
 {
-	struct dir_txn *d = (struct dir_txn *)t;
 	char *json;
 	int r;
 
@@ -113,11 +97,7 @@ static int write_rec(struct lokt_txn *t, const struct lokt_record *rec,
 	if (publish)
 		r = lokt__file_publish(t->s, t->kind, t->name, json);
 	else
-		/* During a hand-over, written in the queue directory: the
-		 * waiter at the head, watching locks/, is not woken by the
-		 * temporary file (dirwait.c). */
-		r = lokt__file_replace_via(t->s, t->kind, t->name, json,
-					   d->off.qfd);
+		r = lokt__file_replace(t->s, t->kind, t->name, json);
 	free(json);
 	return r;
 }
@@ -156,57 +136,9 @@ static int dir_remove(struct lokt_txn *t, enum lokt_kind kind)
 	return lokt__file_remove(t->s, kind, t->name);
 }
 
-/* The first waiter's offer, used only when it parses as a record of
- * this name, of the ticket's own user (a ticket is made by its waiter:
- * nobody offers a record in another user's name). */
-static int dir_offer(struct lokt_txn *t, struct lokt_record *ret)
-{
-	struct dir_txn *d = (struct dir_txn *)t;
-	int r;
-
-	if (t->kind != LOKT_LOCK)
-		return -EINVAL;
-	lokt__queue_offer_end(&d->off, false);
-	r = lokt__queue_offer(t->s, t->name, &d->off);
-	if (r < 0)
-		return r;
-	if (!d->off.json ||
-	    lokt_record_parse(d->off.json, strlen(d->off.json), ret) < 0 ||
-	    strcmp(ret->name, t->name) || !ret->lock_id[0] || ret->pid <= 0 ||
-	    ret->uid != (int64_t)d->off.uid)
-		return -LOKT_E_NOT_FOUND;
-	return 0;
-}
-
-static void dir_offer_end(struct lokt_txn *t, bool handed)
-{
-	struct dir_txn *d = (struct dir_txn *)t;
-
-	if (handed)
-		audit_flush(d); /* before the waiter learns */
-	lokt__queue_offer_end(&d->off, handed);
-}
-
 static void dir_audit(struct lokt_txn *t, const char *line, size_t len)
 {
-	struct dir_txn *d = (struct dir_txn *)t;
-	size_t cap = d->audit_cap ? d->audit_cap : 1024;
-	char *p;
-
-	while (cap < d->audit_len + len)
-		cap *= 2;
-	if (cap != d->audit_cap) {
-		p = realloc(d->audit, cap);
-		if (!p) {
-			audit_flush(d);
-			lokt__audit_file_append(t->s, line, len);
-			return;
-		}
-		d->audit = p;
-		d->audit_cap = cap;
-	}
-	memcpy(d->audit + d->audit_len, line, len);
-	d->audit_len += len;
+	lokt__audit_file_append(t->s, line, len);
 }
 
 static int dir_end(struct lokt_txn *t, bool commit)
@@ -214,9 +146,6 @@ static int dir_end(struct lokt_txn *t, bool commit)
 	struct dir_txn *d = (struct dir_txn *)t;
 
 	(void)commit; /* every write is already made, each atomic */
-	audit_flush(d);
-	free(d->audit);
-	lokt__queue_offer_end(&d->off, false);
 	lokt__name_unlock(d->lk);
 	free(d);
 	return 0;
@@ -475,10 +404,6 @@ const struct lokt_backend lokt__dir_backend = {
 	.wait_behind = lokt__dir_wait_behind,
 	.wait_sleep = lokt__dir_wait_sleep,
 	.wait_leave = lokt__dir_wait_leave,
-	.wait_offer = lokt__dir_wait_offer,
-	.wait_handed = lokt__dir_wait_handed,
-	.offer = dir_offer,
-	.offer_end = dir_offer_end,
 	.watch = dir_watch,
 	.tend = NULL, /* no leases: a holder's liveness is its pid */
 	.deadline = NULL, /* every call is local */

@@ -57,10 +57,6 @@ struct lokt_waiter {
 	pid_t watched[2]; /* the pids behind pidfd[] */
 	pid_t fired[2]; /* a pid whose pidfd already woke us: not watched
 			   again (a zombie stays readable) */
-	bool offered; /* our ticket offers a record (hand-over) */
-	bool quiet_moves; /* at the head, offering, behind a plain record:
-			     its replacement by rename does not wake us */
-	bool rung_handed; /* a releaser rang: handed over, and done */
 };
 
 /* The idle instances of another process (we are its fork): forgotten,
@@ -200,34 +196,6 @@ int lokt__dir_wait_join(struct lokt_store *s, const char *name,
 	return 0;
 }
 
-int lokt__dir_wait_offer(struct lokt_waiter *w, const struct lokt_record *rec)
-{
-	char *json;
-	int r;
-
-	w->offered = false;
-	w->quiet_moves = false;
-	if (!rec)
-		return lokt__ticket_offer(&w->t, NULL);
-	r = lokt_record_format(rec, &json);
-	if (r < 0)
-		return r;
-	r = lokt__ticket_offer(&w->t, json);
-	free(json);
-	w->offered = r == 0;
-	return r;
-}
-
-bool lokt__dir_wait_handed(struct lokt_waiter *w, bool sure)
-{
-	if (!sure && !w->rung_handed)
-		return false;
-	w->t.handed = true; /* the releaser removed ticket and bell */
-	w->offered = false;
-	w->quiet_moves = false;
-	return true;
-}
-
 int64_t lokt__dir_wait_plan(struct lokt_waiter *w,
 			    const struct lokt_wait_hint *h, int64_t now)
 {
@@ -236,15 +204,6 @@ int64_t lokt__dir_wait_plan(struct lokt_waiter *w,
 	bool ok = true;
 
 	pidfds_close(w);
-	/* The hand-over of our offer replaces the record with one rename,
-	 * and rings us after its audit: that ring is the one wake-up. A
-	 * rename over a plain record frees nothing else (a renewal, lokt
-	 * 1.x's rename over its own empty file); over the record of several
-	 * holders it may free a place, so then it wakes us. */
-	w->quiet_moves = w->offered && h->q->ahead == 0 &&
-			 h->r == -LOKT_E_HELD && res->have_other &&
-			 !res->other.future && !res->other.slots &&
-			 !res->other.shared;
 	if (h->q->ahead > 0) {
 		if (h->q->ahead_pid > 0 && !pidfd_watch(w, 1, h->q->ahead_pid))
 			next = now + RETRY_MS;
@@ -281,32 +240,6 @@ bool lokt__dir_wait_behind(struct lokt_waiter *w, bool count,
 	return true;
 }
 
-/* lokt__watch_drain without the rename over our record (quiet_moves):
- * true when anything else about it, or about the directories, came. */
-static bool drain_quiet(struct lokt_waiter *w)
-{
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	const struct inotify_event *ev;
-	bool hit = false;
-	ssize_t n;
-
-	while ((n = read(w->ino, buf, sizeof(buf))) > 0 ||
-	       (n < 0 && errno == EINTR)) {
-		for (char *p = buf; n > 0 && p < buf + n;
-		     p += sizeof(*ev) + ev->len) {
-			ev = (const struct inotify_event *)p;
-			if (ev->mask & (IN_Q_OVERFLOW | IN_DELETE_SELF |
-					IN_MOVE_SELF | IN_IGNORED) ||
-			    (ev->len && !strcmp(ev->name, w->json) &&
-			     !(ev->mask & IN_MOVED_TO)))
-				hit = true;
-		}
-	}
-	/* A read error other than EAGAIN: look, as lokt__watch_drain's
-	 * caller does. */
-	return hit || (n < 0 && errno != EAGAIN);
-}
-
 /* Sleep until an event or for timeout ms; true when an event or a death
  * calls for a new attempt now. */
 bool lokt__dir_wait_sleep(struct lokt_waiter *w, int64_t timeout)
@@ -337,13 +270,10 @@ bool lokt__dir_wait_sleep(struct lokt_waiter *w, int64_t timeout)
 		if (!pfd[i].revents)
 			continue;
 		if (what[i] == INO) {
-			if (w->quiet_moves ? drain_quiet(w) :
-					     lokt__watch_drain(w->ino, w->json,
-							       -1) != 0)
+			if (lokt__watch_drain(w->ino, w->json, -1) != 0)
 				hit = true;
 		} else if (what[i] == BELL) {
-			if (lokt__bell_drain(&w->t))
-				w->rung_handed = true;
+			lokt__bell_drain(&w->t);
 			hit = true;
 		} else {
 			w->fired[what[i]] = w->watched[what[i]];

@@ -25,12 +25,6 @@
  * listens (wait.c explains why that is enough). A hostile member of a
  * shared store may plant anything there: a bell is opened with O_NOFOLLOW
  * and O_NONBLOCK and used only if it is a FIFO (and, for our own, ours).
- *
- * After a ticket's first line, its waiter may offer the record it would
- * publish, for a releaser to publish it for the first live waiter (the
- * hand-over, docs/protocol.md): written without the sidecar, so a
- * releaser may read it half-written, which then does not parse and is
- * not used. The releaser rings the waiter with LOKT_BELL_HANDED.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -88,11 +82,12 @@ static int bell_make(int qfd, uint64_t seq, mode_t share)
  * already). A reader that died since the open makes write fail with
  * EPIPE and raise SIGPIPE, which must not kill a library's caller: it is
  * blocked for this thread around the write, and taken back if raised. */
-static bool fifo_poke(int fd, char c)
+static bool fifo_poke(int fd)
 {
 	static const struct timespec none = { 0, 0 };
 	sigset_t pipe_set, old;
 	ssize_t n;
+	char c = 0;
 	int err;
 
 	sigemptyset(&pipe_set);
@@ -119,8 +114,7 @@ static bool bell_ring(int qfd, uint64_t seq)
 	fd = openat(qfd, file, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	heard = fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) &&
-		fifo_poke(fd, LOKT_BELL_RING);
+	heard = fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && fifo_poke(fd);
 	close(fd);
 	return heard;
 }
@@ -235,8 +229,6 @@ int lokt__ticket_take(struct lokt_store *s, const char *name,
 	}
 	ret->fd = fd;
 	ret->seq = max + 1;
-	ret->head_len = (size_t)len;
-	ret->handed = false;
 	ret->bell = bell_make(qfd, ret->seq, s->share);
 	r = 0;
 out:
@@ -280,7 +272,7 @@ void lokt__ticket_drop(struct lokt_store *s, const char *name,
 
 	if (t->fd < 0)
 		return;
-	qfd = t->handed ? -1 : queue_open(s, name, false);
+	qfd = queue_open(s, name, false);
 	if (qfd >= 0) {
 		/* The bell first: once the ticket is gone its number may
 		 * be taken again, with a bell of its own. */
@@ -299,135 +291,6 @@ void lokt__ticket_drop(struct lokt_store *s, const char *name,
 	t->fd = -1;
 }
 
-static int ticket_live(int dfd, const char *file, int *ret_fd,
-		       struct stat *ret_st);
-
-int lokt__ticket_offer(struct lokt_ticket *t, const char *json)
-{
-	size_t len;
-
-	if (t->fd < 0)
-		return -EBADF;
-	if (!json)
-		return ftruncate(t->fd, (off_t)t->head_len) < 0 ? -errno : 0;
-	len = strlen(json);
-	errno = 0;
-	if (pwrite(t->fd, json, len, (off_t)t->head_len) != (ssize_t)len)
-		return errno ? -errno : -EIO;
-	return 0;
-}
-
-/* The offer in a ticket's bytes: what follows its first line. Written
- * by the waiter without the sidecar, so a releaser may read it half
- * written: the caller's parse then fails and nothing is handed over. */
-static char *offer_of(int fd)
-{
-	char buf[4096];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	char *nl;
-
-	if (n <= 0 || n == (ssize_t)sizeof(buf) - 1)
-		return NULL; /* none, or larger than any record we offer */
-	buf[n] = '\0';
-	nl = strchr(buf, '\n');
-	return nl && nl[1] ? strdup(nl + 1) : NULL;
-}
-
-/* Ticket seq's bell, to ring it: opened for reading too, so that the
- * write never meets a FIFO without readers (EPIPE, SIGPIPE) and needs
- * no signal mask; -1 when it is not a FIFO (planted) or absent. */
-static int bell_open(int qfd, uint64_t seq)
-{
-	char file[32];
-	struct stat st;
-	int fd;
-
-	bell_name(seq, file, sizeof(file));
-	fd = openat(qfd, file, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
-}
-
-int lokt__queue_offer(struct lokt_store *s, const char *name,
-		      struct lokt_offer *ret)
-{
-	uint64_t next[2] = { 0, 0 };
-	char file[32], bell[32];
-	struct stat st;
-	int qfd, fd, r;
-
-	memset(ret, 0, sizeof(*ret));
-	ret->qfd = -1;
-	ret->bell = -1;
-	qfd = queue_open(s, name, false);
-	if (qfd < 0)
-		return qfd == -ENOENT ? -LOKT_E_NOT_FOUND : qfd;
-	/* The lowest ticket, again after each dead one (removed). A queue
-	 * of RING_TRIES dead tickets is left to the acquirers' prune. */
-	for (int i = 0; i < RING_TRIES; i++) {
-		r = for_each_ticket(qfd, next_seq, next);
-		if (r < 0)
-			break;
-		r = -LOKT_E_NOT_FOUND;
-		if (!next[1])
-			break;
-		snprintf(file, sizeof(file), "%020" PRIu64, next[1]);
-		fd = -1;
-		r = ticket_live(qfd, file, &fd, &st);
-		if (r < 0)
-			break;
-		if (r == 1) {
-			ret->qfd = qfd;
-			ret->seq = next[1];
-			ret->uid = st.st_uid;
-			ret->bell = bell_open(qfd, next[1]);
-			/* A waiter we could not ring would not learn: it
-			 * gets no hand-over. */
-			ret->json = ret->bell >= 0 ? offer_of(fd) : NULL;
-			close(fd);
-			return 0;
-		}
-		bell_name(next[1], bell, sizeof(bell));
-		unlinkat(qfd, bell, 0);
-		unlinkat(qfd, file, 0);
-		next[0] = next[1];
-		next[1] = 0;
-		r = -LOKT_E_NOT_FOUND;
-	}
-	close(qfd);
-	return r;
-}
-
-void lokt__queue_offer_end(struct lokt_offer *o, bool handed)
-{
-	char file[32];
-
-	free(o->json);
-	o->json = NULL;
-	if (o->qfd < 0)
-		return;
-	if (handed) {
-		/* The waiter first, the moment its record and audit lines
-		 * are written: it only closes its ticket and bell, whose
-		 * names are ours to remove (no ticket is taken before our
-		 * sidecar lock is dropped). */
-		(void)!write(o->bell, &(char){ LOKT_BELL_HANDED }, 1);
-		bell_name(o->seq, file, sizeof(file));
-		unlinkat(o->qfd, file, 0);
-		snprintf(file, sizeof(file), "%020" PRIu64, o->seq);
-		unlinkat(o->qfd, file, 0);
-		ring_next(o->qfd, o->seq);
-	}
-	if (o->bell >= 0)
-		close(o->bell);
-	o->bell = -1;
-	close(o->qfd);
-	o->qfd = -1;
-}
-
 struct scan {
 	uint64_t seq; /* ours, 0: none */
 	bool prune;
@@ -437,10 +300,9 @@ struct scan {
 };
 
 /* Is the ticket file's waiter alive? (It holds the flock.) */
-static int ticket_live(int dfd, const char *file, int *ret_fd,
-		       struct stat *ret_st)
+static int ticket_live(int dfd, const char *file, int *ret_fd)
 {
-	int fd = lokt__open_in(dfd, file, O_RDONLY, S_IFREG, ret_st);
+	int fd = lokt__open_in(dfd, file, O_RDONLY, S_IFREG, NULL);
 
 	if (fd < 0)
 		return fd == -ENOENT ? 0 : fd;
@@ -467,7 +329,7 @@ static int scan_one(int dfd, const char *file, uint64_t seq, void *ud)
 		sc->q.live++;
 		return 0;
 	}
-	r = ticket_live(dfd, file, &fd, NULL);
+	r = ticket_live(dfd, file, &fd);
 	if (r < 0)
 		return r;
 	if (r == 0) {
@@ -527,15 +389,12 @@ int lokt__queue_scan(struct lokt_store *s, const char *name, uint64_t seq,
 	return 0;
 }
 
-bool lokt__bell_drain(struct lokt_ticket *t)
+void lokt__bell_drain(struct lokt_ticket *t)
 {
-	bool handed = false;
 	char buf[64];
-	ssize_t n;
 
-	while (t->bell >= 0 && (n = read(t->bell, buf, sizeof(buf))) > 0)
-		handed = handed || memchr(buf, LOKT_BELL_HANDED, n);
-	return handed;
+	while (t->bell >= 0 && read(t->bell, buf, sizeof(buf)) > 0)
+		;
 }
 
 int lokt__ticket_live(struct lokt_store *s, const char *name, uint64_t seq)
@@ -547,7 +406,7 @@ int lokt__ticket_live(struct lokt_store *s, const char *name, uint64_t seq)
 	if (qfd < 0)
 		return qfd == -ENOENT ? 0 : qfd;
 	snprintf(file, sizeof(file), "%020" PRIu64, seq);
-	r = ticket_live(qfd, file, &fd, NULL);
+	r = ticket_live(qfd, file, &fd);
 	close(qfd);
 	if (fd >= 0)
 		close(fd);

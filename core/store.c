@@ -715,29 +715,21 @@ int lokt__file_publish(struct lokt_store *s, enum lokt_kind kind,
 	return r;
 }
 
-int lokt__file_replace_via(struct lokt_store *s, enum lokt_kind kind,
-			   const char *name, const char *data, int tmp_dfd)
+int lokt__file_replace(struct lokt_store *s, enum lokt_kind kind,
+		       const char *name, const char *data)
 {
 	char tmp[LOKT_NAME_MAX + 40], path[LOKT_NAME_MAX + 8];
 	int dfd = lokt__kind_fd(s, kind), r;
 
-	if (tmp_dfd < 0)
-		tmp_dfd = dfd;
-	r = write_temp(tmp_dfd, name, data, tmp, sizeof(tmp));
+	r = write_temp(dfd, name, data, tmp, sizeof(tmp));
 	if (r < 0)
 		return r;
 	snprintf(path, sizeof(path), "%s.json", name);
-	if (renameat(tmp_dfd, tmp, dfd, path) < 0) {
+	if (renameat(dfd, tmp, dfd, path) < 0) {
 		r = -errno;
-		unlinkat(tmp_dfd, tmp, 0);
+		unlinkat(dfd, tmp, 0);
 	}
 	return r;
-}
-
-int lokt__file_replace(struct lokt_store *s, enum lokt_kind kind,
-		       const char *name, const char *data)
-{
-	return lokt__file_replace_via(s, kind, name, data, -1);
 }
 
 int lokt__file_remove(struct lokt_store *s, enum lokt_kind kind,

@@ -121,11 +121,6 @@ int lokt__file_publish(struct lokt_store *s, enum lokt_kind kind,
 /* Replace <name>.json with `data`: temporary file + rename(2). */
 int lokt__file_replace(struct lokt_store *s, enum lokt_kind kind,
 		       const char *name, const char *data);
-/* The same with the temporary file made in the directory tmp_dfd (-1:
- * the kind's), on the same filesystem: a watcher of the kind's directory
- * then sees the record's rename only (the hand-over, dir.c). */
-int lokt__file_replace_via(struct lokt_store *s, enum lokt_kind kind,
-			   const char *name, const char *data, int tmp_dfd);
 
 /* Remove <name>.json; -LOKT_E_NOT_FOUND when absent. */
 int lokt__file_remove(struct lokt_store *s, enum lokt_kind kind,
@@ -140,9 +135,6 @@ struct lokt_ticket {
 	int fd; /* open and flock()ed while we wait; -1: none */
 	uint64_t seq; /* position key: lower is earlier */
 	int bell; /* our doorbell, readable when rung; -1: none */
-	size_t head_len; /* the "pid start" line; an offer follows it */
-	bool handed; /* a releaser handed us the lock and removed the
-			ticket and bell itself: only close them */
 };
 
 /* Take a ticket after every existing one, with its doorbell (ret->bell
@@ -156,41 +148,12 @@ int lokt__ticket_take(struct lokt_store *s, const char *name,
 void lokt__ticket_drop(struct lokt_store *s, const char *name,
 		       struct lokt_ticket *t);
 
-/* Empty our doorbell after it rang: true if a releaser that handed us
- * the lock rang it (after the record and its audit lines; our ticket and
- * bell are its to remove). */
-#define LOKT_BELL_RING '\0' /* a waiter ahead left */
-#define LOKT_BELL_HANDED 'H' /* a releaser handed the lock over */
-bool lokt__bell_drain(struct lokt_ticket *t);
+/* Empty our doorbell after it rang. */
+void lokt__bell_drain(struct lokt_ticket *t);
 
 /* Is ticket seq of name held by a live waiter? 1 yes, 0 gone or dead
  * (not removed here), -errno. */
 int lokt__ticket_live(struct lokt_store *s, const char *name, uint64_t seq);
-
-/* Write json (a record) after our ticket's first line: the record a
- * releaser may publish for us (docs/protocol.md, "Hand-over"); NULL
- * takes the offer back. */
-int lokt__ticket_offer(struct lokt_ticket *t, const char *json);
-
-/* The first live waiter of a name, for a releaser: tickets of dead
- * waiters before it are removed (only with the sidecar locked). 0 with
- * its ticket and its offer (malloc'd, NULL when it made none) in *ret;
- * -LOKT_E_NOT_FOUND when nobody waits; -errno. ret->qfd stays open until
- * lokt__queue_offer_end. */
-struct lokt_offer {
-	int qfd; /* the queue directory */
-	uint64_t seq; /* the waiter's ticket */
-	uid_t uid; /* the ticket file's owner: the waiter's user */
-	int bell; /* its doorbell, a FIFO, open; -1: none (no offer) */
-	char *json; /* its offer, or NULL */
-};
-int lokt__queue_offer(struct lokt_store *s, const char *name,
-		      struct lokt_offer *ret);
-
-/* Done with the offer. handed: it was published (and audited), so the
- * waiter is rung, then its ticket and bell are removed and the waiter
- * behind it is rung (with the sidecar locked). */
-void lokt__queue_offer_end(struct lokt_offer *o, bool handed);
 
 /* Count the live waiters of a name, relative to ticket `seq` (0: not
  * queued). With prune (only with the sidecar locked), tickets of dead
@@ -209,8 +172,6 @@ bool lokt__dir_wait_behind(struct lokt_waiter *w, bool count,
 			   struct lokt_queue *q);
 bool lokt__dir_wait_sleep(struct lokt_waiter *w, int64_t timeout_ms);
 void lokt__dir_wait_leave(struct lokt_waiter *w);
-int lokt__dir_wait_offer(struct lokt_waiter *w, const struct lokt_record *rec);
-bool lokt__dir_wait_handed(struct lokt_waiter *w, bool sure);
 
 /* audit.c: close the audit log kept open by s. */
 void lokt__audit_file_close(struct lokt_store *s);

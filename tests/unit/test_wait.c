@@ -119,13 +119,8 @@ static int waiter(const char *name, int k, int64_t timeout_ms, int log)
 	r = lokt_acquire(s, name, &me, &opts, &res);
 	if (r == -LOKT_E_TIMEOUT)
 		return CHILD_TIMEOUT;
-	if (r == -LOKT_E_CANCELED) {
-		/* Never holding a lock it reports it did not get. */
-		if (lokt_get(s, LOKT_LOCK, name, &res.other, NULL) == 0 &&
-		    res.other.rec.pid == getpid())
-			return CHILD_ERROR;
+	if (r == -LOKT_E_CANCELED)
 		return CHILD_CANCELED;
-	}
 	if (r < 0)
 		return CHILD_ERROR;
 	len = snprintf(line, sizeof(line), "%d:%zu ", k, seen.max_position);
@@ -216,14 +211,13 @@ Test(wait, fifo_order_and_queue_blocks_plain_acquire)
 		wait_waiters("q", i + 1);
 		wait_reported(i + 1);
 	}
-	/* Stop the first waiter: alive, so still first in line, and the
-	 * release hands it the lock (docs/protocol.md, "Hand-over"). */
+	/* Stop the first waiter: alive, so still first in line. */
 	kill(w[0], SIGSTOP);
 	cr_assert_eq(lokt_release(fx.s, "q", &me, NULL, 0, &res), 0);
 	cr_expect_eq(lokt_acquire(fx.s, "q", &other, NULL, &res),
-		     -LOKT_E_HELD, "handed to the first waiter, not free");
-	cr_expect_eq(res.waiters_ahead, 2);
-	cr_expect(res.have_other && res.other.rec.pid == w[0]);
+		     -LOKT_E_HELD, "a free lock with waiters is not free");
+	cr_expect_eq(res.waiters_ahead, 3);
+	cr_expect_not(res.have_other);
 	kill(w[0], SIGCONT);
 	for (i = 0; i < 3; i++)
 		cr_expect_eq(reap(w[i]), CHILD_WON, "waiter %d", i + 1);
@@ -343,159 +337,6 @@ Test(wait, planted_bells_are_neither_followed_nor_written)
 		  "a regular file is not rung");
 	cr_assert_eq(lokt_release(fx.s, "q", &me, NULL, 0, &res), 0);
 	cr_expect_eq(reap(w2), CHILD_WON, "the queue still works");
-	wait_waiters("q", 0);
-}
-
-/* The line number (from 1) of the first audit line of event by pid, or
- * 0. */
-static int audit_line_of(const char *event, pid_t pid)
-{
-	char ev[64], pd[32], *buf = NULL;
-	size_t cap = 0;
-	int n = 0, at = 0;
-	FILE *f = fopen(lokt_audit_path(fx.s), "r");
-
-	if (!f)
-		return 0;
-	snprintf(ev, sizeof(ev), "\"event\":\"%s\"", event);
-	snprintf(pd, sizeof(pd), "\"pid\":%d,", (int)pid);
-	while (!at && getline(&buf, &cap, f) > 0) {
-		n++;
-		if (strstr(buf, ev) && strstr(buf, pd))
-			at = n;
-	}
-	free(buf);
-	fclose(f);
-	return at;
-}
-
-/* Waiter k of name, spawned, first in line or behind, then stopped:
- * alive, its offer made, asleep or not. */
-static pid_t spawn_stopped(const char *name, int k, int64_t timeout_ms,
-			   int log)
-{
-	pid_t w = spawn_waiter(name, k, timeout_ms, log);
-
-	wait_waiters(name, k);
-	wait_reported(k);
-	kill(w, SIGSTOP);
-	return w;
-}
-
-/* The hand-over: a release publishes the first waiter's record in the
- * same transition. The waiter is stopped, so nothing it does can be what
- * made it the holder: the record is already its own, live, with a fence
- * above the released one, and the audit has the release and then the
- * waiter's acquisition. Resumed, it returns holding it. */
-Test(wait, release_hands_the_lock_to_the_first_waiter)
-{
-	struct lokt_who me = who_of(getpid(), "holder");
-	struct lokt_result res;
-	struct lokt_info in;
-	char logp[PATH_MAX];
-	int log = open_log(logp, sizeof(logp));
-	uint64_t fence;
-	pid_t w;
-
-	cr_assert_eq(lokt_acquire(fx.s, "q", &me, NULL, &res), 0);
-	fence = res.lock.fence;
-	w = spawn_stopped("q", 1, 60000, log);
-	cr_assert_eq(lokt_release(fx.s, "q", &me, NULL, 0, &res), 0);
-	memset(&in, 0, sizeof(in)); /* no assert: w must be resumed */
-	cr_expect_eq(lokt_get(fx.s, LOKT_LOCK, "q", &in, NULL), 0,
-		     "handed over while the waiter was stopped");
-	cr_expect_eq(in.rec.pid, w);
-	cr_expect_str_eq(in.rec.owner, "waiter");
-	cr_expect_eq(in.stale, LOKT_LIVE);
-	cr_expect_gt(in.rec.fence, fence);
-	cr_expect_gt(audit_line_of("acquire", w), audit_line_of("release",
-								getpid()));
-	cr_expect_gt(audit_line_of("release", getpid()), 0);
-	wait_waiters("q", 0); /* the releaser took its ticket down */
-	kill(w, SIGCONT);
-	cr_expect_eq(reap(w), CHILD_WON);
-	close(log);
-	expect_log(logp, "1:1 ");
-	cr_expect_eq(lokt_get(fx.s, LOKT_LOCK, "q", &in, NULL),
-		     -LOKT_E_NOT_FOUND, "released by the waiter, with its id");
-}
-
-/* A freeze set while a waiter waits: the release does not hand over (the
- * freeze is checked in the release's transition); the unfreeze lets the
- * waiter in. */
-Test(wait, a_freeze_stops_the_hand_over)
-{
-	struct lokt_who me = who_of(getpid(), "holder");
-	struct lokt_who ops = who_of(getpid(), "ops");
-	struct lokt_result res;
-	struct lokt_info in;
-	pid_t w;
-
-	cr_assert_eq(lokt_acquire(fx.s, "q", &me, NULL, &res), 0);
-	w = spawn_stopped("q", 1, 60000, -1);
-	cr_assert_eq(lokt_freeze(fx.s, "q", &ops, 600, &res), 0);
-	cr_assert_eq(lokt_release(fx.s, "q", &me, NULL, 0, &res), 0);
-	cr_expect_eq(lokt_get(fx.s, LOKT_LOCK, "q", &in, NULL),
-		     -LOKT_E_NOT_FOUND, "not handed over while frozen");
-	kill(w, SIGCONT);
-	wait_waiters("q", 1);
-	cr_assert_eq(lokt_unfreeze(fx.s, "q", &ops, false, &res), 0);
-	cr_expect_eq(reap(w), CHILD_WON);
-}
-
-/* A waiter handed the lock and SIGKILLed before it learned: its lock is
- * stale at once (its holder is dead) and the next waiter, rung by the
- * releaser, breaks it and gets in. */
-Test(wait, a_waiter_killed_after_the_hand_over_does_not_block)
-{
-	struct lokt_who me = who_of(getpid(), "holder");
-	struct lokt_result res;
-	struct lokt_info in;
-	pid_t w1, w2;
-
-	cr_assert_eq(lokt_acquire(fx.s, "q", &me, NULL, &res), 0);
-	w1 = spawn_stopped("q", 1, 60000, -1);
-	w2 = spawn_waiter("q", 2, 60000, -1);
-	wait_waiters("q", 2);
-	wait_reported(2);
-	cr_assert_eq(lokt_release(fx.s, "q", &me, NULL, 0, &res), 0);
-	memset(&in, 0, sizeof(in));
-	cr_expect_eq(lokt_get(fx.s, LOKT_LOCK, "q", &in, NULL), 0);
-	cr_expect_eq(in.rec.pid, w1, "handed to the first waiter");
-	kill(w1, SIGKILL);
-	cr_expect_eq(reap(w1), 128 + SIGKILL);
-	cr_expect_eq(reap(w2), CHILD_WON);
-	cr_expect(audit_has("\"reason\":\"dead\""));
-}
-
-/* A waiter handed the lock as it is canceled releases it (to the waiter
- * behind) before it returns LOKT_E_CANCELED (the waiter checks it does
- * not hold it then); one whose timeout passes as it is handed the lock
- * keeps it and reports it. */
-Test(wait, cancel_or_timeout_at_the_hand_over_leaks_no_lock)
-{
-	struct lokt_who me = who_of(getpid(), "holder");
-	struct lokt_result res;
-	pid_t w1, w2;
-
-	cr_assert_eq(lokt_acquire(fx.s, "q", &me, NULL, &res), 0);
-	w1 = spawn_stopped("q", 1, -1, -1);
-	w2 = spawn_waiter("q", 2, 60000, -1);
-	wait_waiters("q", 2);
-	wait_reported(2);
-	cr_assert_eq(lokt_release(fx.s, "q", &me, NULL, 0, &res), 0);
-	kill(w1, SIGUSR1);
-	kill(w1, SIGCONT);
-	cr_expect_eq(reap(w1), CHILD_CANCELED);
-	cr_expect_gt(audit_line_of("release", w1), 0, "released by waiter 1");
-	cr_expect_eq(reap(w2), CHILD_WON);
-
-	cr_assert_eq(lokt_acquire(fx.s, "q", &me, NULL, &res), 0);
-	w1 = spawn_stopped("q", 1, 300, -1);
-	cr_assert_eq(lokt_release(fx.s, "q", &me, NULL, 0, &res), 0);
-	sleep_us(500000); /* its deadline passes while it is stopped */
-	kill(w1, SIGCONT);
-	cr_expect_eq(reap(w1), CHILD_WON, "handed before the deadline: kept");
 	wait_waiters("q", 0);
 }
 
