@@ -98,8 +98,16 @@ check "semaphore: $((PROCS * ROUNDS)) sections ran" \
 check "semaphore: more than one was inside at once (peak $(peak))" \
 	test "$(peak)" -ge 2
 broke=$(($(audit_count stale-break sem) + $(audit_count auto-prune sem)))
-check "semaphore: stale slots were broken meanwhile ($broke breaks)" \
-	test "$broke" -ge 1
+if on_etcd && [ "$broke" = 0 ]; then
+	# A SIGKILLed holder's keeper gives its slot back at once; only a
+	# holder whose 1 s TTL ran out while the racers still wanted a slot
+	# is broken, which a slow run (ASan) may not reach.
+	skip "semaphore: stale slots were broken meanwhile" \
+		"none this run: on etcd the dead holders' keepers released them first"
+else
+	check "semaphore: stale slots were broken meanwhile ($broke breaks)" \
+		test "$broke" -ge 1
+fi
 "$LOKT" status --prune-expired >/dev/null
 expect_exit 3 "semaphore: free after the storm" "$LOKT" exists sem
 
