@@ -298,7 +298,8 @@ Test(tended, deadline_bounds_a_call, .init = start, .fini = stop)
 }
 
 /* What etcdctl prints for CMD on the member (its first line). */
-static void etcdctl(char *out, size_t size, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void
+etcdctl(char *out, size_t size, const char *fmt, ...)
 {
 	char cmd[512], args[256];
 	va_list ap;
