@@ -92,7 +92,7 @@ etcd_member() {
 	command -v etcd >/dev/null || { echo "etcd is not installed (apt-get install etcd-server)" >"$T/etcd.why"; return 1; }
 	mkdir -p "$dir"
 	for try in 1 2 3 4 5; do
-		port=$((25000 + RANDOM % 15000)) peer=$((port + 1))
+		port=$((25000 + RANDOM % 7700)) peer=$((port + 1)) # below 32768: etcd/three_members.sh
 		etcd --name m0 --data-dir "$dir/data" \
 			--listen-client-urls "http://127.0.0.1:$port" \
 			--advertise-client-urls "http://127.0.0.1:$port" \

@@ -40,7 +40,7 @@ extendedKeyUsage=serverAuth,clientAuth" &&
 
 started=false
 for try in 1 2 3 4 5; do
-	port=$((25000 + RANDOM % 15000))
+	port=$((25000 + RANDOM % 7700))
 	etcd --name t0 --data-dir "$T/data" \
 		--listen-client-urls "https://127.0.0.1:$port" \
 		--advertise-client-urls "https://127.0.0.1:$port" \
