@@ -119,6 +119,9 @@ struct tended {
 	 * a transition to begin from without reading (see snapshot). */
 	char *value;
 	int64_t create_rev, mod_rev;
+	/* A gate's holder: the revision of this process's last write of
+	 * the gate (0: none known), for lokt_watch to start after it. */
+	int64_t gate_rev;
 };
 
 static struct estore *es(const struct lokt_store *s)
@@ -332,6 +335,17 @@ static void tended_wrote(struct estore *e, const char *name,
 		if (!td->value)
 			td->create_rev = td->mod_rev = 0;
 	}
+	pthread_mutex_unlock(&e->tend_lock);
+}
+
+/* This process wrote the gate of name at revision rev: its holders
+ * there are as it wrote them then (see e_watch). */
+static void tended_gate_wrote(struct estore *e, const char *name, int64_t rev)
+{
+	pthread_mutex_lock(&e->tend_lock);
+	for (size_t i = 0; i < e->n_tended; i++)
+		if (!strcmp(e->tended[i].name, name))
+			e->tended[i].gate_rev = rev;
 	pthread_mutex_unlock(&e->tend_lock);
 }
 
@@ -1513,6 +1527,8 @@ static int e_end(struct lokt_txn *tt, bool commit)
 			if (op->what == OP_PUT)
 				for (size_t k = 0; k < op->n_dropped; k++)
 					slot_end_of(t, op->dropped[k]);
+			if (op->what == OP_PUT && rev > 0)
+				tended_gate_wrote(es(tt->s), tt->name, rev);
 			if (op->what == OP_REMOVE && op->kind == LOKT_LOCK)
 				for (size_t k = 0; k < t->n_slot; k++)
 					slot_end_of(t, t->slot[k].key +
@@ -2203,10 +2219,16 @@ static int e_watch(struct lokt_store *s, enum lokt_kind kind,
 	/* A lock tended here: from just after what this process last wrote
 	 * of it, so that nothing done to it since is missed (lokt.h). */
 	pthread_mutex_lock(&e->tend_lock);
-	for (size_t i = 0; kind == LOKT_LOCK && i < e->n_tended; i++)
-		if (!strcmp(e->tended[i].name, name) && e->tended[i].value &&
-		    e->tended[i].mod_rev > 0)
+	for (size_t i = 0; kind == LOKT_LOCK && i < e->n_tended; i++) {
+		if (strcmp(e->tended[i].name, name))
+			continue;
+		if (e->tended[i].value && e->tended[i].mod_rev > 0)
 			from = e->tended[i].mod_rev + 1;
+		/* A gate's holder (a slot or shared lock): its gate as this
+		 * process last wrote it. */
+		else if (!from && e->tended[i].gate_rev > 0)
+			from = e->tended[i].gate_rev + 1;
+	}
 	pthread_mutex_unlock(&e->tend_lock);
 	r = lokt__gw_watch_open(e->gw, k, strlen(k), NULL, 0, from,
 				&rl->watch);
