@@ -119,6 +119,9 @@ struct tended {
 	 * a transition to begin from without reading (see snapshot). */
 	char *value;
 	int64_t create_rev, mod_rev;
+	/* A gate's holder: the revision of this process's last write of
+	 * the gate (0: none known), for lokt_watch to start after it. */
+	int64_t gate_rev;
 };
 
 static struct estore *es(const struct lokt_store *s)
@@ -178,6 +181,7 @@ struct eaudit {
 struct etxn {
 	struct lokt_txn t;
 	char *key[2], *held_key, *queue_key, *queue_end;
+	char *fence_key; /* fences/<name>: put by each creation of its lock */
 	bool have_snap;
 	int64_t rev;
 	struct lokt_kv *kv[2]; /* NULL: absent */
@@ -207,6 +211,7 @@ static void etxn_free(struct etxn *t)
 		lokt__kvs_free(t->kv[k], t->n_kv[k]);
 	}
 	free(t->held_key);
+	free(t->fence_key);
 	free(t->queue_key);
 	free(t->queue_end);
 	free(t->slot_key);
@@ -333,6 +338,17 @@ static void tended_wrote(struct estore *e, const char *name,
 	pthread_mutex_unlock(&e->tend_lock);
 }
 
+/* This process wrote the gate of name at revision rev: its holders
+ * there are as it wrote them then (see e_watch). */
+static void tended_gate_wrote(struct estore *e, const char *name, int64_t rev)
+{
+	pthread_mutex_lock(&e->tend_lock);
+	for (size_t i = 0; i < e->n_tended; i++)
+		if (!strcmp(e->tended[i].name, name))
+			e->tended[i].gate_rev = rev;
+	pthread_mutex_unlock(&e->tend_lock);
+}
+
 /* The lock record of the transition's name as this process last wrote
  * it, into t->kv[LOKT_LOCK] (and its held key into t->held): true when
  * known. */
@@ -454,6 +470,7 @@ static int e_begin(struct lokt_store *s, enum lokt_kind kind,
 	t->key[LOKT_LOCK] = key_of(s, "locks", name);
 	t->key[LOKT_FREEZE] = key_of(s, "freezes", name);
 	t->held_key = key_of(s, "held", name);
+	t->fence_key = key_of(s, "fences", name);
 	if (asprintf(&t->queue_key, "%s/queue/%s/", es(s)->cfg.prefix,
 		     name) < 0)
 		t->queue_key = NULL;
@@ -464,8 +481,8 @@ static int e_begin(struct lokt_store *s, enum lokt_kind kind,
 		t->slot_key = NULL;
 	if (t->slot_key)
 		t->slot_end = lokt__kv_prefix_end(t->slot_key);
-	if (!t->key[0] || !t->key[1] || !t->held_key || !t->queue_end ||
-	    !t->slot_end) {
+	if (!t->key[0] || !t->key[1] || !t->held_key || !t->fence_key ||
+	    !t->queue_end || !t->slot_end) {
 		etxn_free(t);
 		return -ENOMEM;
 	}
@@ -1245,7 +1262,7 @@ static int send_ops(struct etxn *t, size_t from, size_t to, int which,
 	struct lokt_store *s = t->t.s;
 	struct lokt_etcd_txn x;
 	const struct lokt_kv *place;
-	bool creates = false, adds = false;
+	bool creates = false, adds = false, gate_new = false;
 	char held[128], *slot;
 	int r;
 
@@ -1257,6 +1274,7 @@ static int send_ops(struct etxn *t, size_t from, size_t to, int which,
 			   (t->ops[i].what == OP_PUT && t->ops[i].create);
 		adds |= t->ops[i].what == OP_CREATE ||
 			(t->ops[i].what == OP_PUT && t->ops[i].adds);
+		gate_new |= t->ops[i].what == OP_PUT && t->ops[i].create;
 	}
 	/* Audit events alone (a refusal's) are written whatever changed. */
 	for (int k = 0; k < 2 && from < to; k++) {
@@ -1275,6 +1293,16 @@ static int send_ops(struct etxn *t, size_t from, size_t to, int which,
 	if (creates && t->guessed)
 		lokt__txn_cmp(&x, t->held_key, NULL, LOKT_CMP_CREATE,
 			      LOKT_CMP_EQ, 0);
+	/* A new gate's fence is the read's revision plus one (e_fence):
+	 * the lock key compared absent would not show a lock taken and
+	 * released since that read, whose fence may be that very number.
+	 * Every creation of the lock key touches fences/<name>, which
+	 * nothing deletes: untouched since the read, nobody took it. */
+	if (gate_new)
+		lokt__txn_cmp(&x, t->fence_key, NULL, LOKT_CMP_MOD,
+			      LOKT_CMP_LESS, t->rev + 1);
+	if (creates && t->t.kind == LOKT_LOCK)
+		lokt__txn_put(&x, true, t->fence_key, "", 0, false);
 	for (size_t i = from; i < to; i++) {
 		struct eop *op = &t->ops[i];
 
@@ -1499,6 +1527,8 @@ static int e_end(struct lokt_txn *tt, bool commit)
 			if (op->what == OP_PUT)
 				for (size_t k = 0; k < op->n_dropped; k++)
 					slot_end_of(t, op->dropped[k]);
+			if (op->what == OP_PUT && rev > 0)
+				tended_gate_wrote(es(tt->s), tt->name, rev);
 			if (op->what == OP_REMOVE && op->kind == LOKT_LOCK)
 				for (size_t k = 0; k < t->n_slot; k++)
 					slot_end_of(t, t->slot[k].key +
@@ -2189,10 +2219,16 @@ static int e_watch(struct lokt_store *s, enum lokt_kind kind,
 	/* A lock tended here: from just after what this process last wrote
 	 * of it, so that nothing done to it since is missed (lokt.h). */
 	pthread_mutex_lock(&e->tend_lock);
-	for (size_t i = 0; kind == LOKT_LOCK && i < e->n_tended; i++)
-		if (!strcmp(e->tended[i].name, name) && e->tended[i].value &&
-		    e->tended[i].mod_rev > 0)
+	for (size_t i = 0; kind == LOKT_LOCK && i < e->n_tended; i++) {
+		if (strcmp(e->tended[i].name, name))
+			continue;
+		if (e->tended[i].value && e->tended[i].mod_rev > 0)
 			from = e->tended[i].mod_rev + 1;
+		/* A gate's holder (a slot or shared lock): its gate as this
+		 * process last wrote it. */
+		else if (!from && e->tended[i].gate_rev > 0)
+			from = e->tended[i].gate_rev + 1;
+	}
 	pthread_mutex_unlock(&e->tend_lock);
 	r = lokt__gw_watch_open(e->gw, k, strlen(k), NULL, 0, from,
 				&rl->watch);

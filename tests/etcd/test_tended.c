@@ -370,3 +370,29 @@ Test(tended, a_watch_sees_what_happened_since_the_last_write, .init = start,
 	close(fd);
 	lokt_store_close(s);
 }
+
+/* So is a slot of a semaphore (a gate's holder) tended here: a steal
+ * made before the watch is reported by it. guard takes slots too, and
+ * looks at its lock first only after a periodic wait (cli/guard.c). */
+Test(tended, a_watch_of_a_slot_sees_what_happened_since_the_last_write,
+     .init = start, .fini = stop, .timeout = 60)
+{
+	struct lokt_store *s = open_store();
+	struct lokt_acquire_opts o = { .keeper = getpid(), .slots = 2 };
+	struct lokt_result res;
+	struct lokt_who who;
+	struct pollfd p;
+	int fd = -1;
+
+	who_of(getpid(), &who);
+	cr_assert_eq(lokt_acquire(s, "w2", &who, &o, &res), 0);
+	cr_assert_gt(res.lock.fence, 0);
+	steal("w2");
+	cr_assert_eq(lokt_watch(s, LOKT_LOCK, "w2", &fd), 0);
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, 5000), 1,
+		     "the steal before the watch was not reported");
+	cr_assert_eq(lokt_watch_changed(fd, "w2"), 1);
+	close(fd);
+	lokt_store_close(s);
+}
