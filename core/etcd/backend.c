@@ -2868,10 +2868,21 @@ lokt_etcd_keeper_main(int argc, char **argv)
 			ka_at = now + lease_ms / 3;
 		}
 		if (mono_ms() >= lease_end) {
-			/* Cut off: not renewed before it ran out. The loss
-			 * is recorded if the cluster answers soon (else the
-			 * next transition on the name records the expiry:
-			 * note_expired). */
+			/* Not renewed before our count ran out. A leader
+			 * elected meanwhile gives every lease its whole TTL
+			 * again, so one last keepalive decides (a short
+			 * one): answered, go on; else the lease is gone or
+			 * out of reach, and the loss is recorded if the
+			 * cluster answers soon (else the next transition on
+			 * the name records the expiry: note_expired). */
+			now = mono_ms();
+			lokt__gw_set_deadline(es(s)->gw, now + 2000);
+			if (lokt__lease_keepalive(es(s)->gw, lease, &ttl) == 0 &&
+			    ttl > 0) {
+				lease_end = now + ttl * 1000;
+				ka_at = now + lease_ms / 3;
+				continue;
+			}
 			lokt__gw_set_deadline(es(s)->gw, mono_ms() + 2000);
 			if (seen)
 				lokt_audit_lost(s, name, lock_id, &who,
