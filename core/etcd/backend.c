@@ -2767,15 +2767,16 @@ static int still_ours(struct lokt_store *s, const char *name,
 	int r = e_get(s, LOKT_LOCK, name, &buf, &len, NULL);
 
 	struct gate *g;
+	bool parsed;
 
 	if (r == -LOKT_E_NOT_FOUND)
 		return 0;
 	if (r < 0)
 		return r;
-	r = lokt_record_parse(buf, len, ret) == 0 &&
-	    !strcmp(ret->lock_id, lock_id);
+	parsed = lokt_record_parse(buf, len, ret) == 0;
+	r = parsed && !strcmp(ret->lock_id, lock_id);
 	/* One holder of a gate: that holder's record. */
-	if (!r && lokt__is_gate(ret) && (g = malloc(sizeof(*g)))) {
+	if (!r && parsed && lokt__is_gate(ret) && (g = malloc(sizeof(*g)))) {
 		if (lokt__gate_parse(buf, len, g) == 0)
 			for (size_t i = 0; i < g->n && !r; i++)
 				if (!strcmp(g->h[i].lock_id, lock_id)) {
