@@ -1020,12 +1020,39 @@ static const struct lokt_kv *own_place(const struct etxn *t)
 	return NULL;
 }
 
+/* The lease of a new holder rec (a lock, or a gate's holder), into op:
+ * 0, or -errno with no lease left behind. A waiter whose lock is tended
+ * by its holder and keeper (no lokt-keeper) takes its place's lease: it
+ * is alive, as long, and its place leaves the queue in the same txn (one
+ * request fewer between a release and the next holder). Else a new
+ * lease, and for a holder nobody tends (a keeper named from the start,
+ * or loktfs), a lokt-keeper started for it. */
+static int holder_lease(struct etxn *t, const struct lokt_record *rec,
+			struct eop *op)
+{
+	const struct lokt_kv *place = t->t.tended ? own_place(t) : NULL;
+	struct estore *e = es(t->t.s);
+	int r;
+
+	if (place && place->lease > 0) {
+		op->lease = place->lease;
+		op->adopted = true;
+		return 0;
+	}
+	r = lokt__lease_grant(e->gw, e->cfg.lease_sec, &op->lease);
+	if (r == 0 && !t->t.tended)
+		r = keeper_start(t->t.s, t->t.name, rec, op->lease, &op->tell);
+	if (r < 0 && op->lease) {
+		lokt__lease_revoke(e->gw, op->lease);
+		op->lease = 0;
+	}
+	return r < 0 ? unavailable(r) : 0;
+}
+
 static int e_create(struct lokt_txn *tt, struct lokt_record *rec,
 		    uint64_t floor)
 {
-	const struct lokt_kv *place;
 	struct etxn *t = (struct etxn *)tt;
-	struct estore *e = es(tt->s);
 	struct eop *op;
 	int r;
 
@@ -1034,31 +1061,11 @@ static int e_create(struct lokt_txn *tt, struct lokt_record *rec,
 	if (r < 0)
 		return r;
 	op->rec = rec;
-	if (tt->kind == LOKT_LOCK && !lokt_is_detached(rec)) {
-		/* A waiter whose lock is tended by its holder and keeper
-		 * (no lokt-keeper) takes its place's lease for the lock: it
-		 * is alive, as long, and its place leaves the queue in the
-		 * same txn. One request fewer between a release and the next
-		 * holder. */
-		place = tt->tended ? own_place(t) : NULL;
-		if (place && place->lease > 0) {
-			op->lease = place->lease;
-			op->adopted = true;
-			return 0;
-		}
-		r = lokt__lease_grant(e->gw, e->cfg.lease_sec, &op->lease);
-		/* Tended by the caller (a keeper named from the start, or
-		 * loktfs): no lokt-keeper. */
-		if (r == 0 && !tt->tended)
-			r = keeper_start(tt->s, tt->name, rec, op->lease,
-					 &op->tell);
-		if (r < 0) {
-			if (op->lease)
-				lokt__lease_revoke(e->gw, op->lease);
-			free(op->value);
-			t->n_ops--;
-			return unavailable(r);
-		}
+	if (tt->kind == LOKT_LOCK && !lokt_is_detached(rec) &&
+	    (r = holder_lease(t, rec, op)) < 0) {
+		free(op->value);
+		t->n_ops--;
+		return r;
 	}
 	return 0;
 }
@@ -1104,10 +1111,8 @@ static int e_fence(struct lokt_txn *tt, uint64_t floor, uint64_t *ret)
 static int e_put(struct lokt_txn *tt, const char *json, bool create)
 {
 	struct etxn *t = (struct etxn *)tt;
-	struct estore *e = es(tt->s);
 	struct gate *now = NULL, *was = NULL;
 	const struct lokt_record *rec = NULL;
-	const struct lokt_kv *place;
 	struct eop *op;
 	size_t i, k;
 	int r;
@@ -1170,28 +1175,10 @@ static int e_put(struct lokt_txn *tt, const char *json, bool create)
 	if (rec) {
 		op->adds = true;
 		snprintf(op->added, sizeof(op->added), "%s", rec->lock_id);
-		if (!lokt_is_detached(rec)) {
-			/* As e_create: a tended waiter's place lease, else a
-			 * lease and, untended, a lokt-keeper for it. */
-			place = tt->tended ? own_place(t) : NULL;
-			if (place && place->lease > 0) {
-				op->lease = place->lease;
-				op->adopted = true;
-			} else {
-				r = lokt__lease_grant(e->gw, e->cfg.lease_sec,
-						      &op->lease);
-				if (r == 0 && !tt->tended)
-					r = keeper_start(tt->s, tt->name, rec,
-							 op->lease, &op->tell);
-				if (r < 0) {
-					if (op->lease)
-						lokt__lease_revoke(e->gw,
-								   op->lease);
-					t->n_ops--;
-					r = unavailable(r);
-					goto fail;
-				}
-			}
+		if (!lokt_is_detached(rec) &&
+		    (r = holder_lease(t, rec, op)) < 0) {
+			t->n_ops--;
+			goto fail;
 		}
 	}
 	r = 0;
