@@ -10,7 +10,13 @@
  * Keys, under PREFIX:
  *   locks/<name>          a lock's record (the JSON of the directory
  *                         store, its fence left 0: the fence is the key's
- *                         create_revision), on the holder's lease
+ *                         create_revision), on the holder's lease; or a
+ *                         gate (several holders, slots.c) on no lease
+ *   slot/<name>/<lock_id> {"lease":L} of one holder of a gate, on that
+ *                         holder's lease (see "gates" below)
+ *   fences/<name>         empty, touched by every creation of
+ *                         locks/<name> and never deleted: a gate's
+ *                         creation compares it (see send_ops)
  *   freezes/<name>        a freeze's record, on no lease (judged by its
  *                         TTL, as in the directory store)
  *   held/<name>           {"lock_id","lease"} of the lock now held, on no
@@ -23,7 +29,8 @@
  *                         LOKT_ETCD_AUDIT_KEEP (7 days by default)
  *
  * A transition reads once, in one read-only txn: the name's lock,
- * freeze, held key and (on a lock) queue, all at one revision. Writes
+ * freeze, held key, slot keys and (on a lock) queue, all at one
+ * revision. Writes
  * and audit events are buffered; end sends them as one txn whose
  * compares say that nothing it read changed: mod_revision equal for a key
  * that was there, create_revision 0 for one that was not; for an
