@@ -71,6 +71,7 @@ struct guard {
 	int watch; /* lokt_watch of our lock file, or -1 */
 	int tty; /* the terminal we handed to the command, or -1 */
 	int status; /* the command's wait status, once reaped */
+	volatile int exec_errno; /* set by the vfork child whose exec failed */
 	bool done;
 	bool lost; /* renewal found the lock gone or taken (audited then) */
 	bool outer; /* re-entrant: the lock is an outer holder's (guard's
@@ -238,36 +239,51 @@ static void watch_early(struct guard *g)
 		g->watch = -1;
 }
 
-/* In the child: become the command. Never returns. */
+/* In the child of vfork: become the command. Never returns. The child
+ * runs on guard's memory and stack until its exec, so it makes system
+ * calls only: no stdio, no allocation, no handler of guard's left to run
+ * (cli_catch_signals' write guard's flag: set back to the default before
+ * the mask is opened, as the exec would). A failed exec leaves its errno
+ * in exec_errno, for guard to report. */
 static void run_command(struct guard *g)
 {
+	static const int dfl[] = { SIGINT, SIGTERM, SIGHUP, SIGTTOU, SIGPIPE };
+	struct sigaction sa = { .sa_handler = SIG_DFL };
 	sigset_t none;
 	int err;
 
 	setpgid(0, 0);
 	if (g->tty >= 0)
 		tcsetpgrp(g->tty, getpid());
-	signal(SIGTTOU, SIG_DFL);
-	signal(SIGPIPE, SIG_DFL);
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
+		sigaction(dfl[i], &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	cli_watchdog_announce(g->wd_fd);
 	execvp(g->cmd[0], g->cmd);
 	err = errno;
-	fprintf(stderr, "error: cannot run \"%s\": %s\n", g->cmd[0],
-		strerror(err));
+	g->exec_errno = err;
 	_exit(err == ENOENT ? 127 : 126);
 }
 
+/* vfork, not fork: guard on the etcd store is a process of several
+ * threads and many mappings (libcurl), whose copy took longer than the
+ * command's own start (docs/performance.md); with vfork guard waits,
+ * suspended, only until the command's exec. */
 static int start_command(struct guard *g)
 {
 	if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp())
 		g->tty = STDIN_FILENO;
-	g->child = fork();
+	g->exec_errno = 0;
+	g->child = vfork();
 	if (g->child < 0)
 		return -errno;
 	if (g->child == 0)
 		run_command(g);
+	if (g->exec_errno)
+		fprintf(stderr, "error: cannot run \"%s\": %s\n", g->cmd[0],
+			strerror(g->exec_errno));
 	setpgid(g->child, g->child);
 	if (g->tty >= 0)
 		tcsetpgrp(g->tty, g->child);

@@ -360,9 +360,21 @@ void cli_watchdog_held(int wfd, const char *lock_id, bool outer)
 	dprintf(wfd, "%c%s\n", outer ? 'O' : 'I', lock_id);
 }
 
+/* Called in guard's vfork child: a system call, no stdio. */
 void cli_watchdog_announce(int wfd)
 {
-	dprintf(wfd, "P%d\n", (int)getpid());
+	char buf[24];
+	size_t i = sizeof(buf);
+	unsigned long pid = (unsigned long)getpid();
+
+	buf[--i] = '\n';
+	do
+		buf[--i] = (char)('0' + pid % 10);
+	while ((pid /= 10));
+	buf[--i] = 'P';
+	if (write(wfd, buf + i, sizeof(buf) - i) < 0) {
+		/* the watchdog is gone already: nobody to tell */
+	}
 }
 
 void cli_watchdog_lost(int wfd)

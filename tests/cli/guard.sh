@@ -187,7 +187,12 @@ done
 # --- exec failure -------------------------------------------------------
 expect_exit 127 "command not found → 127" "$LOKT" guard gx -- "$T/no/such/command"
 contains "$ERR" "no/such/command" "the error names the command"
+contains "$ERR" "No such file" "the error says why the exec failed"
 expect_exit 3 "lock released after the exec failure" "$LOKT" exists gx
+printf 'echo never\n' >"$T/not-executable"
+expect_exit 126 "command not executable → 126" "$LOKT" guard gx -- "$T/not-executable"
+contains "$ERR" "Permission denied" "the error says why (the exec's errno, reported by guard)"
+expect_exit 3 "lock released after the 126" "$LOKT" exists gx
 
 # --- re-entered: the lock is the outer holder's -----------------------------
 # One shell takes the lock, then guards a command under it: guard only
