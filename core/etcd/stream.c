@@ -113,6 +113,12 @@ int lokt__gw_stream_run(struct lokt_gw *g, struct lokt_gw_stream *st,
 		 * member that went away without a word. */
 		curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 5L);
 		curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 5L);
+		/* A connection of its own: a stream holds its connection as
+		 * long as it runs, and taking the idle one of the shared
+		 * cache would make the process's next request (a waiter's
+		 * acquisition, a guard's release) connect anew, on the path
+		 * a handoff waits for (docs/performance.md). */
+		curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
 		rc = stream_once(st, c);
 		curl_easy_cleanup(c);
 		curl_slist_free_all(hdr);
