@@ -194,6 +194,11 @@ int lokt__acquire_wait(struct lokt_store *s, const char *name,
 	r = s->be->wait_join(s, name, &w.w, &w.seq);
 	if (r == 0) {
 		r = wait_loop(&w, who, opts, ret);
+		/* Leaving the queue is not cut short by the timeout
+		 * (etcd: the queue entry's lease revoked, so that the waiter
+		 * behind learns at once). */
+		if (opts->timeout_ms >= 0)
+			lokt_store_set_deadline(s, mono_ms() + WAIT_GRACE_MS);
 		s->be->wait_leave(w.w);
 	}
 	if (opts->timeout_ms >= 0)

@@ -88,6 +88,7 @@
 
 #define AUDIT_KEEP_SEC_DEFAULT (7 * 86400)
 #define PAGE 1000 /* keys per range request of a listing */
+#define SETTLE_GRACE_MS 2000 /* past a deadline, to resolve a cut write */
 
 extern char **environ;
 
@@ -1447,7 +1448,7 @@ static int e_end(struct lokt_txn *tt, bool commit)
 	struct etxn *t = (struct etxn *)tt;
 	struct lokt_txn_answer a = { 0 };
 	size_t split = 0, i;
-	int64_t rev = 0;
+	int64_t rev = 0, grace_from = 0;
 	int r = 0;
 
 	if (t->doomed) {
@@ -1482,6 +1483,14 @@ static int e_end(struct lokt_txn *tt, bool commit)
 			     !split ? AUD_ALL : phase ? AUD_AFTER : AUD_UPTO,
 			     split, &a);
 		if (r == -ETIMEDOUT) {
+			/* Cut by the caller's deadline (a wait's timeout),
+			 * the write may still have been applied: it is read
+			 * back, or its leases revoked (below), past the
+			 * deadline if need be, so that no lock is left on
+			 * its lease behind a caller told it failed. */
+			if (!grace_from)
+				grace_from = lokt__gw_grace(es(tt->s)->gw,
+							    SETTLE_GRACE_MS);
 			r = settle(t, from, to, &rev);
 			if (r == 0)
 				r = -EAGAIN;
@@ -1542,6 +1551,8 @@ static int e_end(struct lokt_txn *tt, bool commit)
 		 * (or may not be): read from now on. */
 		tended_wrote(es(tt->s), tt->name, NULL, NULL, 0, false);
 	}
+	if (grace_from)
+		lokt__gw_set_deadline(es(tt->s)->gw, grace_from);
 	etxn_free(t);
 	return r == -EAGAIN ? r : unavailable(r);
 }

@@ -637,6 +637,18 @@ void lokt__gw_set_deadline(struct lokt_gw *g, int64_t mono_ms)
 	deadline_of.ms = mono_ms;
 }
 
+int64_t lokt__gw_grace(struct lokt_gw *g, int64_t ms)
+{
+	int64_t before = deadline_of.g == g ? deadline_of.ms : 0;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms += (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	if (before && before < ms)
+		deadline_of.ms = ms;
+	return before;
+}
+
 const char *lokt__gw_endpoint(struct lokt_gw *g, char *buf, size_t size)
 {
 	const char *u;

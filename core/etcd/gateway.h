@@ -57,6 +57,12 @@ int lokt__thread_start(pthread_t *th, void *(*fn)(void *), void *arg);
  * answered. Other threads' requests are not affected. */
 void lokt__gw_set_deadline(struct lokt_gw *g, int64_t mono_ms);
 
+/* This thread's deadline moved to at least ms from now, if it has one
+ * that is sooner (to resolve a write the deadline cut short, which must
+ * not be left unknown): the deadline before, for lokt__gw_set_deadline
+ * to put back; 0 when it had none. */
+int64_t lokt__gw_grace(struct lokt_gw *g, int64_t ms);
+
 enum { LOKT_GW_IDEMPOTENT = 1 << 0 };
 
 /* POST req (a JSON object, not consumed) to path ("/v3/kv/range"); the

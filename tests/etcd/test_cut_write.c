@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A write cut short by the caller's deadline (lokt_store_set_deadline, as
+ * a wait with --timeout sets it) may still have been applied: the store
+ * must find out (read it back, or revoke its lease), past the deadline if
+ * need be. Never a lock left behind a caller told it failed (README,
+ * "Across hosts": ambiguous results).
+ *
+ * Between the store and a real etcd member sits a proxy (a thread here)
+ * that passes every request on, and from the first write transaction
+ * on (a txn with a put) keeps that connection's answers to itself: etcd
+ * applies the write, the caller never hears of it, and its request runs
+ * into the deadline.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lokt.h"
+#include "member.h"
+
+static struct etcd_cluster cluster;
+static int listen_fd = -1, proxy_port;
+static atomic_bool armed; /* the next write txn's answer is kept */
+static atomic_int held; /* connections whose answers were kept */
+static pthread_t acceptor;
+
+struct conn {
+	int client, member;
+};
+
+/* One connection, both ways, until either side closes. */
+static void *relay(void *arg)
+{
+	struct conn *c = arg;
+	struct pollfd p[2] = { { .fd = c->client, .events = POLLIN },
+			       { .fd = c->member, .events = POLLIN } };
+	bool in_txn = false, keep = false;
+	char buf[65536];
+	ssize_t n;
+
+	while (poll(p, 2, -1) > 0) {
+		if (p[0].revents) {
+			n = read(c->client, buf, sizeof(buf));
+			if (n <= 0)
+				break;
+			if (memmem(buf, (size_t)n, "POST ", 5))
+				in_txn = memmem(buf, (size_t)n,
+						"POST /v3/kv/txn", 15);
+			if (in_txn && !keep &&
+			    memmem(buf, (size_t)n, "request_put", 11) &&
+			    atomic_exchange(&armed, false)) {
+				keep = true;
+				atomic_fetch_add(&held, 1);
+			}
+			if (write(c->member, buf, (size_t)n) != n)
+				break;
+		}
+		if (p[1].revents) {
+			n = read(c->member, buf, sizeof(buf));
+			if (n <= 0)
+				break;
+			if (!keep && write(c->client, buf, (size_t)n) != n)
+				break;
+		}
+	}
+	close(c->client);
+	close(c->member);
+	free(c);
+	return NULL;
+}
+
+static void *accept_loop(void *arg)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	pthread_t th;
+	int fd;
+
+	(void)arg;
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	to.sin_port = htons((uint16_t)cluster.client_port[0]);
+	while ((fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		struct conn *c = malloc(sizeof(*c));
+
+		c->client = fd;
+		c->member = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (connect(c->member, (struct sockaddr *)&to, sizeof(to)) < 0 ||
+		    pthread_create(&th, NULL, relay, c) != 0) {
+			close(c->client);
+			close(c->member);
+			free(c);
+			continue;
+		}
+		pthread_detach(th);
+	}
+	return NULL;
+}
+
+static void start(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+
+	if (!etcd_binary())
+		cr_skip_test("etcd is not installed (Debian package etcd-server)");
+	cr_assert_eq(etcd_start(&cluster, 1), 0, "etcd did not start");
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(listen_fd >= 0);
+	cr_assert_eq(bind(listen_fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(listen_fd, 16), 0);
+	cr_assert_eq(getsockname(listen_fd, (struct sockaddr *)&a, &len), 0);
+	proxy_port = ntohs(a.sin_port);
+	cr_assert_eq(pthread_create(&acceptor, NULL, accept_loop, NULL), 0);
+}
+
+static void stop(void)
+{
+	if (listen_fd >= 0) {
+		shutdown(listen_fd, SHUT_RDWR);
+		pthread_join(acceptor, NULL);
+		close(listen_fd);
+	}
+	etcd_stop(&cluster);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The creation's answer never comes; the deadline passes. Either the
+ * caller holds the lock (the store read it back), or it failed and no
+ * lock is there: never a failure with the lock left on its lease. */
+Test(cut_write, creation_cut_by_the_deadline_is_resolved, .init = start,
+     .fini = stop, .timeout = 60)
+{
+	struct lokt_store *s = NULL, *direct = NULL;
+	struct lokt_acquire_opts ao = { .tend = true };
+	struct lokt_result got = { 0 }, now = { 0 };
+	struct lokt_info info;
+	struct lokt_who who;
+	char root[128];
+	int r, seen;
+
+	snprintf(root, sizeof(root), "etcd://127.0.0.1:%d/cut", proxy_port);
+	cr_assert_eq(lokt_store_open(root, &s), 0);
+	snprintf(root, sizeof(root), "etcd://%s/cut", cluster.endpoint[0]);
+	cr_assert_eq(lokt_store_open(root, &direct), 0);
+	cr_assert_eq(lokt_who_self(getpid(), &who), 0);
+
+	atomic_store(&armed, true);
+	lokt_store_set_deadline(s, mono_ms() + 1500);
+	r = lokt_acquire(s, "c1", &who, &ao, &got);
+	lokt_store_set_deadline(s, 0);
+	cr_assert_eq(atomic_load(&held), 1,
+		     "the proxy did not see the creation (a txn with a put)");
+
+	seen = lokt_get(direct, LOKT_LOCK, "c1", &info, NULL);
+	if (r == 0) {
+		cr_assert_eq(seen, 0, "acquired, but no lock in etcd");
+		cr_assert_str_eq(info.rec.lock_id, got.lock.lock_id,
+				 "acquired, but the lock in etcd is another's");
+		cr_assert_eq(lokt_release(s, "c1", &who, got.lock.lock_id, 0,
+					  &now),
+			     0);
+	} else {
+		cr_assert_eq(seen, -LOKT_E_NOT_FOUND,
+			     "the acquisition failed (%s) but left its lock "
+			     "in etcd (lock_id %s)",
+			     lokt_strerror(r), seen == 0 ? info.rec.lock_id : "");
+	}
+	lokt_store_close(direct);
+	lokt_store_close(s);
+}
