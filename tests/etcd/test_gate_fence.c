@@ -1,23 +1,32 @@
 // SPDX-License-Identifier: MIT
 /*
- * The fence of a gate's first holder on etcd (core/etcd/backend.c,
- * e_fence): issued at the transition's read revision plus one, it must
- * be above every fence the name had when the gate is created, even if
- * the name was taken and released by someone else between that read and
- * the creation. The transition is driven here through the store seam
- * (backend.h) so that the other acquisition lands exactly in that gap;
- * on a real etcd member.
+ * Gates (semaphores and shared locks) on a real etcd member.
+ *
+ * The fence of a gate's first holder (core/etcd/backend.c, e_fence):
+ * issued at the transition's read revision plus one, it must be above
+ * every fence the name had when the gate is created, even if the name
+ * was taken and released by someone else between that read and the
+ * creation. The transition is driven here through the store seam
+ * (backend.h) so that the other acquisition lands exactly in that gap.
+ *
+ * A waiter at the head of a gate's queue wakes when a holder's lease
+ * runs out (only its slot key goes), also when it was first refused by
+ * a freeze and only then by the gate.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
 #include "lokt.h"
 #include "member.h"
+#include "protocol.h" /* lokt__wait_recheck_ms */
 #include "slots.h"
 
 static struct etcd_cluster cluster;
@@ -101,4 +110,102 @@ Test(gate_fence, creation_after_a_take_and_release_between,
 		  (unsigned long long)got.lock.fence, r);
 	lokt_store_close(o);
 	lokt_store_close(s);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The lease of the one slot key of name, from etcdctl; 0 if none. */
+static long long slot_lease(const char *name)
+{
+	char cmd[512], out[512] = "", *p;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd),
+		 "ETCDCTL_API=3 etcdctl --endpoints %s get --prefix "
+		 "/gatefence/slot/%s/ --print-value-only 2>&1",
+		 cluster.endpoint[0], name);
+	f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	if (!fgets(out, sizeof(out), f))
+		out[0] = 0;
+	pclose(f);
+	p = strstr(out, "\"lease\":");
+	return p ? strtoll(p + 8 + (p[8] == '"'), NULL, 10) : 0;
+}
+
+/* Refused by a freeze first (so watching the lock and the freeze), then,
+ * once unfrozen, by a shared holder: the waiter must also watch the slot
+ * keys, and get in as soon as that holder's lease is gone, not at its
+ * next look (a third of the lease: 20 s here, and no periodic re-check
+ * in this process). */
+Test(gate_fence, head_waiter_refused_by_a_freeze_then_a_gate_sees_a_lease_end,
+     .init = start, .fini = stop, .timeout = 90)
+{
+	struct lokt_acquire_opts shared = { .shared = true, .tend = true };
+	struct lokt_store *s = NULL;
+	struct lokt_result res;
+	struct lokt_who who;
+	long long lease;
+	int64_t revoked, got = 0;
+	int pfd[2], st;
+	char cmd[256];
+	pid_t waiter;
+
+	if (system("command -v etcdctl >/dev/null") != 0)
+		cr_skip_test("etcdctl is not installed (Debian package etcd-client)");
+	setenv("LOKT_ETCD_LEASE", "60", 1);
+	cr_assert_eq(lokt_store_open(root, &s), 0);
+	cr_assert_eq(lokt_who_self(getpid(), &who), 0);
+	cr_assert_eq(lokt_acquire(s, "fz", &who, &shared, &res), 0);
+	lease = slot_lease("fz");
+	cr_assert_gt(lease, 0, "no slot key for the shared holder");
+	cr_assert_eq(lokt_freeze(s, "fz", &who, 600, NULL), 0);
+
+	cr_assert_eq(pipe(pfd), 0);
+	waiter = fork();
+	cr_assert_geq(waiter, 0);
+	if (waiter == 0) {
+		struct lokt_acquire_opts ex = { .wait = true,
+						.timeout_ms = 60000,
+						.tend = true };
+		struct lokt_store *w = NULL;
+		struct lokt_who me;
+		int64_t at;
+
+		lokt__wait_recheck_ms = -1;
+		if (lokt_store_open(root, &w) < 0 ||
+		    lokt_who_self(getpid(), &me) < 0 ||
+		    lokt_acquire(w, "fz", &me, &ex, &res) < 0)
+			_exit(1);
+		at = mono_ms();
+		_exit(write(pfd[1], &at, sizeof(at)) == sizeof(at) ? 0 : 1);
+	}
+	close(pfd[1]);
+	sleep(1); /* queued, refused by the freeze */
+	cr_assert_eq(lokt_unfreeze(s, "fz", &who, false, NULL), 0);
+	sleep(1); /* refused by the shared holder */
+	revoked = mono_ms();
+	snprintf(cmd, sizeof(cmd),
+		 "ETCDCTL_API=3 etcdctl --endpoints %s lease revoke %llx "
+		 ">/dev/null",
+		 cluster.endpoint[0], lease);
+	cr_assert_eq(system(cmd), 0, "etcdctl lease revoke failed");
+	if (read(pfd[0], &got, sizeof(got)) != sizeof(got))
+		got = 0;
+	waitpid(waiter, &st, 0);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0 && got > 0,
+		  "the waiter did not get the lock");
+	cr_assert_lt(got - revoked, 8000,
+		     "the waiter got in %lld ms after the shared holder's "
+		     "lease ended: it did not watch the slot keys",
+		     (long long)(got - revoked));
+	close(pfd[0]);
+	lokt_store_close(s);
+	unsetenv("LOKT_ETCD_LEASE");
 }
