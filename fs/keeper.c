@@ -199,30 +199,39 @@ static void *run(void *unused)
 	return NULL;
 }
 
-int loktfs_keeper_start(struct lokt_store *s)
+int loktfs_keeper_prepare(struct lokt_store *s)
 {
-	sigset_t all, old;
 	int r;
 
 	if (lokt_store_confirm_ms(s) <= 0)
 		return 0; /* no leases: nothing to keep */
+	/* Asked now, while a failure can still be told on stderr; asked
+	 * again in start, for the daemon's pid. */
 	r = lokt_who_self(getpid(), &K.self);
 	if (r < 0)
 		return r;
 	K.s = s;
 	K.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (K.efd < 0)
-		return -errno;
+	return K.efd < 0 ? -errno : 0;
+}
+
+int loktfs_keeper_start(void)
+{
+	sigset_t all, old;
+	int r;
+
+	if (!K.s)
+		return 0;
+	r = lokt_who_self(getpid(), &K.self);
+	if (r < 0)
+		return r;
 	/* Signals are the FUSE loop's: none for this thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = -pthread_create(&K.th, NULL, run, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r < 0) {
-		close(K.efd);
-		K.efd = -1;
+	if (r < 0)
 		return r;
-	}
 	K.running = true;
 	return 0;
 }

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -386,22 +387,38 @@ static int run(struct fuse_args *args, const struct fuse_cmdline_opts *cmd,
 			mountpoint);
 		goto out_destroy;
 	}
+	/* What can fail of the keeper is tried while stderr is still the
+	 * caller's: after fuse_daemonize nobody would read it. */
+	r = loktfs_keeper_prepare(fs->store);
+	if (r < 0) {
+		fprintf(stderr,
+			"loktfs: error: cannot keep the leases of locks taken through the mount: %s; nothing was mounted\n",
+			strerror(-r));
+		r = 1;
+		goto out_unmount;
+	}
+	r = 1;
 	if (fuse_daemonize(cmd->foreground) != 0)
 		goto out_unmount;
 	se = fuse_get_session(fuse);
 	if (catch_signals(se) != 0)
 		goto out_unmount;
-	/* Mounted (requests wait in the kernel until the loop serves them):
-	 * a unit ordered after loktfs@.service may use it now. */
-	/* After fuse_daemonize: its thread would not survive the fork. */
-	r = loktfs_keeper_start(fs->store);
+	/* After fuse_daemonize: its thread would not survive the fork. In
+	 * the background only the system log can still be told. */
+	r = loktfs_keeper_start();
 	if (r < 0) {
 		fprintf(stderr,
 			"loktfs: error: cannot keep the leases of locks taken through the mount: %s\n",
 			strerror(-r));
+		if (!cmd->foreground)
+			syslog(LOG_ERR,
+			       "cannot keep the leases of locks taken through %s: %s; unmounted",
+			       mountpoint, strerror(-r));
 		r = 1;
 		goto out_unmount;
 	}
+	/* Mounted (requests wait in the kernel until the loop serves them):
+	 * a unit ordered after loktfs@.service may use it now. */
 	loktfs_notify_ready();
 	r = cmd->singlethread ? fuse_loop(fuse) : loop_mt(fuse, cmd);
 	/* > 0: the number of the signal that ended the loop, a clean stop. */

@@ -30,6 +30,17 @@ holder_of() { "$LOKT" status "$1" --json 2>/dev/null | jget 'd["pid"]'; }
 
 check "mounted" mount_up
 
+# --- a keeper that cannot start is said before the daemon leaves ----------
+# (in the background its stderr is gone after fuse_daemonize). An agent id
+# too long for a holder's identity makes the daemon's own identity fail.
+M2=$T/mnt2
+mkdir -p "$M2"
+long=$(printf 'a%.0s' $(seq 600))
+expect_exit 1 "a background mount whose keeper cannot start fails" \
+	env LOKT_AGENT_ID="$long" "$LOKTFS" -o "root=$LOKT_ROOT" "$M2"
+contains "$ERR" "cannot keep the leases" "... and says why on stderr"
+check "... and left nothing mounted" eval '! findmnt -M "$M2" >/dev/null'
+
 # --- a lock taken with touch, held by the script that touched it ---------
 sh -c "touch '$M/locks/k1' && : >'$T/k1.took' && exec sleep 600" &
 h1=$!
