@@ -7,7 +7,8 @@
 #      N x `lokt guard x -- true`  vs  N x `etcdctl lock x true`
 #   2. release -> next holder: a holder's command ends (its tool then
 #      releases), a waiting tool takes the lock and starts its command:
-#      `lokt guard --wait` vs `etcdctl lock`, median of N
+#      `lokt guard --wait` vs `etcdctl lock`, taken in turns, median of
+#      N (at most 40) of each
 # Not a test: nothing is asserted, figures depend on the machine.
 #
 # Usage: tests/bench/etcd.sh [-n N] [-b BUILD_DIR]
@@ -103,9 +104,14 @@ handoff() { # KIND -> ns from release to the waiter's command
 	echo $(($(cat "$w") - $(cat "$r")))
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-m=$((n < 20 ? n : 20))
-la=$(for ((i = 0; i < m; i++)); do handoff lokt; done | median)
-lb=$(for ((i = 0; i < m; i++)); do handoff etcdctl; done | median)
+# Taken in turns, so that a busier minute weighs on both alike.
+m=$((n < 40 ? n : 40))
+for ((i = 0; i < m; i++)); do
+	echo "$(handoff lokt)" >>"$T/ho.lokt"
+	echo "$(handoff etcdctl)" >>"$T/ho.etcdctl"
+done
+la=$(median <"$T/ho.lokt")
+lb=$(median <"$T/ho.etcdctl")
 printf '%-44s %9s ms   %-26s %9s ms   ratio %s\n' \
 	"release -> next holder (lokt guard --wait)" "$(ms $((la / 1000)))" \
 	"etcdctl lock (waiting)" "$(ms $((lb / 1000)))" \
