@@ -38,7 +38,8 @@ for exe in "$lokt" "$LOKT_KEEPER" etcd etcdctl; do
 done
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/lokt-bench-etcd.XXXXXX")
-port=$((20000 + RANDOM % 20000))
+# Below the kernel's range of local ports (32768 on), as the tests' members.
+port=$((25000 + RANDOM % 7600))
 etcd --name b0 --data-dir "$T/data" \
 	--listen-client-urls "http://127.0.0.1:$port" \
 	--advertise-client-urls "http://127.0.0.1:$port" \
@@ -46,7 +47,7 @@ etcd --name b0 --data-dir "$T/data" \
 	--initial-advertise-peer-urls "http://127.0.0.1:$((port + 1))" \
 	--initial-cluster "b0=http://127.0.0.1:$((port + 1))" >"$T/etcd.log" 2>&1 &
 epid=$!
-trap 'kill -9 $epid 2>/dev/null; wait $epid 2>/dev/null; rm -rf "$T"' EXIT
+trap 'kill -9 $epid 2>/dev/null; wait $epid 2>/dev/null || :; rm -rf "$T"' EXIT
 ep=127.0.0.1:$port
 for _ in $(seq 100); do
 	etcdctl --endpoints "$ep" endpoint health >/dev/null 2>&1 && break

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The benchmark still runs: tests/bench/bench.sh -q (stores of 10 and 100
+# The benchmarks still run: tests/bench/bench.sh -q (stores of 10 and 100
 # locks, a few rounds) prints every row of its table and the daemon's
-# peak memory. Nothing is asserted about times: a row may say NO, or
-# "skipped" where the machine cannot mount FUSE.
+# peak memory, and tests/bench/etcd.sh -n 2 its two rows. Nothing is
+# asserted about times: a row may say NO, or "skipped" where the machine
+# cannot mount FUSE.
 . "$SRC_ROOT/tests/lib.sh"
 
 out=$(mktemp /tmp/lokt-bench-smoke.XXXXXX)
@@ -34,4 +35,17 @@ for what in "lokt lock+unlock, 10 held" "lokt lock+unlock, 100 held" \
 		diag "$(cat "$out")"
 	fi
 done
+
+# The etcd benchmark (tests/bench/etcd.sh), two rounds: both rows printed.
+if [ ! -x "$BUILD_ROOT/core/etcd/lokt-keeper" ] || ! command -v etcd >/dev/null ||
+	! command -v etcdctl >/dev/null; then
+	skip "etcd.sh -n 2" "needs a build with the etcd store, etcd and etcdctl"
+elif "$SRC_ROOT/tests/bench/etcd.sh" -n 2 -b "$BUILD_ROOT" >"$out" 2>&1 &&
+	grep -q '^lokt guard x -- true .* ratio [0-9]' "$out" &&
+	grep -q '^release -> next holder .* ratio [0-9]' "$out"; then
+	ok "etcd.sh -n 2 prints both rows"
+else
+	not_ok "etcd.sh -n 2 prints both rows"
+	diag "$(cat "$out")"
+fi
 done_testing
