@@ -170,7 +170,9 @@ struct lokt_backend {
 	void (*wait_leave)(struct lokt_waiter *w);
 
 	/* ---- the rest ----------------------------------------------------- */
-	/* A descriptor readable when the name's record of kind changes. */
+	/* A descriptor readable when the name's record of kind changes:
+	 * an inotify instance (events filtered by name), or a socket whose
+	 * every byte means "it changed" (a networked store's relay). */
 	int (*watch)(struct lokt_store *s, enum lokt_kind kind,
 		     const char *name, int *ret_fd);
 	/* Keep the lease of the lock with lock_id alive (lokt_tend): 0 with

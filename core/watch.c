@@ -13,12 +13,16 @@
  * their sidecars) held, in every waiter and every guard. It also woke
  * every watcher at each transition on any name, when the sidecar opened
  * for writing was closed.
+ *
+ * A networked store (etcd) gives a socket instead, fed by a thread that
+ * watches the key: lokt_watch_changed tells the two apart.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -83,12 +87,33 @@ LOKT_API int lokt_watch(struct lokt_store *s, enum lokt_kind kind,
 	return s->be->watch(s, kind, name, ret_fd);
 }
 
+/* A networked store's watch (backend.h): a socket watching one key,
+ * each byte a change of it. */
+static int drain_socket(int fd)
+{
+	char buf[256];
+	bool hit = false;
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0 ||
+	       (n < 0 && errno == EINTR))
+		hit |= n > 0;
+	if (n < 0 && errno != EAGAIN)
+		return -errno;
+	return hit;
+}
+
 LOKT_API int lokt_watch_changed(int fd, const char *name)
 {
 	char json[LOKT_NAME_MAX + 8];
+	struct stat st;
 
 	if (fd < 0 || lokt_name_check(name) < 0)
 		return -EINVAL;
+	/* Its bytes are not inotify events: read as such, they were
+	 * whatever the buffer held before (a change missed, or made up). */
+	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+		return drain_socket(fd);
 	snprintf(json, sizeof(json), "%s.json", name);
 	return lokt__watch_drain(fd, json, -1);
 }
