@@ -16,6 +16,7 @@
  */
 #include <dirent.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "proto.h"
@@ -465,6 +466,37 @@ Test(wait, watch_sees_the_name_change_and_only_it)
 		     -LOKT_E_NOT_FOUND);
 	close(fd);
 	cr_expect_eq(lokt_watch_changed(-1, "x"), -EINVAL);
+}
+
+/* Zeroes a stretch of the stack below the caller's frame, where the next
+ * call's locals will be. */
+static __attribute__((noinline)) void clear_stack(void)
+{
+	volatile char pad[16384];
+
+	memset((char *)pad, 0, sizeof(pad));
+}
+
+/* A networked store's watch is a socket, each byte a change (etcd's
+ * relay, core/etcd/backend.c): lokt_watch_changed says 1 for it, whatever
+ * the stack held, and then 0 once it is drained. Read as inotify events
+ * (the header's mask and length from a zeroed stack), it said 0. */
+Test(wait, a_socket_watch_reports_each_byte_as_a_change)
+{
+	int sv[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv),
+		     0);
+	cr_expect_eq(lokt_watch_changed(sv[0], "x"), 0, "nothing yet");
+	cr_assert_eq(write(sv[1], "!", 1), 1);
+	clear_stack();
+	cr_expect_eq(lokt_watch_changed(sv[0], "x"), 1, "one change");
+	cr_assert_eq(write(sv[1], "!!", 2), 2);
+	clear_stack();
+	cr_expect_eq(lokt_watch_changed(sv[0], "x"), 1, "two changes");
+	cr_expect_eq(lokt_watch_changed(sv[0], "x"), 0, "drained");
+	close(sv[0]);
+	close(sv[1]);
 }
 
 /* A waiter's inotify instance is kept by the store for its next waiter
