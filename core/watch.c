@@ -13,12 +13,18 @@
  * their sidecars) held, in every waiter and every guard. It also woke
  * every watcher at each transition on any name, when the sidecar opened
  * for writing was closed.
+ *
+ * A store over the network (etcd) watches one key and hands out a socket
+ * instead, which its relay writes a byte to for every change of it: read
+ * as inotify events, those bytes were a header read past the end of what
+ * was read (stack garbage decided the answer).
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -55,7 +61,8 @@ int lokt__watch_drain(int ino, const char *json, int any_wd)
 			continue;
 		if (n <= 0)
 			break;
-		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
+		for (p = buf; p + sizeof(*ev) <= buf + n;
+		     p += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)p;
 			/* Overflow: events were lost. The directory itself
 			 * gone or moved: the record went with it. */
@@ -85,10 +92,21 @@ LOKT_API int lokt_watch(struct lokt_store *s, enum lokt_kind kind,
 
 LOKT_API int lokt_watch_changed(int fd, const char *name)
 {
-	char json[LOKT_NAME_MAX + 8];
+	char json[LOKT_NAME_MAX + 8], buf[64];
+	struct stat st;
+	bool hit = false;
+	ssize_t n;
 
 	if (fd < 0 || lokt_name_check(name) < 0)
 		return -EINVAL;
+	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		/* A watch of the one key of name (etcd): any byte is a
+		 * change of it. */
+		while ((n = read(fd, buf, sizeof(buf))) > 0 ||
+		       (n < 0 && errno == EINTR))
+			hit |= n > 0;
+		return n < 0 && errno != EAGAIN ? -errno : hit;
+	}
 	snprintf(json, sizeof(json), "%s.json", name);
 	return lokt__watch_drain(fd, json, -1);
 }
