@@ -14,8 +14,10 @@
  * every watcher at each transition on any name, when the sidecar opened
  * for writing was closed.
  *
- * A networked store (etcd) gives a socket instead, fed by a thread that
- * watches the key: lokt_watch_changed tells the two apart.
+ * A store over the network (etcd) watches one key and hands out a socket
+ * instead, which its relay writes a byte to for every change of it: read
+ * as inotify events, those bytes were a header read past the end of what
+ * was read (stack garbage decided the answer).
  */
 #include <errno.h>
 #include <limits.h>
@@ -59,7 +61,8 @@ int lokt__watch_drain(int ino, const char *json, int any_wd)
 			continue;
 		if (n <= 0)
 			break;
-		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
+		for (p = buf; p + sizeof(*ev) <= buf + n;
+		     p += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)p;
 			/* Overflow: events were lost. The directory itself
 			 * gone or moved: the record went with it. */
@@ -87,33 +90,23 @@ LOKT_API int lokt_watch(struct lokt_store *s, enum lokt_kind kind,
 	return s->be->watch(s, kind, name, ret_fd);
 }
 
-/* A networked store's watch (backend.h): a socket watching one key,
- * each byte a change of it. */
-static int drain_socket(int fd)
+LOKT_API int lokt_watch_changed(int fd, const char *name)
 {
-	char buf[256];
+	char json[LOKT_NAME_MAX + 8], buf[64];
+	struct stat st;
 	bool hit = false;
 	ssize_t n;
 
-	while ((n = read(fd, buf, sizeof(buf))) > 0 ||
-	       (n < 0 && errno == EINTR))
-		hit |= n > 0;
-	if (n < 0 && errno != EAGAIN)
-		return -errno;
-	return hit;
-}
-
-LOKT_API int lokt_watch_changed(int fd, const char *name)
-{
-	char json[LOKT_NAME_MAX + 8];
-	struct stat st;
-
 	if (fd < 0 || lokt_name_check(name) < 0)
 		return -EINVAL;
-	/* Its bytes are not inotify events: read as such, they were
-	 * whatever the buffer held before (a change missed, or made up). */
-	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
-		return drain_socket(fd);
+	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		/* A watch of the one key of name (etcd): any byte is a
+		 * change of it. */
+		while ((n = read(fd, buf, sizeof(buf))) > 0 ||
+		       (n < 0 && errno == EINTR))
+			hit |= n > 0;
+		return n < 0 && errno != EAGAIN ? -errno : hit;
+	}
 	snprintf(json, sizeof(json), "%s.json", name);
 	return lokt__watch_drain(fd, json, -1);
 }

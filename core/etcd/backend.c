@@ -1449,6 +1449,7 @@ static int e_end(struct lokt_txn *tt, bool commit)
 	struct lokt_txn_answer a = { 0 };
 	size_t split = 0, i;
 	int64_t rev = 0, grace_from = 0;
+	bool cut = false;
 	int r = 0;
 
 	if (t->doomed) {
@@ -1487,15 +1488,25 @@ static int e_end(struct lokt_txn *tt, bool commit)
 			 * the write may still have been applied: it is read
 			 * back, or its leases revoked (below), past the
 			 * deadline if need be, so that no lock is left on
-			 * its lease behind a caller told it failed. */
-			if (!grace_from)
-				grace_from = lokt__gw_grace(es(tt->s)->gw,
-							    SETTLE_GRACE_MS);
+			 * its lease behind a caller told it failed. Each
+			 * cut has its grace; the caller's deadline is put
+			 * back before the next phase, which is a new write
+			 * (sent on this grace, and cut again, it would be
+			 * left with no time to settle). */
+			int64_t before = lokt__gw_grace(es(tt->s)->gw,
+							SETTLE_GRACE_MS);
+
+			if (!cut)
+				grace_from = before;
+			cut = true;
 			r = settle(t, from, to, &rev);
 			if (r == 0)
 				r = -EAGAIN;
 			else if (r > 0)
 				r = 0, a.succeeded = true, a.rev = rev;
+			if (r == 0 && !phase && grace_from)
+				lokt__gw_set_deadline(es(tt->s)->gw,
+						      grace_from);
 		} else if (r == 0) {
 			if (!a.succeeded)
 				r = -EAGAIN;

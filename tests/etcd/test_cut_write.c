@@ -7,10 +7,10 @@
  * "Across hosts": ambiguous results).
  *
  * Between the store and a real etcd member sits a proxy (a thread here)
- * that passes every request on, and from the first write transaction
- * on (a txn with a put) keeps that connection's answers to itself: etcd
- * applies the write, the caller never hears of it, and its request runs
- * into the deadline.
+ * that passes every request on, and from each of the next `armed` write
+ * transactions on (a txn with a put) keeps that connection's answers to
+ * itself: etcd applies the write, the caller never hears of it, and its
+ * request runs into the deadline.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -31,7 +31,7 @@
 
 static struct etcd_cluster cluster;
 static int listen_fd = -1, proxy_port;
-static atomic_bool armed; /* the next write txn's answer is kept */
+static atomic_int armed; /* the next write txns whose answers are kept */
 static atomic_int held; /* connections whose answers were kept */
 static pthread_t acceptor;
 
@@ -59,7 +59,7 @@ static void *relay(void *arg)
 						"POST /v3/kv/txn", 15);
 			if (in_txn && !keep &&
 			    memmem(buf, (size_t)n, "request_put", 11) &&
-			    atomic_exchange(&armed, false)) {
+			    atomic_fetch_sub(&armed, 1) > 0) {
 				keep = true;
 				atomic_fetch_add(&held, 1);
 			}
@@ -162,7 +162,7 @@ Test(cut_write, creation_cut_by_the_deadline_is_resolved, .init = start,
 	cr_assert_eq(lokt_store_open(root, &direct), 0);
 	cr_assert_eq(lokt_who_self(getpid(), &who), 0);
 
-	atomic_store(&armed, true);
+	atomic_store(&armed, 1);
 	lokt_store_set_deadline(s, mono_ms() + 1500);
 	r = lokt_acquire(s, "c1", &who, &ao, &got);
 	lokt_store_set_deadline(s, 0);
@@ -182,6 +182,65 @@ Test(cut_write, creation_cut_by_the_deadline_is_resolved, .init = start,
 			     "the acquisition failed (%s) but left its lock "
 			     "in etcd (lock_id %s)",
 			     lokt_strerror(r), seen == 0 ? info.rec.lock_id : "");
+	}
+	lokt_store_close(direct);
+	lokt_store_close(s);
+}
+
+/* A stale lock broken and a new one made: two txns (a creation after a
+ * removal of the same key), both answers kept. The removal is cut by the
+ * deadline and read back; the creation must not then be sent on the
+ * grace that settled the removal, where it is cut again with no time
+ * left to read it back or revoke its lease. */
+Test(cut_write, creation_after_a_cut_removal_is_not_left_behind,
+     .init = start, .fini = stop, .timeout = 60)
+{
+	struct lokt_store *s = NULL, *direct = NULL;
+	struct lokt_acquire_opts stale = { .ttl_sec = 1, .tend = true },
+				 ao = { .tend = true };
+	struct lokt_result old = { 0 }, got = { 0 }, now = { 0 };
+	struct timespec pause = { 1, 200000000 };
+	struct lokt_info info;
+	struct lokt_who who, other;
+	char root[128];
+	int r, seen;
+
+	snprintf(root, sizeof(root), "etcd://127.0.0.1:%d/cut", proxy_port);
+	cr_assert_eq(lokt_store_open(root, &s), 0);
+	snprintf(root, sizeof(root), "etcd://%s/cut", cluster.endpoint[0]);
+	cr_assert_eq(lokt_store_open(root, &direct), 0);
+	cr_assert_eq(lokt_who_self(getpid(), &who), 0);
+	other = who;
+	snprintf(other.owner, sizeof(other.owner), "cut-other");
+
+	/* A lock of one second's TTL, stale once it has run out (its
+	 * lease, tended by nobody here, lasts longer). */
+	cr_assert_eq(lokt_acquire(direct, "c2", &other, &stale, &old), 0);
+	nanosleep(&pause, NULL);
+
+	atomic_store(&armed, 2);
+	lokt_store_set_deadline(s, mono_ms() + 1500);
+	r = lokt_acquire(s, "c2", &who, &ao, &got);
+	lokt_store_set_deadline(s, 0);
+	cr_assert_geq(atomic_load(&held), 1,
+		      "the proxy did not see the removal (a txn with a put: "
+		      "its audit)");
+
+	seen = lokt_get(direct, LOKT_LOCK, "c2", &info, NULL);
+	if (r == 0) {
+		cr_assert_eq(seen, 0, "acquired, but no lock in etcd");
+		cr_assert_str_eq(info.rec.lock_id, got.lock.lock_id,
+				 "acquired, but the lock in etcd is another's");
+		cr_assert_eq(lokt_release(s, "c2", &who, got.lock.lock_id, 0,
+					  &now),
+			     0);
+	} else {
+		cr_assert(seen == -LOKT_E_NOT_FOUND ||
+				  (seen == 0 && !strcmp(info.rec.lock_id,
+							old.lock.lock_id)),
+			  "the acquisition failed (%s) but left its lock "
+			  "in etcd (lock_id %s)",
+			  lokt_strerror(r), seen == 0 ? info.rec.lock_id : "");
 	}
 	lokt_store_close(direct);
 	lokt_store_close(s);

@@ -396,3 +396,41 @@ Test(tended, a_watch_of_a_slot_sees_what_happened_since_the_last_write,
 	close(fd);
 	lokt_store_close(s);
 }
+
+/* Stack below the caller zeroed, as a fresh thread's is: what a read
+ * past the end of a short read finds there decides nothing then. */
+static __attribute__((noinline)) void zero_stack(void)
+{
+	char pad[65536];
+
+	explicit_bzero(pad, sizeof(pad)); /* never left out as dead */
+}
+
+/* lokt_watch_changed on an etcd watch (a socket its relay writes a
+ * byte to per change, not inotify): 1 for a change, 0 once drained,
+ * whatever lies on the stack (read as inotify events, the one byte was
+ * an event header read past the read: 0 on a zeroed stack, so guard
+ * on etcd never saw its watch fire). */
+Test(tended, watch_changed_says_so_on_etcd, .init = start, .fini = stop,
+     .timeout = 60)
+{
+	struct lokt_store *s = open_store();
+	struct lokt_result res;
+	struct lokt_who who;
+	struct pollfd p;
+	int fd = -1;
+
+	take_tended(s, "w3", &who, &res);
+	cr_assert_eq(lokt_watch(s, LOKT_LOCK, "w3", &fd), 0);
+	steal("w3");
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, 5000), 1, "the steal was not reported");
+	zero_stack();
+	cr_assert_eq(lokt_watch_changed(fd, "w3"), 1,
+		     "a change on the watch was not said to be one");
+	zero_stack();
+	cr_assert_eq(lokt_watch_changed(fd, "w3"), 0,
+		     "nothing pending, yet a change was said");
+	close(fd);
+	lokt_store_close(s);
+}
