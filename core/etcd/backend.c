@@ -1443,13 +1443,23 @@ static void drop_leases(struct etxn *t)
 			lokt__lease_revoke(es(t->t.s)->gw, t->ops[i].lease);
 }
 
+/* Do ops [from, to) add a holder: a lock created, a gate's holder
+ * added (on its own lease)? */
+static bool creates(const struct etxn *t, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		if (t->ops[i].what == OP_CREATE ||
+		    (t->ops[i].what == OP_PUT && t->ops[i].adds))
+			return true;
+	return false;
+}
+
 static int e_end(struct lokt_txn *tt, bool commit)
 {
 	struct etxn *t = (struct etxn *)tt;
 	struct lokt_txn_answer a = { 0 };
 	size_t split = 0, i;
 	int64_t rev = 0, grace_from = 0;
-	bool cut = false;
 	int r = 0;
 
 	if (t->doomed) {
@@ -1485,20 +1495,24 @@ static int e_end(struct lokt_txn *tt, bool commit)
 			     split, &a);
 		if (r == -ETIMEDOUT) {
 			/* Cut by the caller's deadline (a wait's timeout),
-			 * the write may still have been applied: it is read
+			 * a creation may still have been applied: it is read
 			 * back, or its leases revoked (below), past the
 			 * deadline if need be, so that no lock is left on
 			 * its lease behind a caller told it failed. Each
 			 * cut has its grace; the caller's deadline is put
 			 * back before the next phase, which is a new write
 			 * (sent on this grace, and cut again, it would be
-			 * left with no time to settle). */
-			int64_t before = lokt__gw_grace(es(tt->s)->gw,
-							SETTLE_GRACE_MS);
+			 * left with no time to settle). Only a creation:
+			 * a renewal or a removal leaves nobody's lock
+			 * behind, and its deadline (guard's lease, the
+			 * watchdog's SIGKILL) must hold. */
+			int64_t before = creates(t, from, to) ?
+						 lokt__gw_grace(es(tt->s)->gw,
+								SETTLE_GRACE_MS) :
+						 0;
 
-			if (!cut)
+			if (before && !grace_from)
 				grace_from = before;
-			cut = true;
 			r = settle(t, from, to, &rev);
 			if (r == 0)
 				r = -EAGAIN;

@@ -297,6 +297,38 @@ Test(tended, deadline_bounds_a_call, .init = start, .fini = stop)
 	unsetenv("LOKT_ETCD_TIMEOUT");
 }
 
+/* A renewal cut by its deadline (guard renews within its lease, the
+ * watchdog before its SIGKILL) is given up then: only a creation gets a
+ * grace to be read back (a lock could be left behind it), and with the
+ * cluster stopped that grace would hold the renewal 2 s more. */
+Test(tended, a_renewal_cut_by_its_deadline_is_not_graced, .init = start,
+     .fini = stop)
+{
+	struct lokt_store *s;
+	struct lokt_result res, now;
+	struct lokt_who who;
+	int64_t t0, took;
+	int r;
+
+	setenv("LOKT_ETCD_TIMEOUT", "30s", 1);
+	s = open_store();
+	take_tended(s, "r1", &who, &res);
+	stop_member(cluster.pid[0]);
+	t0 = mono_ms();
+	lokt_store_set_deadline(s, t0 + 500);
+	r = lokt_renew(s, "r1", res.lock.lock_id, &who, 60, &now);
+	took = mono_ms() - t0;
+	lokt_store_set_deadline(s, 0);
+	kill(cluster.pid[0], SIGCONT);
+	cr_assert_lt(r, 0, "a renewal with the cluster stopped succeeded");
+	/* 0.5 s, or 2.5 s with a creation's grace. */
+	cr_assert_lt(took, 1800, "the renewal took %lld ms past a 500 ms "
+				 "deadline",
+		     (long long)took);
+	lokt_store_close(s);
+	unsetenv("LOKT_ETCD_TIMEOUT");
+}
+
 /* What etcdctl prints for CMD on the member (its first line). */
 __attribute__((format(printf, 3, 4))) static void
 etcdctl(char *out, size_t size, const char *fmt, ...)
