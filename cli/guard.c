@@ -239,13 +239,14 @@ static void watch_early(struct guard *g)
 		g->watch = -1;
 }
 
-/* In the child of vfork: become the command. Never returns. The child
- * runs on guard's memory and stack until its exec, so it makes system
- * calls only: no stdio, no allocation, no handler of guard's left to run
- * (cli_catch_signals' write guard's flag: set back to the default before
- * the mask is opened, as the exec would). A failed exec leaves its errno
- * in exec_errno, for guard to report. */
-static void run_command(struct guard *g)
+/* In the child: become the command. Never returns. After vfork the
+ * child runs on guard's memory and stack until its exec, so it makes
+ * system calls only: no stdio, no allocation, no handler of guard's left
+ * to run (cli_catch_signals' write guard's flag: set back to the default
+ * before the mask is opened, as the exec would). A failed exec leaves its
+ * errno in exec_errno, for guard to report; after fork, the child says
+ * it itself. */
+static void run_command(struct guard *g, bool vforked)
 {
 	static const int dfl[] = { SIGINT, SIGTERM, SIGHUP, SIGTTOU, SIGPIPE };
 	struct sigaction sa = { .sa_handler = SIG_DFL };
@@ -263,24 +264,34 @@ static void run_command(struct guard *g)
 	cli_watchdog_announce(g->wd_fd);
 	execvp(g->cmd[0], g->cmd);
 	err = errno;
-	g->exec_errno = err;
+	if (vforked)
+		g->exec_errno = err;
+	else
+		fprintf(stderr, "error: cannot run \"%s\": %s\n", g->cmd[0],
+			strerror(err));
 	_exit(err == ENOENT ? 127 : 126);
 }
 
 /* vfork, not fork: guard on the etcd store is a process of several
  * threads and many mappings (libcurl), whose copy took longer than the
  * command's own start (docs/performance.md); with vfork guard waits,
- * suspended, only until the command's exec. */
+ * suspended, only until the command's exec. But not when the command
+ * gets the terminal: a ^Z between its tcsetpgrp and its exec (a PATH
+ * search on a slow filesystem) would stop the child while guard, still
+ * suspended, could not follow the stop (follow_stop), and the shell
+ * would wait on a guard that never stops. */
 static int start_command(struct guard *g)
 {
 	if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp())
 		g->tty = STDIN_FILENO;
 	g->exec_errno = 0;
-	g->child = vfork();
+	/* No local variable lives across the vfork (the child may clobber
+	 * it): what decides is in *g. */
+	g->child = g->tty < 0 ? vfork() : fork();
 	if (g->child < 0)
 		return -errno;
 	if (g->child == 0)
-		run_command(g);
+		run_command(g, g->tty < 0);
 	if (g->exec_errno)
 		fprintf(stderr, "error: cannot run \"%s\": %s\n", g->cmd[0],
 			strerror(g->exec_errno));

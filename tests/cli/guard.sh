@@ -194,6 +194,24 @@ expect_exit 126 "command not executable → 126" "$LOKT" guard gx -- "$T/not-exe
 contains "$ERR" "Permission denied" "the error says why (the exec's errno, reported by guard)"
 expect_exit 3 "lock released after the 126" "$LOKT" exists gx
 
+# On a terminal the command gets it (its own group in the foreground), and
+# is started with fork, not vfork (cli/guard.c start_command): a failed
+# exec says so from the child.
+if script -qec true /dev/null >/dev/null 2>&1 </dev/null; then
+	script -qec "'$LOKT' guard gt -- sh -c 'ps -o pgid=,tpgid= -p \$\$'" /dev/null \
+		>"$T/tty.out" 2>&1 </dev/null
+	read -r pg tpg <<<"$(tr -d '\r' <"$T/tty.out" | tail -1)"
+	check "on a terminal the command is the foreground group ($pg, $tpg)" \
+		test -n "$pg" -a "$pg" = "$tpg"
+	script -qec "'$LOKT' guard gt -- '$T/no/such/command'; echo rc=\$?" /dev/null \
+		>"$T/tty.out" 2>&1 </dev/null
+	contains "$(cat "$T/tty.out")" "rc=127" "on a terminal: command not found → 127"
+	contains "$(cat "$T/tty.out")" "cannot run" "... and says so"
+	expect_exit 3 "... the lock released" "$LOKT" exists gt
+else
+	skip "guard on a terminal" "script(1) cannot allocate a pty here"
+fi
+
 # --- re-entered: the lock is the outer holder's -----------------------------
 # One shell takes the lock, then guards a command under it: guard only
 # re-enters (renews) it, and leaves it held for that shell afterwards, also
