@@ -142,6 +142,50 @@ static int64_t mono_ms(void)
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* A store through the proxy, one straight to the member, and this
+ * process as the holder. */
+static void open_both(struct lokt_store **s, struct lokt_store **direct,
+		      struct lokt_who *who)
+{
+	char root[128];
+
+	snprintf(root, sizeof(root), "etcd://127.0.0.1:%d/cut", proxy_port);
+	cr_assert_eq(lokt_store_open(root, s), 0);
+	snprintf(root, sizeof(root), "etcd://%s/cut", cluster.endpoint[0]);
+	cr_assert_eq(lokt_store_open(root, direct), 0);
+	cr_assert_eq(lokt_who_self(getpid(), who), 0);
+}
+
+/* After an acquisition of name whose write was cut (r its result, got
+ * its lock): either the caller holds it (released here), or it failed
+ * and no lock of its is in etcd (old_id: a lock that may still be there
+ * from before, or NULL). */
+static void expect_resolved(struct lokt_store *s, struct lokt_store *direct,
+			    const char *name, int r,
+			    const struct lokt_who *who,
+			    const struct lokt_result *got, const char *old_id)
+{
+	struct lokt_result now;
+	struct lokt_info info;
+	int seen = lokt_get(direct, LOKT_LOCK, name, &info, NULL);
+
+	if (r == 0) {
+		cr_assert_eq(seen, 0, "acquired, but no lock in etcd");
+		cr_assert_str_eq(info.rec.lock_id, got->lock.lock_id,
+				 "acquired, but the lock in etcd is another's");
+		cr_assert_eq(lokt_release(s, name, who, got->lock.lock_id, 0,
+					  &now),
+			     0);
+		return;
+	}
+	cr_assert(seen == -LOKT_E_NOT_FOUND ||
+			  (seen == 0 && old_id &&
+			   !strcmp(info.rec.lock_id, old_id)),
+		  "the acquisition failed (%s) but left its lock in etcd "
+		  "(lock_id %s)",
+		  lokt_strerror(r), seen == 0 ? info.rec.lock_id : "");
+}
+
 /* The creation's answer never comes; the deadline passes. Either the
  * caller holds the lock (the store read it back), or it failed and no
  * lock is there: never a failure with the lock left on its lease. */
@@ -150,17 +194,11 @@ Test(cut_write, creation_cut_by_the_deadline_is_resolved, .init = start,
 {
 	struct lokt_store *s = NULL, *direct = NULL;
 	struct lokt_acquire_opts ao = { .tend = true };
-	struct lokt_result got = { 0 }, now = { 0 };
-	struct lokt_info info;
+	struct lokt_result got = { 0 };
 	struct lokt_who who;
-	char root[128];
-	int r, seen;
+	int r;
 
-	snprintf(root, sizeof(root), "etcd://127.0.0.1:%d/cut", proxy_port);
-	cr_assert_eq(lokt_store_open(root, &s), 0);
-	snprintf(root, sizeof(root), "etcd://%s/cut", cluster.endpoint[0]);
-	cr_assert_eq(lokt_store_open(root, &direct), 0);
-	cr_assert_eq(lokt_who_self(getpid(), &who), 0);
+	open_both(&s, &direct, &who);
 
 	atomic_store(&armed, 1);
 	lokt_store_set_deadline(s, mono_ms() + 1500);
@@ -169,20 +207,7 @@ Test(cut_write, creation_cut_by_the_deadline_is_resolved, .init = start,
 	cr_assert_eq(atomic_load(&held), 1,
 		     "the proxy did not see the creation (a txn with a put)");
 
-	seen = lokt_get(direct, LOKT_LOCK, "c1", &info, NULL);
-	if (r == 0) {
-		cr_assert_eq(seen, 0, "acquired, but no lock in etcd");
-		cr_assert_str_eq(info.rec.lock_id, got.lock.lock_id,
-				 "acquired, but the lock in etcd is another's");
-		cr_assert_eq(lokt_release(s, "c1", &who, got.lock.lock_id, 0,
-					  &now),
-			     0);
-	} else {
-		cr_assert_eq(seen, -LOKT_E_NOT_FOUND,
-			     "the acquisition failed (%s) but left its lock "
-			     "in etcd (lock_id %s)",
-			     lokt_strerror(r), seen == 0 ? info.rec.lock_id : "");
-	}
+	expect_resolved(s, direct, "c1", r, &who, &got, NULL);
 	lokt_store_close(direct);
 	lokt_store_close(s);
 }
@@ -198,18 +223,12 @@ Test(cut_write, creation_after_a_cut_removal_is_not_left_behind,
 	struct lokt_store *s = NULL, *direct = NULL;
 	struct lokt_acquire_opts stale = { .ttl_sec = 1, .tend = true },
 				 ao = { .tend = true };
-	struct lokt_result old = { 0 }, got = { 0 }, now = { 0 };
+	struct lokt_result old = { 0 }, got = { 0 };
 	struct timespec pause = { 1, 200000000 };
-	struct lokt_info info;
 	struct lokt_who who, other;
-	char root[128];
-	int r, seen;
+	int r;
 
-	snprintf(root, sizeof(root), "etcd://127.0.0.1:%d/cut", proxy_port);
-	cr_assert_eq(lokt_store_open(root, &s), 0);
-	snprintf(root, sizeof(root), "etcd://%s/cut", cluster.endpoint[0]);
-	cr_assert_eq(lokt_store_open(root, &direct), 0);
-	cr_assert_eq(lokt_who_self(getpid(), &who), 0);
+	open_both(&s, &direct, &who);
 	other = who;
 	snprintf(other.owner, sizeof(other.owner), "cut-other");
 
@@ -226,22 +245,7 @@ Test(cut_write, creation_after_a_cut_removal_is_not_left_behind,
 		      "the proxy did not see the removal (a txn with a put: "
 		      "its audit)");
 
-	seen = lokt_get(direct, LOKT_LOCK, "c2", &info, NULL);
-	if (r == 0) {
-		cr_assert_eq(seen, 0, "acquired, but no lock in etcd");
-		cr_assert_str_eq(info.rec.lock_id, got.lock.lock_id,
-				 "acquired, but the lock in etcd is another's");
-		cr_assert_eq(lokt_release(s, "c2", &who, got.lock.lock_id, 0,
-					  &now),
-			     0);
-	} else {
-		cr_assert(seen == -LOKT_E_NOT_FOUND ||
-				  (seen == 0 && !strcmp(info.rec.lock_id,
-							old.lock.lock_id)),
-			  "the acquisition failed (%s) but left its lock "
-			  "in etcd (lock_id %s)",
-			  lokt_strerror(r), seen == 0 ? info.rec.lock_id : "");
-	}
+	expect_resolved(s, direct, "c2", r, &who, &got, old.lock.lock_id);
 	lokt_store_close(direct);
 	lokt_store_close(s);
 }
