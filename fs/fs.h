@@ -80,10 +80,10 @@ int loktfs_release(const char *path, struct fuse_file_info *fi);
  * exits. prepare: before fuse_daemonize, so that what can fail is said
  * on stderr; start: after it (a thread would not survive its fork);
  * neither does anything for a store without leases. reserve: may the
- * next acquisition be kept here (then
- * lokt_acquire_opts.tend)? Each reserve is followed by add (the lock was
- * made: kept from now on; on failure it is released and -errno given)
- * or unreserve. stop: release what is kept, end the thread. */
+ * next acquisition be kept here (then lokt_acquire_opts.tend)? Each
+ * reserve is followed by add (the lock was made: kept from now on; on
+ * failure it is released and -errno given) or unreserve. stop: release
+ * what is kept, end the thread. */
 int loktfs_keeper_prepare(struct lokt_store *s);
 int loktfs_keeper_start(void);
 bool loktfs_keeper_reserve(void);
