@@ -427,6 +427,18 @@ static int refuse_chown(const char *path, uid_t uid, gid_t gid,
 	return -EPERM;
 }
 
+/* No extended attributes here, and said so: "not supported", not "no
+ * such attribute". Unanswered, the kernel would answer a POSIX ACL's
+ * name with ENODATA (no ACL) for every file, and ls -l, which stops
+ * asking a filesystem that does not support ACLs but not one whose files
+ * merely have none, walked each path twice: two more LOOKUPs per file of
+ * ls -l (docs/performance.md, "The mount's listing"). */
+static int no_getxattr(const char *path, const char *name, char *value,
+		       size_t size)
+{
+	return -EOPNOTSUPP;
+}
+
 static int refuse_setxattr(const char *path, const char *name,
 			   const char *value, size_t size, int flags)
 {
@@ -474,6 +486,7 @@ const struct fuse_operations loktfs_ops = {
 	.rename = refuse_rename,
 	.chmod = refuse_chmod,
 	.chown = refuse_chown,
+	.getxattr = no_getxattr,
 	.setxattr = refuse_setxattr,
 	.removexattr = refuse_removexattr,
 };

@@ -28,6 +28,7 @@ file it opened, whose error is reported too):
   truncate PATH N    truncate to N bytes
   setxattr PATH      setxattr user.lokt = "1"            (setfattr)
   removexattr PATH   removexattr user.lokt               (setfattr -x)
+  getxattr PATH NAME getxattr NAME                       (getfattr -n)
 """
 import errno
 import os
@@ -84,6 +85,8 @@ def one(op, path, arg):
         os.setxattr(path, "user.lokt", b"1")
     elif op == "removexattr":
         os.removexattr(path, "user.lokt")
+    elif op == "getxattr":
+        os.getxattr(path, arg)
     else:
         raise SystemExit(f"errno.py: unknown operation '{op}' (see --help)")
 

@@ -193,6 +193,12 @@ expect_errno EPERM "truncate locks/x to 10" truncate "$L/x" 10
 expect_errno EPERM "setxattr locks/x" setxattr "$L/x"
 expect_errno EPERM "removexattr locks/x" removexattr "$L/x"
 expect_errno EPERM "setxattr locks/" setxattr "$L"
+# No extended attributes: ENOTSUP (EOPNOTSUPP), "not supported" (so
+# ls -l stops asking for ACLs), not "no such attribute" for each file
+# (docs/loktfs.8).
+expect_errno ENOTSUP "getxattr ACL of locks/x" getxattr "$L/x" system.posix_acl_access
+expect_errno ENOTSUP "getxattr user.lokt of locks/x" getxattr "$L/x" user.lokt
+expect_errno ENOTSUP "getxattr ACL of locks/" getxattr "$L" system.posix_acl_access
 refused EPERM "touch foo at the top" touch "$M/foo"
 expect_errno EPERM "create foo at the top" create "$M/foo"
 expect_errno EPERM "write foo at the top" write "$M/foo" 30m
