@@ -89,6 +89,7 @@
 #define AUDIT_KEEP_SEC_DEFAULT (7 * 86400)
 #define PAGE 1000 /* keys per range request of a listing */
 #define SETTLE_GRACE_MS 2000 /* past a deadline, to resolve a cut write */
+#define CUT_TTL_SEC 600 /* a cut write's key (cut_off) lasts that long */
 
 extern char **environ;
 
@@ -210,6 +211,7 @@ struct etxn {
 	size_t n_ops;
 	struct eaudit *aud;
 	size_t n_aud;
+	char *cut_key; /* cut/<nonce>: compared absent by the last write */
 };
 
 static void etxn_free(struct etxn *t)
@@ -224,6 +226,7 @@ static void etxn_free(struct etxn *t)
 	free(t->queue_end);
 	free(t->slot_key);
 	free(t->slot_end);
+	free(t->cut_key);
 	lokt__kvs_free(t->held, t->n_held);
 	lokt__kvs_free(t->slot, t->n_slot);
 	lokt__kvs_free(t->q, t->nq);
@@ -1271,6 +1274,24 @@ static int send_ops(struct etxn *t, size_t from, size_t to, int which,
 			(t->ops[i].what == OP_PUT && t->ops[i].adds);
 		gate_new |= t->ops[i].what == OP_PUT && t->ops[i].create;
 	}
+	/* A key of this write's own compared absent: put by cut_off once
+	 * the write is cut short, it keeps the write from being applied
+	 * after that, however late it reaches the log. */
+	if (from < to) {
+		char nonce[LOKT_ID_LEN + 1];
+
+		free(t->cut_key);
+		t->cut_key = NULL;
+		if (lokt__new_id(nonce) < 0 ||
+		    asprintf(&t->cut_key, "%s/cut/%s", es(s)->cfg.prefix,
+			     nonce) < 0) {
+			t->cut_key = NULL;
+			lokt__txn_free(&x);
+			return -ENOMEM;
+		}
+		lokt__txn_cmp(&x, t->cut_key, NULL, LOKT_CMP_CREATE,
+			      LOKT_CMP_EQ, 0);
+	}
 	/* Audit events alone (a refusal's) are written whatever changed. */
 	for (int k = 0; k < 2 && from < to; k++) {
 		if (!t->read[k])
@@ -1356,9 +1377,45 @@ static int send_ops(struct etxn *t, size_t from, size_t to, int which,
 	return r;
 }
 
-/* After a timed-out send of ops [from, to): was it applied? Read the key
- * again and match what we wrote. 1 applied (*ret_rev: the creation's
- * revision), 0 not, -errno. */
+/* A write cut short (-ETIMEDOUT: a timeout, a connection lost, a leader
+ * change) may still be on its way to the log, and be applied after any
+ * reading of it. Its cut key put (on a lease, to go by itself) makes its
+ * compare fail whenever it arrives after this; applied before, a reading
+ * after this sees it. So what settle reads after this is final. 0, or
+ * -errno: the cluster did not take it, and nothing can be known. */
+static int cut_off(struct etxn *t)
+{
+	struct lokt_gw *gw = es(t->t.s)->gw;
+	struct lokt_etcd_txn x;
+	struct lokt_txn_answer a = { 0 };
+	int64_t lease = 0;
+	int r = -ETIMEDOUT;
+
+	/* Each try is ambiguous only in the same way: a lease granted
+	 * twice expires, a key put twice is put. */
+	for (int i = 0; i < 3 && r == -ETIMEDOUT; i++) {
+		if (!lease) {
+			r = lokt__lease_grant(gw, CUT_TTL_SEC, &lease);
+			if (r < 0) {
+				lease = 0;
+				continue;
+			}
+		}
+		r = lokt__txn_init(&x);
+		if (r < 0)
+			return r;
+		lokt__txn_put(&x, true, t->cut_key, "", lease, false);
+		r = lokt__txn_run(gw, &x, &a);
+		lokt__txn_free(&x);
+		json_object_put(a.answer);
+		a.answer = NULL;
+	}
+	return r;
+}
+
+/* After a timed-out send of ops [from, to), cut off (cut_off): was it
+ * applied? Read the key again and match what we wrote. 1 applied
+ * (*ret_rev: the creation's revision), 0 not, -errno. */
 static int settle(struct etxn *t, size_t from, size_t to, int64_t *ret_rev)
 {
 	struct eop *op = &t->ops[to - 1];
@@ -1397,6 +1454,13 @@ static int settle(struct etxn *t, size_t from, size_t to, int64_t *ret_rev)
 				  !memcmp(kv[0].value, op->value,
 					  kv[0].value_len);
 		free(g);
+	} else if (op->what == OP_REPLACE) {
+		/* A renewal: its bytes are there (a lock_id and an expiry
+		 * to the millisecond: nobody else writes the same). */
+		applied = n && kv[0].value_len == strlen(op->value) &&
+			  !memcmp(kv[0].value, op->value, kv[0].value_len);
+		if (applied)
+			*ret_rev = kv[0].mod_rev;
 	} else if (n && lokt_record_parse(kv[0].value, kv[0].value_len,
 					  &rec) == 0) {
 		const char *want = op->rec ? op->rec->lock_id :
@@ -1513,7 +1577,11 @@ static int e_end(struct lokt_txn *tt, bool commit)
 
 			if (before && !grace_from)
 				grace_from = before;
-			r = settle(t, from, to, &rev);
+			r = cut_off(t);
+			if (r == 0)
+				r = settle(t, from, to, &rev);
+			else
+				r = unavailable(r);
 			if (r == 0)
 				r = -EAGAIN;
 			else if (r > 0)

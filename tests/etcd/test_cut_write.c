@@ -1,16 +1,21 @@
 // SPDX-License-Identifier: MIT
 /*
  * A write cut short by the caller's deadline (lokt_store_set_deadline, as
- * a wait with --timeout sets it) may still have been applied: the store
- * must find out (read it back, or revoke its lease), past the deadline if
- * need be. Never a lock left behind a caller told it failed (README,
- * "Across hosts": ambiguous results).
+ * a wait with --timeout sets it) or by the request's own timeout may
+ * still have been applied, or be applied later: the store must find out
+ * (make it unable to apply later, read it back, or revoke its lease),
+ * past the deadline if need be. Never a lock left behind a caller told it
+ * failed, never a write made twice (README, "Across hosts": leader loss;
+ * docs/protocol.md, "Transactions").
  *
  * Between the store and a real etcd member sits a proxy (a thread here)
  * that passes every request on, and from each of the next `armed` write
  * transactions on (a txn with a put) keeps that connection's answers to
  * itself: etcd applies the write, the caller never hears of it, and its
- * request runs into the deadline.
+ * request runs into the deadline. Or (`delay`) it keeps the next write
+ * transaction's request itself, and passes it on only when the test says
+ * so, after the caller has given up: a write still on its way when it was
+ * read back.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -33,11 +38,32 @@ static struct etcd_cluster cluster;
 static int listen_fd = -1, proxy_port;
 static atomic_int armed; /* the next write txns whose answers are kept */
 static atomic_int held; /* connections whose answers were kept */
+static atomic_int delay; /* the next write txns whose requests are kept */
+static atomic_int let_go; /* pass the kept requests on now */
+static atomic_int late; /* kept requests passed on: 1 refused, 2 applied */
 static pthread_t acceptor;
 
 struct conn {
 	int client, member;
 };
+
+/* A kept request (its bytes in kept), passed on once the test lets it
+ * go; whether etcd applied it goes to `late`. */
+static void pass_on_late(struct conn *c, const char *kept, size_t len)
+{
+	struct pollfd p = { .fd = c->member, .events = POLLIN };
+	char buf[65536];
+	ssize_t n;
+
+	for (int i = 0; i < 3000 && !atomic_load(&let_go); i++)
+		usleep(10000);
+	if (write(c->member, kept, len) != (ssize_t)len ||
+	    poll(&p, 1, 10000) <= 0 || (n = read(c->member, buf, sizeof(buf) - 1)) <= 0)
+		return;
+	buf[n] = '\0';
+	/* The gateway leaves out a false "succeeded". */
+	atomic_store(&late, strstr(buf, "\"succeeded\":true") ? 2 : 1);
+}
 
 /* One connection, both ways, until either side closes. */
 static void *relay(void *arg)
@@ -45,8 +71,9 @@ static void *relay(void *arg)
 	struct conn *c = arg;
 	struct pollfd p[2] = { { .fd = c->client, .events = POLLIN },
 			       { .fd = c->member, .events = POLLIN } };
-	bool in_txn = false, keep = false;
-	char buf[65536];
+	bool in_txn = false, keep = false, later = false;
+	char buf[65536], *kept = NULL;
+	size_t kept_len = 0;
 	ssize_t n;
 
 	while (poll(p, 2, -1) > 0) {
@@ -57,6 +84,16 @@ static void *relay(void *arg)
 			if (memmem(buf, (size_t)n, "POST ", 5))
 				in_txn = memmem(buf, (size_t)n,
 						"POST /v3/kv/txn", 15);
+			if (in_txn && !later &&
+			    memmem(buf, (size_t)n, "request_put", 11) &&
+			    atomic_fetch_sub(&delay, 1) > 0)
+				later = true;
+			if (later) {
+				kept = realloc(kept, kept_len + (size_t)n);
+				memcpy(kept + kept_len, buf, (size_t)n);
+				kept_len += (size_t)n;
+				continue;
+			}
 			if (in_txn && !keep &&
 			    memmem(buf, (size_t)n, "request_put", 11) &&
 			    atomic_fetch_sub(&armed, 1) > 0) {
@@ -75,6 +112,9 @@ static void *relay(void *arg)
 		}
 	}
 	close(c->client);
+	if (later)
+		pass_on_late(c, kept, kept_len);
+	free(kept);
 	close(c->member);
 	free(c);
 	return NULL;
@@ -246,6 +286,92 @@ Test(cut_write, creation_after_a_cut_removal_is_not_left_behind,
 		      "its audit)");
 
 	expect_resolved(s, direct, "c2", r, &who, &got, old.lock.lock_id);
+	lokt_store_close(direct);
+	lokt_store_close(s);
+}
+
+/* A write cut short is still on its way when the store reads it back (a
+ * connection lost while a member still holds the request, a leader
+ * change): it reaches etcd after the caller was told it failed. A
+ * detached lock has no lease to revoke: only the write's own compare can
+ * keep it out (docs/protocol.md, "Transactions"). */
+Test(cut_write, a_write_arriving_after_its_read_back_is_refused,
+     .init = start, .fini = stop, .timeout = 60)
+{
+	struct lokt_store *s = NULL, *direct = NULL;
+	struct lokt_acquire_opts ao = { .ttl_sec = 600 };
+	struct lokt_result got = { 0 };
+	struct lokt_who who;
+	int r;
+
+	open_both(&s, &direct, &who);
+	cr_assert_eq(lokt_who_self(LOKT_DETACHED_PID, &who), 0);
+
+	atomic_store(&delay, 1);
+	lokt_store_set_deadline(s, mono_ms() + 1500);
+	r = lokt_acquire(s, "c3", &who, &ao, &got);
+	lokt_store_set_deadline(s, 0);
+	cr_assert_leq(atomic_load(&delay), 0,
+		      "the proxy did not see the creation (a txn with a put)");
+	cr_assert_neq(r, 0, "acquired, though its creation never reached etcd");
+
+	atomic_store(&let_go, 1);
+	for (int i = 0; i < 1000 && !atomic_load(&late); i++)
+		usleep(10000);
+	cr_assert_neq(atomic_load(&late), 0,
+		      "the kept creation was not passed on to etcd");
+	cr_assert_eq(atomic_load(&late), 1,
+		     "the creation, arriving after the caller was told it "
+		     "failed (%s), was applied",
+		     lokt_strerror(r));
+	expect_resolved(s, direct, "c3", r, &who, &got, NULL);
+	lokt_store_close(direct);
+	lokt_store_close(s);
+}
+
+/* The events of name of one kind in the audit log. */
+static size_t events_of(struct lokt_store *s, const char *name,
+			const char *event)
+{
+	struct lokt_audit_filter f = { .name = name };
+	struct lokt_event *ev = NULL;
+	size_t n = 0, k = 0;
+
+	cr_assert_eq(lokt_audit_read(s, &f, &ev, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		k += !strcmp(ev[i].event, event);
+	lokt_events_free(ev, n);
+	return k;
+}
+
+/* A renewal applied whose answer was lost (the request timed out, no
+ * deadline of the caller's): read back, it is found there, and not sent
+ * a second time (one renewal, one audit event). */
+Test(cut_write, a_renewal_whose_answer_was_lost_is_found_applied,
+     .init = start, .fini = stop, .timeout = 60)
+{
+	struct lokt_store *s = NULL, *direct = NULL;
+	struct lokt_acquire_opts ao = { .ttl_sec = 600 },
+				 longer = { .ttl_sec = 900 };
+	struct lokt_result got = { 0 }, again = { 0 };
+	struct lokt_who who;
+
+	cr_assert_eq(setenv("LOKT_ETCD_TIMEOUT", "1s", 1), 0);
+	open_both(&s, &direct, &who);
+	unsetenv("LOKT_ETCD_TIMEOUT");
+	cr_assert_eq(lokt_who_self(LOKT_DETACHED_PID, &who), 0);
+	cr_assert_eq(lokt_acquire(s, "c4", &who, &ao, &got), 0);
+
+	atomic_store(&armed, 1);
+	cr_assert_eq(lokt_acquire(s, "c4", &who, &longer, &again), 0,
+		     "the renewal failed");
+	cr_assert_eq(atomic_load(&held), 1,
+		     "the proxy did not see the renewal (a txn with a put)");
+	cr_assert(again.renewed);
+	cr_assert_str_eq(again.lock.lock_id, got.lock.lock_id);
+	cr_assert_eq(events_of(direct, "c4", "renew"), 1,
+		     "one renewal was audited as %zu",
+		     events_of(direct, "c4", "renew"));
 	lokt_store_close(direct);
 	lokt_store_close(s);
 }
