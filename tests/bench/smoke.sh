@@ -26,6 +26,8 @@ for what in "lokt lock+unlock, 10 held" "lokt lock+unlock, 100 held" \
 	"liblokt slot acquire+release, 2 of 3 held" \
 	"release -> waiter in, in process" \
 	"lokt lock x && lokt unlock x" "lokt guard x -- /bin/true" \
+	"the same, the store on tmpfs (vs 2x /bin/true)" \
+	"guard, the store on tmpfs" \
 	"loktfs peak RSS (VmHWM)"; do
 	# a row: its label, then figures and a verdict (or "skipped: why")
 	if grep -F -- "$what" "$out" | grep -Eq ' (yes|NO)$|skipped: | MiB '; then
