@@ -70,6 +70,11 @@ mnt=
 mount_pid=
 shm=
 cleanup() {
+	# Each step whatever the last did: a ^C or kill of the whole process
+	# group may have ended the daemon or the holders already, and under
+	# set -e their kill failing would end cleanup there, leaving the
+	# holders, $shm and $tmp behind.
+	set +e
 	if [[ -n $mnt ]] && findmnt -M "$mnt" >/dev/null 2>&1; then
 		fusermount3 -u -z "$mnt" 2>/dev/null || true
 	fi

@@ -39,6 +39,47 @@ for what in "lokt lock+unlock, 10 held" "lokt lock+unlock, 100 held" \
 	fi
 done
 
+# Killed (SIGTERM to its whole process group, as a cancelled CI job or a
+# ^C sends it), bench.sh still removes its directory and leaves no
+# process: also when its holders ended first and were reaped (made sure
+# of here: they are killed before it is), so that cleanup's kill of
+# them fails. Its holders, its children, carry its store in LOKT_ROOT
+# ($tmp/root).
+holders=()
+bench_holders() {
+	local p
+	holders=($(pgrep -s "$sid" -x sleep))
+	for p in "${holders[@]}"; do
+		root=$(tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null |
+			sed -n 's/^LOKT_ROOT=//p')
+		[ -n "$root" ] && return 0
+	done
+	return 1
+}
+reaped() { local p; for p in "${holders[@]}"; do [ ! -e "/proc/$p" ] || return 1; done; }
+session_gone() { ! pgrep -s "$sid" >/dev/null; }
+setsid "$SRC_ROOT/tests/bench/bench.sh" -q -b "$BUILD_ROOT" >"$out" 2>&1 &
+sid=$!
+root=
+if wait_for 60 grep -q ' held (vs ' "$out" && bench_holders; then
+	kill -TERM "${holders[@]}"
+	wait_for 10 reaped || diag "bench.sh did not reap its holders"
+	kill -TERM -- "-$sid"
+	wait "$sid" || true
+	wait_for 10 session_gone || true
+	if [ -e "${root%/root}" ] || ! session_gone; then
+		not_ok "bench.sh killed leaves nothing behind"
+		diag "left: $(ls -d "${root%/root}" 2>&1); $(pgrep -a -s "$sid")"
+	else
+		ok "bench.sh killed leaves nothing behind"
+	fi
+else
+	not_ok "bench.sh killed leaves nothing behind (its first row or holders never came)"
+	diag "$(cat "$out")"
+fi
+kill -KILL -- "-$sid" 2>/dev/null
+[ -n "$root" ] && rm -rf "${root%/root}"
+
 # The etcd benchmark (tests/bench/etcd.sh), two rounds: both rows printed.
 if [ ! -x "$BUILD_ROOT/core/etcd/lokt-keeper" ] || ! command -v etcd >/dev/null ||
 	! command -v etcdctl >/dev/null; then
