@@ -289,7 +289,7 @@ row "lokt guard x -- /bin/true (vs flock -n FILE)" \
 # root (/run/lock/lokt), baselines measured again beside them. Each
 # acquisition allocates an inode (its record); on an ext4 without a
 # journal, as some virtual machines' disks are, the allocator passes
-# over every inode freed in the last 5 s (300 s while its inode table
+# over every inode freed in the last 60 s (360 s while its inode table
 # block is unwritten) one at a time, so a loop of acquisitions costs more
 # the longer it runs (docs/performance.md).
 shm=$(mktemp -d /dev/shm/lokt-bench.XXXXXX)
