@@ -1575,13 +1575,20 @@ static int e_end(struct lokt_txn *tt, bool commit)
 								SETTLE_GRACE_MS) :
 						 0;
 
+			bool bounded;
+
 			if (before && !grace_from)
 				grace_from = before;
+			/* Cut by a request's own timeout (no deadline of the
+			 * caller's): resolved within one more. */
+			bounded = lokt__gw_bound(es(tt->s)->gw);
 			r = cut_off(t);
 			if (r == 0)
 				r = settle(t, from, to, &rev);
 			else
 				r = unavailable(r);
+			if (bounded)
+				lokt__gw_set_deadline(es(tt->s)->gw, 0);
 			if (r == 0)
 				r = -EAGAIN;
 			else if (r > 0)

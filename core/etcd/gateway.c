@@ -649,6 +649,18 @@ int64_t lokt__gw_grace(struct lokt_gw *g, int64_t ms)
 	return before;
 }
 
+bool lokt__gw_bound(struct lokt_gw *g)
+{
+	struct timespec now;
+
+	if (deadline_of.g == g && deadline_of.ms)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	lokt__gw_set_deadline(g, (int64_t)now.tv_sec * 1000 +
+					 now.tv_nsec / 1000000 + g->timeout_ms);
+	return true;
+}
+
 const char *lokt__gw_endpoint(struct lokt_gw *g, char *buf, size_t size)
 {
 	const char *u;

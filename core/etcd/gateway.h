@@ -63,6 +63,12 @@ void lokt__gw_set_deadline(struct lokt_gw *g, int64_t mono_ms);
  * to put back; 0 when it had none. */
 int64_t lokt__gw_grace(struct lokt_gw *g, int64_t ms);
 
+/* This thread given a deadline one request's timeout from now, if it has
+ * none (so that resolving a cut write costs one request's time at most,
+ * not one per request it makes): true when it set one, to be cleared with
+ * lokt__gw_set_deadline(g, 0). */
+bool lokt__gw_bound(struct lokt_gw *g);
+
 enum { LOKT_GW_IDEMPOTENT = 1 << 0 };
 
 /* POST req (a JSON object, not consumed) to path ("/v3/kv/range"); the

@@ -41,6 +41,9 @@ static atomic_int held; /* connections whose answers were kept */
 static atomic_int delay; /* the next write txns whose requests are kept */
 static atomic_int let_go; /* pass the kept requests on now */
 static atomic_int late; /* kept requests passed on: 1 refused, 2 applied */
+static atomic_int die; /* the member "dies" once an answer is kept: */
+static atomic_int dead; /* ... from then on nothing is passed on, */
+static atomic_int dead_posts; /* ... and the requests are counted */
 static pthread_t acceptor;
 
 struct conn {
@@ -81,6 +84,11 @@ static void *relay(void *arg)
 			n = read(c->client, buf, sizeof(buf));
 			if (n <= 0)
 				break;
+			if (atomic_load(&dead)) {
+				if (memmem(buf, (size_t)n, "POST ", 5))
+					atomic_fetch_add(&dead_posts, 1);
+				continue;
+			}
 			if (memmem(buf, (size_t)n, "POST ", 5))
 				in_txn = memmem(buf, (size_t)n,
 						"POST /v3/kv/txn", 15);
@@ -99,6 +107,8 @@ static void *relay(void *arg)
 			    atomic_fetch_sub(&armed, 1) > 0) {
 				keep = true;
 				atomic_fetch_add(&held, 1);
+				if (atomic_load(&die))
+					atomic_store(&dead, 1);
 			}
 			if (write(c->member, buf, (size_t)n) != n)
 				break;
@@ -372,6 +382,42 @@ Test(cut_write, a_renewal_whose_answer_was_lost_is_found_applied,
 	cr_assert_eq(events_of(direct, "c4", "renew"), 1,
 		     "one renewal was audited as %zu",
 		     events_of(direct, "c4", "renew"));
+	lokt_store_close(direct);
+	lokt_store_close(s);
+}
+
+/* The member stops answering anything right after applying a creation
+ * (its answer kept): the creation was cut by the request's timeout, not
+ * by a deadline of the caller's, and nothing can be learnt. The store
+ * says the cluster is unavailable after one more request's time, not
+ * after one per try of resolving the write (a lease, then its key, each
+ * tried again). */
+Test(cut_write, resolving_a_cut_write_takes_one_request_more,
+     .init = start, .fini = stop, .timeout = 60)
+{
+	struct lokt_store *s = NULL, *direct = NULL;
+	struct lokt_acquire_opts ao = { .ttl_sec = 600 };
+	struct lokt_result got = { 0 };
+	struct lokt_who who;
+	int r;
+
+	cr_assert_eq(setenv("LOKT_ETCD_TIMEOUT", "1s", 1), 0);
+	open_both(&s, &direct, &who);
+	unsetenv("LOKT_ETCD_TIMEOUT");
+	cr_assert_eq(lokt_who_self(LOKT_DETACHED_PID, &who), 0);
+
+	atomic_store(&die, 1);
+	atomic_store(&armed, 1);
+	r = lokt_acquire(s, "c5", &who, &ao, &got);
+	cr_assert_eq(atomic_load(&dead), 1,
+		     "the proxy did not see the creation (a txn with a put)");
+	cr_assert_eq(r, -LOKT_E_UNAVAILABLE,
+		     "a cut write on a cluster that stopped answering: %s",
+		     lokt_strerror(r));
+	cr_assert_eq(atomic_load(&dead_posts), 1,
+		     "%d requests sent to resolve the cut write, each waiting "
+		     "its full timeout",
+		     atomic_load(&dead_posts));
 	lokt_store_close(direct);
 	lokt_store_close(s);
 }
