@@ -37,6 +37,8 @@ LOKT_API const char *lokt_error_word(int r)
 		return "foreign_file";
 	case LOKT_E_MODE:
 		return "mode";
+	case LOKT_E_UNAVAILABLE:
+		return "unavailable";
 	default:
 		return "error";
 	}

@@ -110,6 +110,7 @@ unsigned http_status(int r)
 		return MHD_HTTP_NOT_IMPLEMENTED;
 	case LOKT_E_CANCELED:
 	case EAGAIN:
+	case LOKT_E_UNAVAILABLE: /* the etcd cluster: try again */
 		return MHD_HTTP_SERVICE_UNAVAILABLE;
 	default:
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;

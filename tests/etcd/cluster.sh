@@ -58,6 +58,8 @@ member_stop "$a"
 member_stop "$b"
 expect_exit 1 "2 of 3 members down: lock fails (exit 1)" "$LOKT" lock y
 contains "$ERR" "did not answer" "... saying the cluster did not answer"
+out=$("$LOKT" lock y --json 2>/dev/null)
+contains "$out" '"error":"unavailable"' "... --json says the word unavailable"
 expect_exit 1 "... unlock fails too (exit 1), nothing released" "$LOKT" unlock h1
 if [ -n "${LOKTFS:-}" ] && [ -e /dev/fuse ]; then
 	mkdir -p "$T/mnt"

@@ -8,6 +8,8 @@ LOKT_TEST_STORE=etcd
 . "$SRC_ROOT/tests/cli/common.sh"
 . "$SRC_ROOT/tests/loktd/common.sh"
 
+export LOKT_ETCD_TIMEOUT=2s # the member stopped below: 2 s, not 8
+
 start_loktd || { not_ok "first loktd started"; done_testing; exit 1; }
 URL1=$URL PID1=$LOKTD_PID
 start_loktd || { not_ok "second loktd started"; done_testing; exit 1; }
@@ -30,5 +32,15 @@ expect_exit 3 "lokt sees it free" "$LOKT" exists prod-deploy
 URL=$URL1
 req POST /api/v1alpha1/lock '{"service":"prod-deploy","who":"pipeline-2"}'
 expect_status 200 "pipeline 2 locks it through loktd 1 now"
+
+# The cluster out of reach: 503, to try again (curl --retry does), with
+# the word lokt --json gives; not 500, as if loktd had failed.
+kill -STOP "$ETCD_PID"
+req POST /api/v1alpha1/lock '{"service":"cut-off","who":"pipeline-3"}'
+expect_status 503 "etcd out of reach: 503"
+expect_jq .error unavailable "... the error is \"unavailable\""
+kill -CONT "$ETCD_PID"
+req POST /api/v1alpha1/lock '{"service":"cut-off","who":"pipeline-3"}'
+expect_status 200 "... and the lock is taken once etcd answers again"
 
 done_testing
