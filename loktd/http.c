@@ -41,7 +41,7 @@ static enum MHD_Result send_buf(struct req *q, unsigned status,
 	MHD_add_response_header(resp, "Content-Type", type);
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	if (status == MHD_HTTP_SERVICE_UNAVAILABLE) /* busy or stopping */
+	if (status == MHD_HTTP_SERVICE_UNAVAILABLE) /* busy, stopping, etcd down */
 		MHD_add_response_header(resp, "Retry-After", "1");
 	ret = MHD_queue_response(q->conn, status, resp);
 	MHD_destroy_response(resp);
