@@ -1413,26 +1413,68 @@ static int cut_off(struct etxn *t)
 	return r;
 }
 
+/* The key of kind and the held key, read again in one read-only txn
+ * (at one revision); 0 or -errno. */
+static int settle_read(struct etxn *t, enum lokt_kind kind, struct lokt_kv **kv,
+		       size_t *n, struct lokt_kv **held, size_t *n_held)
+{
+	struct lokt_etcd_txn x;
+	struct lokt_txn_answer a = { 0 };
+	int r = lokt__txn_init(&x);
+
+	if (r < 0)
+		return r;
+	lokt__txn_get(&x, true, t->key[kind], NULL);
+	lokt__txn_get(&x, true, t->held_key, NULL);
+	r = lokt__txn_run(es(t->t.s)->gw, &x, &a);
+	lokt__txn_free(&x);
+	if (r < 0)
+		return unavailable(r);
+	r = lokt__txn_kvs(&a, 0, kv, n);
+	if (r == 0)
+		r = lokt__txn_kvs(&a, 1, held, n_held);
+	json_object_put(a.answer);
+	return r;
+}
+
 /* After a timed-out send of ops [from, to), cut off (cut_off): was it
  * applied? Read the key again and match what we wrote. 1 applied
  * (*ret_rev: the creation's revision), 0 not, -errno. */
 static int settle(struct etxn *t, size_t from, size_t to, int64_t *ret_rev)
 {
 	struct eop *op = &t->ops[to - 1];
-	struct lokt_kv *kv = NULL;
+	struct lokt_kv *kv = NULL, *held = NULL;
 	struct lokt_record rec;
-	size_t n = 0;
+	size_t n = 0, n_held = 0;
 	int r, applied = 0;
 
 	(void)from;
-	r = lokt__kv_range(es(t->t.s)->gw, t->key[op->kind], NULL, 1, &kv, &n,
-			   NULL, NULL);
-	if (r < 0)
-		return unavailable(r);
+	r = settle_read(t, op->kind, &kv, &n, &held, &n_held);
+	if (r < 0) {
+		lokt__kvs_free(kv, n);
+		lokt__kvs_free(held, n_held);
+		return r;
+	}
 	if (op->what == OP_REMOVE) {
+		/* Gone, or made again since (by someone after us). But a
+		 * lock on a lease goes by itself too, when its lease
+		 * expires: our removal of a lock key deletes the held key
+		 * with it (send_ops), an expiry leaves it (note_expired
+		 * records it). So a held key still there as read (its
+		 * mod_revision unchanged) says that our removal was not
+		 * applied, whatever became of the lock key. Only a lock
+		 * on a lease has a held key; a detached lock or a gate
+		 * (on no lease: gone only by a removal, ours or
+		 * gate_expired's once all its holders' slot keys expired,
+		 * which this cannot tell apart) is judged by its key
+		 * alone, and so is a lock whose held key another's
+		 * transition deleted in recording its expiry. */
 		applied = !n || (t->n_kv[op->kind] &&
 				 kv[0].create_rev !=
 					 t->kv[op->kind][0].create_rev);
+		if (op->kind == LOKT_LOCK && t->n_held && n_held &&
+		    held[0].mod_rev == t->held[0].mod_rev)
+			applied = 0;
 	} else if (op->what == OP_PUT) {
 		/* A gate: the holder it added is in it, those it dropped
 		 * are not; a renewal, its bytes are there. */
@@ -1471,6 +1513,7 @@ static int settle(struct etxn *t, size_t from, size_t to, int64_t *ret_rev)
 		*ret_rev = kv[0].create_rev;
 	}
 	lokt__kvs_free(kv, n);
+	lokt__kvs_free(held, n_held);
 	return applied;
 }
 

@@ -44,6 +44,11 @@ static atomic_int late; /* kept requests passed on: 1 refused, 2 applied */
 static atomic_int die; /* the member "dies" once an answer is kept: */
 static atomic_int dead; /* ... from then on nothing is passed on, */
 static atomic_int dead_posts; /* ... and the requests are counted */
+/* The name whose lock's lease ends (revoked at the member) as the proxy
+ * keeps a write; meanwhile no other request is passed on. */
+static const char *_Atomic revoke_on_keep;
+static atomic_int revoking;
+static atomic_int revoked; /* 1: revoked, -1: could not be */
 static pthread_t acceptor;
 
 struct conn {
@@ -68,6 +73,38 @@ static void pass_on_late(struct conn *c, const char *kept, size_t len)
 	atomic_store(&late, strstr(buf, "\"succeeded\":true") ? 2 : 1);
 }
 
+/* End the lease of the lock revoke_on_keep names, straight at the
+ * member (etcdctl): the lease in its held key (docs/protocol.md, "Keys"),
+ * as when its holder's host is cut off and it expires. */
+static void revoke_lease(void)
+{
+	const char *name = atomic_load(&revoke_on_keep);
+	char cmd[512], out[512] = "", *p;
+	long long lease;
+	FILE *f;
+
+	if (!name)
+		return;
+	atomic_store(&revoking, 1);
+	snprintf(cmd, sizeof(cmd),
+		 "ETCDCTL_API=3 etcdctl --endpoints %s get /cut/held/%s "
+		 "--print-value-only 2>/dev/null",
+		 cluster.endpoint[0], name);
+	f = popen(cmd, "r");
+	if (f && !fgets(out, sizeof(out), f))
+		out[0] = 0;
+	if (f)
+		pclose(f);
+	p = strstr(out, "\"lease\":");
+	lease = p ? strtoll(p + 8, NULL, 10) : 0;
+	snprintf(cmd, sizeof(cmd),
+		 "ETCDCTL_API=3 etcdctl --endpoints %s lease revoke %llx "
+		 ">/dev/null 2>&1",
+		 cluster.endpoint[0], lease);
+	atomic_store(&revoked, lease > 0 && system(cmd) == 0 ? 1 : -1);
+	atomic_store(&revoking, 0);
+}
+
 /* One connection, both ways, until either side closes. */
 static void *relay(void *arg)
 {
@@ -84,6 +121,8 @@ static void *relay(void *arg)
 			n = read(c->client, buf, sizeof(buf));
 			if (n <= 0)
 				break;
+			while (atomic_load(&revoking))
+				usleep(1000);
 			if (atomic_load(&dead)) {
 				if (memmem(buf, (size_t)n, "POST ", 5))
 					atomic_fetch_add(&dead_posts, 1);
@@ -94,8 +133,10 @@ static void *relay(void *arg)
 						"POST /v3/kv/txn", 15);
 			if (in_txn && !later &&
 			    memmem(buf, (size_t)n, "request_put", 11) &&
-			    atomic_fetch_sub(&delay, 1) > 0)
+			    atomic_fetch_sub(&delay, 1) > 0) {
 				later = true;
+				revoke_lease();
+			}
 			if (later) {
 				kept = realloc(kept, kept_len + (size_t)n);
 				memcpy(kept + kept_len, buf, (size_t)n);
@@ -424,6 +465,62 @@ Test(cut_write, resolving_a_cut_write_takes_one_request_more,
 		     "%d requests sent to resolve the cut write, each waiting "
 		     "its full timeout",
 		     atomic_load(&dead_posts));
+	lokt_store_close(direct);
+	lokt_store_close(s);
+}
+
+/* A release cut short while its lock's lease ends (the holder's host cut
+ * off: here the lease revoked at the member while the proxy keeps the
+ * release, which then never applies). The lock key is gone, but not by
+ * the release: the held key it would have deleted with it is still
+ * there. The caller is told its lock was lost, as when it finds it
+ * expired without a cut; the audit says "expire" once and no "release"
+ * (docs/protocol.md, "Transactions"). */
+Test(cut_write, a_cut_release_of_a_lock_whose_lease_ended_is_not_applied,
+     .init = start, .fini = stop, .timeout = 60)
+{
+	struct lokt_store *s = NULL, *direct = NULL;
+	struct lokt_acquire_opts ao = { .tend = true };
+	struct lokt_result got = { 0 }, rel = { 0 }, again = { 0 };
+	struct lokt_who who;
+	int r;
+
+	if (system("command -v etcdctl >/dev/null") != 0)
+		cr_skip_test("etcdctl is not installed (Debian package etcd-client)");
+	cr_assert_eq(setenv("LOKT_ETCD_TIMEOUT", "1s", 1), 0);
+	open_both(&s, &direct, &who);
+	unsetenv("LOKT_ETCD_TIMEOUT");
+	cr_assert_eq(lokt_acquire(s, "c6", &who, &ao, &got), 0);
+
+	atomic_store(&revoke_on_keep, "c6");
+	atomic_store(&delay, 1);
+	r = lokt_release(s, "c6", &who, got.lock.lock_id, 0, &rel);
+	cr_assert_leq(atomic_load(&delay), 0,
+		      "the proxy did not see the release (a txn with a put)");
+	cr_assert_eq(atomic_load(&revoked), 1,
+		     "the lock's lease could not be revoked (etcdctl)");
+
+	atomic_store(&let_go, 1);
+	for (int i = 0; i < 1000 && !atomic_load(&late); i++)
+		usleep(10000);
+	cr_assert_eq(atomic_load(&late), 1,
+		     "the kept release was not refused when passed on");
+	cr_assert_eq(r, -LOKT_E_LOST,
+		     "a release that never applied, of a lock whose lease "
+		     "ended, said: %s",
+		     r ? lokt_strerror(r) : "released");
+
+	/* A transition that reads: it would record an expiry still left
+	 * behind (a held key), a second "expire". */
+	cr_assert_eq(lokt_acquire(direct, "c6", &who, &ao, &again), 0);
+	cr_assert_eq(events_of(direct, "c6", "release"), 0,
+		     "the lock that expired was audited as released");
+	cr_assert_eq(events_of(direct, "c6", "expire"), 1,
+		     "the expiry was audited %zu times",
+		     events_of(direct, "c6", "expire"));
+	cr_assert_eq(lokt_release(direct, "c6", &who, again.lock.lock_id, 0,
+				  &rel),
+		     0);
 	lokt_store_close(direct);
 	lokt_store_close(s);
 }
