@@ -169,6 +169,29 @@ struct lokt_backend {
 	/* Leave the queue (the next waiter learns at once); frees w. */
 	void (*wait_leave)(struct lokt_waiter *w);
 
+	/* ---- hand-over (docs/protocol.md, "Hand-over on etcd"); NULL: none */
+	/* Offer rec as the record a releaser may publish for w when w is
+	 * the first live waiter; NULL takes the offer back (called in a
+	 * transition on the name, so that no releaser hands it over after). */
+	int (*wait_offer)(struct lokt_waiter *w, const struct lokt_record *rec);
+	/* w found the record it offered published. sure: found in a
+	 * transition, so the releaser has ended; true then. Else true when
+	 * the releaser is known to have ended (it signals w last), false
+	 * when w must make sure in a transition; true with the record as
+	 * published in *ret when the backend has it (ret->lock_id empty:
+	 * not given, the caller reads it). Once true, w's place was taken
+	 * down by the releaser, not by wait_leave. */
+	bool (*wait_handed)(struct lokt_waiter *w, bool sure,
+			    struct lokt_record *ret);
+	/* In a release transition on the name's lock: the first live
+	 * waiter's offer, 0 with it in *ret (its uid the waiter's, as the
+	 * store knows it); -LOKT_E_NOT_FOUND when nobody waits or the first
+	 * waiter offers nothing usable. offer_end follows either way. */
+	int (*offer)(struct lokt_txn *t, struct lokt_record *ret);
+	/* handed: the offer was published, take the waiter's place down and
+	 * signal it (last). */
+	void (*offer_end)(struct lokt_txn *t, bool handed);
+
 	/* ---- the rest ----------------------------------------------------- */
 	/* A descriptor readable when the name's record of kind changes:
 	 * an inotify instance (events filtered by name), or a socket whose

@@ -36,6 +36,9 @@
  *   release  by lock_id (only that acquisition), or by owner (the same
  *            owner from anywhere); another owner's lock only when stale
  *            and BREAK_STALE, or with FORCE.
+ *            The lock then goes to the first live waiter that offered
+ *            its record, in the same transition, when the store can
+ *            (the hand-over, hand_over below).
  *
  * Why this is atomic in the directory store (a networked backend gets
  * the same from compares, backend.h): every transition on a name, in
@@ -257,10 +260,18 @@ int lokt__publish_new(struct lokt_txn *t, const struct lokt_who *who,
 	return 0;
 }
 
+/* Is cur the acquisition lock_id? */
+static bool same_acquisition(const struct lokt_info *cur, const char *lock_id)
+{
+	return !cur->future && cur->stale != LOKT_STALE_CORRUPT &&
+	       *lock_id && !strcmp(cur->rec.lock_id, lock_id);
+}
+
 struct acquire {
 	const struct lokt_who *who;
 	const struct lokt_acquire_opts *opts;
 	uint64_t seq;
+	const char *offered; /* a waiter's offered lock_id, or NULL */
 	uint64_t keeper_start; /* opts->keeper's */
 	bool quiet;
 	struct lokt_queue q;
@@ -288,6 +299,12 @@ static int acquire_in(struct lokt_txn *t, void *ud)
 	if (r < 0 && r != -LOKT_E_NOT_FOUND)
 		return r;
 	have = r == 0;
+	if (have && a->offered && same_acquisition(&cur, a->offered)) {
+		/* Handed over to us by its releaser (wait.c). */
+		free(json);
+		ret->lock = cur.rec;
+		return 0;
+	}
 	r = t->s->be->queue(t, a->seq, q);
 	if (r == 0 && (lokt__slots_asked(a->opts) ||
 		       (have && (cur.slots || cur.shared))))
@@ -367,11 +384,11 @@ static int acquire_in(struct lokt_txn *t, void *ud)
 int lokt__acquire_step(struct lokt_store *s, const char *name,
 		       const struct lokt_who *who,
 		       const struct lokt_acquire_opts *opts, uint64_t seq,
-		       bool quiet, struct lokt_queue *ret_q,
-		       struct lokt_result *ret)
+		       const char *offered, bool quiet,
+		       struct lokt_queue *ret_q, struct lokt_result *ret)
 {
 	struct acquire a = { .who = who, .opts = opts, .seq = seq,
-			     .quiet = quiet, .ret = ret };
+			     .offered = offered, .quiet = quiet, .ret = ret };
 	int r;
 
 	lokt__result_init(ret);
@@ -407,7 +424,8 @@ LOKT_API int lokt_acquire(struct lokt_store *s, const char *name,
 		return -EINVAL;
 	if (opts->wait)
 		return lokt__acquire_wait(s, name, who, opts, ret);
-	return lokt__acquire_step(s, name, who, opts, 0, false, NULL, ret);
+	return lokt__acquire_step(s, name, who, opts, 0, NULL, false, NULL,
+				  ret);
 }
 
 /* Audit, in transition t, a holder finding its acquisition lock_id gone
@@ -441,13 +459,6 @@ LOKT_API int lokt_audit_lost(struct lokt_store *s, const char *name,
 	lokt__audit(s, "lost", name, &mine, who,
 		    lokt__holder_extra(NULL, reason));
 	return 0;
-}
-
-/* Is cur the acquisition lock_id? */
-static bool same_acquisition(const struct lokt_info *cur, const char *lock_id)
-{
-	return !cur->future && cur->stale != LOKT_STALE_CORRUPT &&
-	       *lock_id && !strcmp(cur->rec.lock_id, lock_id);
 }
 
 /* The start of renew, keep and release: ret set up (the caller's, or
@@ -655,6 +666,68 @@ refuse_future:
 	return -LOKT_E_FUTURE_VERSION;
 }
 
+/* The waiter a record was offered for, as the audit names it. */
+static void who_of(const struct lokt_record *rec, struct lokt_who *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	snprintf(ret->owner, sizeof(ret->owner), "%s", rec->owner);
+	snprintf(ret->host, sizeof(ret->host), "%s", rec->host);
+	ret->pid = (pid_t)rec->pid;
+	ret->pid_start = rec->pid_start;
+	snprintf(ret->agent_id, sizeof(ret->agent_id), "%s", rec->agent_id);
+	ret->uid = (uid_t)rec->uid;
+}
+
+/* The hand-over (docs/protocol.md, "Hand-over on etcd"): in release
+ * transition t, where cur is to be removed under event and reason,
+ * publish instead, in its place, the record the first waiter offered,
+ * as the waiter's own acquisition would have: not while the name is
+ * frozen, a fence above every fence the name had, its lease starting
+ * now, audited "acquire" with the waiter's identity after the release.
+ * Never to the holder being released: a waiter that acquired by itself
+ * still offers until it has left the queue. 0 when handed over; 1 when
+ * not (the caller removes the record, the waiter wakes on that and tries
+ * as before). */
+static int hand_over(struct lokt_txn *t, const struct lokt_who *who,
+		     const struct lokt_info *cur, const char *event,
+		     const char *reason)
+{
+	const struct lokt_backend *be = t->s->be;
+	struct lokt_record rec;
+	struct lokt_info frz;
+	struct lokt_who to;
+	bool handed = false;
+
+	if (!be->offer || !be->fence || cur->future ||
+	    cur->rec.fence == UINT64_MAX)
+		return 1;
+	/* A queue we cannot read or hand over to (foreign, unreadable)
+	 * does not stop the release: it frees the lock as before. */
+	if (be->offer(t, &rec) < 0 || rec.ttl_sec < 0 ||
+	    rec.ttl_sec > LOKT_TTL_MAX_SEC)
+		goto out;
+	who_of(&rec, &to);
+	if (cur->stale != LOKT_STALE_CORRUPT && rec.pid == cur->rec.pid &&
+	    rec.pid_start == cur->rec.pid_start &&
+	    !strcmp(rec.host, cur->rec.host))
+		goto out;
+	if (lokt__frozen(t, &to, &frz) != 0 ||
+	    be->fence(t, cur->rec.fence, &rec.fence) < 0)
+		goto out;
+	rec.version = LOKT_PROTOCOL_VERSION;
+	lokt__set_lease(&rec, rec.ttl_sec);
+	if (be->replace(t, &rec) < 0)
+		goto out;
+	handed = true;
+	lokt__taudit(t, event, &cur->rec, who,
+		     lokt__holder_extra(&cur->rec, reason));
+	lokt__taudit(t, "acquire", &rec, &to, NULL);
+out:
+	if (be->offer_end)
+		be->offer_end(t, handed);
+	return handed ? 0 : 1;
+}
+
 static int release_in(struct lokt_txn *t, void *ud)
 {
 	struct held *h = ud;
@@ -685,7 +758,9 @@ static int release_in(struct lokt_txn *t, void *ud)
 		audit_lost(t, h->lock_id, h->who, ret);
 	if (r < 0)
 		return r;
-	r = lokt__remove_audited(t, h->who, &cur, event, reason);
+	r = hand_over(t, h->who, &cur, event, reason);
+	if (r > 0)
+		r = lokt__remove_audited(t, h->who, &cur, event, reason);
 	if (r < 0)
 		return r;
 	ret->lock = cur.rec;

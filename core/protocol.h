@@ -53,13 +53,15 @@ int lokt__publish_new(struct lokt_txn *t, const struct lokt_who *who,
 		      uint64_t keeper_start, struct lokt_result *ret);
 
 /* One acquisition attempt, a whole transition. seq is the asker's place
- * in the queue (0: not queued). quiet: a refusal is not audited (a
- * waiter retries). *ret_q: the queue as seen, may be NULL. */
+ * in the queue (0: not queued); offered, the lock_id it offered for a
+ * hand-over (NULL: none): a record with it is the asker's, returned as
+ * acquired. quiet: a refusal is not audited (a waiter retries). *ret_q:
+ * the queue as seen, may be NULL. */
 int lokt__acquire_step(struct lokt_store *s, const char *name,
 		       const struct lokt_who *who,
 		       const struct lokt_acquire_opts *opts, uint64_t seq,
-		       bool quiet, struct lokt_queue *ret_q,
-		       struct lokt_result *ret);
+		       const char *offered, bool quiet,
+		       struct lokt_queue *ret_q, struct lokt_result *ret);
 
 /* freeze.c: within transition t (on the name's lock), is the name frozen
  * now? 1 with the freeze in *ret, 0 if not. An expired or corrupt freeze

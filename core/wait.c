@@ -49,6 +49,15 @@
  * and asks for inotify again each time.
  *
  * A signal interrupts poll (EINTR) so *opts->cancel is seen at once.
+ *
+ * The hand-over (docs/protocol.md, "Hand-over on etcd"), where the store
+ * has one: a waiter offers the record it would publish, and a releaser
+ * may publish it for the first waiter in its own transition. Once the
+ * store says it was published (etcd: the waiter's watch saw its lock_id
+ * put), the record with that lock_id is our acquisition. Every attempt
+ * also takes a record with that lock_id as ours, and before leaving
+ * without the lock the offer is taken back in a transition, so that a
+ * lock handed over at that moment is never left held unknowingly.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -56,10 +65,12 @@
 #include <time.h>
 
 #include "protocol.h"
+#include "slots.h"
 
 #define RECHECK_MS 2000 /* for changes events cannot show */
 #define TICK_MS 1000 /* progress cadence */
 #define WAIT_GRACE_MS 1000 /* for the last attempt, at the timeout */
+#define REQUEUE 1 /* wait_loop: our place went with a lost hand-over */
 
 int64_t lokt__wait_recheck_ms = RECHECK_MS;
 
@@ -68,7 +79,137 @@ struct waiter {
 	const char *name;
 	struct lokt_waiter *w; /* the backend's */
 	uint64_t seq; /* our place in the queue */
+	bool offered; /* lock_id below offered for a hand-over */
+	char lock_id[LOKT_ID_LEN + 1];
 };
+
+/* Offer the record our acquisition would publish, for a releaser to
+ * publish it for us (docs/protocol.md, "Hand-over on etcd"). Not for a
+ * name of several holders, nor for the mount's callers (their audit
+ * lines name the mount, which a record does not carry): those acquire by
+ * themselves, as every waiter does when its offer is not taken (or the
+ * store refuses it: etcd takes only a lock its holder and keeper tend). */
+static void offer(struct waiter *w, const struct lokt_who *who,
+		  const struct lokt_acquire_opts *opts)
+{
+	struct lokt_record rec;
+	uint64_t keeper_start = 0;
+
+	if (!w->s->be->wait_offer || who->via || lokt__slots_asked(opts) ||
+	    (opts->keeper > 0 &&
+	     lokt__pid_start(opts->keeper, &keeper_start) < 0))
+		return;
+	memset(&rec, 0, sizeof(rec));
+	rec.version = LOKT_PROTOCOL_VERSION;
+	snprintf(rec.name, sizeof(rec.name), "%s", w->name);
+	snprintf(rec.owner, sizeof(rec.owner), "%s", who->owner);
+	snprintf(rec.host, sizeof(rec.host), "%s", who->host);
+	rec.pid = who->pid;
+	rec.pid_start = who->pid_start;
+	snprintf(rec.agent_id, sizeof(rec.agent_id), "%s", who->agent_id);
+	rec.uid = who->uid;
+	rec.keeper_pid = opts->keeper;
+	rec.keeper_start = keeper_start;
+	lokt__set_lease(&rec, opts->ttl_sec);
+	if (lokt__new_id(rec.lock_id) < 0 ||
+	    w->s->be->wait_offer(w->w, &rec) < 0)
+		return;
+	memcpy(w->lock_id, rec.lock_id, sizeof(w->lock_id));
+	w->offered = true;
+}
+
+/* Is cur the record we offered? */
+static bool ours(const struct waiter *w, const struct lokt_info *cur)
+{
+	return !cur->future && cur->stale != LOKT_STALE_CORRUPT &&
+	       !strcmp(cur->rec.lock_id, w->lock_id);
+}
+
+/* After a wake-up: were we handed the lock? Once the backend says the
+ * releaser published our record (it has ended then), 1 with the record
+ * in *ret: as the backend gave it, else read now. 0: not known (a record
+ * of ours found on another wake-up is confirmed by the next attempt, in
+ * a transition). -1: handed, and gone before we looked (released by its
+ * owner, forced): our place in the queue went with the hand-over, so we
+ * queue again. */
+static int handed(struct waiter *w, struct lokt_result *ret)
+{
+	struct lokt_record rec;
+	struct lokt_meta meta;
+	char *buf = NULL;
+	size_t len = 0;
+	int r = 0;
+
+	memset(&rec, 0, sizeof(rec));
+	if (!w->offered || !w->s->be->wait_handed(w->w, false, &rec))
+		return 0;
+	w->offered = false;
+	memset(&meta, 0, sizeof(meta));
+	meta.uid = (uid_t)-1;
+	if (!rec.lock_id[0]) {
+		/* Parsed, not judged: its holder is the one we named. */
+		r = w->s->be->get(w->s, LOKT_LOCK, w->name, &buf, &len, &meta);
+		r = r ?: lokt_record_parse(buf, len, &rec);
+		free(buf);
+	}
+	if (r < 0 || strcmp(rec.lock_id, w->lock_id))
+		return -1;
+	lokt__result_init(ret);
+	ret->lock = rec;
+	if (ret->lock.uid < 0)
+		ret->lock.uid = meta.uid;
+	if (meta.fence)
+		ret->lock.fence = meta.fence;
+	return 1;
+}
+
+struct withdraw {
+	struct waiter *w;
+	struct lokt_result *ret;
+};
+
+static int withdraw_in(struct lokt_txn *t, void *ud)
+{
+	struct withdraw *wd = ud;
+	struct lokt_info cur;
+
+	if (lokt__load_in(t, LOKT_LOCK, &cur, NULL) == 0 && ours(wd->w, &cur)) {
+		lokt__result_init(wd->ret);
+		wd->ret->lock = cur.rec;
+		return 1;
+	}
+	return t->s->be->wait_offer(wd->w->w, NULL);
+}
+
+/* Before leaving without the lock: take our offer back, in a transition,
+ * so that no releaser hands it over after; 1 if one did before (the lock
+ * is ours, in *ret), 0 if not. Should the transition fail, the offer is
+ * taken back without it and the record looked at: a releaser within its
+ * transition then could still hand over after the look (the lock is then
+ * its holder's, stale once the holder exits). */
+static int withdraw(struct waiter *w, struct lokt_result *ret)
+{
+	struct withdraw wd = { .w = w, .ret = ret };
+	struct lokt_info cur;
+	int r;
+
+	if (!w->offered)
+		return 0;
+	r = lokt__transition(w->s, LOKT_LOCK, w->name, withdraw_in, &wd);
+	if (r < 0) {
+		(void)w->s->be->wait_offer(w->w, NULL);
+		r = lokt__load(w->s, LOKT_LOCK, w->name, &cur, NULL) == 0 &&
+		    ours(w, &cur);
+		if (r) {
+			lokt__result_init(ret);
+			ret->lock = cur.rec;
+		}
+	}
+	w->offered = false;
+	if (r > 0)
+		(void)w->s->be->wait_handed(w->w, true, NULL);
+	return r > 0;
+}
 
 static int64_t mono_ms(void)
 {
@@ -137,24 +278,42 @@ static int wait_loop(struct waiter *w, const struct lokt_who *who,
 	if (opts->timeout_ms >= 0)
 		deadline = start + opts->timeout_ms;
 	for (;;) {
-		if (opts->cancel && *opts->cancel)
+		if (opts->cancel && *opts->cancel) {
+			/* Handed over just now: the caller no longer wants
+			 * it, so it is released (to the next waiter). */
+			if (withdraw(w, ret))
+				(void)lokt_release(w->s, w->name, who,
+						   ret->lock.lock_id, 0, NULL);
 			return -LOKT_E_CANCELED;
+		}
 		now = mono_ms();
 		late = deadline >= 0 && now >= deadline;
+		if (event && (r = handed(w, ret)) != 0)
+			return r > 0 ? 0 : REQUEUE;
 		if (now >= next || late) {
 			if (!event && !late && q.ahead > 0 &&
 			    w->s->be->wait_behind(w->w, opts->progress != NULL,
 						  &q)) {
 				next = recheck_at(now);
 			} else {
-				r = lokt__acquire_step(w->s, w->name, who, opts,
-						       w->seq, true, &q, ret);
+				r = lokt__acquire_step(
+					w->s, w->name, who, opts, w->seq,
+					w->offered ? w->lock_id : NULL, true,
+					&q, ret);
+				if (r == 0 && w->offered &&
+				    !strcmp(ret->lock.lock_id, w->lock_id)) {
+					w->offered = false;
+					(void)w->s->be->wait_handed(
+						w->w, true, NULL);
+				}
 				if (r != -LOKT_E_HELD && r != -LOKT_E_FROZEN)
 					return r;
 				next = plan_next(w, r, ret, &q, now);
 			}
 			event = false;
 		}
+		if (late && withdraw(w, ret))
+			return 0; /* handed over at the deadline: ours */
 		if (late) {
 			lokt__audit(w->s, "deny", w->name, NULL, who,
 				    lokt__holder_extra(ret->have_other ?
@@ -183,25 +342,33 @@ int lokt__acquire_wait(struct lokt_store *s, const char *name,
 {
 	struct waiter w = { .s = s, .name = name };
 	int r;
-
 	/* A store over the network that stops answering must not hold the
 	 * wait past its timeout for a whole request timeout (etcd: 8 s by
 	 * default, each): every request is bounded by the timeout, plus a
 	 * second for the last attempt made at it. */
-	if (opts->timeout_ms >= 0)
-		lokt_store_set_deadline(s, mono_ms() + opts->timeout_ms +
-						   WAIT_GRACE_MS);
-	r = s->be->wait_join(s, name, &w.w, &w.seq);
-	if (r == 0) {
+	int64_t until = opts->timeout_ms >= 0 ?
+				mono_ms() + opts->timeout_ms + WAIT_GRACE_MS :
+				0;
+
+	do {
+		if (until)
+			lokt_store_set_deadline(s, until);
+		r = s->be->wait_join(s, name, &w.w, &w.seq);
+		if (r < 0)
+			break;
+		offer(&w, who, opts);
 		r = wait_loop(&w, who, opts, ret);
 		/* Leaving the queue is not cut short by the timeout
 		 * (etcd: the queue entry's lease revoked, so that the waiter
-		 * behind learns at once). */
+		 * behind learns at once); nor is taking an offer back. */
 		if (opts->timeout_ms >= 0)
 			lokt_store_set_deadline(s, mono_ms() + WAIT_GRACE_MS);
+		/* An error with an offer out: it may have been taken. */
+		if (r < 0 && withdraw(&w, ret))
+			r = 0;
 		s->be->wait_leave(w.w);
-	}
-	if (opts->timeout_ms >= 0)
+	} while (r == REQUEUE);
+	if (until)
 		lokt_store_set_deadline(s, 0);
 	return r;
 }
