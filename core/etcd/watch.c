@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "gateway.h"
+#include "kv.h"
 #include "watch.h"
 
 #define LINE_MAX_BYTES (4 << 20) /* one event line; a record is ~500 B */
@@ -41,13 +42,101 @@ struct lokt_gw_watch {
 	size_t len;
 	int64_t last_delete; /* the revision of the last event when it was a
 				deletion, else 0 (atomic) */
+	/* lokt__gw_watch_expect's: a value to look for in what is put, and
+	 * the mod_revision of the first put that held it (atomic both). */
+	char *want;
+	int64_t found;
+	char *found_value; /* that put's value, set before found */
+	/* lokt__gw_watch_keep's: what a kept value holds, and the newest
+	 * put of such a value, until its key is deleted or put without it
+	 * (key NULL: none; under keep_lock). */
+	char *keep_want;
+	pthread_mutex_t keep_lock;
+	struct lokt_kv kept;
 };
+
+static void kept_clear(struct lokt_gw_watch *w)
+{
+	pthread_mutex_lock(&w->keep_lock);
+	free(w->kept.key);
+	free(w->kept.value);
+	memset(&w->kept, 0, sizeof(w->kept));
+	pthread_mutex_unlock(&w->keep_lock);
+}
 
 static void ring(struct lokt_gw_watch *w)
 {
 	uint64_t one = 1;
 
 	(void)!write(w->efd, &one, sizeof(one));
+}
+
+/* A put event's kv: does its value hold what the owner expects? */
+static void look_for(struct lokt_gw_watch *w, struct json_object *kv,
+		     int64_t rev)
+{
+	const char *want = __atomic_load_n(&w->want, __ATOMIC_SEQ_CST);
+	struct json_object *v;
+	char *value = NULL;
+	size_t len = 0;
+
+	if (!want || __atomic_load_n(&w->found, __ATOMIC_SEQ_CST) ||
+	    !json_object_object_get_ex(kv, "value", &v) ||
+	    lokt__b64_decode(json_object_get_string(v), &value, &len) < 0)
+		return;
+	if (memmem(value, len, want, strlen(want)) &&
+	    !memchr(value, '\0', len)) {
+		free(w->found_value);
+		w->found_value = value;
+		value = NULL;
+		__atomic_store_n(&w->found, rev, __ATOMIC_SEQ_CST);
+	}
+	free(value);
+}
+
+/* An event's kv for lokt__gw_watch_keep: kept when its value holds what
+ * is wanted, forgotten when its key is deleted or put without it. */
+static void keep_event(struct lokt_gw_watch *w, struct json_object *kv,
+		       int64_t rev, bool del)
+{
+	const char *want = __atomic_load_n(&w->keep_want, __ATOMIC_SEQ_CST);
+	char *key = NULL, *value = NULL;
+	size_t klen = 0, vlen = 0;
+	struct json_object *v;
+	bool holds;
+
+	if (!want || !json_object_object_get_ex(kv, "key", &v) ||
+	    lokt__b64_decode(json_object_get_string(v), &key, &klen) < 0)
+		return;
+	if (!del && json_object_object_get_ex(kv, "value", &v) &&
+	    lokt__b64_decode(json_object_get_string(v), &value, &vlen) < 0)
+		value = NULL;
+	holds = value && !memchr(value, '\0', vlen) &&
+		memmem(value, vlen, want, strlen(want));
+	pthread_mutex_lock(&w->keep_lock);
+	if (holds) {
+		free(w->kept.key);
+		free(w->kept.value);
+		w->kept = (struct lokt_kv){
+			.key = key,
+			.value = value,
+			.key_len = klen,
+			.value_len = vlen,
+			.create_rev = lokt__gw_int(kv, "create_revision", 0),
+			.mod_rev = rev,
+			.version = lokt__gw_int(kv, "version", 0),
+			.lease = lokt__gw_int(kv, "lease", 0),
+		};
+		key = value = NULL;
+	} else if (w->kept.key && w->kept.key_len == klen &&
+		   !memcmp(w->kept.key, key, klen)) {
+		free(w->kept.key);
+		free(w->kept.value);
+		memset(&w->kept, 0, sizeof(w->kept));
+	}
+	pthread_mutex_unlock(&w->keep_lock);
+	free(key);
+	free(value);
 }
 
 /* One line of the stream: {"result":{"header":..,"events":[..]}} or an
@@ -73,6 +162,7 @@ static bool on_line(struct lokt_gw_watch *w, const char *line)
 		 * happened in between is lost. Start again from now. */
 		w->next_rev = 0;
 		keep = false;
+		kept_clear(w);
 	}
 	if (json_object_object_get_ex(res, "events", &evs)) {
 		n = json_object_array_length(evs);
@@ -87,6 +177,9 @@ static bool on_line(struct lokt_gw_watch *w, const char *line)
 
 				if (rev >= w->next_rev)
 					w->next_rev = rev + 1;
+				if (!del)
+					look_for(w, kv, rev);
+				keep_event(w, kv, rev, del);
 				__atomic_store_n(&w->last_delete,
 						 del ? rev : 0,
 						 __ATOMIC_SEQ_CST);
@@ -163,6 +256,7 @@ static void *run(void *ud)
 		/* The stream ended: whatever it would have said since is
 		 * unknown, so the owner reads again. */
 		__atomic_store_n(&w->last_delete, 0, __ATOMIC_SEQ_CST);
+		kept_clear(w);
 		ring(w);
 		struct timespec ts = { pause_ms / 1000,
 				       (pause_ms % 1000) * 1000000 };
@@ -185,6 +279,7 @@ int lokt__gw_watch_open(struct lokt_gw *g, const char *key, size_t key_len,
 		return -ENOMEM;
 	w->g = g;
 	w->efd = -1;
+	pthread_mutex_init(&w->keep_lock, NULL);
 	w->next_rev = start_rev;
 	r = lokt__b64_encode(key, key_len, &w->key);
 	if (r == 0 && range_end)
@@ -211,6 +306,62 @@ int lokt__gw_watch_open(struct lokt_gw *g, const char *key, size_t key_len,
 int lokt__gw_watch_fd(const struct lokt_gw_watch *w)
 {
 	return w->efd;
+}
+
+int lokt__gw_watch_expect(struct lokt_gw_watch *w, const char *want)
+{
+	char *copy = strdup(want);
+
+	if (!copy)
+		return -ENOMEM;
+	free(__atomic_exchange_n(&w->want, copy, __ATOMIC_SEQ_CST));
+	__atomic_store_n(&w->found, 0, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+int64_t lokt__gw_watch_found(const struct lokt_gw_watch *w,
+			     const char **ret_value)
+{
+	int64_t rev = __atomic_load_n(&w->found, __ATOMIC_SEQ_CST);
+
+	if (ret_value)
+		*ret_value = rev ? w->found_value : NULL;
+	return rev;
+}
+
+int lokt__gw_watch_keep(struct lokt_gw_watch *w, const char *want)
+{
+	char *copy = strdup(want);
+
+	if (!copy)
+		return -ENOMEM;
+	free(__atomic_exchange_n(&w->keep_want, copy, __ATOMIC_SEQ_CST));
+	return 0;
+}
+
+int lokt__gw_watch_kept(struct lokt_gw_watch *w, struct lokt_kv *ret)
+{
+	int r = 0;
+
+	memset(ret, 0, sizeof(*ret));
+	pthread_mutex_lock(&w->keep_lock);
+	if (w->kept.key) {
+		*ret = w->kept;
+		ret->key = malloc(w->kept.key_len + 1);
+		ret->value = strdup(w->kept.value);
+		if (ret->key && ret->value) {
+			memcpy(ret->key, w->kept.key, w->kept.key_len);
+			ret->key[w->kept.key_len] = '\0';
+			r = 1;
+		} else {
+			free(ret->key);
+			free(ret->value);
+			memset(ret, 0, sizeof(*ret));
+			r = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&w->keep_lock);
+	return r;
 }
 
 int64_t lokt__gw_watch_last_delete(const struct lokt_gw_watch *w)
@@ -247,5 +398,11 @@ void lokt__gw_watch_close(struct lokt_gw_watch *w)
 	free(w->key);
 	free(w->range_end);
 	free(w->line);
+	free(w->want);
+	free(w->found_value);
+	free(w->keep_want);
+	free(w->kept.key);
+	free(w->kept.value);
+	pthread_mutex_destroy(&w->keep_lock);
 	free(w);
 }

@@ -30,6 +30,31 @@ int lokt__gw_watch_consume(struct lokt_gw_watch *w);
  * be on its way). */
 int64_t lokt__gw_watch_last_delete(const struct lokt_gw_watch *w);
 
+/* Look for want (bytes of text) in every value put from now on: the
+ * first put that holds it is remembered (lokt__gw_watch_found). Only
+ * the one thread that owns w calls it; want is copied. */
+int lokt__gw_watch_expect(struct lokt_gw_watch *w, const char *want);
+
+/* The mod_revision of the first put seen since lokt__gw_watch_expect
+ * whose value held what it was given, else 0; *ret_value (may be NULL):
+ * that value, text, the watch's until it is closed. A put the member
+ * applied: the store's word then, unlike a deletion's hint (it may have
+ * changed since). */
+int64_t lokt__gw_watch_found(const struct lokt_gw_watch *w,
+			     const char **ret_value);
+
+/* Keep the newest put, from now on, whose value (text) holds want,
+ * until its key is deleted or put without it, or the stream breaks
+ * (then nothing is kept: what happened meanwhile is not known). Only the
+ * thread that owns w calls it; want is copied. */
+int lokt__gw_watch_keep(struct lokt_gw_watch *w, const char *want);
+
+/* 1 with a copy of the put kept in *ret (its key and value malloc'd,
+ * text; the caller frees them), 0 when none is, -ENOMEM. A hint: the
+ * key may have changed since; compare it. */
+struct lokt_kv;
+int lokt__gw_watch_kept(struct lokt_gw_watch *w, struct lokt_kv *ret);
+
 /* Tell the watch to end, without waiting for it to (close does). */
 void lokt__gw_watch_stop(struct lokt_gw_watch *w); /* NULL is fine */
 
