@@ -131,6 +131,10 @@ struct tended {
 	/* A gate's holder: the revision of this process's last write of
 	 * the gate (0: none known), for lokt_watch to start after it. */
 	int64_t gate_rev;
+	/* A lock of guard's (a keeper named): the name's queue, watched
+	 * from its acquisition on for a waiter's offer, so that its release
+	 * can hand it over without reading first (offer_guess). */
+	struct lokt_gw_watch *queue;
 };
 
 static struct estore *es(const struct lokt_store *s)
@@ -173,6 +177,7 @@ struct eop {
 	struct lokt_record *rec; /* CREATE: its fence is set at the end */
 	int64_t lease; /* CREATE, PUT adding a holder: 0 none */
 	bool adopted; /* ... the asker's queue lease, not one of its own */
+	bool handed; /* REPLACE: a hand-over to offer_kv's waiter (e_offer) */
 	int tell; /* CREATE: its keeper's stdin, told the outcome; -1 none */
 	/* PUT, a gate (the record of several holders): written where none
 	 * was; the holder it adds (one at most), and those it drops. */
@@ -212,6 +217,13 @@ struct etxn {
 	struct eaudit *aud;
 	size_t n_aud;
 	char *cut_key; /* cut/<nonce>: compared absent by the last write */
+	/* A release handing the lock over: the first waiter's place, as
+	 * read, and the lock_id it offered (e_offer). */
+	const struct lokt_kv *offer_kv;
+	char offer_id[LOKT_ID_LEN + 1];
+	/* The queue and freeze of a provisional snapshot are guessed from
+	 * the queue watch (offer_guess): compared as a reading would be. */
+	bool full_guess;
 };
 
 static void etxn_free(struct etxn *t)
@@ -275,6 +287,25 @@ static int64_t slot_lease(const struct lokt_kv *kv)
 	return lease;
 }
 
+/* Tell watch (NULL: none) to end, and keep it to be joined later (at the
+ * next wait, or at close), with tend_lock held. */
+static void retire_locked(struct estore *e, struct lokt_gw_watch *watch)
+{
+	struct retired *r;
+
+	if (!watch)
+		return;
+	lokt__gw_watch_stop(watch);
+	r = realloc(e->retired, (e->n_retired + 1) * sizeof(*r));
+	if (!r) {
+		lokt__gw_watch_close(watch);
+		return;
+	}
+	e->retired = r;
+	r[e->n_retired].watch = watch;
+	r[e->n_retired++].pid = getpid();
+}
+
 /* The lease of (name, lock_id) if tended here, removed from the list
  * when take; 0 when not tended. */
 static int64_t tended_find(struct estore *e, const char *name,
@@ -291,6 +322,7 @@ static int64_t tended_find(struct estore *e, const char *name,
 		lease = td->lease;
 		if (take) {
 			free(td->value);
+			retire_locked(e, td->queue);
 			*td = e->tended[--e->n_tended];
 		}
 		break;
@@ -319,6 +351,38 @@ static void tended_add(struct estore *e, const char *name,
 	}
 	/* Without memory the next lokt_tend reads the lease again. */
 	pthread_mutex_unlock(&e->tend_lock);
+}
+
+/* Watch the queue of name for an offer (the hand-over, e_offer), from
+ * revision from on, for the lock lock_id tended here. Without it (no
+ * memory, no thread), its release reads first, as any other does. */
+static void queue_watch(struct estore *e, const char *name,
+			const char *lock_id, int64_t from)
+{
+	struct lokt_gw_watch *watch = NULL;
+	char *key, *end = NULL;
+
+	if (asprintf(&key, "%s/queue/%s/", e->cfg.prefix, name) < 0)
+		return;
+	end = lokt__kv_prefix_end(key);
+	if (end && lokt__gw_watch_open(e->gw, key, strlen(key), end,
+				       strlen(end), from, &watch) == 0 &&
+	    lokt__gw_watch_keep(watch, "\"offer\":") == 0) {
+		pthread_mutex_lock(&e->tend_lock);
+		for (size_t i = 0; i < e->n_tended && watch; i++) {
+			struct tended *td = &e->tended[i];
+
+			if (!strcmp(td->name, name) &&
+			    !strcmp(td->lock_id, lock_id) && !td->queue) {
+				td->queue = watch;
+				watch = NULL;
+			}
+		}
+		pthread_mutex_unlock(&e->tend_lock);
+	}
+	lokt__gw_watch_close(watch);
+	free(key);
+	free(end);
 }
 
 /* Remember the lock record lock_id this process just wrote (at revision
@@ -704,7 +768,7 @@ static int snapshot_of(struct etxn *t, bool full)
 	int64_t was_create = 0, was_mod = 0;
 	int r, tries = 0;
 
-	if (t->have_snap && (!full || !t->provisional))
+	if (t->have_snap && (!full || !t->provisional || t->full_guess))
 		return 0;
 	if (!t->have_snap && !full && t->t.kind == LOKT_LOCK &&
 	    tended_record(t)) {
@@ -784,12 +848,26 @@ static int snapshot(struct etxn *t)
 	return snapshot_of(t, false);
 }
 
+/* A record's fence: its key's create_revision, or for a lock handed over
+ * (e_offer) the fence written in it. The record is compact JSON: the
+ * member's name in quotes and a colon occur nowhere else (a string's
+ * quotes are escaped). */
+static uint64_t kv_fence(const struct lokt_kv *kv)
+{
+	const char *f = kv->value ? strstr(kv->value, "\"fence\":") : NULL;
+	unsigned long long v = 0;
+
+	if (f && sscanf(f + 8, "%llu", &v) == 1 && v)
+		return v;
+	return (uint64_t)kv->create_rev;
+}
+
 static void meta_of(const struct lokt_kv *kv, struct lokt_meta *ret)
 {
 	memset(ret, 0, sizeof(*ret));
 	ret->uid = (uid_t)-1;
 	ret->size = (int64_t)kv->value_len;
-	ret->fence = (uint64_t)kv->create_rev;
+	ret->fence = kv_fence(kv);
 	if (kv_is_gate(kv)) {
 		/* A gate keeps its holders' fences in it, and has no uid
 		 * of its own: its newest holder's stands for the writer's
@@ -804,7 +882,8 @@ static void meta_of(const struct lokt_kv *kv, struct lokt_meta *ret)
 }
 
 /* The bytes of a record as a reader expects them: with its fence, which
- * the key keeps (its create_revision), written in. A record this version
+ * the key keeps (its create_revision), written in, unless it carries its
+ * own (handed over). A record this version
  * cannot parse (a newer one, a corrupt one) is given as it is. */
 static int copy_value(const struct lokt_kv *kv, char **ret_buf,
 		      size_t *ret_len)
@@ -815,7 +894,8 @@ static int copy_value(const struct lokt_kv *kv, char **ret_buf,
 	if (!kv_is_gate(kv) &&
 	    lokt_record_parse(kv->value, kv->value_len, &rec) == 0 &&
 	    kv->create_rev > 0) {
-		rec.fence = (uint64_t)kv->create_rev;
+		if (!rec.fence)
+			rec.fence = (uint64_t)kv->create_rev;
 		if (lokt_record_format(&rec, &b) == 0) {
 			*ret_buf = b;
 			*ret_len = strlen(b);
@@ -918,7 +998,13 @@ static int add_op(struct etxn *t, int what, enum lokt_kind kind,
 	if (rec) {
 		snprintf(op->lock_id, sizeof(op->lock_id), "%s", rec->lock_id);
 		copy = *rec;
-		copy.fence = 0; /* the key's create_revision is the fence */
+		/* A lock created here has its key's create_revision for a
+		 * fence, not written in it; one handed over carries its own
+		 * (e_offer), and its renewals keep it. */
+		if (what == OP_CREATE ||
+		    (t->n_kv[kind] &&
+		     copy.fence == (uint64_t)t->kv[kind][0].create_rev))
+			copy.fence = 0;
 		r = lokt_record_format(&copy, &op->value);
 		if (r < 0)
 			return r;
@@ -1083,7 +1169,124 @@ static int e_create(struct lokt_txn *tt, struct lokt_record *rec,
 
 static int e_replace(struct lokt_txn *tt, const struct lokt_record *rec)
 {
-	return add_op((struct etxn *)tt, OP_REPLACE, tt->kind, rec, NULL);
+	struct etxn *t = (struct etxn *)tt;
+	struct eop *op;
+	int r = add_op(t, OP_REPLACE, tt->kind, rec, &op);
+
+	/* The record offered by the first waiter, published for it: on its
+	 * place's lease, which its holder and keeper tend (send_ops). */
+	if (r == 0 && t->offer_kv && tt->kind == LOKT_LOCK &&
+	    !strcmp(rec->lock_id, t->offer_id)) {
+		op->handed = op->adopted = true;
+		op->lease = t->offer_kv->lease;
+	}
+	return r;
+}
+
+/* ---- the hand-over ------------------------------------------------------
+ *
+ * A waiter at the head of the queue whose lock would be tended by its
+ * holder and keeper (guard's: it takes its place's lease, holder_lease)
+ * writes in its queue key, besides {"host","pid"}, the record it would
+ * create ("offer"). A release that reads such an offer first in the queue
+ * publishes it in its own txn (protocol.c, hand_over), instead of deleting
+ * the lock: the lock key put over with the offered record and on the
+ * waiter's lease, its held key naming it, its place deleted, fences/<name>
+ * touched; compared on the place as read (still there: its lease is
+ * alive; changed, an offer taken back) and on all the release compares.
+ * The waiter, watching the lock, sees its lock_id put and holds: one
+ * write to the log between a release and the next holder, not two.
+ *
+ * A put over a key keeps its create_revision, so the fence of a lock
+ * handed over is written in its record: the revision read plus one
+ * (e_fence), above every fence the name had, and below the revision of
+ * any later creation, as the txn is compared on that reading. */
+
+/* A release by the process that keeps the lock, begun from what it
+ * wrote (tended_record): its queue watch kept an offer (queue_watch).
+ * Take it for the queue, and no freeze, as a read would have found them:
+ * the hand-over compares both (the place unchanged, nobody queued before
+ * it, no freeze), and if the guess was wrong nothing is applied and the
+ * release runs again, reading (e_end forgets what it wrote). */
+static bool offer_guess(struct etxn *t)
+{
+	struct estore *e = es(t->t.s);
+	struct lokt_kv kv, *q;
+	int r = 0;
+
+	pthread_mutex_lock(&e->tend_lock);
+	for (size_t i = 0; i < e->n_tended && !r; i++) {
+		struct tended *td = &e->tended[i];
+
+		if (!strcmp(td->name, t->t.name) && td->value && td->queue)
+			r = lokt__gw_watch_kept(td->queue, &kv);
+	}
+	pthread_mutex_unlock(&e->tend_lock);
+	if (r != 1)
+		return false;
+	q = malloc(sizeof(*q));
+	if (!q) {
+		free(kv.key);
+		free(kv.value);
+		return false;
+	}
+	*q = kv;
+	t->q = q;
+	t->nq = 1;
+	t->rev = kv.mod_rev;
+	t->full_guess = true;
+	return true;
+}
+
+/* In a release transition: the first waiter's offer, read with the
+ * rest of the name's keys (or guessed: offer_guess). */
+static int e_offer(struct lokt_txn *tt, struct lokt_record *ret)
+{
+	struct etxn *t = (struct etxn *)tt;
+	const struct lokt_kv *head = NULL;
+	struct json_object *o = NULL, *v;
+	const char *json;
+	int r;
+
+	if (tt->kind != LOKT_LOCK)
+		return -LOKT_E_NOT_FOUND;
+	if (!t->provisional || !offer_guess(t)) {
+		r = snapshot_of(t, true);
+		if (r < 0)
+			return r;
+	}
+	if (!t->n_kv[LOKT_LOCK] || kv_is_gate(&t->kv[LOKT_LOCK][0]))
+		return -LOKT_E_NOT_FOUND;
+	for (size_t i = 0; i < t->nq; i++)
+		if (!head || t->q[i].create_rev < head->create_rev)
+			head = &t->q[i];
+	r = -LOKT_E_NOT_FOUND;
+	if (head && head->lease > 0)
+		o = json_tokener_parse(head->value);
+	if (o && json_object_object_get_ex(o, "offer", &v) &&
+	    json_object_is_type(v, json_type_object)) {
+		json = json_object_to_json_string_ext(v,
+						      JSON_C_TO_STRING_PLAIN);
+		if (lokt_record_parse(json, strlen(json), ret) == 0 &&
+		    !strcmp(ret->name, tt->name) && ret->lock_id[0] &&
+		    ret->keeper_pid > 0 && !lokt_is_detached(ret))
+			r = 0;
+	}
+	json_object_put(o);
+	if (r == 0) {
+		t->offer_kv = head;
+		snprintf(t->offer_id, sizeof(t->offer_id), "%s",
+			 ret->lock_id);
+	}
+	return r;
+}
+
+static void e_offer_end(struct lokt_txn *tt, bool handed)
+{
+	struct etxn *t = (struct etxn *)tt;
+
+	if (!handed)
+		t->offer_kv = NULL;
 }
 
 static int e_remove(struct lokt_txn *tt, enum lokt_kind kind)
@@ -1351,7 +1554,23 @@ static int send_ops(struct etxn *t, size_t from, size_t to, int which,
 			}
 		} else {
 			lokt__txn_put(&x, true, t->key[op->kind], op->value,
-				      op->lease, op->what == OP_REPLACE);
+				      op->lease,
+				      op->what == OP_REPLACE && !op->handed);
+		}
+		if (op->handed) {
+			/* The waiter's place as read: there, its lease is
+			 * alive; changed, its offer was taken back. */
+			lokt__txn_cmp(&x, t->offer_kv->key, NULL, LOKT_CMP_MOD,
+				      LOKT_CMP_EQ, t->offer_kv->mod_rev);
+			lokt__txn_cmp(&x, t->queue_key, t->queue_end,
+				      LOKT_CMP_CREATE, LOKT_CMP_GREATER,
+				      t->offer_kv->create_rev - 1);
+			lokt__txn_delete(&x, true, t->offer_kv->key, NULL);
+			snprintf(held, sizeof(held),
+				 "{\"lock_id\":\"%s\",\"lease\":%" PRId64 "}",
+				 op->lock_id, op->lease);
+			lokt__txn_put(&x, true, t->held_key, held, 0, false);
+			lokt__txn_put(&x, true, t->fence_key, "", 0, false);
 		}
 		/* The asker leaves the queue as it takes the lock. */
 		place = op->what == OP_CREATE || (op->what == OP_PUT && op->adds) ?
@@ -1658,6 +1877,10 @@ static int e_end(struct lokt_txn *tt, bool commit)
 			if (op->what == OP_CREATE && op->lease && op->tell < 0)
 				tended_add(es(tt->s), tt->name,
 					   op->rec->lock_id, op->lease);
+			if (op->what == OP_CREATE && op->lease && op->tell < 0 &&
+			    op->rec->keeper_pid > 0)
+				queue_watch(es(tt->s), tt->name,
+					    op->rec->lock_id, rev + 1);
 			if (op->what == OP_PUT && op->lease && op->tell < 0)
 				tended_add(es(tt->s), tt->name, op->added,
 					   op->lease);
@@ -1668,7 +1891,8 @@ static int e_end(struct lokt_txn *tt, bool commit)
 					     op->what == OP_PUT ? NULL :
 								  op->value,
 					     rev, op->what == OP_CREATE);
-			if (op->what == OP_REMOVE && op->kind == LOKT_LOCK)
+			if ((op->what == OP_REMOVE || op->handed) &&
+			    op->kind == LOKT_LOCK)
 				untend(t);
 			if (op->what == OP_PUT)
 				for (size_t k = 0; k < op->n_dropped; k++)
@@ -1978,6 +2202,12 @@ struct lokt_waiter {
 	bool frozen_seen; /* the last read of the name found a freeze */
 	int64_t read_rev; /* ... and its revision */
 	int64_t guessed_at; /* the deletion a guess was made on */
+	/* Our offer (the hand-over, e_offer): our queue key's value with
+	 * it, written once at the head (offer_rev: its revision, 0 not
+	 * written), and the lock_id it names. */
+	char *offer;
+	int64_t offer_rev;
+	char offer_id[LOKT_ID_LEN + 1];
 };
 
 /* The waiter of this thread (a transition and its waiter run in one). */
@@ -2183,11 +2413,19 @@ static int watch_head(struct lokt_waiter *w, bool gate)
 	char *k[3] = { key_of(w->s, "locks", w->name),
 		       key_of(w->s, "freezes", w->name), NULL },
 	     *end = NULL;
+	char want[LOKT_ID_LEN + 3];
 	int r = k[0] && k[1] ? 0 : -ENOMEM;
 
+	/* With an offer out: the lock from just after it, every put of it
+	 * looked at for our lock_id (e_wait_handed). */
 	for (int i = 0; i < 2 && r == 0; i++)
 		r = lokt__gw_watch_open(es(w->s)->gw, k[i], strlen(k[i]), NULL,
-					0, 0, &w->watch[i]);
+					0, i ? 0 : w->offer_rev + !!w->offer_rev,
+					&w->watch[i]);
+	if (r == 0 && w->offer_rev) {
+		snprintf(want, sizeof(want), "\"%s\"", w->offer_id);
+		r = lokt__gw_watch_expect(w->watch[0], want);
+	}
 	if (r == 0 && gate) {
 		if (asprintf(&k[2], "%s/slot/%s/", es(w->s)->cfg.prefix,
 			     w->name) < 0)
@@ -2206,10 +2444,118 @@ static int watch_head(struct lokt_waiter *w, bool gate)
 	return r;
 }
 
+/* Our queue key's value with our offer in it, put once we are first in
+ * the queue and the lock is held (a release may then hand it to us),
+ * compared: our place still there. */
+static void offer_write(struct lokt_waiter *w)
+{
+	struct lokt_txn_answer a = { 0 };
+	struct lokt_etcd_txn x;
+
+	if (lokt__txn_init(&x) < 0)
+		return;
+	lokt__txn_cmp(&x, w->key, NULL, LOKT_CMP_CREATE, LOKT_CMP_EQ,
+		      (int64_t)w->seq);
+	lokt__txn_put(&x, true, w->key, w->offer, w->lease, false);
+	if (lokt__txn_run(es(w->s)->gw, &x, &a) == 0 && a.succeeded)
+		w->offer_rev = a.rev;
+	json_object_put(a.answer);
+	lokt__txn_free(&x);
+}
+
+/* Our place's value, with an offer (NULL: without). */
+static char *place_value(const struct lokt_waiter *w, const char *offer)
+{
+	char *v;
+
+	if (asprintf(&v, "{\"host\":\"%s\",\"pid\":%d%s%s}", w->s->host,
+		     (int)getpid(), offer ? ",\"offer\":" : "",
+		     offer ? offer : "") < 0)
+		return NULL;
+	return v;
+}
+
+/* Offer rec (the hand-over, above), written at the head (offer_write);
+ * or, rec NULL, take it back: our place put again without it, compared
+ * on its offer's revision, so that a release compared on that reading
+ * cannot hand it over after (-EAGAIN: the place changed, handed over
+ * perhaps: the caller looks at the lock). Only a lock its holder and
+ * keeper tend takes its place's lease; any other is not offered. */
+static int e_wait_offer(struct lokt_waiter *w, const struct lokt_record *rec)
+{
+	struct lokt_txn_answer a = { 0 };
+	struct lokt_record copy;
+	struct lokt_etcd_txn x;
+	char *json, *plain;
+	int r;
+
+	if (rec) {
+		if (rec->keeper_pid <= 0 || lokt_is_detached(rec))
+			return -ENOTSUP;
+		copy = *rec;
+		copy.fence = 0;
+		r = lokt_record_format(&copy, &json);
+		if (r < 0)
+			return r;
+		free(w->offer);
+		w->offer = place_value(w, json);
+		free(json);
+		if (!w->offer)
+			return -ENOMEM;
+		snprintf(w->offer_id, sizeof(w->offer_id), "%s",
+			 rec->lock_id);
+		return 0;
+	}
+	free(w->offer);
+	w->offer = NULL;
+	if (!w->offer_rev)
+		return 0;
+	plain = place_value(w, NULL);
+	r = plain ? lokt__txn_init(&x) : -ENOMEM;
+	if (r == 0) {
+		lokt__txn_cmp(&x, w->key, NULL, LOKT_CMP_MOD, LOKT_CMP_EQ,
+			      w->offer_rev);
+		lokt__txn_put(&x, true, w->key, plain, w->lease, false);
+		r = lokt__txn_run(es(w->s)->gw, &x, &a);
+		if (r == 0 && !a.succeeded)
+			r = -EAGAIN;
+		json_object_put(a.answer);
+		lokt__txn_free(&x);
+	}
+	free(plain);
+	w->offer_rev = 0;
+	return unavailable(r);
+}
+
+/* Was our offer published? sure: a transition found it (the lock is
+ * ours). Else: the lock's watch saw a put of it (the store's word), whose
+ * record is given in *ret, read: its fence is written in it (e_offer).
+ * Our place went in that txn, and its lease is the lock's from now on:
+ * leaving must not revoke it. */
+static bool e_wait_handed(struct lokt_waiter *w, bool sure,
+			  struct lokt_record *ret)
+{
+	const char *value = NULL;
+
+	if (!sure && !(w->at_head && w->watch[0] &&
+		       lokt__gw_watch_found(w->watch[0], &value) > 0))
+		return false;
+	if (ret && value &&
+	    lokt_record_parse(value, strlen(value), ret) < 0)
+		memset(ret, 0, sizeof(*ret)); /* read by the caller */
+	tended_add(es(w->s), w->name, w->offer_id, w->lease);
+	/* The waiter behind us writes its offer after the hand-over. */
+	queue_watch(es(w->s), w->name, w->offer_id,
+		    sure ? 0 : lokt__gw_watch_found(w->watch[0], NULL) + 1);
+	w->offer_rev = 0;
+	return true;
+}
+
 static int64_t e_wait_plan(struct lokt_waiter *w,
 			   const struct lokt_wait_hint *h, int64_t now)
 {
 	int64_t later = now + keepalive_ms(w->s);
+	bool gate;
 
 	if (h->q->ahead > 0) {
 		if (w->watching == h->q->ahead_seq)
@@ -2222,13 +2568,13 @@ static int64_t e_wait_plan(struct lokt_waiter *w,
 	if (w->at_head)
 		return later;
 	unwatch(w);
+	gate = h->res->have_other &&
+	       (h->res->other.slots || h->res->other.shared);
+	if (w->offer && !w->offer_rev && !gate)
+		offer_write(w);
 	/* The watches start now: try again at once, so that a change
 	 * between the refusal and the watch is not missed. */
-	return watch_head(w, h->res->have_other && (h->res->other.slots ||
-						    h->res->other.shared)) ==
-			       0 ?
-		       now :
-		       now + 250;
+	return watch_head(w, gate) == 0 ? now : now + 250;
 }
 
 static bool e_wait_behind(struct lokt_waiter *w, bool count,
@@ -2309,6 +2655,7 @@ static void e_wait_leave(struct lokt_waiter *w)
 	 * queue key went in the same txn). */
 	if (!lease_tended(es(w->s), w->lease))
 		lokt__lease_revoke(es(w->s)->gw, w->lease);
+	free(w->offer);
 	free(w->key);
 	free(w);
 }
@@ -2645,8 +2992,11 @@ static void e_close(struct lokt_store *s)
 		retired_close(e);
 		pthread_mutex_destroy(&e->relays_lock);
 		pthread_mutex_destroy(&e->tend_lock);
-		for (size_t i = 0; i < e->n_tended; i++)
+		for (size_t i = 0; i < e->n_tended; i++) {
 			free(e->tended[i].value);
+			if (e->pid == getpid())
+				lokt__gw_watch_close(e->tended[i].queue);
+		}
 		free(e->tended);
 		lokt__gw_close(e->gw);
 		lokt__etcd_config_free(&e->cfg);
@@ -2799,6 +3149,8 @@ static const struct lokt_backend etcd_backend = {
 	.replace = e_replace,
 	.remove = e_remove,
 	.fence = e_fence,
+	.offer = e_offer,
+	.offer_end = e_offer_end,
 	.put = e_put,
 	.audit = e_audit,
 	.end = e_end,
@@ -2811,6 +3163,8 @@ static const struct lokt_backend etcd_backend = {
 	.wait_behind = e_wait_behind,
 	.wait_sleep = e_wait_sleep,
 	.wait_leave = e_wait_leave,
+	.wait_offer = e_wait_offer,
+	.wait_handed = e_wait_handed,
 	.watch = e_watch,
 	.tend = e_tend,
 	.deadline = e_deadline,
