@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +61,7 @@ struct guard {
 	struct cli *c;
 	const char *name;
 	char **cmd;
+	char *path; /* cmd[0] as found in PATH before the lock (look_up) */
 	int64_t ttl_ms, timeout_ms;
 	bool wait, warn_on_lost, shared;
 	unsigned slots; /* --slots N */
@@ -239,6 +241,38 @@ static void watch_early(struct guard *g)
 		g->watch = -1;
 }
 
+/* The command as execvp would find it in PATH now (the first directory
+ * with an executable regular file of that name), looked up before the
+ * lock is taken: the exec after the acquisition then does not walk PATH,
+ * a failed execve per directory before the command's, on the way from a
+ * release to the next holder (docs/performance.md). Should it be gone
+ * by then, the child searches PATH again, as execvp does. NULL: a name
+ * with a '/', or not found now. */
+static char *look_up(const char *cmd)
+{
+	const char *path = getenv("PATH"), *p, *end;
+	struct stat st;
+	char *full;
+
+	if (!*cmd || strchr(cmd, '/'))
+		return NULL;
+	if (!path)
+		path = "/bin:/usr/bin"; /* execvp's when PATH is unset */
+	for (p = path;; p = end + 1) {
+		end = strchrnul(p, ':');
+		/* An empty entry is the current directory. */
+		if (asprintf(&full, "%.*s%s%s", (int)(end - p), p,
+			     end > p ? "/" : "", cmd) < 0)
+			return NULL;
+		if (stat(full, &st) == 0 && S_ISREG(st.st_mode) &&
+		    access(full, X_OK) == 0)
+			return full;
+		free(full);
+		if (!*end)
+			return NULL;
+	}
+}
+
 /* In the child: become the command. Never returns. After vfork the
  * child runs on guard's memory and stack until its exec, so it makes
  * system calls only: no stdio, no allocation, no handler of guard's left
@@ -262,6 +296,8 @@ static void run_command(struct guard *g, bool vforked)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	cli_watchdog_announce(g->wd_fd);
+	if (g->path)
+		execv(g->path, g->cmd);
 	execvp(g->cmd[0], g->cmd);
 	err = errno;
 	if (vforked)
@@ -576,6 +612,8 @@ static void finish(struct guard *g)
 	end_watchdog(g);
 	if (g->sfd >= 0)
 		close(g->sfd);
+	free(g->path);
+	g->path = NULL;
 }
 
 /* Take the lock: 0, or -1 with guard's exit status in *ret_exit (which
@@ -655,10 +693,12 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 			  strerror(-r));
 		return 1;
 	}
+	g.path = look_up(g.cmd[0]);
 	if (acquire(&g, &cancel, &r) < 0) {
 		if (g.watch >= 0)
 			close(g.watch); /* before "done": as in finish() */
 		end_watchdog(&g);
+		free(g.path);
 		return r;
 	}
 

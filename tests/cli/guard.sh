@@ -324,4 +324,33 @@ print(json.load(sys.stdin)[\"keeper_pid\"])" >"$0.wd"
 		test "$(grep -c 'anon_inode:inotify' "$T/gi.out")" = 2
 fi
 
+# The command is looked up in PATH before the lock is taken, so that the
+# exec after it does not walk PATH; what changed in PATH meanwhile is
+# still found as execvp finds it (lokt(1), guard).
+mkdir -p "$T/pa" "$T/pb"
+printf '#!/bin/sh\necho a >"$1"\n' >"$T/pa/gp-cmd"
+printf '#!/bin/sh\necho b >"$1"\n' >"$T/pb/gp-cmd"
+chmod +x "$T/pa/gp-cmd" "$T/pb/gp-cmd"
+expect_exit 0 "hold gp" env LOKT_OWNER=other "$LOKT" lock gp --holder 1 --ttl 5m -q
+PATH="$T/pa:$T/pb:$PATH" "$LOKT" guard gp --wait --timeout 60s -q -- gp-cmd "$T/gp.out" &
+gp=$!
+track $gp
+check "a guard waits for gp" wait_for 20 eval '[ "$(waiters gp)" = 1 ]'
+rm "$T/pa/gp-cmd"
+expect_exit 0 "release gp" "$LOKT" unlock gp --force -q
+wait "$gp"
+check "the command found first in PATH was removed meanwhile: the next one ran ($(cat "$T/gp.out" 2>/dev/null))" \
+	test "$(cat "$T/gp.out" 2>/dev/null)" = b
+expect_exit 0 "hold gp again" env LOKT_OWNER=other "$LOKT" lock gp --holder 1 --ttl 5m -q
+PATH="$T/pa:$T/pb:$PATH" "$LOKT" guard gp --wait --timeout 60s -q -- gp-new "$T/gp2.out" &
+gp=$!
+track $gp
+check "a guard waits for gp with a command not in PATH yet" wait_for 20 eval '[ "$(waiters gp)" = 1 ]'
+printf '#!/bin/sh\necho new >"$1"\n' >"$T/pa/gp-new"
+chmod +x "$T/pa/gp-new"
+expect_exit 0 "release gp" "$LOKT" unlock gp --force -q
+wait "$gp"
+check "the command put in PATH while guard waited ran ($(cat "$T/gp2.out" 2>/dev/null))" \
+	test "$(cat "$T/gp2.out" 2>/dev/null)" = new
+
 done_testing
