@@ -849,9 +849,9 @@ static int snapshot(struct etxn *t)
 }
 
 /* A record's fence: its key's create_revision, or for a lock handed over
- * (e_offer) the fence written in it. The record is compact JSON: the
- * member's name in quotes and a colon occur nowhere else (a string's
- * quotes are escaped). */
+ * (e_offer) the fence written in it. The record is JSON as json-c writes
+ * it: the member's name in quotes followed by a colon occurs nowhere else
+ * (a string's quotes are escaped). */
 static uint64_t kv_fence(const struct lokt_kv *kv)
 {
 	const char *f = kv->value ? strstr(kv->value, "\"fence\":") : NULL;
@@ -1203,19 +1203,22 @@ static int e_replace(struct lokt_txn *tt, const struct lokt_record *rec)
  * any later creation, as the txn is compared on that reading. */
 
 /* A release by the process that keeps the lock, begun from what it
- * wrote (tended_record): its queue watch kept an offer (queue_watch).
- * Take it for the queue, and no freeze, as a read would have found them:
- * the hand-over compares both (the place unchanged, nobody queued before
- * it, no freeze), and if the guess was wrong nothing is applied and the
- * release runs again, reading (e_end forgets what it wrote). */
-static bool offer_guess(struct etxn *t)
+ * wrote (tended_record), whose queue it watches (queue_watch). 1: the
+ * watch kept an offer; take it for the queue, and no freeze, as a read
+ * would have found them: the hand-over compares both (the place
+ * unchanged, nobody queued before it, no freeze), and if the guess was
+ * wrong nothing is applied and the release runs again, reading (e_end
+ * forgets what it wrote). 0: it kept none, so no hand-over, and no read
+ * for it (an offer not seen yet makes a waiter create the lock itself,
+ * as before). -1: not watched: read. */
+static int offer_guess(struct etxn *t)
 {
 	struct estore *e = es(t->t.s);
 	struct lokt_kv kv, *q;
-	int r = 0;
+	int r = -1;
 
 	pthread_mutex_lock(&e->tend_lock);
-	for (size_t i = 0; i < e->n_tended && !r; i++) {
+	for (size_t i = 0; i < e->n_tended && r < 0; i++) {
 		struct tended *td = &e->tended[i];
 
 		if (!strcmp(td->name, t->t.name) && td->value && td->queue)
@@ -1223,19 +1226,19 @@ static bool offer_guess(struct etxn *t)
 	}
 	pthread_mutex_unlock(&e->tend_lock);
 	if (r != 1)
-		return false;
+		return r == 0 ? 0 : -1;
 	q = malloc(sizeof(*q));
 	if (!q) {
 		free(kv.key);
 		free(kv.value);
-		return false;
+		return -1;
 	}
 	*q = kv;
 	t->q = q;
 	t->nq = 1;
 	t->rev = kv.mod_rev;
 	t->full_guess = true;
-	return true;
+	return 1;
 }
 
 /* In a release transition: the first waiter's offer, read with the
@@ -1250,11 +1253,11 @@ static int e_offer(struct lokt_txn *tt, struct lokt_record *ret)
 
 	if (tt->kind != LOKT_LOCK)
 		return -LOKT_E_NOT_FOUND;
-	if (!t->provisional || !offer_guess(t)) {
-		r = snapshot_of(t, true);
-		if (r < 0)
-			return r;
-	}
+	r = t->provisional ? offer_guess(t) : -1;
+	if (r == 0)
+		return -LOKT_E_NOT_FOUND;
+	if (r < 0 && (r = snapshot_of(t, true)) < 0)
+		return r;
 	if (!t->n_kv[LOKT_LOCK] || kv_is_gate(&t->kv[LOKT_LOCK][0]))
 		return -LOKT_E_NOT_FOUND;
 	for (size_t i = 0; i < t->nq; i++)
