@@ -132,8 +132,12 @@ struct tended {
 	 * the gate (0: none known), for lokt_watch to start after it. */
 	int64_t gate_rev;
 	/* A lock of guard's (a keeper named): the name's queue, watched
-	 * from its acquisition on for a waiter's offer, so that its release
-	 * can hand it over without reading first (offer_guess). */
+	 * from its acquisition on (queue_from, the revision after it) for a
+	 * waiter's offer, so that its release can hand it over without
+	 * reading first (offer_guess). The watch is made with the lock's
+	 * own (e_watch: guard's, once its command runs), not before; -1:
+	 * from then. */
+	int64_t queue_from;
 	struct lokt_gw_watch *queue;
 };
 
@@ -350,6 +354,20 @@ static void tended_add(struct estore *e, const char *name,
 		e->n_tended++;
 	}
 	/* Without memory the next lokt_tend reads the lease again. */
+	pthread_mutex_unlock(&e->tend_lock);
+}
+
+/* The lock lock_id tended here is to have its queue watched from
+ * revision from, -1: from when the watch is made (queue_watch, made by
+ * e_watch). */
+static void queue_watch_from(struct estore *e, const char *name,
+			     const char *lock_id, int64_t from)
+{
+	pthread_mutex_lock(&e->tend_lock);
+	for (size_t i = 0; i < e->n_tended; i++)
+		if (!strcmp(e->tended[i].name, name) &&
+		    !strcmp(e->tended[i].lock_id, lock_id))
+			e->tended[i].queue_from = from;
 	pthread_mutex_unlock(&e->tend_lock);
 }
 
@@ -1882,8 +1900,8 @@ static int e_end(struct lokt_txn *tt, bool commit)
 					   op->rec->lock_id, op->lease);
 			if (op->what == OP_CREATE && op->lease && op->tell < 0 &&
 			    op->rec->keeper_pid > 0)
-				queue_watch(es(tt->s), tt->name,
-					    op->rec->lock_id, rev + 1);
+				queue_watch_from(es(tt->s), tt->name,
+						 op->rec->lock_id, rev + 1);
 			if (op->what == OP_PUT && op->lease && op->tell < 0)
 				tended_add(es(tt->s), tt->name, op->added,
 					   op->lease);
@@ -2547,9 +2565,12 @@ static bool e_wait_handed(struct lokt_waiter *w, bool sure,
 	    lokt_record_parse(value, strlen(value), ret) < 0)
 		memset(ret, 0, sizeof(*ret)); /* read by the caller */
 	tended_add(es(w->s), w->name, w->offer_id, w->lease);
-	/* The waiter behind us writes its offer after the hand-over. */
-	queue_watch(es(w->s), w->name, w->offer_id,
-		    sure ? 0 : lokt__gw_watch_found(w->watch[0], NULL) + 1);
+	/* The waiter behind us writes its offer after the hand-over (and
+	 * the revision found is after the one we read, when sure). */
+	queue_watch_from(es(w->s), w->name, w->offer_id,
+			 !sure ? lokt__gw_watch_found(w->watch[0], NULL) + 1 :
+			 w->offer_rev ? w->offer_rev + 1 :
+					-1);
 	w->offer_rev = 0;
 	return true;
 }
@@ -2706,7 +2727,8 @@ static int e_watch(struct lokt_store *s, enum lokt_kind kind,
 	struct estore *e = es(s);
 	struct relay *rl = calloc(1, sizeof(*rl));
 	char *k = key_of(s, area_of(kind), name);
-	int64_t from = 0;
+	char qid[LOKT_ID_LEN + 1] = "";
+	int64_t from = 0, qfrom = 0;
 	int sv[2], r;
 
 	if (!rl || !k) {
@@ -2720,6 +2742,10 @@ static int e_watch(struct lokt_store *s, enum lokt_kind kind,
 	for (size_t i = 0; kind == LOKT_LOCK && i < e->n_tended; i++) {
 		if (strcmp(e->tended[i].name, name))
 			continue;
+		if (e->tended[i].queue_from && !e->tended[i].queue) {
+			qfrom = e->tended[i].queue_from;
+			memcpy(qid, e->tended[i].lock_id, sizeof(qid));
+		}
 		if (e->tended[i].value && e->tended[i].mod_rev > 0)
 			from = e->tended[i].mod_rev + 1;
 		/* A gate's holder (a slot or shared lock): its gate as this
@@ -2728,6 +2754,9 @@ static int e_watch(struct lokt_store *s, enum lokt_kind kind,
 			from = e->tended[i].gate_rev + 1;
 	}
 	pthread_mutex_unlock(&e->tend_lock);
+	/* guard watches its lock once its command runs: its queue too. */
+	if (qfrom)
+		queue_watch(e, name, qid, qfrom > 0 ? qfrom : 0);
 	r = lokt__gw_watch_open(e->gw, k, strlen(k), NULL, 0, from,
 				&rl->watch);
 	free(k);
