@@ -135,6 +135,7 @@ struct tended {
 	 * from its acquisition on for a waiter's offer, so that its release
 	 * can hand it over without reading first (offer_guess). */
 	struct lokt_gw_watch *queue;
+	pid_t queue_pid; /* the process whose thread it is */
 };
 
 static struct estore *es(const struct lokt_store *s)
@@ -287,30 +288,15 @@ static int64_t slot_lease(const struct lokt_kv *kv)
 	return lease;
 }
 
-/* Tell watch (NULL: none) to end, and keep it to be joined later (at the
- * next wait, or at close), with tend_lock held. */
-static void retire_locked(struct estore *e, struct lokt_gw_watch *watch)
-{
-	struct retired *r;
-
-	if (!watch)
-		return;
-	lokt__gw_watch_stop(watch);
-	r = realloc(e->retired, (e->n_retired + 1) * sizeof(*r));
-	if (!r) {
-		lokt__gw_watch_close(watch);
-		return;
-	}
-	e->retired = r;
-	r[e->n_retired].watch = watch;
-	r[e->n_retired++].pid = getpid();
-}
-
 /* The lease of (name, lock_id) if tended here, removed from the list
- * when take; 0 when not tended. */
+ * when take, its queue watch ended and joined (a long-lived holder takes
+ * and releases again and again: each hold's thread and connection go
+ * with it); 0 when not tended. */
 static int64_t tended_find(struct estore *e, const char *name,
 			   const char *lock_id, bool take)
 {
+	struct lokt_gw_watch *queue = NULL;
+	pid_t queue_pid = 0;
 	int64_t lease = 0;
 
 	pthread_mutex_lock(&e->tend_lock);
@@ -322,12 +308,17 @@ static int64_t tended_find(struct estore *e, const char *name,
 		lease = td->lease;
 		if (take) {
 			free(td->value);
-			retire_locked(e, td->queue);
+			queue = td->queue;
+			queue_pid = td->queue_pid;
 			*td = e->tended[--e->n_tended];
 		}
 		break;
 	}
 	pthread_mutex_unlock(&e->tend_lock);
+	/* Outside the lock: told to stop, its thread ends at once. In a
+	 * child of fork() the thread is not there to join. */
+	if (queue && queue_pid == getpid())
+		lokt__gw_watch_close(queue);
 	return lease;
 }
 
@@ -375,6 +366,7 @@ static void queue_watch(struct estore *e, const char *name,
 			if (!strcmp(td->name, name) &&
 			    !strcmp(td->lock_id, lock_id) && !td->queue) {
 				td->queue = watch;
+				td->queue_pid = getpid();
 				watch = NULL;
 			}
 		}
