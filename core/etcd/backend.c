@@ -1624,10 +1624,11 @@ static int cut_off(struct etxn *t)
 	return r;
 }
 
-/* The key of kind and the held key, read again in one read-only txn
- * (at one revision); 0 or -errno. */
+/* The key of kind, the held key and fences/<name>, read again in one
+ * read-only txn (at one revision); 0 or -errno. */
 static int settle_read(struct etxn *t, enum lokt_kind kind, struct lokt_kv **kv,
-		       size_t *n, struct lokt_kv **held, size_t *n_held)
+		       size_t *n, struct lokt_kv **held, size_t *n_held,
+		       struct lokt_kv **fence, size_t *n_fence)
 {
 	struct lokt_etcd_txn x;
 	struct lokt_txn_answer a = { 0 };
@@ -1637,6 +1638,7 @@ static int settle_read(struct etxn *t, enum lokt_kind kind, struct lokt_kv **kv,
 		return r;
 	lokt__txn_get(&x, true, t->key[kind], NULL);
 	lokt__txn_get(&x, true, t->held_key, NULL);
+	lokt__txn_get(&x, true, t->fence_key, NULL);
 	r = lokt__txn_run(es(t->t.s)->gw, &x, &a);
 	lokt__txn_free(&x);
 	if (r < 0)
@@ -1644,6 +1646,8 @@ static int settle_read(struct etxn *t, enum lokt_kind kind, struct lokt_kv **kv,
 	r = lokt__txn_kvs(&a, 0, kv, n);
 	if (r == 0)
 		r = lokt__txn_kvs(&a, 1, held, n_held);
+	if (r == 0)
+		r = lokt__txn_kvs(&a, 2, fence, n_fence);
 	json_object_put(a.answer);
 	return r;
 }
@@ -1654,16 +1658,17 @@ static int settle_read(struct etxn *t, enum lokt_kind kind, struct lokt_kv **kv,
 static int settle(struct etxn *t, size_t from, size_t to, int64_t *ret_rev)
 {
 	struct eop *op = &t->ops[to - 1];
-	struct lokt_kv *kv = NULL, *held = NULL;
+	struct lokt_kv *kv = NULL, *held = NULL, *fence = NULL;
 	struct lokt_record rec;
-	size_t n = 0, n_held = 0;
+	size_t n = 0, n_held = 0, n_fence = 0;
 	int r, applied = 0;
 
 	(void)from;
-	r = settle_read(t, op->kind, &kv, &n, &held, &n_held);
+	r = settle_read(t, op->kind, &kv, &n, &held, &n_held, &fence, &n_fence);
 	if (r < 0) {
 		lokt__kvs_free(kv, n);
 		lokt__kvs_free(held, n_held);
+		lokt__kvs_free(fence, n_fence);
 		return r;
 	}
 	if (op->what == OP_REMOVE) {
@@ -1714,6 +1719,16 @@ static int settle(struct etxn *t, size_t from, size_t to, int64_t *ret_rev)
 			  !memcmp(kv[0].value, op->value, kv[0].value_len);
 		if (applied)
 			*ret_rev = kv[0].mod_rev;
+		/* A hand-over: the waiter it made the holder may have
+		 * renewed or released the lock before this reading, its
+		 * bytes gone. But it touched fences/<name>, as only a
+		 * creation or a hand-over does, and not since the lock
+		 * as read was written (at or after its last touch):
+		 * untouched since, it was not applied; touched, the lock
+		 * went on after our reading, as after a removal (above). */
+		if (!applied && op->handed && t->n_kv[LOKT_LOCK])
+			applied = n_fence && fence[0].mod_rev >
+						 t->kv[LOKT_LOCK][0].mod_rev;
 	} else if (n && lokt_record_parse(kv[0].value, kv[0].value_len,
 					  &rec) == 0) {
 		const char *want = op->rec ? op->rec->lock_id :
@@ -1725,6 +1740,7 @@ static int settle(struct etxn *t, size_t from, size_t to, int64_t *ret_rev)
 	}
 	lokt__kvs_free(kv, n);
 	lokt__kvs_free(held, n_held);
+	lokt__kvs_free(fence, n_fence);
 	return applied;
 }
 
