@@ -570,7 +570,7 @@ Test(cut_write, a_cut_hand_over_whose_holder_left_is_found_applied,
 {
 	struct lokt_store *s = NULL, *direct = NULL;
 	struct lokt_acquire_opts ao = { .ttl_sec = 600 };
-	struct lokt_result got = {0}, rel = {0};
+	struct lokt_result got = { 0 }, rel = { 0 };
 	struct lokt_info info;
 	struct lokt_who who;
 	char cmd[256];
