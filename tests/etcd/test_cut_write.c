@@ -607,6 +607,8 @@ Test(cut_write, a_cut_hand_over_whose_holder_left_is_found_applied,
 	cr_assert_eq(events_of(direct, "c9", "release"), 2,
 		     "two releases were audited as %zu",
 		     events_of(direct, "c9", "release"));
+	cr_assert_eq(events_of(direct, "c9", "lost"), 0,
+		     "the lock released was audited as lost");
 	lokt_store_close(direct);
 	lokt_store_close(s);
 }
