@@ -45,7 +45,8 @@
  *
  * A request that timed out may have been applied (a leader change): the
  * key is read again and the lock_id matched. A creation whose lock_id is
- * there was applied; a removal whose record is gone was; anything else
+ * there was applied; a removal whose record is gone was; a hand-over
+ * that touched fences/<name> since the lock as read was; anything else
  * runs again. Never two holders (every write is compared), never a leaked
  * lock (a creation that did not happen leaves its lease revoked).
  *
