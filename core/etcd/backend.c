@@ -45,7 +45,8 @@
  *
  * A request that timed out may have been applied (a leader change): the
  * key is read again and the lock_id matched. A creation whose lock_id is
- * there was applied; a removal whose record is gone was; anything else
+ * there was applied; a removal whose record is gone was; a hand-over
+ * that touched fences/<name> since the lock as read was; anything else
  * runs again. Never two holders (every write is compared), never a leaked
  * lock (a creation that did not happen leaves its lease revoked).
  *
@@ -139,6 +140,7 @@ struct tended {
 	 * from then. */
 	int64_t queue_from;
 	struct lokt_gw_watch *queue;
+	pid_t queue_pid; /* the process whose thread it is */
 };
 
 static struct estore *es(const struct lokt_store *s)
@@ -291,30 +293,15 @@ static int64_t slot_lease(const struct lokt_kv *kv)
 	return lease;
 }
 
-/* Tell watch (NULL: none) to end, and keep it to be joined later (at the
- * next wait, or at close), with tend_lock held. */
-static void retire_locked(struct estore *e, struct lokt_gw_watch *watch)
-{
-	struct retired *r;
-
-	if (!watch)
-		return;
-	lokt__gw_watch_stop(watch);
-	r = realloc(e->retired, (e->n_retired + 1) * sizeof(*r));
-	if (!r) {
-		lokt__gw_watch_close(watch);
-		return;
-	}
-	e->retired = r;
-	r[e->n_retired].watch = watch;
-	r[e->n_retired++].pid = getpid();
-}
-
 /* The lease of (name, lock_id) if tended here, removed from the list
- * when take; 0 when not tended. */
+ * when take, its queue watch ended and joined (a long-lived holder takes
+ * and releases again and again: each hold's thread and connection go
+ * with it); 0 when not tended. */
 static int64_t tended_find(struct estore *e, const char *name,
 			   const char *lock_id, bool take)
 {
+	struct lokt_gw_watch *queue = NULL;
+	pid_t queue_pid = 0;
 	int64_t lease = 0;
 
 	pthread_mutex_lock(&e->tend_lock);
@@ -326,12 +313,17 @@ static int64_t tended_find(struct estore *e, const char *name,
 		lease = td->lease;
 		if (take) {
 			free(td->value);
-			retire_locked(e, td->queue);
+			queue = td->queue;
+			queue_pid = td->queue_pid;
 			*td = e->tended[--e->n_tended];
 		}
 		break;
 	}
 	pthread_mutex_unlock(&e->tend_lock);
+	/* Outside the lock: told to stop, its thread ends at once. In a
+	 * child of fork() the thread is not there to join. */
+	if (queue && queue_pid == getpid())
+		lokt__gw_watch_close(queue);
 	return lease;
 }
 
@@ -393,6 +385,7 @@ static void queue_watch(struct estore *e, const char *name,
 			if (!strcmp(td->name, name) &&
 			    !strcmp(td->lock_id, lock_id) && !td->queue) {
 				td->queue = watch;
+				td->queue_pid = getpid();
 				watch = NULL;
 			}
 		}
@@ -1653,10 +1646,11 @@ static int cut_off(struct etxn *t)
 	return r;
 }
 
-/* The key of kind and the held key, read again in one read-only txn
- * (at one revision); 0 or -errno. */
+/* The key of kind, the held key and fences/<name>, read again in one
+ * read-only txn (at one revision); 0 or -errno. */
 static int settle_read(struct etxn *t, enum lokt_kind kind, struct lokt_kv **kv,
-		       size_t *n, struct lokt_kv **held, size_t *n_held)
+		       size_t *n, struct lokt_kv **held, size_t *n_held,
+		       struct lokt_kv **fence, size_t *n_fence)
 {
 	struct lokt_etcd_txn x;
 	struct lokt_txn_answer a = { 0 };
@@ -1666,6 +1660,7 @@ static int settle_read(struct etxn *t, enum lokt_kind kind, struct lokt_kv **kv,
 		return r;
 	lokt__txn_get(&x, true, t->key[kind], NULL);
 	lokt__txn_get(&x, true, t->held_key, NULL);
+	lokt__txn_get(&x, true, t->fence_key, NULL);
 	r = lokt__txn_run(es(t->t.s)->gw, &x, &a);
 	lokt__txn_free(&x);
 	if (r < 0)
@@ -1673,6 +1668,8 @@ static int settle_read(struct etxn *t, enum lokt_kind kind, struct lokt_kv **kv,
 	r = lokt__txn_kvs(&a, 0, kv, n);
 	if (r == 0)
 		r = lokt__txn_kvs(&a, 1, held, n_held);
+	if (r == 0)
+		r = lokt__txn_kvs(&a, 2, fence, n_fence);
 	json_object_put(a.answer);
 	return r;
 }
@@ -1683,16 +1680,17 @@ static int settle_read(struct etxn *t, enum lokt_kind kind, struct lokt_kv **kv,
 static int settle(struct etxn *t, size_t from, size_t to, int64_t *ret_rev)
 {
 	struct eop *op = &t->ops[to - 1];
-	struct lokt_kv *kv = NULL, *held = NULL;
+	struct lokt_kv *kv = NULL, *held = NULL, *fence = NULL;
 	struct lokt_record rec;
-	size_t n = 0, n_held = 0;
+	size_t n = 0, n_held = 0, n_fence = 0;
 	int r, applied = 0;
 
 	(void)from;
-	r = settle_read(t, op->kind, &kv, &n, &held, &n_held);
+	r = settle_read(t, op->kind, &kv, &n, &held, &n_held, &fence, &n_fence);
 	if (r < 0) {
 		lokt__kvs_free(kv, n);
 		lokt__kvs_free(held, n_held);
+		lokt__kvs_free(fence, n_fence);
 		return r;
 	}
 	if (op->what == OP_REMOVE) {
@@ -1743,6 +1741,16 @@ static int settle(struct etxn *t, size_t from, size_t to, int64_t *ret_rev)
 			  !memcmp(kv[0].value, op->value, kv[0].value_len);
 		if (applied)
 			*ret_rev = kv[0].mod_rev;
+		/* A hand-over: the waiter it made the holder may have
+		 * renewed or released the lock before this reading, its
+		 * bytes gone. But it touched fences/<name>, as only a
+		 * creation or a hand-over does, and not since the lock
+		 * as read was written (at or after its last touch):
+		 * untouched since, it was not applied; touched, the lock
+		 * went on after our reading, as after a removal (above). */
+		if (!applied && op->handed && t->n_kv[LOKT_LOCK])
+			applied = n_fence && fence[0].mod_rev >
+						 t->kv[LOKT_LOCK][0].mod_rev;
 	} else if (n && lokt_record_parse(kv[0].value, kv[0].value_len,
 					  &rec) == 0) {
 		const char *want = op->rec ? op->rec->lock_id :
@@ -1754,6 +1762,7 @@ static int settle(struct etxn *t, size_t from, size_t to, int64_t *ret_rev)
 	}
 	lokt__kvs_free(kv, n);
 	lokt__kvs_free(held, n_held);
+	lokt__kvs_free(fence, n_fence);
 	return applied;
 }
 

@@ -185,4 +185,34 @@ expect_exit 0 "unfreeze a8" "$LOKT" unfreeze a8
 check "unfrozen: the waiter gets a8" wait_for 20 test -s "$T/a8.got"
 wait_for 20 eval '! "$LOKT" exists a8'
 
+# --- the lease: the new holder keeps it, the old one's is revoked ---------
+# A lock of a shell's (lokt-keeper keeps its lease) handed over to guard:
+# the lock lives on the waiter's lease, which guard keeps alive past its
+# 3 s; the old lease goes with the release (its keeper sees the lock
+# taken over).
+lease_of() {
+	_etcd get "$prefix/locks/$1" -w json 2>/dev/null |
+		"$PY" -c 'import json, sys; print(json.load(sys.stdin)["kvs"][0].get("lease", 0))'
+}
+sleep 600 &
+sh=$!
+track $sh
+expect_exit 0 "lock a9 for a shell" env LOKT_OWNER=other "$LOKT" lock a9 --holder $sh -q
+old=$(lease_of a9)
+"$LOKT" guard a9 --wait --timeout 60s -q -- sh -c "while [ ! -e $T/a9.go ]; do sleep 0.05; done" &
+w=$!
+track $w
+check "a guard waits for a9 and offers" wait_for 20 offered a9
+expect_exit 0 "its owner unlocks a9" env LOKT_OWNER=other "$LOKT" unlock a9 -q
+check "a9 is the guard's" wait_for 20 eval '[ "$(field a9 pid)" = "$w" ]'
+id=$(field a9 lock_id)
+check "... the shell's lease is revoked" \
+	wait_for 10 eval "_etcd lease timetolive \$(printf %x $old) | grep -q expired"
+sleep 7 # past twice the lease
+check "... the guard still holds a9 past its lease" test "$(field a9 lock_id)" = "$id"
+: >"$T/a9.go"
+wait "$w"
+check "... and released it (exit $?)" eval '! "$LOKT" exists a9'
+check "... no lease is left" eval '[ -z "$(_etcd lease list | grep -v "^found")" ]'
+
 done_testing

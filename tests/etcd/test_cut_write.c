@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -521,6 +522,93 @@ Test(cut_write, a_cut_release_of_a_lock_whose_lease_ended_is_not_applied,
 	cr_assert_eq(lokt_release(direct, "c6", &who, again.lock.lock_id, 0,
 				  &rel),
 		     0);
+	lokt_store_close(direct);
+	lokt_store_close(s);
+}
+
+/* In a process of its own, on a store straight to the member: wait for
+ * name as guard does (its own keeper: it offers its record for a
+ * hand-over, docs/protocol.md), and release it at once when it gets it.
+ * Exits 0 when both went well. */
+static pid_t quick_waiter(const char *name)
+{
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct lokt_acquire_opts o = { .wait = true,
+					       .timeout_ms = 30000 };
+		struct lokt_result res;
+		struct lokt_store *d;
+		struct lokt_who who;
+		char root[128];
+
+		o.keeper = getpid();
+		snprintf(root, sizeof(root), "etcd://%s/cut",
+			 cluster.endpoint[0]);
+		if (lokt_store_open(root, &d) < 0 ||
+		    lokt_who_self(getpid(), &who) < 0)
+			_exit(10);
+		/* Another owner: the holder's would renew its lock. */
+		snprintf(who.owner, sizeof(who.owner), "waiter");
+		if (lokt_acquire(d, name, &who, &o, &res) < 0)
+			_exit(11);
+		if (lokt_release(d, name, &who, res.lock.lock_id, 0, NULL) < 0)
+			_exit(12);
+		lokt_store_close(d);
+		_exit(0);
+	}
+	return pid;
+}
+
+/* A release that hands the lock over (to the waiter's offer) whose
+ * answer was lost: by the time it is read back, the waiter it made the
+ * holder has released the lock already, so the bytes it wrote are gone.
+ * It was applied all the same: the release says so, once. */
+Test(cut_write, a_cut_hand_over_whose_holder_left_is_found_applied,
+     .init = start, .fini = stop, .timeout = 60)
+{
+	struct lokt_store *s = NULL, *direct = NULL;
+	struct lokt_acquire_opts ao = { .ttl_sec = 600 };
+	struct lokt_result got = { 0 }, rel = { 0 };
+	struct lokt_info info;
+	struct lokt_who who;
+	char cmd[256];
+	int r, status, offered = 1;
+	pid_t w;
+
+	if (system("command -v etcdctl >/dev/null") != 0)
+		cr_skip_test(
+		    "etcdctl is not installed (Debian package etcd-client)");
+	open_detached(&s, &direct, &who, true);
+	cr_assert_eq(lokt_acquire(s, "c9", &who, &ao, &got), 0);
+	w = quick_waiter("c9");
+	snprintf(cmd, sizeof(cmd),
+		 "ETCDCTL_API=3 etcdctl --endpoints %s get --prefix "
+		 "/cut/queue/c9/ --print-value-only 2>/dev/null | "
+		 "grep -q '\"offer\"'",
+		 cluster.endpoint[0]);
+	for (int i = 0; i < 200 && (offered = system(cmd)) != 0; i++)
+		usleep(50000);
+	cr_assert_eq(offered, 0, "the waiter did not offer its record");
+
+	atomic_store(&armed, 1);
+	r = lokt_release(s, "c9", &who, got.lock.lock_id, 0, &rel);
+	cr_assert_eq(atomic_load(&held), 1,
+		     "the proxy did not see the release (a txn with a put)");
+	cr_assert_eq(waitpid(w, &status, 0), w);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "the waiter did not get and release c9 (%d)",
+		  WEXITSTATUS(status));
+	cr_assert_eq(r, 0, "the release handed over said: %s",
+		     lokt_strerror(r));
+	cr_assert_eq(lokt_get(direct, LOKT_LOCK, "c9", &info, NULL),
+		     -LOKT_E_NOT_FOUND);
+	cr_assert_eq(events_of(direct, "c9", "release"), 2,
+		     "two releases were audited as %zu",
+		     events_of(direct, "c9", "release"));
+	cr_assert_eq(events_of(direct, "c9", "lost"), 0,
+		     "the lock released was audited as lost");
 	lokt_store_close(direct);
 	lokt_store_close(s);
 }

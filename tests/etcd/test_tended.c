@@ -466,3 +466,43 @@ Test(tended, watch_changed_says_so_on_etcd, .init = start, .fini = stop,
 	close(fd);
 	lokt_store_close(s);
 }
+
+/* Descriptors this process has open. */
+static int open_fds(void)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* A long-lived holder that takes and releases a tended lock again and
+ * again, never waiting: each lock watched its queue for an offer while
+ * held (the hand-over, docs/protocol.md), and that watch ends with the
+ * release; its descriptor and thread must not pile up. */
+Test(tended, many_holds_keep_no_queue_watch, .init = start, .fini = stop)
+{
+	struct lokt_store *s = open_store();
+	struct lokt_result res;
+	struct lokt_who who;
+	int before, after;
+
+	take_tended(s, "t9", &who, &res);
+	cr_assert_eq(lokt_release(s, "t9", &who, res.lock.lock_id, 0, NULL), 0);
+	before = open_fds();
+	for (int i = 0; i < 40; i++) {
+		take_tended(s, "t9", &who, &res);
+		cr_assert_eq(
+		    lokt_release(s, "t9", &who, res.lock.lock_id, 0, NULL), 0);
+	}
+	after = open_fds();
+	cr_assert_leq(after, before + 2,
+		      "40 holds left %d descriptors open (%d before)", after,
+		      before);
+	lokt_store_close(s);
+}
