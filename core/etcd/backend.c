@@ -129,6 +129,9 @@ struct tended {
 	 * a transition to begin from without reading (see snapshot). */
 	char *value;
 	int64_t create_rev, mod_rev;
+	/* held/<name>'s mod_revision when a hand-over wrote it (after the
+	 * lock key's creation); 0: the creation's. */
+	int64_t held_rev;
 	/* A gate's holder: the revision of this process's last write of
 	 * the gate (0: none known), for lokt_watch to start after it. */
 	int64_t gate_rev;
@@ -418,8 +421,37 @@ static void tended_wrote(struct estore *e, const char *name,
 		if (created)
 			td->create_rev = rev;
 		td->mod_rev = rev;
+		if (created || !td->value)
+			td->held_rev = 0;
 		if (!td->value)
 			td->create_rev = td->mod_rev = 0;
+	}
+	pthread_mutex_unlock(&e->tend_lock);
+}
+
+/* The lock lock_id was handed over to this process (e_wait_handed): put
+ * over its key (created at create_rev) as value, at revision rev, with
+ * its held key; its release and renewals may begin from that. */
+static void tended_handed(struct estore *e, const char *name,
+			  const char *lock_id, const char *value,
+			  int64_t create_rev, int64_t rev)
+{
+	char *copy;
+
+	pthread_mutex_lock(&e->tend_lock);
+	for (size_t i = 0; i < e->n_tended; i++) {
+		struct tended *td = &e->tended[i];
+
+		if (strcmp(td->name, name) || strcmp(td->lock_id, lock_id))
+			continue;
+		/* Without memory, its first transition reads. */
+		if ((copy = strdup(value))) {
+			free(td->value);
+			td->value = copy;
+			td->create_rev = create_rev;
+			td->mod_rev = td->held_rev = rev;
+		}
+		break;
 	}
 	pthread_mutex_unlock(&e->tend_lock);
 }
@@ -475,6 +507,8 @@ static bool tended_record(struct etxn *t)
 		held->value_len = strlen(held->value);
 		kv->create_rev = held->create_rev = held->mod_rev =
 			td->create_rev;
+		if (td->held_rev)
+			held->mod_rev = td->held_rev;
 		kv->mod_rev = td->mod_rev;
 		kv->lease = td->lease;
 		t->kv[LOKT_LOCK] = kv;
@@ -2566,18 +2600,25 @@ static bool e_wait_handed(struct lokt_waiter *w, bool sure,
 			  struct lokt_record *ret)
 {
 	const char *value = NULL;
+	int64_t rev = 0, create = 0;
 
 	if (!sure && !(w->at_head && w->watch[0] &&
-		       lokt__gw_watch_found(w->watch[0], &value) > 0))
+		       (rev = lokt__gw_watch_found(w->watch[0], &value,
+						   &create)) > 0))
 		return false;
 	if (ret && value &&
 	    lokt_record_parse(value, strlen(value), ret) < 0)
 		memset(ret, 0, sizeof(*ret)); /* read by the caller */
 	tended_add(es(w->s), w->name, w->offer_id, w->lease);
+	/* What was put is the lock as the hand-over wrote it: renewing or
+	 * releasing it may begin from that (tended_record). */
+	if (value && create > 0)
+		tended_handed(es(w->s), w->name, w->offer_id, value, create,
+			      rev);
 	/* The waiter behind us writes its offer after the hand-over (and
 	 * the revision found is after the one we read, when sure). */
 	queue_watch_from(es(w->s), w->name, w->offer_id,
-			 !sure ? lokt__gw_watch_found(w->watch[0], NULL) + 1 :
+			 !sure ? rev + 1 :
 			 w->offer_rev ? w->offer_rev + 1 :
 					-1);
 	w->offer_rev = 0;

@@ -47,6 +47,7 @@ struct lokt_gw_watch {
 	char *want;
 	int64_t found;
 	char *found_value; /* that put's value, set before found */
+	int64_t found_create; /* ... and its key's create_revision */
 	/* lokt__gw_watch_keep's: what a kept value holds, and the newest
 	 * put of such a value, until its key is deleted or put without it
 	 * (key NULL: none; under keep_lock). */
@@ -88,6 +89,7 @@ static void look_for(struct lokt_gw_watch *w, struct json_object *kv,
 	    !memchr(value, '\0', len)) {
 		free(w->found_value);
 		w->found_value = value;
+		w->found_create = lokt__gw_int(kv, "create_revision", 0);
 		value = NULL;
 		__atomic_store_n(&w->found, rev, __ATOMIC_SEQ_CST);
 	}
@@ -320,12 +322,14 @@ int lokt__gw_watch_expect(struct lokt_gw_watch *w, const char *want)
 }
 
 int64_t lokt__gw_watch_found(const struct lokt_gw_watch *w,
-			     const char **ret_value)
+			     const char **ret_value, int64_t *ret_create)
 {
 	int64_t rev = __atomic_load_n(&w->found, __ATOMIC_SEQ_CST);
 
 	if (ret_value)
 		*ret_value = rev ? w->found_value : NULL;
+	if (ret_create)
+		*ret_create = rev ? w->found_create : 0;
 	return rev;
 }
 

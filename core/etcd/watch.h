@@ -37,11 +37,12 @@ int lokt__gw_watch_expect(struct lokt_gw_watch *w, const char *want);
 
 /* The mod_revision of the first put seen since lokt__gw_watch_expect
  * whose value held what it was given, else 0; *ret_value (may be NULL):
- * that value, text, the watch's until it is closed. A put the member
- * applied: the store's word then, unlike a deletion's hint (it may have
- * changed since). */
+ * that value, text, the watch's until it is closed; *ret_create (may be
+ * NULL): its key's create_revision. A put the member applied: the
+ * store's word then, unlike a deletion's hint (it may have changed
+ * since). */
 int64_t lokt__gw_watch_found(const struct lokt_gw_watch *w,
-			     const char **ret_value);
+			     const char **ret_value, int64_t *ret_create);
 
 /* Keep the newest put, from now on, whose value (text) holds want,
  * until its key is deleted or put without it, or the stream breaks
