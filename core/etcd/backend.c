@@ -2284,9 +2284,10 @@ struct lokt_waiter {
 	int64_t guessed_at; /* the deletion a guess was made on */
 	/* Our offer (the hand-over, e_offer): our queue key's value with
 	 * it, written once at the head (offer_rev: its revision, 0 not
-	 * written), and the lock_id it names. */
+	 * written or not known), and the lock_id it names. */
 	char *offer;
 	int64_t offer_rev;
+	bool offer_out; /* written, or perhaps (its request cut short) */
 	char offer_id[LOKT_ID_LEN + 1];
 };
 
@@ -2531,13 +2532,19 @@ static void offer_write(struct lokt_waiter *w)
 {
 	struct lokt_txn_answer a = { 0 };
 	struct lokt_etcd_txn x;
+	int r;
 
 	if (lokt__txn_init(&x) < 0)
 		return;
 	lokt__txn_cmp(&x, w->key, NULL, LOKT_CMP_CREATE, LOKT_CMP_EQ,
 		      (int64_t)w->seq);
 	lokt__txn_put(&x, true, w->key, w->offer, w->lease, false);
-	if (lokt__txn_run(es(w->s)->gw, &x, &a) == 0 && a.succeeded)
+	r = lokt__txn_run(es(w->s)->gw, &x, &a);
+	/* Cut short, it may have been applied: taken back on leaving all
+	 * the same. Its revision unknown, a hand-over is found by the next
+	 * attempt (its lock_id), not by the watch. */
+	w->offer_out = r < 0 || a.succeeded;
+	if (r == 0 && a.succeeded)
 		w->offer_rev = a.rev;
 	json_object_put(a.answer);
 	lokt__txn_free(&x);
@@ -2557,10 +2564,11 @@ static char *place_value(const struct lokt_waiter *w, const char *offer)
 
 /* Offer rec (the hand-over, above), written at the head (offer_write);
  * or, rec NULL, take it back: our place put again without it, compared
- * on its offer's revision, so that a release compared on that reading
- * cannot hand it over after (-EAGAIN: the place changed, handed over
- * perhaps: the caller looks at the lock). Only a lock its holder and
- * keeper tend takes its place's lease; any other is not offered. */
+ * on its being there (a hand-over deletes it), so that a release that
+ * read the offer cannot hand it over after (its compare on the place as
+ * read fails) (-EAGAIN: the place is gone, handed over perhaps: the
+ * caller looks at the lock). Only a lock its holder and keeper tend
+ * takes its place's lease; any other is not offered. */
 static int e_wait_offer(struct lokt_waiter *w, const struct lokt_record *rec)
 {
 	struct lokt_txn_answer a = { 0 };
@@ -2588,13 +2596,13 @@ static int e_wait_offer(struct lokt_waiter *w, const struct lokt_record *rec)
 	}
 	free(w->offer);
 	w->offer = NULL;
-	if (!w->offer_rev)
+	if (!w->offer_out)
 		return 0;
 	plain = place_value(w, NULL);
 	r = plain ? lokt__txn_init(&x) : -ENOMEM;
 	if (r == 0) {
-		lokt__txn_cmp(&x, w->key, NULL, LOKT_CMP_MOD, LOKT_CMP_EQ,
-			      w->offer_rev);
+		lokt__txn_cmp(&x, w->key, NULL, LOKT_CMP_CREATE, LOKT_CMP_EQ,
+			      (int64_t)w->seq);
 		lokt__txn_put(&x, true, w->key, plain, w->lease, false);
 		r = lokt__txn_run(es(w->s)->gw, &x, &a);
 		if (r == 0 && !a.succeeded)
@@ -2604,6 +2612,7 @@ static int e_wait_offer(struct lokt_waiter *w, const struct lokt_record *rec)
 	}
 	free(plain);
 	w->offer_rev = 0;
+	w->offer_out = false;
 	return unavailable(r);
 }
 
@@ -2638,6 +2647,7 @@ static bool e_wait_handed(struct lokt_waiter *w, bool sure,
 			 w->offer_rev ? w->offer_rev + 1 :
 					-1);
 	w->offer_rev = 0;
+	w->offer_out = false;
 	return true;
 }
 
@@ -2660,7 +2670,7 @@ static int64_t e_wait_plan(struct lokt_waiter *w,
 	unwatch(w);
 	gate = h->res->have_other &&
 	       (h->res->other.slots || h->res->other.shared);
-	if (w->offer && !w->offer_rev && !gate)
+	if (w->offer && !w->offer_out && !gate)
 		offer_write(w);
 	/* The watches start now: try again at once, so that a change
 	 * between the refusal and the watch is not missed. */
