@@ -218,22 +218,22 @@ check "... no lease is left" eval '[ -z "$(_etcd lease list | grep -v "^found")"
 # --- a lock handed over is renewed and handed on with its own fence ------
 # Its fence is written in its record (a put over the key keeps the key's
 # create_revision): renewals keep it, and the next hand-over goes above.
-expect_exit 0 "hold a9" hold a9
-"$LOKT" guard a9 --wait --timeout 60s --ttl 3s -q -- sh -c \
-	"echo \$LOKT_FENCE >$T/a9.f1; sleep 2.5; \"\$LOKT\" status a9 --json >$T/a9.st" &
+expect_exit 0 "hold a10" hold a10
+"$LOKT" guard a10 --wait --timeout 60s --ttl 3s -q -- sh -c \
+	"echo \$LOKT_FENCE >$T/a10.f1; sleep 2.5; \"\$LOKT\" status a10 --json >$T/a10.st" &
 track $!
-check "a guard with --ttl 3s waits for a9 and offers" wait_for 20 offered a9
-"$LOKT" guard a9 --wait --timeout 60s -q -- sh -c "echo \$LOKT_FENCE >$T/a9.f2" &
+check "a guard with --ttl 3s waits for a10 and offers" wait_for 20 offered a10
+"$LOKT" guard a10 --wait --timeout 60s -q -- sh -c "echo \$LOKT_FENCE >$T/a10.f2" &
 track $!
-check "a second guard queues behind it" wait_for 20 eval '[ "$(waiters a9)" = 2 ]'
-expect_exit 0 "release a9" "$LOKT" unlock a9 --force -q
-check "the second guard got a9 from the first" wait_for 30 test -s "$T/a9.f2"
-f1=$(cat "$T/a9.f1" 2>/dev/null)
-check "the first one's fence was kept by its renewals ($f1, then $(jget 'd["fence"]' <"$T/a9.st" 2>/dev/null))" \
-	test "$(jget 'd["fence"]' <"$T/a9.st" 2>/dev/null)" = "$f1"
-check "... which were made (audit: renew)" test "$(audit_count renew a9)" -ge 1
-check "... and the second one's fence is above it ($f1 < $(cat "$T/a9.f2"))" \
-	test "$(cat "$T/a9.f2")" -gt "$f1"
-wait_for 20 eval '! "$LOKT" exists a9'
+check "a second guard queues behind it" wait_for 20 eval '[ "$(waiters a10)" = 2 ]'
+expect_exit 0 "release a10" "$LOKT" unlock a10 --force -q
+check "the second guard got a10 from the first" wait_for 30 test -s "$T/a10.f2"
+f1=$(cat "$T/a10.f1" 2>/dev/null)
+check "the first one's fence was kept by its renewals ($f1, then $(jget 'd["fence"]' <"$T/a10.st" 2>/dev/null))" \
+	test "$(jget 'd["fence"]' <"$T/a10.st" 2>/dev/null)" = "$f1"
+check "... which were made (audit: renew)" test "$(audit_count renew a10)" -ge 1
+check "... and the second one's fence is above it ($f1 < $(cat "$T/a10.f2"))" \
+	test "$(cat "$T/a10.f2")" -gt "$f1"
+wait_for 20 eval '! "$LOKT" exists a10'
 
 done_testing
