@@ -9,14 +9,17 @@
  *
  * Keys, under PREFIX:
  *   locks/<name>          a lock's record (the JSON of the directory
- *                         store, its fence left 0: the fence is the key's
- *                         create_revision), on the holder's lease; or a
- *                         gate (several holders, slots.c) on no lease
+ *                         store on one line, its fence left 0: the fence
+ *                         is the key's create_revision, but for a lock
+ *                         handed over, see "the hand-over"), on the
+ *                         holder's lease; or a gate (several holders,
+ *                         slots.c) on no lease
  *   slot/<name>/<lock_id> {"lease":L} of one holder of a gate, on that
  *                         holder's lease (see "gates" below)
  *   fences/<name>         empty, touched by every creation of
- *                         locks/<name> and never deleted: a gate's
- *                         creation compares it (see send_ops)
+ *                         locks/<name> and every hand-over, never
+ *                         deleted: a gate's creation compares it (see
+ *                         send_ops)
  *   freezes/<name>        a freeze's record, on no lease (judged by its
  *                         TTL, as in the directory store)
  *   held/<name>           {"lock_id","lease"} of the lock now held, on no
@@ -24,7 +27,8 @@
  *                         not, the lease expired with nobody releasing,
  *                         and the next transition audits "expire"
  *   queue/<name>/<lease>  a waiter, on its own short lease; its place is
- *                         its create_revision
+ *                         its create_revision; at the head, the record
+ *                         it offers (see "the hand-over")
  *   audit/<ns>-<rand>     one audit event (a JSON line), kept for
  *                         LOKT_ETCD_AUDIT_KEEP (7 days by default)
  *
