@@ -462,10 +462,16 @@ Test(cut_write, resolving_a_cut_write_takes_one_request_more,
 	cr_assert_eq(r, -LOKT_E_UNAVAILABLE,
 		     "a cut write on a cluster that stopped answering: %s",
 		     lokt_strerror(r));
-	cr_assert_eq(atomic_load(&dead_posts), 1,
-		     "%d requests sent to resolve the cut write, each waiting "
-		     "its full timeout",
-		     atomic_load(&dead_posts));
+	/* One try, bounded by one request's time. The proxy counted two
+	 * once, in a CI run under load (not in 50 runs alone; libcurl
+	 * sending a request again on a new connection would do it); what
+	 * this guards against made a try per step of resolving the write,
+	 * each waiting its full timeout: three or more. */
+	cr_assert(atomic_load(&dead_posts) >= 1 &&
+			  atomic_load(&dead_posts) <= 2,
+		  "%d requests sent to resolve the cut write, each waiting "
+		  "its full timeout",
+		  atomic_load(&dead_posts));
 	lokt_store_close(direct);
 	lokt_store_close(s);
 }
