@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "elsewhere.h"
 #include "lokt.h"
 #include "member.h"
 
@@ -532,38 +533,49 @@ Test(cut_write, a_cut_release_of_a_lock_whose_lease_ended_is_not_applied,
 	lokt_store_close(s);
 }
 
-/* In a process of its own, on a store straight to the member: wait for
- * name as guard does (its own keeper: it offers its record for a
- * hand-over, docs/protocol.md), and release it at once when it gets it.
- * Exits 0 when both went well. */
+/* The quick waiter's process (elsewhere.h): on store argv[0] (straight
+ * to the member), wait for lock argv[1] as guard does (its own keeper:
+ * it offers its record for a hand-over, docs/protocol.md), and release
+ * it at once when it gets it. 0 when both went well. */
+static int quick_waiter_run(int argc, char **argv)
+{
+	struct lokt_acquire_opts o = { .wait = true, .timeout_ms = 30000 };
+	struct lokt_result res;
+	struct lokt_store *d;
+	struct lokt_who who;
+
+	o.keeper = getpid();
+	if (argc != 2 || lokt_store_open(argv[0], &d) < 0 ||
+	    lokt_who_self(getpid(), &who) < 0)
+		return 10;
+	/* Another owner: the holder's would renew its lock. */
+	snprintf(who.owner, sizeof(who.owner), "waiter");
+	if (lokt_acquire(d, argv[1], &who, &o, &res) < 0)
+		return 11;
+	if (lokt_release(d, argv[1], &who, res.lock.lock_id, 0, NULL) < 0)
+		return 12;
+	lokt_store_close(d);
+	return 0;
+}
+
+const struct elsewhere_role elsewhere_roles[] = {
+	{ "quick-waiter", quick_waiter_run },
+	{ NULL, NULL },
+};
+
+/* The quick waiter for name, in a process started afresh: this one has
+ * the proxy's threads, and a copy of it made by fork() could hang on a
+ * lock one of them held (elsewhere.h). */
 static pid_t quick_waiter(const char *name)
 {
-	pid_t pid = fork();
+	const char *args[] = { NULL, name, NULL };
+	char root[128];
+	pid_t pid;
 
+	snprintf(root, sizeof(root), "etcd://%s/cut", cluster.endpoint[0]);
+	args[0] = root;
+	pid = elsewhere_start("quick-waiter", args);
 	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		struct lokt_acquire_opts o = { .wait = true,
-					       .timeout_ms = 30000 };
-		struct lokt_result res;
-		struct lokt_store *d;
-		struct lokt_who who;
-		char root[128];
-
-		o.keeper = getpid();
-		snprintf(root, sizeof(root), "etcd://%s/cut",
-			 cluster.endpoint[0]);
-		if (lokt_store_open(root, &d) < 0 ||
-		    lokt_who_self(getpid(), &who) < 0)
-			_exit(10);
-		/* Another owner: the holder's would renew its lock. */
-		snprintf(who.owner, sizeof(who.owner), "waiter");
-		if (lokt_acquire(d, name, &who, &o, &res) < 0)
-			_exit(11);
-		if (lokt_release(d, name, &who, res.lock.lock_id, 0, NULL) < 0)
-			_exit(12);
-		lokt_store_close(d);
-		_exit(0);
-	}
 	return pid;
 }
 

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "elsewhere.h"
 #include "lokt.h"
 #include "member.h"
 
@@ -59,34 +60,42 @@ static void who_of(pid_t pid, struct lokt_who *who)
 	cr_assert_eq(lokt_who_self(pid, who), 0);
 }
 
-/* In a process of its own (another host, as far as liblokt can tell):
- * force the lock away and take it, detached with a TTL. */
+/* The steal's process (elsewhere.h), another host as far as liblokt
+ * can tell: on store argv[0], force lock argv[1] away and take it,
+ * detached with a TTL. */
+static int steal_run(int argc, char **argv)
+{
+	struct lokt_store *s;
+	struct lokt_who who;
+	struct lokt_acquire_opts o = { .ttl_sec = 60 };
+	int r;
+
+	if (argc != 2 || lokt_store_open(argv[0], &s) < 0 ||
+	    lokt_who_self(LOKT_DETACHED_PID, &who) < 0)
+		return 10;
+	r = lokt_release(s, argv[1], &who, NULL, LOKT_RELEASE_FORCE, NULL);
+	if (r < 0 && r != -LOKT_E_NOT_FOUND)
+		return 11;
+	r = lokt_acquire(s, argv[1], &who, &o, NULL);
+	lokt_store_close(s);
+	return r < 0 ? 12 : 0;
+}
+
+const struct elsewhere_role elsewhere_roles[] = {
+	{ "steal", steal_run },
+	{ NULL, NULL },
+};
+
+/* Steal name from this process's lock, in a process of its own: started
+ * afresh, not forked as it is, since this one may have threads by now
+ * (a watch's relay). */
 static void steal(const char *name)
 {
-	pid_t pid = fork();
-	int status;
+	const char *args[] = { root, name, NULL };
+	int code = elsewhere_run("steal", args);
 
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		struct lokt_store *s;
-		struct lokt_who who;
-		struct lokt_acquire_opts o = { .ttl_sec = 60 };
-		int r;
-
-		if (lokt_store_open(root, &s) < 0 ||
-		    lokt_who_self(LOKT_DETACHED_PID, &who) < 0)
-			_exit(10);
-		r = lokt_release(s, name, &who, NULL, LOKT_RELEASE_FORCE, NULL);
-		if (r < 0 && r != -LOKT_E_NOT_FOUND)
-			_exit(11);
-		r = lokt_acquire(s, name, &who, &o, NULL);
-		lokt_store_close(s);
-		_exit(r < 0 ? 12 : 0);
-	}
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		  "the other process could not take %s (%d)", name,
-		  WEXITSTATUS(status));
+	cr_assert_eq(code, 0, "the other process could not take %s (%d)",
+		     name, code);
 }
 
 /* A lock taken with this process as its keeper (tended here). */
