@@ -173,6 +173,19 @@ int cli_who(struct cli *c, pid_t holder, const char *what);
  * SA_RESTART so a wait in core wakes up. */
 void cli_catch_signals(volatile sig_atomic_t *flag);
 
+/* lokt stops because of signal sig (caught: a wait canceled, or guard's
+ * command died of a signal guard had forwarded to it): returns 128+sig,
+ * the status a shell shows, and has cli_exit end the process by sig
+ * itself once everything is cleaned up. A shell running a script waits
+ * out a ^C and stops the script only if the program it waited for died
+ * of SIGINT; an exit 130 it takes for the program's own answer, and
+ * goes on with the next line (bash, make, xargs alike). */
+int cli_signaled(int sig);
+
+/* main's end: exit with code, or by the signal of cli_signaled when
+ * code is still its 128+sig. */
+int cli_exit(int code);
+
 /* ---- help.c ------------------------------------------------------------ */
 
 int cli_help_command(const char *cmd); /* usage on stdout; 0 or 64 */

@@ -73,6 +73,7 @@ struct guard {
 	int watch; /* lokt_watch of our lock file, or -1 */
 	int tty; /* the terminal we handed to the command, or -1 */
 	int status; /* the command's wait status, once reaped */
+	int forwarded; /* the last signal guard passed on to the command */
 	volatile int exec_errno; /* set by the vfork child whose exec failed */
 	bool done;
 	bool lost; /* renewal found the lock gone or taken (audited then) */
@@ -563,8 +564,10 @@ static void loop(struct guard *g)
 			    read(g->sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGCHLD)
 					reap(g);
-				else
-					kill(-g->child, (int)si.ssi_signo);
+				else {
+					g->forwarded = (int)si.ssi_signo;
+					kill(-g->child, g->forwarded);
+				}
 			}
 			if (g->watch >= 0 && p[1].revents)
 				changed = lokt_watch_changed(g->watch, g->name) > 0;
@@ -645,7 +648,7 @@ static int acquire(struct guard *g, volatile sig_atomic_t *cancel,
 	r = lokt_acquire(c->store, g->name, &c->who, &ao, &res);
 	cli_progress_clear(&pr);
 	if (r == -LOKT_E_CANCELED) {
-		*ret_exit = 128 + (*cancel ? *cancel : SIGINT);
+		*ret_exit = *cancel ? cli_signaled(*cancel) : 128 + SIGINT;
 		return -1;
 	}
 	if (r < 0) {
@@ -712,7 +715,7 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (cancel) { /* a signal came while we were taking the lock */
 		finish(&g);
-		return 128 + cancel;
+		return cli_signaled(cancel);
 	}
 	/* Asked only now: the watchdog left our session while we took the
 	 * lock, and must have before the command exists (watchdog.c). */
@@ -747,7 +750,13 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 			    g.name, lokt_strerror(r), CHECK_MS / 1000);
 	loop(&g);
 	finish(&g);
-	if (WIFSIGNALED(g.status))
-		return 128 + WTERMSIG(g.status);
-	return WEXITSTATUS(g.status);
+	if (!WIFSIGNALED(g.status))
+		return WEXITSTATUS(g.status);
+	/* Ended by the signal sent to guard (^C, a service stopped): guard
+	 * ends by it too, as the command run alone would have. Any other
+	 * signal (a loss's SIGTERM, the OOM killer) says only what became
+	 * of the command: 128+N. */
+	if (WTERMSIG(g.status) == g.forwarded)
+		return cli_signaled(g.forwarded);
+	return 128 + WTERMSIG(g.status);
 }

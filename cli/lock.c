@@ -4,8 +4,8 @@
  * (its parent: the shell or script) the holder, unless --holder PID says
  * otherwise; the lokt process itself exits at once. Waiting (--wait) is
  * done by core; we only draw the progress line and turn SIGINT/SIGTERM
- * into a canceled wait, after which we exit 128+N as a killed process
- * would.
+ * into a canceled wait, after which we end by that signal, as a killed
+ * process would (cli_signaled: a script's shell stops on ^C).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -169,7 +169,7 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 	r = lokt_acquire(c->store, name, &c->who, &ao, &res);
 	cli_progress_clear(&pr);
 	if (r == -LOKT_E_CANCELED)
-		return 128 + (cancel ? cancel : SIGINT);
+		return cancel ? cli_signaled(cancel) : 128 + SIGINT;
 	if (r < 0)
 		return cli_report(c, CLI_LOCK, r, name, &res);
 	cli_report_broke(c, name, &res);

@@ -9,5 +9,5 @@
 
 int main(int argc, char **argv)
 {
-	return cli_run(argc, argv, 0);
+	return cli_exit(cli_run(argc, argv, 0));
 }

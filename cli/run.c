@@ -453,6 +453,32 @@ void cli_catch_signals(volatile sig_atomic_t *flag)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
+static int end_signal;
+
+int cli_signaled(int sig)
+{
+	end_signal = sig;
+	return 128 + sig;
+}
+
+int cli_exit(int code)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t one;
+
+	if (!end_signal || code != 128 + end_signal)
+		return code;
+	/* Nothing left to clean up but stdio, which a death skips. */
+	fflush(NULL);
+	sigemptyset(&dfl.sa_mask);
+	sigaction(end_signal, &dfl, NULL);
+	sigemptyset(&one);
+	sigaddset(&one, end_signal);
+	sigprocmask(SIG_UNBLOCK, &one, NULL);
+	raise(end_signal);
+	return code; /* not reached: the default action of these ends us */
+}
+
 static int unknown_command(const char *word)
 {
 	const char *names[sizeof(commands) / sizeof(commands[0])];

@@ -41,6 +41,36 @@ for sig in TERM INT HUP; do
 	expect_exit 3 "SIG$sig: lock released after" "$LOKT" exists gs
 done
 
+# --- ^C stops the script guard runs in ---------------------------------
+# A script's shell waits out a ^C and then stops only if the program it
+# waited for died of SIGINT; after one that exited 130 it goes on with
+# the next line. guard, whose command died of the SIGINT it passed on,
+# must end by SIGINT too (docs/lokt.1, EXIT STATUS). Job control on: the
+# script gets a process group of its own, SIGINT not ignored, and the
+# group's SIGINT as from a terminal's ^C.
+rm -f "$T/int.ready" "$T/int.next"
+set -m
+bash -c 'for i in 1 2; do
+		"$LOKT" guard gint -q -- sh -c ": >\"\$0\"; exec sleep 30" "$1/int.ready"
+		echo "$i $?" >>"$1/int.next"
+	done' script "$T" </dev/null 2>"$T/int.err" &
+spid=$!
+set +m
+track "$spid"
+if wait_for 30 test -e "$T/int.ready"; then
+	kill -INT -- -"$spid"
+	reap "$spid"
+	check "^C: the script stopped at guard (went on: $(cat "$T/int.next" 2>/dev/null))" \
+		test ! -e "$T/int.next"
+	check "^C: the script's shell ended by SIGINT (status $RC)" test "$RC" -eq 130
+	expect_exit 3 "^C: gint released" "$LOKT" exists gint
+else
+	not_ok "^C: the guarded command started ($(cat "$T/int.err"))"
+fi
+# Where the command handles the signal and exits, guard exits as it did
+# (the SIGINT, SIGTERM, SIGHUP loop above: status 7); a signal guard did
+# not pass on (a loss's SIGTERM) stays 128+N (TTL loop below: 143).
+
 # --- guard killed with SIGKILL ------------------------------------------
 # The watchdog stops the command (and its children, same group) and only
 # then releases the lock. The command delays its own exit on SIGTERM

@@ -135,4 +135,28 @@ else
 	fi
 fi
 
+# ^C during a wait: lokt leaves the queue and ends by SIGINT, so the
+# script it runs in stops there (a shell goes on after a program that
+# exited 130: docs/lokt.1). Job control on: the script gets a process
+# group of its own, SIGINT not ignored, as from a terminal's ^C.
+hold alice q6
+rm -f "$T/q6.next"
+set -m
+bash -c '"$LOKT" lock q6 --wait --timeout 60s -q
+	echo "went on: $?" >"$1/q6.next"' script "$T" </dev/null 2>"$T/q6.err" &
+spid=$!
+set +m
+track "$spid"
+if wait_for 30 eval '[ "$(waiters q6)" = 1 ]'; then
+	kill -INT -- -"$spid"
+	reap "$spid"
+	check "^C: the script stopped at the wait ($(cat "$T/q6.next" 2>/dev/null))" \
+		test ! -e "$T/q6.next"
+	check "^C: the script's shell ended by SIGINT (status $RC)" test "$RC" -eq 130
+	check "^C: the waiter left the queue" eval '[ "$(waiters q6)" = 0 ]'
+	expect_exit 0 "^C: q6 is still alice's" "$LOKT" exists q6
+else
+	not_ok "the scripted waiter queued for q6 ($(cat "$T/q6.err"))"
+fi
+
 done_testing
