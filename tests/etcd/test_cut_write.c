@@ -36,6 +36,12 @@
 #include "lokt.h"
 #include "member.h"
 
+/* The deadline of a call whose write the proxy keeps: long enough for
+ * the reads before that write even under ASan on a loaded machine (the
+ * test fails, "the proxy did not see...", if it passes before the
+ * write is sent); each such test waits it out once. */
+#define CUT_MS 3000
+
 static struct etcd_cluster cluster;
 static int listen_fd = -1, proxy_port;
 static atomic_int armed; /* the next write txns whose answers are kept */
@@ -307,7 +313,7 @@ Test(cut_write, creation_cut_by_the_deadline_is_resolved, .init = start,
 	open_both(&s, &direct, &who);
 
 	atomic_store(&armed, 1);
-	lokt_store_set_deadline(s, mono_ms() + 1500);
+	lokt_store_set_deadline(s, mono_ms() + CUT_MS);
 	r = lokt_acquire(s, "c1", &who, &ao, &got);
 	lokt_store_set_deadline(s, 0);
 	cr_assert_eq(atomic_load(&held), 1,
@@ -344,7 +350,7 @@ Test(cut_write, creation_after_a_cut_removal_is_not_left_behind,
 	nanosleep(&pause, NULL);
 
 	atomic_store(&armed, 2);
-	lokt_store_set_deadline(s, mono_ms() + 1500);
+	lokt_store_set_deadline(s, mono_ms() + CUT_MS);
 	r = lokt_acquire(s, "c2", &who, &ao, &got);
 	lokt_store_set_deadline(s, 0);
 	cr_assert_geq(atomic_load(&held), 1,
@@ -373,7 +379,7 @@ Test(cut_write, a_write_arriving_after_its_read_back_is_refused,
 	open_detached(&s, &direct, &who, false);
 
 	atomic_store(&delay, 1);
-	lokt_store_set_deadline(s, mono_ms() + 1500);
+	lokt_store_set_deadline(s, mono_ms() + CUT_MS);
 	r = lokt_acquire(s, "c3", &who, &ao, &got);
 	lokt_store_set_deadline(s, 0);
 	cr_assert_leq(atomic_load(&delay), 0,
