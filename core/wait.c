@@ -266,11 +266,13 @@ static void report(const struct lokt_acquire_opts *opts, int r,
 		opts->progress(&p, opts->userdata);
 }
 
+/* Wait from start (monotonic ms: when the caller began, before any
+ * requeue), until the timeout counted from then. */
 static int wait_loop(struct waiter *w, const struct lokt_who *who,
-		     const struct lokt_acquire_opts *opts,
+		     const struct lokt_acquire_opts *opts, int64_t start,
 		     struct lokt_result *ret)
 {
-	int64_t start = mono_ms(), now, next = start, deadline = -1, t;
+	int64_t now, next = mono_ms(), deadline = -1, t;
 	struct lokt_queue q = { 0 };
 	bool event = true, late;
 	int r = -LOKT_E_HELD;
@@ -341,13 +343,14 @@ int lokt__acquire_wait(struct lokt_store *s, const char *name,
 		       struct lokt_result *ret)
 {
 	struct waiter w = { .s = s, .name = name };
+	int64_t start = mono_ms();
 	int r;
 	/* A store over the network that stops answering must not hold the
 	 * wait past its timeout for a whole request timeout (etcd: 8 s by
 	 * default, each): every request is bounded by the timeout, plus a
 	 * second for the last attempt made at it. */
 	int64_t until = opts->timeout_ms >= 0 ?
-				mono_ms() + opts->timeout_ms + WAIT_GRACE_MS :
+				start + opts->timeout_ms + WAIT_GRACE_MS :
 				0;
 
 	do {
@@ -357,7 +360,8 @@ int lokt__acquire_wait(struct lokt_store *s, const char *name,
 		if (r < 0)
 			break;
 		offer(&w, who, opts);
-		r = wait_loop(&w, who, opts, ret);
+		/* Queued again (a hand-over lost): the same timeout. */
+		r = wait_loop(&w, who, opts, start, ret);
 		/* Leaving the queue is not cut short by the timeout
 		 * (etcd: the queue entry's lease revoked, so that the waiter
 		 * behind learns at once); nor is taking an offer back. */

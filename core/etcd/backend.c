@@ -2279,6 +2279,9 @@ struct lokt_waiter {
 	int64_t lease;
 	uint64_t seq;
 	int64_t keepalive_at; /* monotonic ms */
+	int64_t lease_until; /* monotonic ms: our lease lives at least until
+				then (granted or kept alive for its TTL, as
+				of before the request) */
 	/* lock + freeze (+ a gate's slots), or the one ahead */
 	struct lokt_gw_watch *watch[3];
 	uint64_t watching; /* what watch[] is on: the place ahead, or 0 */
@@ -2431,6 +2434,7 @@ static int e_wait_join(struct lokt_store *s, const char *name,
 		return -ENOMEM;
 	w->s = s;
 	snprintf(w->name, sizeof(w->name), "%s", name);
+	w->lease_until = mono_ms() + e->cfg.lease_sec * 1000;
 	r = lokt__lease_grant(e->gw, e->cfg.lease_sec, &w->lease);
 	if (r == 0 && asprintf(&w->key, "%s/queue/%s/%016" PRIx64,
 			       e->cfg.prefix, name, (uint64_t)w->lease) < 0) {
@@ -2620,21 +2624,76 @@ static int e_wait_offer(struct lokt_waiter *w, const struct lokt_record *rec)
 	return unavailable(r);
 }
 
+/* A hand-over seen on the watch, by a waiter that was stopped or
+ * starved past what its lease was sure to live: the lock put on that
+ * lease may have gone with it since, and been taken by another, the
+ * events saying so perhaps not read yet. The lock read: 1 if it is still
+ * the one handed to us (its value, creation and revision in *ret, to
+ * free), 0 if it is gone (nothing of it is kept here: leaving revokes our
+ * lease), -1 if the read failed (the event is trusted, as it would have
+ * been in time). */
+static int handed_still(struct lokt_waiter *w, struct lokt_kv *ret)
+{
+	struct lokt_record rec;
+	struct lokt_kv *kv = NULL;
+	size_t n = 0;
+	char *key = key_of(w->s, "locks", w->name);
+	int r = key ? lokt__kv_range(es(w->s)->gw, key, NULL, 1, &kv, &n,
+				     NULL, NULL) :
+		      -ENOMEM;
+
+	free(key);
+	if (r < 0)
+		return -1;
+	r = n == 1 && kv[0].lease == w->lease &&
+	    lokt_record_parse(kv[0].value, kv[0].value_len, &rec) == 0 &&
+	    !strcmp(rec.lock_id, w->offer_id);
+	if (r) {
+		*ret = kv[0];
+		memset(&kv[0], 0, sizeof(kv[0]));
+	}
+	lokt__kvs_free(kv, n);
+	return r;
+}
+
 /* Was our offer published? sure: a transition found it (the lock is
  * ours). Else: the lock's watch saw a put of it (the store's word), whose
  * record is given in *ret, read: its fence is written in it (e_offer).
  * Our place went in that txn, and its lease is the lock's from now on:
- * leaving must not revoke it. */
+ * leaving must not revoke it. Unless the lock has gone since, with our
+ * lease (handed_still): true then too, as our place went all the same,
+ * with nothing in *ret, so that the caller reads the lock, finds it not
+ * ours and queues again. */
 static bool e_wait_handed(struct lokt_waiter *w, bool sure,
 			  struct lokt_record *ret)
 {
 	const char *value = NULL;
 	int64_t rev = 0, create = 0;
+	struct lokt_kv now = { 0 };
+	int64_t put_rev;
+	int still = -1;
 
 	if (!sure && !(w->at_head && w->watch[0] &&
 		       (rev = lokt__gw_watch_found(w->watch[0], &value,
 						   &create)) > 0))
 		return false;
+	put_rev = rev;
+	/* Our lease renewed a third of its TTL ago or less (as a waiter
+	 * does): it lives, and the lock on it, unless forced away (as any
+	 * holder's lock may be; guard looks). Else, look now. */
+	if (!sure && mono_ms() > w->lease_until - keepalive_ms(w->s) &&
+	    (still = handed_still(w, &now)) >= 0) {
+		value = still ? now.value : NULL;
+		create = still ? now.create_rev : 0;
+		put_rev = still ? now.mod_rev : 0;
+	}
+	if (still == 0) {
+		if (ret)
+			memset(ret, 0, sizeof(*ret));
+		w->offer_rev = 0;
+		w->offer_out = false;
+		return true;
+	}
 	if (ret && value &&
 	    lokt_record_parse(value, strlen(value), ret) < 0)
 		memset(ret, 0, sizeof(*ret)); /* read by the caller */
@@ -2643,7 +2702,7 @@ static bool e_wait_handed(struct lokt_waiter *w, bool sure,
 	 * releasing it may begin from that (tended_record). */
 	if (value && create > 0)
 		tended_handed(es(w->s), w->name, w->offer_id, value, create,
-			      rev);
+			      put_rev);
 	/* The waiter behind us writes its offer after the hand-over (and
 	 * the revision found is after the one we read, when sure). */
 	queue_watch_from(es(w->s), w->name, w->offer_id,
@@ -2652,6 +2711,8 @@ static bool e_wait_handed(struct lokt_waiter *w, bool sure,
 					-1);
 	w->offer_rev = 0;
 	w->offer_out = false;
+	free(now.key);
+	free(now.value);
 	return true;
 }
 
@@ -2716,6 +2777,8 @@ static bool e_wait_sleep(struct lokt_waiter *w, int64_t timeout_ms)
 		 * off too long) is a place lost: the next attempt shows it. */
 		if (lokt__lease_keepalive(es(w->s)->gw, w->lease, &ttl) < 0)
 			hit = true;
+		else
+			w->lease_until = now + ttl * 1000;
 		w->keepalive_at = now + keepalive_ms(w->s);
 	}
 	if (hit)

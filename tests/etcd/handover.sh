@@ -39,6 +39,9 @@ waiter() {
 	check "a guard waits for $name and offers" wait_for 20 offered "$name"
 }
 
+# Milliseconds since the epoch, without spawning date(1).
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((10#$t / 1000)); }
+
 field() { "$LOKT" status "$1" --json 2>/dev/null | jget "d[\"$2\"]"; }
 
 # --- the release makes the stopped waiter the holder ---------------------
@@ -235,5 +238,35 @@ check "... which were made (audit: renew)" test "$(audit_count renew a10)" -ge 1
 check "... and the second one's fence is above it ($f1 < $(cat "$T/a10.f2"))" \
 	test "$(cat "$T/a10.f2")" -gt "$f1"
 wait_for 20 eval '! "$LOKT" exists a10'
+
+# --- a hand-over lost while the waiter was stopped: it queues again -------
+# Handed a11, the waiter is stopped past its lease (3 s): the lock goes
+# with the lease, and another owner takes it. Let go, the waiter finds
+# the lock it was handed gone and queues again, within the --timeout it
+# was given at the start (10 s), not a new one from the requeue: it ends
+# at 10 s from its start (plus a second's grace for the last request),
+# never 10 s after it was let go.
+expect_exit 0 "hold a11" hold a11
+t0=$(now_ms)
+"$LOKT" guard a11 --wait --timeout 10s -q -- sh -c "echo ran >$T/a11.got" 2>"$T/a11.err" &
+w=$!
+track $w
+check "a guard with --timeout 10s waits for a11 and offers" wait_for 20 offered a11
+kill -STOP "$w"
+expect_exit 0 "release a11 (the waiter is stopped)" "$LOKT" unlock a11 --force -q
+check "a11 is the stopped waiter's" test "$(field a11 pid)" = "$w"
+check "... and goes with its lease" wait_for 20 eval '! "$LOKT" exists a11'
+expect_exit 0 "another owner takes a11" hold a11
+sleep 1
+t1=$(now_ms)
+kill -CONT "$w"
+reap "$w"
+t2=$(now_ms)
+check "the waiter times out (exit $RC: $(cat "$T/a11.err"))" test "$RC" = 2
+check "... never having run its command" test ! -e "$T/a11.got"
+check "... 10 s from its start ($((t2 - t0)) ms), not from the requeue ($((t2 - t1)) ms after it was let go)" \
+	test $((t2 - t1)) -lt 8500
+check "... the other owner holds a11" test "$(field a11 owner)" = other
+expect_exit 0 "release a11" "$LOKT" unlock a11 --force -q
 
 done_testing
