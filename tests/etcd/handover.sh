@@ -39,6 +39,18 @@ waiter() {
 	check "a guard waits for $name and offers" wait_for 20 offered "$name"
 }
 
+# stopped_waiter NAME TIMEOUT: guard --wait --timeout TIMEOUT on NAME,
+# whose command writes "ran" into $T/NAME.got; stopped (SIGSTOP) once it
+# offered. Its pid: $w.
+stopped_waiter() {
+	"$LOKT" guard "$1" --wait --timeout "$2" -q -- sh -c "echo ran >$T/$1.got" \
+		2>"$T/$1.err" &
+	w=$!
+	track $w
+	check "a guard with --timeout $2 waits for $1 and offers" wait_for 20 offered "$1"
+	kill -STOP "$w"
+}
+
 # Milliseconds since the epoch, without spawning date(1).
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((10#$t / 1000)); }
 
@@ -89,11 +101,9 @@ sys.exit(0 if len(f) == 4 and all(a < b for a, b in zip(f, f[1:])) else 1)' "$T/
 
 # --- a timeout at the hand-over: the lock was handed, it is kept ----------
 expect_exit 0 "hold a3" hold a3
-"$LOKT" guard a3 --wait --timeout 2s -q -- sh -c "echo ran >$T/a3.got" 2>"$T/a3.err" &
-w=$!
-track $w
-check "a guard with --timeout 2s waits for a3 and offers" wait_for 20 offered a3
-kill -STOP "$w"
+# Its lease 10 s: stopped past it, the lock handed over would be lost
+# (a11 below).
+LOKT_ETCD_LEASE=10s stopped_waiter a3 2s
 expect_exit 0 "release a3" "$LOKT" unlock a3 --force -q
 sleep 2.5 # past the waiter's deadline
 kill -CONT "$w"
@@ -248,11 +258,7 @@ wait_for 20 eval '! "$LOKT" exists a10'
 # never 10 s after it was let go.
 expect_exit 0 "hold a11" hold a11
 t0=$(now_ms)
-"$LOKT" guard a11 --wait --timeout 10s -q -- sh -c "echo ran >$T/a11.got" 2>"$T/a11.err" &
-w=$!
-track $w
-check "a guard with --timeout 10s waits for a11 and offers" wait_for 20 offered a11
-kill -STOP "$w"
+stopped_waiter a11 10s
 expect_exit 0 "release a11 (the waiter is stopped)" "$LOKT" unlock a11 --force -q
 check "a11 is the stopped waiter's" test "$(field a11 pid)" = "$w"
 check "... and goes with its lease" wait_for 20 eval '! "$LOKT" exists a11'
