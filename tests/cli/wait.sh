@@ -111,7 +111,7 @@ if ! command -v strace >/dev/null; then
 	skip "a waiter on a kept lock does not spin" "no strace to count its pidfd_open calls"
 else
 	LOKT_OWNER=other "$LOKT" guard q5 -q -- sh -c \
-		'trap "" TERM; : >"$1"; exec sleep 600' sh "$T/k5" >/dev/null 2>&1 &
+		'trap "" TERM; echo $$ >"$1.tmp"; mv "$1.tmp" "$1"; exec sleep 600' sh "$T/k5" >/dev/null 2>&1 &
 	g=$!
 	track "$g"
 	wait_for 30 test -e "$T/k5"
@@ -133,6 +133,12 @@ else
 		check "it watched something (a pidfd_open succeeded)" \
 			grep -q "pidfd_open(.*= [0-9]" "$T/strace5"
 	fi
+	# The command gone, the watchdog releases q5 and exits: before this
+	# test's directory is removed, which it would otherwise find gone
+	# (and make again to audit the loss).
+	kill -9 "$(cat "$T/k5")" 2>/dev/null
+	check "the command killed, the watchdog releases q5" \
+		wait_for 30 eval '! "$LOKT" exists q5'
 fi
 
 # ^C during a wait: lokt leaves the queue and ends by SIGINT, so the
