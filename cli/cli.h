@@ -182,6 +182,12 @@ void cli_catch_signals(volatile sig_atomic_t *flag);
  * goes on with the next line (bash, make, xargs alike). */
 int cli_signaled(int sig);
 
+/* The same, by signalling lokt's whole process group (lokt among it):
+ * a signal the terminal sent to a process group lokt had handed the
+ * terminal to (guard's command), which would otherwise have reached
+ * lokt's group, and the script lokt runs in with it. */
+int cli_signaled_group(int sig);
+
 /* main's end: exit with code, or by the signal of cli_signaled when
  * code is still its 128+sig. */
 int cli_exit(int code);

@@ -758,5 +758,12 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 	 * of the command: 128+N. */
 	if (WTERMSIG(g.status) == g.forwarded)
 		return cli_signaled(g.forwarded);
+	/* The command had the terminal and died of its ^C, which reached
+	 * only the command's group. Run without guard, it would have
+	 * reached the group guard is in too: the shell of a script that
+	 * runs guard, which stops the script on it. So guard passes it on
+	 * to its group, itself among it. */
+	if (g.tty >= 0 && WTERMSIG(g.status) == SIGINT)
+		return cli_signaled_group(SIGINT);
 	return 128 + WTERMSIG(g.status);
 }

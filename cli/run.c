@@ -454,10 +454,19 @@ void cli_catch_signals(volatile sig_atomic_t *flag)
 }
 
 static int end_signal;
+static bool end_group;
 
 int cli_signaled(int sig)
 {
 	end_signal = sig;
+	end_group = false;
+	return 128 + sig;
+}
+
+int cli_signaled_group(int sig)
+{
+	cli_signaled(sig);
+	end_group = true;
 	return 128 + sig;
 }
 
@@ -475,7 +484,10 @@ int cli_exit(int code)
 	sigemptyset(&one);
 	sigaddset(&one, end_signal);
 	sigprocmask(SIG_UNBLOCK, &one, NULL);
-	raise(end_signal);
+	if (end_group)
+		kill(0, end_signal); /* this process among them */
+	else
+		raise(end_signal);
 	return code; /* not reached: the default action of these ends us */
 }
 

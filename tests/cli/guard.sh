@@ -238,6 +238,32 @@ if script -qec true /dev/null >/dev/null 2>&1 </dev/null; then
 	contains "$(cat "$T/tty.out")" "rc=127" "on a terminal: command not found → 127"
 	contains "$(cat "$T/tty.out")" "cannot run" "... and says so"
 	expect_exit 3 "... the lock released" "$LOKT" exists gt
+
+	# ^C typed on that terminal reaches only the command's group: guard
+	# passes it on to its own, and the script running guard stops there,
+	# as it would with the command run alone (cli/guard.c, cmd_guard).
+	# Job control on, as for the script above: started in the
+	# background without it, script(1) and all under it would ignore
+	# SIGINT.
+	rm -f "$T/tty.ready"
+	mkfifo "$T/keys"
+	set -m
+	script -qec "bash -c 'for i in 1 2; do \"\$0\" guard gtc -q -- sh -c \": >$T/tty.ready; exec sleep 30\"; echo went-on-\$?; done' '$LOKT'" \
+		/dev/null <"$T/keys" >"$T/tty.out" 2>&1 &
+	sp=$!
+	set +m
+	track "$sp"
+	exec 8>"$T/keys"
+	if wait_for 30 test -e "$T/tty.ready"; then
+		printf '\003' >&8
+		check "^C on the terminal: the script ends" wait_for 20 gone "$sp"
+		check "... at guard: it did not go on ($(tr -d '\r' <"$T/tty.out" | tr '\n' ' '))" \
+			eval '! grep -q went-on "$T/tty.out"'
+		expect_exit 3 "... gtc released" "$LOKT" exists gtc
+	else
+		not_ok "the guarded command started on a terminal ($(cat "$T/tty.out"))"
+	fi
+	exec 8>&-
 else
 	skip "guard on a terminal" "script(1) cannot allocate a pty here"
 fi
