@@ -682,7 +682,7 @@ static void who_of(const struct lokt_record *rec, struct lokt_who *ret)
  * transition t, where cur is to be removed under event and reason,
  * publish instead, in its place, the record the first waiter offered,
  * as the waiter's own acquisition would have: not while the name is
- * frozen, a fence above every fence the name had, its lease starting
+ * frozen, a fence above every fence the name had, its TTL counted from
  * now, audited "acquire" with the waiter's identity after the release.
  * Never to the holder being released: a waiter that acquired by itself
  * still offers until it has left the queue. 0 when handed over; 1 when

@@ -2678,9 +2678,10 @@ static bool e_wait_handed(struct lokt_waiter *w, bool sure,
 						   &create)) > 0))
 		return false;
 	put_rev = rev;
-	/* Our lease renewed a third of its TTL ago or less (as a waiter
-	 * does): it lives, and the lock on it, unless forced away (as any
-	 * holder's lock may be; guard looks). Else, look now. */
+	/* Our lease kept alive less than two thirds of its TTL ago (a
+	 * waiter keeps it alive every third): it lives, and the lock on
+	 * it, unless forced away (as any holder's lock may be; guard
+	 * looks). Else, look now. */
 	if (!sure && mono_ms() > w->lease_until - keepalive_ms(w->s) &&
 	    (still = handed_still(w, &now)) >= 0) {
 		value = still ? now.value : NULL;
