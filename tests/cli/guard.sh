@@ -41,6 +41,27 @@ for sig in TERM INT HUP; do
 	expect_exit 3 "SIG$sig: lock released after" "$LOKT" exists gs
 done
 
+# --- a service stopped: guard ends by the SIGTERM it passed on ---------
+# systemd counts a main process ended by SIGTERM as stopped cleanly, and
+# an exit 143 as failed. Python's wait tells the two apart (-15 / 143).
+rm -f "$T/term.ready"
+got=$("$PY" - "$LOKT" "$T/term.ready" <<'PY'
+import os, signal, subprocess, sys, time
+p = subprocess.Popen([sys.argv[1], "guard", "gterm", "-q", "--", "sh", "-c",
+                      ': >"$0"; exec sleep 30', sys.argv[2]],
+                     stdin=subprocess.DEVNULL)
+for _ in range(300):
+    if os.path.exists(sys.argv[2]):
+        break
+    time.sleep(0.1)
+p.send_signal(signal.SIGTERM)
+print(p.wait(timeout=60))
+PY
+)
+check "SIGTERM to guard, its command dies of it: guard ends by SIGTERM (wait: $got)" \
+	test "$got" = -15
+expect_exit 3 "... gterm released" "$LOKT" exists gterm
+
 # --- ^C stops the script guard runs in ---------------------------------
 # A script's shell waits out a ^C and then stops only if the program it
 # waited for died of SIGINT; after one that exited 130 it goes on with
