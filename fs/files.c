@@ -131,7 +131,7 @@ static int entry_path(const char *path, struct loktfs_path *p)
  * supplementary), then others; root may. */
 static bool may_read(const struct stat *st)
 {
-	const struct fuse_context *ctx = fuse_get_context();
+	const struct fuse_ctx *ctx = loktfs_ctx();
 	gid_t groups[64];
 	int n;
 
@@ -141,7 +141,7 @@ static bool may_read(const struct stat *st)
 		return st->st_mode & S_IRUSR;
 	if (ctx->gid == st->st_gid)
 		return st->st_mode & S_IRGRP;
-	n = fuse_getgroups(sizeof(groups) / sizeof(*groups), groups);
+	n = loktfs_getgroups(sizeof(groups) / sizeof(*groups), groups);
 	for (int i = 0; i < n && i < (int)(sizeof(groups) / sizeof(*groups));
 	     i++)
 		if (groups[i] == st->st_gid)

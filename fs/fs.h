@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private to loktfs: what main.c, ops.c and files.c share. main.c parses
- * the options, opens the store and runs the FUSE loop; ops.c owns the
- * tree (paths, attributes, listings, statfs) and the operations table
- * with every refusal; files.c owns what happens to one lock or freeze
- * file (open, create, read, write, truncate, touch, unlink).
+ * Private to loktfs: what main.c, ll.c, ops.c and files.c share. main.c
+ * parses the options, opens the store and runs the FUSE loop; ll.c
+ * speaks FUSE's low-level protocol (the nodes the kernel knows, what it
+ * may remember of them, the request being served) and turns each request
+ * into a path; ops.c owns the tree (paths, attributes, listings, statfs);
+ * files.c owns what happens to one lock or freeze file (open, create,
+ * read, write, truncate, touch, unlink).
  *
- * Every handler returns 0 or a positive count on success and -errno on
- * failure, as FUSE wants; lock outcomes from liblokt go through
+ * Every handler of ops.c and files.c returns 0 or a positive count on
+ * success and -errno on failure; lock outcomes from liblokt go through
  * lokt_errno(), the one mapping of outcomes to errno.
  */
 #ifndef LOKTFS_FS_H
@@ -19,14 +21,15 @@
 #define FUSE_USE_VERSION 35
 #endif
 
-#include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <sys/statvfs.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "lokt.h"
 
 /* The daemon's state, fixed before the loop starts and only read by the
- * handlers (fuse_get_context()->private_data). */
+ * handlers (loktfs_get()). */
 struct loktfs {
 	struct lokt_store *store;
 	int64_t default_ttl_sec; /* locks made by touch or ">": 0 = none */
@@ -53,10 +56,22 @@ struct loktfs_path {
 	bool shared;
 };
 
-/* ops.c */
-extern const struct fuse_operations loktfs_ops;
+/* ll.c: the operations given to fuse_session_new (with the struct
+ * loktfs as userdata); the daemon's state; who made the request this
+ * thread is serving, and their supplementary groups (as getgroups(2)). */
+extern const struct fuse_lowlevel_ops loktfs_ll_ops;
 struct loktfs *loktfs_get(void);
+const struct fuse_ctx *loktfs_ctx(void);
+int loktfs_getgroups(int size, gid_t list[]);
+
+/* ops.c. A path is NULL for an open file removed through the mount
+ * (LOKTFS_REMOVED). readdir calls fill for each entry with its type
+ * (S_IFDIR, S_IFREG); a fill that fails (-errno) ends it. */
+typedef int (*loktfs_fill_t)(void *buf, const char *name, mode_t type);
 int loktfs_parse_path(const char *path, struct loktfs_path *ret);
+int loktfs_getattr(const char *path, struct stat *st);
+int loktfs_readdir(const char *path, void *buf, loktfs_fill_t fill);
+int loktfs_statfs(const char *path, struct statvfs *st);
 int loktfs_caller(struct lokt_who *ret);
 /* An entry of /slots/<n>/ or /shared/ exists while its name is held in
  * that mode: 0, or -ENOENT (also for a free name). 0 for other paths. */

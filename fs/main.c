@@ -36,7 +36,6 @@
 
 #include "fs.h"
 
-#include <fuse_lowlevel.h> /* fuse_parse_cmdline, fuse_cmdline_help */
 
 #define DEFAULT_FREEZE_TTL "15m"
 #define DEFAULT_LOCK_WAIT "5s"
@@ -327,7 +326,8 @@ static int name_mount(struct fuse_args *args, const char *root)
 /* The multi-threaded loop. libfuse 3.12 replaced the loop's option struct
  * by an object; the old struct still works but makes 3.12-3.14 print a
  * bogus warning at every start. */
-static int loop_mt(struct fuse *fuse, const struct fuse_cmdline_opts *cmd)
+static int loop_mt(struct fuse_session *se,
+		   const struct fuse_cmdline_opts *cmd)
 {
 #if FUSE_USE_VERSION >= FUSE_MAKE_VERSION(3, 12)
 	struct fuse_loop_config *loop = fuse_loop_cfg_create();
@@ -340,7 +340,7 @@ static int loop_mt(struct fuse *fuse, const struct fuse_cmdline_opts *cmd)
 	if (cmd->max_idle_threads != UINT_MAX)
 		fuse_loop_cfg_set_idle_threads(loop, cmd->max_idle_threads);
 	fuse_loop_cfg_set_max_threads(loop, cmd->max_threads);
-	r = fuse_loop_mt(fuse, loop);
+	r = fuse_session_loop_mt(se, loop);
 	fuse_loop_cfg_destroy(loop);
 	return r;
 #else
@@ -349,7 +349,7 @@ static int loop_mt(struct fuse *fuse, const struct fuse_cmdline_opts *cmd)
 		.max_idle_threads = cmd->max_idle_threads,
 	};
 
-	return fuse_loop_mt(fuse, &loop);
+	return fuse_session_loop_mt(se, &loop);
 #endif
 }
 
@@ -371,17 +371,16 @@ static int run(struct fuse_args *args, const struct fuse_cmdline_opts *cmd,
 	       const char *mountpoint, struct loktfs *fs)
 {
 	struct fuse_session *se;
-	struct fuse *fuse;
 	int r = 1;
 
 	/* libfuse has said what it refused; say what to do about it. */
-	fuse = fuse_new(args, &loktfs_ops, sizeof(loktfs_ops), fs);
-	if (!fuse) {
+	se = fuse_session_new(args, &loktfs_ll_ops, sizeof(loktfs_ll_ops), fs);
+	if (!se) {
 		fprintf(stderr,
 			"loktfs: error: options refused (see above); loktfs --help lists them\n");
 		return 1;
 	}
-	if (fuse_mount(fuse, mountpoint) != 0) {
+	if (fuse_session_mount(se, mountpoint) != 0) {
 		fprintf(stderr,
 			"loktfs: error: could not mount on %s (see above); nothing was mounted\n",
 			mountpoint);
@@ -400,7 +399,6 @@ static int run(struct fuse_args *args, const struct fuse_cmdline_opts *cmd,
 	r = 1;
 	if (fuse_daemonize(cmd->foreground) != 0)
 		goto out_unmount;
-	se = fuse_get_session(fuse);
 	if (catch_signals(se) != 0)
 		goto out_unmount;
 	/* After fuse_daemonize: its thread would not survive the fork. In
@@ -420,15 +418,15 @@ static int run(struct fuse_args *args, const struct fuse_cmdline_opts *cmd,
 	/* Mounted (requests wait in the kernel until the loop serves them):
 	 * a unit ordered after loktfs@.service may use it now. */
 	loktfs_notify_ready();
-	r = cmd->singlethread ? fuse_loop(fuse) : loop_mt(fuse, cmd);
+	r = cmd->singlethread ? fuse_session_loop(se) : loop_mt(se, cmd);
 	/* > 0: the number of the signal that ended the loop, a clean stop. */
 	r = r < 0 ? 1 : 0;
 	loktfs_keeper_stop();
 	fuse_remove_signal_handlers(se);
 out_unmount:
-	fuse_unmount(fuse);
+	fuse_session_unmount(se);
 out_destroy:
-	fuse_destroy(fuse);
+	fuse_session_destroy(se);
 	return r;
 }
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * The tree of the mount and the operations table: which paths exist, what
- * they look like to stat(2) and readdir(3), statfs, and every operation the
- * mount refuses. What happens to one lock or freeze file is in files.c.
+ * The tree of the mount: which paths exist, what they look like to
+ * stat(2) and readdir(3), and statfs. What happens to one lock or freeze
+ * file is in files.c; ll.c turns each FUSE request into a path, answers
+ * what the mount refuses, and says what the kernel may remember.
  *
  *   /            dir 0755
  *   /locks       dir 01777: anyone may create, like /tmp; who may do what
@@ -18,33 +19,34 @@
  *   /slots/K/N, /shared/N   the record of every holder of N; touch takes
  *                (or renews) the caller's place, rm releases it
  *
- * THREADING. The daemon runs fuse_loop_mt: every handler runs on a FUSE
- * worker thread, several at once. Handlers share no mutable state: the
- * struct loktfs and the store's root path are fixed before the loop
- * starts (if the store is moved, liblokt reopens it at that path, safely
- * for threads using the old one; see core/store.c), and liblokt serializes transitions on a name with a kernel lock held for
- * microseconds, across threads and processes alike. No handler waits for
- * a lock to become free (there is no --wait through the mount), so a slow
- * or stuck caller holds only its own worker thread, never the others. The
- * per-open state of files.c belongs to one open file; the kernel
- * serializes writes to one file.
+ * THREADING. The daemon runs libfuse's multi-threaded loop: every
+ * handler runs on a FUSE worker thread, several at once. Handlers share
+ * no mutable state here: the struct loktfs and the store's root path are
+ * fixed before the loop starts (if the store is moved, liblokt reopens
+ * it at that path, safely for threads using the old one; see
+ * core/store.c), and liblokt serializes transitions on a name with a
+ * kernel lock held for microseconds, across threads and processes alike.
+ * No handler waits for a lock to become free (there is no --wait through
+ * the mount), so a slow or stuck caller holds only its own worker thread
+ * and the requests on its own file, never the others. The per-open state
+ * of files.c belongs to one open file; the kernel serializes writes to
+ * one file.
  *
- * CACHING. Locks change behind the kernel's back (the lokt CLI, other
- * mounts, expiry), so nothing is cached: entry, negative and attribute
- * timeouts are 0, and file contents are generated at read time with
- * direct_io. A released lock is never shown as held.
+ * CACHING (ll.c says what and why): the kernel remembers no lock, its
+ * attributes, nor a lock file's name; file contents are generated at
+ * read time with direct_io. A released lock is never shown as held.
  *
  * REMOVED WHILE OPEN. A lock or freeze file that is still open when it
  * is removed through the mount (rm: released, broken or unfrozen) has no
- * name any more, and libfuse hands the handlers of that open file a NULL
+ * name any more, and ll.c hands the handlers of that open file a NULL
  * path (loktfs_parse_path calls it LOKTFS_REMOVED, so no handler ever
  * reads a NULL path). It names no lock, so it shows none, as the rule
  * above wants: read gives end of file, not the holder it showed at open
  * (a lock rm gave back is not held), and ftruncate to 0 succeeds (to
  * anything else EPERM, as for every lock file). fstat, futimens and
- * write reach libfuse without the open file and fail there with ESTALE;
- * getattr and utimens still answer should a kernel send the file: an
- * empty file with no links, and ESTALE.
+ * write fail with ESTALE in ll.c, as they did when libfuse's high-level
+ * API served the mount; getattr here answers an empty file with no
+ * links, for ftruncate's reply.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,11 +59,6 @@
 #include <unistd.h>
 
 #include "fs.h"
-
-struct loktfs *loktfs_get(void)
-{
-	return fuse_get_context()->private_data;
-}
 
 /* "/slots", "/slots/K", "/slots/K/NAME", "/shared", "/shared/NAME";
  * -ENOENT for anything else. K is written as "%u" would, 1 to 32. */
@@ -161,7 +158,7 @@ int loktfs_mode_check(const struct loktfs_path *p)
  * process (pid 0: made by the kernel itself) acts for nobody. */
 int loktfs_caller(struct lokt_who *ret)
 {
-	const struct fuse_context *ctx = fuse_get_context();
+	const struct fuse_ctx *ctx = loktfs_ctx();
 	int r;
 
 	if (ctx->pid <= 0)
@@ -261,8 +258,7 @@ static void stat_removed(struct stat *st)
 	st->st_gid = getgid();
 }
 
-static int loktfs_getattr(const char *path, struct stat *st,
-			  struct fuse_file_info *fi)
+int loktfs_getattr(const char *path, struct stat *st)
 {
 	struct loktfs_path p;
 	struct lokt_attr attr;
@@ -308,7 +304,7 @@ static int loktfs_getattr(const char *path, struct stat *st,
  * /shared: the names held in that mode, each once (lokt_list lists every
  * holder, in name order). */
 static int readdir_mode(const struct loktfs_path *p, void *buf,
-			fuse_fill_dir_t fill)
+			loktfs_fill_t fill)
 {
 	bool used[LOKT_SLOTS_MAX + 1] = { false };
 	const char *last = "";
@@ -320,29 +316,29 @@ static int readdir_mode(const struct loktfs_path *p, void *buf,
 	r = lokt_list(loktfs_get()->store, LOKT_LOCK, &v, &n);
 	if (r < 0)
 		return -lokt_errno(r);
-	for (i = 0; i < n; i++) {
+	for (i = 0, r = 0; i < n && r == 0; i++) {
 		if (!p->slots && !p->shared) {
 			if (v[i].slots && !used[v[i].slots]) {
 				used[v[i].slots] = true;
 				snprintf(k, sizeof(k), "%u", v[i].slots);
-				fill(buf, k, NULL, 0, 0);
+				r = fill(buf, k, S_IFDIR);
 			}
 			continue;
 		}
 		if ((p->slots ? v[i].slots != p->slots : !v[i].shared) ||
 		    !strcmp(v[i].rec.name, last))
 			continue;
-		fill(buf, v[i].rec.name, NULL, 0, 0);
+		r = fill(buf, v[i].rec.name, S_IFREG);
 		last = v[i].rec.name;
 	}
 	free(v);
-	return 0;
+	return r;
 }
 
-static int loktfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
-			  off_t off, struct fuse_file_info *fi,
-			  enum fuse_readdir_flags flags)
+int loktfs_readdir(const char *path, void *buf, loktfs_fill_t fill)
 {
+	static const char *const top[] = { "locks", "freezes", "audit",
+					    "slots", "shared" };
 	struct loktfs_path p;
 	size_t i, n;
 	char **names;
@@ -355,15 +351,16 @@ static int loktfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 		return -ENOENT;
 	if (p.node == LOKTFS_AUDIT || p.node == LOKTFS_ENTRY)
 		return -ENOTDIR;
-	fill(buf, ".", NULL, 0, 0);
-	fill(buf, "..", NULL, 0, 0);
+	r = fill(buf, ".", S_IFDIR);
+	if (r == 0)
+		r = fill(buf, "..", S_IFDIR);
+	if (r < 0)
+		return r;
 	if (p.node == LOKTFS_ROOT) {
-		fill(buf, "locks", NULL, 0, 0);
-		fill(buf, "freezes", NULL, 0, 0);
-		fill(buf, "audit", NULL, 0, 0);
-		fill(buf, "slots", NULL, 0, 0);
-		fill(buf, "shared", NULL, 0, 0);
-		return 0;
+		for (i = 0; i < sizeof(top) / sizeof(top[0]) && r == 0; i++)
+			r = fill(buf, top[i],
+				 strcmp(top[i], "audit") ? S_IFDIR : S_IFREG);
+		return r;
 	}
 	if (p.node == LOKTFS_MODE_DIR)
 		return readdir_mode(&p, buf, fill);
@@ -372,121 +369,16 @@ static int loktfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 	r = lokt_list_names(loktfs_get()->store, p.kind, &names, &n);
 	if (r < 0)
 		return -lokt_errno(r);
-	for (i = 0; i < n; i++)
-		fill(buf, names[i], NULL, 0, 0);
+	for (i = 0; i < n && r == 0; i++)
+		r = fill(buf, names[i], S_IFREG);
 	free(names);
-	return 0;
+	return r;
 }
 
-static int loktfs_statfs(const char *path, struct statvfs *st)
+int loktfs_statfs(const char *path, struct statvfs *st)
 {
 	if (statvfs(lokt_store_root(loktfs_get()->store), st) < 0)
 		return -errno;
 	st->f_namemax = LOKT_NAME_MAX;
 	return 0;
 }
-
-/*
- * Refused: the tree is fixed and a lock file is not a file one can shape.
- * EPERM, never a silent success, so scripts notice.
- */
-static int refuse_mkdir(const char *path, mode_t mode)
-{
-	return -EPERM;
-}
-
-static int refuse_mknod(const char *path, mode_t mode, dev_t dev)
-{
-	return -EPERM;
-}
-
-static int refuse_path(const char *path)
-{
-	return -EPERM;
-}
-
-static int refuse_two_paths(const char *from, const char *to)
-{
-	return -EPERM;
-}
-
-static int refuse_rename(const char *from, const char *to, unsigned int flags)
-{
-	return -EPERM;
-}
-
-static int refuse_chmod(const char *path, mode_t mode,
-			struct fuse_file_info *fi)
-{
-	return -EPERM;
-}
-
-static int refuse_chown(const char *path, uid_t uid, gid_t gid,
-			struct fuse_file_info *fi)
-{
-	return -EPERM;
-}
-
-/* No extended attributes here, and said so: "not supported", not "no
- * such attribute". Unanswered, the kernel would answer a POSIX ACL's
- * name with ENODATA (no ACL) for every file, and ls -l, which stops
- * asking a filesystem that does not support ACLs but not one whose files
- * merely have none, walked each path twice: two more LOOKUPs per file of
- * ls -l (docs/performance.md, "The mount's listing"). */
-static int no_getxattr(const char *path, const char *name, char *value,
-		       size_t size)
-{
-	return -EOPNOTSUPP;
-}
-
-static int refuse_setxattr(const char *path, const char *name,
-			   const char *value, size_t size, int flags)
-{
-	return -EPERM;
-}
-
-static int refuse_removexattr(const char *path, const char *name)
-{
-	return -EPERM;
-}
-
-static void *loktfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
-{
-	cfg->entry_timeout = 0;
-	cfg->negative_timeout = 0;
-	cfg->attr_timeout = 0;
-	cfg->ac_attr_timeout_set = 0;
-	cfg->direct_io = 1;
-	cfg->kernel_cache = 0;
-	cfg->auto_cache = 0;
-	cfg->use_ino = 0;
-	cfg->hard_remove = 1;
-	cfg->nullpath_ok = 0;
-	return fuse_get_context()->private_data;
-}
-
-const struct fuse_operations loktfs_ops = {
-	.init = loktfs_init,
-	.getattr = loktfs_getattr,
-	.readdir = loktfs_readdir,
-	.statfs = loktfs_statfs,
-	.open = loktfs_open,
-	.create = loktfs_create,
-	.read = loktfs_read,
-	.write = loktfs_write,
-	.truncate = loktfs_truncate,
-	.utimens = loktfs_utimens,
-	.unlink = loktfs_unlink,
-	.release = loktfs_release,
-	.mkdir = refuse_mkdir,
-	.mknod = refuse_mknod,
-	.rmdir = refuse_path,
-	.symlink = refuse_two_paths,
-	.link = refuse_two_paths,
-	.rename = refuse_rename,
-	.chmod = refuse_chmod,
-	.chown = refuse_chown,
-	.getxattr = no_getxattr,
-	.setxattr = refuse_setxattr,
-	.removexattr = refuse_removexattr,
-};
