@@ -3,8 +3,8 @@
  * The directory store's attr call (backend.h): what stat(2) of a lock or
  * freeze file shows through the mount (owner, time, size), read without
  * judging the record, for lokt_get_attr. `ls -l`
- * of 100,000 locks asks it about three times per file within a few
- * microseconds (two lookups and a getattr, the kernel caching nothing),
+ * of 100,000 locks asks it twice per file within a few microseconds (a
+ * lookup and a getattr, the kernel caching nothing of a lock file),
  * so the parsed answer is kept for a file whose identity has not
  * changed, and each call costs one fstatat instead of reading and
  * parsing the record.
