@@ -49,27 +49,30 @@ static int gate_members(struct json_object *o, struct gate *g)
 	return 0;
 }
 
+/* The gate whose top record top was parsed from the document o. */
+static int gate_from(struct json_object *o, const struct lokt_record *top,
+		     struct gate *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->top = *top;
+	if (!lokt__is_gate(&g->top))
+		return -LOKT_E_CORRUPT;
+	return gate_members(o, g);
+}
+
 /* The gate in the bytes buf; -LOKT_E_CORRUPT when it is not one. */
 int lokt__gate_parse(const char *buf, size_t len, struct gate *g)
 {
-	struct json_tokener *tok;
+	struct lokt_record top;
 	struct json_object *o;
 	int r;
 
-	memset(g, 0, sizeof(*g));
-	r = lokt_record_parse(buf, len, &g->top);
-	if (r < 0)
+	r = lokt__record_parse_obj(buf, len, &top, &o);
+	if (r < 0) {
+		memset(g, 0, sizeof(*g));
 		return r;
-	if (!lokt__is_gate(&g->top))
-		return -LOKT_E_CORRUPT;
-	tok = json_tokener_new();
-	if (!tok)
-		return -ENOMEM;
-	o = json_tokener_parse_ex(tok, buf, (int)len);
-	json_tokener_free(tok);
-	if (!o)
-		return -LOKT_E_CORRUPT;
-	r = gate_members(o, g);
+	}
+	r = gate_from(o, &top, g);
 	json_object_put(o);
 	return r;
 }
@@ -139,14 +142,14 @@ void lokt__holder_info(struct lokt_store *s, const struct gate *g,
 	ret->shared = !g->slots;
 }
 
-void lokt__gate_judge(struct lokt_store *s, const char *buf, size_t len,
+void lokt__gate_judge(struct lokt_store *s, struct json_object *o,
 		      struct lokt_info *in)
 {
 	struct gate *g = malloc(sizeof(*g));
 	struct lokt_info hi;
 	size_t i;
 
-	if (!g || lokt__gate_parse(buf, len, g) < 0) {
+	if (!g || gate_from(o, &in->rec, g) < 0) {
 		free(g);
 		memset(&in->rec, 0, sizeof(in->rec));
 		in->rec.uid = -1;

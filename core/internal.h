@@ -84,6 +84,11 @@ struct json_object *lokt__json_u64(uint64_t v);
  * record of several holders, slots.c). from: -LOKT_E_CORRUPT when
  * anything is wrong; to: NULL when out of memory. */
 int lokt__record_from_json(struct json_object *o, struct lokt_record *ret);
+/* lokt_record_parse, and on success the document it parsed in *ret_o
+ * (the caller puts it), for a caller that reads more of it (a gate's
+ * holders): one parse, not two. */
+int lokt__record_parse_obj(const char *buf, size_t len,
+			   struct lokt_record *ret, struct json_object **ret_o);
 struct json_object *lokt__record_to_json(const struct lokt_record *rec);
 
 /* ---- duration.c -------------------------------------------------------- */

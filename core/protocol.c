@@ -79,12 +79,13 @@ void lokt__judge_bytes(struct lokt_store *s, enum lokt_kind kind,
 		       const char *name, const char *buf, size_t len,
 		       const struct lokt_meta *meta, struct lokt_info *ret)
 {
+	struct json_object *o = NULL;
 	struct lokt_info in;
 	struct timespec now;
 	int r;
 
 	memset(&in, 0, sizeof(in));
-	r = lokt_record_parse(buf, len, &in.rec);
+	r = lokt__record_parse_obj(buf, len, &in.rec, &o);
 	if (r == -LOKT_E_FUTURE_VERSION) {
 		in.future = true;
 	} else if (r < 0) {
@@ -96,8 +97,9 @@ void lokt__judge_bytes(struct lokt_store *s, enum lokt_kind kind,
 		in.stale = lokt__judge(&in.rec, s->host, &now,
 				       kind == LOKT_LOCK, &in.local, &in.kept);
 		if (kind == LOKT_LOCK && lokt__is_gate(&in.rec))
-			lokt__gate_judge(s, buf, len, &in);
+			lokt__gate_judge(s, o, &in);
 	}
+	json_object_put(o);
 	/* The record's name is the truth: a record copied under another
 	 * name is about the name it sits at. */
 	snprintf(in.rec.name, sizeof(in.rec.name), "%s", name);

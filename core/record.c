@@ -279,11 +279,19 @@ static bool fill_record(struct json_object *o, struct lokt_record *r)
 LOKT_API int lokt_record_parse(const char *buf, size_t len,
 			       struct lokt_record *ret)
 {
+	return lokt__record_parse_obj(buf, len, ret, NULL);
+}
+
+int lokt__record_parse_obj(const char *buf, size_t len,
+			   struct lokt_record *ret, struct json_object **ret_o)
+{
 	struct lokt_record r = {.version = 1, .uid = -1};
 	struct json_object *o;
 	int64_t version = 1;
 	int k;
 
+	if (ret_o)
+		*ret_o = NULL;
 	if (!buf || len == 0 || len > RECORD_MAX ||
 	    !utf8_valid((const unsigned char *)buf, len))
 		return -LOKT_E_CORRUPT;
@@ -309,7 +317,10 @@ LOKT_API int lokt_record_parse(const char *buf, size_t len,
 	r.version = (int)version;
 	if (!ints_fit(buf, len) || !fill_record(o, &r))
 		goto corrupt;
-	json_object_put(o);
+	if (ret_o)
+		*ret_o = o;
+	else
+		json_object_put(o);
 	*ret = r;
 	return 0;
 

@@ -40,10 +40,10 @@ void lokt__holder_info(struct lokt_store *s, const struct gate *g,
 		       const struct lokt_record *h,
 		       const struct lokt_info *gi, struct lokt_info *ret);
 
-/* in was judged from a gate's bytes: judge its holders too (in->slots,
- * in->shared; stale only when every holder is). A gate that does not
- * parse is corrupt. */
-void lokt__gate_judge(struct lokt_store *s, const char *buf, size_t len,
+/* in was judged from a gate's record, parsed from the document o: judge
+ * its holders too (in->slots, in->shared; stale only when every holder
+ * is). A gate whose holders do not parse is corrupt. */
+void lokt__gate_judge(struct lokt_store *s, struct json_object *o,
 		      struct lokt_info *in);
 
 /* Every holder of the gate judged as gi, one info each, malloc'd. */
