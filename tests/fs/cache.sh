@@ -85,4 +85,13 @@ expect_exit 0 "stat -c %n shows x at once" stat -c %n "$M/locks/x"
 expect_exit 0 "lokt unlock x" "$LOKT" unlock x -q
 
 check "unmount, and the daemon exits 0" unmount_fs "$M"
+
+# No option brings a cache back: libfuse's high-level ones are refused.
+mkdir -p "$T/m2"
+for o in entry_timeout=60 attr_timeout=60 kernel_cache uid=0; do
+	expect_exit 1 "loktfs -o $o is refused" timeout 10 "$LOKTFS" -f -o "root=$LOKT_ROOT,$o" "$T/m2"
+	contains "$ERR" "unknown option" "-o $o: libfuse says which option"
+	is_loktfs "$T/m2" && not_ok "-o $o: $T/m2 was mounted"
+done
+
 done_testing
