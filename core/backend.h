@@ -54,12 +54,20 @@ struct lokt_meta {
 };
 
 /* One transition; a backend's own struct starts with this one. */
+struct gate;
+
 struct lokt_txn {
 	struct lokt_store *s;
 	enum lokt_kind kind; /* begun on */
 	const char *name;
 	bool tended; /* a lock it creates is tended by the caller
 			(lokt_acquire_opts.tend): no keeper process */
+	/* Not the backend's: the record of several holders that the last
+	 * lokt__load_in handed out as gate_json, parsed when it was judged,
+	 * for slots.c to change without parsing it again (protocol.c);
+	 * freed by lokt__transition. */
+	struct gate *gate;
+	const char *gate_json;
 };
 
 /* What the queue of a name looks like to one asker. */

@@ -143,12 +143,14 @@ void lokt__holder_info(struct lokt_store *s, const struct gate *g,
 }
 
 void lokt__gate_judge(struct lokt_store *s, struct json_object *o,
-		      struct lokt_info *in)
+		      struct lokt_info *in, struct gate **keep)
 {
 	struct gate *g = malloc(sizeof(*g));
 	struct lokt_info hi;
 	size_t i;
 
+	if (keep)
+		*keep = NULL;
 	if (!g || gate_from(o, &in->rec, g) < 0) {
 		free(g);
 		memset(&in->rec, 0, sizeof(in->rec));
@@ -166,7 +168,10 @@ void lokt__gate_judge(struct lokt_store *s, struct json_object *o,
 		if (hi.stale == LOKT_LIVE)
 			break;
 	}
-	free(g);
+	if (keep)
+		*keep = g;
+	else
+		free(g);
 }
 
 int lokt__gate_expand(struct lokt_store *s, const char *buf, size_t len,

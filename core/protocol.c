@@ -75,9 +75,12 @@ void lokt__result_init(struct lokt_result *ret)
 	ret->lock.uid = -1;
 }
 
-void lokt__judge_bytes(struct lokt_store *s, enum lokt_kind kind,
-		       const char *name, const char *buf, size_t len,
-		       const struct lokt_meta *meta, struct lokt_info *ret)
+/* lokt__judge_bytes; with keep, the parsed record of several holders
+ * (NULL for any other). */
+static void judge(struct lokt_store *s, enum lokt_kind kind,
+		  const char *name, const char *buf, size_t len,
+		  const struct lokt_meta *meta, struct lokt_info *ret,
+		  struct gate **keep)
 {
 	struct json_object *o = NULL;
 	struct lokt_info in;
@@ -97,7 +100,7 @@ void lokt__judge_bytes(struct lokt_store *s, enum lokt_kind kind,
 		in.stale = lokt__judge(&in.rec, s->host, &now,
 				       kind == LOKT_LOCK, &in.local, &in.kept);
 		if (kind == LOKT_LOCK && lokt__is_gate(&in.rec))
-			lokt__gate_judge(s, o, &in);
+			lokt__gate_judge(s, o, &in, keep);
 	}
 	json_object_put(o);
 	/* The record's name is the truth: a record copied under another
@@ -112,6 +115,13 @@ void lokt__judge_bytes(struct lokt_store *s, enum lokt_kind kind,
 		in.mtime = in.rec.acquired;
 	in.size = meta->size;
 	*ret = in;
+}
+
+void lokt__judge_bytes(struct lokt_store *s, enum lokt_kind kind,
+		       const char *name, const char *buf, size_t len,
+		       const struct lokt_meta *meta, struct lokt_info *ret)
+{
+	judge(s, kind, name, buf, len, meta, ret, NULL);
 }
 
 /* The end of both loads: judge, hand over or free the bytes. */
@@ -137,7 +147,19 @@ int lokt__load_in(struct lokt_txn *t, enum lokt_kind kind,
 	size_t len = 0;
 	int r = t->s->be->read(t, kind, &buf, &len, &meta);
 
-	return loaded(t->s, kind, t->name, r, buf, len, &meta, ret, ret_json);
+	free(t->gate);
+	t->gate = NULL;
+	t->gate_json = NULL;
+	if (r < 0 || !ret_json || kind != LOKT_LOCK)
+		return loaded(t->s, kind, t->name, r, buf, len, &meta, ret,
+			      ret_json);
+	/* Bytes handed out, which slots.c may parse to change them: the
+	 * judgement's parse is kept for it (gate_load). */
+	judge(t->s, kind, t->name, buf, len, &meta, ret, &t->gate);
+	if (t->gate)
+		t->gate_json = buf;
+	*ret_json = buf;
+	return 0;
 }
 
 int lokt__load(struct lokt_store *s, enum lokt_kind kind, const char *name,
@@ -163,6 +185,8 @@ int lokt__transition(struct lokt_store *s, enum lokt_kind kind,
 		if (r < 0)
 			return r;
 		r = step(t, ud);
+		free(t->gate);
+		t->gate = NULL;
 		e = s->be->end(t, r >= 0);
 		if (e == -EAGAIN)
 			continue; /* what was read was not the store's */

@@ -80,14 +80,22 @@ bool lokt__slots_asked(const struct lokt_acquire_opts *opts)
 
 /* ---- transitions ---------------------------------------------------- */
 
-/* Load the gate cur (its bytes json) read in this transition. */
-static int gate_load(const struct lokt_info *cur, const char *json,
-		     struct gate **ret)
+/* Load the gate cur (its bytes json) read in this transition: parsed
+ * already when it was loaded and judged (lokt__load_in), or now. */
+static int gate_load(struct lokt_txn *t, const struct lokt_info *cur,
+		     const char *json, struct gate **ret)
 {
-	struct gate *g = malloc(sizeof(*g));
+	struct gate *g;
 	int r;
 
 	(void)cur;
+	if (t->gate && t->gate_json == json) {
+		*ret = t->gate;
+		t->gate = NULL;
+		t->gate_json = NULL;
+		return 0;
+	}
+	g = malloc(sizeof(*g));
 	if (!g)
 		return -ENOMEM;
 	r = lokt__gate_parse(json, strlen(json), g);
@@ -383,7 +391,7 @@ int lokt__slots_acquire_in(struct lokt_txn *t, const struct lokt_who *who,
 	if (!t->s->be->fence || !t->s->be->put)
 		return -ENOTSUP;
 	if (is_gate)
-		r = gate_load(cur, json, &g);
+		r = gate_load(t, cur, json, &g);
 	else
 		r = (g = malloc(sizeof(*g))) ? 0 : -ENOMEM;
 	if (r < 0)
@@ -450,7 +458,7 @@ int lokt__slots_renew_in(struct lokt_txn *t, const struct lokt_info *cur,
 	ssize_t i;
 	int r;
 
-	r = gate_load(cur, json, &g);
+	r = gate_load(t, cur, json, &g);
 	if (r < 0)
 		return r;
 	i = gate_find(g, lock_id);
@@ -480,7 +488,7 @@ int lokt__slots_keep_in(struct lokt_txn *t, const struct lokt_info *cur,
 	ssize_t i;
 	int r;
 
-	r = gate_load(cur, json, &g);
+	r = gate_load(t, cur, json, &g);
 	if (r < 0)
 		return r;
 	i = gate_find(g, lock_id);
@@ -575,7 +583,7 @@ int lokt__slots_release_in(struct lokt_txn *t, const struct lokt_info *cur,
 	ssize_t i;
 	int r;
 
-	r = gate_load(cur, json, &g);
+	r = gate_load(t, cur, json, &g);
 	if (r < 0)
 		return r;
 	if (lock_id) {
@@ -607,7 +615,7 @@ int lokt__slots_release_owner_in(struct lokt_txn *t,
 	size_t i = 0, removed = 0;
 	int r;
 
-	r = gate_load(cur, json, &g);
+	r = gate_load(t, cur, json, &g);
 	if (r < 0)
 		return r;
 	lokt__result_init(&res);
@@ -636,7 +644,7 @@ int lokt__slots_prune_in(struct lokt_txn *t, const struct lokt_info *cur,
 	size_t i = 0;
 	int r, removed = 0;
 
-	r = gate_load(cur, json, &g);
+	r = gate_load(t, cur, json, &g);
 	if (r < 0)
 		return r;
 	lokt__result_init(&res);

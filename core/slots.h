@@ -42,9 +42,10 @@ void lokt__holder_info(struct lokt_store *s, const struct gate *g,
 
 /* in was judged from a gate's record, parsed from the document o: judge
  * its holders too (in->slots, in->shared; stale only when every holder
- * is). A gate whose holders do not parse is corrupt. */
+ * is). A gate whose holders do not parse is corrupt. With keep, the
+ * parsed gate is given there (malloc'd; NULL when corrupt). */
 void lokt__gate_judge(struct lokt_store *s, struct json_object *o,
-		      struct lokt_info *in);
+		      struct lokt_info *in, struct gate **keep);
 
 /* Every holder of the gate judged as gi, one info each, malloc'd. */
 int lokt__gate_expand(struct lokt_store *s, const char *buf, size_t len,
