@@ -56,10 +56,11 @@ struct loktfs_path {
 	bool shared;
 };
 
-/* ll.c: the operations given to fuse_session_new (with the struct
- * loktfs as userdata); the daemon's state; who made the request this
- * thread is serving, and their supplementary groups (as getgroups(2)). */
+/* ll.c: the operations given to fuse_session_new, after setup with the
+ * daemon's state; that state; who made the request this thread is
+ * serving, and their supplementary groups (as getgroups(2)). */
 extern const struct fuse_lowlevel_ops loktfs_ll_ops;
+void loktfs_ll_setup(struct loktfs *fs);
 struct loktfs *loktfs_get(void);
 const struct fuse_ctx *loktfs_ctx(void);
 int loktfs_getgroups(int size, gid_t list[]);

@@ -92,6 +92,17 @@ static fuse_ino_t next_ino = INO_FIRST_FILE;
 static struct loktfs *the_fs;
 static __thread fuse_req_t current;
 
+/* "/slots/1" .. "/slots/32". */
+static char slots_paths[LOKT_SLOTS_MAX][16];
+
+void loktfs_ll_setup(struct loktfs *fs)
+{
+	the_fs = fs;
+	for (unsigned k = 1; k <= LOKT_SLOTS_MAX; k++)
+		snprintf(slots_paths[k - 1], sizeof(slots_paths[0]),
+			 "/slots/%u", k);
+}
+
 struct loktfs *loktfs_get(void)
 {
 	return the_fs;
@@ -218,9 +229,6 @@ static void node_unpin(struct node *n)
 	node_drop(n);
 	pthread_mutex_unlock(&nodes_lock);
 }
-
-/* "/slots/1" .. "/slots/32", made by ll_init. */
-static char slots_paths[LOKT_SLOTS_MAX][16];
 
 static const char *fixed_path(fuse_ino_t ino)
 {
@@ -359,14 +367,6 @@ static int make_entry(fuse_ino_t parent, const char *name, const char *path,
 	return 0;
 }
 
-static void ll_init(void *userdata, struct fuse_conn_info *conn)
-{
-	the_fs = userdata;
-	for (unsigned k = 1; k <= LOKT_SLOTS_MAX; k++)
-		snprintf(slots_paths[k - 1], sizeof(slots_paths[0]),
-			 "/slots/%u", k);
-}
-
 static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fuse_entry_param e;
@@ -403,19 +403,21 @@ static void ll_forget_multi(fuse_req_t req, size_t count,
 	fuse_reply_none(req);
 }
 
-/* fstat of a file removed through the mount: ESTALE (docs/loktfs.8). */
+/* fstat of a file removed through the mount: ESTALE (docs/loktfs.8),
+ * as libfuse's high-level API answered it. The kernel sends fstat
+ * without the open file; when it does send one (lseek to SEEK_END), the
+ * file is empty and unlinked (ops.c, REMOVED WHILE OPEN). */
 static void ll_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	char buf[PATH_LEN];
 	const char *path;
-	int r;
-
 	struct node *held;
+	int r;
 
 	current = req;
 	r = node_enter(ino, buf, &path, &held);
-	reply_attr(req, ino, path, r == 0 && !path ? -ESTALE : r);
+	reply_attr(req, ino, path, r == 0 && !path && !fi ? -ESTALE : r);
 	node_leave(held);
 }
 
@@ -428,9 +430,8 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 				  { .tv_nsec = UTIME_OMIT } };
 	char buf[PATH_LEN];
 	const char *path;
-	int r;
-
 	struct node *held;
+	int r;
 
 	current = req;
 	r = node_enter(ino, buf, &path, &held);
@@ -459,9 +460,8 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	char buf[PATH_LEN];
 	const char *path;
-	int r;
-
 	struct node *held;
+	int r;
 
 	current = req;
 	r = node_enter(ino, buf, &path, &held);
@@ -516,9 +516,8 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char pbuf[PATH_LEN];
 	const char *path;
 	char *buf;
-	int r;
-
 	struct node *held;
+	int r;
 
 	current = req;
 	r = node_enter(ino, pbuf, &path, &held);
@@ -541,9 +540,8 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 {
 	char buf[PATH_LEN];
 	const char *path;
-	int r;
-
 	struct node *held;
+	int r;
 
 	current = req;
 	r = node_enter(ino, buf, &path, &held);
@@ -570,6 +568,7 @@ static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	char path[PATH_LEN];
 	struct node *n;
+	struct stat st;
 	int r;
 
 	current = req;
@@ -588,7 +587,10 @@ static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (n)
 		pthread_rwlock_wrlock(&n->busy);
 	r = loktfs_unlink(path);
-	if (r == 0 && n) {
+	/* Removed, unless the name is still there: rm of one place of a
+	 * semaphore or shared lock leaves the other holders' (their open
+	 * files still name it, and renew it by writing). */
+	if (r == 0 && n && loktfs_getattr(path, &st) == -ENOENT) {
 		pthread_mutex_lock(&nodes_lock);
 		if (!n->removed) {
 			unlink_name(n);
@@ -794,7 +796,6 @@ static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 }
 
 const struct fuse_lowlevel_ops loktfs_ll_ops = {
-	.init = ll_init,
 	.lookup = ll_lookup,
 	.forget = ll_forget,
 	.forget_multi = ll_forget_multi,

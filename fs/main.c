@@ -373,6 +373,7 @@ static int run(struct fuse_args *args, const struct fuse_cmdline_opts *cmd,
 	struct fuse_session *se;
 	int r = 1;
 
+	loktfs_ll_setup(fs);
 	/* libfuse has said what it refused; say what to do about it. */
 	se = fuse_session_new(args, &loktfs_ll_ops, sizeof(loktfs_ll_ops), fs);
 	if (!se) {

@@ -46,7 +46,9 @@
  * anything else EPERM, as for every lock file). fstat, futimens and
  * write fail with ESTALE in ll.c, as they did when libfuse's high-level
  * API served the mount; getattr here answers an empty file with no
- * links, for ftruncate's reply.
+ * links, for ftruncate's reply and lseek to the end. An rm of one place
+ * of a semaphore or shared lock removes no file while other places are
+ * held (ll.c, ll_unlink): their open files still name it.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -20,6 +20,7 @@ file it opened, whose error is reported too):
   mkdir PATH         mkdir
   rmdir PATH         rmdir
   mknod PATH         mknod S_IFIFO
+  mknodreg PATH      mknod S_IFREG                       (mknod(2) of a file)
   rename PATH NEW    rename                              (mv)
   link PATH NEW      link                                (ln)
   symlink PATH NEW   symlink(PATH, NEW)                  (ln -s PATH NEW)
@@ -69,6 +70,8 @@ def one(op, path, arg):
         os.rmdir(path)
     elif op == "mknod":
         os.mknod(path, 0o644 | 0o010000)
+    elif op == "mknodreg":
+        os.mknod(path, 0o644 | 0o100000)
     elif op == "rename":
         os.rename(path, arg)
     elif op == "link":

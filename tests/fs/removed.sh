@@ -6,8 +6,8 @@
 # NULL path; the daemon used to dereference it and die (SIGSEGV), and
 # every user of the mount then got "Transport endpoint is not connected".
 # Now the open file names no lock: read is end of file, ftruncate to 0
-# succeeds and to 5 is EPERM, fstat, futimens and write are ESTALE
-# (docs/loktfs.8). The daemon answers the next request and exits 0 on
+# succeeds and to 5 is EPERM, fstat, futimens and write are ESTALE,
+# lseek to its end finds an empty file (docs/loktfs.8). The daemon answers the next request and exits 0 on
 # unmount.
 . "$SRC_ROOT/tests/lib.sh"
 . "$SRC_ROOT/tests/fs/mount.sh"
@@ -50,6 +50,7 @@ one("ftruncate0", lambda: os.ftruncate(w, 0))
 one("ftruncate5", lambda: os.ftruncate(w, 5))
 one("fstat", lambda: os.fstat(r))
 one("fstat_w", lambda: os.fstat(w))
+one("seek_end", lambda: os.lseek(r, 0, os.SEEK_END))
 one("futimens", lambda: os.utime(r))
 one("write", lambda: os.write(w, b"30m\n"))
 os.close(w)
@@ -82,6 +83,8 @@ want "ftruncate0 OK"
 want "ftruncate5 EPERM"
 want "fstat ESTALE"
 want "fstat_w ESTALE"
+# lseek to the end asks for the size with the open file: an empty file.
+want "seek_end OK"
 want "futimens ESTALE"
 want "write ESTALE"
 want "done"

@@ -99,5 +99,53 @@ expect_exit 2 "lokt lock rw (the writer) is held by the readers" "$LOKT" lock rw
 expect_errno EBUSY "touch locks/rw (the writer) is EBUSY" create "$M/locks/rw"
 expect_errno EBUSY "slots/2/rw is another mode: EBUSY" create "$M/slots/2/rw"
 
+# rm of one place removes no file: another holder's open file still
+# names the semaphore, reads it and renews its place by writing.
+cat >"$T/sem.py" <<'PY'
+import errno, json, os, sys
+p = sys.argv[1]
+def holders(fd):
+    data = os.pread(fd, 65536, 0)
+    return len(json.loads(data)["holders"]) if data else "empty"
+def one(name, f):
+    try:
+        print(name, f())
+    except OSError as e:
+        print(name, errno.errorcode.get(e.errno, e.errno))
+    sys.stdout.flush()
+w = os.open(p, os.O_WRONLY | os.O_CREAT)
+r = os.open(p, os.O_RDONLY)
+print("taken", holders(r))
+sys.stdout.flush()
+sys.stdin.readline()  # another owner's rm of its own place
+one("holders_after_rm", lambda: holders(r))
+one("fstat", lambda: "OK" if os.fstat(w).st_nlink == 1 else "unlinked")
+one("write", lambda: "OK" if os.write(w, b"30m\n") == 4 else "short")
+os.close(w)
+os.close(r)
+os.unlink(p)
+print("done")
+PY
+place alice "$M/slots/2/semx"
+check "alice takes a place of slots/2/semx (got $GOT)" test "$GOT" = OK
+mkfifo "$T/sem.in"
+LOKT_OWNER=bob "$PY" "$T/sem.py" "$M/slots/2/semx" <"$T/sem.in" >"$T/sem.out" 2>&1 &
+sp=$!
+exec 7>"$T/sem.in"
+wait_for 20 grep -q "^taken" "$T/sem.out"
+check "bob takes the other place, and keeps its file open ($(head -1 "$T/sem.out"))" \
+	test "$(head -1 "$T/sem.out")" = "taken 2"
+LOKT_OWNER=alice "$PY" "$ERRNO_PY" unlink "$M/slots/2/semx" >"$T/rm.out"
+check "alice's rm gives her place back ($(cat "$T/rm.out"))" test "$(cat "$T/rm.out")" = OK
+echo go >&7
+exec 7>&-
+wait "$sp"
+OUT=$(cat "$T/sem.out")
+for want in "holders_after_rm 1" "fstat OK" "write OK" done; do
+	grep -qxF "$want" <<<"$OUT" && ok "after another owner's rm, bob's open file: $want" ||
+		not_ok "after another owner's rm, bob's open file: want '$want', got: $OUT"
+done
+check "the semaphore is gone after bob's rm" test -z "$(record semx)"
+
 if unmount_fs "$M"; then ok "unmounts cleanly"; else not_ok "unmounts cleanly"; fi
 done_testing

@@ -184,6 +184,10 @@ expect_errno EPERM "link locks/x locks/x3" link "$L/x" "$L/x3"
 refused EPERM "ln -s x locks/x4" ln -s x "$L/x4"
 expect_errno EPERM "symlink x locks/x4" symlink x "$L/x4"
 expect_errno EPERM "mknod locks/fifo" mknod "$L/fifo"
+# A regular file made by mknod(2) is refused too, and takes nothing
+# (libfuse's high-level API turned it into a create: it took the lock).
+expect_errno EPERM "mknod locks/reg (S_IFREG)" mknodreg "$L/reg"
+expect_exit 3 "mknod took no lock" "$LOKT" exists reg
 refused EPERM "chmod 600 locks/x" chmod 600 "$L/x"
 expect_errno EPERM "chmod locks/x" chmod "$L/x"
 refused EPERM "chown 1 locks/x" chown 1 "$L/x"
