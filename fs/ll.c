@@ -344,15 +344,18 @@ static void reply_attr(fuse_req_t req, fuse_ino_t ino, const char *path,
 	fuse_reply_attr(req, &st, 0);
 }
 
-/* The entry of parent/name at path, whose attributes are *st: a fixed
+/* The entry of parent/name at path, with its attributes now: a fixed
  * one remembered for ENTRY_FIXED, a file's for no time at all. */
 static int make_entry(fuse_ino_t parent, const char *name, const char *path,
-		      const struct stat *st, struct fuse_entry_param *e)
+		      struct fuse_entry_param *e)
 {
 	struct loktfs_path p;
+	int r;
 
 	memset(e, 0, sizeof(*e));
-	e->attr = *st;
+	r = loktfs_getattr(path, &e->attr);
+	if (r < 0)
+		return r;
 	if (loktfs_parse_path(path, &p) < 0)
 		return -ENOENT;
 	e->ino = fixed_ino(&p);
@@ -371,15 +374,12 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fuse_entry_param e;
 	char path[PATH_LEN];
-	struct stat st;
 	int r;
 
 	current = req;
 	r = child_path(parent, name, path);
 	if (r == 0)
-		r = loktfs_getattr(path, &st);
-	if (r == 0)
-		r = make_entry(parent, name, path, &st, &e);
+		r = make_entry(parent, name, path, &e);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -484,7 +484,6 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct fuse_entry_param e;
 	char path[PATH_LEN];
-	struct stat st;
 	int r;
 
 	current = req;
@@ -495,9 +494,7 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -r);
 		return;
 	}
-	r = loktfs_getattr(path, &st);
-	if (r == 0)
-		r = make_entry(parent, name, path, &st, &e);
+	r = make_entry(parent, name, path, &e);
 	if (r < 0) {
 		loktfs_release(path, fi);
 		fuse_reply_err(req, -r);
