@@ -53,9 +53,9 @@ struct lokt_meta {
 			   create_revision); 0: the record's own */
 };
 
-/* One transition; a backend's own struct starts with this one. */
 struct gate;
 
+/* One transition; a backend's own struct starts with this one. */
 struct lokt_txn {
 	struct lokt_store *s;
 	enum lokt_kind kind; /* begun on */

@@ -36,7 +36,6 @@
 
 #include "fs.h"
 
-
 #define DEFAULT_FREEZE_TTL "15m"
 #define DEFAULT_LOCK_WAIT "5s"
 
