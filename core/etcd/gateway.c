@@ -34,6 +34,24 @@
 #define CONNECT_TIMEOUT_MS 2000
 #define ANSWER_MAX (8 << 20) /* bytes: a range of 100k records fits */
 
+/*
+ * LATE. curl counts a request's timeout on the clock, and the clock runs
+ * on while the process is stopped (SIGSTOP, a shell's ^Z) or not
+ * scheduled. A request sent just before such a stop finds, when the
+ * process runs again, its time gone and the answer unread in its socket:
+ * the cluster did answer, and reporting that it did not (a waiting guard
+ * exits 1) would be wrong. So a timeout noticed more than LATE_MS after
+ * it fell due (the transfer took longer than its timeout by that much)
+ * says the process was not running when it fell due, not that the
+ * member was silent: an idempotent request is sent again to the same
+ * member (so is a lease grant: LOKT_GW_RESEND), up to LATE_TRIES times
+ * in one call, and never past the caller's deadline (post). A write
+ * stays ambiguous (-ETIMEDOUT), and the transition resolves it by
+ * reading, which is idempotent.
+ */
+#define LATE_MS 1000
+#define LATE_TRIES 3
+
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc;
@@ -201,6 +219,7 @@ struct answer {
 	char *buf;
 	size_t len;
 	bool too_big;
+	bool late; /* timed out while this process was not running */
 };
 
 static size_t on_answer(char *p, size_t size, size_t n, void *ud)
@@ -288,6 +307,14 @@ CURL *lokt__gw_request(struct lokt_gw *g, size_t ep, const char *path,
 	return c;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
 /* The deadline of this thread's requests (lokt__gw_set_deadline): one
  * thread's (the loktfs keeper's) never cuts another's short. */
 static __thread struct {
@@ -304,13 +331,10 @@ static enum lokt_gw_attempt post(struct lokt_gw *g, size_t ep, const char *path,
 	CURL *c;
 
 	int64_t timeout = g->timeout_ms,
-		deadline = deadline_of.g == g ? deadline_of.ms : 0;
+		deadline = deadline_of.g == g ? deadline_of.ms : 0, sent;
 
 	if (deadline) {
-		struct timespec now;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		deadline -= (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+		deadline -= now_ms();
 		if (deadline <= 0)
 			return GW_NOT_SENT; /* too late to ask */
 		if (deadline < timeout)
@@ -325,7 +349,11 @@ static enum lokt_gw_attempt post(struct lokt_gw *g, size_t ep, const char *path,
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, why);
+	sent = now_ms();
 	rc = curl_easy_perform(c);
+	/* See LATE above. */
+	a->late = rc == CURLE_OPERATION_TIMEDOUT &&
+		  now_ms() - sent > timeout + LATE_MS;
 	/* What went wrong first since the last answer, for doctor: "no
 	 * route" says less than "SSL certificate problem: ..." */
 	pthread_mutex_lock(&g->lock);
@@ -378,7 +406,8 @@ enum { G_INVALID = 3, G_DEADLINE = 4, G_NOT_FOUND = 5, G_DENIED = 7,
        G_EXHAUSTED = 8, G_OUT_OF_RANGE = 11, G_UNAVAILABLE = 14,
        G_UNAUTHENTICATED = 16 };
 
-enum verdict { V_ERRNO, V_RETRY_NEXT, V_GW_AMBIGUOUS, V_REAUTH };
+enum verdict { V_ERRNO, V_RETRY_NEXT, V_GW_AMBIGUOUS, V_REAUTH,
+	       V_LATE /* ambiguous, and timed out late (LATE above) */ };
 
 static enum verdict judge_error(struct json_object *e, int *ret_errno)
 {
@@ -461,7 +490,7 @@ static enum verdict try_one(struct lokt_gw *g, size_t ep, const char *path,
 	if (at == GW_NOT_SENT) {
 		v = V_RETRY_NEXT;
 	} else if (at == GW_AMBIGUOUS) {
-		v = V_GW_AMBIGUOUS;
+		v = a.late ? V_LATE : V_GW_AMBIGUOUS;
 	} else if (at == GW_LOCAL_ERROR) {
 		*ret_errno = a.too_big ? -E2BIG : -EIO;
 	} else if (parse_answer(&a, &o) < 0) {
@@ -556,6 +585,7 @@ int lokt__gw_call(struct lokt_gw *g, const char *path,
 	const char *body;
 	bool reauthed = false, ambiguous = false;
 	size_t start, ep, i;
+	int late = 0;
 	char *tok;
 	int r = -EHOSTUNREACH, e;
 
@@ -577,6 +607,12 @@ int lokt__gw_call(struct lokt_gw *g, const char *path,
 		if (e < 0)
 			return e;
 		v = try_one(g, ep, path, body, tok, ret, &e);
+		while (v == V_LATE &&
+		       (flags & (LOKT_GW_IDEMPOTENT | LOKT_GW_RESEND)) &&
+		       late++ < LATE_TRIES) {
+			ambiguous = true; /* the first one was sent */
+			v = try_one(g, ep, path, body, tok, ret, &e);
+		}
 		if (v == V_REAUTH && !reauthed) {
 			lokt__gw_token_free(tok);
 			reauthed = true;
@@ -595,7 +631,7 @@ int lokt__gw_call(struct lokt_gw *g, const char *path,
 			}
 			return v == V_REAUTH ? -EACCES : e;
 		}
-		if (v == V_GW_AMBIGUOUS) {
+		if (v == V_GW_AMBIGUOUS || v == V_LATE) {
 			ambiguous = true;
 			if (!(flags & LOKT_GW_IDEMPOTENT))
 				break;
@@ -640,10 +676,8 @@ void lokt__gw_set_deadline(struct lokt_gw *g, int64_t mono_ms)
 int64_t lokt__gw_grace(struct lokt_gw *g, int64_t ms)
 {
 	int64_t before = deadline_of.g == g ? deadline_of.ms : 0;
-	struct timespec now;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms += (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	ms += now_ms();
 	if (before && before < ms)
 		deadline_of.ms = ms;
 	return before;
@@ -651,13 +685,9 @@ int64_t lokt__gw_grace(struct lokt_gw *g, int64_t ms)
 
 bool lokt__gw_bound(struct lokt_gw *g)
 {
-	struct timespec now;
-
 	if (deadline_of.g == g && deadline_of.ms)
 		return false;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	lokt__gw_set_deadline(g, (int64_t)now.tv_sec * 1000 +
-					 now.tv_nsec / 1000000 + g->timeout_ms);
+	lokt__gw_set_deadline(g, now_ms() + g->timeout_ms);
 	return true;
 }
 

@@ -69,7 +69,12 @@ int64_t lokt__gw_grace(struct lokt_gw *g, int64_t ms);
  * lokt__gw_set_deadline(g, 0). */
 bool lokt__gw_bound(struct lokt_gw *g);
 
-enum { LOKT_GW_IDEMPOTENT = 1 << 0 };
+/* IDEMPOTENT: sent again as it is, to the next member when one fails us
+ * after it was sent, to the same one after a timeout that fell due while
+ * this process was not running (gateway.c, LATE). RESEND: only the
+ * latter, for a request that is safe to send twice though not
+ * idempotent (a lease grant: the first lease expires unused). */
+enum { LOKT_GW_IDEMPOTENT = 1 << 0, LOKT_GW_RESEND = 1 << 1 };
 
 /* POST req (a JSON object, not consumed) to path ("/v3/kv/range"); the
  * answer in *ret (json_object_put it). See the top of this file. */

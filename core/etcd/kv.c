@@ -248,6 +248,7 @@ static void add_op(struct lokt_etcd_txn *t, bool on_success, const char *kind,
 	}
 	json_object_object_add(op, kind, body);
 	json_object_array_add(on_success ? t->success : t->failure, op);
+	t->writes |= strcmp(kind, "request_range") != 0;
 }
 
 void lokt__txn_put(struct lokt_etcd_txn *t, bool on_success, const char *key,
@@ -302,7 +303,9 @@ int lokt__txn_run(struct lokt_gw *g, struct lokt_etcd_txn *t,
 
 	if (t->err)
 		return t->err;
-	r = lokt__gw_call(g, "/v3/kv/txn", t->req, 0, &ans);
+	/* Only reads: sent again when a timeout leaves it unanswered. */
+	r = lokt__gw_call(g, "/v3/kv/txn", t->req,
+			  t->writes ? 0 : LOKT_GW_IDEMPOTENT, &ans);
 	if (r < 0)
 		return r;
 	/* A failed txn has no "succeeded" member at all. */
@@ -351,8 +354,12 @@ int lokt__lease_grant(struct lokt_gw *g, int64_t ttl_sec, int64_t *ret_id)
 	int r;
 
 	/* Not idempotent: a grant retried elsewhere would leak a lease
-	 * (harmless: it expires), but its id would be unknown to us. */
-	r = lease_call(g, "/v3/lease/grant", "TTL", ttl_sec, 0, &ans);
+	 * (harmless: it expires), but its id would be unknown to us. Sent
+	 * again to the same member only when its timeout fell due while we
+	 * were not running (gateway.c, LATE): its answer is then the one
+	 * we read, and the first lease expires unused. */
+	r = lease_call(g, "/v3/lease/grant", "TTL", ttl_sec, LOKT_GW_RESEND,
+		       &ans);
 	if (r < 0)
 		return r;
 	id = lokt__gw_int(ans, "ID", 0);

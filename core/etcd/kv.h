@@ -64,6 +64,7 @@ struct lokt_etcd_txn {
 	struct json_object *req;
 	struct json_object *compare, *success, *failure;
 	int err; /* the first building error (ENOMEM), reported by run */
+	bool writes; /* a put or a delete in it: not idempotent */
 };
 
 int lokt__txn_init(struct lokt_etcd_txn *t);

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# A lokt process stopped (SIGSTOP, a shell's ^Z, a starved process) with a
+# request on its way to etcd, for longer than its request timeout: the
+# member answered while it was stopped, so on resume it goes on as if
+# nothing happened (core/etcd/gateway.c, LATE), instead of saying that
+# the cluster did not answer. And a member that really did not answer is
+# still reported, with exit 1.
+#
+# To stop a process with a request in flight, the member is stopped
+# first (SIGSTOP): the request waits, unread, in the member's socket
+# (seen in /proc/net/tcp); then the process is stopped and the member let
+# go, and the process let go only past its request timeout.
+LOKT_TEST_STORE=etcd
+. "$SRC_ROOT/tests/lib.sh"
+. "$SRC_ROOT/tests/cli/common.sh"
+
+export LOKT_ETCD_LEASE=9s LOKT_ETCD_TIMEOUT=2s
+port_hex=$(printf '%04X' "${ETCD_EP##*:}")
+
+# unread: a request waits unread in one of the member's connections
+# (an established socket on its client port whose receive queue is not
+# empty).
+unread() {
+	awk -v p=":$port_hex" '
+		$4 == "01" && substr($2, length($2) - 4) == p {
+			split($5, q, ":"); if (q[2] != "00000000") f = 1
+		}
+		END { exit !f }' /proc/net/tcp
+}
+
+# stop_mid PID: with the member stopped, once PID's request waits unread:
+# PID stopped, the member let go; PID let go 3 s later, past its 2 s
+# request timeout, by which time the member has answered. Fails (and
+# lets everything go) when no request shows up within 10 s.
+stop_mid() {
+	local ok=0
+	wait_for 10 unread && ok=1
+	kill -STOP "$1"
+	kill -CONT "$ETCD_PID"
+	[ "$ok" = 1 ] || { kill -CONT "$1"; return 1; }
+	sleep 3
+	kill -CONT "$1"
+}
+
+at_exit 'kill -CONT $ETCD_PID 2>/dev/null'
+
+# hold NAME: another owner's detached lock, released with unlock --force.
+hold() { env LOKT_OWNER=other "$LOKT" lock "$1" --detach --ttl 5m -q; }
+
+# --- a waiter stopped while it reads the lock ------------------------------
+# A guard waiting on a held lock reads it again at each change and now
+# and then; stopped with such a read unanswered, it waits on after.
+expect_exit 0 "hold s1" hold s1
+"$LOKT" guard s1 --wait --timeout 60s -q -- sh -c "echo ran >$T/s1.got" \
+	2>"$T/s1.err" &
+w=$!
+track $w
+check "a guard waits for s1" wait_for 20 eval '[ "$(waiters s1)" = 1 ]'
+kill -STOP "$ETCD_PID"
+check "... stopped with a request of its unanswered" stop_mid $w
+sleep 1
+check "... waits on once let go" eval '! gone $w'
+expect_exit 0 "release s1" "$LOKT" unlock s1 --force -q
+reap $w
+check "the waiter took s1 and ran its command (exit $RC: $(cat "$T/s1.err"))" \
+	test "$RC" = 0 -a -s "$T/s1.got"
+
+# --- lokt lock stopped in its first request --------------------------------
+kill -STOP "$ETCD_PID"
+"$LOKT" lock s2 --ttl 5m -q 2>"$T/s2.err" &
+l=$!
+track $l
+check "lokt lock s2 stopped with a request unanswered" stop_mid $l
+reap $l
+check "... takes s2 once let go (exit $RC: $(cat "$T/s2.err"))" test "$RC" = 0
+expect_exit 0 "... s2 is held" "$LOKT" exists s2
+expect_exit 0 "unlock s2" "$LOKT" unlock s2 --force -q
+
+# --- a member that does not answer is still reported -----------------------
+# The member stopped past the request timeout while lokt runs: its timeout
+# falls due on time, and that is the cluster not answering.
+kill -STOP "$ETCD_PID"
+expect_exit 1 "lokt lock s3 while the member is stopped: exit 1" \
+	"$LOKT" lock s3 --ttl 5m
+contains "$ERR" "did not answer" "... saying the cluster did not answer"
+kill -CONT "$ETCD_PID"
+expect_exit 3 "... and s3 was not taken" "$LOKT" exists s3
+
+done_testing
