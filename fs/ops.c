@@ -21,7 +21,8 @@
  *
  * THREADING. The daemon runs libfuse's multi-threaded loop: every
  * handler runs on a FUSE worker thread, several at once. Handlers share
- * no mutable state here: the struct loktfs and the store's root path are
+ * no mutable state here (users.c's table of the user database is behind
+ * its own mutex): the struct loktfs and the store's root path are
  * fixed before the loop starts (if the store is moved, liblokt reopens
  * it at that path, safely for threads using the old one; see
  * core/store.c), and liblokt serializes transitions on a name with a
@@ -52,7 +53,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,16 +172,6 @@ int loktfs_caller(struct lokt_who *ret)
 	return 0;
 }
 
-static gid_t primary_gid(uid_t uid)
-{
-	struct passwd pw, *found = NULL;
-	char buf[4096];
-
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || !found)
-		return 0;
-	return found->pw_gid;
-}
-
 static void stat_entry(const struct lokt_attr *a, struct stat *st)
 {
 	struct timespec t = a->acquired;
@@ -191,7 +181,7 @@ static void stat_entry(const struct lokt_attr *a, struct stat *st)
 	st->st_mode = S_IFREG | 0644;
 	st->st_nlink = 1;
 	st->st_uid = a->uid >= 0 ? (uid_t)a->uid : 0;
-	st->st_gid = primary_gid(st->st_uid);
+	st->st_gid = loktfs_primary_gid(st->st_uid);
 	st->st_size = (off_t)a->size;
 	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
 	st->st_atim = st->st_mtim = st->st_ctim = t;

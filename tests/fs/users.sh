@@ -56,6 +56,29 @@ yuid=$(awk '$NF == "y" { print $3 }' <<<"$OUT")
 xuid=$(awk '$NF == "x" { print $3 }' <<<"$OUT")
 [ "$yuid" = "$UID2" ] && ok "ls -ln: y is $U's (uid $UID2)" || not_ok "ls -ln: y uid '$yuid', want $UID2"
 [ "$xuid" = 0 ] && ok "ls -ln: x is root's" || not_ok "ls -ln: x uid '$xuid', want 0"
+# Its group: the holder's primary group, as the user database says it now.
+# The daemon reads /etc/passwd itself and keeps what it read while the
+# file is unchanged (fs/users.c): a change shows at the next stat, also
+# after a second without one (by then the file's parse is kept).
+ygid=$(awk '$NF == "y" { print $4 }' <<<"$OUT")
+[ "$ygid" = "$GID2" ] && ok "ls -ln: y's group is $U's primary group ($GID2)" ||
+	not_ok "ls -ln: y gid '$ygid', want $GID2"
+G=lokttestg$$
+if groupadd "$G" 2>"$T/groupadd.err"; then
+	at_exit "groupdel '$G' 2>/dev/null" # after the user's userdel
+	g=$(getent group "$G" | cut -d: -f3)
+	stat -c %g "$L/y" >/dev/null
+	sleep 1.2
+	stat -c %g "$L/y" >/dev/null
+	usermod -g "$G" "$U"
+	check "usermod -g $G $U: y's group is $g at once" test "$(stat -c %g "$L/y")" = "$g"
+	sleep 1.2
+	check "... and a second later" test "$(stat -c %g "$L/y")" = "$g"
+	usermod -g "$GID2" "$U"
+	check "usermod -g back: y's group is $GID2 at once" test "$(stat -c %g "$L/y")" = "$GID2"
+else
+	not_ok "groupadd $G: $(cat "$T/groupadd.err")"
+fi
 [ "$(stat -c %U "$L/y")" = "$U" ] && ok "stat -c %U locks/y (as root): $U" || not_ok "stat -c %U locks/y: $(stat -c %U "$L/y")"
 [ "$(jfield owner <"$L/y")" = "$U" ] && [ "$(jfield pid <"$L/y")" = "$usersh" ] &&
 	ok "y: owner $U, holder $U's shell" || not_ok "y record: $(cat "$L/y")"
