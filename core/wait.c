@@ -298,6 +298,13 @@ static int wait_loop(struct waiter *w, const struct lokt_who *who,
 						  &q)) {
 				next = recheck_at(now);
 			} else {
+				/* The last attempt, at the timeout, has its
+				 * second from now: a process stopped past
+				 * its timeout (^Z) makes it when it runs
+				 * again, not by a deadline gone meanwhile. */
+				if (late)
+					lokt_store_set_deadline(
+						w->s, now + WAIT_GRACE_MS);
 				r = lokt__acquire_step(
 					w->s, w->name, who, opts, w->seq,
 					w->offered ? w->lock_id : NULL, true,

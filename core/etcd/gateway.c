@@ -45,7 +45,8 @@
  * says the process was not running when it fell due, not that the
  * member was silent: an idempotent request is sent again to the same
  * member (so is a lease grant: LOKT_GW_RESEND), up to LATE_TRIES times
- * in one call, and never past the caller's deadline (post). A write
+ * in one call, each with LATE_MS at most past the caller's deadline,
+ * which may have gone by while the process was stopped. A write
  * stays ambiguous (-ETIMEDOUT), and the transition resolves it by
  * reading, which is idempotent.
  */
@@ -610,8 +611,14 @@ int lokt__gw_call(struct lokt_gw *g, const char *path,
 		while (v == V_LATE &&
 		       (flags & (LOKT_GW_IDEMPOTENT | LOKT_GW_RESEND)) &&
 		       late++ < LATE_TRIES) {
+			/* The caller's deadline may have gone by while we
+			 * were stopped: this try has LATE_MS past it. */
+			int64_t before = lokt__gw_grace(g, LATE_MS);
+
 			ambiguous = true; /* the first one was sent */
 			v = try_one(g, ep, path, body, tok, ret, &e);
+			if (before)
+				lokt__gw_set_deadline(g, before);
 		}
 		if (v == V_REAUTH && !reauthed) {
 			lokt__gw_token_free(tok);

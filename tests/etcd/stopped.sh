@@ -77,6 +77,31 @@ check "... takes s2 once let go (exit $RC: $(cat "$T/s2.err"))" test "$RC" = 0
 expect_exit 0 "... s2 is held" "$LOKT" exists s2
 expect_exit 0 "unlock s2" "$LOKT" unlock s2 --force -q
 
+# --- a waiter stopped past its --timeout ------------------------------------
+# It times out (exit 2) when it runs again, as on a directory store, with
+# or without a request on its way when it was stopped: the deadline went
+# by while it could not run, not while the cluster was silent.
+expect_exit 0 "hold s4" hold s4
+"$LOKT" lock s4 --wait --timeout 3s 2>"$T/s4.err" &
+l=$!
+track $l
+check "lokt lock s4 --wait --timeout 3s waits" wait_for 20 eval '[ "$(waiters s4)" = 1 ]'
+kill -STOP $l
+sleep 5
+kill -CONT $l
+reap $l
+check "... stopped 5 s, times out once let go (exit $RC: $(cat "$T/s4.err"))" \
+	test "$RC" = 2
+"$LOKT" lock s4 --wait --timeout 3s 2>"$T/s4.err" &
+l=$!
+track $l
+check "lokt lock s4 --wait --timeout 3s waits again" wait_for 20 eval '[ "$(waiters s4)" = 1 ]'
+kill -STOP "$ETCD_PID"
+check "... stopped with a request unanswered (its last, at the latest)" stop_mid $l
+reap $l
+check "... times out once let go (exit $RC: $(cat "$T/s4.err"))" test "$RC" = 2
+expect_exit 0 "unlock s4" "$LOKT" unlock s4 --force -q
+
 # --- a member that does not answer is still reported -----------------------
 # The member stopped past the request timeout while lokt runs: its timeout
 # falls due on time, and that is the cluster not answering.
