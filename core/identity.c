@@ -19,7 +19,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <poll.h>
@@ -441,13 +440,7 @@ static int copy_str(char *dst, size_t size, const char *value)
 /* The user name of uid, else the uid as a number. */
 static void user_name(uid_t uid, char *buf, size_t size)
 {
-	struct passwd pw, *res = NULL;
-	char tmp[4096];
-
-	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res &&
-	    res->pw_name[0] && strlen(res->pw_name) < size)
-		snprintf(buf, size, "%s", res->pw_name);
-	else
+	if (lokt_user_of(uid, buf, size, NULL) < 0 || !buf[0])
 		snprintf(buf, size, "%u", (unsigned)uid);
 }
 

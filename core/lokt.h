@@ -217,6 +217,15 @@ struct lokt_who {
 	const char *via; /* NULL, or "loktfs": goes into audit "extra" */
 };
 
+/* The user database's name (into name[size], unless name is NULL) and
+ * primary group (into *ret_gid, unless NULL) of uid, as getpwuid_r gives
+ * them: 0, -ENOENT when there is no such user, -ERANGE when the name does
+ * not fit. Where NSS would answer from /etc/passwd alone (nsswitch.conf
+ * sends passwd to files first, and the file has the uid), it is read
+ * from our own parse of that file, kept while the file and nsswitch.conf
+ * are unchanged (core/users.c). Thread-safe. */
+int lokt_user_of(uid_t uid, char *name, size_t size, gid_t *ret_gid);
+
 /* For a program acting for itself: owner from $LOKT_OWNER or the user
  * name of getuid(), agent from $LOKT_AGENT_ID, holder = `holder` (the CLI
  * passes getppid() or --holder; guard passes getpid()). -ESRCH when the

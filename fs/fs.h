@@ -91,10 +91,6 @@ int loktfs_utimens(const char *path, const struct timespec tv[2],
 int loktfs_unlink(const char *path);
 int loktfs_release(const char *path, struct fuse_file_info *fi);
 
-/* users.c: the primary group of uid, as the user database gives it (0
- * when it has none). */
-gid_t loktfs_primary_gid(uid_t uid);
-
 /* keeper.c: the daemon keeps the leases of the locks taken through the
  * mount (a store with leases: etcd), and releases each when its holder
  * exits. prepare: before fuse_daemonize, so that what can fail is said

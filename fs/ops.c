@@ -21,8 +21,7 @@
  *
  * THREADING. The daemon runs libfuse's multi-threaded loop: every
  * handler runs on a FUSE worker thread, several at once. Handlers share
- * no mutable state here (users.c's table of the user database is behind
- * its own mutex): the struct loktfs and the store's root path are
+ * no mutable state here: the struct loktfs and the store's root path are
  * fixed before the loop starts (if the store is moved, liblokt reopens
  * it at that path, safely for threads using the old one; see
  * core/store.c), and liblokt serializes transitions on a name with a
@@ -181,7 +180,8 @@ static void stat_entry(const struct lokt_attr *a, struct stat *st)
 	st->st_mode = S_IFREG | 0644;
 	st->st_nlink = 1;
 	st->st_uid = a->uid >= 0 ? (uid_t)a->uid : 0;
-	st->st_gid = loktfs_primary_gid(st->st_uid);
+	st->st_gid = 0;
+	(void)lokt_user_of(st->st_uid, NULL, 0, &st->st_gid);
 	st->st_size = (off_t)a->size;
 	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
 	st->st_atim = st->st_mtim = st->st_ctim = t;

@@ -58,7 +58,7 @@ xuid=$(awk '$NF == "x" { print $3 }' <<<"$OUT")
 [ "$xuid" = 0 ] && ok "ls -ln: x is root's" || not_ok "ls -ln: x uid '$xuid', want 0"
 # Its group: the holder's primary group, as the user database says it now.
 # The daemon reads /etc/passwd itself and keeps what it read while the
-# file is unchanged (fs/users.c): a change shows at the next stat, also
+# file is unchanged (core/users.c): a change shows at the next stat, also
 # after a second without one (by then the file's parse is kept).
 ygid=$(awk '$NF == "y" { print $4 }' <<<"$OUT")
 [ "$ygid" = "$GID2" ] && ok "ls -ln: y's group is $U's primary group ($GID2)" ||

@@ -598,3 +598,44 @@ Test(who, caller_script_is_a_shell)
 	free(dir);
 	free(script);
 }
+
+/* lokt_user_of answers as getpwuid_r does for every user the database
+ * lists (core/users.c reads /etc/passwd itself where NSS would answer
+ * from it alone: its parse must agree with glibc's), twice (the second
+ * time from the kept table); a uid nobody has is -ENOENT, a name that
+ * does not fit -ERANGE. */
+Test(users, as_getpwuid_r)
+{
+	struct passwd *pw, one, *found;
+	char name[LOKT_STR_MAX], buf[4096];
+	size_t n = 0;
+	gid_t gid;
+
+	setpwent();
+	while ((pw = getpwent()) != NULL) {
+		uid_t uid = pw->pw_uid;
+
+		/* The first entry of a uid is the one getpwuid_r gives. */
+		cr_assert_eq(getpwuid_r(uid, &one, buf, sizeof(buf), &found),
+			     0);
+		cr_assert_not_null(found);
+		for (int round = 0; round < 2; round++) {
+			gid = (gid_t)-1;
+			cr_assert_eq(lokt_user_of(uid, name, sizeof(name),
+						  &gid),
+				     0, "uid %u", (unsigned)uid);
+			cr_assert_str_eq(name, found->pw_name);
+			cr_assert_eq(gid, found->pw_gid, "uid %u",
+				     (unsigned)uid);
+		}
+		n++;
+	}
+	endpwent();
+	cr_assert_gt(n, 0);
+	cr_assert_eq(lokt_user_of(0, NULL, 0, &gid), 0);
+	cr_assert_eq(gid, 0);
+	cr_assert_eq(lokt_user_of(0, name, 4, NULL), -ERANGE); /* "root" */
+	cr_assert_eq(lokt_user_of((uid_t)4294967000u, name, sizeof(name),
+				  &gid),
+		     -ENOENT);
+}
