@@ -65,8 +65,11 @@ struct user {
 
 static struct {
 	pthread_mutex_t lock;
-	bool parsed; /* conf and pw are what the table was read from */
-	bool kept; /* ... and both were racily clean: the table answers */
+	bool parsed; /* conf and pw are what files and the table were
+			read from */
+	bool kept; /* ... and both were racily clean: kept for next time */
+	bool files; /* nsswitch.conf sends passwd to files first, and the
+		       table is /etc/passwd's (else NSS answers) */
 	struct file_id conf, pw;
 	struct user *v; /* sorted by uid; files-first nsswitch.conf only */
 	size_t n;
@@ -263,17 +266,19 @@ static const struct user *kept_user(uid_t uid)
 	id_of(&st, &pw);
 	if (!users.parsed || !users.kept || !same_id(&conf, &users.conf) ||
 	    !same_id(&pw, &users.pw)) {
-		users.parsed = users.kept = false;
 		free_users(users.v, users.n);
 		users.v = NULL;
 		users.n = 0;
-		if (!files_first(&conf) || !parse_passwd(&pw))
-			return NULL;
+		/* A "no" is kept as a "yes" is: another nsswitch.conf
+		 * costs the two stats, not a read of it each time. */
+		users.files = files_first(&conf) && parse_passwd(&pw);
 		users.conf = conf;
 		users.pw = pw;
 		users.parsed = true;
 		users.kept = old_enough(&conf) && old_enough(&pw);
 	}
+	if (!users.files)
+		return NULL;
 	lo = 0;
 	hi = users.n;
 	while (lo < hi) {
