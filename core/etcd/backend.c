@@ -3312,6 +3312,19 @@ static int e_doctor(struct lokt_store *s, struct lokt_check *ck, size_t max,
 	      disagree || answered < e->cfg.n_endpoints ? LOKT_CHECK_WARN :
 							  LOKT_CHECK_OK,
 	      msg);
+	/* lokt lock starts one to keep each lock's lease (keeper_start):
+	 * without it every lokt lock fails with its exec's errno alone. */
+	if (access(keeper_path(), X_OK) == 0) {
+		snprintf(msg, sizeof(msg),
+			 "%.300s keeps the lease of each lock taken with lokt lock",
+			 keeper_path());
+		check(ck, max, &n, "etcd_keeper", LOKT_CHECK_OK, msg);
+	} else {
+		snprintf(msg, sizeof(msg),
+			 "%.300s: %s — without it lokt lock (but for --detach) cannot take a lock on etcd, guard and loktfs can; reinstall liblokt0, or point LOKT_KEEPER at it",
+			 keeper_path(), strerror(errno));
+		check(ck, max, &n, "etcd_keeper", LOKT_CHECK_FAIL, msg);
+	}
 	*ret_n = n;
 	return 0;
 }

@@ -92,5 +92,12 @@ for n in h1 h2 h3; do
 done
 expect_exit 0 "status lists the store again" "$LOKT" status
 expect_exit 0 "doctor: the cluster is healthy" "$LOKT" doctor
+contains "$OUT" "OK    etcd_keeper" "... and lokt-keeper is there"
+# Without lokt-keeper, lokt lock fails with the exec's errno alone:
+# doctor names it.
+expect_exit 1 "doctor, lokt-keeper missing: exit 1" \
+	env LOKT_KEEPER="$T/no-such-keeper" "$LOKT" doctor
+contains "$OUT" "FAIL  etcd_keeper" "... FAIL etcd_keeper"
+contains "$OUT" "no-such-keeper: No such file or directory" "... naming it"
 
 done_testing
