@@ -298,4 +298,32 @@ fi
 unplant m6
 unplant m7 freeze
 
+# --- status's table: a header, a line per lock, columns aligned ------------
+# Each column as wide as its widest cell: every field of the header and
+# of each row starts at the same column.
+LOKT_ROOT=$LOKT_ROOT-table # a store of its own (a directory, or a prefix)
+export LOKT_ROOT
+hold alice t1
+hold bob a-much-longer-name-here --ttl 10m
+hold carol-with-a-long-owner t3
+expect_exit 0 "status with three locks" "$LOKT" status
+check "... a header and three lines" test "$(wc -l <<<"$OUT")" = 4
+check "... the header first" test "$(head -1 <<<"$OUT" | awk '{print $1, $2, $NF}')" = "NAME OWNER@HOST COMMAND"
+for n in t1 a-much-longer-name-here t3; do
+	check "... $n on its own line" test "$(grep -c "^$n " <<<"$OUT")" = 1
+done
+# The column where field k starts, on every line, up to EXPIRES (the first
+# cell that may hold a space: "in 9m59s").
+for k in 2 3 4 5 6; do
+	starts=$(awk -v k="$k" '{
+		p = 0; rest = $0
+		for (i = 1; i < k; i++) {
+			m = match(rest, /[^ ]+ +/); p += RLENGTH; rest = substr(rest, RLENGTH + 1)
+		}
+		print p }' <<<"$OUT" | sort -u | wc -l)
+	check "... column $k starts at the same place on every line" test "$starts" = 1
+done
+contains "$(grep '^a-much' <<<"$OUT")" "bob@" "... the long name's line is bob's"
+contains "$(grep '^a-much' <<<"$OUT")" " in " "... with its expiry"
+
 done_testing
