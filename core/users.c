@@ -39,14 +39,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 
 #define NSSWITCH "/etc/nsswitch.conf"
 #define PASSWD "/etc/passwd"
-#define RACY_NS 1000000000LL /* a parse is kept when its files are older */
+#define RACY_MS 1000 /* a parse is kept when its files are older */
 #define FILE_MAX (64 << 20) /* bytes: larger is not judged */
 
 struct file_id {
@@ -65,9 +64,8 @@ struct user {
 
 static struct {
 	pthread_mutex_t lock;
-	bool parsed; /* conf and pw are what files and the table were
-			read from */
-	bool kept; /* ... and both were racily clean: kept for next time */
+	bool kept; /* conf and pw are what files and the table were read
+		      from, and both were racily clean: kept for next time */
 	bool files; /* nsswitch.conf sends passwd to files first, and the
 		       table is /etc/passwd's (else NSS answers) */
 	struct file_id conf, pw;
@@ -97,10 +95,8 @@ static bool old_enough(const struct file_id *id)
 {
 	struct timespec now;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	return (now.tv_sec - id->ctime.tv_sec) * 1000000000LL +
-		       (now.tv_nsec - id->ctime.tv_nsec) >=
-	       RACY_NS;
+	lokt__now(&now);
+	return lokt__ms_between(&now, &id->ctime) >= RACY_MS;
 }
 
 /* The bytes of path, read in one go from the file id says (it may have
@@ -264,7 +260,7 @@ static const struct user *kept_user(uid_t uid)
 	if (stat(PASSWD, &st) < 0)
 		return NULL;
 	id_of(&st, &pw);
-	if (!users.parsed || !users.kept || !same_id(&conf, &users.conf) ||
+	if (!users.kept || !same_id(&conf, &users.conf) ||
 	    !same_id(&pw, &users.pw)) {
 		free_users(users.v, users.n);
 		users.v = NULL;
@@ -274,7 +270,6 @@ static const struct user *kept_user(uid_t uid)
 		users.files = files_first(&conf) && parse_passwd(&pw);
 		users.conf = conf;
 		users.pw = pw;
-		users.parsed = true;
 		users.kept = old_enough(&conf) && old_enough(&pw);
 	}
 	if (!users.files)
