@@ -43,6 +43,7 @@ struct handle {
 	char name[LOKT_NAME_MAX + 1];
 	char lock_id[LOKT_ID_LEN + 1]; /* locks: the acquisition we hold */
 	bool created; /* this open made the lock or freeze (not a renewal) */
+	struct lokt_who who; /* who made it: loktfs_create_undo gives it back */
 	bool failed; /* a write was refused; so are the next ones */
 	size_t len;
 	char text[TEXT_MAX + 1];
@@ -109,6 +110,7 @@ static int open_for_write(const struct loktfs_path *p,
 	snprintf(h->name, sizeof(h->name), "%s", p->name);
 	snprintf(h->lock_id, sizeof(h->lock_id), "%s", res.lock.lock_id);
 	h->created = !res.renewed;
+	h->who = who;
 	fi->fh = (uintptr_t)h;
 	return 0;
 }
@@ -255,20 +257,35 @@ int loktfs_read(const char *path, char *buf, size_t size, off_t off,
 	return (int)size;
 }
 
-/* A write that is not a duration: give back what this open took, so a
- * failed `echo garbage > locks/x` leaves the store as it was. */
-static int refuse_text(struct handle *h, const struct lokt_who *who)
+/* Give back the lock or freeze this open made, if it made one. */
+static void give_back(struct handle *h, const struct lokt_who *who)
 {
 	struct lokt_store *s = loktfs_get()->store;
 	struct lokt_result res;
 
-	h->failed = true;
 	if (h->created && h->kind == LOKT_LOCK)
 		lokt_release(s, h->name, who, h->lock_id, 0, &res);
 	else if (h->created)
 		lokt_unfreeze(s, h->name, who, false, &res);
 	h->created = false;
+}
+
+/* A write that is not a duration: give back what this open took, so a
+ * failed `echo garbage > locks/x` leaves the store as it was. */
+static int refuse_text(struct handle *h, const struct lokt_who *who)
+{
+	h->failed = true;
+	give_back(h, who);
 	return -EINVAL;
+}
+
+void loktfs_create_undo(struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+
+	if (h)
+		give_back(h, &h->who);
+	loktfs_release(NULL, fi);
 }
 
 /* Apply the text written so far, once it is a whole duration. */

@@ -90,6 +90,10 @@ int loktfs_utimens(const char *path, const struct timespec tv[2],
 		   struct fuse_file_info *fi);
 int loktfs_unlink(const char *path);
 int loktfs_release(const char *path, struct fuse_file_info *fi);
+/* A create whose reply could not be made or could not reach its caller:
+ * what the open took is given back (the caller saw it fail), then the
+ * handle is released. */
+void loktfs_create_undo(struct fuse_file_info *fi);
 
 /* keeper.c: the daemon keeps the leases of the locks taken through the
  * mount (a store with leases: etcd), and releases each when its holder

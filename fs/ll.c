@@ -494,15 +494,18 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -r);
 		return;
 	}
+	/* The open fails if its entry cannot be made, or its caller is gone
+	 * (interrupted): what it took is given back, so that a failed open
+	 * leaves the store as it was. */
 	r = make_entry(parent, name, path, &e);
 	if (r < 0) {
-		loktfs_release(path, fi);
+		loktfs_create_undo(fi);
 		fuse_reply_err(req, -r);
 		return;
 	}
 	fi->direct_io = 1;
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		loktfs_release(path, fi);
+		loktfs_create_undo(fi);
 		node_forget(e.ino, 1);
 	}
 }
