@@ -55,6 +55,11 @@ LOKT_API const char *lokt_strerror(int r)
 	case LOKT_E_MODE:
 		return "held in another mode (exclusive, shared, or a "
 		       "semaphore of another size)";
+	case LOKT_E_NO_KEEPER:
+		return "lokt-keeper, which keeps the lease of an etcd lock "
+		       "once lokt has exited, could not be run (" LOKT_LIBEXECDIR
+		       "/lokt-keeper, or $LOKT_KEEPER); run lokt doctor to see "
+		       "why, reinstall lokt, or hold the lock with lokt guard";
 	}
 	/* strerror() of glibc returns a static string for every known errno
 	 * (and "Unknown error N" from a thread-local buffer otherwise). */
@@ -102,6 +107,7 @@ LOKT_API int lokt_errno(int r)
 	case LOKT_E_CORRUPT:
 	case LOKT_E_FOREIGN:
 	case LOKT_E_UNAVAILABLE:
+	case LOKT_E_NO_KEEPER:
 		return EIO;
 	case LOKT_E_NO_ETCD:
 		return EPROTONOSUPPORT;

@@ -84,6 +84,9 @@ enum lokt_outcome {
 			size, shared holders against a semaphore, or
 			exclusively against a semaphore (result->other
 			says how it is held) */
+	LOKT_E_NO_KEEPER, /* an etcd:// root, and lokt-keeper (which keeps
+			     a lock's lease once lokt has exited) could not
+			     be run: not installed, not executable */
 };
 
 /* Short phrase for a result: lokt_outcome names or strerror(-r). */
@@ -95,7 +98,8 @@ int lokt_exit_code(int r);
 
 /* errno for the mount (positive): EBUSY held/frozen/timeout, ENOENT not
  * found, EPERM not owner, EINVAL bad name, EPROTO future version, EIO
- * corrupt or foreign file, ESTALE lost, EREMOTE netfs, EINTR canceled;
+ * corrupt or foreign file, no answer, no keeper, ESTALE lost, EREMOTE
+ * netfs, EINTR canceled;
  * -r for -errno. */
 int lokt_errno(int r);
 

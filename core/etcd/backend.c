@@ -1098,7 +1098,9 @@ static const char *keeper_path(void)
  * Between fork and exec only async-signal-safe calls: the caller may have
  * threads (loktfs). We wait for the exec itself, not for the keeper to
  * load its libraries: a close-on-exec pipe is closed by a successful
- * exec, or carries the errno of a failed one. */
+ * exec, or carries the errno of a failed one. An exec that failed is
+ * -LOKT_E_NO_KEEPER (its errno alone, "No such file or directory", said
+ * nothing of what was missing; lokt doctor names the path and errno). */
 static int keeper_start(struct lokt_store *s, const char *name,
 			const struct lokt_record *rec, int64_t lease,
 			int *ret_tell)
@@ -1167,7 +1169,9 @@ static int keeper_start(struct lokt_store *s, const char *name,
 	close(pfd[0]);
 	if (n > 0 || pid < 0) {
 		close(tell[1]);
-		return -(err ? err : EIO);
+		return n > 0 && pid > 0 && err != EAGAIN && err != ENOMEM ?
+			       -LOKT_E_NO_KEEPER :
+			       -(err ? err : EIO);
 	}
 	*ret_tell = tell[1];
 	return 0;

@@ -93,8 +93,15 @@ done
 expect_exit 0 "status lists the store again" "$LOKT" status
 expect_exit 0 "doctor: the cluster is healthy" "$LOKT" doctor
 contains "$OUT" "OK    etcd_keeper" "... and lokt-keeper is there"
-# Without lokt-keeper, lokt lock fails with the exec's errno alone:
-# doctor names it.
+# Without lokt-keeper, lokt lock fails saying what is missing (it said
+# "No such file or directory" alone), takes nothing, and doctor names the
+# path and why.
+expect_exit 1 "lokt lock, lokt-keeper missing: exit 1" \
+	env LOKT_KEEPER="$T/no-such-keeper" "$LOKT" lock nk
+contains "$ERR" "lokt-keeper, which keeps the lease of an etcd lock" \
+	"... saying lokt-keeper could not be run"
+contains "$ERR" "run lokt doctor" "... and what to do"
+expect_exit 3 "... and nk was not taken" "$LOKT" exists nk
 expect_exit 1 "doctor, lokt-keeper missing: exit 1" \
 	env LOKT_KEEPER="$T/no-such-keeper" "$LOKT" doctor
 contains "$OUT" "FAIL  etcd_keeper" "... FAIL etcd_keeper"

@@ -295,6 +295,11 @@ Test(errors, mapping)
 		{ -LOKT_E_NETFS, 1, EREMOTE },
 		{ -LOKT_E_CANCELED, 1, EINTR },
 		{ -LOKT_E_FOREIGN, 1, EIO },
+		{ -LOKT_E_NO_ETCD, 1, EPROTONOSUPPORT },
+		{ -LOKT_E_BAD_ROOT, 1, EINVAL },
+		{ -LOKT_E_UNAVAILABLE, 1, EIO },
+		{ -LOKT_E_MODE, 2, EBUSY },
+		{ -LOKT_E_NO_KEEPER, 1, EIO },
 		{ -ENOENT, 1, ENOENT },
 		{ -EACCES, 1, EACCES },
 		{ -ENOSPC, 1, ENOSPC },
@@ -314,8 +319,8 @@ Test(errors, mapping)
 
 Test(errors, phrases_are_distinct)
 {
-	for (int a = LOKT_E_HELD; a <= LOKT_E_FOREIGN; a++)
-		for (int b = a + 1; b <= LOKT_E_FOREIGN; b++)
+	for (int a = LOKT_E_HELD; a <= LOKT_E_NO_KEEPER; a++)
+		for (int b = a + 1; b <= LOKT_E_NO_KEEPER; b++)
 			cr_expect_str_neq(lokt_strerror(-a), lokt_strerror(-b));
 }
 
