@@ -32,38 +32,9 @@
 
 #define ANCESTRY_MAX 4096 /* steps up a ppid chain before giving up */
 
-/* Read up to size-1 bytes of a /proc file, NUL-terminate. Length or
- * -errno; a vanished process is -ESRCH. */
-static ssize_t read_small(const char *path, char *buf, size_t size)
-{
-	size_t len = 0;
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	while (len + 1 < size) {
-		n = read(fd, buf + len, size - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			n = errno == ESRCH ? -ESRCH : -errno;
-			close(fd);
-			return n;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	return (ssize_t)len;
-}
-
 /* One read(2) of a /proc file into buf (size-1 bytes at most),
- * NUL-terminated: /proc/<pid>/stat, comm and cmdline hand over as much as
- * fits in the first read, so a second read would only say end of file.
+ * NUL-terminated: /proc/<pid>/stat, cmdline and environ hand over as much
+ * as fits in the first read, so a second read would only say end of file.
  * Length or -errno; a vanished process is -ESRCH. */
 static ssize_t read_proc_once(const char *path, char *buf, size_t size)
 {
@@ -86,8 +57,10 @@ static ssize_t read_proc_once(const char *path, char *buf, size_t size)
 
 /* The fields of /proc/<pid>/stat we use. comm (field 2) is in parentheses
  * and may itself contain spaces and ')', so the fields after it are found
- * from the LAST ')'. */
+ * from the LAST ')'. It is the task's comm unescaped, as /proc/<pid>/comm
+ * gives it (without the newline): one read for both. */
 struct proc_stat {
+	char comm[64];	/* field 2 */
 	char state;	/* field 3 */
 	pid_t ppid;	/* field 4 */
 	uint64_t start; /* field 22 */
@@ -107,8 +80,11 @@ static int read_stat(pid_t pid, struct proc_stat *ret)
 	if (n < 0)
 		return (int)n;
 	p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
+	end = strchr(buf, '(');
+	if (!p || p[1] != ' ' || !end || end > p)
 		return -EIO;
+	snprintf(ret->comm, sizeof(ret->comm), "%.*s", (int)(p - end - 1),
+		 end + 1);
 	p += 2;
 	ret->state = *p;
 	/* p is at field 3; walk to fields 4 and 22. */
@@ -459,10 +435,17 @@ static int fill_names(struct lokt_who *w, const char *owner, const char *agent)
 	return agent ? copy_str(w->agent_id, sizeof(w->agent_id), agent) : 0;
 }
 
-static int fill_holder(pid_t holder, struct lokt_who *w)
+/* The holder and its start time: read from /proc, unless known (start:
+ * read with the holder's stat just before). */
+static int fill_holder(pid_t holder, const uint64_t *start,
+		       struct lokt_who *w)
 {
 	lokt__hostname(w->host, sizeof(w->host));
 	w->pid = holder;
+	if (start) {
+		w->pid_start = *start;
+		return 0;
+	}
 	return lokt__pid_start(holder, &w->pid_start);
 }
 
@@ -475,7 +458,7 @@ LOKT_API int lokt_who_self(pid_t holder, struct lokt_who *ret)
 
 	r = fill_names(&w, owner, agent);
 	if (r == 0)
-		r = fill_holder(holder, &w);
+		r = fill_holder(holder, NULL, &w);
 	if (r < 0)
 		return r;
 	/* pid 1 is some init in every pid namespace: no start time, so that
@@ -542,23 +525,21 @@ static bool is_shell(pid_t pid, const char *comm)
 LOKT_API int lokt_who_caller(pid_t caller, uid_t uid, struct lokt_who *ret)
 {
 	struct lokt_who w = {.uid = uid};
-	char path[64], comm[64], *env;
 	const char *owner = NULL, *agent = NULL;
+	struct proc_stat st;
 	pid_t holder = caller;
-	ssize_t n, envlen;
+	bool self_holds = true;
+	char path[64], *env;
+	ssize_t envlen;
 	int r;
 
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)caller);
-	n = caller > 0 ? read_proc_once(path, comm, sizeof(comm)) : -ESRCH;
-	if (n < 0)
-		return (int)n;
-	comm[strcspn(comm, "\n")] = '\0';
-	if (!is_shell(caller, comm)) {
-		r = lokt__pid_parent(caller, &holder);
-		if (r < 0)
-			return r;
-		if (holder <= 0) /* the caller is init: it holds */
-			holder = caller;
+	/* The caller's comm, parent and start time, in one read. */
+	r = read_stat(caller, &st);
+	if (r < 0)
+		return r;
+	if (!is_shell(caller, st.comm) && st.ppid > 0) {
+		holder = st.ppid; /* not init: its parent holds */
+		self_holds = false;
 	}
 
 	/* The environment at exec time, which is what a user set with
@@ -568,7 +549,7 @@ LOKT_API int lokt_who_caller(pid_t caller, uid_t uid, struct lokt_who *ret)
 	if (!env)
 		return -ENOMEM;
 	snprintf(path, sizeof(path), "/proc/%d/environ", (int)caller);
-	envlen = read_small(path, env, 256 * 1024);
+	envlen = read_proc_once(path, env, 256 * 1024);
 	if (envlen > 0) {
 		owner = env_lookup(env, (size_t)envlen, "LOKT_OWNER");
 		agent = env_lookup(env, (size_t)envlen, "LOKT_AGENT_ID");
@@ -576,7 +557,7 @@ LOKT_API int lokt_who_caller(pid_t caller, uid_t uid, struct lokt_who *ret)
 	r = fill_names(&w, owner, agent);
 	free(env);
 	if (r == 0)
-		r = fill_holder(holder, &w);
+		r = fill_holder(holder, self_holds ? &st.start : NULL, &w);
 	if (r < 0)
 		return r;
 	*ret = w;

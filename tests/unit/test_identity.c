@@ -599,6 +599,42 @@ Test(who, caller_script_is_a_shell)
 	free(script);
 }
 
+/* The caller's comm is read from its stat, between the first '(' and the
+ * last ')': a process that calls itself "bash" is a shell and holds (with
+ * its own start time, from the same read), one that calls itself
+ * "x) (bash" is not, and its parent holds. */
+static pid_t spawn_named(const char *comm)
+{
+	pid_t pid = fork();
+
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_NAME, comm);
+		for (;;)
+			pause();
+	}
+	wait_comm(pid, comm);
+	return pid;
+}
+
+Test(who, caller_comm_from_stat)
+{
+	pid_t shell = spawn_named("bash"), other = spawn_named("x) (bash");
+	uint64_t start;
+	struct lokt_who w;
+
+	cr_assert_eq(lokt_who_caller(shell, 0, &w), 0);
+	cr_expect_eq(w.pid, shell, "comm \"bash\": the caller holds");
+	cr_assert_eq(lokt__pid_start(shell, &start), 0);
+	cr_expect_eq(w.pid_start, start);
+	cr_assert_eq(lokt_who_caller(other, 0, &w), 0);
+	cr_expect_eq(w.pid, getpid(), "comm \"x) (bash\": its parent holds");
+	cr_assert_eq(lokt__pid_start(getpid(), &start), 0);
+	cr_expect_eq(w.pid_start, start);
+	kill_reap(shell);
+	kill_reap(other);
+}
+
 /* lokt_user_of answers as getpwuid_r does for every user the database
  * lists (core/users.c reads /etc/passwd itself where NSS would answer
  * from it alone: its parse must agree with glibc's), twice (the second
