@@ -93,7 +93,7 @@ static int freeze_in(struct lokt_txn *t, void *ud)
 	if (r < 0 && r != -LOKT_E_NOT_FOUND)
 		return r;
 	if (r == 0 && (cur.future || cur.stale == LOKT_LIVE)) {
-		if (cur.future || strcmp(cur.rec.owner, f->who->owner)) {
+		if (cur.future || !lokt__owns(&cur.rec, f->who)) {
 			ret->other = cur;
 			ret->have_other = true;
 			return cur.future ? -LOKT_E_FUTURE_VERSION :
@@ -160,7 +160,7 @@ static int unfreeze_decide(const struct lokt_who *who, bool force,
 		reason = "corrupt";
 	} else if (cur->stale != LOKT_LIVE) {
 		reason = lokt_stale_name(cur->stale);
-	} else if (strcmp(cur->rec.owner, who->owner)) {
+	} else if (!lokt__owns(&cur->rec, who)) {
 		if (!force)
 			goto refuse;
 		event = "force-unfreeze";

@@ -357,6 +357,21 @@ LOKT_API bool lokt_is_detached(const struct lokt_record *rec)
 	return rec->pid == LOKT_DETACHED_PID;
 }
 
+/* Does who own rec: may it release the lock, renew it, extend or lift
+ * the freeze? The same owner name; through a mount (who->via "loktfs"),
+ * where one daemon acts for every user, also the record's uid, unless the
+ * caller is root: the owner name there is a claim (LOKT_OWNER in the
+ * caller's environment), the uid the kernel's word (loktfs(8),
+ * SECURITY). A record whose uid is not known is only root's, there. */
+bool lokt__owns(const struct lokt_record *rec, const struct lokt_who *who)
+{
+	if (strcmp(rec->owner, who->owner) != 0)
+		return false;
+	if (!who->via || strcmp(who->via, "loktfs") != 0 || who->uid == 0)
+		return true;
+	return rec->uid >= 0 && (uid_t)rec->uid == who->uid;
+}
+
 bool lokt__holds(const struct lokt_record *rec, const struct lokt_who *who)
 {
 	/* An agent id is a name anyone may read in the lock file, not a
@@ -366,8 +381,8 @@ bool lokt__holds(const struct lokt_record *rec, const struct lokt_who *who)
 	if (rec->agent_id[0] && who->agent_id[0])
 		return strcmp(rec->agent_id, who->agent_id) == 0 &&
 		       (rec->uid < 0 || (uid_t)rec->uid == who->uid);
-	if (strcmp(rec->host, who->host) != 0 ||
-	    strcmp(rec->owner, who->owner) != 0 || rec->pid > INT32_MAX)
+	if (strcmp(rec->host, who->host) != 0 || !lokt__owns(rec, who) ||
+	    rec->pid > INT32_MAX)
 		return false;
 	return lokt__is_descendant(who->pid, (pid_t)rec->pid, rec->pid_start);
 }

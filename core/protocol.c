@@ -667,7 +667,7 @@ static int release_decide(const struct lokt_who *who, const char *lock_id,
 			goto refuse;
 		event = "corrupt-break";
 		reason = "corrupt";
-	} else if (!strcmp(cur->rec.owner, who->owner)) {
+	} else if (lokt__owns(&cur->rec, who)) {
 		if (cur->stale != LOKT_LIVE)
 			reason = lokt_stale_name(cur->stale);
 	} else if (cur->stale != LOKT_LIVE && breaking) {

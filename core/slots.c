@@ -551,7 +551,7 @@ static int release_some(struct lokt_txn *t, const struct lokt_who *who,
 			first = hi;
 			any = true;
 		}
-		if (!strcmp(g->h[i].owner, who->owner))
+		if (lokt__owns(&g->h[i], who))
 			gate_remove_one(t, who, cur, g, i, "release", ret);
 		else if (hi.stale != LOKT_LIVE &&
 			 (flags & (LOKT_RELEASE_BREAK_STALE |

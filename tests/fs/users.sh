@@ -43,6 +43,35 @@ expect_exit 0 "cat locks/x as $U" as_user cat "$L/x"
 [ "$(jfield pid <<<"$OUT")" = "$rootsh" ] && ok "$U reads root's record (pid $rootsh)" ||
 	not_ok "$U reads pid '$(jfield pid <<<"$OUT")'"
 expect_exit 0 "x is still held by root" "$LOKT" exists x
+# An owner name is a claim anyone can make (LOKT_OWNER): through the mount
+# the uid tells users apart. The second user calling itself root can
+# neither release nor renew root's lock, nor extend or lift root's freeze,
+# nor release root's place in a semaphore (it could all of these before).
+spoof_errno() {
+	local want=$1 desc=$2
+	shift 2
+	as_user env LOKT_OWNER=root "$PY" "$T/errno.py" "$@" >"$T/errno.out" 2>&1
+	GOT=$(cat "$T/errno.out")
+	[ "$GOT" = "$want" ] && ok "$desc: $1 -> $want" || not_ok "$desc: $1 (want $want, got $GOT)"
+}
+x_before=$(cat "$LOKT_ROOT/locks/x.json")
+spoof_errno EPERM "$U with LOKT_OWNER=root removes root's live x" unlink "$L/x"
+spoof_errno EBUSY "$U with LOKT_OWNER=root writes 5m to root's x" write "$L/x" 5m
+check "root's x is as it was" test "$(cat "$LOKT_ROOT/locks/x.json")" = "$x_before"
+expect_exit 0 "root freezes fz for an hour" "$LOKT" freeze fz --ttl 1h -q
+fz_before=$(cat "$LOKT_ROOT/freezes/fz.json")
+spoof_errno EBUSY "$U with LOKT_OWNER=root writes 1s to root's freeze" append "$M/freezes/fz" 1s
+spoof_errno EPERM "$U with LOKT_OWNER=root lifts root's freeze" unlink "$M/freezes/fz"
+check "root's freeze is as it was" test "$(cat "$LOKT_ROOT/freezes/fz.json")" = "$fz_before"
+expect_exit 0 "root unfreezes fz" "$LOKT" unfreeze fz -q
+bash -c 'touch "$0/slots/3/sem" || exit 1; exec sleep 300' "$M" &
+rootsem=$!
+at_exit "kill_child KILL $rootsem"
+if wait_for 30 "$LOKT" exists sem; then ok "root's shell holds a place of sem (3 slots)"; else not_ok "root's shell did not take a place of sem"; fi
+spoof_errno EPERM "$U with LOKT_OWNER=root removes root's place of sem" unlink "$M/slots/3/sem"
+expect_exit 0 "root still holds its place of sem" "$LOKT" exists sem
+kill_child KILL "$rootsem"
+wait "$rootsem" 2>/dev/null
 
 # The second user's own lock, held by its own shell.
 # (setpriv itself, not the as_user function: a function in the background
