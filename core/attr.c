@@ -74,6 +74,16 @@ static bool slot_matches(const struct slot *c, const struct stat *st)
 	       same_time(&c->ctime, &st->st_ctim) && c->ino != 0;
 }
 
+bool lokt__attr_kept(const struct stat *st)
+{
+	bool kept;
+
+	pthread_mutex_lock(&cache_lock);
+	kept = slot_matches(slot_of(st), st);
+	pthread_mutex_unlock(&cache_lock);
+	return kept;
+}
+
 static void fill(struct lokt_attr *ret, const struct stat *st, int64_t uid,
 		 const struct timespec *acquired)
 {
@@ -97,6 +107,10 @@ static int attr_read(struct lokt_store *s, enum lokt_kind kind,
 	char *buf;
 	int r;
 
+	/* The age is the file's when it is read: a thread that stalls
+	 * between the read and the judgement must not make a young file's
+	 * parse look settled. */
+	lokt__now(&now);
 	r = lokt__file_read(s, kind, name, &buf, &len, &st);
 	if (r < 0)
 		return r;
@@ -105,8 +119,9 @@ static int attr_read(struct lokt_store *s, enum lokt_kind kind,
 	meta.size = st.st_size;
 	lokt__attr_of(buf, len, &meta, ret);
 	free(buf);
-	lokt__now(&now);
-	if (lokt__ms_between(&st.st_ctim, &now) < CACHE_AGE_MS)
+	if (lokt__test_pause)
+		lokt__test_pause("attr-read");
+	if (lokt__ms_between(&now, &st.st_ctim) < CACHE_AGE_MS)
 		return 0; /* racily clean: not kept */
 	pthread_mutex_lock(&cache_lock);
 	c = slot_of(&st);

@@ -217,4 +217,18 @@ int lokt__ensure_root(const char *root);
  * relative to the root's fd, and refuses what is not a directory. */
 int lokt__ensure_dirs(const char *root);
 
+/* ---- caches of parsed files (attr.c, users.c): for tests -------------- */
+
+/* NULL but in tests: called between reading a file and judging whether
+ * it was old enough for its parse to be kept ("attr-read": a record,
+ * "users-read": nsswitch.conf and /etc/passwd), where a test stalls as a
+ * preempted thread would. */
+extern void (*lokt__test_pause)(const char *where);
+
+/* Is the parse of the record of stat st kept (attr.c)? */
+bool lokt__attr_kept(const struct stat *st);
+
+/* Is the parse of /etc/passwd kept (users.c)? */
+bool lokt__users_kept(void);
+
 #endif /* LOKT_INTERNAL_H */

@@ -20,8 +20,10 @@
  * compares device, inode, size, mtime and ctime with the parse. Every
  * change to a file sets its ctime to the present; a change within the
  * clock tick of the parse could keep all five, so a parse is kept only
- * when both ctimes were at least a second old when it was made ("racily
- * clean", as in attr.c); a younger one answers that once, and the next
+ * when both ctimes were at least a second old before the files were
+ * stat'ed and read ("racily clean", as in attr.c; measured after the
+ * parse, a parse that took a second would have kept what a change in
+ * its first tick made stale); a younger one answers that once, and the next
  * answer parses again. Any other nsswitch.conf, and a uid /etc/passwd
  * does not have (LDAP, systemd-homed and systemd's dynamic users), ask
  * getpwuid_r each time, as before. nscd, where it runs, is not asked:
@@ -91,12 +93,13 @@ static bool same_id(const struct file_id *a, const struct file_id *b)
 	       a->ctime.tv_nsec == b->ctime.tv_nsec;
 }
 
-static bool old_enough(const struct file_id *id)
-{
-	struct timespec now;
+void (*lokt__test_pause)(const char *where);
 
-	lokt__now(&now);
-	return lokt__ms_between(&now, &id->ctime) >= RACY_MS;
+/* Was the file id says at least RACY_MS old at `when` (before it was
+ * stat'ed and read)? */
+static bool old_enough(const struct file_id *id, const struct timespec *when)
+{
+	return lokt__ms_between(when, &id->ctime) >= RACY_MS;
 }
 
 /* The bytes of path, read in one go from the file id says (it may have
@@ -251,9 +254,14 @@ fail:
 static const struct user *kept_user(uid_t uid)
 {
 	struct file_id conf, pw;
+	struct timespec when;
 	struct stat st;
 	size_t lo, hi;
 
+	/* The files' age is judged as of before they are read: a parse that
+	 * stalls (a large file, a preempted thread) must not make a file
+	 * changed just before it look settled. */
+	lokt__now(&when);
 	if (stat(NSSWITCH, &st) < 0)
 		return NULL;
 	id_of(&st, &conf);
@@ -270,7 +278,9 @@ static const struct user *kept_user(uid_t uid)
 		users.files = files_first(&conf) && parse_passwd(&pw);
 		users.conf = conf;
 		users.pw = pw;
-		users.kept = old_enough(&conf) && old_enough(&pw);
+		if (lokt__test_pause)
+			lokt__test_pause("users-read");
+		users.kept = old_enough(&conf, &when) && old_enough(&pw, &when);
 	}
 	if (!users.files)
 		return NULL;
@@ -285,6 +295,16 @@ static const struct user *kept_user(uid_t uid)
 			hi = mid;
 	}
 	return lo < users.n && users.v[lo].uid == uid ? &users.v[lo] : NULL;
+}
+
+bool lokt__users_kept(void)
+{
+	bool kept;
+
+	pthread_mutex_lock(&users.lock);
+	kept = users.kept;
+	pthread_mutex_unlock(&users.lock);
+	return kept;
 }
 
 static void users_lock(void)

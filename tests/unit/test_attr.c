@@ -93,3 +93,31 @@ Test(attr, rewrite_in_place_same_size_shows_at_once)
 	cr_assert_eq(lokt_get_attr(fx.s, LOKT_LOCK, "x", &a), 0);
 	cr_expect_eq(a.uid, 1003);
 }
+
+/* A record read while young is not kept, however long the reader then
+ * takes to judge it (a thread preempted there, lokt__test_pause): its age
+ * is taken before the read. Judged after a stall of a second it looked
+ * settled, and a rewrite in the tick of the read would not have shown. */
+static void stall(const char *where)
+{
+	if (!strcmp(where, "attr-read"))
+		nanosleep(&settle, NULL);
+}
+
+Test(attr, age_judged_as_of_the_read)
+{
+	struct lokt_attr a;
+	char path[PATH_MAX];
+	struct stat st;
+
+	fx_path(path, sizeof(path), "root/locks/x.json");
+	write_in_place(1);
+	lokt__test_pause = stall;
+	cr_assert_eq(lokt_get_attr(fx.s, LOKT_LOCK, "x", &a), 0);
+	lokt__test_pause = NULL;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_not(lokt__attr_kept(&st), "read young, stalled: not kept");
+	/* Read once it is settled: kept (what the check above would miss). */
+	cr_assert_eq(lokt_get_attr(fx.s, LOKT_LOCK, "x", &a), 0);
+	cr_expect(lokt__attr_kept(&st), "read settled: kept");
+}

@@ -675,3 +675,33 @@ Test(users, as_getpwuid_r)
 				  &gid),
 		     -ENOENT);
 }
+
+/* The user database read while /etc/passwd is young is not kept, however
+ * long the parse then takes (a stall, lokt__test_pause): its age is taken
+ * before the files are read. Judged after the parse, a parse that took a
+ * second kept what a change in its first clock tick made stale. The file
+ * is made young by a chmod to its own mode (its ctime only). */
+static void stall_users(const char *where)
+{
+	const struct timespec t = { 1, 200 * 1000 * 1000 };
+
+	if (!strcmp(where, "users-read"))
+		nanosleep(&t, NULL);
+}
+
+Test(users, age_judged_as_of_the_read)
+{
+	char name[LOKT_STR_MAX];
+	struct stat st;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to touch /etc/passwd's ctime");
+	cr_assert_eq(stat("/etc/passwd", &st), 0);
+	cr_assert_eq(chmod("/etc/passwd", st.st_mode & 07777), 0);
+	lokt__test_pause = stall_users;
+	cr_assert_eq(lokt_user_of(0, name, sizeof(name), NULL), 0);
+	lokt__test_pause = NULL;
+	cr_expect_not(lokt__users_kept(), "read young, stalled: not kept");
+	cr_assert_eq(lokt_user_of(0, name, sizeof(name), NULL), 0);
+	cr_expect(lokt__users_kept(), "read settled: kept");
+}
