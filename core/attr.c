@@ -39,48 +39,103 @@
 
 /* How old a record's ctime must be for its parse to be kept (see DESIGN). */
 #define CACHE_AGE_MS 1000
-/* Entries, direct-mapped by inode: 4096 * 64 bytes. */
-#define CACHE_SLOTS 4096
+/* The table: one entry per file (device and inode), open addressing. It
+ * starts at TAB_MIN entries and doubles when three quarters full, up to
+ * TAB_MAX (10 MiB: 131,072 entries of 80 bytes); full at that size, it is
+ * emptied and starts again. A listing reads every record, so a table
+ * smaller than the store (it was 4,096 entries, direct-mapped) lost each
+ * entry before the next listing came back to it: `ls -l` of 10,000 locks
+ * read every record again each time. */
+#define TAB_MIN 4096
+#define TAB_MAX (1u << 17)
+
+size_t lokt__attr_max = TAB_MAX;
 
 struct slot {
 	dev_t dev;
-	ino_t ino;
+	ino_t ino; /* 0: an empty entry */
 	off_t size;
 	struct timespec mtime, ctime;
 	int64_t uid;
 	struct timespec acquired;
 };
 
-static struct slot cache[CACHE_SLOTS];
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	pthread_mutex_t lock;
+	struct slot *v;
+	size_t cap, used; /* cap: 0 or a power of two */
+} tab = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static bool same_time(const struct timespec *a, const struct timespec *b)
 {
 	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
 }
 
+/* The entry of the file st is (whatever it holds), or the empty one where
+ * it would go; NULL when there is no table. With tab.lock held. */
 static struct slot *slot_of(const struct stat *st)
 {
 	uint64_t h = (uint64_t)st->st_ino * 0x9e3779b97f4a7c15ULL ^
 		     (uint64_t)st->st_dev;
+	size_t i;
 
-	return &cache[(h >> 20) % CACHE_SLOTS];
+	if (!tab.cap)
+		return NULL;
+	for (i = (size_t)(h >> 32) & (tab.cap - 1);; i = (i + 1) & (tab.cap - 1))
+		if (tab.v[i].ino == 0 || (tab.v[i].ino == st->st_ino &&
+					  tab.v[i].dev == st->st_dev))
+			return &tab.v[i];
 }
 
 static bool slot_matches(const struct slot *c, const struct stat *st)
 {
-	return c->ino == st->st_ino && c->dev == st->st_dev &&
+	return c && c->ino == st->st_ino && c->dev == st->st_dev &&
 	       c->size == st->st_size && same_time(&c->mtime, &st->st_mtim) &&
 	       same_time(&c->ctime, &st->st_ctim) && c->ino != 0;
+}
+
+/* Room for one more entry: the table made, doubled (its entries placed
+ * again), or at its largest emptied. false when no memory (nothing is
+ * kept then). With tab.lock held. */
+static bool make_room(void)
+{
+	struct slot *old = tab.v, *nv;
+	size_t ocap = tab.cap, ncap;
+
+	if (tab.cap && (tab.used + 1) * 4 <= tab.cap * 3)
+		return true;
+	ncap = tab.cap ? tab.cap * 2 : TAB_MIN;
+	if (ncap > lokt__attr_max && tab.cap) {
+		memset(tab.v, 0, tab.cap * sizeof(*tab.v));
+		tab.used = 0;
+		return true;
+	}
+	nv = calloc(ncap, sizeof(*nv));
+	if (!nv)
+		return false;
+	tab.v = nv;
+	tab.cap = ncap;
+	tab.used = 0;
+	for (size_t i = 0; i < ocap; i++) {
+		if (old[i].ino) {
+			struct stat key = { .st_dev = old[i].dev,
+					    .st_ino = old[i].ino };
+
+			*slot_of(&key) = old[i];
+			tab.used++;
+		}
+	}
+	free(old);
+	return true;
 }
 
 bool lokt__attr_kept(const struct stat *st)
 {
 	bool kept;
 
-	pthread_mutex_lock(&cache_lock);
+	pthread_mutex_lock(&tab.lock);
 	kept = slot_matches(slot_of(st), st);
-	pthread_mutex_unlock(&cache_lock);
+	pthread_mutex_unlock(&tab.lock);
 	return kept;
 }
 
@@ -123,8 +178,16 @@ static int attr_read(struct lokt_store *s, enum lokt_kind kind,
 		lokt__test_pause("attr-read");
 	if (lokt__ms_between(&now, &st.st_ctim) < CACHE_AGE_MS)
 		return 0; /* racily clean: not kept */
-	pthread_mutex_lock(&cache_lock);
+	pthread_mutex_lock(&tab.lock);
 	c = slot_of(&st);
+	if (!c || c->ino == 0) { /* a new entry */
+		if (!make_room()) {
+			pthread_mutex_unlock(&tab.lock);
+			return 0;
+		}
+		c = slot_of(&st);
+		tab.used++;
+	}
 	*c = (struct slot){ .dev = st.st_dev,
 			    .ino = st.st_ino,
 			    .size = st.st_size,
@@ -132,7 +195,7 @@ static int attr_read(struct lokt_store *s, enum lokt_kind kind,
 			    .ctime = st.st_ctim,
 			    .uid = ret->uid,
 			    .acquired = ret->acquired };
-	pthread_mutex_unlock(&cache_lock);
+	pthread_mutex_unlock(&tab.lock);
 	return 0;
 }
 
@@ -155,14 +218,14 @@ int lokt__dir_attr(struct lokt_store *s, enum lokt_kind kind,
 		return errno == ENOENT ? -LOKT_E_NOT_FOUND : -errno;
 	if (!S_ISREG(st.st_mode))
 		return -LOKT_E_FOREIGN;
-	pthread_mutex_lock(&cache_lock);
+	pthread_mutex_lock(&tab.lock);
 	c = slot_of(&st);
 	if (slot_matches(c, &st)) {
 		hit = true;
 		uid = c->uid;
 		acquired = c->acquired;
 	}
-	pthread_mutex_unlock(&cache_lock);
+	pthread_mutex_unlock(&tab.lock);
 	if (!hit)
 		return attr_read(s, kind, name, ret);
 	fill(ret, &st, uid, &acquired);

@@ -228,6 +228,10 @@ extern void (*lokt__test_pause)(const char *where);
 /* Is the parse of the record of stat st kept (attr.c)? */
 bool lokt__attr_kept(const struct stat *st);
 
+/* The most entries attr.c's table grows to (a power of two, at least
+ * 4096); tests lower it to see the table emptied when full. */
+extern size_t lokt__attr_max;
+
 /* Is the parse of /etc/passwd kept (users.c)? */
 bool lokt__users_kept(void);
 

@@ -121,3 +121,68 @@ Test(attr, age_judged_as_of_the_read)
 	cr_assert_eq(lokt_get_attr(fx.s, LOKT_LOCK, "x", &a), 0);
 	cr_expect(lokt__attr_kept(&st), "read settled: kept");
 }
+
+/* The table keeps one parse per record, however many there are: a
+ * listing of 7,000 settled records keeps every one (the table grows), and
+ * each answers as its file says. With the table's largest size lowered to
+ * 8,192 entries (7,000 are more than three quarters), it is emptied when
+ * full and goes on keeping what is read after. The direct-mapped table of
+ * 4,096 entries this replaced could keep no more than 4,096. */
+static void many(int n)
+{
+	char path[PATH_MAX], rec[256];
+	int fd, len;
+
+	for (int i = 0; i < n; i++) {
+		len = snprintf(rec, sizeof(rec),
+			       "{\"version\":1,\"name\":\"m%d\",\"owner\":\"o\","
+			       "\"host\":\"elsewhere\",\"pid\":42,\"uid\":%d,"
+			       "\"acquired_ts\":\"2030-01-01T00:00:00Z\"}\n",
+			       i, i);
+		snprintf(path, sizeof(path), "%s/root/locks/m%d.json", fx.dir,
+			 i);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		cr_assert(fd >= 0);
+		cr_assert_eq(write(fd, rec, (size_t)len), len);
+		close(fd);
+	}
+	nanosleep(&settle, NULL);
+}
+
+/* How many of m0..m(n-1) are kept, after reading each (checking it). */
+static int read_all(int n)
+{
+	char path[PATH_MAX], name[32];
+	struct lokt_attr a;
+	struct stat st;
+	int kept = 0;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "m%d", i);
+		cr_assert_eq(lokt_get_attr(fx.s, LOKT_LOCK, name, &a), 0);
+		cr_expect_eq(a.uid, i, "m%d answers as its file says", i);
+	}
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/root/locks/m%d.json", fx.dir,
+			 i);
+		cr_assert_eq(stat(path, &st), 0);
+		kept += lokt__attr_kept(&st);
+	}
+	return kept;
+}
+
+Test(attr, keeps_every_record_of_a_listing)
+{
+	many(7000);
+	cr_expect_eq(read_all(7000), 7000);
+	cr_expect_eq(read_all(7000), 7000, "and again, from the table");
+}
+
+Test(attr, emptied_when_full)
+{
+	lokt__attr_max = 8192;
+	many(7000);
+	/* Emptied at the 6,145th entry (three quarters of 8,192). */
+	cr_expect_eq(read_all(7000), 7000 - 6144);
+	read_all(7000); /* every answer still the file's */
+}
