@@ -131,23 +131,38 @@ static int entry_path(const char *path, struct loktfs_path *p)
  * would judge it for the caller's own open (the daemon runs as root, so
  * the kernel does not judge it for us): owner, then group (primary or
  * supplementary), then others; root may. */
+/* Is gid one of the caller's supplementary groups? All of them: a caller
+ * may have up to NGROUPS_MAX (65,536), and one past the first 64 counts
+ * as it does for the kernel. */
+static bool caller_in_group(gid_t gid)
+{
+	gid_t small[64], *v = small;
+	int n, cap = 64;
+	bool in = false;
+
+	n = loktfs_getgroups(cap, v);
+	if (n > cap) {
+		v = malloc((size_t)n * sizeof(*v));
+		cap = n;
+		n = v ? loktfs_getgroups(cap, v) : -1;
+	}
+	for (int i = 0; i < n && i < cap && !in; i++)
+		in = v[i] == gid;
+	if (v != small)
+		free(v);
+	return in;
+}
+
 static bool may_read(const struct stat *st)
 {
 	const struct fuse_ctx *ctx = loktfs_ctx();
-	gid_t groups[64];
-	int n;
 
 	if (ctx->uid == 0)
 		return true;
 	if (ctx->uid == st->st_uid)
 		return st->st_mode & S_IRUSR;
-	if (ctx->gid == st->st_gid)
+	if (ctx->gid == st->st_gid || caller_in_group(st->st_gid))
 		return st->st_mode & S_IRGRP;
-	n = loktfs_getgroups(sizeof(groups) / sizeof(*groups), groups);
-	for (int i = 0; i < n && i < (int)(sizeof(groups) / sizeof(*groups));
-	     i++)
-		if (groups[i] == st->st_gid)
-			return st->st_mode & S_IRGRP;
 	return st->st_mode & S_IROTH;
 }
 

@@ -38,6 +38,23 @@ chmod 0644 "$log"
 got=$(stat -c %a "$M/audit")
 [ "$got" = 444 ] && ok "a 0644 log shows as 0444" || not_ok "a 0644 log shows as $got"
 user_errno OK "$U reads a log made readable to all" read "$M/audit"
+# A log its group may read: for a caller of that group, however many
+# supplementary groups it has (the mount looked at the first 64 only).
+chgrp 59970 "$log"
+chmod 0640 "$log"
+groups_errno() { # WANT DESC GROUPS
+	setpriv --reuid="$UID2" --regid="$GID2" --groups="$3" \
+		env -u LOKT_OWNER -u LOKT_AGENT_ID HOME=/ \
+		"$PY" "$T/errno.py" read "$M/audit" >"$T/errno.out" 2>&1
+	GOT=$(cat "$T/errno.out")
+	[ "$GOT" = "$1" ] && ok "$2: read -> $1" || not_ok "$2: read (want $1, got $GOT)"
+}
+groups_errno OK "$U with the log's group 70th of 70 groups reads /audit" \
+	"$(seq -s, 59901 59970)"
+groups_errno EACCES "$U with 69 groups, not the log's, is refused /audit" \
+	"$(seq -s, 59901 59969)"
+groups_errno OK "$U with the log's group alone reads /audit" 59970
+chgrp 0 "$log"
 chmod 0600 "$log"
 
 # ---- audit.log swapped for a symlink to a root-only file
