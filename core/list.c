@@ -197,6 +197,15 @@ void lokt__attr_of(const char *buf, size_t len, const struct lokt_meta *meta,
 		memset(&rec, 0, sizeof(rec));
 		rec.uid = -1;
 	}
+	if (r == 0 && lokt__is_gate(&rec)) {
+		/* Several holders, one record (slots.c): the uid of the
+		 * first to come, the record's own being nobody's. */
+		struct gate *g = malloc(sizeof(*g));
+
+		if (g && lokt__gate_parse(buf, len, g) == 0 && g->n > 0)
+			rec.uid = g->h[0].uid;
+		free(g);
+	}
 	if (rec.uid < 0)
 		rec.uid = meta->uid;
 	ret->uid = rec.uid;

@@ -77,9 +77,14 @@ wait "$rootsem" 2>/dev/null
 # (setpriv itself, not the as_user function: a function in the background
 # runs in a subshell, which would become the holder's parent in between.)
 setpriv --reuid="$UID2" --regid="$GID2" --clear-groups env -u LOKT_OWNER -u LOKT_AGENT_ID HOME=/ \
-	bash -c 'touch "$0/y" || exit 1; exec sleep 300' "$L" &
+	bash -c 'touch "$0/y" "$1/shared/sh1" "$1/slots/2/sm" || exit 1; exec sleep 300' "$L" "$M" &
 usersh=$!
 if wait_for 30 "$LOKT" exists y; then ok "$U takes y"; else not_ok "$U could not take y"; fi
+# A shared name and a semaphore: one record of several holders, which
+# the daemon writes; the file is its first holder's.
+wait_for 30 "$LOKT" exists sm
+check "shared/sh1 is $U's (uid $UID2)" test "$(stat -c %u "$M/shared/sh1")" = "$UID2"
+check "slots/2/sm is $U's (uid $UID2)" test "$(stat -c %u "$M/slots/2/sm")" = "$UID2"
 expect_exit 0 "ls -ln locks/ as $U" as_user ls -ln "$L"
 yuid=$(awk '$NF == "y" { print $3 }' <<<"$OUT")
 xuid=$(awk '$NF == "x" { print $3 }' <<<"$OUT")
