@@ -22,9 +22,11 @@
  * read ("racily clean", as git's index calls it). Any later change then
  * gives a ctime in the present, different from the cached one. (A wall
  * clock stepped back by more than CACHE_AGE_MS between two changes of
- * one inode number could defeat this; nothing else.) Our writers never
- * rewrite a record in place anyway (temporary file + link or rename);
- * lokt 1.x writes one after an O_EXCL create, which changes its size.
+ * one inode number could defeat this; and stores made through a shared
+ * mapping of the file after the write that stamped its times, which
+ * change none: nobody maps a record.) Our writers never rewrite a record
+ * in place anyway (temporary file + link or rename); lokt 1.x writes one
+ * after an O_EXCL create, which changes its size.
  */
 #include <errno.h>
 #include <fcntl.h>

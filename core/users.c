@@ -29,6 +29,11 @@
  * getpwuid_r each time, as before. nscd, where it runs, is not asked:
  * the file it would serve from is read instead, as it is now.
  *
+ * What stat cannot show: writes through a shared mapping of the file
+ * (mmap) after the one that set its times; the kernel stamps a page's
+ * first write after writeback, not every store into it. shadow-utils and
+ * vipw write /etc/passwd to a new file and rename it over (a new inode).
+ *
  * A fork while another thread holds the table's lock would leave the
  * child unable to take it: the lock is taken around fork(2)
  * (pthread_atfork), as the allocator's are.
