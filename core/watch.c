@@ -72,6 +72,11 @@ int lokt__watch_drain(int ino, const char *json, int any_wd)
 			    (ev->len && !strcmp(ev->name, json)))
 				hit = true;
 		}
+		/* Room was left for the largest event: the queue was empty
+		 * (a read stops only at the end of it, or at an event that
+		 * does not fit); no read more to hear EAGAIN. */
+		if ((size_t)n + sizeof(*ev) + NAME_MAX + 1 <= sizeof(buf))
+			return hit;
 	}
 	if (n < 0 && errno != EAGAIN)
 		return -errno;
