@@ -10,7 +10,8 @@
  * parsing the record.
  *
  * DESIGN: why the cache is never stale. An entry is keyed on the
- * record's device, inode, size, mtime and ctime, read by fstat of the
+ * record's device, inode, size and ctime (what changes mtime changes
+ * ctime too, to the present), read by fstat of the
  * very descriptor its bytes were read from, and is looked up with a
  * fresh fstatat each call. Every write to a file sets its ctime to the
  * current time, which a user cannot choose (utimensat sets mtime, and
@@ -43,35 +44,45 @@
 #define CACHE_AGE_MS 1000
 /* The table: one entry per file (device and inode), open addressing. It
  * starts at TAB_MIN entries and doubles when three quarters full, up to
- * TAB_MAX (10 MiB: 131,072 entries of 80 bytes); full at that size, it is
- * emptied and starts again. A listing reads every record, so a table
- * smaller than the store (it was 4,096 entries, direct-mapped) lost each
- * entry before the next listing came back to it: `ls -l` of 10,000 locks
- * read every record again each time. */
+ * TAB_MAX (12 MiB: 262,144 entries of 48 bytes, for 196,608 records);
+ * full at that size, it is emptied and starts again. A listing reads
+ * every record, so a table smaller than the store (it was 4,096 entries,
+ * direct-mapped) lost each entry before the next listing came back to
+ * it: `ls -l` of 10,000 locks read every record again each time. */
 #define TAB_MIN 4096
-#define TAB_MAX (1u << 17)
+#define TAB_MAX (1u << 18)
 
 size_t lokt__attr_max = TAB_MAX;
 
+/* A kept parse: the file's identity (device, inode, size and ctime: a
+ * change of mtime changes ctime too) and what its record says. */
 struct slot {
-	dev_t dev;
-	ino_t ino; /* 0: an empty entry */
-	off_t size;
-	struct timespec mtime, ctime;
-	int64_t uid;
-	struct timespec acquired;
+	uint64_t dev, ino; /* ino 0: an empty entry */
+	int64_t ctime_ns;
+	int64_t acquired_sec;
+	uint32_t acquired_nsec;
+	uint32_t size;
+	uint32_t uid; /* (uint32_t)-1: none */
 };
+
+#define NO_UID UINT32_MAX
+#define NS_SEC_MAX (INT64_MAX / 1000000000 - 1)
+
+/* A file's ctime in nanoseconds, or false when out of that range (then
+ * its parse is not kept). */
+static bool ctime_ns(const struct stat *st, int64_t *ret)
+{
+	if (st->st_ctim.tv_sec > NS_SEC_MAX || st->st_ctim.tv_sec < -NS_SEC_MAX)
+		return false;
+	*ret = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+	return true;
+}
 
 static struct {
 	pthread_mutex_t lock;
 	struct slot *v;
 	size_t cap, used; /* cap: 0 or a power of two */
 } tab = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static bool same_time(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
-}
 
 /* The entry of the file st is (whatever it holds), or the empty one where
  * it would go; NULL when there is no table. With tab.lock held. */
@@ -91,9 +102,12 @@ static struct slot *slot_of(const struct stat *st)
 
 static bool slot_matches(const struct slot *c, const struct stat *st)
 {
-	return c && c->ino == st->st_ino && c->dev == st->st_dev &&
-	       c->size == st->st_size && same_time(&c->mtime, &st->st_mtim) &&
-	       same_time(&c->ctime, &st->st_ctim) && c->ino != 0;
+	int64_t ns;
+
+	return c && c->ino != 0 && c->ino == (uint64_t)st->st_ino &&
+	       c->dev == (uint64_t)st->st_dev && st->st_size >= 0 &&
+	       c->size == (uint64_t)st->st_size && ctime_ns(st, &ns) &&
+	       c->ctime_ns == ns;
 }
 
 /* Room for one more entry: the table made, doubled (its entries placed
@@ -158,6 +172,7 @@ static int attr_read(struct lokt_store *s, enum lokt_kind kind,
 {
 	struct lokt_meta meta = { 0 };
 	struct timespec now;
+	int64_t ns;
 	struct slot *c;
 	struct stat st;
 	size_t len;
@@ -180,6 +195,9 @@ static int attr_read(struct lokt_store *s, enum lokt_kind kind,
 		lokt__test_pause("attr-read");
 	if (lokt__ms_between(&now, &st.st_ctim) < CACHE_AGE_MS)
 		return 0; /* racily clean: not kept */
+	if (!ctime_ns(&st, &ns) || st.st_size < 0 || st.st_size > UINT32_MAX ||
+	    ret->uid < -1 || ret->uid >= (int64_t)NO_UID)
+		return 0; /* not what an entry holds */
 	pthread_mutex_lock(&tab.lock);
 	c = slot_of(&st);
 	if (!c || c->ino == 0) { /* a new entry */
@@ -192,11 +210,11 @@ static int attr_read(struct lokt_store *s, enum lokt_kind kind,
 	}
 	*c = (struct slot){ .dev = st.st_dev,
 			    .ino = st.st_ino,
-			    .size = st.st_size,
-			    .mtime = st.st_mtim,
-			    .ctime = st.st_ctim,
-			    .uid = ret->uid,
-			    .acquired = ret->acquired };
+			    .ctime_ns = ns,
+			    .acquired_sec = ret->acquired.tv_sec,
+			    .acquired_nsec = (uint32_t)ret->acquired.tv_nsec,
+			    .size = (uint32_t)st.st_size,
+			    .uid = ret->uid < 0 ? NO_UID : (uint32_t)ret->uid };
 	pthread_mutex_unlock(&tab.lock);
 	return 0;
 }
@@ -224,8 +242,9 @@ int lokt__dir_attr(struct lokt_store *s, enum lokt_kind kind,
 	c = slot_of(&st);
 	if (slot_matches(c, &st)) {
 		hit = true;
-		uid = c->uid;
-		acquired = c->acquired;
+		uid = c->uid == NO_UID ? -1 : (int64_t)c->uid;
+		acquired.tv_sec = (time_t)c->acquired_sec;
+		acquired.tv_nsec = c->acquired_nsec;
 	}
 	pthread_mutex_unlock(&tab.lock);
 	if (!hit)

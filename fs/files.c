@@ -127,10 +127,6 @@ static int entry_path(const char *path, struct loktfs_path *p)
 	return 0;
 }
 
-/* May the caller read a file of this owner and mode? As the kernel
- * would judge it for the caller's own open (the daemon runs as root, so
- * the kernel does not judge it for us): owner, then group (primary or
- * supplementary), then others; root may. */
 /* Is gid one of the caller's supplementary groups? All of them: a caller
  * may have up to NGROUPS_MAX (65,536), and one past the first 64 counts
  * as it does for the kernel. */
@@ -153,6 +149,10 @@ static bool caller_in_group(gid_t gid)
 	return in;
 }
 
+/* May the caller read a file of this owner and mode? As the kernel
+ * would judge it for the caller's own open (the daemon runs as root, so
+ * the kernel does not judge it for us): owner, then group (primary or
+ * supplementary), then others; root may. */
 static bool may_read(const struct stat *st)
 {
 	const struct fuse_ctx *ctx = loktfs_ctx();
