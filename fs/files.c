@@ -427,6 +427,21 @@ int loktfs_unlink(const char *path)
 	return r < 0 ? -lokt_errno(r) : 0;
 }
 
+bool loktfs_unlinked(const char *path)
+{
+	struct loktfs_path p;
+	struct lokt_info in;
+	int r;
+
+	if (loktfs_parse_path(path, &p) < 0 || p.node != LOKTFS_ENTRY)
+		return false;
+	r = lokt_get(loktfs_get()->store, p.kind, p.name, &in, NULL);
+	/* Gone; or a record of one holder, which is another's taken since
+	 * (the release removed ours). A record of several holders that is
+	 * still there keeps the others' places. */
+	return r == -LOKT_E_NOT_FOUND || (r == 0 && !in.slots && !in.shared);
+}
+
 int loktfs_release(const char *path, struct fuse_file_info *fi)
 {
 	free((void *)(uintptr_t)fi->fh);

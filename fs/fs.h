@@ -89,6 +89,10 @@ int loktfs_truncate(const char *path, off_t size, struct fuse_file_info *fi);
 int loktfs_utimens(const char *path, const struct timespec tv[2],
 		   struct fuse_file_info *fi);
 int loktfs_unlink(const char *path);
+/* After loktfs_unlink(path) succeeded: does the name no longer name what
+ * was removed (no record, or one taken since by another)? false when a
+ * semaphore or shared name still has other holders. */
+bool loktfs_unlinked(const char *path);
 int loktfs_release(const char *path, struct fuse_file_info *fi);
 /* A create whose reply could not be made or could not reach its caller:
  * what the open took is given back (the caller saw it fail), then the

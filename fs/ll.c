@@ -568,7 +568,6 @@ static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	char path[PATH_LEN];
 	struct node *n;
-	struct stat st;
 	int r;
 
 	current = req;
@@ -587,10 +586,11 @@ static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (n)
 		pthread_rwlock_wrlock(&n->busy);
 	r = loktfs_unlink(path);
-	/* Removed, unless the name is still there: rm of one place of a
-	 * semaphore or shared lock leaves the other holders' (their open
-	 * files still name it, and renew it by writing). */
-	if (r == 0 && n && loktfs_getattr(path, &st) == -ENOENT) {
+	/* Removed, unless rm of one place of a semaphore or shared lock left
+	 * the other holders' (their open files still name it, and renew it
+	 * by writing). A lock taken by another since the release is another
+	 * file: open files of the removed one must not show it. */
+	if (r == 0 && n && loktfs_unlinked(path)) {
 		pthread_mutex_lock(&nodes_lock);
 		if (!n->removed) {
 			unlink_name(n);

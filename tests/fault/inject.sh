@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Errors injected into the mount's daemon (strace -e inject): an open with
-# O_CREAT of locks/x, then of freezes/x, with each stat and open of the
-# record (x.json) by the daemon failing with EIO in turn, one mount per
-# point. Whatever point fails, the open
-# either succeeds and the lock (freeze) is held by the caller, or fails
-# and the store is as it was: no lock, no freeze. Before loktfs gave back
-# what a CREATE took when the attributes of its reply could not be read
-# (the stat after the link), such an open failed with EIO and left the
-# lock held (docs/loktfs.8: a refused call leaves the store as it was).
-# The same with a lock the caller already holds (a renewal): held by it
-# either way.
+# Faults injected into the mount's daemon (strace -e inject). An open
+# with O_CREAT of locks/x, then of freezes/x, with each stat and open of
+# the record (x.json) by the daemon failing with EIO in turn, one mount
+# per point: whatever point fails, the open either succeeds and the lock
+# (freeze) is held by the caller, or fails and the store is as it was: no
+# lock, no freeze. Before loktfs gave back what a CREATE took when the
+# attributes of its reply could not be read (the stat after the link),
+# such an open failed with EIO and left the lock held (docs/loktfs.8: a
+# refused call leaves the store as it was). The same with a lock the
+# caller already holds (a renewal): held by it either way. Last, rm's
+# release held up (delay_exit) while another takes the name again.
 . "$SRC_ROOT/tests/lib.sh"
 . "$SRC_ROOT/tests/fault/common.sh"
 . "$SRC_ROOT/tests/fs/mount.sh"
@@ -24,13 +24,14 @@ fi
 M=$T/mnt
 REAL_LOKTFS=$LOKTFS
 export REAL_LOKTFS INJ_LOG=$T/strace.log
-# The daemon under strace: only calls that name x.json (-P), one of them
-# (the INJ_WHEN-th INJ_CALL) failing with EIO. exec: strace is the pid
-# mount_fs waits on, and it exits with the daemon's status.
+# The daemon under strace: only calls that name x.json (-P), INJ_CALL,
+# injected as INJ_SPEC says (the INJ_WHEN-th failing with EIO, or one
+# delayed). exec: strace is the pid mount_fs waits on, and it exits with
+# the daemon's status.
 cat >"$T/loktfs-inject" <<'EOF'
 #!/bin/sh
 exec strace -qq -f -o "$INJ_LOG" -P x.json -e trace="$INJ_CALL" \
-	-e inject="$INJ_CALL:error=EIO:when=$INJ_WHEN" "$REAL_LOKTFS" "$@"
+	-e inject="$INJ_SPEC" "$REAL_LOKTFS" "$@"
 EOF
 chmod +x "$T/loktfs-inject"
 LOKTFS=$T/loktfs-inject
@@ -55,7 +56,7 @@ one() {
 		not_ok "lokt lock x --holder $$ before the renewal"
 		return 1
 	fi
-	export INJ_CALL=$call INJ_WHEN=$when
+	export INJ_CALL=$call INJ_SPEC="$call:error=EIO:when=$when"
 	: >"$INJ_LOG"
 	if ! mount_fs "$M" "" -s; then
 		not_ok "mount loktfs under strace ($call #$when)"
@@ -94,5 +95,38 @@ for call in newfstatat openat; do
 		one lock $call "$when" renew || break
 	done
 done
+
+# rm of a lock whose name another takes at once: the daemon's release is
+# held 1.5 s after its unlinkat (delay_exit), and meanwhile lokt takes x
+# again. An open file of the removed lock must not show the new one (it
+# reads as end of file, docs/loktfs.8): before, rm kept the name's node
+# when the lock it found right after was someone else's.
+"$LOKT" unlock x --force -q >/dev/null 2>&1
+export INJ_CALL=unlinkat INJ_SPEC="unlinkat:delay_exit=1500000"
+: >"$INJ_LOG"
+if mount_fs "$M"; then
+	cat >"$T/retaken.py" <<'PY'
+import os, subprocess, sys, time
+path, lokt = sys.argv[1], sys.argv[2]
+fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)   # takes x
+pid = os.fork()
+if pid == 0:
+    os.unlink(path)   # its release held 1.5 s by strace
+    os._exit(0)
+time.sleep(0.5)
+taken = subprocess.run([lokt, "lock", "x", "-q", "--holder", str(os.getpid())]).returncode
+os.waitpid(pid, 0)
+print("taken" if taken == 0 else "not-taken", repr(os.pread(fd, 4096, 0)[:20]))
+PY
+	out=$("$PY" "$T/retaken.py" "$M/locks/x" "$LOKT" 2>&1)
+	unmount_fs "$M" || diag "unmount after the delayed release failed"
+	grep -q DELAYED "$INJ_LOG" || diag "no unlinkat was delayed: $(cat "$INJ_LOG")"
+	[ "$out" = "taken b''" ] &&
+		ok "x taken again during rm's release: the removed file reads as end of file" ||
+		not_ok "x taken again during rm's release: $out (want: taken b'')"
+	"$LOKT" unlock x --force -q >/dev/null 2>&1
+else
+	not_ok "mount loktfs under strace (delayed unlinkat)"
+fi
 doctor_clean "after the injected errors"
 done_testing
