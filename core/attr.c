@@ -70,7 +70,7 @@ struct slot {
 
 /* A file's ctime in nanoseconds, or false when out of that range (then
  * its parse is not kept). */
-static bool ctime_ns(const struct stat *st, int64_t *ret)
+static bool ns_of_ctime(const struct stat *st, int64_t *ret)
 {
 	if (st->st_ctim.tv_sec > NS_SEC_MAX || st->st_ctim.tv_sec < -NS_SEC_MAX)
 		return false;
@@ -106,7 +106,7 @@ static bool slot_matches(const struct slot *c, const struct stat *st)
 
 	return c && c->ino != 0 && c->ino == (uint64_t)st->st_ino &&
 	       c->dev == (uint64_t)st->st_dev && st->st_size >= 0 &&
-	       c->size == (uint64_t)st->st_size && ctime_ns(st, &ns) &&
+	       c->size == (uint64_t)st->st_size && ns_of_ctime(st, &ns) &&
 	       c->ctime_ns == ns;
 }
 
@@ -195,7 +195,7 @@ static int attr_read(struct lokt_store *s, enum lokt_kind kind,
 		lokt__test_pause("attr-read");
 	if (lokt__ms_between(&now, &st.st_ctim) < CACHE_AGE_MS)
 		return 0; /* racily clean: not kept */
-	if (!ctime_ns(&st, &ns) || st.st_size < 0 || st.st_size > UINT32_MAX ||
+	if (!ns_of_ctime(&st, &ns) || st.st_size < 0 || st.st_size > UINT32_MAX ||
 	    ret->uid < -1 || ret->uid >= (int64_t)NO_UID)
 		return 0; /* not what an entry holds */
 	pthread_mutex_lock(&tab.lock);

@@ -139,6 +139,8 @@ void lokt__judge_batch_end(void);
  * unknown: any); or same host, same owner, and who->pid is rec->pid or its
  * descendant (rec->pid_start checked when known). */
 bool lokt__holds(const struct lokt_record *rec, const struct lokt_who *who);
+/* May who release rec, renew it, extend or lift the freeze? The same
+ * owner; through a mount also the record's uid, unless who is root. */
 bool lokt__owns(const struct lokt_record *rec, const struct lokt_who *who);
 
 /* 32 lowercase hex characters of fresh randomness, NUL-terminated. */

@@ -98,7 +98,7 @@ static bool same_id(const struct file_id *a, const struct file_id *b)
 	       a->ctime.tv_nsec == b->ctime.tv_nsec;
 }
 
-void (*lokt__test_pause)(const char *where);
+void (*lokt__test_pause)(const char *where); /* internal.h; attr.c too */
 
 /* Was the file id says at least RACY_MS old at `when` (before it was
  * stat'ed and read)? */
