@@ -3317,7 +3317,8 @@ static int e_doctor(struct lokt_store *s, struct lokt_check *ck, size_t max,
 							  LOKT_CHECK_OK,
 	      msg);
 	/* lokt lock starts one to keep each lock's lease (keeper_start):
-	 * without it every lokt lock fails with its exec's errno alone. */
+	 * without it every lokt lock fails (-LOKT_E_NO_KEEPER); this says
+	 * where it was looked for and why it cannot run. */
 	if (access(keeper_path(), X_OK) == 0) {
 		snprintf(msg, sizeof(msg),
 			 "%.300s keeps the lease of each lock taken with lokt lock",
