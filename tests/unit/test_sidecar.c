@@ -202,8 +202,13 @@ static bool flock_waiting(pid_t pid)
  * sidecar (as lokt__sidecars_prune does) and lets go; a newcomer then
  * creates a new sidecar. The waiter must not end up holding the orphan
  * while the newcomer holds the new file. States are observed, not timed:
- * /proc/locks shows a waiter, a pipe says when the child holds. */
-Test(sidecar, waiter_on_a_removed_sidecar_does_not_hold_it)
+ * /proc/locks shows a waiter, a pipe says when the child holds.
+ *
+ * With hand_link, the sidecar has a second link made by hand (a backup
+ * with `cp -al`, say), written a while before, so the orphan still has
+ * one link when the child gets its flock: its link count alone would
+ * say "at its name" (store.c, still_linked). */
+static void waiter_on_a_removed_sidecar(bool hand_link)
 {
 	int held[2], go[2], lk1, lk3, r;
 	struct lokt_store *s3;
@@ -212,6 +217,15 @@ Test(sidecar, waiter_on_a_removed_sidecar_does_not_hold_it)
 	pid_t pid;
 
 	cr_assert_eq(lokt__name_lock(fx.s, LOKT_LOCK, "x", &lk1), 0);
+	if (hand_link) {
+		char other[PATH_MAX];
+
+		cr_assert_eq(pwrite(lk1, "7\n", 2, 0), 2); /* a fence */
+		sleep_us(30000); /* past the clock tick of its times */
+		snprintf(path, sizeof(path), "%s/locks/.x.lk", fx.root);
+		snprintf(other, sizeof(other), "%s/x.lk.backup", fx.root);
+		cr_assert_eq(link(path, other), 0, "%s", strerror(errno));
+	}
 	cr_assert_eq(pipe(held), 0);
 	cr_assert_eq(pipe(go), 0);
 	pid = fork();
@@ -270,4 +284,14 @@ Test(sidecar, waiter_on_a_removed_sidecar_does_not_hold_it)
 		cr_assert_fail("cannot release the child");
 	cr_expect_eq(reap(pid), CHILD_WON);
 	lokt_store_close(s3);
+}
+
+Test(sidecar, waiter_on_a_removed_sidecar_does_not_hold_it)
+{
+	waiter_on_a_removed_sidecar(false);
+}
+
+Test(sidecar, waiter_on_a_removed_sidecar_linked_elsewhere_does_not_hold_it)
+{
+	waiter_on_a_removed_sidecar(true);
 }
