@@ -86,6 +86,7 @@ static bool text_field(struct req *q, struct json_object *body,
 		       const char *key, char *buf, size_t size,
 		       const char **ret, enum MHD_Result *ans)
 {
+	bool duration = !strcmp(key, "ttl") || !strcmp(key, "timeout");
 	struct json_object *v;
 
 	*ret = NULL;
@@ -96,17 +97,27 @@ static bool text_field(struct req *q, struct json_object *body,
 		return true;
 	}
 	if (json_object_is_type(v, json_type_int) &&
-	    json_object_get_int64(v) > 0) {
+	    (json_object_get_int64(v) > 0 || duration)) {
 		snprintf(buf, size, "%lld", (long long)json_object_get_int64(v));
+		*ret = buf;
+		return true;
+	}
+	/* 90.0 or 1e3 seconds; 1.5 is refused as a duration. */
+	if (duration && json_object_is_type(v, json_type_double)) {
+		double d = json_object_get_double(v);
+
+		if (d >= -1e15 && d <= 1e15 && d == (double)(int64_t)d)
+			snprintf(buf, size, "%lld", (long long)d);
+		else
+			snprintf(buf, size, "%.17g", d);
 		*ret = buf;
 		return true;
 	}
 	metrics_refusal(OUT_BAD_REQUEST);
 	*ans = reply_error(q, MHD_HTTP_BAD_REQUEST, "bad_request",
 			   "\"%s\" must be a string%s", key,
-			   strcmp(key, "ttl") && strcmp(key, "timeout") ?
-				   "" :
-				   " (a duration) or a number of seconds");
+			   duration ? " (a duration) or a number of seconds" :
+				      "");
 	return false;
 }
 
@@ -203,9 +214,36 @@ bad:
 	return false;
 }
 
+/* "wait": a JSON boolean, or ?wait= 1, true, 0 or false; anything else
+ * (the string "false" is true to json-c) is a 400. */
+static bool wait_field(struct req *q, struct json_object *body, bool *ret,
+		       enum MHD_Result *ans)
+{
+	const char *w = query(q, "wait");
+	struct json_object *v;
+	bool ok = true;
+
+	if (json_object_object_get_ex(body, "wait", &v)) {
+		ok = json_object_is_type(v, json_type_boolean);
+		*ret = ok && json_object_get_boolean(v);
+	}
+	if (ok && w) {
+		ok = !strcmp(w, "1") || !strcmp(w, "true") || !strcmp(w, "0") ||
+		     !strcmp(w, "false");
+		*ret = !strcmp(w, "1") || !strcmp(w, "true");
+	}
+	if (ok)
+		return true;
+	metrics_refusal(OUT_BAD_REQUEST);
+	*ans = reply_error(q, MHD_HTTP_BAD_REQUEST, "bad_request",
+			   "\"wait\" is true or false (in the query: 1, true, "
+			   "0 or false)");
+	return false;
+}
+
 static enum MHD_Result acquire(struct req *q, const char *name)
 {
-	struct json_object *body, *v;
+	struct json_object *body;
 	enum MHD_Result ans;
 	const char *owner = NULL;
 	int64_t ttl_ms, wait_ms = 0, slots = 0;
@@ -219,11 +257,8 @@ static enum MHD_Result acquire(struct req *q, const char *name)
 		       &ans) ||
 	    !text_field(q, body, "owner", buf, sizeof(buf), &owner, &ans))
 		goto out;
-	if (json_object_object_get_ex(body, "wait", &v))
-		wait = json_object_get_boolean(v);
-	if (query(q, "wait"))
-		wait = strcmp(query(q, "wait"), "0") &&
-		       strcmp(query(q, "wait"), "false");
+	if (!wait_field(q, body, &wait, &ans))
+		goto out;
 	if (wait && !ttl_field(q, body, "timeout", 10 * 60 * 1000, &wait_ms,
 			       &ans))
 		goto out;
@@ -326,6 +361,7 @@ static enum MHD_Result renew(struct req *q, const char *name)
 		ans = reply_refusal(q, r, "renew", name, &res);
 	} else {
 		res.renewed = true;
+		metrics_acquire(0, true);
 		ans = lock_answer(q, name, r, &res);
 	}
 out:
@@ -547,7 +583,10 @@ static enum MHD_Result freeze(struct req *q, const char *name)
 	    caller(q, owner, NULL, &who, &ans))
 		goto out;
 	r = lokt_freeze(loktd.store, name, &who, ms_to_sec(ttl_ms), &res);
+	if (r == -LOKT_E_HELD)
+		r = -LOKT_E_FROZEN; /* another owner's freeze: "frozen" */
 	if (r < 0) {
+		metrics_refusal(r == -LOKT_E_FROZEN ? OUT_FROZEN : OUT_ERROR);
 		ans = reply_refusal(q, r, "freeze", name, &res);
 		goto out;
 	}
@@ -625,6 +664,12 @@ static bool is(const struct req *q, const char *m)
 	return !strcmp(q->method, m);
 }
 
+/* GET, or HEAD: the same answer without its body (libmicrohttpd). */
+static bool reads(const struct req *q)
+{
+	return is(q, "GET") || is(q, "HEAD");
+}
+
 static enum MHD_Result no_method(struct req *q)
 {
 	return reply_error(q, MHD_HTTP_METHOD_NOT_ALLOWED, "bad_method",
@@ -634,9 +679,9 @@ static enum MHD_Result no_method(struct req *q)
 static enum MHD_Result locks_route(struct req *q, char **seg, size_t n)
 {
 	if (n == 0)
-		return is(q, "GET") ? list_all(q, LOKT_LOCK) : no_method(q);
+		return reads(q) ? list_all(q, LOKT_LOCK) : no_method(q);
 	if (n == 1) {
-		if (is(q, "GET") || is(q, "HEAD"))
+		if (reads(q))
 			return get_one(q, LOKT_LOCK, seg[0]);
 		if (is(q, "POST") || is(q, "PUT"))
 			return acquire(q, seg[0]);
@@ -645,7 +690,7 @@ static enum MHD_Result locks_route(struct req *q, char **seg, size_t n)
 		return no_method(q);
 	}
 	if (n == 2 && !strcmp(seg[1], "why"))
-		return is(q, "GET") ? why(q, seg[0]) : no_method(q);
+		return reads(q) ? why(q, seg[0]) : no_method(q);
 	if (n == 2 && !is(q, "POST"))
 		return no_method(q);
 	if (n == 2 && !strcmp(seg[1], "renew"))
@@ -661,11 +706,11 @@ static enum MHD_Result locks_route(struct req *q, char **seg, size_t n)
 static enum MHD_Result freezes_route(struct req *q, char **seg, size_t n)
 {
 	if (n == 0)
-		return is(q, "GET") ? list_all(q, LOKT_FREEZE) : no_method(q);
+		return reads(q) ? list_all(q, LOKT_FREEZE) : no_method(q);
 	if (n > 1)
 		return reply_error(q, MHD_HTTP_NOT_FOUND, "no_route",
 				   "no such endpoint: %.200s", q->url);
-	if (is(q, "GET"))
+	if (reads(q))
 		return get_one(q, LOKT_FREEZE, seg[0]);
 	if (is(q, "POST") || is(q, "PUT"))
 		return freeze(q, seg[0]);
@@ -681,11 +726,11 @@ enum MHD_Result api_route(struct req *q, char **seg, size_t n)
 	if (n >= 1 && !strcmp(seg[0], "freezes"))
 		return freezes_route(q, seg + 1, n - 1);
 	if (n == 1 && !strcmp(seg[0], "audit"))
-		return is(q, "GET") ? audit(q) : no_method(q);
+		return reads(q) ? audit(q) : no_method(q);
 	if (n == 1 && !strcmp(seg[0], "events"))
 		return is(q, "GET") ? events_route(q) : no_method(q);
 	if (n == 1 && !strcmp(seg[0], "dashboard"))
-		return is(q, "GET") ? dashboard_route(q, true) : no_method(q);
+		return reads(q) ? dashboard_route(q, true) : no_method(q);
 	return reply_error(q, MHD_HTTP_NOT_FOUND, "no_route",
 			   "no such endpoint: %.200s", q->url);
 }

@@ -153,13 +153,28 @@ enum MHD_Result events_route(struct req *q)
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	struct sse *s;
+	bool full;
 
 	if (loktd.stopping)
 		return reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "stopping",
 				   "loktd is shutting down");
+	/* A stream needs no token and stays open as long as its reader
+	 * likes (libmicrohttpd's idle timeout does not apply to a suspended
+	 * connection): bounded, so that readers cannot take every
+	 * connection loktd has. */
+	pthread_mutex_lock(&lock);
+	full = n_streams >= loktd.max_streams;
+	if (!full)
+		n_streams++; /* its place, taken now */
+	pthread_mutex_unlock(&lock);
+	if (full)
+		return reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "busy",
+				   "%zu event streams are open, as many as "
+				   "loktd serves at once — retry later",
+				   loktd.max_streams);
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return MHD_NO;
+		goto fail;
 	s->conn = q->conn;
 	s->refs = 2;
 	s->buf = strdup(": loktd events\nretry: 1000\n\n");
@@ -169,7 +184,7 @@ enum MHD_Result events_route(struct req *q)
 	if (!resp) {
 		free(s->buf);
 		free(s);
-		return MHD_NO;
+		goto fail;
 	}
 	MHD_add_response_header(resp, "Content-Type", "text/event-stream");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
@@ -177,13 +192,17 @@ enum MHD_Result events_route(struct req *q)
 	pthread_mutex_lock(&lock);
 	s->next = streams;
 	streams = s;
-	n_streams++;
 	q->sse = s;
 	pthread_mutex_unlock(&lock);
 	ret = MHD_queue_response(q->conn, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
 	q->answered = true;
 	return ret;
+fail:
+	pthread_mutex_lock(&lock);
+	n_streams--;
+	pthread_mutex_unlock(&lock);
+	return MHD_NO;
 }
 
 static int on_event(const struct lokt_event *ev, void *userdata)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The HTTP side of loktd: one access handler for libmicrohttpd that reads
- * a request's body (at most LOKTD_BODY_MAX bytes, else 413 at once),
+ * a request's body (at most LOKTD_BODY_MAX bytes, else 413: at once when
+ * its length is given, after the rest is dropped when it is chunked),
  * splits the path and hands it to a route; the tokens file and the
  * caller's identity; and the helpers every route answers with (JSON with
  * Cache-Control: no-store, errors with the words of `lokt --json`).
@@ -9,7 +10,9 @@
  * Authentication (with --tokens): a state-changing request needs
  * `Authorization: Bearer TOKEN`; its owner is the token's. Reading needs
  * no token. Tokens are compared in constant time (every byte of every
- * token, whatever matches) and never logged.
+ * token, whatever matches) and never logged. Requests from web pages the
+ * caller has open are judged by what the browser says of them
+ * (from_web_page_ok), with tokens or without.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -23,6 +26,9 @@
 #include "loktd.h"
 
 #define TOKEN_MAX 256 /* bytes; longer tokens are refused when loaded */
+/* Bytes of a chunked body over LOKTD_BODY_MAX read and dropped before
+ * its 413; past this the connection is closed without an answer. */
+#define DROP_MAX (16 * LOKTD_BODY_MAX)
 
 /* ---- answers ----------------------------------------------------------- */
 
@@ -147,6 +153,14 @@ static void refusal_message(int r, const char *what, const char *name,
 			       res->other.shared ? "shared" : "exclusively");
 		break;
 	case LOKT_E_FROZEN:
+		if (!strcmp(what, "freeze")) {
+			snprintf(msg, size,
+				 "\"%s\" is already frozen by %s@%s — only "
+				 "its owner can extend or lift it, or wait "
+				 "until it expires",
+				 name, o->owner, o->host);
+			break;
+		}
 		snprintf(msg, size,
 			 "lock \"%s\" is frozen by %s@%s — wait, or lift it "
 			 "with DELETE /v1/freezes/%s",
@@ -458,6 +472,86 @@ bool is_loopback_listen(const char *host)
 	return !strcmp(host, "localhost");
 }
 
+/* ---- requests from web pages ------------------------------------------ */
+
+/* host, or host:port, or [v6]:port: a loopback address or localhost? */
+static bool loopback_host(const char *host)
+{
+	char h[64];
+	const char *end;
+	size_t n;
+
+	if (host[0] == '[') {
+		end = strchr(host, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return false;
+		host++;
+	} else {
+		end = strchr(host, ':');
+		if (!end)
+			end = host + strlen(host);
+	}
+	n = (size_t)(end - host);
+	if (n == 0 || n >= sizeof(h))
+		return false;
+	memcpy(h, host, n);
+	h[n] = '\0';
+	return !strcasecmp(h, "localhost") || is_loopback_listen(h);
+}
+
+/* Is origin (the Origin header, "scheme://host[:port]") the origin of
+ * this very request (its Host), as the dashboard's own requests are? */
+static bool same_origin(const char *origin, const char *host)
+{
+	const char *p = strstr(origin, "://");
+
+	return p && host && !strcasecmp(p + 3, host) &&
+	       (!strncmp(origin, "http://", 7) ||
+		!strncmp(origin, "https://", 8));
+}
+
+/* A web page the caller has open must not act through loktd: a browser
+ * sends a form's or a script's cross-site POST without asking first,
+ * and an <img> makes a GET. Browsers say where a request comes from
+ * (Origin; Sec-Fetch-Site, which curl and CI scripts do not send): a
+ * state-changing request from another site is refused. Without tokens
+ * (loopback only), a name that resolves to 127.0.0.1 would also let a
+ * page read everything (DNS rebinding): the Host must then be a loopback
+ * address or localhost. true when the request may go on. */
+static bool from_web_page_ok(struct req *q, bool changes,
+			     enum MHD_Result *ret)
+{
+	const char *host, *origin, *site;
+
+	host = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Host");
+	if (!loktd.tokens && (!host || !loopback_host(host))) {
+		metrics_refusal(OUT_BAD_REQUEST);
+		*ret = reply_error(q, MHD_HTTP_FORBIDDEN, "bad_host",
+				   "Host \"%.100s\" is not a loopback address "
+				   "or localhost: without --tokens loktd "
+				   "answers only requests made to those",
+				   host ? host : "");
+		return false;
+	}
+	if (!changes)
+		return true;
+	origin = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
+					     "Origin");
+	site = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
+					   "Sec-Fetch-Site");
+	if ((origin && !same_origin(origin, host)) ||
+	    (site && strcmp(site, "same-origin") && strcmp(site, "none"))) {
+		metrics_refusal(OUT_BAD_REQUEST);
+		*ret = reply_error(q, MHD_HTTP_FORBIDDEN, "cross_origin",
+				   "a request from another web site (Origin "
+				   "\"%.100s\") may not change locks — send "
+				   "it from a script or CI job, not a page",
+				   origin ? origin : site);
+		return false;
+	}
+	return true;
+}
+
 /* ---- dispatch ---------------------------------------------------------- */
 
 #define SEG_MAX 8
@@ -470,6 +564,16 @@ static enum MHD_Result route(struct req *q)
 
 	if (!path)
 		return MHD_NO;
+	/* GET and HEAD only read, but for Tracker's unlock by GET. */
+	if (!from_web_page_ok(q,
+			      (strcmp(q->method, "GET") &&
+			       strcmp(q->method, "HEAD")) ||
+				      !strncmp(q->url, "/api/v1alpha1/unlock/",
+					       21),
+			      &ret)) {
+		free(path);
+		return ret;
+	}
 	for (s = strtok_r(path, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
 		if (n == SEG_MAX) {
 			n = SEG_MAX + 1;
@@ -543,8 +647,16 @@ enum MHD_Result loktd_handle(void *cls, struct MHD_Connection *conn,
 			return MHD_YES;
 		}
 	}
-	if (q->too_big) {
+	if (q->too_big && *upload_size) {
+		/* Over the limit in the middle of a body of unknown length
+		 * (chunked): libmicrohttpd takes no answer while a body is
+		 * still coming, so the rest is read and dropped, up to a
+		 * bound, and the 413 goes with the call that ends it. */
+		q->dropped += *upload_size;
 		*upload_size = 0;
+		return q->dropped > DROP_MAX ? MHD_NO : MHD_YES;
+	}
+	if (q->too_big) {
 		metrics_refusal(OUT_BAD_REQUEST);
 		return reply_error(q, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
 				   "the request body is larger than %d bytes",

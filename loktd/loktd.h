@@ -28,6 +28,8 @@
 #define LOKTD_PAGE_MAX 1000 /* per_page at most */
 #define LOKTD_DEFAULT_OWNER "http" /* owner without --tokens */
 #define LOKTD_AGENT_PREFIX "http:" /* agent ids of loktd's holders */
+#define MAX_WAITS 256 /* waiting requests at most (waits.c, main.c) */
+#define MAX_STREAMS 256 /* event streams at most (events.c, main.c) */
 
 struct loktd_token {
 	char *token;
@@ -42,6 +44,8 @@ struct loktd {
 	size_t n_tokens;
 	struct MHD_Daemon *mhd;
 	atomic_bool stopping;
+	size_t max_waits; /* waiting requests at once (waits.c) */
+	size_t max_streams; /* event streams at once (events.c) */
 };
 
 extern struct loktd loktd;
@@ -53,6 +57,7 @@ struct req {
 	char *body;
 	size_t body_len;
 	bool too_big, answered;
+	size_t dropped; /* bytes of a body too large, read and dropped */
 	struct wait *wait; /* a long request waiting for a lock */
 	struct sse *sse; /* an event stream */
 };

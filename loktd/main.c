@@ -11,6 +11,7 @@
  * by the main thread with sigwait, which does nothing else.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -29,6 +30,8 @@
 #define THREADS 4
 #define CONN_TIMEOUT_S 30 /* an idle or slow connection is closed */
 #define CONN_MAX 10000
+#define FDS_KEPT 64 /* the store's, the audit log, listen, epoll, threads */
+#define FDS_PER_WAIT 4 /* a waiter's ticket, bell, watch and pidfd */
 #define LOCK_WAIT_MS 2000 /* a transition stuck behind another: 503 */
 #define EXIT_REFUSED 2
 #define EXIT_USAGE 64
@@ -239,6 +242,27 @@ static unsigned raise_nofile(void)
 	return (unsigned)rl.rlim_cur;
 }
 
+/* The open-file limit, shared: FDS_KEPT for loktd itself, then up to
+ * half of the rest for waits (FDS_PER_WAIT each, MAX_WAITS at most),
+ * and the others for connections, a quarter of which (MAX_STREAMS at
+ * most) may be event streams. The connection limit to give
+ * libmicrohttpd; waits and streams in loktd. */
+static unsigned plan_fds(unsigned limit)
+{
+	unsigned avail = limit > 2 * FDS_KEPT ? limit - FDS_KEPT : limit / 2;
+	size_t waits = avail / 2 / FDS_PER_WAIT;
+	unsigned conns;
+
+	if (waits > MAX_WAITS)
+		waits = MAX_WAITS;
+	conns = avail - (unsigned)waits * FDS_PER_WAIT;
+	if (conns > CONN_MAX)
+		conns = CONN_MAX;
+	loktd.max_waits = waits;
+	loktd.max_streams = conns / 4 < MAX_STREAMS ? conns / 4 : MAX_STREAMS;
+	return conns;
+}
+
 static int open_store(const char *root_arg)
 {
 	const char *max = getenv("LOKT_AUDIT_MAX");
@@ -274,6 +298,35 @@ static int open_store(const char *root_arg)
 	return 0;
 }
 
+static int hex_digit(char c)
+{
+	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+/* %XX decoded in paths and query values as libmicrohttpd would, but for
+ * %00: a NUL would end the string there and cut a name or a lock_id
+ * short (locks/m1%00junk would act on m1). Left as it is, it makes a
+ * name or a value that is refused. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *r = s, *w = s;
+
+	(void)cls;
+	(void)c;
+	while (*r) {
+		if (r[0] == '%' && isxdigit((unsigned char)r[1]) &&
+		    isxdigit((unsigned char)r[2]) &&
+		    (r[1] != '0' || r[2] != '0')) {
+			*w++ = (char)(hex_digit(r[1]) << 4 | hex_digit(r[2]));
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
 static struct MHD_Daemon *start(int fd, const char *cert, const char *key,
 				unsigned conns)
 {
@@ -294,6 +347,7 @@ static struct MHD_Daemon *start(int fd, const char *cert, const char *key,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)THREADS,
 		MHD_OPTION_CONNECTION_LIMIT, conns,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		MHD_OPTION_ARRAY, cert ? tls : tls + 2, MHD_OPTION_END);
 }
 
@@ -339,8 +393,8 @@ static int serve(const struct args *a, const struct sockaddr_storage *sa)
 			strerror(-fd));
 		goto out;
 	}
-	conns = raise_nofile() - 512; /* waits and the store need some */
-	loktd.mhd = start(fd, cert, key, conns < CONN_MAX ? conns : CONN_MAX);
+	conns = plan_fds(raise_nofile());
+	loktd.mhd = start(fd, cert, key, conns);
 	if (!loktd.mhd) {
 		fprintf(stderr, "loktd: cannot start the HTTP server on %s%s\n",
 			a->listen,

@@ -91,6 +91,9 @@ enum MHD_Result metrics_route(struct req *q)
 	char *text = NULL;
 	FILE *f;
 
+	if (strcmp(q->method, "GET") && strcmp(q->method, "HEAD"))
+		return reply_error(q, MHD_HTTP_METHOD_NOT_ALLOWED, "bad_method",
+				   "%s is not allowed on /metrics", q->method);
 	if (lokt_list(loktd.store, LOKT_LOCK, &all, &n) >= 0)
 		for (size_t i = 0; i < n; i++) {
 			if (all[i].stale == LOKT_LIVE)
@@ -144,6 +147,9 @@ enum MHD_Result healthz_route(struct req *q)
 	struct lokt_info in;
 	int r;
 
+	if (strcmp(q->method, "GET") && strcmp(q->method, "HEAD"))
+		return reply_error(q, MHD_HTTP_METHOD_NOT_ALLOWED, "bad_method",
+				   "%s is not allowed on /healthz", q->method);
 	/* The store answers a read: a missing name is healthy. */
 	r = lokt_get(loktd.store, LOKT_LOCK, "healthz", &in, NULL);
 	if (r < 0 && r != -LOKT_E_NOT_FOUND)

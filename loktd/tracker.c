@@ -256,5 +256,10 @@ enum MHD_Result tracker_route(struct req *q, char **seg, size_t n)
 	if (n == 2 && !strcmp(seg[0], "locks") && !strcmp(seg[1], "list") &&
 	    is_get)
 		return list(q);
+	if ((n == 1 && !strcmp(seg[0], "lock")) ||
+	    (n == 2 && (!strcmp(seg[0], "lock") || !strcmp(seg[0], "unlock") ||
+			(!strcmp(seg[0], "locks") && !strcmp(seg[1], "list")))))
+		return tracker_error(q, MHD_HTTP_METHOD_NOT_ALLOWED,
+				     "method not allowed");
 	return tracker_error(q, MHD_HTTP_NOT_FOUND, "no such endpoint");
 }

@@ -8,8 +8,9 @@
  *
  * DESIGN
  *
- * A thread per wait, bounded: at most MAX_WAITS at once (further waits
- * are answered 503 with Retry-After), each with a small stack. The
+ * A thread per wait, bounded: at most loktd.max_waits at once (MAX_WAITS,
+ * fewer when the open-file limit is low: main.c; further waits are
+ * answered 503 with Retry-After), each with a small stack. The
  * threads that serve HTTP (libmicrohttpd's) never block on a lock, so
  * connections that wait do not hold up anyone else; thousands of idle
  * connections cost libmicrohttpd a socket each, not a thread.
@@ -34,7 +35,6 @@
 
 #include "loktd.h"
 
-#define MAX_WAITS 256
 #define WAIT_STACK (256 * 1024)
 
 struct wait {
@@ -182,7 +182,7 @@ enum MHD_Result acquire_or_wait(struct req *q, const char *name,
 	w->fd = ci ? ci->connect_fd : -1;
 
 	pthread_mutex_lock(&lock);
-	if (loktd.stopping || n_active >= MAX_WAITS) {
+	if (loktd.stopping || n_active >= loktd.max_waits) {
 		pthread_mutex_unlock(&lock);
 		free(w);
 		return reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "busy",
