@@ -92,7 +92,9 @@ static bool text_field(struct req *q, struct json_object *body,
 	*ret = NULL;
 	if (!json_object_object_get_ex(body, key, &v) || !v)
 		return true;
-	if (json_object_is_type(v, json_type_string)) {
+	if (json_object_is_type(v, json_type_string) &&
+	    strlen(json_object_get_string(v)) ==
+		    (size_t)json_object_get_string_len(v)) {
 		*ret = json_object_get_string(v);
 		return true;
 	}
@@ -115,7 +117,7 @@ static bool text_field(struct req *q, struct json_object *body,
 	}
 	metrics_refusal(OUT_BAD_REQUEST);
 	*ans = reply_error(q, MHD_HTTP_BAD_REQUEST, "bad_request",
-			   "\"%s\" must be a string%s", key,
+			   "\"%s\" must be a string (without NUL)%s", key,
 			   duration ? " (a duration) or a number of seconds" :
 				      "");
 	return false;

@@ -49,6 +49,17 @@ static enum MHD_Result send_buf(struct req *q, unsigned status,
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	if (status == MHD_HTTP_SERVICE_UNAVAILABLE) /* busy, stopping, etcd down */
 		MHD_add_response_header(resp, "Retry-After", "1");
+	/* The dashboard: its own inline style and script, its own requests
+	 * (/v1/dashboard, /v1/events), never framed by another page. */
+	if (!strncmp(type, "text/html", 9)) {
+		MHD_add_response_header(
+			resp, "Content-Security-Policy",
+			"default-src 'none'; script-src 'unsafe-inline'; "
+			"style-src 'unsafe-inline'; connect-src 'self'; "
+			"img-src 'self' data:; base-uri 'none'; "
+			"form-action 'self'; frame-ancestors 'none'");
+		MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	}
 	ret = MHD_queue_response(q->conn, status, resp);
 	MHD_destroy_response(resp);
 	q->answered = true;
@@ -86,6 +97,13 @@ enum MHD_Result reply_error(struct req *q, unsigned status, const char *word,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (q->tracker) { /* Tracker's shape: {"success": false, "error"} */
+		json_object_object_add(doc, "success",
+				       json_object_new_boolean(0));
+		json_object_object_add(doc, "error",
+				       json_object_new_string(msg));
+		return reply_json(q, status, doc);
+	}
 	json_object_object_add(doc, "error", json_object_new_string(word));
 	json_object_object_add(doc, "message", json_object_new_string(msg));
 	json_object_object_add(doc, "fence", NULL);
@@ -564,6 +582,7 @@ static enum MHD_Result route(struct req *q)
 
 	if (!path)
 		return MHD_NO;
+	q->tracker = !strncmp(q->url, "/api/v1alpha1/", 14);
 	/* GET and HEAD only read, but for Tracker's unlock by GET. */
 	if (!from_web_page_ok(q,
 			      (strcmp(q->method, "GET") &&

@@ -57,6 +57,7 @@ struct req {
 	char *body;
 	size_t body_len;
 	bool too_big, answered;
+	bool tracker; /* a Tracker route: errors in Tracker's shape */
 	size_t dropped; /* bytes of a body too large, read and dropped */
 	struct wait *wait; /* a long request waiting for a lock */
 	struct sse *sse; /* an event stream */

@@ -87,8 +87,10 @@ static const char *string_field(struct json_object *body, const char *key)
 	struct json_object *v;
 
 	if (!json_object_object_get_ex(body, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
+	    !json_object_is_type(v, json_type_string) ||
+	    strlen(json_object_get_string(v)) !=
+		    (size_t)json_object_get_string_len(v))
+		return NULL; /* absent, not a string, or a NUL inside */
 	return json_object_get_string(v);
 }
 
@@ -107,7 +109,8 @@ static enum MHD_Result lock(struct req *q)
 	if (!service || !who || !*who) {
 		metrics_refusal(OUT_BAD_REQUEST);
 		ans = tracker_error(q, MHD_HTTP_BAD_REQUEST,
-				    "service and who are required strings");
+				    "service and who are required strings "
+				    "(without NUL)");
 	} else if (lokt_name_check(service) < 0) {
 		metrics_refusal(OUT_BAD_REQUEST);
 		ans = tracker_error(q, MHD_HTTP_BAD_REQUEST,

@@ -13,6 +13,9 @@
 #   - %00 in a path or a query value does not cut a name or lock_id short;
 #   - event streams are bounded (they never time out), waits are bounded
 #     by the open-file limit (never "Too many open files"): both 503 busy;
+#   - a NUL inside a JSON string does not cut an owner or who short;
+#     Tracker's routes refuse in Tracker's shape; the dashboard has a
+#     Content-Security-Policy and may not be framed;
 #   - renewals are counted in /metrics; freezing another owner's freeze
 #     is 409 "frozen"; a TTL of 0 or -5 seconds is "bad_duration", 90.0
 #     or 1e3 seconds are 90 and 1000 s; methods other than GET and HEAD on /metrics and
@@ -107,6 +110,25 @@ expect_status 200 "ttl 90.0 seconds: taken"
 expect_jq .ttl_sec 90 "for 90 s"
 req POST /v1/locks/t2 '{"ttl":1e3}'
 expect_jq .ttl_sec 1000 "ttl 1e3 seconds: for 1000 s"
+
+before=$(store_state)
+req POST /v1/locks/n '{"owner":"a\u0000b"}'
+expect_status 400 "an owner with a NUL inside: 400, not owner \"a\""
+req POST /api/v1alpha1/lock '{"service":"s","who":"a\u0000b"}'
+expect_status 400 "Tracker: a who with a NUL inside: 400"
+expect_jq .success false "... in Tracker's shape"
+req POST /api/v1alpha1/lock 'not json'
+expect_status 400 "Tracker: a body that is not JSON: 400"
+expect_jq '[.success,(.error|type)]|@csv' 'false,"string"' "... in Tracker's shape, not /v1's"
+req POST /api/v1alpha1/lock '{"service":"s","who":"w"}' -H "Host: evil.example"
+expect_jq .success false "Tracker: a foreign Host, in Tracker's shape"
+[ "$(store_state)" = "$before" ] && ok "nothing changed" || not_ok "the store changed"
+
+curl -s -o /dev/null -D "$T/dash.h" "$URL/"
+grep -qi "^Content-Security-Policy: default-src 'none'.*frame-ancestors 'none'" "$T/dash.h" &&
+	ok "the dashboard has a Content-Security-Policy" || not_ok "no CSP: $(cat "$T/dash.h")"
+grep -qi '^X-Frame-Options: DENY' "$T/dash.h" && ok "... and may not be framed" ||
+	not_ok "no X-Frame-Options"
 
 # ---- answers --------------------------------------------------------------------
 req POST /v1/locks/m1/renew "{\"lock_id\":\"$m1\"}"
