@@ -167,11 +167,13 @@ enum MHD_Result events_route(struct req *q)
 	if (!full)
 		n_streams++; /* its place, taken now */
 	pthread_mutex_unlock(&lock);
-	if (full)
+	if (full) {
+		metrics_refusal(OUT_BUSY);
 		return reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "busy",
 				   "%zu event streams are open, as many as "
 				   "loktd serves at once — retry later",
 				   loktd.max_streams);
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		goto fail;

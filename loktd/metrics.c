@@ -16,8 +16,18 @@ static const char *const outcome_names[OUT_N] = {
 	[OUT_HELD] = "held",		 [OUT_FROZEN] = "frozen",
 	[OUT_TIMEOUT] = "timeout",	 [OUT_NOT_OWNER] = "not_owner",
 	[OUT_NOT_FOUND] = "not_found",	 [OUT_BAD_REQUEST] = "bad_request",
-	[OUT_UNAUTHORIZED] = "unauthorized", [OUT_ERROR] = "error",
+	[OUT_UNAUTHORIZED] = "unauthorized", [OUT_BUSY] = "busy",
+	[OUT_ERROR] = "error",
 };
+
+/* The outcomes an acquisition can have (metrics_acquire); a refusal can
+ * have any but acquired and renewed. */
+#define ACQUISITION_OUTCOMES                                              \
+	(1u << OUT_ACQUIRED | 1u << OUT_RENEWED | 1u << OUT_HELD |       \
+	 1u << OUT_FROZEN | 1u << OUT_TIMEOUT | 1u << OUT_BAD_REQUEST |  \
+	 1u << OUT_ERROR)
+#define REFUSAL_OUTCOMES \
+	(((1u << OUT_N) - 1) & ~(1u << OUT_ACQUIRED | 1u << OUT_RENEWED))
 
 /* Wait-time histogram buckets, seconds. */
 static const double buckets[] = { 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800 };
@@ -70,12 +80,13 @@ void metrics_wait(int64_t ms)
 }
 
 static void counters(FILE *f, const char *metric, const char *help,
-		     atomic_ullong *v, int first)
+		     atomic_ullong *v, unsigned outcomes)
 {
 	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", metric, help, metric);
-	for (int o = first; o < OUT_N; o++)
-		fprintf(f, "%s{outcome=\"%s\"} %llu\n", metric,
-			outcome_names[o], (unsigned long long)v[o]);
+	for (int o = 0; o < OUT_N; o++)
+		if (outcomes & 1u << o)
+			fprintf(f, "%s{outcome=\"%s\"} %llu\n", metric,
+				outcome_names[o], (unsigned long long)v[o]);
 }
 
 static void gauge(FILE *f, const char *metric, const char *help, size_t v)
@@ -121,10 +132,10 @@ enum MHD_Result metrics_route(struct req *q)
 	      events_clients());
 	counters(f, "loktd_acquisitions_total",
 		 "Acquisitions asked of this loktd, by outcome.", acquisitions,
-		 OUT_ACQUIRED);
+		 ACQUISITION_OUTCOMES);
 	counters(f, "loktd_refusals_total",
 		 "Requests this loktd refused, by outcome.", refusals,
-		 OUT_HELD);
+		 REFUSAL_OUTCOMES);
 	fputs("# HELP loktd_wait_seconds Time requests waited for a lock.\n"
 	      "# TYPE loktd_wait_seconds histogram\n",
 	      f);

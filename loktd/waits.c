@@ -185,6 +185,7 @@ enum MHD_Result acquire_or_wait(struct req *q, const char *name,
 	if (loktd.stopping || n_active >= loktd.max_waits) {
 		pthread_mutex_unlock(&lock);
 		free(w);
+		metrics_refusal(OUT_BUSY);
 		return reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "busy",
 				   "%s", loktd.stopping ?
 						 "loktd is shutting down" :

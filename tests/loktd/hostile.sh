@@ -16,7 +16,8 @@
 #   - a NUL inside a JSON string does not cut an owner or who short;
 #     Tracker's routes refuse in Tracker's shape; the dashboard has a
 #     Content-Security-Policy and may not be framed;
-#   - renewals are counted in /metrics; freezing another owner's freeze
+#   - renewals and busy answers are counted in /metrics, and acquisitions
+#     list only the outcomes an acquisition can have; freezing another owner's freeze
 #     is 409 "frozen"; a TTL of 0 or -5 seconds is "bad_duration", 90.0
 #     or 1e3 seconds are 90 and 1000 s; methods other than GET and HEAD on /metrics and
 #     /healthz, and a wrong method on a Tracker route, are 405; HEAD reads.
@@ -135,6 +136,9 @@ req POST /v1/locks/m1/renew "{\"lock_id\":\"$m1\"}"
 expect_status 200 "renew"
 req GET /metrics
 contains "$BODY" 'loktd_acquisitions_total{outcome="renewed"} 1' "/metrics counts the renewal"
+grep -q 'loktd_acquisitions_total{outcome="not_owner"}' <<<"$BODY" &&
+	not_ok "acquisitions list an outcome they cannot have (not_owner)" ||
+	ok "acquisitions list only the outcomes an acquisition has"
 
 req POST /v1/freezes/f '{"ttl":"1h","owner":"alice"}'
 expect_status 200 "alice freezes f"
@@ -175,6 +179,8 @@ expect_status 503 "a 25th stream: 503"
 expect_jq .error busy "its word: busy"
 req POST /v1/locks/during '{"ttl":"1m"}'
 expect_status 200 "requests that change state are still served"
+req GET /metrics
+contains "$BODY" 'loktd_refusals_total{outcome="busy"} 1' "/metrics counts the busy stream"
 kill "${streams[@]}" 2>/dev/null
 wait "${streams[@]}" 2>/dev/null
 
@@ -193,5 +199,7 @@ codes=$(cat "$T"/w.* | sort | uniq -c | awk '{printf "%s:%s ", $2, $1}')
 grep -q 500 "$T"/w.* && not_ok "a wait failed with 500: $(cat "$T/loktd.err" | tail -3)" ||
 	ok "none failed for want of files"
 expect_exit 0 "w is still lokt's" "$LOKT" exists w
+req GET /metrics
+contains "$BODY" 'loktd_refusals_total{outcome="busy"} 7' "/metrics counts the 6 busy waits too"
 stop_loktd
 done_testing
