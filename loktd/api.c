@@ -104,7 +104,8 @@ static bool text_field(struct req *q, struct json_object *body,
 		*ret = buf;
 		return true;
 	}
-	/* 90.0 or 1e3 seconds; 1.5 is refused as a duration. */
+	/* 90.0 or 1e3 seconds; a fraction (1.5) goes to the duration's
+	 * parser as text, as "1.5" would (rounded up to whole seconds). */
 	if (duration && json_object_is_type(v, json_type_double)) {
 		double d = json_object_get_double(v);
 
