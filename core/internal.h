@@ -38,6 +38,7 @@
 
 #include <json-c/json.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -226,6 +227,10 @@ int lokt__ensure_dirs(const char *root);
  * "users-read": nsswitch.conf and /etc/passwd), where a test stalls as a
  * preempted thread would. */
 extern void (*lokt__test_pause)(const char *where);
+/* The cancel flag of the waiting acquisition this thread is in
+ * (lokt_acquire_opts.cancel), for store.c's bounded flock; NULL outside
+ * one. Set by wait.c. */
+extern __thread volatile sig_atomic_t *lokt__wait_cancel;
 
 /* Is the parse of the record of stat st kept (attr.c)? */
 bool lokt__attr_kept(const struct stat *st);

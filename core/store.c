@@ -367,11 +367,20 @@ LOKT_API void lokt_store_set_lock_wait(struct lokt_store *s, int64_t ms)
 		s->lock_wait_ms = ms > 0 ? ms : 0;
 }
 
+__thread volatile sig_atomic_t *lokt__wait_cancel; /* internal.h */
+
+/* flock(LOCK_EX), waiting as long as it takes, but for a waiting
+ * acquisition canceled meanwhile (lokt_acquire_opts.cancel, set by a
+ * signal handler installed without SA_RESTART, which interrupts the
+ * flock): -LOKT_E_CANCELED. */
 static int flock_blocking(int fd)
 {
-	while (flock(fd, LOCK_EX) < 0)
+	while (flock(fd, LOCK_EX) < 0) {
 		if (errno != EINTR)
 			return -errno;
+		if (lokt__wait_cancel && *lokt__wait_cancel)
+			return -LOKT_E_CANCELED;
+	}
 	return 0;
 }
 
@@ -404,6 +413,8 @@ static int flock_bounded(int fd, int64_t ms)
 		ts.tv_sec = pause / 1000000;
 		ts.tv_nsec = (pause % 1000000) * 1000;
 		nanosleep(&ts, NULL);
+		if (lokt__wait_cancel && *lokt__wait_cancel)
+			return -LOKT_E_CANCELED;
 		if (pause < 5000)
 			pause *= 2;
 	}

@@ -350,6 +350,7 @@ int lokt__acquire_wait(struct lokt_store *s, const char *name,
 		       struct lokt_result *ret)
 {
 	struct waiter w = { .s = s, .name = name };
+	volatile sig_atomic_t *outer = lokt__wait_cancel;
 	int64_t start = mono_ms();
 	int r;
 	/* A store over the network that stops answering must not hold the
@@ -363,12 +364,19 @@ int lokt__acquire_wait(struct lokt_store *s, const char *name,
 	do {
 		if (until)
 			lokt_store_set_deadline(s, until);
+		/* Joining and the wait's transitions, not the leaving below,
+		 * give up on a cancel also while another process holds the
+		 * name's flock (store.c, flock_bounded). */
+		lokt__wait_cancel = opts->cancel;
 		r = s->be->wait_join(s, name, &w.w, &w.seq);
-		if (r < 0)
+		if (r < 0) {
+			lokt__wait_cancel = outer;
 			break;
+		}
 		offer(&w, who, opts);
 		/* Queued again (a hand-over lost): the same timeout. */
 		r = wait_loop(&w, who, opts, start, ret);
+		lokt__wait_cancel = outer;
 		/* Leaving the queue is not cut short by the timeout
 		 * (etcd: the queue entry's lease revoked, so that the waiter
 		 * behind learns at once); nor is taking an offer back. */

@@ -1,0 +1,45 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# A transition that does not end: another process holds a name's sidecar
+# flock (`.NAME.lk`) and does not let go, as a process stopped in the
+# middle of a transition would, or a co-user running `flock` on it by
+# hand. A waiting `lokt lock` or `lokt guard` stuck there is still ended
+# by SIGINT, SIGTERM or SIGHUP, as lokt(1) says (exit 128+N), at once:
+# its flock wait used to go back to sleep after the signal. The store is
+# left as it was, and once the flock is let go the name works again.
+# (How long lokt waits there is not bounded otherwise: docs/lokt.1,
+# BUGS.)
+. "$SRC_ROOT/tests/lib.sh"
+. "$SRC_ROOT/tests/cli/common.sh"
+
+"$LOKT" lock k -q && "$LOKT" unlock k -q
+before=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' | sort | xargs -r cat | sha1sum)
+flock -F -x "$LOKT_ROOT/locks/.k.lk" sleep 60 &
+F=$!
+track "$F"
+wait_for 10 eval 'grep -q "FLOCK.*WRITE $F " /proc/locks' || diag "the flock did not show"
+
+for sig in TERM HUP INT; do
+	for cmd in "lock k --wait --timeout 30" "guard k --wait --timeout 30 -- true"; do
+		s=$(date +%s%N)
+		# A background job of a script ignores SIGINT: lokt's own
+		# handler is what a terminal's ^C would reach.
+		env --default-signal=INT $LOKT $cmd 2>/dev/null &
+		P=$!
+		track "$P"
+		wait_for 10 eval 'grep -q " $P " /proc/locks' || diag "lokt did not reach the flock"
+		kill -"$sig" "$P"
+		reap "$P"
+		ms=$((($(date +%s%N) - s) / 1000000))
+		want=$((128 + $(kill -l "$sig")))
+		[ "$RC" = "$want" ] && ok "${cmd%% *} stuck on the flock, SIG$sig: exit $want (${ms} ms)" ||
+			not_ok "${cmd%% *}, SIG$sig: exit $RC after ${ms} ms (want $want)"
+	done
+done
+
+after=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' | sort | xargs -r cat | sha1sum)
+[ "$after" = "$before" ] && ok "the store's records are as they were" || not_ok "records changed"
+kill "$F"
+reap "$F"
+expect_exit 0 "with the flock let go, k is taken" "$LOKT" lock k --ttl 1m -q
+done_testing
