@@ -87,8 +87,23 @@ static int common_dir(const char *gitdir, char **ret)
 	return 0;
 }
 
+/* May entry (dir/.git, dir/.lokt) choose our store? Only when it is the
+ * caller's or root's, itself, not through a symlink someone else made:
+ * in a directory others may write (/tmp), anyone could otherwise plant a
+ * .git file naming any directory, or a .lokt of their own, and make
+ * another user's lokt keep its locks there, apart from everyone else's
+ * (git likewise refuses a repository of "dubious ownership"). */
+static bool trusted_entry(const char *entry)
+{
+	struct stat st;
+
+	return lstat(entry, &st) == 0 &&
+	       (st.st_uid == geteuid() || st.st_uid == 0);
+}
+
 /* If dir/.git exists, the common dir of that repository in *ret and 1;
- * 0 when there is no .git here (or it is unusable); -ENOMEM. */
+ * 0 when there is no .git here (or it is unusable, or someone else's);
+ * -ENOMEM. */
 static int git_here(const char *dir, char **ret)
 {
 	char line[PATH_MAX], *dotgit, *gitdir;
@@ -98,7 +113,7 @@ static int git_here(const char *dir, char **ret)
 	dotgit = join(dir, ".git");
 	if (!dotgit)
 		return -ENOMEM;
-	if (stat(dotgit, &st) < 0) {
+	if (!trusted_entry(dotgit) || stat(dotgit, &st) < 0) {
 		free(dotgit);
 		return 0;
 	}
@@ -158,7 +173,8 @@ static int find_git(const char *start, char **ret_root)
 	return *ret_root ? 1 : -ENOMEM;
 }
 
-/* Walk up from start: the nearest existing .lokt directory. */
+/* Walk up from start: the nearest existing .lokt directory (of the
+ * caller or root: trusted_entry). */
 static int find_dotlokt(const char *start, char **ret_root)
 {
 	char *dir = strdup(start), *cand;
@@ -171,7 +187,7 @@ static int find_dotlokt(const char *start, char **ret_root)
 			free(dir);
 			return -ENOMEM;
 		}
-		if (is_dir(cand)) {
+		if (is_dir(cand) && trusted_entry(cand)) {
 			free(dir);
 			*ret_root = cand;
 			return 1;

@@ -4,6 +4,7 @@
 # (the same for the top of a repository, a deep subdirectory, and every
 # worktree); the nearest .lokt/ walking up; the host-wide store of the
 # configuration file ($LOKT_CONFIG, else /etc/lokt.conf); else ./.lokt.
+# A .git or .lokt that is neither the caller's nor root's is passed over.
 # Every acquisition says which store it used. A lock taken in
 # one place is seen as held from the others. The commands that only read
 # (status, exists, why, audit, doctor) never create a root that does not
@@ -173,6 +174,35 @@ else
 		contains "$ERR" "$T/bad.conf is not valid" "... naming the file"
 	done
 	check "... and nothing was created there" test ! -e "$T/elsewhere/e/.lokt"
+
+	# --- a .git or .lokt someone else planted ---------------------------
+	# In a directory others may write, another user's .git file (naming
+	# a directory of theirs or of ours) or .lokt directory must not pick
+	# the store: they are passed over, as git passes over a repository
+	# of dubious ownership, and the host store is used.
+	if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+		P="$T/shared"
+		mkdir -m 1777 "$P" && mkdir -m 0700 "$T/victim" && mkdir "$P/work"
+		setpriv --reuid=nobody --regid=nogroup --clear-groups \
+			sh -c "printf 'gitdir: %s\n' '$T/victim' >'$P/.git'"
+		out=$(cd "$P/work" && LOKT_CONFIG="$T/lokt.conf" "$LOKT" lock p1 --holder $$ 2>&1)
+		contains "$out" " in $T/host-store" "another user's .git above: passed over, the host store"
+		check "... nothing made in the directory it names" test ! -e "$T/victim/lokt"
+		rm -f "$P/.git"
+		setpriv --reuid=nobody --regid=nogroup --clear-groups mkdir -m 777 "$P/.lokt"
+		out=$(cd "$P/work" && LOKT_CONFIG="$T/lokt.conf" "$LOKT" lock p2 --holder $$ 2>&1)
+		contains "$out" " in $T/host-store" "another user's .lokt above: passed over"
+		check "... nothing made in it" test ! -e "$P/.lokt/locks"
+		setpriv --reuid=nobody --regid=nogroup --clear-groups rmdir "$P/.lokt"
+		setpriv --reuid=nobody --regid=nogroup --clear-groups ln -s "$R/.git" "$P/.git"
+		out=$(cd "$P/work" && LOKT_CONFIG="$T/lokt.conf" "$LOKT" lock p3 --holder $$ 2>&1)
+		contains "$out" " in $T/host-store" "... nor a symlink of theirs to our own repository"
+		mkdir "$P/mine" "$P/mine/w" && mkdir "$P/mine/.lokt"
+		out=$(cd "$P/mine/w" && LOKT_CONFIG="$T/lokt.conf" "$LOKT" lock p4 --holder $$ 2>&1)
+		contains "$out" " in $P/mine/.lokt" "our own .lokt there still picks the store"
+	else
+		skip "planted .git and .lokt" "needs root and the user nobody"
+	fi
 fi
 
 done_testing
