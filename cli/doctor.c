@@ -52,6 +52,7 @@ int cmd_doctor(struct cli *c, int argc, char **argv)
 					      CLI_END_OPT };
 	struct lokt_check *ck = NULL;
 	char *root = NULL;
+	char esc[4 * sizeof(ck->message)];
 	size_t n = 0;
 	bool ok = true;
 	int first, ex = 0, r;
@@ -78,12 +79,16 @@ int cmd_doctor(struct cli *c, int argc, char **argv)
 	} else {
 		printf("lock root: %s (protocol %d)\n", root,
 		       LOKT_PROTOCOL_VERSION);
+		/* Messages name files that anyone who may write the store
+		 * may have named: no control character reaches the
+		 * terminal as it is. */
 		for (size_t i = 0; i < n; i++)
 			printf("%-4s  %-15s  %s\n",
 			       ck[i].level == LOKT_CHECK_OK	? "OK"
 			       : ck[i].level == LOKT_CHECK_WARN ? "WARN"
 								: "FAIL",
-			       ck[i].id, ck[i].message);
+			       ck[i].id,
+			       cli_esc(ck[i].message, esc, sizeof(esc)));
 	}
 	free(ck);
 	free(root);

@@ -62,4 +62,14 @@ done
 rm -f "$R/locks/.z.json.fedcba9876543210.tmp"
 expect_exit 0 "doctor after the prune" "$LOKT" doctor
 contains "$OUT" "OK    temp_files" "doctor: no leftover temp file"
+
+# A leftover whose name carries a terminal's escape sequence (anyone who
+# may write the store may name one): doctor names it escaped.
+esc=$(printf '.d\033[5m.json.tmp')
+leftover "$R/locks/$esc" "2 hours ago"
+"$LOKT" doctor >"$T/doctor.out" 2>&1
+grep -q "$(printf '\033')" "$T/doctor.out" && not_ok "doctor printed an ESC byte: $(cat -v "$T/doctor.out")" ||
+	ok "doctor prints no ESC byte from a file name"
+contains "$(cat "$T/doctor.out")" '.d\x1b[5m.json.tmp' "... but the name, escaped"
+rm -f "$R/locks/$esc"
 done_testing
