@@ -52,6 +52,8 @@
 
 #define AUDIT_MAX_DEFAULT (16ULL << 20) /* bytes */
 #define APPEND_TRIES 4 /* reopens when a rotation gets in the way */
+#define AUDIT_LINE_MAX (64 * 1024) /* bytes of a line read back; longer:
+					skipped */
 
 static void put_str(struct json_object *o, const char *key, const char *v)
 {
@@ -524,25 +526,49 @@ struct events {
 };
 
 /* Add the matching events of the log open on fd (consumed) to evs. */
-/* Call fn for every line of fd (newline removed), then close it. */
+/* Call fn for every line of fd (newline removed), then close it. A line
+ * longer than AUDIT_LINE_MAX is no event lokt wrote (its lines are a few
+ * hundred bytes): skipped, so that a log made of one huge line (whoever
+ * may write the store may make one, or a sparse file of gigabytes) costs
+ * its reading time, not as much memory. */
 static int read_lines(int fd, int (*fn)(const char *line, size_t len,
 					void *ud),
 		      void *ud)
 {
-	size_t linecap = 0;
-	char *line = NULL;
-	ssize_t len;
+	char *line = malloc(AUDIT_LINE_MAX + 1);
 	FILE *fp = fdopen(fd, "re");
-	int r = 0;
+	bool too_long = false;
+	size_t len = 0;
+	int ch, r = 0;
 
-	if (!fp) {
-		close(fd);
-		return -errno;
+	if (!fp || !line) {
+		r = fp ? -ENOMEM : -errno;
+		if (fp)
+			fclose(fp);
+		else
+			close(fd);
+		free(line);
+		return r;
 	}
-	while (r >= 0 && (len = getline(&line, &linecap, fp)) >= 0) {
-		if (len > 0 && line[len - 1] == '\n')
-			line[--len] = '\0';
-		r = fn(line, (size_t)len, ud);
+	for (;;) {
+		ch = getc_unlocked(fp);
+		if (ch != EOF && ch != '\n') {
+			if (len < AUDIT_LINE_MAX)
+				line[len++] = (char)ch;
+			else
+				too_long = true;
+			continue;
+		}
+		if (ch == EOF && len == 0 && !too_long)
+			break;
+		if (!too_long) {
+			line[len] = '\0';
+			r = fn(line, len, ud);
+		}
+		len = 0;
+		too_long = false;
+		if (ch == EOF || r < 0)
+			break;
 	}
 	free(line);
 	fclose(fp);

@@ -207,4 +207,22 @@ got="$(audit_count acquire cc) $(audit_count deny cc) $(audit_count release cc)"
 check "one line per transition: acquire deny release = $acq $deny $rel (log: $got)" \
 	test "$got" = "$acq $deny $rel"
 
+# --- a log of one huge line --------------------------------------------
+# Whoever may write the store may make audit.log one line of 256 MiB (a
+# sparse file of NULs after the events): lokt audit skips a line longer
+# than 64 KiB and reads the rest, in little memory (it used to hold the
+# whole line).
+B="$T/hugelog"
+LOKT_ROOT="$B" "$LOKT" lock before-huge --ttl 1m -q
+truncate -s 256M "$B/audit.log"
+rss=$(LOKT_ROOT="$B" "$PY" -c '
+import resource, subprocess, sys
+out = subprocess.run([sys.argv[1], "audit"], capture_output=True, text=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, out.returncode,
+      "before-huge" in out.stdout)' "$LOKT")
+read -r kb rc seen <<<"$rss"
+[ "$rc" = 0 ] && [ "$seen" = True ] && ok "lokt audit reads past a line of 256 MiB" ||
+	not_ok "lokt audit on a huge line: exit $rc, event seen: $seen"
+[ "$kb" -lt 100000 ] && ok "... in little memory (max RSS ${kb} kB)" ||
+	not_ok "lokt audit held the line: max RSS ${kb} kB"
 done_testing
