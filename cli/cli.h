@@ -201,6 +201,12 @@ bool cli_is_command(const char *cmd);
 /* Say why the lock root could not be found (r from lokt_root_find);
  * returns exit status 1. */
 int cli_root_error(int r);
+/* With --json, after a command that failed (status) without printing a
+ * JSON document: {"error": "error", "message": its last error}, so that
+ * stdout has exactly one document (lokt(1)). */
+void cli_json_fallback(const struct cli *c, int status);
+/* A JSON document is being written to stdout without cli_json_print. */
+void cli_json_started(void);
 
 /* The process lokt acts for when it does not hold anything itself
  * (freeze, unfreeze, unlock, prune: audit and owner only): its parent, or

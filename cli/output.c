@@ -76,6 +76,12 @@ vmessage(const char *prefix, const char *fmt, va_list ap)
 	free(msg);
 }
 
+/* The last error said on stderr, and whether a JSON document went to
+ * stdout: with --json, a command that failed having printed none gets
+ * one made of its error (cli_json_fallback). */
+static char last_error[1024];
+static bool json_printed;
+
 void cli_error(const char *fmt, ...)
 {
 	va_list ap;
@@ -83,6 +89,29 @@ void cli_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vmessage("error: ", fmt, ap);
 	va_end(ap);
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+}
+
+void cli_json_started(void)
+{
+	json_printed = true;
+}
+
+void cli_json_fallback(const struct cli *c, int status)
+{
+	struct json_object *doc;
+
+	if (!c->json || status == 0 || json_printed)
+		return;
+	doc = json_object_new_object();
+	json_object_object_add(doc, "error", json_object_new_string("error"));
+	json_object_object_add(doc, "message",
+			       json_object_new_string(last_error[0] ?
+							      last_error :
+							      "failed"));
+	cli_json_print(doc);
 }
 
 void cli_warning(const char *fmt, ...)
@@ -434,6 +463,7 @@ struct json_object *cli_info_json(const struct lokt_info *in)
 
 void cli_json_print(struct json_object *doc)
 {
+	json_printed = true;
 	puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
 							 JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(doc);

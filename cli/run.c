@@ -567,6 +567,7 @@ int cli_run(int argc, char **argv, unsigned flags)
 	argv += optind;
 	optind = 0; /* full re-initialisation of getopt for the command */
 	r = cmd->fn(&c, argc, argv);
+	cli_json_fallback(&c, r);
 	lokt_store_close(c.store);
 	free(c.root);
 	return r;

@@ -184,6 +184,7 @@ static void print_status_json(struct cli *c, const struct lokt_info *locks,
 {
 	struct json_object *root = json_object_new_string(c->root);
 
+	cli_json_started();
 	printf("{\"root\":%s,\"root_exists\":%s,\"locks\":",
 	       json_object_to_json_string_ext(
 		       root, JSON_C_TO_STRING_PLAIN |

@@ -237,4 +237,22 @@ expect_exit 0 "lokt 1.x file with an expired TTL: lock → 0 (broken)" "$LOKT" l
 check "audit: stale-break (expired) for old3" audit_has stale-break old3 expired
 "$LOKT" unlock old3 -q
 
+# --json promises one JSON document on stdout, also when the store
+# cannot be opened (locks/ planted as a symlink): exit 1 and {"error"}.
+bad="$T/badroot"
+mkdir -p "$bad" && ln -s /etc "$bad/locks"
+for cmd in "status" "status x" "why x" "audit" "lock x" "unlock x" \
+	"unlock --all" "freeze x --ttl 1m" "unfreeze x"; do
+	out=$(LOKT_ROOT="$bad" "$LOKT" $cmd --json 2>/dev/null)
+	rc=$?
+	docs=$(jq -c . <<<"$out" 2>/dev/null | wc -l)
+	if [ "$rc" = 1 ] && [ "$docs" = 1 ] &&
+		[ "$(jq -r .error <<<"$out")" = error ] &&
+		[[ "$(jq -r .message <<<"$out")" == *"not a directory"* ]]; then
+		ok "lokt $cmd --json on a store that cannot be opened: one document, exit 1"
+	else
+		not_ok "lokt $cmd --json: exit $rc, stdout '$out'"
+	fi
+done
+
 done_testing
