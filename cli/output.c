@@ -182,6 +182,21 @@ static size_t utf8_seq(const unsigned char *p)
 	return n;
 }
 
+/* Is the UTF-8 sequence at p (n bytes) a bidirectional control: U+061C,
+ * U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069? Shown as they are,
+ * a field could reorder the rest of its line on a terminal. */
+static bool bidi_control(const unsigned char *p, size_t n)
+{
+	if (n == 2)
+		return p[0] == 0xd8 && p[1] == 0x9c;
+	if (n != 3 || p[0] != 0xe2)
+		return false;
+	if (p[1] == 0x80)
+		return p[2] == 0x8e || p[2] == 0x8f ||
+		       (p[2] >= 0xaa && p[2] <= 0xae);
+	return p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9;
+}
+
 const char *cli_esc(const char *s, char *buf, size_t size)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -199,6 +214,12 @@ const char *cli_esc(const char *s, char *buf, size_t size)
 			snprintf(tmp, sizeof(tmp), "\\x%02x", *p);
 		else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) /* C1 */
 			snprintf(tmp, sizeof(tmp), "\\u%04x", p[1]);
+		else if (bidi_control(p, n))
+			snprintf(tmp, sizeof(tmp), "\\u%04x",
+				 n == 2 ? (p[0] & 0x1f) << 6 | (p[1] & 0x3f) :
+					  (p[0] & 0x0f) << 12 |
+						  (p[1] & 0x3f) << 6 |
+						  (p[2] & 0x3f));
 		else
 			snprintf(tmp, sizeof(tmp), "%.*s", (int)n, (const char *)p);
 		if (!n)
