@@ -328,8 +328,7 @@ contains "$(grep '^a-much' <<<"$OUT")" " in " "... with its expiry"
 
 # Bidirectional controls (U+202E RIGHT-TO-LEFT OVERRIDE and its kin) in
 # a field could reorder the rest of the line on a terminal: escaped too.
-printf '{"version":1,"name":"m9","lock_id":"0123456789abcdef0123456789abcdef","owner":"ev\u202eil\u2066x\u200f","host":"%s","pid":1,"acquired_ts":"%s","ttl_sec":3600,"expires_at":"%s"}\n' \
-	"$(uname -n)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)" | plant m9
+LOKT_OWNER=$'ev\xe2\x80\xaeil\xe2\x81\xa6x\xe2\x80\x8f' "$LOKT" lock m9 --ttl 1h --detach -q
 expect_exit 0 "status with bidirectional controls in an owner" "$LOKT" status m9
 if LC_ALL=C grep -q $'\xe2\x80[\xaa-\xae\x8e\x8f]\|\xe2\x81[\xa6-\xa9]' <<<"$OUT"; then
 	not_ok "status printed a bidirectional control raw"
