@@ -156,7 +156,7 @@ static void mode_message(const char *name, const struct lokt_result *res,
 }
 
 static void message(enum cli_op op, int r, const char *name,
-		    const struct lokt_result *res, char *msg)
+		    const struct lokt_result *res, bool frozen, char *msg)
 {
 	char d[1100];
 
@@ -175,12 +175,17 @@ static void message(enum cli_op op, int r, const char *name,
 			 name, d, name);
 		break;
 	case LOKT_E_TIMEOUT:
-		if (res->have_other)
+		if (res->have_other && frozen)
+			describe_freeze(&res->other, d, sizeof(d));
+		else if (res->have_other)
 			describe(&res->other, d, sizeof(d));
 		snprintf(msg, MSG_MAX,
 			 "timed out waiting for lock \"%s\"%s%s — try a "
 			 "longer --timeout, or see: lokt why %s",
-			 name, res->have_other ? ", still held by " : "",
+			 name,
+			 !res->have_other ? "" :
+			 frozen		  ? ", still " :
+					    ", still held by ",
 			 res->have_other ? d : "", name);
 		break;
 	case LOKT_E_NOT_OWNER:
@@ -251,13 +256,26 @@ static void message(enum cli_op op, int r, const char *name,
 	}
 }
 
+/* A wait timed out with a record in its way: is that record the name's
+ * freeze (a lock is then not held at all), rather than its holder's? */
+static bool frozen_in_way(struct cli *c, int r, const char *name,
+			  const struct lokt_result *res)
+{
+	struct lokt_info fr;
+
+	return r == -LOKT_E_TIMEOUT && res->have_other && c->store &&
+	       lokt_get(c->store, LOKT_FREEZE, name, &fr, NULL) == 0 &&
+	       !strcmp(fr.rec.lock_id, res->other.rec.lock_id);
+}
+
 int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 	       const struct lokt_result *res)
 {
+	bool frozen = frozen_in_way(c, r, name, res);
 	char msg[MSG_MAX];
 	struct json_object *doc;
 
-	message(op, r, name, res, msg);
+	message(op, r, name, res, frozen, msg);
 	/* -q: a busy lock is an answer, not an error (flock -n is silent). */
 	if (!(c->quiet && lokt_exit_code(r) == 2))
 		cli_error("%s", msg);
@@ -270,7 +288,7 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 		json_object_object_add(doc, "name",
 				       json_object_new_string(name));
 		if (res->have_other)
-			json_object_object_add(doc, "holder",
+			json_object_object_add(doc, frozen ? "freeze" : "holder",
 					       cli_info_json(&res->other));
 		if (-r == LOKT_E_HELD && !res->have_other)
 			json_object_object_add(

@@ -73,4 +73,19 @@ check "lock freeze-x still held" "$LOKT" exists freeze-x
 check "audit: freeze and unfreeze events for x" eval 'audit_has freeze x && audit_has unfreeze x'
 check "audit: freeze-deny for x" audit_has freeze-deny x
 
+# A wait that runs out against a freeze (the lock itself free) says the
+# name is still frozen, by whom, not that a holder has it; --json puts
+# the freeze under "freeze", not "holder".
+"$LOKT" freeze fq --ttl 1h -q
+expect_exit 2 "lock --wait --timeout 1s on a frozen name: timed out (exit 2)" \
+	"$LOKT" lock fq --wait --timeout 1s
+contains "$ERR" "still frozen by" "... saying it is still frozen"
+check "... not that it is held" eval '! grep -q "held by" <<<"$ERR"'
+out=$("$LOKT" lock fq --wait --timeout 1s --json 2>/dev/null)
+check "--json: the freeze under \"freeze\"" \
+	test "$(jq -r '[.error, (.freeze.name // "none"), (has("holder"))] | @csv' <<<"$out")" = '"timeout","fq",false'
+expect_exit 2 "guard --wait --timeout 1s on it: exit 2" "$LOKT" guard fq --wait --timeout 1s -- true
+contains "$ERR" "still frozen by" "... also saying it is still frozen"
+"$LOKT" unfreeze fq -q
+
 done_testing
