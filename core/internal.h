@@ -228,8 +228,8 @@ int lokt__ensure_dirs(const char *root);
  * preempted thread would. */
 extern void (*lokt__test_pause)(const char *where);
 /* The cancel flag of the waiting acquisition this thread is in
- * (lokt_acquire_opts.cancel), for store.c's bounded flock; NULL outside
- * one. Set by wait.c. */
+ * (lokt_acquire_opts.cancel), for store.c's flock waits on a sidecar;
+ * NULL outside one. Set by wait.c. */
 extern __thread volatile sig_atomic_t *lokt__wait_cancel;
 
 /* Is the parse of the record of stat st kept (attr.c)? */

@@ -366,7 +366,7 @@ int lokt__acquire_wait(struct lokt_store *s, const char *name,
 			lokt_store_set_deadline(s, until);
 		/* Joining and the wait's transitions, not the leaving below,
 		 * give up on a cancel also while another process holds the
-		 * name's flock (store.c, flock_bounded). */
+		 * name's flock (store.c, flock_blocking and flock_bounded). */
 		lokt__wait_cancel = opts->cancel;
 		r = s->be->wait_join(s, name, &w.w, &w.seq);
 		if (r < 0) {
