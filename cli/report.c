@@ -288,7 +288,8 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 		json_object_object_add(doc, "name",
 				       json_object_new_string(name));
 		if (res->have_other)
-			json_object_object_add(doc, frozen ? "freeze" : "holder",
+			json_object_object_add(doc,
+					       frozen ? "freeze" : "holder",
 					       cli_info_json(&res->other));
 		if (-r == LOKT_E_HELD && !res->have_other)
 			json_object_object_add(
