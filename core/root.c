@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -386,5 +387,6 @@ LOKT_API int lokt_is_network_fs(const char *path)
 
 LOKT_API bool lokt_root_is_url(const char *root)
 {
-	return root && !strncmp(root, "etcd://", 7);
+	/* The scheme in any case, as config.c reads it. */
+	return root && !strncasecmp(root, "etcd://", 7);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,9 +21,11 @@
 #define SCHEME "etcd://"
 #define FILE_MAX (64 * 1024) /* a configuration file; a password file */
 
+/* A URL's scheme is case-insensitive (RFC 3986): ETCD:// is one too,
+ * never a directory of that name made relative to where lokt runs. */
 bool lokt__etcd_is_url(const char *root)
 {
-	return root && !strncmp(root, SCHEME, strlen(SCHEME));
+	return root && !strncasecmp(root, SCHEME, strlen(SCHEME));
 }
 
 __attribute__((format(printf, 3, 4))) static int why_not(char *why,

@@ -203,6 +203,20 @@ else
 	else
 		skip "planted .git and .lokt" "needs root and the user nobody"
 	fi
+
+	# --- a URL's scheme in capitals ------------------------------------
+	# ETCD:// is an etcd store too (schemes are case-insensitive), never
+	# a directory "ETCD:" made where lokt runs. Port 1: nothing answers.
+	mkdir -p "$T/caps"
+	if [ -e "${LOKT_MODULE_DIR:-$BUILD_ROOT/core/etcd}/liblokt-etcd.so" ] ||
+		"$LOKT" version 2>/dev/null | grep -q etcd; then
+		expect_exit 1 "LOKT_ROOT=ETCD://...: the etcd store (exit 1: nothing answers)" \
+			env -C "$T/caps" LOKT_ROOT=ETCD://127.0.0.1:1/caps "$LOKT" lock c1
+		contains "$ERR" "etcd cluster did not answer" "... saying the etcd cluster did not answer"
+		check "... and no directory ETCD: made" test ! -e "$T/caps/ETCD:"
+	else
+		skip "LOKT_ROOT=ETCD://" "the etcd module is not built"
+	fi
 fi
 
 done_testing

@@ -47,6 +47,14 @@ Test(config, url)
 	lokt__etcd_config_free(&c);
 	cr_assert(lokt__etcd_is_url("etcd://h:1/p"));
 	cr_assert_not(lokt__etcd_is_url("/srv/lokt"));
+	/* The scheme in any case (RFC 3986), never a relative directory
+	 * named ETCD:. */
+	cr_assert(lokt__etcd_is_url("ETCD://h:1/p"));
+	cr_assert_eq(lokt__etcd_parse_url("ETCD://h:2379/lokt", &c, why,
+					  sizeof(why)),
+		     0, "%s", why);
+	cr_assert_str_eq(c.endpoints[0], "h:2379");
+	lokt__etcd_config_free(&c);
 }
 
 static void refused(const char *url, const char *says)
