@@ -304,8 +304,13 @@ int cmd_why(struct cli *c, int argc, char **argv)
 		return 1;
 	}
 	frozen = r == 0 && (fr.future || fr.stale == LOKT_LIVE);
-	if (c->store)
-		lokt_waiters(c->store, name, &waiters);
+	/* A queue or sidecar that cannot be used fails lokt lock as it
+	 * would: "free" would be a lie. */
+	if (c->store && (r = lokt_waiters(c->store, name, &waiters)) < 0 &&
+	    r != -LOKT_E_NOT_FOUND) {
+		cli_error("cannot read \"%s\": %s", name, lokt_strerror(r));
+		return 1;
+	}
 	/* the asker, as `lokt lock` would see it: lokt's parent */
 	have_who = lokt_who_self(getppid(), &who) == 0;
 	yours = lr == 0 && !in.future && in.stale == LOKT_LIVE && have_who &&

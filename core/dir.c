@@ -250,9 +250,19 @@ static int dir_names(struct lokt_store *s, enum lokt_kind kind,
 	return r < 0 ? r : 0;
 }
 
+/* The queue of name; -LOKT_E_FOREIGN as well when its sidecar is a
+ * foreign file, which fails every transition of the name as its queue
+ * would: a caller asking whether the name can be taken learns it here. */
 static int dir_waiters(struct lokt_store *s, const char *name,
 		       struct lokt_queue *ret)
 {
+	char side[LOKT_NAME_MAX + 8];
+	struct stat st;
+
+	snprintf(side, sizeof(side), ".%s.lk", name);
+	if (fstatat(s->locks_fd, side, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !S_ISREG(st.st_mode))
+		return -LOKT_E_FOREIGN;
 	return lokt__queue_scan(s, name, 0, false, ret);
 }
 

@@ -520,7 +520,9 @@ struct lokt_holders {
 int lokt_holders(struct lokt_store *s, const char *name,
 		 struct lokt_holders *ret);
 
-/* Live waiters queued for a name. */
+/* Live waiters queued for a name. -LOKT_E_FOREIGN when a foreign file
+ * (directory store: a symlink, FIFO, directory...) is where its queue or
+ * sidecar belongs: then no transition of the name can run. */
 int lokt_waiters(struct lokt_store *s, const char *name, size_t *ret_n);
 
 /* ---- Watching ---------------------------------------------------------- */

@@ -136,6 +136,8 @@ for what in json-fifo json-link json-dir lk-fifo lk-link q-fifo ticket-fifo; do
 	contains "$ERR" "foreign file" "$what: lock n says foreign file"
 	bounded 1 "$what: lock n fails again (no transition lock left held)" \
 		"$LOKT" lock n
+	bounded 1 "$what: why n does not say it is free" "$LOKT" why n
+	contains "$ERR" "foreign file" "$what: why n says foreign file"
 	if [ "${what%%-*}" = json ]; then
 		bounded 1 "$what: status n fails" "$LOKT" status n
 		bounded 1 "$what: unlock n --force fails" "$LOKT" unlock n --force
