@@ -268,10 +268,16 @@ static void print_released(struct cli *c, const char *name,
 	struct lokt_info in;
 	char holder[600];
 
+	cli_info_of(&res->lock, &in);
+	in.stale = res->broke;
+	/* A newer lokt's file (--force): its version is all that was read
+	 * of it, as status shows it. */
+	in.future = res->lock.version > LOKT_PROTOCOL_VERSION;
 	if (c->json) {
 		/* The record released, and how: released by its owner, or
-		 * broken (stale, corrupt, or by force). */
-		struct json_object *doc = cli_record_json(&res->lock);
+		 * broken (stale, corrupt, future, or by force). */
+		struct json_object *doc = in.future ? cli_info_json(&in) :
+					  cli_record_json(&res->lock);
 
 		json_object_object_add(
 			doc, "broke",
@@ -287,11 +293,12 @@ static void print_released(struct cli *c, const char *name,
 	}
 	if (c->quiet)
 		return;
-	cli_info_of(&res->lock, &in);
-	in.stale = res->broke;
 	cli_holder(&in, holder, sizeof(holder));
 	if (res->broke == LOKT_STALE_CORRUPT)
 		printf("broke the corrupt lock file of \"%s\"\n", name);
+	else if (in.future)
+		printf("broke the lock file of \"%s\" of protocol version %d\n",
+		       name, res->lock.version);
 	else if (res->broke != LOKT_LIVE)
 		printf("broke stale lock \"%s\" of %s\n", name, holder);
 	else if (strcmp(res->lock.owner, c->who.owner))

@@ -205,7 +205,17 @@ check "the version 2 file is untouched" eval 'record fv | cmp -s - "$T/fv.orig"'
 "$LOKT" doctor --json >"$T/doctor.json"
 check "doctor flags the future-version file" test \
 	"$(jget '[c["level"] for c in d["checks"] if c["id"] == "future_version"]' <"$T/doctor.json")" != '["ok"]'
-"$LOKT" unlock fv --force --yes -q
+# What was broken is named by what was read of it, its version: no
+# "pid 0, alive" of fields never parsed.
+expect_exit 0 "unlock --force of a version 2 file → 0" "$LOKT" unlock fv --force --yes
+check "it says it broke a file of protocol version 2" \
+	test "$OUT" = 'broke the lock file of "fv" of protocol version 2'
+plant fv <"$T/fv.orig"
+expect_exit 0 "unlock --force --json of a version 2 file → 0" \
+	"$LOKT" unlock fv --force --yes --json
+check "its JSON gives the name and version only, broken by force" test \
+	"$(jget '[sorted(d), d["version"], d["broke"], d["state"]]' <<<"$OUT")" = \
+	'[["broke", "name", "state", "version"], 2, "force", "released"]'
 
 # --- a corrupt file -----------------------------------------------------
 printf '{"version":1,"name":"cor","owner":' | plant cor
