@@ -257,9 +257,10 @@ int64_t cli_ms_since(const struct timespec *t)
 
 void cli_fmt_ms(int64_t ms, char *buf, size_t size)
 {
-	/* Whole seconds above one: "2m30s", not "2m30.412s". */
+	/* Whole seconds above one, the nearest: "2m30s", not "2m30.412s";
+	 * and a TTL of 2s read a millisecond after it was set is "in 2s". */
 	if (ms >= 1000)
-		ms -= ms % 1000;
+		ms = (ms + 500) / 1000 * 1000;
 	lokt_duration_format(ms < 0 ? 0 : ms, buf, size);
 	/* "30m0s" reads better as "30m", "1h0m" as "1h" */
 	for (size_t n = strlen(buf); n >= 3 && buf[n - 2] == '0' &&

@@ -338,4 +338,17 @@ fi
 contains "$OUT" 'ev\u202eil\u2066x\u200f' "... but escaped, as \\u202e"
 "$LOKT" unlock m9 --force --yes -q
 
+# Times left are rounded to the nearest second: a TTL of 1h read at once
+# is "in 1h", not "59m59s" (unless this took half a second or more).
+t0=$(date +%s%N)
+"$LOKT" lock m10 --ttl 1h -q
+expect_exit 0 "status m10 right after lock --ttl 1h" "$LOKT" status m10
+took=$((($(date +%s%N) - t0) / 1000000))
+if [ "$took" -lt 400 ]; then
+	contains "$OUT" "(in 1h)" "a TTL of 1h read at once expires in 1h"
+else
+	skip "a TTL of 1h read at once expires in 1h" "lock and status took ${took} ms"
+fi
+"$LOKT" unlock m10 -q
+
 done_testing
