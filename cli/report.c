@@ -256,22 +256,12 @@ static void message(enum cli_op op, int r, const char *name,
 	}
 }
 
-/* A wait timed out with a record in its way: is that record the name's
- * freeze (a lock is then not held at all), rather than its holder's? */
-static bool frozen_in_way(struct cli *c, int r, const char *name,
-			  const struct lokt_result *res)
-{
-	struct lokt_info fr;
-
-	return r == -LOKT_E_TIMEOUT && res->have_other && c->store &&
-	       lokt_get(c->store, LOKT_FREEZE, name, &fr, NULL) == 0 &&
-	       !strcmp(fr.rec.lock_id, res->other.rec.lock_id);
-}
-
 int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 	       const struct lokt_result *res)
 {
-	bool frozen = frozen_in_way(c, r, name, res);
+	/* The record in the way is the name's freeze (liblokt says so): a
+	 * wait that ran out against it was not against a holder. */
+	bool frozen = res->have_other && res->other.freeze;
 	char msg[MSG_MAX];
 	struct json_object *doc;
 

@@ -95,6 +95,7 @@ static int freeze_in(struct lokt_txn *t, void *ud)
 	if (r == 0 && (cur.future || cur.stale == LOKT_LIVE)) {
 		if (cur.future || !lokt__owns(&cur.rec, f->who)) {
 			ret->other = cur;
+			ret->other.freeze = true;
 			ret->have_other = true;
 			return cur.future ? -LOKT_E_FUTURE_VERSION :
 					    -LOKT_E_HELD;
@@ -170,6 +171,7 @@ static int unfreeze_decide(const struct lokt_who *who, bool force,
 	return 0;
 refuse:
 	ret->other = *cur;
+	ret->other.freeze = true;
 	ret->have_other = true;
 	return cur->future ? -LOKT_E_FUTURE_VERSION : -LOKT_E_NOT_OWNER;
 }

@@ -197,6 +197,10 @@ struct lokt_info {
 	 * (lokt_get: owner "lokt-slots", stale only when every holder is). */
 	unsigned slots;
 	bool shared;
+	/* In a lokt_result's `other`: the record in the way is the name's
+	 * freeze (-LOKT_E_FROZEN, a freeze refused by another's, or a wait
+	 * that ran out while it stood), not a holder. */
+	bool freeze;
 };
 
 /* A detached lock (lokt lock --detach) is held by pid 1, which exists in
@@ -352,6 +356,10 @@ struct lokt_acquire_opts {
 	 * wait. */
 	unsigned slots;
 	bool shared;
+	/* In a lokt_result's `other`: the record in the way is the name's
+	 * freeze (-LOKT_E_FROZEN, a freeze refused by another's, or a wait
+	 * that ran out while it stood), not a holder. */
+	bool freeze;
 };
 
 /* The most holders of one name at once (a semaphore's N, or shared

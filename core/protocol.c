@@ -374,6 +374,7 @@ static int acquire_in(struct lokt_txn *t, void *ud)
 		return r;
 	if (r > 0) {
 		ret->have_other = true;
+		ret->other.freeze = true;
 		if (!a->quiet)
 			lokt__taudit(t, "freeze-deny", NULL, who,
 				     lokt__holder_extra(&ret->other.rec, NULL));

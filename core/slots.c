@@ -408,6 +408,7 @@ int lokt__slots_acquire_in(struct lokt_txn *t, const struct lokt_who *who,
 	r = lokt__frozen(t, who, &ret->other);
 	if (r > 0) {
 		ret->have_other = true;
+		ret->other.freeze = true;
 		if (!quiet)
 			lokt__taudit(t, "freeze-deny", NULL, who,
 				     lokt__holder_extra(&ret->other.rec, NULL));

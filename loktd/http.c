@@ -186,9 +186,15 @@ static void refusal_message(int r, const char *what, const char *name,
 		break;
 	case LOKT_E_TIMEOUT:
 		snprintf(msg, size,
-			 "timed out waiting for lock \"%s\" — try a longer "
-			 "timeout",
-			 name);
+			 "timed out waiting for lock \"%s\"%s%s%s%s — try a "
+			 "longer timeout",
+			 name,
+			 !res->have_other      ? "" :
+			 res->other.freeze     ? ", still frozen by " :
+						 ", still held by ",
+			 res->have_other ? o->owner : "",
+			 res->have_other ? "@" : "",
+			 res->have_other ? o->host : "");
 		break;
 	case LOKT_E_NOT_OWNER:
 		snprintf(msg, size,
@@ -229,7 +235,10 @@ enum MHD_Result reply_refusal(struct req *q, int r, const char *what,
 	json_object_object_add(doc, "message", json_object_new_string(msg));
 	json_object_object_add(doc, "name", json_object_new_string(name));
 	if (res->have_other) {
-		json_object_object_add(doc, "holder", info_json(&res->other));
+		/* The record in the way: a holder's, or the name's freeze. */
+		json_object_object_add(doc,
+				       res->other.freeze ? "freeze" : "holder",
+				       info_json(&res->other));
 		json_object_object_add(
 			doc, "fence",
 			res->other.rec.fence ?

@@ -84,6 +84,12 @@ check "... not that it is held" eval '! grep -q "held by" <<<"$ERR"'
 out=$("$LOKT" lock fq --wait --timeout 1s --json 2>/dev/null)
 check "--json: the freeze under \"freeze\"" \
 	test "$(jq -r '[.error, (.freeze.name // "none"), (has("holder"))] | @csv' <<<"$out")" = '"timeout","fq",false'
+out=$("$LOKT" lock fq --json 2>/dev/null)
+check "--json of the refusal without --wait: the freeze under \"freeze\" too" \
+	test "$(jq -r '[.error, (.freeze.name // "none"), (has("holder"))] | @csv' <<<"$out")" = '"frozen","fq",false'
+out=$(ops freeze fq --ttl 1m --json 2>/dev/null)
+check "--json of a freeze refused by another's: the freeze under \"freeze\"" \
+	test "$(jq -r '[(.freeze.name // "none"), (has("holder"))] | @csv' <<<"$out")" = '"fq",false'
 expect_exit 2 "guard --wait --timeout 1s on it: exit 2" "$LOKT" guard fq --wait --timeout 1s -- true
 contains "$ERR" "still frozen by" "... also saying it is still frozen"
 "$LOKT" unfreeze fq -q

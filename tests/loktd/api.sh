@@ -93,6 +93,7 @@ kill "$holder" 2>/dev/null
 req POST /v1/locks/waited '{"wait":true,"timeout":"1s"}'
 expect_status 409 "a wait that times out: 409"
 expect_jq '[.error,.fence]|@csv' '"timeout",2' "timeout: error word and the holder's fence"
+contains "$(jq -r .message <<<"$BODY")" "still held by" "timeout: the message says who still holds it"
 req GET /metrics
 contains "$BODY" 'loktd_wait_seconds_count 2' "/metrics: two waits in the histogram"
 contains "$BODY" 'loktd_acquisitions_total{outcome="timeout"} 1' "/metrics: one timeout"
@@ -104,6 +105,11 @@ expect_status 200 "freeze"
 req POST /v1/locks/release '{"owner":"frank"}'
 expect_status 409 "acquire while frozen: 409"
 expect_jq '.error' frozen "409 says frozen"
+expect_jq '[.freeze.owner,has("holder")]|@csv' '"erin",false' "... with the freeze under \"freeze\", not \"holder\""
+req POST /v1/locks/release '{"owner":"frank","wait":true,"timeout":"1s"}'
+expect_status 409 "a wait that runs out against the freeze: 409"
+expect_jq '[.error,.freeze.owner,has("holder")]|@csv' '"timeout","erin",false' "... timeout, the freeze under \"freeze\""
+contains "$(jq -r .message <<<"$BODY")" "still frozen by erin@" "... its message says it is still frozen, by whom"
 expect_exit 2 "lokt lock is refused too" "$LOKT" lock release -q
 req GET /v1/freezes
 expect_jq '[.total,.freezes[0].owner]|@csv' '1,"erin"' "GET /v1/freezes"

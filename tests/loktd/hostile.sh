@@ -146,6 +146,7 @@ req POST /v1/freezes/f '{"ttl":"1h","owner":"bob"}'
 expect_status 409 "bob freezes f: 409"
 expect_jq .error frozen 'its word: frozen (not "held")'
 contains "$(jq_of .message)" "already frozen by alice" "the message names the freeze's owner"
+expect_jq '[.freeze.owner,has("holder")]|@csv' '"alice",false' 'the freeze in the way is under "freeze"'
 
 for m in DELETE PUT POST; do
 	req "$m" /metrics
