@@ -991,12 +991,46 @@ static pid_t waiter_pid(const struct lokt_store *s, const struct lokt_kv *kv)
 	return pid;
 }
 
-/* The queue of kvs q (any order) as seen from place seq. */
-static void queue_of(const struct lokt_store *s, const struct lokt_kv *q,
-		     size_t nq, uint64_t seq, struct lokt_queue *ret)
+/* Is kv a waiter's key as e_wait_join writes it, <prefix>/queue/NAME/
+ * and its own lease in 16 hex digits? base: the length of
+ * "<prefix>/queue/"; name: the name it must be of, or NULL for any.
+ * Anything else there (a key put by hand without a lease, a deeper key)
+ * is no waiter of lokt's, and would stand in the name's queue forever:
+ * it is foreign, as a file in a queue directory of the directory store
+ * is, and lokt doctor names it. */
+static bool waiter_key(const struct lokt_kv *kv, size_t base,
+		       const char *name)
 {
+	char got[LOKT_NAME_MAX + 1], want[17];
+	const char *rest = kv->key + base, *slash;
+	size_t len;
+
+	if (kv->lease <= 0 || kv->key_len < base + 18 ||
+	    memchr(kv->key, 0, kv->key_len))
+		return false;
+	slash = strchr(rest, '/');
+	len = slash ? (size_t)(slash - rest) : 0;
+	if (!len || len > LOKT_NAME_MAX || kv->key_len != base + len + 17)
+		return false;
+	memcpy(got, rest, len);
+	got[len] = 0;
+	snprintf(want, sizeof(want), "%016" PRIx64, (uint64_t)kv->lease);
+	return lokt_name_check(got) == 0 && (!name || !strcmp(got, name)) &&
+	       !memcmp(slash + 1, want, 16);
+}
+
+/* The queue of kvs q (any order) of name as seen from place seq;
+ * -LOKT_E_FOREIGN when a key there is not a waiter's (waiter_key). */
+static int queue_of(const struct lokt_store *s, const char *name,
+		    const struct lokt_kv *q, size_t nq, uint64_t seq,
+		    struct lokt_queue *ret)
+{
+	size_t base = strlen(es(s)->cfg.prefix) + strlen("/queue/");
 	const struct lokt_kv *ahead = NULL;
 
+	for (size_t i = 0; i < nq; i++)
+		if (!waiter_key(&q[i], base, name))
+			return -LOKT_E_FOREIGN;
 	memset(ret, 0, sizeof(*ret));
 	ret->live = nq;
 	for (size_t i = 0; i < nq; i++) {
@@ -1012,6 +1046,7 @@ static void queue_of(const struct lokt_store *s, const struct lokt_kv *q,
 		ret->ahead_seq = (uint64_t)ahead->create_rev;
 		ret->ahead_pid = waiter_pid(s, ahead);
 	}
+	return 0;
 }
 
 static int e_queue(struct lokt_txn *tt, uint64_t seq, struct lokt_queue *ret)
@@ -1026,8 +1061,7 @@ static int e_queue(struct lokt_txn *tt, uint64_t seq, struct lokt_queue *ret)
 		return r;
 	t->read_queue = true;
 	t->seq = seq;
-	queue_of(tt->s, t->q, t->nq, seq, ret);
-	return 0;
+	return queue_of(tt->s, tt->name, t->q, t->nq, seq, ret);
 }
 
 /* A record as a key's value: its JSON on one line (readers get it as
@@ -2280,9 +2314,9 @@ static int e_waiters(struct lokt_store *s, const char *name,
 
 	if (r < 0)
 		return r;
-	queue_of(s, q, nq, 0, ret);
+	r = queue_of(s, name, q, nq, 0, ret);
 	lokt__kvs_free(q, nq);
-	return 0;
+	return r;
 }
 
 /* ---- waiting ------------------------------------------------------------ */
@@ -2771,8 +2805,9 @@ static bool e_wait_behind(struct lokt_waiter *w, bool count,
 	for (size_t i = 0; i < n; i++)
 		there |= (uint64_t)kv[i].create_rev == q->ahead_seq;
 	if (there && count) {
-		queue_of(w->s, kv, n, w->seq, &now);
-		if (now.ahead_seq != q->ahead_seq)
+		/* A foreign key: the next attempt reads it, and fails. */
+		if (queue_of(w->s, w->name, kv, n, w->seq, &now) < 0 ||
+		    now.ahead_seq != q->ahead_seq)
 			there = false;
 		else
 			*q = now;
@@ -3251,6 +3286,56 @@ static void check(struct lokt_check *ck, size_t max, size_t *n,
 	(*n)++;
 }
 
+struct foreign {
+	size_t base, n;
+	char first[200];
+};
+
+static int foreign_kv(const struct lokt_kv *kv, void *ud)
+{
+	struct foreign *f = ud;
+
+	if (!waiter_key(kv, f->base, NULL) && f->n++ == 0)
+		snprintf(f->first, sizeof(f->first), "%.*s",
+			 (int)strnlen(kv->key, kv->key_len), kv->key);
+	return 0;
+}
+
+/* Keys under the queues that no waiter of lokt's wrote (waiter_key): each
+ * blocks its name for good, and lokt lock of it says "foreign". */
+static void foreign_check(struct lokt_store *s, struct lokt_check *ck,
+			  size_t max, size_t *n)
+{
+	struct foreign f = { 0 };
+	char *from, *end = NULL, msg[512];
+	int r = -ENOMEM;
+
+	if (asprintf(&from, "%s/queue/", es(s)->cfg.prefix) < 0)
+		from = NULL;
+	if (from && (end = lokt__kv_prefix_end(from))) {
+		f.base = strlen(from);
+		r = walk(s, from, end, true, foreign_kv, &f);
+	}
+	if (r < 0)
+		snprintf(msg, sizeof(msg),
+			 "could not read the queues under %.100s/queue/: %s",
+			 es(s)->cfg.prefix, lokt_strerror(r));
+	else if (f.n)
+		snprintf(msg, sizeof(msg),
+			 "%zu key(s) under %.60s that no lokt waiter wrote (%.100s%s): each stands in its name's queue for ever (no lease, or not NAME/LEASE), and lokt lock NAME fails with \"foreign\" — find who put them there and remove them (etcdctl del KEY)",
+			 f.n, from, f.first, f.n > 1 ? ", ..." : "");
+	else
+		snprintf(msg, sizeof(msg), "no foreign key under %.100s",
+			 from);
+	check(ck, max, n, "foreign_keys",
+	      r < 0 ? LOKT_CHECK_WARN :
+	      f.n	  ? LOKT_CHECK_FAIL :
+			    LOKT_CHECK_OK,
+	      msg);
+	free(from);
+	free(end);
+}
+
 static int e_doctor(struct lokt_store *s, struct lokt_check *ck, size_t max,
 		    size_t *ret_n)
 {
@@ -3327,6 +3412,7 @@ static int e_doctor(struct lokt_store *s, struct lokt_check *ck, size_t max,
 	      disagree || answered < e->cfg.n_endpoints ? LOKT_CHECK_WARN :
 							  LOKT_CHECK_OK,
 	      msg);
+	foreign_check(s, ck, max, &n);
 	/* lokt lock starts one to keep each lock's lease (keeper_start):
 	 * without it every lokt lock fails (-LOKT_E_NO_KEEPER); this says
 	 * where it was looked for and why it cannot run. */

@@ -217,6 +217,27 @@ check "its JSON gives the name and version only, broken by force" test \
 	"$(jget '[sorted(d), d["version"], d["broke"], d["state"]]' <<<"$OUT")" = \
 	'[["broke", "name", "state", "version"], 2, "force", "released"]'
 
+# --- a key in a name's queue that no waiter wrote (etcd) ----------------
+# A waiter's key is queue/NAME/ and its own lease in hex; a key put by
+# hand without a lease (or one level deeper) would stand in the queue for
+# ever: lokt lock fails with "foreign", why does not say free, and doctor
+# names the key.
+if on_etcd; then
+	for key in /lokt-test/queue/qf/00000000000000ab /lokt-test/queue/qf/x/00000000000000ab; do
+		_etcd put "$key" '{"host":"h","pid":1}' >/dev/null || not_ok "put $key"
+		expect_exit 1 "lock qf with $key in its queue → 1" "$LOKT" lock qf
+		contains "$ERR" "foreign" "... saying foreign"
+		expect_exit 1 "why qf does not say it is free" "$LOKT" why qf
+		expect_exit 1 "doctor fails" "$LOKT" doctor
+		contains "$OUT" "FAIL  foreign_keys" "... on foreign_keys"
+		contains "$OUT" "$key" "... naming the key"
+		_etcd del "$key" >/dev/null
+	done
+	expect_exit 0 "qf locks once the key is gone" "$LOKT" lock qf -q
+	"$LOKT" unlock qf -q
+	expect_exit 0 "doctor is clean again" "$LOKT" doctor
+fi
+
 # --- a corrupt file -----------------------------------------------------
 printf '{"version":1,"name":"cor","owner":' | plant cor
 expect_exit 0 "lock of a corrupt file → 0 (broken)" "$LOKT" lock cor
