@@ -158,14 +158,20 @@ keep:
 int lokt__sidecars_prune(struct lokt_store *s, enum lokt_kind kind,
 			 int64_t min_age_sec, size_t *ret_count)
 {
-	time_t older_than = time(NULL) - min_age_sec;
 	char name[LOKT_NAME_MAX + 1];
 	struct dirent *de;
 	struct stat st;
 	size_t len, count = 0;
 	DIR *d;
+	struct timespec now;
+	time_t older_than;
 	int r = 0;
 
+	/* Not time(2): it reads the kernel's coarse clock, which lags a
+	 * file's fine-grained timestamp by up to a tick, and a sidecar
+	 * written just now could seem written in the next second. */
+	lokt__now(&now);
+	older_than = now.tv_sec - min_age_sec;
 	r = lokt__opendir(lokt__kind_fd(s, kind), &d);
 	if (r < 0)
 		return r;
