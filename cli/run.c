@@ -426,6 +426,12 @@ int cli_who(struct cli *c, pid_t holder, const char *what)
 	if (r == -ESRCH)
 		return cli_usage_error(c, "no process with pid %d (%s)",
 				       (int)holder, what);
+	if (r == -EINVAL) /* what a record could not carry */
+		return cli_usage_error(
+			c,
+			"LOKT_OWNER and LOKT_AGENT_ID must be valid UTF-8 of "
+			"at most %d bytes — set them to another name",
+			LOKT_STR_MAX - 1);
 	if (r < 0) {
 		cli_error("cannot identify holder pid %d: %s", (int)holder,
 			  lokt_strerror(r));

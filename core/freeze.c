@@ -136,7 +136,8 @@ LOKT_API int lokt_freeze(struct lokt_store *s, const char *name,
 	r = lokt_name_check(name);
 	if (r < 0)
 		return r;
-	if (!s || !who || ttl_sec <= 0 || ttl_sec > LOKT_TTL_MAX_SEC)
+	if (!s || !who || lokt__who_check(who) < 0 || ttl_sec <= 0 ||
+	    ttl_sec > LOKT_TTL_MAX_SEC)
 		return -EINVAL;
 	f = (struct frz){ .who = who, .ttl_sec = ttl_sec, .ret = ret };
 	return lokt__transition(s, LOKT_FREEZE, name, freeze_in, &f);

@@ -474,6 +474,8 @@ LOKT_API int lokt_who_self(pid_t holder, struct lokt_who *ret)
 	r = fill_names(&w, owner, agent);
 	if (r == 0)
 		r = fill_holder(holder, NULL, &w);
+	if (r == 0)
+		r = lokt__who_check(&w); /* $LOKT_OWNER not UTF-8 */
 	if (r < 0)
 		return r;
 	/* pid 1 is some init in every pid namespace: no start time, so that

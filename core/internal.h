@@ -139,6 +139,11 @@ void lokt__judge_batch_end(void);
 /* Does `who` hold `rec`? Same non-empty agent_id and same uid (rec->uid
  * unknown: any); or same host, same owner, and who->pid is rec->pid or its
  * descendant (rec->pid_start checked when known). */
+/* A record can be written of who: its owner, host and agent_id are
+ * NUL-terminated UTF-8 (what a reader accepts: anything else would make
+ * the record read as corrupt, and be broken), its pid positive. 0 or
+ * -EINVAL. */
+int lokt__who_check(const struct lokt_who *who);
 bool lokt__holds(const struct lokt_record *rec, const struct lokt_who *who);
 /* May who release rec, renew it, extend or lift the freeze? The same
  * owner; through a mount also the record's uid, unless who is root. */

@@ -445,7 +445,7 @@ LOKT_API int lokt_acquire(struct lokt_store *s, const char *name,
 	r = lokt_name_check(name);
 	if (r < 0)
 		return r;
-	if (!s || !who || opts->ttl_sec < 0 ||
+	if (!s || !who || lokt__who_check(who) < 0 || opts->ttl_sec < 0 ||
 	    opts->ttl_sec > LOKT_TTL_MAX_SEC || opts->keeper < 0 ||
 	    opts->slots > LOKT_SLOTS_MAX || (opts->slots && opts->shared))
 		return -EINVAL;

@@ -66,6 +66,22 @@ static bool utf8_valid(const unsigned char *s, size_t len)
 	return true;
 }
 
+int lokt__who_check(const struct lokt_who *who)
+{
+	const char *f[] = { who->owner, who->host, who->agent_id };
+
+	if (who->pid <= 0)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		size_t len = strnlen(f[i], LOKT_STR_MAX);
+
+		if (len == LOKT_STR_MAX ||
+		    !utf8_valid((const unsigned char *)f[i], len))
+			return -EINVAL;
+	}
+	return 0;
+}
+
 /* The member `key`, NULL when absent or JSON null. */
 static struct json_object *member(struct json_object *o, const char *key)
 {

@@ -450,6 +450,21 @@ Test(who, owner_too_long)
 	cr_expect_eq(lokt_who_self(getpid(), &w), -EINVAL);
 }
 
+Test(who, owner_not_utf8)
+{
+	struct lokt_who w;
+
+	setenv("LOKT_OWNER", "caf\xe9", 1);
+	cr_expect_eq(lokt_who_self(getpid(), &w), -EINVAL);
+	setenv("LOKT_OWNER", "caf\xc3\xa9", 1);
+	cr_expect_eq(lokt_who_self(getpid(), &w), 0);
+	cr_expect_str_eq(w.owner, "caf\xc3\xa9");
+	setenv("LOKT_AGENT_ID", "a\xff", 1);
+	cr_expect_eq(lokt_who_self(getpid(), &w), -EINVAL);
+	unsetenv("LOKT_AGENT_ID");
+	unsetenv("LOKT_OWNER");
+}
+
 /* Children of pid, from /proc/<pid>/task/<pid>/children. */
 static pid_t first_child(pid_t pid)
 {

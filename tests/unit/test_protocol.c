@@ -151,6 +151,33 @@ Test(acquire, bad_name_and_ttl)
 		     -LOKT_E_NOT_FOUND);
 }
 
+/* A record a reader would judge corrupt (and break: two holders inside)
+ * is never written: owner, host and agent_id must be UTF-8, the pid a
+ * process. */
+Test(acquire, unwritable_holder)
+{
+	struct lokt_who bad[5];
+	struct lokt_result res;
+
+	for (size_t i = 0; i < 5; i++)
+		bad[i] = who_of(getpid(), "alice");
+	snprintf(bad[0].owner, sizeof(bad[0].owner), "caf\xe9");
+	snprintf(bad[1].agent_id, sizeof(bad[1].agent_id), "a\xff");
+	snprintf(bad[2].host, sizeof(bad[2].host), "h\xc0\xafx");
+	bad[3].pid = 0;
+	bad[4].pid = -5;
+	for (size_t i = 0; i < 5; i++) {
+		cr_expect_eq(lokt_acquire(fx.s, "u", &bad[i], &no_opts, &res),
+			     -EINVAL, "acquire of holder %zu", i);
+		cr_expect_eq(lokt_freeze(fx.s, "u", &bad[i], 60, &res),
+			     -EINVAL, "freeze of holder %zu", i);
+	}
+	cr_expect_eq(lokt_get(fx.s, LOKT_LOCK, "u", &res.other, NULL),
+		     -LOKT_E_NOT_FOUND);
+	cr_expect_eq(lokt_get(fx.s, LOKT_FREEZE, "u", &res.other, NULL),
+		     -LOKT_E_NOT_FOUND);
+}
+
 Test(acquire, ttl_expiry_is_broken)
 {
 	struct lokt_who me = who_of(getpid(), "alice");
