@@ -338,6 +338,13 @@ fi
 contains "$OUT" 'ev\u202eil\u2066x\u200f' "... but escaped, as \\u202e"
 "$LOKT" unlock m9 --force --yes -q
 
+# An owner or agent id a record could not carry (not UTF-8: the record
+# would read as corrupt, and the next lock would break it): usage, 64.
+expect_exit 64 "lock with LOKT_OWNER not UTF-8 → 64" env LOKT_OWNER=$'caf\xe9' "$LOKT" lock m11
+contains "$ERR" "LOKT_OWNER" "... naming LOKT_OWNER"
+expect_exit 64 "freeze with LOKT_AGENT_ID not UTF-8 → 64" env LOKT_AGENT_ID=$'a\xff' "$LOKT" freeze m11 --ttl 1m
+expect_exit 3 "... and nothing was written" "$LOKT" exists m11
+
 # Times left are rounded to the nearest second: a TTL of 1h read at once
 # is "in 1h", not "59m59s" (unless this took half a second or more).
 t0=$(date +%s%N)
