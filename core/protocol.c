@@ -445,6 +445,11 @@ LOKT_API int lokt_acquire(struct lokt_store *s, const char *name,
 	r = lokt_name_check(name);
 	if (r < 0)
 		return r;
+	/* A holder of pid 1 is detached: judged by its TTL alone, it needs
+	 * one (else it would never end, and every process would "hold" it,
+	 * all being pid 1's descendants). */
+	if (who && who->pid == LOKT_DETACHED_PID && opts->ttl_sec == 0)
+		return -EINVAL;
 	if (!s || !who || lokt__who_check(who) < 0 || opts->ttl_sec < 0 ||
 	    opts->ttl_sec > LOKT_TTL_MAX_SEC || opts->keeper < 0 ||
 	    opts->slots > LOKT_SLOTS_MAX || (opts->slots && opts->shared))

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * One lock or freeze file through the mount: what touch, ">", echo, cat
- * and rm do to it (DESIGN.md §7). Each handler translates the request and
- * makes one liblokt call; the rules (who holds, who may release, what is
- * stale) are liblokt's.
+ * and rm do to it (README, "The filesystem"; loktfs(8)). Each handler
+ * translates the request and makes one liblokt call; the rules (who
+ * holds, who may release, what is stale) are liblokt's.
  *
  *   open for writing, create   acquire (or renew, for the holder) with the
  *                              lock's current TTL, else default_ttl; a

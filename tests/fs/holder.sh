@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Who holds a lock taken through the mount (DESIGN.md §3): `touch` run by a
+# Who holds a lock taken through the mount (README, "Who holds a lock"): `touch` run by a
 # script makes the script the holder, a shell's own redirection makes that
 # shell the holder; the lock stands while the holder lives and goes stale
 # when it dies (broken by the next touch, removable by anyone, audited);
@@ -143,6 +143,22 @@ wait_for 30 "$LOKT" exists t2
 if wait_for 30 state_is t2 expired; then ok "t2 expires"; else not_ok "t2 state '$(state_of t2)', want expired"; fi
 expect_exit 0 "touch locks/t2 by root breaks the expired lock" touch "$L/t2"
 [ "$(jfield owner <"$L/t2")" = root ] && ok "t2 now root's" || not_ok "t2 after the break: $(cat "$L/t2")"
+
+# ---- an orphan's touch: init would hold it for ever ------------------------
+# Its parent is pid 1 (no default_ttl on this mount): every process
+# descends from pid 1, so each would "hold" (renew) the lock, and it would
+# never end. Refused with EINVAL. Run where the orphan's parent is pid 1
+# (not a subreaper).
+rm -f "$T/orphan.ppid" "$T/orphan.err"
+setsid -f sh -c 'sleep 0.3; ps -o ppid= -p $$ >"$0.ppid"; exec touch "$1" 2>"$0.err"' \
+	"$T/orphan" "$L/orph"
+if wait_for 30 test -s "$T/orphan.ppid" && [ "$(tr -d ' ' <"$T/orphan.ppid")" = 1 ]; then
+	wait_for 10 test -s "$T/orphan.err"
+	contains "$(cat "$T/orphan.err")" "Invalid argument" "an orphan's touch (parent pid 1): EINVAL"
+	expect_exit 3 "... and orph is not held" "$LOKT" exists orph
+else
+	skip "an orphan's touch (parent pid 1): EINVAL" "the orphan's parent is a subreaper, not pid 1"
+fi
 
 if unmount_fs "$M"; then ok "unmount: daemon exits 0"; else not_ok "unmount: daemon did not exit 0"; fi
 done_testing

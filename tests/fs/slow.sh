@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The daemon never blocks other callers on one slow one (DESIGN.md §7).
+# The daemon never blocks other callers on one slow one (README, "The filesystem").
 #
 # A request that must wait is made for real: this script takes the kernel
 # flock of a name's sidecar (what a `lokt` process stopped in the middle of

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Every row of the DESIGN.md §7 table through a real mount, with the real
+# Every row of the table of the README ("The filesystem") through a real mount, with the real
 # tools (touch, cat, rm, ls, mv, ...) and, for the exact errno, errno.py
 # (one system call, the errno name printed). The errno a refusal must give
 # is the one loktfs(8) and the README document: EBUSY held or frozen,
@@ -44,7 +44,7 @@ print("%d.%s" % (calendar.timegm(g), (m.group(7) or "").ljust(9, "0")[:9]))' "$1
 }
 
 # check_record FILE NAME: the JSON of one lock file has the fields of
-# DESIGN.md §2 with their types.
+# docs/protocol.md (the lock file) with their types.
 check_record() {
 	"$PY" - "$1" "$2" <<'EOF'
 import json, re, sys

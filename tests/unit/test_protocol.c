@@ -172,6 +172,9 @@ Test(acquire, unwritable_holder)
 		cr_expect_eq(lokt_freeze(fx.s, "u", &bad[i], 60, &res),
 			     -EINVAL, "freeze of holder %zu", i);
 	}
+	/* pid 1 holds detached locks: never without a TTL. */
+	bad[0] = who_of(1, "alice");
+	cr_expect_eq(lokt_acquire(fx.s, "u", &bad[0], &no_opts, &res), -EINVAL);
 	cr_expect_eq(lokt_get(fx.s, LOKT_LOCK, "u", &res.other, NULL),
 		     -LOKT_E_NOT_FOUND);
 	cr_expect_eq(lokt_get(fx.s, LOKT_FREEZE, "u", &res.other, NULL),
