@@ -68,6 +68,7 @@ struct guard {
 	struct lokt_record held;
 	pid_t child, watchdog;
 	int wd_fd; /* write end of the watchdog pipe */
+	int wd_gone; /* -errno: the watchdog could not be told (killed) */
 	int wd_ready; /* the watchdog's word that it left our session */
 	int sfd; /* signalfd */
 	int watch; /* lokt_watch of our lock file, or -1 */
@@ -661,7 +662,7 @@ static int acquire(struct guard *g, volatile sig_atomic_t *cancel,
 	 * guard): the lock stays the holder's when the command ends, as
 	 * lokt_with_lock leaves it. */
 	g->outer = res.renewed;
-	cli_watchdog_held(g->wd_fd, g->held.lock_id, g->outer);
+	g->wd_gone = cli_watchdog_held(g->wd_fd, g->held.lock_id, g->outer);
 	if (ao.ttl_sec) {
 		/* The lease began at acquired_ts, after start (a wait may
 		 * have been long); a clock that jumped falls back to start. */
@@ -696,6 +697,10 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 			  strerror(-r));
 		return 1;
 	}
+	/* A watchdog that died (killed) while we waited must not kill us
+	 * when we tell it the lock is held: its death is seen, and the lock
+	 * released, below (cli_watchdog_detached). */
+	signal(SIGPIPE, SIG_IGN);
 	g.path = look_up(g.cmd[0]);
 	if (acquire(&g, &cancel, &r) < 0) {
 		if (g.watch >= 0)
@@ -712,7 +717,6 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGTTOU, SIG_IGN); /* tcsetpgrp from the background */
-	signal(SIGPIPE, SIG_IGN);
 	if (cancel) { /* a signal came while we were taking the lock */
 		finish(&g);
 		return cli_signaled(cancel);
@@ -721,6 +725,15 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 	 * lock, and must have before the command exists (watchdog.c). */
 	r = cli_watchdog_detached(g.wd_ready);
 	g.wd_ready = -1;
+	if (r == 0 && g.wd_gone < 0) {
+		/* Killed while we waited: nothing would release the lock if
+		 * guard died, so nothing runs under it. */
+		cli_error("the watchdog of \"%s\" is gone (killed?): not "
+			  "running it; lock \"%s\" released",
+			  g.cmd[0], g.name);
+		finish(&g);
+		return 1;
+	}
 	if (r < 0) {
 		cli_error("cannot start the watchdog of \"%s\": %s", g.cmd[0],
 			  strerror(-r));

@@ -355,9 +355,10 @@ err_fds:
 	return r;
 }
 
-void cli_watchdog_held(int wfd, const char *lock_id, bool outer)
+int cli_watchdog_held(int wfd, const char *lock_id, bool outer)
 {
-	dprintf(wfd, "%c%s\n", outer ? 'O' : 'I', lock_id);
+	return dprintf(wfd, "%c%s\n", outer ? 'O' : 'I', lock_id) < 0 ? -errno
+									: 0;
 }
 
 /* Called in guard's vfork child: a system call, no stdio. */

@@ -85,4 +85,22 @@ for how in pid group timeout session; do
 	"$LOKT" unlock "$name" -q
 done
 
+# The watchdog killed while guard waits: guard, handed the lock, must not
+# die of SIGPIPE telling it (exit 141, the lock left to a dead holder);
+# it says the watchdog is gone, runs nothing, and releases the lock.
+LOKT_OWNER=other "$LOKT" lock wdw --holder 1 --ttl 5m -q
+"$LOKT" guard wdw --wait --timeout 60s -- sh -c "touch '$T/wdw.ran'" 2>"$T/wdw.err" &
+gp=$!
+track "$gp"
+check "guard waits, its watchdog started" wait_for 20 eval 'pgrep -P "$gp" >/dev/null'
+wd=$(pgrep -P "$gp" | head -1)
+kill -9 "$wd"
+LOKT_OWNER=other "$LOKT" unlock wdw -q
+wait "$gp"
+rc=$?
+check "guard with its watchdog killed does not die of SIGPIPE (exit $rc)" test "$rc" -ne 141
+check "... it fails (exit 1)" test "$rc" = 1
+check "... its command did not run" test ! -e "$T/wdw.ran"
+check "... and the lock is free again" wait_for 10 eval '! "$LOKT" exists wdw'
+
 done_testing
