@@ -447,8 +447,10 @@ LOKT_API int lokt_acquire(struct lokt_store *s, const char *name,
 		return r;
 	/* A holder of pid 1 is detached: judged by its TTL alone, it needs
 	 * one (else it would never end, and every process would "hold" it,
-	 * all being pid 1's descendants). */
-	if (who && who->pid == LOKT_DETACHED_PID && opts->ttl_sec == 0)
+	 * all being pid 1's descendants). Unless we are that pid 1 (guard
+	 * as a container's first process): it holds while it runs. */
+	if (who && who->pid == LOKT_DETACHED_PID && opts->ttl_sec == 0 &&
+	    getpid() != LOKT_DETACHED_PID)
 		return -EINVAL;
 	if (!s || !who || lokt__who_check(who) < 0 || opts->ttl_sec < 0 ||
 	    opts->ttl_sec > LOKT_TTL_MAX_SEC || opts->keeper < 0 ||
