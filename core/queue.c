@@ -71,7 +71,7 @@ static int bell_make(int qfd, uint64_t seq, mode_t share)
 		return -1;
 	/* Writable by the users of a shared store, who ring it. */
 	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) ||
-	    st.st_uid != geteuid() || fchmod(fd, 0644 | share) < 0) {
+	    st.st_uid != geteuid() || fchmod(fd, 0600 | share) < 0) {
 		close(fd);
 		return -1;
 	}

@@ -56,8 +56,11 @@ int lokt__open_in(int dfd, const char *file, int flags, mode_t type,
 	struct stat st;
 	int fd, r;
 
+	/* Made (the floor file) 0600: what others may flock, they may use
+	 * to stall every writer (lokt__share_fd opens it to a shared
+	 * store's users). */
 	fd = openat(dfd, file, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-		    0644);
+		    0600);
 	if (fd < 0)
 		return lokt__open_error(errno);
 	/* O_DIRECTORY | O_NOFOLLOW opened a directory or nothing. */
@@ -355,10 +358,12 @@ void lokt__share_fd(const struct lokt_store *s, int fd)
 {
 	struct stat st;
 
+	mode_t want = s->share | s->share << 1; /* write, and read */
+
 	if (!s->share || fstat(fd, &st) < 0)
 		return;
-	if ((st.st_mode & s->share) != s->share && st.st_uid == geteuid())
-		(void)fchmod(fd, (st.st_mode & 07777) | s->share);
+	if ((st.st_mode & want) != want && st.st_uid == geteuid())
+		(void)fchmod(fd, (st.st_mode & 07777) | want);
 }
 
 LOKT_API void lokt_store_set_lock_wait(struct lokt_store *s, int64_t ms)
@@ -480,10 +485,13 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 		 * (nothing but flock touches it before) and gives the
 		 * identity compared with the path's: the wait in flock may
 		 * have been long, and only this stat is current. */
+		/* 0600 (and a shared store's users): a user who could
+		 * only read a sidecar could still flock it, and stall every
+		 * transition of the name for as long as they liked. */
 		fd = openat(dfd, path,
 			    O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
 				    O_CLOEXEC,
-			    0644);
+			    0600);
 		if (fd < 0)
 			return lokt__open_error(errno);
 		r = s->lock_wait_ms > 0 ? flock_bounded(fd, s->lock_wait_ms) :
@@ -500,8 +508,9 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 		if (r < 0)
 			return r;
 	}
-	if (s->share && (st.st_mode & s->share) != s->share)
-		lokt__share_fd(s, fd);
+	if ((st.st_mode & 0777) != (0600 | s->share | s->share << 1) &&
+	    st.st_uid == geteuid()) /* new, or made readable by an old lokt */
+		(void)fchmod(fd, 0600 | s->share | s->share << 1);
 	if (st.st_size == 0) {
 		r = seed_counter(dfd, fd);
 		if (r < 0) {

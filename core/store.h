@@ -71,8 +71,9 @@ int lokt__opendir(int dfd, DIR **ret);
 int lokt__kind_fd(const struct lokt_store *s, enum lokt_kind kind);
 
 /* Give fd (a file or directory liblokt just created or opened for
- * writing by others) the store's share bits, when we own it and it lacks
- * them. Errors are ignored: a file of another user is theirs to fix. */
+ * writing by others) the store's share bits, write and read, when we own
+ * it and it lacks them. Errors are ignored: a file of another user is
+ * theirs to fix. */
 void lokt__share_fd(const struct lokt_store *s, int fd);
 
 /* Serialize transitions on one name: follow a moved store, open the

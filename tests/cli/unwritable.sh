@@ -62,4 +62,24 @@ check "the lock file is unchanged" test "$(cat "$lf")" = "$before"
 check "nothing was audited" test "$(wc -l <"$LOKT_ROOT/audit.log")" = "$audit_before"
 expect_exit 0 "the lock is still held" "$LOKT" exists uw
 
+# A user who may only read the store cannot flock a name's sidecar (or
+# the fence floor): a flock held there would stall every transition of
+# the name for as long as that user liked. Sidecars are 0600, and one an
+# older lokt made readable (0644) is closed again by the next transition.
+sc=$LOKT_ROOT/locks/.uw.lk
+check "the sidecar is 0600" test "$(stat -c %a "$sc")" = 600
+if as_user flock -n "$sc" true 2>"$T/flock.err"; then
+	not_ok "the reader cannot flock the sidecar"
+else
+	contains "$(cat "$T/flock.err")" "Permission denied" "the reader cannot flock the sidecar"
+fi
+"$LOKT" lock sc-old -q && "$LOKT" unlock sc-old -q
+chmod 0644 "$LOKT_ROOT/locks/.sc-old.lk"
+"$LOKT" lock sc-old -q && "$LOKT" unlock sc-old -q
+check "a sidecar left 0644 is 0600 after the next transition" \
+	test "$(stat -c %a "$LOKT_ROOT/locks/.sc-old.lk")" = 600
+touch -d '2 days ago' "$LOKT_ROOT/locks/.sc-old.lk" # idle: pruned, its fence to the floor
+"$LOKT" status --prune-expired >/dev/null
+check "the fence floor is 0600" test "$(stat -c %a "$LOKT_ROOT/locks/.fence-floor")" = 600
+
 done_testing
