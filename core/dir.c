@@ -261,7 +261,7 @@ static int dir_waiters(struct lokt_store *s, const char *name,
 
 	snprintf(side, sizeof(side), ".%s.lk", name);
 	if (fstatat(s->locks_fd, side, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    !S_ISREG(st.st_mode))
+	    (!S_ISREG(st.st_mode) || st.st_nlink > 1))
 		return -LOKT_E_FOREIGN;
 	return lokt__queue_scan(s, name, 0, false, ret);
 }

@@ -213,6 +213,16 @@ static bool is_type(int dfd, const char *file, mode_t type)
 	       (st.st_mode & S_IFMT) == type;
 }
 
+/* A sidecar or the fence floor: a regular file of one link (lokt writes
+ * them, and never links them: a second link leads elsewhere). */
+static bool is_own_file(int dfd, const char *file)
+{
+	struct stat st;
+
+	return fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	       (S_ISREG(st.st_mode) && st.st_nlink == 1);
+}
+
 /* A temporary file older than TEMP_AGE_SEC: a writer killed half-way. */
 static void scan_temp(struct scan *sc, int dfd, const char *where,
 		      const char *file)
@@ -319,12 +329,12 @@ static void scan_dir(struct scan *sc, int rfd, const char *kind, char *buf)
 		len = strlen(de->d_name);
 		if (dot_name(de->d_name, ".lk", name)) {
 			sc->sidecars++;
-			if (!is_type(dirfd(d), de->d_name, S_IFREG)) {
+			if (!is_own_file(dirfd(d), de->d_name)) {
 				sc->foreign++;
 				note(sc->foreign_names, kind, de->d_name);
 			}
 		} else if (!strcmp(de->d_name, ".fence-floor")) {
-			if (!is_type(dirfd(d), de->d_name, S_IFREG)) {
+			if (!is_own_file(dirfd(d), de->d_name)) {
 				sc->foreign++;
 				note(sc->foreign_names, kind, de->d_name);
 			}

@@ -71,7 +71,11 @@ int lokt__open_in(int dfd, const char *file, int flags, mode_t type,
 		close(fd);
 		return r;
 	}
-	if ((st.st_mode & S_IFMT) != type) {
+	/* A file we write that has another name too is a link planted to
+	 * one elsewhere (where fs.protected_hardlinks is off): foreign. */
+	if ((st.st_mode & S_IFMT) != type ||
+	    (type == S_IFREG && (flags & O_ACCMODE) != O_RDONLY &&
+	     st.st_nlink > 1)) {
 		close(fd);
 		return -LOKT_E_FOREIGN;
 	}
@@ -498,7 +502,9 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 					  flock_blocking(fd);
 		if (r == 0 && fstat(fd, &st) < 0)
 			r = -errno;
-		if (r == 0 && !S_ISREG(st.st_mode))
+		/* A second link: one planted to a file elsewhere, which the
+		 * fence would be written into (lokt never links a sidecar). */
+		if (r == 0 && (!S_ISREG(st.st_mode) || st.st_nlink > 1))
 			r = -LOKT_E_FOREIGN;
 		if (r == 0 && still_linked(dfd, path, &st))
 			break;

@@ -120,6 +120,8 @@ plant() {
 	json-dir) as_user mkdir "$R/$1/n.json" ;;
 	lk-fifo) as_user mkfifo "$R/$1/.n.lk" ;;
 	lk-link) as_user ln -s "$V/secret.json" "$R/$1/.n.lk" ;;
+	lk-hardlink) # a file of the member's own elsewhere, linked in
+		as_user ln "$H/own" "$R/$1/.n.lk" ;;
 	q-fifo) as_user mkfifo "$R/$1/.n.q" ;;
 	ticket-fifo)
 		as_user mkdir -m 0777 "$R/$1/.n.q" &&
@@ -130,7 +132,13 @@ plant() {
 unplant() {
 	as_user rm -rf "$R/$1/n.json" "$R/$1/.n.lk" "$R/$1/.n.q"
 }
-for what in json-fifo json-link json-dir lk-fifo lk-link q-fifo ticket-fifo; do
+# The member's own directory and file outside the store (a hard link to
+# a file of another user is refused where fs.protected_hardlinks is on;
+# to its own, never).
+H=$T/member
+mkdir -m 0755 "$H" && chown "$UID2:$GID2" "$H"
+as_user sh -c 'printf precious >"$1/own"' sh "$H"
+for what in json-fifo json-link json-dir lk-fifo lk-link lk-hardlink q-fifo ticket-fifo; do
 	plant locks "$what" || not_ok "$U plants $what"
 	bounded 1 "$what: lock n fails" "$LOKT" lock n
 	contains "$ERR" "foreign file" "$what: lock n says foreign file"
@@ -159,6 +167,8 @@ for what in json-fifo json-link json-dir lk-fifo lk-link q-fifo ticket-fifo; do
 	esac
 	contains "$OUT" "$file" "$what: doctor names $file"
 	check "$what: nothing outside the store changed" victim_intact
+	check "$what: the member's own file is untouched" \
+		test "$(cat "$H/own")" = precious
 	unplant locks
 done
 
