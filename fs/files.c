@@ -329,6 +329,10 @@ static int apply_text(struct handle *h, const struct lokt_who *who)
 	else
 		r = lokt_renew(s, h->name, h->lock_id, who, ttl_sec_of(ms),
 			       &res);
+	/* A whole line applied: the next write is a new duration (a
+	 * keep-alive writing "5m\n" every minute on one descriptor). */
+	if (r == 0 && h->len && h->text[h->len - 1] == '\n')
+		h->len = 0;
 	return r < 0 ? -lokt_errno(r) : 0;
 }
 
@@ -346,6 +350,10 @@ int loktfs_write(const char *path, const char *buf, size_t size, off_t off,
 	r = loktfs_caller(&who);
 	if (r < 0)
 		return r;
+	/* A descriptor handed to another user (inherited, passed over a
+	 * socket) does not make its lock theirs to renew or give back. */
+	if (who.uid != h->who.uid && who.uid != 0)
+		return -EPERM;
 	if (size > TEXT_MAX - h->len)
 		return refuse_text(h, &who);
 	memcpy(h->text + h->len, buf, size);

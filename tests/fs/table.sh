@@ -89,6 +89,13 @@ if : >"$L/y"; then ok ": > locks/y acquires"; else not_ok ": > locks/y failed"; 
 expect_exit 0 "lokt exists y after : >" "$LOKT" exists y
 [ "$(jfield pid <"$L/y")" = "$$" ] && ok ": > locks/y by this bash script: the script holds (pid $$)" ||
 	not_ok ": > locks/y by this bash script: holder pid '$(jfield pid <"$L/y")', want $$ (a shell caller holds)"
+# A keep-alive writes a line at a time on one descriptor: each renews
+# (the text is not run together into "30m\n40m\n", refused, and the lock
+# given back).
+if { echo 30m && echo 40m; } >"$L/ka"; then ok "two lines on one descriptor of locks/ka"; else not_ok "two lines on one descriptor of locks/ka failed"; fi
+[ "$(jfield ttl_sec <"$L/ka")" = 2400 ] && ok "... the second line renewed it (ttl_sec 2400)" ||
+	not_ok "... ttl_sec '$(jfield ttl_sec <"$L/ka")', want 2400"
+rm -f "$L/ka"
 if echo 30m >"$L/z"; then ok "echo 30m > locks/z"; else not_ok "echo 30m > locks/z failed"; fi
 cat "$L/z" >"$T/z.json"
 [ "$(jfield ttl_sec <"$T/z.json")" = 1800 ] && ok "echo 30m: cat shows ttl_sec 1800" ||

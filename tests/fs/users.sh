@@ -130,6 +130,28 @@ user_errno OK "$U removes root's stale x" unlink "$L/x"
 expect_exit 3 "x is free" "$LOKT" exists x
 user_errno OK "$U removes its own y" unlink "$L/y"
 
+# A write descriptor handed to another user (here inherited across
+# setpriv) does not make root's lock theirs: writing a duration to it is
+# refused, and garbage does not give the lock back. Root may go on writing
+# durations on it, a line at a time (a keep-alive): each line renews.
+bash -c '
+	exec 7>"$L/fd"
+	setpriv --reuid="$1" --regid="$2" --clear-groups sh -c "echo 2s >&7" 2>"$3/fd.err1"
+	setpriv --reuid="$1" --regid="$2" --clear-groups sh -c "echo x >&7" 2>"$3/fd.err2"
+	echo 30m >&7 && echo 40m >&7 && echo ok >"$3/fd.lines"
+	touch "$3/fd.done"; exec sleep 300' sh "$UID2" "$GID2" "$T" &
+fdsh=$!
+at_exit "kill_child KILL $fdsh"
+wait_for 30 test -e "$T/fd.done"
+# (the daemon answers EPERM; the kernel reports a failed write of a
+# descriptor another process opened as EIO)
+contains "$(cat "$T/fd.err1")" "error" "$U writes 2s to root's inherited fd: refused"
+contains "$(cat "$T/fd.err2")" "error" "$U writes garbage to it: refused"
+check "root's fd lock is still held" "$LOKT" exists fd
+check "root's two lines on one descriptor both renew (the last: 40m)" \
+	test "$(cat "$T/fd.lines" 2>/dev/null)-$("$LOKT" status fd --json | jfield ttl_sec)" = ok-2400
+kill_child KILL "$fdsh"
+
 # Without allow_other the second user is kept out by the kernel.
 M2=$T/mnt2
 if mount_fs "$M2"; then
