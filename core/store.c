@@ -221,6 +221,7 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 	s->freezes_fd = fds[2];
 	s->root_dev = st.st_dev;
 	s->root_ino = st.st_ino;
+	s->root_uid = st.st_uid;
 	lokt__hostname(s->host, sizeof(s->host));
 	*ret = s;
 	return 0;
@@ -245,7 +246,10 @@ err:
  * times keeps 3n fds more). Whoever may rename the root could make that
  * grow without end, so after FOLLOW_MAX moves the store stops following:
  * every call fails with ESTALE, and the program says to open it again
- * (remount). A transition that was in flight during the
+ * (remount). A root at the path of another owner than the one opened
+ * (neither its owner nor root: the path made again in a directory others
+ * may write) is not followed: every call fails with LOKT_E_FOREIGN while
+ * it is there. A transition that was in flight during the
  * move finishes in the directory it started in, and may read that of the
  * next step from the new one; the window is the move itself.
  */
@@ -277,6 +281,14 @@ int lokt__store_follow(struct lokt_store *s)
 		r = open_dirs(s, false, fds, &st);
 	if (r < 0)
 		goto out;
+	/* Made again by someone else (the path in a directory others may
+	 * write): theirs, not the store we were given. */
+	if (st.st_uid != s->root_uid && st.st_uid != 0) {
+		for (int i = 0; i < 3; i++)
+			close(fds[i]);
+		r = -LOKT_E_FOREIGN;
+		goto out;
+	}
 	s->retired[s->n_retired++] = s->root_fd;
 	s->retired[s->n_retired++] = s->locks_fd;
 	s->retired[s->n_retired++] = s->freezes_fd;

@@ -44,6 +44,33 @@ Test(moved, follows_the_store_made_at_the_path)
 	lokt_store_close(s2);
 }
 
+/* A root made again at the path by another user (the path in a
+ * directory others may write) is theirs: never followed. */
+Test(moved, not_to_a_root_of_another_owner)
+{
+	struct lokt_who me = who_of(getpid(), "me");
+	struct lokt_result res;
+	char path[PATH_MAX];
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to chown the new root");
+	cr_assert_eq(lokt_acquire(fx.s, "d", &me, &no_opts, &res), 0);
+	move_root("root.old");
+	cr_assert_eq(mkdir(fx.root, 0777), 0);
+	fx_path(path, sizeof(path), "root/locks");
+	cr_assert_eq(mkdir(path, 0777), 0);
+	fx_path(path, sizeof(path), "root/freezes");
+	cr_assert_eq(mkdir(path, 0777), 0);
+	cr_assert_eq(chown(fx.root, 65534, 65534), 0);
+	cr_expect_eq(lokt_acquire(fx.s, "d", &me, &no_opts, &res),
+		     -LOKT_E_FOREIGN, "followed a root of another owner");
+	fx_path(path, sizeof(path), "root/locks/d.json");
+	cr_expect_neq(access(path, F_OK), 0, "wrote into their root");
+	cr_assert_eq(chown(fx.root, 0, 0), 0);
+	cr_expect_eq(lokt_acquire(fx.s, "d", &me, &no_opts, &res), 0,
+		     "root's own root is followed");
+}
+
 Test(moved, makes_the_store_again_at_the_path)
 {
 	struct lokt_who me = who_of(getpid(), "me");
