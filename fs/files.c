@@ -47,6 +47,7 @@ struct handle {
 	bool failed; /* a write was refused; so are the next ones */
 	size_t len;
 	char text[TEXT_MAX + 1];
+	int audit_fd; /* an open of audit: the log as opened, or -1 */
 };
 
 static int64_t ttl_sec_of(int64_t ms)
@@ -101,6 +102,7 @@ static int open_for_write(const struct loktfs_path *p,
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
+	h->audit_fd = -1;
 	r = take(p, &who, &res);
 	if (r < 0) {
 		free(h);
@@ -170,10 +172,11 @@ static bool may_read(const struct stat *st)
  * Before the first event there is nothing to read: an empty file, as
  * stat_audit shows it (the daemon's, 0400). Anything but a regular file
  * planted as audit.log is refused (liblokt does not open it). */
-static int open_audit(void)
+static int open_audit(struct fuse_file_info *fi)
 {
+	struct handle *h;
 	struct stat st;
-	int fd, r;
+	int fd = -1, r;
 
 	r = lokt_audit_open(loktfs_get()->store, &fd, &st);
 	if (r == -ENOENT) {
@@ -182,24 +185,43 @@ static int open_audit(void)
 		st.st_mode = S_IFREG | 0400;
 	} else if (r < 0) {
 		return r;
-	} else {
-		close(fd);
 	}
-	return may_read(&st) ? 0 : -EACCES;
+	if (!may_read(&st) || !(h = calloc(1, sizeof(*h)))) {
+		r = may_read(&st) ? -ENOMEM : -EACCES;
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	/* Read from the file as opened: a rotation while it is read (it is
+	 * renamed audit.log.1) must not splice the new file's bytes onto
+	 * the old one's, mid-line. */
+	h->audit_fd = fd;
+	fi->fh = (uintptr_t)h;
+	return 0;
 }
 
-static int read_audit(char *buf, size_t size, off_t off)
+static int read_audit(struct fuse_file_info *fi, char *buf, size_t size,
+		      off_t off)
 {
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 	ssize_t n;
 	int fd, r;
 
+	if (h && h->audit_fd >= 0) {
+		n = pread(h->audit_fd, buf, size, off);
+		return n < 0 ? -errno : (int)n;
+	}
+	/* Opened before the first event: the log made since, if any. */
 	r = lokt_audit_open(loktfs_get()->store, &fd, NULL);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
+	if (h)
+		h->audit_fd = fd;
 	n = pread(fd, buf, size, off);
 	if (n < 0)
 		n = -errno;
-	close(fd);
+	if (!h)
+		close(fd);
 	return (int)n;
 }
 
@@ -213,7 +235,7 @@ int loktfs_open(const char *path, struct fuse_file_info *fi)
 	if (r < 0)
 		return r;
 	if (p.node == LOKTFS_AUDIT)
-		return (fi->flags & O_ACCMODE) == O_RDONLY ? open_audit()
+		return (fi->flags & O_ACCMODE) == O_RDONLY ? open_audit(fi)
 							   : -EACCES;
 	if (lokt_name_check(p.name) < 0)
 		return -ENOENT;
@@ -251,7 +273,7 @@ int loktfs_read(const char *path, char *buf, size_t size, off_t off,
 	if (r < 0)
 		return r;
 	if (p.node == LOKTFS_AUDIT)
-		return read_audit(buf, size, off);
+		return read_audit(fi, buf, size, off);
 	if (p.node == LOKTFS_REMOVED)
 		return 0;
 	r = loktfs_mode_check(&p);
@@ -452,7 +474,11 @@ bool loktfs_unlinked(const char *path)
 
 int loktfs_release(const char *path, struct fuse_file_info *fi)
 {
-	free((void *)(uintptr_t)fi->fh);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+
+	if (h && h->audit_fd >= 0)
+		close(h->audit_fd);
+	free(h);
 	fi->fh = 0;
 	return 0;
 }

@@ -122,5 +122,30 @@ import json, sys
 sys.exit(0 if all(isinstance(json.loads(l).get("uid"), int) for l in open(sys.argv[1])) else 1)
 PYEOF
 
+# ---- a rotation while /audit is read: the reader goes on in the file it
+# opened (now audit.log.1), never splicing the new log onto it mid-line
+for i in $(seq 20); do "$LOKT" lock "r$i" -q && "$LOKT" unlock "r$i" -q; done
+"$PY" - "$M/audit" "$LOKT" "$T/spliced" <<'PYEOF'
+import json, os, subprocess, sys
+path, lokt, out = sys.argv[1:4]
+with open(path, "rb", buffering=0) as f:
+    head = f.read(1000)
+    env = dict(os.environ, LOKT_AUDIT_MAX="4k")
+    for i in range(12):
+        subprocess.run([lokt, "lock", "rot%d" % i, "-q"], env=env, check=True)
+        subprocess.run([lokt, "unlock", "rot%d" % i, "-q"], env=env, check=True)
+    data = head + f.read()
+errs = 0
+for l in data.decode().splitlines():
+    try:
+        json.loads(l)
+    except ValueError:
+        errs += 1
+open(out, "w").write(str(errs))
+PYEOF
+check "a rotation while /audit is read: every line read is whole JSON" \
+	test "$(cat "$T/spliced" 2>/dev/null)" = 0
+check "... and the log did rotate" test -e "$log.1"
+
 if unmount_fs "$M"; then ok "unmount: daemon exits 0"; else not_ok "unmount"; fi
 done_testing
