@@ -169,6 +169,72 @@ static int etcd_open(const char *root, struct lokt_store **ret)
 	return open_fn(root, ret, why, sizeof(why));
 }
 
+/*
+ * FORK. A child of fork() has only the thread that forked: a mutex
+ * another thread held at that instant would stay locked in the child for
+ * good (its first audit line, or a move followed, would hang it, and the
+ * name it had locked with it). So fork waits until no thread holds a
+ * store's mutexes: every open directory store is listed, and
+ * pthread_atfork's prepare takes each one's follow_lock and dir->lock,
+ * which the parent and the child give back after. No code holds one of
+ * them while it waits for the other, or for open_stores_lock.
+ */
+static pthread_mutex_t open_stores_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lokt_dir *open_stores;
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&open_stores_lock);
+	for (struct lokt_dir *d = open_stores; d; d = d->fork_next) {
+		pthread_mutex_lock(&d->store->follow_lock);
+		pthread_mutex_lock(&d->lock);
+	}
+}
+
+static void fork_done(void)
+{
+	for (struct lokt_dir *d = open_stores; d; d = d->fork_next) {
+		pthread_mutex_unlock(&d->lock);
+		pthread_mutex_unlock(&d->store->follow_lock);
+	}
+	pthread_mutex_unlock(&open_stores_lock);
+}
+
+static void fork_watch(void)
+{
+	(void)pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
+static void open_stores_add(struct lokt_dir *dir)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	(void)pthread_once(&once, fork_watch);
+	pthread_mutex_lock(&open_stores_lock);
+	dir->fork_prev = NULL;
+	dir->fork_next = open_stores;
+	if (open_stores)
+		open_stores->fork_prev = dir;
+	open_stores = dir;
+	dir->listed = true;
+	pthread_mutex_unlock(&open_stores_lock);
+}
+
+static void open_stores_remove(struct lokt_dir *dir)
+{
+	pthread_mutex_lock(&open_stores_lock);
+	if (dir->listed) {
+		if (dir->fork_prev)
+			dir->fork_prev->fork_next = dir->fork_next;
+		else
+			open_stores = dir->fork_next;
+		if (dir->fork_next)
+			dir->fork_next->fork_prev = dir->fork_prev;
+		dir->listed = false;
+	}
+	pthread_mutex_unlock(&open_stores_lock);
+}
+
 LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 {
 	struct lokt_dir *dir;
@@ -203,6 +269,8 @@ LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 	}
 	pthread_mutex_init(&dir->lock, NULL);
 	dir->audit_fd = -1;
+	dir->store = s;
+	open_stores_add(dir);
 	s->root = realpath(root, NULL);
 	if (!s->root) {
 		r = -errno;
@@ -307,6 +375,7 @@ void lokt__dir_close(struct lokt_store *s)
 	struct lokt_dir *dir = s->be_data;
 
 	if (dir) {
+		open_stores_remove(dir);
 		lokt__dir_wait_close(s);
 		lokt__audit_file_close(s);
 		pthread_mutex_destroy(&dir->lock);

@@ -27,6 +27,10 @@
  * anything else a reader must see fresh. */
 #define LOKT_DIR_IDLE_INO 4 /* idle inotify instances kept (dirwait.c) */
 struct lokt_dir {
+	/* Every open directory store is listed, for fork (store.c). */
+	struct lokt_store *store;
+	struct lokt_dir *fork_prev, *fork_next;
+	bool listed;
 	pthread_mutex_t lock; /* guards the fields below */
 	pid_t idle_pid; /* the process the idle instances are of */
 	int idle_ino[LOKT_DIR_IDLE_INO];

@@ -1,16 +1,21 @@
 // SPDX-License-Identifier: MIT
 /*
- * Mutual exclusion under races, with real processes (fork), never threads:
+ * Mutual exclusion under races, with real processes (fork; the last one
+ * adds threads to the forking parent, as a server has):
  *   - 8 processes x many rounds acquiring and releasing one name, with an
  *     overlap witness and a log of fences in acquisition order;
  *   - a stale-break storm: 8 breakers released at once on a dead holder's
  *     lock, round after round: exactly one wins each round;
  *   - breakers racing a renewal of an expired lock: the renewal or one
  *     breaker wins, never both;
- *   - a holder renewing while breakers hammer acquire and --break-stale.
+ *   - a holder renewing while breakers hammer acquire and --break-stale;
+ *   - forks while threads of the parent take locks (and audit).
  * These fail if the sidecar flock is taken out of store.c (checked by
  * hand when they were written).
  */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <sys/file.h>
 
 #include "proto.h"
@@ -464,4 +469,66 @@ Test(race, stuck_sidecar_bounded_by_lock_wait)
 	close(fds[1]);
 	cr_expect_eq(reap(blocker), CHILD_WON);
 	cr_expect_eq(reap(pid), CHILD_WON, "unbounded: in after the release");
+}
+
+/* Threads that append audit lines (every transition does) while the
+ * process forks: a child forked while one of them held the store's mutex
+ * inherited it locked, and hung at its first transition, with the name's
+ * sidecar flocked (3 children of 300 here). Each child gets 5 s; one
+ * still running then is a hang. */
+#define FORK_THREADS 3
+#define FORKS 1000
+
+static atomic_bool fork_stop;
+
+static void *fork_churn(void *arg)
+{
+	struct lokt_who me = who_of(getpid(), "t");
+	struct lokt_acquire_opts opts = { 0 };
+	struct lokt_result res;
+	char name[16];
+
+	snprintf(name, sizeof(name), "th%d", (int)(intptr_t)arg);
+	while (!atomic_load(&fork_stop)) {
+		(void)lokt_acquire(fx.s, name, &me, &opts, &res);
+		(void)lokt_release(fx.s, name, &me, NULL, 0, &res);
+	}
+	return NULL;
+}
+
+Test(race, fork_while_threads_audit)
+{
+	pthread_t th[FORK_THREADS];
+	int hung = 0, failed = 0;
+
+	atomic_store(&fork_stop, false);
+	for (int i = 0; i < FORK_THREADS; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, fork_churn,
+					    (void *)(intptr_t)i),
+			     0);
+	for (int i = 0; i < FORKS; i++) {
+		pid_t pid = fork();
+		int st;
+
+		cr_assert(pid >= 0);
+		if (pid == 0) {
+			struct lokt_who me = who_of(getpid(), "child");
+			struct lokt_acquire_opts opts = { 0 };
+			struct lokt_result res;
+
+			alarm(5);
+			if (lokt_acquire(fx.s, "child", &me, &opts, &res) < 0 ||
+			    lokt_release(fx.s, "child", &me, NULL, 0, &res) < 0)
+				_exit(CHILD_ERROR);
+			_exit(0);
+		}
+		cr_assert_eq(waitpid(pid, &st, 0), pid);
+		hung += WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM;
+		failed += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+	}
+	atomic_store(&fork_stop, true);
+	for (int i = 0; i < FORK_THREADS; i++)
+		pthread_join(th[i], NULL);
+	cr_expect_eq(hung, 0, "%d of %d children hung", hung, FORKS);
+	cr_expect_eq(failed, 0, "%d of %d children failed", failed, FORKS);
 }
