@@ -278,10 +278,12 @@ LOKT_API int lokt_time_parse(const char *s, struct timespec *ret)
 	    !take_digits(&s, 2, &sec))
 		return -EINVAL;
 	if (take_char(&s, '.')) {
+		/* Any number of digits (RFC 3339 sets no limit); those past
+		 * the nanosecond are read and dropped. */
 		while (is_digit(*s)) {
-			if (++nfrac > 9)
-				return -EINVAL;
-			nsec = nsec * 10 + (*s++ - '0');
+			if (nfrac++ < 9)
+				nsec = nsec * 10 + (*s - '0');
+			s++;
 		}
 		if (nfrac == 0)
 			return -EINVAL;
