@@ -139,17 +139,24 @@ static int queue_open(struct lokt_store *s, const char *name, bool create)
 	return fd;
 }
 
-/* A ticket's sequence number, or 0 for anything else in the directory. */
+/* A ticket's sequence number, or 0 for anything else in the directory:
+ * a ticket is named by 20 digits (as lokt__ticket_take writes them), of
+ * a number below UINT64_MAX, so that the next one is a number too. A
+ * name of more digits, or past that (planted: strtoull would saturate,
+ * and the next ticket wrap to 0, unseen by every scan), is no ticket. */
 static uint64_t ticket_seq(const char *d_name)
 {
+	unsigned long long v;
 	const char *p;
 
-	if (!*d_name)
-		return 0;
 	for (p = d_name; *p; p++)
 		if (*p < '0' || *p > '9')
 			return 0;
-	return strtoull(d_name, NULL, 10);
+	if (p - d_name != 20)
+		return 0;
+	errno = 0;
+	v = strtoull(d_name, NULL, 10);
+	return errno || v >= UINT64_MAX ? 0 : (uint64_t)v;
 }
 
 /* Call fn for every ticket in the queue directory qfd, read from its
@@ -205,6 +212,10 @@ int lokt__ticket_take(struct lokt_store *s, const char *name,
 	r = for_each_ticket(qfd, max_seq, &max);
 	if (r < 0)
 		goto out;
+	if (max >= UINT64_MAX - 1) { /* planted: no number is left */
+		r = -EOVERFLOW;
+		goto out;
+	}
 	if (unlinkat(qfd, tmp, 0) < 0 && errno != ENOENT) {
 		r = errno == EISDIR ? -LOKT_E_FOREIGN : -errno;
 		goto out;

@@ -145,6 +145,38 @@ Test(foreign, queue_and_ticket_are_refused)
 		     -LOKT_E_FOREIGN);
 }
 
+/* A planted ticket of a number past the last one (20 nines): not a
+ * ticket. It made strtoull saturate, and the next real ticket wrap to
+ * number 0, which no scan counts: a waiter unseen, passed by later ones. */
+Test(foreign, ticket_past_the_last_number_is_no_ticket)
+{
+	struct lokt_ticket t1, t2, t3;
+	struct lokt_queue q;
+	char path[PATH_MAX];
+	int fd;
+
+	cr_assert_eq(lokt__ticket_take(fx.s, "n", &t1), 0);
+	snprintf(path, sizeof(path), "%s/locks/.n.q/99999999999999999999",
+		 fx.root);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	cr_assert(fd >= 0);
+	close(fd);
+	cr_assert_eq(lokt__ticket_take(fx.s, "n", &t2), 0);
+	cr_expect_eq(t2.seq, t1.seq + 1, "ticket %llu after %llu",
+		     (unsigned long long)t2.seq, (unsigned long long)t1.seq);
+	cr_assert_eq(lokt__queue_scan(fx.s, "n", 0, false, &q), 0);
+	cr_expect_eq(q.live, 2, "%zu waiters seen of 2", q.live);
+	/* The last number a ticket may have: no next one. */
+	snprintf(path, sizeof(path), "%s/locks/.n.q/18446744073709551614",
+		 fx.root);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	cr_assert(fd >= 0);
+	close(fd);
+	cr_expect_eq(lokt__ticket_take(fx.s, "n", &t3), -EOVERFLOW);
+	lokt__ticket_drop(fx.s, "n", &t2);
+	lokt__ticket_drop(fx.s, "n", &t1);
+}
+
 /* locks/ or freezes/ as a symlink to a directory we own: refused, and
  * that directory's mode is not changed even on a shared (0777) root. */
 Test(foreign, kind_dir_symlink_is_refused)
