@@ -140,7 +140,8 @@ static void why_stale(struct why *w, const char *name,
  * taken, by ...", and what a request in its mode would meet. Answers for
  * `lokt lock NAME --slots N` (or --shared), the mode it is in. */
 static void why_slots(struct why *w, struct cli *c, const char *name,
-		      const struct lokt_info *in, const struct lokt_who *who)
+		      const struct lokt_info *in, const struct lokt_who *who,
+		      bool frozen)
 {
 	char holder[600], cmd[300], timing[128], ask[32];
 	struct lokt_holders h;
@@ -194,6 +195,10 @@ static void why_slots(struct why *w, struct cli *c, const char *name,
 		say(w, "lokt lock %s %s is refused (exit 2) until a slot is "
 		       "free; wait for one with: lokt lock %s %s --wait. ",
 		    name, ask, name, ask);
+	} else if (in->slots && frozen) {
+		say(w, "A slot is free, but lokt lock %s %s is refused (exit "
+		       "2) while the name is frozen. ",
+		    name, ask);
 	} else if (in->slots) {
 		say(w, "lokt lock %s %s would take a slot now. ", name, ask);
 		w->reason = "free";
@@ -232,7 +237,7 @@ static void explain(struct why *w, struct cli *c, const char *name, int lr,
 		w->reason = "future";
 	} else if (lr == 0 && in->stale == LOKT_LIVE &&
 		   (in->slots || in->shared)) {
-		why_slots(w, c, name, in, who);
+		why_slots(w, c, name, in, who, frozen);
 		if (!strcmp(w->reason, "yours"))
 			goto out;
 	} else if (lr == 0 && in->stale == LOKT_LIVE) {

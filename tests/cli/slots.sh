@@ -192,6 +192,9 @@ hf=$HOLDER
 before=$(sum fz)
 expect_exit 2 "frozen: a new slot is refused" "$LOKT" lock fz --slots 2
 contains "$ERR" "frozen" "... saying the name is frozen"
+expect_exit 2 "frozen: why says blocked" "$LOKT" why fz
+check "... and not that a slot could be taken now" \
+	eval '! grep -q "would take a slot now" <<<"$OUT"'
 expect_exit 2 "frozen: a guard waiting for a slot times out" \
 	"$LOKT" guard fz --slots 2 --wait --timeout 1s -- true
 check "... the record as it was" test "$(sum fz)" = "$before"
