@@ -378,7 +378,7 @@ LOKT_API int lokt_audit_max_parse(const char *text, uint64_t *ret)
 	unsigned shift = 0;
 	char *end;
 
-	if (!text || *text < '0' || *text > '9')
+	if (!text || !ret || *text < '0' || *text > '9')
 		return -EINVAL;
 	errno = 0;
 	n = strtoull(text, &end, 10);
@@ -400,7 +400,8 @@ LOKT_API int lokt_audit_max_parse(const char *text, uint64_t *ret)
 
 LOKT_API void lokt_store_set_audit_max(struct lokt_store *s, uint64_t bytes)
 {
-	s->audit_max = bytes ? bytes : UINT64_MAX;
+	if (s)
+		s->audit_max = bytes ? bytes : UINT64_MAX;
 }
 
 static int write_line(const char *line, size_t len, void *ud)
@@ -442,6 +443,8 @@ LOKT_API int lokt_audit_open(struct lokt_store *s, int *ret_fd,
 	struct stat st;
 	int fd;
 
+	if (!s || !ret_fd)
+		return -EINVAL;
 	if (s->be != &lokt__dir_backend)
 		return audit_snapshot(s, ret_fd, ret_st);
 	fd = lokt__audit_open_log(s, AUDIT_LOG, O_RDONLY, &st);
@@ -669,6 +672,8 @@ LOKT_API int lokt_audit_read(struct lokt_store *s,
 	size_t drop;
 	int r;
 
+	if (!s || !ret || !ret_n)
+		return -EINVAL;
 	r = s->be->audit_lines(s, take_event, &rd);
 	if (r < 0) {
 		lokt_events_free(evs->ev, evs->n);

@@ -518,7 +518,7 @@ LOKT_API int lokt_doctor(const char *root, struct lokt_check **ret,
 	char *buf;
 	int rfd;
 
-	if (!root || !root[0])
+	if (!root || !root[0] || !ret || !ret_n)
 		return -EINVAL;
 	if (lokt_root_is_url(root))
 		return doctor_url(root, ret, ret_n);

@@ -100,7 +100,7 @@ LOKT_API int lokt_duration_parse(const char *s, int64_t *ret_ms)
 	const char *p = s;
 	int r;
 
-	if (!s || !*s)
+	if (!s || !*s || !ret_ms)
 		return -EINVAL;
 	while (*p) {
 		r = parse_term(&p, p == s, &ms);
@@ -212,9 +212,12 @@ static void date_from_days(int64_t days, int *year, int *mon, int *day)
 
 LOKT_API int lokt_time_format(const struct timespec *t, char *buf, size_t size)
 {
-	int64_t sec = (int64_t)t->tv_sec, days, rem;
+	int64_t sec, days, rem;
 	int year, mon, day, n;
 
+	if (!t || !buf || t->tv_nsec < 0 || t->tv_nsec > 999999999)
+		return -EINVAL;
+	sec = (int64_t)t->tv_sec;
 	if (sec < RFC3339_FIRST_SEC || sec > RFC3339_LAST_SEC)
 		return -EOVERFLOW;
 	days = floor_div(sec, 86400);
@@ -267,7 +270,7 @@ LOKT_API int lokt_time_parse(const char *s, struct timespec *ret)
 	int offset = 0, sign = 1, nfrac = 0;
 	int64_t t;
 
-	if (!s)
+	if (!s || !ret)
 		return -EINVAL;
 	if (!take_digits(&s, 4, &year) || !take_char(&s, '-') ||
 	    !take_digits(&s, 2, &mon) || !take_char(&s, '-') ||

@@ -354,7 +354,7 @@ enum lokt_stale lokt__judge(const struct lokt_record *rec, const char *host,
 
 LOKT_API bool lokt_is_detached(const struct lokt_record *rec)
 {
-	return rec->pid == LOKT_DETACHED_PID;
+	return rec && rec->pid == LOKT_DETACHED_PID;
 }
 
 /* Does who own rec: may it release the lock, renew it, extend or lift
@@ -471,6 +471,8 @@ LOKT_API int lokt_who_self(pid_t holder, struct lokt_who *ret)
 	const char *agent = getenv("LOKT_AGENT_ID");
 	int r;
 
+	if (!ret)
+		return -EINVAL;
 	r = fill_names(&w, owner, agent);
 	if (r == 0)
 		r = fill_holder(holder, NULL, &w);
@@ -550,6 +552,8 @@ LOKT_API int lokt_who_caller(pid_t caller, uid_t uid, struct lokt_who *ret)
 	ssize_t envlen;
 	int r;
 
+	if (!ret)
+		return -EINVAL;
 	/* The caller's comm, parent and start time, in one read. */
 	r = read_stat(caller, &st);
 	if (r < 0)

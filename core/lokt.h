@@ -19,6 +19,10 @@
  *     store's audit log, which is part of the protocol.
  *   - All functions are safe to call from several threads at once with
  *     distinct arguments; a struct lokt_store may be shared by threads.
+ *     A process may fork while other threads use a store: fork waits
+ *     until none holds the store's internal locks (pthread_atfork).
+ *   - A NULL where a pointer is required gives -EINVAL (false or NULL
+ *     for the calls that return those), never a crash.
  *
  * Linux only: holders are identified through /proc, waits use inotify and
  * pidfd, transitions are serialized with flock(2). The header needs POSIX

@@ -443,6 +443,10 @@ LOKT_API int lokt_record_format(const struct lokt_record *rec, char **ret_json)
 	size_t len;
 	int r;
 
+	if (!rec || !ret_json) {
+		json_object_put(o);
+		return -EINVAL;
+	}
 	if (!o)
 		return -ENOMEM;
 	r = build(rec, o);

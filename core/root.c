@@ -261,6 +261,8 @@ LOKT_API int lokt_root_find(const char *cwd, char **ret_root)
 	char *base, *root = NULL;
 	int r;
 
+	if (!ret_root)
+		return -EINVAL;
 	base = cwd ? realpath(cwd, NULL) : getcwd(NULL, 0);
 	if (!base)
 		return -errno;

@@ -415,7 +415,7 @@ LOKT_API int64_t lokt_store_confirm_ms(const struct lokt_store *s)
 
 LOKT_API const char *lokt_store_root(const struct lokt_store *s)
 {
-	return s->root;
+	return s ? s->root : NULL;
 }
 
 int lokt__opendir(int dfd, DIR **ret)

@@ -361,3 +361,41 @@ Test(errors, words)
 			cr_expect_str_neq(lokt_error_word(-a),
 					  lokt_error_word(-b));
 }
+
+/* The public calls given NULL where a pointer is wanted: -EINVAL (or
+ * false, NULL, nothing done), never a crash. */
+Test(api, null_arguments)
+{
+	struct lokt_record rec = { .pid = 1 };
+	struct timespec t = { 0, 0 };
+	struct lokt_check *ck;
+	struct lokt_event *ev;
+	char buf[64], *json;
+	int64_t ms;
+	uint64_t u;
+	size_t n;
+	int fd;
+
+	cr_expect_eq(lokt_duration_parse("5m", NULL), -EINVAL);
+	cr_expect_eq(lokt_duration_parse(NULL, &ms), -EINVAL);
+	cr_expect_eq(lokt_time_format(NULL, buf, sizeof(buf)), -EINVAL);
+	cr_expect_eq(lokt_time_format(&t, NULL, 0), -EINVAL);
+	t.tv_nsec = -5;
+	cr_expect_eq(lokt_time_format(&t, buf, sizeof(buf)), -EINVAL,
+		     "a negative tv_nsec was written");
+	cr_expect_eq(lokt_time_parse("2026-01-05T10:00:00Z", NULL), -EINVAL);
+	cr_expect_eq(lokt_record_format(NULL, &json), -EINVAL);
+	cr_expect_eq(lokt_record_format(&rec, NULL), -EINVAL);
+	cr_expect_not(lokt_is_detached(NULL));
+	cr_expect_eq(lokt_who_self(getpid(), NULL), -EINVAL);
+	cr_expect_eq(lokt_who_caller(getpid(), getuid(), NULL), -EINVAL);
+	cr_expect_eq(lokt_root_find(NULL, NULL), -EINVAL);
+	cr_expect_null(lokt_store_root(NULL));
+	cr_expect_eq(lokt_audit_read(NULL, NULL, &ev, &n), -EINVAL);
+	cr_expect_eq(lokt_audit_open(NULL, &fd, NULL), -EINVAL);
+	lokt_store_set_audit_max(NULL, 10);
+	cr_expect_eq(lokt_audit_max_parse("4k", NULL), -EINVAL);
+	cr_expect_eq(lokt_audit_max_parse("4k", &u), 0);
+	cr_expect_eq(lokt_doctor("/tmp", NULL, &n), -EINVAL);
+	cr_expect_eq(lokt_doctor("/tmp", &ck, NULL), -EINVAL);
+}
