@@ -67,9 +67,11 @@ static void held_message(enum cli_op op, const char *name,
 	} else if (res->have_other && res->other.slots) {
 		describe(&res->other, d, sizeof(d));
 		snprintf(msg, MSG_MAX,
-			 "all %u slots of \"%s\" are taken (one by %s) — "
+			 "%s %u slot%s of \"%s\" %s taken (one by %s) — "
 			 "wait with --wait, or see: lokt why %s",
-			 res->other.slots, name, d, name);
+			 res->other.slots == 1 ? "the" : "all",
+			 res->other.slots, res->other.slots == 1 ? "" : "s",
+			 name, res->other.slots == 1 ? "is" : "are", d, name);
 	} else if (res->have_other && res->other.shared) {
 		describe(&res->other, d, sizeof(d));
 		snprintf(msg, MSG_MAX,
@@ -138,10 +140,12 @@ static void mode_message(const char *name, const struct lokt_result *res,
 		describe(&res->other, d, sizeof(d));
 	if (res->have_other && res->other.slots)
 		snprintf(msg, MSG_MAX,
-			 "lock \"%s\" is a semaphore of %u slots (one held by "
+			 "lock \"%s\" is a semaphore of %u slot%s (one held by "
 			 "%s) — ask with --slots %u, or wait until all its "
 			 "holders are gone",
-			 name, res->other.slots, d, res->other.slots);
+			 name, res->other.slots,
+			 res->other.slots == 1 ? "" : "s", d,
+			 res->other.slots);
 	else if (res->have_other && res->other.shared)
 		snprintf(msg, MSG_MAX,
 			 "lock \"%s\" has shared holders (one is %s) — ask "

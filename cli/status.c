@@ -299,8 +299,9 @@ static void print_holders(struct cli *c, const char *name,
 	} else {
 		json_object_put(a);
 		if (in->slots)
-			printf("lock \"%s\": a semaphore of %u slots, %zu "
-			       "held\n", name, in->slots, live);
+			printf("lock \"%s\": a semaphore of %u slot%s, %zu "
+			       "held\n", name, in->slots,
+			       in->slots == 1 ? "" : "s", live);
 		else
 			printf("lock \"%s\": %zu shared holder%s\n", name, live,
 			       live == 1 ? "" : "s");

@@ -155,8 +155,8 @@ static void why_slots(struct why *w, struct cli *c, const char *name,
 		live += h.v[i].stale == LOKT_LIVE;
 	if (in->slots) {
 		snprintf(ask, sizeof(ask), "--slots %u", in->slots);
-		say(w, "\"%s\" is a semaphore: %zu of %u slots taken", name,
-		    live, in->slots);
+		say(w, "\"%s\" is a semaphore: %zu of %u slot%s taken", name,
+		    live, in->slots, in->slots == 1 ? "" : "s");
 	} else {
 		snprintf(ask, sizeof(ask), "--shared");
 		say(w, "\"%s\" has %zu shared holder%s", name, live,
@@ -212,9 +212,11 @@ static void why_slots(struct why *w, struct cli *c, const char *name,
 		w->reason = "shared";
 		w->acquirable = true;
 	}
-	say(w, "Asking in another mode is refused at once (exit 2): %s. ",
-	    in->slots ? "exclusively, --shared or another --slots" :
-			"with --slots");
+	if (live) /* once every holder is stale, any mode breaks them */
+		say(w, "Asking in another mode is refused at once (exit 2): "
+		       "%s. ",
+		    in->slots ? "exclusively, --shared or another --slots" :
+				"with --slots");
 	free(h.v);
 }
 
@@ -235,8 +237,9 @@ static void explain(struct why *w, struct cli *c, const char *name, int lr,
 		       "version %d); this lokt will not touch it. ",
 		    name, in->rec.version);
 		w->reason = "future";
-	} else if (lr == 0 && in->stale == LOKT_LIVE &&
-		   (in->slots || in->shared)) {
+	} else if (lr == 0 && (in->slots || in->shared)) {
+		/* Its record is the gate lokt 1.x reads (pid 1, owner
+		 * lokt-slots): the holders are what to explain, stale too. */
 		why_slots(w, c, name, in, who, frozen);
 		if (!strcmp(w->reason, "yours"))
 			goto out;

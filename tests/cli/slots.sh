@@ -133,6 +133,25 @@ kill -9 "$h2" "$h3"
 reap "$h2" 2>/dev/null
 reap "$h3" 2>/dev/null
 
+# every holder gone: why explains the semaphore and its stale holders
+# (not its gate record, pid 1 of "lokt-slots"), and any mode may take it
+sleep 600 &
+sg=$!
+"$LOKT" lock allgone --slots 2 --holder "$sg" -q
+kill -9 "$sg"
+reap "$sg" 2>/dev/null
+expect_exit 0 "why, every holder dead: it could be taken" "$LOKT" why allgone
+if on_etcd; then # the dead holder's keeper released its place at once
+	contains "$OUT" "is free" "... free (its keeper released the place)"
+else
+	contains "$OUT" "semaphore: 0 of 2 slots taken. 1 more holder is stale" \
+		"... a semaphore with a stale holder"
+fi
+check "... not its gate record" eval '! grep -q "lokt-slots" <<<"$OUT"'
+check "... nor that another mode is refused" eval '! grep -q "another mode" <<<"$OUT"'
+expect_exit 0 "... and an exclusive lock takes it" "$LOKT" lock allgone -q
+"$LOKT" unlock allgone -q
+
 # a TTL per holder: an expired slot is broken, a live one is kept
 sleep 600 &
 s1=$!
