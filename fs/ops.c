@@ -261,8 +261,8 @@ int loktfs_getattr(const char *path, struct stat *st)
 		return r;
 	memset(st, 0, sizeof(*st));
 	switch (p.node) {
-	case LOKTFS_ROOT:
-		stat_dir("", 0755, 4, st);
+	case LOKTFS_ROOT: /* . and .. and locks, freezes, slots, shared */
+		stat_dir("", 0755, 6, st);
 		return 0;
 	case LOKTFS_DIR:
 		stat_dir(p.kind == LOKT_LOCK ? "locks" : "freezes", 01777, 2,
@@ -275,7 +275,11 @@ int loktfs_getattr(const char *path, struct stat *st)
 		stat_removed(st);
 		return 0;
 	case LOKTFS_MODE_DIR:
-		stat_dir("locks", p.shared || p.slots ? 01777 : 0755, 2, st);
+		/* slots/ lists the K in use, as many as it lists: 1, "not
+		 * counted", so that find looks into each (2 would say it
+		 * has no subdirectory). */
+		stat_dir("locks", p.shared || p.slots ? 01777 : 0755,
+			 p.shared || p.slots ? 2 : 1, st);
 		return 0;
 	case LOKTFS_ENTRY:
 		break;
