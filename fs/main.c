@@ -101,6 +101,14 @@ static int opt_proc(void *data, const char *arg, int key,
 	}
 	if (key == FUSE_OPT_KEY_OPT && fstab_only(arg))
 		return 0;
+	/* The kernel would then judge access by the modes shown: EACCES
+	 * for what loktfs answers EBUSY, and the sticky lock directories
+	 * would stop anyone from breaking another user's stale lock. */
+	if (key == FUSE_OPT_KEY_OPT && !strcmp(arg, "default_permissions")) {
+		fprintf(stderr,
+			"loktfs: error: -o default_permissions is not supported: loktfs decides who may take, renew and release each lock itself (by uid and owner); the kernel's mode checks would refuse what it allows — drop the option\n");
+		return -1;
+	}
 	return 1;
 }
 

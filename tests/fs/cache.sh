@@ -93,5 +93,11 @@ for o in entry_timeout=60 attr_timeout=60 kernel_cache uid=0; do
 	contains "$ERR" "unknown option" "-o $o: libfuse says which option"
 	is_loktfs "$T/m2" && not_ok "-o $o: $T/m2 was mounted"
 done
+# The kernel's mode checks would answer EACCES for what loktfs answers
+# EBUSY, and the sticky lock directories would keep a stale lock of
+# another user from being broken: refused too.
+expect_exit 1 "loktfs -o default_permissions is refused" timeout 10 "$LOKTFS" -f -o "root=$LOKT_ROOT,default_permissions" "$T/m2"
+contains "$ERR" "default_permissions is not supported" "... saying why"
+is_loktfs "$T/m2" && not_ok "-o default_permissions: $T/m2 was mounted"
 
 done_testing
