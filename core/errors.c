@@ -6,6 +6,7 @@
  * contract: mirror it in the README's exit-code table and in tests/unit.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "internal.h"
@@ -90,6 +91,8 @@ LOKT_API int lokt_errno(int r)
 {
 	if (r >= 0)
 		return 0;
+	if (r == INT_MIN) /* no -r */
+		return EIO;
 	switch (-r) {
 	case LOKT_E_HELD:
 	case LOKT_E_FROZEN:
@@ -120,7 +123,10 @@ LOKT_API int lokt_errno(int r)
 	case LOKT_E_CANCELED:
 		return EINTR;
 	}
-	return -r;
+	/* -errno; anything else (a LOKT_E_* of a newer liblokt, garbage)
+	 * is an I/O error, never a negated INT_MIN or a number errno
+	 * does not have. */
+	return r >= -4095 ? -r : EIO;
 }
 
 LOKT_API const char *lokt_stale_name(enum lokt_stale s)

@@ -104,7 +104,7 @@ int lokt_exit_code(int r);
  * found, EPERM not owner, EINVAL bad name, EPROTO future version, EIO
  * corrupt or foreign file, no answer, no keeper, ESTALE lost, EREMOTE
  * netfs, EINTR canceled;
- * -r for -errno. */
+ * -r for -errno; EIO for anything else. */
 int lokt_errno(int r);
 
 /* ---- Values: names, durations, times ----------------------------------- */

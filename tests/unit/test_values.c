@@ -6,6 +6,7 @@
  * every outcome is listed explicitly.
  */
 #include <errno.h>
+#include <limits.h>
 
 #include "unit.h"
 
@@ -398,4 +399,8 @@ Test(api, null_arguments)
 	cr_expect_eq(lokt_audit_max_parse("4k", &u), 0);
 	cr_expect_eq(lokt_doctor("/tmp", NULL, &n), -EINVAL);
 	cr_expect_eq(lokt_doctor("/tmp", &ck, NULL), -EINVAL);
+	/* Not a result: an I/O error, never a negative errno. */
+	cr_expect_eq(lokt_errno(INT_MIN), EIO);
+	cr_expect_eq(lokt_errno(-99999), EIO);
+	cr_expect_eq(lokt_errno(-ENOSPC), ENOSPC);
 }
