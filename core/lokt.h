@@ -96,11 +96,12 @@ enum lokt_outcome {
 /* Short phrase for a result: lokt_outcome names or strerror(-r). */
 const char *lokt_strerror(int r);
 
-/* CLI exit code: 0 ok (r >= 0); 2 held, frozen, timeout; 3 not found;
+/* CLI exit code: 0 ok (r >= 0); 2 held, frozen, timeout, held in another
+ * mode; 3 not found;
  * 4 not owner; 64 bad name (usage); 1 anything else. */
 int lokt_exit_code(int r);
 
-/* errno for the mount (positive): EBUSY held/frozen/timeout, ENOENT not
+/* errno for the mount (positive): EBUSY held/frozen/timeout/mode, ENOENT not
  * found, EPERM not owner, EINVAL bad name, EPROTO future version, EIO
  * corrupt or foreign file, no answer, no keeper, ESTALE lost, EREMOTE
  * netfs, EINTR canceled;
@@ -461,7 +462,8 @@ int lokt_release(struct lokt_store *s, const char *name,
 		 const struct lokt_who *who, const char *lock_id,
 		 unsigned flags, struct lokt_result *ret);
 
-/* Release every lock of `owner` (NULL: who->owner). *ret_count = how many. */
+/* Release every lock of `owner` (NULL: who->owner), and every place it
+ * holds in a semaphore or shared name. *ret_count = how many names. */
 int lokt_release_all(struct lokt_store *s, const struct lokt_who *who,
 		     const char *owner, size_t *ret_count);
 
