@@ -296,7 +296,9 @@ int cli_slots(struct cli *c, const char *arg, unsigned *ret)
 
 	errno = 0;
 	n = strtol(arg, &end, 10);
-	if (errno || *end || end == arg || n < 1 || n > LOKT_SLOTS_MAX)
+	/* Digits only: strtol would take " 3" and "+3" too. */
+	if (errno || *end || end == arg || arg[0] < '0' || arg[0] > '9' ||
+	    n < 1 || n > LOKT_SLOTS_MAX)
 		return cli_usage_error(c,
 				       "bad --slots \"%s\": give the number of "
 				       "holders allowed at once, 1 to %d",

@@ -16,6 +16,8 @@ sum() { record "$1" | sha256sum | cut -d' ' -f1; }
 expect_exit 64 "--slots 0 is a usage error" "$LOKT" lock u --slots 0
 contains "$ERR" "1 to 32" "... saying what is allowed"
 expect_exit 64 "--slots 33 is a usage error" "$LOKT" lock u --slots 33
+expect_exit 64 "--slots \" 3\" (not digits alone) is a usage error" "$LOKT" lock u --slots " 3"
+expect_exit 64 "--slots +3 is a usage error" "$LOKT" lock u --slots +3
 expect_exit 64 "--slots with --shared is a usage error" \
 	"$LOKT" lock u --slots 2 --shared
 expect_exit 64 "guard: --slots with --shared is a usage error" \
