@@ -19,8 +19,9 @@
  *     store's audit log, which is part of the protocol.
  *   - All functions are safe to call from several threads at once with
  *     distinct arguments; a struct lokt_store may be shared by threads.
- *     A process may fork while other threads use a store: fork waits
- *     until none holds the store's internal locks (pthread_atfork).
+ *     A process may fork while other threads use a directory store:
+ *     fork waits until none holds the store's internal locks
+ *     (pthread_atfork). With an etcd store, fork only from one thread.
  *   - A NULL where a pointer is required gives -EINVAL (false or NULL
  *     for the calls that return those), never a crash.
  *
@@ -361,10 +362,6 @@ struct lokt_acquire_opts {
 	 * wait. */
 	unsigned slots;
 	bool shared;
-	/* In a lokt_result's `other`: the record in the way is the name's
-	 * freeze (-LOKT_E_FROZEN, a freeze refused by another's, or a wait
-	 * that ran out while it stood), not a holder. */
-	bool freeze;
 };
 
 /* The most holders of one name at once (a semaphore's N, or shared
