@@ -63,7 +63,7 @@ struct lokt_store {
 	_Atomic dev_t root_dev; /* what root_fd is, to notice a move */
 	_Atomic ino_t root_ino;
 	uid_t root_uid; /* the root's owner when opened: a move is followed
-			   only to a root of that owner's or root's */
+			   only to a root of that owner's, root's or ours */
 	pthread_mutex_t follow_lock; /* one reopen at a time; guards: */
 	int *retired; /* fds of directories the root path no longer names */
 	size_t n_retired;

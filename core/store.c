@@ -315,8 +315,8 @@ err:
  * grow without end, so after FOLLOW_MAX moves the store stops following:
  * every call fails with ESTALE, and the program says to open it again
  * (remount). A root at the path of another owner than the one opened
- * (neither its owner nor root: the path made again in a directory others
- * may write) is not followed: every call fails with LOKT_E_FOREIGN while
+ * (neither its owner, nor root, nor us: the path made again in a
+ * directory others may write) is not followed: every call fails with LOKT_E_FOREIGN while
  * it is there. A transition that was in flight during the
  * move finishes in the directory it started in, and may read that of the
  * next step from the new one; the window is the move itself.
@@ -350,8 +350,10 @@ int lokt__store_follow(struct lokt_store *s)
 	if (r < 0)
 		goto out;
 	/* Made again by someone else (the path in a directory others may
-	 * write): theirs, not the store we were given. */
-	if (st.st_uid != s->root_uid && st.st_uid != 0) {
+	 * write): theirs, not the store we were given. Ours (we may have
+	 * made it just now, lokt__ensure_root) is ours to use. */
+	if (st.st_uid != s->root_uid && st.st_uid != 0 &&
+	    st.st_uid != geteuid()) {
 		for (int i = 0; i < 3; i++)
 			close(fds[i]);
 		r = -LOKT_E_FOREIGN;

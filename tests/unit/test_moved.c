@@ -71,6 +71,49 @@ Test(moved, not_to_a_root_of_another_owner)
 		     "root's own root is followed");
 }
 
+/* A member of a shared store (its root another user's) whose store is
+ * moved makes it again at the path as itself: that root is its own, and
+ * followed (a check of the owner alone refused it for good). */
+Test(moved, to_the_root_it_made_itself)
+{
+	char path[PATH_MAX];
+	pid_t pid;
+	int st;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to act as two users");
+	cr_assert_eq(chmod(fx.dir, 0777), 0);
+	cr_assert_eq(chmod(fx.root, 0777), 0);
+	fx_path(path, sizeof(path), "root/locks");
+	cr_assert_eq(chmod(path, 0777), 0);
+	fx_path(path, sizeof(path), "root/freezes");
+	cr_assert_eq(chmod(path, 0777), 0);
+	cr_assert_eq(chown(fx.root, 1001, 1001), 0);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		struct lokt_acquire_opts opts = { 0 };
+		struct lokt_result res;
+		struct lokt_store *s;
+		struct lokt_who me;
+
+		if (setgid(65534) < 0 || setuid(65534) < 0 ||
+		    lokt_store_open(fx.root, &s) < 0)
+			_exit(10);
+		me = who_of(getpid(), "member");
+		if (lokt_acquire(s, "e", &me, &opts, &res) < 0)
+			_exit(11);
+		fx_path(path, sizeof(path), "root.old");
+		if (rename(fx.root, path) < 0)
+			_exit(12);
+		/* Made again here, by us: ours. */
+		_exit(lokt_acquire(s, "e", &me, &opts, &res) == 0 ? 0 : 13);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "the member's process failed (exit %d)", WEXITSTATUS(st));
+}
+
 Test(moved, makes_the_store_again_at_the_path)
 {
 	struct lokt_who me = who_of(getpid(), "me");
