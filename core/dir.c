@@ -257,12 +257,12 @@ static int dir_waiters(struct lokt_store *s, const char *name,
 		       struct lokt_queue *ret)
 {
 	char side[LOKT_NAME_MAX + 8];
-	struct stat st;
+	int r;
 
 	snprintf(side, sizeof(side), ".%s.lk", name);
-	if (fstatat(s->locks_fd, side, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    (!S_ISREG(st.st_mode) || st.st_nlink > 1))
-		return -LOKT_E_FOREIGN;
+	r = lokt__counter_file_check(s->locks_fd, side);
+	if (r == -LOKT_E_FOREIGN)
+		return r;
 	return lokt__queue_scan(s, name, 0, false, ret);
 }
 

@@ -213,14 +213,11 @@ static bool is_type(int dfd, const char *file, mode_t type)
 	       (st.st_mode & S_IFMT) == type;
 }
 
-/* A sidecar or the fence floor: a regular file of one link (lokt writes
- * them, and never links them: a second link leads elsewhere). */
+/* A sidecar or the fence floor: a regular file, and one of a second
+ * hard link holds a counter (lokt__counter_file_check). */
 static bool is_own_file(int dfd, const char *file)
 {
-	struct stat st;
-
-	return fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	       (S_ISREG(st.st_mode) && st.st_nlink == 1);
+	return lokt__counter_file_check(dfd, file) != -LOKT_E_FOREIGN;
 }
 
 /* A temporary file older than TEMP_AGE_SEC: a writer killed half-way. */

@@ -50,6 +50,45 @@ int lokt__open_error(int err)
 		       -err;
 }
 
+bool lokt__counter_file_ok(int fd, const struct stat *st)
+{
+	char buf[32];
+	ssize_t n;
+
+	if (st->st_nlink <= 1)
+		return true;
+	if (st->st_size <= 0 || st->st_size >= (off_t)sizeof(buf))
+		return false;
+	n = pread(fd, buf, sizeof(buf), 0);
+	if (n != st->st_size || n < 2 || buf[n - 1] != '\n')
+		return false;
+	for (ssize_t i = 0; i < n - 1; i++)
+		if (buf[i] < '0' || buf[i] > '9')
+			return false;
+	return true;
+}
+
+int lokt__counter_file_check(int dfd, const char *file)
+{
+	struct stat st;
+	bool ok;
+	int fd;
+
+	if (fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISREG(st.st_mode))
+		return -LOKT_E_FOREIGN;
+	if (st.st_nlink <= 1)
+		return 0;
+	fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* not ours to read: its writers will judge */
+	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	     lokt__counter_file_ok(fd, &st);
+	close(fd);
+	return ok ? 0 : -LOKT_E_FOREIGN;
+}
+
 int lokt__open_in(int dfd, const char *file, int flags, mode_t type,
 		  struct stat *ret_st)
 {
@@ -71,11 +110,12 @@ int lokt__open_in(int dfd, const char *file, int flags, mode_t type,
 		close(fd);
 		return r;
 	}
-	/* A file we write that has another name too is a link planted to
-	 * one elsewhere (where fs.protected_hardlinks is off): foreign. */
+	/* A file we write (the fence floor) with another name too, holding
+	 * anything but a counter: a link planted to one elsewhere (where
+	 * fs.protected_hardlinks is off), never written. */
 	if ((st.st_mode & S_IFMT) != type ||
 	    (type == S_IFREG && (flags & O_ACCMODE) != O_RDONLY &&
-	     st.st_nlink > 1)) {
+	     !lokt__counter_file_ok(fd, &st))) {
 		close(fd);
 		return -LOKT_E_FOREIGN;
 	}
@@ -585,9 +625,12 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 					  flock_blocking(fd);
 		if (r == 0 && fstat(fd, &st) < 0)
 			r = -errno;
-		/* A second link: one planted to a file elsewhere, which the
-		 * fence would be written into (lokt never links a sidecar). */
-		if (r == 0 && (!S_ISREG(st.st_mode) || st.st_nlink > 1))
+		/* A second link to anything but a counter: planted to a file
+		 * elsewhere, which the fence would be written into. (A link
+		 * made to a real sidecar, by a backup or to stall the name,
+		 * changes nothing: it is still a counter.) */
+		if (r == 0 && (!S_ISREG(st.st_mode) ||
+			       !lokt__counter_file_ok(fd, &st)))
 			r = -LOKT_E_FOREIGN;
 		if (r == 0 && still_linked(dfd, path, &st))
 			break;

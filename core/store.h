@@ -74,6 +74,16 @@ int lokt__opendir(int dfd, DIR **ret);
 /* The directory fd of a kind (locks/ or freezes/). */
 int lokt__kind_fd(const struct lokt_store *s, enum lokt_kind kind);
 
+/* A file of lokt's counters (a sidecar, the fence floor) of stat st,
+ * open as fd: true unless it has a second hard link and holds anything
+ * but a counter ("123\n"), which lokt never writes elsewhere: a link
+ * planted to someone's file, never to be written (foreign). */
+bool lokt__counter_file_ok(int fd, const struct stat *st);
+
+/* The same, by name in dfd, for readers: 0 (absent, or not readable by
+ * us: its writers judge it), -LOKT_E_FOREIGN, -errno. */
+int lokt__counter_file_check(int dfd, const char *file);
+
 /* Give fd (a file or directory liblokt just created or opened for
  * writing by others) the store's share bits, write and read, when we own
  * it and it lacks them. Errors are ignored: a file of another user is

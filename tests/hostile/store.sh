@@ -178,6 +178,15 @@ bounded 1 "freezes json-fifo: freeze n fails" "$LOKT" freeze n --ttl 1m
 bounded 0 "freezes json-fifo: status" "$LOKT" status
 unplant freezes
 
+# A link to a real sidecar, made elsewhere (a backup with cp -al, or to
+# stall the name): it is still a counter, and the name works on.
+"$LOKT" lock hl -q && "$LOKT" unlock hl -q
+as_user ln "$R/locks/.hl.lk" "$H/hl-link" || not_ok "$U links the sidecar of hl"
+bounded 0 "a sidecar with a second link (a counter still): lock hl" "$LOKT" lock hl
+bounded 0 "... unlock hl" "$LOKT" unlock hl
+bounded 0 "... doctor does not call it foreign" "$LOKT" doctor
+as_user rm -f "$H/hl-link"
+
 # After all that, the name works again once the files are gone.
 bounded 0 "n locks once the planted files are gone" "$LOKT" lock n
 bounded 0 "n unlocks" "$LOKT" unlock n
