@@ -148,20 +148,6 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 			  name, name);
 		return 1;
 	}
-	if (a.holder == LOKT_DETACHED_PID && !a.ttl_ms)
-		return cli_usage_error(c, "--holder 1 is init: a lock it holds "
-					  "is detached, and needs --ttl (or "
-					  "use --detach --ttl D)");
-	if (!a.holder && getppid() == LOKT_DETACHED_PID && !a.ttl_ms) {
-		cli_error("lokt's parent is pid 1 (lokt was orphaned, or "
-			  "started by init): it would hold lock \"%s\" for "
-			  "ever, and every process would count as its holder "
-			  "— take it with --ttl D --detach, run the work "
-			  "under it with: lokt guard %s -- CMD..., or name "
-			  "a holder with --holder PID",
-			  name, name);
-		return 1;
-	}
 	if ((r = cli_who(c, a.holder ? a.holder : getppid(), "--holder")))
 		return r;
 	if ((r = cli_open(c)))
@@ -184,6 +170,19 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 	cli_progress_clear(&pr);
 	if (r == -LOKT_E_CANCELED)
 		return cancel ? cli_signaled(cancel) : 128 + SIGINT;
+	if (r == -EINVAL && c->who.pid == LOKT_DETACHED_PID && !ao.ttl_sec) {
+		/* liblokt: init would hold it for ever (lokt.h) */
+		cli_error("lokt's holder would be pid 1, this system's init "
+			  "(%s): it would hold lock \"%s\" for ever, and "
+			  "every process would count as its holder — take it "
+			  "with --ttl D --detach, run the work under it with: "
+			  "lokt guard %s -- CMD..., or name a holder with "
+			  "--holder PID",
+			  a.holder ? "--holder 1" :
+				     "lokt was orphaned, or started by init",
+			  name, name);
+		return 1;
+	}
 	if (r < 0)
 		return cli_report(c, CLI_LOCK, r, name, &res);
 	cli_report_broke(c, name, &res);

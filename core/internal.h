@@ -141,6 +141,15 @@ void lokt__judge_batch_end(void);
 /* Does `who` hold `rec`? Same non-empty agent_id and same uid (rec->uid
  * unknown: any); or same host, same owner, and who->pid is rec->pid or its
  * descendant (rec->pid_start checked when known). */
+/* Would a new record of who, with ttl_sec, be held by the system's init
+ * for ever? who's pid is 1 (detached: judged by its TTL alone) and there
+ * is no TTL, and pid 1 is this system's init (we are in the first pid
+ * namespace; in a container's, pid 1 is its first process, which may
+ * well be the shell that holds, as docker run IMAGE sh -c 'lokt lock x
+ * && ...'). Every process descends from init: any
+ * of its owner's would "hold" the lock, and it would never end. */
+bool lokt__init_holds(const struct lokt_who *who, int64_t ttl_sec);
+
 /* A record can be written of who: its owner, host and agent_id are
  * NUL-terminated UTF-8 (what a reader accepts: anything else would make
  * the record read as corrupt, and be broken), its pid positive. 0 or

@@ -254,6 +254,8 @@ int lokt__publish_new(struct lokt_txn *t, const struct lokt_who *who,
 	struct lokt_record *rec = &ret->lock;
 	int r;
 
+	if (lokt__init_holds(who, ttl_sec))
+		return -EINVAL;
 	memset(rec, 0, sizeof(*rec));
 	rec->version = LOKT_PROTOCOL_VERSION;
 	snprintf(rec->name, sizeof(rec->name), "%s", t->name);
@@ -445,13 +447,6 @@ LOKT_API int lokt_acquire(struct lokt_store *s, const char *name,
 	r = lokt_name_check(name);
 	if (r < 0)
 		return r;
-	/* A holder of pid 1 is detached: judged by its TTL alone, it needs
-	 * one (else it would never end, and every process would "hold" it,
-	 * all being pid 1's descendants). Unless we are that pid 1 (guard
-	 * as a container's first process): it holds while it runs. */
-	if (who && who->pid == LOKT_DETACHED_PID && opts->ttl_sec == 0 &&
-	    getpid() != LOKT_DETACHED_PID)
-		return -EINVAL;
 	if (!s || !who || lokt__who_check(who) < 0 || opts->ttl_sec < 0 ||
 	    opts->ttl_sec > LOKT_TTL_MAX_SEC || opts->keeper < 0 ||
 	    opts->slots > LOKT_SLOTS_MAX || (opts->slots && opts->shared))

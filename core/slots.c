@@ -183,6 +183,8 @@ static int gate_add(struct lokt_txn *t, struct gate *g,
 	struct lokt_record *h = &g->h[g->n];
 	int r;
 
+	if (lokt__init_holds(who, opts->ttl_sec))
+		return -EINVAL;
 	memset(h, 0, sizeof(*h));
 	h->version = LOKT_PROTOCOL_VERSION;
 	snprintf(h->name, sizeof(h->name), "%s", t->name);

@@ -172,9 +172,21 @@ Test(acquire, unwritable_holder)
 		cr_expect_eq(lokt_freeze(fx.s, "u", &bad[i], 60, &res),
 			     -EINVAL, "freeze of holder %zu", i);
 	}
-	/* pid 1 holds detached locks: never without a TTL. */
+	/* pid 1 (here the system's init) holds detached locks: a new one
+	 * never without a TTL; renewed without one, it keeps its own. */
 	bad[0] = who_of(1, "alice");
 	cr_expect_eq(lokt_acquire(fx.s, "u", &bad[0], &no_opts, &res), -EINVAL);
+	{
+		struct lokt_acquire_opts ttl = { .ttl_sec = 60 };
+
+		cr_expect_eq(lokt_acquire(fx.s, "d", &bad[0], &ttl, &res), 0);
+		cr_expect_eq(lokt_acquire(fx.s, "d", &bad[0], &no_opts, &res),
+			     0, "a renewal without a TTL refused");
+		cr_expect(res.renewed);
+		cr_expect_eq(res.lock.ttl_sec, 60);
+		cr_expect_eq(lokt_release(fx.s, "d", &bad[0], NULL, 0, &res),
+			     0);
+	}
 	cr_expect_eq(lokt_get(fx.s, LOKT_LOCK, "u", &res.other, NULL),
 		     -LOKT_E_NOT_FOUND);
 	cr_expect_eq(lokt_get(fx.s, LOKT_FREEZE, "u", &res.other, NULL),
