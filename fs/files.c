@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,16 @@ struct handle {
 	bool failed; /* a write was refused; so are the next ones */
 	size_t len;
 	char text[TEXT_MAX + 1];
-	int audit_fd; /* an open of audit: the log as opened, or -1 */
+	/* An open of audit: the log it opened, or -1 (none yet, an etcd
+	 * store's, or AUDIT_KEPT_MAX kept already: read as it is at each
+	 * read). */
+	int audit_fd;
 };
+
+/* Descriptors kept by opens of audit at most: a user holding many opens
+ * must not run the daemon out of descriptors. */
+#define AUDIT_KEPT_MAX 64
+static atomic_int audit_kept;
 
 static int64_t ttl_sec_of(int64_t ms)
 {
@@ -174,11 +183,12 @@ static bool may_read(const struct stat *st)
  * planted as audit.log is refused (liblokt does not open it). */
 static int open_audit(struct fuse_file_info *fi)
 {
+	struct lokt_store *s = loktfs_get()->store;
 	struct handle *h;
 	struct stat st;
 	int fd = -1, r;
 
-	r = lokt_audit_open(loktfs_get()->store, &fd, &st);
+	r = lokt_audit_open(s, &fd, &st);
 	if (r == -ENOENT) {
 		memset(&st, 0, sizeof(st));
 		st.st_uid = getuid();
@@ -186,16 +196,26 @@ static int open_audit(struct fuse_file_info *fi)
 	} else if (r < 0) {
 		return r;
 	}
-	if (!may_read(&st) || !(h = calloc(1, sizeof(*h)))) {
-		r = may_read(&st) ? -ENOMEM : -EACCES;
+	h = may_read(&st) ? calloc(1, sizeof(*h)) : NULL;
+	if (!h) {
 		if (fd >= 0)
 			close(fd);
-		return r;
+		return may_read(&st) ? -ENOMEM : -EACCES;
 	}
 	/* Read from the file as opened: a rotation while it is read (it is
-	 * renamed audit.log.1) must not splice the new file's bytes onto
-	 * the old one's, mid-line. */
-	h->audit_fd = fd;
+	 * renamed audit.log.1) must not splice the new log's bytes onto
+	 * the old one's, mid-line. An etcd store's log is a snapshot made
+	 * at each open of it: read afresh. */
+	h->audit_fd = -1;
+	if (fd >= 0 && !lokt_root_is_url(lokt_store_root(s)) &&
+	    atomic_fetch_add(&audit_kept, 1) < AUDIT_KEPT_MAX) {
+		h->audit_fd = fd;
+		fd = -1;
+	} else if (fd >= 0 && !lokt_root_is_url(lokt_store_root(s))) {
+		atomic_fetch_sub(&audit_kept, 1);
+	}
+	if (fd >= 0)
+		close(fd);
 	fi->fh = (uintptr_t)h;
 	return 0;
 }
@@ -211,17 +231,13 @@ static int read_audit(struct fuse_file_info *fi, char *buf, size_t size,
 		n = pread(h->audit_fd, buf, size, off);
 		return n < 0 ? -errno : (int)n;
 	}
-	/* Opened before the first event: the log made since, if any. */
 	r = lokt_audit_open(loktfs_get()->store, &fd, NULL);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
-	if (h)
-		h->audit_fd = fd;
 	n = pread(fd, buf, size, off);
 	if (n < 0)
 		n = -errno;
-	if (!h)
-		close(fd);
+	close(fd);
 	return (int)n;
 }
 
@@ -351,9 +367,11 @@ static int apply_text(struct handle *h, const struct lokt_who *who)
 	else
 		r = lokt_renew(s, h->name, h->lock_id, who, ttl_sec_of(ms),
 			       &res);
-	/* A whole line applied: the next write is a new duration (a
-	 * keep-alive writing "5m\n" every minute on one descriptor). */
-	if (r == 0 && h->len && h->text[h->len - 1] == '\n')
+	/* A whole line taken, applied or not (a renewal may fail for a
+	 * while: the store busy, the cluster away): the next write is a new
+	 * duration (a keep-alive writing "5m\n" every minute on one
+	 * descriptor). */
+	if (h->len && h->text[h->len - 1] == '\n')
 		h->len = 0;
 	return r < 0 ? -lokt_errno(r) : 0;
 }
@@ -476,8 +494,10 @@ int loktfs_release(const char *path, struct fuse_file_info *fi)
 {
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 
-	if (h && h->audit_fd >= 0)
+	if (h && h->audit_fd >= 0) {
 		close(h->audit_fd);
+		atomic_fetch_sub(&audit_kept, 1);
+	}
 	free(h);
 	fi->fh = 0;
 	return 0;

@@ -146,6 +146,24 @@ PYEOF
 check "a rotation while /audit is read: every line read is whole JSON" \
 	test "$(cat "$T/spliced" 2>/dev/null)" = 0
 check "... and the log did rotate" test -e "$log.1"
+# Each open of /audit keeps the log it opened, up to 64 at once: one
+# holding many opens does not run the daemon out of descriptors.
+fs_pid=${_fs_pid[$M]}
+fds_before=$(ls /proc/"$fs_pid"/fd | wc -l)
+"$PY" - "$M/audit" "$T/held" <<'PYEOF' &
+import sys, time
+fs = [open(sys.argv[1], "rb") for _ in range(300)]
+open(sys.argv[2], "w").write("ok")
+time.sleep(30)
+PYEOF
+opener=$!
+at_exit "kill_child KILL $opener"
+wait_for 30 test -s "$T/held"
+fds_during=$(ls /proc/"$fs_pid"/fd | wc -l)
+check "300 opens of /audit keep at most 64 descriptors in the daemon ($fds_before -> $fds_during)" \
+	test $((fds_during - fds_before)) -le 64
+cat "$M/audit" >/dev/null && ok "/audit reads while they are held" || not_ok "/audit reads while they are held"
+kill_child KILL "$opener"
 
 if unmount_fs "$M"; then ok "unmount: daemon exits 0"; else not_ok "unmount"; fi
 done_testing
