@@ -95,13 +95,17 @@ int lokt__floor_read(int dfd, uint64_t *ret)
 /* Raise the floor of dfd to at least v. */
 static int floor_raise(struct lokt_store *s, int dfd, uint64_t v)
 {
+	mode_t want = 0600 | s->share | s->share << 1;
 	uint64_t cur = 0;
+	struct stat st;
 	int fd, r;
 
-	fd = lokt__open_in(dfd, FLOOR_FILE, O_RDWR | O_CREAT, S_IFREG, NULL);
+	fd = lokt__open_in(dfd, FLOOR_FILE, O_RDWR | O_CREAT, S_IFREG, &st);
 	if (fd < 0)
 		return fd;
-	lokt__share_fd(s, fd);
+	/* New, or made readable (0644) by an earlier lokt: as a sidecar. */
+	if ((st.st_mode & 0777) != want && st.st_uid == geteuid())
+		(void)fchmod(fd, want);
 	r = flock_retry(fd, LOCK_EX);
 	if (r == 0)
 		r = read_counter(fd, &cur);

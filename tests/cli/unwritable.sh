@@ -81,5 +81,11 @@ check "a sidecar left 0644 is 0600 after the next transition" \
 touch -d '2 days ago' "$LOKT_ROOT/locks/.sc-old.lk" # idle: pruned, its fence to the floor
 "$LOKT" status --prune-expired >/dev/null
 check "the fence floor is 0600" test "$(stat -c %a "$LOKT_ROOT/locks/.fence-floor")" = 600
+chmod 0644 "$LOKT_ROOT/locks/.fence-floor" # as an earlier lokt made it
+"$LOKT" lock sc-old -q && "$LOKT" unlock sc-old -q
+touch -d '2 days ago' "$LOKT_ROOT/locks/.sc-old.lk"
+"$LOKT" status --prune-expired >/dev/null
+check "a fence floor left 0644 is 0600 after the next prune" \
+	test "$(stat -c %a "$LOKT_ROOT/locks/.fence-floor")" = 600
 
 done_testing
