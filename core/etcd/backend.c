@@ -716,9 +716,19 @@ static void waiter_saw(struct etxn *t);
 
 /* A gate as gate.c writes it (compact JSON): the member, not a string
  * that merely holds the words (its quotes would be escaped). */
+/* Is kv a gate (a semaphore's or shared name's record)? Judged as the
+ * directory store judges one, on the parsed record: its host and owner.
+ * The bytes only tell which values are worth parsing: the same JSON
+ * re-indented by hand (etcdctl put of jq's output) is still the gate,
+ * where a match of the exact bytes took it for a corrupt record, broken
+ * by the next acquisition while its holders lived. */
 static bool kv_is_gate(const struct lokt_kv *kv)
 {
-	return kv->value && strstr(kv->value, "\"host\":\"" GATE_HOST "\"");
+	struct lokt_record rec;
+
+	return kv->value && strstr(kv->value, "\"" GATE_HOST "\"") &&
+	       lokt_record_parse(kv->value, kv->value_len, &rec) == 0 &&
+	       lokt__is_gate(&rec);
 }
 
 /* The gate in kv, malloc'd; NULL when it is not one. */

@@ -64,6 +64,16 @@ expect_exit 0 "exists: a held semaphore exists" "$LOKT" exists sem
 expect_exit 0 "status NAME: held (exit 0)" "$LOKT" status sem
 contains "$OUT" "a semaphore of 2 slots, 2 held" "status NAME says the semaphore's N"
 contains "$OUT" "bob@" "status NAME shows each holder"
+
+# The gate record re-indented by hand (jq's output, put back): still the
+# semaphore. On etcd, where its bytes were matched exactly, it read as a
+# corrupt record, and an exclusive lock broke it while both held.
+record sem | "$PY" -c 'import json,sys; print(json.dumps(json.load(sys.stdin), indent=2))' >"$T/sem.pretty"
+plant sem <"$T/sem.pretty"
+expect_exit 0 "re-indented by hand: status sem still holds" "$LOKT" status sem
+contains "$OUT" "a semaphore of 2 slots, 2 held" "... both slots"
+expect_exit 2 "... and an exclusive lock is refused, not breaking it" "$LOKT" lock sem
+check "... no corrupt-break" test "$(audit_count corrupt-break sem)" = 0
 check "status NAME --json lists the holders" \
 	test "$("$LOKT" status sem --json | jget 'len(d["holders"])')" = 2
 
