@@ -745,12 +745,21 @@ static struct gate *gate_of(const struct lokt_kv *kv)
 	return g;
 }
 
+/* A holder's slot key, proof that its lease lives: slot/NAME/LOCK_ID on
+ * a lease. One put by hand on none (a copy kept after its lease ran out)
+ * proves nothing: its holder is gone as if the key were. */
+static bool slot_lives(const struct lokt_kv *kv, size_t plen, const char *id)
+{
+	return kv->lease > 0 && kv->key_len > plen &&
+	       !strcmp(kv->key + plen, id);
+}
+
 static const struct lokt_kv *slot_of(const struct etxn *t, const char *id)
 {
 	size_t n = strlen(t->slot_key);
 
 	for (size_t i = 0; i < t->n_slot; i++)
-		if (t->slot[i].key_len > n && !strcmp(t->slot[i].key + n, id))
+		if (slot_lives(&t->slot[i], n, id))
 			return &t->slot[i];
 	return NULL;
 }
@@ -854,7 +863,10 @@ again:
 	lokt__txn_get(&x, true, t->key[LOKT_LOCK], NULL);
 	lokt__txn_get(&x, true, t->key[LOKT_FREEZE], NULL);
 	lokt__txn_get(&x, true, t->held_key, NULL);
-	lokt__txn_get(&x, true, t->slot_key, t->slot_end);
+	/* Keys only: a slot key's value says nothing its key and lease do
+	 * not, and values planted there could make the answer too large
+	 * for any transition of the name to run. */
+	lokt__txn_get_keys(&x, true, t->slot_key, t->slot_end);
 	if (queue)
 		lokt__txn_get(&x, true, t->queue_key, t->queue_end);
 	r = lokt__txn_run(es(s)->gw, &x, &a);
@@ -2066,6 +2078,7 @@ static int gate_shown(struct lokt_store *s, const char *name,
 		      const struct lokt_kv *kv, char **ret_buf,
 		      size_t *ret_len)
 {
+	const struct lokt_range_opts keys = { .keys_only = true };
 	struct gate *g = gate_of(kv);
 	struct lokt_kv *sk = NULL;
 	size_t n = 0, i = 0, k, plen;
@@ -2078,8 +2091,8 @@ static int gate_shown(struct lokt_store *s, const char *name,
 	if (asprintf(&from, "%s/slot/%s/", es(s)->cfg.prefix, name) < 0)
 		from = NULL;
 	end = from ? lokt__kv_prefix_end(from) : NULL;
-	r = end ? lokt__kv_range(es(s)->gw, from, end, 0, &sk, &n, NULL,
-				 NULL) :
+	r = end ? lokt__kv_range_opts(es(s)->gw, from, end, &keys, &sk, &n,
+				      NULL, NULL) :
 		  -ENOMEM;
 	plen = from ? strlen(from) : 0;
 	free(from);
@@ -2090,8 +2103,7 @@ static int gate_shown(struct lokt_store *s, const char *name,
 	}
 	while (i < g->n) {
 		for (k = 0; k < n; k++)
-			if (sk[k].key_len > plen &&
-			    !strcmp(sk[k].key + plen, g->h[i].lock_id))
+			if (slot_lives(&sk[k], plen, g->h[i].lock_id))
 				break;
 		if (lokt_is_detached(&g->h[i]) || k < n) {
 			i++;
@@ -3296,54 +3308,89 @@ static void check(struct lokt_check *ck, size_t max, size_t *n,
 	(*n)++;
 }
 
+/* Is kv a holder's slot key as lokt writes it, <prefix>/slot/NAME/ and
+ * a lock id (32 hex digits), on a lease? base: the length of
+ * "<prefix>/slot/". */
+static bool slot_key_ok(const struct lokt_kv *kv, size_t base)
+{
+	char got[LOKT_NAME_MAX + 1];
+	const char *rest = kv->key + base, *slash;
+	size_t len;
+
+	if (kv->lease <= 0 || kv->key_len <= base ||
+	    memchr(kv->key, 0, kv->key_len))
+		return false;
+	slash = strchr(rest, '/');
+	len = slash ? (size_t)(slash - rest) : 0;
+	if (!len || len > LOKT_NAME_MAX ||
+	    kv->key_len != base + len + 1 + LOKT_ID_LEN)
+		return false;
+	memcpy(got, rest, len);
+	got[len] = 0;
+	return lokt_name_check(got) == 0 &&
+	       strspn(slash + 1, "0123456789abcdef") == LOKT_ID_LEN;
+}
+
 struct foreign {
 	size_t base, n;
+	bool slots; /* under slot/, else under queue/ */
 	char first[200];
 };
 
 static int foreign_kv(const struct lokt_kv *kv, void *ud)
 {
 	struct foreign *f = ud;
+	bool ok = f->slots ? slot_key_ok(kv, f->base) :
+			     waiter_key(kv, f->base, NULL);
 
-	if (!waiter_key(kv, f->base, NULL) && f->n++ == 0)
+	if (!ok && f->n++ == 0)
 		snprintf(f->first, sizeof(f->first), "%.*s",
 			 (int)strnlen(kv->key, kv->key_len), kv->key);
 	return 0;
 }
 
-/* Keys under the queues that no waiter of lokt's wrote (waiter_key): each
- * blocks its name for good, and lokt lock of it says "foreign". */
+/* Keys under the queues and the slots that lokt did not write
+ * (waiter_key, slot_key_ok): one in a queue blocks its name for good, and
+ * lokt lock of it says "foreign"; one in slot/ proves no holder alive. */
 static void foreign_check(struct lokt_store *s, struct lokt_check *ck,
 			  size_t max, size_t *n)
 {
+	static const char *const where[] = { "queue", "slot" };
 	struct foreign f = { 0 };
-	char *from, *end = NULL, msg[512];
-	int r = -ENOMEM;
+	char *from, *end, msg[512];
+	int r = 0;
 
-	if (asprintf(&from, "%s/queue/", es(s)->cfg.prefix) < 0)
-		from = NULL;
-	if (from && (end = lokt__kv_prefix_end(from))) {
-		f.base = strlen(from);
-		r = walk(s, from, end, true, foreign_kv, &f);
+	for (size_t w = 0; w < 2 && r >= 0; w++) {
+		end = NULL;
+		r = -ENOMEM;
+		if (asprintf(&from, "%s/%s/", es(s)->cfg.prefix, where[w]) < 0)
+			from = NULL;
+		if (from && (end = lokt__kv_prefix_end(from))) {
+			f.base = strlen(from);
+			f.slots = w == 1;
+			r = walk(s, from, end, true, foreign_kv, &f);
+		}
+		free(from);
+		free(end);
 	}
 	if (r < 0)
 		snprintf(msg, sizeof(msg),
-			 "could not read the queues under %.100s/queue/: %s",
+			 "could not read the queues and slots under %.100s: %s",
 			 es(s)->cfg.prefix, lokt_strerror(r));
 	else if (f.n)
 		snprintf(msg, sizeof(msg),
-			 "%zu key(s) under %.60s that no lokt waiter wrote (%.100s%s): each stands in its name's queue for ever (no lease, or not NAME/LEASE), and lokt lock NAME fails with \"foreign\" — find who put them there and remove them (etcdctl del KEY)",
-			 f.n, from, f.first, f.n > 1 ? ", ..." : "");
+			 "%zu key(s) under %.60s/queue/ or /slot/ that lokt did not write (%.100s%s): a waiter's key is queue/NAME/ and its own lease in hex, a holder's slot/NAME/LOCK_ID on a lease; one in a queue stands there for ever (lokt lock NAME fails with \"foreign\") — find who put them there and remove them (etcdctl del KEY)",
+			 f.n, es(s)->cfg.prefix, f.first,
+			 f.n > 1 ? ", ..." : "");
 	else
-		snprintf(msg, sizeof(msg), "no foreign key under %.100s",
-			 from);
+		snprintf(msg, sizeof(msg),
+			 "no foreign key under %.100s/queue/ or /slot/",
+			 es(s)->cfg.prefix);
 	check(ck, max, n, "foreign_keys",
 	      r < 0 ? LOKT_CHECK_WARN :
 	      f.n	  ? LOKT_CHECK_FAIL :
 			    LOKT_CHECK_OK,
 	      msg);
-	free(from);
-	free(end);
 }
 
 static int e_doctor(struct lokt_store *s, struct lokt_check *ck, size_t max,

@@ -295,6 +295,21 @@ void lokt__txn_get(struct lokt_etcd_txn *t, bool on_success, const char *key,
 	range_op(t, on_success, "request_range", key, range_end);
 }
 
+void lokt__txn_get_keys(struct lokt_etcd_txn *t, bool on_success,
+			const char *key, const char *range_end)
+{
+	struct json_object *b = json_object_new_object();
+
+	if (b) {
+		note(t, add_b64(b, "key", key));
+		if (range_end)
+			note(t, add_b64(b, "range_end", range_end));
+		note(t, json_object_object_add(b, "keys_only",
+					       json_object_new_boolean(1)));
+	}
+	add_op(t, on_success, "request_range", b);
+}
+
 int lokt__txn_run(struct lokt_gw *g, struct lokt_etcd_txn *t,
 		  struct lokt_txn_answer *ret)
 {

@@ -87,6 +87,10 @@ void lokt__txn_delete(struct lokt_etcd_txn *t, bool on_success, const char *key,
 		      const char *range_end);
 void lokt__txn_get(struct lokt_etcd_txn *t, bool on_success, const char *key,
 		   const char *range_end);
+/* The same, keys only (no values: what lies there cannot make the
+ * answer too large). */
+void lokt__txn_get_keys(struct lokt_etcd_txn *t, bool on_success,
+			const char *key, const char *range_end);
 
 /* The answer of a run: whether the compares held, the store's revision
  * after it, and the responses (one per request of the branch taken). */

@@ -236,6 +236,31 @@ if on_etcd; then
 	expect_exit 0 "qf locks once the key is gone" "$LOKT" lock qf -q
 	"$LOKT" unlock qf -q
 	expect_exit 0 "doctor is clean again" "$LOKT" doctor
+
+	# Keys under slot/NAME/ that lokt did not write: values too large
+	# for one answer made every transition of the name fail (E2BIG); a
+	# holder's key put back on no lease kept that holder for ever.
+	head -c 1400000 /dev/zero | tr '\0' a >"$T/big.txt"
+	for i in 1 2 3 4 5 6 7; do
+		_etcd put /lokt-test/slot/sbig/junk$i <"$T/big.txt" >/dev/null
+	done
+	expect_exit 1 "doctor fails" "$LOKT" doctor
+	contains "$OUT" "FAIL  foreign_keys" "... on foreign_keys"
+	contains "$OUT" "/lokt-test/slot/sbig/junk" "... naming a key"
+	expect_exit 0 "a name with 10 MB of junk under slot/ locks" "$LOKT" lock sbig --slots 2 -q
+	expect_exit 0 "... and unlocks (the gate's last holder takes slot/sbig/ with it)" \
+		"$LOKT" unlock sbig -q
+	_etcd del --prefix /lokt-test/slot/sbig/ >/dev/null
+	sleep 600 &
+	sl=$!
+	LOKT_OWNER=other "$LOKT" lock sl1 --slots 1 --holder "$sl" -q
+	key=$(_etcd get --prefix /lokt-test/slot/sl1/ --keys-only | head -1)
+	_etcd put "$key" "$(_etcd get --print-value-only "$key")" >/dev/null
+	expect_exit 0 "a slot key put back on no lease proves no holder: the place is free" \
+		"$LOKT" lock sl1 --slots 1 -q
+	expect_exit 0 "doctor is clean once that transition dropped it" "$LOKT" doctor
+	"$LOKT" unlock sl1 -q
+	kill "$sl"
 fi
 
 # --- a corrupt file -----------------------------------------------------
