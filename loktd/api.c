@@ -536,7 +536,7 @@ static enum MHD_Result why(struct req *q, const char *name)
 	struct lokt_info lock, frz;
 	const char *verdict = "free";
 	enum MHD_Result ans;
-	bool held, frozen;
+	bool held, frozen, gate;
 	size_t w = 0;
 
 	if (!name_ok(q, name, &ans)) {
@@ -547,21 +547,40 @@ static enum MHD_Result why(struct req *q, const char *name)
 	frozen = lokt_get(loktd.store, LOKT_FREEZE, name, &frz, NULL) == 0 &&
 		 frz.stale == LOKT_LIVE;
 	(void)lokt_waiters(loktd.store, name, &w);
-	if (held && (lock.future || lock.stale == LOKT_LIVE))
+	gate = held && (lock.slots || lock.shared);
+	if (gate) {
+		/* Its record is the gate lokt 1.x reads: the holders tell. */
+		struct lokt_holders h;
+		size_t live = 0;
+
+		if (lokt_holders(loktd.store, name, &h) == 0) {
+			for (size_t i = 0; i < h.n; i++)
+				live += h.v[i].stale == LOKT_LIVE;
+			free(h.v);
+		}
+		held = live > 0;
+		/* A semaphore with a place left is free in its mode. */
+		if (live && (lock.shared || live >= lock.slots))
+			verdict = "held";
+	} else if (held && (lock.future || lock.stale == LOKT_LIVE)) {
 		verdict = "held";
-	else if (frozen)
+	}
+	if (strcmp(verdict, "held") && frozen)
 		verdict = "frozen";
-	else if (w)
+	else if (strcmp(verdict, "held") && w)
 		verdict = "queued";
-	else if (held)
+	else if (strcmp(verdict, "held") && held && !gate)
 		verdict = "stale"; /* the next acquisition breaks it */
 	json_object_object_add(doc, "name", json_object_new_string(name));
 	json_object_object_add(doc, "verdict", json_object_new_string(verdict));
-	json_object_object_add(doc, "holder", held ? info_json(&lock) : NULL);
+	json_object_object_add(doc, "holder",
+			       held && !gate ? info_json(&lock) : NULL);
+	if (gate)
+		add_holders(doc, name, &lock);
 	json_object_object_add(doc, "freeze", frozen ? info_json(&frz) : NULL);
 	json_object_object_add(doc, "waiters", json_object_new_int64((int64_t)w));
 	json_object_object_add(doc, "fence",
-			       held && lock.rec.fence ?
+			       held && !gate && lock.rec.fence ?
 				       json_object_new_uint64(lock.rec.fence) :
 				       NULL);
 	return reply_json(q, MHD_HTTP_OK, doc);

@@ -51,10 +51,16 @@ check "lokt status sees the same 2 holders" test "$n" = 2
 req POST /v1/locks/pool/renew "{\"lock_id\":\"$id2\",\"ttl\":\"20m\",\"owner\":\"bob\"}"
 expect_status 200 "renew one slot by lock_id"
 expect_jq '[.lock_id,.ttl_sec]|@csv' "\"$id2\",1200" "... that slot, with the new TTL"
+req GET /v1/locks/pool/why
+expect_jq '[.verdict,.holder,.slots,(.holders|length)]|@csv' '"held",,2,2' \
+	"why of the full semaphore: held, its 2 holders (not its gate record)"
 req DELETE "/v1/locks/pool?lock_id=$id1&owner=alice"
 expect_status 200 "release one slot by lock_id"
 req GET /v1/locks/pool
 expect_jq '[.holders[].lock_id]|join(" ")' "$id2" "... the other slot is left"
+req GET /v1/locks/pool/why
+expect_jq '[.verdict,.slots,(.holders|length)]|@csv' '"free",2,1' \
+	"why with a place left: free (as lokt why), its holder listed"
 
 req POST /v1/locks/rw '{"ttl":"10m","owner":"r1","shared":true}'
 expect_status 200 "a shared holder"
