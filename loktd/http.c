@@ -230,6 +230,13 @@ enum MHD_Result reply_refusal(struct req *q, int r, const char *what,
 	char msg[1500];
 
 	refusal_message(r, what, name, res, msg, sizeof(msg));
+	if (q->tracker) { /* Tracker's shape: {"success": false, "error"} */
+		json_object_object_add(doc, "success",
+				       json_object_new_boolean(0));
+		json_object_object_add(doc, "error",
+				       json_object_new_string(msg));
+		return reply_json(q, http_status(r), doc);
+	}
 	json_object_object_add(doc, "error",
 			       json_object_new_string(lokt_error_word(r)));
 	json_object_object_add(doc, "message", json_object_new_string(msg));

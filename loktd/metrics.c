@@ -109,6 +109,10 @@ enum MHD_Result metrics_route(struct req *q)
 		for (size_t i = 0; i < n; i++) {
 			if (all[i].stale == LOKT_LIVE)
 				held++;
+			/* A semaphore's holders are listed one after the
+			 * other: its queue counts once. */
+			if (i && !strcmp(all[i].rec.name, all[i - 1].rec.name))
+				continue;
 			if (lokt_waiters(loktd.store, all[i].rec.name, &w) >= 0)
 				waiters += w;
 		}

@@ -69,7 +69,8 @@ static enum MHD_Result locked(struct req *q, const char *name, int r,
 
 	if (r >= 0)
 		return reply_json(q, MHD_HTTP_OK, lock_json(&res->lock, true));
-	if (-r != LOKT_E_HELD && -r != LOKT_E_FROZEN)
+	/* Held in another mode (a semaphore's name): held, to Tracker. */
+	if (-r != LOKT_E_HELD && -r != LOKT_E_FROZEN && -r != LOKT_E_MODE)
 		return reply_refusal(q, r, "take lock", name, res);
 	doc = json_object_new_object();
 	json_object_object_add(doc, "error",

@@ -70,6 +70,16 @@ req POST /v1/locks/rw '{"ttl":"10m","owner":"w"}'
 expect_status 409 "the writer is held by readers"
 expect_jq '.error' held "... held"
 
+# One waiter on a name of two holders is one waiter in /metrics (it was
+# counted once per holder).
+"$LOKT" lock rw --wait --timeout 20s -q 2>/dev/null &
+wt=$!
+track "$wt"
+check "a writer waits behind the readers" wait_for 20 eval '[ "$("$LOKT" status rw --json | jget "d[\"waiters\"]")" = 1 ]'
+req GET /metrics
+contains "$BODY" 'lokt_waiters 1' "/metrics: lokt_waiters 1, not one per holder"
+kill "$wt" 2>/dev/null
+
 stop_loktd
 check "loktd exits 0" test "$RC" = 0
 done_testing

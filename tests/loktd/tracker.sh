@@ -61,6 +61,15 @@ expect_jq .existingLock.id "$id_a" "existingLock.id is A's"
 expect_jq .existingLock.who ci-pipeline-123 "existingLock.who is A"
 expect_exit 0 "pipeline B's script sees a refusal" bash -c '! pipeline production-deployment other-pipeline true'
 
+# A name held in another mode (a semaphore) is held, to Tracker, and
+# said in Tracker's words and shape.
+LOKT_OWNER=other "$LOKT" lock tsem --slots 2 --ttl 10m --detach -q
+req POST /api/v1alpha1/lock '{"service":"tsem","who":"alice"}'
+expect_status 409 "a semaphore's name: 409"
+expect_jq '[.error,has("message")]|@csv' '"lock already exists",false' \
+	"... \"lock already exists\", Tracker's shape"
+"$LOKT" unlock tsem --force --yes -q
+
 req GET "/api/v1alpha1/lock/$id_a"
 expect_status 200 "GET /lock/ID"
 expect_jq .service production-deployment "GET /lock/ID: the service"
