@@ -46,6 +46,7 @@ void metrics_acquire(int r, bool renewed)
 	}
 	switch (-r) {
 	case LOKT_E_HELD:
+	case LOKT_E_MODE: /* held, in another mode: exit 2 of lokt too */
 		o = OUT_HELD;
 		break;
 	case LOKT_E_FROZEN:

@@ -78,6 +78,8 @@ track "$wt"
 check "a writer waits behind the readers" wait_for 20 eval '[ "$("$LOKT" status rw --json | jget "d[\"waiters\"]")" = 1 ]'
 req GET /metrics
 contains "$BODY" 'lokt_waiters 1' "/metrics: lokt_waiters 1, not one per holder"
+contains "$BODY" 'loktd_acquisitions_total{outcome="error"} 0' \
+	"/metrics: refusals in another mode are not errors (they are held)"
 kill "$wt" 2>/dev/null
 
 stop_loktd
