@@ -86,10 +86,10 @@ static void held_message(enum cli_op op, const char *name,
 			 name, d, name);
 	} else {
 		snprintf(msg, MSG_MAX,
-			 "lock \"%s\" is free but %zu waiter%s queued ahead — "
-			 "join the queue with --wait, or see: lokt why %s",
-			 name, res->waiters_ahead,
-			 res->waiters_ahead == 1 ? " is" : "s are", name);
+			 "%zu waiter%s queued ahead for lock \"%s\" — join "
+			 "the queue with --wait, or see: lokt why %s",
+			 res->waiters_ahead,
+			 res->waiters_ahead == 1 ? " is" : "s are", name, name);
 	}
 }
 

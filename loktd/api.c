@@ -202,7 +202,11 @@ static bool mode_fields(struct req *q, struct json_object *body,
 			goto bad;
 		*shared = json_object_get_boolean(v);
 	} else if ((t = query(q, "shared"))) {
-		*shared = strcmp(t, "0") && strcmp(t, "false");
+		/* As "wait": 1, true, 0 or false; anything else is bad. */
+		if (strcmp(t, "1") && strcmp(t, "true") && strcmp(t, "0") &&
+		    strcmp(t, "false"))
+			goto bad;
+		*shared = !strcmp(t, "1") || !strcmp(t, "true");
 	}
 	if ((*slots < 0 || *slots > LOKT_SLOTS_MAX) || (*slots && *shared) ||
 	    (json_object_object_get_ex(body, "slots", &v) && v && !*slots))

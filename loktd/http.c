@@ -158,9 +158,9 @@ static void refusal_message(int r, const char *what, const char *name,
 				 (unsigned long long)o->fence, name);
 		else
 			snprintf(msg, size,
-				 "lock \"%s\" is free but %zu waiter(s) are "
-				 "queued ahead — wait with \"wait\": true",
-				 name, res->waiters_ahead);
+				 "%zu waiter(s) are queued ahead for lock "
+				 "\"%s\" — wait with \"wait\": true",
+				 res->waiters_ahead, name);
 		break;
 	case LOKT_E_MODE:
 		snprintf(msg, size,

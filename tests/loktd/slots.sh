@@ -35,6 +35,8 @@ req POST /v1/locks/pool '{"ttl":"10m","slots":2,"shared":true}'
 expect_status 400 "slots and shared together: 400"
 req POST /v1/locks/pool '{"ttl":"10m","slots":"2"}'
 expect_status 400 "slots as a string: 400"
+req POST "/v1/locks/pool?shared=nope" '{"ttl":"10m"}'
+expect_status 400 "?shared=nope: 400 (not taken for true)"
 check "refusals and bad requests left the store as it was" \
 	test "$(record pool)" = "$before"
 
@@ -76,6 +78,10 @@ expect_jq '.error' held "... held"
 wt=$!
 track "$wt"
 check "a writer waits behind the readers" wait_for 20 eval '[ "$("$LOKT" status rw --json | jget "d[\"waiters\"]")" = 1 ]'
+req POST /v1/locks/rw '{"ttl":"10m","owner":"r3","shared":true}'
+expect_status 409 "a new reader behind the queued writer: 409"
+check "... not told the name is free (two readers hold it)" \
+	eval '! jq -r .message <<<"$BODY" | grep -q "is free"'
 req GET /metrics
 contains "$BODY" 'lokt_waiters 1' "/metrics: lokt_waiters 1, not one per holder"
 contains "$BODY" 'loktd_acquisitions_total{outcome="error"} 0' \
