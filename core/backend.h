@@ -51,6 +51,10 @@ struct lokt_meta {
 	int64_t size; /* bytes */
 	uint64_t fence; /* kept by the backend (etcd: the key's
 			   create_revision); 0: the record's own */
+	bool unproven; /* a lock: nothing proves its holder alive where
+			  the store keeps such a proof (etcd: its key on no
+			  lease, but a detached one's): a holder on another
+			  host, which cannot be looked at, is gone */
 };
 
 struct gate;

@@ -39,6 +39,7 @@ static void meta_of(const struct stat *st, struct lokt_meta *ret)
 	ret->mtime = st->st_mtim;
 	ret->size = st->st_size;
 	ret->fence = 0; /* the record's own */
+	ret->unproven = false;
 }
 
 static int dir_begin(struct lokt_store *s, enum lokt_kind kind,

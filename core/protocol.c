@@ -101,6 +101,10 @@ static void judge(struct lokt_store *s, enum lokt_kind kind,
 				       kind == LOKT_LOCK, &in.local, &in.kept);
 		if (kind == LOKT_LOCK && lokt__is_gate(&in.rec))
 			lokt__gate_judge(s, o, &in, keep);
+		else if (kind == LOKT_LOCK && meta->unproven && !in.local &&
+			 in.stale == LOKT_LIVE)
+			in.stale = LOKT_STALE_DEAD; /* backend.h; a local
+						       holder's pid is proof */
 	}
 	json_object_put(o);
 	/* The record's name is the truth: a record copied under another

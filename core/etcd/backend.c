@@ -933,12 +933,30 @@ static uint64_t kv_fence(const struct lokt_kv *kv)
 	return (uint64_t)kv->create_rev;
 }
 
+/* Is kv's record a detached lock's (pid 1)? */
+static bool value_detached(const struct lokt_kv *kv)
+{
+	struct lokt_record rec;
+
+	return kv->value &&
+	       lokt_record_parse(kv->value, kv->value_len, &rec) == 0 &&
+	       lokt_is_detached(&rec);
+}
+
 static void meta_of(const struct lokt_kv *kv, struct lokt_meta *ret)
 {
 	memset(ret, 0, sizeof(*ret));
 	ret->uid = (uid_t)-1;
 	ret->size = (int64_t)kv->value_len;
 	ret->fence = kv_fence(kv);
+	/* lokt puts every lock on its holder's lease but a detached one
+	 * (pid 1, judged by its TTL) and a gate (its holders' slot keys
+	 * are): one on none was put by hand, and proves no holder alive
+	 * (a copy kept after its lease ran out would hold it for ever).
+	 * Freezes are on no lease (their TTL ends them): the flag is read
+	 * of locks only. */
+	ret->unproven = kv->lease <= 0 && !kv_is_gate(kv) &&
+			!value_detached(kv);
 	if (kv_is_gate(kv)) {
 		/* A gate keeps its holders' fences in it, and has no uid
 		 * of its own: its newest holder's stands for the writer's

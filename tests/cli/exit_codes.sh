@@ -261,6 +261,19 @@ if on_etcd; then
 	expect_exit 0 "doctor is clean once that transition dropped it" "$LOKT" doctor
 	"$LOKT" unlock sl1 -q
 	kill "$sl"
+
+	# A lock's key on no lease (put by hand, or a copy kept after its
+	# lease ran out) proves no holder alive: stale, broken by the next
+	# lock. A detached one (pid 1) is on none by design: its TTL rules.
+	printf '{"version":1,"name":"nl","lock_id":"%s","owner":"ghost","host":"elsewhere","pid":4242,"acquired_ts":"2026-01-01T00:00:00Z"}\n' \
+		0123456789abcdef0123456789abcdef | plant nl
+	expect_exit 3 "a lock key on no lease: exists says no live lock" "$LOKT" exists nl
+	expect_exit 0 "... and lock breaks it" "$LOKT" lock nl
+	contains "$ERR" "broke stale lock" "... saying it broke a stale lock"
+	"$LOKT" unlock nl -q
+	"$LOKT" lock dl --ttl 1h --detach -q
+	expect_exit 0 "a detached lock (on no lease, by design) stays live" "$LOKT" exists dl
+	"$LOKT" unlock dl -q
 fi
 
 # --- a corrupt file -----------------------------------------------------
