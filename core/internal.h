@@ -150,6 +150,12 @@ void lokt__judge_batch_end(void);
  * of its owner's would "hold" the lock, and it would never end. */
 bool lokt__init_holds(const struct lokt_who *who, int64_t ttl_sec);
 
+/* Is kind one of enum lokt_kind's? */
+static inline bool lokt__kind_ok(enum lokt_kind kind)
+{
+	return kind == LOKT_LOCK || kind == LOKT_FREEZE;
+}
+
 /* A record can be written of who: its owner, host and agent_id are
  * NUL-terminated UTF-8 (what a reader accepts: anything else would make
  * the record read as corrupt, and be broken), its pid positive. 0 or

@@ -24,7 +24,7 @@ LOKT_API int lokt_get(struct lokt_store *s, enum lokt_kind kind,
 
 	if (r < 0)
 		return r;
-	if (!s || !ret)
+	if (!s || !ret || !lokt__kind_ok(kind))
 		return -EINVAL;
 	return lokt__load(s, kind, name, ret, ret_json);
 }
@@ -84,7 +84,7 @@ LOKT_API int lokt_list(struct lokt_store *s, enum lokt_kind kind,
 	struct listing l = { .s = s, .kind = kind };
 	int r;
 
-	if (!s || !ret || !ret_n)
+	if (!s || !ret || !ret_n || !lokt__kind_ok(kind))
 		return -EINVAL;
 	lokt__judge_batch_begin();
 	r = s->be->list(s, kind, list_one, &l);
@@ -168,7 +168,7 @@ LOKT_API int lokt_list_names(struct lokt_store *s, enum lokt_kind kind,
 	char **v = NULL;
 	int r;
 
-	if (!s || !ret || !ret_n)
+	if (!s || !ret || !ret_n || !lokt__kind_ok(kind))
 		return -EINVAL;
 	r = s->be->names ? s->be->names(s, kind, add_name, &l)
 			 : s->be->list(s, kind, add_listed, &l);
@@ -226,7 +226,7 @@ LOKT_API int lokt_get_attr(struct lokt_store *s, enum lokt_kind kind,
 
 	if (r < 0)
 		return r;
-	if (!s || !ret)
+	if (!s || !ret || !lokt__kind_ok(kind))
 		return -EINVAL;
 	if (s->be->attr)
 		return s->be->attr(s, kind, name, ret);

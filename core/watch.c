@@ -90,7 +90,7 @@ LOKT_API int lokt_watch(struct lokt_store *s, enum lokt_kind kind,
 
 	if (r < 0)
 		return r;
-	if (!s || !ret_fd)
+	if (!s || !ret_fd || !lokt__kind_ok(kind))
 		return -EINVAL;
 	return s->be->watch(s, kind, name, ret_fd);
 }

@@ -399,6 +399,26 @@ Test(api, null_arguments)
 	cr_expect_eq(lokt_audit_max_parse("4k", &u), 0);
 	cr_expect_eq(lokt_doctor("/tmp", NULL, &n), -EINVAL);
 	cr_expect_eq(lokt_doctor("/tmp", &ck, NULL), -EINVAL);
+	/* Not a kind: refused, not taken for a lock. */
+	{
+		char *dir = unit_tmpdir(), *root;
+		struct lokt_store *s;
+		struct lokt_info *all, one;
+		int wfd;
+
+		cr_assert(asprintf(&root, "%s/root", dir) > 0);
+		cr_assert_eq(lokt_store_open(root, &s), 0);
+		cr_expect_eq(lokt_list(s, (enum lokt_kind)9, &all, &n),
+			     -EINVAL);
+		cr_expect_eq(lokt_get(s, (enum lokt_kind)9, "x", &one, NULL),
+			     -EINVAL);
+		cr_expect_eq(lokt_watch(s, (enum lokt_kind)5, "x", &wfd),
+			     -EINVAL);
+		lokt_store_close(s);
+		unit_rmrf(dir);
+		free(root);
+		free(dir);
+	}
 	/* Not a result: an I/O error, never a negative errno. */
 	cr_expect_eq(lokt_errno(INT_MIN), EIO);
 	cr_expect_eq(lokt_errno(-99999), EIO);
