@@ -331,7 +331,7 @@ static int copy_name(const char *from, char *name, size_t size)
 {
 	size_t len = strlen(from);
 
-	if (!name || !size)
+	if (!name) /* the group only */
 		return 0;
 	if (len >= size)
 		return -ERANGE;

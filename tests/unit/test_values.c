@@ -399,6 +399,9 @@ Test(api, null_arguments)
 	cr_expect_eq(lokt_audit_max_parse("4k", &u), 0);
 	cr_expect_eq(lokt_doctor("/tmp", NULL, &n), -EINVAL);
 	cr_expect_eq(lokt_doctor("/tmp", &ck, NULL), -EINVAL);
+	/* A name that does not fit (size 0 included): -ERANGE. */
+	cr_expect_eq(lokt_user_of(0, buf, 0, NULL), -ERANGE);
+	cr_expect_eq(lokt_user_of(0, NULL, 0, NULL), 0, "the group only");
 	/* Not a kind: refused, not taken for a lock. */
 	{
 		char *dir = unit_tmpdir(), *root;
