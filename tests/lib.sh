@@ -67,6 +67,21 @@ wait_for() {
 	done
 }
 
+# orphan PREFIX CMD...: run CMD as an orphan (setsid -f, its parent gone
+# before it starts), its stderr in PREFIX.err. True when its parent was
+# pid 1 (then PREFIX.err is waited for, up to 10 s), false when a
+# subreaper took it instead.
+orphan() {
+	local p=$1
+	shift
+	rm -f "$p.ppid" "$p.err"
+	setsid -f sh -c 'sleep 0.3; ps -o ppid= -p $$ >"$0.ppid"; exec "$@" 2>"$0.err"' \
+		"$p" "$@"
+	wait_for 30 test -s "$p.ppid" && [ "$(tr -d ' ' <"$p.ppid")" = 1 ] ||
+		return 1
+	wait_for 10 test -s "$p.err" || true
+}
+
 done_testing() { echo "1..$_tap_n"; }
 
 # A private scratch directory, removed at exit; LOKT_ROOT points into it.

@@ -271,7 +271,7 @@ void lokt__txn_put(struct lokt_etcd_txn *t, bool on_success, const char *key,
 
 /* A request on [key, range_end) of the given kind. */
 static void range_op(struct lokt_etcd_txn *t, bool on_success, const char *kind,
-		     const char *key, const char *range_end)
+		     const char *key, const char *range_end, bool keys_only)
 {
 	struct json_object *b = json_object_new_object();
 
@@ -279,6 +279,10 @@ static void range_op(struct lokt_etcd_txn *t, bool on_success, const char *kind,
 		note(t, add_b64(b, "key", key));
 		if (range_end)
 			note(t, add_b64(b, "range_end", range_end));
+		if (keys_only)
+			note(t, json_object_object_add(
+					b, "keys_only",
+					json_object_new_boolean(1)));
 	}
 	add_op(t, on_success, kind, b);
 }
@@ -286,28 +290,19 @@ static void range_op(struct lokt_etcd_txn *t, bool on_success, const char *kind,
 void lokt__txn_delete(struct lokt_etcd_txn *t, bool on_success, const char *key,
 		      const char *range_end)
 {
-	range_op(t, on_success, "request_delete_range", key, range_end);
+	range_op(t, on_success, "request_delete_range", key, range_end, false);
 }
 
 void lokt__txn_get(struct lokt_etcd_txn *t, bool on_success, const char *key,
 		   const char *range_end)
 {
-	range_op(t, on_success, "request_range", key, range_end);
+	range_op(t, on_success, "request_range", key, range_end, false);
 }
 
 void lokt__txn_get_keys(struct lokt_etcd_txn *t, bool on_success,
 			const char *key, const char *range_end)
 {
-	struct json_object *b = json_object_new_object();
-
-	if (b) {
-		note(t, add_b64(b, "key", key));
-		if (range_end)
-			note(t, add_b64(b, "range_end", range_end));
-		note(t, json_object_object_add(b, "keys_only",
-					       json_object_new_boolean(1)));
-	}
-	add_op(t, on_success, "request_range", b);
+	range_op(t, on_success, "request_range", key, range_end, true);
 }
 
 int lokt__txn_run(struct lokt_gw *g, struct lokt_etcd_txn *t,

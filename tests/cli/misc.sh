@@ -349,11 +349,7 @@ expect_exit 3 "... and nothing was written" "$LOKT" exists m11
 # lock would be init's for ever, every process its holder. Refused; with
 # --holder 1 too. (In a container's pid namespace, pid 1 is its first
 # process, which may hold: tests/cli/habits.sh, tests/etcd/hosts.sh.)
-rm -f "$T/orphan.ppid" "$T/orphan.err"
-setsid -f sh -c 'sleep 0.3; ps -o ppid= -p $$ >"$0.ppid"; exec "$1" lock m12 2>"$0.err"' \
-	"$T/orphan" "$LOKT"
-if wait_for 30 test -s "$T/orphan.ppid" && [ "$(tr -d ' ' <"$T/orphan.ppid")" = 1 ]; then
-	wait_for 10 test -s "$T/orphan.err"
+if orphan "$T/orphan" "$LOKT" lock m12; then
 	contains "$(cat "$T/orphan.err")" "lokt was orphaned" "an orphaned lokt lock is refused"
 	expect_exit 3 "... and m12 is not held" "$LOKT" exists m12
 else

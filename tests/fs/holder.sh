@@ -149,11 +149,7 @@ expect_exit 0 "touch locks/t2 by root breaks the expired lock" touch "$L/t2"
 # descends from pid 1, so each would "hold" (renew) the lock, and it would
 # never end. Refused with EINVAL. Run where the orphan's parent is pid 1
 # (not a subreaper).
-rm -f "$T/orphan.ppid" "$T/orphan.err"
-setsid -f sh -c 'sleep 0.3; ps -o ppid= -p $$ >"$0.ppid"; exec touch "$1" 2>"$0.err"' \
-	"$T/orphan" "$L/orph"
-if wait_for 30 test -s "$T/orphan.ppid" && [ "$(tr -d ' ' <"$T/orphan.ppid")" = 1 ]; then
-	wait_for 10 test -s "$T/orphan.err"
+if orphan "$T/orphan" touch "$L/orph"; then
 	contains "$(cat "$T/orphan.err")" "Invalid argument" "an orphan's touch (parent pid 1): EINVAL"
 	expect_exit 3 "... and orph is not held" "$LOKT" exists orph
 else
