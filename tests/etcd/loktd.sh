@@ -33,12 +33,13 @@ URL=$URL1
 req POST /api/v1alpha1/lock '{"service":"prod-deploy","who":"pipeline-2"}'
 expect_status 200 "pipeline 2 locks it through loktd 1 now"
 
-# The cluster out of reach: 503, to try again (curl --retry does), with
-# the word lokt --json gives; not 500, as if loktd had failed.
+# The cluster out of reach: 503, to try again (curl --retry does), in
+# Tracker's shape on its routes; not 500, as if loktd had failed.
 kill -STOP "$ETCD_PID"
 req POST /api/v1alpha1/lock '{"service":"cut-off","who":"pipeline-3"}'
 expect_status 503 "etcd out of reach: 503"
-expect_jq .error unavailable "... the error is \"unavailable\""
+expect_jq .success false "... in Tracker's shape"
+contains "$(jq_of .error)" "did not answer" "... saying the cluster did not answer"
 kill -CONT "$ETCD_PID"
 req POST /api/v1alpha1/lock '{"service":"cut-off","who":"pipeline-3"}'
 expect_status 200 "... and the lock is taken once etcd answers again"
