@@ -170,16 +170,18 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 	cli_progress_clear(&pr);
 	if (r == -LOKT_E_CANCELED)
 		return cancel ? cli_signaled(cancel) : 128 + SIGINT;
-	if (r == -EINVAL && c->who.pid == LOKT_DETACHED_PID && !ao.ttl_sec) {
-		/* liblokt: init would hold it for ever (lokt.h) */
-		cli_error("lokt's holder would be pid 1, this system's init "
-			  "(%s): it would hold lock \"%s\" for ever, and "
-			  "every process would count as its holder — take it "
-			  "with --ttl D --detach, run the work under it with: "
+	if (r == -EINVAL && c->who.pid == LOKT_DETACHED_PID && !ao.ttl_sec &&
+	    getpid() != LOKT_DETACHED_PID) {
+		/* liblokt: a lock of pid 1 with no TTL never ends (lokt.h) */
+		cli_error("lokt's holder would be pid 1 (%s): with no TTL "
+			  "the lock \"%s\" would never end, and every "
+			  "process would count as its holder — take it with "
+			  "--ttl D (--detach), run the work under it with: "
 			  "lokt guard %s -- CMD..., or name a holder with "
 			  "--holder PID",
 			  a.holder ? "--holder 1" :
-				     "lokt was orphaned, or started by init",
+				     "lokt was orphaned, or is run by the "
+				     "first process: init, or a container's",
 			  name, name);
 		return 1;
 	}

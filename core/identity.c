@@ -352,27 +352,10 @@ enum lokt_stale lokt__judge(const struct lokt_record *rec, const char *host,
 	return st;
 }
 
-/* Are we in the first pid namespace, whose pid 1 is the system's init?
- * Its inode number is fixed (PROC_PID_INIT_INO in the kernel), whatever
- * /proc is mounted (a container's own /proc shows its pids alone). */
-#define PID_NS_INIT_INO 0xEFFFFFFCU
-static bool first_pid_ns(void)
-{
-	static _Atomic int known = -1;
-	struct stat st;
-	int k = known;
-
-	if (k >= 0)
-		return k;
-	k = stat("/proc/self/ns/pid", &st) < 0 || st.st_ino == PID_NS_INIT_INO;
-	known = k;
-	return k;
-}
-
 bool lokt__init_holds(const struct lokt_who *who, int64_t ttl_sec)
 {
 	return who->pid == LOKT_DETACHED_PID && ttl_sec == 0 &&
-	       first_pid_ns();
+	       (getpid() != LOKT_DETACHED_PID || who->via);
 }
 
 LOKT_API bool lokt_is_detached(const struct lokt_record *rec)

@@ -141,13 +141,14 @@ void lokt__judge_batch_end(void);
 /* Does `who` hold `rec`? Same non-empty agent_id and same uid (rec->uid
  * unknown: any); or same host, same owner, and who->pid is rec->pid or its
  * descendant (rec->pid_start checked when known). */
-/* Would a new record of who, with ttl_sec, be held by the system's init
- * for ever? who's pid is 1 (detached: judged by its TTL alone) and there
- * is no TTL, and pid 1 is this system's init (we are in the first pid
- * namespace; in a container's, pid 1 is its first process, which may
- * well be the shell that holds, as docker run IMAGE sh -c 'lokt lock x
- * && ...'). Every process descends from init: any
- * of its owner's would "hold" the lock, and it would never end. */
+/* Would a new lock of who, with ttl_sec, never end? who's pid is 1: a
+ * detached holder, judged by its TTL alone (pid 1 never exits, and every
+ * process descends from it: any of its owner's would "hold" the lock),
+ * and there is no TTL. Unless we are that pid 1 ourselves (guard as a
+ * container's first process, the holder while it runs), not a daemon
+ * acting for a caller (who->via). An orphan's lokt lock, a command of
+ * init's, docker run IMAGE sh -c 'lokt lock x': each needs --ttl (or
+ * lokt guard). */
 bool lokt__init_holds(const struct lokt_who *who, int64_t ttl_sec);
 
 /* Is kind one of enum lokt_kind's? */

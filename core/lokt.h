@@ -393,8 +393,8 @@ struct lokt_result {
  * renew, deny, freeze-deny, stale-break, corrupt-break. -EINVAL for a
  * who whose owner, host or agent_id is not UTF-8 (a record could not
  * carry it), and for a new lock of pid LOKT_DETACHED_PID without
- * opts->ttl_sec where pid 1 is the system's init (not in a container's
- * pid namespace): it would never end (a renewal keeps its TTL). */
+ * opts->ttl_sec (it would never end), unless the caller is that pid 1
+ * itself; a renewal keeps its TTL. */
 int lokt_acquire(struct lokt_store *s, const char *name,
 		 const struct lokt_who *who,
 		 const struct lokt_acquire_opts *opts,

@@ -258,8 +258,6 @@ int lokt__publish_new(struct lokt_txn *t, const struct lokt_who *who,
 	struct lokt_record *rec = &ret->lock;
 	int r;
 
-	if (lokt__init_holds(who, ttl_sec))
-		return -EINVAL;
 	memset(rec, 0, sizeof(*rec));
 	rec->version = LOKT_PROTOCOL_VERSION;
 	snprintf(rec->name, sizeof(rec->name), "%s", t->name);
@@ -386,6 +384,11 @@ static int acquire_in(struct lokt_txn *t, void *ud)
 				     lokt__holder_extra(&ret->other.rec, NULL));
 		return -LOKT_E_FROZEN;
 	}
+	/* Free (or stale): only now is a lock that would never end
+	 * refused, so that one held says who holds it. Nothing is broken
+	 * or audited before. */
+	if (lokt__init_holds(who, a->opts->ttl_sec))
+		return -EINVAL;
 	if (q->ahead > 0) {
 		ret->waiters_ahead = q->ahead;
 		if (!a->quiet)
@@ -451,6 +454,9 @@ LOKT_API int lokt_acquire(struct lokt_store *s, const char *name,
 	r = lokt_name_check(name);
 	if (r < 0)
 		return r;
+	/* A waiter would wait for a lock it can never hold. */
+	if (who && opts->wait && lokt__init_holds(who, opts->ttl_sec))
+		return -EINVAL;
 	if (!s || !who || lokt__who_check(who) < 0 || opts->ttl_sec < 0 ||
 	    opts->ttl_sec > LOKT_TTL_MAX_SEC || opts->keeper < 0 ||
 	    opts->slots > LOKT_SLOTS_MAX || (opts->slots && opts->shared))

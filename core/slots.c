@@ -183,8 +183,6 @@ static int gate_add(struct lokt_txn *t, struct gate *g,
 	struct lokt_record *h = &g->h[g->n];
 	int r;
 
-	if (lokt__init_holds(who, opts->ttl_sec))
-		return -EINVAL;
 	memset(h, 0, sizeof(*h));
 	h->version = LOKT_PROTOCOL_VERSION;
 	snprintf(h->name, sizeof(h->name), "%s", t->name);
@@ -418,6 +416,12 @@ int lokt__slots_acquire_in(struct lokt_txn *t, const struct lokt_who *who,
 	}
 	if (r < 0)
 		goto out;
+	/* A place left: a lock that would never end is refused now (one
+	 * held says who holds it), before anything is broken or audited. */
+	if (lokt__init_holds(who, opts->ttl_sec)) {
+		r = -EINVAL;
+		goto out;
+	}
 	if (q->ahead > 0) {
 		ret->waiters_ahead = q->ahead;
 		r = refuse(t, who, quiet, -LOKT_E_HELD, NULL,
