@@ -153,8 +153,9 @@ sg=$!
 kill -9 "$sg"
 reap "$sg" 2>/dev/null
 expect_exit 0 "why, every holder dead: it could be taken" "$LOKT" why allgone
-if on_etcd; then # the dead holder's keeper released its place at once
-	contains "$OUT" "is free" "... free (its keeper released the place)"
+if on_etcd; then # the dead holder's keeper releases its place
+	check "... free (its keeper released the place)" \
+		wait_for 20 eval '"$LOKT" why allgone | grep -q "is free"'
 else
 	contains "$OUT" "semaphore: 0 of 2 slots taken. 1 more holder is stale" \
 		"... a semaphore with a stale holder"

@@ -164,6 +164,7 @@ check "300 opens of /audit keep at most 64 descriptors in the daemon ($fds_befor
 	test $((fds_during - fds_before)) -le 64
 cat "$M/audit" >/dev/null && ok "/audit reads while they are held" || not_ok "/audit reads while they are held"
 kill_child KILL "$opener"
+wait "$opener" 2>/dev/null # its opens closed before the unmount
 
 if unmount_fs "$M"; then ok "unmount: daemon exits 0"; else not_ok "unmount"; fi
 done_testing
