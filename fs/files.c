@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,7 @@
 /* Longest text a write may bring: a duration and a newline. */
 #define TEXT_MAX 64
 
-/* State of one open for writing, in fi->fh. */
+/* State of one open for writing, or of audit, in fi->fh. */
 struct handle {
 	enum lokt_kind kind;
 	char name[LOKT_NAME_MAX + 1];
@@ -48,16 +49,17 @@ struct handle {
 	bool failed; /* a write was refused; so are the next ones */
 	size_t len;
 	char text[TEXT_MAX + 1];
-	/* An open of audit: the log it opened, or -1 (none yet, an etcd
-	 * store's, or AUDIT_KEPT_MAX kept already: read as it is at each
-	 * read). */
+	/* An open of audit: the log it opened, or -1 (none yet, or
+	 * AUDIT_KEPT_MAX kept already: read as it is at each read). */
 	int audit_fd;
+	bool audit_snapshot; /* audit_fd is an etcd store's snapshot */
 };
 
 /* Descriptors kept by opens of audit at most: a user holding many opens
  * must not run the daemon out of descriptors. */
 #define AUDIT_KEPT_MAX 64
 static atomic_int audit_kept;
+static pthread_mutex_t audit_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int64_t ttl_sec_of(int64_t ms)
 {
@@ -205,13 +207,14 @@ static int open_audit(struct fuse_file_info *fi)
 	/* Read from the file as opened: a rotation while it is read (it is
 	 * renamed audit.log.1) must not splice the new log's bytes onto
 	 * the old one's, mid-line. An etcd store's log is a snapshot made
-	 * at each open of it: read afresh. */
+	 * at each open of it: kept too (offsets stay put, and a cat makes
+	 * one), and made again when a read reaches its end (tail -f). */
 	h->audit_fd = -1;
-	if (fd >= 0 && !lokt_root_is_url(lokt_store_root(s)) &&
-	    atomic_fetch_add(&audit_kept, 1) < AUDIT_KEPT_MAX) {
+	h->audit_snapshot = lokt_root_is_url(lokt_store_root(s));
+	if (fd >= 0 && atomic_fetch_add(&audit_kept, 1) < AUDIT_KEPT_MAX) {
 		h->audit_fd = fd;
 		fd = -1;
-	} else if (fd >= 0 && !lokt_root_is_url(lokt_store_root(s))) {
+	} else if (fd >= 0) {
 		atomic_fetch_sub(&audit_kept, 1);
 	}
 	if (fd >= 0)
@@ -227,9 +230,24 @@ static int read_audit(struct fuse_file_info *fi, char *buf, size_t size,
 	ssize_t n;
 	int fd, r;
 
-	if (h && h->audit_fd >= 0) {
+	if (h && h->audit_fd >= 0 && !h->audit_snapshot) {
 		n = pread(h->audit_fd, buf, size, off);
 		return n < 0 ? -errno : (int)n;
+	}
+	if (h && h->audit_fd >= 0) {
+		/* Another thread may read this open at once: one at a time
+		 * while its snapshot may be replaced. */
+		pthread_mutex_lock(&audit_lock);
+		n = pread(h->audit_fd, buf, size, off);
+		if (n == 0 && lokt_audit_open(loktfs_get()->store, &fd,
+					      NULL) == 0) {
+			close(h->audit_fd);
+			h->audit_fd = fd;
+			n = pread(fd, buf, size, off);
+		}
+		r = n < 0 ? -errno : (int)n;
+		pthread_mutex_unlock(&audit_lock);
+		return r;
 	}
 	r = lokt_audit_open(loktfs_get()->store, &fd, NULL);
 	if (r < 0)
