@@ -138,9 +138,6 @@ enum lokt_stale lokt__judge(const struct lokt_record *rec, const char *host,
 void lokt__judge_batch_begin(void);
 void lokt__judge_batch_end(void);
 
-/* Does `who` hold `rec`? Same non-empty agent_id and same uid (rec->uid
- * unknown: any); or same host, same owner, and who->pid is rec->pid or its
- * descendant (rec->pid_start checked when known). */
 /* Would a new lock of who, with ttl_sec, never end? who's pid is 1: a
  * detached holder, judged by its TTL alone (pid 1 never exits, and every
  * process descends from it: any of its owner's would "hold" the lock),
@@ -162,6 +159,10 @@ static inline bool lokt__kind_ok(enum lokt_kind kind)
  * the record read as corrupt, and be broken), its pid positive. 0 or
  * -EINVAL. */
 int lokt__who_check(const struct lokt_who *who);
+
+/* Does `who` hold `rec`? Same non-empty agent_id and same uid (rec->uid
+ * unknown: any); or same host, same owner, and who->pid is rec->pid or its
+ * descendant (rec->pid_start checked when known). */
 bool lokt__holds(const struct lokt_record *rec, const struct lokt_who *who);
 /* May who release rec, renew it, extend or lift the freeze? The same
  * owner; through a mount also the record's uid, unless who is root. */

@@ -791,6 +791,13 @@ static int gate_expired(struct etxn *t)
 		if (line)
 			put_audit(s, &x, line);
 		free(line);
+		/* Its key, if one was put back on no lease (slot_lives),
+		 * goes with it. */
+		if (asprintf(&line, "%s%s", t->slot_key, g->h[i].lock_id) >=
+		    0) {
+			lokt__txn_delete(&x, true, line, NULL);
+			free(line);
+		}
 		memmove(&g->h[i], &g->h[i + 1], (g->n - i - 1) * sizeof(g->h[0]));
 		g->n--;
 		gone++;

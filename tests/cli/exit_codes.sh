@@ -253,14 +253,20 @@ if on_etcd; then
 	_etcd del --prefix /lokt-test/slot/sbig/ >/dev/null
 	sleep 600 &
 	sl=$!
-	LOKT_OWNER=other "$LOKT" lock sl1 --slots 1 --holder "$sl" -q
-	key=$(_etcd get --prefix /lokt-test/slot/sl1/ --keys-only | head -1)
+	sleep 600 &
+	sl2=$!
+	LOKT_OWNER=other "$LOKT" lock sl1 --slots 2 --holder "$sl" -q
+	key=$(_etcd get --prefix /lokt-test/slot/sl1/ --keys-only | grep . | head -1)
+	LOKT_OWNER=other2 "$LOKT" lock sl1 --slots 2 --holder "$sl2" -q
 	_etcd put "$key" "$(_etcd get --print-value-only "$key")" >/dev/null
-	expect_exit 0 "a slot key put back on no lease proves no holder: the place is free" \
-		"$LOKT" lock sl1 --slots 1 -q
-	expect_exit 0 "doctor is clean once that transition dropped it" "$LOKT" doctor
+	expect_exit 0 "a slot key put back on no lease proves no holder: its place is free" \
+		"$LOKT" lock sl1 --slots 2 -q
+	expect_exit 0 "doctor is clean once that transition dropped it and its key" \
+		"$LOKT" doctor
+	expect_exit 0 "... while the other holder stays" \
+		eval '"$LOKT" status sl1 | grep -q other2@'
 	"$LOKT" unlock sl1 -q
-	kill "$sl"
+	kill "$sl" "$sl2"
 
 	# A lock's key on no lease (put by hand, or a copy kept after its
 	# lease ran out) proves no holder alive: stale, broken by the next
