@@ -561,10 +561,16 @@ static enum MHD_Result why(struct req *q, const char *name)
 			for (size_t i = 0; i < h.n; i++)
 				live += h.v[i].stale == LOKT_LIVE;
 			free(h.v);
+		} else {
+			live = SIZE_MAX; /* unread: held, to be safe */
 		}
 		held = live > 0;
-		/* A semaphore with a place left is free in its mode. */
-		if (live && (lock.shared || live >= lock.slots))
+		/* A semaphore with a place left is free in its mode; shared
+		 * holders let a shared request join, not an exclusive one
+		 * (as lokt why: acquirable, reason shared). */
+		if (live && lock.shared && live != SIZE_MAX)
+			verdict = "shared";
+		else if (live && (lock.shared || live >= lock.slots))
 			verdict = "held";
 	} else if (held && (lock.future || lock.stale == LOKT_LIVE)) {
 		verdict = "held";
@@ -573,7 +579,7 @@ static enum MHD_Result why(struct req *q, const char *name)
 		verdict = "frozen";
 	else if (strcmp(verdict, "held") && w)
 		verdict = "queued";
-	else if (strcmp(verdict, "held") && held && !gate)
+	else if (!strcmp(verdict, "free") && held && !gate)
 		verdict = "stale"; /* the next acquisition breaks it */
 	json_object_object_add(doc, "name", json_object_new_string(name));
 	json_object_object_add(doc, "verdict", json_object_new_string(verdict));

@@ -71,6 +71,9 @@ expect_status 200 "a second shared holder"
 req POST /v1/locks/rw '{"ttl":"10m","owner":"w"}'
 expect_status 409 "the writer is held by readers"
 expect_jq '.error' held "... held"
+req GET /v1/locks/rw/why
+expect_jq '[.verdict,.shared,(.holders|length)]|@csv' '"shared",true,2' \
+	"why of a shared name: shared (a reader joins, a writer is refused), its holders"
 
 # One waiter on a name of two holders is one waiter in /metrics (it was
 # counted once per holder).
