@@ -356,10 +356,10 @@ err:
  * every call fails with ESTALE, and the program says to open it again
  * (remount). A root at the path of another owner than the one opened
  * (neither its owner, nor root, nor us: the path made again in a
- * directory others may write) is not followed: every call fails with LOKT_E_FOREIGN while
- * it is there. A transition that was in flight during the
- * move finishes in the directory it started in, and may read that of the
- * next step from the new one; the window is the move itself.
+ * directory others may write) is not followed: every call fails with
+ * LOKT_E_FOREIGN while it is there. A transition that was in flight
+ * during the move finishes in the directory it started in, and may read
+ * that of the next step from the new one; the window is the move itself.
  */
 int lokt__store_follow(struct lokt_store *s)
 {
@@ -483,9 +483,8 @@ int lokt__kind_fd(const struct lokt_store *s, enum lokt_kind kind)
 
 void lokt__share_fd(const struct lokt_store *s, int fd)
 {
-	struct stat st;
-
 	mode_t want = s->share | s->share << 1; /* write, and read */
+	struct stat st;
 
 	if (!s->share || fstat(fd, &st) < 0)
 		return;
@@ -611,10 +610,10 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 		/* One fstat, after the flock, both checks what was opened
 		 * (nothing but flock touches it before) and gives the
 		 * identity compared with the path's: the wait in flock may
-		 * have been long, and only this stat is current. */
-		/* 0600 (and a shared store's users): a user who could
-		 * only read a sidecar could still flock it, and stall every
-		 * transition of the name for as long as they liked. */
+		 * have been long, and only this stat is current. Made 0600
+		 * (and a shared store's bits): a user who could only read a
+		 * sidecar could still flock it, and stall every transition
+		 * of the name for as long as they liked. */
 		fd = openat(dfd, path,
 			    O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
 				    O_CLOEXEC,
