@@ -489,7 +489,7 @@ static int64_t ev_int(struct json_object *o, const char *key)
 
 bool lokt__audit_parse(const char *line, struct lokt_event *ev)
 {
-	struct json_object *o = json_tokener_parse(line);
+	struct json_object *o = lokt__json_parse(line);
 	char ts[64];
 	bool ok;
 

@@ -79,6 +79,10 @@ struct lokt_store {
 
 /* ---- record.c --------------------------------------------------------- */
 
+/* json_tokener_parse, as no fork of another thread may interrupt
+ * (record.c, FORK). */
+struct json_object *lokt__json_parse(const char *text);
+
 /* A JSON integer for an unsigned 64-bit value (json-c keeps those above
  * INT64_MAX as uint64). */
 struct json_object *lokt__json_u64(uint64_t v);

@@ -15,6 +15,7 @@
  * docs/protocol.md, both functions below, the samples in tests/unit.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -207,6 +208,57 @@ static int get_time(struct json_object *o, const char *key,
 	return lokt_time_parse(buf, dst) < 0 ? -1 : 1;
 }
 
+/*
+ * FORK. json-c's parser puts its thread in a copy of the C locale for
+ * numbers (duplocale, newlocale, freelocale), and glibc takes its locale
+ * lock for each: a child forked while another thread held that lock
+ * waited on it for good at its first parse (8 of 3000 children of a
+ * process whose threads took locks). A fork waits until no thread of
+ * liblokt parses: parses share `parsing`, pthread_atfork's prepare takes
+ * it for writing. The child makes it anew (its thread is not the one
+ * that took it, as glibc counts).
+ */
+static pthread_rwlock_t parsing = PTHREAD_RWLOCK_INITIALIZER;
+
+static void parse_fork_prepare(void)
+{
+	pthread_rwlock_wrlock(&parsing);
+}
+
+static void parse_fork_parent(void)
+{
+	pthread_rwlock_unlock(&parsing);
+}
+
+static void parse_fork_child(void)
+{
+	pthread_rwlock_init(&parsing, NULL);
+}
+
+static void parse_atfork(void)
+{
+	(void)pthread_atfork(parse_fork_prepare, parse_fork_parent,
+			     parse_fork_child);
+}
+
+static void parse_begin(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	(void)pthread_once(&once, parse_atfork);
+	pthread_rwlock_rdlock(&parsing);
+}
+
+struct json_object *lokt__json_parse(const char *text)
+{
+	struct json_object *o;
+
+	parse_begin();
+	o = json_tokener_parse(text);
+	pthread_rwlock_unlock(&parsing);
+	return o;
+}
+
 static struct json_object *parse_json(const char *buf, size_t len)
 {
 	struct json_tokener *tok = json_tokener_new();
@@ -217,7 +269,9 @@ static struct json_object *parse_json(const char *buf, size_t len)
 		return NULL;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
 					JSON_TOKENER_ALLOW_TRAILING_CHARS);
+	parse_begin();
 	o = json_tokener_parse_ex(tok, buf, (int)len);
+	pthread_rwlock_unlock(&parsing);
 	if (o && json_tokener_get_error(tok) == json_tokener_success) {
 		for (end = json_tokener_get_parse_end(tok); end < len; end++)
 			if (!strchr(" \t\r\n", buf[end]))

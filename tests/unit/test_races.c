@@ -471,13 +471,14 @@ Test(race, stuck_sidecar_bounded_by_lock_wait)
 	cr_expect_eq(reap(pid), CHILD_WON, "unbounded: in after the release");
 }
 
-/* Threads that append audit lines (every transition does) while the
- * process forks: a child forked while one of them held the store's mutex
- * inherited it locked, and hung at its first transition, with the name's
- * sidecar flocked (3 children of 300 here). Each child gets 5 s; one
- * still running then is a hang. */
+/* Threads that take locks (and audit them, and parse records) while the
+ * process forks: a child forked while one of them held the store's
+ * mutex, or glibc's locale lock inside json-c's parser, inherited it
+ * locked and hung at its first transition, the name's sidecar flocked
+ * (2-16 children of 1000 here, for the mutex; 8 of 3000 for the
+ * locale). Each child gets 20 s; one still running then is a hang. */
 #define FORK_THREADS 3
-#define FORKS 1000
+#define FORKS 2000
 
 static atomic_bool fork_stop;
 
@@ -516,7 +517,7 @@ Test(race, fork_while_threads_audit)
 			struct lokt_acquire_opts opts = { 0 };
 			struct lokt_result res;
 
-			alarm(5);
+			alarm(20);
 			if (lokt_acquire(fx.s, "child", &me, &opts, &res) < 0 ||
 			    lokt_release(fx.s, "child", &me, NULL, 0, &res) < 0)
 				_exit(CHILD_ERROR);
