@@ -478,12 +478,7 @@ Test(race, stuck_sidecar_bounded_by_lock_wait)
  * (2-16 children of 1000 here, for the mutex; 8 of 3000 for the
  * locale). Each child gets 20 s; one still running then is a hang. */
 #define FORK_THREADS 3
-#ifdef __SANITIZE_ADDRESS__
-#define FORKS 200 /* a fork under ASan takes tens of ms: the plain build
-		     runs the 2000 */
-#else
 #define FORKS 2000
-#endif
 
 static atomic_bool fork_stop;
 
@@ -506,6 +501,14 @@ Test(race, fork_while_threads_audit)
 {
 	pthread_t th[FORK_THREADS];
 	int hung = 0, failed = 0;
+
+#ifdef __SANITIZE_ADDRESS__
+	/* Seen in gdb: a child hangs in ASan's own allocator lock, which
+	 * another thread held at the fork (gcc 12's runtime has no
+	 * pthread_atfork for it), 4 of 200. Not ours to fix there. */
+	cr_skip_test("ASan's allocator is not fork-safe beside threads "
+		     "(gcc 12): the plain build runs this test");
+#endif
 
 	atomic_store(&fork_stop, false);
 	for (int i = 0; i < FORK_THREADS; i++)
