@@ -221,11 +221,16 @@ int lokt__ticket_take(struct lokt_store *s, const char *name,
 		goto out;
 	}
 	fd = openat(qfd, tmp,
-		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
 	}
+	/* Whoever may open a ticket may flock it, and a flock held on a dead
+	 * waiter's ticket keeps it "waiting" for ever: only the users of the
+	 * store may open one (0600 plus a shared store's bits, read and
+	 * write, whatever the umask). */
+	(void)fchmod(fd, 0600 | s->share | s->share << 1);
 	lokt__pid_start(getpid(), &start);
 	len = snprintf(line, sizeof(line), "%d %" PRIu64 "\n", (int)getpid(),
 		       start);
@@ -341,6 +346,15 @@ static int scan_one(int dfd, const char *file, uint64_t seq, void *ud)
 		return 0;
 	}
 	r = ticket_live(dfd, file, &fd);
+	if (r == -EACCES) {
+		/* A user of the store may open every ticket lokt makes: one it
+		 * cannot is foreign. A reader who may not write the store cannot
+		 * open any, nor judge them: counted as waiting, pid unknown. */
+		if (faccessat(dfd, ".", W_OK, AT_EACCESS) == 0)
+			return -LOKT_E_FOREIGN;
+		r = 1;
+		fd = -1;
+	}
 	if (r < 0)
 		return r;
 	if (r == 0) {
@@ -364,7 +378,8 @@ static int scan_one(int dfd, const char *file, uint64_t seq, void *ud)
 			return 0;
 		}
 	}
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	return 0;
 }
 

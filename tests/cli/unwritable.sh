@@ -88,4 +88,40 @@ touch -d '2 days ago' "$LOKT_ROOT/locks/.sc-old.lk"
 check "a fence floor left 0644 is 0600 after the next prune" \
 	test "$(stat -c %a "$LOKT_ROOT/locks/.fence-floor")" = 600
 
+# Nor can that user open a waiter's ticket: a shared flock held there on a
+# dead waiter's ticket kept it "waiting" for ever, and the name with it
+# (every lock refused for waiters queued ahead). Tickets are 0600, as
+# sidecars are (docs/protocol.md, "The waiter queue"); the user still
+# counts the waiter.
+hold alice tq || exit 1
+tq_holder=$HOLDER
+LOKT_OWNER=bob "$LOKT" lock tq --wait --timeout 1h -q &
+waiter=$!
+track "$waiter"
+tq_ticket() { compgen -G "$LOKT_ROOT/locks/.tq.q/[0-9]*[0-9]"; }
+if ! wait_for 30 tq_ticket >/dev/null; then
+	not_ok "the waiter took a ticket"
+else
+	ticket=$(tq_ticket)
+	check "the ticket is 0600" test "$(stat -c %a "$ticket")" = 600
+	as_user flock -s "$ticket" sleep 600 2>"$T/tflock.err" &
+	squatter=$!
+	track "$squatter"
+	sleep 0.5
+	if kill -0 "$squatter" 2>/dev/null; then
+		not_ok "the reader cannot flock the ticket"
+	else
+		contains "$(cat "$T/tflock.err")" "Permission denied" \
+			"the reader cannot flock the ticket"
+	fi
+	expect_exit 2 "the reader's why still runs (held: exit 2)" as_user "$LOKT" why tq
+	contains "$OUT" "1 waiter" "... and counts the waiter it cannot open"
+	kill -9 "$waiter"
+	wait "$waiter" 2>/dev/null
+	kill "$tq_holder"
+	wait "$tq_holder" 2>/dev/null
+	expect_exit 0 "the dead waiter's ticket holds nothing up" \
+		"$LOKT" lock tq --holder $$ -q
+fi
+
 done_testing

@@ -11,7 +11,8 @@
 #   locks/ or freezes/ swapped for a symlink to a root-only directory
 #   NAME.json as a FIFO, a symlink to a root-only file, a directory
 #   the sidecar .NAME.lk as a FIFO or a symlink
-#   the queue .NAME.q as a FIFO, a FIFO as a ticket in it
+#   the queue .NAME.q as a FIFO, a FIFO as a ticket in it, a ticket
+#   the member may not open
 #   through the mount: a FIFO NAME.json read, touched and removed by
 #   root, listed by the member, and the daemon still stops on SIGTERM
 . "$SRC_ROOT/tests/lib.sh"
@@ -186,6 +187,20 @@ bounded 0 "a sidecar with a second link (a counter still): lock hl" "$LOKT" lock
 bounded 0 "... unlock hl" "$LOKT" unlock hl
 bounded 0 "... doctor does not call it foreign" "$LOKT" doctor
 as_user rm -f "$H/hl-link"
+
+# A ticket a member cannot open (lokt makes each one 0600 plus the
+# store's bits, so this one is not lokt's): the member's lock of the name
+# says foreign file, where it said "Permission denied" (docs/protocol.md,
+# "The waiter queue").
+mkdir -m 2775 "$R/locks/.n.q" && (umask 077 && : >"$R/locks/.n.q/00000000000000000001") ||
+	not_ok "root plants a ticket only root may open"
+member=(setpriv --reuid="$UID2" --regid="$GID2" --clear-groups
+	env -u LOKT_OWNER -u LOKT_AGENT_ID HOME=/) # as_user, for bounded
+bounded 1 "a ticket $U cannot open: $U's lock n fails" "${member[@]}" "$LOKT" lock n
+contains "$ERR" "foreign file" "... saying foreign file"
+bounded 1 "... and why n says so too" "${member[@]}" "$LOKT" why n
+contains "$ERR" "foreign file" "... foreign file"
+rm -rf "$R/locks/.n.q"
 
 # After all that, the name works again once the files are gone.
 bounded 0 "n locks once the planted files are gone" "$LOKT" lock n
