@@ -16,7 +16,8 @@
  * tried. A failure after the request was sent (a timeout, a connection
  * reset, "request timed out" during a leader change) is ambiguous for a
  * write: it is returned as -ETIMEDOUT for the transition to resolve by
- * reading; an idempotent request is simply tried on the next member.
+ * reading; an idempotent request, and a lease grant (gateway.h,
+ * LOKT_GW_RESEND), is simply tried on the next member.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -640,7 +641,7 @@ int lokt__gw_call(struct lokt_gw *g, const char *path,
 		}
 		if (v == V_GW_AMBIGUOUS || v == V_LATE) {
 			ambiguous = true;
-			if (!(flags & LOKT_GW_IDEMPOTENT))
+			if (!(flags & (LOKT_GW_IDEMPOTENT | LOKT_GW_RESEND)))
 				break;
 		}
 	}

@@ -71,9 +71,10 @@ bool lokt__gw_bound(struct lokt_gw *g);
 
 /* IDEMPOTENT: sent again as it is, to the next member when one fails us
  * after it was sent, to the same one after a timeout that fell due while
- * this process was not running (gateway.c, LATE). RESEND: only the
- * latter, for a request that is safe to send twice though not
- * idempotent (a lease grant: the first lease expires unused). */
+ * this process was not running (gateway.c, LATE). RESEND: the same, for
+ * a request that is safe to send twice though not idempotent (a lease
+ * grant: a lease granted by a member that failed us expires unused); a
+ * failure of every member is still -ETIMEDOUT for it. */
 enum { LOKT_GW_IDEMPOTENT = 1 << 0, LOKT_GW_RESEND = 1 << 1 };
 
 /* POST req (a JSON object, not consumed) to path ("/v3/kv/range"); the

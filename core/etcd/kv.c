@@ -363,11 +363,12 @@ int lokt__lease_grant(struct lokt_gw *g, int64_t ttl_sec, int64_t *ret_id)
 	int64_t id;
 	int r;
 
-	/* Not idempotent: a grant retried elsewhere would leak a lease
-	 * (harmless: it expires), but its id would be unknown to us. Sent
-	 * again to the same member only when its timeout fell due while we
-	 * were not running (gateway.c, LATE): its answer is then the one
-	 * we read, and the first lease expires unused. */
+	/* Not idempotent, but safe to send twice: a grant that a member
+	 * took and then failed us (killed mid-request: a connection reset;
+	 * a timeout) may have made a lease whose id we never learn, which
+	 * expires unused. So a failed grant goes to the next member, as a
+	 * read does, and to the same one when its timeout fell due while we
+	 * were not running (gateway.c, LATE). */
 	r = lease_call(g, "/v3/lease/grant", "TTL", ttl_sec, LOKT_GW_RESEND,
 		       &ans);
 	if (r < 0)
