@@ -82,6 +82,8 @@ struct guard {
 		       ancestor, or the same agent id); left held at the end */
 	bool gave_up; /* ... or could not renew it before its lease ran out */
 	bool failing; /* the last renewal failed (warned once) */
+	int64_t lease_sec; /* what renewals ask for: --ttl, or the TTL of an
+			      outer holder's lock (its lease is its own) */
 	int64_t lease_end; /* monotonic ms, at the latest; 0: no TTL */
 	int64_t confirm_ms; /* the store's liveness lease (etcd): a lock not
 			       seen ours for that long may be gone; 0: none */
@@ -415,7 +417,7 @@ static void renew_failed(struct guard *g, int r)
 static void renew(struct guard *g)
 {
 	struct lokt_result res = { 0 };
-	int64_t ttl_sec = cli_ttl_sec(g->ttl_ms), start = cli_mono_ms();
+	int64_t ttl_sec = g->lease_sec, start = cli_mono_ms();
 	int r;
 
 	/* A store with a liveness lease (etcd): not answered before the
@@ -636,6 +638,7 @@ static int acquire(struct guard *g, volatile sig_atomic_t *cancel,
 		.keeper = g->watchdog,
 		.slots = g->slots,
 		.shared = g->shared,
+		.keep_ttl = true, /* an outer holder's lease is its own */
 	};
 	struct lokt_result res = { 0 };
 	int64_t start;
@@ -660,10 +663,14 @@ static int acquire(struct guard *g, volatile sig_atomic_t *cancel,
 	g->held = res.lock;
 	/* Taken again from inside its holder (lokt lock in this shell, then
 	 * guard): the lock stays the holder's when the command ends, as
-	 * lokt_with_lock leaves it. */
+	 * lokt_with_lock leaves it, and keeps the holder's TTL (keep_ttl):
+	 * renewed with it while the command runs, so that it does not run
+	 * out under the command, but never shortened to --ttl nor made
+	 * endless. */
 	g->outer = res.renewed;
+	g->lease_sec = g->outer ? res.lock.ttl_sec : ao.ttl_sec;
 	g->wd_gone = cli_watchdog_held(g->wd_fd, g->held.lock_id, g->outer);
-	if (ao.ttl_sec) {
+	if (g->lease_sec) {
 		/* The lease began at acquired_ts, after start (a wait may
 		 * have been long); a clock that jumped falls back to start. */
 		int64_t age = cli_ms_since(&res.lock.acquired),
@@ -671,7 +678,7 @@ static int acquire(struct guard *g, volatile sig_atomic_t *cancel,
 
 		if (age < 0 || age > took)
 			age = took;
-		g->lease_end = cli_mono_ms() - age + ao.ttl_sec * 1000;
+		g->lease_end = cli_mono_ms() - age + g->lease_sec * 1000;
 	}
 	return 0;
 }
@@ -748,8 +755,8 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 		finish(&g);
 		return 1;
 	}
-	if (g.ttl_ms)
-		g.renew_at = cli_mono_ms() + cli_ttl_sec(g.ttl_ms) * 1000 / 3;
+	if (g.lease_sec)
+		g.renew_at = cli_mono_ms() + g.lease_sec * 1000 / 3;
 	g.confirm_ms = lokt_store_confirm_ms(c->store);
 	g.confirmed_at = cli_mono_ms();
 	/* Without the watch (inotify exhausted), the periodic check still

@@ -225,7 +225,9 @@ static void stop_group(const struct cli_watchdog *wd, struct news *n,
 	struct lokt_result res;
 	pid_t pgid = n->pgid;
 
-	if (wd->ttl_sec > 0 && *n->lock_id)
+	/* An outer holder's lock (O) has the holder's TTL, not ours: left
+	 * to its holder, never renewed with --ttl. */
+	if (wd->ttl_sec > 0 && *n->lock_id && !n->outer)
 		renew_at = cli_mono_ms();
 	kill(-pgid, SIGTERM);
 	kill(-pgid, SIGCONT); /* a stopped job must see the SIGTERM */

@@ -362,6 +362,12 @@ struct lokt_acquire_opts {
 	 * wait. */
 	unsigned slots;
 	bool shared;
+	/* A re-entrant acquisition (a renewal) renews the lock with the TTL
+	 * it has (none stays none), not with ttl_sec, which is then only
+	 * for a new lock: the lease of a lock taken again from inside its
+	 * holder is the holder's (lokt guard run in a shell that holds the
+	 * lock, or in another guard). */
+	bool keep_ttl;
 };
 
 /* The most holders of one name at once (a semaphore's N, or shared

@@ -26,7 +26,7 @@
  *            Ours and live (lokt__holds): renewed in place (same lock_id,
  *            fence and holder; new acquired_ts and TTL), even while frozen;
  *            a detached lock (holder pid 1) keeps its TTL when renewed
- *            without one.
+ *            without one, any lock with opts->keep_ttl.
  *            Live, another's: HELD (deny). Frozen: FROZEN (freeze-deny).
  *            Free but live waiters queued ahead: HELD (FIFO). Stale:
  *            removed (stale-break with the reason, or corrupt-break), then
@@ -241,6 +241,16 @@ int lokt__remove_audited(struct lokt_txn *t, const struct lokt_who *who,
 	return 0;
 }
 
+int64_t lokt__renew_ttl(const struct lokt_acquire_opts *o,
+			const struct lokt_record *rec)
+{
+	/* A detached lock (held by pid 1) ends by its TTL only: renewed
+	 * without one, it keeps its own. */
+	if (o->keep_ttl || (!o->ttl_sec && lokt_is_detached(rec)))
+		return rec->ttl_sec;
+	return o->ttl_sec;
+}
+
 void lokt__set_lease(struct lokt_record *rec, int64_t ttl_sec)
 {
 	lokt__now(&rec->acquired);
@@ -348,12 +358,7 @@ static int acquire_in(struct lokt_txn *t, void *ud)
 	if (have && (cur.future || cur.stale == LOKT_LIVE)) {
 		if (!cur.future && lokt__holds(&cur.rec, who)) {
 			rec = cur.rec;
-			/* A detached lock (held by pid 1) ends by its TTL
-			 * only: renewed without one, it keeps its own. */
-			lokt__set_lease(&rec, a->opts->ttl_sec ||
-						      !lokt_is_detached(&rec) ?
-					      a->opts->ttl_sec :
-					      rec.ttl_sec);
+			lokt__set_lease(&rec, lokt__renew_ttl(a->opts, &rec));
 			r = t->s->be->replace(t, &rec);
 			if (r < 0)
 				return r;

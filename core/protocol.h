@@ -44,6 +44,11 @@ void lokt__result_init(struct lokt_result *ret);
 /* Acquired now, with ttl_sec (0 or less: none). */
 void lokt__set_lease(struct lokt_record *rec, int64_t ttl_sec);
 
+/* The TTL a re-entrant acquisition with o renews rec with
+ * (lokt_acquire_opts.keep_ttl; a detached lock keeps its own). */
+int64_t lokt__renew_ttl(const struct lokt_acquire_opts *o,
+			const struct lokt_record *rec);
+
 /* In transition t: a new record of t's kind for `who` (new lock_id, lease
  * of ttl_sec, a fence above floor, keeper started at keeper_start, 0:
  * none), created, never over an existing one (-LOKT_E_HELD with

@@ -243,12 +243,8 @@ static int gate_decide(struct lokt_txn *t, const struct lokt_who *who,
 		if (!lokt__slots_asked(opts) || !mode_fits(g, opts) ||
 		    !lokt__holds(&g->h[i], who))
 			continue;
-		/* Its own place, asked for again: renewed, even frozen. A
-		 * detached holder keeps its TTL when asked without one. */
-		lokt__set_lease(&g->h[i],
-				opts->ttl_sec || !lokt_is_detached(&g->h[i]) ?
-					opts->ttl_sec :
-					g->h[i].ttl_sec);
+		/* Its own place, asked for again: renewed, even frozen. */
+		lokt__set_lease(&g->h[i], lokt__renew_ttl(opts, &g->h[i]));
 		r = gate_store(t, g, false);
 		if (r < 0)
 			return r;

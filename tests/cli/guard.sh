@@ -303,6 +303,26 @@ bash -c '"$LOKT" lock gk -q; "$LOKT" guard gk -- sleep 601 & g=$!
 check "guard killed while re-entering: the shell's lock stays held" grep -qx held "$T/gk.out"
 check "... and its command was stopped all the same" \
 	wait_for 20 eval '! pgrep -f "^sleep 601$" >/dev/null'
+# The lease is the holder's (README, "lokt guard"): a re-entering guard's
+# --ttl shortened a lock of no TTL to its own, which then ran out and
+# was broken while the shell (and a command under an outer guard) still
+# ran; a guard without --ttl made a TTL lock endless; and a TTL lock ran
+# out under a longer command. The holder's TTL is kept, and renewed with
+# while the command runs.
+out=$(bash -c '"$LOKT" lock gt -q && "$LOKT" guard gt --ttl 1s -- true &&
+	sleep 2 && "$LOKT" status gt --json')
+check "guard --ttl 1s inside a lock of no TTL: still no TTL after" \
+	test "$(jget "d.get('ttl_sec', 0)" <<<"$out")" = 0
+check "... and still live 2s later" test "$(jget "d['state']" <<<"$out")" = live
+out=$(bash -c '"$LOKT" guard gn -- sh -c "\"\$LOKT\" guard gn --ttl 1s -- true; sleep 2
+	\"\$LOKT\" status gn --json"')
+check "a guard inside a guard: the outer lock keeps no TTL" \
+	test "$(jget "d.get('ttl_sec', 0)" <<<"$out")" = 0
+out=$(bash -c '"$LOKT" lock gl --ttl 2s -q && "$LOKT" guard gl -- sleep 3.5 &&
+	"$LOKT" status gl --json')
+check "a TTL lock of 2s, guarded for 3.5s: live after (renewed with its TTL)" \
+	test "$(jget "d['state']" <<<"$out")" = live
+check "... and its TTL is still 2s" test "$(jget "d.get('ttl_sec', 0)" <<<"$out")" = 2
 
 # --- guard's end: its watchdog is not waited for ----------------------------
 # Told "done", the watchdog exits at once, and guard does not wait for it
