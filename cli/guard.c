@@ -341,7 +341,27 @@ static int start_command(struct guard *g)
 	return 0;
 }
 
-/* The command stopped (^Z): stop with it, as a shell job would. */
+static void check_held(struct guard *g);
+static void renew(struct guard *g);
+
+/* Guard continued after a stop with its command: the command continued
+ * too, but only once the lock was looked at (its lease ran on while
+ * both were stopped, and another may hold it now): lost, --on-lost has
+ * sent its SIGTERM first. Renewed if due, which also keeps a lease that
+ * ran out but that nobody broke. */
+static void resume(struct guard *g)
+{
+	if (!g->lost) {
+		check_held(g);
+		g->check_at = g->lost ? 0 : g->check_at;
+	}
+	if (!g->lost && g->renew_at && cli_mono_ms() >= g->renew_at)
+		renew(g);
+	kill(-g->child, SIGCONT);
+}
+
+/* The command stopped (^Z on its terminal): stop with it, as a shell
+ * job would. */
 static void follow_stop(struct guard *g)
 {
 	if (g->tty < 0)
@@ -349,7 +369,18 @@ static void follow_stop(struct guard *g)
 	tcsetpgrp(g->tty, getpgrp());
 	raise(SIGSTOP);
 	tcsetpgrp(g->tty, g->child);
-	kill(-g->child, SIGCONT);
+	resume(g);
+}
+
+/* SIGTSTP to guard (^Z where guard, not the command, has the terminal:
+ * guard's input was not one): the command is stopped with guard, which
+ * then cannot renew its lock: stopped alone, guard left the command
+ * running on a lease that ran out. */
+static void stop_with(struct guard *g)
+{
+	kill(-g->child, SIGSTOP);
+	raise(SIGSTOP);
+	resume(g);
 }
 
 static void reap(struct guard *g)
@@ -567,6 +598,8 @@ static void loop(struct guard *g)
 			    read(g->sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGCHLD)
 					reap(g);
+				else if (si.ssi_signo == SIGTSTP)
+					stop_with(g);
 				else {
 					g->forwarded = (int)si.ssi_signo;
 					kill(-g->child, g->forwarded);
@@ -722,6 +755,7 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTSTP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGTTOU, SIG_IGN); /* tcsetpgrp from the background */
 	if (cancel) { /* a signal came while we were taking the lock */

@@ -235,6 +235,39 @@ for ttl in 1s none 3h; do
 	fi
 done
 
+# --- ^Z where guard has the terminal: the command stops with guard ------
+# (guard's input not a terminal, so the command was given none.) Stopped
+# alone, guard renewed nothing while the command ran on: its lease ran
+# out and another took the lock under it. Now the command stops with
+# guard; on SIGCONT guard looks at its lock before the command goes on,
+# and finds it taken: the command never ran beside the new holder.
+"$LOKT" guard gz --ttl 1s -- sh -c "echo \$\$ >$T/gz.pid
+	while :; do date +%s%N >>$T/gz.ticks; sleep 0.05; done" </dev/null 2>"$T/gz.err" &
+gpid=$!
+track "$gpid"
+if wait_for 30 test -s "$T/gz.ticks"; then
+	kill -TSTP "$gpid"
+	check "SIGTSTP to guard: guard stops" wait_for 10 eval \
+		'[ "$(ps -o stat= -p $gpid)" = T ]'
+	check "... and so does its command" wait_for 10 eval \
+		'[ "$(ps -o stat= -p $(cat "$T/gz.pid"))" = T ]'
+	n=$(wc -l <"$T/gz.ticks")
+	sleep 1.5 # the lease runs out
+	check "... which writes nothing meanwhile" test "$(wc -l <"$T/gz.ticks")" = "$n"
+	expect_exit 0 "another takes the lock whose lease ran out" \
+		"$LOKT" lock gz --holder $$ --ttl 1m -q
+	taken=$(date +%s%N)
+	kill -CONT "$gpid"
+	reap "$gpid"
+	check "on SIGCONT guard finds it lost and ends its command (143, got $RC)" \
+		test "$RC" = 143
+	check "... which never ran beside the new holder" \
+		test "$(awk -v t="$taken" '$1 > t' "$T/gz.ticks" | wc -l)" = 0
+	"$LOKT" unlock gz -q
+else
+	not_ok "guard gz started its command ($(cat "$T/gz.err"))"
+fi
+
 # --- exec failure -------------------------------------------------------
 expect_exit 127 "command not found → 127" "$LOKT" guard gx -- "$T/no/such/command"
 contains "$ERR" "no/such/command" "the error names the command"
