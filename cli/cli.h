@@ -313,6 +313,9 @@ void cli_watchdog_announce(int wfd);
 /* guard lost the lock (already audited): the watchdog must not release
  * it. */
 void cli_watchdog_lost(int wfd);
+/* Does any process of group pgid still run code? When /proc cannot be
+ * read, kill(-pgid, 0) answers, counting zombies: late, never early. */
+bool cli_group_runs(pid_t pgid);
 /* guard's normal exit: tell the watchdog to go, close the pipe. */
 void cli_watchdog_done(int wfd);
 

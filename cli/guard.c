@@ -56,6 +56,8 @@
 
 #define CHECK_MS 3000 /* re-check the lock without an event (other hosts) */
 #define RETRY_MS 200  /* next renewal attempt after a failed one */
+#define LINGER_POLL_MS 100 /* looking for the end of a command's leftovers */
+#define LINGER_SAY_MS 1000 /* ... and when to say that guard waits for them */
 
 struct guard {
 	struct cli *c;
@@ -576,12 +578,39 @@ static int next_timeout(const struct guard *g)
 	return t < 0 && (g->renew_at || g->kill_at || g->check_at) ? 0 : (int)t;
 }
 
+/* The command has ended: does a process it left in its group (a job it
+ * put in the background) still run? It still works under the lock, which
+ * is released only once none does, as the watchdog's stop does, and as
+ * flock(1)'s lock lives while a child holds its descriptor. Said once,
+ * after a second, unless -q. */
+static bool left_behind(struct guard *g, int64_t *since)
+{
+	int64_t now;
+
+	if (!cli_group_runs(g->child))
+		return false;
+	now = cli_mono_ms();
+	if (!*since)
+		*since = now;
+	else if (*since > 0 && now - *since >= LINGER_SAY_MS) {
+		*since = -1;
+		if (!g->c->quiet)
+			cli_warning("\"%s\" ended, but processes it left in its "
+				    "process group run on: lock \"%s\" is "
+				    "released when they end",
+				    g->cmd[0], g->name);
+	}
+	return true;
+}
+
 static void loop(struct guard *g)
 {
 	struct signalfd_siginfo si;
 	struct pollfd p[2] = { { .fd = g->sfd, .events = POLLIN },
 			       { .fd = g->watch, .events = POLLIN } };
+	int64_t lingering = 0;
 	bool changed;
+	int t;
 
 	/* First look now: a change before the watch began made no event.
 	 * On etcd the watch of our own lock began at our last write
@@ -591,9 +620,12 @@ static void loop(struct guard *g)
 	g->check_at = g->lost ? 0 : cli_mono_ms();
 	if (g->check_at && g->confirm_ms && !g->outer && g->watch >= 0)
 		g->check_at += check_ms(g);
-	while (!g->done) {
+	while (!g->done || left_behind(g, &lingering)) {
 		changed = false;
-		if (poll(p, g->watch >= 0 ? 2 : 1, next_timeout(g)) > 0) {
+		t = next_timeout(g);
+		if (g->done && (t < 0 || t > LINGER_POLL_MS))
+			t = LINGER_POLL_MS; /* nothing tells us they end */
+		if (poll(p, g->watch >= 0 ? 2 : 1, t) > 0) {
 			if (p[0].revents &&
 			    read(g->sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGCHLD)
@@ -608,7 +640,7 @@ static void loop(struct guard *g)
 			if (g->watch >= 0 && p[1].revents)
 				changed = lokt_watch_changed(g->watch, g->name) > 0;
 		}
-		if (g->done)
+		if (g->done && !cli_group_runs(g->child))
 			break;
 		if (changed || (g->check_at && cli_mono_ms() >= g->check_at)) {
 			check_held(g);

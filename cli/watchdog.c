@@ -194,14 +194,14 @@ static bool member_runs(int pid, pid_t pgid)
 	return (state != 'Z' && state != 'X') || threads_run(pid);
 }
 
-/* Does any process of group pgid still run? When /proc cannot be read,
- * kill(-pgid, 0) answers, counting zombies: late, never early. */
-static bool group_runs(pid_t pgid)
+bool cli_group_runs(pid_t pgid)
 {
 	struct dirent *de;
 	bool runs = false;
 	DIR *d;
 
+	if (kill(-pgid, 0) < 0 && errno == ESRCH)
+		return false; /* no process at all: no need to look */
 	d = opendir("/proc");
 	if (!d)
 		return kill(-pgid, 0) == 0 || errno != ESRCH;
@@ -231,7 +231,7 @@ static void stop_group(const struct cli_watchdog *wd, struct news *n,
 		renew_at = cli_mono_ms();
 	kill(-pgid, SIGTERM);
 	kill(-pgid, SIGCONT); /* a stopped job must see the SIGTERM */
-	while (group_runs(pgid)) {
+	while (cli_group_runs(pgid)) {
 		if (kill_at && cli_mono_ms() >= kill_at) {
 			kill(-pgid, SIGKILL);
 			kill_at = 0; /* then wait, however long dying takes */

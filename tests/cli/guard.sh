@@ -268,6 +268,20 @@ else
 	not_ok "guard gz started its command ($(cat "$T/gz.err"))"
 fi
 
+# --- what the command leaves behind in its group runs under the lock ----
+# A job the command put in the background still works under the lock:
+# guard released when the command ended, and the next holder ran beside
+# it. The lock is released once no process of the group runs (as the
+# watchdog does, and as flock(1)'s lock lives in its children).
+"$LOKT" guard gb -- sh -c "(sleep 1.2; echo bg >>$T/gb.log) & exit 0" 2>"$T/gb.err"
+check "guard returns after the command's background job ended" grep -qx bg "$T/gb.log"
+contains "$(cat "$T/gb.err")" "processes it left in its process group run on" \
+	"... saying why it waits"
+expect_exit 3 "... and released the lock then" "$LOKT" exists gb
+"$LOKT" guard gb -q -- sh -c "(sleep 1.2; echo bg >>$T/gb.log) & exit 0" 2>"$T/gbq.err"
+check "-q: waits all the same" test "$(wc -l <"$T/gb.log")" = 2
+check "... saying nothing" test ! -s "$T/gbq.err"
+
 # --- exec failure -------------------------------------------------------
 expect_exit 127 "command not found → 127" "$LOKT" guard gx -- "$T/no/such/command"
 contains "$ERR" "no/such/command" "the error names the command"
