@@ -598,23 +598,27 @@ static enum MHD_Result route(struct req *q)
 
 	if (!path)
 		return MHD_NO;
-	q->tracker = !strncmp(q->url, "/api/v1alpha1/", 14);
-	/* GET and HEAD only read, but for Tracker's unlock by GET. */
-	if (!from_web_page_ok(q,
-			      (strcmp(q->method, "GET") &&
-			       strcmp(q->method, "HEAD")) ||
-				      !strncmp(q->url, "/api/v1alpha1/unlock/",
-					       21),
-			      &ret)) {
-		free(path);
-		return ret;
-	}
+	/* Runs of slashes count as one: what a request is (Tracker's, a
+	 * change) is decided from its segments, as its route is, never
+	 * from the raw URL (`/api/v1alpha1//unlock/ID` is an unlock). */
 	for (s = strtok_r(path, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
 		if (n == SEG_MAX) {
 			n = SEG_MAX + 1;
 			break;
 		}
 		seg[n++] = s;
+	}
+	q->tracker = n >= 2 && n <= SEG_MAX && !strcmp(seg[0], "api") &&
+		     !strcmp(seg[1], "v1alpha1");
+	/* GET and HEAD only read, but for Tracker's unlock by GET. */
+	if (!from_web_page_ok(q,
+			      (strcmp(q->method, "GET") &&
+			       strcmp(q->method, "HEAD")) ||
+				      (q->tracker && n >= 3 &&
+				       !strcmp(seg[2], "unlock")),
+			      &ret)) {
+		free(path);
+		return ret;
 	}
 	if (n > SEG_MAX)
 		ret = reply_error(q, MHD_HTTP_NOT_FOUND, "no_route",
@@ -623,8 +627,7 @@ static enum MHD_Result route(struct req *q)
 		ret = dashboard_route(q, false);
 	else if (!strcmp(seg[0], "v1"))
 		ret = api_route(q, seg + 1, n - 1);
-	else if (n >= 2 && !strcmp(seg[0], "api") &&
-		 !strcmp(seg[1], "v1alpha1"))
+	else if (q->tracker)
 		ret = tracker_route(q, seg + 2, n - 2);
 	else if (n == 1 && !strcmp(seg[0], "metrics"))
 		ret = metrics_route(q);
