@@ -78,6 +78,15 @@ static void broadcast(const char *text)
 		if (s->len - s->off + n > BUF_MAX) {
 			s->closing = true; /* too far behind */
 		} else {
+			/* What was sent goes first: a reader that never
+			 * quite caught up grew the buffer by all it was ever
+			 * sent. Held to BUF_MAX and this line. */
+			if (s->off && s->len + n > s->cap) {
+				memmove(s->buf, s->buf + s->off,
+					s->len - s->off);
+				s->len -= s->off;
+				s->off = 0;
+			}
 			if (s->len + n > s->cap) {
 				nb = realloc(s->buf, s->len + n);
 				if (!nb) {
