@@ -28,7 +28,11 @@
 #include "loktd.h"
 
 #define THREADS 4
-#define CONN_TIMEOUT_S 30 /* an idle or slow connection is closed */
+#define CONN_TIMEOUT_S 30 /* an idle connection is closed */
+/* Beyond loopback, the connections one address may hold at once: a
+ * client that sends a byte now and then is never idle, and could hold
+ * every connection loktd has. As many as the waits loktd serves. */
+#define PER_IP_MAX 256
 #define CONN_MAX 10000
 #define FDS_KEPT 64 /* the store's, the audit log, listen, epoll, threads */
 #define FDS_PER_WAIT 4 /* a waiter's ticket, bell, watch and pidfd */
@@ -328,7 +332,7 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 }
 
 static struct MHD_Daemon *start(int fd, const char *cert, const char *key,
-				unsigned conns)
+				unsigned conns, unsigned per_ip)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
@@ -346,6 +350,7 @@ static struct MHD_Daemon *start(int fd, const char *cert, const char *key,
 		MHD_OPTION_NOTIFY_COMPLETED, loktd_completed, NULL,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)THREADS,
 		MHD_OPTION_CONNECTION_LIMIT, conns,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, /* 0: none */
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		MHD_OPTION_ARRAY, cert ? tls : tls + 2, MHD_OPTION_END);
@@ -366,7 +371,8 @@ static void stop(void)
 }
 
 /* Open, listen, serve until SIGTERM or SIGINT, tear down: the exit code. */
-static int serve(const struct args *a, const struct sockaddr_storage *sa)
+static int serve(const struct args *a, const struct sockaddr_storage *sa,
+		 bool loopback)
 {
 	char *cert = NULL, *key = NULL;
 	unsigned conns;
@@ -394,7 +400,8 @@ static int serve(const struct args *a, const struct sockaddr_storage *sa)
 		goto out;
 	}
 	conns = plan_fds(raise_nofile());
-	loktd.mhd = start(fd, cert, key, conns);
+	loktd.mhd = start(fd, cert, key, conns,
+			  loopback ? 0 : (conns < PER_IP_MAX ? conns : PER_IP_MAX));
 	if (!loktd.mhd) {
 		fprintf(stderr, "loktd: cannot start the HTTP server on %s%s\n",
 			a->listen,
@@ -480,7 +487,7 @@ int main(int argc, char **argv)
 			a.listen);
 		return EXIT_REFUSED;
 	}
-	ex = serve(&a, &sa);
+	ex = serve(&a, &sa, is_loopback_listen(host));
 	loktd_tokens_free(loktd.tokens, loktd.n_tokens);
 	return ex;
 }
