@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include "loktd.h"
 
@@ -452,8 +453,17 @@ int loktd_tokens_load(const char *path, struct loktd_token **ret,
 	FILE *f = fopen(path, "re");
 	int r = 0;
 
+	struct stat st;
+
 	if (!f)
 		return -errno;
+	/* Every user could read the tokens, or another change them: an
+	 * owner's token is its password (ssh refuses such a key file). */
+	if (fstat(fileno(f), &st) < 0 || (st.st_mode & 0022) ||
+	    (st.st_mode & 0004)) {
+		fclose(f);
+		return -EPERM;
+	}
 	while (getline(&line, &cap, f) > 0) {
 		lineno++;
 		tok = strtok_r(line, " \t\r\n", &save);

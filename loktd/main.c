@@ -475,7 +475,11 @@ int main(int argc, char **argv)
 		if (r < 0) {
 			fprintf(stderr, "loktd: cannot use tokens file %s: %s\n",
 				a.tokens,
-				r == -ENODATA ? "it has no token" : strerror(-r));
+				r == -ENODATA ? "it has no token" :
+				r == -EPERM ? "every user may read it, or "
+					      "others may write it: chmod 600 "
+					      "it (or 640, for loktd's group)" :
+					      strerror(-r));
 			return 1;
 		}
 	}

@@ -25,7 +25,14 @@ expect_exit 2 "[::]:PORT without tokens: refused" "$LOKTD" --listen '[::]:20000'
 tok_a=aaaaaaaaaaaaaaaaaaaa-secret-of-alice
 tok_b=bbbbbbbbbbbbbbbbbbbb-secret-of-bob
 printf '# tokens\n%s alice\n\n%s bob\n' "$tok_a" "$tok_b" >"$T/tokens"
+chmod 644 "$T/tokens"
+expect_exit 1 "a tokens file every user may read is refused" "$LOKTD" --tokens "$T/tokens"
+contains "$ERR" "chmod 600" "... saying what to do"
+chmod 660 "$T/tokens"
+expect_exit 1 "... and one its group may write" "$LOKTD" --tokens "$T/tokens"
+chmod 600 "$T/tokens"
 printf 'short alice\n' >"$T/bad-tokens"
+chmod 600 "$T/bad-tokens"
 expect_exit 1 "a token under 16 characters is refused" "$LOKTD" --tokens "$T/bad-tokens"
 contains "$ERR" "line 1" "the message names the line"
 expect_exit 1 "a missing tokens file is refused" "$LOKTD" --tokens "$T/none"
