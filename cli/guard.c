@@ -385,14 +385,61 @@ static void stop_with(struct guard *g)
 	resume(g);
 }
 
+/* The watchdog died (killed: nothing else ends it while guard lives).
+ * Were guard to die now, nothing would stop the command, and its lock,
+ * holder and keeper gone, would be stale at once: another watchdog is
+ * started, told what the first one knew, and named the lock's keeper.
+ * Not on a store with leases (etcd), where guard runs threads that a
+ * fork would not take along: said, then. */
+static void watchdog_died(struct guard *g, pid_t dead)
+{
+	struct lokt_result res = { 0 };
+	int r = -EOPNOTSUPP;
+
+	if (g->wd_fd >= 0)
+		close(g->wd_fd);
+	if (g->wd_ready >= 0)
+		close(g->wd_ready);
+	g->wd_fd = g->wd_ready = -1;
+	g->watchdog = 0;
+	if (!g->confirm_ms && (r = start_watchdog(g)) == 0) {
+		r = cli_watchdog_detached(g->wd_ready);
+		g->wd_ready = -1;
+	}
+	if (r == 0)
+		r = cli_watchdog_held(g->wd_fd, g->held.lock_id, g->outer);
+	if (r == 0 && dprintf(g->wd_fd, "P%d\n", (int)g->child) < 0)
+		r = -errno;
+	if (r == 0 && g->lost)
+		cli_watchdog_lost(g->wd_fd);
+	if (r == 0 && !g->outer && !g->lost)
+		r = lokt_keep(g->c->store, g->name, g->held.lock_id,
+			      g->watchdog, &res);
+	if (r == 0) {
+		cli_warning("the watchdog of \"%s\" (pid %d) died; another "
+			    "one (pid %d) took its place",
+			    g->cmd[0], (int)dead, (int)g->watchdog);
+		return;
+	}
+	cli_warning("the watchdog of \"%s\" (pid %d) died (%s): if guard "
+		    "dies too, nothing stops \"%s\", and lock \"%s\" may be "
+		    "taken while it runs",
+		    g->cmd[0], (int)dead,
+		    r == -EOPNOTSUPP ? "not replaced on this store" :
+				       lokt_strerror(r),
+		    g->cmd[0], g->name);
+}
+
 static void reap(struct guard *g)
 {
 	int st;
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &st, WNOHANG | WUNTRACED)) > 0) {
-		if (pid == g->watchdog) {
-			g->watchdog = 0;
+		if (pid == g->watchdog && !WIFSTOPPED(st)) {
+			watchdog_died(g, pid);
+		} else if (pid == g->watchdog) {
+			continue; /* stopped: it goes on when continued */
 		} else if (pid == g->child && WIFSTOPPED(st)) {
 			follow_stop(g);
 		} else if (pid == g->child) {

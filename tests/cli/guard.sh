@@ -160,6 +160,32 @@ else
 	not_ok "guarded command ignoring SIGTERM started"
 fi
 
+# The watchdog killed first (pkill -9 of a pattern, the OOM killer),
+# then guard: nothing stopped the command, and its lock, holder and
+# keeper dead, was taken while it ran. guard starts another watchdog and
+# names it keeper (on the directory store; etcd: said only).
+"$LOKT" guard gw2 -- sh -c "echo \$\$ >$T/c3.tmp; mv $T/c3.tmp $T/child3
+	while :; do sleep 0.1; done" 2>"$T/gw2.err" &
+gpid=$!
+track "$gpid"
+if wait_for 30 test -e "$T/child3"; then
+	child=$(cat "$T/child3")
+	track "$child"
+	wd=$(record gw2 | jget 'd.get("keeper_pid", 0)')
+	kill -9 "$wd"
+	check "the watchdog killed: guard says so" \
+		wait_for 10 grep -q "took its place" "$T/gw2.err"
+	check "... and names the new one the lock's keeper" \
+		test "$(record gw2 | jget 'd.get("keeper_pid", 0)')" != "$wd"
+	kill -9 "$gpid"
+	wait "$gpid" 2>/dev/null
+	check "guard killed after it: the command is stopped all the same" \
+		wait_for 30 gone "$child"
+	check "... and the lock released after" wait_for 30 eval '! has_record gw2'
+else
+	not_ok "guarded command gw2 started"
+fi
+
 # --- environment and fences ---------------------------------------------
 envcmd='echo "$LOKT_FENCE $LOKT_LOCK_ID $LOKT_LOCK_NAME $LOKT_ROOT" >"$0"
 	"$LOKT" status ge --json >"$0.file"'
