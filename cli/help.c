@@ -151,7 +151,8 @@ void cli_help_overview(FILE *f)
 	      "\n"
 	      "Options:\n"
 	      "  --root DIR      lock root (default: $LOKT_ROOT, <git common\n"
-	      "                  dir>/lokt, the nearest .lokt/ above, ./.lokt);\n"
+	      "                  dir>/lokt, the nearest .lokt/ above, the root\n"
+	      "                  of /etc/lokt.conf or $LOKT_CONFIG, ./.lokt);\n"
 	      "                  or etcd://HOST:PORT[,HOST:PORT...]/PREFIX\n"
 	      "  -h, --help      show help\n"
 	      "  -V, --version   print the version\n"
@@ -159,8 +160,9 @@ void cli_help_overview(FILE *f)
 	      "Durations: 90 (seconds), 1.5s, 500ms, 30m, 2h, 1d, 1h30m.\n"
 	      "Exit codes: 0 ok, 1 error, 2 held/frozen/timed out (lock and\n"
 	      "guard: -E N changes it), 3 not found, 4 not owner, 64 usage.\n"
-	      "Environment: LOKT_ROOT, LOKT_OWNER, LOKT_AGENT_ID,\n"
-	      "LOKT_REQUIRE_LOCAL_FS=1.\n"
+	      "Environment: LOKT_ROOT, LOKT_CONFIG, LOKT_OWNER, LOKT_AGENT_ID,\n"
+	      "LOKT_REQUIRE_LOCAL_FS=1, LOKT_AUDIT_MAX; LOKT_ETCD_*: see\n"
+	      "ENVIRONMENT in lokt(1).\n"
 	      "See 'lokt help COMMAND' and lokt(1).\n",
 	      f);
 }
