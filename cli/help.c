@@ -40,7 +40,7 @@ static const struct usage usages[] = {
 	  "  -q, --quiet    print nothing on success, no progress line, and\n"
 	  "                 nothing when the lock is busy (exit 2 all the same)\n" },
 	{ "unlock",
-	  "Usage: lokt unlock NAME [--force [--yes]] [--break-stale] [--owner O]\n"
+	  "Usage: lokt unlock NAME [--force [-y|--yes]] [--break-stale] [--owner O]\n"
 	  "                        [--json] [-q]\n"
 	  "       lokt unlock --all [--owner O] [--json] [-q]\n"
 	  "Release the lock NAME. Your own locks (same owner) can be released\n"
@@ -48,7 +48,7 @@ static const struct usage usages[] = {
 	  "  --break-stale  break another owner's lock if it is stale (holder\n"
 	  "                 dead, TTL expired, pid reused, corrupt file)\n"
 	  "  --force        break the lock whoever holds it (asks on a terminal)\n"
-	  "  --yes          do not ask before --force\n"
+	  "  -y, --yes      do not ask before --force\n"
 	  "  --owner O      act as owner O instead of $LOKT_OWNER / your user\n"
 	  "  --all          release every lock of the owner\n"
 	  "  --json         print the record released (state \"released\", broke:\n"
@@ -92,11 +92,12 @@ static const struct usage usages[] = {
 	  "  -q, --quiet       no progress line, no warnings about stale locks,\n"
 	  "                    nothing when the lock is busy\n" },
 	{ "freeze",
-	  "Usage: lokt freeze NAME --ttl D [--json]\n"
+	  "Usage: lokt freeze NAME --ttl D [--json] [-q]\n"
 	  "Block every new acquisition of NAME (lock, guard, the mount) for D,\n"
 	  "or until `lokt unfreeze NAME`. A holder already inside runs on.\n\n"
-	  "  --ttl D   how long the freeze lasts (required, e.g. 15m)\n"
-	  "  --json    print the freeze record as JSON\n" },
+	  "  --ttl D        how long the freeze lasts (required, e.g. 15m)\n"
+	  "  --json         print the freeze record as JSON\n"
+	  "  -q, --quiet    print nothing on success\n" },
 	{ "unfreeze",
 	  "Usage: lokt unfreeze NAME [--force] [--json] [-q]\n"
 	  "Lift your freeze of NAME; --force lifts another owner's freeze.\n\n"
