@@ -60,7 +60,8 @@ static const struct usage usages[] = {
 	  "Without NAME, list every lock and freeze; with NAME, show that lock\n"
 	  "(exit 0 when held by a live holder, 3 when free or stale).\n\n"
 	  "  --json           one JSON document on stdout\n"
-	  "  --prune-expired  first remove every stale lock (audited)\n"
+	  "  --prune-expired  first remove every stale lock and expired freeze\n"
+	  "                   (audited)\n"
 	  "  --names          only the names of the locks and freezes, one a line\n" },
 	{ "exists",
 	  "Usage: lokt exists NAME\n"
