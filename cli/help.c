@@ -40,7 +40,7 @@ static const struct usage usages[] = {
 	  "  -q, --quiet    print nothing on success, no progress line, and\n"
 	  "                 nothing when the lock is busy (exit 2 all the same)\n" },
 	{ "unlock",
-	  "Usage: lokt unlock NAME [--force [--yes]] [--break-stale] [--owner O]\n"
+	  "Usage: lokt unlock NAME [--force [-y|--yes]] [--break-stale] [--owner O]\n"
 	  "                        [--json] [-q]\n"
 	  "       lokt unlock --all [--owner O] [--json] [-q]\n"
 	  "Release the lock NAME. Your own locks (same owner) can be released\n"
@@ -48,7 +48,7 @@ static const struct usage usages[] = {
 	  "  --break-stale  break another owner's lock if it is stale (holder\n"
 	  "                 dead, TTL expired, pid reused, corrupt file)\n"
 	  "  --force        break the lock whoever holds it (asks on a terminal)\n"
-	  "  --yes          do not ask before --force\n"
+	  "  -y, --yes      do not ask before --force\n"
 	  "  --owner O      act as owner O instead of $LOKT_OWNER / your user\n"
 	  "  --all          release every lock of the owner\n"
 	  "  --json         print the record released (state \"released\", broke:\n"
@@ -60,7 +60,8 @@ static const struct usage usages[] = {
 	  "Without NAME, list every lock and freeze; with NAME, show that lock\n"
 	  "(exit 0 when held by a live holder, 3 when free or stale).\n\n"
 	  "  --json           one JSON document on stdout\n"
-	  "  --prune-expired  first remove every stale lock (audited)\n"
+	  "  --prune-expired  first remove every stale lock and expired freeze\n"
+	  "                   (audited)\n"
 	  "  --names          only the names of the locks and freezes, one a line\n" },
 	{ "exists",
 	  "Usage: lokt exists NAME\n"
@@ -92,11 +93,12 @@ static const struct usage usages[] = {
 	  "  -q, --quiet       no progress line, no warnings about stale locks,\n"
 	  "                    nothing when the lock is busy\n" },
 	{ "freeze",
-	  "Usage: lokt freeze NAME --ttl D [--json]\n"
+	  "Usage: lokt freeze NAME --ttl D [--json] [-q]\n"
 	  "Block every new acquisition of NAME (lock, guard, the mount) for D,\n"
 	  "or until `lokt unfreeze NAME`. A holder already inside runs on.\n\n"
-	  "  --ttl D   how long the freeze lasts (required, e.g. 15m)\n"
-	  "  --json    print the freeze record as JSON\n" },
+	  "  --ttl D        how long the freeze lasts (required, e.g. 15m)\n"
+	  "  --json         print the freeze record as JSON\n"
+	  "  -q, --quiet    print nothing on success\n" },
 	{ "unfreeze",
 	  "Usage: lokt unfreeze NAME [--force] [--json] [-q]\n"
 	  "Lift your freeze of NAME; --force lifts another owner's freeze.\n\n"
@@ -151,7 +153,8 @@ void cli_help_overview(FILE *f)
 	      "\n"
 	      "Options:\n"
 	      "  --root DIR      lock root (default: $LOKT_ROOT, <git common\n"
-	      "                  dir>/lokt, the nearest .lokt/ above, ./.lokt);\n"
+	      "                  dir>/lokt, the nearest .lokt/ above, the root\n"
+	      "                  of /etc/lokt.conf or $LOKT_CONFIG, ./.lokt);\n"
 	      "                  or etcd://HOST:PORT[,HOST:PORT...]/PREFIX\n"
 	      "  -h, --help      show help\n"
 	      "  -V, --version   print the version\n"
@@ -159,8 +162,9 @@ void cli_help_overview(FILE *f)
 	      "Durations: 90 (seconds), 1.5s, 500ms, 30m, 2h, 1d, 1h30m.\n"
 	      "Exit codes: 0 ok, 1 error, 2 held/frozen/timed out (lock and\n"
 	      "guard: -E N changes it), 3 not found, 4 not owner, 64 usage.\n"
-	      "Environment: LOKT_ROOT, LOKT_OWNER, LOKT_AGENT_ID,\n"
-	      "LOKT_REQUIRE_LOCAL_FS=1.\n"
+	      "Environment: LOKT_ROOT, LOKT_CONFIG, LOKT_OWNER, LOKT_AGENT_ID,\n"
+	      "LOKT_REQUIRE_LOCAL_FS=1, LOKT_AUDIT_MAX; LOKT_ETCD_*: see\n"
+	      "ENVIRONMENT in lokt(1).\n"
 	      "See 'lokt help COMMAND' and lokt(1).\n",
 	      f);
 }

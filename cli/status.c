@@ -199,6 +199,15 @@ static void print_status_json(struct cli *c, const struct lokt_info *locks,
 	puts("}");
 }
 
+/* lokt_prune counts the stale locks and the expired freezes it removed
+ * together: say both, not "locks" alone. */
+static void print_pruned(size_t n)
+{
+	printf(n == 1 ? "pruned %zu stale lock or expired freeze\n" :
+			"pruned %zu stale locks and expired freezes\n",
+	       n);
+}
+
 static int status_all(struct cli *c, bool pruned, size_t npruned)
 {
 	struct lokt_info *locks = NULL, *freezes = NULL;
@@ -219,8 +228,7 @@ static int status_all(struct cli *c, bool pruned, size_t npruned)
 		print_status_json(c, locks, nl, freezes, nf, pruned, npruned);
 	} else {
 		if (pruned)
-			printf("pruned %zu stale lock%s\n", npruned,
-			       npruned == 1 ? "" : "s");
+			print_pruned(npruned);
 		if (nl)
 			r = print_table(locks, nl);
 		else if (c->store)
@@ -448,13 +456,12 @@ int cmd_status(struct cli *c, int argc, char **argv)
 			return r;
 		r = lokt_prune(c->store, &c->who, &n);
 		if (r < 0) {
-			cli_error("cannot prune stale locks: %s",
+			cli_error("cannot prune stale locks and freezes: %s",
 				  lokt_strerror(r));
 			return 1;
 		}
 		if (first < argc && !c->json)
-			printf("pruned %zu stale lock%s\n", n,
-			       n == 1 ? "" : "s");
+			print_pruned(n);
 	}
 	if (a.names)
 		return status_names(c);

@@ -60,7 +60,8 @@ LOKT_API const char *lokt_strerror(int r)
 		return "lokt-keeper, which keeps the lease of an etcd lock "
 		       "once lokt has exited, could not be run (" LOKT_LIBEXECDIR
 		       "/lokt-keeper, or $LOKT_KEEPER); run lokt doctor to see "
-		       "why, reinstall lokt, or hold the lock with lokt guard";
+		       "why, reinstall it (Debian: package liblokt0), or hold "
+		       "the lock with lokt guard";
 	}
 	/* strerror() of glibc returns a static string for every known errno
 	 * (and "Unknown error N" from a thread-local buffer otherwise). */

@@ -18,7 +18,7 @@ _lokt_names()
 
 _lokt()
 {
-	local cur prev cmd= root= i
+	local cur prev cmd='' root='' i
 	local commands="lock unlock status exists guard freeze unfreeze audit why doctor version help"
 	COMPREPLY=()
 	cur=${COMP_WORDS[COMP_CWORD]}
@@ -64,6 +64,9 @@ _lokt()
 	--on-lost)
 		mapfile -t COMPREPLY < <(compgen -W "kill warn" -- "$cur")
 		return 0 ;;
+	--slots)
+		mapfile -t COMPREPLY < <(compgen -W "2 3 4 8" -- "$cur")
+		return 0 ;;
 	--holder)
 		mapfile -t COMPREPLY < <(compgen -W "$(ps -e -o pid= 2>/dev/null)" -- "$cur")
 		return 0 ;;
@@ -82,10 +85,10 @@ _lokt()
 		return 0
 	fi
 
-	local opts= names=0
+	local opts='' names=0
 	case $cmd in
 	lock) opts="--ttl --wait --timeout --holder --detach --slots --shared -E --conflict-exit-code --json -q --quiet --help"; names=1 ;;
-	unlock) opts="--force --yes --break-stale --all --owner --json -q --quiet --help"; names=1 ;;
+	unlock) opts="--force -y --yes --break-stale --all --owner --json -q --quiet --help"; names=1 ;;
 	status) opts="--json --prune-expired --names --help"; names=1 ;;
 	exists) opts="--help"; names=1 ;;
 	guard) opts="--ttl --wait --timeout --slots --shared --on-lost -E --conflict-exit-code -q --quiet --help --"; names=1 ;;

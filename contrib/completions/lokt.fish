@@ -98,7 +98,7 @@ complete -c lokt -n '__lokt_in guard' -l on-lost -x -a 'kill warn' -d 'if the lo
 complete -c lokt -n '__lokt_in lock unlock guard freeze unfreeze' -s q -l quiet -d 'print nothing on success'
 complete -c lokt -n '__lokt_in lock unlock status freeze unfreeze audit why doctor version' -l json -d 'one JSON document'
 complete -c lokt -n '__lokt_in unlock unfreeze' -l force -d 'whoever holds it'
-complete -c lokt -n '__lokt_in unlock' -l yes -d 'do not ask before --force'
+complete -c lokt -n '__lokt_in unlock' -s y -l yes -d 'do not ask before --force'
 complete -c lokt -n '__lokt_in unlock' -l break-stale -d 'break it if it is stale'
 complete -c lokt -n '__lokt_in unlock' -l all -d 'every lock of the owner'
 complete -c lokt -n '__lokt_in unlock' -l owner -x -a '(__fish_complete_users)' -d 'act as this owner'

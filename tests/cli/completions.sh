@@ -43,6 +43,10 @@ got=$(bash_complete "lokt lock --de")
 check "bash: a flag of lock (--detach)" has "$got" --detach
 got=$(bash_complete "lokt guard alpha --sl")
 check "bash: a flag of guard (--slots)" has "$got" --slots
+got=$(bash_complete "lokt lock x --slots ")
+check "bash: a number after --slots, no lock name" eval 'has "$got" 2 && ! has "$got" alpha'
+got=$(bash_complete "lokt unlock alpha --force -")
+check "bash: unlock's -y (short for --yes)" has "$got" -y
 got=$(bash_complete "lokt audit --fo")
 check "bash: a flag of audit (--follow)" has "$got" --follow
 got=$(bash_complete "lokt guard alpha -- ech")
@@ -61,6 +65,8 @@ if command -v fish >/dev/null; then
 	check "fish: ... of the store given with --root" eval 'has "$got" gamma && ! has "$got" alpha'
 	got=$(fish_complete "lokt lock --de")
 	check "fish: a flag of lock (--detach)" has "$got" --detach
+	got=$(fish_complete "lokt unlock alpha --force -")
+	check "fish: unlock's -y (short for --yes)" has "$got" -y
 	got=$(fish_complete "lokt guard alpha -- ech")
 	check "fish: the command after guard NAME --" has "$got" echo
 else
@@ -97,6 +103,8 @@ ZSH
 	check "zsh: ... of the store given with --root" eval 'has "$got" gamma && ! has "$got" alpha'
 	got=$(zsh_complete "lokt lock --de")
 	check "zsh: a flag of lock (--detach)" has "$got" --detach
+	got=$(zsh_complete "lokt unlock alpha --force -")
+	check "zsh: unlock's -y (short for --yes)" has "$got" -y
 	got=$(zsh_complete "lokt guard alpha -- ech")
 	check "zsh: the command after guard NAME --" has "$got" echo
 else

@@ -94,4 +94,20 @@ expect_exit 2 "guard --wait --timeout 1s on it: exit 2" "$LOKT" guard fq --wait 
 contains "$ERR" "still frozen by" "... also saying it is still frozen"
 "$LOKT" unfreeze fq -q
 
+# --- status --prune-expired counts locks and freezes -------------------------
+# One count for both (lokt_prune's): the message names both, where it
+# used to say "pruned 2 stale locks" for a lock and a freeze.
+P=$T/prune
+LOKT_ROOT=$P "$LOKT" lock px --ttl 1s -q
+LOKT_ROOT=$P "$LOKT" freeze pf --ttl 1s -q
+sleep 1.2
+expect_exit 0 "status --prune-expired of an expired lock and freeze" \
+	env LOKT_ROOT="$P" "$LOKT" status --prune-expired
+contains "$OUT" "pruned 2 stale locks and expired freezes" "... says it pruned both"
+LOKT_ROOT=$P "$LOKT" freeze pf --ttl 1s -q
+sleep 1.2
+expect_exit 3 "status pf --prune-expired of one expired freeze (no lock pf: 3)" \
+	env LOKT_ROOT="$P" "$LOKT" status pf --prune-expired
+contains "$OUT" "pruned 1 stale lock or expired freeze" "... says it pruned one"
+
 done_testing
