@@ -307,7 +307,8 @@ int cli_watchdog_start(const struct cli_watchdog *wd, pid_t *ret_pid,
 int cli_watchdog_detached(int ready);
 /* guard holds the lock: lock_id is what the watchdog releases if guard
  * dies, unless outer (an outer holder's lock, which stays held). */
-int cli_watchdog_held(int wfd, const char *lock_id, bool outer); /* -errno: gone */
+int cli_watchdog_held(int wfd, const char *lock_id, bool outer,
+		      int64_t outer_ttl); /* -errno: gone */
 /* In the command's process, before exec: tell the watchdog our pid. */
 void cli_watchdog_announce(int wfd);
 /* guard lost the lock (already audited): the watchdog must not release

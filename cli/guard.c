@@ -56,7 +56,8 @@
 
 #define CHECK_MS 3000 /* re-check the lock without an event (other hosts) */
 #define RETRY_MS 200  /* next renewal attempt after a failed one */
-#define LINGER_POLL_MS 100 /* looking for the end of a command's leftovers */
+#define LINGER_POLL_MS 100 /* looking for the end of a command's leftovers, */
+#define LINGER_POLL_MAX_MS 1000 /* ... less and less often */
 #define LINGER_SAY_MS 1000 /* ... and when to say that guard waits for them */
 
 struct guard {
@@ -77,6 +78,7 @@ struct guard {
 	int tty; /* the terminal we handed to the command, or -1 */
 	int status; /* the command's wait status, once reaped */
 	int forwarded; /* the last signal guard passed on to the command */
+	int interrupted; /* a signal that ended the wait for leftovers */
 	volatile int exec_errno; /* set by the vfork child whose exec failed */
 	bool done;
 	bool lost; /* renewal found the lock gone or taken (audited then) */
@@ -380,8 +382,21 @@ static void follow_stop(struct guard *g)
  * running on a lease that ran out. */
 static void stop_with(struct guard *g)
 {
+	pid_t pp = getppid();
+	bool tty = g->tty >= 0 && !g->done;
+
+	/* Nobody would continue an orphaned process group (guard's parent
+	 * outside its session: the shell is gone, or guard was started
+	 * with setsid): the kernel drops a stop signal sent to one (unless
+	 * caught, as here), and so does guard. */
+	if (getsid(pp) != getsid(0))
+		return;
 	kill(-g->child, SIGSTOP);
+	if (tty)
+		tcsetpgrp(g->tty, getpgrp());
 	raise(SIGSTOP);
+	if (tty)
+		tcsetpgrp(g->tty, g->child);
 	resume(g);
 }
 
@@ -407,7 +422,8 @@ static void watchdog_died(struct guard *g, pid_t dead)
 		g->wd_ready = -1;
 	}
 	if (r == 0)
-		r = cli_watchdog_held(g->wd_fd, g->held.lock_id, g->outer);
+		r = cli_watchdog_held(g->wd_fd, g->held.lock_id, g->outer,
+				      g->lease_sec);
 	if (r == 0 && dprintf(g->wd_fd, "P%d\n", (int)g->child) < 0)
 		r = -errno;
 	if (r == 0 && g->lost)
@@ -445,6 +461,10 @@ static void reap(struct guard *g)
 		} else if (pid == g->child) {
 			g->status = st;
 			g->done = true;
+			/* Back to guard: what the command left behind (below)
+			 * must not keep the terminal, nor its ^C. */
+			if (g->tty >= 0)
+				tcsetpgrp(g->tty, getpgrp());
 		}
 	}
 }
@@ -629,7 +649,8 @@ static int next_timeout(const struct guard *g)
  * put in the background) still run? It still works under the lock, which
  * is released only once none does, as the watchdog's stop does, and as
  * flock(1)'s lock lives while a child holds its descriptor. Said once,
- * after a second, unless -q. */
+ * after a second, unless -q. The terminal is guard's again (reap): ^C,
+ * SIGTERM or SIGHUP to guard ends them (leftovers_stop). */
 static bool left_behind(struct guard *g, int64_t *since)
 {
 	int64_t now;
@@ -644,10 +665,22 @@ static bool left_behind(struct guard *g, int64_t *since)
 		if (!g->c->quiet)
 			cli_warning("\"%s\" ended, but processes it left in its "
 				    "process group run on: lock \"%s\" is "
-				    "released when they end",
+				    "released when they end (^C stops them)",
 				    g->cmd[0], g->name);
 	}
 	return true;
+}
+
+/* A signal to guard while it waits for the command's leftovers (which,
+ * as background jobs of a shell, ignore ^C): they are stopped as on a
+ * loss, SIGTERM then SIGKILL, and guard ends by that signal. */
+static void leftovers_stop(struct guard *g, int sig)
+{
+	g->interrupted = sig;
+	kill(-g->child, SIGTERM);
+	kill(-g->child, SIGCONT);
+	if (!g->kill_at)
+		g->kill_at = cli_mono_ms() + CLI_GRACE_MS;
 }
 
 static void loop(struct guard *g)
@@ -656,8 +689,8 @@ static void loop(struct guard *g)
 	struct pollfd p[2] = { { .fd = g->sfd, .events = POLLIN },
 			       { .fd = g->watch, .events = POLLIN } };
 	int64_t lingering = 0;
+	int t, linger_ms = LINGER_POLL_MS;
 	bool changed;
-	int t;
 
 	/* First look now: a change before the watch began made no event.
 	 * On etcd the watch of our own lock began at our last write
@@ -670,8 +703,19 @@ static void loop(struct guard *g)
 	while (!g->done || left_behind(g, &lingering)) {
 		changed = false;
 		t = next_timeout(g);
-		if (g->done && (t < 0 || t > LINGER_POLL_MS))
-			t = LINGER_POLL_MS; /* nothing tells us they end */
+		if (g->done && (t < 0 || t > linger_ms)) {
+			/* Nothing tells us they end: looked for again, less
+			 * and less often (each look reads /proc). */
+			t = linger_ms;
+			linger_ms = linger_ms * 2 < LINGER_POLL_MAX_MS ?
+					    linger_ms * 2 :
+					    LINGER_POLL_MAX_MS;
+		}
+		if (g->done && lingering > 0 &&
+		    lingering + LINGER_SAY_MS - cli_mono_ms() < t)
+			t = (int)(lingering + LINGER_SAY_MS - cli_mono_ms());
+		if (g->done && t < 0)
+			t = 0;
 		if (poll(p, g->watch >= 0 ? 2 : 1, t) > 0) {
 			if (p[0].revents &&
 			    read(g->sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -679,6 +723,8 @@ static void loop(struct guard *g)
 					reap(g);
 				else if (si.ssi_signo == SIGTSTP)
 					stop_with(g);
+				else if (g->done)
+					leftovers_stop(g, (int)si.ssi_signo);
 				else {
 					g->forwarded = (int)si.ssi_signo;
 					kill(-g->child, g->forwarded);
@@ -687,7 +733,9 @@ static void loop(struct guard *g)
 			if (g->watch >= 0 && p[1].revents)
 				changed = lokt_watch_changed(g->watch, g->name) > 0;
 		}
-		if (g->done && !cli_group_runs(g->child))
+		/* Just ended, nothing left behind (kill(2) says so at once):
+		 * no renewal or check first. */
+		if (g->done && !lingering && !cli_group_runs(g->child))
 			break;
 		if (changed || (g->check_at && cli_mono_ms() >= g->check_at)) {
 			check_held(g);
@@ -781,7 +829,8 @@ static int acquire(struct guard *g, volatile sig_atomic_t *cancel,
 	 * endless. */
 	g->outer = res.renewed;
 	g->lease_sec = g->outer ? res.lock.ttl_sec : ao.ttl_sec;
-	g->wd_gone = cli_watchdog_held(g->wd_fd, g->held.lock_id, g->outer);
+	g->wd_gone = cli_watchdog_held(g->wd_fd, g->held.lock_id, g->outer,
+				       g->lease_sec);
 	if (g->lease_sec) {
 		/* The lease began at acquired_ts, after start (a wait may
 		 * have been long); a clock that jumped falls back to start. */
@@ -883,6 +932,8 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 			    g.name, lokt_strerror(r), CHECK_MS / 1000);
 	loop(&g);
 	finish(&g);
+	if (g.interrupted) /* while its leftovers ran */
+		return cli_signaled(g.interrupted);
 	if (!WIFSIGNALED(g.status))
 		return WEXITSTATUS(g.status);
 	/* Ended by the signal sent to guard (^C, a service stopped): guard

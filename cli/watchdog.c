@@ -10,8 +10,11 @@
  * (until its exec) the command hold. Lines on the pipe:
  *
  *   I<id>   from guard: it holds the lock, acquisition <id>
- *   O<id>   the same, but the lock is an outer holder's (guard re-entered
- *           it): it stays held, the watchdog never releases it
+ *   O<id> <ttl>
+ *           the same, but the lock is an outer holder's (guard re-entered
+ *           it): it stays held, the watchdog never releases it, and
+ *           renews it (while it stops the command) with the holder's TTL
+ *           <ttl> in seconds (0: none), never with guard's --ttl
  *   P<pid>  from the command before exec: its pid, which is its group
  *   L       from guard: the lock was lost (lokt_renew audited it), so
  *           there is nothing left to release
@@ -53,6 +56,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -70,6 +74,7 @@
 struct news {
 	pid_t pgid; /* from "P": the command's group, 0 before */
 	char lock_id[LOKT_ID_LEN + 1]; /* from "I" or "O"; "" before */
+	int64_t outer_ttl; /* from "O": the holder's TTL, 0 none */
 	bool outer, lost, done;
 };
 
@@ -81,6 +86,8 @@ static void parse_line(const char *line, struct news *n)
 		memcpy(n->lock_id, line + 1, len);
 		n->lock_id[len] = 0;
 		n->outer = line[0] == 'O';
+		if (n->outer && line[1 + len] == ' ')
+			n->outer_ttl = strtoll(line + 2 + len, NULL, 10);
 	} else if (line[0] == 'P')
 		n->pgid = (pid_t)atoi(line + 1);
 	else if (line[0] == 'L')
@@ -221,13 +228,14 @@ static void stop_group(const struct cli_watchdog *wd, struct news *n,
 {
 	const struct timespec pause = { 0, POLL_MS * 1000000L };
 	int64_t kill_at = cli_mono_ms() + CLI_GRACE_MS, renew_at = 0;
-	int64_t every = wd->ttl_sec * 1000 / 3;
+	/* An outer holder's lock (O) is renewed with the holder's TTL,
+	 * which guard renewed it with too: never with --ttl. */
+	int64_t ttl = n->outer ? n->outer_ttl : wd->ttl_sec;
+	int64_t every = ttl * 1000 / 3;
 	struct lokt_result res;
 	pid_t pgid = n->pgid;
 
-	/* An outer holder's lock (O) has the holder's TTL, not ours: left
-	 * to its holder, never renewed with --ttl. */
-	if (wd->ttl_sec > 0 && *n->lock_id && !n->outer)
+	if (ttl > 0 && *n->lock_id)
 		renew_at = cli_mono_ms();
 	kill(-pgid, SIGTERM);
 	kill(-pgid, SIGCONT); /* a stopped job must see the SIGTERM */
@@ -245,11 +253,10 @@ static void stop_group(const struct cli_watchdog *wd, struct news *n,
 
 			lokt_store_set_deadline(wd->store, until);
 			if (lokt_renew(wd->store, wd->name, n->lock_id,
-				       wd->who, wd->ttl_sec,
-				       &res) == -LOKT_E_LOST)
+				       wd->who, ttl, &res) == -LOKT_E_LOST)
 				n->lost = true; /* audited by lokt_renew */
 			lokt_store_set_deadline(wd->store, 0);
-			renew_at = cli_mono_ms() + wd->ttl_sec * 1000 / 3;
+			renew_at = cli_mono_ms() + every;
 		}
 		nanosleep(&pause, NULL);
 	}
@@ -334,6 +341,12 @@ int cli_watchdog_start(const struct cli_watchdog *wd, pid_t *ret_pid,
 		goto err_ready;
 	}
 	if (pid == 0) {
+		sigset_t none;
+
+		/* guard's own mask (a watchdog made again while the command
+		 * runs, guard.c) is not the watchdog's. */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		close(fds[1]);
 		close(ready[0]);
 		if (wd->close_fd >= 0)
@@ -357,10 +370,13 @@ err_fds:
 	return r;
 }
 
-int cli_watchdog_held(int wfd, const char *lock_id, bool outer)
+int cli_watchdog_held(int wfd, const char *lock_id, bool outer,
+		      int64_t outer_ttl)
 {
-	return dprintf(wfd, "%c%s\n", outer ? 'O' : 'I', lock_id) < 0 ? -errno
-									: 0;
+	int r = outer ? dprintf(wfd, "O%s %" PRId64 "\n", lock_id, outer_ttl) :
+			dprintf(wfd, "I%s\n", lock_id);
+
+	return r < 0 ? -errno : 0;
 }
 
 /* Called in guard's vfork child: a system call, no stdio. */

@@ -312,6 +312,35 @@ check "guard returns after the command's background job ended" grep -qx bg "$T/g
 contains "$(cat "$T/gb.err")" "processes it left in its process group run on" \
 	"... saying why it waits"
 expect_exit 3 "... and released the lock then" "$LOKT" exists gb
+# Such jobs ignore ^C (a shell starts them so): SIGINT to guard while it
+# waits for them stops them (SIGTERM), and guard ends by it.
+"$LOKT" guard gb -- sh -c "sleep 600 & echo \$! >$T/gb.pid; exit 0" 2>/dev/null &
+gpid=$!
+track "$gpid"
+if wait_for 10 test -s "$T/gb.pid"; then
+	track "$(cat "$T/gb.pid")"
+	sleep 0.3
+	kill -INT "$gpid"
+	reap "$gpid"
+	check "SIGINT while guard waits for them: guard ends (130, got $RC)" test "$RC" = 130
+	check "... the job it waited for is stopped" wait_for 10 gone "$(cat "$T/gb.pid")"
+	expect_exit 3 "... and the lock released" "$LOKT" exists gb
+else
+	not_ok "guard gb started its command"
+fi
+
+# guard started apart (setsid: its process group orphaned, as when its
+# shell is gone): a SIGTSTP, which nobody could undo with SIGCONT, is
+# dropped, as the kernel drops it for such a group.
+setsid "$LOKT" guard gso -- sleep 600 &
+wait_for 10 eval 'pgrep -f "^$LOKT guard gso" >/dev/null'
+gpid=$(pgrep -f "^$LOKT guard gso")
+track $gpid
+kill -TSTP $gpid
+sleep 0.3
+check "SIGTSTP to an orphaned guard: it runs on" eval '[[ "$(ps -o stat= -p $gpid)" != T* ]]'
+kill -TERM $gpid
+check "... and ends on SIGTERM" wait_for 10 gone "$gpid"
 
 # --- exec failure -------------------------------------------------------
 expect_exit 127 "command not found → 127" "$LOKT" guard gx -- "$T/no/such/command"
@@ -400,6 +429,28 @@ out=$(bash -c '"$LOKT" lock gl --ttl 1s -q && "$LOKT" guard gl -- sleep 1.8 &&
 check "a TTL lock of 1s, guarded for 1.8s: live after (renewed with its TTL)" \
 	test "$(jget "d['state']" <<<"$out")" = live
 check "... and its TTL is still 1s" test "$(jget "d.get('ttl_sec', 0)" <<<"$out")" = 1
+
+# guard killed inside a holder with a TTL: its watchdog renews that lock
+# with the holder's TTL while the command stops (it did not, and the lock
+# ran out under the command during its grace).
+bash -c '"$LOKT" lock go2 --ttl 1s -q
+	"$LOKT" guard go2 -- sh -c "echo \$\$ >$0.pid; trap \"sleep 2.5; exit 0\" TERM
+		while :; do sleep 0.1; done" & echo $! >"$0.guard"; sleep 600' "$T/go2" &
+hpid=$!
+track "$hpid"
+if wait_for 10 test -s "$T/go2.pid"; then
+	track "$(cat "$T/go2.pid")"
+	kill -9 "$(cat "$T/go2.guard")"
+	sleep 1.6 # past the holder's 1 s TTL, the command still stopping
+	check "guard killed inside a TTL holder: the lock is live during the stop" \
+		test "$("$LOKT" status go2 --json | jget "d['state']")" = live
+	check "... the command stops" wait_for 20 gone "$(cat "$T/go2.pid")"
+	check "... and the lock stays the holder's" \
+		test "$("$LOKT" status go2 --json | jget "d['state']")" = live
+else
+	not_ok "guard go2 started its command"
+fi
+kill "$hpid"
 
 # --- guard's end: its watchdog is not waited for ----------------------------
 # Told "done", the watchdog exits at once, and guard does not wait for it
