@@ -31,6 +31,8 @@
  * dead before it held the lock (no "I"): nothing to stop or release; a
  * lock it made just before dying is its keeper's own, the watchdog gone,
  * so it is stale at once (the directory store) or its lease runs out.
+ * While guard lives but is stopped alone (kill -STOP) and the command
+ * runs on, the watchdog renews a TTL lock for it (cover_stop).
  *
  * "No process of the group runs" is read from /proc, not from kill(-pgid,
  * 0): the command was guard's child, so once guard is dead it lingers as
@@ -113,25 +115,86 @@ static int64_t tend_lease(const struct cli_watchdog *wd, const struct news *n)
 	return cli_mono_ms() + (r < 0 ? 200 : next);
 }
 
+/* The state letter of process pid (R, S, T...), or 0 when it is gone. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], state, *p;
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return 0;
+	buf[len] = 0;
+	p = strrchr(buf, ')'); /* after comm, which may hold anything */
+	return p && sscanf(p + 1, " %c", &state) == 1 ? state : 0;
+}
+
+/* The TTL of the lock, to renew it with: an outer holder's, or --ttl. */
+static int64_t lease_of(const struct cli_watchdog *wd, const struct news *n)
+{
+	return n->outer ? n->outer_ttl : wd->ttl_sec;
+}
+
+/* guard stopped alone (kill -STOP: a SIGTSTP stops its command with it)
+ * renews nothing while its command runs on: its TTL lock would run out
+ * under the command. The watchdog, its keeper, renews it then. When
+ * next to look (0: never). */
+static int64_t cover_stop(const struct cli_watchdog *wd, const struct news *n,
+			  pid_t guard)
+{
+	int64_t ttl = lease_of(wd, n);
+	struct lokt_result res;
+	char gs, cs;
+
+	if (ttl <= 0 || !*n->lock_id || n->lost)
+		return 0;
+	gs = proc_state(guard);
+	cs = n->pgid > 0 ? proc_state(n->pgid) : 0;
+	if ((gs == 'T' || gs == 't') && cs && cs != 'T' && cs != 't' &&
+	    cs != 'Z') {
+		lokt_store_set_deadline(wd->store,
+					cli_mono_ms() + ttl * 1000 / 3);
+		(void)lokt_renew(wd->store, wd->name, n->lock_id, wd->who, ttl,
+				 &res);
+		lokt_store_set_deadline(wd->store, 0);
+	}
+	return cli_mono_ms() + ttl * 1000 / 3;
+}
+
 /* Read the pipe until end of file, keeping the lock's lease alive
- * meanwhile from "I" on (*tend_at: when next; 0 none). */
+ * meanwhile from "I" on (*tend_at: when next; 0 none), and its TTL while
+ * guard is stopped alone (cover_stop). */
 static void read_pipe(const struct cli_watchdog *wd, int rfd, struct news *n,
 		      int64_t *tend_at)
 {
-	int64_t lease_ms = lokt_store_confirm_ms(wd->store);
+	int64_t lease_ms = lokt_store_confirm_ms(wd->store), cover_at = 0;
 	struct pollfd p = { .fd = rfd, .events = POLLIN };
+	pid_t guard = getppid();
 	char buf[128];
 	size_t len = 0;
 	ssize_t r;
 	char *nl;
 
 	for (;;) {
-		int64_t wait = *tend_at ? *tend_at - cli_mono_ms() : -1;
+		int64_t wait = *tend_at ? *tend_at - cli_mono_ms() : -1,
+			cwait = cover_at ? cover_at - cli_mono_ms() : -1;
 
 		if (*tend_at && wait <= 0) {
 			*tend_at = tend_lease(wd, n);
 			continue;
 		}
+		if (cover_at && cwait <= 0) {
+			cover_at = cover_stop(wd, n, guard);
+			continue;
+		}
+		if (cover_at && (wait < 0 || cwait < wait))
+			wait = cwait;
 		if (poll(&p, 1, wait > INT32_MAX ? INT32_MAX : (int)wait) == 0)
 			continue;
 		r = read(rfd, buf + len, sizeof(buf) - 1 - len);
@@ -149,6 +212,10 @@ static void read_pipe(const struct cli_watchdog *wd, int rfd, struct news *n,
 			/* Held: the lease was made with the lock, just now. */
 			if ((buf[0] == 'I') && lease_ms > 0)
 				*tend_at = cli_mono_ms() + lease_ms / 3;
+			if ((buf[0] == 'I' || buf[0] == 'O') &&
+			    lease_of(wd, n) > 0)
+				cover_at = cli_mono_ms() +
+					   lease_of(wd, n) * 1000 / 3;
 			len -= (size_t)(nl + 1 - buf);
 			memmove(buf, nl + 1, len + 1);
 		}
@@ -230,7 +297,7 @@ static void stop_group(const struct cli_watchdog *wd, struct news *n,
 	int64_t kill_at = cli_mono_ms() + CLI_GRACE_MS, renew_at = 0;
 	/* An outer holder's lock (O) is renewed with the holder's TTL,
 	 * which guard renewed it with too: never with --ttl. */
-	int64_t ttl = n->outer ? n->outer_ttl : wd->ttl_sec;
+	int64_t ttl = lease_of(wd, n);
 	int64_t every = ttl * 1000 / 3;
 	struct lokt_result res;
 	pid_t pgid = n->pgid;

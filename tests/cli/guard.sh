@@ -329,6 +329,28 @@ else
 	not_ok "guard gb started its command"
 fi
 
+# guard stopped alone (kill -STOP: no SIGTSTP to act on) renews nothing
+# while its command runs on: the 1 s lease ran out under the command and
+# another took the lock. The watchdog, its keeper, renews it meanwhile.
+"$LOKT" guard gst --ttl 1s -- sh -c "echo \$\$ >$T/gst.pid; while :; do sleep 0.1; done" &
+gpid=$!
+track "$gpid"
+if wait_for 10 test -s "$T/gst.pid"; then
+	track "$(cat "$T/gst.pid")"
+	kill -STOP "$gpid"
+	sleep 1.8
+	check "guard stopped alone: its command runs on under a live lock" \
+		test "$("$LOKT" status gst --json | jget "d['state']")" = live
+	expect_exit 2 "... which another owner cannot take" \
+		env LOKT_OWNER=bob "$LOKT" lock gst -q
+	kill -CONT "$gpid"
+	kill -TERM "$gpid"
+	reap "$gpid"
+	expect_exit 3 "... and guard, continued and ended, released it" "$LOKT" exists gst
+else
+	not_ok "guard gst started its command"
+fi
+
 # guard started apart (setsid: its process group orphaned, as when its
 # shell is gone): a SIGTSTP, which nobody could undo with SIGCONT, is
 # dropped, as the kernel drops it for such a group.
