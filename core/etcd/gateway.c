@@ -54,17 +54,6 @@
 #define LATE_MS 1000
 #define LATE_TRIES 3
 
-/*
- * A member that takes requests and never answers them (stopped, its disk
- * stalled, cut off after the connection was made) held every read for a
- * whole request timeout before the next member was tried, in every new
- * process (each starts at the first endpoint). A request that may be
- * sent again elsewhere (IDEMPOTENT, RESEND) waits at most a third of the
- * timeout (TRY_MIN_MS at least) on a member while another remains to be
- * tried; the last one gets it all. A write waits it all, as before.
- */
-#define TRY_MIN_MS 1000
-
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc;
@@ -335,9 +324,6 @@ static __thread struct {
 	int64_t ms;
 } deadline_of;
 
-/* This thread's cap on the next try, in ms (TRY_MIN_MS above); 0: none. */
-static __thread int64_t try_cap_ms;
-
 static enum lokt_gw_attempt post(struct lokt_gw *g, size_t ep, const char *path,
 			 const char *body, const char *token, long *status,
 			 struct answer *a)
@@ -356,8 +342,6 @@ static enum lokt_gw_attempt post(struct lokt_gw *g, size_t ep, const char *path,
 		if (deadline < timeout)
 			timeout = deadline;
 	}
-	if (try_cap_ms && try_cap_ms < timeout)
-		timeout = try_cap_ms;
 	char why[CURL_ERROR_SIZE] = "";
 
 	c = lokt__gw_request(g, ep, path, body, token, &hdr);
@@ -624,13 +608,7 @@ int lokt__gw_call(struct lokt_gw *g, const char *path,
 			continue;
 		if (e < 0)
 			return e;
-		if ((flags & (LOKT_GW_IDEMPOTENT | LOKT_GW_RESEND)) &&
-		    i + 1 < g->n)
-			try_cap_ms = g->timeout_ms / 3 > TRY_MIN_MS ?
-					     g->timeout_ms / 3 :
-					     TRY_MIN_MS;
 		v = try_one(g, ep, path, body, tok, ret, &e);
-		try_cap_ms = 0;
 		while (v == V_LATE &&
 		       (flags & (LOKT_GW_IDEMPOTENT | LOKT_GW_RESEND)) &&
 		       late++ < LATE_TRIES) {
