@@ -411,12 +411,7 @@ static void watchdog_died(struct guard *g, pid_t dead)
 	struct lokt_result res = { 0 };
 	int r = -EOPNOTSUPP;
 
-	if (g->wd_fd >= 0)
-		close(g->wd_fd);
-	if (g->wd_ready >= 0)
-		close(g->wd_ready);
-	g->wd_fd = g->wd_ready = -1;
-	g->watchdog = 0;
+	end_watchdog(g); /* its pipe: the "D" goes nowhere */
 	if (!g->confirm_ms && (r = start_watchdog(g)) == 0) {
 		r = cli_watchdog_detached(g->wd_ready);
 		g->wd_ready = -1;

@@ -115,24 +115,35 @@ static int64_t tend_lease(const struct cli_watchdog *wd, const struct news *n)
 	return cli_mono_ms() + (r < 0 ? 200 : next);
 }
 
-/* The state letter of process pid (R, S, T...), or 0 when it is gone. */
-static char proc_state(pid_t pid)
+/* The state letter of process pid (R, S, T, Z...) and its process
+ * group, from /proc/PID/stat; false when it is gone. */
+static bool proc_stat(pid_t pid, char *ret_state, pid_t *ret_pgrp)
 {
-	char path[64], buf[512], state, *p;
+	char path[64], buf[512], *p;
+	int ppid, grp;
 	ssize_t len;
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return false;
 	len = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (len <= 0)
-		return 0;
+		return false;
 	buf[len] = 0;
 	p = strrchr(buf, ')'); /* after comm, which may hold anything */
-	return p && sscanf(p + 1, " %c", &state) == 1 ? state : 0;
+	if (!p || sscanf(p + 1, " %c %d %d", ret_state, &ppid, &grp) != 3)
+		return false;
+	*ret_pgrp = grp;
+	return true;
+}
+
+/* Stopped (by a signal, or traced)? */
+static bool stopped(char state)
+{
+	return state == 'T' || state == 't';
 }
 
 /* The TTL of the lock, to renew it with: an outer holder's, or --ttl. */
@@ -151,13 +162,12 @@ static int64_t cover_stop(const struct cli_watchdog *wd, const struct news *n,
 	int64_t ttl = lease_of(wd, n);
 	struct lokt_result res;
 	char gs, cs;
+	pid_t grp;
 
 	if (ttl <= 0 || !*n->lock_id || n->lost)
 		return 0;
-	gs = proc_state(guard);
-	cs = n->pgid > 0 ? proc_state(n->pgid) : 0;
-	if ((gs == 'T' || gs == 't') && cs && cs != 'T' && cs != 't' &&
-	    cs != 'Z') {
+	if (proc_stat(guard, &gs, &grp) && stopped(gs) && n->pgid > 0 &&
+	    proc_stat(n->pgid, &cs, &grp) && !stopped(cs) && cs != 'Z') {
 		lokt_store_set_deadline(wd->store,
 					cli_mono_ms() + ttl * 1000 / 3);
 		(void)lokt_renew(wd->store, wd->name, n->lock_id, wd->who, ttl,
@@ -247,24 +257,11 @@ static bool threads_run(int pid)
 /* Is pid a process of group pgid that still runs code? */
 static bool member_runs(int pid, pid_t pgid)
 {
-	char path[64], buf[512], state, *p;
-	int ppid, grp;
-	ssize_t n;
-	int fd;
+	pid_t grp;
+	char state;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false; /* gone */
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
-	p = strrchr(buf, ')'); /* after comm, which may hold anything */
-	if (!p || sscanf(p + 1, " %c %d %d", &state, &ppid, &grp) != 3 ||
-	    grp != pgid)
-		return false;
+	if (!proc_stat(pid, &state, &grp) || grp != pgid)
+		return false; /* gone, or another group's */
 	return (state != 'Z' && state != 'X') || threads_run(pid);
 }
 
@@ -278,7 +275,7 @@ bool cli_group_runs(pid_t pgid)
 		return false; /* no process at all: no need to look */
 	d = opendir("/proc");
 	if (!d)
-		return kill(-pgid, 0) == 0 || errno != ESRCH;
+		return true; /* kill(2) counts zombies: late, never early */
 	while (!runs && (de = readdir(d)))
 		if (isdigit((unsigned char)de->d_name[0]))
 			runs = member_runs(atoi(de->d_name), pgid);

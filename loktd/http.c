@@ -451,16 +451,14 @@ int loktd_tokens_load(const char *path, struct loktd_token **ret,
 	char *line = NULL, *tok, *own, *save;
 	size_t cap = 0, n = 0, lineno = 0;
 	FILE *f = fopen(path, "re");
-	int r = 0;
-
 	struct stat st;
+	int r = 0;
 
 	if (!f)
 		return -errno;
 	/* Every user could read the tokens, or another change them: an
 	 * owner's token is its password (ssh refuses such a key file). */
-	if (fstat(fileno(f), &st) < 0 || (st.st_mode & 0022) ||
-	    (st.st_mode & 0004)) {
+	if (fstat(fileno(f), &st) < 0 || (st.st_mode & 0026)) {
 		fclose(f);
 		return -EPERM;
 	}
