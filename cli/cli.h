@@ -246,6 +246,9 @@ void cli_fmt_time(const struct timespec *t, char *buf, size_t size);
 
 /* "live", "remote", "dead", "expired", "reused", "corrupt", "future". */
 const char *cli_state(const struct lokt_info *in);
+/* Where a live holder that is not local runs: "on another host", or "in
+ * another pid namespace" (this host's name, a container's process). */
+const char *cli_elsewhere(const struct lokt_info *in);
 /* "alice@build-1 (pid 4242, alive)" */
 void cli_holder(const struct lokt_info *in, char *buf, size_t size);
 /* "for 2m30s; expires in 27m30s" / "; no TTL" / "; expired 5s ago" */

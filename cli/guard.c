@@ -59,6 +59,7 @@
 #define LINGER_POLL_MS 100 /* looking for the end of a command's leftovers, */
 #define LINGER_POLL_MAX_MS 1000 /* ... less and less often */
 #define LINGER_SAY_MS 1000 /* ... and when to say that guard waits for them */
+#define PID1_TTL_MS 30000 /* guard as pid 1 without --ttl: the lock's TTL */
 
 struct guard {
 	struct cli *c;
@@ -849,6 +850,12 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 
 	if (parse_args(&g, argc, argv, &r) < 0)
 		return r;
+	/* The first process of a pid namespace (a container's entrypoint)
+	 * holds as pid 1, which never dies where the others look: killed
+	 * with its container, a lock without a TTL would never end. It gets
+	 * one, renewed while guard runs (lokt(1), guard). */
+	if (!g.ttl_ms && getpid() == LOKT_DETACHED_PID)
+		g.ttl_ms = PID1_TTL_MS;
 	if ((r = cli_who(c, getpid(), "guard")) || (r = cli_open(c)))
 		return r;
 	if (c->no_exec)

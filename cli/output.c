@@ -279,6 +279,19 @@ void cli_fmt_time(const struct timespec *t, char *buf, size_t size)
 		snprintf(buf, size, "?");
 }
 
+/* Where a holder that cannot be looked at runs: on another host, or on
+ * this one in another pid namespace (a container's; docs/protocol.md,
+ * "Staleness"). */
+const char *cli_elsewhere(const struct lokt_info *in)
+{
+	static char host[256];
+
+	if (!host[0] && (gethostname(host, sizeof(host) - 1) < 0 || !host[0]))
+		snprintf(host, sizeof(host), "localhost");
+	return strcmp(in->rec.host, host) == 0 ? "in another pid namespace" :
+						 "on another host";
+}
+
 const char *cli_state(const struct lokt_info *in)
 {
 	if (in->future)
@@ -314,7 +327,7 @@ void cli_holder(const struct lokt_info *in, char *buf, size_t size)
 		alive = "TTL expired";
 		break;
 	default:
-		alive = in->local ? "alive" : "on another host";
+		alive = in->local ? "alive" : cli_elsewhere(in);
 		break;
 	}
 	/* Detached (lock --detach): held by pid 1, the owner's until

@@ -72,8 +72,8 @@ static void why_held(struct why *w, const char *name,
 	say(w, "Lock \"%s\" is held by %s%s%s %s. ", name, holder,
 	    cmd[0] ? " " : "", cmd, timing);
 	if (!in->local)
-		say(w, "Its holder runs on another host, so only its TTL can "
-		       "make it stale. ");
+		say(w, "Its holder runs %s, so only its TTL can make it "
+		       "stale. ", cli_elsewhere(in));
 	say(w, "lokt lock %s is refused (exit 2) unless you are that "
 	       "holder, run inside it, or share its LOKT_AGENT_ID (then it "
 	       "renews). Wait for it with: lokt lock %s --wait. ",

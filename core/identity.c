@@ -8,7 +8,9 @@
  *
  * The staleness rule lives here and only here (lokt__judge): TTL first,
  * then, for a holder on this host, a dead or reused pid. A holder on
- * another host cannot be checked and is judged by its TTL alone.
+ * another host cannot be checked and is judged by its TTL alone; so is
+ * one of another pid namespace on this host (a container's, whose host
+ * name may be the host's own): its pid means another process here.
  *
  * A listing judges thousands of records, often of a few holders: inside
  * lokt__judge_batch_begin/end (one thread's listing), a holder seen twice
@@ -267,15 +269,47 @@ static __thread struct {
 	uint64_t start; /* 0: not read yet */
 } self;
 
+/* The inode of this process's pid namespace, once read (lokt__pid_ns);
+ * 0: not read yet. Every thread's, and forgotten in a fork's child, which
+ * may be the first process of a new namespace (unshare --pid --fork). */
+static uint64_t own_pid_ns;
+
 static void self_forget(void)
 {
 	self.pid = 0;
 	self.start = 0;
+	__atomic_store_n(&own_pid_ns, 0, __ATOMIC_RELAXED);
 }
 
 static void self_atfork(void)
 {
 	(void)pthread_atfork(NULL, NULL, self_forget);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* A process stays in the pid namespace it started in (unshare(2) and
+ * setns(2) move only its children to come): one stat(2) per process. */
+uint64_t lokt__pid_ns(void)
+{
+	uint64_t ns = __atomic_load_n(&own_pid_ns, __ATOMIC_RELAXED);
+	struct stat st;
+
+	if (ns)
+		return ns;
+	(void)pthread_once(&atfork_once, self_atfork);
+	if (stat("/proc/self/ns/pid", &st) < 0)
+		return 0; /* no /proc: unknown, as in lokt 1.x's records */
+	__atomic_store_n(&own_pid_ns, (uint64_t)st.st_ino, __ATOMIC_RELAXED);
+	return (uint64_t)st.st_ino;
+}
+
+/* Are the pids of a record of pid namespace ns (0: unknown) numbered as
+ * asker's (0: unknown)? Unknown on either side is yes, as before records
+ * said. */
+static bool same_pid_ns(uint64_t ns, uint64_t asker)
+{
+	return !ns || !asker || ns == asker;
 }
 
 /* Is pid this very process? Then it is alive, and its start time is
@@ -284,12 +318,11 @@ static void self_atfork(void)
  * this process is known. */
 static bool is_self(pid_t pid, uint64_t *ret_start)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pid_t me;
 
 	if (self.pid && pid != self.pid)
 		return false;
-	(void)pthread_once(&once, self_atfork);
+	(void)pthread_once(&atfork_once, self_atfork);
 	me = getpid();
 	if (self.pid != me) {
 		self.pid = me;
@@ -328,7 +361,8 @@ enum lokt_stale lokt__judge(const struct lokt_record *rec, const char *host,
 			    const struct timespec *now, bool check_pid,
 			    bool *ret_local, bool *ret_kept)
 {
-	bool local = strcmp(rec->host, host) == 0;
+	bool local = strcmp(rec->host, host) == 0 &&
+		     same_pid_ns(rec->pid_ns, lokt__pid_ns());
 	enum lokt_stale st;
 
 	if (ret_local)
@@ -387,7 +421,8 @@ bool lokt__holds(const struct lokt_record *rec, const struct lokt_who *who)
 	if (rec->agent_id[0] && who->agent_id[0])
 		return strcmp(rec->agent_id, who->agent_id) == 0 &&
 		       (rec->uid < 0 || (uid_t)rec->uid == who->uid);
-	if (strcmp(rec->host, who->host) != 0 || !lokt__owns(rec, who) ||
+	if (strcmp(rec->host, who->host) != 0 ||
+	    !same_pid_ns(rec->pid_ns, who->pid_ns) || !lokt__owns(rec, who) ||
 	    rec->pid > INT32_MAX)
 		return false;
 	return lokt__is_descendant(who->pid, (pid_t)rec->pid, rec->pid_start);
@@ -463,6 +498,7 @@ static int fill_holder(pid_t holder, const uint64_t *start,
 {
 	lokt__hostname(w->host, sizeof(w->host));
 	w->pid = holder;
+	w->pid_ns = lokt__pid_ns();
 	if (start) {
 		w->pid_start = *start;
 		return 0;

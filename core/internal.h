@@ -116,6 +116,10 @@ int64_t lokt__ms_between(const struct timespec *a, const struct timespec *b);
 /* This host's name (gethostname), NUL-terminated. */
 void lokt__hostname(char *buf, size_t size);
 
+/* The inode of this process's pid namespace (/proc/self/ns/pid), in
+ * which every pid it records or looks up is numbered; 0 without /proc. */
+uint64_t lokt__pid_ns(void);
+
 /* Field 22 of /proc/<pid>/stat; -ESRCH when the process is gone. */
 int lokt__pid_start(pid_t pid, uint64_t *ret);
 

@@ -156,6 +156,12 @@ struct lokt_record {
 	 * time "keeper_start_ns" (clock ticks); 0 when none. */
 	int64_t keeper_pid;
 	uint64_t keeper_start;
+	/* Extension "pid_ns": the inode of the pid namespace the writer
+	 * numbered `pid` and `keeper_pid` in (/proc/self/ns/pid); 0 when
+	 * unknown (lokt 1.x). Processes of another pid namespace, a
+	 * container's, are looked at as another host's (docs/protocol.md,
+	 * "Staleness"). */
+	uint64_t pid_ns;
 };
 
 /* Parse the bytes of a lock/freeze file. 0, -LOKT_E_CORRUPT (malformed,
@@ -229,6 +235,8 @@ struct lokt_who {
 	char agent_id[LOKT_STR_MAX]; /* $LOKT_AGENT_ID or "" */
 	uid_t uid;
 	const char *via; /* NULL, or "loktfs": goes into audit "extra" */
+	uint64_t pid_ns; /* the pid namespace `pid` is numbered in (the
+			    inode of /proc/self/ns/pid); 0 when unknown */
 };
 
 /* The user database's name (into name[size], unless name is NULL) and

@@ -275,6 +275,7 @@ int lokt__publish_new(struct lokt_txn *t, const struct lokt_who *who,
 	snprintf(rec->host, sizeof(rec->host), "%s", who->host);
 	rec->pid = who->pid;
 	rec->pid_start = who->pid_start;
+	rec->pid_ns = who->pid_ns;
 	snprintf(rec->agent_id, sizeof(rec->agent_id), "%s", who->agent_id);
 	rec->uid = who->uid;
 	rec->keeper_pid = keeper;
@@ -718,6 +719,7 @@ static void who_of(const struct lokt_record *rec, struct lokt_who *ret)
 	snprintf(ret->host, sizeof(ret->host), "%s", rec->host);
 	ret->pid = (pid_t)rec->pid;
 	ret->pid_start = rec->pid_start;
+	ret->pid_ns = rec->pid_ns;
 	snprintf(ret->agent_id, sizeof(ret->agent_id), "%s", rec->agent_id);
 	ret->uid = (uid_t)rec->uid;
 }
@@ -753,7 +755,7 @@ static int hand_over(struct lokt_txn *t, const struct lokt_who *who,
 	who_of(&rec, &to);
 	if (cur->stale != LOKT_STALE_CORRUPT && rec.pid == cur->rec.pid &&
 	    rec.pid_start == cur->rec.pid_start &&
-	    !strcmp(rec.host, cur->rec.host))
+	    rec.pid_ns == cur->rec.pid_ns && !strcmp(rec.host, cur->rec.host))
 		goto out;
 	if (lokt__frozen(t, &to, &frz) != 0 ||
 	    be->fence(t, cur->rec.fence, &rec.fence) < 0)

@@ -292,7 +292,7 @@ static bool fill_record(struct json_object *o, struct lokt_record *r)
 {
 	int64_t pid = 0, start = 0, ttl = 0, uid = -1;
 	uint64_t fence = 0;
-	int64_t keeper = 0, keeper_start = 0;
+	int64_t keeper = 0, keeper_start = 0, pid_ns = 0;
 	bool has_expires;
 	int k;
 
@@ -310,7 +310,8 @@ static bool fill_record(struct json_object *o, struct lokt_record *r)
 	    get_u64(o, "fence", &fence) < 0 ||
 	    get_int(o, "uid", 0, UINT32_MAX - 1, &uid) < 0 ||
 	    get_int(o, "keeper_pid", 1, INT32_MAX, &keeper) < 0 ||
-	    get_int(o, "keeper_start_ns", 0, INT64_MAX, &keeper_start) < 0)
+	    get_int(o, "keeper_start_ns", 0, INT64_MAX, &keeper_start) < 0 ||
+	    get_int(o, "pid_ns", 0, UINT32_MAX, &pid_ns) < 0)
 		return false;
 	k = get_time(o, "expires_at", &r->expires);
 	if (k < 0)
@@ -324,6 +325,7 @@ static bool fill_record(struct json_object *o, struct lokt_record *r)
 	r->uid = uid;
 	r->keeper_pid = keeper;
 	r->keeper_start = keeper ? (uint64_t)keeper_start : 0;
+	r->pid_ns = (uint64_t)pid_ns;
 	if (ttl > 0 && !has_expires) {
 		r->expires = r->acquired;
 		r->expires.tv_sec += ttl;
@@ -459,6 +461,8 @@ static int build(const struct lokt_record *rec, struct json_object *o)
 			r = r ?: add(o, "keeper_start_ns",
 				     lokt__json_u64(rec->keeper_start));
 	}
+	if (rec->pid_ns)
+		r = r ?: add(o, "pid_ns", lokt__json_u64(rec->pid_ns));
 	return r;
 }
 

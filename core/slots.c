@@ -190,6 +190,7 @@ static int gate_add(struct lokt_txn *t, struct gate *g,
 	snprintf(h->host, sizeof(h->host), "%s", who->host);
 	h->pid = who->pid;
 	h->pid_start = who->pid_start;
+	h->pid_ns = who->pid_ns;
 	snprintf(h->agent_id, sizeof(h->agent_id), "%s", who->agent_id);
 	h->uid = who->uid;
 	/* guard's watchdog, named from the start (lokt_acquire_opts). */

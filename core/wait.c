@@ -106,6 +106,7 @@ static void offer(struct waiter *w, const struct lokt_who *who,
 	snprintf(rec.host, sizeof(rec.host), "%s", who->host);
 	rec.pid = who->pid;
 	rec.pid_start = who->pid_start;
+	rec.pid_ns = who->pid_ns;
 	snprintf(rec.agent_id, sizeof(rec.agent_id), "%s", who->agent_id);
 	rec.uid = who->uid;
 	rec.keeper_pid = opts->keeper;

@@ -17,7 +17,9 @@
 #     renewal without --ttl keeps its TTL;
 #   - lokt as pid 1 (`docker run IMAGE lokt ...`, here a new pid
 #     namespace): freeze, unfreeze, unlock and the read-only commands
-#     work; lock says there is no caller to hold the lock and what to do.
+#     work; lock says there is no caller to hold the lock and what to do;
+#     guard there gives its lock a TTL; a holder of another pid namespace
+#     under this host's name is judged by its TTL, as another host's.
 . "$SRC_ROOT/tests/lib.sh"
 . "$SRC_ROOT/tests/cli/common.sh"
 
@@ -132,6 +134,39 @@ else
 	expect_exit 0 "as pid 1: lock --detach" pid1 lock p1 --ttl 1h --detach
 	expect_exit 0 "... held, seen from outside that pid namespace" "$LOKT" exists p1
 	"$LOKT" unlock p1 -q
+
+	# guard as pid 1 without --ttl: killed with its namespace (a
+	# container's end), its lock of pid 1 would never end.
+	pid1 guard p2 -- "$LOKT" status p2 --json >"$T/p2.json" 2>/dev/null
+	check "as pid 1: guard without --ttl gives its lock a TTL (30s)" \
+		test "$(jget 'd["ttl_sec"]' <"$T/p2.json")" = 30
+	unshare --pid --fork --mount-proc "$LOKT" guard p3 -- sleep 600 &
+	ns=$!
+	wait_for 20 "$LOKT" exists p3
+	kill -KILL "$(pgrep -P "$ns")" # guard, pid 1 there: its namespace ends
+	wait "$ns" 2>/dev/null
+	"$LOKT" status p3 --json >"$T/p3.json"
+	check "... killed with its namespace, its lock ends by that TTL" \
+		test "$(jget 'd["ttl_sec"]' <"$T/p3.json")" = 30
+	"$LOKT" unlock p3 -q
+
+	# A holder in another pid namespace whose host name is this host's
+	# (a container sharing it, as a Kubernetes pod of hostNetwork): its
+	# pid names another process here, so it is judged as another
+	# host's, by its TTL alone (docs/protocol.md, "Staleness").
+	unshare --pid --fork --mount-proc sh -c \
+		'sh -c "\"\$LOKT\" lock pn -q && sleep 600; true"; true' &
+	ns=$!
+	wait_for 20 "$LOKT" exists pn
+	expect_exit 2 "a lock of another pid namespace with this host's name is held" \
+		"$LOKT" lock pn
+	check "... not broken as dead or reused" test -z "$(echo "$ERR" | grep -i stale)"
+	contains "$("$LOKT" why pn)" "in another pid namespace" "... and why says where its holder runs"
+	check "... status calls it remote" \
+		test "$("$LOKT" status pn --json | jget 'd["state"]')" = remote
+	kill -KILL "$(pgrep -P "$ns")"
+	wait "$ns" 2>/dev/null
+	"$LOKT" unlock pn -q
 fi
 
 done_testing

@@ -27,6 +27,7 @@ static struct lokt_record sample(void)
 	r.ttl_sec = 1800;
 	r.expires = (struct timespec){ 1767609000, 123456789 };
 	r.fence = 17;
+	r.pid_ns = 4026531836;
 	return r;
 }
 
@@ -42,7 +43,7 @@ Test(record, ours)
 			   "\"acquired_ts\":\"2026-01-05T10:00:00.123456789Z\","
 			   "\"ttl_sec\":1800,"
 			   "\"expires_at\":\"2026-01-05T10:30:00.123456789Z\","
-			   "\"fence\":17,\"uid\":1000}\n",
+			   "\"fence\":17,\"uid\":1000,\"pid_ns\":4026531836}\n",
 			   &r),
 		     0);
 	cr_expect_eq(r.version, 1);
@@ -59,6 +60,7 @@ Test(record, ours)
 	cr_expect_eq(r.expires.tv_sec, 1767609000);
 	cr_expect_eq(r.fence, 17);
 	cr_expect_eq(r.uid, 1000);
+	cr_expect_eq(r.pid_ns, 4026531836);
 }
 
 /* As lokt 1.x (Go, encoding/json with MarshalIndent) writes them. */
@@ -235,6 +237,13 @@ Test(record, corrupted)
 		  "\"acquired_ts\":\"2026-01-05T10:00:00Z\","
 		  "\"expires_at\":\"8424-02-01T00:00:00Z\"}",
 		  "expiry without ttl, over 100 years" },
+		/* A pid namespace is the inode of /proc/PID/ns/pid: 32 bits. */
+		{ "{\"name\":\"x\",\"owner\":\"o\",\"pid\":1,\"pid_ns\":-1,"
+		  GOOD_TAIL, "negative pid_ns" },
+		{ "{\"name\":\"x\",\"owner\":\"o\",\"pid\":1,"
+		  "\"pid_ns\":4294967296," GOOD_TAIL, "pid_ns over 32 bits" },
+		{ "{\"name\":\"x\",\"owner\":\"o\",\"pid\":1,\"pid_ns\":\"4\","
+		  GOOD_TAIL, "pid_ns string" },
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
@@ -326,6 +335,7 @@ static void expect_same(const struct lokt_record *a,
 	cr_expect_eq(a->uid, b->uid, "%s", json);
 	cr_expect_eq(a->keeper_pid, b->keeper_pid, "%s", json);
 	cr_expect_eq(a->keeper_start, b->keeper_start, "%s", json);
+	cr_expect_eq(a->pid_ns, b->pid_ns, "%s", json);
 }
 
 Test(record, round_trip)
@@ -361,8 +371,10 @@ Test(record, format_omits_what_is_absent)
 	in.fence = 0;
 	in.uid = -1;
 	in.lock_id[0] = '\0';
+	in.pid_ns = 0;
 	cr_assert_eq(lokt_record_format(&in, &json), 0);
 	cr_expect_null(strstr(json, "pid_start_ns"), "%s", json);
+	cr_expect_null(strstr(json, "pid_ns"), "%s", json);
 	cr_expect_null(strstr(json, "agent_id"), "%s", json);
 	cr_expect_null(strstr(json, "ttl_sec"), "%s", json);
 	cr_expect_null(strstr(json, "expires_at"), "%s", json);
@@ -396,7 +408,7 @@ Test(record, format_keeps_types)
 		{ "pid_start_ns", json_type_int }, { "agent_id", json_type_string },
 		{ "acquired_ts", json_type_string }, { "ttl_sec", json_type_int },
 		{ "expires_at", json_type_string }, { "fence", json_type_int },
-		{ "uid", json_type_int },
+		{ "uid", json_type_int },	 { "pid_ns", json_type_int },
 	};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(*fields); i++) {
 		cr_expect(json_object_object_get_ex(o, fields[i].key, &v),
