@@ -28,7 +28,11 @@
  * A sidecar is removed only under its flock, when its name has no record
  * and no queue (an empty queue directory is removed with it), and when it
  * has not been written for min_age seconds: its mtime changes with every
- * fence issued, i.e. every acquisition.
+ * fence issued, i.e. every acquisition. Or at once, by the transition
+ * that finds it of two hard links (lokt__sidecar_retire), which it never
+ * writes: as a removal, its counter raised into the floor first. A floor
+ * of two links is replaced by a file of its own (floor_raise), and its
+ * writers check after their flock that theirs is still the one.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -92,7 +96,46 @@ int lokt__floor_read(int dfd, uint64_t *ret)
 	return r;
 }
 
-/* Raise the floor of dfd to at least v. */
+/* Is the file of stat *st still dfd's floor? A floor replaced (below)
+ * while we waited for its flock is opened again. */
+static bool floor_linked(int dfd, const struct stat *st)
+{
+	struct stat at;
+
+	return fstatat(dfd, FLOOR_FILE, &at, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       at.st_ino == st->st_ino && at.st_dev == st->st_dev;
+}
+
+/* Put a floor of v, mode `mode`, in place of dfd's (under its flock):
+ * a new file, renamed over it. */
+static int floor_replace(int dfd, uint64_t v, mode_t mode)
+{
+	static const char tmp[] = FLOOR_FILE ".tmp";
+	int fd, r;
+
+	if (unlinkat(dfd, tmp, 0) < 0 && errno != ENOENT)
+		return errno == EISDIR ? -LOKT_E_FOREIGN : -errno;
+	fd = openat(dfd, tmp,
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	r = fchmod(fd, mode) < 0 ? -errno : 0;
+	r = r ?: write_counter(fd, v);
+	if (close(fd) < 0 && !r)
+		r = -errno;
+	if (!r && renameat(dfd, tmp, dfd, FLOOR_FILE) < 0)
+		r = -errno;
+	if (r < 0)
+		unlinkat(dfd, tmp, 0);
+	return r;
+}
+
+/* Raise the floor of dfd to at least v.
+ *
+ * A floor of more than one hard link (a link planted to a file elsewhere
+ * that holds a number, where fs.protected_hardlinks is off, or one made
+ * by a backup: cp -al) is never written: a floor of its own, holding the
+ * higher of the two, takes its place. */
 static int floor_raise(struct lokt_store *s, int dfd, uint64_t v)
 {
 	mode_t want = 0600 | s->share | s->share << 1;
@@ -100,18 +143,42 @@ static int floor_raise(struct lokt_store *s, int dfd, uint64_t v)
 	struct stat st;
 	int fd, r;
 
-	fd = lokt__open_in(dfd, FLOOR_FILE, O_RDWR | O_CREAT, S_IFREG, &st);
-	if (fd < 0)
-		return fd;
+	for (;;) {
+		fd = lokt__open_in(dfd, FLOOR_FILE, O_RDWR | O_CREAT, S_IFREG,
+				   &st);
+		if (fd < 0)
+			return fd;
+		r = flock_retry(fd, LOCK_EX);
+		if (r == 0 && fstat(fd, &st) < 0)
+			r = -errno;
+		if (r < 0 || floor_linked(dfd, &st))
+			break;
+		close(fd);
+	}
 	/* New, or made readable (0644) by an earlier lokt: as a sidecar. */
-	if ((st.st_mode & 0777) != want && st.st_uid == geteuid())
+	if (r == 0 && st.st_nlink == 1 && (st.st_mode & 0777) != want &&
+	    st.st_uid == geteuid())
 		(void)fchmod(fd, want);
-	r = flock_retry(fd, LOCK_EX);
 	if (r == 0)
 		r = read_counter(fd, &cur);
-	if (r == 0 && v > cur)
+	if (r == 0 && st.st_nlink > 1)
+		r = floor_replace(dfd, v > cur ? v : cur, want);
+	else if (r == 0 && v > cur)
 		r = write_counter(fd, v);
 	close(fd);
+	return r;
+}
+
+int lokt__sidecar_retire(struct lokt_store *s, int dfd, int lk,
+			 const char *file)
+{
+	uint64_t counter = 0;
+	int r = read_counter(lk, &counter);
+
+	if (r == 0 && counter > 0)
+		r = floor_raise(s, dfd, counter);
+	if (r == 0 && unlinkat(dfd, file, 0) < 0 && errno != ENOENT)
+		r = -errno;
 	return r;
 }
 

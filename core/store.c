@@ -625,12 +625,23 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 		if (r == 0 && fstat(fd, &st) < 0)
 			r = -errno;
 		/* A second link to anything but a counter: planted to a file
-		 * elsewhere, which the fence would be written into. (A link
-		 * made to a real sidecar, by a backup or to stall the name,
-		 * changes nothing: it is still a counter.) */
+		 * elsewhere, which the fence would be written into. */
 		if (r == 0 && (!S_ISREG(st.st_mode) ||
 			       !lokt__counter_file_ok(fd, &st)))
 			r = -LOKT_E_FOREIGN;
+		/* A counter with a second link: one made by a backup (cp
+		 * -al) or to stall the name, or planted to a file elsewhere
+		 * that holds a number (a pid file, where
+		 * fs.protected_hardlinks is off), into which the fence
+		 * would go. Never written: its counter goes to the floor,
+		 * and the name gets a sidecar of its own. */
+		if (r == 0 && st.st_nlink > 1 && still_linked(dfd, path, &st)) {
+			r = lokt__sidecar_retire(s, dfd, fd, path);
+			close(fd);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		if (r == 0 && still_linked(dfd, path, &st))
 			break;
 		if (r == -EAGAIN)

@@ -113,6 +113,13 @@ int lokt__floor_read(int dfd, uint64_t *ret);
 int lokt__sidecars_prune(struct lokt_store *s, enum lokt_kind kind,
 			 int64_t min_age_sec, size_t *ret_count);
 
+/* Take the sidecar dfd/file, open as lk and flocked, out of the store:
+ * its counter raised into the fence floor, its name unlinked (the next
+ * lokt__name_lock makes a new one, seeded from the floor). For a sidecar
+ * of more than one hard link, which lokt never writes. */
+int lokt__sidecar_retire(struct lokt_store *s, int dfd, int lk,
+			 const char *file);
+
 /* Issue the next fence of the name whose sidecar `lk` is locked:
  * max(counter in the sidecar, floor) + 1, written back before returning. */
 int lokt__fence_next(int lk, uint64_t floor, uint64_t *ret);

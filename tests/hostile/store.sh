@@ -10,7 +10,8 @@
 #
 #   locks/ or freezes/ swapped for a symlink to a root-only directory
 #   NAME.json as a FIFO, a symlink to a root-only file, a directory
-#   the sidecar .NAME.lk as a FIFO or a symlink
+#   the sidecar .NAME.lk as a FIFO or a symlink, or (with the fence
+#   floor) a hard link to a number elsewhere (never written)
 #   the queue .NAME.q as a FIFO, a FIFO as a ticket in it, a ticket
 #   the member may not open
 #   through the mount: a FIFO NAME.json read, touched and removed by
@@ -187,6 +188,32 @@ bounded 0 "a sidecar with a second link (a counter still): lock hl" "$LOKT" lock
 bounded 0 "... unlock hl" "$LOKT" unlock hl
 bounded 0 "... doctor does not call it foreign" "$LOKT" doctor
 as_user rm -f "$H/hl-link"
+
+# A sidecar and the fence floor planted as links to files elsewhere that
+# hold a number (a pid file of root's, where fs.protected_hardlinks is
+# off; here the member's own files, which it may always link): lokt
+# writes neither. The name and the floor get files of their own, and the
+# fence goes on above both numbers (docs/protocol.md, "Foreign files").
+as_user sh -c 'echo 4242 >"$1/pidfile"; echo 77 >"$1/floorfile"' sh "$H"
+"$LOKT" lock pn -q && "$LOKT" unlock pn -q
+as_user rm -f "$R/locks/.pn.lk" "$R/locks/.fence-floor"
+as_user ln "$H/pidfile" "$R/locks/.pn.lk" &&
+	as_user ln "$H/floorfile" "$R/locks/.fence-floor" ||
+	not_ok "$U plants links to numbers as .pn.lk and .fence-floor"
+bounded 0 "a sidecar linked to a number elsewhere: lock pn" "$LOKT" lock pn
+check "... that number is untouched" test "$(cat "$H/pidfile")" = 4242
+check "... and the floor's too" test "$(cat "$H/floorfile")" = 77
+check "... pn has a sidecar of its own" \
+	test "$(stat -c %h "$R/locks/.pn.lk")" = 1
+check "... and the floor is a file of its own" \
+	test "$(stat -c %h "$R/locks/.fence-floor")" = 1
+check "... which holds the number it replaced" \
+	test "$(cat "$R/locks/.fence-floor")" = 4242
+check "... and the fence goes on above it" \
+	test "$("$LOKT" status pn --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["fence"])')" = 4243
+bounded 0 "... unlock pn" "$LOKT" unlock pn
+bounded 0 "... doctor is clean" "$LOKT" doctor
+as_user rm -f "$H/pidfile" "$H/floorfile"
 
 # A ticket a member cannot open (lokt makes each one 0600 plus the
 # store's bits, so this one is not lokt's): the member's lock of the name
