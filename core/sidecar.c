@@ -13,10 +13,8 @@
  *     removed and be waiting in flock; once it gets the lock it holds an
  *     orphan, while a newcomer creates and locks a new file. So
  *     lokt__name_lock checks, after flock, that the file it locked is
- *     still the one at the path (same st_dev and st_ino; or, from the
- *     fstat after the flock alone, one link and a ctime that no link or
- *     unlink moved past the mtime: store.c, still_linked) and starts
- *     over if not. A sidecar is only removed by a holder of its flock:
+ *     still the one at the path (same st_dev and st_ino: store.c,
+ *     still_linked) and starts over if not. A sidecar is only removed by a holder of its flock:
  *     every locker either locked it before (and is done), or finds it
  *     gone.
  *   - Fences: before a sidecar is unlinked, its counter is raised into
@@ -79,9 +77,26 @@ static int flock_retry(int fd, int op)
 	return 0;
 }
 
-int lokt__floor_read(int dfd, uint64_t *ret)
+/* Are a and b the same file? */
+static bool same_file(const struct stat *a, const struct stat *b)
 {
-	int fd = lokt__open_in(dfd, FLOOR_FILE, O_RDONLY, S_IFREG, NULL), r;
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev;
+}
+
+/* Is the floor fd (of stat *st) the file of the sidecar we hold, held
+ * (a link planted so: -1, none)? Then its flock is ours already: taken
+ * again, on another open file, it would wait for ourselves. */
+static bool floor_is_held(const struct stat *st, int held)
+{
+	struct stat hs;
+
+	return held >= 0 && fstat(held, &hs) == 0 && same_file(st, &hs);
+}
+
+int lokt__floor_read(int dfd, int held, uint64_t *ret)
+{
+	struct stat st;
+	int fd = lokt__open_in(dfd, FLOOR_FILE, O_RDONLY, S_IFREG, &st), r;
 
 	if (fd == -ENOENT) {
 		*ret = 0;
@@ -89,7 +104,7 @@ int lokt__floor_read(int dfd, uint64_t *ret)
 	}
 	if (fd < 0)
 		return fd;
-	r = flock_retry(fd, LOCK_SH);
+	r = floor_is_held(&st, held) ? 0 : flock_retry(fd, LOCK_SH);
 	if (r == 0)
 		r = read_counter(fd, ret);
 	close(fd);
@@ -103,7 +118,7 @@ static bool floor_linked(int dfd, const struct stat *st)
 	struct stat at;
 
 	return fstatat(dfd, FLOOR_FILE, &at, AT_SYMLINK_NOFOLLOW) == 0 &&
-	       at.st_ino == st->st_ino && at.st_dev == st->st_dev;
+	       same_file(&at, st);
 }
 
 /* Put a floor of v, mode `mode`, in place of dfd's (under its flock):
@@ -124,7 +139,8 @@ static int floor_replace(int dfd, uint64_t v, mode_t mode)
 	if (close(fd) < 0 && !r)
 		r = -errno;
 	if (!r && renameat(dfd, tmp, dfd, FLOOR_FILE) < 0)
-		r = -errno;
+		r = errno == EPERM || errno == EACCES ? -LOKT_E_FOREIGN :
+							-errno;
 	if (r < 0)
 		unlinkat(dfd, tmp, 0);
 	return r;
@@ -136,7 +152,7 @@ static int floor_replace(int dfd, uint64_t v, mode_t mode)
  * that holds a number, where fs.protected_hardlinks is off, or one made
  * by a backup: cp -al) is never written: a floor of its own, holding the
  * higher of the two, takes its place. */
-static int floor_raise(struct lokt_store *s, int dfd, uint64_t v)
+static int floor_raise(struct lokt_store *s, int dfd, int held, uint64_t v)
 {
 	mode_t want = 0600 | s->share | s->share << 1;
 	uint64_t cur = 0;
@@ -148,6 +164,10 @@ static int floor_raise(struct lokt_store *s, int dfd, uint64_t v)
 				   &st);
 		if (fd < 0)
 			return fd;
+		if (floor_is_held(&st, held)) {
+			r = 0; /* its flock is ours: not replaced meanwhile */
+			break;
+		}
 		r = flock_retry(fd, LOCK_EX);
 		if (r == 0 && fstat(fd, &st) < 0)
 			r = -errno;
@@ -176,9 +196,12 @@ int lokt__sidecar_retire(struct lokt_store *s, int dfd, int lk,
 	int r = read_counter(lk, &counter);
 
 	if (r == 0 && counter > 0)
-		r = floor_raise(s, dfd, counter);
+		r = floor_raise(s, dfd, lk, counter);
+	/* Not ours to unlink (a sticky locks/, someone else's link): the
+	 * name cannot be used, as with any file planted there. */
 	if (r == 0 && unlinkat(dfd, file, 0) < 0 && errno != ENOENT)
-		r = -errno;
+		r = errno == EPERM || errno == EACCES ? -LOKT_E_FOREIGN :
+							-errno;
 	return r;
 }
 
@@ -215,7 +238,7 @@ static int remove_idle(struct lokt_store *s, enum lokt_kind kind,
 		goto keep; /* waiters, or something else in there */
 	r = read_counter(lk, &counter);
 	if (r == 0 && counter > 0)
-		r = floor_raise(s, dfd, counter);
+		r = floor_raise(s, dfd, lk, counter);
 	snprintf(file, sizeof(file), ".%s.lk", name);
 	if (r == 0)
 		r = unlinkat(dfd, file, 0) < 0 ? -errno : 1;

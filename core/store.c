@@ -553,28 +553,18 @@ static int flock_bounded(int fd, int64_t ms)
 }
 
 /* Is the file of fd (locked, of stat *st) still the one at dfd/path? A
- * sidecar may be removed between our open and our flock (sidecar.c).
- *
- * The fstat made after the flock answers alone in the usual case, and
- * saves the path's fstatat. lokt makes a sidecar only by opening its
- * name with O_CREAT, writes it only after finding it at its name, and
- * ends it only by unlinking that name, when it has not been written for
- * a day (sidecar.c); it never renames one or links it elsewhere. An
- * unlink, like a link, sets the file's ctime and leaves its mtime, which
- * only a write moves (to the same time as the ctime). So: no link left,
- * it was removed; one link and a ctime equal to the mtime, no link was
- * made or removed since the last write, and that one link is its name.
- * Anything else (a chmod, a link made by hand, a removal) is settled by
- * the path. */
+ * sidecar may be removed between our open and our flock (sidecar.c,
+ * after a day idle), or taken out of the store for having a second link
+ * (lokt__sidecar_retire), which leaves it linked elsewhere, where its
+ * owner may write it: so neither its link count nor its times can say
+ * that it is still here, only the path (one fstatat). No link left: it
+ * was removed. */
 static bool still_linked(int dfd, const char *path, const struct stat *st)
 {
 	struct stat at;
 
 	if (st->st_nlink == 0)
 		return false;
-	if (st->st_nlink == 1 && st->st_ctim.tv_sec == st->st_mtim.tv_sec &&
-	    st->st_ctim.tv_nsec == st->st_mtim.tv_nsec)
-		return true;
 	return fstatat(dfd, path, &at, AT_SYMLINK_NOFOLLOW) == 0 &&
 	       at.st_ino == st->st_ino && at.st_dev == st->st_dev;
 }
@@ -587,7 +577,7 @@ static int seed_counter(int dfd, int fd)
 	char buf[32];
 	int r, len;
 
-	r = lokt__floor_read(dfd, &floor);
+	r = lokt__floor_read(dfd, fd, &floor);
 	if (r < 0 || floor == 0)
 		return r;
 	len = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", floor);

@@ -103,8 +103,10 @@ void lokt__name_unlock(int lk); /* -1 is fine */
 /* ---- Sidecars' life (sidecar.c) ----------------------------------------- */
 
 /* The fence floor of the kind directory dfd: the highest counter of a
- * sidecar removed from it (0: none, or no floor file yet). */
-int lokt__floor_read(int dfd, uint64_t *ret);
+ * sidecar removed from it (0: none, or no floor file yet). held: the
+ * sidecar whose flock the caller holds (-1: none), which a planted link
+ * may have made the floor too. */
+int lokt__floor_read(int dfd, int held, uint64_t *ret);
 
 /* Remove the sidecars of the kind's names that have no record, no queue
  * (or an empty one) and no fence issued for min_age_sec, each under its

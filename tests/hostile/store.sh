@@ -213,6 +213,72 @@ check "... and the fence goes on above it" \
 	test "$("$LOKT" status pn --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["fence"])')" = 4243
 bounded 0 "... unlock pn" "$LOKT" unlock pn
 bounded 0 "... doctor is clean" "$LOKT" doctor
+
+# A process that opened such a sidecar before it was taken out, and gets
+# its flock after the file elsewhere was written (one link left there,
+# its times as after any write): the path says it is no longer the
+# name's, and it starts over on the name's own; it used to go on with
+# that file, beside the new sidecar's holder, and write a fence into it.
+"$LOKT" lock pb -q && "$LOKT" unlock pb -q
+as_user rm -f "$R/locks/.pb.lk"
+as_user sh -c 'echo 4242 >"$1/pidfile"' sh "$H"
+as_user ln "$H/pidfile" "$R/locks/.pb.lk" || not_ok "$U plants .pb.lk"
+flock -F -x "$R/locks/.pb.lk" sleep 60 &
+F=$!
+ino=$(printf %x "$(stat -c %i "$R/locks/.pb.lk")")
+# lokt waits for its flock: blocked in flock(2), or told of its closes.
+at_flock() {
+	grep -q -- "-> FLOCK .* $1 " /proc/locks ||
+		grep -qs "^inotify wd:.* ino:$ino " /proc/"$1"/fdinfo/*
+}
+sleep 600 &
+S=$!
+"$LOKT" lock pb --holder "$S" --ttl 1h -q 2>"$T/pb.err" &
+B=$!
+wait_for 10 at_flock "$B" || not_ok "lokt waits on the planted sidecar's flock"
+kill -STOP "$B"
+kill "$F"
+wait "$F" 2>/dev/null
+bounded 0 "... another lock pb takes the planted file out" "$LOKT" lock pb -q
+bounded 0 "... and unlock pb" "$LOKT" unlock pb -q
+as_user sh -c 'echo 4242 >"$1/pidfile"' sh "$H" # ctime = mtime, one link
+kill -CONT "$B"
+wait "$B"
+check "... the stopped lock pb, resumed, takes it (exit $?)" test "$?" = 0
+check "... on the name's own sidecar: the file elsewhere is untouched" \
+	test "$(cat "$H/pidfile")" = 4242
+check "... its fence above the planted number" \
+	test "$("$LOKT" status pb --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["fence"])')" -gt 4243
+"$LOKT" unlock pb -q
+kill "$S"
+
+# The fence floor linked to a name's own sidecar: taking that sidecar out
+# raises the floor, whose flock is the one already held (it used to wait
+# for itself, for ever, and every lock of the name behind it).
+"$LOKT" lock fl -q && "$LOKT" unlock fl -q
+as_user rm -f "$R/locks/.fence-floor"
+as_user ln "$R/locks/.fl.lk" "$R/locks/.fence-floor" ||
+	not_ok "$U links .fence-floor to .fl.lk"
+bounded 0 "the floor a link of fl's sidecar: lock fl" "$LOKT" lock fl
+check "... fl's sidecar and the floor are files of their own" \
+	test "$(stat -c %h "$R/locks/.fl.lk"):$(stat -c %h "$R/locks/.fence-floor")" = 1:1
+bounded 0 "... unlock fl" "$LOKT" unlock fl
+
+# Where such a link cannot be taken out (a sticky locks/, the link of
+# another user): the name is refused as a foreign file, not with a bare
+# "Operation not permitted"; other names work on.
+member=(setpriv --reuid="$UID2" --regid="$GID2" --clear-groups
+	env -u LOKT_OWNER -u LOKT_AGENT_ID HOME=/) # as_user, for bounded
+chmod +t "$R/locks"
+echo 77 >"$T/rootnum" && chmod 0666 "$T/rootnum"
+ln "$T/rootnum" "$R/locks/.st.lk"
+bounded 1 "a counter of two links $U may not unlink: lock st fails" "${member[@]}" "$LOKT" lock st
+contains "$ERR" "foreign file" "... saying foreign file"
+check "... and the file is untouched" test "$(cat "$T/rootnum")" = 77
+bounded 0 "... other names work on" "${member[@]}" "$LOKT" lock st2 -q
+as_user "$LOKT" unlock st2 -q
+rm -f "$R/locks/.st.lk"
+chmod -t "$R/locks"
 as_user rm -f "$H/pidfile" "$H/floorfile"
 
 # A ticket a member cannot open (lokt makes each one 0600 plus the
@@ -221,8 +287,6 @@ as_user rm -f "$H/pidfile" "$H/floorfile"
 # "The waiter queue").
 mkdir -m 2775 "$R/locks/.n.q" && (umask 077 && : >"$R/locks/.n.q/00000000000000000001") ||
 	not_ok "root plants a ticket only root may open"
-member=(setpriv --reuid="$UID2" --regid="$GID2" --clear-groups
-	env -u LOKT_OWNER -u LOKT_AGENT_ID HOME=/) # as_user, for bounded
 bounded 1 "a ticket $U cannot open: $U's lock n fails" "${member[@]}" "$LOKT" lock n
 contains "$ERR" "foreign file" "... saying foreign file"
 bounded 1 "... and why n says so too" "${member[@]}" "$LOKT" why n
