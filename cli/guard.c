@@ -510,6 +510,21 @@ static void renew_failed(struct guard *g, int r)
 	on_lost(g);
 }
 
+/* On a store with a liveness lease (etcd): no request waits past the
+ * time our lock would be counted lost (confirm_ms after it was last seen
+ * ours). But a guard that could not run until then (stopped alone,
+ * SIGSTOP, or starved) still asks, for RETRY_MS: the watchdog kept the
+ * lease meanwhile, and an answer that the lock is ours proves it was
+ * never lost (on its lease's end its key goes with it); not asking gave
+ * it up, and stopped the command, as if the cluster had not answered. */
+static void confirm_deadline(struct guard *g)
+{
+	int64_t until = g->confirmed_at + g->confirm_ms - RETRY_MS,
+		soon = cli_mono_ms() + RETRY_MS;
+
+	lokt_store_set_deadline(g->c->store, until > soon ? until : soon);
+}
+
 static void renew(struct guard *g)
 {
 	struct lokt_result res = { 0 };
@@ -519,9 +534,7 @@ static void renew(struct guard *g)
 	/* A store with a liveness lease (etcd): not answered before the
 	 * lock would be counted lost, given up then (check_held). */
 	if (g->confirm_ms)
-		lokt_store_set_deadline(g->c->store, g->confirmed_at +
-							     g->confirm_ms -
-							     RETRY_MS);
+		confirm_deadline(g);
 	r = lokt_renew(g->c->store, g->name, g->held.lock_id, &g->c->who,
 		       ttl_sec, &res);
 	lokt_store_set_deadline(g->c->store, 0);
@@ -577,9 +590,7 @@ static void check_held(struct guard *g)
 	 * the lease outlasts confirm_ms from when an answered call was sent.
 	 * Counted from then, the loss below is never later than the lease. */
 	if (g->confirm_ms)
-		lokt_store_set_deadline(g->c->store, g->confirmed_at +
-							     g->confirm_ms -
-							     RETRY_MS);
+		confirm_deadline(g);
 	asked = cli_mono_ms();
 	if (g->confirm_ms && !g->outer) {
 		r = lokt_tend(g->c->store, g->name, g->held.lock_id, &next);

@@ -5,7 +5,8 @@
 # member answered while it was stopped, so on resume it goes on as if
 # nothing happened (core/etcd/gateway.c, LATE), instead of saying that
 # the cluster did not answer. And a member that really did not answer is
-# still reported, with exit 1.
+# still reported, with exit 1. A guard stopped alone past its lease asks
+# whether its lock is still its own once let go.
 #
 # To stop a process with a request in flight, the member is stopped
 # first (SIGSTOP): the request waits, unread, in the member's socket
@@ -101,6 +102,22 @@ check "... stopped with a request unanswered (its last, at the latest)" stop_mid
 reap $l
 check "... times out once let go (exit $RC: $(cat "$T/s4.err"))" test "$RC" = 2
 expect_exit 0 "unlock s4" "$LOKT" unlock s4 --force -q
+
+# --- guard stopped alone past its lease -------------------------------------
+# Its watchdog keeps the lease meanwhile; let go, guard asks whether the
+# lock is still its own (it used to give it up unasked, as if the cluster
+# had not answered, and stop the command).
+LOKT_ETCD_LEASE=3s "$LOKT" guard s5 -- sh -c "sleep 8; echo ran >$T/s5.got" \
+	2>"$T/s5.err" &
+g=$!
+track $g
+check "guard s5 runs its command" wait_for 20 "$LOKT" exists s5
+kill -STOP $g
+sleep 5
+kill -CONT $g
+reap $g
+check "... stopped 5 s past its 3 s lease, it goes on, and so does the command (exit $RC: $(cat "$T/s5.err"))" \
+	test "$RC" = 0 -a -s "$T/s5.got"
 
 # --- a member that does not answer is still reported -----------------------
 # The member stopped past the request timeout while lokt runs: its timeout
