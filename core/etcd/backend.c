@@ -950,8 +950,11 @@ static bool value_detached(const struct lokt_kv *kv)
 	       lokt_is_detached(&rec);
 }
 
-static void meta_of(const struct lokt_kv *kv, struct lokt_meta *ret)
+static void meta_of(const struct lokt_kv *kv, bool lock,
+		    struct lokt_meta *ret)
 {
+	bool gate = lock && kv_is_gate(kv);
+
 	memset(ret, 0, sizeof(*ret));
 	ret->uid = (uid_t)-1;
 	ret->size = (int64_t)kv->value_len;
@@ -960,11 +963,10 @@ static void meta_of(const struct lokt_kv *kv, struct lokt_meta *ret)
 	 * (pid 1, judged by its TTL) and a gate (its holders' slot keys
 	 * are): one on none was put by hand, and proves no holder alive
 	 * (a copy kept after its lease ran out would hold it for ever).
-	 * Freezes are on no lease (their TTL ends them): the flag is read
-	 * of locks only. */
-	ret->unproven = kv->lease <= 0 && !kv_is_gate(kv) &&
-			!value_detached(kv);
-	if (kv_is_gate(kv)) {
+	 * Freezes are on no lease (their TTL ends them): the flag is of
+	 * locks only, and a freeze's record is not parsed for it. */
+	ret->unproven = lock && kv->lease <= 0 && !gate && !value_detached(kv);
+	if (gate) {
 		/* A gate keeps its holders' fences in it, and has no uid
 		 * of its own: its newest holder's stands for the writer's
 		 * (the directory store's file owner). */
@@ -1020,7 +1022,7 @@ static int e_read(struct lokt_txn *tt, enum lokt_kind kind, char **ret_buf,
 	if (!t->n_kv[kind])
 		return -LOKT_E_NOT_FOUND;
 	if (ret_meta)
-		meta_of(&t->kv[kind][0], ret_meta);
+		meta_of(&t->kv[kind][0], kind == LOKT_LOCK, ret_meta);
 	return copy_value(&t->kv[kind][0], ret_buf, ret_len);
 }
 
@@ -2171,7 +2173,7 @@ static int e_get(struct lokt_store *s, enum lokt_kind kind, const char *name,
 	else
 		r = copy_value(&kv[0], ret_buf, ret_len);
 	if (r == 0 && ret_meta)
-		meta_of(&kv[0], ret_meta);
+		meta_of(&kv[0], kind == LOKT_LOCK, ret_meta);
 	lokt__kvs_free(kv, n);
 	return r;
 }
@@ -2267,7 +2269,7 @@ static int list_kv(const struct lokt_kv *kv, void *ud)
 
 	if (kv->key_len <= c->skip || lokt_name_check(name) < 0)
 		return 0; /* not a record of ours */
-	meta_of(kv, &meta);
+	meta_of(kv, c->gates, &meta);
 	r = c->gates && kv_is_gate(kv) ?
 		    gate_shown(c->s, name, kv, &buf, &len) :
 		    copy_value(kv, &buf, &len);
