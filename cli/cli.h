@@ -34,7 +34,6 @@
 #define EXIT_USAGE 64
 #define DEFAULT_WAIT_MS (10 * 60 * 1000) /* --wait without --timeout */
 #define CLI_GRACE_MS 5000 /* guard: SIGTERM, then SIGKILL this much later */
-#define CLI_LOCK_WAIT_MS 10000 /* another process's change of a name */
 
 /* Long-only option values, above any character. */
 enum {

@@ -254,18 +254,6 @@ static int unlock_all(struct cli *c, const struct unlock_args *a)
 	int r;
 
 	r = lokt_release_all(c->store, &c->who, a->owner, &n);
-	if (r == -EAGAIN && !lokt_root_is_url(c->root)) {
-		cli_error("released %zu lock%s of %s, but not all: another "
-			  "process has been in the middle of a change of one "
-			  "of them for too long, holding its sidecar's flock "
-			  "(locks/.NAME.lk; stopped there, or a flock(1) by "
-			  "hand: its pid is on that file's line of "
-			  "/proc/locks) — let it go on or end it, then run "
-			  "this again",
-			  n, n == 1 ? "" : "s",
-			  a->owner ? a->owner : c->who.owner);
-		return 1;
-	}
 	if (r < 0) {
 		cli_error("cannot release the locks of %s: %s",
 			  a->owner ? a->owner : c->who.owner,

@@ -159,9 +159,8 @@ static void mode_message(const char *name, const struct lokt_result *res,
 			 name, d);
 }
 
-static void message(const struct cli *c, enum cli_op op, int r,
-		    const char *name, const struct lokt_result *res,
-		    bool frozen, char *msg)
+static void message(enum cli_op op, int r, const char *name,
+		    const struct lokt_result *res, bool frozen, char *msg)
 {
 	char d[1100];
 
@@ -247,21 +246,6 @@ static void message(const struct cli *c, enum cli_op op, int r,
 			 "locks — use a lock of one holder",
 			 verb(op), name);
 		break;
-	case EAGAIN: /* liblokt: a directory store's name flock held on */
-		if (lokt_root_is_url(c->root))
-			goto other;
-		snprintf(msg, MSG_MAX,
-			 "cannot %s \"%s\": another process has been in the "
-			 "middle of a change of it for too long, holding the "
-			 "flock of %s/%s/.%s.lk (a process stopped there: ^Z, "
-			 "SIGSTOP, a paused container; or a flock(1) by hand) "
-			 "— its pid is on that file's line of /proc/locks: "
-			 "let it go on or end it, then try again",
-			 verb(op), name, c->root,
-			 op == CLI_FREEZE || op == CLI_UNFREEZE ? "freezes" :
-								  "locks",
-			 name);
-		break;
 	case EOVERFLOW: /* liblokt: the name's fences are used up */
 		snprintf(msg, MSG_MAX,
 			 "cannot %s \"%s\": its fence counter is exhausted "
@@ -270,7 +254,6 @@ static void message(const struct cli *c, enum cli_op op, int r,
 			 verb(op), name);
 		break;
 	default:
-	other:
 		snprintf(msg, MSG_MAX, "cannot %s \"%s\": %s", verb(op), name,
 			 lokt_strerror(r));
 		break;
@@ -286,7 +269,7 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 	char msg[MSG_MAX];
 	struct json_object *doc;
 
-	message(c, op, r, name, res, frozen, msg);
+	message(op, r, name, res, frozen, msg);
 	/* -q: a busy lock is an answer, not an error (flock -n is silent). */
 	if (!(c->quiet && lokt_exit_code(r) == 2))
 		cli_error("%s", msg);

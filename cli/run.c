@@ -379,10 +379,6 @@ static int open_store(struct cli *c)
 	r = lokt_store_open(c->root, &c->store);
 	if (r == 0 && max && *max)
 		lokt_store_set_audit_max(c->store, bytes);
-	/* A change of a name that another process leaves half-done (stopped
-	 * in it) is waited for this long, not for ever (lokt(1)). */
-	if (r == 0)
-		lokt_store_set_lock_wait(c->store, CLI_LOCK_WAIT_MS);
 	if (r == -LOKT_E_NETFS)
 		netfs_error(c->root);
 	else if (r == -LOKT_E_FOREIGN)

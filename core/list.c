@@ -294,7 +294,6 @@ LOKT_API int lokt_release_all(struct lokt_store *s, const struct lokt_who *who,
 	struct walk w = { .who = who };
 	struct lokt_info *v;
 	size_t n, i, count = 0;
-	bool stuck = false;
 	int r;
 
 	if (!s || !who)
@@ -313,13 +312,13 @@ LOKT_API int lokt_release_all(struct lokt_store *s, const struct lokt_who *who,
 			count++;
 		else if (r == -LOKT_E_NOT_FOUND || r == -LOKT_E_FOREIGN)
 			r = 0; /* gone, or a planted sidecar: the next name */
-		else if (r == -EAGAIN && (stuck = true))
-			r = 0; /* a change of it stuck half-way: said at the end */
 	}
 	free(v);
+	if (r < 0)
+		return r;
 	if (ret_count)
 		*ret_count = count;
-	return r < 0 ? r : stuck ? -EAGAIN : 0;
+	return 0;
 }
 
 /* Remove the name if it is (still) stale. 1 if removed, 0 if not. */
@@ -366,10 +365,8 @@ static int prune_kind(struct lokt_store *s, enum lokt_kind kind,
 		r = lokt__transition(s, kind, v[i].rec.name, prune_one_in, &w);
 		if (r > 0)
 			(*count)++;
-		else if (r == -LOKT_E_FOREIGN || r == -LOKT_E_NOT_FOUND ||
-			 r == -EAGAIN)
-			r = 0; /* a planted sidecar, gone, or a change of it
-				  stuck half-way: the next name */
+		else if (r == -LOKT_E_FOREIGN || r == -LOKT_E_NOT_FOUND)
+			r = 0; /* a planted sidecar, or gone: the next name */
 	}
 	free(v);
 	return r < 0 ? r : 0;

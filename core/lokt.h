@@ -293,10 +293,9 @@ void lokt_store_close(struct lokt_store *s); /* NULL is fine */
 /* Bound how long a transition waits for another transition on the same
  * name (which holds the name's sidecar flock for microseconds, unless its
  * process was stopped half-way): ms > 0 gives up with -EAGAIN after about
- * ms; 0, the default, waits as long as it takes (but for a deadline,
- * lokt_store_set_deadline). A server that must not let one stuck caller
- * hold up others (loktfs), or a command that must end (lokt), sets it.
- * Call before the store is shared between threads. */
+ * ms; 0, the default, waits as long as it takes. A server that must not
+ * let one stuck caller hold up others (loktfs) sets it. Call before the
+ * store is shared between threads. */
 void lokt_store_set_lock_wait(struct lokt_store *s, int64_t ms);
 const char *lokt_store_root(const struct lokt_store *s);
 
@@ -311,10 +310,7 @@ int64_t lokt_store_confirm_ms(const struct lokt_store *s);
  * threads are not affected): a call that would is answered
  * -LOKT_E_UNAVAILABLE at that time. For a holder that must know
  * by then whether its lock still stands (guard, within the liveness
- * lease). On a directory store it bounds the wait for another process's
- * transition on the same name (see lokt_store_set_lock_wait): -EAGAIN.
- * A waiting acquisition (lokt_acquire_opts.wait) sets it to its timeout
- * and a second itself. */
+ * lease). The directory store has nothing to wait for and ignores it. */
 void lokt_store_set_deadline(struct lokt_store *s, int64_t mono_ms);
 
 enum lokt_kind { LOKT_LOCK, LOKT_FREEZE };
@@ -344,10 +340,8 @@ struct lokt_acquire_opts {
 	/* With wait: < 0 forever. On a store over the network (etcd), no
 	 * request of the wait waits past the timeout and a second: a
 	 * cluster that stops answering ends the wait then with
-	 * -LOKT_E_UNAVAILABLE; on a directory store, another process's
-	 * transition of the name that does not end by then (stopped half-
-	 * way) ends it with -EAGAIN (the calling thread's
-	 * lokt_store_set_deadline is cleared when the wait returns). */
+	 * -LOKT_E_UNAVAILABLE (the calling thread's lokt_store_set_deadline
+	 * is cleared when the wait returns). */
 	int64_t timeout_ms;
 	void (*progress)(const struct lokt_progress *p, void *userdata);
 	void *userdata;
@@ -481,10 +475,7 @@ int lokt_release(struct lokt_store *s, const char *name,
 		 unsigned flags, struct lokt_result *ret);
 
 /* Release every lock of `owner` (NULL: who->owner), and every place it
- * holds in a semaphore or shared name. *ret_count = how many names.
- * -EAGAIN (with *ret_count set) when a name was passed over because
- * another transition of it did not end in time (lokt_store_set_lock_wait);
- * the others are released. */
+ * holds in a semaphore or shared name. *ret_count = how many names. */
 int lokt_release_all(struct lokt_store *s, const struct lokt_who *who,
 		     const char *owner, size_t *ret_count);
 

@@ -28,9 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/file.h>
-#include <sys/inotify.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -38,8 +36,6 @@
 
 #define READ_MAX (1 << 20) /* bigger than any record the parser accepts */
 #define FOLLOW_MAX 256 /* moves of the root a store follows */
-#define FLOCK_PAUSE_MAX_US 5000 /* a name's flock: pauses between tries */
-#define FLOCK_RETRY_MS 100 /* ... and past them, a try at least this often */
 #define EMPTY_RETRIES 10 /* x 10 ms: how long an empty file may be "being
 			    written" by lokt 1.x */
 
@@ -527,108 +523,33 @@ static int64_t mono_us(void)
 	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
-/* The calling thread's deadline for a name's flock in store s
- * (lokt_store_set_deadline; 0: none), in monotonic ms. */
-static __thread struct {
-	const struct lokt_store *s;
-	int64_t ms;
-} flock_deadline;
-
-void lokt__dir_deadline(struct lokt_store *s, int64_t mono_ms)
+/* flock(LOCK_EX) giving up with -EAGAIN after about ms. Tries without
+ * blocking, with pauses from 50 us doubling to 5 ms: a transition holds
+ * the flock for microseconds, so the first retries nearly always win. */
+static int flock_bounded(int fd, int64_t ms)
 {
-	flock_deadline.s = s;
-	flock_deadline.ms = mono_ms > 0 ? mono_ms : 0;
-}
-
-/* When a wait for a name's flock in s gives up, in monotonic us; 0:
- * never. The store's bound on each wait (lokt_store_set_lock_wait) or
- * the thread's deadline, whichever comes first. */
-static int64_t flock_until(const struct lokt_store *s)
-{
-	int64_t until = 0;
-
-	if (s->lock_wait_ms > 0)
-		until = mono_us() + s->lock_wait_ms * 1000;
-	if (flock_deadline.s == s && flock_deadline.ms > 0 &&
-	    (!until || flock_deadline.ms * 1000 < until))
-		until = flock_deadline.ms * 1000;
-	return until;
-}
-
-/* An inotify instance told of every close of the file of fd (a close of
- * its last descriptor drops a flock), or -1 where there is none (no
- * /proc, or the user's instances used up): then the pauses alone. */
-static int close_watch(int fd)
-{
-	char proc[64];
-	int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	if (in >= 0 && inotify_add_watch(in, proc, IN_CLOSE) < 0) {
-		close(in);
-		in = -1;
-	}
-	return in;
-}
-
-/* flock(LOCK_EX), giving up with -EAGAIN at until (monotonic us). Tries
- * without blocking, with pauses from 50 us doubling to 5 ms: a
- * transition holds the flock for microseconds, so the first retries
- * nearly always win. Past them, the flock is held for longer (a process
- * stopped in the middle of a change, or a flock(1) by hand): the next
- * try is made when the file is closed (inotify, the kernel's word a
- * little before it drops the flock: the pauses start again), or every
- * 100 ms. A cancel (a signal, lokt_acquire_opts.cancel) ends it. */
-static int flock_bounded(int fd, int64_t until)
-{
-	int64_t pause = 50, left;
-	char drain[4096];
+	int64_t deadline = mono_us() + ms * 1000, pause = 50, left;
 	struct timespec ts;
-	struct pollfd pfd = { .fd = -1, .events = POLLIN };
-	int r = 0;
 
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EINTR && errno != EWOULDBLOCK) {
-			r = -errno;
-			break;
-		}
-		if (lokt__wait_cancel && *lokt__wait_cancel) {
-			r = -LOKT_E_CANCELED;
-			break;
-		}
-		left = until - mono_us();
-		if (left <= 0) {
-			r = -EAGAIN;
-			break;
-		}
-		if (pause <= FLOCK_PAUSE_MAX_US) {
-			ts.tv_sec = 0;
-			ts.tv_nsec = (pause < left ? pause : left) * 1000;
-			nanosleep(&ts, NULL);
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK)
+			return -errno;
+		left = deadline - mono_us();
+		if (left <= 0)
+			return -EAGAIN;
+		if (pause > left)
+			pause = left;
+		ts.tv_sec = pause / 1000000;
+		ts.tv_nsec = (pause % 1000000) * 1000;
+		nanosleep(&ts, NULL);
+		if (lokt__wait_cancel && *lokt__wait_cancel)
+			return -LOKT_E_CANCELED;
+		if (pause < 5000)
 			pause *= 2;
-			continue;
-		}
-		if (pfd.fd < 0 && (pfd.fd = close_watch(fd)) < 0)
-			pfd.fd = -2; /* none: every 5 ms */
-		if (pfd.fd == -2) {
-			ts.tv_sec = 0;
-			ts.tv_nsec = (FLOCK_PAUSE_MAX_US < left ?
-					      FLOCK_PAUSE_MAX_US :
-					      left) * 1000;
-			nanosleep(&ts, NULL);
-			continue;
-		}
-		left = (left + 999) / 1000;
-		if (poll(&pfd, 1, left < FLOCK_RETRY_MS ? (int)left :
-							  FLOCK_RETRY_MS) > 0) {
-			while (read(pfd.fd, drain, sizeof(drain)) > 0)
-				;
-			pause = 50;
-		}
 	}
-	if (pfd.fd >= 0)
-		close(pfd.fd);
-	return r;
+	return 0;
 }
 
 /* Is the file of fd (locked, of stat *st) still the one at dfd/path? A
@@ -668,7 +589,6 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 {
 	char path[LOKT_NAME_MAX + 8];
 	struct stat st;
-	int64_t until;
 	int dfd, fd, r;
 
 	r = lokt__store_follow(s);
@@ -690,8 +610,8 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 			    0600);
 		if (fd < 0)
 			return lokt__open_error(errno);
-		until = flock_until(s);
-		r = until ? flock_bounded(fd, until) : flock_blocking(fd);
+		r = s->lock_wait_ms > 0 ? flock_bounded(fd, s->lock_wait_ms) :
+					  flock_blocking(fd);
 		if (r == 0 && fstat(fd, &st) < 0)
 			r = -errno;
 		/* A second link to anything but a counter: planted to a file
