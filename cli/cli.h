@@ -33,6 +33,7 @@
 
 #define EXIT_USAGE 64
 #define DEFAULT_WAIT_MS (10 * 60 * 1000) /* --wait without --timeout */
+#define WAIT_ALARM_GRACE_MS 1500 /* cli_wait_alarm: past the timeout */
 #define CLI_GRACE_MS 5000 /* guard: SIGTERM, then SIGKILL this much later */
 
 /* Long-only option values, above any character. */
@@ -173,6 +174,15 @@ int cli_who(struct cli *c, pid_t holder, const char *what);
  * SA_RESTART so a wait in core wakes up. */
 void cli_catch_signals(volatile sig_atomic_t *flag);
 
+/* A waiting acquisition on a directory store (after cli_catch_signals):
+ * SIGALRM into the same flag timeout_ms and WAIT_ALARM_GRACE_MS from
+ * now (none for timeout_ms < 0). The wait ends at its timeout by itself;
+ * what the alarm ends is a wait stuck past it in the flock of the name's
+ * sidecar, held by another process stopped in a change (liblokt waits
+ * there for as long as it is held). cli_wait_alarm_off disarms it. */
+void cli_wait_alarm(const struct cli *c, int64_t timeout_ms);
+void cli_wait_alarm_off(void);
+
 /* lokt stops because of signal sig (caught: a wait canceled, or guard's
  * command died of a signal guard had forwarded to it): returns 128+sig,
  * the status a shell shows, and has cli_exit end the process by sig
@@ -285,6 +295,10 @@ void cli_progress_clear(struct cli_progress *pr);
  * document on stdout with --json. Returns the exit code. */
 int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 	       const struct lokt_result *res);
+/* A wait (lock or guard --wait) ended by cli_wait_alarm: a timeout;
+ * when the name's sidecar flock is held, saying that another process is
+ * stuck in a change of it. The exit status (2, or -E N). */
+int cli_report_stuck(struct cli *c, enum cli_op op, const char *name);
 /* Report the stale lock that an acquisition broke, as a warning. */
 void cli_report_broke(struct cli *c, const char *name,
 		      const struct lokt_result *res);

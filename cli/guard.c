@@ -816,8 +816,15 @@ static int acquire(struct guard *g, volatile sig_atomic_t *cancel,
 		ao.userdata = &pr;
 	}
 	start = cli_mono_ms();
+	if (g->wait)
+		cli_wait_alarm(c, g->timeout_ms);
 	r = lokt_acquire(c->store, g->name, &c->who, &ao, &res);
+	cli_wait_alarm_off();
 	cli_progress_clear(&pr);
+	if (r == -LOKT_E_CANCELED && *cancel == SIGALRM) {
+		*ret_exit = cli_report_stuck(c, CLI_GUARD, g->name);
+		return -1;
+	}
 	if (r == -LOKT_E_CANCELED) {
 		*ret_exit = *cancel ? cli_signaled(*cancel) : 128 + SIGINT;
 		return -1;

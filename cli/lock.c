@@ -164,10 +164,15 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 		ao.progress = cli_progress_cb;
 		ao.userdata = &pr;
 	}
-	if (a.wait)
+	if (a.wait) {
 		cli_catch_signals(&cancel);
+		cli_wait_alarm(c, a.timeout_ms);
+	}
 	r = lokt_acquire(c->store, name, &c->who, &ao, &res);
+	cli_wait_alarm_off();
 	cli_progress_clear(&pr);
+	if (r == -LOKT_E_CANCELED && cancel == SIGALRM)
+		return cli_report_stuck(c, CLI_LOCK, name);
 	if (r == -LOKT_E_CANCELED)
 		return cancel ? cli_signaled(cancel) : 128 + SIGINT;
 	if (r == -EINVAL && c->who.pid == LOKT_DETACHED_PID && !ao.ttl_sec &&

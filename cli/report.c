@@ -7,8 +7,11 @@
  * document on stdout, with the record that stood in the way.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -295,6 +298,58 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 	if (lokt_exit_code(r) == 2 && c->conflict_exit >= 0)
 		return c->conflict_exit;
 	return lokt_exit_code(r);
+}
+
+/* Is the flock of the name's sidecar held by someone (a probe, shared and
+ * not waiting; a sidecar we cannot open counts as held: we were stuck on
+ * something)? */
+static bool sidecar_held(const struct cli *c, const char *name)
+{
+	char path[4096];
+	bool held;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/locks/.%s.lk", c->root, name);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return errno != ENOENT;
+	held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return held;
+}
+
+int cli_report_stuck(struct cli *c, enum cli_op op, const char *name)
+{
+	struct lokt_result none = { 0 };
+	struct json_object *doc;
+	char msg[MSG_MAX];
+
+	/* Not stuck there (stopped past the timeout itself, say): the
+	 * timeout, as liblokt would have said it. */
+	if (!sidecar_held(c, name))
+		return cli_report(c, op, -LOKT_E_TIMEOUT, name, &none);
+	snprintf(msg, MSG_MAX,
+		 "timed out waiting for lock \"%s\": the wait ran past its "
+		 "--timeout in a change of the name that another process has "
+		 "left half-done, holding the flock of %s/locks/.%s.lk "
+		 "(stopped there: ^Z, SIGSTOP, a paused container; or a "
+		 "flock(1) by hand) — its pid is on that file's line of "
+		 "/proc/locks: let it go on, or end it",
+		 name, c->root, name);
+	if (!c->quiet)
+		cli_error("%s", msg);
+	if (c->json) {
+		doc = json_object_new_object();
+		json_object_object_add(
+			doc, "error",
+			json_object_new_string(lokt_error_word(-LOKT_E_TIMEOUT)));
+		json_object_object_add(doc, "message",
+				       json_object_new_string(msg));
+		json_object_object_add(doc, "name",
+				       json_object_new_string(name));
+		cli_json_print(doc);
+	}
+	return c->conflict_exit >= 0 ? c->conflict_exit : 2;
 }
 
 void cli_report_broke(struct cli *c, const char *name,

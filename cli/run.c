@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -459,6 +460,39 @@ void cli_catch_signals(volatile sig_atomic_t *flag)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+}
+
+static struct sigaction alarm_was;
+static bool alarm_on;
+
+void cli_wait_alarm(const struct cli *c, int64_t timeout_ms)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct itimerval it = { 0 };
+	int64_t ms = timeout_ms + WAIT_ALARM_GRACE_MS;
+
+	if (timeout_ms < 0 || lokt_root_is_url(c->root) || alarm_on)
+		return;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGALRM, &sa, &alarm_was) < 0)
+		return;
+	it.it_value.tv_sec = (time_t)(ms / 1000);
+	it.it_value.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	if (setitimer(ITIMER_REAL, &it, NULL) == 0)
+		alarm_on = true;
+	else
+		sigaction(SIGALRM, &alarm_was, NULL);
+}
+
+void cli_wait_alarm_off(void)
+{
+	struct itimerval it = { 0 };
+
+	if (!alarm_on)
+		return;
+	setitimer(ITIMER_REAL, &it, NULL);
+	sigaction(SIGALRM, &alarm_was, NULL);
+	alarm_on = false;
 }
 
 static int end_signal;

@@ -5,10 +5,10 @@
 # middle of a transition would, or a co-user running `flock` on it by
 # hand. A waiting `lokt lock` or `lokt guard` stuck there is still ended
 # by SIGINT, SIGTERM or SIGHUP, as lokt(1) says (exit 128+N), at once:
-# its flock wait used to go back to sleep after the signal. The store is
-# left as it was, and once the flock is let go the name works again.
-# (How long lokt waits there is not bounded otherwise: docs/lokt.1,
-# BUGS.)
+# its flock wait used to go back to sleep after the signal. Its
+# --timeout ends it too (exit 2). The store is left as it was, and once
+# the flock is let go the name works again. (How long the other commands
+# wait there is not bounded: docs/lokt.1, BUGS.)
 . "$SRC_ROOT/tests/lib.sh"
 . "$SRC_ROOT/tests/cli/common.sh"
 
@@ -36,6 +36,20 @@ for sig in TERM HUP INT; do
 			not_ok "${cmd%% *}, SIG$sig: exit $RC after ${ms} ms (want $want)"
 	done
 done
+
+# Nor its --timeout: a wait stuck there past it ends (an alarm, 1.5 s
+# after the timeout), exit 2 as for a timeout, saying what holds it up;
+# it used to wait for as long as the flock was held.
+for cmd in "lock k --wait --timeout 1s" "guard k --wait --timeout 1s -- true"; do
+	s=$(date +%s%N)
+	expect_exit 2 "${cmd%% *} --timeout 1s stuck on the flock: exit 2" $LOKT $cmd
+	ms=$((($(date +%s%N) - s) / 1000000))
+	check "... past its timeout, not the flock's end (${ms} ms)" test "$ms" -lt 10000
+	contains "$ERR" "left half-done" "... saying a change of k is stuck"
+	contains "$ERR" "locks/.k.lk" "... naming the file whose flock it is"
+done
+expect_exit 9 "-E 9 makes it 9" "$LOKT" lock k --wait --timeout 1s -E 9 -q
+check "... and -q says nothing" test -z "$ERR"
 
 after=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' | sort | xargs -r cat | sha1sum)
 [ "$after" = "$before" ] && ok "the store's records are as they were" || not_ok "records changed"
