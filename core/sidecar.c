@@ -14,9 +14,9 @@
  *     orphan, while a newcomer creates and locks a new file. So
  *     lokt__name_lock checks, after flock, that the file it locked is
  *     still the one at the path (same st_dev and st_ino: store.c,
- *     still_linked) and starts over if not. A sidecar is only removed by a holder of its flock:
- *     every locker either locked it before (and is done), or finds it
- *     gone.
+ *     still_linked) and starts over if not. A sidecar is only removed
+ *     by a holder of its flock: every locker either locked it before
+ *     (and is done), or finds it gone.
  *   - Fences: before a sidecar is unlinked, its counter is raised into
  *     `.fence-floor` of its directory (under that file's flock; it only
  *     ever grows). A sidecar found empty by lokt__name_lock (created, or
