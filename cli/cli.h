@@ -295,10 +295,14 @@ void cli_progress_clear(struct cli_progress *pr);
  * document on stdout with --json. Returns the exit code. */
 int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 	       const struct lokt_result *res);
-/* A wait (lock or guard --wait) ended by cli_wait_alarm: a timeout;
- * when the name's sidecar flock is held, saying that another process is
- * stuck in a change of it. The exit status (2, or -E N). */
-int cli_report_stuck(struct cli *c, enum cli_op op, const char *name);
+/* A wait (lock or guard --wait) ended by cli_wait_alarm: is the name's
+ * sidecar flock held (a probe that does not wait)? Then it timed out
+ * there, and cli_report_stuck says that another process is stuck in a
+ * change of the name, and returns the exit status (2, or -E N). Else the
+ * wait was late for another reason (lokt stopped past its timeout), and
+ * it makes its last attempt, as liblokt would have. */
+bool cli_sidecar_held(const struct cli *c, const char *name);
+int cli_report_stuck(struct cli *c, const char *name);
 /* Report the stale lock that an acquisition broke, as a warning. */
 void cli_report_broke(struct cli *c, const char *name,
 		      const struct lokt_result *res);

@@ -303,7 +303,7 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 /* Is the flock of the name's sidecar held by someone (a probe, shared and
  * not waiting; a sidecar we cannot open counts as held: we were stuck on
  * something)? */
-static bool sidecar_held(const struct cli *c, const char *name)
+bool cli_sidecar_held(const struct cli *c, const char *name)
 {
 	char path[4096];
 	bool held;
@@ -318,16 +318,11 @@ static bool sidecar_held(const struct cli *c, const char *name)
 	return held;
 }
 
-int cli_report_stuck(struct cli *c, enum cli_op op, const char *name)
+int cli_report_stuck(struct cli *c, const char *name)
 {
-	struct lokt_result none = { 0 };
 	struct json_object *doc;
 	char msg[MSG_MAX];
 
-	/* Not stuck there (stopped past the timeout itself, say): the
-	 * timeout, as liblokt would have said it. */
-	if (!sidecar_held(c, name))
-		return cli_report(c, op, -LOKT_E_TIMEOUT, name, &none);
 	snprintf(msg, MSG_MAX,
 		 "timed out waiting for lock \"%s\": the wait ran past its "
 		 "--timeout in a change of the name that another process has "

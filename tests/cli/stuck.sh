@@ -56,4 +56,21 @@ after=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' | sort | xargs -r cat |
 kill "$F"
 reap "$F"
 expect_exit 0 "with the flock let go, k is taken" "$LOKT" lock k --ttl 1m -q
+# The alarm does not cut short a waiter stopped past its timeout (^Z)
+# that is held up by nothing: let go, it makes its last attempt, as
+# liblokt's own wait would, and takes the lock freed meanwhile.
+sleep 600 &
+H=$!
+track "$H"
+"$LOKT" lock z --holder "$H" -q
+"$LOKT" lock z --wait --timeout 1s -q &
+W=$!
+track "$W"
+check "a waiter of z" wait_for 10 eval '[ "$(waiters z)" = 1 ]'
+kill -STOP "$W"
+sleep 3
+"$LOKT" unlock z -q
+kill -CONT "$W"
+reap "$W"
+check "... stopped 3 s past its 1 s timeout, z freed meanwhile: it takes z (exit $RC)" test "$RC" = 0
 done_testing
