@@ -3,7 +3,7 @@
 # The whole test suite, from a fresh Debian 12 machine: install what is
 # missing, build with warnings as errors, run every test in a normal build
 # and again under AddressSanitizer + UBSan, run each libFuzzer target
-# (tests/fuzz) for $LOKT_FUZZ_SECONDS (default 12) in a clang build, and
+# (tests/fuzz) for $LOKT_FUZZ_SECONDS (default 10) in a clang build, and
 # close with the line
 #   N passed, N failed[, N skipped]
 # counted over every TAP subtest of the three runs.

@@ -107,16 +107,16 @@ expect_exit 0 "unlock s4" "$LOKT" unlock s4 --force -q
 # Its watchdog keeps the lease meanwhile; let go, guard asks whether the
 # lock is still its own (it used to give it up unasked, as if the cluster
 # had not answered, and stop the command).
-LOKT_ETCD_LEASE=3s "$LOKT" guard s5 -- sh -c "sleep 8; echo ran >$T/s5.got" \
+LOKT_ETCD_LEASE=2s "$LOKT" guard s5 -- sh -c "sleep 5; echo ran >$T/s5.got" \
 	2>"$T/s5.err" &
 g=$!
 track $g
 check "guard s5 runs its command" wait_for 20 "$LOKT" exists s5
 kill -STOP $g
-sleep 5
+sleep 3
 kill -CONT $g
 reap $g
-check "... stopped 5 s past its 3 s lease, it goes on, and so does the command (exit $RC: $(cat "$T/s5.err"))" \
+check "... stopped 3 s past its 2 s lease, it goes on, and so does the command (exit $RC: $(cat "$T/s5.err"))" \
 	test "$RC" = 0 -a -s "$T/s5.got"
 
 # --- a member that does not answer is still reported -----------------------

@@ -4,13 +4,13 @@
 #   run.sh NAME EXE
 # from its seed corpus tests/fuzz/corpus/NAME/ (read only: what the run
 # finds goes to a scratch corpus) with tests/fuzz/NAME.dict when present,
-# for $LOKT_FUZZ_SECONDS (default 12) under a hard timeout. A crash, a leak
+# for $LOKT_FUZZ_SECONDS (default 10) under a hard timeout. A crash, a leak
 # or a failed property keeps the input that caused it in
 # $BUILD_ROOT/tests/fuzz/crashes/NAME/ and prints the command that replays it.
 . "$SRC_ROOT/tests/lib.sh"
 
 name=$1 exe=$(realpath "$2")
-secs=${LOKT_FUZZ_SECONDS:-12}
+secs=${LOKT_FUZZ_SECONDS:-10}
 seeds=$SRC_ROOT/tests/fuzz/corpus/$name
 dict=$SRC_ROOT/tests/fuzz/$name.dict
 crashes=$BUILD_ROOT/tests/fuzz/crashes/$name
