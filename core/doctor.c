@@ -213,11 +213,31 @@ static bool is_type(int dfd, const char *file, mode_t type)
 	       (st.st_mode & S_IFMT) == type;
 }
 
+/* May we unlink the entry of stat *st from directory dfd? Not in a
+ * sticky directory (chmod +t) that is not ours, an entry that is not
+ * ours, unless we are root. */
+static bool may_unlink(int dfd, const struct stat *st)
+{
+	uid_t me = geteuid();
+	struct stat ds;
+
+	if (me == 0 || fstat(dfd, &ds) < 0 || !(ds.st_mode & S_ISVTX))
+		return true;
+	return st->st_uid == me || ds.st_uid == me;
+}
+
 /* A sidecar or the fence floor: a regular file, and one of a second
- * hard link holds a counter (lokt__counter_file_check). */
+ * hard link holds a counter (lokt__counter_file_check) that the next
+ * transition may take out of the store (lokt__sidecar_retire): else
+ * the name is refused as foreign, for us. */
 static bool is_own_file(int dfd, const char *file)
 {
-	return lokt__counter_file_check(dfd, file) != -LOKT_E_FOREIGN;
+	struct stat st;
+
+	if (lokt__counter_file_check(dfd, file) == -LOKT_E_FOREIGN)
+		return false;
+	return fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	       st.st_nlink <= 1 || may_unlink(dfd, &st);
 }
 
 /* A temporary file older than TEMP_AGE_SEC: a writer killed half-way. */

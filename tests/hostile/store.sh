@@ -225,6 +225,8 @@ as_user sh -c 'echo 4242 >"$1/pidfile"' sh "$H"
 as_user ln "$H/pidfile" "$R/locks/.pb.lk" || not_ok "$U plants .pb.lk"
 flock -F -x "$R/locks/.pb.lk" sleep 60 &
 F=$!
+wait_for 10 eval 'grep -q "FLOCK .*WRITE $F " /proc/locks' ||
+	not_ok "flock(1) holds the planted .pb.lk"
 # at_flock PID: lokt waits in flock(2) (a blocked request in /proc/locks).
 at_flock() { grep -q -- "-> FLOCK .* $1 " /proc/locks; }
 sleep 600 &
@@ -271,6 +273,8 @@ ln "$T/rootnum" "$R/locks/.st.lk"
 bounded 1 "a counter of two links $U may not unlink: lock st fails" "${member[@]}" "$LOKT" lock st
 contains "$ERR" "foreign file" "... saying foreign file"
 check "... and the file is untouched" test "$(cat "$T/rootnum")" = 77
+bounded 1 "... $U's doctor fails" "${member[@]}" "$LOKT" doctor
+contains "$OUT" "locks/.st.lk" "... naming that file"
 bounded 0 "... other names work on" "${member[@]}" "$LOKT" lock st2 -q
 as_user "$LOKT" unlock st2 -q
 rm -f "$R/locks/.st.lk"
