@@ -174,12 +174,13 @@ int cli_who(struct cli *c, pid_t holder, const char *what);
  * SA_RESTART so a wait in core wakes up. */
 void cli_catch_signals(volatile sig_atomic_t *flag);
 
-/* A waiting acquisition on a directory store (after cli_catch_signals):
- * SIGALRM into the same flag timeout_ms and WAIT_ALARM_GRACE_MS from
- * now (none for timeout_ms < 0). The wait ends at its timeout by itself;
- * what the alarm ends is a wait stuck past it in the flock of the name's
- * sidecar, held by another process stopped in a change (liblokt waits
- * there for as long as it is held). cli_wait_alarm_off disarms it. */
+/* A waiting acquisition on a directory store: SIGALRM timeout_ms and
+ * WAIT_ALARM_GRACE_MS from now, then every second (none for timeout_ms
+ * < 0), caught without SA_RESTART and doing nothing else: it interrupts
+ * liblokt's flock(2) of the name's sidecar, which then gives up past the
+ * wait's deadline (-EAGAIN), held by another process stopped in a change
+ * of the name (liblokt waits there as long as it is held). The wait
+ * itself ends at its timeout. cli_wait_alarm_off disarms it. */
 void cli_wait_alarm(const struct cli *c, int64_t timeout_ms);
 void cli_wait_alarm_off(void);
 
@@ -295,13 +296,10 @@ void cli_progress_clear(struct cli_progress *pr);
  * document on stdout with --json. Returns the exit code. */
 int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 	       const struct lokt_result *res);
-/* A wait (lock or guard --wait) ended by cli_wait_alarm: is the name's
- * sidecar flock held (a probe that does not wait)? Then it timed out
- * there, and cli_report_stuck says that another process is stuck in a
- * change of the name, and returns the exit status (2, or -E N). Else the
- * wait was late for another reason (lokt stopped past its timeout), and
- * it makes its last attempt, as liblokt would have. */
-bool cli_sidecar_held(const struct cli *c, const char *name);
+/* A wait (lock or guard --wait) that gave up past its timeout in the
+ * flock of the name's sidecar (-EAGAIN, cli_wait_alarm): says that
+ * another process is stuck in a change of the name; the exit status (2,
+ * or -E N). */
 int cli_report_stuck(struct cli *c, const char *name);
 /* Report the stale lock that an acquisition broke, as a warning. */
 void cli_report_broke(struct cli *c, const char *name,

@@ -821,18 +821,9 @@ static int acquire(struct guard *g, volatile sig_atomic_t *cancel,
 	r = lokt_acquire(c->store, g->name, &c->who, &ao, &res);
 	cli_wait_alarm_off();
 	cli_progress_clear(&pr);
-	if (r == -LOKT_E_CANCELED && *cancel == SIGALRM) {
-		if (cli_sidecar_held(c, g->name)) {
-			*ret_exit = cli_report_stuck(c, g->name);
-			return -1;
-		}
-		/* Stopped past the timeout: the last attempt, now. */
-		*cancel = 0;
-		ao.wait = false;
-		ao.progress = NULL;
-		r = lokt_acquire(c->store, g->name, &c->who, &ao, &res);
-		if (r == -LOKT_E_HELD || r == -LOKT_E_FROZEN)
-			r = -LOKT_E_TIMEOUT;
+	if (r == -EAGAIN && g->wait && !lokt_root_is_url(c->root)) {
+		*ret_exit = cli_report_stuck(c, g->name);
+		return -1;
 	}
 	if (r == -LOKT_E_CANCELED) {
 		*ret_exit = *cancel ? cli_signaled(*cancel) : 128 + SIGINT;

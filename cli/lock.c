@@ -171,17 +171,8 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 	r = lokt_acquire(c->store, name, &c->who, &ao, &res);
 	cli_wait_alarm_off();
 	cli_progress_clear(&pr);
-	if (r == -LOKT_E_CANCELED && cancel == SIGALRM) {
-		if (cli_sidecar_held(c, name))
-			return cli_report_stuck(c, name);
-		/* Stopped past the timeout: the last attempt, now. */
-		cancel = 0;
-		ao.wait = false;
-		ao.progress = NULL;
-		r = lokt_acquire(c->store, name, &c->who, &ao, &res);
-		if (r == -LOKT_E_HELD || r == -LOKT_E_FROZEN)
-			r = -LOKT_E_TIMEOUT;
-	}
+	if (r == -EAGAIN && a.wait && !lokt_root_is_url(c->root))
+		return cli_report_stuck(c, name);
 	if (r == -LOKT_E_CANCELED)
 		return cancel ? cli_signaled(cancel) : 128 + SIGINT;
 	if (r == -EINVAL && c->who.pid == LOKT_DETACHED_PID && !ao.ttl_sec &&

@@ -7,11 +7,8 @@
  * document on stdout, with the record that stood in the way.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include "cli.h"
 
@@ -298,24 +295,6 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 	if (lokt_exit_code(r) == 2 && c->conflict_exit >= 0)
 		return c->conflict_exit;
 	return lokt_exit_code(r);
-}
-
-/* Is the flock of the name's sidecar held by someone (a probe, shared and
- * not waiting; a sidecar we cannot open counts as held: we were stuck on
- * something)? */
-bool cli_sidecar_held(const struct cli *c, const char *name)
-{
-	char path[4096];
-	bool held;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/locks/.%s.lk", c->root, name);
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return errno != ENOENT;
-	held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-	close(fd);
-	return held;
 }
 
 int cli_report_stuck(struct cli *c, const char *name)

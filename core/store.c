@@ -500,17 +500,45 @@ LOKT_API void lokt_store_set_lock_wait(struct lokt_store *s, int64_t ms)
 
 __thread volatile sig_atomic_t *lokt__wait_cancel; /* internal.h */
 
-/* flock(LOCK_EX), waiting as long as it takes, but for a waiting
- * acquisition canceled meanwhile (lokt_acquire_opts.cancel, set by a
- * signal handler installed without SA_RESTART, which interrupts the
- * flock): -LOKT_E_CANCELED. */
-static int flock_blocking(int fd)
+/* The calling thread's deadline for store s (lokt_store_set_deadline),
+ * in monotonic ms; 0: none. */
+static __thread struct {
+	const struct lokt_store *s;
+	int64_t ms;
+} deadline_of;
+
+void lokt__dir_deadline(struct lokt_store *s, int64_t mono_ms)
+{
+	deadline_of.s = s;
+	deadline_of.ms = mono_ms > 0 ? mono_ms : 0;
+}
+
+static bool deadline_gone(const struct lokt_store *s)
+{
+	struct timespec t;
+
+	if (deadline_of.s != s || !deadline_of.ms)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000 >= deadline_of.ms;
+}
+
+/* flock(LOCK_EX), waiting in the kernel's queue as long as it takes, but
+ * for a signal that interrupts it (a handler installed without
+ * SA_RESTART): then, for a waiting acquisition canceled meanwhile
+ * (lokt_acquire_opts.cancel), -LOKT_E_CANCELED; past the thread's
+ * deadline (a waiting acquisition's timeout and a second), -EAGAIN: the
+ * flock is held by a process stopped in a change of the name, or a
+ * flock(1) by hand. (lokt arms an alarm for that: a library cannot.) */
+static int flock_blocking(const struct lokt_store *s, int fd)
 {
 	while (flock(fd, LOCK_EX) < 0) {
 		if (errno != EINTR)
 			return -errno;
 		if (lokt__wait_cancel && *lokt__wait_cancel)
 			return -LOKT_E_CANCELED;
+		if (deadline_gone(s))
+			return -EAGAIN;
 	}
 	return 0;
 }
@@ -611,7 +639,7 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 		if (fd < 0)
 			return lokt__open_error(errno);
 		r = s->lock_wait_ms > 0 ? flock_bounded(fd, s->lock_wait_ms) :
-					  flock_blocking(fd);
+					  flock_blocking(s, fd);
 		if (r == 0 && fstat(fd, &st) < 0)
 			r = -errno;
 		/* A second link to anything but a counter: planted to a file

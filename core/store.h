@@ -100,6 +100,11 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 		    const char *name, int *ret_lk);
 void lokt__name_unlock(int lk); /* -1 is fine */
 
+/* lokt_store_set_deadline of a directory store: a wait of the calling
+ * thread for a name's flock that a signal interrupts past mono_ms (0:
+ * none) gives up, -EAGAIN. */
+void lokt__dir_deadline(struct lokt_store *s, int64_t mono_ms);
+
 /* ---- Sidecars' life (sidecar.c) ----------------------------------------- */
 
 /* The fence floor of the kind directory dfd: the highest counter of a

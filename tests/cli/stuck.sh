@@ -73,4 +73,28 @@ sleep 3
 kill -CONT "$W"
 reap "$W"
 check "... stopped 3 s past its 1 s timeout, z freed meanwhile: it takes z (exit $RC)" test "$RC" = 0
+"$LOKT" unlock z -q
+# ... and keeps its place in the queue meanwhile: a waiter behind it
+# does not get z first.
+sleep 600 &
+P2=$!
+track "$P2"
+"$LOKT" lock z --holder "$H" -q
+"$LOKT" lock z --wait --timeout 1s -q &
+W=$!
+track "$W"
+check "a first waiter of z" wait_for 10 eval '[ "$(waiters z)" = 1 ]'
+"$LOKT" lock z --wait --timeout 30s --holder "$P2" -q &
+W2=$!
+track "$W2"
+check "... and a second" wait_for 10 eval '[ "$(waiters z)" = 2 ]'
+kill -STOP "$W"
+sleep 3
+"$LOKT" unlock z --force -q
+kill -CONT "$W"
+reap "$W"
+check "... the first, stopped past its timeout meanwhile, still takes z first (exit $RC)" test "$RC" = 0
+"$LOKT" unlock z -q
+reap "$W2"
+check "... then the second (exit $RC)" test "$RC" = 0
 done_testing
