@@ -56,43 +56,40 @@ after=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' | sort | xargs -r cat |
 kill "$F"
 reap "$F"
 expect_exit 0 "with the flock let go, k is taken" "$LOKT" lock k --ttl 1m -q
-# The alarm does not cut short a waiter stopped past its timeout (^Z)
-# that is held up by nothing: let go, it makes its last attempt, as
-# liblokt's own wait would, and takes the lock freed meanwhile.
+# A waiter stopped (^Z) past its timeout, held up by nothing: the alarm
+# does not cut it short. Let go, it makes its last attempt from its place
+# in the queue, as liblokt's own wait would.
 sleep 600 &
 H=$!
 track "$H"
-"$LOKT" lock z --holder "$H" -q
-"$LOKT" lock z --wait --timeout 1s -q &
-W=$!
-track "$W"
-check "a waiter of z" wait_for 10 eval '[ "$(waiters z)" = 1 ]'
-kill -STOP "$W"
-sleep 3
-"$LOKT" unlock z -q
-kill -CONT "$W"
-reap "$W"
-check "... stopped 3 s past its 1 s timeout, z freed meanwhile: it takes z (exit $RC)" test "$RC" = 0
-"$LOKT" unlock z -q
-# ... and keeps its place in the queue meanwhile: a waiter behind it
-# does not get z first.
 sleep 600 &
 P2=$!
 track "$P2"
-"$LOKT" lock z --holder "$H" -q
-"$LOKT" lock z --wait --timeout 1s -q &
-W=$!
-track "$W"
-check "a first waiter of z" wait_for 10 eval '[ "$(waiters z)" = 1 ]'
-"$LOKT" lock z --wait --timeout 30s --holder "$P2" -q &
-W2=$!
-track "$W2"
-check "... and a second" wait_for 10 eval '[ "$(waiters z)" = 2 ]'
-kill -STOP "$W"
-sleep 3
-"$LOKT" unlock z --force -q
-kill -CONT "$W"
-reap "$W"
+# late_waiter [HOLDER2]: z held by H, a waiter W (--timeout 1s) queued,
+# and with HOLDER2 a second waiter W2 behind it for HOLDER2; W stopped
+# 3 s while z is released (--force: H's); RC: W's exit once let go.
+late_waiter() {
+	"$LOKT" lock z --holder "$H" -q
+	"$LOKT" lock z --wait --timeout 1s -q &
+	W=$!
+	track "$W"
+	check "a waiter of z" wait_for 10 eval '[ "$(waiters z)" = 1 ]'
+	if [ -n "${1:-}" ]; then
+		"$LOKT" lock z --wait --timeout 30s --holder "$1" -q &
+		W2=$!
+		track "$W2"
+		check "... and a second" wait_for 10 eval '[ "$(waiters z)" = 2 ]'
+	fi
+	kill -STOP "$W"
+	sleep 3
+	"$LOKT" unlock z --force -q
+	kill -CONT "$W"
+	reap "$W"
+}
+late_waiter
+check "... stopped 3 s past its 1 s timeout, z freed meanwhile: it takes z (exit $RC)" test "$RC" = 0
+"$LOKT" unlock z -q
+late_waiter "$P2"
 check "... the first, stopped past its timeout meanwhile, still takes z first (exit $RC)" test "$RC" = 0
 "$LOKT" unlock z -q
 reap "$W2"
