@@ -115,24 +115,35 @@ static int64_t tend_lease(const struct cli_watchdog *wd, const struct news *n)
 	return cli_mono_ms() + (r < 0 ? 200 : next);
 }
 
-/* The state letter of process pid (R, S, T, Z...) and its process
- * group, from /proc/PID/stat; false when it is gone. */
-static bool proc_stat(pid_t pid, char *ret_state, pid_t *ret_pgrp)
+/* /proc/PID/<what> in one read into buf (NUL-terminated): false when
+ * the process is gone. */
+static bool proc_read(pid_t pid, const char *what, char *buf, size_t size)
 {
-	char path[64], buf[512], *p;
-	int ppid, grp;
+	char path[64];
 	ssize_t len;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	len = read(fd, buf, sizeof(buf) - 1);
+	len = read(fd, buf, size - 1);
 	close(fd);
 	if (len <= 0)
 		return false;
 	buf[len] = 0;
+	return true;
+}
+
+/* The state letter of process pid (R, S, T, Z...) and its process
+ * group, from /proc/PID/stat; false when it is gone. */
+static bool proc_stat(pid_t pid, char *ret_state, pid_t *ret_pgrp)
+{
+	char buf[512], *p;
+	int ppid, grp;
+
+	if (!proc_read(pid, "stat", buf, sizeof(buf)))
+		return false;
 	p = strrchr(buf, ')'); /* after comm, which may hold anything */
 	if (!p || sscanf(p + 1, " %c %d %d", ret_state, &ppid, &grp) != 3)
 		return false;
@@ -237,19 +248,10 @@ static void read_pipe(const struct cli_watchdog *wd, int rfd, struct news *n,
 /* Threads of a zombie thread-group leader that may still run. */
 static bool threads_run(int pid)
 {
-	char path[64], buf[2048], *t;
-	ssize_t n;
-	int fd;
+	char buf[2048], *t;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (!proc_read(pid, "status", buf, sizeof(buf)))
 		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
 	t = strstr(buf, "\nThreads:");
 	return t && atoi(t + 9) > 1;
 }

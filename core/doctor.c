@@ -234,10 +234,12 @@ static bool is_own_file(int dfd, const char *file)
 {
 	struct stat st;
 
-	if (lokt__counter_file_check(dfd, file) == -LOKT_E_FOREIGN)
-		return false;
-	return fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	       st.st_nlink <= 1 || may_unlink(dfd, &st);
+	if (fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return true; /* gone meanwhile */
+	if (st.st_nlink <= 1)
+		return S_ISREG(st.st_mode);
+	return lokt__counter_file_check(dfd, file) != -LOKT_E_FOREIGN &&
+	       may_unlink(dfd, &st);
 }
 
 /* A temporary file older than TEMP_AGE_SEC: a writer killed half-way. */

@@ -513,14 +513,18 @@ void lokt__dir_deadline(struct lokt_store *s, int64_t mono_ms)
 	deadline_of.ms = mono_ms > 0 ? mono_ms : 0;
 }
 
-static bool deadline_gone(const struct lokt_store *s)
+static int64_t mono_us(void)
 {
 	struct timespec t;
 
-	if (deadline_of.s != s || !deadline_of.ms)
-		return false;
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000 >= deadline_of.ms;
+	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+static bool deadline_gone(const struct lokt_store *s)
+{
+	return deadline_of.s == s && deadline_of.ms &&
+	       mono_us() >= deadline_of.ms * 1000;
 }
 
 /* flock(LOCK_EX), waiting in the kernel's queue as long as it takes, but
@@ -541,14 +545,6 @@ static int flock_blocking(const struct lokt_store *s, int fd)
 			return -EAGAIN;
 	}
 	return 0;
-}
-
-static int64_t mono_us(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
 /* flock(LOCK_EX) giving up with -EAGAIN after about ms. Tries without
@@ -617,6 +613,7 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 {
 	char path[LOKT_NAME_MAX + 8];
 	struct stat st;
+	bool linked;
 	int dfd, fd, r;
 
 	r = lokt__store_follow(s);
@@ -653,14 +650,15 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 		 * fs.protected_hardlinks is off), into which the fence
 		 * would go. Never written: its counter goes to the floor,
 		 * and the name gets a sidecar of its own. */
-		if (r == 0 && st.st_nlink > 1 && still_linked(dfd, path, &st)) {
+		linked = r == 0 && still_linked(dfd, path, &st);
+		if (linked && st.st_nlink > 1) {
 			r = lokt__sidecar_retire(s, dfd, fd, path);
 			close(fd);
 			if (r < 0)
 				return r;
 			continue;
 		}
-		if (r == 0 && still_linked(dfd, path, &st))
+		if (linked)
 			break;
 		if (r == -EAGAIN)
 			lokt__share_fd(s, fd); /* we may have made it */
