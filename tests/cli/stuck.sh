@@ -50,6 +50,9 @@ for cmd in "lock k --wait --timeout 1s" "guard k --wait --timeout 1s -- true"; d
 done
 expect_exit 9 "-E 9 makes it 9" "$LOKT" lock k --wait --timeout 1s -E 9 -q
 check "... and -q says nothing" test -z "$ERR"
+expect_exit 2 "with --json: exit 2" "$LOKT" lock k --wait --timeout 1s --json
+check "... one JSON document, the error a timeout" \
+	test "$(jget '[d["error"], d["name"]]' <<<"$OUT")" = '["timeout", "k"]'
 
 after=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' | sort | xargs -r cat | sha1sum)
 [ "$after" = "$before" ] && ok "the store's records are as they were" || not_ok "records changed"
