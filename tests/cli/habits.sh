@@ -145,10 +145,12 @@ else
 	wait_for 20 "$LOKT" exists p3
 	kill -KILL "$(pgrep -P "$ns")" # guard, pid 1 there: its namespace ends
 	wait "$ns" 2>/dev/null
+	# The kernel kills the rest of the namespace after guard's files
+	# are closed: its watchdog may see that first and release the lock.
 	"$LOKT" status p3 --json >"$T/p3.json"
-	check "... killed with its namespace, its lock ends by that TTL" \
-		test "$(jget 'd["ttl_sec"]' <"$T/p3.json")" = 30
-	"$LOKT" unlock p3 -q
+	check "... killed with its namespace, its lock is released or ends by that TTL" \
+		test "$(jget 'd.get("ttl_sec") if d["held"] else 30' <"$T/p3.json")" = 30
+	"$LOKT" unlock p3 -q 2>/dev/null
 
 	# A holder in another pid namespace whose host name is this host's
 	# (a container sharing it, as a Kubernetes pod of hostNetwork): its
