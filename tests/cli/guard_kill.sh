@@ -58,26 +58,39 @@ lock_or_gone() {
 	[ "$rc" -eq 2 ]
 }
 
+# The four ways at once (each waits out the watchdog's 5 s grace): all
+# guards started and killed, then each looked at.
+hows=()
+declare -A gpid child
 for how in pid group timeout session; do
-	name=gk-$how
-	if ! start_guard "$how" "$name"; then
+	if ! start_guard "$how" "gk-$how"; then
 		not_ok "$how: guarded command started"
 		continue
 	fi
+	hows+=("$how")
+	gpid[$how]=$GPID child[$how]=$CHILD
 	if [ "$how" != timeout ]; then
 		check "$how: guard leads its own session" \
 			test "$(ps -o sid= -p "$GPID" | tr -d ' ')" = "$GPID"
 	fi
+done
+for how in "${hows[@]}"; do
 	case $how in
-	pid) kill -9 "$GPID" ;;
-	group) kill -9 -- "-$GPID" ;;
-	timeout) kill -ALRM "$GPID" ;; # timeout: time is up, SIGKILL its group
-	session) kill_session "$GPID" "$CHILD" ;;
+	pid) kill -9 "${gpid[$how]}" ;;
+	group) kill -9 -- "-${gpid[$how]}" ;;
+	timeout) kill -ALRM "${gpid[$how]}" ;; # timeout: time is up, SIGKILL its group
+	session) kill_session "${gpid[$how]}" "${child[$how]}" ;;
 	esac
-	wait "$GPID" 2>/dev/null
-	check "$how: guard is dead" gone "$GPID"
-	check "$how: lokt lock refused while the command runs" lock_or_gone "$name" "$CHILD"
-	check "$how: the command is stopped" wait_for 15 gone "$CHILD"
+done
+for how in "${hows[@]}"; do
+	wait "${gpid[$how]}" 2>/dev/null
+	check "$how: guard is dead" gone "${gpid[$how]}"
+	check "$how: lokt lock refused while the command runs" \
+		lock_or_gone "gk-$how" "${child[$how]}"
+done
+for how in "${hows[@]}"; do
+	name=gk-$how
+	check "$how: the command is stopped" wait_for 15 gone "${child[$how]}"
 	check "$how: then the lock is released" wait_for 15 eval '! has_record "$name"'
 	check "$how: ... as a release (audited), not a stale-break" \
 		test "$(audit_count release "$name") $(audit_count stale-break "$name")" = "1 0"

@@ -221,7 +221,7 @@ check "a9 is the guard's" wait_for 20 eval '[ "$(field a9 pid)" = "$w" ]'
 id=$(field a9 lock_id)
 check "... the shell's lease is revoked" \
 	wait_for 10 eval "_etcd lease timetolive \$(printf %x $old) | grep -q expired"
-sleep 7 # past twice the lease
+sleep 4.5 # past the lease, and half of it again
 check "... the guard still holds a9 past its lease" test "$(field a9 lock_id)" = "$id"
 : >"$T/a9.go"
 wait "$w"
