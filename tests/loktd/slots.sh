@@ -64,6 +64,24 @@ req GET /v1/locks/pool/why
 expect_jq '[.verdict,.slots,(.holders|length)]|@csv' '"free",2,1' \
 	"why with a place left: free (as lokt why), its holder listed"
 
+# A release by owner (no lock_id): every place of that owner, as lokt
+# unlock from elsewhere; the answer is the first one's record.
+req POST /v1/locks/pool '{"ttl":"10m","owner":"alice","slots":2}'
+expect_status 200 "alice takes the place left"
+id3=$(jq_of .lock_id)
+req DELETE "/v1/locks/pool?owner=bob"
+expect_status 200 "bob releases by owner"
+expect_jq '[.released,.lock_id]|@csv' "true,\"$id2\"" "... his one place, its record"
+req POST /v1/locks/pool '{"ttl":"10m","owner":"alice","slots":2}'
+expect_status 200 "alice takes a second place"
+id4=$(jq_of .lock_id)
+req DELETE "/v1/locks/pool?owner=alice"
+expect_status 200 "alice releases by owner"
+expect_jq '.lock_id' "$id3" "... answered with her first place's record"
+expect_exit 3 "... and both of her places are released" "$LOKT" exists pool
+check "... each audited as a release (4 in all)" \
+	test "$(audit_count release pool)" = 4 # and id1 above
+
 req POST /v1/locks/rw '{"ttl":"10m","owner":"r1","shared":true}'
 expect_status 200 "a shared holder"
 req POST /v1/locks/rw '{"ttl":"10m","owner":"r2","shared":true}'
