@@ -34,6 +34,7 @@
 #define EXIT_USAGE 64
 #define DEFAULT_WAIT_MS (10 * 60 * 1000) /* --wait without --timeout */
 #define WAIT_ALARM_GRACE_MS 1500 /* cli_wait_alarm: past the timeout */
+#define STUCK_MS 10000 /* cli_stuck_bound: a command that does not wait */
 #define CLI_GRACE_MS 5000 /* guard: SIGTERM, then SIGKILL this much later */
 
 /* Long-only option values, above any character. */
@@ -184,6 +185,17 @@ void cli_catch_signals(volatile sig_atomic_t *flag);
 void cli_wait_alarm(const struct cli *c, int64_t timeout_ms);
 void cli_wait_alarm_off(void);
 
+/* A command that does not wait (lock and guard without --wait, unlock,
+ * freeze, unfreeze) on a directory store: its change of one name gives
+ * up (-EAGAIN) when held up for STUCK_MS in a flock of the store (the
+ * name's sidecar, or the fence floor for a name new to the store) by a
+ * process stopped in a change, or a flock(1) by hand: the thread's
+ * deadline, and cli_wait_alarm to interrupt the flock past it. Not on a
+ * URL's store (its requests have their own timeout), not in process.
+ * cli_stuck_bound_off ends it. */
+void cli_stuck_bound(struct cli *c);
+void cli_stuck_bound_off(struct cli *c);
+
 /* lokt stops because of signal sig (caught: a wait canceled, or guard's
  * command died of a signal guard had forwarded to it): returns 128+sig,
  * the status a shell shows, and has cli_exit end the process by sig
@@ -296,11 +308,14 @@ void cli_progress_clear(struct cli_progress *pr);
  * document on stdout with --json. Returns the exit code. */
 int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 	       const struct lokt_result *res);
-/* A wait (lock or guard --wait) that gave up past its timeout in the
- * flock of the name's sidecar (-EAGAIN, cli_wait_alarm): says that
- * another process is stuck in a change of the name; the exit status (2,
- * or -E N). */
-int cli_report_stuck(struct cli *c, const char *name);
+/* A change of `name` (of kind `kind`) that gave up in a flock of the
+ * store (-EAGAIN): a wait (lock or guard --wait, `waited`) past its
+ * timeout (cli_wait_alarm), exit 2 or -E N; any other command after
+ * STUCK_MS (cli_stuck_bound), exit 1, as a store that did not answer.
+ * Says that another process is stuck in a change of the name, and where
+ * to find it. */
+int cli_report_stuck(struct cli *c, enum lokt_kind kind, const char *name,
+		     bool waited);
 /* Report the stale lock that an acquisition broke, as a warning. */
 void cli_report_broke(struct cli *c, const char *name,
 		      const struct lokt_result *res);

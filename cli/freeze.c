@@ -5,6 +5,7 @@
  * forgotten freeze ends by itself. The freezing lokt process exits at once:
  * freezes are judged by their TTL only.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -43,7 +44,11 @@ int cmd_freeze(struct cli *c, int argc, char **argv)
 		return cli_usage_error(c, "freeze needs --ttl (e.g. --ttl 15m)");
 	if ((r = cli_who(c, cli_caller(), "parent")) || (r = cli_open(c)))
 		return r;
+	cli_stuck_bound(c);
 	r = lokt_freeze(c->store, name, &c->who, cli_ttl_sec(ttl_ms), &res);
+	cli_stuck_bound_off(c);
+	if (r == -EAGAIN && !lokt_root_is_url(c->root))
+		return cli_report_stuck(c, LOKT_FREEZE, name, false);
 	if (r < 0)
 		return cli_report(c, CLI_FREEZE, r, name, &res);
 	if (c->json) {
@@ -92,7 +97,11 @@ int cmd_unfreeze(struct cli *c, int argc, char **argv)
 		return r;
 	if ((r = cli_who(c, cli_caller(), "parent")) || (r = cli_open(c)))
 		return r;
+	cli_stuck_bound(c);
 	r = lokt_unfreeze(c->store, name, &c->who, force, &res);
+	cli_stuck_bound_off(c);
+	if (r == -EAGAIN && !lokt_root_is_url(c->root))
+		return cli_report_stuck(c, LOKT_FREEZE, name, false);
 	if (r < 0)
 		return cli_report(c, CLI_UNFREEZE, r, name, &res);
 	if (c->json) {

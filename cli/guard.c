@@ -818,11 +818,14 @@ static int acquire(struct guard *g, volatile sig_atomic_t *cancel,
 	start = cli_mono_ms();
 	if (g->wait)
 		cli_wait_alarm(c, g->timeout_ms);
+	else
+		cli_stuck_bound(c);
 	r = lokt_acquire(c->store, g->name, &c->who, &ao, &res);
 	cli_wait_alarm_off();
+	cli_stuck_bound_off(c);
 	cli_progress_clear(&pr);
-	if (r == -EAGAIN && g->wait && !lokt_root_is_url(c->root)) {
-		*ret_exit = cli_report_stuck(c, g->name);
+	if (r == -EAGAIN && !lokt_root_is_url(c->root)) {
+		*ret_exit = cli_report_stuck(c, LOKT_LOCK, g->name, g->wait);
 		return -1;
 	}
 	if (r == -LOKT_E_CANCELED) {

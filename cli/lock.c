@@ -167,12 +167,15 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 	if (a.wait) {
 		cli_catch_signals(&cancel);
 		cli_wait_alarm(c, a.timeout_ms);
+	} else {
+		cli_stuck_bound(c);
 	}
 	r = lokt_acquire(c->store, name, &c->who, &ao, &res);
 	cli_wait_alarm_off();
+	cli_stuck_bound_off(c);
 	cli_progress_clear(&pr);
-	if (r == -EAGAIN && a.wait && !lokt_root_is_url(c->root))
-		return cli_report_stuck(c, name);
+	if (r == -EAGAIN && !lokt_root_is_url(c->root))
+		return cli_report_stuck(c, LOKT_LOCK, name, a.wait);
 	if (r == -LOKT_E_CANCELED)
 		return cancel ? cli_signaled(cancel) : 128 + SIGINT;
 	if (r == -EINVAL && c->who.pid == LOKT_DETACHED_PID && !ao.ttl_sec &&
@@ -384,8 +387,12 @@ int cmd_unlock(struct cli *c, int argc, char **argv)
 	}
 	flags |= a.force ? LOKT_RELEASE_FORCE : 0;
 	flags |= a.break_stale ? LOKT_RELEASE_BREAK_STALE : 0;
+	cli_stuck_bound(c);
 	r = lokt_release(c->store, name, &c->who,
 			 flags & LOKT_RELEASE_SEEN ? seen : NULL, flags, &res);
+	cli_stuck_bound_off(c);
+	if (r == -EAGAIN && !lokt_root_is_url(c->root))
+		return cli_report_stuck(c, LOKT_LOCK, name, false);
 	if (r == -LOKT_E_LOST) {
 		cli_error("lock \"%s\" changed while you confirmed (it was "
 			  "released or taken again); nothing was broken — "

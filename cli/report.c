@@ -297,32 +297,48 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 	return lokt_exit_code(r);
 }
 
-int cli_report_stuck(struct cli *c, const char *name)
+int cli_report_stuck(struct cli *c, enum lokt_kind kind, const char *name,
+		     bool waited)
 {
+	const char *dir = kind == LOKT_FREEZE ? "freezes" : "locks";
+	int r = waited ? -LOKT_E_TIMEOUT : -LOKT_E_UNAVAILABLE;
 	struct json_object *doc;
-	char msg[MSG_MAX];
+	char msg[MSG_MAX], head[LOKT_NAME_MAX + 96];
 
+	if (waited)
+		snprintf(head, sizeof(head),
+			 "timed out waiting for lock \"%s\": the wait ran "
+			 "past its --timeout in",
+			 name);
+	else
+		snprintf(head, sizeof(head),
+			 "gave up on %s \"%s\" after %d s, nothing changed: "
+			 "held up by",
+			 kind == LOKT_FREEZE ? "freeze" : "lock", name,
+			 STUCK_MS / 1000);
 	snprintf(msg, MSG_MAX,
-		 "timed out waiting for lock \"%s\": the wait ran past its "
-		 "--timeout in a change of the name that another process has "
-		 "left half-done, holding the flock of %s/locks/.%s.lk "
-		 "(stopped there: ^Z, SIGSTOP, a paused container; or a "
-		 "flock(1) by hand) — its pid is on that file's line of "
-		 "/proc/locks: let it go on, or end it",
-		 name, c->root, name);
+		 "%s a change of the name that another process has left "
+		 "half-done, holding the flock of %s/%s/.%s.lk (or, for a name "
+		 "new to the store, of %s/%s/.fence-floor) (stopped there: "
+		 "^Z, SIGSTOP, a paused container; or a flock(1) by hand) — "
+		 "its pid is on that file's line of /proc/locks: let it go "
+		 "on, or end it",
+		 head, c->root, dir, name, c->root, dir);
 	if (!c->quiet)
 		cli_error("%s", msg);
 	if (c->json) {
 		doc = json_object_new_object();
 		json_object_object_add(
 			doc, "error",
-			json_object_new_string(lokt_error_word(-LOKT_E_TIMEOUT)));
+			json_object_new_string(lokt_error_word(r)));
 		json_object_object_add(doc, "message",
 				       json_object_new_string(msg));
 		json_object_object_add(doc, "name",
 				       json_object_new_string(name));
 		cli_json_print(doc);
 	}
+	if (!waited)
+		return lokt_exit_code(r);
 	return c->conflict_exit >= 0 ? c->conflict_exit : 2;
 }
 

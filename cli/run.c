@@ -502,6 +502,26 @@ void cli_wait_alarm_off(void)
 	alarm_on = false;
 }
 
+static bool stuck_bound_on;
+
+void cli_stuck_bound(struct cli *c)
+{
+	if (!c->store || lokt_root_is_url(c->root) || c->no_exec)
+		return;
+	lokt_store_set_deadline(c->store, cli_mono_ms() + STUCK_MS);
+	cli_wait_alarm(c, STUCK_MS);
+	stuck_bound_on = true;
+}
+
+void cli_stuck_bound_off(struct cli *c)
+{
+	if (!stuck_bound_on)
+		return;
+	cli_wait_alarm_off();
+	lokt_store_set_deadline(c->store, 0);
+	stuck_bound_on = false;
+}
+
 static int end_signal;
 static bool end_group;
 

@@ -69,14 +69,6 @@ static int write_counter(int fd, uint64_t v)
 	return ftruncate(fd, len) < 0 ? -errno : 0;
 }
 
-static int flock_retry(int fd, int op)
-{
-	while (flock(fd, op) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return 0;
-}
-
 /* Are a and b the same file? */
 static bool same_file(const struct stat *a, const struct stat *b)
 {
@@ -93,7 +85,8 @@ static bool floor_is_held(const struct stat *st, int held)
 	return held >= 0 && fstat(held, &hs) == 0 && same_file(st, &hs);
 }
 
-int lokt__floor_read(int dfd, int held, uint64_t *ret)
+int lokt__floor_read(const struct lokt_store *s, int dfd, int held,
+		      uint64_t *ret)
 {
 	struct stat st;
 	int fd = lokt__open_in(dfd, FLOOR_FILE, O_RDONLY, S_IFREG, &st), r;
@@ -104,7 +97,7 @@ int lokt__floor_read(int dfd, int held, uint64_t *ret)
 	}
 	if (fd < 0)
 		return fd;
-	r = floor_is_held(&st, held) ? 0 : flock_retry(fd, LOCK_SH);
+	r = floor_is_held(&st, held) ? 0 : lokt__flock_wait(s, fd, LOCK_SH);
 	if (r == 0)
 		r = read_counter(fd, ret);
 	close(fd);
@@ -168,7 +161,7 @@ static int floor_raise(struct lokt_store *s, int dfd, int held, uint64_t v)
 			r = 0; /* its flock is ours: not replaced meanwhile */
 			break;
 		}
-		r = flock_retry(fd, LOCK_EX);
+		r = lokt__flock_wait(s, fd, LOCK_EX);
 		if (r == 0 && fstat(fd, &st) < 0)
 			r = -errno;
 		if (r < 0 || floor_linked(dfd, &st))

@@ -527,16 +527,17 @@ static bool deadline_gone(const struct lokt_store *s)
 	       mono_us() >= deadline_of.ms * 1000;
 }
 
-/* flock(LOCK_EX), waiting in the kernel's queue as long as it takes, but
- * for a signal that interrupts it (a handler installed without
- * SA_RESTART): then, for a waiting acquisition canceled meanwhile
+/* flock(op), waiting in the kernel's queue as long as it takes, but for
+ * a signal that interrupts it (a handler installed without SA_RESTART):
+ * then, for a waiting acquisition canceled meanwhile
  * (lokt_acquire_opts.cancel), -LOKT_E_CANCELED; past the thread's
- * deadline (a waiting acquisition's timeout and a second), -EAGAIN: the
- * flock is held by a process stopped in a change of the name, or a
- * flock(1) by hand. (lokt arms an alarm for that: a library cannot.) */
-static int flock_blocking(const struct lokt_store *s, int fd)
+ * deadline (a waiting acquisition's timeout and a second, or the bound
+ * lokt sets around a command that does not wait), -EAGAIN: the flock is
+ * held by a process stopped in a change of the name, or a flock(1) by
+ * hand. (lokt arms an alarm for that: a library cannot.) */
+static int flock_blocking(const struct lokt_store *s, int fd, int op)
 {
-	while (flock(fd, LOCK_EX) < 0) {
+	while (flock(fd, op) < 0) {
 		if (errno != EINTR)
 			return -errno;
 		if (lokt__wait_cancel && *lokt__wait_cancel)
@@ -547,15 +548,15 @@ static int flock_blocking(const struct lokt_store *s, int fd)
 	return 0;
 }
 
-/* flock(LOCK_EX) giving up with -EAGAIN after about ms. Tries without
+/* flock(op) giving up with -EAGAIN after about ms. Tries without
  * blocking, with pauses from 50 us doubling to 5 ms: a transition holds
  * the flock for microseconds, so the first retries nearly always win. */
-static int flock_bounded(int fd, int64_t ms)
+static int flock_bounded(int fd, int op, int64_t ms)
 {
 	int64_t deadline = mono_us() + ms * 1000, pause = 50, left;
 	struct timespec ts;
 
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	while (flock(fd, op | LOCK_NB) < 0) {
 		if (errno == EINTR)
 			continue;
 		if (errno != EWOULDBLOCK)
@@ -574,6 +575,12 @@ static int flock_bounded(int fd, int64_t ms)
 			pause *= 2;
 	}
 	return 0;
+}
+
+int lokt__flock_wait(const struct lokt_store *s, int fd, int op)
+{
+	return s->lock_wait_ms > 0 ? flock_bounded(fd, op, s->lock_wait_ms) :
+				     flock_blocking(s, fd, op);
 }
 
 /* Is the file of fd (locked, of stat *st) still the one at dfd/path? A
@@ -595,13 +602,13 @@ static bool still_linked(int dfd, const char *path, const struct stat *st)
 
 /* A sidecar with no counter yet (new, or its name never acquired) starts
  * at the fence floor: the name may have had a sidecar, since removed. */
-static int seed_counter(int dfd, int fd)
+static int seed_counter(const struct lokt_store *s, int dfd, int fd)
 {
 	uint64_t floor;
 	char buf[32];
 	int r, len;
 
-	r = lokt__floor_read(dfd, fd, &floor);
+	r = lokt__floor_read(s, dfd, fd, &floor);
 	if (r < 0 || floor == 0)
 		return r;
 	len = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", floor);
@@ -635,8 +642,7 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 			    0600);
 		if (fd < 0)
 			return lokt__open_error(errno);
-		r = s->lock_wait_ms > 0 ? flock_bounded(fd, s->lock_wait_ms) :
-					  flock_blocking(s, fd);
+		r = lokt__flock_wait(s, fd, LOCK_EX);
 		if (r == 0 && fstat(fd, &st) < 0)
 			r = -errno;
 		/* A second link to anything but a counter: planted to a file
@@ -670,7 +676,7 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 	    st.st_uid == geteuid()) /* new, or made readable by an old lokt */
 		(void)fchmod(fd, 0600 | s->share | s->share << 1);
 	if (st.st_size == 0) {
-		r = seed_counter(dfd, fd);
+		r = seed_counter(s, dfd, fd);
 		if (r < 0) {
 			close(fd);
 			return r;

@@ -104,6 +104,11 @@ void lokt__name_unlock(int lk); /* -1 is fine */
  * thread for a name's flock that a signal interrupts past mono_ms (0:
  * none) gives up, -EAGAIN. */
 void lokt__dir_deadline(struct lokt_store *s, int64_t mono_ms);
+/* flock(fd, op) (LOCK_EX, LOCK_SH) of a file of the directory store s:
+ * bounded by s's lock_wait_ms when set (-EAGAIN after it), else waiting
+ * in the kernel's queue until a signal interrupts it past the thread's
+ * deadline (-EAGAIN) or cancels a wait (-LOKT_E_CANCELED). */
+int lokt__flock_wait(const struct lokt_store *s, int fd, int op);
 
 /* ---- Sidecars' life (sidecar.c) ----------------------------------------- */
 
@@ -111,7 +116,8 @@ void lokt__dir_deadline(struct lokt_store *s, int64_t mono_ms);
  * sidecar removed from it (0: none, or no floor file yet). held: the
  * sidecar whose flock the caller holds (-1: none), which a planted link
  * may have made the floor too. */
-int lokt__floor_read(int dfd, int held, uint64_t *ret);
+int lokt__floor_read(const struct lokt_store *s, int dfd, int held,
+		      uint64_t *ret);
 
 /* Remove the sidecars of the kind's names that have no record, no queue
  * (or an empty one) and no fence issued for min_age_sec, each under its

@@ -6,9 +6,10 @@
 # hand. A waiting `lokt lock` or `lokt guard` stuck there is still ended
 # by SIGINT, SIGTERM or SIGHUP, as lokt(1) says (exit 128+N), at once:
 # its flock wait used to go back to sleep after the signal. Its
-# --timeout ends it too (exit 2). The store is left as it was, and once
-# the flock is let go the name works again. (How long the other commands
-# wait there is not bounded: docs/lokt.1, BUGS.)
+# --timeout ends it too (exit 2). The commands that do not wait give up
+# there after 10 s (exit 1), also on the fence floor's flock, which a
+# name new to the store reads first (docs/lokt.1, BUGS). The store is
+# left as it was, and once the flock is let go the name works again.
 . "$SRC_ROOT/tests/lib.sh"
 . "$SRC_ROOT/tests/cli/common.sh"
 
@@ -18,6 +19,29 @@ flock -F -x "$LOKT_ROOT/locks/.k.lk" sleep 60 &
 F=$!
 track "$F"
 wait_for 10 eval 'grep -q "FLOCK.*WRITE $F " /proc/locks' || diag "the flock did not show"
+
+# The commands that do not wait, started now and looked at below (each
+# gives up after 10 s): k's sidecar, a freeze's (fz), and the fence floor
+# (7), held by flock(1) for a minute.
+"$LOKT" freeze fz --ttl 1m -q && "$LOKT" unfreeze fz -q
+echo 7 >"$LOKT_ROOT/locks/.fence-floor"
+flock -F -x "$LOKT_ROOT/freezes/.fz.lk" sleep 60 &
+F2=$!
+flock -F -x "$LOKT_ROOT/locks/.fence-floor" sleep 60 &
+F3=$!
+track "$F2" "$F3"
+wait_for 10 eval 'grep -q "FLOCK.*WRITE $F2 " /proc/locks && grep -q "FLOCK.*WRITE $F3 " /proc/locks' ||
+	diag "the flocks did not show"
+nowait=("lock k" "unlock k" "guard k -- true" "freeze fz --ttl 1m" "unfreeze fz"
+	"lock brandnew" "lock k --json")
+for i in "${!nowait[@]}"; do
+	(
+		s=$(date +%s%N)
+		$LOKT ${nowait[$i]} >"$T/nw.$i.out" 2>"$T/nw.$i.err"
+		echo "$? $((($(date +%s%N) - s) / 1000000))" >"$T/nw.$i.rc"
+	) &
+	track $!
+done
 
 for sig in TERM HUP INT; do
 	for cmd in "lock k --wait --timeout 30" "guard k --wait --timeout 30 -- true"; do
@@ -54,11 +78,35 @@ expect_exit 2 "with --json: exit 2" "$LOKT" lock k --wait --timeout 1s --json
 check "... one JSON document, the error a timeout" \
 	test "$(jget '[d["error"], d["name"]]' <<<"$OUT")" = '["timeout", "k"]'
 
+# They used to wait for as long as the flock was held (a minute here).
+for i in "${!nowait[@]}"; do
+	cmd=${nowait[$i]}
+	if ! wait_for 40 test -s "$T/nw.$i.rc"; then
+		not_ok "$cmd held up by a flock: still waiting"
+		continue
+	fi
+	read -r rc ms <"$T/nw.$i.rc"
+	check "$cmd held up by a flock: exit 1 (got $rc), before the flock's end (${ms} ms)" \
+		test "$rc" = 1 -a "$ms" -lt 40000
+	case $cmd in
+	*--json) check "... one JSON document, the error \"unavailable\"" \
+		test "$(jget '[d["error"], d["name"]]' <"$T/nw.$i.out")" = '["unavailable", "k"]' ;;
+	*fz*) contains "$(cat "$T/nw.$i.err")" "freezes/.fz.lk" "... naming the freeze's sidecar" ;;
+	*brandnew*) contains "$(cat "$T/nw.$i.err")" "locks/.fence-floor" "... a new name: naming the fence floor too" ;;
+	*) contains "$(cat "$T/nw.$i.err")" "gave up on lock \"k\" after 10 s, nothing changed" "... saying it gave up" ;;
+	esac
+done
+
 after=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' | sort | xargs -r cat | sha1sum)
 [ "$after" = "$before" ] && ok "the store's records are as they were" || not_ok "records changed"
-kill "$F"
+kill "$F" "$F2" "$F3"
 reap "$F"
+reap "$F2"
+reap "$F3"
 expect_exit 0 "with the flock let go, k is taken" "$LOKT" lock k --ttl 1m -q
+expect_exit 0 "... and brandnew, the floor let go" "$LOKT" lock brandnew --ttl 1m --json
+check "... its fence above the floor (8)" test "$(jget 'd["fence"]' <<<"$OUT")" = 8
+expect_exit 0 "... and fz frozen" "$LOKT" freeze fz --ttl 1m -q
 # A waiter stopped (^Z) past its timeout, held up by nothing: the alarm
 # does not cut it short. Let go, it makes its last attempt from its place
 # in the queue, as liblokt's own wait would.

@@ -189,6 +189,20 @@ expect_exit 0 "rm locks/b" timeout 60 rm "$M3/locks/b" 8>&-
 exec 8>&-
 expect_exit 0 "once the sidecar is let go, touch locks/free takes it" timeout 60 touch "$M3/locks/free"
 expect_exit 0 "rm locks/free" timeout 60 rm "$M3/locks/free"
+# A name new to the store reads the fence floor first, under its flock:
+# held there (a co-user's flock(1)), the create waited without bound.
+echo 7 >"$LOKT_ROOT/locks/.fence-floor"
+exec 8<"$LOKT_ROOT/locks/.fence-floor"
+flock -x 8
+expect_exit 1 "a new name, the fence floor's flock held: touch gives up" \
+	timeout 8 touch "$M3/locks/brandnew" 8>&-
+contains "$ERR" "Resource temporarily unavailable" "... with EAGAIN"
+expect_exit 3 "... taking nothing" "$LOKT" exists brandnew
+exec 8>&-
+expect_exit 0 "the floor let go: touch locks/brandnew takes it" timeout 60 touch "$M3/locks/brandnew"
+check "... its fence above the floor (8)" \
+	test "$(grep -o '"fence": *[0-9]*' "$LOKT_ROOT/locks/brandnew.json" | tr -dc 0-9)" = 8
+expect_exit 0 "rm locks/brandnew" timeout 60 rm "$M3/locks/brandnew"
 if unmount_fs "$M3"; then ok "unmount $M3: daemon exits 0"; else not_ok "unmount $M3"; fi
 
 kill_child KILL "$stopped" "$tailp"
