@@ -7,8 +7,11 @@
  * document on stdout, with the record that stood in the way.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "cli.h"
 
@@ -297,13 +300,70 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 	return lokt_exit_code(r);
 }
 
+/* The file whose flock holds up a change of name, and the pid holding
+ * it, from /proc/locks: the first held of kind's sidecar, the other
+ * kind's (an acquisition clearing an expired freeze takes it too), and
+ * the fence floors (which a name new to the store reads). "ROOT/DIR/FILE"
+ * into file, the pid returned; 0: none held now (let go meanwhile, or a
+ * holder /proc does not show). */
+static int stuck_holder(const struct cli *c, enum lokt_kind kind,
+			const char *name, char *file, size_t len)
+{
+	const char *dirs[2] = { kind == LOKT_FREEZE ? "freezes" : "locks",
+				kind == LOKT_FREEZE ? "locks" : "freezes" };
+	char path[4][PATH_MAX], line[256], arrow[4];
+	int pids[4] = { 0 }, pid;
+	unsigned long long ino;
+	unsigned maj, min;
+	struct stat st[4];
+	bool have[4];
+	FILE *f;
+
+	for (int i = 0; i < 4; i++) {
+		if (i < 2)
+			snprintf(path[i], PATH_MAX, "%s/%s/.%s.lk", c->root,
+				 dirs[i], name);
+		else
+			snprintf(path[i], PATH_MAX, "%s/%s/.fence-floor",
+				 c->root, dirs[i - 2]);
+		have[i] = lstat(path[i], &st[i]) == 0;
+	}
+	f = fopen("/proc/locks", "re");
+	if (!f)
+		return 0;
+	/* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; a waiter's
+	 * line has "->" after the number. */
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*d: %3s", arrow) == 1 &&
+		    !strcmp(arrow, "->"))
+			continue;
+		if (sscanf(line, "%*d: FLOCK %*s %*s %d %x:%x:%llu", &pid, &maj,
+			   &min, &ino) != 4 ||
+		    pid <= 0)
+			continue;
+		for (int i = 0; i < 4; i++)
+			if (have[i] && !pids[i] &&
+			    major(st[i].st_dev) == maj &&
+			    minor(st[i].st_dev) == min &&
+			    st[i].st_ino == (ino_t)ino)
+				pids[i] = pid;
+	}
+	fclose(f);
+	for (int i = 0; i < 4; i++)
+		if (pids[i]) {
+			snprintf(file, len, "%s", path[i]);
+			return pids[i];
+		}
+	return 0;
+}
+
 int cli_report_stuck(struct cli *c, enum lokt_kind kind, const char *name,
 		     bool waited)
 {
 	const char *dir = kind == LOKT_FREEZE ? "freezes" : "locks";
-	int r = waited ? -LOKT_E_TIMEOUT : -LOKT_E_UNAVAILABLE;
+	int r = waited ? -LOKT_E_TIMEOUT : -LOKT_E_UNAVAILABLE, pid;
 	struct json_object *doc;
-	char msg[MSG_MAX], head[LOKT_NAME_MAX + 96];
+	char msg[MSG_MAX + PATH_MAX], head[LOKT_NAME_MAX + 96], file[PATH_MAX];
 
 	if (waited)
 		snprintf(head, sizeof(head),
@@ -316,14 +376,23 @@ int cli_report_stuck(struct cli *c, enum lokt_kind kind, const char *name,
 			 "held up by",
 			 kind == LOKT_FREEZE ? "freeze" : "lock", name,
 			 STUCK_MS / 1000);
-	snprintf(msg, MSG_MAX,
-		 "%s a change of the name that another process has left "
-		 "half-done, holding the flock of %s/%s/.%s.lk (or, for a name "
-		 "new to the store, of %s/%s/.fence-floor) (stopped there: "
-		 "^Z, SIGSTOP, a paused container; or a flock(1) by hand) — "
-		 "its pid is on that file's line of /proc/locks: let it go "
-		 "on, or end it",
-		 head, c->root, dir, name, c->root, dir);
+	pid = stuck_holder(c, kind, name, file, sizeof(file));
+	if (pid)
+		snprintf(msg, sizeof(msg),
+			 "%s a change of the name that another process has "
+			 "left half-done: pid %d holds the flock of %s "
+			 "(stopped there: ^Z, SIGSTOP, a paused container; or "
+			 "a flock(1) by hand) — let it go on, or end it",
+			 head, pid, file);
+	else
+		snprintf(msg, sizeof(msg),
+			 "%s a change of the name that another process had "
+			 "left half-done, holding the flock of %s/%s/.%s.lk "
+			 "(or, for a name new to the store, of "
+			 "%s/%s/.fence-floor), let go just now (stopped "
+			 "there: ^Z, SIGSTOP, a paused container; or a "
+			 "flock(1) by hand) — try again",
+			 head, c->root, dir, name, c->root, dir);
 	if (!c->quiet)
 		cli_error("%s", msg);
 	if (c->json) {

@@ -506,10 +506,15 @@ static bool stuck_bound_on;
 
 void cli_stuck_bound(struct cli *c)
 {
+	/* liblokt gives up on the second interrupt past the deadline, so:
+	 * the deadline, an alarm WAIT_ALARM_GRACE_MS later and the next a
+	 * second after that, at STUCK_MS. */
+	int64_t d = STUCK_MS - WAIT_ALARM_GRACE_MS - 1000;
+
 	if (!c->store || lokt_root_is_url(c->root) || c->no_exec)
 		return;
-	lokt_store_set_deadline(c->store, cli_mono_ms() + STUCK_MS);
-	cli_wait_alarm(c, STUCK_MS);
+	lokt_store_set_deadline(c->store, cli_mono_ms() + d);
+	cli_wait_alarm(c, d);
 	stuck_bound_on = true;
 }
 

@@ -352,7 +352,9 @@ struct lokt_acquire_opts {
 	void *userdata;
 	/* With wait: checked whenever the wait wakes; nonzero gives up with
 	 * -LOKT_E_CANCELED. A signal handler setting it interrupts the wait
-	 * (install handlers without SA_RESTART). */
+	 * (install handlers without SA_RESTART). Without wait, on a
+	 * directory store: the same, for the flock of a name held by
+	 * another process. */
 	volatile sig_atomic_t *cancel;
 	/* A local process named the new lock's keeper from the start, as
 	 * lokt_keep would name it afterwards (0: none): while it runs, the

@@ -449,6 +449,7 @@ LOKT_API int lokt_acquire(struct lokt_store *s, const char *name,
 			  struct lokt_result *ret)
 {
 	const struct lokt_acquire_opts none = { 0 };
+	volatile sig_atomic_t *outer;
 	struct lokt_result local;
 	int r;
 
@@ -469,8 +470,13 @@ LOKT_API int lokt_acquire(struct lokt_store *s, const char *name,
 		return -EINVAL;
 	if (opts->wait)
 		return lokt__acquire_wait(s, name, who, opts, ret);
-	return lokt__acquire_step(s, name, who, opts, 0, NULL, false, NULL,
-				  ret);
+	/* A flock held up by another process gives up on a cancel too
+	 * (store.c, flock_blocking): guard's ^C. */
+	outer = lokt__wait_cancel;
+	lokt__wait_cancel = opts->cancel;
+	r = lokt__acquire_step(s, name, who, opts, 0, NULL, false, NULL, ret);
+	lokt__wait_cancel = outer;
+	return r;
 }
 
 /* Audit, in transition t, a holder finding its acquisition lock_id gone

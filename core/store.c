@@ -529,21 +529,35 @@ static bool deadline_gone(const struct lokt_store *s)
 
 /* flock(op), waiting in the kernel's queue as long as it takes, but for
  * a signal that interrupts it (a handler installed without SA_RESTART):
- * then, for a waiting acquisition canceled meanwhile
- * (lokt_acquire_opts.cancel), -LOKT_E_CANCELED; past the thread's
- * deadline (a waiting acquisition's timeout and a second, or the bound
- * lokt sets around a command that does not wait), -EAGAIN: the flock is
- * held by a process stopped in a change of the name, or a flock(1) by
- * hand. (lokt arms an alarm for that: a library cannot.) */
+ * then, for an acquisition canceled meanwhile (lokt_acquire_opts.cancel),
+ * -LOKT_E_CANCELED; on the second interrupt past the thread's deadline
+ * (a waiting acquisition's timeout and a second, or the bound lokt sets
+ * around a command that does not wait), -EAGAIN: the flock is held by a
+ * process stopped in a change of the name, or a flock(1) by hand. (lokt
+ * arms an alarm for that: a library cannot.) */
 static int flock_blocking(const struct lokt_store *s, int fd, int op)
 {
+	bool late = false;
+
 	while (flock(fd, op) < 0) {
 		if (errno != EINTR)
 			return -errno;
 		if (lokt__wait_cancel && *lokt__wait_cancel)
 			return -LOKT_E_CANCELED;
-		if (deadline_gone(s))
+		if (!deadline_gone(s))
+			continue;
+		/* Given up only on a second interrupt past the deadline that
+		 * still finds the flock held: a caller stopped (^Z) in this
+		 * wait, continued with an alarm due long ago, may be
+		 * continued with the holder it waited for (the same job),
+		 * which lets go a moment later. */
+		if (flock(fd, op | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		if (late)
 			return -EAGAIN;
+		late = true;
 	}
 	return 0;
 }

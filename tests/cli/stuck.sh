@@ -14,7 +14,12 @@
 . "$SRC_ROOT/tests/cli/common.sh"
 
 "$LOKT" lock k -q && "$LOKT" unlock k -q
-before=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' | sort | xargs -r cat | sha1sum)
+"$LOKT" lock sw -q && "$LOKT" unlock sw -q # a counter: no floor to read
+# An expired freeze of fk (below): a lock of fk clears it, under the
+# freeze's sidecar flock.
+"$LOKT" freeze fk --ttl 1s -q
+fk_at=$(date +%s%N)
+before=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' ! -name sw.json | sort | xargs -r cat | sha1sum)
 flock -F -x "$LOKT_ROOT/locks/.k.lk" sleep 60 &
 F=$!
 track "$F"
@@ -29,11 +34,31 @@ flock -F -x "$LOKT_ROOT/freezes/.fz.lk" sleep 60 &
 F2=$!
 flock -F -x "$LOKT_ROOT/locks/.fence-floor" sleep 60 &
 F3=$!
-track "$F2" "$F3"
-wait_for 10 eval 'grep -q "FLOCK.*WRITE $F2 " /proc/locks && grep -q "FLOCK.*WRITE $F3 " /proc/locks' ||
-	diag "the flocks did not show"
+flock -F -x "$LOKT_ROOT/freezes/.fk.lk" sleep 60 &
+F4=$!
+track "$F2" "$F3" "$F4"
+wait_for 10 eval 'grep -q "FLOCK.*WRITE $F2 " /proc/locks && grep -q "FLOCK.*WRITE $F3 " /proc/locks &&
+	grep -q "FLOCK.*WRITE $F4 " /proc/locks' || diag "the flocks did not show"
+# One held up where it did not stop: stopped (^Z) in the flock's queue
+# while the flock was held (3 s), and continued past its deadline, long
+# after the flock was let go, with its alarms due: it takes the lock (it
+# gave up, blaming the file).
+(
+	flock -F -x "$LOKT_ROOT/locks/.sw.lk" sleep 3 &
+	wait_for 10 eval 'grep -q "FLOCK.*WRITE $! " /proc/locks'
+	"$LOKT" lock sw --ttl 1m -q 2>"$T/sw.err" &
+	P=$!
+	wait_for 10 eval 'grep -q "FLOCK.* $P " /proc/locks'
+	kill -STOP "$P"
+	sleep 10 # its first alarm (9 s) is due
+	kill -CONT "$P"
+	wait "$P"
+	echo $? >"$T/sw.rc"
+) &
+track $!
+while [ "$(($(date +%s%N) - fk_at))" -lt 1200000000 ]; do sleep 0.1; done # fk expired
 nowait=("lock k" "unlock k" "guard k -- true" "freeze fz --ttl 1m" "unfreeze fz"
-	"lock brandnew" "lock k --json")
+	"lock brandnew" "lock k --json" "lock fk")
 for i in "${!nowait[@]}"; do
 	(
 		s=$(date +%s%N)
@@ -44,7 +69,7 @@ for i in "${!nowait[@]}"; do
 done
 
 for sig in TERM HUP INT; do
-	for cmd in "lock k --wait --timeout 30" "guard k --wait --timeout 30 -- true"; do
+	for cmd in "lock k --wait --timeout 30" "guard k --wait --timeout 30 -- true" "guard k -- true"; do
 		s=$(date +%s%N)
 		# A background job of a script ignores SIGINT: lokt's own
 		# handler is what a terminal's ^C would reach.
@@ -91,18 +116,26 @@ for i in "${!nowait[@]}"; do
 	case $cmd in
 	*--json) check "... one JSON document, the error \"unavailable\"" \
 		test "$(jget '[d["error"], d["name"]]' <"$T/nw.$i.out")" = '["unavailable", "k"]' ;;
-	*fz*) contains "$(cat "$T/nw.$i.err")" "freezes/.fz.lk" "... naming the freeze's sidecar" ;;
-	*brandnew*) contains "$(cat "$T/nw.$i.err")" "locks/.fence-floor" "... a new name: naming the fence floor too" ;;
-	*) contains "$(cat "$T/nw.$i.err")" "gave up on lock \"k\" after 10 s, nothing changed" "... saying it gave up" ;;
+	*fz*) contains "$(cat "$T/nw.$i.err")" "pid $F2 holds the flock of $LOKT_ROOT/freezes/.fz.lk" \
+		"... naming the freeze's sidecar and its holder" ;;
+	*brandnew*) contains "$(cat "$T/nw.$i.err")" "pid $F3 holds the flock of $LOKT_ROOT/locks/.fence-floor" \
+		"... a new name: naming the fence floor and its holder" ;;
+	*fk*) contains "$(cat "$T/nw.$i.err")" "pid $F4 holds the flock of $LOKT_ROOT/freezes/.fk.lk" \
+		"... an expired freeze in the way: naming the freeze's sidecar, not the lock's" ;;
+	*) contains "$(cat "$T/nw.$i.err")" "gave up on lock \"k\" after 10 s, nothing changed: held up by a change of the name that another process has left half-done: pid $F holds the flock of $LOKT_ROOT/locks/.k.lk" \
+		"... saying it gave up, and who holds it up" ;;
 	esac
 done
+check "stopped in the flock's queue, continued past its deadline with the flock let go: it takes the lock (exit $(cat "$T/sw.rc" 2>/dev/null): $(cat "$T/sw.err" 2>/dev/null))" \
+	wait_for 20 eval '[ "$(cat "$T/sw.rc" 2>/dev/null)" = 0 ]'
 
-after=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' | sort | xargs -r cat | sha1sum)
+after=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' ! -name sw.json | sort | xargs -r cat | sha1sum)
 [ "$after" = "$before" ] && ok "the store's records are as they were" || not_ok "records changed"
-kill "$F" "$F2" "$F3"
+kill "$F" "$F2" "$F3" "$F4"
 reap "$F"
 reap "$F2"
 reap "$F3"
+reap "$F4"
 expect_exit 0 "with the flock let go, k is taken" "$LOKT" lock k --ttl 1m -q
 expect_exit 0 "... and brandnew, the floor let go" "$LOKT" lock brandnew --ttl 1m --json
 check "... its fence above the floor (8)" test "$(jget 'd["fence"]' <<<"$OUT")" = 8
