@@ -74,7 +74,6 @@ expect_status 200 "bob releases by owner"
 expect_jq '[.released,.lock_id]|@csv' "true,\"$id2\"" "... his one place, its record"
 req POST /v1/locks/pool '{"ttl":"10m","owner":"alice","slots":2}'
 expect_status 200 "alice takes a second place"
-id4=$(jq_of .lock_id)
 req DELETE "/v1/locks/pool?owner=alice"
 expect_status 200 "alice releases by owner"
 expect_jq '.lock_id' "$id3" "... answered with her first place's record"
