@@ -178,10 +178,11 @@ void cli_catch_signals(volatile sig_atomic_t *flag);
 /* A waiting acquisition on a directory store: SIGALRM timeout_ms and
  * WAIT_ALARM_GRACE_MS from now, then every second (none for timeout_ms
  * < 0), caught without SA_RESTART and doing nothing else: it interrupts
- * liblokt's flock(2) of the name's sidecar, which then gives up past the
- * wait's deadline (-EAGAIN), held by another process stopped in a change
- * of the name (liblokt waits there as long as it is held). The wait
- * itself ends at its timeout. cli_wait_alarm_off disarms it. */
+ * liblokt's flock(2) of the name's sidecar, which gives up on the second
+ * interrupt past the wait's deadline (-EAGAIN), held by another process
+ * stopped in a change of the name (liblokt waits there as long as it is
+ * held). The wait itself ends at its timeout. cli_wait_alarm_off disarms
+ * it. */
 void cli_wait_alarm(const struct cli *c, int64_t timeout_ms);
 void cli_wait_alarm_off(void);
 

@@ -312,10 +312,12 @@ int64_t lokt_store_confirm_ms(const struct lokt_store *s);
  * by then whether its lock still stands (guard, within the liveness
  * lease). A directory store waits for nothing on the network; its wait
  * for another process's transition of the same name (the name's flock,
- * held for as long as that process is stopped in it), when a signal
- * interrupts it past mono_ms (install a handler without SA_RESTART and
- * arm an alarm: lokt does), gives up with -EAGAIN. A waiting acquisition
- * sets this deadline itself (its timeout and a second). */
+ * held for as long as that process is stopped in it), when a second
+ * signal past mono_ms interrupts it and the flock is still held (install
+ * a handler without SA_RESTART and arm an interval timer: lokt does),
+ * gives up with -EAGAIN; the first only looks again, for a caller
+ * stopped in that wait and continued with the holder. A waiting
+ * acquisition sets this deadline itself (its timeout and a second). */
 void lokt_store_set_deadline(struct lokt_store *s, int64_t mono_ms);
 
 enum lokt_kind { LOKT_LOCK, LOKT_FREEZE };
