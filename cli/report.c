@@ -307,7 +307,7 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
  * into file, the pid returned; 0: none held now (let go meanwhile, or a
  * holder /proc does not show). */
 static int stuck_holder(const struct cli *c, enum lokt_kind kind,
-			const char *name, char *file, size_t len)
+			const char *name, char file[PATH_MAX])
 {
 	const char *dirs[2] = { kind == LOKT_FREEZE ? "freezes" : "locks",
 				kind == LOKT_FREEZE ? "locks" : "freezes" };
@@ -351,7 +351,7 @@ static int stuck_holder(const struct cli *c, enum lokt_kind kind,
 	fclose(f);
 	for (int i = 0; i < 4; i++)
 		if (pids[i]) {
-			snprintf(file, len, "%s", path[i]);
+			memcpy(file, path[i], PATH_MAX);
 			return pids[i];
 		}
 	return 0;
@@ -376,7 +376,7 @@ int cli_report_stuck(struct cli *c, enum lokt_kind kind, const char *name,
 			 "held up by",
 			 kind == LOKT_FREEZE ? "freeze" : "lock", name,
 			 STUCK_MS / 1000);
-	pid = stuck_holder(c, kind, name, file, sizeof(file));
+	pid = stuck_holder(c, kind, name, file);
 	if (pid)
 		snprintf(msg, sizeof(msg),
 			 "%s a change of the name that another process has "
