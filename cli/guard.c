@@ -365,15 +365,41 @@ static void resume(struct guard *g)
 	kill(-g->child, SIGCONT);
 }
 
-/* The command stopped (^Z on its terminal): stop with it, as a shell
- * job would. */
-static void follow_stop(struct guard *g)
+/* Continued: the terminal goes to the command only if guard's group is
+ * the terminal's foreground now (fg), never taken from the shell (bg,
+ * kill %1); a guard started in the background and brought to the
+ * foreground hands it over then. */
+static void hand_tty(struct guard *g)
 {
-	if (g->tty < 0)
+	if (g->done)
 		return;
-	tcsetpgrp(g->tty, getpgrp());
+	if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp()) {
+		g->tty = STDIN_FILENO;
+		tcsetpgrp(g->tty, g->child);
+	}
+}
+
+/* The terminal back to guard's group, only if the command has it. */
+static void take_tty(struct guard *g)
+{
+	if (g->tty >= 0 && tcgetpgrp(g->tty) == g->child)
+		tcsetpgrp(g->tty, getpgrp());
+}
+
+/* The command stopped (^Z on its terminal, or SIGTTIN/SIGTTOU in the
+ * background): stop with it, as a shell job would, with the rest of
+ * guard's group (a pipeline, the script that runs guard). */
+static void follow_stop(struct guard *g, int sig)
+{
+	if (g->tty < 0 && sig != SIGTTIN && sig != SIGTTOU)
+		return;
+	if (getsid(getppid()) != getsid(0))
+		return;
+	take_tty(g);
+	if (sig == SIGTSTP)
+		kill(0, SIGTSTP); /* ours is blocked, flushed by SIGCONT */
 	raise(SIGSTOP);
-	tcsetpgrp(g->tty, g->child);
+	hand_tty(g);
 	resume(g);
 }
 
@@ -394,10 +420,9 @@ static void stop_with(struct guard *g)
 		return;
 	kill(-g->child, SIGSTOP);
 	if (tty)
-		tcsetpgrp(g->tty, getpgrp());
+		take_tty(g);
 	raise(SIGSTOP);
-	if (tty)
-		tcsetpgrp(g->tty, g->child);
+	hand_tty(g);
 	resume(g);
 }
 
@@ -453,14 +478,13 @@ static void reap(struct guard *g)
 		} else if (pid == g->watchdog) {
 			continue; /* stopped: it goes on when continued */
 		} else if (pid == g->child && WIFSTOPPED(st)) {
-			follow_stop(g);
+			follow_stop(g, WSTOPSIG(st));
 		} else if (pid == g->child) {
 			g->status = st;
 			g->done = true;
 			/* Back to guard: what the command left behind (below)
 			 * must not keep the terminal, nor its ^C. */
-			if (g->tty >= 0)
-				tcsetpgrp(g->tty, getpgrp());
+			take_tty(g);
 		}
 	}
 }
@@ -762,8 +786,7 @@ static void finish(struct guard *g)
 	struct lokt_result res = { 0 };
 	int r;
 
-	if (g->tty >= 0)
-		tcsetpgrp(g->tty, getpgrp());
+	take_tty(g);
 	/* Closed while the watchdog, not yet told "done", still holds its
 	 * copy of a watch made early: ours is then not the last close, and
 	 * does not wait for the kernel (watch_early). */

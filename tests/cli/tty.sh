@@ -12,20 +12,48 @@
 . "$SRC_ROOT/tests/lib.sh"
 . "$SRC_ROOT/tests/cli/common.sh"
 
-screen="$T/screen"
-mkfifo "$T/keys"
+# open_term N: a new terminal (screen $T/screen.N, keys typed on fd 7)
+# running an interactive shell; false if it shows no prompt.
 # No rc file, no history, a prompt that says the shell waits for a line.
 # On one CPU: a command continued before guard has looked at its lock
 # runs at once (woken after a long stop, it preempts guard), where on two
 # it raced guard's look prompted by the lock's change.
 cpu=$(taskset -pc $$ | sed 's/.*: *//; s/[,-].*//') # the first one allowed
-env -i PATH="$PATH" HOME="$T" TERM=dumb PS1='READY$ ' LOKT="$LOKT" \
-	LOKT_ROOT="$LOKT_ROOT" T="$T" \
-	taskset -c "$cpu" "$PY" "$SRC_ROOT/tests/terminal.py" "$screen" "$T/keys" \
-	bash --norc --noprofile -i &
-term=$!
-track "$term"
-exec 7>"$T/keys"
+trap '' PIPE # the terminal gone (its shell exited): a failed check, not our end
+open_term() {
+	screen="$T/screen.$1"
+	rm -f "$T/keys.$1"
+	mkfifo "$T/keys.$1"
+	env -i PATH="$PATH" HOME="$T" TERM=dumb PS1='READY$ ' LOKT="$LOKT" \
+		LOKT_ROOT="$LOKT_ROOT" T="$T" \
+		taskset -c "$cpu" "$PY" "$SRC_ROOT/tests/terminal.py" "$screen" "$T/keys.$1" \
+		bash --norc --noprofile -i &
+	term=$!
+	track "$term"
+	exec 7>"$T/keys.$1"
+	wait_for 20 seen 1 'READY$ ' || return 1
+	# Its shell leads a session: whatever a failed check leaves in it
+	# is killed at the end.
+	sessions+=("$(pgrep -P "$term")")
+}
+sessions=()
+_kill_sessions() {
+	local s
+	for s in "${sessions[@]}"; do pkill -KILL -s "$s" 2>/dev/null; done
+	return 0
+}
+at_exit _kill_sessions
+# close_term: exit its shell (a second exit past "There are stopped
+# jobs"); check that it ended well.
+close_term() {
+	type_line exit
+	wait_for 5 gone "$term" || type_line exit
+	wait_for 10 gone "$term" || kill -9 "$term"
+	reap "$term"
+	check "the shell ended (exit $RC)" test "$RC" = 0
+	[ "$RC" = 0 ] || diag "the terminal showed:" "$(tr -d '\r' <"$screen")"
+	exec 7>&-
+}
 
 # type_line TEXT: a line typed at the terminal; type_key KEY: one key
 # (printf's escapes: \x1a is ^Z, \x03 ^C).
@@ -36,7 +64,7 @@ seen() { [ "$(grep -c -F -- "$2" "$screen" 2>/dev/null || :)" -ge "$1" ] 2>/dev/
 # stopped PID: the process is stopped (T in ps).
 stopped() { [[ "$(ps -o stat= -p "$1")" == T* ]]; }
 
-if ! wait_for 20 seen 1 'READY$ '; then
+if ! open_term 1; then
 	not_ok "an interactive shell on a pseudo-terminal ($(cat "$screen"))"
 	done_testing
 	exit 1
@@ -114,8 +142,79 @@ else
 	not_ok "guard tk started its command ($(cat "$screen"))"
 fi
 
-type_line exit
-reap "$term"
-check "the shell ended (exit $RC)" test "$RC" = 0
-[ "$RC" = 0 ] || diag "the terminal showed:" "$(tr -d '\r' <"$screen")"
+# alive WORD: the shell still reads its terminal (it took it back, and
+# did not exit on a terminal taken from it): it runs a line typed there.
+_alive=0
+alive() {
+	_alive=$((_alive + 1))
+	type_line "echo alive-\$((1000 + $_alive))"
+	wait_for 10 seen 1 "alive-$((1000 + _alive))"
+}
+
+close_term
+
+# --- ^Z, then bg: the shell keeps its terminal -----------------------------
+# guard, continued in the background, gave the terminal back to its
+# command, taking it from the shell, which read EIO and exited; so did
+# kill %1 of the stopped job.
+open_term 2 || not_ok "a second terminal"
+type_line "$(ticker tb)"
+if wait_for 30 test -s "$T/tb.ticks"; then
+	cmd=$(cat "$T/tb.pid")
+	track "$cmd"
+	type_key '\x1a'
+	check "^Z: stopped" wait_for 10 seen 1 Stopped
+	type_line bg
+	check "bg: the shell keeps its terminal" alive
+	n=$(ticks tb)
+	check "... the command goes on in the background" wait_for 10 eval '[ "$(ticks tb)" -gt "$n" ]'
+	sleep 1.2 # past its 1 s lease
+	check "... under its lock, renewed" \
+		test "$("$LOKT" status tb --json | jget "d['state']")" = live
+	type_line 'kill %1'
+	check "kill %1: the command ends" wait_for 10 gone "$cmd"
+	check "... the lock is released" wait_for 10 eval '! "$LOKT" exists tb'
+	check "... and the shell still has its terminal" alive
+else
+	not_ok "guard tb started its command ($(cat "$screen"))"
+fi
+
+close_term
+
+# --- started in the background, its command reads the terminal ------------
+# The command stopped (SIGTTIN) and guard did not follow: the shell said
+# the job ran, fg never continued the command, and the lock stayed held.
+open_term 3 || not_ok "a third terminal"
+type_line "\"\$LOKT\" guard ta -- sh -c 'read x; echo got-\$x' &"
+check "a guard in the background holds ta" wait_for 20 "$LOKT" exists ta
+type_line jobs
+check "its command read the terminal: the job is stopped" wait_for 10 seen 1 Stopped
+type_line fg
+sleep 0.5
+type_line hello
+check "fg: the command reads the line typed" wait_for 10 seen 1 got-hello
+check "... and guard releases the lock" wait_for 10 eval '! "$LOKT" exists ta'
+check "... the shell has its terminal" alive
+
+close_term
+
+# --- a pipeline: one ^Z stops the whole job -------------------------------
+# guard stopped with its command, but the rest of its process group (head
+# here, or the script that runs guard) ran on: the shell saw no stop, and
+# a second ^Z was needed.
+open_term 4 || not_ok "a fourth terminal"
+type_line "\"\$LOKT\" guard tc -- cat | head -1"
+check "guard tc, in a pipeline, holds tc" wait_for 20 "$LOKT" exists tc
+type_key '\x1a'
+check "one ^Z: the job is stopped" wait_for 10 seen 1 Stopped
+check "... and the shell is back" alive
+type_line fg
+sleep 0.5
+type_line line-one
+check "fg: the pipeline goes on" wait_for 10 seen 2 line-one
+type_key '\x04'
+check "^D: guard's command ends and the lock is released" wait_for 10 eval '! "$LOKT" exists tc'
+check "... the shell has its terminal" alive
+
+close_term
 done_testing
