@@ -142,7 +142,7 @@ else
 	not_ok "guard tk started its command ($(cat "$screen"))"
 fi
 
-# alive WORD: the shell still reads its terminal (it took it back, and
+# alive: the shell still reads its terminal (it took it back, and
 # did not exit on a terminal taken from it): it runs a line typed there.
 _alive=0
 alive() {
@@ -187,8 +187,10 @@ close_term
 open_term 3 || not_ok "a third terminal"
 type_line "\"\$LOKT\" guard ta -- sh -c 'read x; echo got-\$x' &"
 check "a guard in the background holds ta" wait_for 20 "$LOKT" exists ta
-type_line jobs
-check "its command read the terminal: the job is stopped" wait_for 10 seen 1 Stopped
+# The shell tells of a stop when it prompts: asked until the command has
+# read (guard holds ta before it starts the command).
+check "its command read the terminal: the job is stopped" \
+	wait_for 10 eval 'type_line jobs; sleep 0.3; seen 1 Stopped'
 type_line fg
 sleep 0.5
 type_line hello
