@@ -386,6 +386,15 @@ static void take_tty(struct guard *g)
 		tcsetpgrp(g->tty, getpgrp());
 }
 
+/* Nobody would continue an orphaned process group (guard's parent
+ * outside its session: the shell is gone, or guard was started with
+ * setsid): the kernel drops a stop signal sent to one (unless caught),
+ * and guard does not stop itself in one. */
+static bool orphaned(void)
+{
+	return getsid(getppid()) != getsid(0);
+}
+
 /* The command stopped (^Z on its terminal, or SIGTTIN/SIGTTOU in the
  * background): stop with it, as a shell job would, with the rest of
  * guard's group (a pipeline, the script that runs guard). */
@@ -393,7 +402,7 @@ static void follow_stop(struct guard *g, int sig)
 {
 	if (g->tty < 0 && sig != SIGTTIN && sig != SIGTTOU)
 		return;
-	if (getsid(getppid()) != getsid(0))
+	if (orphaned())
 		return;
 	take_tty(g);
 	if (sig == SIGTSTP)
@@ -409,14 +418,9 @@ static void follow_stop(struct guard *g, int sig)
  * running on a lease that ran out. */
 static void stop_with(struct guard *g)
 {
-	pid_t pp = getppid();
 	bool tty = g->tty >= 0 && !g->done;
 
-	/* Nobody would continue an orphaned process group (guard's parent
-	 * outside its session: the shell is gone, or guard was started
-	 * with setsid): the kernel drops a stop signal sent to one (unless
-	 * caught, as here), and so does guard. */
-	if (getsid(pp) != getsid(0))
+	if (orphaned())
 		return;
 	kill(-g->child, SIGSTOP);
 	if (tty)

@@ -101,8 +101,8 @@ int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
 void lokt__name_unlock(int lk); /* -1 is fine */
 
 /* lokt_store_set_deadline of a directory store: a wait of the calling
- * thread for a name's flock that a signal interrupts past mono_ms (0:
- * none) gives up, -EAGAIN. */
+ * thread for a flock of the store (lokt__flock_wait) gives up, -EAGAIN,
+ * on the second signal past mono_ms (0: none) that finds it still held. */
 void lokt__dir_deadline(struct lokt_store *s, int64_t mono_ms);
 /* flock(fd, op) (LOCK_EX, LOCK_SH) of a file of the directory store s:
  * bounded by s's lock_wait_ms when set (-EAGAIN after it), else waiting
