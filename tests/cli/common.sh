@@ -24,6 +24,9 @@
 #   audit_has EVENT NAME [REASON]   at least one such line
 #   lean_round R            in round R of a racer's loop: for R > 1, no
 #                           LeakSanitizer scan when lokt exits
+#   lane NAME CMD...        run CMD (independent checks, on lock names of
+#                           their own) in the background, beside the script
+#   lanes_done              wait for every lane; their TAP lines follow
 
 : "${LOKT:?run through meson test: LOKT is not set}"
 : "${SRC_ROOT:?run through meson test: SRC_ROOT is not set}"
@@ -38,10 +41,17 @@ export PY
 unset LOKT_OWNER LOKT_AGENT_ID LOKT_REQUIRE_LOCAL_FS
 
 _tracked=()
-track() { _tracked+=("$@"); }
+_lane=
+track() {
+	_tracked+=("$@")
+	# in a lane (a subshell), the script's exit kills them too
+	[ -z "$_lane" ] || echo "$@" >>"$T/lane.$_lane.pids"
+}
 _kill_tracked() {
-	local p
-	for p in "${_tracked[@]}"; do kill -9 "$p" 2>/dev/null; done
+	local p lanes
+	[ -z "$_lane" ] || return 0 # the script's exit does it
+	lanes=$(cat "$T"/lane.*.pids 2>/dev/null)
+	for p in "${_tracked[@]}" $lanes; do kill -9 "$p" 2>/dev/null; done
 	# reap our children here, so bash prints no "Killed" notices
 	for p in "${_tracked[@]}"; do wait "$p" 2>/dev/null; done
 	return 0
@@ -208,4 +218,46 @@ witness_stats() {
 		$1 == "enter" { if (cur != "") bad++; cur = $2 }
 		$1 == "leave" { if (cur != $2) bad++; else n++; cur = "" }
 		END { print n + 0, ov + 0, bad + 0 }' "$1/log"
+}
+
+# lane NAME CMD...: CMD in a subshell in the background, its TAP lines
+# kept in $T/lane.NAME; for cases of one script that are independent of
+# each other (each on lock names of its own, no check of the whole
+# store) and spend their time waiting out leases and timeouts.
+# lanes_done: waits for every lane, then prints the lanes' lines in the
+# order they were started, numbered on from the script's. A lane that
+# did not run to its end (an exit, an unset variable, a signal) is a
+# failed check.
+_lanes=()
+lane() {
+	local name=$1
+	shift
+	rm -f "$T/lane.$name.end"
+	(
+		_lane=$name _tap_n=0 _tracked=()
+		"$@"
+		: >"$T/lane.$name.end"
+	) >"$T/lane.$name" &
+	_lanes+=("$name:$!")
+	track $!
+}
+lanes_done() {
+	local l name line
+	for l in "${_lanes[@]}"; do
+		name=${l%%:*}
+		wait "${l#*:}"
+		while IFS= read -r line; do
+			if [[ $line =~ ^(not )?ok\ [0-9]+\ -\ (.*)$ ]]; then
+				if [ -n "${BASH_REMATCH[1]}" ]; then
+					not_ok "${BASH_REMATCH[2]}"
+				else
+					ok "${BASH_REMATCH[2]}"
+				fi
+			else
+				printf '%s\n' "$line"
+			fi
+		done <"$T/lane.$name"
+		[ -e "$T/lane.$name.end" ] || not_ok "lane $name ran to its end"
+	done
+	_lanes=()
 }
