@@ -49,14 +49,34 @@ check "a script takes k1 with touch" wait_for 20 test -e "$T/k1.took"
 check "... held by the script (pid $h1)" test "$(holder_of k1)" = "$h1"
 check "... no lokt-keeper process for it: the daemon keeps it" \
 	test "$(keepers k1)" = 0
-sleep 5 # more than twice the lease
+
+# --- a slot of a semaphore, taken through the mount ---------------------
+# Taken before k1's wait below, which it shares (the same two leases).
+sh -c "touch '$M/slots/2/s1' && : >'$T/s1.took' && exec sleep 600" &
+hs=$!
+track "$hs"
+check "a script takes a slot of s1 with touch" wait_for 20 test -e "$T/s1.took"
+check "... no lokt-keeper process for it: the daemon keeps it" \
+	test "$(keepers s1)" = 0
+expect_exit 0 "lokt takes the other slot of s1" \
+	env LOKT_OWNER=other "$LOKT" lock s1 --slots 2 --holder 1 --ttl 1m -q
+
+sleep 5 # more than twice the lease, since k1 and s1 were both taken
 expect_exit 0 "k1 outlives its 2 s lease (the daemon keeps it alive)" "$LOKT" exists k1
 expect_exit 2 "... and is refused to others" env LOKT_OWNER=other "$LOKT" lock k1
+expect_exit 2 "the mount's slot outlives its 2 s lease: s1 is full" \
+	env LOKT_OWNER=third "$LOKT" lock s1 --slots 2
 kill -9 "$h1"
-check "the holder dies: k1 is released at once" \
+check "the holder of k1 dies: k1 is released at once" \
 	wait_for 5 eval '! "$LOKT" exists k1'
 check "... audited as a release of k1" wait_for 5 audit_has release k1
 check "... not as an expiry" test "$(audit_count expire k1)" = 0
+kill -9 "$hs"
+check "the holder of the slot dies: its slot is released at once" \
+	wait_for 5 eval '[ "$("$LOKT" status --json | grep -o "\"name\":\"s1\"" | wc -l)" = 1 ]'
+check "... audited as a release, not an expiry" \
+	eval 'audit_has release s1 && [ "$(audit_count expire s1)" = 0 ]'
+"$LOKT" unlock s1 --force --yes -q
 
 # --- released with lokt, from outside the mount --------------------------
 sh -c "touch '$M/locks/k2' && : >'$T/k2.took' && exec sleep 600" &
@@ -70,25 +90,6 @@ sleep 1
 check "the first holder's death leaves the new holder's k2 alone" \
 	test "$("$LOKT" status k2 --json | jget 'd["owner"]')" = other
 "$LOKT" unlock k2 --force -q
-
-# --- a slot of a semaphore, taken through the mount ---------------------
-sh -c "touch '$M/slots/2/s1' && : >'$T/s1.took' && exec sleep 600" &
-hs=$!
-track "$hs"
-check "a script takes a slot of s1 with touch" wait_for 20 test -e "$T/s1.took"
-check "... no lokt-keeper process for it: the daemon keeps it" \
-	test "$(keepers s1)" = 0
-expect_exit 0 "lokt takes the other slot of s1" \
-	env LOKT_OWNER=other "$LOKT" lock s1 --slots 2 --holder 1 --ttl 1m -q
-sleep 5 # more than twice the lease
-expect_exit 2 "the mount's slot outlives its 2 s lease: s1 is full" \
-	env LOKT_OWNER=third "$LOKT" lock s1 --slots 2
-kill -9 "$hs"
-check "the holder dies: its slot is released at once" \
-	wait_for 5 eval '[ "$("$LOKT" status --json | grep -o "\"name\":\"s1\"" | wc -l)" = 1 ]'
-check "... audited as a release, not an expiry" \
-	eval 'audit_has release s1 && [ "$(audit_count expire s1)" = 0 ]'
-"$LOKT" unlock s1 --force --yes -q
 
 # --- released by its holder, which then exits ---------------------------
 # The daemon keeps k5 until its holder exits; a holder that removed k5
