@@ -57,22 +57,40 @@ healthy || why_unhealthy # check says ok or not ok, and goes on
 a=$(( (l + 1) % 3 )) b=$(( (l + 2) % 3 ))
 member_stop "$a"
 member_stop "$b"
-expect_exit 1 "2 of 3 members down: lock fails (exit 1)" "$LOKT" lock y
-contains "$ERR" "did not answer" "... saying the cluster did not answer"
-out=$("$LOKT" lock y --json 2>/dev/null)
-contains "$out" '"error":"unavailable"' "... --json says the word unavailable"
-expect_exit 1 "... unlock fails too (exit 1), nothing released" "$LOKT" unlock h1
+# Each request below waits out its request timeout: they are made side by
+# side, and checked one after the other.
+"$LOKT" lock y --json >"$T/y.json" 2>/dev/null &
+yj=$!
+track "$yj"
+"$LOKT" unlock h1 >/dev/null 2>"$T/h1.err" &
+uh=$!
+track "$uh"
+mounted=
 if [ -n "${LOKTFS:-}" ] && [ -e /dev/fuse ]; then
 	mkdir -p "$T/mnt"
 	# Commas in an -o value are escaped with a backslash (libfuse).
 	if "$LOKTFS" -o "root=${LOKT_ROOT//,/\\,}" "$T/mnt" 2>"$T/mount.err"; then
+		mounted=1
 		at_exit "fusermount3 -u '$T/mnt' 2>/dev/null"
-		err=$(touch "$T/mnt/locks/y" 2>&1)
-		contains "$err" "Input/output error" "... touch through the mount: EIO"
-		fusermount3 -u "$T/mnt"
-	else
-		not_ok "mount on the 2-of-3-down cluster ($(cat "$T/mount.err"))"
+		touch "$T/mnt/locks/y" >"$T/touch.err" 2>&1 &
+		tp=$!
+		track "$tp"
 	fi
+fi
+expect_exit 1 "2 of 3 members down: lock fails (exit 1)" "$LOKT" lock y
+contains "$ERR" "did not answer" "... saying the cluster did not answer"
+wait "$yj"
+contains "$(cat "$T/y.json")" '"error":"unavailable"' "... --json says the word unavailable"
+wait "$uh"
+rc=$?
+check "... unlock fails too (exit $rc, want 1), nothing released" test "$rc" = 1
+[ "$rc" = 1 ] || diag "stderr: $(cat "$T/h1.err")"
+if [ -n "$mounted" ]; then
+	wait "$tp"
+	contains "$(cat "$T/touch.err")" "Input/output error" "... touch through the mount: EIO"
+	fusermount3 -u "$T/mnt"
+elif [ -n "${LOKTFS:-}" ] && [ -e /dev/fuse ]; then
+	not_ok "mount on the 2-of-3-down cluster ($(cat "$T/mount.err"))"
 else
 	skip "... touch through the mount: EIO" "no loktfs or /dev/fuse in this build"
 fi
