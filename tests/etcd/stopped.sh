@@ -82,17 +82,44 @@ expect_exit 0 "unlock s2" "$LOKT" unlock s2 --force -q
 # It times out (exit 2) when it runs again, as on a directory store, with
 # or without a request on its way when it was stopped: the deadline went
 # by while it could not run, not while the cluster was silent.
-expect_exit 0 "hold s4" hold s4
-"$LOKT" lock s4 --wait --timeout 3s 2>"$T/s4.err" &
-l=$!
-track $l
-check "lokt lock s4 --wait --timeout 3s waits" wait_for 20 eval '[ "$(waiters s4)" = 1 ]'
-kill -STOP $l
-sleep 5
-kill -CONT $l
-reap $l
-check "... stopped 5 s, times out once let go (exit $RC: $(cat "$T/s4.err"))" \
-	test "$RC" = 2
+# The waiter stopped alone, and guard s5 below, run side by side (each
+# in a lane, tests/cli/common.sh): the member is not stopped meanwhile.
+case_s4() {
+	expect_exit 0 "hold s4" hold s4
+	"$LOKT" lock s4 --wait --timeout 3s 2>"$T/s4.err" &
+	l=$!
+	track $l
+	check "lokt lock s4 --wait --timeout 3s waits" wait_for 20 eval '[ "$(waiters s4)" = 1 ]'
+	kill -STOP $l
+	sleep 5
+	kill -CONT $l
+	reap $l
+	check "... stopped 5 s, times out once let go (exit $RC: $(cat "$T/s4.err"))" \
+		test "$RC" = 2
+}
+
+# --- guard stopped alone past its lease -------------------------------------
+# Its watchdog keeps the lease meanwhile; let go, guard asks whether the
+# lock is still its own (it used to give it up unasked, as if the cluster
+# had not answered, and stop the command).
+case_s5() {
+	LOKT_ETCD_LEASE=2s "$LOKT" guard s5 -- sh -c "sleep 5; echo ran >$T/s5.got" \
+		2>"$T/s5.err" &
+	g=$!
+	track $g
+	check "guard s5 runs its command" wait_for 20 "$LOKT" exists s5
+	kill -STOP $g
+	sleep 3
+	kill -CONT $g
+	reap $g
+	check "... stopped 3 s past its 2 s lease, it goes on, and so does the command (exit $RC: $(cat "$T/s5.err"))" \
+		test "$RC" = 0 -a -s "$T/s5.got"
+}
+lane s4 case_s4
+lane s5 case_s5
+lanes_done
+
+# s4 again, stopped with a request on its way (the member stopped).
 "$LOKT" lock s4 --wait --timeout 3s 2>"$T/s4.err" &
 l=$!
 track $l
@@ -102,22 +129,6 @@ check "... stopped with a request unanswered (its last, at the latest)" stop_mid
 reap $l
 check "... times out once let go (exit $RC: $(cat "$T/s4.err"))" test "$RC" = 2
 expect_exit 0 "unlock s4" "$LOKT" unlock s4 --force -q
-
-# --- guard stopped alone past its lease -------------------------------------
-# Its watchdog keeps the lease meanwhile; let go, guard asks whether the
-# lock is still its own (it used to give it up unasked, as if the cluster
-# had not answered, and stop the command).
-LOKT_ETCD_LEASE=2s "$LOKT" guard s5 -- sh -c "sleep 5; echo ran >$T/s5.got" \
-	2>"$T/s5.err" &
-g=$!
-track $g
-check "guard s5 runs its command" wait_for 20 "$LOKT" exists s5
-kill -STOP $g
-sleep 3
-kill -CONT $g
-reap $g
-check "... stopped 3 s past its 2 s lease, it goes on, and so does the command (exit $RC: $(cat "$T/s5.err"))" \
-	test "$RC" = 0 -a -s "$T/s5.got"
 
 # --- a member that does not answer is still reported -----------------------
 # The member stopped past the request timeout while lokt runs: its timeout
