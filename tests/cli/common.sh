@@ -152,7 +152,7 @@ unplant() {
 audit_count() {
 	local src=$LOKT_ROOT/audit.log
 	if on_etcd; then
-		src=$T/audit.json
+		src=$T/audit${_lane:+.$_lane}.json # a file per lane
 		"$LOKT" audit --json >"$src" 2>/dev/null || : >"$src"
 	fi
 	"$PY" - "$src" "$@" <<'PYEOF'

@@ -45,19 +45,6 @@ expect_exit 0 "guard --root etcd://...: its command gets the URL as LOKT_ROOT" \
 check "... unchanged ($OUT)" test "$OUT" = "$LOKT_ROOT"
 "$LOKT" unlock rr --force -q
 
-# --- who sees whom, and a host that dies -----------------------------------
-host_up hosta "$T" bash -c 'sleep 600 & "$LOKT" lock x --holder $! -q; wait'
-check "host A holds x" wait_for 20 eval \
-	'"$LOKT" status x --json 2>/dev/null | grep -q "\"host\":\"hosta\""'
-expect_exit 2 "host B is refused x" on hostb "$LOKT" lock x
-contains "$ERR" "hosta" "... and is told host A holds it"
-kill -9 "$(cat "$T/hosta.pid")" # the whole host: holder, keeper, all
-check "host A died: host B gets x within the lease (2 s)" \
-	wait_for 20 eval 'on hostb "$LOKT" lock x --holder 1 --ttl 1m -q'
-check "... and the lapsed lease is audited (nobody released x)" \
-	audit_has expire x lease-expired
-"$LOKT" unlock x --force -q
-
 # --- mutual exclusion from three hosts -----------------------------------
 W=$T/wit
 witness_reset "$W"
@@ -141,86 +128,119 @@ else
 	skip "the mount on host A, lokt on host B" "no loktfs or /dev/fuse"
 fi
 
+# --- who sees whom, and a host that dies -----------------------------------
+case_x() {
+	host_up hosta "$T" bash -c 'sleep 600 & "$LOKT" lock x --holder $! -q; wait'
+	check "host A holds x" wait_for 20 eval \
+		'"$LOKT" status x --json 2>/dev/null | grep -q "\"host\":\"hosta\""'
+	expect_exit 2 "host B is refused x" on hostb "$LOKT" lock x
+	contains "$ERR" "hosta" "... and is told host A holds it"
+	kill -9 "$(cat "$T/hosta.pid")" # the whole host: holder, keeper, all
+	check "host A died: host B gets x within the lease (2 s)" \
+		wait_for 20 eval 'on hostb "$LOKT" lock x --holder 1 --ttl 1m -q'
+	check "... and the lapsed lease is audited (nobody released x)" \
+		audit_has expire x lease-expired
+	"$LOKT" unlock x --force -q
+}
+
 # --- a host crashes while holding a lock ---------------------------------
-host_up hostb "$T" "$LOKT" guard crash -q -- sleep 600
-check "host B holds crash" wait_for 20 eval '"$LOKT" status crash --json 2>/dev/null | grep -q "\"host\":\"hostb\""'
-f1=$("$LOKT" status crash --json | jget 'd["fence"]')
-expect_exit 2 "another host is refused while B lives" on hostc "$LOKT" lock crash
-kill -9 "$(cat "$T/hostb.pid")" # the whole namespace: guard, keeper, all
-check "B crashed: the lock passes on within the lease" \
-	wait_for 20 eval 'on hostc "$LOKT" lock crash --holder 1 --ttl 1m -q'
-f2=$("$LOKT" status crash --json | jget 'd["fence"]')
-check "the next holder's fence is higher ($f1 < $f2)" test "${f1:-0}" -lt "${f2:-0}"
-"$LOKT" unlock crash --force -q
+case_crash() {
+	host_up hostb "$T" "$LOKT" guard crash -q -- sleep 600
+	check "host B holds crash" wait_for 20 eval '"$LOKT" status crash --json 2>/dev/null | grep -q "\"host\":\"hostb\""'
+	f1=$("$LOKT" status crash --json | jget 'd["fence"]')
+	expect_exit 2 "another host is refused while B lives" on hostc "$LOKT" lock crash
+	kill -9 "$(cat "$T/hostb.pid")" # the whole namespace: guard, keeper, all
+	check "B crashed: the lock passes on within the lease" \
+		wait_for 20 eval 'on hostc "$LOKT" lock crash --holder 1 --ttl 1m -q'
+	f2=$("$LOKT" status crash --json | jget 'd["fence"]')
+	check "the next holder's fence is higher ($f1 < $f2)" test "${f1:-0}" -lt "${f2:-0}"
+	"$LOKT" unlock crash --force -q
+}
 
 # --- a partition: the keepers stop, the guarded command is stopped -------
 # guard and its watchdog both keep the lease alive (either suffices: guard
 # alone while it lives, the watchdog once guard is gone). Both stopped,
 # as by a partition: the lease runs out and the lock passes on; once they
 # run again, guard finds its lock gone at once and stops its command.
-host_up hostd "$T" "$LOKT" guard part -q -- sleep 601
-check "host D holds part" wait_for 20 eval 'pgrep -fx "sleep 601" >/dev/null'
-inner=$(pgrep -P "$(cat "$T/hostd.pid")" | head -1)
-kp=$(pgrep -x lokt-watchdog --ns "${inner:-0}" --nslist pid | head -1)
-gp=$(pgrep -fx "$LOKT guard part -q -- sleep 601" --ns "${inner:-0}" --nslist pid | head -1)
-check "its keeper, guard's watchdog, runs (pid $kp)" test -n "$kp"
-check "... beside guard (pid $gp)" test -n "$gp"
-check "... and no lokt-keeper for guard's lock" \
-	eval '! pgrep -f "lokt-keeper $LOKT_ROOT part " >/dev/null'
-kill -STOP "$gp"
-sleep 5 # twice the lease
-check "guard stopped alone: its watchdog keeps the lock" \
-	eval 'test "$("$LOKT" status part --json | jget "d[\"host\"]")" = hostd'
-kill -STOP "$kp"
-check "both stopped past the lease: another host gets the lock" \
-	wait_for 30 eval 'on hoste "$LOKT" lock part --holder 1 --ttl 1m -q'
-kill -CONT "$kp" "$gp"
-check "... and D's guarded command is stopped" \
-	wait_for 30 eval '! pgrep -fx "sleep 601" >/dev/null'
-check "... D's guard audits the lock lost" wait_for 20 audit_has lost part
-"$LOKT" unlock part --force -q
+case_part() {
+	host_up hostp "$T" "$LOKT" guard part -q -- sleep 601
+	check "host P holds part" wait_for 20 eval 'pgrep -fx "sleep 601" >/dev/null'
+	inner=$(pgrep -P "$(cat "$T/hostp.pid")" | head -1)
+	kp=$(pgrep -x lokt-watchdog --ns "${inner:-0}" --nslist pid | head -1)
+	gp=$(pgrep -fx "$LOKT guard part -q -- sleep 601" --ns "${inner:-0}" --nslist pid | head -1)
+	check "its keeper, guard's watchdog, runs (pid $kp)" test -n "$kp"
+	check "... beside guard (pid $gp)" test -n "$gp"
+	check "... and no lokt-keeper for guard's lock" \
+		eval '! pgrep -f "lokt-keeper $LOKT_ROOT part " >/dev/null'
+	kill -STOP "$gp"
+	sleep 5 # twice the lease
+	check "guard stopped alone: its watchdog keeps the lock" \
+		eval 'test "$("$LOKT" status part --json | jget "d[\"host\"]")" = hostp'
+	kill -STOP "$kp"
+	check "both stopped past the lease: another host gets the lock" \
+		wait_for 30 eval 'on hoste "$LOKT" lock part --holder 1 --ttl 1m -q'
+	kill -CONT "$kp" "$gp"
+	check "... and P's guarded command is stopped" \
+		wait_for 30 eval '! pgrep -fx "sleep 601" >/dev/null'
+	check "... P's guard audits the lock lost" wait_for 20 audit_has lost part
+	"$LOKT" unlock part --force -q
+}
 
 # --- FIFO across hosts -----------------------------------------------------
-: >"$T/order"
-expect_exit 0 "hold f" "$LOKT" lock f --holder 1 --ttl 5m -q
-for h in w1 w2 w3; do
-	on "$h" "$LOKT" guard f --wait --timeout 60s -q -- sh -c "echo $h >>$T/order" &
-	track $!
-	check "$h queued" wait_for 20 eval "[ \"\$(waiters f)\" = ${h#w} ]"
-done
-"$LOKT" unlock f --force -q
-check "all three got in" wait_for 30 eval '[ "$(wc -l <"$T/order")" -eq 3 ]'
-check "in the order they came ($(tr '\n' ' ' <"$T/order"))" \
-	test "$(tr '\n' ' ' <"$T/order")" = "w1 w2 w3 "
+case_fifo() {
+	: >"$T/order"
+	expect_exit 0 "hold f" "$LOKT" lock f --holder 1 --ttl 5m -q
+	for h in w1 w2 w3; do
+		on "$h" "$LOKT" guard f --wait --timeout 60s -q -- sh -c "echo $h >>$T/order" &
+		track $!
+		check "$h queued" wait_for 20 eval "[ \"\$(waiters f)\" = ${h#w} ]"
+	done
+	"$LOKT" unlock f --force -q
+	check "all three got in" wait_for 30 eval '[ "$(wc -l <"$T/order")" -eq 3 ]'
+	check "in the order they came ($(tr '\n' ' ' <"$T/order"))" \
+		test "$(tr '\n' ' ' <"$T/order")" = "w1 w2 w3 "
+}
 
 # --- freezes across hosts --------------------------------------------------
-expect_exit 0 "host F freezes z" on hostf "$LOKT" freeze z --ttl 1m
-expect_exit 2 "host G cannot lock z" on hostg "$LOKT" lock z
-contains "$ERR" "frozen" "... it is told z is frozen"
-expect_exit 0 "host F unfreezes z" on hostf "$LOKT" unfreeze z
-expect_exit 0 "host G locks z now" on hostg "$LOKT" lock z --holder 1 --ttl 1m
+case_freeze() {
+	expect_exit 0 "host F freezes z" on hostf "$LOKT" freeze z --ttl 1m
+	expect_exit 2 "host G cannot lock z" on hostg "$LOKT" lock z
+	contains "$ERR" "frozen" "... it is told z is frozen"
+	expect_exit 0 "host F unfreezes z" on hostf "$LOKT" unfreeze z
+	expect_exit 0 "host G locks z now" on hostg "$LOKT" lock z --holder 1 --ttl 1m
+}
 
 # --- a semaphore across hosts: a dead host's slot passes on ----------------
-slot_hosts() { "$LOKT" status --json 2>/dev/null | grep -o '"host":"host[cd]"' | sort | tr '\n' ' '; }
-host_up hostc "$T" bash -c 'sleep 600 & "$LOKT" lock sem --slots 2 --holder $! -q; wait'
-host_up hostd "$T" bash -c 'sleep 600 & "$LOKT" lock sem --slots 2 --holder $! -q; wait'
-check "hosts C and D hold both slots of sem" \
-	wait_for 20 eval '[ "$(slot_hosts)" = "\"host\":\"hostc\" \"host\":\"hostd\" " ]'
-expect_exit 2 "host B is refused a third slot" on hostb "$LOKT" lock sem --slots 2
-contains "$ERR" "2 slots" "... and told they are taken"
-on hostb "$LOKT" lock sem --slots 2 --wait --timeout 20s --holder 1 --ttl 1m -q \
-	2>"$T/semb.err" &
-semb=$!
-track $semb
-wait_for 20 eval '[ "$(waiters sem)" = 1 ]'
-kill -9 "$(cat "$T/hostc.pid")" # host C crashes: its keeper with it
-reap $semb
-check "host C died: waiting host B gets its slot within the lease" test "$RC" = 0
-check "... the lapsed slot is audited (nobody released it)" \
-	audit_has expire sem lease-expired
-check "... host D kept its slot" eval '[ "$(slot_hosts)" = "\"host\":\"hostd\" " ]'
-kill -9 "$(cat "$T/hostd.pid")"
-"$LOKT" unlock sem --force --yes -q
+case_sem() {
+	slot_hosts() { "$LOKT" status --json 2>/dev/null | grep -o '"host":"host[cd]"' | sort | tr '\n' ' '; }
+	host_up hostc "$T" bash -c 'sleep 600 & "$LOKT" lock sem --slots 2 --holder $! -q; wait'
+	host_up hostd "$T" bash -c 'sleep 600 & "$LOKT" lock sem --slots 2 --holder $! -q; wait'
+	check "hosts C and D hold both slots of sem" \
+		wait_for 20 eval '[ "$(slot_hosts)" = "\"host\":\"hostc\" \"host\":\"hostd\" " ]'
+	expect_exit 2 "host B is refused a third slot" on hostb "$LOKT" lock sem --slots 2
+	contains "$ERR" "2 slots" "... and told they are taken"
+	on hostb "$LOKT" lock sem --slots 2 --wait --timeout 20s --holder 1 --ttl 1m -q \
+		2>"$T/semb.err" &
+	semb=$!
+	track $semb
+	wait_for 20 eval '[ "$(waiters sem)" = 1 ]'
+	kill -9 "$(cat "$T/hostc.pid")" # host C crashes: its keeper with it
+	reap $semb
+	check "host C died: waiting host B gets its slot within the lease" test "$RC" = 0
+	check "... the lapsed slot is audited (nobody released it)" \
+		audit_has expire sem lease-expired
+	check "... host D kept its slot" eval '[ "$(slot_hosts)" = "\"host\":\"hostd\" " ]'
+	kill -9 "$(cat "$T/hostd.pid")"
+	"$LOKT" unlock sem --force --yes -q
+}
+
+# The cases above wait out leases mostly, each on names and hosts of its
+# own: the partition in a lane of its own, the others one after the
+# other in a second lane (tests/cli/common.sh).
+lane_hosts() { case_x; case_crash; case_fifo; case_freeze; case_sem; }
+lane part case_part
+lane hosts lane_hosts
+lanes_done
 
 # --- the holder's host cut off from the cluster ---------------------------
 # (last: the member is stopped, so every lease runs out meanwhile.) guard
