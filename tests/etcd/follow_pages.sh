@@ -30,12 +30,17 @@ done
 check "1500 events in the history" \
 	test "$("$LOKT" audit | grep -c ' old')" = 1500
 
+# held_by_pipe PID: PID waits to write into a full pipe (a thread of it
+# is in the kernel's pipe_write, or anon_pipe_write on newer kernels).
+held_by_pipe() { grep -qs pipe_write /proc/"$1"/task/*/wchan; }
+
 mkfifo "$T/pipe"
 exec 3<>"$T/pipe" # nobody reads yet: the follower blocks on a full pipe
 "$LOKT" audit --follow >"$T/pipe" 2>"$T/follow.err" &
 FPID=$!
 track "$FPID"
-sleep 2 # the first page is read, its lines fill the pipe
+# The first page is read, its lines fill the pipe.
+wait_for 20 held_by_pipe "$FPID" || diag "the follower is not held by the pipe"
 # Between the first and the last page of the history: sorts in the first.
 _etcd put "/lokt-test/audit/$(printf '%020d' $((base + 500)))-0000abcd" \
 		"{\"ts\":\"$ts\",\"event\":\"acquire\",\"name\":\"skew\",\"lock_id\":\"\",\"owner\":\"x\",\"host\":\"h\",\"pid\":7,\"agent_id\":\"\",\"ttl_sec\":0,\"extra\":{}}" >/dev/null
@@ -58,7 +63,8 @@ exec 4<>"$T/pipe"
 "$LOKT" audit --follow >"$T/pipe" 2>"$T/follow2.err" &
 FPID=$!
 track "$FPID"
-sleep 2 # inside its history, held by the full pipe
+# Inside its history, held by the full pipe.
+wait_for 20 held_by_pipe "$FPID" || diag "the follower is not held by the pipe"
 now=$(date +%s%N)
 for t in $(seq 0 15); do
 	{
