@@ -195,6 +195,9 @@ void cli_wait_alarm_off(void);
  * URL's store (its requests have their own timeout), not in process.
  * cli_stuck_bound_off ends it. */
 void cli_stuck_bound(struct cli *c);
+/* The same bound, giving up at give_up_ms (cli_mono_ms) instead: guard's
+ * renewal, by the end of its lease, and its release. */
+void cli_stuck_bound_until(struct cli *c, int64_t give_up_ms);
 void cli_stuck_bound_off(struct cli *c);
 
 /* lokt stops because of signal sig (caught: a wait canceled, or guard's
@@ -315,6 +318,18 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
  * STUCK_MS (cli_stuck_bound), exit 1, as a store that did not answer.
  * Says that another process is stuck in a change of the name, and where
  * to find it. */
+/* The same for a command of many names (unlock --all, status
+ * --prune-expired: `what`), which gave up after STUCK_MS on one of
+ * them, `done` names `verb` (released, pruned) before it, of owner (or
+ * NULL). Exit 1. */
+int cli_report_stuck_many(struct cli *c, const char *what, const char *verb,
+			  size_t done, const char *owner);
+/* What holds up a change of `name` in a flock of the store, for a
+ * message: "a change of the name that another process has left
+ * half-done: pid N holds the flock of FILE (...)", read from /proc/locks
+ * (true), or that it was let go just now (false). */
+bool cli_stuck_why(const struct cli *c, enum lokt_kind kind,
+		   const char *name, char *buf, size_t size);
 int cli_report_stuck(struct cli *c, enum lokt_kind kind, const char *name,
 		     bool waited);
 /* Report the stale lock that an acquisition broke, as a warning. */
@@ -354,6 +369,11 @@ void cli_watchdog_lost(int wfd);
 bool cli_group_runs(pid_t pgid);
 /* guard's normal exit: tell the watchdog to go, close the pipe. */
 void cli_watchdog_done(int wfd);
+/* guard's exit after the command ended, its release held up in the
+ * name's flock: the watchdog releases the lock (lokt_release with flags)
+ * once that is let go, stopping nothing. Closes the pipe; -errno: the
+ * watchdog is gone. */
+int cli_watchdog_release(int wfd, unsigned flags);
 
 /* ---- commands ---------------------------------------------------------- */
 

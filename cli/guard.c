@@ -516,20 +516,30 @@ static void on_lost(struct guard *g)
 static void renew_failed(struct guard *g, int r)
 {
 	int64_t now = cli_mono_ms(), left = g->lease_end - now;
-	char buf[32];
+	char buf[32], why[3072];
 
-	if (!g->lease_end || left > RETRY_MS) {
+	/* Held up in the name's flock (a directory store) until the lease's
+	 * last RETRY_MS (renew): there is no time left for another try. */
+	if (r == -EAGAIN && g->lease_end && !g->confirm_ms) {
+		cli_stuck_why(g->c, LOKT_LOCK, g->name, why, sizeof(why));
+		cli_fmt_ms(left > 0 ? left : 0, buf, sizeof(buf));
+		cli_error("lost lock \"%s\": cannot renew it, held up by %s; "
+			  "its lease runs out in %s",
+			  g->name, why, buf);
+	} else if (!g->lease_end || left > RETRY_MS) {
 		if (!g->failing)
 			cli_warning("cannot renew lock \"%s\": %s; retrying",
 				    g->name, lokt_strerror(r));
 		g->failing = true;
 		g->renew_at = g->lease_end ? now + RETRY_MS : 0;
 		return;
+	} else {
+		cli_fmt_ms(left, buf, sizeof(buf));
+		cli_error("lost lock \"%s\": cannot renew it (%s) and its "
+			  "lease runs out in %s — check the lock root's disk "
+			  "(lokt doctor)",
+			  g->name, lokt_strerror(r), buf);
 	}
-	cli_fmt_ms(left, buf, sizeof(buf));
-	cli_error("lost lock \"%s\": cannot renew it (%s) and its lease "
-		  "runs out in %s — check the lock root's disk (lokt doctor)",
-		  g->name, lokt_strerror(r), buf);
 	(void)lokt_audit_lost(g->c->store, g->name, g->held.lock_id, &g->c->who,
 			      "unrenewed");
 	/* Still ours until it expires: finish() (or the watchdog) removes
@@ -563,8 +573,17 @@ static void renew(struct guard *g)
 	 * lock would be counted lost, given up then (check_held). */
 	if (g->confirm_ms)
 		confirm_deadline(g);
+	/* A directory store: held up in the name's flock (a process
+	 * stopped in a change of it, a flock(1) by hand), given up when
+	 * only RETRY_MS of the lease is left (renew_failed). Nobody else
+	 * can change the name meanwhile either, but once the flock is let
+	 * go, an expired lock is anyone's to break: the command must not
+	 * run on past it. */
+	else if (g->lease_end)
+		cli_stuck_bound_until(g->c, g->lease_end - RETRY_MS);
 	r = lokt_renew(g->c->store, g->name, g->held.lock_id, &g->c->who,
 		       ttl_sec, &res);
+	cli_stuck_bound_off(g->c);
 	lokt_store_set_deadline(g->c->store, 0);
 	if (r >= 0) {
 		/* The new lease began after start: end it no later. */
@@ -785,9 +804,37 @@ static void loop(struct guard *g)
 	}
 }
 
+/* The command has ended, but our release was held up in the name's flock
+ * for STUCK_MS (a process stopped in a change of the name, a flock(1) by
+ * hand): the watchdog, the lock's keeper, is told to release it (by its
+ * lock_id, with flags) once that flock is let go, and guard exits now
+ * with the command's status. Until then the lock is live; nobody could
+ * change the name meanwhile anyway. A watchdog gone too leaves the lock
+ * stale once guard has exited. */
+static void release_later(struct guard *g, unsigned flags)
+{
+	char why[3072];
+
+	cli_stuck_why(g->c, LOKT_LOCK, g->name, why, sizeof(why));
+	if (g->wd_fd >= 0 && !g->wd_gone &&
+	    cli_watchdog_release(g->wd_fd, flags) == 0) {
+		cli_warning("lock \"%s\" not released yet, held up for %d s "
+			    "by %s: its watchdog (pid %d) releases it once "
+			    "that flock is let go",
+			    g->name, STUCK_MS / 1000, why, (int)g->watchdog);
+		g->wd_fd = -1;
+		return;
+	}
+	cli_warning("cannot release lock \"%s\", held up for %d s by %s: "
+		    "it is stale once guard has exited, and the next lokt "
+		    "lock breaks it",
+		    g->name, STUCK_MS / 1000, why);
+}
+
 static void finish(struct guard *g)
 {
 	struct lokt_result res = { 0 };
+	unsigned flags = g->gave_up ? LOKT_RELEASE_SEEN : 0;
 	int r;
 
 	take_tty(g);
@@ -798,13 +845,18 @@ static void finish(struct guard *g)
 		close(g->watch);
 	g->watch = -1;
 	/* Given up (not renewed): removed if still ours; if not, the loss
-	 * was reported and audited already. */
+	 * was reported and audited already. Held up in the name's flock for
+	 * STUCK_MS: left to the watchdog (release_later). */
 	r = 0;
-	if (!g->outer && (!g->lost || g->gave_up))
+	if (!g->outer && (!g->lost || g->gave_up)) {
+		cli_stuck_bound(g->c);
 		r = lokt_release(g->c->store, g->name, &g->c->who,
-				 g->held.lock_id,
-				 g->gave_up ? LOKT_RELEASE_SEEN : 0, &res);
-	if (r == -LOKT_E_LOST && !g->gave_up) /* no --ttl: noticed now */
+				 g->held.lock_id, flags, &res);
+		cli_stuck_bound_off(g->c);
+	}
+	if (r == -EAGAIN && !lokt_root_is_url(g->c->root))
+		release_later(g, flags);
+	else if (r == -LOKT_E_LOST && !g->gave_up) /* no --ttl: noticed now */
 		cli_report(g->c, CLI_GUARD, r, g->name, &res);
 	else if (r < 0)
 		cli_warning("cannot release lock \"%s\": %s", g->name,

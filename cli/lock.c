@@ -261,7 +261,12 @@ static int unlock_all(struct cli *c, const struct unlock_args *a)
 	size_t n = 0;
 	int r;
 
+	cli_stuck_bound(c);
 	r = lokt_release_all(c->store, &c->who, a->owner, &n);
+	cli_stuck_bound_off(c);
+	if (r == -EAGAIN && !lokt_root_is_url(c->root))
+		return cli_report_stuck_many(c, "unlock --all", "released", n,
+					     a->owner ? a->owner : c->who.owner);
 	if (r < 0) {
 		cli_error("cannot release the locks of %s: %s",
 			  a->owner ? a->owner : c->who.owner,

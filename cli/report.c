@@ -357,42 +357,52 @@ static int stuck_holder(const struct cli *c, enum lokt_kind kind,
 	return 0;
 }
 
+bool cli_stuck_why(const struct cli *c, enum lokt_kind kind,
+		   const char *name, char *buf, size_t size)
+{
+	const char *dir = kind == LOKT_FREEZE ? "freezes" : "locks";
+	char file[PATH_MAX];
+	int pid = stuck_holder(c, kind, name, file);
+
+	if (pid)
+		snprintf(buf, size,
+			 "a change of the name that another process has left "
+			 "half-done: pid %d holds the flock of %s (stopped "
+			 "there: ^Z, SIGSTOP, a paused container; or a "
+			 "flock(1) by hand)",
+			 pid, file);
+	else
+		snprintf(buf, size,
+			 "a change of the name that another process had left "
+			 "half-done, holding the flock of %s/%s/.%s.lk (or, "
+			 "for a name new to the store, of %s/%s/.fence-floor), "
+			 "let go just now (stopped there: ^Z, SIGSTOP, a "
+			 "paused container; or a flock(1) by hand)",
+			 c->root, dir, name, c->root, dir);
+	return pid != 0;
+}
+
 int cli_report_stuck(struct cli *c, enum lokt_kind kind, const char *name,
 		     bool waited)
 {
-	const char *dir = kind == LOKT_FREEZE ? "freezes" : "locks";
-	int r = waited ? -LOKT_E_TIMEOUT : -LOKT_E_UNAVAILABLE, pid;
+	int r = waited ? -LOKT_E_TIMEOUT : -LOKT_E_UNAVAILABLE;
 	struct json_object *doc;
-	char msg[MSG_MAX + PATH_MAX], head[LOKT_NAME_MAX + 96], file[PATH_MAX];
+	char why[MSG_MAX + PATH_MAX];
+	char msg[sizeof(why) + 3 * LOKT_NAME_MAX];
+	bool held = cli_stuck_why(c, kind, name, why, sizeof(why));
 
 	if (waited)
-		snprintf(head, sizeof(head),
+		snprintf(msg, sizeof(msg),
 			 "timed out waiting for lock \"%s\": the wait ran "
-			 "past its --timeout in",
-			 name);
+			 "past its --timeout in %s — %s",
+			 name, why, held ? "let it go on, or end it" : "try again");
 	else
-		snprintf(head, sizeof(head),
+		snprintf(msg, sizeof(msg),
 			 "gave up on %s \"%s\" after %d s, nothing changed: "
-			 "held up by",
+			 "held up by %s — %s",
 			 kind == LOKT_FREEZE ? "freeze" : "lock", name,
-			 STUCK_MS / 1000);
-	pid = stuck_holder(c, kind, name, file);
-	if (pid)
-		snprintf(msg, sizeof(msg),
-			 "%s a change of the name that another process has "
-			 "left half-done: pid %d holds the flock of %s "
-			 "(stopped there: ^Z, SIGSTOP, a paused container; or "
-			 "a flock(1) by hand) — let it go on, or end it",
-			 head, pid, file);
-	else
-		snprintf(msg, sizeof(msg),
-			 "%s a change of the name that another process had "
-			 "left half-done, holding the flock of %s/%s/.%s.lk "
-			 "(or, for a name new to the store, of "
-			 "%s/%s/.fence-floor), let go just now (stopped "
-			 "there: ^Z, SIGSTOP, a paused container; or a "
-			 "flock(1) by hand) — try again",
-			 head, c->root, dir, name, c->root, dir);
+			 STUCK_MS / 1000, why,
+			 held ? "let it go on, or end it" : "try again");
 	if (!c->quiet)
 		cli_error("%s", msg);
 	if (c->json) {
@@ -409,6 +419,41 @@ int cli_report_stuck(struct cli *c, enum lokt_kind kind, const char *name,
 	if (!waited)
 		return lokt_exit_code(r);
 	return c->conflict_exit >= 0 ? c->conflict_exit : 2;
+}
+
+int cli_report_stuck_many(struct cli *c, const char *what, const char *verb,
+			  size_t done, const char *owner)
+{
+	int r = -LOKT_E_UNAVAILABLE;
+	struct json_object *doc;
+	char msg[MSG_MAX];
+
+	snprintf(msg, sizeof(msg),
+		 "gave up on %s after %d s: %s %zu, then held up by a change "
+		 "of a name that another process has left half-done (it "
+		 "holds the flock of that name's locks/.NAME.lk or "
+		 "freezes/.NAME.lk: /proc/locks gives its pid; stopped "
+		 "there: ^Z, SIGSTOP, a paused container; or a flock(1) by "
+		 "hand); the names after it were left as they were — let it "
+		 "go on, or end it, then run this again",
+		 what, STUCK_MS / 1000, verb, done);
+	if (!c->quiet)
+		cli_error("%s", msg);
+	if (c->json) {
+		doc = json_object_new_object();
+		json_object_object_add(
+			doc, "error",
+			json_object_new_string(lokt_error_word(r)));
+		json_object_object_add(doc, "message",
+				       json_object_new_string(msg));
+		if (owner)
+			json_object_object_add(doc, "owner",
+					       json_object_new_string(owner));
+		json_object_object_add(doc, verb,
+				       json_object_new_int64((int64_t)done));
+		cli_json_print(doc);
+	}
+	return lokt_exit_code(r);
 }
 
 void cli_report_broke(struct cli *c, const char *name,

@@ -470,25 +470,35 @@ static void on_alarm(int sig)
 	(void)sig; /* only to interrupt a flock(2): liblokt looks at the time */
 }
 
-void cli_wait_alarm(const struct cli *c, int64_t timeout_ms)
+/* SIGALRM first_ms from now, then every every_ms (on_alarm). */
+static void arm_alarm(int64_t first_ms, int64_t every_ms)
 {
 	struct sigaction sa = { .sa_handler = on_alarm };
-	struct itimerval it = { .it_interval = { .tv_sec = 1 } };
-	int64_t ms = timeout_ms + WAIT_ALARM_GRACE_MS;
+	struct itimerval it = { 0 };
 
-	/* Not in process (fuzz_cli): the caller's own timer is its own. */
-	if (timeout_ms < 0 || lokt_root_is_url(c->root) || alarm_on ||
-	    c->no_exec)
+	if (alarm_on)
 		return;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGALRM, &sa, &alarm_was) < 0)
 		return;
-	it.it_value.tv_sec = (time_t)(ms / 1000);
-	it.it_value.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	if (first_ms < 1)
+		first_ms = 1; /* 0 would disarm it */
+	it.it_value.tv_sec = (time_t)(first_ms / 1000);
+	it.it_value.tv_usec = (suseconds_t)(first_ms % 1000) * 1000;
+	it.it_interval.tv_sec = (time_t)(every_ms / 1000);
+	it.it_interval.tv_usec = (suseconds_t)(every_ms % 1000) * 1000;
 	if (setitimer(ITIMER_REAL, &it, NULL) == 0)
 		alarm_on = true;
 	else
 		sigaction(SIGALRM, &alarm_was, NULL);
+}
+
+void cli_wait_alarm(const struct cli *c, int64_t timeout_ms)
+{
+	/* Not in process (fuzz_cli): the caller's own timer is its own. */
+	if (timeout_ms < 0 || lokt_root_is_url(c->root) || c->no_exec)
+		return;
+	arm_alarm(timeout_ms + WAIT_ALARM_GRACE_MS, 1000);
 }
 
 void cli_wait_alarm_off(void)
@@ -504,18 +514,27 @@ void cli_wait_alarm_off(void)
 
 static bool stuck_bound_on;
 
-void cli_stuck_bound(struct cli *c)
+void cli_stuck_bound_until(struct cli *c, int64_t give_up_ms)
 {
 	/* liblokt gives up on the second interrupt past the deadline, so:
-	 * the deadline, an alarm WAIT_ALARM_GRACE_MS later and the next a
-	 * second after that, at STUCK_MS. */
-	int64_t d = STUCK_MS - WAIT_ALARM_GRACE_MS - 1000;
+	 * the deadline two ticks before give_up_ms, an alarm one tick
+	 * before and the next at give_up_ms. A tick is a second, less for
+	 * a bound closer than four (guard's renewal of a short lease), at
+	 * least 20 ms: a bound already past still tries the flock once. */
+	int64_t now = cli_mono_ms(), tick = (give_up_ms - now) / 4;
 
-	if (!c->store || lokt_root_is_url(c->root) || c->no_exec)
+	if (!c->store || lokt_root_is_url(c->root) || c->no_exec ||
+	    stuck_bound_on)
 		return;
-	lokt_store_set_deadline(c->store, cli_mono_ms() + d);
-	cli_wait_alarm(c, d);
+	tick = tick > 1000 ? 1000 : tick < 20 ? 20 : tick;
+	lokt_store_set_deadline(c->store, give_up_ms - 2 * tick);
+	arm_alarm(give_up_ms - tick - now, tick);
 	stuck_bound_on = true;
+}
+
+void cli_stuck_bound(struct cli *c)
+{
+	cli_stuck_bound_until(c, cli_mono_ms() + STUCK_MS);
 }
 
 void cli_stuck_bound_off(struct cli *c)

@@ -454,7 +454,12 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	if (prune && c->store) {
 		if ((r = cli_who(c, cli_caller(), "parent")))
 			return r;
+		cli_stuck_bound(c);
 		r = lokt_prune(c->store, &c->who, &n);
+		cli_stuck_bound_off(c);
+		if (r == -EAGAIN && !lokt_root_is_url(c->root))
+			return cli_report_stuck_many(c, "--prune-expired",
+						     "pruned", n, NULL);
 		if (r < 0) {
 			cli_error("cannot prune stale locks and freezes: %s",
 				  lokt_strerror(r));

@@ -21,6 +21,12 @@
  *   D       from guard before a normal exit, after its release: nothing
  *           to do; the watchdog exits at once, and guard does not wait
  *           for it (guard.c)
+ *   R<flags>
+ *           from guard before its exit, the command ended (none of its
+ *           group runs), when guard's release was held up in the name's
+ *           flock (a process stopped in a change of the name): the
+ *           watchdog releases the lock (lokt_release with flags), waiting
+ *           in that flock as long as it takes, and stops nothing
  *
  * End of file without "D" means guard died: the kernel closed its write
  * end. The watchdog then sends SIGTERM to the command's process group,
@@ -77,7 +83,8 @@ struct news {
 	pid_t pgid; /* from "P": the command's group, 0 before */
 	char lock_id[LOKT_ID_LEN + 1]; /* from "I" or "O"; "" before */
 	int64_t outer_ttl; /* from "O": the holder's TTL, 0 none */
-	bool outer, lost, done;
+	unsigned release_flags; /* from "R" */
+	bool outer, lost, done, release;
 };
 
 static void parse_line(const char *line, struct news *n)
@@ -96,6 +103,10 @@ static void parse_line(const char *line, struct news *n)
 		n->lost = true;
 	else if (line[0] == 'D')
 		n->done = true;
+	else if (line[0] == 'R') {
+		n->release = true;
+		n->release_flags = (unsigned)strtoul(line + 1, NULL, 10);
+	}
 }
 
 /* Keep the lease of our lock alive (etcd; the directory store has none):
@@ -345,11 +356,13 @@ static void watch(const struct cli_watchdog *wd, int rfd)
 	read_pipe(wd, rfd, &n, &tend_at);
 	if (n.done)
 		_exit(0);
-	if (n.pgid > 0)
+	/* "R": guard saw its command's group end; its pgid may be
+	 * another's by now. */
+	if (n.pgid > 0 && !n.release)
 		stop_group(wd, &n, tend_at);
 	if (*n.lock_id && !n.lost && !n.outer)
-		lokt_release(wd->store, wd->name, wd->who, n.lock_id, 0,
-			     &res);
+		lokt_release(wd->store, wd->name, wd->who, n.lock_id,
+			     n.release_flags, &res);
 	_exit(0);
 }
 
@@ -467,6 +480,14 @@ void cli_watchdog_lost(int wfd)
 	if (wfd >= 0 && write(wfd, "L\n", 2) < 0) {
 		/* the watchdog is gone already: nobody to tell */
 	}
+}
+
+int cli_watchdog_release(int wfd, unsigned flags)
+{
+	int r = dprintf(wfd, "R%u\n", flags) < 0 ? -errno : 0;
+
+	close(wfd);
+	return r;
 }
 
 void cli_watchdog_done(int wfd)

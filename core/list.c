@@ -314,11 +314,9 @@ LOKT_API int lokt_release_all(struct lokt_store *s, const struct lokt_who *who,
 			r = 0; /* gone, or a planted sidecar: the next name */
 	}
 	free(v);
-	if (r < 0)
-		return r;
 	if (ret_count)
 		*ret_count = count;
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 /* Remove the name if it is (still) stale. 1 if removed, 0 if not. */
@@ -385,9 +383,7 @@ LOKT_API int lokt_prune(struct lokt_store *s, const struct lokt_who *who,
 		r = prune_kind(s, LOKT_FREEZE, who, &count);
 	if (r == 0)
 		r = s->be->tidy(s);
-	if (r < 0)
-		return r;
 	if (ret_count)
 		*ret_count = count;
-	return 0;
+	return r < 0 ? r : 0;
 }

@@ -8,18 +8,25 @@
 # its flock wait used to go back to sleep after the signal. Its
 # --timeout ends it too (exit 2). The commands that do not wait give up
 # there after 10 s (exit 1), also on the fence floor's flock, which a
-# name new to the store reads first (docs/lokt.1, BUGS). The store is
+# name new to the store reads first, and so do unlock --all and status
+# --prune-expired; guard's renewal gives up before its lease ends, and
+# its release is left to its watchdog (docs/lokt.1, BUGS). The store is
 # left as it was, and once the flock is let go the name works again.
 . "$SRC_ROOT/tests/lib.sh"
 . "$SRC_ROOT/tests/cli/common.sh"
 
 "$LOKT" lock k -q && "$LOKT" unlock k -q
 "$LOKT" lock sw -q && "$LOKT" unlock sw -q # a counter: no floor to read
+"$LOKT" lock g -q && "$LOKT" unlock g -q
+# ua: a lock of owner ua, for unlock --all; ux: a lock that expires (a
+# stale one, for --prune-expired).
+LOKT_OWNER=ua "$LOKT" lock ua --ttl 1h --detach -q
+"$LOKT" lock ux --ttl 1s --detach -q
 # An expired freeze of fk (below): a lock of fk clears it, under the
 # freeze's sidecar flock.
 "$LOKT" freeze fk --ttl 1s -q
 fk_at=$(date +%s%N)
-before=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' ! -name sw.json | sort | xargs -r cat | sha1sum)
+before=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' ! -name sw.json ! -name g.json | sort | xargs -r cat | sha1sum)
 flock -F -x "$LOKT_ROOT/locks/.k.lk" sleep 60 &
 F=$!
 track "$F"
@@ -36,9 +43,14 @@ flock -F -x "$LOKT_ROOT/locks/.fence-floor" sleep 60 &
 F3=$!
 flock -F -x "$LOKT_ROOT/freezes/.fk.lk" sleep 60 &
 F4=$!
-track "$F2" "$F3" "$F4"
+flock -F -x "$LOKT_ROOT/locks/.ua.lk" sleep 60 &
+F6=$!
+flock -F -x "$LOKT_ROOT/locks/.ux.lk" sleep 60 &
+F7=$!
+track "$F2" "$F3" "$F4" "$F6" "$F7"
 wait_for 10 eval 'grep -q "FLOCK.*WRITE $F2 " /proc/locks && grep -q "FLOCK.*WRITE $F3 " /proc/locks &&
-	grep -q "FLOCK.*WRITE $F4 " /proc/locks' || diag "the flocks did not show"
+	grep -q "FLOCK.*WRITE $F4 " /proc/locks && grep -q "FLOCK.*WRITE $F6 " /proc/locks &&
+	grep -q "FLOCK.*WRITE $F7 " /proc/locks' || diag "the flocks did not show"
 # One held up where it did not stop: stopped (^Z) in the flock's queue
 # while the flock was held (3 s), and continued past its deadline, long
 # after the flock was let go, with its alarms due: it takes the lock (it
@@ -57,8 +69,26 @@ wait_for 10 eval 'grep -q "FLOCK.*WRITE $F2 " /proc/locks && grep -q "FLOCK.*WRI
 ) &
 track $!
 while [ "$(($(date +%s%N) - fk_at))" -lt 1200000000 ]; do sleep 0.1; done # fk expired
+# guard --ttl 3s holding g, a flock of g's sidecar taken after it had the
+# lock: its renewal, held up there, gives up when 200 ms of the lease is
+# left (lost: the command is stopped; once the flock is let go, anyone
+# may break the expired lock), and its release, held up 10 s, is left to
+# its watchdog, the lock's keeper, which releases g once the flock is let
+# go. guard used to wait in the flock for as long as it was held,
+# answering no signal, its command running on past the lease.
+(
+	s=$(date +%s%N)
+	"$LOKT" guard g --ttl 3s -- sleep 60 2>"$T/g.err"
+	echo "$? $((($(date +%s%N) - s) / 1000000))" >"$T/g.rc"
+) &
+track $!
+wait_for 10 test -e "$LOKT_ROOT/locks/g.json" || diag "guard did not take g"
+flock -F -x "$LOKT_ROOT/locks/.g.lk" sleep 60 &
+F5=$!
+track "$F5"
 nowait=("lock k" "unlock k" "guard k -- true" "freeze fz --ttl 1m" "unfreeze fz"
-	"lock brandnew" "lock k --json" "lock fk")
+	"lock brandnew" "lock k --json" "lock fk" "unlock --all --owner ua --json"
+	"status --prune-expired --json")
 for i in "${!nowait[@]}"; do
 	(
 		s=$(date +%s%N)
@@ -114,6 +144,14 @@ for i in "${!nowait[@]}"; do
 	check "$cmd held up by a flock: exit 1 (got $rc), before the flock's end (${ms} ms)" \
 		test "$rc" = 1 -a "$ms" -lt 40000
 	case $cmd in
+	*--all*) check "... one JSON document: unavailable, 0 released" \
+		test "$(jget '[d["error"], d["owner"], d["released"]]' <"$T/nw.$i.out")" = '["unavailable", "ua", 0]'
+		contains "$(cat "$T/nw.$i.err")" "gave up on unlock --all after 10 s: released 0, then held up by a change of a name" \
+			"... saying it gave up, and why" ;;
+	*--prune*) check "... one JSON document: unavailable, 0 pruned" \
+		test "$(jget '[d["error"], d["pruned"]]' <"$T/nw.$i.out")" = '["unavailable", 0]'
+		contains "$(cat "$T/nw.$i.err")" "gave up on --prune-expired after 10 s: pruned 0, then held up" \
+			"... saying it gave up, and why" ;;
 	*--json) check "... one JSON document, the error \"unavailable\"" \
 		test "$(jget '[d["error"], d["name"]]' <"$T/nw.$i.out")" = '["unavailable", "k"]' ;;
 	*fz*) contains "$(cat "$T/nw.$i.err")" "pid $F2 holds the flock of $LOKT_ROOT/freezes/.fz.lk" \
@@ -126,16 +164,33 @@ for i in "${!nowait[@]}"; do
 		"... saying it gave up, and who holds it up" ;;
 	esac
 done
+if wait_for 40 test -s "$T/g.rc"; then
+	read -r rc ms <"$T/g.rc"
+	check "guard --ttl 3s, its renewal held up by a flock: the command stopped (exit 143, got $rc), before the flock's end (${ms} ms)" \
+		test "$rc" = 143 -a "$ms" -lt 40000
+	contains "$(cat "$T/g.err")" "lost lock \"g\": cannot renew it, held up by a change of the name that another process has left half-done: pid $F5 holds the flock of $LOKT_ROOT/locks/.g.lk" \
+		"... lost when its lease was all but over, saying who held it up"
+	contains "$(cat "$T/g.err")" "lock \"g\" not released yet, held up for 10 s by" \
+		"... its release held up too: left to the watchdog"
+	check "... g still held meanwhile, its loss audited (unrenewed)" \
+		test -e "$LOKT_ROOT/locks/g.json" -a "$(audit_count lost g unrenewed)" = 1
+else
+	not_ok "guard --ttl 3s, its renewal held up by a flock: still waiting"
+fi
+kill "$F5"
+reap "$F5"
+check "... the flock let go, the watchdog releases g" wait_for 10 eval '! test -e "$LOKT_ROOT/locks/g.json"'
 check "stopped in the flock's queue, continued past its deadline with the flock let go: it takes the lock (exit $(cat "$T/sw.rc" 2>/dev/null): $(cat "$T/sw.err" 2>/dev/null))" \
 	wait_for 20 eval '[ "$(cat "$T/sw.rc" 2>/dev/null)" = 0 ]'
 
-after=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' ! -name sw.json | sort | xargs -r cat | sha1sum)
+after=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' ! -name sw.json ! -name g.json | sort | xargs -r cat | sha1sum)
 [ "$after" = "$before" ] && ok "the store's records are as they were" || not_ok "records changed"
-kill "$F" "$F2" "$F3" "$F4"
-reap "$F"
-reap "$F2"
-reap "$F3"
-reap "$F4"
+kill "$F" "$F2" "$F3" "$F4" "$F6" "$F7"
+for p in "$F" "$F2" "$F3" "$F4" "$F6" "$F7"; do reap "$p"; done
+expect_exit 0 "with the flocks let go, unlock --all releases ua's lock" "$LOKT" unlock --all --owner ua --json
+check "... 1 released" test "$(jget 'd["released"]' <<<"$OUT")" = 1
+expect_exit 0 "... and --prune-expired prunes ux" "$LOKT" status --prune-expired --json
+check "... ux among them" test ! -e "$LOKT_ROOT/locks/ux.json"
 expect_exit 0 "with the flock let go, k is taken" "$LOKT" lock k --ttl 1m -q
 expect_exit 0 "... and brandnew, the floor let go" "$LOKT" lock brandnew --ttl 1m --json
 check "... its fence above the floor (8)" test "$(jget 'd["fence"]' <<<"$OUT")" = 8
