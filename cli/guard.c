@@ -17,7 +17,7 @@
  *             back afterwards.
  *
  * guard itself then runs one poll loop on a signalfd (SIGCHLD, and SIGINT,
- * SIGTERM, SIGHUP, which are forwarded to the command's group) and on a
+ * SIGTERM, SIGHUP, SIGQUIT, which are forwarded to the command's group) and on a
  * lokt_watch of its lock file, with a timeout for the next renewal (every
  * TTL/3 when --ttl is given) and a re-check every few seconds (changes by
  * other hosts on a shared filesystem make no inotify event). So a lock
@@ -985,6 +985,7 @@ int cmd_guard(struct cli *c, int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT); /* a JVM's thread dump: kill -QUIT */
 	sigaddset(&mask, SIGTSTP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGTTOU, SIG_IGN); /* tcsetpgrp from the background */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -566,12 +567,16 @@ int cli_signaled_group(int sig)
 int cli_exit(int code)
 {
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	struct rlimit no_core = { 0, 0 };
 	sigset_t one;
 
 	if (!end_signal || code != 128 + end_signal)
 		return code;
-	/* Nothing left to clean up but stdio, which a death skips. */
+	/* Nothing left to clean up but stdio, which a death skips. A
+	 * SIGQUIT passed on by guard dumps the command's core if anything;
+	 * guard's own says nothing, and is not written (as timeout(1)). */
 	fflush(NULL);
+	setrlimit(RLIMIT_CORE, &no_core);
 	sigemptyset(&dfl.sa_mask);
 	sigaction(end_signal, &dfl, NULL);
 	sigemptyset(&one);

@@ -352,6 +352,7 @@ static void watch(const struct cli_watchdog *wd, int rfd)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
 
 	read_pipe(wd, rfd, &n, &tend_at);
 	if (n.done)

@@ -21,9 +21,11 @@ expect_exit 0 "flags after the name: guard g1 --ttl 5m -q -- true" \
 	"$LOKT" guard g1 --ttl 5m -q -- true
 
 # --- signals sent to guard are forwarded --------------------------------
-for sig in TERM INT HUP; do
+for sig in TERM INT HUP QUIT; do
 	rm -f "$T/ready" "$T/mark"
-	"$LOKT" guard gs -- sh -c "trap 'echo $sig >$T/mark; exit 7' $sig
+	# A background job of a script starts with SIGINT and SIGQUIT
+	# ignored, which its command would inherit, as run without guard.
+	env --default-signal="$sig" "$LOKT" guard gs -- sh -c "trap 'echo $sig >$T/mark; exit 7' $sig
 		: >$T/ready; while :; do sleep 0.1; done" 2>"$T/gs.err" &
 	gpid=$!
 	track "$gpid"
@@ -61,6 +63,34 @@ PY
 check "SIGTERM to guard, its command dies of it: guard ends by SIGTERM (wait: $got)" \
 	test "$got" = -15
 expect_exit 3 "... gterm released" "$LOKT" exists gterm
+
+# SIGQUIT the same way (a JVM's thread dump, which would end a command
+# that does not catch it): guard ends by it, without a core file of its
+# own, even where the caller allows one (RLIMIT_CORE unlimited; the
+# command does not dump: ulimit -c 0). WCOREDUMP of guard's status says
+# whether the kernel wrote one.
+mkdir -p "$T/qcwd"
+got=$("$PY" - "$LOKT" "$T/quit.ready" "$T/qcwd" <<'PY'
+import os, resource, signal, subprocess, sys, time
+def allow_core():
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,) * 2)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+p = subprocess.Popen([sys.argv[1], "guard", "gquit", "-q", "--", "sh", "-c",
+                      'ulimit -c 0; : >"$0"; exec sleep 30', sys.argv[2]],
+                     stdin=subprocess.DEVNULL, cwd=sys.argv[3],
+                     preexec_fn=allow_core)
+for _ in range(300):
+    if os.path.exists(sys.argv[2]):
+        break
+    time.sleep(0.1)
+p.send_signal(signal.SIGQUIT)
+_, st = os.waitpid(p.pid, 0)
+print(os.WTERMSIG(st) if os.WIFSIGNALED(st) else "exit", int(os.WCOREDUMP(st)))
+PY
+)
+check "SIGQUIT to guard, its command dies of it: guard ends by SIGQUIT, no core dumped (signal, core: $got)" \
+	test "$got" = "3 0"
+expect_exit 3 "... gquit released" "$LOKT" exists gquit
 
 # --- ^C stops the script guard runs in ---------------------------------
 # A script's shell waits out a ^C and then stops only if the program it
