@@ -10,8 +10,6 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 #include "cli.h"
 
@@ -300,71 +298,15 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 	return lokt_exit_code(r);
 }
 
-/* The file whose flock holds up a change of name, and the pid holding
- * it, from /proc/locks: the first held of kind's sidecar, the other
- * kind's (an acquisition clearing an expired freeze takes it too), and
- * the fence floors (which a name new to the store reads). "ROOT/DIR/FILE"
- * into file, the pid returned; 0: none held now (let go meanwhile, or a
- * holder /proc does not show). */
-static int stuck_holder(const struct cli *c, enum lokt_kind kind,
-			const char *name, char file[PATH_MAX])
-{
-	const char *dirs[2] = { kind == LOKT_FREEZE ? "freezes" : "locks",
-				kind == LOKT_FREEZE ? "locks" : "freezes" };
-	char path[4][PATH_MAX], line[256], arrow[4];
-	int pids[4] = { 0 }, pid;
-	unsigned long long ino;
-	unsigned maj, min;
-	struct stat st[4];
-	bool have[4];
-	FILE *f;
-
-	for (int i = 0; i < 4; i++) {
-		if (i < 2)
-			snprintf(path[i], PATH_MAX, "%s/%s/.%s.lk", c->root,
-				 dirs[i], name);
-		else
-			snprintf(path[i], PATH_MAX, "%s/%s/.fence-floor",
-				 c->root, dirs[i - 2]);
-		have[i] = lstat(path[i], &st[i]) == 0;
-	}
-	f = fopen("/proc/locks", "re");
-	if (!f)
-		return 0;
-	/* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; a waiter's
-	 * line has "->" after the number. */
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%*d: %3s", arrow) == 1 &&
-		    !strcmp(arrow, "->"))
-			continue;
-		if (sscanf(line, "%*d: FLOCK %*s %*s %d %x:%x:%llu", &pid, &maj,
-			   &min, &ino) != 4 ||
-		    pid <= 0)
-			continue;
-		for (int i = 0; i < 4; i++)
-			if (have[i] && !pids[i] &&
-			    major(st[i].st_dev) == maj &&
-			    minor(st[i].st_dev) == min &&
-			    st[i].st_ino == (ino_t)ino)
-				pids[i] = pid;
-	}
-	fclose(f);
-	for (int i = 0; i < 4; i++)
-		if (pids[i]) {
-			memcpy(file, path[i], PATH_MAX);
-			return pids[i];
-		}
-	return 0;
-}
-
 bool cli_stuck_why(const struct cli *c, enum lokt_kind kind,
 		   const char *name, char *buf, size_t size)
 {
 	const char *dir = kind == LOKT_FREEZE ? "freezes" : "locks";
 	char file[PATH_MAX];
-	int pid = stuck_holder(c, kind, name, file);
+	int pid = lokt_store_flock_holder(c->store, kind, name, file,
+					  sizeof(file));
 
-	if (pid)
+	if (pid > 0)
 		snprintf(buf, size,
 			 "a change of the name that another process has left "
 			 "half-done: pid %d holds the flock of %s (stopped "
@@ -379,7 +321,7 @@ bool cli_stuck_why(const struct cli *c, enum lokt_kind kind,
 			 "let go just now (stopped there: ^Z, SIGSTOP, a "
 			 "paused container; or a flock(1) by hand)",
 			 c->root, dir, name, c->root, dir);
-	return pid != 0;
+	return pid > 0;
 }
 
 int cli_report_stuck(struct cli *c, enum lokt_kind kind, const char *name,

@@ -322,6 +322,17 @@ void lokt_store_set_deadline(struct lokt_store *s, int64_t mono_ms);
 
 enum lokt_kind { LOKT_LOCK, LOKT_FREEZE };
 
+/* Who holds up a change of `name` (of kind `kind`) in a flock of a
+ * directory store, for a message after -EAGAIN: the pid holding the
+ * flock of the name's sidecar, of the other kind's (an acquisition that
+ * clears an expired freeze takes it too) or of a fence floor (read by a
+ * name new to the store), from /proc/locks, the first found in that
+ * order; the file's path ("ROOT/DIR/FILE") in path. 0: none held now
+ * (let go meanwhile, or a holder /proc does not show); -EOPNOTSUPP on a
+ * networked store. */
+int lokt_store_flock_holder(struct lokt_store *s, enum lokt_kind kind,
+			    const char *name, char *path, size_t size);
+
 /* Would `who` re-enter `rec` (lokt_acquire renews instead of refusing)?
  * Same non-empty agent_id and who->uid is the lock's uid; or same host,
  * same owner, and who->pid is the holder or its descendant (the holder's

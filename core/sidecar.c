@@ -40,6 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -285,5 +287,66 @@ int lokt__sidecars_prune(struct lokt_store *s, enum lokt_kind kind,
 		return r;
 	if (ret_count)
 		*ret_count = count;
+	return 0;
+}
+
+LOKT_API int lokt_store_flock_holder(struct lokt_store *s,
+				     enum lokt_kind kind, const char *name,
+				     char *path, size_t size)
+{
+	enum lokt_kind kinds[2] = { kind, kind == LOKT_LOCK ? LOKT_FREEZE :
+							      LOKT_LOCK };
+	char file[4][LOKT_NAME_MAX + 8], line[256], arrow[4];
+	unsigned long long ino;
+	unsigned maj, min;
+	int pids[4] = { 0 }, pid, i;
+	struct stat st[4];
+	bool have[4];
+	FILE *f;
+
+	if (!s || !name || lokt_root_is_url(s->root))
+		return -EOPNOTSUPP;
+	if (lokt_name_check(name) < 0)
+		return -EINVAL;
+	/* The sidecars, then the floors, of the kind's directory first. */
+	for (i = 0; i < 4; i++) {
+		if (i < 2)
+			snprintf(file[i], sizeof(file[i]), ".%s.lk", name);
+		else
+			snprintf(file[i], sizeof(file[i]), "%s", FLOOR_FILE);
+		have[i] = fstatat(lokt__kind_fd(s, kinds[i % 2]), file[i],
+				  &st[i], AT_SYMLINK_NOFOLLOW) == 0;
+	}
+	f = fopen("/proc/locks", "re");
+	if (!f)
+		return 0;
+	/* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; a waiter's
+	 * line has "->" after the number. */
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*d: %3s", arrow) == 1 &&
+		    !strcmp(arrow, "->"))
+			continue;
+		if (sscanf(line, "%*d: FLOCK %*s %*s %d %x:%x:%llu", &pid, &maj,
+			   &min, &ino) != 4 ||
+		    pid <= 0)
+			continue;
+		for (i = 0; i < 4; i++)
+			if (have[i] && !pids[i] &&
+			    major(st[i].st_dev) == maj &&
+			    minor(st[i].st_dev) == min &&
+			    st[i].st_ino == (ino_t)ino)
+				pids[i] = pid;
+	}
+	fclose(f);
+	for (i = 0; i < 4; i++)
+		if (pids[i]) {
+			if (path)
+				snprintf(path, size, "%s/%s/%s", s->root,
+					 kinds[i % 2] == LOKT_FREEZE ?
+						 "freezes" :
+						 "locks",
+					 file[i]);
+			return pids[i];
+		}
 	return 0;
 }
