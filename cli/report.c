@@ -324,6 +324,25 @@ bool cli_stuck_why(const struct cli *c, enum lokt_kind kind,
 	return pid > 0;
 }
 
+/* The message of a change given up in a flock (r), on stderr; with
+ * --json, the start of its document (error, message), for the caller to
+ * complete and print. */
+static struct json_object *say_stuck(const struct cli *c, int r,
+				     const char *msg)
+{
+	struct json_object *doc;
+
+	if (!c->quiet)
+		cli_error("%s", msg);
+	if (!c->json)
+		return NULL;
+	doc = json_object_new_object();
+	json_object_object_add(doc, "error",
+			       json_object_new_string(lokt_error_word(r)));
+	json_object_object_add(doc, "message", json_object_new_string(msg));
+	return doc;
+}
+
 int cli_report_stuck(struct cli *c, enum lokt_kind kind, const char *name,
 		     bool waited)
 {
@@ -345,15 +364,7 @@ int cli_report_stuck(struct cli *c, enum lokt_kind kind, const char *name,
 			 kind == LOKT_FREEZE ? "freeze" : "lock", name,
 			 STUCK_MS / 1000, why,
 			 held ? "let it go on, or end it" : "try again");
-	if (!c->quiet)
-		cli_error("%s", msg);
-	if (c->json) {
-		doc = json_object_new_object();
-		json_object_object_add(
-			doc, "error",
-			json_object_new_string(lokt_error_word(r)));
-		json_object_object_add(doc, "message",
-				       json_object_new_string(msg));
+	if ((doc = say_stuck(c, r, msg))) {
 		json_object_object_add(doc, "name",
 				       json_object_new_string(name));
 		cli_json_print(doc);
@@ -379,15 +390,7 @@ int cli_report_stuck_many(struct cli *c, const char *what, const char *verb,
 		 "hand); the names after it were left as they were — let it "
 		 "go on, or end it, then run this again",
 		 what, STUCK_MS / 1000, verb, done);
-	if (!c->quiet)
-		cli_error("%s", msg);
-	if (c->json) {
-		doc = json_object_new_object();
-		json_object_object_add(
-			doc, "error",
-			json_object_new_string(lokt_error_word(r)));
-		json_object_object_add(doc, "message",
-				       json_object_new_string(msg));
+	if ((doc = say_stuck(c, r, msg))) {
 		if (owner)
 			json_object_object_add(doc, "owner",
 					       json_object_new_string(owner));
