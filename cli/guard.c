@@ -17,16 +17,16 @@
  *             back afterwards.
  *
  * guard itself then runs one poll loop on a signalfd (SIGCHLD, and SIGINT,
- * SIGTERM, SIGHUP, SIGQUIT, which are forwarded to the command's group) and on a
- * lokt_watch of its lock file, with a timeout for the next renewal (every
- * TTL/3 when --ttl is given) and a re-check every few seconds (changes by
- * other hosts on a shared filesystem make no inotify event). So a lock
- * removed or taken (unlock --force, a stale break) is found at once, with
- * or without --ttl, reported, and by default the command is stopped. On
- * every exit path the lock is released by lock_id, so a successor's lock
- * is never removed; but a lock guard only re-entered (its holder is
- * guard's ancestor: `lokt lock x; lokt guard x -- cmd` in one shell) is
- * the holder's, and is left held.
+ * SIGTERM, SIGHUP, SIGQUIT, which are forwarded to the command's group)
+ * and on a lokt_watch of its lock file, with a timeout for the next
+ * renewal (every TTL/3 when --ttl is given) and a re-check every few
+ * seconds (changes by other hosts on a shared filesystem make no inotify
+ * event). So a lock removed or taken (unlock --force, a stale break) is
+ * found at once, with or without --ttl, reported, and by default the
+ * command is stopped. On every exit path the lock is released by
+ * lock_id, so a successor's lock is never removed; but a lock guard only
+ * re-entered (its holder is guard's ancestor: `lokt lock x; lokt guard x
+ * -- cmd` in one shell) is the holder's, and is left held.
  *
  * After the release guard tells the watchdog "done" and exits without
  * waiting for it: the watchdog holds a copy of guard's watch (on the
