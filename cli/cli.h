@@ -171,8 +171,8 @@ int cli_open_ro(struct cli *c);
 /* Fill c->who for holder pid. 0, or 64 when the pid does not exist. */
 int cli_who(struct cli *c, pid_t holder, const char *what);
 
-/* Catch SIGINT/SIGTERM/SIGHUP into *flag (the signal number), without
- * SA_RESTART so a wait in core wakes up. */
+/* Catch SIGINT/SIGTERM/SIGHUP/SIGQUIT into *flag (the signal number),
+ * without SA_RESTART so a wait in core wakes up. */
 void cli_catch_signals(volatile sig_atomic_t *flag);
 
 /* A waiting acquisition on a directory store: SIGALRM timeout_ms and

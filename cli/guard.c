@@ -291,7 +291,8 @@ static char *look_up(const char *cmd)
  * it itself. */
 static void run_command(struct guard *g, bool vforked)
 {
-	static const int dfl[] = { SIGINT, SIGTERM, SIGHUP, SIGTTOU, SIGPIPE };
+	static const int dfl[] = { SIGINT,  SIGTERM, SIGHUP,
+				   SIGQUIT, SIGTTOU, SIGPIPE };
 	struct sigaction sa = { .sa_handler = SIG_DFL };
 	sigset_t none;
 	int err;
@@ -453,9 +454,30 @@ static void watchdog_died(struct guard *g, pid_t dead)
 		r = -errno;
 	if (r == 0 && g->lost)
 		cli_watchdog_lost(g->wd_fd);
-	if (r == 0 && !g->outer && !g->lost)
+	if (r == 0 && !g->outer && !g->lost) {
+		/* Held up in the name's flock: not past our lease, or
+		 * STUCK_MS without one; the new watchdog still stops the
+		 * command if guard dies, but is not the lock's keeper. */
+		cli_stuck_bound_until(g->c, g->lease_end ?
+						    g->lease_end - RETRY_MS :
+						    cli_mono_ms() + STUCK_MS);
 		r = lokt_keep(g->c->store, g->name, g->held.lock_id,
 			      g->watchdog, &res);
+		cli_stuck_bound_off(g->c);
+	}
+	if (r == -EAGAIN && !lokt_root_is_url(g->c->root)) {
+		char why[3072];
+
+		cli_stuck_why(g->c, LOKT_LOCK, g->name, why, sizeof(why));
+		cli_warning("the watchdog of \"%s\" (pid %d) died; another one "
+			    "(pid %d) took its place, but could not be named "
+			    "the keeper of lock \"%s\", held up by %s: if "
+			    "guard dies too, the lock may be taken before the "
+			    "new watchdog has stopped \"%s\"",
+			    g->cmd[0], (int)dead, (int)g->watchdog, g->name,
+			    why, g->cmd[0]);
+		return;
+	}
 	if (r == 0) {
 		cli_warning("the watchdog of \"%s\" (pid %d) died; another "
 			    "one (pid %d) took its place",
@@ -518,21 +540,30 @@ static void renew_failed(struct guard *g, int r)
 	int64_t now = cli_mono_ms(), left = g->lease_end - now;
 	char buf[32], why[3072];
 
-	/* Held up in the name's flock (a directory store) until the lease's
-	 * last RETRY_MS (renew): there is no time left for another try. */
-	if (r == -EAGAIN && g->lease_end && !g->confirm_ms) {
+	bool stuck = r == -EAGAIN && g->lease_end && !g->confirm_ms;
+
+	if (stuck)
 		cli_stuck_why(g->c, LOKT_LOCK, g->name, why, sizeof(why));
-		cli_fmt_ms(left > 0 ? left : 0, buf, sizeof(buf));
-		cli_error("lost lock \"%s\": cannot renew it, held up by %s; "
-			  "its lease runs out in %s",
-			  g->name, why, buf);
-	} else if (!g->lease_end || left > RETRY_MS) {
-		if (!g->failing)
+	/* Held up: each attempt may take RETRY_MS, the last must end
+	 * RETRY_MS before the lease does (stuck_until). */
+	if (!g->lease_end || left > (stuck ? 2 * RETRY_MS : RETRY_MS)) {
+		if (!g->failing && stuck)
+			cli_warning("cannot renew lock \"%s\" now, held up by "
+				    "%s; retrying",
+				    g->name, why);
+		else if (!g->failing)
 			cli_warning("cannot renew lock \"%s\": %s; retrying",
 				    g->name, lokt_strerror(r));
 		g->failing = true;
 		g->renew_at = g->lease_end ? now + RETRY_MS : 0;
 		return;
+	} else if (stuck) {
+		/* Held up in the name's flock (a directory store) until the
+		 * lease's last RETRY_MS: no time left for another try. */
+		cli_fmt_ms(left > 0 ? left : 0, buf, sizeof(buf));
+		cli_error("lost lock \"%s\": cannot renew it, held up by %s; "
+			  "its lease runs out in %s",
+			  g->name, why, buf);
 	} else {
 		cli_fmt_ms(left, buf, sizeof(buf));
 		cli_error("lost lock \"%s\": cannot renew it (%s) and its "
@@ -563,6 +594,18 @@ static void confirm_deadline(struct guard *g)
 	lokt_store_set_deadline(g->c->store, until > soon ? until : soon);
 }
 
+/* When a change of our lock held up in its flock gives up: RETRY_MS
+ * from now, and no later than RETRY_MS before the lease ends (without a
+ * TTL: STUCK_MS). */
+static int64_t stuck_until(const struct guard *g)
+{
+	int64_t now = cli_mono_ms(), last = g->lease_end - RETRY_MS;
+
+	if (!g->lease_end)
+		return now + STUCK_MS;
+	return now + RETRY_MS < last ? now + RETRY_MS : last;
+}
+
 static void renew(struct guard *g)
 {
 	struct lokt_result res = { 0 };
@@ -574,13 +617,15 @@ static void renew(struct guard *g)
 	if (g->confirm_ms)
 		confirm_deadline(g);
 	/* A directory store: held up in the name's flock (a process
-	 * stopped in a change of it, a flock(1) by hand), given up when
-	 * only RETRY_MS of the lease is left (renew_failed). Nobody else
-	 * can change the name meanwhile either, but once the flock is let
-	 * go, an expired lock is anyone's to break: the command must not
-	 * run on past it. */
+	 * stopped in a change of it, a flock(1) by hand), each attempt gives
+	 * up after RETRY_MS, so that signals and the command's end are
+	 * still seen between attempts (loop), and the last one when only
+	 * RETRY_MS of the lease is left: lost then (renew_failed). Nobody
+	 * else can change the name meanwhile either, but once the flock is
+	 * let go, an expired lock is anyone's to break: the command must
+	 * not run on past it. */
 	else if (g->lease_end)
-		cli_stuck_bound_until(g->c, g->lease_end - RETRY_MS);
+		cli_stuck_bound_until(g->c, stuck_until(g));
 	r = lokt_renew(g->c->store, g->name, g->held.lock_id, &g->c->who,
 		       ttl_sec, &res);
 	cli_stuck_bound_off(g->c);
@@ -619,6 +664,22 @@ static bool holds_place(const struct guard *g)
 	return mine;
 }
 
+/* Our lock's record, read: its lease may end later than we counted,
+ * renewed by the watchdog while guard was stopped alone (cover_stop in
+ * watchdog.c), and a renewal held up in the flock must be bounded by the
+ * lease it has (stuck_until). A place among several holders is not in
+ * that record's lease: left as counted. */
+static void lease_seen(struct guard *g, const struct lokt_info *in)
+{
+	int64_t end;
+
+	if (!g->lease_end || in->slots || in->shared || !in->rec.ttl_sec)
+		return;
+	end = cli_mono_ms() - cli_ms_since(&in->rec.expires);
+	if (end > g->lease_end)
+		g->lease_end = end;
+}
+
 /* Is our lock still ours? Called when its file changed and every
  * CHECK_MS. Gone or replaced (another lock_id, a corrupt or future file):
  * lost, and renew() says so, audits it once and applies --on-lost. A read
@@ -646,6 +707,8 @@ static void check_held(struct guard *g)
 		if (r == 0 && strcmp(in.rec.lock_id, g->held.lock_id) &&
 		    !((in.slots || in.shared) && holds_place(g)))
 			r = -LOKT_E_LOST;
+		else if (r == 0)
+			lease_seen(g, &in);
 	}
 	lokt_store_set_deadline(g->c->store, 0);
 	now = cli_mono_ms();
@@ -704,7 +767,8 @@ static int next_timeout(const struct guard *g)
  * is released only once none does, as the watchdog's stop does, and as
  * flock(1)'s lock lives while a child holds its descriptor. Said once,
  * after a second, unless -q. The terminal is guard's again (reap): ^C,
- * SIGTERM or SIGHUP to guard ends them (leftovers_stop). */
+ * SIGTERM or SIGHUP to guard ends them (leftovers_stop); SIGQUIT is
+ * passed on to them. */
 static bool left_behind(struct guard *g, int64_t *since)
 {
 	int64_t now;
@@ -777,6 +841,8 @@ static void loop(struct guard *g)
 					reap(g);
 				else if (si.ssi_signo == SIGTSTP)
 					stop_with(g);
+				else if (g->done && si.ssi_signo == SIGQUIT)
+					kill(-g->child, SIGQUIT); /* a dump */
 				else if (g->done)
 					leftovers_stop(g, (int)si.ssi_signo);
 				else {

@@ -461,6 +461,7 @@ void cli_catch_signals(volatile sig_atomic_t *flag)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
 }
 
 static struct sigaction alarm_was;
@@ -567,16 +568,21 @@ int cli_signaled_group(int sig)
 int cli_exit(int code)
 {
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
-	struct rlimit no_core = { 0, 0 };
+	struct rlimit no_core;
 	sigset_t one;
 
 	if (!end_signal || code != 128 + end_signal)
 		return code;
 	/* Nothing left to clean up but stdio, which a death skips. A
 	 * SIGQUIT passed on by guard dumps the command's core if anything;
-	 * guard's own says nothing, and is not written (as timeout(1)). */
+	 * lokt's own says nothing, and is not written (as timeout(1)). 1,
+	 * not 0: a limit of 0 does not stop a core_pattern that pipes to a
+	 * program (core(5)); 1 byte stops it, and any core file. */
 	fflush(NULL);
-	setrlimit(RLIMIT_CORE, &no_core);
+	if (getrlimit(RLIMIT_CORE, &no_core) == 0 && no_core.rlim_cur > 1) {
+		no_core.rlim_cur = 1;
+		setrlimit(RLIMIT_CORE, &no_core);
+	}
 	sigemptyset(&dfl.sa_mask);
 	sigaction(end_signal, &dfl, NULL);
 	sigemptyset(&one);

@@ -361,7 +361,10 @@ static void watch(const struct cli_watchdog *wd, int rfd)
 	 * another's by now. */
 	if (n.pgid > 0 && !n.release)
 		stop_group(wd, &n, tend_at);
-	if (*n.lock_id && !n.lost && !n.outer)
+	/* "R" after "L": guard gave up a lease it could not renew (its
+	 * loss audited, the lock still ours until it is broken), and asks
+	 * for the release it could not make (with LOKT_RELEASE_SEEN). */
+	if (*n.lock_id && (!n.lost || n.release) && !n.outer)
 		lokt_release(wd->store, wd->name, wd->who, n.lock_id,
 			     n.release_flags, &res);
 	_exit(0);

@@ -317,27 +317,32 @@ LOKT_API int lokt_store_flock_holder(struct lokt_store *s,
 		have[i] = fstatat(lokt__kind_fd(s, kinds[i % 2]), file[i],
 				  &st[i], AT_SYMLINK_NOFOLLOW) == 0;
 	}
-	f = fopen("/proc/locks", "re");
-	if (!f)
-		return 0;
 	/* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; a waiter's
-	 * line has "->" after the number. */
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%*d: %3s", arrow) == 1 &&
-		    !strcmp(arrow, "->"))
-			continue;
-		if (sscanf(line, "%*d: FLOCK %*s %*s %d %x:%x:%llu", &pid, &maj,
-			   &min, &ino) != 4 ||
-		    pid <= 0)
-			continue;
-		for (i = 0; i < 4; i++)
-			if (have[i] && !pids[i] &&
-			    major(st[i].st_dev) == maj &&
-			    minor(st[i].st_dev) == min &&
-			    st[i].st_ino == (ino_t)ino)
-				pids[i] = pid;
+	 * line has "->" after the number. The kernel writes the file a page
+	 * per read(2), the list of locks free to change between two: a
+	 * line that moved back while it was read is skipped. Read three
+	 * times, what any read showed kept. */
+	for (int round = 0; round < 3 && !pids[0]; round++) {
+		f = fopen("/proc/locks", "re");
+		if (!f)
+			return 0;
+		while (fgets(line, sizeof(line), f)) {
+			if (sscanf(line, "%*d: %3s", arrow) == 1 &&
+			    !strcmp(arrow, "->"))
+				continue;
+			if (sscanf(line, "%*d: FLOCK %*s %*s %d %x:%x:%llu",
+				   &pid, &maj, &min, &ino) != 4 ||
+			    pid <= 0)
+				continue;
+			for (i = 0; i < 4; i++)
+				if (have[i] && !pids[i] &&
+				    major(st[i].st_dev) == maj &&
+				    minor(st[i].st_dev) == min &&
+				    st[i].st_ino == (ino_t)ino)
+					pids[i] = pid;
+		}
+		fclose(f);
 	}
-	fclose(f);
 	for (i = 0; i < 4; i++)
 		if (pids[i]) {
 			if (path)

@@ -361,6 +361,24 @@ else
 	else
 		not_ok "guard gb started its command"
 	fi
+	# SIGQUIT (a thread dump) is passed on to them, and guard waits on:
+	# it used to stop them as SIGINT does, and end by SIGQUIT.
+	"$LOKT" guard gq -- sh -c "sleep 600 & echo \$! >$T/gq.pid; exit 0" 2>/dev/null &
+	gpid=$!
+	track "$gpid"
+	if wait_for 10 test -s "$T/gq.pid"; then
+		track "$(cat "$T/gq.pid")"
+		sleep 0.3
+		kill -QUIT "$gpid"
+		sleep 1
+		check "SIGQUIT while guard waits for them: passed on (ignored by the job), guard waits on" \
+			eval 'kill -0 "$gpid" && kill -0 "$(cat "$T/gq.pid")"'
+		kill "$(cat "$T/gq.pid")"
+		reap "$gpid"
+		check "... and ends with the command's status once the job ends (0, got $RC)" test "$RC" = 0
+	else
+		not_ok "guard gq started its command"
+	fi
 fi
 
 if on_etcd; then

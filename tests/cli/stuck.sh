@@ -17,7 +17,7 @@
 
 "$LOKT" lock k -q && "$LOKT" unlock k -q
 "$LOKT" lock sw -q && "$LOKT" unlock sw -q # a counter: no floor to read
-"$LOKT" lock g -q && "$LOKT" unlock g -q
+for n in "" 2 3 4 5; do "$LOKT" lock g$n -q && "$LOKT" unlock g$n -q; done
 # ua: a lock of owner ua, for unlock --all; ux: a lock that expires (a
 # stale one, for --prune-expired).
 LOKT_OWNER=ua "$LOKT" lock ua --ttl 1h --detach -q
@@ -26,7 +26,7 @@ LOKT_OWNER=ua "$LOKT" lock ua --ttl 1h --detach -q
 # freeze's sidecar flock.
 "$LOKT" freeze fk --ttl 1s -q
 fk_at=$(date +%s%N)
-before=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' ! -name sw.json ! -name g.json | sort | xargs -r cat | sha1sum)
+before=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' ! -name sw.json ! -name 'g*.json' | sort | xargs -r cat | sha1sum)
 flock -F -x "$LOKT_ROOT/locks/.k.lk" sleep 60 &
 F=$!
 track "$F"
@@ -86,6 +86,114 @@ wait_for 10 test -e "$LOKT_ROOT/locks/g.json" || diag "guard did not take g"
 flock -F -x "$LOKT_ROOT/locks/.g.lk" sleep 60 &
 F5=$!
 track "$F5"
+# From a review of that change, each in a lane of its own (beside the
+# rest, its lock names its own):
+# g2: each renewal attempt held up there gives up after 200 ms, and guard
+# goes back to its loop: a SIGTERM to guard still reaches the command
+# (it reached it only once the lease was all but over), and a command
+# that ends meanwhile is not reported lost.
+guard_deaf() {
+	local G F s ms
+	"$LOKT" guard g2 --ttl 6s -- sh -c "trap 'echo TERM >$T/g2.mark; exit 7' TERM
+		: >$T/g2.ready; while :; do sleep 0.1; done" 2>"$T/g2.err" &
+	G=$!
+	track "$G"
+	wait_for 10 test -e "$T/g2.ready" || { not_ok "guard g2 started its command"; return; }
+	flock -F -x "$LOKT_ROOT/locks/.g2.lk" sleep 60 &
+	F=$!
+	track "$F"
+	sleep 2.5 # its renewal, at 2 s, held up in the flock
+	s=$(date +%s%N)
+	kill -TERM "$G"
+	wait_for 10 test -s "$T/g2.mark"
+	ms=$((($(date +%s%N) - s) / 1000000))
+	check "guard --ttl 6s, its renewal held up by a flock: a SIGTERM to guard still reaches the command (${ms} ms; it used to wait 3 s more)" \
+		test "$ms" -lt 2000
+	reap "$G"
+	check "... guard exits with the command's status (7, got $RC)" test "$RC" = 7
+	check "... not reported lost: the command ended before its lease" eval '! grep -q "lost lock" "$T/g2.err"'
+	kill "$F"
+	reap "$F"
+	check "... the flock let go, g2 is released" wait_for 10 eval '! test -e "$LOKT_ROOT/locks/g2.json"'
+}
+# g3: guard stopped alone (kill -STOP) past the lease it counted, which
+# its watchdog renewed meanwhile, continued while a flock is held 1 s:
+# its renewal waits for the lease the record has, and the lock is kept
+# (it gave up at once, counting the lease long over).
+guard_stopped() {
+	local G F
+	"$LOKT" guard g3 --ttl 3s -- sh -c ": >$T/g3.ready; exec sleep 60" 2>"$T/g3.err" &
+	G=$!
+	track "$G"
+	wait_for 10 test -e "$T/g3.ready" || { not_ok "guard g3 started its command"; return; }
+	kill -STOP "$G"
+	sleep 4.5
+	flock -F -x "$LOKT_ROOT/locks/.g3.lk" sleep 1 &
+	F=$!
+	track "$F"
+	wait_for 10 eval 'grep -q "FLOCK.*WRITE $F " /proc/locks'
+	kill -CONT "$G"
+	sleep 2.5 # the flock let go after 1 s, a renewal since
+	check "guard stopped alone 4.5 s (its watchdog renewed g3), continued with a flock held 1 s: it keeps g3 and its command ($(cat "$T/g3.err"))" \
+		eval 'kill -0 "$G" && [ "$("$LOKT" status g3 --json | jget "d[\"state\"]")" = live ]'
+	kill -TERM "$G"
+	reap "$G"
+	reap "$F"
+}
+# g4: its watchdog killed while the flock is held: the new one's naming
+# as keeper is held up too, and given up before the lease ends (guard
+# waited for the flock's end, its command running on past the lease).
+guard_keeper() {
+	local G F W s ms
+	s=$(date +%s%N)
+	"$LOKT" guard g4 --ttl 3s -- sh -c ": >$T/g4.ready; exec sleep 60" 2>"$T/g4.err" &
+	G=$!
+	track "$G"
+	wait_for 10 test -e "$T/g4.ready" || { not_ok "guard g4 started its command"; return; }
+	flock -F -x "$LOKT_ROOT/locks/.g4.lk" sleep 60 &
+	F=$!
+	track "$F"
+	wait_for 10 eval 'grep -q "FLOCK.*WRITE $F " /proc/locks'
+	W=$(pgrep -P "$G" -x lokt-watchdog)
+	kill -9 $W
+	wait_for 30 gone "$G"
+	ms=$((($(date +%s%N) - s) / 1000000))
+	reap "$G"
+	check "guard g4, its watchdog killed with the flock held: the command stopped when the lease was all but over (exit 143, got $RC), before the flock's end (${ms} ms)" \
+		test "$RC" = 143 -a "$ms" -lt 40000
+	contains "$(cat "$T/g4.err")" "could not be named the keeper of lock \"g4\", held up by a change of the name" \
+		"... saying the new watchdog could not be named keeper"
+	kill "$F"
+	reap "$F"
+	check "... the flock let go, the new watchdog releases g4" wait_for 10 eval '! test -e "$LOKT_ROOT/locks/g4.json"'
+}
+# g5: --on-lost warn, the renewal given up (lost), then the watchdog
+# killed: its successor, told the loss, still makes the release guard's
+# was held up for (it left the lock to expire).
+guard_replaced() {
+	local G F W
+	"$LOKT" guard g5 --ttl 3s --on-lost warn -- sh -c ": >$T/g5.ready; sleep 5" 2>"$T/g5.err" &
+	G=$!
+	track "$G"
+	wait_for 10 test -e "$T/g5.ready" || { not_ok "guard g5 started its command"; return; }
+	flock -F -x "$LOKT_ROOT/locks/.g5.lk" sleep 60 &
+	F=$!
+	track "$F"
+	wait_for 10 grep -q 'lost lock "g5"' "$T/g5.err"
+	W=$(pgrep -P "$G" -x lokt-watchdog)
+	kill -9 $W
+	wait_for 10 grep -q "took its place" "$T/g5.err"
+	reap "$G"
+	contains "$(cat "$T/g5.err")" 'lock "g5" not released yet' \
+		"guard g5 (--on-lost warn), lost, its watchdog replaced: its release left to the new one"
+	kill "$F"
+	reap "$F"
+	check "... the flock let go, the new watchdog releases g5" wait_for 10 eval '! test -e "$LOKT_ROOT/locks/g5.json"'
+}
+lane g2 guard_deaf
+lane g3 guard_stopped
+lane g4 guard_keeper
+lane g5 guard_replaced
 nowait=("lock k" "unlock k" "guard k -- true" "freeze fz --ttl 1m" "unfreeze fz"
 	"lock brandnew" "lock k --json" "lock fk" "unlock --all --owner ua --json"
 	"status --prune-expired --json")
@@ -164,6 +272,7 @@ for i in "${!nowait[@]}"; do
 		"... saying it gave up, and who holds it up" ;;
 	esac
 done
+lanes_done
 if wait_for 40 test -s "$T/g.rc"; then
 	read -r rc ms <"$T/g.rc"
 	check "guard --ttl 3s, its renewal held up by a flock: the command stopped (exit 143, got $rc), before the flock's end (${ms} ms)" \
@@ -183,7 +292,7 @@ check "... the flock let go, the watchdog releases g" wait_for 10 eval '! test -
 check "stopped in the flock's queue, continued past its deadline with the flock let go: it takes the lock (exit $(cat "$T/sw.rc" 2>/dev/null): $(cat "$T/sw.err" 2>/dev/null))" \
 	wait_for 20 eval '[ "$(cat "$T/sw.rc" 2>/dev/null)" = 0 ]'
 
-after=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' ! -name sw.json ! -name g.json | sort | xargs -r cat | sha1sum)
+after=$(cd "$LOKT_ROOT" && find . -type f -name '*.json' ! -name sw.json ! -name 'g*.json' | sort | xargs -r cat | sha1sum)
 [ "$after" = "$before" ] && ok "the store's records are as they were" || not_ok "records changed"
 kill "$F" "$F2" "$F3" "$F4" "$F6" "$F7"
 for p in "$F" "$F2" "$F3" "$F4" "$F6" "$F7"; do reap "$p"; done

@@ -165,4 +165,22 @@ else
 	not_ok "the scripted waiter queued for q6 ($(cat "$T/q6.err"))"
 fi
 
+# ^\ (SIGQUIT) the same way, and without a core file of lokt's, even
+# where the caller allows one (it used to die with a core dumped).
+hold alice q7
+mkdir -p "$T/q7.cwd"
+(cd "$T/q7.cwd" && ulimit -c unlimited && exec env --default-signal=QUIT \
+	"$LOKT" lock q7 --wait --timeout 60s -q) 2>"$T/q7.err" &
+w=$!
+track "$w"
+if wait_for 30 eval '[ "$(waiters q7)" = 1 ]'; then
+	kill -QUIT "$w"
+	reap "$w"
+	check "SIGQUIT during a wait: lokt ends by it (131, got $RC)" test "$RC" -eq 131
+	check "... the waiter left the queue" eval '[ "$(waiters q7)" = 0 ]'
+	check "... no core file written ($(ls "$T/q7.cwd"))" test -z "$(ls "$T/q7.cwd")"
+else
+	not_ok "the waiter queued for q7 ($(cat "$T/q7.err"))"
+fi
+
 done_testing
