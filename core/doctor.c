@@ -242,14 +242,20 @@ static bool is_own_file(int dfd, const char *file)
 	       may_unlink(dfd, &st);
 }
 
-/* A temporary file older than TEMP_AGE_SEC: a writer killed half-way. */
+/* A temporary file older than TEMP_AGE_SEC: a writer killed half-way.
+ * Anything but a regular file at such a name was planted (a directory
+ * there made every rewrite of its name fail: store.c, write_temp). */
 static void scan_temp(struct scan *sc, int dfd, const char *where,
 		      const char *file)
 {
 	struct stat st;
 
-	if (fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    time(NULL) - st.st_mtime > TEMP_AGE_SEC) {
+	if (fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	if (!S_ISREG(st.st_mode)) {
+		sc->foreign++;
+		note(sc->foreign_names, where, file);
+	} else if (time(NULL) - st.st_mtime > TEMP_AGE_SEC) {
 		sc->temps++;
 		note(sc->temp_names, where, file);
 	}

@@ -20,6 +20,7 @@
  * judgement, and a live process's start time never changes.
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,25 +201,37 @@ static bool pidfd_exited(int pidfd)
 }
 
 /* Alive means: /proc/<pid>/stat exists and is not a zombie's (one that
- * has exited and only waits to be reaped). */
-static bool stat_alive(pid_t pid, struct proc_stat *st)
+ * has exited and only waits to be reaped); or it cannot be read but
+ * kill(2) finds the process: hidden from us (/proc mounted with
+ * hidepid=invisible or systemd's ProtectProc=invisible: another user's
+ * process has no entry), or not read for want of a descriptor or memory.
+ * Its start time is then unknown (*unknown): a pid reused since cannot
+ * be told from the holder, and the lock stays live, never broken under
+ * a holder that runs. Dead only when kill(2) says ESRCH too. */
+static bool stat_alive(pid_t pid, struct proc_stat *st, bool *unknown)
 {
-	return read_stat(pid, st) == 0 && st->state != 'Z' &&
-	       st->state != 'X';
+	*unknown = false;
+	if (read_stat(pid, st) == 0)
+		return st->state != 'Z' && st->state != 'X';
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
+		return false;
+	*unknown = true;
+	st->start = 0;
+	return true;
 }
 
 /* A second meeting of m's pid: a pidfd of that process. Opened before
  * its stat is read, and kept only when the process is still running
  * after the read: then the pidfd and the stat are of one process (its
  * pid could not be reused while it ran). Alive or not, as stat_alive. */
-static bool memo_pidfd(struct memo *m, struct proc_stat *st)
+static bool memo_pidfd(struct memo *m, struct proc_stat *st, bool *unknown)
 {
 	int fd = (int)syscall(SYS_pidfd_open, m->pid, 0);
-	bool alive = stat_alive(m->pid, st);
+	bool alive = stat_alive(m->pid, st, unknown);
 
 	if (fd < 0)
 		return alive;
-	if (alive && !pidfd_exited(fd)) {
+	if (alive && !*unknown && !pidfd_exited(fd)) {
 		m->start = st->start;
 		m->pidfd = fd;
 	} else {
@@ -227,14 +240,15 @@ static bool memo_pidfd(struct memo *m, struct proc_stat *st)
 	return alive;
 }
 
-/* Judge pid through the listing's memo: 1 alive (start in *ret_start),
- * 0 dead. */
-static bool memo_alive(pid_t pid, uint64_t *ret_start)
+/* Judge pid through the listing's memo: 1 alive (start in *ret_start,
+ * unless *unknown: stat_alive), 0 dead. */
+static bool memo_alive(pid_t pid, uint64_t *ret_start, bool *unknown)
 {
 	struct proc_stat st;
 	struct memo *m = NULL;
 	bool alive;
 
+	*unknown = false;
 	for (size_t i = 0; i < batch.n; i++)
 		if (batch.v[i].pid == pid)
 			m = &batch.v[i];
@@ -249,10 +263,10 @@ static bool memo_alive(pid_t pid, uint64_t *ret_start)
 		m->pidfd = -1;
 	}
 	if (m) {
-		alive = memo_pidfd(m, &st);
+		alive = memo_pidfd(m, &st, unknown);
 	} else {
-		alive = stat_alive(pid, &st);
-		if (alive && batch.n < MEMO_MAX)
+		alive = stat_alive(pid, &st, unknown);
+		if (alive && !*unknown && batch.n < MEMO_MAX)
 			batch.v[batch.n++] =
 				(struct memo){.pid = pid, .pidfd = -1};
 	}
@@ -338,6 +352,7 @@ static bool is_self(pid_t pid, uint64_t *ret_start)
 static enum lokt_stale judge_pid(pid_t pid, uint64_t want_start)
 {
 	struct proc_stat st;
+	bool unknown = false;
 	uint64_t start;
 
 	if (pid <= 0)
@@ -345,14 +360,14 @@ static enum lokt_stale judge_pid(pid_t pid, uint64_t want_start)
 	if (is_self(pid, &start)) {
 		/* alive, start known */
 	} else if (batch.on) {
-		if (!memo_alive(pid, &start))
+		if (!memo_alive(pid, &start, &unknown))
 			return LOKT_STALE_DEAD;
 	} else {
-		if (!stat_alive(pid, &st))
+		if (!stat_alive(pid, &st, &unknown))
 			return LOKT_STALE_DEAD;
 		start = st.start;
 	}
-	if (want_start && start != want_start)
+	if (want_start && !unknown && start != want_start)
 		return LOKT_STALE_REUSED;
 	return LOKT_LIVE;
 }

@@ -39,6 +39,35 @@ expect_exit 0 "lock x renewed with a symlink at its temp name" "$LOKT" lock x
 	not_ok "the symlink's target changed: $(cat "$T/outside")"
 "$LOKT" unlock x >/dev/null
 
+# A directory planted at the temp name (not a file anyone may remove):
+# every rewrite of the name failed "foreign" (a renewal; joining or
+# leaving a semaphore), and doctor said all was well. Now the rewrite
+# writes a temp file of its own beside it, and doctor names the
+# directory.
+mkdir "$R/locks/.v.json.tmp" && : >"$R/locks/.v.json.tmp/x"
+expect_exit 0 "lock v with a directory at its temp name" "$LOKT" lock v --ttl 1m
+expect_exit 0 "... renewed (a rewrite of its record)" "$LOKT" lock v --ttl 2m
+expect_exit 0 "... its record whole" "$LOKT" status v --json
+check "... with the renewal's TTL" eval 'grep -q "\"ttl_sec\": *120" <<<"$OUT"'
+expect_exit 0 "... released" "$LOKT" unlock v
+mkdir "$R/locks/.sv.json.tmp"
+sleep 60 &
+S=$!
+sleep 60 &
+S2=$!
+at_exit "kill $S $S2 2>/dev/null"
+expect_exit 0 "a semaphore's first place, a directory at its temp name" "$LOKT" lock sv --slots 2 --holder $S
+expect_exit 0 "... a second place (a rewrite)" "$LOKT" lock sv --slots 2 --holder $S2
+check "... two places held" test "$("$LOKT" status --json | grep -o '"name": *"sv"' | wc -l)" = 2
+check "... no temp file of ours left beside it" \
+	test -z "$(cd "$R/locks" && ls -a | grep -E '^\.(v|sv)\.json\..+\.tmp$')"
+expect_exit 1 "doctor fails" "$LOKT" doctor
+contains "$OUT" "FAIL  foreign_files" "... on foreign files"
+contains "$OUT" "locks/.v.json.tmp" "... naming the directory at v's temp name"
+"$LOKT" unlock sv -q
+kill "$S" "$S2"
+rm -rf "$R/locks/.v.json.tmp" "$R/locks/.sv.json.tmp"
+
 # Leftovers of names nobody touches again: --prune-expired.
 leftover "$R/locks/.y.json.tmp" "-2 min"
 leftover "$R/freezes/.f.json.tmp" "-2 min"
