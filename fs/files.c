@@ -67,26 +67,29 @@ static int64_t ttl_sec_of(int64_t ms)
 }
 
 /* Acquire or renew a lock, or make or extend a freeze, for `who`. An
- * existing record keeps its TTL (touch by the holder extends the lease
- * it has); a new one gets the mount's default. */
+ * existing lock or place keeps its TTL (touch by the holder extends the
+ * lease it has; none stays none: keep_ttl), an existing freeze its own;
+ * a new one gets the mount's default. A semaphore's or shared name's
+ * record has no TTL of its own: each place has its own. */
 static int take(const struct loktfs_path *p, const struct lokt_who *who,
 		struct lokt_result *res)
 {
 	struct loktfs *fs = loktfs_get();
 	struct lokt_acquire_opts opts = { .slots = p->slots,
-					  .shared = p->shared };
-	enum lokt_kind kind = p->kind;
+					  .shared = p->shared,
+					  .ttl_sec = fs->default_ttl_sec,
+					  .keep_ttl = true };
 	const char *name = p->name;
 	struct lokt_info cur;
+	int64_t ttl = fs->freeze_ttl_sec;
 	int r;
 
-	opts.ttl_sec = kind == LOKT_LOCK ? fs->default_ttl_sec :
-					   fs->freeze_ttl_sec;
-	if (lokt_get(fs->store, kind, name, &cur, NULL) == 0 &&
-	    cur.stale == LOKT_LIVE && cur.rec.ttl_sec > 0)
-		opts.ttl_sec = cur.rec.ttl_sec;
-	if (kind == LOKT_FREEZE)
-		return lokt_freeze(fs->store, name, who, opts.ttl_sec, res);
+	if (p->kind == LOKT_FREEZE) {
+		if (lokt_get(fs->store, LOKT_FREEZE, name, &cur, NULL) == 0 &&
+		    cur.stale == LOKT_LIVE && cur.rec.ttl_sec > 0)
+			ttl = cur.rec.ttl_sec;
+		return lokt_freeze(fs->store, name, who, ttl, res);
+	}
 	/* On etcd the daemon keeps the lock (keeper.c): no process per
 	 * lock. */
 	opts.tend = loktfs_keeper_reserve();

@@ -147,5 +147,15 @@ for want in "holders_after_rm 1" "fstat OK" "write OK" done; do
 done
 check "the semaphore is gone after bob's rm" test -z "$(record semx)"
 
+# A holder's touch of its own place keeps the place's TTL, as it does a
+# lock's (loktfs(8)): it used to take the name's record's TTL, which a
+# name of several holders does not have, and drop it.
+for d in shared slots/2; do
+	bash -c 'echo 30m >"$1" && touch "$1" && cat "$1"' _ "$M/$d/tk" >"$T/tk.out" 2>&1
+	check "$d/tk: echo 30m, then touch by the same holder: its place keeps ttl_sec 1800 ($(tr -d '\n' <"$T/tk.out" | cut -c1-300))" \
+		test "$("$PY" -c 'import json, sys; print(json.load(sys.stdin)["holders"][0]["ttl_sec"])' <"$T/tk.out" 2>/dev/null)" = 1800
+	rm -f "$M/$d/tk"
+done
+
 if unmount_fs "$M"; then ok "unmounts cleanly"; else not_ok "unmounts cleanly"; fi
 done_testing
