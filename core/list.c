@@ -285,7 +285,7 @@ static int release_owned_in(struct lokt_txn *t, void *ud)
 						 "force-break" :
 						 "release",
 					 NULL);
-	return r;
+	return r < 0 ? r : 1;
 }
 
 LOKT_API int lokt_release_all(struct lokt_store *s, const struct lokt_who *who,
@@ -308,9 +308,10 @@ LOKT_API int lokt_release_all(struct lokt_store *s, const struct lokt_who *who,
 			continue;
 		r = lokt__transition(s, LOKT_LOCK, v[i].rec.name,
 				     release_owned_in, &w);
-		if (r == 0)
-			count++;
-		else if (r == -LOKT_E_NOT_FOUND || r == -LOKT_E_FOREIGN)
+		if (r > 0) {
+			count += (size_t)r; /* a lock, or places */
+			r = 0;
+		} else if (r == -LOKT_E_NOT_FOUND || r == -LOKT_E_FOREIGN)
 			r = 0; /* gone, or a planted sidecar: the next name */
 	}
 	free(v);
@@ -319,7 +320,8 @@ LOKT_API int lokt_release_all(struct lokt_store *s, const struct lokt_who *who,
 	return r < 0 ? r : 0;
 }
 
-/* Remove the name if it is (still) stale. 1 if removed, 0 if not. */
+/* Remove the name if it is (still) stale: 1 if removed, 0 if not; of a
+ * name of several holders, the stale places: how many. */
 static int prune_one_in(struct lokt_txn *t, void *ud)
 {
 	struct walk *w = ud;
@@ -331,7 +333,7 @@ static int prune_one_in(struct lokt_txn *t, void *ud)
 	if (r == 0 && (cur.slots || cur.shared)) {
 		r = lokt__slots_prune_in(t, &cur, json, w->who);
 		free(json);
-		return r < 0 ? r : r > 0;
+		return r; /* how many places */
 	}
 	free(json);
 	if (r == 0 && !cur.future && cur.stale != LOKT_LIVE) {
@@ -361,9 +363,10 @@ static int prune_kind(struct lokt_store *s, enum lokt_kind kind,
 		if (v[i].future || v[i].stale == LOKT_LIVE)
 			continue;
 		r = lokt__transition(s, kind, v[i].rec.name, prune_one_in, &w);
-		if (r > 0)
-			(*count)++;
-		else if (r == -LOKT_E_FOREIGN || r == -LOKT_E_NOT_FOUND)
+		if (r > 0) {
+			*count += (size_t)r; /* a lock, or places */
+			r = 0;
+		} else if (r == -LOKT_E_FOREIGN || r == -LOKT_E_NOT_FOUND)
 			r = 0; /* a planted sidecar, or gone: the next name */
 	}
 	free(v);

@@ -495,7 +495,8 @@ int lokt_release(struct lokt_store *s, const char *name,
 		 unsigned flags, struct lokt_result *ret);
 
 /* Release every lock of `owner` (NULL: who->owner), and every place it
- * holds in a semaphore or shared name. *ret_count = how many names, also
+ * holds in a semaphore or shared name. *ret_count = how many locks and
+ * places (each place counts, as status lists it), also
  * when it fails part-way (-EAGAIN: held up past the calling thread's
  * lokt_store_set_deadline in a name's flock; the names after it are left
  * as they were). */
@@ -503,7 +504,8 @@ int lokt_release_all(struct lokt_store *s, const struct lokt_who *who,
 		     const char *owner, size_t *ret_count);
 
 /* Remove every stale lock (expired, dead, reused, corrupt), audited as
- * auto-prune (corrupt-break for corrupt files). *ret_count = how many,
+ * auto-prune (corrupt-break for corrupt files). *ret_count = how many
+ * locks, places and freezes,
  * also when it fails part-way (as lokt_release_all). */
 int lokt_prune(struct lokt_store *s, const struct lokt_who *who,
 	       size_t *ret_count);

@@ -636,7 +636,7 @@ int lokt__slots_release_owner_in(struct lokt_txn *t,
 	}
 	r = removed ? gate_store(t, g, false) : -LOKT_E_NOT_FOUND;
 	free(g);
-	return r;
+	return r < 0 ? r : (int)removed;
 }
 
 int lokt__slots_prune_in(struct lokt_txn *t, const struct lokt_info *cur,

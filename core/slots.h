@@ -79,7 +79,7 @@ int lokt__slots_release_in(struct lokt_txn *t, const struct lokt_info *cur,
 			   struct lokt_result *ret);
 
 /* Release every holder of owner (release, or force-break when owner is
- * not who's): 0, or -LOKT_E_NOT_FOUND when it has none. */
+ * not who's): how many, or -LOKT_E_NOT_FOUND when it has none. */
 int lokt__slots_release_owner_in(struct lokt_txn *t,
 				 const struct lokt_info *cur, const char *json,
 				 const struct lokt_who *who, const char *owner);

@@ -179,6 +179,21 @@ check "... the live one is left" \
 	test "$("$LOKT" status --json | jget '[l["owner"] for l in d["locks"]]')" = '["erin"]'
 LOKT_OWNER=erin "$LOKT" unlock --all -q
 check "unlock --all releases the owner's slots" eval "! has_record ttl"
+# Counted as status lists them: each place (they counted one per name).
+sleep 600 &
+s2=$!
+track "$s2"
+LOKT_OWNER=erin "$LOKT" lock cnt --slots 3 --holder "$s1" -q
+LOKT_OWNER=erin "$LOKT" lock cnt --slots 3 --holder "$s2" -q
+LOKT_OWNER=erin "$LOKT" unlock --all --json >"$T/cnt.json"
+check "unlock --all of two places of one name: released 2 ($(cat "$T/cnt.json"))" \
+	test "$(jget 'd["released"]' <"$T/cnt.json")" = 2
+"$LOKT" lock cnt --slots 3 --ttl 1s --holder "$s1" -q
+"$LOKT" lock cnt --slots 3 --ttl 1s --holder "$s2" -q
+wait_for 10 eval '[ "$("$LOKT" status --json | grep -o "\"expired\"" | wc -l)" = 2 ]'
+"$LOKT" status --prune-expired --json >"$T/cnt.json"
+check "--prune-expired of two expired places of one name: pruned 2" \
+	test "$(jget 'd["pruned"]' <"$T/cnt.json")" = 2
 
 # detached places, one per LOKT_AGENT_ID (CI steps in separate shells)
 LOKT_AGENT_ID=ci-1 "$LOKT" lock det --slots 2 --ttl 1h --detach -q
