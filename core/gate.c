@@ -161,10 +161,15 @@ void lokt__gate_judge(struct lokt_store *s, struct json_object *o,
 	in->slots = g->slots;
 	in->shared = !g->slots;
 	in->stale = LOKT_STALE_EXPIRED; /* no holder left */
+	/* Judged as its first live holder (else its first): its state is
+	 * theirs ("live", or "remote" for a holder elsewhere), never that
+	 * of the record's own placeholder host. */
 	for (i = 0; i < g->n; i++) {
 		lokt__holder_info(s, g, &g->h[i], in, &hi);
-		if (hi.stale == LOKT_LIVE || i == 0)
+		if (hi.stale == LOKT_LIVE || i == 0) {
 			in->stale = hi.stale;
+			in->local = hi.local;
+		}
 		if (hi.stale == LOKT_LIVE)
 			break;
 	}

@@ -179,6 +179,12 @@ check "... the live one is left" \
 	test "$("$LOKT" status --json | jget '[l["owner"] for l in d["locks"]]')" = '["erin"]'
 LOKT_OWNER=erin "$LOKT" unlock --all -q
 check "unlock --all releases the owner's slots" eval "! has_record ttl"
+# The name's own state is its live holder's: "live" here (it said
+# "remote", the state of the record's placeholder host).
+LOKT_OWNER=erin "$LOKT" lock st --slots 2 --holder "$s1" -q
+check "status --json of a semaphore held here: state live" \
+	test "$("$LOKT" status st --json | jget 'd["state"]')" = live
+LOKT_OWNER=erin "$LOKT" unlock st -q
 # Counted as status lists them: each place (they counted one per name).
 sleep 600 &
 s2=$!
