@@ -362,6 +362,19 @@ static int take(struct lokt_txn *t, const struct lokt_who *who,
 	}
 	r = gate_add(t, g, who, opts, floor, ret);
 	r = r ?: gate_store(t, g, !is_gate);
+	if (r == -E2BIG && g->n > 1) {
+		/* One more holder would take the record past GATE_BYTES_MAX
+		 * (long owner names and agent ids, control characters six
+		 * bytes each once escaped): full, as at N holders, until one
+		 * leaves. */
+		struct lokt_info first;
+
+		lokt__holder_info(t->s, g, &g->h[0], cur, &first);
+		lokt__result_init(ret);
+		ret->other = first;
+		ret->have_other = true;
+		return -LOKT_E_HELD;
+	}
 	if (r == -EEXIST) {
 		/* Created behind our back (lokt 1.x): report it as held. */
 		lokt__result_init(ret);

@@ -185,6 +185,21 @@ LOKT_OWNER=erin "$LOKT" lock st --slots 2 --holder "$s1" -q
 check "status --json of a semaphore held here: state live" \
 	test "$("$LOKT" status st --json | jget 'd["state"]')" = live
 LOKT_OWNER=erin "$LOKT" unlock st -q
+# Holders whose names take the record past its 64 KiB before 32 of them
+# (control characters: six bytes each once escaped): the next is refused
+# as for a full name, exit 2, never "Argument list too long", exit 1.
+if ! on_etcd; then
+	own=$(printf '\x01%.0s' $(seq 255))
+	for i in $(seq 1 32); do
+		ag="$(printf '\x02%.0s' $(seq 240))$i"
+		LOKT_OWNER=$own LOKT_AGENT_ID=$ag "$LOKT" lock big --shared --ttl 1h --detach -q 2>"$T/big.err"
+		rc=$?
+		[ "$rc" = 0 ] || break
+	done
+	check "shared holders of long escaped names: holder $i refused as held (exit 2, got $rc: $(cut -c1-80 "$T/big.err"))" \
+		test "$i" -lt 32 -a "$rc" = 2
+	LOKT_OWNER=$own "$LOKT" unlock --all -q
+fi
 # Counted as status lists them: each place (they counted one per name).
 sleep 600 &
 s2=$!
