@@ -244,7 +244,9 @@ static bool is_own_file(int dfd, const char *file)
 
 /* A temporary file older than TEMP_AGE_SEC: a writer killed half-way.
  * Anything but a regular file at such a name was planted (a directory
- * there made every rewrite of its name fail: store.c, write_temp). */
+ * there made every rewrite of its name fail: store.c, write_temp), and
+ * so was another user's file that we may not remove (a sticky
+ * directory): neither the next change nor a prune can remove it. */
 static void scan_temp(struct scan *sc, int dfd, const char *where,
 		      const char *file)
 {
@@ -252,7 +254,7 @@ static void scan_temp(struct scan *sc, int dfd, const char *where,
 
 	if (fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return;
-	if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st.st_mode) || !may_unlink(dfd, &st)) {
 		sc->foreign++;
 		note(sc->foreign_names, where, file);
 	} else if (time(NULL) - st.st_mtime > TEMP_AGE_SEC) {
@@ -445,8 +447,10 @@ static void check_files(struct checks *c, const struct scan *sc)
 	if (sc->temps)
 		add(c, "temp_files", LOKT_CHECK_WARN,
 		    "%zu temporary file(s) left by a writer killed half-way "
-		    "(%s): harmless — removed by the next change of that name, "
-		    "or now by: lokt status --prune-expired",
+		    "(%s): harmless — lokt status --prune-expired removes "
+		    "them (a .NAME.json.tmp or .ticket.tmp at once, others "
+		    "once an hour old), and the next change of NAME its "
+		    ".NAME.json.tmp",
 		    sc->temps, sc->temp_names);
 	else
 		add(c, "temp_files", LOKT_CHECK_OK, "no leftover temporary file");

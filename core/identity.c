@@ -210,10 +210,22 @@ static bool pidfd_exited(int pidfd)
  * a holder that runs. Dead only when kill(2) says ESRCH too. */
 static bool stat_alive(pid_t pid, struct proc_stat *st, bool *unknown)
 {
+	bool exited;
+	int fd;
+
 	*unknown = false;
 	if (read_stat(pid, st) == 0)
 		return st->state != 'Z' && st->state != 'X';
 	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
+		return false;
+	/* kill(2) finds a zombie too, and a hidden one shows no state: a
+	 * pidfd (no /proc, no permission needed) polls readable once its
+	 * process has exited. None to be had (a thread's id): unknown. */
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	exited = fd >= 0 && pidfd_exited(fd);
+	if (fd >= 0)
+		close(fd);
+	if (exited)
 		return false;
 	*unknown = true;
 	st->start = 0;

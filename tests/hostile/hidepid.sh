@@ -51,7 +51,36 @@ if ! hidden test -e "/proc/$$" 2>/dev/null && hidden test -e /proc/self; then
 	expect_exit 0 "the holder gone: lock hx breaks its stale lock" hidden "$LOKT" lock hx --ttl 1m
 	contains "$ERR" "broke stale lock" "... saying so"
 	expect_exit 0 "... and a place of hs" hidden "$LOKT" lock hs --slots 1 --ttl 1m
+	# A holder that has exited but not been reaped (a zombie: its parent
+	# never waits) is dead there too: kill(2) still finds it, its pidfd
+	# says it has exited (it counted live, and nobody hidden could break
+	# its lock).
+	sh -c 'sleep 0.5 & echo $! >"$1"; exec sleep 300' _ "$T/zpid" &
+	Z=$!
+	at_exit "kill $Z 2>/dev/null"
+	wait_for 10 test -s "$T/zpid"
+	"$LOKT" lock zx --holder "$(cat "$T/zpid")" -q
+	wait_for 10 eval 'grep -q "^State:.*Z" "/proc/$(cat "$T/zpid")/status"'
+	expect_exit 0 "behind hidepid, a zombie holder: lock zx breaks its stale lock" hidden "$LOKT" lock zx --ttl 1m
+	contains "$ERR" "broke stale lock" "... saying so"
+	kill "$Z"
 else
 	skip "a holder behind hidepid=invisible" "this kernel does not hide another user's processes in a /proc mounted with hidepid=invisible"
 fi
+
+# A sticky store (1777): another user's file at a name's temp name may
+# not be removed by this user. Its renewal writes beside it, and doctor
+# reports it as foreign (it said: a leftover, removed by the next change
+# or a prune, which cannot remove it).
+R2=$T/sticky
+mkdir -m 1777 "$R2"
+LOKT_ROOT=$R2 "$LOKT" lock warm -q && LOKT_ROOT=$R2 "$LOKT" unlock warm -q
+chmod 1777 "$R2/locks" "$R2/freezes"
+as_user env LOKT_ROOT="$R2" "$LOKT" lock st --ttl 1h --detach -q
+echo planted >"$R2/locks/.st.json.tmp"
+expect_exit 0 "a sticky store, root's file at st's temp name: the user renews st" \
+	as_user env LOKT_ROOT="$R2" "$LOKT" lock st --ttl 2h --detach
+expect_exit 1 "... the user's doctor fails" as_user env LOKT_ROOT="$R2" "$LOKT" doctor
+contains "$OUT" "FAIL  foreign_files" "... on a foreign file"
+contains "$OUT" "locks/.st.json.tmp" "... naming it"
 done_testing
