@@ -201,7 +201,7 @@ static int max_seq(int dfd, const char *file, uint64_t seq, void *ud)
 int lokt__ticket_take(struct lokt_store *s, const char *name,
 		      struct lokt_ticket *ret)
 {
-	static const char tmp[] = ".ticket.tmp";
+	char tmp[LOKT_ID_LEN + 8] = ".ticket.tmp", id[LOKT_ID_LEN + 1];
 	char file[32], line[64];
 	uint64_t max = 0, start = 0;
 	int qfd, fd, r, len;
@@ -216,9 +216,17 @@ int lokt__ticket_take(struct lokt_store *s, const char *name,
 		r = -EOVERFLOW;
 		goto out;
 	}
+	/* Something planted there that we may not remove (a directory,
+	 * another user's file in a sticky queue): a name of our own, as
+	 * write_temp does in store.c, pruned once an hour old (dir.c). */
 	if (unlinkat(qfd, tmp, 0) < 0 && errno != ENOENT) {
-		r = errno == EISDIR ? -LOKT_E_FOREIGN : -errno;
-		goto out;
+		if (errno != EISDIR && errno != EPERM && errno != ENOTEMPTY) {
+			r = -errno;
+			goto out;
+		}
+		if ((r = lokt__new_id(id)) < 0)
+			goto out;
+		snprintf(tmp, sizeof(tmp), ".%s.tmp", id);
 	}
 	fd = openat(qfd, tmp,
 		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);

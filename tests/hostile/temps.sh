@@ -65,8 +65,16 @@ expect_exit 1 "doctor fails" "$LOKT" doctor
 contains "$OUT" "FAIL  foreign_files" "... on foreign files"
 contains "$OUT" "locks/.v.json.tmp" "... naming the directory at v's temp name"
 "$LOKT" unlock sv -q
+# The same at a queue's ticket: a waiter used to fail "foreign" (exit 1).
+"$LOKT" lock qx --holder "$S" -q
+mkdir -p "$R/locks/.qx.q/.ticket.tmp"
+expect_exit 2 "a waiter, a directory at the queue's .ticket.tmp: it queues and times out (exit 2)" \
+	"$LOKT" lock qx --wait --timeout 1s
+"$LOKT" doctor >"$T/doctor.out" 2>&1
+contains "$(cat "$T/doctor.out")" "locks/.qx.q/.ticket.tmp" "... doctor names it"
+"$LOKT" unlock qx -q
 kill "$S" "$S2"
-rm -rf "$R/locks/.v.json.tmp" "$R/locks/.sv.json.tmp"
+rm -rf "$R/locks/.v.json.tmp" "$R/locks/.sv.json.tmp" "$R/locks/.qx.q/.ticket.tmp"
 
 # Leftovers of names nobody touches again: --prune-expired.
 leftover "$R/locks/.y.json.tmp" "-2 min"
