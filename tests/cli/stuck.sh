@@ -87,21 +87,36 @@ flock -F -x "$LOKT_ROOT/locks/.g.lk" sleep 60 &
 F5=$!
 track "$F5"
 # From a review of that change, each in a lane of its own (beside the
-# rest, its lock names its own):
+# rest, its lock names its own).
+# guarded NAME SCRIPT GUARD-ARGS...: guard NAME GUARD-ARGS -- sh -c SCRIPT
+# in the background, its pid in G, its stderr in $T/NAME.err; SCRIPT
+# starts once $T/NAME.ready is made. False if the command did not start.
+guarded() {
+	local name=$1 script=$2
+	shift 2
+	"$LOKT" guard "$name" "$@" -- sh -c ": >$T/$name.ready; $script" 2>"$T/$name.err" &
+	G=$!
+	track "$G"
+	wait_for 10 test -e "$T/$name.ready" && return 0
+	not_ok "guard $name started its command"
+	return 1
+}
+# flocked NAME SECONDS: a flock(1) of NAME's sidecar for SECONDS, its pid
+# in F, once /proc/locks shows it.
+flocked() {
+	flock -F -x "$LOKT_ROOT/locks/.$1.lk" sleep "$2" &
+	F=$!
+	track "$F"
+	wait_for 10 eval 'grep -q "FLOCK.*WRITE $F " /proc/locks'
+}
 # g2: each renewal attempt held up there gives up after 200 ms, and guard
 # goes back to its loop: a SIGTERM to guard still reaches the command
 # (it reached it only once the lease was all but over), and a command
 # that ends meanwhile is not reported lost.
 guard_deaf() {
 	local G F s ms
-	"$LOKT" guard g2 --ttl 6s -- sh -c "trap 'echo TERM >$T/g2.mark; exit 7' TERM
-		: >$T/g2.ready; while :; do sleep 0.1; done" 2>"$T/g2.err" &
-	G=$!
-	track "$G"
-	wait_for 10 test -e "$T/g2.ready" || { not_ok "guard g2 started its command"; return; }
-	flock -F -x "$LOKT_ROOT/locks/.g2.lk" sleep 60 &
-	F=$!
-	track "$F"
+	guarded g2 "trap 'echo TERM >$T/g2.mark; exit 7' TERM; while :; do sleep 0.1; done" --ttl 6s || return
+	flocked g2 60
 	sleep 2.5 # its renewal, at 2 s, held up in the flock
 	s=$(date +%s%N)
 	kill -TERM "$G"
@@ -122,16 +137,10 @@ guard_deaf() {
 # (it gave up at once, counting the lease long over).
 guard_stopped() {
 	local G F
-	"$LOKT" guard g3 --ttl 3s -- sh -c ": >$T/g3.ready; exec sleep 60" 2>"$T/g3.err" &
-	G=$!
-	track "$G"
-	wait_for 10 test -e "$T/g3.ready" || { not_ok "guard g3 started its command"; return; }
+	guarded g3 "exec sleep 60" --ttl 3s || return
 	kill -STOP "$G"
 	sleep 4.5
-	flock -F -x "$LOKT_ROOT/locks/.g3.lk" sleep 1 &
-	F=$!
-	track "$F"
-	wait_for 10 eval 'grep -q "FLOCK.*WRITE $F " /proc/locks'
+	flocked g3 1
 	kill -CONT "$G"
 	sleep 2.5 # the flock let go after 1 s, a renewal since
 	check "guard stopped alone 4.5 s (its watchdog renewed g3), continued with a flock held 1 s: it keeps g3 and its command ($(cat "$T/g3.err"))" \
@@ -146,14 +155,8 @@ guard_stopped() {
 guard_keeper() {
 	local G F W s ms
 	s=$(date +%s%N)
-	"$LOKT" guard g4 --ttl 3s -- sh -c ": >$T/g4.ready; exec sleep 60" 2>"$T/g4.err" &
-	G=$!
-	track "$G"
-	wait_for 10 test -e "$T/g4.ready" || { not_ok "guard g4 started its command"; return; }
-	flock -F -x "$LOKT_ROOT/locks/.g4.lk" sleep 60 &
-	F=$!
-	track "$F"
-	wait_for 10 eval 'grep -q "FLOCK.*WRITE $F " /proc/locks'
+	guarded g4 "exec sleep 60" --ttl 3s || return
+	flocked g4 60
 	W=$(pgrep -P "$G" -x lokt-watchdog)
 	kill -9 $W
 	wait_for 30 gone "$G"
@@ -172,13 +175,8 @@ guard_keeper() {
 # was held up for (it left the lock to expire).
 guard_replaced() {
 	local G F W
-	"$LOKT" guard g5 --ttl 3s --on-lost warn -- sh -c ": >$T/g5.ready; sleep 5" 2>"$T/g5.err" &
-	G=$!
-	track "$G"
-	wait_for 10 test -e "$T/g5.ready" || { not_ok "guard g5 started its command"; return; }
-	flock -F -x "$LOKT_ROOT/locks/.g5.lk" sleep 60 &
-	F=$!
-	track "$F"
+	guarded g5 "sleep 5" --ttl 3s --on-lost warn || return
+	flocked g5 60
 	wait_for 10 grep -q 'lost lock "g5"' "$T/g5.err"
 	W=$(pgrep -P "$G" -x lokt-watchdog)
 	kill -9 $W
