@@ -379,17 +379,31 @@ int cli_report_stuck_many(struct cli *c, const char *what, const char *verb,
 {
 	int r = -LOKT_E_UNAVAILABLE;
 	struct json_object *doc;
-	char msg[MSG_MAX];
+	char why[MSG_MAX + PATH_MAX];
+	char msg[sizeof(why) + 2 * LOKT_NAME_MAX];
+	enum lokt_kind kind = LOKT_LOCK;
+	const char *name = lokt_store_stuck_name(c->store, &kind);
 
-	snprintf(msg, sizeof(msg),
-		 "gave up on %s after %d s: %s %zu, then held up by a change "
-		 "of a name that another process has left half-done (it "
-		 "holds the flock of that name's locks/.NAME.lk or "
-		 "freezes/.NAME.lk: /proc/locks gives its pid; stopped "
-		 "there: ^Z, SIGSTOP, a paused container; or a flock(1) by "
-		 "hand); the names after it were left as they were — let it "
-		 "go on, or end it, then run this again",
-		 what, STUCK_MS / 1000, verb, done);
+	if (name) {
+		cli_stuck_why(c, kind, name, why, sizeof(why));
+		snprintf(msg, sizeof(msg),
+			 "gave up on %s after %d s: %s %zu, then held up on "
+			 "%s \"%s\" by %s; the names after it were left as "
+			 "they were — let it go on, or end it, then run this "
+			 "again",
+			 what, STUCK_MS / 1000, verb, done,
+			 kind == LOKT_FREEZE ? "freeze" : "lock", name, why);
+	} else {
+		snprintf(msg, sizeof(msg),
+			 "gave up on %s after %d s: %s %zu, then held up by a "
+			 "change of a name that another process has left "
+			 "half-done (it holds the flock of that name's "
+			 "locks/.NAME.lk or freezes/.NAME.lk: /proc/locks "
+			 "gives its pid); the names after it were left as "
+			 "they were — let it go on, or end it, then run this "
+			 "again",
+			 what, STUCK_MS / 1000, verb, done);
+	}
 	if ((doc = say_stuck(c, r, msg))) {
 		if (owner)
 			json_object_object_add(doc, "owner",

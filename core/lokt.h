@@ -332,6 +332,13 @@ enum lokt_kind { LOKT_LOCK, LOKT_FREEZE };
  * networked store. */
 int lokt_store_flock_holder(struct lokt_store *s, enum lokt_kind kind,
 			    const char *name, char *path, size_t size);
+/* The name (its kind in *ret_kind) whose change in the calling thread
+ * last gave up in a flock of store s (-EAGAIN: held up past the thread's
+ * deadline), for a command of many names (lokt_release_all, lokt_prune)
+ * to say which one; NULL when none did. Valid until the thread's next
+ * call into s. */
+const char *lokt_store_stuck_name(const struct lokt_store *s,
+				  enum lokt_kind *ret_kind);
 
 /* Would `who` re-enter `rec` (lokt_acquire renews instead of refusing)?
  * Same non-empty agent_id and who->uid is the lock's uid; or same host,

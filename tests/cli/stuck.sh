@@ -252,12 +252,12 @@ for i in "${!nowait[@]}"; do
 	case $cmd in
 	*--all*) check "... one JSON document: unavailable, 0 released" \
 		test "$(jget '[d["error"], d["owner"], d["released"]]' <"$T/nw.$i.out")" = '["unavailable", "ua", 0]'
-		contains "$(cat "$T/nw.$i.err")" "gave up on unlock --all after 10 s: released 0, then held up by a change of a name" \
-			"... saying it gave up, and why" ;;
+		contains "$(cat "$T/nw.$i.err")" "gave up on unlock --all after 10 s: released 0, then held up on lock \"ua\" by a change of the name that another process has left half-done: pid $F6 holds the flock of $LOKT_ROOT/locks/.ua.lk" \
+			"... saying it gave up, on which name, and who holds it up" ;;
 	*--prune*) check "... one JSON document: unavailable, 0 pruned" \
 		test "$(jget '[d["error"], d["pruned"]]' <"$T/nw.$i.out")" = '["unavailable", 0]'
-		contains "$(cat "$T/nw.$i.err")" "gave up on --prune-expired after 10 s: pruned 0, then held up" \
-			"... saying it gave up, and why" ;;
+		contains "$(cat "$T/nw.$i.err")" "gave up on --prune-expired after 10 s: pruned 0, then held up on lock \"ux\" by a change of the name that another process has left half-done: pid $F7 holds the flock of $LOKT_ROOT/locks/.ux.lk" \
+			"... saying it gave up, on which name, and who holds it up" ;;
 	*--json) check "... one JSON document, the error \"unavailable\"" \
 		test "$(jget '[d["error"], d["name"]]' <"$T/nw.$i.out")" = '["unavailable", "k"]' ;;
 	*fz*) contains "$(cat "$T/nw.$i.err")" "pid $F2 holds the flock of $LOKT_ROOT/freezes/.fz.lk" \
