@@ -25,6 +25,7 @@
 
 #include <getopt.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@
 #define DEFAULT_WAIT_MS (10 * 60 * 1000) /* --wait without --timeout */
 #define WAIT_ALARM_GRACE_MS 1500 /* cli_wait_alarm: past the timeout */
 #define STUCK_MS 10000 /* cli_stuck_bound: a command that does not wait */
+#define STUCK_WHY_MAX (PATH_MAX + 512) /* cli_stuck_why: a path and words */
 #define CLI_GRACE_MS 5000 /* guard: SIGTERM, then SIGKILL this much later */
 
 /* Long-only option values, above any character. */
@@ -325,9 +327,10 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 int cli_report_stuck_many(struct cli *c, const char *what, const char *verb,
 			  size_t done, const char *owner);
 /* What holds up a change of `name` in a flock of the store, for a
- * message: "a change of the name that another process has left
- * half-done: pid N holds the flock of FILE (...)", read from /proc/locks
- * (true), or that it was let go just now (false). */
+ * message (STUCK_WHY_MAX): "a change of the name that another process
+ * has left half-done: pid N holds the flock of FILE (...)", read from
+ * /proc/locks by liblokt (true), or that it was let go just now
+ * (false). */
 bool cli_stuck_why(const struct cli *c, enum lokt_kind kind,
 		   const char *name, char *buf, size_t size);
 int cli_report_stuck(struct cli *c, enum lokt_kind kind, const char *name,

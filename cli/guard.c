@@ -466,7 +466,7 @@ static void watchdog_died(struct guard *g, pid_t dead)
 		cli_stuck_bound_off(g->c);
 	}
 	if (r == -EAGAIN && !lokt_root_is_url(g->c->root)) {
-		char why[3072];
+		char why[STUCK_WHY_MAX];
 
 		cli_stuck_why(g->c, LOKT_LOCK, g->name, why, sizeof(why));
 		cli_warning("the watchdog of \"%s\" (pid %d) died; another one "
@@ -538,9 +538,8 @@ static void on_lost(struct guard *g)
 static void renew_failed(struct guard *g, int r)
 {
 	int64_t now = cli_mono_ms(), left = g->lease_end - now;
-	char buf[32], why[3072];
-
 	bool stuck = r == -EAGAIN && g->lease_end && !g->confirm_ms;
+	char buf[32], why[STUCK_WHY_MAX];
 
 	if (stuck)
 		cli_stuck_why(g->c, LOKT_LOCK, g->name, why, sizeof(why));
@@ -879,7 +878,7 @@ static void loop(struct guard *g)
  * stale once guard has exited. */
 static void release_later(struct guard *g, unsigned flags)
 {
-	char why[3072];
+	char why[STUCK_WHY_MAX];
 
 	cli_stuck_why(g->c, LOKT_LOCK, g->name, why, sizeof(why));
 	if (g->wd_fd >= 0 && !g->wd_gone &&

@@ -301,7 +301,6 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 bool cli_stuck_why(const struct cli *c, enum lokt_kind kind,
 		   const char *name, char *buf, size_t size)
 {
-	const char *dir = kind == LOKT_FREEZE ? "freezes" : "locks";
 	char file[PATH_MAX];
 	int pid = lokt_store_flock_holder(c->store, kind, name, file,
 					  sizeof(file));
@@ -316,11 +315,9 @@ bool cli_stuck_why(const struct cli *c, enum lokt_kind kind,
 	else
 		snprintf(buf, size,
 			 "a change of the name that another process had left "
-			 "half-done, holding the flock of %s/%s/.%s.lk (or, "
-			 "for a name new to the store, of %s/%s/.fence-floor), "
-			 "let go just now (stopped there: ^Z, SIGSTOP, a "
-			 "paused container; or a flock(1) by hand)",
-			 c->root, dir, name, c->root, dir);
+			 "half-done, its flock let go just now (stopped "
+			 "there: ^Z, SIGSTOP, a paused container; or a "
+			 "flock(1) by hand)");
 	return pid > 0;
 }
 
@@ -348,22 +345,22 @@ int cli_report_stuck(struct cli *c, enum lokt_kind kind, const char *name,
 {
 	int r = waited ? -LOKT_E_TIMEOUT : -LOKT_E_UNAVAILABLE;
 	struct json_object *doc;
-	char why[MSG_MAX + PATH_MAX];
-	char msg[sizeof(why) + 3 * LOKT_NAME_MAX];
-	bool held = cli_stuck_why(c, kind, name, why, sizeof(why));
+	char why[STUCK_WHY_MAX], msg[STUCK_WHY_MAX + 3 * LOKT_NAME_MAX];
+	const char *todo = cli_stuck_why(c, kind, name, why, sizeof(why)) ?
+				   "let it go on, or end it" :
+				   "try again";
 
 	if (waited)
 		snprintf(msg, sizeof(msg),
 			 "timed out waiting for lock \"%s\": the wait ran "
 			 "past its --timeout in %s — %s",
-			 name, why, held ? "let it go on, or end it" : "try again");
+			 name, why, todo);
 	else
 		snprintf(msg, sizeof(msg),
 			 "gave up on %s \"%s\" after %d s, nothing changed: "
 			 "held up by %s — %s",
 			 kind == LOKT_FREEZE ? "freeze" : "lock", name,
-			 STUCK_MS / 1000, why,
-			 held ? "let it go on, or end it" : "try again");
+			 STUCK_MS / 1000, why, todo);
 	if ((doc = say_stuck(c, r, msg))) {
 		json_object_object_add(doc, "name",
 				       json_object_new_string(name));
@@ -379,8 +376,7 @@ int cli_report_stuck_many(struct cli *c, const char *what, const char *verb,
 {
 	int r = -LOKT_E_UNAVAILABLE;
 	struct json_object *doc;
-	char why[MSG_MAX + PATH_MAX];
-	char msg[sizeof(why) + 2 * LOKT_NAME_MAX];
+	char why[STUCK_WHY_MAX], msg[STUCK_WHY_MAX + 2 * LOKT_NAME_MAX];
 	enum lokt_kind kind = LOKT_LOCK;
 	const char *name = lokt_store_stuck_name(c->store, &kind);
 

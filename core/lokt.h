@@ -335,8 +335,8 @@ int lokt_store_flock_holder(struct lokt_store *s, enum lokt_kind kind,
 /* The name (its kind in *ret_kind) whose change in the calling thread
  * last gave up in a flock of store s (-EAGAIN: held up past the thread's
  * deadline), for a command of many names (lokt_release_all, lokt_prune)
- * to say which one; NULL when none did. Valid until the thread's next
- * call into s. */
+ * to say which one; NULL when none did since the thread last set
+ * a deadline (lokt_store_set_deadline, not 0). Valid until the thread's next call into s. */
 const char *lokt_store_stuck_name(const struct lokt_store *s,
 				  enum lokt_kind *ret_kind);
 

@@ -444,8 +444,18 @@ LOKT_API void lokt_store_close(struct lokt_store *s)
 		s->be->close(s);
 }
 
+/* The change that last gave up in a flock in this thread (-EAGAIN):
+ * lokt_store_stuck_name. */
+static __thread struct {
+	const struct lokt_store *s;
+	enum lokt_kind kind;
+	char name[LOKT_NAME_MAX + 1];
+} stuck_at;
+
 LOKT_API void lokt_store_set_deadline(struct lokt_store *s, int64_t mono_ms)
 {
+	if (mono_ms)
+		stuck_at.name[0] = '\0'; /* a new bounded call: none yet */
 	if (s && s->be->deadline)
 		s->be->deadline(s, mono_ms);
 }
@@ -629,40 +639,6 @@ static int seed_counter(const struct lokt_store *s, int dfd, int fd)
 	return pwrite(fd, buf, len, 0) == len ? 0 : errno ? -errno : -EIO;
 }
 
-/* The change that last gave up in a flock in this thread (-EAGAIN):
- * lokt_store_stuck_name. */
-static __thread struct {
-	const struct lokt_store *s;
-	enum lokt_kind kind;
-	char name[LOKT_NAME_MAX + 1];
-} stuck_at;
-
-static int name_lock(struct lokt_store *s, enum lokt_kind kind,
-		     const char *name, int *ret_lk);
-
-int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
-		    const char *name, int *ret_lk)
-{
-	int r = name_lock(s, kind, name, ret_lk);
-
-	if (r == -EAGAIN) {
-		stuck_at.s = s;
-		stuck_at.kind = kind;
-		snprintf(stuck_at.name, sizeof(stuck_at.name), "%s", name);
-	}
-	return r;
-}
-
-LOKT_API const char *lokt_store_stuck_name(const struct lokt_store *s,
-					   enum lokt_kind *ret_kind)
-{
-	if (!s || stuck_at.s != s || !stuck_at.name[0])
-		return NULL;
-	if (ret_kind)
-		*ret_kind = stuck_at.kind;
-	return stuck_at.name;
-}
-
 static int name_lock(struct lokt_store *s, enum lokt_kind kind,
 		     const char *name, int *ret_lk)
 {
@@ -732,6 +708,29 @@ static int name_lock(struct lokt_store *s, enum lokt_kind kind,
 	}
 	*ret_lk = fd;
 	return 0;
+}
+
+int lokt__name_lock(struct lokt_store *s, enum lokt_kind kind,
+		    const char *name, int *ret_lk)
+{
+	int r = name_lock(s, kind, name, ret_lk);
+
+	if (r == -EAGAIN) {
+		stuck_at.s = s;
+		stuck_at.kind = kind;
+		snprintf(stuck_at.name, sizeof(stuck_at.name), "%s", name);
+	}
+	return r;
+}
+
+LOKT_API const char *lokt_store_stuck_name(const struct lokt_store *s,
+					   enum lokt_kind *ret_kind)
+{
+	if (!s || stuck_at.s != s || !stuck_at.name[0])
+		return NULL;
+	if (ret_kind)
+		*ret_kind = stuck_at.kind;
+	return stuck_at.name;
 }
 
 void lokt__name_unlock(int lk)

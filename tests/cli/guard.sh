@@ -345,14 +345,20 @@ else
 	contains "$(cat "$T/gb.err")" "processes it left in its process group run on" \
 		"... saying why it waits"
 	expect_exit 3 "... and released the lock then" "$LOKT" exists gb
+	# left_job NAME: guard NAME in the background (pid in gpid), whose
+	# command leaves a job (pid in $T/NAME.pid) and ends; false if the job
+	# was not started.
+	left_job() {
+		"$LOKT" guard "$1" -- sh -c "sleep 600 & echo \$! >$T/$1.pid; exit 0" 2>/dev/null &
+		gpid=$!
+		track "$gpid"
+		wait_for 10 test -s "$T/$1.pid" || return 1
+		track "$(cat "$T/$1.pid")"
+		sleep 0.3
+	}
 	# Such jobs ignore ^C (a shell starts them so): SIGINT to guard while it
 	# waits for them stops them (SIGTERM), and guard ends by it.
-	"$LOKT" guard gb -- sh -c "sleep 600 & echo \$! >$T/gb.pid; exit 0" 2>/dev/null &
-	gpid=$!
-	track "$gpid"
-	if wait_for 10 test -s "$T/gb.pid"; then
-		track "$(cat "$T/gb.pid")"
-		sleep 0.3
+	if left_job gb; then
 		kill -INT "$gpid"
 		reap "$gpid"
 		check "SIGINT while guard waits for them: guard ends (130, got $RC)" test "$RC" = 130
@@ -363,12 +369,7 @@ else
 	fi
 	# SIGQUIT (a thread dump) is passed on to them, and guard waits on:
 	# it used to stop them as SIGINT does, and end by SIGQUIT.
-	"$LOKT" guard gq -- sh -c "sleep 600 & echo \$! >$T/gq.pid; exit 0" 2>/dev/null &
-	gpid=$!
-	track "$gpid"
-	if wait_for 10 test -s "$T/gq.pid"; then
-		track "$(cat "$T/gq.pid")"
-		sleep 0.3
+	if left_job gq; then
 		kill -QUIT "$gpid"
 		sleep 1
 		check "SIGQUIT while guard waits for them: passed on (ignored by the job), guard waits on" \
