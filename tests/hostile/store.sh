@@ -214,6 +214,32 @@ check "... and the fence goes on above it" \
 bounded 0 "... unlock pn" "$LOKT" unlock pn
 bounded 0 "... doctor is clean" "$LOKT" doctor
 
+# The same with a directory planted at the floor's temporary name, which
+# its replacement wrote first: the name was refused as a foreign file,
+# and with it every name whose sidecar is taken out. The replacement now
+# writes a temporary file of its own beside the directory.
+"$LOKT" lock pd -q && "$LOKT" unlock pd -q
+as_user sh -c 'echo 5151 >"$1/pidfile"; echo 88 >"$1/floorfile"' sh "$H"
+as_user rm -f "$R/locks/.pd.lk" "$R/locks/.fence-floor"
+as_user ln "$H/pidfile" "$R/locks/.pd.lk" &&
+	as_user ln "$H/floorfile" "$R/locks/.fence-floor" &&
+	as_user mkdir "$R/locks/.fence-floor.tmp" &&
+	as_user touch "$R/locks/.fence-floor.tmp/x" ||
+	not_ok "$U plants .pd.lk, .fence-floor and a directory .fence-floor.tmp"
+bounded 0 "a directory at the floor's temp name: lock pd" "$LOKT" lock pd
+check "... the floor is a file of its own" \
+	test "$(stat -c %h "$R/locks/.fence-floor")" = 1
+check "... holding the number it replaced" \
+	test "$(cat "$R/locks/.fence-floor")" = 5151
+check "... the planted numbers untouched" \
+	test "$(cat "$H/pidfile"):$(cat "$H/floorfile")" = 5151:88
+check "... no temp file of ours left beside the directory" \
+	test -z "$(cd "$R/locks" && ls -a | grep -E '^\.fence-floor\..+\.tmp$')"
+bounded 0 "... unlock pd" "$LOKT" unlock pd
+bounded 1 "... doctor fails" "$LOKT" doctor
+contains "$OUT" "locks/.fence-floor.tmp" "... naming the directory"
+rm -rf "$R/locks/.fence-floor.tmp"
+
 # A process that opened such a sidecar before it was taken out, and gets
 # its flock after the file elsewhere was written (one link left there,
 # its times as after any write): the path says it is no longer the
