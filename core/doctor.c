@@ -6,7 +6,8 @@
  * nothing but a temporary dot-file, and says what to do when it is not OK.
  *
  * Checks, in order: root_writable, network_fs, clock, corrupt_files,
- * future_version, foreign_files, temp_files, sidecars, audit_mode. Adding
+ * future_version, foreign_files, temp_files, sidecars, audit_mode,
+ * proc_visible. Adding
  * one: give it an id here, in the header comment of struct lokt_check and
  * in docs/troubleshooting.md.
  *
@@ -19,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -493,6 +495,42 @@ static void check_audit(struct checks *c, const char *root)
 	}
 }
 
+/* Can this process see other users' processes in /proc? A holder it
+ * cannot see (hidepid=invisible or noaccess, systemd's ProtectProc) is
+ * judged by kill(2) alone, its start time unknown (identity.c,
+ * stat_alive): live while its pid runs, so a dead holder's pid reused by
+ * another process keeps the lock until that process ends. Probed on pid
+ * 1, which every pid namespace has: kill(2) finds it, /proc may not. */
+static void check_proc(struct checks *c)
+{
+	char buf[64];
+	int fd = open("/proc/1/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
+	int err = fd >= 0 && n < 0 ? errno : fd < 0 ? errno : 0;
+
+	if (fd >= 0)
+		close(fd);
+	if (n > 0)
+		add(c, "proc_visible", LOKT_CHECK_OK,
+		    "/proc shows other users' processes: holders are judged "
+		    "by their start time");
+	else if (kill(1, 0) == 0 || errno == EPERM)
+		add(c, "proc_visible", LOKT_CHECK_WARN,
+		    "/proc hides other users' processes from this user "
+		    "(/proc/1/stat: %s; hidepid, or systemd's ProtectProc): "
+		    "their holders "
+		    "are judged by kill(2) alone, so a dead holder's pid reused "
+		    "by another process keeps its lock until that process "
+		    "ends — give locks a TTL, or run lokt where /proc shows "
+		    "every process (a member of hidepid's gid= group)",
+		    strerror(err));
+	else
+		add(c, "proc_visible", LOKT_CHECK_WARN,
+		    "cannot tell whether /proc shows other users' processes "
+		    "(pid 1: %s)",
+		    strerror(err));
+}
+
 /* A networked store (etcd://): what its backend checks, then its records
  * as any reader sees them. */
 static int doctor_url(const char *root, struct lokt_check **ret,
@@ -576,6 +614,7 @@ LOKT_API int lokt_doctor(const char *root, struct lokt_check **ret,
 	check_clock(&c, sc);
 	check_files(&c, sc);
 	check_audit(&c, root);
+	check_proc(&c);
 	free(sc);
 	*ret = c.ck;
 	*ret_n = c.n;

@@ -685,7 +685,9 @@ enum lokt_check_level { LOKT_CHECK_OK, LOKT_CHECK_WARN, LOKT_CHECK_FAIL };
 
 struct lokt_check {
 	char id[32]; /* "root_writable", "network_fs", "clock",
-			"corrupt_files", "future_version", "audit_mode" */
+			"corrupt_files", "future_version", "foreign_files",
+			"temp_files", "sidecars", "audit_mode",
+			"proc_visible"; etcd: its own */
 	enum lokt_check_level level;
 	char message[512];
 };

@@ -55,7 +55,7 @@ ids=$(jget '" ".join(sorted(c["id"] for c in d["checks"]))' <<<"$OUT")
 if on_etcd; then
 	want_ids="etcd_endpoint etcd_cluster"
 else
-	want_ids="root_writable network_fs clock corrupt_files future_version audit_mode"
+	want_ids="root_writable network_fs clock corrupt_files future_version audit_mode proc_visible"
 fi
 for id in $want_ids; do
 	contains " $ids " " $id " "doctor has the check $id"

@@ -64,6 +64,12 @@ if ! hidden test -e "/proc/$$" 2>/dev/null && hidden test -e /proc/self; then
 	expect_exit 0 "behind hidepid, a zombie holder: lock zx breaks its stale lock" hidden "$LOKT" lock zx --ttl 1m
 	contains "$ERR" "broke stale lock" "... saying so"
 	kill "$Z"
+	# lokt doctor says so (it said all was well).
+	expect_exit 0 "behind hidepid, doctor" hidden "$LOKT" doctor
+	contains "$OUT" "WARN  proc_visible" "... warns that /proc hides other users"
+	contains "$OUT" "give locks a TTL" "... and says what to do"
+	expect_exit 0 "doctor as the same user, /proc showing everyone" as_user env LOKT_ROOT="$R" "$LOKT" doctor
+	contains "$OUT" "OK    proc_visible" "... has proc_visible OK"
 else
 	skip "a holder behind hidepid=invisible" "this kernel does not hide another user's processes in a /proc mounted with hidepid=invisible"
 fi
