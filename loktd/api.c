@@ -471,8 +471,14 @@ static enum MHD_Result get_one(struct req *q, enum lokt_kind kind,
 	if (kind == LOKT_LOCK && lokt_waiters(loktd.store, name, &w) >= 0)
 		json_object_object_add(doc, "waiters",
 				       json_object_new_int64((int64_t)w));
-	if (kind == LOKT_LOCK && (in.slots || in.shared))
+	/* The record of a name of several holders is the one lokt 1.x
+	 * reads, held by pid 1 for none of them: each holder says whether
+	 * it is detached, the name is not. */
+	if (kind == LOKT_LOCK && (in.slots || in.shared)) {
+		json_object_object_add(doc, "detached",
+				       json_object_new_boolean(false));
 		add_holders(doc, name, &in);
+	}
 	return reply_json(q, MHD_HTTP_OK, doc);
 }
 

@@ -43,6 +43,8 @@ check "refusals and bad requests left the store as it was" \
 req GET /v1/locks/pool
 expect_status 200 "GET the semaphore"
 expect_jq .slots 2 "GET says the semaphore's N"
+expect_jq .detached false "... the name itself is not detached (it said true)"
+expect_jq '[.holders[].detached]|all' true "... each holder, taken over HTTP, is"
 expect_jq '[.holders[].lock_id]|sort|join(" ")' "$(printf '%s\n' "$id1" "$id2" | sort | tr '\n' ' ' | sed 's/ $//')" \
 	"GET lists both holders"
 req GET /v1/locks
