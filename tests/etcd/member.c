@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * Starting and stopping real etcd members for the tests (member.h). Ports
- * are picked at random in 20000..29999 and a member that cannot bind is
+ * are picked at random in 25000..32699, where the shell tests' members
+ * are (tests/lib.sh), away from the loktd tests' 20000..24999 and below
+ * the kernel's local ports (32768 up); a member that cannot bind is
  * started again on others, so tests running side by side do not collide.
  * Readiness is asked of the member itself with the curl program (a test
  * dependency), not with the gateway client under test.
@@ -29,7 +31,7 @@ static int random_port(void)
 	unsigned v = 0;
 
 	(void)getrandom(&v, sizeof(v), 0);
-	return 20000 + (int)(v % 10000);
+	return 25000 + (int)(v % 7700);
 }
 
 static pid_t spawn(struct etcd_cluster *c, size_t i)
