@@ -266,10 +266,20 @@ static int gate_decide(struct lokt_txn *t, const struct lokt_who *who,
 	return 1;
 }
 
-/* Break every stale holder of g (stale-break each); the first one
- * broken in ret. */
-static void gate_break_stale(struct lokt_txn *t, const struct lokt_who *who,
-			     const struct lokt_info *cur, struct gate *g,
+/* The stale holders a transition drops from its gate: audited
+ * (stale-break) only once the gate is stored, so that a transition that
+ * fails after dropping them (a record grown past its bytes, a store
+ * error) leaves no line for what did not happen. */
+struct broken {
+	size_t n;
+	struct lokt_record rec[LOKT_SLOTS_MAX];
+	enum lokt_stale why[LOKT_SLOTS_MAX];
+};
+
+/* Drop every stale holder of g, each kept in *b; the first one dropped
+ * in ret. */
+static void gate_break_stale(struct lokt_txn *t, const struct lokt_info *cur,
+			     struct gate *g, struct broken *b,
 			     struct lokt_result *ret)
 {
 	struct lokt_info hi;
@@ -281,15 +291,24 @@ static void gate_break_stale(struct lokt_txn *t, const struct lokt_who *who,
 			i++;
 			continue;
 		}
-		lokt__taudit(t, "stale-break", &hi.rec, who,
-			     lokt__holder_extra(&hi.rec,
-						lokt_stale_name(hi.stale)));
+		b->rec[b->n] = hi.rec;
+		b->why[b->n++] = hi.stale;
 		if (ret->broke == LOKT_LIVE) {
 			ret->broke = hi.stale;
 			ret->broken = hi.rec;
 		}
 		gate_drop(g, i);
 	}
+}
+
+/* The stale-break lines of the holders in b, now that they are gone. */
+static void audit_broken(struct lokt_txn *t, const struct lokt_who *who,
+			 const struct broken *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		lokt__taudit(t, "stale-break", &b->rec[i], who,
+			     lokt__holder_extra(&b->rec[i],
+						lokt_stale_name(b->why[i])));
 }
 
 /* The lock of one holder cur, met by a request for slots or shared:
@@ -315,42 +334,50 @@ static int take(struct lokt_txn *t, const struct lokt_who *who,
 		const struct lokt_info *cur, struct gate *g, bool is_gate,
 		struct lokt_result *ret)
 {
+	struct broken *b = calloc(1, sizeof(*b));
 	uint64_t floor = 0;
 	int r;
 
+	if (!b)
+		return -ENOMEM;
 	if (cur && !is_gate) {
+		r = -EOVERFLOW;
 		if (cur->rec.fence == UINT64_MAX)
-			return -EOVERFLOW;
+			goto out;
 		r = lokt__remove_audited(t, who, cur,
 					 cur->stale == LOKT_STALE_CORRUPT ?
 						 "corrupt-break" :
 						 "stale-break",
 					 lokt_stale_name(cur->stale));
 		if (r < 0 && r != -LOKT_E_NOT_FOUND)
-			return r;
+			goto out;
 		ret->broke = cur->stale;
 		ret->broken = cur->rec;
 		floor = cur->rec.fence;
 	}
 	if (is_gate) {
+		r = -EOVERFLOW;
 		if (g->top.fence == UINT64_MAX)
-			return -EOVERFLOW;
+			goto out;
 		floor = g->top.fence;
-		gate_break_stale(t, who, cur, g, ret);
+		gate_break_stale(t, cur, g, b, ret);
 		if (!lokt__slots_asked(opts)) {
 			uint64_t ks = 0;
 
 			/* The writer, after readers that are all gone. */
 			r = t->s->be->remove(t, LOKT_LOCK);
 			if (r < 0 && r != -LOKT_E_NOT_FOUND)
-				return r;
+				goto out;
+			audit_broken(t, who, b);
 			if (opts->keeper > 0)
 				(void)lokt__pid_start(opts->keeper, &ks);
-			return lokt__publish_new(t, who, opts->ttl_sec, floor,
-						 ks ? opts->keeper : 0, ks, ret);
+			r = lokt__publish_new(t, who, opts->ttl_sec, floor,
+					      ks ? opts->keeper : 0, ks, ret);
+			goto out;
 		}
+		r = -EPROTO; /* gate_decide let only stale ones by */
 		if (g->n && !mode_fits(g, opts))
-			return -EPROTO; /* gate_decide let only stale ones by */
+			goto out;
 		if (!g->n) {
 			/* Every holder gone: the asker's mode now. */
 			g->slots = opts->slots;
@@ -358,7 +385,7 @@ static int take(struct lokt_txn *t, const struct lokt_who *who,
 	} else {
 		r = gate_new(t, opts, g);
 		if (r < 0)
-			return r;
+			goto out;
 	}
 	r = gate_add(t, g, who, opts, floor, ret);
 	r = r ?: gate_store(t, g, !is_gate);
@@ -373,20 +400,21 @@ static int take(struct lokt_txn *t, const struct lokt_who *who,
 		lokt__result_init(ret);
 		ret->other = first;
 		ret->have_other = true;
-		return -LOKT_E_HELD;
-	}
-	if (r == -EEXIST) {
+		r = -LOKT_E_HELD;
+	} else if (r == -EEXIST) {
 		/* Created behind our back (lokt 1.x): report it as held. */
 		lokt__result_init(ret);
 		if (lokt__load_in(t, LOKT_LOCK, &ret->other, NULL) == 0)
 			ret->have_other = true;
-		return -LOKT_E_HELD;
+		r = -LOKT_E_HELD;
+	} else if (r == 0) {
+		audit_broken(t, who, b);
+		lokt__taudit(t, "acquire", &ret->lock, who,
+			     mode_extra(NULL, NULL, g->slots, !g->slots));
 	}
-	if (r < 0)
-		return r;
-	lokt__taudit(t, "acquire", &ret->lock, who,
-		     mode_extra(NULL, NULL, g->slots, !g->slots));
-	return 0;
+out:
+	free(b);
+	return r;
 }
 
 int lokt__slots_acquire_in(struct lokt_txn *t, const struct lokt_who *who,

@@ -199,6 +199,33 @@ if ! on_etcd; then
 	check "shared holders of long escaped names: holder $i refused as held (exit 2, got $rc: $(cut -c1-80 "$T/big.err"))" \
 		test "$i" -lt 32 -a "$rc" = 2
 	LOKT_OWNER=$own "$LOKT" unlock --all -q
+	# The same, full to its bytes, with a small holder gone: dropping
+	# it leaves no room for the next big one, which is refused, and the
+	# record stays as it was. A stale-break of that holder was audited
+	# all the same, for a break that did not happen (and again at every
+	# try).
+	sleep 600 &
+	sb=$!
+	LOKT_OWNER=small "$LOKT" lock big2 --shared --holder "$sb" -q
+	for i in $(seq 1 32); do
+		ag="$(printf '\x02%.0s' $(seq 240))$i"
+		LOKT_OWNER=$own LOKT_AGENT_ID=$ag "$LOKT" lock big2 --shared --ttl 1h --detach -q 2>/dev/null || break
+	done
+	kill "$sb"
+	wait "$sb" 2>/dev/null
+	before=$(cat "$LOKT_ROOT/locks/big2.json")
+	for n in 1 2; do
+		LOKT_OWNER=$own LOKT_AGENT_ID="$(printf '\x02%.0s' $(seq 240))x$n" "$LOKT" lock big2 --shared --ttl 1h --detach -q 2>"$T/big.err"
+		rc=$?
+	done
+	check "... the record full, a small holder gone: the next big one refused (exit 2, got $rc)" test "$rc" = 2
+	check "... the record as it was" test "$(cat "$LOKT_ROOT/locks/big2.json")" = "$before"
+	check "... no stale-break audited for the holder left in it ($(audit_count stale-break big2))" \
+		test "$(audit_count stale-break big2)" = 0
+	expect_exit 0 "... a small one fits in its place" env LOKT_OWNER=small2 "$LOKT" lock big2 --shared --ttl 1h --detach
+	check "... and its stale-break is audited once" test "$(audit_count stale-break big2)" = 1
+	LOKT_OWNER=$own "$LOKT" unlock --all -q
+	LOKT_OWNER=small2 "$LOKT" unlock --all -q
 fi
 # Counted as status lists them: each place (they counted one per name).
 sleep 600 &
