@@ -463,14 +463,44 @@ static void check_files(struct checks *c, const struct scan *sc)
 	    sc->sidecars);
 }
 
+/* Can the log be rotated (audit.c): something at audit.log.1 that a
+ * rename may not replace (a directory; another user's file in a sticky
+ * root) stops every rotation, and audit.log grows past its cap. */
+static bool old_log_blocks(const char *root, char *path, size_t size)
+{
+	struct stat st;
+	bool blocks = false;
+	int dfd;
+
+	if (snprintf(path, size, "%s/audit.log.1", root) >= (int)size ||
+	    lstat(path, &st) < 0)
+		return false;
+	if (S_ISDIR(st.st_mode))
+		return true;
+	dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		blocks = !may_unlink(dfd, &st);
+		close(dfd);
+	}
+	return blocks;
+}
+
 static void check_audit(struct checks *c, const char *root)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], old[PATH_MAX];
 	struct stat st;
 
 	if (snprintf(path, sizeof(path), "%s/audit.log", root) >=
 	    (int)sizeof(path))
 		return;
+	if (old_log_blocks(root, old, sizeof(old))) {
+		add(c, "audit_mode", LOKT_CHECK_FAIL,
+		    "%s cannot be replaced (a directory, or another user's "
+		    "file in a sticky root): the log is never rotated and "
+		    "grows past its cap (LOKT_AUDIT_MAX) — remove it",
+		    old);
+		return;
+	}
 	if (lstat(path, &st) < 0) {
 		if (errno == ENOENT)
 			add(c, "audit_mode", LOKT_CHECK_OK,

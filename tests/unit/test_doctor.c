@@ -175,6 +175,19 @@ Test(doctor, audit_mode)
 	cr_expect_eq(check(ck, n, "audit_mode")->level, LOKT_CHECK_OK);
 	free(ck);
 
+	/* A directory at audit.log.1 (anyone who may write the root may
+	 * make one) stops every rotation: the log grew past its cap while
+	 * doctor said all was well. */
+	char *old;
+	cr_assert(asprintf(&old, "%s.1", log) > 0);
+	cr_assert_eq(mkdir(old, 0700), 0);
+	cr_assert_eq(lokt_doctor(root, &ck, &n), 0);
+	cr_expect_eq(check(ck, n, "audit_mode")->level, LOKT_CHECK_FAIL);
+	cr_expect(strstr(check(ck, n, "audit_mode")->message, "never rotated"));
+	free(ck);
+	cr_assert_eq(rmdir(old), 0);
+	free(old);
+
 	cr_assert_eq(unlink(log), 0);
 	cr_assert_eq(mkdir(log, 0700), 0);
 	cr_assert_eq(lokt_doctor(root, &ck, &n), 0);
