@@ -227,6 +227,11 @@ bool lokt_is_detached(const struct lokt_record *rec);
 
 /* ---- Identity: who asks ------------------------------------------------ */
 
+/* Can a record carry the len bytes at s as an owner, host or agent id:
+ * strict UTF-8 (no overlong form, no surrogate, nothing past U+10FFFF)
+ * without a NUL byte? Their length is the caller's to check. */
+bool lokt_text_ok(const char *s, size_t len);
+
 struct lokt_who {
 	char owner[LOKT_STR_MAX]; /* $LOKT_OWNER, else the user name */
 	char host[LOKT_STR_MAX];

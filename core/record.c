@@ -67,6 +67,11 @@ static bool utf8_valid(const unsigned char *s, size_t len)
 	return true;
 }
 
+LOKT_API bool lokt_text_ok(const char *s, size_t len)
+{
+	return s && utf8_valid((const unsigned char *)s, len);
+}
+
 int lokt__who_check(const struct lokt_who *who)
 {
 	const char *f[] = { who->owner, who->host, who->agent_id };

@@ -144,6 +144,37 @@ static bool ttl_field(struct req *q, struct json_object *body,
 	return duration_arg(q, key, t, ret_ms, ans);
 }
 
+/* The owner a request names: its body's "owner", else the owner query
+ * parameter (loktd(8), HOLDERS AND OWNERS); NULL when neither. */
+static bool owner_field(struct req *q, struct json_object *body, char *buf,
+			size_t size, const char **ret, enum MHD_Result *ans)
+{
+	if (!text_field(q, body, "owner", buf, size, ret, ans))
+		return false;
+	if (!*ret)
+		*ret = query(q, "owner");
+	return true;
+}
+
+/* The outcome a refusal of renew, release, freeze or unfreeze counts as
+ * in loktd_refusals_total. */
+static enum outcome refusal_outcome(int r)
+{
+	switch (-r) {
+	case LOKT_E_NOT_OWNER:
+		return OUT_NOT_OWNER;
+	case LOKT_E_NOT_FOUND:
+	case LOKT_E_LOST:
+		return OUT_NOT_FOUND;
+	case LOKT_E_HELD:
+		return OUT_HELD;
+	case LOKT_E_FROZEN:
+		return OUT_FROZEN;
+	default:
+		return OUT_ERROR;
+	}
+}
+
 static int64_t ms_to_sec(int64_t ms)
 {
 	return ms / 1000 + (ms % 1000 ? 1 : 0);
@@ -262,7 +293,7 @@ static enum MHD_Result acquire(struct req *q, const char *name)
 		return ans;
 	if (!ttl_field(q, body, "ttl", loktd.default_ttl_sec * 1000, &ttl_ms,
 		       &ans) ||
-	    !text_field(q, body, "owner", buf, sizeof(buf), &owner, &ans))
+	    !owner_field(q, body, buf, sizeof(buf), &owner, &ans))
 		goto out;
 	if (!wait_field(q, body, &wait, &ans))
 		goto out;
@@ -341,7 +372,7 @@ static enum MHD_Result renew(struct req *q, const char *name)
 		return ans;
 	if (!text_field(q, body, "lock_id", buf, sizeof(buf), &lock_id,
 			&ans) ||
-	    !text_field(q, body, "owner", buf, sizeof(buf), &owner, &ans) ||
+	    !owner_field(q, body, buf, sizeof(buf), &owner, &ans) ||
 	    !ttl_field(q, body, "ttl", 0, &ttl_ms, &ans))
 		goto out;
 	if (!lock_id)
@@ -363,8 +394,7 @@ static enum MHD_Result renew(struct req *q, const char *name)
 		r = lokt_renew(loktd.store, name, lock_id, &who, ttl, &res);
 	}
 	if (r < 0) {
-		metrics_refusal(r == -LOKT_E_NOT_OWNER ? OUT_NOT_OWNER :
-							  OUT_NOT_FOUND);
+		metrics_refusal(refusal_outcome(r));
 		ans = reply_refusal(q, r, "renew", name, &res);
 	} else {
 		res.renewed = true;
@@ -391,12 +421,10 @@ static enum MHD_Result release(struct req *q, const char *name,
 		return ans;
 	if (!text_field(q, body, "lock_id", buf, sizeof(buf), &lock_id,
 			&ans) ||
-	    !text_field(q, body, "owner", buf, sizeof(buf), &owner, &ans))
+	    !owner_field(q, body, buf, sizeof(buf), &owner, &ans))
 		goto out;
 	if (!lock_id)
 		lock_id = query(q, "lock_id");
-	if (!owner)
-		owner = query(q, "owner");
 	if (caller(q, owner, NULL, &who, &ans))
 		goto out;
 	/* liblokt releases an acquisition named by its lock_id for anyone
@@ -409,8 +437,7 @@ static enum MHD_Result release(struct req *q, const char *name,
 		r = lokt_release(loktd.store, name, &who, lock_id, flags, &res);
 	}
 	if (r < 0) {
-		metrics_refusal(r == -LOKT_E_NOT_OWNER ? OUT_NOT_OWNER :
-							  OUT_NOT_FOUND);
+		metrics_refusal(refusal_outcome(r));
 		ans = reply_refusal(q, r, "release", name, &res);
 		goto out;
 	}
@@ -617,14 +644,14 @@ static enum MHD_Result freeze(struct req *q, const char *name)
 		return ans;
 	if (!ttl_field(q, body, "ttl", loktd.default_ttl_sec * 1000, &ttl_ms,
 		       &ans) ||
-	    !text_field(q, body, "owner", buf, sizeof(buf), &owner, &ans) ||
+	    !owner_field(q, body, buf, sizeof(buf), &owner, &ans) ||
 	    caller(q, owner, NULL, &who, &ans))
 		goto out;
 	r = lokt_freeze(loktd.store, name, &who, ms_to_sec(ttl_ms), &res);
 	if (r == -LOKT_E_HELD)
 		r = -LOKT_E_FROZEN; /* another owner's freeze: "frozen" */
 	if (r < 0) {
-		metrics_refusal(r == -LOKT_E_FROZEN ? OUT_FROZEN : OUT_ERROR);
+		metrics_refusal(refusal_outcome(r));
 		ans = reply_refusal(q, r, "freeze", name, &res);
 		goto out;
 	}
@@ -651,8 +678,10 @@ static enum MHD_Result unfreeze(struct req *q, const char *name)
 	r = lokt_unfreeze(loktd.store, name, &who,
 			  force && strcmp(force, "0") && strcmp(force, "false"),
 			  &res);
-	if (r < 0)
+	if (r < 0) {
+		metrics_refusal(refusal_outcome(r));
 		return reply_refusal(q, r, "unfreeze", name, &res);
+	}
 	doc = record_json(&res.lock);
 	json_object_object_add(doc, "unfrozen", json_object_new_boolean(1));
 	return reply_json(q, MHD_HTTP_OK, doc);

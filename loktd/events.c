@@ -288,12 +288,14 @@ static void *tick_thread(void *arg)
 			continue;
 		pthread_mutex_unlock(&lock);
 		now = digest();
-		if (now != last)
+		/* Anything sent starts the next PING_S seconds over. */
+		if (now != last) {
 			broadcast("event: change\ndata: {}\n\n");
-		else if (++since_ping >= PING_S)
-			broadcast(": ping\n\n");
-		if (now != last)
 			since_ping = 0;
+		} else if (++since_ping >= PING_S) {
+			broadcast(": ping\n\n");
+			since_ping = 0;
+		}
 		last = now;
 		pthread_mutex_lock(&lock);
 	}

@@ -281,6 +281,10 @@ struct json_object *body_json(struct req *q, enum MHD_Result *ret)
 	if (i == q->body_len)
 		return json_object_new_object();
 	tok = json_tokener_new();
+	/* Text that is not UTF-8 is malformed JSON (RFC 8259): refused
+	 * here, 400, whatever field carries it. */
+	if (tok)
+		json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
 	doc = json_tokener_parse_ex(tok, q->body, (int)q->body_len);
 	if (doc && json_tokener_get_parse_end(tok) < q->body_len) {
 		/* trailing bytes after the document: only blanks allowed */
@@ -342,11 +346,13 @@ static const struct loktd_token *token_find(const char *given)
 	return found;
 }
 
-static bool owner_ok(const char *s)
+/* 1 to max bytes of UTF-8 without control characters: what an owner
+ * name (max LOKT_STR_MAX - 1) or Tracker's who (WHO_MAX) may be. */
+static bool text_ok(const char *s, size_t max)
 {
 	size_t n = strlen(s);
 
-	if (!n || n >= LOKT_STR_MAX)
+	if (!n || n > max || !lokt_text_ok(s, n))
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
@@ -383,13 +389,22 @@ int caller(struct req *q, const char *owner_hint, const char *who_tag,
 	} else if (owner_hint) {
 		owner = owner_hint;
 	}
-	if (who_tag && !owner_ok(who_tag))
-		who_tag = NULL;
-	if (!owner_ok(owner)) {
+	if (who_tag && !text_ok(who_tag, WHO_MAX)) {
+		/* It was dropped (a lock without its who), or cut at 200
+		 * bytes, in the middle of a character maybe (then refused
+		 * by liblokt as "Invalid argument"). */
 		metrics_refusal(OUT_BAD_REQUEST);
 		*ret = reply_error(q, MHD_HTTP_BAD_REQUEST, "bad_request",
-				   "bad owner: 1 to %d bytes, no control "
-				   "characters",
+				   "bad who: 1 to %d bytes of UTF-8, no "
+				   "control characters",
+				   WHO_MAX);
+		return -1;
+	}
+	if (!text_ok(owner, LOKT_STR_MAX - 1)) {
+		metrics_refusal(OUT_BAD_REQUEST);
+		*ret = reply_error(q, MHD_HTTP_BAD_REQUEST, "bad_request",
+				   "bad owner: 1 to %d bytes of UTF-8, no "
+				   "control characters",
 				   LOKT_STR_MAX - 1);
 		return -1;
 	}
@@ -410,7 +425,7 @@ int caller(struct req *q, const char *owner_hint, const char *who_tag,
 	}
 	for (size_t i = 0; i < sizeof(raw); i++)
 		snprintf(id + 2 * i, 3, "%02x", raw[i]);
-	snprintf(w.agent_id, sizeof(w.agent_id), "%s%s%s%.200s",
+	snprintf(w.agent_id, sizeof(w.agent_id), "%s%s%s%s",
 		 LOKTD_AGENT_PREFIX, id, who_tag ? ":" : "",
 		 who_tag ? who_tag : "");
 	w.via = "loktd";
@@ -470,7 +485,7 @@ int loktd_tokens_load(const char *path, struct loktd_token **ret,
 		own = strtok_r(NULL, " \t\r\n", &save);
 		if (!own || strtok_r(NULL, " \t\r\n", &save) ||
 		    strlen(tok) > TOKEN_MAX || strlen(tok) < 16 ||
-		    !owner_ok(own)) {
+		    !text_ok(own, LOKT_STR_MAX - 1)) {
 			r = -EINVAL;
 			break;
 		}

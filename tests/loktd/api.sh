@@ -15,6 +15,11 @@
 
 start_loktd || { not_ok "loktd starts"; done_testing; exit 1; }
 ok "loktd starts"
+# An event stream open for the whole test: its pings are counted at the
+# end, once the store is quiet.
+curl -sN "$URL/v1/events" >"$T/events" 2>/dev/null &
+EV=$!
+track "$EV"
 
 # ---- acquire, status, renew, release --------------------------------------
 req POST /v1/locks/deploy '{"ttl":"10m","owner":"alice"}'
@@ -165,8 +170,52 @@ req PATCH /v1/locks/ok-name
 expect_status 405 "PATCH: 405"
 req GET /v1/nothing
 expect_status 404 "unknown endpoint: 404"
+# Text that is not UTF-8, in the body (any field) or in the owner query
+# parameter: 400 bad_request (it was 400 "error", from the store).
+req POST /v1/locks/ok-name "$(printf '{"ttl":"1m","owner":"a\377b"}')"
+expect_status 400 "an owner not in UTF-8: 400"
+expect_jq .error bad_request "... bad_request"
+req POST /v1/freezes/ok-name "$(printf '{"ttl":"1m","owner":"\377"}')"
+expect_status 400 "a freeze's owner not in UTF-8: 400"
+req POST "/v1/locks/ok-name?owner=%FF" '{"ttl":"1m"}'
+expect_status 400 "?owner= not in UTF-8: 400"
+expect_jq .error bad_request "... bad_request"
 [ "$(store_state)" = "$before" ] && ok "the store is unchanged by all of it" || not_ok "the store changed"
 expect_exit 3 "ok-name was never taken" "$LOKT" exists ok-name
+
+# The owner query parameter, as loktd(8) says, on every change: it was
+# read on release and unfreeze only (a lock taken ?owner=alice was
+# http's, and alice could not release it).
+req POST "/v1/locks/qo?owner=alice" '{"ttl":"1m"}'
+expect_jq .owner alice "acquire ?owner=alice: alice's"
+req POST "/v1/locks/qo/renew?owner=alice&lock_id=$(jq_of .lock_id)" '{"ttl":"2m"}'
+expect_status 200 "... renewed ?owner=alice"
+req DELETE "/v1/locks/qo?owner=alice"
+expect_status 200 "... released ?owner=alice"
+req POST "/v1/freezes/qf?owner=alice" '{"ttl":"1m"}'
+expect_jq .owner alice "freeze ?owner=alice: alice's"
+# Refused unfreezes are counted in /metrics (they were not).
+metric() { req GET /metrics && grep -F "loktd_refusals_total{outcome=\"$1\"}" <<<"$BODY" | awk '{print $2}'; }
+no=$(metric not_owner) nf=$(metric not_found)
+req DELETE "/v1/freezes/qf?owner=bob"
+expect_status 403 "... bob may not unfreeze it"
+req DELETE "/v1/freezes/never-frozen"
+expect_status 404 "unfreeze of no freeze: 404"
+check "/metrics counts both refusals (not_owner ${no:-0} -> $(metric not_owner), not_found ${nf:-0} -> $(metric not_found))" \
+	test "$(metric not_owner):$(metric not_found)" = "$((${no:-0} + 1)):$((${nf:-0} + 1))"
+req DELETE "/v1/freezes/qf?owner=alice"
+expect_status 200 "... alice unfreezes it"
+
+# The event stream is pinged after 15 s of quiet, then every 15 s (it
+# was every second after the first 15).
+if wait_for 25 grep -q '^: ping' "$T/events"; then
+	sleep 3
+	check "one ping in the first 18 s of quiet ($(grep -c '^: ping' "$T/events"))" \
+		test "$(grep -c '^: ping' "$T/events")" = 1
+else
+	not_ok "no ping in 25 s of quiet: $(tail -c 200 "$T/events")"
+fi
+kill "$EV" 2>/dev/null
 
 req GET /healthz
 expect_status 200 "/healthz"

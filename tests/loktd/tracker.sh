@@ -36,6 +36,20 @@ contains "$OUT" "step ran" "the step ran"
 contains "$OUT" '"owner":"ci-1"' "lokt status saw the lock during the step (owner = who without tokens)"
 expect_exit 3 "released after the pipeline (lokt exists)" "$LOKT" exists production-deployment
 
+# A who of non-ASCII UTF-8 is kept whole; one too long for the agent id
+# is refused, in Tracker's shape (it was cut at 200 bytes, into a
+# character maybe, and then refused "Invalid argument").
+w=$(printf 'a%.0s' $(seq 199))é
+req POST /api/v1alpha1/lock "{\"service\":\"tw\",\"who\":\"$w\"}"
+expect_status 200 "a who of 201 bytes of UTF-8: taken"
+check "... the answer's who is whole" test "$(jq_of .who)" = "$w"
+req GET "/api/v1alpha1/unlock/$(jq_of .id)"
+w=$(printf 'b%.0s' $(seq 250))
+req POST /api/v1alpha1/lock "{\"service\":\"tw\",\"who\":\"$w\"}"
+expect_status 400 "a who of 250 bytes: 400"
+check "... saying why, in Tracker's shape" eval '[ "$(jq_of .success)" = false ] && grep -q "bad who: 1 to 233 bytes" <<<"$(jq_of .error)"'
+expect_exit 3 "... and tw is free" "$LOKT" exists tw
+
 expect_exit 7 "a failing step still releases (trap)" \
 	bash -c 'pipeline production-deployment ci-1 sh -c "exit 7"'
 expect_exit 3 "released after the failed pipeline" "$LOKT" exists production-deployment
