@@ -163,7 +163,7 @@ static int unfreeze_decide(const struct lokt_who *who, bool force,
 	} else if (cur->stale != LOKT_LIVE) {
 		reason = lokt_stale_name(cur->stale);
 	} else if (!lokt__owns(&cur->rec, who)) {
-		if (!force)
+		if (!force || !lokt__may_force(&cur->rec, who))
 			goto refuse;
 		event = "force-unfreeze";
 	}

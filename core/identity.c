@@ -424,17 +424,32 @@ LOKT_API bool lokt_is_detached(const struct lokt_record *rec)
 	return rec && rec->pid == LOKT_DETACHED_PID;
 }
 
+/* Does who ask through a door that acts for every user and tells them
+ * apart by uid (the kernel's word): the mount (who->via "loktfs"), or
+ * loktd for a local caller without tokens ("loktd": its uid is the
+ * caller's socket's, loktd/peer.c; with tokens loktd's own)? */
+static bool door(const struct lokt_who *who)
+{
+	return who->via &&
+	       (!strcmp(who->via, "loktfs") || !strcmp(who->via, "loktd"));
+}
+
 /* Does who own rec: may it release the lock, renew it, extend or lift
- * the freeze? The same owner name; through a mount (who->via "loktfs"),
- * where one daemon acts for every user, also the record's uid, unless the
- * caller is root: the owner name there is a claim (LOKT_OWNER in the
- * caller's environment), the uid the kernel's word (loktfs(8),
- * SECURITY). A record whose uid is not known is only root's, there. */
+ * the freeze? The same owner name; through a door (above), also the
+ * record's uid, unless the caller is root: the owner name there is a
+ * claim (LOKT_OWNER in the caller's environment, a request's "owner"),
+ * the uid the kernel's word (loktfs(8) and loktd(8), SECURITY). A record
+ * whose uid is not known is only root's, there. */
 bool lokt__owns(const struct lokt_record *rec, const struct lokt_who *who)
 {
 	if (strcmp(rec->owner, who->owner) != 0)
 		return false;
-	if (!who->via || strcmp(who->via, "loktfs") != 0 || who->uid == 0)
+	return lokt__may_force(rec, who);
+}
+
+bool lokt__may_force(const struct lokt_record *rec, const struct lokt_who *who)
+{
+	if (!door(who) || who->uid == 0)
 		return true;
 	return rec->uid >= 0 && (uid_t)rec->uid == who->uid;
 }

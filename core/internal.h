@@ -173,8 +173,14 @@ int lokt__who_check(const struct lokt_who *who);
  * descendant (rec->pid_start checked when known). */
 bool lokt__holds(const struct lokt_record *rec, const struct lokt_who *who);
 /* May who release rec, renew it, extend or lift the freeze? The same
- * owner; through a mount also the record's uid, unless who is root. */
+ * owner; through a door (the mount, loktd without tokens) also the
+ * record's uid, unless who is root. */
 bool lokt__owns(const struct lokt_record *rec, const struct lokt_who *who);
+/* May who force (break or lift) rec, another owner's, live: anyone
+ * directly (the store's permissions decide); through a door that tells
+ * users apart (the mount, loktd without tokens), root and rec's own user
+ * only. */
+bool lokt__may_force(const struct lokt_record *rec, const struct lokt_who *who);
 
 /* 32 lowercase hex characters of fresh randomness, NUL-terminated. */
 int lokt__new_id(char out[LOKT_ID_LEN + 1]);

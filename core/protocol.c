@@ -575,6 +575,13 @@ static int renew_in(struct lokt_txn *t, void *ud)
 	free(json);
 	if (r != 0)
 		return r < 0 ? r : 0;
+	/* Through a door, the lock_id (which anyone may read) is the
+	 * holder's user's only. */
+	if (!lokt__may_force(&cur.rec, h->who)) {
+		h->ret->other = cur;
+		h->ret->have_other = true;
+		return -LOKT_E_NOT_OWNER;
+	}
 	/* Even if its TTL ran out: nobody broke it, it is ours. */
 	lokt__set_lease(&cur.rec, h->ttl_sec);
 	r = t->s->be->replace(t, &cur.rec);
@@ -699,10 +706,13 @@ static int release_decide(const struct lokt_who *who, const char *lock_id,
 		event = "stale-break";
 		reason = lokt_stale_name(cur->stale);
 	} else if (flags & LOKT_RELEASE_FORCE) {
+		if (!lokt__may_force(&cur->rec, who))
+			goto refuse;
 		event = "force-break";
-	} else if (!lock_id) {
+	} else if (!lock_id || !lokt__may_force(&cur->rec, who)) {
 		goto refuse;
-	} /* else: the lock_id is the holder's own; releasing is its right */
+	} /* else: the lock_id is the holder's own; releasing is its right
+	   * (through a door, of the holder's user: anyone may read it) */
 	*ret_event = event;
 	*ret_reason = reason;
 	return 0;

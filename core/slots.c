@@ -512,6 +512,12 @@ int lokt__slots_renew_in(struct lokt_txn *t, const struct lokt_info *cur,
 		r = -LOKT_E_LOST;
 		goto out;
 	}
+	if (!lokt__may_force(&g->h[i], who)) { /* a door: protocol.c */
+		lokt__holder_info(t->s, g, &g->h[i], cur, &ret->other);
+		ret->have_other = true;
+		r = -LOKT_E_NOT_OWNER;
+		goto out;
+	}
 	/* Even if its TTL ran out: nobody broke it, it is its own. */
 	lokt__set_lease(&g->h[i], ttl_sec);
 	r = gate_store(t, g, false);
@@ -602,7 +608,8 @@ static int release_some(struct lokt_txn *t, const struct lokt_who *who,
 			 (flags & (LOKT_RELEASE_BREAK_STALE |
 				   LOKT_RELEASE_FORCE)))
 			gate_remove_one(t, who, cur, g, i, "stale-break", ret);
-		else if (flags & LOKT_RELEASE_FORCE)
+		else if ((flags & LOKT_RELEASE_FORCE) &&
+			 lokt__may_force(&g->h[i], who))
 			gate_remove_one(t, who, cur, g, i, "force-break", ret);
 		else {
 			i++;
@@ -637,6 +644,12 @@ int lokt__slots_release_in(struct lokt_txn *t, const struct lokt_info *cur,
 			if (!(flags & LOKT_RELEASE_SEEN))
 				audit_lost(t, lock_id, who);
 			r = -LOKT_E_LOST;
+			goto out;
+		}
+		if (!lokt__may_force(&g->h[i], who)) { /* a door */
+			lokt__holder_info(t->s, g, &g->h[i], cur, &ret->other);
+			ret->have_other = true;
+			r = -LOKT_E_NOT_OWNER;
 			goto out;
 		}
 		gate_remove_one(t, who, cur, g, (size_t)i, "release", ret);

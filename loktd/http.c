@@ -416,6 +416,21 @@ int caller(struct req *q, const char *owner_hint, const char *who_tag,
 		return -1;
 	}
 	snprintf(w.owner, sizeof(w.owner), "%s", owner);
+	if (!loktd.tokens) {
+		/* A local caller: acts as its own user (peer.c). */
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+			q->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		r = ci ? loktd_peer_uid(ci->connect_fd, &w.uid) : -EBADF;
+		if (r < 0) {
+			*ret = reply_error(q, MHD_HTTP_FORBIDDEN, "unknown_caller",
+					   "cannot tell which local user asks "
+					   "(%s): without --tokens, loktd acts "
+					   "only for a user it can name",
+					   strerror(-r));
+			return -1;
+		}
+	}
 	/* A fresh agent id per request: two requests of one owner never
 	 * re-enter each other's lock (pid 1 is everyone's ancestor). */
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {

@@ -149,6 +149,12 @@ void events_stop(void);
 void sse_closed(struct sse *s);
 size_t events_clients(void);
 
+/* ---- peer.c ------------------------------------------------------------ */
+
+/* The uid of the local user whose socket is the other end of the TCP
+ * connection fd (a loopback client that still holds it): 0 or -errno. */
+int loktd_peer_uid(int fd, uid_t *ret);
+
 /* ---- metrics.c --------------------------------------------------------- */
 
 enum outcome {
