@@ -95,8 +95,20 @@ static __thread fuse_req_t current;
 /* "/slots/1" .. "/slots/32". */
 static char slots_paths[LOKT_SLOTS_MAX][16];
 
+/* Nodes' busy locks prefer their writer: glibc's default lets new
+ * readers in while a writer waits, so any user reading a lock file in a
+ * loop from a few threads (reads need no permission to write it) kept
+ * its holder's rm waiting for ever, and with it, the kernel holding the
+ * directory for the unlink, every creation in it. A waiting writer now
+ * waits only for the readers already in (each one short transition);
+ * no request read-holds a node twice, as this kind requires. */
+static pthread_rwlockattr_t busy_attr;
+
 void loktfs_ll_setup(struct loktfs *fs)
 {
+	pthread_rwlockattr_init(&busy_attr);
+	pthread_rwlockattr_setkind_np(&busy_attr,
+				      PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	the_fs = fs;
 	for (unsigned k = 1; k <= LOKT_SLOTS_MAX; k++)
 		snprintf(slots_paths[k - 1], sizeof(slots_paths[0]),
@@ -166,7 +178,7 @@ static fuse_ino_t node_ref(fuse_ino_t parent, const char *name)
 	n = find_name(parent, name);
 	if (!n) {
 		n = calloc(1, sizeof(*n) + len + 1);
-		if (n && pthread_rwlock_init(&n->busy, NULL) != 0) {
+		if (n && pthread_rwlock_init(&n->busy, &busy_attr) != 0) {
 			free(n);
 			n = NULL;
 		}

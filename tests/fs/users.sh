@@ -152,6 +152,55 @@ check "root's two lines on one descriptor both renew (the last: 40m)" \
 	test "$(cat "$T/fd.lines" 2>/dev/null)-$("$LOKT" status fd --json | jfield ttl_sec)" = ok-2400
 kill_child KILL "$fdsh"
 
+# A user who may only read root's lock reads it without pause from many
+# threads, and tries to remove it: root's rm waited behind the reads for
+# as long as they went on (the node's lock let new readers in before a
+# waiting writer), and with it every creation in locks/ (the kernel holds
+# the directory during an unlink). Both now finish at once.
+bash -c 'touch "$L/rd" || exit 1; exec sleep 300' &
+rdsh=$!
+at_exit "kill_child KILL $rdsh"
+wait_for 30 "$LOKT" exists rd
+cat >"$T/reader.py" <<'PYEOF'
+import os, sys, threading, time
+path, secs = sys.argv[1], float(sys.argv[2])
+end = time.monotonic() + secs
+def read():
+    fd = os.open(path, os.O_RDONLY)
+    while time.monotonic() < end:
+        try:
+            os.pread(fd, 4096, 0)
+        except OSError:
+            pass
+def unlink():
+    while time.monotonic() < end:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+ts = [threading.Thread(target=read) for _ in range(16)]
+ts += [threading.Thread(target=unlink) for _ in range(2)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+PYEOF
+rdpids=()
+for i in 1 2 3 4; do
+	setpriv --reuid="$UID2" --regid="$GID2" --clear-groups \
+		"$PY" "$T/reader.py" "$L/rd" 20 & # (not as_user: $! is python)
+	rdpids+=($!)
+done
+at_exit "kill ${rdpids[*]} 2>/dev/null"
+sleep 2
+expect_exit 0 "$U reads root's rd from 64 threads and tries rm: root touches a new name in 10 s" \
+	timeout -s KILL 10 touch "$L/rdnew"
+expect_exit 0 "... and rm's its rd in 10 s" timeout -s KILL 10 rm "$L/rd"
+kill "${rdpids[@]}" 2>/dev/null
+wait "${rdpids[@]}" 2>/dev/null
+kill_child KILL "$rdsh"
+rm -f "$L/rdnew"
+
 # Without allow_other the second user is kept out by the kernel.
 M2=$T/mnt2
 if mount_fs "$M2"; then
