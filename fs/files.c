@@ -39,7 +39,7 @@
 /* Longest text a write may bring: a duration and a newline. */
 #define TEXT_MAX 64
 
-/* State of one open for writing, or of audit, in fi->fh. */
+/* State of one open of a lock or freeze, or of audit, in fi->fh. */
 struct handle {
 	enum lokt_kind kind;
 	char name[LOKT_NAME_MAX + 1];
@@ -53,7 +53,15 @@ struct handle {
 	 * AUDIT_KEPT_MAX kept already: read as it is at each read). */
 	int audit_fd;
 	bool audit_snapshot; /* audit_fd is an etcd store's snapshot */
+	bool reader; /* opened for reading only */
+	/* The record as the last read at offset 0 of this open showed it:
+	 * reads further on go on with it (snap_lock), so that a reader of a
+	 * few bytes at a time (dd bs=7, bash's read) never stitches one
+	 * record out of pieces of several. NULL: none read yet. */
+	char *snap;
 };
+
+static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Descriptors kept by opens of audit at most: a user holding many opens
  * must not run the daemon out of descriptors. */
@@ -279,7 +287,18 @@ int loktfs_open(const char *path, struct fuse_file_info *fi)
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		return open_for_write(&p, fi);
 	r = lokt_get(loktfs_get()->store, p.kind, p.name, &info, NULL);
-	return r < 0 ? -lokt_errno(r) : loktfs_mode_check(&p);
+	r = r < 0 ? -lokt_errno(r) : loktfs_mode_check(&p);
+	if (r == 0) {
+		struct handle *h = calloc(1, sizeof(*h));
+
+		if (!h)
+			return -ENOMEM;
+		h->audit_fd = -1;
+		h->reader = true;
+		h->kind = p.kind;
+		fi->fh = (uintptr_t)h;
+	}
+	return r;
 }
 
 int loktfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -302,6 +321,7 @@ int loktfs_read(const char *path, char *buf, size_t size, off_t off,
 {
 	struct loktfs_path p;
 	struct lokt_info info;
+	struct handle *h;
 	char *json;
 	size_t len;
 	int r;
@@ -316,9 +336,30 @@ int loktfs_read(const char *path, char *buf, size_t size, off_t off,
 	r = loktfs_mode_check(&p);
 	if (r < 0)
 		return r;
-	r = lokt_get(loktfs_get()->store, p.kind, p.name, &info, &json);
-	if (r < 0)
-		return -lokt_errno(r);
+	h = fi ? (struct handle *)(uintptr_t)fi->fh : NULL;
+	/* At offset 0, or nothing read yet: the record now. Further on:
+	 * the rest of the one this open showed (struct handle). */
+	pthread_mutex_lock(&snap_lock);
+	if (h && h->snap && off > 0) {
+		json = strdup(h->snap);
+		pthread_mutex_unlock(&snap_lock);
+		if (!json)
+			return -ENOMEM;
+	} else {
+		pthread_mutex_unlock(&snap_lock);
+		r = lokt_get(loktfs_get()->store, p.kind, p.name, &info,
+			     &json);
+		if (r < 0)
+			return -lokt_errno(r);
+		if (h) {
+			char *copy = strdup(json);
+
+			pthread_mutex_lock(&snap_lock);
+			free(h->snap);
+			h->snap = copy;
+			pthread_mutex_unlock(&snap_lock);
+		}
+	}
 	len = strlen(json);
 	if (off < 0 || (size_t)off >= len) {
 		size = 0;
@@ -362,38 +403,51 @@ void loktfs_create_undo(struct fuse_file_info *fi)
 	loktfs_release(NULL, fi);
 }
 
-/* Apply the text written so far, once it is a whole duration. */
+/* Apply the text of one write: a duration per line (blank lines and a
+ * trailing newline or spaces are fine), each renewing in turn, once
+ * every line is known to be one. Each write is taken whole, wherever it
+ * writes: text was kept from one write to the next, so a second `30s`
+ * without a newline renewed with 60 s (and pwrite at 0 did the same),
+ * and a keep-alive writing without newlines lost its lock to the
+ * 64-byte limit. */
 static int apply_text(struct handle *h, const struct lokt_who *who)
 {
 	struct lokt_store *s = loktfs_get()->store;
-	char text[TEXT_MAX + 1], *t = text, *end;
+	char text[TEXT_MAX + 1], *line, *save = NULL;
+	int64_t ms[TEXT_MAX / 2 + 1];
 	struct lokt_result res;
-	int64_t ms;
-	int r;
+	size_t n = 0;
+	int r = 0;
 
 	if (memchr(h->text, '\0', h->len))
 		return refuse_text(h, who);
 	memcpy(text, h->text, h->len);
 	text[h->len] = '\0';
-	t += strspn(t, " \t\r\n");
-	end = t + strlen(t);
-	while (end > t && strchr(" \t\r\n", end[-1]))
-		*--end = '\0';
-	if (*t == '\0')
-		return 0;
-	if (lokt_duration_parse(t, &ms) < 0 || ms <= 0)
-		return refuse_text(h, who);
-	if (h->kind == LOKT_FREEZE)
-		r = lokt_freeze(s, h->name, who, ttl_sec_of(ms), &res);
-	else
-		r = lokt_renew(s, h->name, h->lock_id, who, ttl_sec_of(ms),
-			       &res);
-	/* A whole line taken, applied or not (a renewal may fail for a
-	 * while: the store busy, the cluster away): the next write is a new
-	 * duration (a keep-alive writing "5m\n" every minute on one
-	 * descriptor). */
-	if (h->len && h->text[h->len - 1] == '\n')
-		h->len = 0;
+	h->len = 0;
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *end;
+
+		line += strspn(line, " \t\r");
+		end = line + strlen(line);
+		while (end > line && strchr(" \t\r", end[-1]))
+			*--end = '\0';
+		if (*line == '\0')
+			continue;
+		if (lokt_duration_parse(line, &ms[n]) < 0 || ms[n] <= 0)
+			return refuse_text(h, who);
+		n++;
+	}
+	/* Applied or not (a renewal may fail for a while: the store busy,
+	 * the cluster away), the next write is a value of its own. */
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (h->kind == LOKT_FREEZE)
+			r = lokt_freeze(s, h->name, who, ttl_sec_of(ms[i]),
+					&res);
+		else
+			r = lokt_renew(s, h->name, h->lock_id, who,
+				       ttl_sec_of(ms[i]), &res);
+	}
 	return r < 0 ? -lokt_errno(r) : 0;
 }
 
@@ -404,7 +458,7 @@ int loktfs_write(const char *path, const char *buf, size_t size, off_t off,
 	struct lokt_who who;
 	int r;
 
-	if (!h)
+	if (!h || h->reader)
 		return -EBADF;
 	if (h->failed)
 		return -EINVAL;
@@ -415,10 +469,10 @@ int loktfs_write(const char *path, const char *buf, size_t size, off_t off,
 	 * socket) does not make its lock theirs to renew or give back. */
 	if (who.uid != h->who.uid && who.uid != 0)
 		return -EPERM;
-	if (size > TEXT_MAX - h->len)
+	if (size > TEXT_MAX)
 		return refuse_text(h, &who);
-	memcpy(h->text + h->len, buf, size);
-	h->len += size;
+	memcpy(h->text, buf, size);
+	h->len = size;
 	r = apply_text(h, &who);
 	return r < 0 ? r : (int)size;
 }
@@ -519,6 +573,8 @@ int loktfs_release(const char *path, struct fuse_file_info *fi)
 		close(h->audit_fd);
 		atomic_fetch_sub(&audit_kept, 1);
 	}
+	if (h)
+		free(h->snap);
 	free(h);
 	fi->fh = 0;
 	return 0;

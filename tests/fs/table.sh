@@ -315,5 +315,71 @@ expect_errno EPERM "unlink audit" unlink "$M/audit"
 expect_errno EPERM "chmod audit" chmod "$M/audit"
 expect_errno EPERM "truncate audit to 10" truncate "$M/audit" 10
 
+# Each write is a value of its own, wherever it writes: a second "30s"
+# without a newline renewed with 60 s (the text was kept and summed),
+# pwrite at 0 likewise; 22 writes of "30s" (past 64 bytes kept) gave the
+# lock back; two lines in one write were refused.
+cat >"$T/writes.py" <<'PYEOF'
+import errno, json, os, sys
+path, lokt = sys.argv[1], sys.argv[2]
+def ttl():
+    return json.loads(os.popen(lokt + " status wv --json").read())["ttl_sec"]
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+for _ in range(4):
+    os.pwrite(fd, b"30s", 0)
+print("pwrite", ttl())
+for _ in range(30):
+    os.write(fd, b"40s")
+for _ in range(70):
+    os.write(fd, b"\n")
+print("writes", ttl())
+os.write(fd, b"5m\n6m\n")
+print("lines", ttl())
+try:
+    os.write(fd, b"7m\nxx\n")
+    print("garbage", "written")
+except OSError as e:
+    print("garbage", errno.errorcode[e.errno])
+os.close(fd)
+PYEOF
+"$PY" "$T/writes.py" "$L/wv" "$LOKT" >"$T/writes.out" 2>&1
+check "four pwrite of 30s at 0: TTL 30 s ($(grep pwrite "$T/writes.out"))" grep -qx "pwrite 30" "$T/writes.out"
+check "30 writes of 40s, 70 of a newline: still held, TTL 40 s ($(grep writes "$T/writes.out"))" grep -qx "writes 40" "$T/writes.out"
+check "two lines in one write: each renews, the last TTL 360 s ($(grep lines "$T/writes.out"))" grep -qx "lines 360" "$T/writes.out"
+check "a write with a line that is no duration: EINVAL ($(grep garbage "$T/writes.out"))" grep -qx "garbage EINVAL" "$T/writes.out"
+expect_exit 3 "... and the lock this open took is given back" "$LOKT" exists wv
+
+# A reader of a few bytes at a time while the record changes: each read
+# at offset 0 shows the record then, and the reads after it go on with
+# that record, never a piece of a later one (it read 2 to 5 records in
+# 100 out of pieces of two).
+bash -c 'exec 3>"$0/rd"; while :; do echo 9s >&3; echo 100m >&3; done' "$L" &
+rdw=$!
+at_exit "kill $rdw 2>/dev/null"
+wait_for 10 "$LOKT" exists rd
+"$PY" - "$L/rd" >"$T/small.out" 2>&1 <<'PYEOF'
+import json, os, sys
+bad = 0
+for _ in range(300):
+    fd = os.open(sys.argv[1], os.O_RDONLY)
+    data = b""
+    while True:
+        b = os.read(fd, 7)
+        if not b:
+            break
+        data += b
+    os.close(fd)
+    try:
+        json.loads(data)
+    except ValueError:
+        bad += 1
+print(bad)
+PYEOF
+check "300 reads of 7 bytes at a time while it is renewed: every record whole ($(cat "$T/small.out") not)" \
+	test "$(cat "$T/small.out")" = 0
+kill "$rdw" 2>/dev/null
+wait "$rdw" 2>/dev/null
+rm -f "$L/rd" 2>/dev/null
+
 if unmount_fs "$M"; then ok "unmount: daemon exits 0"; else not_ok "unmount: daemon did not exit 0"; fi
 done_testing
