@@ -614,24 +614,49 @@ static int e_begin(struct lokt_store *s, enum lokt_kind kind,
 	return 0;
 }
 
-/* Audit line of an event the backend itself records (an expired lease). */
+/* The JSON text of o (taken), or NULL. */
+static char *json_text(struct json_object *o)
+{
+	const char *t = o ? json_object_to_json_string_ext(
+				    o, JSON_C_TO_STRING_PLAIN) :
+			    NULL;
+	char *v = t ? strdup(t) : NULL;
+
+	json_object_put(o);
+	return v;
+}
+
+/* Audit line of an event the backend itself records (an expired lease).
+ * Built with json-c, as every other event is (audit.c): a host name is
+ * anybody's to choose (a `"` in it made the line unreadable, or forged
+ * its fields). */
 static char *expire_line(struct lokt_store *s, const char *name,
 			 const char *lock_id)
 {
+	struct json_object *o = json_object_new_object(), *x;
 	struct timespec now;
-	char ts[64], *line;
+	char ts[64];
 
 	lokt__now(&now);
-	if (lokt_time_format(&now, ts, sizeof(ts)) < 0)
+	if (!o || lokt_time_format(&now, ts, sizeof(ts)) < 0) {
+		json_object_put(o);
 		return NULL;
-	if (asprintf(&line,
-		     "{\"ts\":\"%s\",\"event\":\"expire\",\"name\":\"%s\","
-		     "\"lock_id\":\"%s\",\"owner\":\"\",\"host\":\"%s\","
-		     "\"pid\":0,\"agent_id\":\"\",\"ttl_sec\":0,\"uid\":%d,"
-		     "\"extra\":{\"reason\":\"lease-expired\"}}",
-		     ts, name, lock_id, s->host, (int)getuid()) < 0)
-		return NULL;
-	return line;
+	}
+	json_object_object_add(o, "ts", json_object_new_string(ts));
+	json_object_object_add(o, "event", json_object_new_string("expire"));
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "lock_id", json_object_new_string(lock_id));
+	json_object_object_add(o, "owner", json_object_new_string(""));
+	json_object_object_add(o, "host", json_object_new_string(s->host));
+	json_object_object_add(o, "pid", json_object_new_int(0));
+	json_object_object_add(o, "agent_id", json_object_new_string(""));
+	json_object_object_add(o, "ttl_sec", json_object_new_int(0));
+	json_object_object_add(o, "uid", json_object_new_int((int)getuid()));
+	x = json_object_new_object();
+	json_object_object_add(x, "reason",
+			       json_object_new_string("lease-expired"));
+	json_object_object_add(o, "extra", x);
+	return json_text(o);
 }
 
 /* A fresh unique key for an audit event: time-ordered. */
@@ -2517,6 +2542,23 @@ static void unwatch(struct lokt_waiter *w)
 	unwatch_as(w, false);
 }
 
+/* Our place's value, with an offer (a record's JSON text; NULL:
+ * without). Built with json-c: the host name is anybody's to choose. */
+static char *place_value(const struct lokt_waiter *w, const char *offer)
+{
+	struct json_object *o = json_object_new_object(), *of = NULL;
+
+	if (!o || (offer && !(of = json_tokener_parse(offer)))) {
+		json_object_put(o);
+		return NULL;
+	}
+	json_object_object_add(o, "host", json_object_new_string(w->s->host));
+	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+	if (of)
+		json_object_object_add(o, "offer", of);
+	return json_text(o);
+}
+
 static int e_wait_join(struct lokt_store *s, const char *name,
 		       struct lokt_waiter **ret, uint64_t *ret_seq)
 {
@@ -2524,7 +2566,7 @@ static int e_wait_join(struct lokt_store *s, const char *name,
 	struct lokt_waiter *w = calloc(1, sizeof(*w));
 	struct lokt_txn_answer a = { 0 };
 	struct lokt_etcd_txn x;
-	char value[LOKT_STR_MAX + 64];
+	char *value = NULL;
 	int r;
 
 	retired_close(e); /* long-lived callers wait again and again */
@@ -2541,10 +2583,11 @@ static int e_wait_join(struct lokt_store *s, const char *name,
 	}
 	if (r == 0)
 		r = lokt__txn_init(&x);
+	if (r == 0 && !(value = place_value(w, NULL))) {
+		lokt__txn_free(&x);
+		r = -ENOMEM;
+	}
 	if (r == 0) {
-		snprintf(value, sizeof(value),
-			 "{\"host\":\"%s\",\"pid\":%d}", s->host,
-			 (int)getpid());
 		lokt__txn_put(&x, true, w->key, value, w->lease, false);
 		r = lokt__txn_run(e->gw, &x, &a);
 		lokt__txn_free(&x);
@@ -2553,6 +2596,7 @@ static int e_wait_join(struct lokt_store *s, const char *name,
 		w->seq = (uint64_t)a.rev;
 		json_object_put(a.answer);
 	}
+	free(value);
 	if (r < 0) {
 		if (w->lease)
 			lokt__lease_revoke(e->gw, w->lease);
@@ -2656,17 +2700,6 @@ static void offer_write(struct lokt_waiter *w)
 	lokt__txn_free(&x);
 }
 
-/* Our place's value, with an offer (NULL: without). */
-static char *place_value(const struct lokt_waiter *w, const char *offer)
-{
-	char *v;
-
-	if (asprintf(&v, "{\"host\":\"%s\",\"pid\":%d%s%s}", w->s->host,
-		     (int)getpid(), offer ? ",\"offer\":" : "",
-		     offer ? offer : "") < 0)
-		return NULL;
-	return v;
-}
 
 /* Offer rec (the hand-over, above), written at the head (offer_write);
  * or, rec NULL, take it back: our place put again without it, compared
