@@ -140,4 +140,19 @@ contains "$ERR" "did not answer" "... saying the cluster did not answer"
 kill -CONT "$ETCD_PID"
 expect_exit 3 "... and s3 was not taken" "$LOKT" exists s3
 
+# --- lokt audit -f follows on past a member that does not answer -----------
+# It exited 1 at the first read that got no answer, as tail -F does not.
+"$LOKT" audit -f --name af >"$T/af.out" 2>"$T/af.err" &
+af=$!
+track $af
+sleep 1
+kill -STOP "$ETCD_PID"
+sleep 4 # past the 2 s request timeout: a read of the follower goes unanswered
+kill -CONT "$ETCD_PID"
+expect_exit 0 "lock af once the member answers again" "$LOKT" lock af --holder 1 --ttl 1m
+check "audit -f still follows ($(cat "$T/af.err"))" kill -0 "$af"
+check "... and prints af's acquisition" wait_for 20 grep -q acquire "$T/af.out"
+kill "$af"
+"$LOKT" unlock af --force -q
+
 done_testing
