@@ -423,6 +423,18 @@ pid_t cli_caller(void)
 	return parent > 0 ? parent : getpid();
 }
 
+/* Can a record carry this host's name (sethostname(2) takes any
+ * bytes)? */
+static bool host_name_ok(void)
+{
+	char host[LOKT_STR_MAX];
+
+	if (gethostname(host, sizeof(host)) < 0)
+		return true; /* not what stands in the way */
+	host[sizeof(host) - 1] = '\0';
+	return lokt_text_ok(host, strlen(host));
+}
+
 int cli_who(struct cli *c, pid_t holder, const char *what)
 {
 	int r = lokt_who_self(holder, &c->who);
@@ -430,6 +442,12 @@ int cli_who(struct cli *c, pid_t holder, const char *what)
 	if (r == -ESRCH)
 		return cli_usage_error(c, "no process with pid %d (%s)",
 				       (int)holder, what);
+	if (r == -EINVAL && !host_name_ok()) {
+		cli_error("this host's name is not valid UTF-8: a lock record "
+			  "could not carry it — give the host a name in UTF-8 "
+			  "(hostname(1), or a container's --hostname)");
+		return 1;
+	}
 	if (r == -EINVAL) /* what a record could not carry */
 		return cli_usage_error(
 			c,

@@ -344,6 +344,18 @@ expect_exit 64 "lock with LOKT_OWNER not UTF-8 → 64" env LOKT_OWNER=$'caf\xe9'
 contains "$ERR" "LOKT_OWNER" "... naming LOKT_OWNER"
 expect_exit 64 "freeze with LOKT_AGENT_ID not UTF-8 → 64" env LOKT_AGENT_ID=$'a\xff' "$LOKT" freeze m11 --ttl 1m
 expect_exit 3 "... and nothing was written" "$LOKT" exists m11
+# A host name a record could not carry (sethostname(2) takes any bytes):
+# said so, exit 1. It blamed LOKT_OWNER and LOKT_AGENT_ID, set or not.
+if [ "$(id -u)" = 0 ] && unshare --uts true 2>/dev/null; then
+	expect_exit 1 "lock on a host named a\\xffb → 1" unshare --uts "$PY" -c '
+import os, socket, sys
+socket.sethostname(b"a\xffb")
+os.execvp(sys.argv[1], sys.argv[1:])' "$LOKT" lock m11
+	contains "$ERR" "this host's name is not valid UTF-8" "... saying it is the host's name"
+	expect_exit 3 "... and nothing was written" "$LOKT" exists m11
+else
+	skip "a host name not in UTF-8" "needs root and unshare --uts"
+fi
 
 # lokt orphaned (its parent pid 1, not a subreaper), without --ttl: a
 # lock of pid 1 is judged by its TTL alone and would never end, every
