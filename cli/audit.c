@@ -200,8 +200,12 @@ int cmd_audit(struct cli *c, int argc, char **argv)
 	if (r == -ENOENT) {
 		n = 0; /* no root or no audit log yet: nothing happened */
 	} else if (r < 0) {
-		cli_error("cannot read the audit log %s (or %s.1): %s%s",
-			  lokt_audit_path(c->store), lokt_audit_path(c->store),
+		bool url = lokt_root_is_url(c->root);
+
+		cli_error("cannot read the audit log %s%s%s%s: %s%s",
+			  lokt_audit_path(c->store), url ? "" : " (or ",
+			  url ? "" : lokt_audit_path(c->store),
+			  url ? "" : ".1)",
 			  r == -EPERM ? "not a regular file" : lokt_strerror(r),
 			  r == -EACCES ? " — it is mode 0600: run lokt audit "
 					 "as the user who owns it"

@@ -39,9 +39,10 @@ LOKT_API const char *lokt_strerror(int r)
 	case LOKT_E_CANCELED:
 		return "canceled";
 	case LOKT_E_FOREIGN:
-		return "a foreign file (symlink, FIFO, directory...) is in the "
-		       "store where a lock file, sidecar or queue belongs — "
-		       "run lokt doctor to see which, and remove it";
+		return "a foreign file (symlink, FIFO, directory...; on etcd, "
+		       "a key of something else) is in the store where a "
+		       "lock, sidecar or queue belongs — run lokt doctor to "
+		       "see which, and remove it";
 	case LOKT_E_NO_ETCD:
 		return "this lokt has no etcd store (liblokt-etcd.so is not "
 		       "installed; Debian: it is in package liblokt0, built "

@@ -137,6 +137,8 @@ kill -STOP "$ETCD_PID"
 expect_exit 1 "lokt lock s3 while the member is stopped: exit 1" \
 	"$LOKT" lock s3 --ttl 5m
 contains "$ERR" "did not answer" "... saying the cluster did not answer"
+expect_exit 1 "lokt audit while the member is stopped: exit 1" "$LOKT" audit
+check "... naming no audit.log.1, which etcd has not ($ERR)" eval '! grep -q "\.1)" <<<"$ERR"'
 kill -CONT "$ETCD_PID"
 expect_exit 3 "... and s3 was not taken" "$LOKT" exists s3
 
