@@ -96,33 +96,51 @@ static void gauge(FILE *f, const char *metric, const char *help, size_t v)
 		metric, metric, v);
 }
 
+/* Is name among the n listed? */
+static bool listed(const struct lokt_info *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].rec.name, name))
+			return true;
+	return false;
+}
+
 enum MHD_Result metrics_route(struct req *q)
 {
-	struct lokt_info *all = NULL;
-	size_t n = 0, held = 0, frozen = 0, waiters = 0, w, len = 0;
+	struct lokt_info *all = NULL, *locks = NULL;
+	size_t n = 0, n_locks = 0, held = 0, frozen = 0, waiters = 0, w,
+	       len = 0;
 	char *text = NULL;
 	FILE *f;
 
 	if (strcmp(q->method, "GET") && strcmp(q->method, "HEAD"))
 		return reply_error(q, MHD_HTTP_METHOD_NOT_ALLOWED, "bad_method",
 				   "%s is not allowed on /metrics", q->method);
-	if (lokt_list(loktd.store, LOKT_LOCK, &all, &n) >= 0)
+	if (lokt_list(loktd.store, LOKT_LOCK, &locks, &n_locks) < 0) {
+		locks = NULL;
+		n_locks = 0;
+	}
+	for (size_t i = 0; i < n_locks; i++) {
+		if (locks[i].stale == LOKT_LIVE)
+			held++;
+		/* A semaphore's holders are listed one after the other:
+		 * its queue counts once. */
+		if (i && !strcmp(locks[i].rec.name, locks[i - 1].rec.name))
+			continue;
+		if (lokt_waiters(loktd.store, locks[i].rec.name, &w) >= 0)
+			waiters += w;
+	}
+	if (lokt_list(loktd.store, LOKT_FREEZE, &all, &n) >= 0)
 		for (size_t i = 0; i < n; i++) {
-			if (all[i].stale == LOKT_LIVE)
-				held++;
-			/* A semaphore's holders are listed one after the
-			 * other: its queue counts once. */
-			if (i && !strcmp(all[i].rec.name, all[i - 1].rec.name))
-				continue;
-			if (lokt_waiters(loktd.store, all[i].rec.name, &w) >= 0)
+			frozen += all[i].stale == LOKT_LIVE;
+			/* Waiters of a frozen name nobody holds: not met
+			 * above. */
+			if (!listed(locks, n_locks, all[i].rec.name) &&
+			    lokt_waiters(loktd.store, all[i].rec.name, &w) >= 0)
 				waiters += w;
 		}
 	free(all);
-	all = NULL;
-	if (lokt_list(loktd.store, LOKT_FREEZE, &all, &n) >= 0)
-		for (size_t i = 0; i < n; i++)
-			frozen += all[i].stale == LOKT_LIVE;
-	free(all);
+	free(locks);
 
 	f = open_memstream(&text, &len);
 	if (!f)

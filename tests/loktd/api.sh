@@ -89,6 +89,19 @@ track "$cpid"
 wait_for 10 eval '[ "$(waiters waited)" = 1 ]' && ok "the request waits in the queue (lokt why: 1 waiter)" || not_ok "no waiter queued"
 req GET /metrics
 contains "$BODY" "loktd_http_waits 1" "/metrics: one request waiting"
+contains "$BODY" "lokt_waiters 1" "/metrics: lokt_waiters 1"
+# A waiter on a frozen name nobody holds counts too (it did not: only
+# the queues of held names were counted).
+"$LOKT" freeze fzw --ttl 1m -q
+"$LOKT" lock fzw --wait --timeout 30s -q &
+fw=$!
+track "$fw"
+wait_for 10 eval '[ "$(waiters fzw)" = 1 ]'
+req GET /metrics
+contains "$BODY" "lokt_waiters 2" "/metrics: and a waiter on a frozen name nobody holds: lokt_waiters 2"
+kill "$fw"
+reap "$fw"
+"$LOKT" unfreeze fzw -q
 LOKT_OWNER=dave "$LOKT" unlock waited >/dev/null
 reap "$cpid"
 [ "$(cat "$T/waited.code")" = 200 ] && ok "the waiting request acquired once released" || not_ok "waiting request: $(cat "$T/waited.code") $(cat "$T/waited")"
