@@ -147,7 +147,7 @@ enum MHD_Result metrics_route(struct req *q)
 		return MHD_NO;
 	gauge(f, "lokt_locks_held", "Live locks in the store.", held);
 	gauge(f, "lokt_freezes_active", "Active freezes in the store.", frozen);
-	gauge(f, "lokt_waiters", "Waiters queued for held locks (every door).",
+	gauge(f, "lokt_waiters", "Waiters queued for locks, held or frozen (every door).",
 	      waiters);
 	gauge(f, "loktd_http_waits", "Requests of this loktd waiting for a lock.",
 	      waits_active());
