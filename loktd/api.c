@@ -795,7 +795,7 @@ enum MHD_Result api_route(struct req *q, char **seg, size_t n)
 	if (n == 1 && !strcmp(seg[0], "audit"))
 		return reads(q) ? audit(q) : no_method(q);
 	if (n == 1 && !strcmp(seg[0], "events"))
-		return is(q, "GET") ? events_route(q) : no_method(q);
+		return reads(q) ? events_route(q) : no_method(q);
 	if (n == 1 && !strcmp(seg[0], "dashboard"))
 		return reads(q) ? dashboard_route(q, true) : no_method(q);
 	return reply_error(q, MHD_HTTP_NOT_FOUND, "no_route",

@@ -167,6 +167,20 @@ enum MHD_Result events_route(struct req *q)
 	if (loktd.stopping)
 		return reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "stopping",
 				   "loktd is shutting down");
+	if (!strcmp(q->method, "HEAD")) {
+		/* What a GET would answer, without a stream (or its place). */
+		resp = MHD_create_response_from_buffer(0, (void *)"",
+						       MHD_RESPMEM_PERSISTENT);
+		if (!resp)
+			return MHD_NO;
+		MHD_add_response_header(resp, "Content-Type",
+					"text/event-stream");
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
+		ret = MHD_queue_response(q->conn, MHD_HTTP_OK, resp);
+		MHD_destroy_response(resp);
+		q->answered = true;
+		return ret;
+	}
 	/* A stream needs no token and stays open as long as its reader
 	 * likes (libmicrohttpd's idle timeout does not apply to a suspended
 	 * connection): bounded, so that readers cannot take every

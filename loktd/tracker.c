@@ -250,15 +250,17 @@ enum MHD_Result tracker_route(struct req *q, char **seg, size_t n)
 {
 	bool is_get = !strcmp(q->method, "GET");
 	bool is_post = !strcmp(q->method, "POST");
+	/* HEAD where GET only reads (never on unlock: a GET that changes). */
+	bool reads = is_get || !strcmp(q->method, "HEAD");
 
 	if (n == 1 && !strcmp(seg[0], "lock") && is_post)
 		return lock(q);
-	if (n == 2 && !strcmp(seg[0], "lock") && is_get)
+	if (n == 2 && !strcmp(seg[0], "lock") && reads)
 		return get(q, seg[1]);
 	if (n == 2 && !strcmp(seg[0], "unlock") && (is_get || is_post))
 		return unlock(q, seg[1]);
 	if (n == 2 && !strcmp(seg[0], "locks") && !strcmp(seg[1], "list") &&
-	    is_get)
+	    reads)
 		return list(q);
 	if ((n == 1 && !strcmp(seg[0], "lock")) ||
 	    (n == 2 && (!strcmp(seg[0], "lock") || !strcmp(seg[0], "unlock") ||

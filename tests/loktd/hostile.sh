@@ -162,6 +162,16 @@ for m in DELETE PUT POST; do
 done
 curl -s -o /dev/null -w '%{http_code}' -I "$URL/v1/locks" >"$T/code"
 [ "$(cat "$T/code")" = 200 ] && ok "HEAD /v1/locks: 200" || not_ok "HEAD /v1/locks: $(cat "$T/code")"
+# HEAD wherever GET only reads (it was 405 on these), answered at once
+# (no stream for HEAD /v1/events); never on Tracker's GET unlock.
+for p in /v1/events /api/v1alpha1/locks/list "/api/v1alpha1/lock/$m1"; do
+	code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -I "$URL$p")
+	check "HEAD $p: 200 at once ($code)" test "$code" = 200
+done
+code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -I "$URL/api/v1alpha1/unlock/$m1")
+check "HEAD of Tracker's unlock: 405 ($code)" test "$code" = 405
+req GET "/api/v1alpha1/lock/$m1"
+expect_status 200 "... and the lock is still there"
 req PUT /api/v1alpha1/lock '{"service":"s","who":"w"}'
 expect_status 405 "PUT on Tracker's lock route: 405"
 req DELETE "/api/v1alpha1/unlock/$m1"
