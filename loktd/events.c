@@ -21,6 +21,7 @@
  * resumed. A stream that falls 1 MiB behind is ended. Reference counts:
  * the list's and the response's; the last one frees the stream.
  */
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@
 
 struct sse {
 	struct MHD_Connection *conn;
+	unsigned char from[16]; /* the client's address (addr_of) */
 	char *buf;
 	size_t len, off, cap;
 	bool suspended, closing;
@@ -157,12 +159,50 @@ size_t events_clients(void)
 	return n_streams;
 }
 
+/* The client's address of conn, as 16 bytes (IPv4 mapped), or zeros. */
+static void addr_of(struct MHD_Connection *conn, unsigned char out[16])
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	memset(out, 0, 16);
+	if (sa && sa->sa_family == AF_INET) {
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12,
+		       &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		       4);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		memcpy(out,
+		       &((const struct sockaddr_in6 *)(const void *)sa)
+				->sin6_addr,
+		       16);
+	}
+}
+
+/* Streams open from the address from (under lock). */
+static size_t streams_from(const unsigned char from[16])
+{
+	size_t n = 0;
+
+	for (const struct sse *s = streams; s; s = s->next)
+		n += !memcmp(s->from, from, 16);
+	return n;
+}
+
+/* The streams one address may hold beyond loopback: a quarter. */
+static size_t per_address(void)
+{
+	return loktd.max_streams / 4 ? loktd.max_streams / 4 : 1;
+}
+
 enum MHD_Result events_route(struct req *q)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
+	unsigned char from[16];
 	struct sse *s;
-	bool full;
+	bool full, mine = false;
 
 	if (loktd.stopping)
 		return reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "stopping",
@@ -185,11 +225,25 @@ enum MHD_Result events_route(struct req *q)
 	 * likes (libmicrohttpd's idle timeout does not apply to a suspended
 	 * connection): bounded, so that readers cannot take every
 	 * connection loktd has. */
+	/* Beyond loopback (with tokens: a stream needs none), one address
+	 * may hold a quarter of them, so that one reader cannot take every
+	 * dashboard's (as it could connections: 256 from one address). */
+	addr_of(q->conn, from);
 	pthread_mutex_lock(&lock);
 	full = n_streams >= loktd.max_streams;
+	if (!full && loktd.beyond_loopback)
+		full = mine = streams_from(from) >= per_address();
 	if (!full)
 		n_streams++; /* its place, taken now */
 	pthread_mutex_unlock(&lock);
+	if (mine) {
+		metrics_refusal(OUT_BUSY);
+		return reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "busy",
+				   "%zu event streams are open from this "
+				   "address, as many as loktd serves one "
+				   "address — close some, or retry later",
+				   per_address());
+	}
 	if (full) {
 		metrics_refusal(OUT_BUSY);
 		return reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "busy",
@@ -201,6 +255,7 @@ enum MHD_Result events_route(struct req *q)
 	if (!s)
 		goto fail;
 	s->conn = q->conn;
+	memcpy(s->from, from, sizeof(from));
 	s->refs = 2;
 	s->buf = strdup(": loktd events\nretry: 1000\n\n");
 	s->len = s->cap = s->buf ? strlen(s->buf) : 0;

@@ -49,6 +49,7 @@ struct loktd {
 	atomic_bool stopping;
 	size_t max_waits; /* waiting requests at once (waits.c) */
 	size_t max_streams; /* event streams at once (events.c) */
+	bool beyond_loopback; /* listening beyond loopback (with tokens) */
 };
 
 extern struct loktd loktd;

@@ -402,6 +402,7 @@ static int serve(const struct args *a, const struct sockaddr_storage *sa,
 		goto out;
 	}
 	conns = plan_fds(raise_nofile());
+	loktd.beyond_loopback = !loopback;
 	loktd.mhd = start(fd, cert, key, conns,
 			  loopback ? 0 : (conns < PER_IP_MAX ? conns : PER_IP_MAX));
 	if (!loktd.mhd) {
