@@ -426,12 +426,17 @@ LOKT_API bool lokt_is_detached(const struct lokt_record *rec)
 
 /* Does who ask through a door that acts for every user and tells them
  * apart by uid (the kernel's word): the mount (who->via "loktfs"), or
- * loktd for a local caller without tokens ("loktd": its uid is the
- * caller's socket's, loktd/peer.c; with tokens loktd's own)? */
+ * loktd for a local caller of another uid than loktd's ("loktd" without
+ * tokens: its uid is the caller's socket's, loktd/peer.c). With tokens
+ * loktd acts with its own uid, and as itself it may do what its rights
+ * let it, as the same user may with lokt. */
 static bool door(const struct lokt_who *who)
 {
-	return who->via &&
-	       (!strcmp(who->via, "loktfs") || !strcmp(who->via, "loktd"));
+	if (!who->via)
+		return false;
+	if (!strcmp(who->via, "loktfs"))
+		return true;
+	return !strcmp(who->via, "loktd") && who->uid != geteuid();
 }
 
 /* Does who own rec: may it release the lock, renew it, extend or lift

@@ -3284,11 +3284,12 @@ static int e_audit_follow(struct lokt_store *s,
 			lokt__gw_watch_consume(w);
 		r = audit_since(s, &rev, from, end, fn, ud);
 		/* A cluster that does not answer for a while (a member
-		 * restarted, a leader lost) is followed on, as tail -F follows
-		 * a file that comes back: the next look, a second later or
-		 * when the watch (which starts again by itself) rings, reads
-		 * from where this one stopped. */
-		if (r == -LOKT_E_UNAVAILABLE)
+		 * stopped, killed or restarted: a read cut off, refused, timed
+		 * out; a leader lost) is followed on, as tail -F follows a
+		 * file that comes back: the next look, a second later or when
+		 * the watch (which starts again by itself) rings, reads from
+		 * where this one stopped. */
+		if (r < 0)
 			r = 0;
 	}
 	lokt__gw_watch_close(w);

@@ -154,7 +154,20 @@ kill -CONT "$ETCD_PID"
 expect_exit 0 "lock af once the member answers again" "$LOKT" lock af --holder 1 --ttl 1m
 check "audit -f still follows ($(cat "$T/af.err"))" kill -0 "$af"
 check "... and prints af's acquisition" wait_for 20 grep -q acquire "$T/af.out"
+# The member stopped (SIGTERM: it ends its connections) and started
+# again: audit -f exited 1, "Input/output error".
+mapfile -d '' etcd_cmd <"/proc/$ETCD_PID/cmdline"
+kill "$ETCD_PID"
+wait "$ETCD_PID" 2>/dev/null
+sleep 2
+"${etcd_cmd[@]}" >>"$T/etcd/etcd.log" 2>&1 &
+ETCD_PID=$!
+at_exit "kill -9 $ETCD_PID 2>/dev/null"
+wait_for 20 curl -sf -X POST -d '{}' "http://$ETCD_EP/v3/maintenance/status" -o /dev/null ||
+	not_ok "the member starts again: $(tail -3 "$T/etcd/etcd.log")"
+expect_exit 0 "the member stopped and started again: unlock af" "$LOKT" unlock af --force
+check "audit -f still follows ($(cat "$T/af.err"))" kill -0 "$af"
+check "... and prints af's release" wait_for 20 grep -q " release af " "$T/af.out"
 kill "$af"
-"$LOKT" unlock af --force -q
 
 done_testing

@@ -91,4 +91,27 @@ expect_status 200 "root lifts its freeze"
 
 stop_loktd
 [ "$RC" = 0 ] && ok "loktd exits 0 on SIGTERM" || not_ok "loktd exit $RC"
+
+# With tokens the token is the caller, and loktd acts with its own
+# rights: run as the user, on a store the user may write, a token's
+# /force breaks root's lock there, as `lokt unlock --force` by the user
+# does (it was refused 403: root's uid is not loktd's).
+mkdir -m 0777 "$T/s2"
+printf '%s ci\n' "tok-0123456789abcdef-users" >"$T/u/tokens"
+chown "$UID2" "$T/u/tokens" && chmod 600 "$T/u/tokens"
+LOKT_ROOT=$T/s2 "$LOKT" lock rt --detach --ttl 10m -q
+PORT=$((20000 + RANDOM % 5000)) URL=http://127.0.0.1:$PORT
+setpriv --reuid="$UID2" --regid="$GID2" --clear-groups \
+	"$LOKTD" --listen "127.0.0.1:$PORT" --root "$T/s2" --tokens "$T/u/tokens" 2>"$T/u/loktd2.err" &
+L2=$!
+track "$L2"
+if wait_for 20 grep -q "^loktd: serving" "$T/u/loktd2.err"; then
+	req POST /v1/locks/rt/force "" -H "Authorization: Bearer tok-0123456789abcdef-users"
+	expect_status 200 "loktd as $U with a token: /force of root's lock on a store $U may write: 200"
+	expect_exit 3 "... it is broken" env LOKT_ROOT="$T/s2" "$LOKT" exists rt
+else
+	not_ok "loktd as $U starts: $(cat "$T/u/loktd2.err")"
+fi
+kill "$L2"
+reap "$L2"
 done_testing
