@@ -438,7 +438,10 @@ static enum MHD_Result release(struct req *q, const char *name,
 	}
 	if (r < 0) {
 		metrics_refusal(refusal_outcome(r));
-		ans = reply_refusal(q, r, "release", name, &res);
+		ans = reply_refusal(q, r,
+				    flags & LOKT_RELEASE_FORCE ? "force" :
+								 "release",
+				    name, &res);
 		goto out;
 	}
 	doc = record_json(&res.lock);

@@ -198,10 +198,20 @@ static void refusal_message(int r, const char *what, const char *name,
 			 res->have_other ? o->host : "");
 		break;
 	case LOKT_E_NOT_OWNER:
-		snprintf(msg, size,
-			 "\"%s\" belongs to %s, not to you — %s refused",
-			 name, res->have_other ? o->owner : "another owner",
-			 what);
+		/* Its uid too: a local caller of another user is refused
+		 * whatever owner it names (loktd(8), HOLDERS AND OWNERS). */
+		if (res->have_other && o->uid >= 0)
+			snprintf(msg, size,
+				 "\"%s\" belongs to %s (uid %lld), not to you "
+				 "— %s refused",
+				 name, o->owner, (long long)o->uid, what);
+		else
+			snprintf(msg, size,
+				 "\"%s\" belongs to %s, not to you — %s "
+				 "refused",
+				 name,
+				 res->have_other ? o->owner : "another owner",
+				 what);
 		break;
 	case LOKT_E_NOT_FOUND:
 		snprintf(msg, size, "\"%s\" is not %s — nothing to %s", name,

@@ -38,6 +38,7 @@ expect_exit 1 "the user may not break root's lock with lokt (the store is root's
 ureq POST /v1/locks/priv/force
 expect_status 403 "... nor through loktd: /force refused 403"
 expect_jq .error not_owner "... not_owner"
+contains "$(jq_of .message)" "belongs to root (uid 0), not to you — force refused" "... saying whose, by uid, and what was refused"
 ureq DELETE "/v1/locks/priv?owner=root"
 expect_status 403 "... a release claiming owner root: 403"
 ureq POST /v1/locks/priv/renew "{\"owner\":\"root\",\"lock_id\":\"$("$LOKT" status priv --json | jq -r .lock_id)\"}"
