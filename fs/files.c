@@ -61,7 +61,34 @@ struct handle {
 	char *snap;
 };
 
+/* Snapshots take at most SNAP_BUDGET bytes in all (snap_bytes, under
+ * snap_lock): a user holding many opens of a large record, each read at
+ * offset 0, must not grow the daemon without bound. Past it, a read
+ * further on is of the record at that instant. (Kept also when a read
+ * took the whole record: cat's next read, at the end, must find the end
+ * of that record, not bytes of a longer one written since.) */
+#define SNAP_BUDGET (64u << 20)
 static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t snap_bytes;
+
+/* Keep copy (or NULL: none) as h's snapshot, within the budget; frees
+ * what it does not keep. Under snap_lock. */
+static void snap_set(struct handle *h, char *copy)
+{
+	size_t add = copy ? strlen(copy) + 1 : 0;
+
+	if (h->snap) {
+		snap_bytes -= strlen(h->snap) + 1;
+		free(h->snap);
+		h->snap = NULL;
+	}
+	if (copy && snap_bytes + add <= SNAP_BUDGET) {
+		h->snap = copy;
+		snap_bytes += add;
+	} else {
+		free(copy);
+	}
+}
 
 /* Descriptors kept by opens of audit at most: a user holding many opens
  * must not run the daemon out of descriptors. */
@@ -352,11 +379,8 @@ int loktfs_read(const char *path, char *buf, size_t size, off_t off,
 		if (r < 0)
 			return -lokt_errno(r);
 		if (h) {
-			char *copy = strdup(json);
-
 			pthread_mutex_lock(&snap_lock);
-			free(h->snap);
-			h->snap = copy;
+			snap_set(h, strdup(json));
 			pthread_mutex_unlock(&snap_lock);
 		}
 	}
@@ -573,8 +597,11 @@ int loktfs_release(const char *path, struct fuse_file_info *fi)
 		close(h->audit_fd);
 		atomic_fetch_sub(&audit_kept, 1);
 	}
-	if (h)
-		free(h->snap);
+	if (h) {
+		pthread_mutex_lock(&snap_lock);
+		snap_set(h, NULL);
+		pthread_mutex_unlock(&snap_lock);
+	}
 	free(h);
 	fi->fh = 0;
 	return 0;
