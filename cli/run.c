@@ -643,6 +643,20 @@ bool cli_is_command(const char *cmd)
 	return find_command(cmd) != NULL;
 }
 
+/* The commands that only read (lokt(1)): nothing they print is a
+ * report of a change. */
+static bool reads_only(const char *name)
+{
+	static const char *const readers[] = { "status", "exists", "why",
+					       "audit",	 "doctor", "version",
+					       "help" };
+
+	for (size_t i = 0; i < sizeof(readers) / sizeof(readers[0]); i++)
+		if (!strcmp(name, readers[i]))
+			return true;
+	return false;
+}
+
 int cli_run(int argc, char **argv, unsigned flags)
 {
 	static const struct option opts[] = {
@@ -690,6 +704,16 @@ int cli_run(int argc, char **argv, unsigned flags)
 	optind = 0; /* full re-initialisation of getopt for the command */
 	r = cmd->fn(&c, argc, argv);
 	cli_json_fallback(&c, r);
+	/* A reader's output is its whole answer: one lost to a failed write
+	 * (a full disk, /dev/full) is an error, as for cat. A command that
+	 * changed the store has done so: its status says what was done. */
+	if (reads_only(cmd->name) && (fflush(stdout) == EOF || ferror(stdout))) {
+		int e = errno;
+
+		cli_error("cannot write to standard output: %s",
+			  strerror(e ? e : EIO));
+		r = 1;
+	}
 	lokt_store_close(c.store);
 	free(c.root);
 	return r;

@@ -344,6 +344,16 @@ expect_exit 64 "lock with LOKT_OWNER not UTF-8 → 64" env LOKT_OWNER=$'caf\xe9'
 contains "$ERR" "LOKT_OWNER" "... naming LOKT_OWNER"
 expect_exit 64 "freeze with LOKT_AGENT_ID not UTF-8 → 64" env LOKT_AGENT_ID=$'a\xff' "$LOKT" freeze m11 --ttl 1m
 expect_exit 3 "... and nothing was written" "$LOKT" exists m11
+# A reader whose answer cannot be written (a full disk): exit 1, saying
+# so, as cat does. It exited 0, a `lokt audit --json > file` on a full
+# disk left an empty file. A command that changed the store keeps its
+# status (the change is made).
+for c in "status" "status --json" "audit --json" "why m11" "doctor --json"; do
+	expect_exit 1 "lokt $c > /dev/full → 1" bash -c '"$0" $1 >/dev/full' "$LOKT" "$c"
+	contains "$ERR" "cannot write to standard output" "... saying so"
+done
+expect_exit 0 "lokt lock m12 > /dev/full: taken, exit 0" bash -c '"$0" lock m12 --ttl 1m >/dev/full' "$LOKT"
+"$LOKT" unlock m12 -q
 # A host name a record could not carry (sethostname(2) takes any bytes):
 # said so, exit 1. It blamed LOKT_OWNER and LOKT_AGENT_ID, set or not.
 if [ "$(id -u)" = 0 ] && unshare --uts true 2>/dev/null; then
