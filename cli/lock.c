@@ -97,6 +97,29 @@ static void print_acquired(struct cli *c, const char *name,
 	printf(" in %s\n", c->root);
 }
 
+
+/* The holder of a lock taken after a wait may have exited meanwhile (it
+ * is lokt's parent, or --holder): the lock would be stale from the start,
+ * broken by the next lock. Then it is given back, and said: 1. */
+static bool holder_gone(struct cli *c, const char *name,
+			const struct lokt_result *res)
+{
+	struct lokt_result rel;
+	struct lokt_info in;
+
+	if (lokt_get(c->store, LOKT_LOCK, name, &in, NULL) < 0 ||
+	    (in.stale != LOKT_STALE_DEAD && in.stale != LOKT_STALE_REUSED) ||
+	    strcmp(in.rec.lock_id, res->lock.lock_id))
+		return false;
+	lokt_release(c->store, name, &c->who, res->lock.lock_id, 0, &rel);
+	cli_error("the holder of lock \"%s\" (pid %lld) exited while lokt "
+		  "waited: the lock, stale from the start, was given back — "
+		  "wait from a process that stays (a shell, --holder PID), "
+		  "or use: lokt guard %s --wait -- CMD...",
+		  name, (long long)c->who.pid, name);
+	return true;
+}
+
 int cmd_lock(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -196,6 +219,8 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 	if (r < 0)
 		return cli_report(c, CLI_LOCK, r, name, &res);
 	cli_report_broke(c, name, &res);
+	if (a.wait && !res.renewed && holder_gone(c, name, &res))
+		return 1;
 	print_acquired(c, name, &res);
 	return 0;
 }

@@ -183,4 +183,29 @@ else
 	not_ok "the waiter queued for q7 ($(cat "$T/q7.err"))"
 fi
 
+# --- the waiter's holder exits during the wait --------------------------
+# It said "acquired", exit 0, for a lock stale from the start (its holder
+# gone), which the next lock broke.
+sleep 600 &
+h8=$!
+track "$h8"
+sleep 600 &
+p8=$!
+track "$p8"
+"$LOKT" lock q8 --holder "$h8" -q
+"$LOKT" lock q8 --wait --timeout 30s --holder "$p8" 2>"$T/q8.err" &
+w=$!
+track "$w"
+if wait_for 30 eval '[ "$(waiters q8)" = 1 ]'; then
+	kill "$p8"
+	reap "$p8"
+	kill "$h8"
+	reap "$w"
+	check "the waiter's holder exited meanwhile: exit 1 (got $RC)" test "$RC" -eq 1
+	contains "$(cat "$T/q8.err")" "exited while lokt waited" "... saying so"
+	expect_exit 3 "... and the lock is given back" "$LOKT" exists q8
+else
+	not_ok "the waiter queued for q8 ($(cat "$T/q8.err"))"
+fi
+
 done_testing
