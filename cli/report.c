@@ -47,6 +47,13 @@ static void describe_freeze(const struct lokt_info *in, char *buf,
 {
 	char until[64], left[32], owner[CLI_ESC_MAX], host[CLI_ESC_MAX];
 
+	if (in->future) { /* not read: nothing of it is known */
+		snprintf(buf, size,
+			 "frozen by a file of a newer lokt (protocol version "
+			 "%d), which this one never lifts on its own",
+			 in->rec.version);
+		return;
+	}
 	cli_fmt_time(&in->rec.expires, until, sizeof(until));
 	cli_fmt_ms(-cli_ms_since(&in->rec.expires), left, sizeof(left));
 	snprintf(buf, size, "frozen by %s@%s until %s (in %s)",
@@ -174,10 +181,16 @@ static void message(enum cli_op op, int r, const char *name,
 			describe_freeze(&res->other, d, sizeof(d));
 		else
 			snprintf(d, sizeof(d), "frozen");
-		snprintf(msg, MSG_MAX,
-			 "lock \"%s\" is %s — wait with --wait, or lift it "
-			 "with: lokt unfreeze %s",
-			 name, d, name);
+		if (res->have_other && res->other.future)
+			snprintf(msg, MSG_MAX,
+				 "lock \"%s\" is %s — upgrade lokt, or remove "
+				 "it with: lokt unfreeze %s --force",
+				 name, d, name);
+		else
+			snprintf(msg, MSG_MAX,
+				 "lock \"%s\" is %s — wait with --wait, or "
+				 "lift it with: lokt unfreeze %s",
+				 name, d, name);
 		break;
 	case LOKT_E_TIMEOUT:
 		if (res->have_other && frozen)
@@ -216,8 +229,13 @@ static void message(enum cli_op op, int r, const char *name,
 		snprintf(msg, MSG_MAX,
 			 "\"%s\" was written by a newer lokt (protocol "
 			 "version %d); not touching it — upgrade lokt, or "
-			 "remove it with: lokt unlock %s --force",
-			 name, res->other.rec.version, name);
+			 "remove it with: lokt %s %s --force",
+			 name, res->other.rec.version,
+			 op == CLI_FREEZE || op == CLI_UNFREEZE ||
+					 res->other.freeze ?
+				 "unfreeze" :
+				 "unlock",
+			 name);
 		break;
 	case LOKT_E_CORRUPT:
 		snprintf(msg, MSG_MAX,

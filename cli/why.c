@@ -51,6 +51,15 @@ static void why_frozen(struct why *w, const char *name,
 {
 	char until[64], left[32], owner[CLI_ESC_MAX], host[CLI_ESC_MAX];
 
+	w->reason = "frozen";
+	if (fr->future) { /* not read: nothing of it is known */
+		say(w, "\"%s\" is frozen by a file of a newer lokt (protocol "
+		       "version %d), which this lokt never lifts on its own: "
+		       "lokt lock %s is refused (exit 2) until someone "
+		       "upgrades lokt or runs: lokt unfreeze %s --force. ",
+		    name, fr->rec.version, name, name);
+		return;
+	}
 	cli_fmt_time(&fr->rec.expires, until, sizeof(until));
 	cli_fmt_ms(-cli_ms_since(&fr->rec.expires), left, sizeof(left));
 	say(w, "\"%s\" is frozen by %s@%s until %s (in %s): lokt lock %s "

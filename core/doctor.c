@@ -421,7 +421,7 @@ static void check_files(struct checks *c, const struct scan *sc)
 		add(c, "corrupt_files", LOKT_CHECK_WARN,
 		    "%zu corrupted file(s) (%s): they count as stale and are "
 		    "broken by the next lock — or now with: lokt unlock NAME "
-		    "--break-stale",
+		    "--break-stale (in freezes/: lokt unfreeze NAME)",
 		    sc->corrupt, sc->corrupt_names);
 	else
 		add(c, "corrupt_files", LOKT_CHECK_OK,
@@ -430,7 +430,8 @@ static void check_files(struct checks *c, const struct scan *sc)
 		add(c, "future_version", LOKT_CHECK_FAIL,
 		    "%zu file(s) written by a newer protocol than %d (%s): "
 		    "they are left alone — upgrade lokt, or remove one with "
-		    "lokt unlock NAME --force",
+		    "lokt unlock NAME --force (in freezes/: lokt unfreeze "
+		    "NAME --force)",
 		    sc->future, LOKT_PROTOCOL_VERSION, sc->future_names);
 	else
 		add(c, "future_version", LOKT_CHECK_OK,

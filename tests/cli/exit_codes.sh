@@ -217,6 +217,21 @@ check "its JSON gives the name and version only, broken by force" test \
 	"$(jget '[sorted(d), d["version"], d["broke"], d["state"]]' <<<"$OUT")" = \
 	'[["broke", "name", "state", "version"], 2, "force", "released"]'
 
+# A future-version freeze: the messages said "frozen by @ until 1970" of
+# fields never read, and to remove it with `lokt unlock --force`, which
+# finds no lock (only `lokt unfreeze --force` does).
+printf '{"version":2,"name":"fz2","lock_id":"%s","owner":"future","host":"elsewhere","pid":1,"acquired_ts":"2030-01-01T00:00:00Z"}\n' \
+	0123456789abcdef0123456789abcdef | plant fz2 freeze
+expect_exit 2 "lock of a name frozen by a version 2 file → 2 (frozen)" "$LOKT" lock fz2
+contains "$ERR" "newer lokt (protocol version 2)" "... saying a newer lokt's freeze"
+contains "$ERR" "lokt unfreeze fz2 --force" "... and how to remove it"
+check "... no date of fields never read" eval '! grep -q 1970 <<<"$ERR"'
+expect_exit 2 "why fz2 → 2" "$LOKT" why fz2
+contains "$OUT" "lokt unfreeze fz2 --force" "... naming unfreeze --force"
+expect_exit 1 "unfreeze fz2 (no --force) → 1" "$LOKT" unfreeze fz2
+contains "$ERR" "lokt unfreeze fz2 --force" "... naming unfreeze --force, not unlock"
+expect_exit 0 "unfreeze fz2 --force → 0" "$LOKT" unfreeze fz2 --force
+
 # --- a key in a name's queue that no waiter wrote (etcd) ----------------
 # A waiter's key is queue/NAME/ and its own lease in hex; a key put by
 # hand without a lease (or one level deeper) would stand in the queue for
