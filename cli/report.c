@@ -289,8 +289,10 @@ int cli_report(struct cli *c, enum cli_op op, int r, const char *name,
 	struct json_object *doc;
 
 	message(op, r, name, res, frozen, msg);
-	/* -q: a busy lock is an answer, not an error (flock -n is silent). */
-	if (!(c->quiet && lokt_exit_code(r) == 2))
+	/* -q: a busy lock is an answer, not an error (flock -n is silent);
+	 * for lock and guard only (lokt(1)): a freeze refused is said. */
+	if (!(c->quiet && lokt_exit_code(r) == 2 &&
+	      (op == CLI_LOCK || op == CLI_GUARD)))
 		cli_error("%s", msg);
 	if (c->json) {
 		doc = json_object_new_object();

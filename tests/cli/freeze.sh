@@ -92,6 +92,12 @@ check "--json of a freeze refused by another's: the freeze under \"freeze\"" \
 	test "$(jq -r '[(.freeze.name // "none"), (has("holder"))] | @csv' <<<"$out")" = '"fq",false'
 expect_exit 2 "guard --wait --timeout 1s on it: exit 2" "$LOKT" guard fq --wait --timeout 1s -- true
 contains "$ERR" "still frozen by" "... also saying it is still frozen"
+# -q silences a busy lock, for lock and guard only (lokt(1)): a freeze
+# refused by another's is still said (it was silent, exit 2).
+expect_exit 2 "freeze -q refused by another's freeze: exit 2" ops freeze fq --ttl 1m -q
+contains "$ERR" "already frozen by" "... and says so"
+expect_exit 2 "lock -q of it: exit 2, silent" "$LOKT" lock fq -q
+check "... nothing said" test -z "$ERR"
 "$LOKT" unfreeze fq -q
 
 # --- status --prune-expired counts locks and freezes -------------------------
