@@ -20,9 +20,10 @@
 #include "backend.h"
 #include "store.h"
 
-/* How old a temporary file of another naming (`.NAME.json.<id>.tmp`,
- * queue `.<id>.tmp`, written by earlier versions) must be before tidy
- * removes it: its writer needed microseconds, not an hour. */
+/* How old a temporary file of another naming (lokt__temp_name's beside
+ * something planted, `<stem>.<id>.tmp`; earlier versions' `.<id>.tmp` in
+ * a queue) must be before tidy removes it: its writer needed
+ * microseconds, not an hour. */
 #define TEMP_MAX_AGE_SEC 3600
 /* How long a free name must have had no acquisition before tidy removes
  * its sidecar (sidecar.c). */

@@ -182,6 +182,18 @@ bool lokt__owns(const struct lokt_record *rec, const struct lokt_who *who);
  * only. */
 bool lokt__may_force(const struct lokt_record *rec, const struct lokt_who *who);
 
+/* The temporary name `<stem>.tmp` in dfd, into tmp (size bytes), for a
+ * file written only under a flock that keeps every other writer of that
+ * name away (a name's sidecar, a queue's, the fence floor's): what is
+ * there is a leftover of a writer killed half-way and is removed first.
+ * Something there we may not remove (a directory, another user's file in
+ * a sticky directory: planted, it would stop every such write) gets a
+ * name of our own beside it, `<stem>.<16 hex>.tmp`, which a writer killed
+ * half-way leaves for --prune-expired after an hour (dir.c); lokt doctor
+ * names what was planted. The caller creates it with O_EXCL. 0 or
+ * -errno. */
+int lokt__temp_name(int dfd, const char *stem, char *tmp, size_t size);
+
 /* 32 lowercase hex characters of fresh randomness, NUL-terminated. */
 int lokt__new_id(char out[LOKT_ID_LEN + 1]);
 

@@ -11,8 +11,9 @@
  * lock too, so a number is never reused while a scanner might still act on
  * the old file. A ticket is flock()ed before it is renamed into the queue:
  * nobody ever sees a live waiter's ticket unlocked. Its temporary name is
- * fixed, `.ticket.tmp`: it is written under the sidecar lock too, so one
- * found there is a leftover of a waiter killed half-way and is replaced.
+ * fixed, `.ticket.tmp` (lokt__temp_name): it is written under the sidecar
+ * lock too, so one found there is a leftover of a waiter killed half-way
+ * and is replaced.
  *
  * As in store.c, the queue directory and tickets are opened with
  * lokt__open_in (no symlink followed, no FIFO waited on, the type
@@ -201,8 +202,7 @@ static int max_seq(int dfd, const char *file, uint64_t seq, void *ud)
 int lokt__ticket_take(struct lokt_store *s, const char *name,
 		      struct lokt_ticket *ret)
 {
-	char tmp[LOKT_ID_LEN + 8] = ".ticket.tmp", id[LOKT_ID_LEN + 1];
-	char file[32], line[64];
+	char tmp[32], file[32], line[64];
 	uint64_t max = 0, start = 0;
 	int qfd, fd, r, len;
 
@@ -216,18 +216,8 @@ int lokt__ticket_take(struct lokt_store *s, const char *name,
 		r = -EOVERFLOW;
 		goto out;
 	}
-	/* Something planted there that we may not remove (a directory,
-	 * another user's file in a sticky queue): a name of our own, as
-	 * write_temp does in store.c, pruned once an hour old (dir.c). */
-	if (unlinkat(qfd, tmp, 0) < 0 && errno != ENOENT) {
-		if (errno != EISDIR && errno != EPERM && errno != ENOTEMPTY) {
-			r = -errno;
-			goto out;
-		}
-		if ((r = lokt__new_id(id)) < 0)
-			goto out;
-		snprintf(tmp, sizeof(tmp), ".%s.tmp", id);
-	}
+	if ((r = lokt__temp_name(qfd, ".ticket", tmp, sizeof(tmp))) < 0)
+		goto out;
 	fd = openat(qfd, tmp,
 		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {

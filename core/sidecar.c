@@ -117,25 +117,14 @@ static bool floor_linked(int dfd, const struct stat *st)
 }
 
 /* Put a floor of v, mode `mode`, in place of dfd's (under its flock):
- * a new file, renamed over it. Its temporary name is `.fence-floor.tmp`,
- * written only under the floor's flock: what is there is a leftover and
- * is removed first. Something there we may not remove (a directory,
- * another user's file in a sticky directory) gets a name of our own
- * beside it, `.fence-floor.<16 hex>.tmp`, as store.c's write_temp does
- * (pruned once an hour old; doctor names what was planted). */
+ * a new file (lokt__temp_name), renamed over it. */
 static int floor_replace(int dfd, uint64_t v, mode_t mode)
 {
-	char tmp[sizeof(FLOOR_FILE) + LOKT_ID_LEN + 8] = FLOOR_FILE ".tmp";
-	char id[LOKT_ID_LEN + 1];
+	char tmp[sizeof(FLOOR_FILE) + 24];
 	int fd, r;
 
-	if (unlinkat(dfd, tmp, 0) < 0 && errno != ENOENT) {
-		if (errno != EISDIR && errno != EPERM && errno != ENOTEMPTY)
-			return -errno;
-		if ((r = lokt__new_id(id)) < 0)
-			return r;
-		snprintf(tmp, sizeof(tmp), FLOOR_FILE ".%.16s.tmp", id);
-	}
+	if ((r = lokt__temp_name(dfd, FLOOR_FILE, tmp, sizeof(tmp))) < 0)
+		return r;
 	fd = openat(dfd, tmp,
 		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)

@@ -861,32 +861,35 @@ static int write_data(int fd, const char *data)
 	return 0;
 }
 
-/* Write data to the temporary file of <name>.json, `.<name>.json.tmp`;
- * its name goes to tmp. Mode 0644 whatever the umask: lokt 1.x and other
- * users read these files. Called only under the name's sidecar flock, so
- * no other writer uses that temporary name now: what is there is a
- * leftover of a writer killed half-way (or something planted) and is
- * removed first. Something planted there that we may not remove (a
- * directory; another user's file in a sticky directory), which would
- * stop every rewrite of the name: a name of our own beside it instead,
- * `.<name>.json.<16 hex>.tmp`, which a writer killed half-way leaves
- * for --prune-expired after an hour (prune_temps_of, dir.c); lokt doctor
- * names what was planted. Then O_EXCL: we write only into a file we
- * created. */
+int lokt__temp_name(int dfd, const char *stem, char *tmp, size_t size)
+{
+	char id[LOKT_ID_LEN + 1];
+	int r;
+
+	snprintf(tmp, size, "%s.tmp", stem);
+	if (unlinkat(dfd, tmp, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM && errno != ENOTEMPTY)
+		return -errno;
+	if ((r = lokt__new_id(id)) < 0)
+		return r;
+	snprintf(tmp, size, "%s.%.16s.tmp", stem, id);
+	return 0;
+}
+
+/* Write data to the temporary file of <name>.json (lokt__temp_name:
+ * `.<name>.json.tmp`, else `.<name>.json.<16 hex>.tmp`); its name goes
+ * to tmp. Mode 0644 whatever the umask: lokt 1.x and other users read
+ * these files. Then O_EXCL: we write only into a file we created. */
 static int write_temp(int dfd, const char *name, const char *data,
 		      char *tmp, size_t size)
 {
-	char id[LOKT_ID_LEN + 1];
+	char stem[LOKT_NAME_MAX + 8];
 	int fd, r;
 
-	snprintf(tmp, size, ".%s.json.tmp", name);
-	if (unlinkat(dfd, tmp, 0) < 0 && errno != ENOENT) {
-		if (errno != EISDIR && errno != EPERM && errno != ENOTEMPTY)
-			return -errno;
-		if ((r = lokt__new_id(id)) < 0)
-			return r;
-		snprintf(tmp, size, ".%s.json.%.16s.tmp", name, id);
-	}
+	snprintf(stem, sizeof(stem), ".%s.json", name);
+	if ((r = lokt__temp_name(dfd, stem, tmp, size)) < 0)
+		return r;
 	fd = openat(dfd, tmp,
 		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
