@@ -97,7 +97,6 @@ static void print_acquired(struct cli *c, const char *name,
 	printf(" in %s\n", c->root);
 }
 
-
 /* The holder of a lock taken after a wait may have exited meanwhile (it
  * is lokt's parent, or --holder): the lock would be stale from the start,
  * broken by the next lock. Then it is given back, and said: 1. */

@@ -464,42 +464,34 @@ static void check_files(struct checks *c, const struct scan *sc)
 	    sc->sidecars);
 }
 
-/* Can the log be rotated (audit.c): something at audit.log.1 that a
- * rename may not replace (a directory; another user's file in a sticky
- * root) stops every rotation, and audit.log grows past its cap. */
-static bool old_log_blocks(const char *root, char *path, size_t size)
+/* Can the log be rotated (audit.c): something at audit.log.1 of the
+ * root rfd that a rename may not replace (a directory; another user's
+ * file in a sticky root) stops every rotation, and audit.log grows past
+ * its cap. */
+static bool old_log_blocks(int rfd)
 {
 	struct stat st;
-	bool blocks = false;
-	int dfd;
 
-	if (snprintf(path, size, "%s/audit.log.1", root) >= (int)size ||
-	    lstat(path, &st) < 0)
+	if (rfd < 0 ||
+	    fstatat(rfd, AUDIT_OLD, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return false;
-	if (S_ISDIR(st.st_mode))
-		return true;
-	dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		blocks = !may_unlink(dfd, &st);
-		close(dfd);
-	}
-	return blocks;
+	return S_ISDIR(st.st_mode) || !may_unlink(rfd, &st);
 }
 
-static void check_audit(struct checks *c, const char *root)
+static void check_audit(struct checks *c, const char *root, int rfd)
 {
-	char path[PATH_MAX], old[PATH_MAX];
+	char path[PATH_MAX];
 	struct stat st;
 
 	if (snprintf(path, sizeof(path), "%s/audit.log", root) >=
 	    (int)sizeof(path))
 		return;
-	if (old_log_blocks(root, old, sizeof(old))) {
+	if (old_log_blocks(rfd)) {
 		add(c, "audit_mode", LOKT_CHECK_FAIL,
-		    "%s cannot be replaced (a directory, or another user's "
+		    "%s.1 cannot be replaced (a directory, or another user's "
 		    "file in a sticky root): the log is never rotated and "
 		    "grows past its cap (LOKT_AUDIT_MAX) — remove it",
-		    old);
+		    path);
 		return;
 	}
 	if (lstat(path, &st) < 0) {
@@ -535,12 +527,16 @@ static void check_audit(struct checks *c, const char *root)
 static void check_proc(struct checks *c)
 {
 	char buf[64];
-	int fd = open("/proc/1/stat", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
-	int err = fd >= 0 && n < 0 ? errno : fd < 0 ? errno : 0;
+	int fd = open("/proc/1/stat", O_RDONLY | O_CLOEXEC), err = 0;
+	ssize_t n = -1;
 
-	if (fd >= 0)
+	if (fd < 0) {
+		err = errno;
+	} else {
+		n = read(fd, buf, sizeof(buf));
+		err = n < 0 ? errno : 0;
 		close(fd);
+	}
 	if (n > 0)
 		add(c, "proc_visible", LOKT_CHECK_OK,
 		    "/proc shows other users' processes: holders are judged "
@@ -639,12 +635,12 @@ LOKT_API int lokt_doctor(const char *root, struct lokt_check **ret,
 	free(buf);
 
 	check_writable(&c, root, rfd);
-	if (rfd >= 0)
-		close(rfd);
 	check_netfs(&c, root);
 	check_clock(&c, sc);
 	check_files(&c, sc);
-	check_audit(&c, root);
+	check_audit(&c, root, rfd);
+	if (rfd >= 0)
+		close(rfd);
 	check_proc(&c);
 	free(sc);
 	*ret = c.ck;

@@ -2700,7 +2700,6 @@ static void offer_write(struct lokt_waiter *w)
 	lokt__txn_free(&x);
 }
 
-
 /* Offer rec (the hand-over, above), written at the head (offer_write);
  * or, rec NULL, take it back: our place put again without it, compared
  * on its being there (a hand-over deletes it), so that a release that
