@@ -224,10 +224,8 @@ enum MHD_Result events_route(struct req *q)
 	/* A stream needs no token and stays open as long as its reader
 	 * likes (libmicrohttpd's idle timeout does not apply to a suspended
 	 * connection): bounded, so that readers cannot take every
-	 * connection loktd has. */
-	/* Beyond loopback (with tokens: a stream needs none), one address
-	 * may hold a quarter of them, so that one reader cannot take every
-	 * dashboard's (as it could connections: 256 from one address). */
+	 * connection loktd has; and beyond loopback, a quarter of them from
+	 * one address, so that one reader cannot take every dashboard's. */
 	addr_of(q->conn, from);
 	pthread_mutex_lock(&lock);
 	full = n_streams >= loktd.max_streams;

@@ -400,9 +400,8 @@ int caller(struct req *q, const char *owner_hint, const char *who_tag,
 		owner = owner_hint;
 	}
 	if (who_tag && !text_ok(who_tag, WHO_MAX)) {
-		/* It was dropped (a lock without its who), or cut at 200
-		 * bytes, in the middle of a character maybe (then refused
-		 * by liblokt as "Invalid argument"). */
+		/* Refused whole: never cut (into a character, maybe) nor
+		 * dropped from the agent id. */
 		metrics_refusal(OUT_BAD_REQUEST);
 		*ret = reply_error(q, MHD_HTTP_BAD_REQUEST, "bad_request",
 				   "bad who: 1 to %d bytes of UTF-8, no "

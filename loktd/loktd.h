@@ -29,8 +29,9 @@
 #define LOKTD_DEFAULT_OWNER "http" /* owner without --tokens */
 #define LOKTD_AGENT_PREFIX "http:" /* agent ids of loktd's holders */
 /* The most bytes of Tracker's who: what an agent id
- * "http:<16 hex>:<who>" leaves of its LOKT_STR_MAX - 1. */
-#define WHO_MAX (LOKT_STR_MAX - 1 - (int)sizeof(LOKTD_AGENT_PREFIX) - 17 + 1)
+ * "http:<16 hex>:<who>" leaves of its LOKT_STR_MAX - 1 (233). */
+#define WHO_MAX \
+	(LOKT_STR_MAX - 1 - (int)(sizeof(LOKTD_AGENT_PREFIX) - 1) - 16 - 1)
 #define MAX_WAITS 256 /* waiting requests at most (waits.c, main.c) */
 #define MAX_STREAMS 256 /* event streams at most (events.c, main.c) */
 
