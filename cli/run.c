@@ -699,6 +699,12 @@ int cli_run(int argc, char **argv, unsigned flags)
 	if (!cmd)
 		return unknown_command(argv[optind]);
 	c.cmd = cmd->name;
+	/* A command that changes the store reports what it did; a reader of
+	 * its output gone away (`lokt lock x | true`) must not end it
+	 * between the change and its status, 141 after the lock was taken. A
+	 * reader dies of SIGPIPE, as cat does. */
+	if (!reads_only(cmd->name))
+		signal(SIGPIPE, SIG_IGN);
 	argc -= optind;
 	argv += optind;
 	optind = 0; /* full re-initialisation of getopt for the command */

@@ -354,6 +354,22 @@ for c in "status" "status --json" "audit --json" "why m11" "doctor --json"; do
 done
 expect_exit 0 "lokt lock m12 > /dev/full: taken, exit 0" bash -c '"$0" lock m12 --ttl 1m >/dev/full' "$LOKT"
 "$LOKT" unlock m12 -q
+# Nor one whose reader has gone: `lokt lock x | true` died of SIGPIPE
+# (141) after taking the lock. The pipe's read end is closed before lokt
+# starts (Python gives the child SIGPIPE's default action).
+pipe_gone() {
+	"$PY" -c '
+import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)
+rc = subprocess.call(sys.argv[1:], stdout=w)
+sys.exit(128 - rc if rc < 0 else rc)' "$@"
+}
+expect_exit 0 "lokt lock m12 into a pipe with no reader: taken, exit 0" pipe_gone "$LOKT" lock m12 --holder $$
+expect_exit 0 "... held" "$LOKT" exists m12
+expect_exit 0 "lokt unlock m12 into it: released, exit 0" pipe_gone "$LOKT" unlock m12
+expect_exit 3 "... gone" "$LOKT" exists m12
+expect_exit 141 "lokt status into it: SIGPIPE, as cat" pipe_gone "$LOKT" status
 # A host name a record could not carry (sethostname(2) takes any bytes):
 # said so, exit 1. It blamed LOKT_OWNER and LOKT_AGENT_ID, set or not.
 if [ "$(id -u)" = 0 ] && unshare --uts true 2>/dev/null; then
