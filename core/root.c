@@ -208,8 +208,12 @@ LOKT_API const char *lokt_config_path(void)
 
 /* The host-wide store named by the configuration file: 1 with *ret_root,
  * 0 when there is no such file, -EINVAL when it is not "key = value"
- * lines ('#' comments) with root = an absolute directory, or cannot be
- * read. */
+ * lines ('#' comments, on lines of their own) with root = an absolute
+ * directory, or cannot be read. A value with a blank then '#' in it is
+ * refused, not taken whole: `root = /srv/locks  # shared` meant a comment,
+ * and a store named "/srv/locks  # shared" would be made and used by
+ * whoever read the file, while a lokt of another configuration used the
+ * one meant. */
 static int config_root(char **ret_root)
 {
 	char line[PATH_MAX + 64], *k, *v, *e, *root = NULL;
@@ -236,7 +240,7 @@ static int config_root(char **ret_root)
 		for (e = v + strlen(v); e > v && strchr(" \t", e[-1]); e--)
 			*--e = '\0';
 		if (strcmp(k, "root") || (v[0] != '/' && !lokt_root_is_url(v)) ||
-		    root) {
+		    strstr(v, " #") || strstr(v, "\t#") || root) {
 			r = -EINVAL;
 			break;
 		}

@@ -179,7 +179,7 @@ static int find_root(const struct options *o, char **ret)
 		r = lokt_root_find(NULL, ret);
 		if (r == -EINVAL)
 			fprintf(stderr,
-				"loktfs: error: %s is not valid (it needs one line \"root = /absolute/dir\"); fix it, or give the store with -o root=DIR\n",
+				"loktfs: error: %s is not valid (it needs one line \"root = /absolute/dir\", comments on lines of their own); fix it, or give the store with -o root=DIR\n",
 				lokt_config_path());
 		else if (r < 0)
 			fprintf(stderr,

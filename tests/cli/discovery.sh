@@ -167,7 +167,10 @@ else
 	check "a repository still wins over the host store" test -e "$R/.git/lokt/locks/h2.json"
 	json=$(cd "$T/elsewhere/e" && LOKT_CONFIG="$T/lokt.conf" "$LOKT" lock h3 --holder $$ --json)
 	check "--json names the store" test "$(jget 'd["root"]' <<<"$json")" = "$T/host-store"
-	for bad in 'root = relative/dir' 'rot = /x' 'no equals sign' ''; do
+	# A comment after the value was taken as part of it: the store was
+	# "/x  # note", made on the first lock.
+	for bad in 'root = relative/dir' 'rot = /x' 'no equals sign' '' \
+		"root = $T/host-store  # the host's" $'root = /x\t#note'; do
 		printf '%s\n' "$bad" >"$T/bad.conf"
 		expect_exit 1 "a bad configuration file ('$bad'): exit 1" \
 			env -C "$T/elsewhere/e" LOKT_CONFIG="$T/bad.conf" "$LOKT" lock h4
