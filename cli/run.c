@@ -657,6 +657,20 @@ static bool reads_only(const char *name)
 	return false;
 }
 
+/* `lokt --json status`: --json is the command's option, and the one who
+ * gave it wants a JSON document, refusals too. Where it goes is said. */
+static int json_first(struct cli *c, int argc, char **argv)
+{
+	const char *cmd = optind < argc ? argv[optind] : "";
+
+	c->json = true;
+	if (find_command(cmd))
+		return cli_usage_error(c, "--json goes after the command: "
+					  "lokt %s ... --json", cmd);
+	return cli_usage_error(c, "--json goes after the command: "
+				  "lokt COMMAND ... --json");
+}
+
 int cli_run(int argc, char **argv, unsigned flags)
 {
 	static const struct option opts[] = {
@@ -688,6 +702,8 @@ int cli_run(int argc, char **argv, unsigned flags)
 				return r;
 			break;
 		default:
+			if (optind > 0 && !strcmp(argv[optind - 1], "--json"))
+				return json_first(&c, argc, argv);
 			return bad_option(&c, opt, argv, opt == ':', opts);
 		}
 	}

@@ -89,6 +89,11 @@ check "... error usage, with the message" test "$(jget 'd["error"]' <<<"$OUT")" 
 contains "$(jget 'd["message"]' <<<"$OUT")" 'bad duration "soon"' "... saying what was wrong"
 expect_exit 64 "unlock --json --frce: usage, as JSON" "$LOKT" unlock j1 --json --frce
 check "... error usage" test "$(jget 'd["error"]' <<<"$OUT")" = usage
+# --json before the command: a usage error, in JSON too, saying where
+# it goes (it was plain text only).
+expect_exit 64 "lokt --json status: usage (64)" "$LOKT" --json status
+check "... as one JSON document, error usage" test "$(jget 'd["error"]' <<<"$OUT")" = usage
+contains "$(jget 'd["message"]' <<<"$OUT")" "lokt status ... --json" "... saying where --json goes"
 expect_exit 3 "unlock --json of a free name: the refusal as JSON" "$LOKT" unlock j2 --json
 check "... error not_found" test "$(jget 'd["error"]' <<<"$OUT")" = not_found
 
