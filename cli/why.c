@@ -150,7 +150,7 @@ static void why_stale(struct why *w, const char *name,
  * `lokt lock NAME --slots N` (or --shared), the mode it is in. */
 static void why_slots(struct why *w, struct cli *c, const char *name,
 		      const struct lokt_info *in, const struct lokt_who *who,
-		      bool frozen)
+		      bool frozen, size_t waiters)
 {
 	char holder[600], cmd[300], timing[128], ask[32];
 	struct lokt_holders h;
@@ -213,11 +213,15 @@ static void why_slots(struct why *w, struct cli *c, const char *name,
 		w->reason = "free";
 		w->acquirable = true;
 	} else {
-		say(w, "lokt lock %s --shared joins them; lokt lock %s "
-		       "(exclusive, the writer) is refused (exit 2) until "
-		       "they are gone, and with --wait queues ahead of every "
-		       "later shared request. ",
-		    name, name);
+		/* A new shared holder is refused while the name is frozen or
+		 * has waiters (a writer queued ahead): said after, by
+		 * explain(). */
+		if (!frozen && !waiters)
+			say(w, "lokt lock %s --shared joins them; ", name);
+		say(w, "lokt lock %s (exclusive, the writer) is refused "
+		       "(exit 2) until they are gone, and with --wait queues "
+		       "ahead of every later shared request. ",
+		    name);
 		w->reason = "shared";
 		w->acquirable = true;
 	}
@@ -249,7 +253,7 @@ static void explain(struct why *w, struct cli *c, const char *name, int lr,
 	} else if (lr == 0 && (in->slots || in->shared)) {
 		/* Its record is the gate lokt 1.x reads (pid 1, owner
 		 * lokt-slots): the holders are what to explain, stale too. */
-		why_slots(w, c, name, in, who, frozen);
+		why_slots(w, c, name, in, who, frozen, waiters);
 		if (!strcmp(w->reason, "yours"))
 			goto out;
 	} else if (lr == 0 && in->stale == LOKT_LIVE) {
@@ -264,11 +268,19 @@ static void explain(struct why *w, struct cli *c, const char *name, int lr,
 		w->acquirable = true;
 	}
 	if (waiters && w->acquirable) {
-		say(w, "But %zu waiter%s queued for it: a plain lokt lock %s "
-		       "is refused (exit 2) until they have had their turn; "
-		       "lokt lock %s --wait joins the queue at position %zu.",
-		    waiters, waiters == 1 ? " is" : "s are", name, name,
-		    waiters + 1);
+		char mode[32] = "";
+
+		/* the request of the name's mode, as why_slots said it */
+		if (lr == 0 && in->slots)
+			snprintf(mode, sizeof(mode), " --slots %u", in->slots);
+		else if (lr == 0 && in->shared)
+			snprintf(mode, sizeof(mode), " --shared");
+		say(w, "But %zu waiter%s queued for it: a plain lokt lock "
+		       "%s%s is refused (exit 2) until they have had their "
+		       "turn; lokt lock %s%s --wait joins the queue at "
+		       "position %zu.",
+		    waiters, waiters == 1 ? " is" : "s are", name, mode, name,
+		    mode, waiters + 1);
 		w->reason = "queued";
 		w->acquirable = false;
 	} else if (waiters) {

@@ -268,6 +268,21 @@ contains "$ERR" "shared holders" "... saying it has shared holders"
 expect_exit 2 "--slots on a shared name is refused" "$LOKT" lock rw --slots 2
 check "refusals left the record as it was" test "$(sum rw)" = "$before"
 contains "$("$LOKT" why rw)" "2 shared holders" "why: 2 shared holders"
+check "... and that --shared joins them" eval '"$LOKT" why rw | grep -q -- "--shared joins them"'
+# A writer queued: a new shared request is refused (it would starve the
+# writer), and why says so (it said --shared joins them).
+LOKT_OWNER=w0 "$LOKT" lock rw --wait --timeout 60s -q &
+wq=$!
+track "$wq"
+wait_for 30 eval '[ "$(waiters rw)" = 1 ]'
+expect_exit 2 "a writer queued: a new shared request is refused" "$LOKT" lock rw --shared
+expect_exit 2 "... why says it would wait" "$LOKT" why rw
+check "... not that --shared joins them" eval '! grep -q -- "--shared joins them" <<<"$OUT"'
+contains "$OUT" "lokt lock rw --shared is refused (exit 2) until they have had their turn" \
+	"... but that lokt lock rw --shared is refused while the writer waits"
+kill "$wq" 2>/dev/null
+reap "$wq"
+wait_for 30 eval '[ "$(waiters rw)" = 0 ]'
 "$LOKT" unlock rw --force --yes -q
 check "unlock --force removes every holder" eval "! has_record rw"
 check "... each audited force-break" test "$(audit_count force-break rw)" = 2
