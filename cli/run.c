@@ -334,7 +334,15 @@ static void netfs_error(const char *root)
 
 int cli_root_error(int r)
 {
-	if (r == -EINVAL)
+	const char *conf = getenv("LOKT_CONFIG");
+
+	if (r == -ENOENT && conf && *conf && access(conf, F_OK) < 0)
+		cli_error("cannot find the lock root: LOKT_CONFIG names %s, "
+			  "which does not exist — fix the name, set "
+			  "LOKT_CONFIG=/dev/null for no host-wide store, or "
+			  "set LOKT_ROOT or pass --root DIR",
+			  conf);
+	else if (r == -EINVAL)
 		cli_error("cannot find the lock root: %s is not valid — it "
 			  "needs one line \"root = /absolute/dir\" (comments "
 			  "on lines of their own, starting with #); fix it, or set LOKT_ROOT or pass --root DIR",

@@ -278,7 +278,9 @@ struct lokt_store;
  * existing .lokt/ walking up; the host-wide store named by the
  * configuration file (lokt_config_path: a line "root = /absolute/dir");
  * else <cwd>/.lokt. Malloc'd absolute path. -EINVAL when the
- * configuration file is needed and is not valid (or not readable). */
+ * configuration file is needed and is not valid (or not readable),
+ * -ENOENT when it is needed and $LOKT_CONFIG names a file that does not
+ * exist (LOKT_CONFIG=/dev/null: no host-wide store). */
 int lokt_root_find(const char *cwd, char **ret_root);
 
 /* The configuration file: $LOKT_CONFIG, else /etc/lokt.conf. */

@@ -207,7 +207,8 @@ LOKT_API const char *lokt_config_path(void)
 }
 
 /* The host-wide store named by the configuration file: 1 with *ret_root,
- * 0 when there is no such file, -EINVAL when it is not "key = value"
+ * 0 when there is none (no /etc/lokt.conf, or LOKT_CONFIG=/dev/null),
+ * -ENOENT when LOKT_CONFIG names a file that does not exist, -EINVAL when it is not "key = value"
  * lines ('#' comments, on lines of their own) with root = an absolute
  * directory, or cannot be read. A value with a blank then '#' in it is
  * refused, not taken whole: `root = /srv/locks  # shared` meant a comment,
@@ -217,12 +218,20 @@ LOKT_API const char *lokt_config_path(void)
 static int config_root(char **ret_root)
 {
 	char line[PATH_MAX + 64], *k, *v, *e, *root = NULL;
+	const char *env = getenv("LOKT_CONFIG");
 	FILE *f;
 	int r = 0;
 
+	/* /dev/null, as git and ssh take it for a file of theirs: none, no
+	 * host-wide
+	 * store. A file LOKT_CONFIG names must be there: a name mistyped
+	 * would give each directory a store of its own, and two deploys
+	 * run from two directories would not exclude each other. */
+	if (env && !strcmp(env, "/dev/null"))
+		return 0;
 	f = fopen(lokt_config_path(), "re");
 	if (!f)
-		return errno == ENOENT ? 0 : -EINVAL;
+		return errno != ENOENT ? -EINVAL : env && *env ? -ENOENT : 0;
 	while (r == 0 && fgets(line, sizeof(line), f)) {
 		k = line + strspn(line, " \t");
 		if (*k == '#' || *k == '\n' || !*k)

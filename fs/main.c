@@ -177,7 +177,12 @@ static int find_root(const struct options *o, char **ret)
 	}
 	if (!given) {
 		r = lokt_root_find(NULL, ret);
-		if (r == -EINVAL)
+		if (r == -ENOENT && getenv("LOKT_CONFIG") &&
+		    access(lokt_config_path(), F_OK) < 0)
+			fprintf(stderr,
+				"loktfs: error: LOKT_CONFIG names %s, which does not exist; fix the name, set LOKT_CONFIG=/dev/null for no host-wide store, or give the store with -o root=DIR\n",
+				lokt_config_path());
+		else if (r == -EINVAL)
 			fprintf(stderr,
 				"loktfs: error: %s is not valid (it needs one line \"root = /absolute/dir\", comments on lines of their own); fix it, or give the store with -o root=DIR\n",
 				lokt_config_path());

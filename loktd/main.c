@@ -281,8 +281,16 @@ static int open_store(const char *root_arg)
 	if (root_arg && !root && !(root = strdup(root_arg)))
 		return -ENOMEM;
 	if (!root_arg && (r = lokt_root_find(NULL, &root)) < 0) {
-		fprintf(stderr, "loktd: cannot find the lock root: %s\n",
-			lokt_strerror(r));
+		if (r == -ENOENT && getenv("LOKT_CONFIG") &&
+		    access(lokt_config_path(), F_OK) < 0)
+			fprintf(stderr, "loktd: LOKT_CONFIG names %s, which does "
+				"not exist; fix the name, set "
+				"LOKT_CONFIG=/dev/null for no host-wide store, "
+				"or give the store with --root DIR\n",
+				lokt_config_path());
+		else
+			fprintf(stderr, "loktd: cannot find the lock root: "
+				"%s\n", lokt_strerror(r));
 		return r;
 	}
 	if (max && *max && lokt_audit_max_parse(max, &bytes) < 0) {

@@ -88,7 +88,7 @@ done_testing() { echo "1..$_tap_n"; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/lokt-test.XXXXXX")
 export LOKT_ROOT="$T/root"
 # The host's /etc/lokt.conf (a host-wide store) is not the tests' business.
-export LOKT_CONFIG="$T/no-lokt.conf"
+export LOKT_CONFIG=/dev/null
 _cleanup_hooks=()
 at_exit() { _cleanup_hooks+=("$*"); }
 _run_cleanup() {

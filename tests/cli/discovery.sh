@@ -176,7 +176,27 @@ else
 			env -C "$T/elsewhere/e" LOKT_CONFIG="$T/bad.conf" "$LOKT" lock h4
 		contains "$ERR" "$T/bad.conf is not valid" "... naming the file"
 	done
+	# A LOKT_CONFIG naming no file was passed over: each directory got
+	# its own ./.lokt, and two deploys from two directories did not
+	# exclude each other.
+	expect_exit 1 "LOKT_CONFIG naming a file that does not exist: exit 1" \
+		env -C "$T/elsewhere/e" LOKT_CONFIG="$T/lokt.cnof" "$LOKT" lock h4
+	contains "$ERR" "LOKT_CONFIG names $T/lokt.cnof, which does not exist" "... saying so"
+	if [ -n "${LOKTFS:-}" ] && [ -x "$LOKTFS" ]; then
+		mkdir -p "$T/no-mount"
+		expect_exit 1 "... also for loktfs" env -C "$T/elsewhere/e" LOKT_CONFIG="$T/lokt.cnof" \
+			"$LOKTFS" -f "$T/no-mount"
+		contains "$ERR" "LOKT_CONFIG names $T/lokt.cnof, which does not exist" "... saying so"
+	fi
+	if [ -n "${LOKTD:-}" ] && [ -x "$LOKTD" ]; then
+		expect_exit 1 "... and for loktd" env -C "$T/elsewhere/e" LOKT_CONFIG="$T/lokt.cnof" \
+			"$LOKTD" --listen 127.0.0.1:1
+		contains "$ERR" "LOKT_CONFIG names $T/lokt.cnof, which does not exist" "... saying so"
+	fi
 	check "... and nothing was created there" test ! -e "$T/elsewhere/e/.lokt"
+	(cd "$T/elsewhere/e" && LOKT_CONFIG=/dev/null "$LOKT" lock h5 --holder $$ -q)
+	check "LOKT_CONFIG=/dev/null: no host-wide store, ./.lokt" test -e "$T/elsewhere/e/.lokt/locks/h5.json"
+	rm -rf "$T/elsewhere/e/.lokt"
 
 	# --- a .git or .lokt someone else planted ---------------------------
 	# In a directory others may write, another user's .git file (naming
