@@ -31,7 +31,16 @@ check "bash completion is installed" test -f "$root/share/bash-completion/comple
 if [ -n "${LOKTFS:-}" ]; then
 	check "loktfs is installed" test -x "$root/sbin/loktfs"
 	check "loktfs(8) is installed" test -f "$root/share/man/man8/loktfs.8"
+	check "loktfs@.service is installed under the prefix" \
+		test -f "$root/lib/systemd/system/loktfs@.service"
 fi
+# Nothing goes outside the prefix: the units and the tmpfiles entry went
+# where the host's systemd.pc named (/lib/systemd/system), so a scratch
+# --prefix replaced the host's own units with ones naming its binaries.
+check "the tmpfiles.d entry is installed under the prefix" \
+	test -f "$root/lib/tmpfiles.d/lokt.conf"
+outside=$(cd "$dest" && find . ! -type d | grep -v "^\.$prefix/")
+check "nothing is installed outside the prefix ($outside)" test -z "$outside"
 
 # The public header stands alone, in C99 (it needs POSIX: pid_t,
 # struct timespec) and C++.
