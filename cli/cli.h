@@ -61,6 +61,7 @@ enum {
 	OPT_NAMES,
 	OPT_SLOTS,
 	OPT_SHARED,
+	OPT_LOCK_ID,
 };
 
 /* --slots N and --shared (lock, guard): one of N places of a semaphore,

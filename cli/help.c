@@ -41,10 +41,13 @@ static const struct usage usages[] = {
 	  "                 nothing when the lock is busy (exit 2 all the same)\n" },
 	{ "unlock",
 	  "Usage: lokt unlock NAME [--force [-y|--yes]] [--break-stale] [--owner O]\n"
-	  "                        [--json] [-q]\n"
+	  "                        [--lock-id ID] [--json] [-q]\n"
 	  "       lokt unlock --all [--owner O] [--json] [-q]\n"
 	  "Release the lock NAME. Your own locks (same owner) can be released\n"
 	  "from anywhere; another owner's lock only when stale or with --force.\n\n"
+	  "  --lock-id ID   release only that acquisition (the lock_id of\n"
+	  "                 lokt lock --json, or $LOKT_LOCK_ID): if the lock ran\n"
+	  "                 out and was taken again, nothing is released (exit 1)\n"
 	  "  --break-stale  break another owner's lock if it is stale (holder\n"
 	  "                 dead, TTL expired, pid reused, corrupt file)\n"
 	  "  --force        break the lock whoever holds it (asks on a terminal)\n"

@@ -226,8 +226,16 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 
 struct unlock_args {
 	bool force, yes, break_stale, all;
-	const char *owner;
+	const char *owner, *lock_id;
 };
+
+/* A lock_id (docs/protocol.md): LOKT_ID_LEN lowercase hex digits. Not
+ * "null", which jq prints for a refusal's document. */
+static bool id_ok(const char *id)
+{
+	return strlen(id) == LOKT_ID_LEN &&
+	       strspn(id, "0123456789abcdef") == LOKT_ID_LEN;
+}
 
 static int unlock_opt(struct cli *c, int opt, const char *arg, void *data)
 {
@@ -250,6 +258,14 @@ static int unlock_opt(struct cli *c, int opt, const char *arg, void *data)
 		if (!*arg || strlen(arg) >= LOKT_STR_MAX)
 			return cli_usage_error(c, "bad --owner \"%s\"", arg);
 		a->owner = arg;
+		break;
+	case OPT_LOCK_ID:
+		if (!id_ok(arg))
+			return cli_usage_error(c, "bad --lock-id \"%s\": the "
+						  "lock_id of lokt lock --json "
+						  "(or $LOKT_LOCK_ID), 32 "
+						  "hex digits", arg);
+		a->lock_id = arg;
 		break;
 	}
 	return 0;
@@ -370,6 +386,7 @@ int cmd_unlock(struct cli *c, int argc, char **argv)
 		{ "break-stale", no_argument, NULL, OPT_BREAK_STALE },
 		{ "owner", required_argument, NULL, OPT_OWNER },
 		{ "all", no_argument, NULL, OPT_ALL },
+		{ "lock-id", required_argument, NULL, OPT_LOCK_ID },
 		CLI_END_OPT,
 	};
 	struct unlock_args a = { 0 };
@@ -389,13 +406,17 @@ int cmd_unlock(struct cli *c, int argc, char **argv)
 		a.all = true;
 	if (a.all && first < argc)
 		return cli_usage_error(c, "unlock --all takes no NAME");
-	if (a.all && (a.force || a.break_stale || a.yes))
-		return cli_usage_error(c, "--force, --yes and --break-stale "
-					  "cannot be used with --all");
+	if (a.all && (a.force || a.break_stale || a.yes || a.lock_id))
+		return cli_usage_error(c, "--force, --yes, --break-stale and "
+					  "--lock-id cannot be used with --all");
 	if (!a.all && (r = cli_one_name(c, argc, argv, first, &name)))
 		return r;
 	if (a.yes && !a.force)
 		return cli_usage_error(c, "--yes only makes sense with --force");
+	if (a.lock_id && (a.force || a.break_stale))
+		return cli_usage_error(c, "--lock-id releases your own "
+					  "acquisition only: it cannot be used "
+					  "with --force or --break-stale");
 	if ((r = cli_who(c, cli_caller(), "parent")))
 		return r;
 	if (a.owner)
@@ -417,11 +438,26 @@ int cmd_unlock(struct cli *c, int argc, char **argv)
 	flags |= a.force ? LOKT_RELEASE_FORCE : 0;
 	flags |= a.break_stale ? LOKT_RELEASE_BREAK_STALE : 0;
 	cli_stuck_bound(c);
+	/* --lock-id: that acquisition only. The same owner may release from
+	 * anywhere, so a script's plain unlock after its TTL ran out would
+	 * release the next holder's lock (lokt(1), EXAMPLES). */
 	r = lokt_release(c->store, name, &c->who,
-			 flags & LOKT_RELEASE_SEEN ? seen : NULL, flags, &res);
+			 a.lock_id		       ? a.lock_id :
+			 flags & LOKT_RELEASE_SEEN ? seen :
+						     NULL,
+			 flags, &res);
 	cli_stuck_bound_off(c);
 	if (r == -EAGAIN && !lokt_root_is_url(c->root))
 		return cli_report_stuck(c, LOKT_LOCK, name, false);
+	if (r == -LOKT_E_LOST && a.lock_id) {
+		r = cli_report(c, CLI_UNLOCK, r, name, &res);
+		if (!c->quiet)
+			fprintf(stderr, "nothing was released: lock_id %s is "
+				"not the lock \"%s\" now (it ran out or was "
+				"broken, and the name freed or taken again)\n",
+				a.lock_id, name);
+		return r;
+	}
 	if (r == -LOKT_E_LOST) {
 		cli_error("lock \"%s\" changed while you confirmed (it was "
 			  "released or taken again); nothing was broken — "

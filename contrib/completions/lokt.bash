@@ -73,7 +73,7 @@ _lokt()
 	--owner)
 		mapfile -t COMPREPLY < <(compgen -u -- "$cur")
 		return 0 ;;
-	--tail | -E | --conflict-exit-code)
+	--tail | -E | --conflict-exit-code | --lock-id)
 		return 0 ;;
 	--name)
 		mapfile -t COMPREPLY < <(compgen -W "$(_lokt_names "$root")" -- "$cur")
@@ -88,7 +88,7 @@ _lokt()
 	local opts='' names=0
 	case $cmd in
 	lock) opts="--ttl --wait --timeout --holder --detach --slots --shared -E --conflict-exit-code --json -q --quiet --help"; names=1 ;;
-	unlock) opts="--force -y --yes --break-stale --all --owner --json -q --quiet --help"; names=1 ;;
+	unlock) opts="--force -y --yes --break-stale --all --owner --lock-id --json -q --quiet --help"; names=1 ;;
 	status) opts="--json --prune-expired --names --help"; names=1 ;;
 	exists) opts="--help"; names=1 ;;
 	guard) opts="--ttl --wait --timeout --slots --shared --on-lost -E --conflict-exit-code -q --quiet --help --"; names=1 ;;

@@ -102,6 +102,7 @@ complete -c lokt -n '__lokt_in unlock' -s y -l yes -d 'do not ask before --force
 complete -c lokt -n '__lokt_in unlock' -l break-stale -d 'break it if it is stale'
 complete -c lokt -n '__lokt_in unlock' -l all -d 'every lock of the owner'
 complete -c lokt -n '__lokt_in unlock' -l owner -x -a '(__fish_complete_users)' -d 'act as this owner'
+complete -c lokt -n '__lokt_in unlock' -l lock-id -x -d 'release only this acquisition'
 complete -c lokt -n '__lokt_in status' -l prune-expired -d 'remove stale locks first'
 complete -c lokt -n '__lokt_in status' -l names -d 'the names only, one a line'
 complete -c lokt -n '__lokt_in audit' -l since -x -a '10m 1h 1d 7d' -d 'events since'

@@ -98,4 +98,32 @@ expect_exit 64 "--holder of a process that does not exist → 64" \
 	"$LOKT" lock hq --holder "$spid"
 expect_exit 64 "--holder that is not a pid → 64" "$LOKT" lock hq --holder abc
 
+# --- unlock --lock-id: that acquisition only -----------------------------
+# The same owner may release from anywhere: a script whose lock ran out
+# (its TTL shorter than its work) and was taken by the next run would,
+# with a plain unlock, release that run's live lock. --lock-id releases
+# its own acquisition or nothing.
+export LOKT_OWNER=erin
+json=$("$LOKT" lock li --ttl 1s --holder $$ --json)
+id=$(jget 'd["lock_id"]' <<<"$json")
+check "lock --json gives the lock_id ($id)" test "${#id}" = 32
+sleep 1.2 # the TTL runs out; the next run breaks the lock and takes it
+hold erin li --ttl 1m || not_ok "the next run of erin takes li"
+fence=$(jget 'd["fence"]' < <(record li))
+expect_exit 1 "unlock li --lock-id of the run before: exit 1" "$LOKT" unlock li --lock-id "$id"
+contains "$ERR" "nothing was released" "... saying nothing was released"
+expect_exit 0 "... and the next run's lock stands" "$LOKT" exists li
+check "... the same lock (fence $fence)" test "$(jget 'd["fence"]' < <(record li))" = "$fence"
+check "... audited as lost by the run before" test "$(audit_count lost li)" = 1
+expect_exit 1 "--json: the refusal as one document, error lost" "$LOKT" unlock li --lock-id "$id" --json
+check "... error lost" test "$(jget 'd["error"]' <<<"$OUT")" = lost
+id2=$(jget 'd["lock_id"]' < <(record li))
+expect_exit 0 "unlock li --lock-id of the lock there: released" "$LOKT" unlock li --lock-id "$id2"
+expect_exit 3 "... free" "$LOKT" exists li
+expect_exit 1 "--lock-id on a free name: exit 1 (that acquisition is gone)" "$LOKT" unlock li --lock-id "$id2"
+expect_exit 64 "--lock-id that is no lock_id → 64" "$LOKT" unlock li --lock-id 'x y'
+expect_exit 64 "--lock-id null (jq's answer for a refusal) → 64" "$LOKT" unlock li --lock-id null
+expect_exit 64 "--lock-id with --force → 64" "$LOKT" unlock li --lock-id "$id2" --force --yes
+expect_exit 64 "--lock-id with --all → 64" "$LOKT" unlock --all --lock-id "$id2"
+
 done_testing
