@@ -8,6 +8,7 @@
  * process would (cli_signaled: a script's shell stops on ^C).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,34 @@ static bool holder_gone(struct cli *c, const char *name,
 	return true;
 }
 
+/* Programs that run lokt as their child and exit when it exits
+ * (timeout 60 lokt lock x, sudo lokt lock x): lokt's parent, the holder,
+ * would be gone at once and the lock stale, broken by the next lock. */
+static bool parent_is_wrapper(char comm[32])
+{
+	static const char *const wrappers[] = { "timeout", "sudo",  "su",
+						"doas",	   "runuser", "time",
+						"xargs",   "strace",  "ltrace" };
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)getppid());
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, comm, 31);
+	close(fd);
+	if (n <= 0)
+		return false;
+	comm[n] = '\0';
+	comm[strcspn(comm, "\n")] = '\0';
+	for (size_t i = 0; i < sizeof(wrappers) / sizeof(wrappers[0]); i++)
+		if (!strcmp(comm, wrappers[i]))
+			return true;
+	return false;
+}
+
 int cmd_lock(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -140,6 +169,7 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 	struct lokt_acquire_opts ao = { 0 };
 	struct lokt_result res = { 0 };
 	const char *name;
+	char comm[32];
 	int first, ex = 0, r;
 
 	first = cli_parse(c, argc, argv, false, "qE:", opts, lock_opt, &a, &ex);
@@ -170,6 +200,16 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 			  name, name);
 		return 1;
 	}
+	if (!a.holder && parent_is_wrapper(comm))
+		return cli_usage_error(
+			c,
+			"lokt's parent, the lock's holder, is \"%s\" (pid %d), "
+			"which exits when lokt does: lock \"%s\" would be "
+			"stale at once, and the next lock would break it — "
+			"name the holder with --holder PID (e.g. --holder $$, "
+			"your shell), bound a wait with --timeout D, or run "
+			"the work under the lock with: lokt guard %s -- CMD...",
+			comm, (int)getppid(), name, name);
 	if ((r = cli_who(c, a.holder ? a.holder : getppid(), "--holder")))
 		return r;
 	if ((r = cli_open(c)))

@@ -98,6 +98,18 @@ expect_exit 64 "--holder of a process that does not exist → 64" \
 	"$LOKT" lock hq --holder "$spid"
 expect_exit 64 "--holder that is not a pid → 64" "$LOKT" lock hq --holder abc
 
+# --- a wrapper as lokt's parent -----------------------------------------------
+# timeout (sudo, su, xargs, ...) runs lokt as its child and exits with
+# it: the holder was gone at once, the lock stale and broken by the next
+# lock while the work ran. Refused (64) before anything is written.
+expect_exit 64 "timeout 30 lokt lock tw: refused (64)" timeout 30 "$LOKT" lock tw --wait
+contains "$ERR" 'is "timeout"' "... naming the wrapper"
+contains "$ERR" "--holder" "... and what to do"
+expect_exit 3 "... nothing was written" "$LOKT" exists tw
+expect_exit 0 "timeout 30 lokt lock tw --holder \$\$: taken" timeout 30 "$LOKT" lock tw --holder $$
+expect_exit 0 "... and held while this shell runs" "$LOKT" exists tw
+"$LOKT" unlock tw -q
+
 # --- unlock --lock-id: that acquisition only -----------------------------
 # The same owner may release from anywhere: a script whose lock ran out
 # (its TTL shorter than its work) and was taken by the next run would,

@@ -127,7 +127,7 @@ else
 	expect_exit 2 "a waiter on the kept lock times out (1s)" \
 		env ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
 		strace -f -qq -o "$T/strace5" -e trace=pidfd_open \
-		"$LOKT" lock q5 --wait --timeout 1s -q
+		"$LOKT" lock q5 --wait --timeout 1s -q --holder $$
 	check "it watched the keeper, not the dead holder (no pidfd_open ESRCH: $(grep -c ESRCH "$T/strace5"))" \
 		test "$(grep -c ESRCH "$T/strace5")" -eq 0
 	if [ "${LOKT_TEST_STORE:-}" = etcd ]; then

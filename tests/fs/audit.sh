@@ -69,7 +69,7 @@ out=$(timeout 20 cat "$M/audit" 2>&1)
 [[ $out != *SECRET* ]] && ok "cat /audit does not serve the symlink's target" || not_ok "cat /audit served: $out"
 got=$(stat -c %s "$M/audit")
 [ "$got" = 0 ] && ok "/audit over a symlink is empty to stat" || not_ok "/audit over a symlink has size $got"
-expect_exit 0 "lock b with audit.log a symlink" timeout 20 "$LOKT" lock b
+expect_exit 0 "lock b with audit.log a symlink" timeout 20 "$LOKT" lock b --holder $$
 expect_exit 1 "lokt audit refuses a symlinked log" timeout 20 "$LOKT" audit
 contains "$ERR" "not a regular file" "lokt audit says why"
 [[ $OUT != *SECRET* ]] && ok "lokt audit printed nothing of the target" || not_ok "lokt audit printed: $OUT"
@@ -81,7 +81,7 @@ rm -f "$log"
 ln "$T/secret" "$log"
 errno_of read "$M/audit"
 [ "$GOT" = EPERM ] && ok "root reads /audit over a hard link: EPERM" || not_ok "root reads /audit over a hard link: $GOT"
-expect_exit 0 "lock e with audit.log a hard link" timeout 20 "$LOKT" lock e
+expect_exit 0 "lock e with audit.log a hard link" timeout 20 "$LOKT" lock e --holder $$
 expect_exit 1 "lokt audit refuses a hard-linked log" timeout 20 "$LOKT" audit
 [[ $OUT != *SECRET* ]] && ok "lokt audit printed nothing of the other file" || not_ok "lokt audit printed: $OUT"
 check "the other file was not appended to" test "$(cat "$T/secret")" = "SECRET-$$"
@@ -89,7 +89,7 @@ rm -f "$log"
 
 # ---- a FIFO planted as audit.log
 mkfifo -m 0666 "$log"
-expect_exit 0 "lock c with audit.log a FIFO (returns)" timeout 20 "$LOKT" lock c
+expect_exit 0 "lock c with audit.log a FIFO (returns)" timeout 20 "$LOKT" lock c --holder $$
 expect_exit 0 "unlock c with audit.log a FIFO" timeout 20 "$LOKT" unlock c
 expect_exit 1 "lokt audit with audit.log a FIFO (returns, refuses)" timeout 20 "$LOKT" audit
 expect_exit 1 "cat /audit with audit.log a FIFO (returns, refuses)" timeout 20 cat "$M/audit"
