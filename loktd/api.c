@@ -446,11 +446,15 @@ static enum MHD_Result release(struct req *q, const char *name,
 	}
 	doc = record_json(&res.lock);
 	json_object_object_add(doc, "released", json_object_new_boolean(1));
-	json_object_object_add(doc, "broke",
-			       res.broke == LOKT_LIVE ?
-				       NULL :
-				       json_object_new_string(
-					       lokt_stale_name(res.broke)));
+	/* as lokt unlock --json: why it was broken, "force" for another
+	 * owner's live lock, null for the owner's own */
+	json_object_object_add(
+		doc, "broke",
+		res.broke != LOKT_LIVE ?
+			json_object_new_string(lokt_stale_name(res.broke)) :
+		strcmp(res.lock.owner, who.owner) ?
+			json_object_new_string("force") :
+			NULL);
 	ans = reply_json(q, MHD_HTTP_OK, doc);
 out:
 	json_object_put(body);

@@ -75,6 +75,7 @@ req POST /v1/locks/cli-held '{"owner":"carol"}'
 expect_status 409 "and refuses an HTTP client of the same owner"
 req POST /v1/locks/cli-held/force
 expect_status 200 "force breaks it"
+expect_jq '.broke' force "... broke: force, as lokt unlock --force --json says"
 check "audited as force-break" audit_has force-break cli-held
 expect_exit 3 "gone for lokt" "$LOKT" exists cli-held
 
