@@ -162,6 +162,14 @@ static int parse_args(struct guard *g, int argc, char **argv, int *ret_exit)
 				   "lokt guard NAME -- CMD...");
 		return -1;
 	}
+	/* `lokt guard -- make deploy`, the NAME forgotten, would lock
+	 * "make" and run "deploy": the NAME comes before "--". */
+	if (!strcmp(argv[first - 1], "--")) {
+		cli_usage_error(c, "guard needs the lock NAME before \"--\": "
+				   "lokt guard NAME -- %s...",
+				argv[first]);
+		return -1;
+	}
 	g->name = argv[first];
 	if (cli_check_name(c, g->name))
 		return -1;

@@ -105,6 +105,7 @@ static const struct usage usages[] = {
 	{ "unfreeze",
 	  "Usage: lokt unfreeze NAME [--force] [--json] [-q]\n"
 	  "Lift your freeze of NAME; --force lifts another owner's freeze.\n\n"
+	  "  --force        lift the freeze whoever made it\n"
 	  "  --json         print the freeze removed (state \"removed\")\n"
 	  "  -q, --quiet    print nothing on success\n" },
 	{ "audit",

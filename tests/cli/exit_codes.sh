@@ -104,6 +104,11 @@ check "the frozen guard did not run its command" test ! -e "$T/ran"
 expect_exit 64 "guard without a command → 64" "$LOKT" guard g1
 expect_exit 64 "guard without anything → 64" "$LOKT" guard
 expect_exit 64 "guard --on-lost bogus → 64" "$LOKT" guard g1 --on-lost bogus -- true
+# The NAME forgotten: `guard -- make deploy` locked "make" and ran deploy.
+expect_exit 64 "guard -- make deploy (no NAME before --) → 64" "$LOKT" guard -- touch "$T/ran"
+contains "$ERR" 'the lock NAME before "--"' "... saying the NAME goes before --"
+check "... and ran nothing" test ! -e "$T/ran"
+expect_exit 3 "... nor locked \"touch\"" "$LOKT" exists touch
 expect_exit 0 "guard free → 0" "$LOKT" guard g1 -- true
 
 # --- messages: who holds, alive or not, how long, when it expires, what to do
