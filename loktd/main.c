@@ -42,8 +42,7 @@
 
 struct loktd loktd;
 
-enum { OPT_LISTEN = 256, OPT_ROOT, OPT_TOKENS, OPT_CERT, OPT_KEY, OPT_TTL,
-       OPT_VERSION };
+enum { OPT_LISTEN = 256, OPT_ROOT, OPT_TOKENS, OPT_CERT, OPT_KEY, OPT_TTL };
 
 struct args {
 	const char *listen, *root, *tokens, *cert, *key, *ttl;
@@ -68,7 +67,7 @@ static void usage(FILE *f)
 	      "  --tls-key FILE       ... and this key (PEM)\n"
 	      "  --default-ttl D      TTL of a lock taken without one (30m)\n"
 	      "  -h, --help           this help\n"
-	      "  --version            loktd's version\n\n"
+	      "  -V, --version        loktd's version\n\n"
 	      "See loktd(8).\n",
 	      f);
 }
@@ -96,13 +95,13 @@ static int parse(int argc, char **argv, struct args *a, int *ret_exit)
 		{ "tls-key", required_argument, NULL, OPT_KEY },
 		{ "default-ttl", required_argument, NULL, OPT_TTL },
 		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	int opt;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_LISTEN:
 			a->listen = optarg;
@@ -126,7 +125,7 @@ static int parse(int argc, char **argv, struct args *a, int *ret_exit)
 			usage(stdout);
 			*ret_exit = 0;
 			return -1;
-		case OPT_VERSION:
+		case 'V': /* as lokt -V and loktfs -V */
 			printf("loktd %s\n", lokt_version());
 			*ret_exit = 0;
 			return -1;

@@ -18,6 +18,8 @@ expect_exit 64 "bad --default-ttl: exit 64" "$LOKTD" --default-ttl soon
 expect_exit 64 "--tls-cert without --tls-key: exit 64" "$LOKTD" --tls-cert x
 expect_exit 0 "--help" "$LOKTD" --help
 contains "$OUT" "--tokens FILE" "--help lists --tokens"
+expect_exit 0 "-V, as lokt -V and loktfs -V" "$LOKTD" -V
+contains "$OUT" "loktd " "... prints the version"
 expect_exit 2 "0.0.0.0 without tokens: refused, exit 2" "$LOKTD" --listen 0.0.0.0:20000
 contains "$ERR" "without --tokens" "the message says why"
 expect_exit 2 "[::]:PORT without tokens: refused" "$LOKTD" --listen '[::]:20000'
