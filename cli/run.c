@@ -377,6 +377,7 @@ static int open_store(struct cli *c)
 {
 	const char *max = getenv("LOKT_AUDIT_MAX");
 	uint64_t bytes = 0;
+	char why[320];
 	int r;
 
 	if (max && *max && lokt_audit_max_parse(max, &bytes) < 0) {
@@ -386,10 +387,12 @@ static int open_store(struct cli *c)
 			  max);
 		return 1;
 	}
-	r = lokt_store_open(c->root, &c->store);
+	r = lokt_store_open_why(c->root, &c->store, why, sizeof(why));
 	if (r == 0 && max && *max)
 		lokt_store_set_audit_max(c->store, bytes);
-	if (r == -LOKT_E_NETFS)
+	if (r < 0 && why[0]) /* an etcd:// root or its settings */
+		cli_error("cannot open lock root %s: %s", c->root, why);
+	else if (r == -LOKT_E_NETFS)
 		netfs_error(c->root);
 	else if (r == -LOKT_E_FOREIGN)
 		cli_error("cannot open lock root %s: its locks/ or freezes/ "

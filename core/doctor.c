@@ -567,15 +567,16 @@ static int doctor_url(const char *root, struct lokt_check **ret,
 	struct lokt_store *s = NULL;
 	struct lokt_info *v = NULL;
 	size_t n = 0, corrupt = 0, future = 0, i, got = 0;
+	char why[320];
 	int r;
 
 	c.ck = calloc(CHECKS_MAX, sizeof(*c.ck));
 	if (!c.ck)
 		return -ENOMEM;
-	r = lokt_store_open(root, &s);
+	r = lokt_store_open_why(root, &s, why, sizeof(why));
 	if (r < 0) {
 		add(&c, "store_open", LOKT_CHECK_FAIL, "cannot open %s: %s",
-		    root, lokt_strerror(r));
+		    root, why[0] ? why : lokt_strerror(r));
 		goto out;
 	}
 	s->be->doctor(s, c.ck, CHECKS_MAX - 2, &got);

@@ -291,6 +291,14 @@ const char *lokt_config_path(void);
  * $LOKT_REQUIRE_LOCAL_FS=1. */
 int lokt_store_open(const char *root, struct lokt_store **ret);
 
+/* lokt_store_open, and on failure what was wrong in words, where there
+ * is more to say than the code's lokt_strerror: for an etcd:// root, the
+ * part of the URL, or the file, line and setting of $LOKT_ETCD_CONFIG
+ * (a password file readable by others, a key it does not know). why is
+ * "" otherwise; why_size 0: none wanted. */
+int lokt_store_open_why(const char *root, struct lokt_store **ret, char *why,
+			size_t why_size);
+
 /* Is root the URL of a networked store (etcd://HOST:PORT[,...]/PREFIX)
  * rather than a directory? Such a root is used as given: never made
  * absolute, created or searched for. */

@@ -190,11 +190,12 @@ static int open_dirs(struct lokt_store *s, bool first, int fds[3],
 
 /* An etcd:// root: the etcd store's module does the rest. Loaded only
  * now, so that a program on a directory store never maps libcurl. */
-static int etcd_open(const char *root, struct lokt_store **ret)
+static int etcd_open(const char *root, struct lokt_store **ret, char *why,
+		     size_t why_size)
 {
 	const char *dir = getenv("LOKT_MODULE_DIR");
 	lokt_etcd_module_open_fn *open_fn;
-	char path[PATH_MAX], why[256] = "";
+	char path[PATH_MAX], none[1];
 	void *mod;
 
 	snprintf(path, sizeof(path), "%s/liblokt-etcd.so",
@@ -206,7 +207,9 @@ static int etcd_open(const char *root, struct lokt_store **ret)
 	if (!open_fn)
 		return -LOKT_E_NO_ETCD;
 	/* The module stays loaded: stores opened with it use its code. */
-	return open_fn(root, ret, why, sizeof(why));
+	if (!why_size)
+		return open_fn(root, ret, none, sizeof(none));
+	return open_fn(root, ret, why, why_size);
 }
 
 /*
@@ -277,16 +280,24 @@ static void open_stores_remove(struct lokt_dir *dir)
 
 LOKT_API int lokt_store_open(const char *root, struct lokt_store **ret)
 {
+	return lokt_store_open_why(root, ret, NULL, 0);
+}
+
+LOKT_API int lokt_store_open_why(const char *root, struct lokt_store **ret,
+				 char *why, size_t why_size)
+{
 	struct lokt_dir *dir;
 	struct lokt_store *s;
 	const char *req;
 	struct stat st;
 	int fds[3], r;
 
+	if (why_size)
+		why[0] = '\0';
 	if (!root || !*root)
 		return -EINVAL;
 	if (lokt_root_is_url(root))
-		return etcd_open(root, ret);
+		return etcd_open(root, ret, why, why_size);
 	/* Refused before anything is created: a root not made yet is judged
 	 * by its nearest existing parent. */
 	req = getenv("LOKT_REQUIRE_LOCAL_FS");

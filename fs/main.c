@@ -450,7 +450,7 @@ int main(int argc, char *argv[])
 	struct fuse_cmdline_opts cmd = { 0 };
 	struct options o = { 0 };
 	struct loktfs fs = { 0 };
-	char *root = NULL, *mountpoint = NULL;
+	char *root = NULL, *mountpoint = NULL, why[320];
 	int64_t lock_wait_ms = 0;
 	const char *audit_max;
 	uint64_t audit_bytes = 0;
@@ -513,11 +513,17 @@ int main(int argc, char *argv[])
 			audit_max);
 		goto out;
 	}
-	r = lokt_store_open(root, &fs.store);
+	r = lokt_store_open_why(root, &fs.store, why, sizeof(why));
 	if (r == 0)
 		lokt_store_set_lock_wait(fs.store, lock_wait_ms);
 	if (r == 0 && audit_max && *audit_max)
 		lokt_store_set_audit_max(fs.store, audit_bytes);
+	if (r < 0 && why[0]) {
+		fprintf(stderr,
+			"loktfs: error: cannot open the lock store %s: %s\n",
+			root, why);
+		goto out;
+	}
 	if (r < 0) {
 		fprintf(stderr,
 			"loktfs: error: cannot open the lock store %s: %s; check the path and its permissions, or run: lokt --root %s doctor\n",

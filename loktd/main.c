@@ -271,7 +271,7 @@ static unsigned plan_fds(unsigned limit)
 static int open_store(const char *root_arg)
 {
 	const char *max = getenv("LOKT_AUDIT_MAX");
-	char *root = NULL;
+	char *root = NULL, why[320];
 	uint64_t bytes = 0;
 	int r;
 
@@ -297,10 +297,10 @@ static int open_store(const char *root_arg)
 		free(root);
 		return -EINVAL;
 	}
-	r = lokt_store_open(root, &loktd.store);
+	r = lokt_store_open_why(root, &loktd.store, why, sizeof(why));
 	if (r < 0) {
 		fprintf(stderr, "loktd: cannot open lock root %s: %s\n", root,
-			lokt_strerror(r));
+			why[0] ? why : lokt_strerror(r));
 		free(root);
 		return r;
 	}

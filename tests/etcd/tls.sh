@@ -81,6 +81,26 @@ printf 'cacert = %s\ncert = %s\nkey = %s\n' "$P/ca.pem" "$P/client.pem" \
 	"$P/client.key" >"$T/etcd.conf"
 expect_exit 0 "the same settings from LOKT_ETCD_CONFIG" \
 	env LOKT_ETCD_CONFIG="$T/etcd.conf" "$LOKT" exists t1
+# What is wrong with the settings, said: the message named neither the
+# file nor the setting ("Operation not permitted — check its
+# permissions", "the settings do not parse"), and doctor no more.
+printf 'user = u\npassword = p\n' >"$T/pw.conf"
+chmod 0644 "$T/pw.conf"
+expect_exit 1 "a password in a file others may read: refused" \
+	env LOKT_ETCD_CONFIG="$T/pw.conf" "$LOKT" exists t1
+contains "$ERR" "$T/pw.conf holds a password and is readable by others: chmod 600 it" "... naming the file and what to do"
+printf 'cacert = %s\nbogus = 1\n' "$P/ca.pem" >"$T/bad.conf"
+expect_exit 1 "an unknown setting: refused" env LOKT_ETCD_CONFIG="$T/bad.conf" "$LOKT" exists t1
+contains "$ERR" "$T/bad.conf:2: unknown setting \"bogus\"" "... naming the file, line and setting"
+expect_exit 1 "... doctor too" env LOKT_ETCD_CONFIG="$T/bad.conf" "$LOKT" doctor
+contains "$OUT" "$T/bad.conf:2: unknown setting \"bogus\"" "... saying the same"
+expect_exit 1 "a port that is no number: refused" "$LOKT" --root "etcd://127.0.0.1:x/tls" exists t1
+contains "$ERR" '"127.0.0.1:x": the port must be a number' "... naming the part of the URL"
+if [ -n "${LOKTD:-}" ] && [ -x "$LOKTD" ]; then
+	expect_exit 1 "loktd with an unknown setting: refuses to start" \
+		env LOKT_ETCD_CONFIG="$T/bad.conf" "$LOKTD" --listen 127.0.0.1:1
+	contains "$ERR" "$T/bad.conf:2: unknown setting \"bogus\"" "... saying what is wrong"
+fi
 
 expect_exit 1 "no client certificate: refused" \
 	env LOKT_ETCD_CACERT="$P/ca.pem" "$LOKT" lock t3 --holder 1 --ttl 1m
