@@ -3524,12 +3524,12 @@ static int e_doctor(struct lokt_store *s, struct lokt_check *ck, size_t max,
 			 answered, e->cfg.n_endpoints);
 	else if (answered < e->cfg.n_endpoints)
 		snprintf(msg, sizeof(msg),
-			 "%zu of %zu members answer (leader %llx); not answering: %s — the cluster works while a majority of all its members does",
+			 "%zu of the root's %zu endpoints answer (leader %llx); not answering: %s — the cluster works while a majority of all its members does",
 			 answered, e->cfg.n_endpoints,
 			 (unsigned long long)first_leader, down);
 	else
 		snprintf(msg, sizeof(msg),
-			 "all %zu members answer, etcd %s, one leader (%llx)",
+			 "all %zu endpoints of the root answer, etcd %s, one leader (%llx)",
 			 answered, version, (unsigned long long)first_leader);
 	check(ck, max, &n, "etcd_cluster",
 	      !answered || !with_leader ? LOKT_CHECK_FAIL :
