@@ -345,7 +345,8 @@ int cli_root_error(int r)
 	else if (r == -EINVAL)
 		cli_error("cannot find the lock root: %s is not valid — it "
 			  "needs one line \"root = /absolute/dir\" (comments "
-			  "on lines of their own, starting with #); fix it, or set LOKT_ROOT or pass --root DIR",
+			  "on lines of their own, starting with #); fix it, "
+			  "or set LOKT_ROOT or pass --root DIR",
 			  lokt_config_path());
 	else
 		cli_error("cannot find the lock root: %s — set LOKT_ROOT or "
