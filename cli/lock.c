@@ -125,9 +125,10 @@ static bool holder_gone(struct cli *c, const char *name,
  * would be gone at once and the lock stale, broken by the next lock. */
 static bool parent_is_wrapper(char comm[32])
 {
-	static const char *const wrappers[] = { "timeout", "sudo",  "su",
+	static const char *const wrappers[] = { "timeout", "sudo",    "su",
 						"doas",	   "runuser", "time",
-						"xargs",   "strace",  "ltrace" };
+						"xargs",   "flock",   "strace",
+						"ltrace" };
 	char path[64];
 	ssize_t n;
 	int fd;
