@@ -25,11 +25,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 second_user lkst own
-# bounded EXIT DESC CMD...: CMD under timeout 10; a hang is exit 124.
+# bounded EXIT DESC CMD...: CMD under timeout 10; a hang is exit 124
+# (137). A shell between them: lokt lock refuses timeout as its parent
+# (the holder); here a lock's holder is that shell (timeout kills its
+# whole process group).
 bounded() {
 	local want=$1 desc=$2
 	shift 2
-	expect_exit "$want" "$desc" timeout -s KILL 10 "$@"
+	expect_exit "$want" "$desc" timeout -s KILL 10 bash -c '"$@"; exit $?' bash "$@"
 }
 
 # The shared store, as the README sets one up: the group's, 2775.
@@ -261,6 +264,9 @@ S=$!
 B=$!
 wait_for 10 at_flock "$B" || not_ok "lokt waits on the planted sidecar's flock"
 kill -STOP "$B"
+# Stopped before the planted file is let go: woken by the release first,
+# it would take that flock and then stop holding it (a loaded machine).
+wait_for 10 eval '[[ "$(ps -o stat= -p "$B")" == T* ]]' || not_ok "lokt lock pb stops"
 kill "$F"
 wait "$F" 2>/dev/null
 bounded 0 "... another lock pb takes the planted file out" "$LOKT" lock pb -q
