@@ -468,6 +468,14 @@ bool lokt__holds(const struct lokt_record *rec, const struct lokt_who *who)
 	if (rec->agent_id[0] && who->agent_id[0])
 		return strcmp(rec->agent_id, who->agent_id) == 0 &&
 		       (rec->uid < 0 || (uid_t)rec->uid == who->uid);
+	/* A detached lock (pid 1: every process descends from it) with an
+	 * agent id is that agent's alone: a lock taken over HTTP (agent
+	 * http:...) was re-entered, and renewed, by any local process of
+	 * its owner, which then worked under it beside the HTTP client. A
+	 * detached lock without one stays the owner's (lokt lock --detach:
+	 * the owner's next lock renews it). */
+	if (rec->agent_id[0] && rec->pid == LOKT_DETACHED_PID)
+		return false;
 	if (strcmp(rec->host, who->host) != 0 ||
 	    !same_pid_ns(rec->pid_ns, who->pid_ns) || !lokt__owns(rec, who) ||
 	    rec->pid > INT32_MAX)

@@ -53,6 +53,17 @@ expect_jq '.error' lost "404 says lost"
 req POST /v1/locks/deploy/renew '{"owner":"alice"}'
 expect_status 400 "renew without lock_id: 400"
 
+# A local process of the lock's owner is another holder too: the HTTP
+# lock's holder is pid 1, every process descends from it, and lokt lock,
+# guard and liblokt of owner alice re-entered (renewed) it and worked
+# under it beside the HTTP client.
+expect_exit 2 "lokt lock of the same owner: held (no re-entry of an HTTP lock)" \
+	env LOKT_OWNER=alice "$LOKT" lock deploy
+expect_exit 2 "... nor guard's" env LOKT_OWNER=alice "$LOKT" guard deploy -- touch "$T/ran"
+check "... whose command did not run" test ! -e "$T/ran"
+req GET /v1/locks/deploy
+expect_jq '[.lock_id,.fence]|@csv' "\"$id\",1" "... the HTTP client's lock as it was"
+
 req DELETE "/v1/locks/deploy?owner=bob"
 expect_status 403 "release by another owner: 403"
 expect_jq '[.error,.holder.owner,.fence]|@csv' '"not_owner","alice",1' "403: not_owner, the owner, the fence"
@@ -150,7 +161,7 @@ expect_status 400 "per_page=0: 400"
 req GET /v1/locks/page-a/why
 expect_jq '[.verdict,.holder.name,.fence]|@csv' '"held","page-a",1' "why: held, the holder, the fence"
 req GET "/v1/audit?name=deploy"
-expect_jq '[.events[].event]|join(",")' 'acquire,deny,renew,release' "the audit log of deploy"
+expect_jq '[.events[].event]|join(",")' 'acquire,deny,renew,deny,deny,release' "the audit log of deploy"
 req GET "/v1/audit?name=deploy&tail=1"
 expect_jq '[.events[].event, .events[0].extra.via]|join(",")' 'release,loktd' "tail=1, audited via loktd"
 
