@@ -95,6 +95,14 @@ struct lokt_wait_hint {
 
 struct lokt_backend {
 	const char *name;
+	/* Freeze and unfreeze run nested in a transition on the name's lock
+	 * (freeze.c): this store's acquisitions read the freeze under the
+	 * lock's exclusion only, so a freeze made between an acquirer's look
+	 * and its publication let a lock in after lokt_freeze had returned,
+	 * and a waiter let in by an unfreeze audited its acquire before the
+	 * unfreeze. A store whose acquisitions compare the freeze where they
+	 * write (etcd) needs not. */
+	bool freeze_under_lock;
 
 	/* ---- one transition ------------------------------------------- */
 	/* Start a transition on (kind, name): *ret until end. */

@@ -396,6 +396,7 @@ static int dir_tidy(struct lokt_store *s)
 
 const struct lokt_backend lokt__dir_backend = {
 	.name = "dir",
+	.freeze_under_lock = true,
 	.begin = dir_begin,
 	.read = dir_read,
 	.queue = dir_queue,

@@ -9,9 +9,12 @@
  * Each freeze transition is a transition on the freeze (the directory
  * store: under its own sidecar, `freezes/.<name>.lk`), exactly as lock
  * transitions are (protocol.c). An acquisition that meets an expired
- * freeze clears it in a transition on the freeze nested in its own: the
- * order is always lock, then freeze, and freeze transitions never begin
- * one on a lock, so the two cannot deadlock.
+ * freeze clears it in a transition on the freeze nested in its own. Where
+ * the store asks (backend.h, freeze_under_lock: the directory store),
+ * freeze and unfreeze nest theirs in a transition on the lock, so that
+ * no acquisition is between its look at the freeze and its publication
+ * meanwhile. The order is always lock, then freeze, and no transition
+ * on a freeze begins one on a lock, so the two cannot deadlock.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -38,6 +41,7 @@ struct frz {
 	int64_t ttl_sec; /* freeze */
 	bool force; /* unfreeze */
 	struct lokt_result *ret;
+	int (*step)(struct lokt_txn *t, void *ud); /* freeze_in, unfreeze_in */
 };
 
 /* Clear an expired or corrupt freeze, re-judged in its own transition
@@ -76,6 +80,22 @@ int lokt__frozen(struct lokt_txn *t, const struct lokt_who *who,
 	if (r > 0)
 		*ret = cur;
 	return r;
+}
+
+static int freeze_step_in(struct lokt_txn *t, void *ud)
+{
+	struct frz *f = ud;
+
+	return lokt__transition(t->s, LOKT_FREEZE, t->name, f->step, f);
+}
+
+/* f->step as a transition on the name's freeze, nested in one on its
+ * lock where the store asks (see the top). */
+static int under_lock(struct lokt_store *s, const char *name, struct frz *f)
+{
+	if (s->be->freeze_under_lock)
+		return lokt__transition(s, LOKT_LOCK, name, freeze_step_in, f);
+	return lokt__transition(s, LOKT_FREEZE, name, f->step, f);
 }
 
 /* lokt_freeze as a transition on the name's freeze. */
@@ -139,8 +159,9 @@ LOKT_API int lokt_freeze(struct lokt_store *s, const char *name,
 	if (!s || !who || lokt__who_check(who) < 0 || ttl_sec <= 0 ||
 	    ttl_sec > LOKT_TTL_MAX_SEC)
 		return -EINVAL;
-	f = (struct frz){ .who = who, .ttl_sec = ttl_sec, .ret = ret };
-	return lokt__transition(s, LOKT_FREEZE, name, freeze_in, &f);
+	f = (struct frz){ .who = who, .ttl_sec = ttl_sec, .ret = ret,
+			  .step = freeze_in };
+	return under_lock(s, name, &f);
 }
 
 /* Decide an unfreeze of cur (see lokt_unfreeze), without acting: 0 with
@@ -234,8 +255,9 @@ LOKT_API int lokt_unfreeze(struct lokt_store *s, const char *name,
 		return r;
 	if (!s || !who)
 		return -EINVAL;
-	f = (struct frz){ .who = who, .force = force, .ret = ret };
-	r = lokt__transition(s, LOKT_FREEZE, name, unfreeze_in, &f);
+	f = (struct frz){ .who = who, .force = force, .ret = ret,
+			  .step = unfreeze_in };
+	r = under_lock(s, name, &f);
 	if (r == -EACCES || r == -EPERM || r == -EROFS)
 		return unfreeze_unwritable(s, name, who, force, r, ret);
 	return r;
