@@ -127,11 +127,16 @@ static int take(const struct loktfs_path *p, const struct lokt_who *who,
 	}
 	/* On etcd the daemon keeps the lock (keeper.c): no process per
 	 * lock. */
-	opts.tend = loktfs_keeper_reserve();
+	r = loktfs_keeper_reserve(who->uid);
+	/* Past the caller's share: only a renewal of a lock it holds. */
+	if (r < 0 && (lokt_get(fs->store, LOKT_LOCK, name, &cur, NULL) < 0 ||
+		      cur.stale != LOKT_LIVE || !lokt_holds(&cur.rec, who)))
+		return r;
+	opts.tend = r > 0;
 	r = lokt_acquire(fs->store, name, who, &opts, res);
 	if (r == 0 && opts.tend && !res->renewed)
-		return loktfs_keeper_add(name, res->lock.lock_id, who->pid,
-					 who->pid_start);
+		return loktfs_keeper_add(name, res->lock.lock_id, who->uid,
+					 who->pid, who->pid_start);
 	if (opts.tend)
 		loktfs_keeper_unreserve();
 	return r;

@@ -104,16 +104,18 @@ void loktfs_create_undo(struct fuse_file_info *fi);
  * exits. prepare: before fuse_daemonize, so that what can fail is said
  * on stderr; start: after it (a thread would not survive its fork);
  * neither does anything for a store without leases. reserve: may the
- * next acquisition be kept here (then lokt_acquire_opts.tend)? Each
- * reserve is followed by add (the lock was made: kept from now on; on
- * failure it is released and -errno given) or unreserve. stop: release
- * what is kept, end the thread. */
+ * next acquisition of uid be kept here (1: then lokt_acquire_opts.tend;
+ * 0: no, a keeper process of liblokt's keeps it; -EDQUOT: uid keeps its
+ * share already, KEPT_PER_UID)? Each reserve that gave 1 is followed by
+ * add (the lock was made: kept from now on; on failure it is released
+ * and -errno given) or unreserve. stop: release what is kept, end the
+ * thread. */
 int loktfs_keeper_prepare(struct lokt_store *s);
 int loktfs_keeper_start(void);
-bool loktfs_keeper_reserve(void);
+int loktfs_keeper_reserve(uid_t uid);
 void loktfs_keeper_unreserve(void);
-int loktfs_keeper_add(const char *name, const char *lock_id, pid_t holder,
-		      uint64_t holder_start);
+int loktfs_keeper_add(const char *name, const char *lock_id, uid_t uid,
+		      pid_t holder, uint64_t holder_start);
 void loktfs_keeper_stop(void);
 
 /* notify.c: tell a service manager (systemd, $NOTIFY_SOCKET) that the

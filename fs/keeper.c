@@ -33,10 +33,15 @@
 
 #define RETRY_MS 200 /* after a lokt_tend the store did not answer */
 #define MAX_KEPT 4096 /* poll(2) slots; more locks get a keeper process */
+/* Locks kept for one uid at most (root's are not counted): a user taking
+ * locks by the thousand through an allow_other mount must not take every
+ * place, and the descriptors, of the others. Past it: EDQUOT. */
+#define KEPT_PER_UID (MAX_KEPT / 4)
 
 struct kept {
 	char name[LOKT_NAME_MAX + 1];
 	char lock_id[LOKT_ID_LEN + 1];
+	uid_t uid; /* the caller that took it */
 	int pidfd; /* the holder; readable when it exits */
 	int64_t tend_at; /* monotonic ms */
 };
@@ -236,17 +241,25 @@ int loktfs_keeper_start(void)
 	return 0;
 }
 
-bool loktfs_keeper_reserve(void)
+int loktfs_keeper_reserve(uid_t uid)
 {
-	bool ok;
+	size_t mine = 0;
+	int r;
 
 	if (!K.running)
-		return false;
+		return 0;
 	pthread_mutex_lock(&K.lock);
-	ok = K.n + K.reserved < MAX_KEPT;
-	K.reserved += ok;
+	for (size_t i = 0; uid != 0 && i < K.n; i++)
+		mine += K.v[i].uid == uid;
+	/* (Acquisitions under way are not counted per uid: at most one per
+	 * request thread past the share.) */
+	if (mine >= KEPT_PER_UID)
+		r = -EDQUOT;
+	else
+		r = K.n + K.reserved < MAX_KEPT;
+	K.reserved += r > 0;
 	pthread_mutex_unlock(&K.lock);
-	return ok;
+	return r;
 }
 
 void loktfs_keeper_unreserve(void)
@@ -256,10 +269,10 @@ void loktfs_keeper_unreserve(void)
 	pthread_mutex_unlock(&K.lock);
 }
 
-int loktfs_keeper_add(const char *name, const char *lock_id, pid_t holder,
-		      uint64_t holder_start)
+int loktfs_keeper_add(const char *name, const char *lock_id, uid_t uid,
+		      pid_t holder, uint64_t holder_start)
 {
-	struct kept *nv, k = { .pidfd = -1 };
+	struct kept *nv, k = { .uid = uid, .pidfd = -1 };
 	uint64_t start;
 	long fd;
 	int err;
