@@ -22,6 +22,7 @@
  * the list's and the response's; the last one frees the stream.
  */
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 
 struct sse {
 	struct MHD_Connection *conn;
+	int fd; /* its socket, looked at while suspended (hung_up) */
 	unsigned char from[16]; /* the client's address (addr_of) */
 	char *buf;
 	size_t len, off, cap;
@@ -198,6 +200,7 @@ static size_t per_address(void)
 
 enum MHD_Result events_route(struct req *q)
 {
+	const union MHD_ConnectionInfo *ci;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	unsigned char from[16];
@@ -253,6 +256,9 @@ enum MHD_Result events_route(struct req *q)
 	if (!s)
 		goto fail;
 	s->conn = q->conn;
+	ci = MHD_get_connection_info(q->conn,
+				     MHD_CONNECTION_INFO_CONNECTION_FD);
+	s->fd = ci ? ci->connect_fd : -1;
 	memcpy(s->from, from, sizeof(from));
 	s->refs = 2;
 	s->buf = strdup(": loktd events\nretry: 1000\n\n");
@@ -340,6 +346,39 @@ static uint64_t digest(void)
 	return h;
 }
 
+/* Under lock. A suspended stream is not watched by libmicrohttpd: one
+ * whose reader hung up kept its place until the next ping (15 s), and a
+ * client opening and dropping streams kept every reader out (503). Its
+ * socket is looked at each second, as a waiting client's (waits.c), and
+ * a stream that hung up ends. */
+static void hung_up(void)
+{
+	struct pollfd *p;
+	struct sse **of;
+	size_t n = 0;
+
+	if (!n_streams)
+		return;
+	p = calloc(n_streams, sizeof(*p));
+	of = calloc(n_streams, sizeof(*of));
+	for (struct sse *s = streams; p && of && s && n < n_streams;
+	     s = s->next)
+		if (s->suspended && !s->closing && s->fd >= 0) {
+			p[n] = (struct pollfd){ .fd = s->fd,
+						.events = POLLRDHUP };
+			of[n++] = s;
+		}
+	if (n && poll(p, n, 0) > 0)
+		for (size_t i = 0; i < n; i++)
+			if (p[i].revents &
+			    (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
+				of[i]->closing = true;
+				wake(of[i]);
+			}
+	free(p);
+	free(of);
+}
+
 static void *tick_thread(void *arg)
 {
 	uint64_t last = digest(), now;
@@ -353,6 +392,7 @@ static void *tick_thread(void *arg)
 		pthread_cond_timedwait(&tick, &lock, &until);
 		if (cancel || !n_streams)
 			continue;
+		hung_up();
 		pthread_mutex_unlock(&lock);
 		now = digest();
 		/* Anything sent starts the next PING_S seconds over. */

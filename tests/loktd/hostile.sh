@@ -200,6 +200,11 @@ req GET /metrics
 contains "$BODY" 'loktd_refusals_total{outcome="busy"} 1' "/metrics counts the busy stream"
 kill "${streams[@]}" 2>/dev/null
 wait "${streams[@]}" 2>/dev/null
+# Their places free within a few seconds: a stream whose reader hung up
+# kept its place until the next ping, 15 s, and readers opening and
+# dropping streams kept every other one out (503).
+check "the streams hung up: their places are free within 5 s" wait_for 5 eval \
+	'[ "$(curl -s "$URL/metrics" | awk "/^loktd_event_clients /{print \$2}")" = 0 ]'
 
 "$LOKT" lock w --ttl 10m >/dev/null
 waiters=()
