@@ -526,9 +526,10 @@ bool lokt__audit_matches(const struct lokt_event *ev,
 struct events {
 	struct lokt_event *ev;
 	size_t n, cap;
+	size_t head; /* with a tail: where the oldest kept one is, once n
+			reached it (a ring) */
 };
 
-/* Add the matching events of the log open on fd (consumed) to evs. */
 /* Call fn for every line of fd (newline removed), then close it. A line
  * longer than AUDIT_LINE_MAX is no event lokt wrote (its lines are a few
  * hundred bytes): skipped, so that a log made of one huge line (whoever
@@ -638,28 +639,60 @@ struct reading {
 	struct events evs;
 };
 
-/* Keep one line when it is an event that passes the filter. */
+/* Keep one line when it is an event that passes the filter. With a
+ * tail, only the last tail are ever kept (a ring): a reader of the last
+ * hundred events of a log of a hundred thousand took memory for all of
+ * them (about 1.5 KB an event), and loktd answered every such request. */
 static int take_event(const char *line, size_t len, void *ud)
 {
 	struct reading *rd = ud;
 	struct events *evs = &rd->evs;
+	size_t tail = rd->f ? rd->f->tail : 0;
 	struct lokt_event ev, *grown;
 
 	(void)len;
 	memset(&ev, 0, sizeof(ev));
 	if (!lokt__audit_parse(line, &ev) || !lokt__audit_matches(&ev, rd->f))
 		return 0;
-	if (evs->n == evs->cap) {
-		evs->cap = evs->cap ? 2 * evs->cap : 64;
-		grown = realloc(evs->ev, evs->cap * sizeof(*grown));
-		if (!grown)
-			return -ENOMEM;
-		evs->ev = grown;
-	}
 	ev.line = strdup(line);
 	if (!ev.line)
 		return -ENOMEM;
+	if (tail && evs->n == tail) {
+		free(evs->ev[evs->head].line);
+		evs->ev[evs->head] = ev;
+		evs->head = (evs->head + 1) % tail;
+		return 0;
+	}
+	if (evs->n == evs->cap) {
+		evs->cap = evs->cap ? 2 * evs->cap : 64;
+		if (tail && evs->cap > tail)
+			evs->cap = tail;
+		grown = realloc(evs->ev, evs->cap * sizeof(*grown));
+		if (!grown) {
+			free(ev.line);
+			return -ENOMEM;
+		}
+		evs->ev = grown;
+	}
 	evs->ev[evs->n++] = ev;
+	return 0;
+}
+
+/* The ring of take_event in order, oldest first. */
+static int unring(struct events *evs)
+{
+	struct lokt_event *v;
+
+	if (!evs->head)
+		return 0;
+	v = malloc(evs->n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	memcpy(v, evs->ev + evs->head, (evs->n - evs->head) * sizeof(*v));
+	memcpy(v + evs->n - evs->head, evs->ev, evs->head * sizeof(*v));
+	free(evs->ev);
+	evs->ev = v;
+	evs->head = 0;
 	return 0;
 }
 
@@ -669,22 +702,16 @@ LOKT_API int lokt_audit_read(struct lokt_store *s,
 {
 	struct reading rd = { .f = f };
 	struct events *evs = &rd.evs;
-	size_t drop;
 	int r;
 
 	if (!s || !ret || !ret_n)
 		return -EINVAL;
 	r = s->be->audit_lines(s, take_event, &rd);
+	if (r >= 0)
+		r = unring(evs);
 	if (r < 0) {
 		lokt_events_free(evs->ev, evs->n);
 		return r;
-	}
-	if (f && f->tail && evs->n > f->tail) {
-		drop = evs->n - f->tail;
-		for (size_t i = 0; i < drop; i++)
-			free(evs->ev[i].line);
-		memmove(evs->ev, evs->ev + drop, f->tail * sizeof(*evs->ev));
-		evs->n = f->tail;
 	}
 	*ret = evs->ev;
 	*ret_n = evs->n;

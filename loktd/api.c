@@ -721,13 +721,22 @@ static enum MHD_Result audit(struct req *q)
 				   "cannot read the audit log: %s",
 				   lokt_strerror(r));
 	arr = json_object_new_array();
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; arr && i < n; i++) {
+		/* Each line parsed when it was read: no parse now is out of
+		 * memory, which a 200 would hide as events that never were. */
 		struct json_object *o = json_tokener_parse(ev[i].line);
 
-		if (o)
-			json_object_array_add(arr, o);
+		if (!o || json_object_array_add(arr, o) < 0) {
+			json_object_put(o);
+			json_object_put(arr);
+			arr = NULL;
+		}
 	}
 	lokt_events_free(ev, n);
+	if (!arr)
+		return reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "error",
+				   "cannot answer with the audit log: %s",
+				   strerror(ENOMEM));
 	doc = json_object_new_object();
 	json_object_object_add(doc, "events", arr);
 	return reply_json(q, MHD_HTTP_OK, doc);

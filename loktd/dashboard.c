@@ -8,6 +8,7 @@
  * again) when the store changes, without reloading. Everything is in
  * this file: no CDN, no build step.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,17 +221,24 @@ static bool ends(const char *ev)
 	return false;
 }
 
-/* Acquisitions from the audit log, paired with their ends by lock_id. */
-static struct span *spans_read(double from, size_t *ret_n)
+/* Acquisitions from the audit log, paired with their ends by lock_id:
+ * *ret_sp (free it) and *ret_n, or -errno: a log that could not be read
+ * (out of memory, say) is said, not shown as a window where nobody held
+ * anything. */
+static int spans_read(double from, struct span **ret_sp, size_t *ret_n)
 {
 	struct lokt_audit_filter flt = { .tail = TIMELINE_EVENTS };
 	struct lokt_event *ev = NULL;
 	struct span *sp = NULL, *ns;
 	size_t n = 0, cap = 0;
+	int r;
 
 	flt.since.tv_sec = (time_t)from - 86400; /* held since before */
-	if (lokt_audit_read(loktd.store, &flt, &ev, &n) < 0)
-		n = 0;
+	r = lokt_audit_read(loktd.store, &flt, &ev, &n);
+	if (r == -ENOENT) /* no log yet */
+		r = 0;
+	if (r < 0)
+		return r;
 	*ret_n = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!ev[i].lock_id[0])
@@ -239,8 +247,10 @@ static struct span *spans_read(double from, size_t *ret_n)
 			if (*ret_n == cap) {
 				cap = cap ? 2 * cap : 64;
 				ns = realloc(sp, cap * sizeof(*sp));
-				if (!ns)
+				if (!ns) {
+					r = -ENOMEM;
 					break;
+				}
 				sp = ns;
 			}
 			ns = &sp[(*ret_n)++];
@@ -261,7 +271,12 @@ static struct span *spans_read(double from, size_t *ret_n)
 		}
 	}
 	lokt_events_free(ev, n);
-	return sp;
+	if (r < 0) {
+		free(sp);
+		return r;
+	}
+	*ret_sp = sp;
+	return 0;
 }
 
 static int by_name(const void *a, const void *b)
@@ -274,17 +289,24 @@ static void timeline(FILE *f, const struct timespec *now, bool day)
 {
 	double to = secs(now), span_s = day ? 86400 : 3600, from = to - span_s;
 	struct lokt_info in;
-	struct span *sp;
-	size_t n, rows = 0;
+	struct span *sp = NULL;
+	size_t n = 0, rows = 0;
 	char a[64], b[64];
+	int r;
 
 	fprintf(f,
 		"<h2>Timeline, last %s</h2>\n<p class=muted>"
 		"<a href=\"/?window=hour\">hour</a> · "
 		"<a href=\"/?window=day\">day</a></p>\n<div id=timeline>\n",
 		day ? "day" : "hour");
-	sp = spans_read(from, &n);
-	qsort(sp, n, sizeof(*sp), by_name);
+	r = spans_read(from, &sp, &n);
+	if (r < 0) {
+		fputs("<p class=muted>The audit log could not be read (", f);
+		esc(f, lokt_strerror(r));
+		fputs("): the timeline is not shown.</p>\n", f);
+	}
+	if (n)
+		qsort(sp, n, sizeof(*sp), by_name);
 	for (size_t i = 0; i < n && rows < TIMELINE_ROWS;) {
 		size_t j = i;
 		bool any = false;
@@ -333,7 +355,7 @@ static void timeline(FILE *f, const struct timespec *now, bool day)
 		i = j;
 	}
 	free(sp);
-	if (!rows)
+	if (!rows && r >= 0)
 		fputs("<p class=muted>No lock was held in this window.</p>\n", f);
 	hhmmss(&(struct timespec){ (time_t)from, 0 }, a, sizeof(a));
 	hhmmss(now, b, sizeof(b));
