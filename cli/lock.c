@@ -478,6 +478,8 @@ int cmd_unlock(struct cli *c, int argc, char **argv)
 	}
 	flags |= a.force ? LOKT_RELEASE_FORCE : 0;
 	flags |= a.break_stale ? LOKT_RELEASE_BREAK_STALE : 0;
+	flags |= a.lock_id ? LOKT_RELEASE_OWN : 0; /* no more than a plain
+						      unlock may */
 	cli_stuck_bound(c);
 	/* --lock-id: that acquisition only. The same owner may release from
 	 * anywhere, so a script's plain unlock after its TTL ran out would

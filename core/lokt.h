@@ -501,6 +501,12 @@ enum lokt_release_flags {
 				       confirmed breaking that one): a
 				       different one, or none, is
 				       -LOKT_E_LOST, not audited as lost */
+	LOKT_RELEASE_OWN = 1 << 3, /* with lock_id: released only when it is
+				      the caller's owner's, as without one
+				      (-LOKT_E_NOT_OWNER else). A lock_id is
+				      no secret (in the file, in status):
+				      without this flag, naming it releases
+				      another owner's acquisition */
 };
 
 /* Release `name`. Same owner (from anywhere) → released. With lock_id

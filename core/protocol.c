@@ -709,7 +709,8 @@ static int release_decide(const struct lokt_who *who, const char *lock_id,
 		if (!lokt__may_force(&cur->rec, who))
 			goto refuse;
 		event = "force-break";
-	} else if (!lock_id || !lokt__may_force(&cur->rec, who)) {
+	} else if (!lock_id || (flags & LOKT_RELEASE_OWN) ||
+		   !lokt__may_force(&cur->rec, who)) {
 		goto refuse;
 	} /* else: the lock_id is the holder's own; releasing is its right
 	   * (through a door, of the holder's user: anyone may read it) */

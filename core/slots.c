@@ -646,7 +646,9 @@ int lokt__slots_release_in(struct lokt_txn *t, const struct lokt_info *cur,
 			r = -LOKT_E_LOST;
 			goto out;
 		}
-		if (!lokt__may_force(&g->h[i], who)) { /* a door */
+		if (!lokt__may_force(&g->h[i], who) || /* a door */
+		    ((flags & LOKT_RELEASE_OWN) &&
+		     !lokt__owns(&g->h[i], who))) {
 			lokt__holder_info(t->s, g, &g->h[i], cur, &ret->other);
 			ret->have_other = true;
 			r = -LOKT_E_NOT_OWNER;

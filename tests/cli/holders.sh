@@ -130,6 +130,18 @@ check "... audited as lost by the run before" test "$(audit_count lost li)" = 1
 expect_exit 1 "--json: the refusal as one document, error lost" "$LOKT" unlock li --lock-id "$id" --json
 check "... error lost" test "$(jget 'd["error"]' <<<"$OUT")" = lost
 id2=$(jget 'd["lock_id"]' < <(record li))
+# A lock_id is no secret (the file, status --json): naming it gives no
+# more than a plain unlock. Another owner's was released, audited as a
+# release.
+expect_exit 4 "another owner's unlock li --lock-id of erin's lock: not owner (4)" \
+	env LOKT_OWNER=mallory "$LOKT" unlock li --lock-id "$id2"
+expect_exit 0 "... erin's lock stands" "$LOKT" exists li
+LOKT_OWNER=erin hold erin sl --slots 2 || not_ok "erin takes a place of sl"
+sid=$("$LOKT" status --json | jget '[l["lock_id"] for l in d["locks"] if l["name"] == "sl"][0]')
+expect_exit 4 "... nor a place of a semaphore (4)" env LOKT_OWNER=mallory "$LOKT" unlock sl --lock-id "$sid"
+expect_exit 0 "... erin's place stands" "$LOKT" exists sl
+expect_exit 0 "erin releases her place by its lock_id" "$LOKT" unlock sl --lock-id "$sid"
+expect_exit 3 "... free" "$LOKT" exists sl
 expect_exit 0 "unlock li --lock-id of the lock there: released" "$LOKT" unlock li --lock-id "$id2"
 expect_exit 3 "... free" "$LOKT" exists li
 expect_exit 1 "--lock-id on a free name: exit 1 (that acquisition is gone)" "$LOKT" unlock li --lock-id "$id2"
