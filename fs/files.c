@@ -128,10 +128,22 @@ static int take(const struct loktfs_path *p, const struct lokt_who *who,
 	/* On etcd the daemon keeps the lock (keeper.c): no process per
 	 * lock. */
 	r = loktfs_keeper_reserve(who->uid);
-	/* Past the caller's share: only a renewal of a lock it holds. */
-	if (r < 0 && (lokt_get(fs->store, LOKT_LOCK, name, &cur, NULL) < 0 ||
-		      cur.stale != LOKT_LIVE || !lokt_holds(&cur.rec, who)))
-		return r;
+	if (r < 0) {
+		/* Past the caller's share: a renewal of the lock it holds,
+		 * by its lock_id (an acquisition would make a new lock if
+		 * that one went meanwhile, kept by a process of its own);
+		 * another's lock is busy as ever; a place, never. */
+		if (p->slots || p->shared ||
+		    lokt_get(fs->store, LOKT_LOCK, name, &cur, NULL) < 0 ||
+		    cur.stale != LOKT_LIVE)
+			return r;
+		if (!lokt_holds(&cur.rec, who))
+			return -LOKT_E_HELD;
+		r = lokt_renew(fs->store, name, cur.rec.lock_id, who,
+			       cur.rec.ttl_sec, res);
+		res->renewed = r == 0;
+		return r == -LOKT_E_LOST ? -EDQUOT : r;
+	}
 	opts.tend = r > 0;
 	r = lokt_acquire(fs->store, name, who, &opts, res);
 	if (r == 0 && opts.tend && !res->renewed)

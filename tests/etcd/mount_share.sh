@@ -43,20 +43,25 @@ def take(name):
     except OSError as e:
         return errno.errorcode[e.errno]
 got = [take("u%d" % i) for i in range(n)]
-print("taken", got.count("OK"), "then", got[-1], "renewal", take("u0"), flush=True)
+print("taken", got.count("OK"), "then", got[-1], "renewal", take("u0"),
+      "others", take("rootheld"), flush=True)
 while not os.path.exists(go):
     time.sleep(0.1)
 PYEOF
 chmod 0644 "$T/take.py"
+"$LOKT" lock rootheld --holder $$ -q || not_ok "root holds rootheld"
 touch "$T/out" && chmod 0666 "$T/out"
 as_user bash -c '"$0" "$1" "$2" 1025 "$3" >"$4"; :' "$PY" "$T/take.py" "$M/locks" "$T/go" "$T/out" &
 user=$!
 track "$user"
 if wait_for 90 test -s "$T/out"; then
-	read -r _ taken _ last _ renewal <"$T/out"
+	read -r _ taken _ last _ renewal _ others <"$T/out"
 	check "the user takes 1024 locks ($taken)" test "$taken" = 1024
 	check "... the 1025th is EDQUOT ($last)" test "$last" = EDQUOT
 	check "... and may still renew one of its own ($renewal)" test "$renewal" = OK
+	check "... and finds root's lock busy, as ever ($others)" test "$others" = EBUSY
+	check "... no lokt-keeper process for any of them" \
+		test "$(pgrep -fc "lokt-keeper $LOKT_ROOT u")" = 0
 	expect_exit 0 "root takes a lock meanwhile" touch "$M/locks/rootx"
 	expect_exit 0 "... held" "$LOKT" exists rootx
 	rm -f "$M/locks/rootx"
