@@ -70,42 +70,47 @@ static void wake(struct sse *s)
 	}
 }
 
+/* Under lock: text (n bytes) queued for s, and s woken. */
+static void push(struct sse *s, const char *text, size_t n)
+{
+	char *nb;
+
+	if (s->closing)
+		return;
+	if (s->len - s->off + n > BUF_MAX) {
+		s->closing = true; /* too far behind */
+	} else {
+		/* What was sent goes first: a reader that never quite caught
+		 * up grew the buffer by all it was ever sent. Held to BUF_MAX
+		 * and this line. */
+		if (s->off && s->len + n > s->cap) {
+			memmove(s->buf, s->buf + s->off, s->len - s->off);
+			s->len -= s->off;
+			s->off = 0;
+		}
+		if (s->len + n > s->cap) {
+			nb = realloc(s->buf, s->len + n);
+			if (!nb) {
+				s->closing = true;
+				wake(s);
+				return;
+			}
+			s->buf = nb;
+			s->cap = s->len + n;
+		}
+		memcpy(s->buf + s->len, text, n);
+		s->len += n;
+	}
+	wake(s);
+}
+
 static void broadcast(const char *text)
 {
 	size_t n = strlen(text);
-	char *nb;
 
 	pthread_mutex_lock(&lock);
-	for (struct sse *s = streams; s; s = s->next) {
-		if (s->closing)
-			continue;
-		if (s->len - s->off + n > BUF_MAX) {
-			s->closing = true; /* too far behind */
-		} else {
-			/* What was sent goes first: a reader that never
-			 * quite caught up grew the buffer by all it was ever
-			 * sent. Held to BUF_MAX and this line. */
-			if (s->off && s->len + n > s->cap) {
-				memmove(s->buf, s->buf + s->off,
-					s->len - s->off);
-				s->len -= s->off;
-				s->off = 0;
-			}
-			if (s->len + n > s->cap) {
-				nb = realloc(s->buf, s->len + n);
-				if (!nb) {
-					s->closing = true;
-					wake(s);
-					continue;
-				}
-				s->buf = nb;
-				s->cap = s->len + n;
-			}
-			memcpy(s->buf + s->len, text, n);
-			s->len += n;
-		}
-		wake(s);
-	}
+	for (struct sse *s = streams; s; s = s->next)
+		push(s, text, n);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -349,8 +354,11 @@ static uint64_t digest(void)
 /* Under lock. A suspended stream is not watched by libmicrohttpd: one
  * whose reader hung up kept its place until the next ping (15 s), and a
  * client opening and dropping streams kept every reader out (503). Its
- * socket is looked at each second, as a waiting client's (waits.c), and
- * a stream that hung up ends. */
+ * socket is looked at each second, as a waiting client's (waits.c): a
+ * stream whose socket failed ends; one whose reader sent its end (which
+ * a reader that only stopped writing, shutdown(SHUT_WR), does too) is
+ * sent a ping, which a reader gone answers with a reset, and
+ * libmicrohttpd ends it then. */
 static void hung_up(void)
 {
 	struct pollfd *p;
@@ -368,13 +376,16 @@ static void hung_up(void)
 						.events = POLLRDHUP };
 			of[n++] = s;
 		}
-	if (n && poll(p, n, 0) > 0)
-		for (size_t i = 0; i < n; i++)
-			if (p[i].revents &
-			    (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
+	if (n && poll(p, n, 0) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (p[i].revents & (POLLHUP | POLLERR | POLLNVAL)) {
 				of[i]->closing = true;
 				wake(of[i]);
+			} else if (p[i].revents & POLLRDHUP) {
+				push(of[i], ": ping\n\n", 8);
 			}
+		}
+	}
 	free(p);
 	free(of);
 }
