@@ -452,6 +452,8 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	if ((r = cli_open_ro(c)))
 		return r;
 	if (prune && c->store) {
+		/* A change: its report must not end it (cli_run, SIGPIPE). */
+		signal(SIGPIPE, SIG_IGN);
 		if ((r = cli_who(c, cli_caller(), "parent")))
 			return r;
 		cli_stuck_bound(c);

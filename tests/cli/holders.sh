@@ -109,6 +109,12 @@ expect_exit 3 "... nothing was written" "$LOKT" exists tw
 expect_exit 0 "timeout 30 lokt lock tw --holder \$\$: taken" timeout 30 "$LOKT" lock tw --holder $$
 expect_exit 0 "... and held while this shell runs" "$LOKT" exists tw
 "$LOKT" unlock tw -q
+# Known by the executable: a script named "time" runs bash, and holds.
+mkdir -p "$T/bin"
+printf '#!/bin/bash\n"$LOKT" lock tw -q\n' >"$T/bin/time"
+chmod +x "$T/bin/time"
+expect_exit 0 "a script named time (bash) may hold" "$T/bin/time"
+"$LOKT" unlock tw -q
 
 # --- unlock --lock-id: that acquisition only -----------------------------
 # The same owner may release from anywhere: a script whose lock ran out

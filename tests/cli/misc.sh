@@ -370,6 +370,10 @@ expect_exit 0 "... held" "$LOKT" exists m12
 expect_exit 0 "lokt unlock m12 into it: released, exit 0" pipe_gone "$LOKT" unlock m12
 expect_exit 3 "... gone" "$LOKT" exists m12
 expect_exit 141 "lokt status into it: SIGPIPE, as cat" pipe_gone "$LOKT" status
+"$LOKT" lock m14 --ttl 1s -q && sleep 1.2
+expect_exit 1 "lokt status --prune-expired into it: pruned, then the output error (1, not 141)" \
+	pipe_gone "$LOKT" status --prune-expired
+expect_exit 3 "... m14 was pruned" "$LOKT" status m14
 # A host name a record could not carry (sethostname(2) takes any bytes):
 # said so, exit 1. It blamed LOKT_OWNER and LOKT_AGENT_ID, set or not.
 if [ "$(id -u)" = 0 ] && unshare --uts true 2>/dev/null; then
