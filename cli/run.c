@@ -673,10 +673,15 @@ static bool reads_only(const char *name)
  * gave it wants a JSON document, refusals too. Where it goes is said. */
 static int json_first(struct cli *c, int argc, char **argv)
 {
-	const char *cmd = optind < argc ? argv[optind] : "";
+	const char *cmd = "";
 
+	/* the command word, wherever getopt has got to (--root DIR may
+	 * come between) */
+	for (int i = optind > 0 ? optind - 1 : 0; i < argc && !*cmd; i++)
+		if (find_command(argv[i]))
+			cmd = argv[i];
 	c->json = true;
-	if (find_command(cmd))
+	if (*cmd)
 		return cli_usage_error(c, "--json goes after the command: "
 					  "lokt %s ... --json", cmd);
 	return cli_usage_error(c, "--json goes after the command: "
