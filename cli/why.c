@@ -101,9 +101,11 @@ static void why_yours(struct why *w, const char *name,
 	       "lokt lock %s would renew it (same lock_id and fence%s); lokt "
 	       "unlock %s releases it.",
 	    name, holder, timing,
+	    in->rec.agent_id[0] && in->rec.pid == LOKT_DETACHED_PID ?
+		    "share its LOKT_AGENT_ID" :
 	    in->rec.agent_id[0] ? "are that process, run inside it, or "
-				  "share its LOKT_AGENT_ID"
-				: "are that process or run inside it",
+				  "share its LOKT_AGENT_ID" :
+				  "are that process or run inside it",
 	    name, in->rec.ttl_sec > 0 ? ", a fresh TTL" : "", name);
 	w->reason = "yours";
 	w->acquirable = true;

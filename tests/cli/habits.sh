@@ -114,6 +114,15 @@ check "... and it keeps a TTL (renewed without --ttl)" \
 	test "$("$LOKT" status dt --json | jget 'd["ttl_sec"]')" = 3600
 "$LOKT" lock dx --ttl 1s --detach -q
 check "a detached lock ends by its TTL" wait_for 10 eval '! "$LOKT" exists dx'
+# A detached lock taken with an agent id is that agent's alone (its
+# holder, pid 1, is everyone's ancestor): the owner without it is refused.
+LOKT_AGENT_ID=ci-7 "$LOKT" lock da --ttl 1h --detach -q
+expect_exit 2 "a detached lock of agent ci-7: the owner without it is refused" "$LOKT" lock da
+expect_exit 0 "... with it, renews" env LOKT_AGENT_ID=ci-7 "$LOKT" lock da
+expect_exit 0 "... and why says so" env LOKT_AGENT_ID=ci-7 "$LOKT" why da
+check "... by the agent id, not by running inside pid 1" \
+	eval 'grep -q "you share its LOKT_AGENT_ID" <<<"$OUT" && ! grep -q "run inside it" <<<"$OUT"'
+"$LOKT" unlock da -q
 expect_exit 0 "the owner releases it from anywhere" bash -c '"$LOKT" unlock dt'
 expect_exit 3 "... and it is free" "$LOKT" exists dt
 
