@@ -30,12 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "fs.h"
+#include "nofile.h"
 
 #define DEFAULT_FREEZE_TTL "15m"
 #define DEFAULT_LOCK_WAIT "5s"
@@ -381,27 +381,13 @@ static int catch_signals(struct fuse_session *se)
 	return fuse_set_signal_handlers(se);
 }
 
-/* The soft open-file limit raised to the hard one (at most 65536): on
- * etcd the daemon keeps a descriptor per lock it keeps (keeper.c), up to
- * 4096, and at a soft limit of 1024 one user's locks left it none for
- * anyone's request. */
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536) {
-		rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 static int run(struct fuse_args *args, const struct fuse_cmdline_opts *cmd,
 	       const char *mountpoint, struct loktfs *fs)
 {
 	struct fuse_session *se;
 	int r = 1;
 
-	raise_nofile();
+	(void)lokt_nofile_raise();
 	loktfs_ll_setup(fs);
 	/* libfuse has said what it refused; say what to do about it. */
 	se = fuse_session_new(args, &loktfs_ll_ops, sizeof(loktfs_ll_ops), fs);

@@ -21,11 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "loktd.h"
+#include "nofile.h"
 
 #define THREADS 4
 #define CONN_TIMEOUT_S 30 /* an idle connection is closed */
@@ -234,19 +234,6 @@ static char *slurp(const char *path)
 	return buf;
 }
 
-/* As many descriptors as we may: one per connection. */
-static unsigned raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 1024;
-	rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
-	(void)setrlimit(RLIMIT_NOFILE, &rl);
-	(void)getrlimit(RLIMIT_NOFILE, &rl);
-	return (unsigned)rl.rlim_cur;
-}
-
 /* The open-file limit, shared: FDS_KEPT for loktd itself, then up to
  * half of the rest for waits (FDS_PER_WAIT each, MAX_WAITS at most),
  * and the others for connections, a quarter of which (MAX_STREAMS at
@@ -408,7 +395,7 @@ static int serve(const struct args *a, const struct sockaddr_storage *sa,
 			strerror(-fd));
 		goto out;
 	}
-	conns = plan_fds(raise_nofile());
+	conns = plan_fds(lokt_nofile_raise());
 	loktd.beyond_loopback = !loopback;
 	loktd.mhd = start(fd, cert, key, conns,
 			  loopback ? 0 : (conns < PER_IP_MAX ? conns : PER_IP_MAX));
