@@ -136,9 +136,12 @@ static bool make_room(void)
 		if (old[i].ino) {
 			struct stat key = { .st_dev = old[i].dev,
 					    .st_ino = old[i].ino };
+			struct slot *sl = slot_of(&key); /* tab.cap > 0 */
 
-			*slot_of(&key) = old[i];
-			tab.used++;
+			if (sl) {
+				*sl = old[i];
+				tab.used++;
+			}
 		}
 	}
 	free(old);
