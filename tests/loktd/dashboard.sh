@@ -53,7 +53,8 @@ shot=$BUILD_ROOT/meson-logs/loktd-dashboard.png
 mkdir -p "$(dirname "$shot")"
 rm -f "$shot"
 export DASH_LOCK=taken-with-lokt NOJS_EXPECT=db-migration
-res=$("$PY" "$SRC_ROOT/tests/loktd/devtools.py" "$CHROMIUM" "$URL/" "$shot" -- \
+# TMPDIR: chromium leaves its singleton directory there at exit.
+res=$(TMPDIR=$T "$PY" "$SRC_ROOT/tests/loktd/devtools.py" "$CHROMIUM" "$URL/" "$shot" -- \
 	"$LOKT" lock "$DASH_LOCK" --ttl 10m --detach -q 2>"$T/devtools.err")
 diag "devtools: $res"
 [ "$(jq -r .live <<<"$res")" = true ] && ok "the page loads and its event stream goes live" || {
