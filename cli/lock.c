@@ -239,7 +239,10 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 	ao.slots = a.slots;
 	ao.shared = a.shared;
 	pr.name = name;
-	if (a.wait && !c->quiet && isatty(STDERR_FILENO)) {
+	pr.tty = isatty(STDERR_FILENO);
+	/* Off a terminal, for the warnings of a store over the network
+	 * only: a progress callback makes the wait count its place. */
+	if (a.wait && !c->quiet && (pr.tty || lokt_root_is_url(c->root))) {
 		ao.progress = cli_progress_cb;
 		ao.userdata = &pr;
 	}

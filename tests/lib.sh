@@ -102,32 +102,40 @@ trap _run_cleanup EXIT
 # loopback ports with its data in DIR, stopped at exit; its endpoint
 # ("127.0.0.1:PORT") in ETCD_EP and pid in ETCD_PID. Fails when etcd is
 # not installed or will not start (the caller reports that).
+# etcd_member_again DIR: start that member again (after a kill -9), on
+# its ports and data; fails when it does not answer within 20 s.
+_etcd_run() { # DIR PORT
+	local peer=$(($2 + 1))
+	etcd --name m0 --data-dir "$1/data" \
+		--listen-client-urls "http://127.0.0.1:$2" \
+		--advertise-client-urls "http://127.0.0.1:$2" \
+		--listen-peer-urls "http://127.0.0.1:$peer" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+		--initial-cluster "m0=http://127.0.0.1:$peer" \
+		>>"$1/etcd.log" 2>&1 &
+	ETCD_PID=$!
+	ETCD_EP=127.0.0.1:$2
+	if wait_for 20 curl -sf -X POST -d '{}' "http://$ETCD_EP/v3/maintenance/status" -o /dev/null; then
+		at_exit "kill -9 $ETCD_PID 2>/dev/null; wait $ETCD_PID 2>/dev/null"
+		return 0
+	fi
+	kill -9 "$ETCD_PID" 2>/dev/null
+	wait "$ETCD_PID" 2>/dev/null
+	return 1
+}
 etcd_member() {
-	local dir=$1 port peer try
+	local dir=$1 try
 	command -v etcd >/dev/null || { echo "etcd is not installed (apt-get install etcd-server)" >"$T/etcd.why"; return 1; }
 	mkdir -p "$dir"
 	for try in 1 2 3 4 5; do
-		port=$((25000 + RANDOM % 7700)) peer=$((port + 1)) # below 32768: etcd/three_members.sh
-		etcd --name m0 --data-dir "$dir/data" \
-			--listen-client-urls "http://127.0.0.1:$port" \
-			--advertise-client-urls "http://127.0.0.1:$port" \
-			--listen-peer-urls "http://127.0.0.1:$peer" \
-			--initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-			--initial-cluster "m0=http://127.0.0.1:$peer" \
-			>"$dir/etcd.log" 2>&1 &
-		ETCD_PID=$!
-		ETCD_EP=127.0.0.1:$port
-		if wait_for 20 curl -sf -X POST -d '{}' "http://$ETCD_EP/v3/maintenance/status" -o /dev/null; then
-			at_exit "kill -9 $ETCD_PID 2>/dev/null; wait $ETCD_PID 2>/dev/null"
-			return 0
-		fi
-		kill -9 "$ETCD_PID" 2>/dev/null
-		wait "$ETCD_PID" 2>/dev/null
+		# below 32768: etcd/three_members.sh
+		_etcd_run "$dir" $((25000 + RANDOM % 7700)) && return 0
 		rm -rf "$dir/data"
 	done
 	tail -5 "$dir/etcd.log" >"$T/etcd.why"
 	return 1
 }
+etcd_member_again() { _etcd_run "$1" "${ETCD_EP##*:}"; }
 
 # With LOKT_TEST_STORE=etcd (the etcd-* copies of the protocol tests,
 # tests/etcd/meson.build), the store is a private etcd member instead of
