@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Waiters across a cluster that stops answering (lokt(1), "--wait"; the
 # waiter's loop in core/wait.c): the member killed and started again
-# while `lokt lock --wait` and `lokt guard --wait` wait behind a holder.
+# while `lokt lock --wait`, `lokt guard --wait` and a request to loktd
+# with "wait" wait behind a holder.
 # Both wait on through it, warn once it is gone and once it is back (not
 # on a terminal), keep their places, and get the lock in turn. A cluster
 # still silent at the waiter's timeout ends the wait with exit 1 (the
@@ -28,6 +29,25 @@ LOKT_OWNER=carol "$LOKT" guard r --wait --timeout 120s -- \
 carol=$!
 track "$carol"
 check "carol's guard waits behind bob" wait_for 20 eval '[ "$(waiters r)" = 2 ]'
+# And a request to loktd, when it is built (the same wait, in liblokt).
+http=0
+if [ -x "${LOKTD:-}" ] && command -v curl >/dev/null && command -v jq >/dev/null; then
+	. "$SRC_ROOT/tests/loktd/common.sh"
+	if start_loktd; then
+		http=1
+		curl -s -o "$T/http.body" -w '%{http_code}' -X POST \
+			-d '{"wait":true,"timeout":"120s","ttl":"10m"}' \
+			"$URL/v1/locks/r" >"$T/http.code" &
+		cpid=$!
+		track "$cpid"
+		check "a request to loktd waits behind carol" \
+			wait_for 20 eval '[ "$(waiters r)" = 3 ]'
+	else
+		not_ok "loktd started: $(cat "$T/loktd.err")"
+	fi
+else
+	skip "a request to loktd waits too" "loktd, curl or jq missing"
+fi
 
 kill -9 "$ETCD_PID"
 wait "$ETCD_PID" 2>/dev/null
@@ -48,7 +68,7 @@ check "bob says the cluster answers again" \
 	wait_for 20 grep -q "answers again; still waiting for \"r\"" "$T/bob.err"
 check "... and carol" \
 	wait_for 20 grep -q "answers again; still waiting for \"r\"" "$T/carol.err"
-check "both still queued, bob first" wait_for 20 eval '[ "$(waiters r)" = 2 ]'
+check "all still queued, bob first" wait_for 20 eval '[ "$(waiters r)" = $((2 + http)) ]'
 check "... r still alice's" eval '"$LOKT" status r --json | grep -q "\"owner\":\"root\""'
 
 expect_exit 0 "alice releases r" "$LOKT" unlock r -q
@@ -61,6 +81,13 @@ reap "$carol"
 [ "$RC" = 0 ] && ok "carol's guard gets r, runs and exits 0" ||
 	not_ok "carol's guard: exit $RC: $(cat "$T/carol.err")"
 check "... her command ran" test -s "$T/carol.ran"
+if [ "$http" = 1 ]; then
+	reap "$cpid"
+	[ "$(cat "$T/http.code")" = 200 ] && ok "then the request to loktd gets r (200)" ||
+		not_ok "the request to loktd: $(cat "$T/http.code") $(cat "$T/http.body")"
+	expect_exit 0 "... and releases it" \
+		curl -sf -X DELETE "$URL/v1/locks/r?lock_id=$(jq -r .lock_id "$T/http.body")"
+fi
 expect_exit 3 "r is free" "$LOKT" exists r
 
 # Still silent at the timeout: exit 1, saying so, at the timeout.
