@@ -4,7 +4,7 @@
 # waiter's loop in core/wait.c): the member killed and started again
 # while `lokt lock --wait`, `lokt guard --wait` and a request to loktd
 # with "wait" wait behind a holder.
-# Both wait on through it, warn once it is gone and once it is back (not
+# They wait on through it (lokt warns once it is gone and once it is back, not
 # on a terminal), keep their places, and get the lock in turn. A cluster
 # still silent at the waiter's timeout ends the wait with exit 1 (the
 # cluster did not answer), not before and not as a timeout (exit 2); a
