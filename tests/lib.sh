@@ -104,9 +104,11 @@ trap _run_cleanup EXIT
 # not installed or will not start (the caller reports that).
 # etcd_member_again DIR: start that member again (after a kill -9), on
 # its ports and data; fails when it does not answer within 20 s.
+# ETCD_EXTRA: more options for the member (an array).
+ETCD_EXTRA=()
 _etcd_run() { # DIR PORT
 	local peer=$(($2 + 1))
-	etcd --name m0 --data-dir "$1/data" \
+	etcd --name m0 --data-dir "$1/data" "${ETCD_EXTRA[@]}" \
 		--listen-client-urls "http://127.0.0.1:$2" \
 		--advertise-client-urls "http://127.0.0.1:$2" \
 		--listen-peer-urls "http://127.0.0.1:$peer" \

@@ -3331,7 +3331,7 @@ static int member_status(struct estore *e, const char *endpoint,
 		.endpoints = &endpoint, .n_endpoints = 1,
 		.cacert = e->cfg.cacert, .cert = e->cfg.cert, .key = e->cfg.key,
 		.user = e->cfg.user, .password = e->cfg.password,
-		.timeout_ms = 3000,
+		.password_file = e->cfg.password_file, .timeout_ms = 3000,
 	};
 	struct json_object *req = json_object_new_object(), *ans = NULL, *v,
 			   *h;
@@ -3470,6 +3470,7 @@ static int e_doctor(struct lokt_store *s, struct lokt_check *ck, size_t max,
 	bool disagree = false;
 	struct lokt_kv *kv = NULL;
 	size_t nk = 0;
+	char *under;
 	int r;
 
 	for (size_t i = 0; i < e->cfg.n_endpoints; i++) {
@@ -3497,8 +3498,13 @@ static int e_doctor(struct lokt_store *s, struct lokt_check *ck, size_t max,
 		}
 	}
 	/* A linearizable read through the store's own connection: what
-	 * every transition needs. */
-	r = lokt__kv_range(e->gw, e->cfg.prefix, NULL, 1, &kv, &nk, &rev, NULL);
+	 * every transition needs. Of a key under the prefix ("PREFIX/"),
+	 * which a role granted on the prefix alone may read (etcdctl role
+	 * grant-permission --prefix ROLE readwrite PREFIX/). */
+	if (asprintf(&under, "%s/", e->cfg.prefix) < 0)
+		return -ENOMEM;
+	r = lokt__kv_range(e->gw, under, NULL, 1, &kv, &nk, &rev, NULL);
+	free(under);
 	lokt__kvs_free(kv, nk);
 	if (r == 0) {
 		snprintf(msg, sizeof(msg),
@@ -3646,6 +3652,7 @@ lokt_etcd_module_open(const char *root, struct lokt_store **ret, char *why,
 		o.key = e->cfg.key;
 		o.user = e->cfg.user;
 		o.password = e->cfg.password;
+		o.password_file = e->cfg.password_file;
 		o.timeout_ms = e->cfg.timeout_ms;
 		r = lokt__gw_open(&o, &e->gw);
 	}

@@ -143,6 +143,12 @@ int lokt__etcd_parse_url(const char *url, struct lokt_etcd_config *c,
 	if (!slash)
 		return why_not(why, ws, "a key prefix is missing: "
 			       "etcd://HOST:PORT/PREFIX, e.g. /lokt");
+	/* etcd://USER:PASSWORD@HOST:PORT/...: said without repeating it. */
+	if (memchr(p, '@', (size_t)(slash - p)))
+		return why_not(why, ws,
+			       "a user or password does not go in the root "
+			       "(command lines and messages show it): give them "
+			       "in LOKT_ETCD_USER and LOKT_ETCD_PASSWORD_FILE");
 	while (p < slash) {
 		comma = memchr(p, ',', (size_t)(slash - p));
 		len = comma ? (size_t)(comma - p) : (size_t)(slash - p);
@@ -178,8 +184,9 @@ err:
 
 /* ---- settings ------------------------------------------------------------ */
 
-/* The whole of a small file (NUL-terminated, malloc'd), opened without
- * following a symlink; its mode in *ret_mode. */
+/* The whole of a small regular file (NUL-terminated, malloc'd); its mode
+ * in *ret_mode. A symlink is followed: the user names the file, and a
+ * Kubernetes secret or config map is a symlink. */
 static int read_small(const char *path, char **ret, mode_t *ret_mode)
 {
 	struct stat st;
@@ -187,7 +194,7 @@ static int read_small(const char *path, char **ret, mode_t *ret_mode)
 	char *buf;
 	int fd, r = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
@@ -224,16 +231,13 @@ static int set_once(char **dst, const char *v)
 	return *dst ? 0 : -ENOMEM;
 }
 
-/* The password in a file: its first line. */
-static int password_from_file(struct lokt_etcd_config *c, const char *path,
-			      char *why, size_t ws)
+int lokt__etcd_password_read(const char *path, char **ret, char *why,
+			     size_t ws)
 {
 	char *buf;
 	mode_t mode;
 	int r;
 
-	if (c->password)
-		return 0;
 	r = read_small(path, &buf, &mode);
 	if (r < 0)
 		return why_not(why, ws, "cannot read the password file %s: %s",
@@ -246,8 +250,22 @@ static int password_from_file(struct lokt_etcd_config *c, const char *path,
 		return -EPERM;
 	}
 	buf[strcspn(buf, "\r\n")] = '\0';
-	c->password = buf;
+	*ret = buf;
 	return 0;
+}
+
+/* The password in a file: its first line. */
+static int password_from_file(struct lokt_etcd_config *c, const char *path,
+			      char *why, size_t ws)
+{
+	int r;
+
+	if (c->password)
+		return 0;
+	r = lokt__etcd_password_read(path, &c->password, why, ws);
+	if (r == 0 && !(c->password_file = strdup(path)))
+		r = -ENOMEM;
+	return r;
 }
 
 static int set_duration(int64_t *dst, bool *given, const char *v,
@@ -395,5 +413,6 @@ void lokt__etcd_config_free(struct lokt_etcd_config *c)
 	if (c->password)
 		explicit_bzero(c->password, strlen(c->password));
 	free(c->password);
+	free(c->password_file);
 	memset(c, 0, sizeof(*c));
 }

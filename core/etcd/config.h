@@ -21,6 +21,10 @@ struct lokt_etcd_config {
 	char *prefix; /* "/lokt": starts with '/', no trailing '/' */
 	char *cacert, *cert, *key; /* PEM files, or NULL */
 	char *user, *password; /* or NULL */
+	/* The file the password was read from (password_file), read again
+	 * when a login is refused (a password changed with etcdctl); NULL
+	 * for a password given as such. */
+	char *password_file;
 	int64_t lease_sec; /* a holder's liveness lease */
 	int64_t timeout_ms; /* one request; 0: the gateway's default */
 };
@@ -46,5 +50,11 @@ int lokt__etcd_load_settings(struct lokt_etcd_config *c, char *why,
 			     size_t why_size);
 
 void lokt__etcd_config_free(struct lokt_etcd_config *c);
+
+/* The password in the file at path: its first line, malloc'd. The file
+ * may be a symlink (a Kubernetes secret is one), and must be a regular
+ * file not readable by others (-EPERM). -errno with why. */
+int lokt__etcd_password_read(const char *path, char **ret, char *why,
+			     size_t why_size);
 
 #endif /* LOKT_ETCD_CONFIG_H */

@@ -15,7 +15,8 @@ struct lokt_gw {
 	char **urls; /* "http(s)://HOST:PORT" */
 	size_t n;
 	size_t current; /* under lock */
-	char *cacert, *cert, *key, *user, *password;
+	char *cacert, *cert, *key, *user, *password_file;
+	char *password; /* under lock: replaced when password_file changes */
 	char *token; /* under lock; NULL until authenticated */
 	int64_t timeout_ms;
 	char last_error[CURL_ERROR_SIZE + 64]; /* under lock: "" or

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "gateway-internal.h"
 
 #define DEFAULT_TIMEOUT_MS 8000
@@ -174,6 +175,7 @@ int lokt__gw_open(const struct lokt_gw_opts *o, struct lokt_gw **ret)
 	r = r ?: dup_opt(o->key, &g->key);
 	r = r ?: dup_opt(o->user, &g->user);
 	r = r ?: dup_opt(o->password, &g->password);
+	r = r ?: dup_opt(o->password_file, &g->password_file);
 	if (r < 0)
 		goto err;
 	g->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -206,6 +208,7 @@ void lokt__gw_close(struct lokt_gw *g)
 	if (g->password) /* not left in freed memory */
 		explicit_bzero(g->password, strlen(g->password));
 	free(g->password);
+	free(g->password_file);
 	if (g->token)
 		explicit_bzero(g->token, strlen(g->token));
 	free(g->token);
@@ -428,8 +431,13 @@ static enum verdict judge_error(struct json_object *e, int *ret_errno)
 	case G_UNAUTHENTICATED:
 		return V_REAUTH;
 	case G_INVALID:
-		/* etcd says "invalid auth token" with this code too. */
-		if (strstr(msg, "auth token"))
+		/* etcd says "invalid auth token" with this code too, and
+		 * "revision of auth store is old" for a token made before a
+		 * change of users or roles (every JWT token until it
+		 * lapses): a fresh token is asked for, and the request sent
+		 * again (it was refused before it was applied). */
+		if (strstr(msg, "auth token") ||
+		    strstr(msg, "revision of auth store is old"))
 			return V_REAUTH;
 		/* With auth on: no token, or a wrong user or password. */
 		if (strstr(msg, "user name is empty") ||
@@ -512,7 +520,39 @@ static enum verdict try_one(struct lokt_gw *g, size_t ep, const char *path,
 	return v;
 }
 
-static int authenticate(struct lokt_gw *g, size_t ep, char **ret_token)
+static void secret_free(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+/* A login refused: is the password file saying something else now (the
+ * password changed with `etcdctl user passwd` and the file rewritten)?
+ * Then that is the password from now on. */
+static bool password_again(struct lokt_gw *g)
+{
+	char why[256], *now = NULL;
+	bool changed = false;
+
+	if (!g->password_file ||
+	    lokt__etcd_password_read(g->password_file, &now, why,
+				     sizeof(why)) < 0)
+		return false;
+	pthread_mutex_lock(&g->lock);
+	if (!g->password || strcmp(now, g->password)) {
+		secret_free(g->password);
+		g->password = now;
+		now = NULL;
+		changed = true;
+	}
+	pthread_mutex_unlock(&g->lock);
+	secret_free(now);
+	return changed;
+}
+
+static int authenticate_as(struct lokt_gw *g, size_t ep, char **ret_token)
 {
 	struct json_object *req, *ans = NULL, *t;
 	enum verdict v;
@@ -522,8 +562,10 @@ static int authenticate(struct lokt_gw *g, size_t ep, char **ret_token)
 	if (!req)
 		return -ENOMEM;
 	json_object_object_add(req, "name", json_object_new_string(g->user));
+	pthread_mutex_lock(&g->lock);
 	json_object_object_add(req, "password",
 			       json_object_new_string(g->password ?: ""));
+	pthread_mutex_unlock(&g->lock);
 	v = try_one(g, ep, "/v3/auth/authenticate",
 		    json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
 		    NULL, &ans, &r);
@@ -542,6 +584,15 @@ static int authenticate(struct lokt_gw *g, size_t ep, char **ret_token)
 	if (v == V_REAUTH || r == -EINVAL)
 		return -EACCES; /* wrong user or password */
 	return v == V_ERRNO ? r : -EHOSTUNREACH;
+}
+
+static int authenticate(struct lokt_gw *g, size_t ep, char **ret_token)
+{
+	int r = authenticate_as(g, ep, ret_token);
+
+	if (r == -EACCES && password_again(g))
+		r = authenticate_as(g, ep, ret_token);
+	return r;
 }
 
 /* The token to send (malloc'd copy, NULL without auth); a fresh one when

@@ -36,6 +36,9 @@ struct lokt_gw_opts {
 	const char *cacert; /* PEM file: use https and verify the members */
 	const char *cert, *key; /* client certificate and key (PEM) */
 	const char *user, *password; /* etcd authentication, or NULL */
+	/* Where password came from, read again when a login is refused
+	 * (the password changed meanwhile), or NULL. */
+	const char *password_file;
 	int64_t timeout_ms; /* one request, one endpoint; 0: 8000 */
 };
 

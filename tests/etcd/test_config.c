@@ -79,7 +79,10 @@ Test(config, bad_urls)
 	refused("etcd://h:1,,h:2/lokt", "empty");
 	refused("etcd:///lokt", "no endpoint");
 	refused("etcd://:1/lokt", "host is missing");
-	refused("etcd://h@x:1/lokt", "not a host name");
+	refused("etcd://h@x:1/lokt", "LOKT_ETCD_USER");
+	/* The password is not repeated (it was, as a bad IPv6 address). */
+	refused("etcd://lokt:s3cretPW@h:1/lokt", "LOKT_ETCD_PASSWORD_FILE");
+	cr_assert_null(strstr(why, "s3cretPW"), "%s", why);
 	refused("etcd://::1:2379/lokt", "[ADDR]:PORT");
 	refused("etcd://[::1]/lokt", "[ADDR]:PORT");
 	refused("etcd://h:1/lo kt", "letters, digits");
