@@ -302,6 +302,10 @@ static int wait_loop(struct waiter *w, const struct lokt_who *who,
 			    w->s->be->wait_behind(w->w, opts->progress != NULL,
 						  &q)) {
 				next = recheck_at(now);
+				if (retry) { /* answered again */
+					retry = 0;
+					r = -LOKT_E_HELD;
+				}
 			} else {
 				/* The last attempt, at the timeout, has its
 				 * second from now: a process stopped past
