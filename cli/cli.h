@@ -303,8 +303,6 @@ void cli_json_print(struct json_object *doc); /* prints and puts */
 /* The one-line progress display of a wait (lokt_acquire_opts.progress). */
 struct cli_progress {
 	const char *name;
-	bool tty; /* the line drawn on stderr; else only the warnings */
-	bool unanswered; /* the store did not answer the last attempt */
 	bool drawn;
 	size_t width; /* of the line drawn, to blank it without escapes */
 };

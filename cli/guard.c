@@ -963,10 +963,7 @@ static int acquire(struct guard *g, volatile sig_atomic_t *cancel,
 	int64_t start;
 	int r;
 
-	pr.tty = isatty(STDERR_FILENO);
-	/* Off a terminal, for the warnings of a store over the network
-	 * only: a progress callback makes the wait count its place. */
-	if (g->wait && !c->quiet && (pr.tty || lokt_root_is_url(c->root))) {
+	if (g->wait && !c->quiet && isatty(STDERR_FILENO)) {
 		ao.progress = cli_progress_cb;
 		ao.userdata = &pr;
 	}

@@ -239,10 +239,7 @@ int cmd_lock(struct cli *c, int argc, char **argv)
 	ao.slots = a.slots;
 	ao.shared = a.shared;
 	pr.name = name;
-	pr.tty = isatty(STDERR_FILENO);
-	/* Off a terminal, for the warnings of a store over the network
-	 * only: a progress callback makes the wait count its place. */
-	if (a.wait && !c->quiet && (pr.tty || lokt_root_is_url(c->root))) {
+	if (a.wait && !c->quiet && isatty(STDERR_FILENO)) {
 		ao.progress = cli_progress_cb;
 		ao.userdata = &pr;
 	}

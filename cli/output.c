@@ -518,24 +518,8 @@ void cli_progress_cb(const struct lokt_progress *p, void *userdata)
 	char who[700], waited[32], age[32], line[1024];
 	char owner[CLI_ESC_MAX], host[CLI_ESC_MAX];
 
-	if (p->unavailable != pr->unanswered && !pr->tty) {
-		/* Not on a terminal (cron, CI): a line when the store stops
-		 * answering a waiter, and one when it answers again. */
-		pr->unanswered = p->unavailable;
-		if (p->unavailable)
-			cli_warning("the etcd cluster did not answer while waiting for \"%s\" (run lokt doctor); still waiting, trying again",
-				    pr->name);
-		else
-			cli_warning("the etcd cluster answers again; still waiting for \"%s\"",
-				    pr->name);
-	}
-	if (!pr->tty)
-		return;
 	cli_fmt_ms(p->waited_ms, waited, sizeof(waited));
-	if (p->unavailable) {
-		snprintf(who, sizeof(who),
-			 "the etcd cluster did not answer, trying again");
-	} else if (p->holder && p->frozen) {
+	if (p->holder && p->frozen) {
 		cli_fmt_time(&p->holder->rec.expires, age, sizeof(age));
 		snprintf(who, sizeof(who), "frozen by %s@%s until %s",
 			 cli_esc(p->holder->rec.owner, owner, sizeof(owner)),

@@ -372,24 +372,16 @@ struct lokt_progress {
 	int64_t waited_ms;
 	size_t position; /* 1 = next in line */
 	size_t waiters; /* live waiters including us */
-	/* The last attempt had no answer from the store (etcd: no member
-	 * reached, or none with a leader); the wait goes on until its
-	 * timeout. holder is NULL, position and waiters as last known. */
-	bool unavailable;
 };
 
 struct lokt_acquire_opts {
 	int64_t ttl_sec; /* 0: no TTL; at most LOKT_TTL_MAX_SEC (-EINVAL) */
 	bool wait; /* queue and wait instead of -LOKT_E_HELD */
 	/* With wait: < 0 forever. On a store over the network (etcd), no
-	 * request of the wait waits past the timeout and a second. A
-	 * cluster that does not answer when the wait starts (joining the
-	 * queue) ends it at once with -LOKT_E_UNAVAILABLE; once queued, the
-	 * waiter tries again until the cluster answers (a member
-	 * restarting, a leader elected), and a cluster still silent at the
-	 * timeout ends the wait then with -LOKT_E_UNAVAILABLE, not
-	 * -LOKT_E_TIMEOUT (the calling thread's lokt_store_set_deadline is
-	 * cleared when the wait returns). */
+	 * request of the wait waits past the timeout and a second: a
+	 * cluster that stops answering ends the wait then with
+	 * -LOKT_E_UNAVAILABLE (the calling thread's lokt_store_set_deadline
+	 * is cleared when the wait returns). */
 	int64_t timeout_ms;
 	void (*progress)(const struct lokt_progress *p, void *userdata);
 	void *userdata;

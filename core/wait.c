@@ -70,8 +70,6 @@
 #define RECHECK_MS 2000 /* for changes events cannot show */
 #define TICK_MS 1000 /* progress cadence */
 #define WAIT_GRACE_MS 1000 /* for the last attempt, at the timeout */
-#define RETRY_MS 250 /* after an attempt the store did not answer, doubled
-			up to RECHECK_MS */
 #define REQUEUE 1 /* wait_loop: our place went with a lost hand-over */
 
 int64_t lokt__wait_recheck_ms = RECHECK_MS;
@@ -257,10 +255,8 @@ static void report(const struct lokt_acquire_opts *opts, int r,
 		   const struct lokt_result *res, const struct lokt_queue *q,
 		   int64_t waited)
 {
-	bool unanswered = r == -LOKT_E_UNAVAILABLE;
 	struct lokt_progress p = {
-		.holder = res->have_other && !unanswered ? &res->other : NULL,
-		.unavailable = unanswered,
+		.holder = res->have_other ? &res->other : NULL,
 		.frozen = r == -LOKT_E_FROZEN,
 		.waited_ms = waited,
 		.position = q->ahead + 1,
@@ -277,8 +273,8 @@ static int wait_loop(struct waiter *w, const struct lokt_who *who,
 		     const struct lokt_acquire_opts *opts, int64_t start,
 		     struct lokt_result *ret)
 {
-	int64_t now, next = mono_ms(), deadline = -1, t, retry = 0;
-	struct lokt_queue q = { 0 }, got;
+	int64_t now, next = mono_ms(), deadline = -1, t;
+	struct lokt_queue q = { 0 };
 	bool event = true, late;
 	int r = -LOKT_E_HELD;
 
@@ -302,10 +298,6 @@ static int wait_loop(struct waiter *w, const struct lokt_who *who,
 			    w->s->be->wait_behind(w->w, opts->progress != NULL,
 						  &q)) {
 				next = recheck_at(now);
-				if (retry) { /* answered again */
-					retry = 0;
-					r = -LOKT_E_HELD;
-				}
 			} else {
 				/* The last attempt, at the timeout, has its
 				 * second from now: a process stopped past
@@ -317,36 +309,16 @@ static int wait_loop(struct waiter *w, const struct lokt_who *who,
 				r = lokt__acquire_step(
 					w->s, w->name, who, opts, w->seq,
 					w->offered ? w->lock_id : NULL, true,
-					&got, ret);
-				if (r != -LOKT_E_UNAVAILABLE)
-					q = got; /* else as last known */
+					&q, ret);
 				if (r == 0 && w->offered &&
 				    !strcmp(ret->lock.lock_id, w->lock_id)) {
 					w->offered = false;
 					(void)w->s->be->wait_handed(
 						w->w, true, NULL);
 				}
-				if (r == -LOKT_E_UNAVAILABLE && !late) {
-					/* No answer (etcd: no member reached,
-					 * or none with a leader; a member
-					 * restarting): a queued waiter waits
-					 * on, as for a holder, and tries again
-					 * until its timeout, whose attempt's
-					 * answer is the wait's. Its place is
-					 * its lease's, which the cluster keeps
-					 * meanwhile (lost, the attempt after
-					 * shows it). */
-					retry = retry ? retry * 2 : RETRY_MS;
-					if (retry > RECHECK_MS)
-						retry = RECHECK_MS;
-					next = mono_ms() + retry;
-				} else if (r != -LOKT_E_HELD &&
-					   r != -LOKT_E_FROZEN) {
+				if (r != -LOKT_E_HELD && r != -LOKT_E_FROZEN)
 					return r;
-				} else {
-					retry = 0;
-					next = plan_next(w, r, ret, &q, now);
-				}
+				next = plan_next(w, r, ret, &q, now);
 			}
 			event = false;
 		}
@@ -366,11 +338,8 @@ static int wait_loop(struct waiter *w, const struct lokt_who *who,
 			t = TICK_MS;
 		if (deadline >= 0 && deadline - now < t)
 			t = deadline - now;
-		/* Unanswered, the next attempt keeps its time: a watch that
-		 * broke with the connection rings as it tries again. */
 		if (w->s->be->wait_sleep(w->w, t < 0 ? 0 : t)) {
-			if (!retry)
-				next = 0;
+			next = 0;
 			event = true;
 		}
 	}
