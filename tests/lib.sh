@@ -102,8 +102,6 @@ trap _run_cleanup EXIT
 # loopback ports with its data in DIR, stopped at exit; its endpoint
 # ("127.0.0.1:PORT") in ETCD_EP and pid in ETCD_PID. Fails when etcd is
 # not installed or will not start (the caller reports that).
-# etcd_member_again DIR: start that member again (after a kill -9), on
-# its ports and data; fails when it does not answer within 20 s.
 # ETCD_EXTRA: more options for the member (an array).
 ETCD_EXTRA=()
 _etcd_run() { # DIR PORT
@@ -137,7 +135,6 @@ etcd_member() {
 	tail -5 "$dir/etcd.log" >"$T/etcd.why"
 	return 1
 }
-etcd_member_again() { _etcd_run "$1" "${ETCD_EP##*:}"; }
 
 # With LOKT_TEST_STORE=etcd (the etcd-* copies of the protocol tests,
 # tests/etcd/meson.build), the store is a private etcd member instead of
