@@ -58,7 +58,9 @@
  * (`timeout -s KILL`, `kill -9 -- -PGID`, a closing terminal,
  * `pkill -s`) therefore never reaches it: in guard's group it died with
  * guard, its lock (kept by it) was then stale, and the next `lokt lock`
- * broke it while the command, in its own group, ran on.
+ * broke it while the command, in its own group, ran on. Until it has
+ * left, it blocks every signal: a ^Z typed meanwhile stopped it there,
+ * and guard waited for it forever (cli_watchdog_start).
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -66,6 +68,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -345,14 +348,20 @@ static void watch(const struct cli_watchdog *wd, int rfd)
 	struct news n = { 0 };
 	int64_t tend_at = 0;
 
+	static const int ignored[] = { SIGINT,	SIGTERM, SIGHUP, SIGQUIT,
+				       SIGTSTP, SIGTTIN, SIGTTOU };
+	sigset_t none;
+
 	/* Told apart from guard in ps and pgrep (the same command line). */
 	prctl(PR_SET_NAME, "lokt-watchdog");
 	/* A signal meant for guard's process group must not take the
-	 * watchdog with it: guard forwards those to the command. */
-	signal(SIGINT, SIG_IGN);
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGQUIT, SIG_IGN);
+	 * watchdog with it: guard forwards those to the command, and stops
+	 * with it. One sent while the watchdog was still in that group is
+	 * pending (cli_watchdog_start): ignoring it drops it. */
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		signal(ignored[i], SIG_IGN);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 
 	read_pipe(wd, rfd, &n, &tend_at);
 	if (n.done)
@@ -410,6 +419,7 @@ int cli_watchdog_start(const struct cli_watchdog *wd, pid_t *ret_pid,
 		       int *ret_wfd, int *ret_ready)
 {
 	int fds[2], ready[2], r;
+	sigset_t all, old;
 	pid_t pid;
 
 	if (pipe2(fds, O_CLOEXEC) < 0)
@@ -418,18 +428,21 @@ int cli_watchdog_start(const struct cli_watchdog *wd, pid_t *ret_pid,
 		r = -errno;
 		goto err_fds;
 	}
+	/* Every signal is blocked in the new watchdog until it has left
+	 * guard's session and set its own (watch): a ^Z to guard's group
+	 * that stopped it before its setsid left guard waiting for it
+	 * forever (cli_watchdog_detached), the terminal's job never shown
+	 * stopped; one to guard itself meanwhile runs guard's handler. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pid = fork();
+	if (pid != 0)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		r = -errno;
 		goto err_ready;
 	}
 	if (pid == 0) {
-		sigset_t none;
-
-		/* guard's own mask (a watchdog made again while the command
-		 * runs, guard.c) is not the watchdog's. */
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
 		close(fds[1]);
 		close(ready[0]);
 		if (wd->close_fd >= 0)
