@@ -177,6 +177,8 @@ static int64_t lease_of(const struct cli_watchdog *wd, const struct news *n)
 	return n->outer ? n->outer_ttl : wd->ttl_sec;
 }
 
+static bool command_runs(pid_t pgid);
+
 /* guard stopped alone (kill -STOP: a SIGTSTP stops its command with it)
  * renews nothing while its command runs on: its TTL lock would run out
  * under the command. The watchdog, its keeper, renews it then. When
@@ -186,13 +188,13 @@ static int64_t cover_stop(const struct cli_watchdog *wd, const struct news *n,
 {
 	int64_t ttl = lease_of(wd, n);
 	struct lokt_result res;
-	char gs, cs;
 	pid_t grp;
+	char gs;
 
 	if (ttl <= 0 || !*n->lock_id || n->lost)
 		return 0;
 	if (proc_stat(guard, &gs, &grp) && stopped(gs) && n->pgid > 0 &&
-	    proc_stat(n->pgid, &cs, &grp) && !stopped(cs) && cs != 'Z') {
+	    command_runs(n->pgid)) {
 		lokt_store_set_deadline(wd->store,
 					cli_mono_ms() + ttl * 1000 / 3);
 		(void)lokt_renew(wd->store, wd->name, n->lock_id, wd->who, ttl,
@@ -270,33 +272,77 @@ static bool threads_run(int pid)
 	return t && atoi(t + 9) > 1;
 }
 
-/* Is pid a process of group pgid that still runs code? */
-static bool member_runs(int pid, pid_t pgid)
+/* Is pid a process of group pgid that still runs code? Its state in
+ * *state. */
+static bool member_runs(int pid, pid_t pgid, char *state)
 {
 	pid_t grp;
+
+	if (!proc_stat(pid, state, &grp) || grp != pgid)
+		return false; /* gone, or another group's */
+	return (*state != 'Z' && *state != 'X') || threads_run(pid);
+}
+
+/* What the processes of group pgid do, from /proc. */
+struct group_look {
+	int alive; /* run code (stopped or not): not zombies */
+	int stopped; /* by a signal, or traced */
+	int busy; /* alive, neither stopped nor in D (uninterruptible) */
+};
+
+/* Look at group pgid; with first, only until one process is alive.
+ * False when /proc cannot be read. */
+static bool look_at_group(pid_t pgid, bool first, struct group_look *g)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc");
 	char state;
 
-	if (!proc_stat(pid, &state, &grp) || grp != pgid)
-		return false; /* gone, or another group's */
-	return (state != 'Z' && state != 'X') || threads_run(pid);
+	*g = (struct group_look){ 0 };
+	if (!d)
+		return false;
+	while ((de = readdir(d)) && !(first && g->alive)) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		if (!member_runs(atoi(de->d_name), pgid, &state))
+			continue; /* a zombie, another group's, or gone */
+		g->alive++;
+		if (stopped(state))
+			g->stopped++;
+		else if (state != 'D')
+			g->busy++;
+	}
+	closedir(d);
+	return true;
 }
 
 bool cli_group_runs(pid_t pgid)
 {
-	struct dirent *de;
-	bool runs = false;
-	DIR *d;
+	struct group_look g;
 
 	if (kill(-pgid, 0) < 0 && errno == ESRCH)
 		return false; /* no process at all: no need to look */
-	d = opendir("/proc");
-	if (!d)
+	if (!look_at_group(pgid, true, &g))
 		return true; /* kill(2) counts zombies: late, never early */
-	while (!runs && (de = readdir(d)))
-		if (isdigit((unsigned char)de->d_name[0]))
-			runs = member_runs(atoi(de->d_name), pgid);
-	closedir(d);
-	return runs;
+	return g.alive > 0;
+}
+
+/* Does the command run on while guard is stopped (cover_stop)? Judged by
+ * its whole group, not its first process. Stopped with guard, a process
+ * of it may not stop at once: dash runs a command with vfork, and a
+ * SIGSTOP that stops the child before its exec leaves the shell waiting
+ * in D until the child is continued (taken for running, the lock was
+ * renewed under a stopped command, for as long as it stopped). A process
+ * that ignores the stop (or continued behind guard's back) runs on under
+ * the lock, and is covered. So: it runs if a process of it runs (neither
+ * stopped nor in D), or if none is stopped. */
+static bool command_runs(pid_t pgid)
+{
+	struct group_look g;
+
+	if (!look_at_group(pgid, false, &g))
+		return kill(-pgid, 0) == 0;
+	return g.busy > 0 || (g.alive > 0 && g.stopped == 0);
 }
 
 /* Stop the command's group and return once none of it runs. The lock

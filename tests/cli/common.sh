@@ -64,6 +64,16 @@ gone() {
 	[ -z "$st" ] || [ "${st%% *}" = Z ]
 }
 
+# group_stopped PGID: a process of group PGID is stopped, and each of
+# the others is stopped or in D (a dash waiting in vfork for a child
+# stopped before its exec stays there until the child is continued).
+group_stopped() {
+	ps -e -o pgid=,stat= | awk -v g="$1" '
+		$1 == g && $2 ~ /^[Tt]/ { t++ }
+		$1 == g && $2 !~ /^[TtDZ]/ { other++ }
+		END { exit !(t > 0 && !other) }'
+}
+
 RC=
 reap() {
 	wait_for 60 gone "$1" || kill -9 "$1" 2>/dev/null
