@@ -308,12 +308,15 @@ static void run_command(struct guard *g, bool vforked)
 	setpgid(0, 0);
 	if (g->tty >= 0)
 		tcsetpgrp(g->tty, getpid());
+	/* While SIGPIPE is still ignored: a watchdog killed just before
+	 * made it kill the command before its exec (guard replaces the
+	 * watchdog, and tells the new one our pid). */
+	cli_watchdog_announce(g->wd_fd);
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
 		sigaction(dfl[i], &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	cli_watchdog_announce(g->wd_fd);
 	if (g->path)
 		execv(g->path, g->cmd);
 	execvp(g->cmd[0], g->cmd);

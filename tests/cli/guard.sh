@@ -492,6 +492,42 @@ else
 	fi
 fi
 
+# --- the watchdog killed just before the command tells it its pid --------
+# The command wrote its pid to a dead watchdog's pipe with SIGPIPE set
+# back to its default: it died of it before its exec (guard exited 141).
+# strace holds the command's setpgid (and guard's) 1 s; the watchdog is
+# SIGKILLed meanwhile.
+if on_etcd; then
+	skip "the watchdog killed before the command's pid reached it" "guard's process handling: run on the directory store only, for the suite's time (guard on etcd does not replace its watchdog)"
+elif ! command -v strace >/dev/null || ! strace -f -o /dev/null true 2>/dev/null; then
+	skip "the watchdog killed before the command's pid reached it" "no strace to hold the command up"
+else
+	env ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+		strace -f -qq -o /dev/null -e trace=setpgid \
+		-e inject=setpgid:delay_exit=1000000 \
+		"$LOKT" guard gwp -- sh -c "echo \$\$ >$T/gwp.tmp; mv $T/gwp.tmp $T/gwp.pid; exec sleep 600" \
+		</dev/null 2>"$T/gwp.err" &
+	st=$!
+	track "$st"
+	if wait_for 10 eval 'g=$(pgrep -P "$st") && w=$(pgrep -x -P "$g" lokt-watchdog) &&
+		"$LOKT" exists gwp'; then
+		sleep 0.5 # guard has told it the lock is held, and started the command
+		kill -9 "$w"
+		check "the watchdog killed before the command's pid reached it: the command starts" \
+			wait_for 15 test -s "$T/gwp.pid"
+		track "$(cat "$T/gwp.pid" 2>/dev/null)"
+		check "... under another watchdog" wait_for 10 eval \
+			'w2=$(pgrep -x -P "$g" lokt-watchdog) && [ "$w2" != "$w" ]'
+		contains "$(cat "$T/gwp.err")" "took its place" "... as guard says"
+		kill -TERM "$g"
+		reap "$st"
+		check "... and guard ends on SIGTERM (143, got $RC)" test "$RC" = 143
+		check "... having released the lock" wait_for 10 eval '! "$LOKT" exists gwp'
+	else
+		not_ok "guard gwp under strace took its lock ($(cat "$T/gwp.err"))"
+	fi
+fi
+
 # --- exec failure -------------------------------------------------------
 expect_exit 127 "command not found → 127" "$LOKT" guard gx -- "$T/no/such/command"
 contains "$ERR" "no/such/command" "the error names the command"
