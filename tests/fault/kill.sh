@@ -150,7 +150,9 @@ judge_guard() {
 		diag "g: its keeper $keeper let it go after strace returned"
 		return 0
 	}
-	echo "g after every guard process died: exit $STRC $ST (keeper ${keeper:-none}: $(ps -o stat=,cmd= -p "${keeper:-0}" 2>/dev/null || echo gone))"
+	# What to tell apart, should it happen again: strace ended early
+	# (a process of the run not yet attached), or by its timeout.
+	echo "g after every guard process died: exit $STRC $ST; $RUN; holder and keeper: $(ps -o pid=,ppid=,stat=,wchan:20=,etimes=,cmd= -p "$(jnum pid "$ST"),${keeper:-0}" 2>/dev/null | tr '\n' ';' || echo gone)"
 	return 1
 }
 
@@ -226,7 +228,7 @@ next_lock() {
 
 # transition DESC NAME KIND CMD...: KIND names before_KIND and judge_KIND.
 transition() {
-	local desc=$1 name=$2 kind=$3 s k points=0 calls late=0
+	local desc=$1 name=$2 kind=$3 s k points=0 calls late=0 t0
 	local -a bad_state=() bad_doctor=() bad_next=()
 	shift 3
 	"before_$kind"
@@ -240,8 +242,12 @@ transition() {
 				break 2
 			fi
 			"before_$kind"
+			t0=$(date +%s%N)
 			(timeout -k 5 60 strace -f -o "$T/tr" -e trace="$s" \
-				-e inject="$s:signal=KILL:when=$k" "$@" >/dev/null 2>&1; true) 2>/dev/null
+				-e inject="$s:signal=KILL:when=$k" "$@" >/dev/null 2>&1
+			echo $? >"$T/tr.rc") 2>/dev/null
+			# For a judge's report: how the traced run ended.
+			RUN="strace exit $(<"$T/tr.rc") after $((($(date +%s%N) - t0) / 1000000)) ms"
 			if ! grep -q 'killed by SIGKILL' "$T/tr"; then
 				# It completed: back to the state before.
 				cleanup "$name" "$kind" >/dev/null
