@@ -63,6 +63,15 @@ LOKT_API const char *lokt_strerror(int r)
 		       "/lokt-keeper, or $LOKT_KEEPER); run lokt doctor to see "
 		       "why, reinstall it (Debian: package liblokt0), or hold "
 		       "the lock with lokt guard";
+	case LOKT_E_LOGIN:
+		return "etcd refused the login: a wrong user or password "
+		       "(LOKT_ETCD_USER, and LOKT_ETCD_PASSWORD_FILE or "
+		       "LOKT_ETCD_PASSWORD; see lokt(1))";
+	case LOKT_E_DENIED:
+		return "etcd denied the user access to the root's prefix: "
+		       "its role needs readwrite on PREFIX/ (etcdctl role "
+		       "grant-permission ROLE --prefix=true readwrite "
+		       "PREFIX/; see lokt(1))";
 	}
 	/* strerror() of glibc returns a static string for every known errno
 	 * (and "Unknown error N" from a thread-local buffer otherwise). */
@@ -124,6 +133,9 @@ LOKT_API int lokt_errno(int r)
 		return EREMOTE;
 	case LOKT_E_CANCELED:
 		return EINTR;
+	case LOKT_E_LOGIN:
+	case LOKT_E_DENIED:
+		return EACCES;
 	}
 	/* -errno; anything else (a LOKT_E_* of a newer liblokt, garbage)
 	 * is an I/O error, never a negated INT_MIN or a number errno

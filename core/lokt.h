@@ -92,6 +92,11 @@ enum lokt_outcome {
 	LOKT_E_NO_KEEPER, /* an etcd:// root, and lokt-keeper (which keeps
 			     a lock's lease once lokt has exited) could not
 			     be run: not installed, not executable */
+	LOKT_E_LOGIN, /* an etcd:// root: etcd refused the login (a wrong
+			 user or password); errno EACCES */
+	LOKT_E_DENIED, /* an etcd:// root: etcd denied the user what the
+			  store needs (its role lacks readwrite on the
+			  root's prefix); errno EACCES */
 };
 
 /* Short phrase for a result: lokt_outcome names or strerror(-r). */

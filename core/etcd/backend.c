@@ -3467,6 +3467,7 @@ static int e_doctor(struct lokt_store *s, struct lokt_check *ck, size_t max,
 	char version[32], ep[128], msg[512], down[256] = "", why[320];
 	size_t answered = 0, with_leader = 0, n = 0;
 	int64_t leader = 0, first_leader = 0, rev = 0;
+	int refused = 0; /* a member answered, refusing the user */
 	bool disagree = false;
 	struct lokt_kv *kv = NULL;
 	size_t nk = 0;
@@ -3482,10 +3483,17 @@ static int e_doctor(struct lokt_store *s, struct lokt_check *ck, size_t max,
 			size_t len = strlen(down);
 			const char *w = strchr(why, ' ');
 
-			/* why names the endpoint already: its words only. */
+			if (r == -LOKT_E_LOGIN || r == -LOKT_E_DENIED) {
+				refused = r;
+				w = r == -LOKT_E_LOGIN ? "refused the login" :
+							 "denied the user";
+			} else {
+				/* why names the endpoint already: its
+				 * words only. */
+				w = w && *why ? w + 1 : strerror(-r);
+			}
 			snprintf(down + len, sizeof(down) - len, "%s%s (%.120s)",
-				 len ? ", " : "", e->cfg.endpoints[i],
-				 w && *why ? w + 1 : strerror(-r));
+				 len ? ", " : "", e->cfg.endpoints[i], w);
 			continue;
 		}
 		answered++;
@@ -3512,6 +3520,12 @@ static int e_doctor(struct lokt_store *s, struct lokt_check *ck, size_t max,
 			 lokt__gw_endpoint(e->gw, ep, sizeof(ep)), (long long)rev,
 			 e->cfg.prefix);
 		check(ck, max, &n, "etcd_endpoint", LOKT_CHECK_OK, msg);
+	} else if (r == -LOKT_E_LOGIN || r == -LOKT_E_DENIED) {
+		snprintf(msg, sizeof(msg),
+			 "etcd at %s answered, but refused the store's read of %s/: %s",
+			 lokt__gw_endpoint(e->gw, ep, sizeof(ep)),
+			 e->cfg.prefix, lokt_strerror(r));
+		check(ck, max, &n, "etcd_endpoint", LOKT_CHECK_FAIL, msg);
 	} else {
 		snprintf(msg, sizeof(msg),
 			 "no etcd endpoint answered a linearizable read (%.160s): locks can be neither taken nor released; check that the members run and have a leader (etcdctl endpoint status), and the TLS and user settings (LOKT_ETCD_*)",
@@ -3522,7 +3536,10 @@ static int e_doctor(struct lokt_store *s, struct lokt_check *ck, size_t max,
 						  -r));
 		check(ck, max, &n, "etcd_endpoint", LOKT_CHECK_FAIL, msg);
 	}
-	if (!answered)
+	if (!answered && refused)
+		snprintf(msg, sizeof(msg), "%s; the members: %s",
+			 lokt_strerror(refused), down);
+	else if (!answered)
 		snprintf(msg, sizeof(msg), "no member answered: %s", down);
 	else if (disagree)
 		snprintf(msg, sizeof(msg),

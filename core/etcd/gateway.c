@@ -31,6 +31,7 @@
 
 #include "config.h"
 #include "gateway-internal.h"
+#include "lokt.h"
 
 #define DEFAULT_TIMEOUT_MS 8000
 #define CONNECT_TIMEOUT_MS 2000
@@ -442,7 +443,7 @@ static enum verdict judge_error(struct json_object *e, int *ret_errno)
 		/* With auth on: no token, or a wrong user or password. */
 		if (strstr(msg, "user name is empty") ||
 		    strstr(msg, "authentication failed")) {
-			*ret_errno = -EACCES;
+			*ret_errno = -LOKT_E_LOGIN;
 			return V_ERRNO;
 		}
 		*ret_errno = strstr(msg, "too large") ? -E2BIG : -EINVAL;
@@ -456,7 +457,7 @@ static enum verdict judge_error(struct json_object *e, int *ret_errno)
 			*ret_errno = -ERANGE;
 		return V_ERRNO;
 	case G_DENIED:
-		*ret_errno = -EACCES;
+		*ret_errno = -LOKT_E_DENIED;
 		return V_ERRNO;
 	case G_EXHAUSTED:
 		*ret_errno = strstr(msg, "too large") ? -E2BIG : -ENOSPC;
@@ -582,7 +583,7 @@ static int authenticate_as(struct lokt_gw *g, size_t ep, char **ret_token)
 		return r;
 	}
 	if (v == V_REAUTH || r == -EINVAL)
-		return -EACCES; /* wrong user or password */
+		return -LOKT_E_LOGIN; /* wrong user or password */
 	return v == V_ERRNO ? r : -EHOSTUNREACH;
 }
 
@@ -590,7 +591,7 @@ static int authenticate(struct lokt_gw *g, size_t ep, char **ret_token)
 {
 	int r = authenticate_as(g, ep, ret_token);
 
-	if (r == -EACCES && password_again(g))
+	if (r == -LOKT_E_LOGIN && password_again(g))
 		r = authenticate_as(g, ep, ret_token);
 	return r;
 }
@@ -682,13 +683,14 @@ int lokt__gw_call(struct lokt_gw *g, const char *path,
 		}
 		lokt__gw_token_free(tok);
 		if (v == V_ERRNO || v == V_REAUTH) {
-			if (e == 0 || e == -ENOENT || e == -EACCES ||
-			    e == -EINVAL || e == -E2BIG || e == -ENOSPC) {
+			if (e == 0 || e == -ENOENT || e == -LOKT_E_LOGIN ||
+			    e == -LOKT_E_DENIED || e == -EINVAL ||
+			    e == -E2BIG || e == -ENOSPC) {
 				pthread_mutex_lock(&g->lock);
 				g->current = ep;
 				pthread_mutex_unlock(&g->lock);
 			}
-			return v == V_REAUTH ? -EACCES : e;
+			return v == V_REAUTH ? -LOKT_E_LOGIN : e;
 		}
 		if (v == V_GW_AMBIGUOUS || v == V_LATE) {
 			ambiguous = true;

@@ -13,9 +13,11 @@
  *            lock_id before it decides anything.
  *   -EHOSTUNREACH  no endpoint could be reached, or none had a leader:
  *            nothing was applied.
- *   other -errno  the cluster refused the request (EACCES: permission,
- *            EINVAL: bad request, ENOENT: lease not found, ENOSPC: quota,
- *            E2BIG: request too large, EIO: anything else).
+ *   -LOKT_E_LOGIN  the login was refused (a wrong user or password).
+ *   -LOKT_E_DENIED  the user may not do this (its role's permissions).
+ *   other -errno  the cluster refused the request (EINVAL: bad request,
+ *            ENOENT: lease not found, ENOSPC: quota, E2BIG: request too
+ *            large, EIO: anything else).
  * Idempotent requests (reads, keepalives) are retried on the next endpoint
  * where an ambiguous failure leaves nothing to doubt.
  */

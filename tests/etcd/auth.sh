@@ -92,6 +92,21 @@ expect_exit 3 "... gone" "$LOKT" exists k
 ( umask 077; echo wrong >"$T/wrong" )
 LOKT_ETCD_PASSWORD_FILE=$T/wrong expect_exit 1 "a wrong password: exit 1" "$LOKT" lock w --ttl 1m
 contains "$ERR" "w" "... saying which lock ($ERR)"
+# It said "Permission denied", as for a user whose role lacks the prefix.
+contains "$ERR" "etcd refused the login: a wrong user or password" "... and that the login was refused"
 expect_exit 3 "... and w was not taken" "$LOKT" exists w
+LOKT_ETCD_PASSWORD_FILE=$T/wrong "$LOKT" doctor >"$T/doctor.out" 2>&1
+contains "$(grep etcd_endpoint "$T/doctor.out")" "answered, but refused the store's read of /lokt-test/: etcd refused the login" \
+	"lokt doctor: the member answered, and refused the login"
+contains "$(grep etcd_cluster "$T/doctor.out")" "(refused the login)" \
+	"... not \"no member answered\""
+
+# A root outside the user's grant: the store's reads are denied.
+LOKT_ROOT="etcd://$ETCD_EP/elsewhere" expect_exit 1 "a root outside the user's role: exit 1" "$LOKT" lock w --ttl 1m
+contains "$ERR" "etcd denied the user access to the root's prefix: its role needs readwrite on PREFIX/" \
+	"... saying what the role lacks"
+LOKT_ROOT="etcd://$ETCD_EP/elsewhere" "$LOKT" doctor >"$T/doctor.out" 2>&1
+contains "$(grep etcd_endpoint "$T/doctor.out")" "refused the store's read of /elsewhere/: etcd denied the user" \
+	"lokt doctor: the read of the prefix denied"
 
 done_testing

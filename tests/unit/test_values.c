@@ -308,6 +308,8 @@ Test(errors, mapping)
 		{ -LOKT_E_UNAVAILABLE, 1, EIO },
 		{ -LOKT_E_MODE, 2, EBUSY },
 		{ -LOKT_E_NO_KEEPER, 1, EIO },
+		{ -LOKT_E_LOGIN, 1, EACCES },
+		{ -LOKT_E_DENIED, 1, EACCES },
 		{ -ENOENT, 1, ENOENT },
 		{ -EACCES, 1, EACCES },
 		{ -ENOSPC, 1, ENOSPC },
@@ -323,12 +325,15 @@ Test(errors, mapping)
 	cr_expect_str_eq(lokt_strerror(-LOKT_E_HELD), "held");
 	cr_expect_str_eq(lokt_strerror(-LOKT_E_NOT_OWNER), "not owner");
 	cr_expect_str_eq(lokt_strerror(-EACCES), strerror(EACCES));
+	for (int a = LOKT_E_HELD; a <= LOKT_E_DENIED; a++)
+		cr_expect_null(strstr(lokt_strerror(-a), "Unknown error"),
+			       "a phrase for outcome %d", a);
 }
 
 Test(errors, phrases_are_distinct)
 {
-	for (int a = LOKT_E_HELD; a <= LOKT_E_NO_KEEPER; a++)
-		for (int b = a + 1; b <= LOKT_E_NO_KEEPER; b++)
+	for (int a = LOKT_E_HELD; a <= LOKT_E_DENIED; a++)
+		for (int b = a + 1; b <= LOKT_E_DENIED; b++)
 			cr_expect_str_neq(lokt_strerror(-a), lokt_strerror(-b));
 }
 
