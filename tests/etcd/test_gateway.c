@@ -20,6 +20,7 @@
 
 #include "gateway.h"
 #include "kv.h"
+#include "lokt.h"
 #include "member.h"
 #include "watch.h"
 
@@ -208,6 +209,7 @@ Test(gateway, authentication, .init = start1, .fini = stop)
 	char *v;
 
 	etcdctl(eps[0], "user add root:rootpw");
+	etcdctl(eps[0], "user add nobody:pw"); /* no role: no key at all */
 	etcdctl(eps[0], "auth enable");
 	g = gw_for(eps, 1, "root", "rootpw");
 	cr_assert_eq(put(g, "t/auth", "yes"), 0);
@@ -217,12 +219,20 @@ Test(gateway, authentication, .init = start1, .fini = stop)
 	lokt__gw_close(g);
 
 	bad = gw_for(eps, 1, "root", "wrong");
-	cr_assert_eq(put(bad, "t/auth", "no"), -EACCES);
+	cr_assert_eq(put(bad, "t/auth", "no"), -LOKT_E_LOGIN);
 	lokt__gw_close(bad);
 	/* Without a token at all: refused, not applied. */
 	bad = gw_for(eps, 1, NULL, NULL);
-	cr_assert_eq(put(bad, "t/auth", "no"), -EACCES);
+	cr_assert_eq(put(bad, "t/auth", "no"), -LOKT_E_LOGIN);
 	lokt__gw_close(bad);
+	/* Let in, but without the permission: denied, not applied. */
+	bad = gw_for(eps, 1, "nobody", "pw");
+	cr_assert_eq(put(bad, "t/auth", "no"), -LOKT_E_DENIED);
+	lokt__gw_close(bad);
+	v = get(g = gw_for(eps, 1, "root", "rootpw"), "t/auth");
+	cr_assert_str_eq(v, "yes");
+	free(v);
+	lokt__gw_close(g);
 }
 
 static void start3(void)
