@@ -390,12 +390,11 @@ static void stop_group(const struct cli_watchdog *wd, struct news *n,
 
 static void watch(const struct cli_watchdog *wd, int rfd)
 {
+	static const int ignored[] = { SIGINT,  SIGTERM, SIGHUP, SIGQUIT,
+				       SIGTSTP, SIGTTIN, SIGTTOU };
 	struct lokt_result res = { 0 };
 	struct news n = { 0 };
 	int64_t tend_at = 0;
-
-	static const int ignored[] = { SIGINT,	SIGTERM, SIGHUP, SIGQUIT,
-				       SIGTSTP, SIGTTIN, SIGTTOU };
 	sigset_t none;
 
 	/* Told apart from guard in ps and pgrep (the same command line). */
