@@ -461,20 +461,34 @@ fi
 # each process's first close(2) 1.5 s, the watchdog's before its setsid;
 # the SIGTSTP reaches it then. Its group must not be orphaned (the kernel
 # drops a SIGTSTP to one): a job of this shell (set -m).
+# traced_guard NAME STRACE-OPTION...: guard NAME in the background
+# under strace (the pid of strace in $st), its command writing its pid to
+# $T/NAME.pid, then sleeping.
+traced_guard() {
+	local n=$1
+	shift
+	env ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" strace -f -qq -o /dev/null "$@" \
+		"$LOKT" guard "$n" -- sh -c "echo \$\$ >$T/$n.tmp; mv $T/$n.tmp $T/$n.pid; exec sleep 600" \
+		</dev/null 2>"$T/$n.err" &
+	st=$!
+	track "$st"
+}
+# traced_guard_ends NAME: that guard (pid $g), SIGTERMed, ends by it,
+# having released NAME.
+traced_guard_ends() {
+	kill -TERM "$g"
+	reap "$st"
+	check "... and guard ends on SIGTERM (143, got $RC)" test "$RC" = 143
+	check "... having released the lock" wait_for 10 eval "! \"\$LOKT\" exists $1"
+}
 if on_etcd; then
 	skip "a ^Z to the watchdog before it left guard's group" "guard's process handling (stops, leftovers): run on the directory store only, for the suite's time"
 elif ! command -v strace >/dev/null || ! strace -f -o /dev/null true 2>/dev/null; then
 	skip "a ^Z to the watchdog before it left guard's group" "no strace to hold the watchdog up"
 else
 	set -m
-	env ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
-		strace -f -qq -o /dev/null -e trace=close \
-		-e inject=close:delay_enter=1500000:when=1 \
-		"$LOKT" guard gwz -- sh -c "echo \$\$ >$T/gwz.tmp; mv $T/gwz.tmp $T/gwz.pid; exec sleep 600" \
-		</dev/null 2>"$T/gwz.err" &
-	st=$!
+	traced_guard gwz -e trace=close -e inject=close:delay_enter=1500000:when=1
 	set +m
-	track "$st"
 	if wait_for 10 eval 'g=$(pgrep -P "$st") && w=$(pgrep -P "$g")'; then
 		track "$g" "$w"
 		kill -TSTP "$w"
@@ -483,10 +497,7 @@ else
 		track "$(cat "$T/gwz.pid" 2>/dev/null)"
 		check "... the watchdog runs on in a session of its own" \
 			eval '[ "$(ps -o sid= -p "$w")" -eq "$w" ] && [[ "$(ps -o stat= -p "$w")" != [Tt]* ]]'
-		kill -TERM "$g"
-		reap "$st"
-		check "... and guard ends on SIGTERM (143, got $RC)" test "$RC" = 143
-		check "... having released the lock" wait_for 10 eval '! "$LOKT" exists gwz'
+		traced_guard_ends gwz
 	else
 		not_ok "guard gwz under strace started its watchdog ($(cat "$T/gwz.err"))"
 	fi
@@ -502,13 +513,7 @@ if on_etcd; then
 elif ! command -v strace >/dev/null || ! strace -f -o /dev/null true 2>/dev/null; then
 	skip "the watchdog killed before the command's pid reached it" "no strace to hold the command up"
 else
-	env ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
-		strace -f -qq -o /dev/null -e trace=setpgid \
-		-e inject=setpgid:delay_exit=1000000 \
-		"$LOKT" guard gwp -- sh -c "echo \$\$ >$T/gwp.tmp; mv $T/gwp.tmp $T/gwp.pid; exec sleep 600" \
-		</dev/null 2>"$T/gwp.err" &
-	st=$!
-	track "$st"
+	traced_guard gwp -e trace=setpgid -e inject=setpgid:delay_exit=1000000
 	if wait_for 10 eval 'g=$(pgrep -P "$st") && w=$(pgrep -x -P "$g" lokt-watchdog) &&
 		"$LOKT" exists gwp'; then
 		sleep 0.5 # guard has told it the lock is held, and started the command
@@ -519,10 +524,7 @@ else
 		check "... under another watchdog" wait_for 10 eval \
 			'w2=$(pgrep -x -P "$g" lokt-watchdog) && [ "$w2" != "$w" ]'
 		contains "$(cat "$T/gwp.err")" "took its place" "... as guard says"
-		kill -TERM "$g"
-		reap "$st"
-		check "... and guard ends on SIGTERM (143, got $RC)" test "$RC" = 143
-		check "... having released the lock" wait_for 10 eval '! "$LOKT" exists gwp'
+		traced_guard_ends gwp
 	else
 		not_ok "guard gwp under strace took its lock ($(cat "$T/gwp.err"))"
 	fi
