@@ -283,20 +283,39 @@ static bool member_runs(int pid, pid_t pgid, char *state)
 	return (*state != 'Z' && *state != 'X') || threads_run(pid);
 }
 
+/* Is a stop signal pending for pid (/proc/PID/status: SigPnd, the
+ * thread's; ShdPnd, the process's)? */
+static bool stop_pending(int pid)
+{
+	static const unsigned long long stops =
+		1ULL << (SIGSTOP - 1) | 1ULL << (SIGTSTP - 1) |
+		1ULL << (SIGTTIN - 1) | 1ULL << (SIGTTOU - 1);
+	const char *keys[] = { "\nSigPnd:", "\nShdPnd:" };
+	char buf[2048], *p;
+
+	if (!proc_read(pid, "status", buf, sizeof(buf)))
+		return false;
+	for (size_t i = 0; i < 2; i++)
+		if ((p = strstr(buf, keys[i])) &&
+		    strtoull(p + strlen(keys[i]), NULL, 16) & stops)
+			return true;
+	return false;
+}
+
 /* What the processes of group pgid do, from /proc. */
 struct group_look {
 	int alive; /* run code (stopped or not): not zombies */
-	int stopped; /* by a signal, or traced */
-	int busy; /* alive, neither stopped nor in D (uninterruptible) */
+	int busy; /* alive, and neither stopped by a signal nor about to be */
 };
 
-/* Look at group pgid; with first, only until one process is alive.
- * False when /proc cannot be read. */
+/* Look at group pgid; with first, only until one process is alive (and
+ * busy is not counted). False when /proc cannot be read. */
 static bool look_at_group(pid_t pgid, bool first, struct group_look *g)
 {
 	struct dirent *de;
 	DIR *d = opendir("/proc");
 	char state;
+	int pid;
 
 	*g = (struct group_look){ 0 };
 	if (!d)
@@ -304,12 +323,17 @@ static bool look_at_group(pid_t pgid, bool first, struct group_look *g)
 	while ((de = readdir(d)) && !(first && g->alive)) {
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
-		if (!member_runs(atoi(de->d_name), pgid, &state))
+		pid = atoi(de->d_name);
+		if (!member_runs(pid, pgid, &state))
 			continue; /* a zombie, another group's, or gone */
 		g->alive++;
-		if (stopped(state))
-			g->stopped++;
-		else if (state != 'D')
+		/* Stopped by a signal (T), or about to be: in D (a vfork
+		 * waiting for its child's exec, or any uninterruptible
+		 * wait) with a stop signal pending, which it acts on as
+		 * soon as it leaves D. Traced (t) counts as running: a
+		 * debugger's stop, or strace's, ends at its own time. */
+		if (!first && state != 'T' &&
+		    !(state == 'D' && stop_pending(pid)))
 			g->busy++;
 	}
 	closedir(d);
@@ -328,21 +352,22 @@ bool cli_group_runs(pid_t pgid)
 }
 
 /* Does the command run on while guard is stopped (cover_stop)? Judged by
- * its whole group, not its first process. Stopped with guard, a process
- * of it may not stop at once: dash runs a command with vfork, and a
- * SIGSTOP that stops the child before its exec leaves the shell waiting
- * in D until the child is continued (taken for running, the lock was
- * renewed under a stopped command, for as long as it stopped). A process
- * that ignores the stop (or continued behind guard's back) runs on under
- * the lock, and is covered. So: it runs if a process of it runs (neither
- * stopped nor in D), or if none is stopped. */
+ * its whole group, not its first process: it runs while any process of
+ * it does. Stopped with guard, a process of it may not stop at once:
+ * dash runs a command with vfork, and a SIGSTOP that stops the child
+ * before its exec leaves the shell in D, its own stop pending, until the
+ * child is continued (taken for running, the lock was renewed under a
+ * stopped command for as long as it stopped). A process that ignores the
+ * stop, or was continued behind guard's back, runs on under the lock,
+ * and is covered; so is one in D with no stop pending (a write to a slow
+ * disk), whatever the others do. */
 static bool command_runs(pid_t pgid)
 {
 	struct group_look g;
 
 	if (!look_at_group(pgid, false, &g))
 		return kill(-pgid, 0) == 0;
-	return g.busy > 0 || (g.alive > 0 && g.stopped == 0);
+	return g.busy > 0;
 }
 
 /* Stop the command's group and return once none of it runs. The lock

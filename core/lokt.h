@@ -110,7 +110,7 @@ int lokt_exit_code(int r);
 /* errno for the mount (positive): EBUSY held/frozen/timeout/mode, ENOENT not
  * found, EPERM not owner, EINVAL bad name, EPROTO future version, EIO
  * corrupt or foreign file, no answer, no keeper, ESTALE lost, EREMOTE
- * netfs, EINTR canceled;
+ * netfs, EINTR canceled, EACCES etcd's login refused or access denied;
  * -r for -errno; EIO for anything else. */
 int lokt_errno(int r);
 

@@ -690,7 +690,10 @@ int lokt__gw_call(struct lokt_gw *g, const char *path,
 				g->current = ep;
 				pthread_mutex_unlock(&g->lock);
 			}
-			return v == V_REAUTH ? -LOKT_E_LOGIN : e;
+			/* A fresh token refused too: the login worked (not
+			 * LOKT_E_LOGIN), and the user's rights were not
+			 * what etcd refused (not LOKT_E_DENIED). */
+			return v == V_REAUTH ? -EACCES : e;
 		}
 		if (v == V_GW_AMBIGUOUS || v == V_LATE) {
 			ambiguous = true;

@@ -363,6 +363,39 @@ else
 		not_ok "guard gv started its command ($(cat "$T/gv.err"))"
 	fi
 
+	# But a process of the command in D with no stop pending may still
+	# work (a write to a slow disk): guard stopped alone, the lock is
+	# renewed for it even though another process of the group is
+	# stopped. Here the command's vfork child is stopped by someone else
+	# before its exec (the command then waits in D, no stop pending).
+	"$LOKT" guard gdv --ttl 1s -- "$VFORK_LINGER" "$T/gdv.pid" </dev/null 2>"$T/gdv.err" &
+	gpid=$!
+	track "$gpid"
+	if wait_for 30 test -s "$T/gdv.pid"; then
+		lead=$(cat "$T/gdv.pid")
+		for try in $(seq 20); do
+			c=$(pgrep -P "$lead") && kill -STOP "$c" && track "$c"
+			sleep 0.05
+			[[ "$(ps -o stat= -p "$lead")" == D* ]] && break
+			kill -CONT "$c" 2>/dev/null
+			sleep 0.1
+		done
+		check "the command waits in D for its child, stopped by someone else" \
+			eval '[[ "$(ps -o stat= -p "$lead")" == D* ]]'
+		kill -STOP "$gpid"
+		sleep 1.8 # past the lease
+		check "guard stopped alone: the lock is renewed for that command" \
+			test "$("$LOKT" status gdv --json | jget "d['state']")" = live
+		expect_exit 2 "... which another owner cannot take" \
+			env LOKT_OWNER=bob "$LOKT" lock gdv -q
+		kill -CONT "$c" "$gpid"
+		kill -TERM "$gpid"
+		reap "$gpid"
+		expect_exit 3 "... and guard, continued and ended, released it" "$LOKT" exists gdv
+	else
+		not_ok "guard gdv started its command ($(cat "$T/gdv.err"))"
+	fi
+
 	# --- what the command leaves behind in its group runs under the lock ----
 	# A job the command put in the background still works under the lock:
 	# guard released when the command ended, and the next holder ran beside

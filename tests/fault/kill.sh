@@ -152,7 +152,10 @@ judge_guard() {
 	}
 	# What to tell apart, should it happen again: strace ended early
 	# (a process of the run not yet attached), or by its timeout.
-	echo "g after every guard process died: exit $STRC $ST; $RUN; holder and keeper: $(ps -o pid=,ppid=,stat=,wchan:20=,etimes=,cmd= -p "$(jnum pid "$ST"),${keeper:-0}" 2>/dev/null | tr '\n' ';' || echo gone)"
+	local pid ps
+	pid=$(jnum pid "$ST")
+	ps=$(ps -o pid=,ppid=,stat=,wchan:20=,etimes=,cmd= -p "${pid:-0},${keeper:-0}" 2>/dev/null | tr '\n' ';')
+	echo "g after every guard process died: exit $STRC $ST; $RUN; holder and keeper: ${ps:-gone}"
 	return 1
 }
 
