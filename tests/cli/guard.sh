@@ -335,15 +335,22 @@ else
 		not_ok "guard gz started its command ($(cat "$T/gz.err"))"
 	fi
 
+	# linger_guard NAME: guard NAME --ttl 1s in the background (pid in
+	# gpid), its command tests/cli/vfork_linger.c (its pid in
+	# $T/NAME.pid); false if the command did not start.
+	linger_guard() {
+		"$LOKT" guard "$1" --ttl 1s -- "$VFORK_LINGER" "$T/$1.pid" </dev/null 2>"$T/$1.err" &
+		gpid=$!
+		track "$gpid"
+		wait_for 30 test -s "$T/$1.pid"
+	}
+
 	# The same with a command that runs commands with vfork, as dash does,
 	# and is stopped in a child's vfork before its exec: the command's
 	# first process waits in D, never stopped, while its child is. The
 	# watchdog took the command for running (it looked at that first
 	# process only), and renewed the lock for as long as both stopped.
-	"$LOKT" guard gv --ttl 1s -- "$VFORK_LINGER" "$T/gv.pid" </dev/null 2>"$T/gv.err" &
-	gpid=$!
-	track "$gpid"
-	if wait_for 30 test -s "$T/gv.pid"; then
+	if linger_guard gv; then
 		sleep 0.3 # in a child's linger
 		kill -TSTP "$gpid"
 		check "a command stopped in a vfork: guard stops" wait_for 10 eval \
@@ -368,10 +375,7 @@ else
 	# renewed for it even though another process of the group is
 	# stopped. Here the command's vfork child is stopped by someone else
 	# before its exec (the command then waits in D, no stop pending).
-	"$LOKT" guard gdv --ttl 1s -- "$VFORK_LINGER" "$T/gdv.pid" </dev/null 2>"$T/gdv.err" &
-	gpid=$!
-	track "$gpid"
-	if wait_for 30 test -s "$T/gdv.pid"; then
+	if linger_guard gdv; then
 		lead=$(cat "$T/gdv.pid")
 		for try in $(seq 20); do
 			c=$(pgrep -P "$lead") && kill -STOP "$c" && track "$c"
