@@ -109,4 +109,21 @@ LOKT_ROOT="etcd://$ETCD_EP/elsewhere" "$LOKT" doctor >"$T/doctor.out" 2>&1
 contains "$(grep etcd_endpoint "$T/doctor.out")" "refused the store's read of /elsewhere/: etcd denied the user" \
 	"lokt doctor: the read of the prefix denied"
 
+# loktd with the wrong password: 500, word "error", the refusal said.
+if [ -z "${LOKTD:-}" ] || [ ! -x "${LOKTD:-}" ] || ! command -v curl >/dev/null ||
+	! command -v jq >/dev/null; then
+	skip "loktd, its login refused" "loktd not built, or no curl or jq"
+else
+	. "$SRC_ROOT/tests/loktd/common.sh"
+	if LOKT_ETCD_PASSWORD_FILE=$T/wrong start_loktd; then
+		req POST /v1/locks/w '{}'
+		expect_status 500 "loktd, its login refused: a lock request answers 500"
+		expect_jq .error error "... word \"error\""
+		contains "$(jq_of .message)" "etcd refused the login" "... saying the login was refused"
+		stop_loktd
+	else
+		not_ok "loktd started ($(cat "$T/loktd.err"))"
+	fi
+fi
+
 done_testing
